@@ -1,0 +1,151 @@
+/**
+ * Choose and start the tfjs backend.
+ *
+ * ```ts
+ * import { initBackend } from "./lib/backend/mod.ts";
+ * const { name, info } = await initBackend("wasm"); // or "cpu", "webgpu", "tensorflow"
+ * ```
+ *
+ * Backend packages are imported lazily, so importing this module loads none of them (webgpu in
+ * particular). Importing it does register tfjs-core's gradients and chained ops (see tfjs_full.ts).
+ *
+ * @module
+ */
+import "./tfjs_full.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import { registerWasmKernels } from "./wasm_kernels.ts";
+import { findTfjsNode } from "./tfjs_node.ts";
+
+export { stopGradient } from "./stop_gradient.ts";
+export { registerWasmKernels, WASM_EXTRA_KERNELS } from "./wasm_kernels.ts";
+export { findTfjsNode } from "./tfjs_node.ts";
+
+/** Backends rtdlab can start. */
+export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow";
+
+/** All backend names, in order of preference on a machine without a GPU. */
+export const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu", "tensorflow"];
+
+/** What initBackend started: the tfjs backend name and a one-line description. */
+export interface BackendInfo {
+  name: string;
+  info: string;
+}
+
+let current: BackendInfo | null = null;
+
+/**
+ * Starts a tfjs backend: imports its package, enables prod mode, sets and awaits it, registers
+ * rtdlab's extra kernels for it, and returns a one-line description.
+ * Throws with a how-to-fix message when the backend cannot run here.
+ */
+export async function initBackend(name: BackendName = "wasm"): Promise<BackendInfo> {
+  if (!BACKENDS.includes(name)) {
+    throw new Error(`Unknown backend "${name}". Valid backends: ${BACKENDS.join(", ")}.`);
+  }
+  // Also silences tfjs's "install the node backend" banner (Deno counts as Node).
+  tf.enableProdMode();
+  const info = await STARTERS[name]();
+  current = { name: tf.getBackend(), info };
+  return current;
+}
+
+/** One line describing the active backend, e.g. "wasm: tfjs-backend-wasm 4.22.0, SIMD, 1 thread". */
+export function describeBackend(): string {
+  const active = tf.getBackend();
+  if (active == null) return "no tfjs backend started (call initBackend)";
+  if (current?.name === active) return `${active}: ${current.info}`;
+  return `${active}: started outside initBackend`;
+}
+
+const STARTERS: Record<BackendName, () => Promise<string>> = {
+  wasm: startWasm,
+  cpu: startCpu,
+  webgpu: startWebgpu,
+  tensorflow: startTensorflow,
+};
+
+async function activate(name: string, hint = ""): Promise<void> {
+  // setBackend resolves false (and only warns) when the backend's factory throws.
+  if (!(await tf.setBackend(name))) {
+    throw new Error(`tfjs could not initialise the "${name}" backend.${hint ? " " + hint : ""}`);
+  }
+  await tf.ready();
+}
+
+async function startWasm(): Promise<string> {
+  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  registerWasmKernels();
+  await activate("wasm");
+  const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+  const threads = wasm.getThreadsCount();
+  // tfjs turns wasm threads off whenever it detects Node, which includes Deno.
+  return `tfjs-backend-wasm ${wasm.version_wasm}, ${simd ? "SIMD" : "no SIMD"}, ` +
+    `${threads} thread${threads === 1 ? "" : "s"}`;
+}
+
+async function startCpu(): Promise<string> {
+  const cpu = await import("@tensorflow/tfjs-backend-cpu");
+  await activate("cpu");
+  return `tfjs-backend-cpu ${cpu.version_cpu}, plain JS (reference; slow)`;
+}
+
+const WEBGPU_HOWTO = "Run Deno with --unstable-webgpu (e.g. `deno run -A --unstable-webgpu ...`). " +
+  "Without a GPU, install Mesa's lavapipe Vulkan driver (Debian: mesa-vulkan-drivers) and set " +
+  "XDG_RUNTIME_DIR to a mode-700 directory.";
+
+async function startWebgpu(): Promise<string> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (gpu == null) {
+    throw new Error(`WebGPU is not available: navigator.gpu is undefined. ${WEBGPU_HOWTO}`);
+  }
+  // Ask for the adapter ourselves: tfjs's factory crashes on a null adapter with a TypeError.
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (adapter == null) {
+    throw new Error(
+      "WebGPU found no adapter (no Vulkan/Metal/D3D12 device). Install the GPU's driver, or on a " +
+        `CPU-only machine Mesa's lavapipe. ${WEBGPU_HOWTO}`,
+    );
+  }
+  await import("@tensorflow/tfjs-backend-webgpu");
+  // The package registers "webgpu" at import time only if navigator.gpu existed then.
+  if (tf.findBackendFactory("webgpu") == null) {
+    throw new Error(`tfjs-backend-webgpu did not register itself. ${WEBGPU_HOWTO}`);
+  }
+  await activate("webgpu", WEBGPU_HOWTO);
+  const { description, vendor, architecture, device } = adapter.info;
+  const what = description || [vendor, architecture, device].filter((s) => s).join(" ") || "unknown";
+  const software = /llvmpipe|lavapipe|swiftshader/i.test(what) ? " (software renderer on the CPU)" : "";
+  // The webgpu package exports no version of its own; the import map pins it to tfjs-core's.
+  return `tfjs-backend-webgpu ${tf.version_core}, adapter ${what}${software}`;
+}
+
+const TFJS_NODE_HOWTO = "@tensorflow/tfjs-node(-gpu) cannot be installed on these machines: its install " +
+  "script downloads libtensorflow from the internet (and tfjs-node-gpu needs CUDA 11.2 + cuDNN 8.1). " +
+  "Where it is possible, add it to deno.json's imports and run " +
+  "`deno install --allow-scripts=npm:@tensorflow/tfjs-node`, then run with --allow-ffi. " +
+  'Otherwise use "wasm" (fastest on CPU) or "webgpu" (GPU through Vulkan, or lavapipe on CPU).';
+
+async function startTensorflow(): Promise<string> {
+  const { found, permissionDenied } = findTfjsNode();
+  if (found == null) {
+    const perm = permissionDenied ? " (some places could not be searched: run with --allow-read)" : "";
+    throw new Error(
+      `The "tensorflow" backend needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node ` +
+        `with its native binding (lib/napi-v*/tfjs_binding.node), and neither was found${perm}. ` +
+        TFJS_NODE_HOWTO,
+    );
+  }
+  // Non-literal specifier: keeps Deno's module graph (and deno.lock) from ever fetching it.
+  const specifier = `npm:${found.pkg}@${found.version}`;
+  try {
+    await import(specifier);
+  } catch (e) {
+    throw new Error(
+      `Found ${found.binding} but importing ${specifier} failed: ${(e as Error).message}. ` +
+        "Native addons need --allow-ffi (or -A).",
+    );
+  }
+  await activate("tensorflow", "Check that libtensorflow (and for -gpu, CUDA/cuDNN) load on this machine.");
+  return `${found.pkg} ${found.version} (TensorFlow C library)`;
+}

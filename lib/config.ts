@@ -1,0 +1,295 @@
+/**
+ * Run configuration: model sizes, embedding sharing, masking, optimiser and data, with the named
+ * presets (`tiny`, `electra-small`) and strict validation (an unknown key is an error, not a typo
+ * that silently keeps the default).
+ *
+ * Numbers follow DESIGN.md §1 (ELECTRA, Clark et al. 2020; DeBERTaV3, He et al. 2021).
+ *
+ * @module
+ */
+
+/** How the generator and discriminator share token/position/type embeddings (DeBERTaV3 §3). */
+export type SharingMode = "es" | "nes" | "gdes" | "mlm";
+
+/** All sharing modes, in the order reports list them. */
+export const SHARING_MODES: readonly SharingMode[] = ["mlm", "es", "nes", "gdes"];
+
+/** Transformer sizes of one encoder. */
+export interface EncoderSize {
+  /** Hidden size H. */
+  hiddenSize: number;
+  /** Number of transformer layers. */
+  numLayers: number;
+  /** Number of attention heads (H must divide by it). */
+  numHeads: number;
+  /** Feed-forward inner size. */
+  intermediateSize: number;
+}
+
+/** Everything a pre-training run needs to know. Serialised as DIR/config.json. */
+export interface RunConfig {
+  /** Preset the run started from (informational). */
+  preset: string;
+  /** Vocabulary size; set from the tokenizer when the data is prepared. */
+  vocabSize: number;
+  /** Size of the position table: the longest sequence the models accept. */
+  maxPositions: number;
+  /** Number of token types (segments A/B). */
+  typeVocabSize: number;
+  /** Embedding size E; when E != H each model projects E -> H with its own dense layer. */
+  embeddingSize: number;
+  /** Discriminator sizes (also the MLM baseline's). */
+  discriminator: EncoderSize;
+  /** Generator width as a fraction of the discriminator's hidden size (ELECTRA: 1/4; DeBERTaV3: 1). */
+  generatorHiddenFraction: number;
+  /** Generator depth; null = the discriminator's (ELECTRA). DeBERTaV3 uses half. */
+  generatorLayers: number | null;
+  /** LayerNorm epsilon (ELECTRA 1e-12). */
+  layerNormEps: number;
+  /** Dropout on embeddings, attention probabilities and residual branches. */
+  dropout: number;
+  /** Standard deviation of the normal initialiser. */
+  initStd: number;
+
+  /** Embedding sharing mode. */
+  sharing: SharingMode;
+  /** Train NES/GDES with one joint loss L_MLM + λ·L_RTD instead of decoupled G then D steps. */
+  joint: boolean;
+  /** λ, the weight of the RTD loss. */
+  rtdWeight: number;
+  /** Fraction of maskable positions selected (15%). */
+  maskSelectProb: number;
+  /** Of the selected positions: fraction replaced by [MASK] (ELECTRA 0.85, DeBERTaV3 1.0). */
+  maskTokenProb: number;
+  /** Of the selected positions: fraction replaced by a random token (ELECTRA 0). The rest stay unchanged. */
+  maskRandomProb: number;
+  /** Sampling temperature T for the generator's replacements. */
+  samplingTemperature: number;
+  /** Never sample the original token (ELECTRA's optional variant). */
+  disallowCorrect: boolean;
+
+  /** Peak learning rate. */
+  learningRate: number;
+  /** Linear warmup steps. */
+  warmupSteps: number;
+  /** Adam β1. */
+  beta1: number;
+  /** Adam β2. */
+  beta2: number;
+  /** Adam ε. */
+  epsilon: number;
+  /** Decoupled weight decay (not applied to LayerNorm weights and biases). */
+  weightDecay: number;
+  /** Global gradient-norm clip (0 = off). */
+  clipNorm: number;
+  /** Adam bias correction; ELECTRA's optimizer has none. */
+  biasCorrection: boolean;
+
+  /** Sequences per step. */
+  batchSize: number;
+  /** Tokens per sequence (<= maxPositions). */
+  seqLength: number;
+  /** Length of the run: the LR schedule decays to 0 at this step. */
+  steps: number;
+  /** Seed of every random choice. */
+  seed: number;
+  /** Corpus name (see lib/text/corpus.ts) or a folder of .txt files. */
+  corpus: string;
+  /** Cap on corpus characters read (0 = all). */
+  corpusMaxChars: number;
+  /** "trained" (WordPiece trained on the corpus), "bert-base-uncased", or a tokenizer.json path. */
+  tokenizer: string;
+  /** Target vocabulary size for a trained tokenizer. */
+  tokenizerVocabSize: number;
+  /** Log metrics every this many steps. */
+  logEvery: number;
+  /** Write a checkpoint every this many steps (0 = only at the end). */
+  checkpointEvery: number;
+}
+
+const BASE: RunConfig = {
+  preset: "base",
+  vocabSize: 30522,
+  maxPositions: 512,
+  typeVocabSize: 2,
+  embeddingSize: 128,
+  discriminator: { hiddenSize: 256, numLayers: 12, numHeads: 4, intermediateSize: 1024 },
+  generatorHiddenFraction: 0.25,
+  generatorLayers: null,
+  layerNormEps: 1e-12,
+  dropout: 0.1,
+  initStd: 0.02,
+  sharing: "es",
+  joint: false,
+  rtdWeight: 50,
+  maskSelectProb: 0.15,
+  maskTokenProb: 0.85,
+  maskRandomProb: 0,
+  samplingTemperature: 1,
+  disallowCorrect: false,
+  learningRate: 5e-4,
+  warmupSteps: 10000,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-6,
+  weightDecay: 0.01,
+  clipNorm: 1,
+  biasCorrection: false,
+  batchSize: 128,
+  seqLength: 128,
+  steps: 1_000_000,
+  seed: 0,
+  corpus: "gutenberg",
+  corpusMaxChars: 0,
+  tokenizer: "bert-base-uncased",
+  tokenizerVocabSize: 8192,
+  logEvery: 10,
+  checkpointEvery: 1000,
+};
+
+/** Named presets. `tiny` trains in CPU-minutes; `electra-small` is the paper's ELECTRA-Small. */
+export const PRESETS: Record<string, RunConfig> = {
+  "tiny": {
+    ...BASE,
+    preset: "tiny",
+    vocabSize: 8192,
+    maxPositions: 128,
+    embeddingSize: 128,
+    discriminator: { hiddenSize: 128, numLayers: 4, numHeads: 2, intermediateSize: 512 },
+    learningRate: 1e-3,
+    warmupSteps: 30,
+    batchSize: 16,
+    seqLength: 128,
+    steps: 300,
+    corpusMaxChars: 4_000_000,
+    tokenizer: "trained",
+    tokenizerVocabSize: 8192,
+    logEvery: 10,
+    checkpointEvery: 100,
+  },
+  "electra-small": { ...BASE, preset: "electra-small" },
+};
+
+/** Generator sizes derived from the discriminator's (ELECTRA: heads = max(1, H/64), FFN = 4H). */
+export function generatorSize(c: RunConfig): EncoderSize {
+  if (c.sharing === "mlm") return { ...c.discriminator };
+  const hiddenSize = Math.max(1, Math.round(c.discriminator.hiddenSize * c.generatorHiddenFraction));
+  return {
+    hiddenSize,
+    numLayers: c.generatorLayers ?? c.discriminator.numLayers,
+    numHeads: Math.max(1, Math.floor(hiddenSize / 64)),
+    intermediateSize: 4 * hiddenSize,
+  };
+}
+
+/** Parses a CLI/JSON value for key `key` into the type of `example`. */
+function coerce(key: string, value: unknown, example: unknown): unknown {
+  if (typeof example === "number" || (example === null && key === "generatorLayers")) {
+    if (value === null || value === "null") return null;
+    const n = typeof value === "number" ? value : Number(value);
+    if (!Number.isFinite(n)) throw new Error(`config key "${key}" needs a number, got ${JSON.stringify(value)}`);
+    return n;
+  }
+  if (typeof example === "boolean") {
+    if (typeof value === "boolean") return value;
+    if (value === "true") return true;
+    if (value === "false") return false;
+    throw new Error(`config key "${key}" needs true or false, got ${JSON.stringify(value)}`);
+  }
+  if (typeof example === "string") return String(value);
+  return value;
+}
+
+/**
+ * Applies overrides (`{"discriminator.hiddenSize": 64, learningRate: "1e-3"}` or nested objects) to a
+ * config. Unknown keys throw an error listing the valid ones.
+ */
+export function applyOverrides(base: RunConfig, overrides: Record<string, unknown>): RunConfig {
+  const c: RunConfig = structuredClone(base);
+  const set = (path: string[], value: unknown) => {
+    // deno-lint-ignore no-explicit-any
+    let obj: any = c;
+    for (let i = 0; i < path.length - 1; i++) {
+      if (typeof obj[path[i]] !== "object" || obj[path[i]] === null) throw unknownKey(path.join("."));
+      obj = obj[path[i]];
+    }
+    const last = path[path.length - 1];
+    if (!(last in obj)) throw unknownKey(path.join("."));
+    if (typeof obj[last] === "object" && obj[last] !== null && typeof value === "object" && value !== null) {
+      for (const [k, v] of Object.entries(value)) set([...path, k], v);
+    } else obj[last] = coerce(path.join("."), value, obj[last]);
+  };
+  for (const [k, v] of Object.entries(overrides)) set(k.split("."), v);
+  return c;
+}
+
+function unknownKey(key: string): Error {
+  const keys = Object.entries(BASE).flatMap(([k, v]) =>
+    typeof v === "object" && v !== null ? Object.keys(v).map((s) => `${k}.${s}`) : [k]
+  );
+  return new Error(`unknown config key "${key}"; valid keys: ${keys.join(", ")}`);
+}
+
+/** Looks up a preset by name (error lists the known ones). */
+export function preset(name: string): RunConfig {
+  const p = PRESETS[name];
+  if (!p) throw new Error(`unknown config "${name}"; known configs: ${Object.keys(PRESETS).join(", ")}`);
+  return structuredClone(p);
+}
+
+/** Checks a config for values that cannot train; throws naming the first problem. */
+export function validateConfig(c: RunConfig): RunConfig {
+  if (!SHARING_MODES.includes(c.sharing)) {
+    throw new Error(`unknown sharing mode "${c.sharing}"; valid modes: ${SHARING_MODES.join(", ")}`);
+  }
+  const ints: [string, number][] = [
+    ["vocabSize", c.vocabSize],
+    ["maxPositions", c.maxPositions],
+    ["embeddingSize", c.embeddingSize],
+    ["discriminator.hiddenSize", c.discriminator.hiddenSize],
+    ["discriminator.numLayers", c.discriminator.numLayers],
+    ["discriminator.numHeads", c.discriminator.numHeads],
+    ["discriminator.intermediateSize", c.discriminator.intermediateSize],
+    ["batchSize", c.batchSize],
+    ["seqLength", c.seqLength],
+    ["steps", c.steps],
+  ];
+  for (const [k, v] of ints) {
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`config ${k} must be a positive integer, got ${v}`);
+  }
+  if (c.seqLength > c.maxPositions) {
+    throw new Error(
+      `sequence length ${c.seqLength} is longer than the position table (maxPositions ${c.maxPositions})`,
+    );
+  }
+  if (c.seqLength < 4) throw new Error(`seqLength ${c.seqLength} is too short for [CLS] A [SEP] B [SEP]`);
+  for (const m of [c.discriminator, generatorSize(c)]) {
+    if (m.hiddenSize % m.numHeads !== 0) {
+      throw new Error(`hidden size ${m.hiddenSize} is not divisible by ${m.numHeads} attention heads`);
+    }
+  }
+  const probs: [string, number][] = [
+    ["maskSelectProb", c.maskSelectProb],
+    ["maskTokenProb", c.maskTokenProb],
+    ["maskRandomProb", c.maskRandomProb],
+    ["dropout", c.dropout],
+  ];
+  for (const [k, v] of probs) if (!(v >= 0 && v <= 1)) throw new Error(`config ${k} must be in [0, 1], got ${v}`);
+  if (c.maskTokenProb + c.maskRandomProb > 1 + 1e-9) {
+    throw new Error(`maskTokenProb + maskRandomProb must not exceed 1`);
+  }
+  if (!(c.samplingTemperature > 0)) throw new Error(`samplingTemperature must be > 0`);
+  if (!(c.generatorHiddenFraction > 0 && c.generatorHiddenFraction <= 1)) {
+    throw new Error(`generatorHiddenFraction must be in (0, 1], got ${c.generatorHiddenFraction}`);
+  }
+  if (c.joint && (c.sharing === "es" || c.sharing === "mlm")) {
+    // ES is always joint, MLM has one loss; the switch only matters for NES/GDES.
+    c.joint = c.sharing === "es";
+  }
+  return c;
+}
+
+/** True when the run trains G and D in one joint step (ES always; NES/GDES with --joint). */
+export function isJoint(c: RunConfig): boolean {
+  return c.sharing === "es" || (c.joint && (c.sharing === "nes" || c.sharing === "gdes"));
+}

@@ -1,0 +1,286 @@
+/**
+ * ELECTRA generator + discriminator with the three embedding-sharing modes, in one file.
+ *
+ * - Encoder: token + position + type embeddings → LayerNorm → dropout → (projection E→H when E≠H)
+ *   → post-LN transformer layers (exact GELU). HuggingFace ELECTRA parameter names and shapes.
+ * - Generator: the encoder at 1/4 width + MLM head dense(H→E) → GELU → LayerNorm → E_tokᵀ + bias
+ *   (output tied to the generator's token table). Evaluated only at the selected positions.
+ * - Discriminator: the encoder + RTD head dense(H→H) → GELU → dense(H→1).
+ * - Sharing (DeBERTaV3 §3): `es` one set of embedding tables used by both; `nes` separate tables;
+ *   `gdes` E_D = sg(E_G) + E_Δ with E_Δ zero-initialised; `mlm` a single discriminator-size MLM model.
+ *
+ * Parameter names: `generator.<HF ElectraForMaskedLM name>`, `discriminator.<HF ElectraForPreTraining
+ * name>`, `mlm.<HF ElectraForMaskedLM name>`. Under ES the shared tables live under `discriminator.`
+ * (as in ELECTRA, where the generator reuses the discriminator's embeddings); under GDES the deltas are
+ * `discriminator.electra.embeddings.<table>_delta.weight`.
+ *
+ * @module
+ */
+
+import * as tf from "../tf.ts";
+import { generatorSize, type EncoderSize, type RunConfig } from "../config.ts";
+import { Rng } from "../rng.ts";
+import { ParameterStore } from "./params.ts";
+import { dense, dropout, gelu, hook, layerNorm, layerNormWith, type LayerContext, selfAttention } from "./layers.ts";
+import { stopGradient } from "../backend/stop_gradient.ts";
+
+/** Which of the two networks. */
+export type Role = "generator" | "discriminator";
+
+/** The embedding tables a network reads, as tensors (for GDES, E_D is computed from E_G and E_Δ). */
+export interface EmbeddingTables {
+  word: tf.Tensor2D;
+  position: tf.Tensor2D;
+  tokenType: tf.Tensor2D;
+  layerNormWeight: tf.Tensor1D;
+  layerNormBias: tf.Tensor1D;
+}
+
+/** Inputs of one forward pass (int32 ids [B, L]; attention mask 1 = token, 0 = padding). */
+export interface EncoderInputs {
+  inputIds: tf.Tensor2D;
+  tokenTypeIds: tf.Tensor2D;
+  attentionMask: tf.Tensor2D;
+}
+
+/** Options of one forward pass. */
+export interface ForwardOptions {
+  training: boolean;
+  /** Dropout seeds come from here. */
+  rng?: Rng;
+  /** Collect hook-point activations here (caller disposes them). */
+  capture?: Map<string, tf.Tensor>;
+  captureFilter?: (name: string) => boolean;
+  /** Replace the word table this network reads (the probes use this to measure would-be gradients). */
+  wordTableOverride?: tf.Tensor2D;
+}
+
+const TABLES = ["word_embeddings", "position_embeddings", "token_type_embeddings"] as const;
+
+/** An ELECTRA pre-training model: parameters plus the forward passes of both networks. */
+export class ElectraModel {
+  readonly params = new ParameterStore();
+  readonly config: RunConfig;
+  readonly generatorSize: EncoderSize;
+
+  /** Builds every parameter for `config.sharing`, initialised from `seed` (same seed → same weights on any backend). */
+  constructor(config: RunConfig, seed = config.seed) {
+    this.config = config;
+    this.generatorSize = generatorSize(config);
+    const rng = new Rng(seed ^ 0x5eed);
+    const c = config;
+    const p = this.params;
+    const mk = (name: string, shape: number[], init: "normal" | "zeros" | "ones" = "normal") =>
+      p.create(name, shape, init, rng, c.initStd);
+    const embeddings = (prefix: string) => {
+      mk(`${prefix}.electra.embeddings.word_embeddings.weight`, [c.vocabSize, c.embeddingSize]);
+      mk(`${prefix}.electra.embeddings.position_embeddings.weight`, [c.maxPositions, c.embeddingSize]);
+      mk(`${prefix}.electra.embeddings.token_type_embeddings.weight`, [c.typeVocabSize, c.embeddingSize]);
+      embeddingNorm(prefix);
+    };
+    const embeddingNorm = (prefix: string) => {
+      mk(`${prefix}.electra.embeddings.LayerNorm.weight`, [c.embeddingSize], "ones");
+      mk(`${prefix}.electra.embeddings.LayerNorm.bias`, [c.embeddingSize], "zeros");
+    };
+    const linear = (name: string, out: number, inp: number) => {
+      mk(`${name}.weight`, [out, inp]);
+      mk(`${name}.bias`, [out], "zeros");
+    };
+    const norm = (name: string, size: number) => {
+      mk(`${name}.weight`, [size], "ones");
+      mk(`${name}.bias`, [size], "zeros");
+    };
+    const encoder = (prefix: string, s: EncoderSize) => {
+      if (c.embeddingSize !== s.hiddenSize) linear(`${prefix}.electra.embeddings_project`, s.hiddenSize, c.embeddingSize);
+      for (let i = 0; i < s.numLayers; i++) {
+        const l = `${prefix}.electra.encoder.layer.${i}`;
+        for (const q of ["query", "key", "value"]) linear(`${l}.attention.self.${q}`, s.hiddenSize, s.hiddenSize);
+        linear(`${l}.attention.output.dense`, s.hiddenSize, s.hiddenSize);
+        norm(`${l}.attention.output.LayerNorm`, s.hiddenSize);
+        linear(`${l}.intermediate.dense`, s.intermediateSize, s.hiddenSize);
+        linear(`${l}.output.dense`, s.hiddenSize, s.intermediateSize);
+        norm(`${l}.output.LayerNorm`, s.hiddenSize);
+      }
+    };
+    const mlmHead = (prefix: string, hidden: number) => {
+      linear(`${prefix}.generator_predictions.dense`, c.embeddingSize, hidden);
+      norm(`${prefix}.generator_predictions.LayerNorm`, c.embeddingSize);
+      mk(`${prefix}.generator_lm_head.bias`, [c.vocabSize], "zeros");
+    };
+
+    if (c.sharing === "mlm") {
+      embeddings("mlm");
+      encoder("mlm", c.discriminator);
+      mlmHead("mlm", c.discriminator.hiddenSize);
+      return;
+    }
+    // Embedding tables first (their owner depends on the mode), then each network's own weights.
+    if (c.sharing === "es") embeddings("discriminator");
+    if (c.sharing === "nes") {
+      embeddings("generator");
+      embeddings("discriminator");
+    }
+    if (c.sharing === "gdes") {
+      embeddings("generator");
+      for (const t of TABLES) {
+        const shape = p.get(`generator.electra.embeddings.${t}.weight`).shape;
+        mk(`discriminator.electra.embeddings.${t}_delta.weight`, shape, "zeros");
+      }
+      embeddingNorm("discriminator");
+    }
+    encoder("generator", this.generatorSize);
+    mlmHead("generator", this.generatorSize.hiddenSize);
+    encoder("discriminator", c.discriminator);
+    linear("discriminator.discriminator_predictions.dense", c.discriminator.hiddenSize, c.discriminator.hiddenSize);
+    linear("discriminator.discriminator_predictions.dense_prediction", 1, c.discriminator.hiddenSize);
+  }
+
+  /** Name prefix of the network that plays `role` (`mlm` for the MLM baseline's only network). */
+  prefix(role: Role): string {
+    if (this.config.sharing === "mlm") {
+      if (role === "discriminator") throw new Error("the mlm baseline has no discriminator");
+      return "mlm";
+    }
+    return role;
+  }
+
+  /** Where the token/position/type tables that `role` reads are stored (before GDES's delta). */
+  embeddingOwner(role: Role): string {
+    const s = this.config.sharing;
+    if (s === "mlm") return "mlm";
+    if (s === "es") return "discriminator";
+    if (s === "gdes") return "generator";
+    return role;
+  }
+
+  /** Names of the token-embedding table(s) the two networks share (ES) — the tug-of-war's battlefield. */
+  sharedTableName(table: (typeof TABLES)[number] = "word_embeddings"): string {
+    return `${this.embeddingOwner("generator")}.electra.embeddings.${table}.weight`;
+  }
+
+  /** Parameters updated by L_MLM (the generator's step). Under GDES E_Δ is not among them. */
+  generatorVariables(): string[] {
+    const g = this.prefix("generator") + ".";
+    const owner = this.embeddingOwner("generator") + ".electra.embeddings.";
+    return this.params.names().filter((n) => n.startsWith(g) || n.startsWith(owner));
+  }
+
+  /** Parameters updated by L_RTD (the discriminator's step). Under GDES E_G is not among them. */
+  discriminatorVariables(): string[] {
+    if (this.config.sharing === "mlm") return [];
+    return this.params.names().filter((n) => n.startsWith("discriminator."));
+  }
+
+  /**
+   * The embedding tables `role` reads. Under GDES the discriminator reads E_D = sg(E_G) + E_Δ: the
+   * stop-gradient keeps L_RTD from reaching E_G, so only E_Δ (and D's own weights) learn from it.
+   */
+  embeddingTables(role: Role): EmbeddingTables {
+    const p = this.params;
+    const owner = this.embeddingOwner(role);
+    const table = (t: string) => p.get(`${owner}.electra.embeddings.${t}.weight`) as tf.Tensor2D;
+    let [word, position, tokenType] = TABLES.map(table);
+    if (this.config.sharing === "gdes" && role === "discriminator") {
+      const delta = (t: string) => p.get(`discriminator.electra.embeddings.${t}_delta.weight`);
+      [word, position, tokenType] = [word, position, tokenType].map((e, i) =>
+        tf.add(stopGradient(e), delta(TABLES[i])) as tf.Tensor2D
+      );
+    }
+    // The embedding LayerNorm is shared under ES only (ELECTRA shares it); GDES/NES give D its own.
+    const normOwner = this.config.sharing === "es" || this.config.sharing === "mlm" ? owner : this.prefix(role);
+    return {
+      word,
+      position,
+      tokenType,
+      layerNormWeight: p.get(`${normOwner}.electra.embeddings.LayerNorm.weight`) as tf.Tensor1D,
+      layerNormBias: p.get(`${normOwner}.electra.embeddings.LayerNorm.bias`) as tf.Tensor1D,
+    };
+  }
+
+  /** Runs `role`'s encoder: returns the last hidden states [B·L, H]. */
+  encode(role: Role, inputs: EncoderInputs, opts: ForwardOptions): tf.Tensor2D {
+    const c = this.config;
+    const prefix = this.prefix(role);
+    const size = role === "generator" ? this.generatorSize : c.discriminator;
+    const [batch, length] = inputs.inputIds.shape;
+    if (length > c.maxPositions) {
+      throw new Error(`sequence length ${length} is longer than the position table (maxPositions ${c.maxPositions})`);
+    }
+    const ctx: LayerContext = {
+      params: this.params,
+      training: opts.training,
+      dropout: c.dropout,
+      layerNormEps: c.layerNormEps,
+      rng: opts.rng,
+      capture: opts.capture,
+      captureFilter: opts.captureFilter,
+    };
+    const t = this.embeddingTables(role);
+    const word = opts.wordTableOverride ?? t.word;
+    const flatIds = tf.reshape(inputs.inputIds, [-1]);
+    const tokens = tf.gather(word, flatIds); // [B·L, E]
+    const types = tf.gather(t.tokenType, tf.reshape(inputs.tokenTypeIds, [-1]));
+    const positions = tf.tile(tf.slice(t.position, [0, 0], [length, c.embeddingSize]), [batch, 1]);
+    let x = layerNormWith(tf.add(tf.add(tokens, positions), types), t.layerNormWeight, t.layerNormBias, c.layerNormEps) as tf.Tensor2D;
+    x = dropout(ctx, x) as tf.Tensor2D;
+    hook(ctx, `${role}.embeddings`, x);
+    if (c.embeddingSize !== size.hiddenSize) x = dense(ctx, `${prefix}.electra.embeddings_project`, x);
+
+    // Additive attention bias: 0 for tokens, -10000 for padding (as BERT/ELECTRA).
+    const maskBias = tf.reshape(tf.mul(tf.sub(1, tf.cast(inputs.attentionMask, "float32")), -10000), [
+      batch,
+      1,
+      1,
+      length,
+    ]) as tf.Tensor4D;
+    for (let i = 0; i < size.numLayers; i++) {
+      const l = `${prefix}.electra.encoder.layer.${i}`;
+      const h = `${role}.layer.${i}`;
+      const attn = selfAttention(ctx, `${l}.attention`, h, x, maskBias, batch, length, size.numHeads);
+      x = layerNorm(ctx, `${l}.attention.output.LayerNorm`, tf.add(x, dropout(ctx, attn)));
+      const inner = gelu(dense(ctx, `${l}.intermediate.dense`, x));
+      x = layerNorm(ctx, `${l}.output.LayerNorm`, tf.add(x, dropout(ctx, dense(ctx, `${l}.output.dense`, inner))));
+      hook(ctx, `${h}.output`, x);
+    }
+    return x;
+  }
+
+  /**
+   * Generator MLM logits at the selected positions: hidden [B·L, Hg], flat positions [M] → [M, V].
+   * Only the selected rows go through the vocabulary-sized output layer (the cost that dominates small models).
+   */
+  generatorLogits(hidden: tf.Tensor2D, selected: tf.Tensor1D, opts: ForwardOptions): tf.Tensor2D {
+    const prefix = this.prefix("generator");
+    const ctx = this.#ctx(opts);
+    const h = tf.gather(hidden, selected);
+    const x = layerNorm(ctx, `${prefix}.generator_predictions.LayerNorm`, gelu(dense(ctx, `${prefix}.generator_predictions.dense`, h)));
+    const word = opts.wordTableOverride ?? this.embeddingTables("generator").word;
+    const logits = tf.add(tf.matMul(x, word, false, true), this.params.get(`${prefix}.generator_lm_head.bias`));
+    return hook(ctx, "generator.logits", logits as tf.Tensor2D);
+  }
+
+  /** Discriminator RTD logits, one per token: hidden [B·L, H] → [B·L]. */
+  discriminatorLogits(hidden: tf.Tensor2D, opts: ForwardOptions): tf.Tensor1D {
+    const ctx = this.#ctx(opts);
+    const h = gelu(dense(ctx, "discriminator.discriminator_predictions.dense", hidden));
+    const logits = tf.reshape(dense(ctx, "discriminator.discriminator_predictions.dense_prediction", h), [-1]);
+    return hook(ctx, "discriminator.logits", logits as tf.Tensor1D);
+  }
+
+  #ctx(opts: ForwardOptions): LayerContext {
+    return {
+      params: this.params,
+      training: opts.training,
+      dropout: this.config.dropout,
+      layerNormEps: this.config.layerNormEps,
+      rng: opts.rng,
+      capture: opts.capture,
+      captureFilter: opts.captureFilter,
+    };
+  }
+
+  /** Frees the model's variables. */
+  dispose(): void {
+    this.params.dispose();
+  }
+}

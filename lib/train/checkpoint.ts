@@ -1,0 +1,195 @@
+/**
+ * Checkpoints and export.
+ *
+ * A checkpoint is a folder `RUN/checkpoints/step-0000100/` holding `model.safetensors` (every
+ * parameter by name), `optimizer.safetensors` (Adam moments by parameter name) and `state.json`
+ * (step, seed, RNG scheme, vocabulary size). It is written into a temporary folder and renamed into
+ * place, then `RUN/checkpoints/latest.json` is replaced atomically: a crash leaves the previous
+ * checkpoint intact. RNG state: every draw of step s comes from generators seeded by (seed, s)
+ * (counter-based, like JAX's keys), so (seed, step) *is* the full random state.
+ *
+ * Export writes plain HuggingFace-layout models: `discriminator/` (ElectraForPreTraining names, with
+ * GDES's E_D = E_G + E_Δ merged into ordinary tables), `generator/` (ElectraForMaskedLM names) or
+ * `mlm/` for the baseline, each with an HF-style `config.json`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import * as tf from "../tf.ts";
+import type { RunConfig } from "../config.ts";
+import { type HostTensor, loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
+import type { Pretrainer } from "./pretrain.ts";
+
+/** Contents of state.json. */
+export interface CheckpointState {
+  format: "rtdlab-checkpoint-1";
+  step: number;
+  seed: number;
+  rng: { scheme: "per-step-derived"; seed: number; nextStep: number };
+  vocabSize: number;
+  sharing: string;
+  optimizerSteps: Record<string, number>;
+  savedAt: string;
+}
+
+const FORMAT = "rtdlab-checkpoint-1";
+
+/** Writes a checkpoint of `trainer` under `runDir/checkpoints/`, keeping the newest `keep`. Returns its folder. */
+export async function saveCheckpoint(runDir: string, trainer: Pretrainer, keep = 2): Promise<string> {
+  const root = join(runDir, "checkpoints");
+  const name = `step-${String(trainer.step).padStart(7, "0")}`;
+  const final = join(root, name);
+  const tmp = join(root, `.${name}.${Deno.pid}.tmp`);
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await Deno.mkdir(tmp, { recursive: true });
+  const meta = { format: FORMAT, step: String(trainer.step) };
+  await saveSafetensors(join(tmp, "model.safetensors"), await trainer.model.params.toHost(), meta);
+  const opt = new Map<string, HostTensor>();
+  const optimizerSteps: Record<string, number> = {};
+  for (const [role, o] of Object.entries(trainer.optimizers)) {
+    if (!o) continue;
+    for (const [k, v] of await o.toHost(`${role}/`)) opt.set(k, v);
+    optimizerSteps[role] = o.step;
+  }
+  await saveSafetensors(join(tmp, "optimizer.safetensors"), opt, meta);
+  const state: CheckpointState = {
+    format: FORMAT,
+    step: trainer.step,
+    seed: trainer.config.seed,
+    rng: { scheme: "per-step-derived", seed: trainer.config.seed, nextStep: trainer.step },
+    vocabSize: trainer.config.vocabSize,
+    sharing: trainer.config.sharing,
+    optimizerSteps,
+    savedAt: new Date().toISOString(),
+  };
+  await writeJsonAtomic(join(tmp, "state.json"), state);
+  await Deno.remove(final, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, final);
+  await writeJsonAtomic(join(root, "latest.json"), { checkpoint: name, step: trainer.step });
+  // Prune older checkpoints only after the new one is in place.
+  const all = [];
+  for await (const e of Deno.readDir(root)) if (e.isDirectory && /^step-\d+$/.test(e.name)) all.push(e.name);
+  all.sort();
+  for (const old of all.slice(0, Math.max(0, all.length - keep))) {
+    await Deno.remove(join(root, old), { recursive: true });
+  }
+  return final;
+}
+
+/** The newest checkpoint folder of a run, or null when it has none. */
+export async function latestCheckpoint(runDir: string): Promise<string | null> {
+  const root = join(runDir, "checkpoints");
+  try {
+    const { checkpoint } = JSON.parse(await Deno.readTextFile(join(root, "latest.json")));
+    return join(root, checkpoint);
+  } catch {
+    return null;
+  }
+}
+
+/** Restores parameters, optimiser moments and the step counter from `dir`; errors name the file and the problem. */
+export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<CheckpointState> {
+  let state: CheckpointState;
+  const statePath = join(dir, "state.json");
+  try {
+    state = JSON.parse(await Deno.readTextFile(statePath));
+  } catch (e) {
+    throw new Error(`corrupt checkpoint: cannot read ${statePath}: ${(e as Error).message}`);
+  }
+  if (state.format !== FORMAT) throw new Error(`corrupt checkpoint: ${statePath} has format ${state.format}`);
+  if (state.vocabSize !== trainer.config.vocabSize) {
+    throw new Error(
+      `checkpoint ${dir} has a ${state.vocabSize}-token vocabulary but the run's tokenizer has ${trainer.config.vocabSize}`,
+    );
+  }
+  if (state.sharing !== trainer.config.sharing) {
+    throw new Error(`checkpoint ${dir} was trained with sharing ${state.sharing}, not ${trainer.config.sharing}`);
+  }
+  const model = await loadSafetensors(join(dir, "model.safetensors"));
+  trainer.model.params.assignFrom(model.tensors, join(dir, "model.safetensors"));
+  const opt = await loadSafetensors(join(dir, "optimizer.safetensors"));
+  for (const [role, o] of Object.entries(trainer.optimizers)) {
+    if (!o) continue;
+    const steps = state.optimizerSteps[role];
+    if (steps === undefined) throw new Error(`corrupt checkpoint: ${statePath} has no optimizer "${role}"`);
+    o.assignFrom(opt.tensors, `${role}/`, steps, join(dir, "optimizer.safetensors"));
+  }
+  trainer.step = state.step;
+  return state;
+}
+
+/** HuggingFace ElectraConfig fields for one network. */
+function hfConfig(c: RunConfig, role: "generator" | "discriminator" | "mlm", hidden: number, layers: number, heads: number, ffn: number) {
+  return {
+    architectures: [role === "discriminator" ? "ElectraForPreTraining" : "ElectraForMaskedLM"],
+    model_type: "electra",
+    vocab_size: c.vocabSize,
+    embedding_size: c.embeddingSize,
+    hidden_size: hidden,
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    intermediate_size: ffn,
+    hidden_act: "gelu",
+    hidden_dropout_prob: c.dropout,
+    attention_probs_dropout_prob: c.dropout,
+    max_position_embeddings: c.maxPositions,
+    type_vocab_size: c.typeVocabSize,
+    initializer_range: c.initStd,
+    layer_norm_eps: c.layerNormEps,
+    pad_token_id: 0,
+    rtdlab: { sharing: c.sharing, preset: c.preset },
+  };
+}
+
+/**
+ * Writes plain HuggingFace-layout models into `outDir`: the discriminator with E_D = E_G + E_Δ merged
+ * (GDES) or its own/shared tables, and the generator (or the MLM baseline). Returns the folders written.
+ */
+export async function exportModels(trainer: Pretrainer, outDir: string): Promise<string[]> {
+  const m = trainer.model;
+  const c = trainer.config;
+  const written: string[] = [];
+  const roles = c.sharing === "mlm" ? (["generator"] as const) : (["discriminator", "generator"] as const);
+  for (const role of roles) {
+    const prefix = m.prefix(role);
+    const tensors = new Map<string, HostTensor>();
+    for (const name of m.params.names()) {
+      if (!name.startsWith(prefix + ".") || name.includes("_delta.")) continue;
+      const v = m.params.get(name);
+      tensors.set(name.slice(prefix.length + 1), { dtype: "F32", shape: v.shape, data: (await v.data()) as Float32Array });
+    }
+    // The embedding tables this network actually reads (shared, or E_G + E_Δ), as ordinary tables.
+    const tables = tf.tidy(() => {
+      const t = m.embeddingTables(role);
+      // Clones, so disposing them below never frees a live variable.
+      return {
+        word: tf.clone(t.word),
+        position: tf.clone(t.position),
+        token_type: tf.clone(t.tokenType),
+        lnW: tf.clone(t.layerNormWeight),
+        lnB: tf.clone(t.layerNormBias),
+      };
+    });
+    const put = async (name: string, t: tf.Tensor) =>
+      tensors.set(name, { dtype: "F32", shape: t.shape, data: (await t.data()) as Float32Array });
+    await put("electra.embeddings.word_embeddings.weight", tables.word);
+    await put("electra.embeddings.position_embeddings.weight", tables.position);
+    await put("electra.embeddings.token_type_embeddings.weight", tables.token_type);
+    await put("electra.embeddings.LayerNorm.weight", tables.lnW);
+    await put("electra.embeddings.LayerNorm.bias", tables.lnB);
+    if (role === "generator") await put("generator_lm_head.weight", tables.word); // tied, written for loaders that expect it
+    tf.dispose(Object.values(tables));
+    const size = role === "generator" ? m.generatorSize : c.discriminator;
+    const dirName = c.sharing === "mlm" ? "mlm" : role;
+    const dir = join(outDir, dirName);
+    await saveSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt", rtdlab_sharing: c.sharing });
+    await writeJsonAtomic(
+      join(dir, "config.json"),
+      hfConfig(c, c.sharing === "mlm" ? "mlm" : role, size.hiddenSize, size.numLayers, size.numHeads, size.intermediateSize),
+    );
+    written.push(dir);
+  }
+  return written;
+}

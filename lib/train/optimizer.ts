@@ -1,0 +1,132 @@
+/**
+ * AdamW with ELECTRA's details, global-norm clipping, and the warmup × linear-decay schedule.
+ *
+ * tfjs's built-in Adam has neither decoupled weight decay nor a switch for ELECTRA's Adam without
+ * bias correction, and its state is not addressable by parameter name; this one is a few lines of
+ * tensor math with named moment tensors that checkpoints save and restore exactly.
+ *
+ * @module
+ */
+
+import * as tf from "../tf.ts";
+import type { ParameterStore } from "../model/params.ts";
+import type { HostTensor } from "../io/safetensors.ts";
+
+/** Optimiser hyper-parameters. */
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  weightDecay: number;
+  /** Global-norm clip threshold (0 = no clipping). */
+  clipNorm: number;
+  /** Adam bias correction (ELECTRA's optimizer has none). */
+  biasCorrection: boolean;
+}
+
+/** True for parameters that get weight decay: not LayerNorm weights, not biases (ELECTRA/BERT convention). */
+export function decays(name: string): boolean {
+  return !name.includes("LayerNorm") && !name.endsWith(".bias");
+}
+
+/** AdamW over a fixed list of named parameters. */
+export class AdamW {
+  readonly names: string[];
+  /** Updates applied so far. */
+  step = 0;
+  #m = new Map<string, tf.Variable>();
+  #v = new Map<string, tf.Variable>();
+
+  /** An optimiser for `names` in `params`, with zeroed moments. */
+  constructor(readonly params: ParameterStore, names: string[], readonly config: AdamWConfig) {
+    this.names = [...names];
+    for (const n of this.names) {
+      const p = params.get(n);
+      // Inside tidy, so the zeros the variables copy are freed (a variable outlives tidy).
+      this.#m.set(n, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.#v.set(n, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+    }
+  }
+
+  /**
+   * Clips `grads` to the global norm and applies one AdamW update at learning rate `lr`.
+   * Returns the global norm before clipping (a scalar tensor the caller disposes).
+   */
+  apply(grads: Map<string, tf.Tensor>, lr: number): tf.Scalar {
+    const c = this.config;
+    this.step++;
+    const t = this.step;
+    const corr1 = c.biasCorrection ? 1 - c.beta1 ** t : 1;
+    const corr2 = c.biasCorrection ? 1 - c.beta2 ** t : 1;
+    return tf.tidy(() => {
+      const present = this.names.filter((n) => grads.has(n));
+      const norm = globalNorm(present.map((n) => grads.get(n)!));
+      // scale = clip / max(norm, clip): 1 below the threshold, shrinks the whole gradient above it.
+      const scale = c.clipNorm > 0 ? tf.div(c.clipNorm, tf.maximum(norm, c.clipNorm)) : tf.scalar(1);
+      for (const n of present) {
+        const p = this.params.get(n), m = this.#m.get(n)!, v = this.#v.get(n)!;
+        const g = tf.mul(grads.get(n)!, scale);
+        const m1 = tf.add(tf.mul(m, c.beta1), tf.mul(g, 1 - c.beta1));
+        const v1 = tf.add(tf.mul(v, c.beta2), tf.mul(tf.square(g), 1 - c.beta2));
+        m.assign(m1);
+        v.assign(v1);
+        let update = tf.div(tf.div(m1, corr1), tf.add(tf.sqrt(tf.div(v1, corr2)), c.epsilon));
+        if (c.weightDecay > 0 && decays(n)) update = tf.add(update, tf.mul(p, c.weightDecay));
+        p.assign(tf.sub(p, tf.mul(update, lr)));
+      }
+      return tf.keep(norm);
+    });
+  }
+
+  /** Moments as host tensors named `<param>.adam_m` / `<param>.adam_v`, prefixed with `prefix`. */
+  async toHost(prefix: string): Promise<Map<string, HostTensor>> {
+    const out = new Map<string, HostTensor>();
+    for (const n of this.names) {
+      for (const [kind, map] of [["adam_m", this.#m], ["adam_v", this.#v]] as const) {
+        const t = map.get(n)!;
+        out.set(`${prefix}${n}.${kind}`, { dtype: "F32", shape: t.shape, data: (await t.data()) as Float32Array });
+      }
+    }
+    return out;
+  }
+
+  /** Restores moments written by {@link toHost}; `step` comes from the checkpoint's state. */
+  assignFrom(tensors: Map<string, HostTensor>, prefix: string, step: number, source: string): void {
+    for (const n of this.names) {
+      for (const [kind, map] of [["adam_m", this.#m], ["adam_v", this.#v]] as const) {
+        const key = `${prefix}${n}.${kind}`;
+        const t = tensors.get(key);
+        const v = map.get(n)!;
+        if (!t) throw new Error(`${source}: missing optimizer tensor ${key}`);
+        if (t.shape.join(",") !== v.shape.join(",")) {
+          throw new Error(`${source}: optimizer tensor ${key} has shape [${t.shape}], expected [${v.shape}]`);
+        }
+        tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, "float32")));
+      }
+    }
+    this.step = step;
+  }
+
+  /** Frees the moment tensors. */
+  dispose(): void {
+    for (const t of [...this.#m.values(), ...this.#v.values()]) t.dispose();
+  }
+}
+
+/** √(Σ‖g‖²) over a list of gradients. */
+export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => {
+    if (grads.length === 0) return tf.scalar(0);
+    return tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+  });
+}
+
+/**
+ * Learning rate at `step` (0-based, the update about to be applied): linear warmup over
+ * `warmupSteps`, times linear decay to 0 at `totalSteps` (ELECTRA's schedule).
+ */
+export function learningRate(step: number, peak: number, warmupSteps: number, totalSteps: number): number {
+  const warm = warmupSteps > 0 ? Math.min(1, (step + 1) / warmupSteps) : 1;
+  const decay = Math.max(0, 1 - step / totalSteps);
+  return peak * warm * decay;
+}

@@ -1,0 +1,356 @@
+/**
+ * One pre-training step of replaced token detection, for every sharing mode (DESIGN.md §1).
+ *
+ * A step is two phases, each a gradient computation over its own variables:
+ *
+ * 1. **Generator phase**: mask, run G, L_MLM = mean cross-entropy at the selected positions,
+ *    ∇L_MLM over G's variables (including the table(s) G reads).
+ * 2. **Discriminator phase**: sample x̂ ~ softmax(logits/T) on the host, build D's input and labels,
+ *    λ·L_RTD = λ · mean sigmoid BCE over non-padding tokens, ∇(λ·L_RTD) over D's variables.
+ *
+ * **Joint** (ES; NES/GDES with `joint`): the two gradients are added where the variables coincide (the
+ * shared table under ES) and one optimiser applies ∇(L_MLM + λ·L_RTD) — the same update as
+ * differentiating the summed loss, since no gradient flows through the sample. **Decoupled**
+ * (NES/GDES): G's optimiser applies ∇L_MLM first; the *updated* G then re-samples the replacements and
+ * D's optimiser applies ∇(λ·L_RTD). Keeping the phases apart also hands the tug-of-war probes both
+ * gradients on the shared table for free.
+ *
+ * Every random draw of step s comes from generators seeded by (seed, s), so a resumed run draws the
+ * same numbers as an uninterrupted one.
+ *
+ * @module
+ */
+
+import * as tf from "../tf.ts";
+import { isJoint, type RunConfig } from "../config.ts";
+import { ElectraModel, type EncoderInputs } from "../model/electra.ts";
+import { Rng } from "../rng.ts";
+import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
+import { AdamW, learningRate } from "./optimizer.ts";
+import { corrupt, sampleFromLogits } from "./sampling.ts";
+
+/** A batch of packed sequences: ids and token types, [batch, length] flat; padding is `padId`. */
+export interface TokenBatch {
+  inputIds: Int32Array;
+  tokenTypeIds: Int32Array;
+  batch: number;
+  length: number;
+}
+
+/** What the trainer needs to know about the vocabulary. */
+export interface PretrainVocab extends MaskingVocab {
+  padId: number;
+}
+
+/** Numbers from one step (losses unscaled; `lossRtd` etc. are null for the MLM baseline). */
+export interface StepMetrics {
+  step: number;
+  lossMlm: number;
+  lossRtd: number | null;
+  /** Discriminator accuracy over non-padding tokens (threshold 0.5). */
+  discAcc: number | null;
+  /** Discriminator recall on replaced tokens. */
+  discAccReplaced: number | null;
+  /** Fraction of non-padding tokens whose label is "replaced". */
+  replacedFrac: number | null;
+  /** Fraction of selected positions where the generator's sample equals the original. */
+  genAcc: number | null;
+  lr: number;
+  gradNormGenerator: number;
+  gradNormDiscriminator: number | null;
+  /** Non-padding tokens in the batch. */
+  tokens: number;
+}
+
+/** Both gradient sets of a step, before the optimiser consumes them (for probes). Disposed after the callback. */
+export interface StepGradients {
+  generator: Map<string, tf.Tensor>;
+  discriminator: Map<string, tf.Tensor> | null;
+}
+
+/** Mixes integers into one 32-bit seed (deterministic, order-sensitive). */
+export function deriveSeed(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x01000193) >>> 0;
+    h = Math.imul(h ^ Math.floor(p / 2 ** 32), 0x5bd1e995) >>> 0;
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
+/** Random streams of one step: masking + sampling, and dropout. */
+export function stepRngs(seed: number, step: number): { data: Rng; dropout: Rng } {
+  return { data: new Rng(deriveSeed(seed, step, 1)), dropout: new Rng(deriveSeed(seed, step, 2)) };
+}
+
+/** Mean cross-entropy of `logits` [M, V] against `targets` [M]. */
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const picked = tf.sum(tf.mul(logits, tf.oneHot(targets, logits.shape[1])), 1);
+  return tf.mean(tf.sub(tf.logSumExp(logits, 1), picked)) as tf.Scalar;
+}
+
+/** Mean sigmoid binary cross-entropy of `logits` against `labels`, weighted by `weights` (0 = ignore). */
+export function sigmoidBce(logits: tf.Tensor1D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+  // max(x, 0) − x·y + log(1 + e^{−|x|}): stable for large |x|.
+  const perToken = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+  return tf.div(tf.sum(tf.mul(perToken, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
+}
+
+/** Builds the int32/float tensors of a batch (caller disposes). */
+export function batchTensors(ids: Int32Array, batch: TokenBatch, padId: number): EncoderInputs {
+  const mask = new Float32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) mask[i] = batch.inputIds[i] === padId ? 0 : 1;
+  return {
+    inputIds: tf.tensor2d(ids, [batch.batch, batch.length], "int32"),
+    tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, [batch.batch, batch.length], "int32"),
+    attentionMask: tf.tensor2d(mask, [batch.batch, batch.length], "float32"),
+  };
+}
+
+function disposeInputs(x: EncoderInputs): void {
+  tf.dispose([x.inputIds, x.tokenTypeIds, x.attentionMask]);
+}
+
+/** The model, its optimiser(s) and the step counter of a pre-training run. */
+export class Pretrainer {
+  readonly model: ElectraModel;
+  readonly config: RunConfig;
+  readonly vocab: PretrainVocab;
+  /** One optimiser in joint mode; a generator and a discriminator optimiser when decoupled. */
+  readonly optimizers: { joint?: AdamW; generator?: AdamW; discriminator?: AdamW };
+  /** Steps completed. */
+  step = 0;
+  /** Called with both gradient sets each step, before the update (probes hook in here). */
+  onGradients?: (grads: StepGradients, step: number) => void;
+
+  /** A fresh run for `config` (weights from `config.seed`). */
+  constructor(config: RunConfig, vocab: PretrainVocab) {
+    if (vocab.vocabSize !== config.vocabSize) {
+      throw new Error(`tokenizer has ${vocab.vocabSize} tokens but the config says vocabSize ${config.vocabSize}`);
+    }
+    this.config = config;
+    this.vocab = vocab;
+    this.model = new ElectraModel(config);
+    const opt = {
+      beta1: config.beta1,
+      beta2: config.beta2,
+      epsilon: config.epsilon,
+      weightDecay: config.weightDecay,
+      clipNorm: config.clipNorm,
+      biasCorrection: config.biasCorrection,
+    };
+    const p = this.model.params;
+    if (config.sharing === "mlm") this.optimizers = { joint: new AdamW(p, this.model.generatorVariables(), opt) };
+    else if (isJoint(config)) {
+      const names = [...new Set([...this.model.generatorVariables(), ...this.model.discriminatorVariables()])];
+      this.optimizers = { joint: new AdamW(p, names, opt) };
+    } else {
+      this.optimizers = {
+        generator: new AdamW(p, this.model.generatorVariables(), opt),
+        discriminator: new AdamW(p, this.model.discriminatorVariables(), opt),
+      };
+    }
+  }
+
+  /** Learning rate the next step uses. */
+  currentLearningRate(): number {
+    const c = this.config;
+    return learningRate(this.step, c.learningRate, c.warmupSteps, c.steps);
+  }
+
+  /** Masks a batch with the step's data stream (exposed for notebooks). */
+  mask(batch: TokenBatch, rng: Rng): MaskedBatch {
+    const c = this.config;
+    return maskBatch(batch.inputIds, batch.batch, batch.length, this.vocab, {
+      selectProb: c.maskSelectProb,
+      maskTokenProb: c.maskTokenProb,
+      randomProb: c.maskRandomProb,
+    }, rng);
+  }
+
+  /** ∇L_MLM over G's variables; returns the loss, the gradients (by parameter name) and the logits [M, V]. */
+  generatorGradients(
+    inputs: EncoderInputs,
+    masked: MaskedBatch,
+    dropoutRng: Rng,
+  ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: tf.Tensor2D } {
+    const names = this.model.generatorVariables();
+    const selected = tf.tensor1d(masked.selected, "int32");
+    const targets = tf.tensor1d(masked.targets, "int32");
+    let logits: tf.Tensor2D | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const hidden = this.model.encode("generator", inputs, { training: true, rng: dropoutRng });
+      logits = tf.keep(this.model.generatorLogits(hidden, selected, { training: true, rng: dropoutRng }));
+      return crossEntropy(logits, targets);
+    }, names.map((n) => this.model.params.get(n)));
+    tf.dispose([selected, targets]);
+    return { loss: value, grads: this.#byName(names, grads), logits: logits! };
+  }
+
+  /** ∇(λ·L_RTD) over D's variables; returns the unscaled loss, gradients and D's logits [B·L]. */
+  discriminatorGradients(
+    inputs: EncoderInputs,
+    labels: Float32Array,
+    dropoutRng: Rng,
+  ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: tf.Tensor1D } {
+    const names = this.model.discriminatorVariables();
+    const labelT = tf.tensor1d(labels, "float32");
+    const weights = tf.reshape(inputs.attentionMask, [-1]) as tf.Tensor1D;
+    let logits: tf.Tensor1D | undefined;
+    let loss: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const hidden = this.model.encode("discriminator", inputs, { training: true, rng: dropoutRng });
+      logits = tf.keep(this.model.discriminatorLogits(hidden, { training: true, rng: dropoutRng }));
+      loss = tf.keep(sigmoidBce(logits, labelT, weights));
+      return tf.mul(loss, this.config.rtdWeight) as tf.Scalar;
+    }, names.map((n) => this.model.params.get(n)));
+    tf.dispose([labelT, weights, value]);
+    return { loss: loss!, grads: this.#byName(names, grads), logits: logits! };
+  }
+
+  /** Runs one training step on `batch` and returns its metrics. */
+  async trainStep(batch: TokenBatch): Promise<StepMetrics> {
+    const c = this.config;
+    const step = this.step;
+    const lr = this.currentLearningRate();
+    const rngs = stepRngs(c.seed, step);
+    const masked = this.mask(batch, rngs.data);
+    if (masked.selected.length === 0) throw new Error(`step ${step}: the batch has no maskable tokens`);
+    const genInputs = batchTensors(masked.maskedIds, batch, this.vocab.padId);
+    const tokens = countTokens(batch, this.vocab.padId);
+    const disposeLater: tf.TensorContainer[] = [];
+    try {
+      const gen = this.generatorGradients(genInputs, masked, rngs.dropout);
+      disposeLater.push(gen.loss, gen.logits, [...gen.grads.values()]);
+
+      if (c.sharing === "mlm") {
+        this.onGradients?.({ generator: gen.grads, discriminator: null }, step);
+        const norm = this.optimizers.joint!.apply(gen.grads, lr);
+        disposeLater.push(norm);
+        this.step++;
+        return {
+          step: this.step,
+          lossMlm: (await gen.loss.data())[0],
+          lossRtd: null,
+          discAcc: null,
+          discAccReplaced: null,
+          replacedFrac: null,
+          genAcc: null,
+          lr,
+          gradNormGenerator: (await norm.data())[0],
+          gradNormDiscriminator: null,
+          tokens,
+        };
+      }
+
+      // Decoupled: update G first, then let the updated G corrupt the batch D trains on.
+      let genNorm: tf.Scalar | undefined;
+      let sampleLogits = gen.logits;
+      if (!isJoint(c)) {
+        genNorm = this.optimizers.generator!.apply(gen.grads, lr);
+        disposeLater.push(genNorm);
+        sampleLogits = tf.tidy(() => {
+          const hidden = this.model.encode("generator", genInputs, { training: true, rng: rngs.dropout });
+          const selected = tf.tensor1d(masked.selected, "int32");
+          return this.model.generatorLogits(hidden, selected, { training: true, rng: rngs.dropout });
+        });
+        disposeLater.push(sampleLogits);
+      }
+      const samples = sampleFromLogits(
+        (await sampleLogits.data()) as Float32Array,
+        masked.selected.length,
+        c.vocabSize,
+        c.samplingTemperature,
+        rngs.data,
+        c.disallowCorrect ? masked.targets : undefined,
+      );
+      const corruption = corrupt(batch.inputIds, masked.selected, samples);
+      const discInputs = batchTensors(corruption.corruptedIds, batch, this.vocab.padId);
+      const disc = this.discriminatorGradients(discInputs, corruption.labels, rngs.dropout);
+      disposeLater.push(disc.loss, disc.logits, [...disc.grads.values()]);
+      this.onGradients?.({ generator: gen.grads, discriminator: disc.grads }, step);
+
+      let discNorm: tf.Scalar;
+      if (isJoint(c)) {
+        // ∇(L_MLM + λ·L_RTD): add the two gradients where both losses reach the same variable.
+        const total = new Map(gen.grads);
+        for (const [n, g] of disc.grads) {
+          const prev = total.get(n);
+          if (prev) {
+            const sum = tf.add(prev, g);
+            disposeLater.push(sum);
+            total.set(n, sum);
+          } else total.set(n, g);
+        }
+        discNorm = this.optimizers.joint!.apply(total, lr);
+        genNorm = discNorm;
+      } else discNorm = this.optimizers.discriminator!.apply(disc.grads, lr);
+      disposeLater.push(discNorm);
+
+      const [accAll, accReplaced] = await discriminatorAccuracy(disc.logits, corruption.labels, discInputs);
+      disposeInputs(discInputs);
+      let replaced = 0;
+      for (const l of corruption.labels) replaced += l;
+      this.step++;
+      return {
+        step: this.step,
+        lossMlm: (await gen.loss.data())[0],
+        lossRtd: (await disc.loss.data())[0],
+        discAcc: accAll,
+        discAccReplaced: accReplaced,
+        replacedFrac: replaced / tokens,
+        genAcc: corruption.sampledCorrect / masked.selected.length,
+        lr,
+        gradNormGenerator: (await genNorm!.data())[0],
+        gradNormDiscriminator: isJoint(c) ? null : (await discNorm.data())[0],
+        tokens,
+      };
+    } finally {
+      disposeInputs(genInputs);
+      tf.dispose(disposeLater);
+    }
+  }
+
+  #byName(names: string[], grads: tf.NamedTensorMap): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>();
+    for (const n of names) {
+      const g = grads[this.model.params.get(n).name];
+      if (g) out.set(n, g);
+    }
+    return out;
+  }
+
+  /** Frees the model and optimiser state. */
+  dispose(): void {
+    for (const o of Object.values(this.optimizers)) o?.dispose();
+    this.model.dispose();
+  }
+}
+
+function countTokens(batch: TokenBatch, padId: number): number {
+  let n = 0;
+  for (const id of batch.inputIds) if (id !== padId) n++;
+  return n;
+}
+
+async function discriminatorAccuracy(
+  logits: tf.Tensor1D,
+  labels: Float32Array,
+  inputs: EncoderInputs,
+): Promise<[number, number]> {
+  const l = (await logits.data()) as Float32Array;
+  const m = (await inputs.attentionMask.data()) as Float32Array;
+  let right = 0, total = 0, replacedRight = 0, replaced = 0;
+  for (let i = 0; i < l.length; i++) {
+    if (!m[i]) continue;
+    const pred = l[i] > 0 ? 1 : 0;
+    total++;
+    if (pred === labels[i]) right++;
+    if (labels[i] === 1) {
+      replaced++;
+      if (pred === 1) replacedRight++;
+    }
+  }
+  return [right / Math.max(1, total), replaced ? replacedRight / replaced : NaN];
+}

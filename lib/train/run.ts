@@ -1,0 +1,256 @@
+/**
+ * A whole pre-training run on disk: prepare the data, train, log `metrics.jsonl`, checkpoint,
+ * resume, export. `tasks/pretrain.ts` is a thin command line over {@link pretrain}; notebooks call
+ * it directly.
+ *
+ * Run folder:
+ * - `config.json`     the resolved {@link RunConfig} (plus the backend that ran it)
+ * - `tokenizer.json`  the HuggingFace tokenizer the ids come from
+ * - `metrics.jsonl`   one JSON object per logged step
+ * - `checkpoints/`    see lib/train/checkpoint.ts
+ * - `export/`         plain HF-layout discriminator/generator after the last step
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { isJoint, type RunConfig, validateConfig } from "../config.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { prepareCorpus } from "../text/dataset.ts";
+import type { WordPieceTokenizer } from "../text/tokenizer.ts";
+import { BatchSampler } from "./batches.ts";
+import { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { Pretrainer, type StepGradients, type StepMetrics } from "./pretrain.ts";
+
+/** One line of metrics.jsonl. */
+export interface MetricsRecord {
+  step: number;
+  loss_mlm: number;
+  loss_rtd: number | null;
+  disc_acc: number | null;
+  disc_acc_replaced: number | null;
+  replaced_frac: number | null;
+  gen_acc: number | null;
+  lr: number;
+  grad_norm_g: number;
+  grad_norm_d: number | null;
+  tokens_per_s: number;
+  elapsed_s: number;
+  [probe: string]: number | null;
+}
+
+/** Progress of a running job, for bars and notebooks. */
+export interface Progress {
+  step: number;
+  totalSteps: number;
+  metrics: StepMetrics;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+/** Options of {@link pretrain}. */
+export interface PretrainOptions {
+  /** The run's configuration (ignored when resuming: the folder's config.json is used, with `steps` updated). */
+  config: RunConfig;
+  /** Run folder. */
+  outDir: string;
+  /** Continue the run in `outDir` from its latest checkpoint. */
+  resume?: boolean;
+  /** When resuming: the new total number of steps (extends the LR schedule if larger). */
+  steps?: number;
+  /** Stop after this step even if the schedule goes on (a later --resume continues exactly). */
+  until?: number;
+  /** Backend name, recorded in config.json. */
+  backend?: string;
+  /** Called after every step. */
+  onProgress?: (p: Progress) => void;
+  /** Status messages (data preparation, checkpoints). */
+  onMessage?: (msg: string) => void;
+  /** Extra numbers to log at step `step` (the probes hook in here); merged into metrics.jsonl. */
+  extraMetrics?: (trainer: Pretrainer, step: number) => Record<string, number | null> | undefined;
+  /** Called with both gradient sets of every step, before the update. */
+  onGradients?: (grads: StepGradients, step: number) => void;
+  /** Aborting finishes the current step, writes a checkpoint and returns. */
+  signal?: AbortSignal;
+  /** Skip writing export/ at the end. */
+  noExport?: boolean;
+}
+
+/** What {@link pretrain} returns: the live trainer (caller disposes it), the tokenizer and the last metrics. */
+export interface PretrainResult {
+  trainer: Pretrainer;
+  tokenizer: WordPieceTokenizer;
+  last: MetricsRecord | null;
+  outDir: string;
+  stoppedEarly: boolean;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Converts step metrics to the metrics.jsonl record. */
+export function toRecord(m: StepMetrics, tokensPerSecond: number, elapsed: number): MetricsRecord {
+  return {
+    step: m.step,
+    loss_mlm: m.lossMlm,
+    loss_rtd: m.lossRtd,
+    disc_acc: m.discAcc,
+    disc_acc_replaced: m.discAccReplaced === null || Number.isNaN(m.discAccReplaced) ? null : m.discAccReplaced,
+    replaced_frac: m.replacedFrac,
+    gen_acc: m.genAcc,
+    lr: m.lr,
+    grad_norm_g: m.gradNormGenerator,
+    grad_norm_d: m.gradNormDiscriminator,
+    tokens_per_s: Math.round(tokensPerSecond),
+    elapsed_s: Math.round(elapsed * 10) / 10,
+  };
+}
+
+/** Reads metrics.jsonl, skipping a torn last line (a crash mid-append). */
+export async function readMetrics(path: string): Promise<MetricsRecord[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return [];
+  }
+  const out: MetricsRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch { /* torn line */ }
+  }
+  return out;
+}
+
+/** Runs (or resumes) pre-training in `opts.outDir`. */
+export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
+  const say = opts.onMessage ?? (() => {});
+  const out = opts.outDir;
+  const configPath = join(out, "config.json");
+  let config: RunConfig;
+  if (opts.resume) {
+    if (!(await exists(configPath))) throw new Error(`--resume ${out}: no config.json there (not an rtdlab run folder)`);
+    const saved = JSON.parse(await Deno.readTextFile(configPath));
+    delete saved.backend;
+    config = validateConfig(saved as RunConfig);
+    if (opts.steps !== undefined && opts.steps !== config.steps) {
+      if (opts.steps > config.steps) {
+        say(`extending the run from ${config.steps} to ${opts.steps} steps (the LR schedule now decays to step ${opts.steps})`);
+      }
+      config.steps = opts.steps;
+    }
+  } else {
+    config = validateConfig(structuredClone(opts.config));
+    for (const f of ["config.json", "metrics.jsonl", "checkpoints"]) {
+      if (await exists(join(out, f))) {
+        throw new Error(`${out} already holds a run (${f}); pass --resume to continue it or choose another --out`);
+      }
+    }
+  }
+
+  const { tokenizer, data } = await prepareCorpus({
+    corpus: config.corpus,
+    tokenizer: opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
+    vocabSize: config.tokenizerVocabSize,
+    maxLength: config.seqLength,
+    seed: config.seed,
+    maxChars: config.corpusMaxChars || undefined,
+    onProgress: say,
+  });
+  if (opts.resume) {
+    if (tokenizer.vocabSize !== config.vocabSize) {
+      throw new Error(`${out}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json says ${config.vocabSize}`);
+    }
+  } else {
+    config.vocabSize = tokenizer.vocabSize;
+    await Deno.mkdir(out, { recursive: true });
+    await tokenizer.save(join(out, "tokenizer.json"));
+    await writeJsonAtomic(configPath, { ...config, backend: opts.backend ?? null });
+  }
+  say(`data: ${data.count} sequences of ${data.length} tokens, vocabulary ${tokenizer.vocabSize}`);
+
+  const ids = tokenizer.specialIds;
+  const trainer = new Pretrainer(config, {
+    padId: ids.pad,
+    maskId: ids.mask,
+    vocabSize: tokenizer.vocabSize,
+    isSpecial: (id) => tokenizer.isSpecial(id),
+  });
+  trainer.onGradients = opts.onGradients;
+  const metricsPath = join(out, "metrics.jsonl");
+  if (opts.resume) {
+    const ckpt = await latestCheckpoint(out);
+    if (!ckpt) throw new Error(`--resume ${out}: the run has no checkpoint yet`);
+    const state = await loadCheckpoint(ckpt, trainer);
+    // Drop log lines past the checkpoint: the resumed run writes them again, identically.
+    const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= state.step);
+    await writeFileAtomic(metricsPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+    say(`resumed from ${ckpt} (step ${state.step})`);
+  }
+
+  const sampler = new BatchSampler(data, config.batchSize, config.seed);
+  const stopAt = Math.min(config.steps, opts.until ?? Infinity);
+  const file = await Deno.open(metricsPath, { append: true, create: true });
+  const enc = new TextEncoder();
+  let last: MetricsRecord | null = null;
+  let stoppedEarly = false;
+  const t0 = performance.now();
+  let windowStart = performance.now(), windowTokens = 0;
+  const startStep = trainer.step;
+  try {
+    while (trainer.step < stopAt) {
+      const batch = sampler.batchAt(trainer.step);
+      const m = await trainer.trainStep(batch);
+      windowTokens += batch.batch * batch.length;
+      const now = performance.now();
+      const elapsed = (now - t0) / 1000;
+      const tps = windowTokens / Math.max(1e-9, (now - windowStart) / 1000);
+      const done = trainer.step - startStep;
+      opts.onProgress?.({
+        step: trainer.step,
+        totalSteps: stopAt,
+        metrics: m,
+        tokensPerSecond: tps,
+        elapsedSeconds: elapsed,
+        etaSeconds: (elapsed / done) * (stopAt - trainer.step),
+      });
+      if (trainer.step % config.logEvery === 0 || trainer.step === stopAt) {
+        last = { ...toRecord(m, tps, elapsed), ...(opts.extraMetrics?.(trainer, trainer.step) ?? {}) };
+        await file.write(enc.encode(JSON.stringify(last) + "\n"));
+        windowStart = now;
+        windowTokens = 0;
+      }
+      const aborted = opts.signal?.aborted ?? false;
+      if ((config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0) || trainer.step === stopAt || aborted) {
+        await saveCheckpoint(out, trainer);
+      }
+      if (aborted) {
+        stoppedEarly = true;
+        say(`stopped at step ${trainer.step}; checkpoint written — continue with --resume ${out}`);
+        break;
+      }
+    }
+  } finally {
+    file.close();
+  }
+  if (!stoppedEarly && trainer.step === config.steps && !opts.noExport) {
+    const dirs = await exportModels(trainer, join(out, "export"));
+    say(`exported ${dirs.join(", ")}`);
+  }
+  return { trainer, tokenizer, last, outDir: out, stoppedEarly: stoppedEarly || trainer.step < config.steps };
+}
+
+/** True when the run trains decoupled (helper for reports). */
+export function describeTraining(c: RunConfig): string {
+  if (c.sharing === "mlm") return "MLM only";
+  return `${c.sharing.toUpperCase()}, ${isJoint(c) ? "joint loss" : "decoupled G then D steps"}, λ=${c.rtdWeight}`;
+}

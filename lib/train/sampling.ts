@@ -1,0 +1,74 @@
+/**
+ * Drawing the generator's replacements and the discriminator's labels (DESIGN.md §1).
+ *
+ * Replacements x̂ ~ softmax(logits / T) at the selected positions, drawn on the host by inverse CDF
+ * from the run's seeded Rng (no gradient flows through a sample). Labels are 1 where x̂ ≠ original:
+ * a sample equal to the original token counts as real.
+ *
+ * @module
+ */
+
+import type { Rng } from "../rng.ts";
+
+/**
+ * One sample per row of `logits` ([rows, vocab], flat). With `disallow`, row i never returns
+ * `disallow[i]` (ELECTRA's optional "disallow the correct token").
+ */
+export function sampleFromLogits(
+  logits: Float32Array,
+  rows: number,
+  vocab: number,
+  temperature: number,
+  rng: Rng,
+  disallow?: Int32Array,
+): Int32Array {
+  if (logits.length !== rows * vocab) throw new Error(`sampleFromLogits: ${logits.length} logits for ${rows}×${vocab}`);
+  const out = new Int32Array(rows);
+  const weights = new Float64Array(vocab);
+  for (let r = 0; r < rows; r++) {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    const banned = disallow ? disallow[r] : -1;
+    let max = -Infinity;
+    for (let v = 0; v < vocab; v++) if (v !== banned && row[v] > max) max = row[v];
+    let total = 0;
+    for (let v = 0; v < vocab; v++) {
+      total += v === banned ? 0 : Math.exp((row[v] - max) / temperature);
+      weights[v] = total;
+    }
+    const u = rng.next() * total;
+    let pick = vocab - 1;
+    for (let v = 0; v < vocab; v++) {
+      if (weights[v] > u) {
+        pick = v;
+        break;
+      }
+    }
+    if (pick === banned) pick = banned === 0 ? 1 : 0; // only reachable when every other weight underflowed
+    out[r] = pick;
+  }
+  return out;
+}
+
+/** The discriminator's input and labels for one batch. */
+export interface Corruption {
+  /** Original ids with every selected position replaced by its sample [B·L]. */
+  corruptedIds: Int32Array;
+  /** 1 where the corrupted token differs from the original, else 0 [B·L]. */
+  labels: Float32Array;
+  /** How many selected positions the generator got right (sample == original). */
+  sampledCorrect: number;
+}
+
+/** Builds D's input from the originals, the selected positions and their samples; labels x̂ ≠ x as replaced. */
+export function corrupt(original: Int32Array, selected: Int32Array, samples: Int32Array): Corruption {
+  const corruptedIds = original.slice();
+  const labels = new Float32Array(original.length);
+  let sampledCorrect = 0;
+  for (let i = 0; i < selected.length; i++) {
+    const pos = selected[i];
+    corruptedIds[pos] = samples[i];
+    if (samples[i] !== original[pos]) labels[pos] = 1;
+    else sampledCorrect++;
+  }
+  return { corruptedIds, labels, sampledCorrect };
+}

