@@ -187,7 +187,9 @@ function coerce(key: string, value: unknown, example: unknown): unknown {
   if (typeof example === "number" || (example === null && key === "generatorLayers")) {
     if (value === null || value === "null") return null;
     const n = typeof value === "number" ? value : Number(value);
-    if (!Number.isFinite(n)) throw new Error(`config key "${key}" needs a number, got ${JSON.stringify(value)}`);
+    if (!Number.isFinite(n)) {
+      throw new Error(`config key "${key}" needs a number, got ${JSON.stringify(value)}`);
+    }
     return n;
   }
   if (typeof example === "boolean") {
@@ -274,7 +276,9 @@ export function validateConfig(c: RunConfig): RunConfig {
     ["maskRandomProb", c.maskRandomProb],
     ["dropout", c.dropout],
   ];
-  for (const [k, v] of probs) if (!(v >= 0 && v <= 1)) throw new Error(`config ${k} must be in [0, 1], got ${v}`);
+  for (const [k, v] of probs) {
+    if (!(v >= 0 && v <= 1)) throw new Error(`config ${k} must be in [0, 1], got ${v}`);
+  }
   if (c.maskTokenProb + c.maskRandomProb > 1 + 1e-9) {
     throw new Error(`maskTokenProb + maskRandomProb must not exceed 1`);
   }

@@ -38,7 +38,9 @@ export class Rng {
 
   /** Rebuilds a generator from {@link Rng.state}. */
   static fromState(state: RngState): Rng {
-    if (!Array.isArray(state) || state.length !== 4) throw new Error("Rng.fromState: expected four 32-bit words");
+    if (!Array.isArray(state) || state.length !== 4) {
+      throw new Error("Rng.fromState: expected four 32-bit words");
+    }
     const r = new Rng(0);
     r.#s = new Uint32Array(state);
     return r;

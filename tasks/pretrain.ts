@@ -8,14 +8,23 @@
  */
 
 import { parseArgs } from "node:util";
-import { applyOverrides, preset, PRESETS, type RunConfig, SHARING_MODES, validateConfig } from "../lib/config.ts";
+import {
+  applyOverrides,
+  preset,
+  PRESETS,
+  type RunConfig,
+  SHARING_MODES,
+  validateConfig,
+} from "../lib/config.ts";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
 
-  --config NAME|FILE   preset (${Object.keys(PRESETS).join(", ")}) or a JSON file of overrides on "tiny"  [tiny]
+  --config NAME|FILE   preset (${
+  Object.keys(PRESETS).join(", ")
+}) or a JSON file of overrides on "tiny"  [tiny]
   --sharing MODE       ${SHARING_MODES.join(" | ")}: embedding sharing, or the MLM-only baseline  [es]
   --joint              train NES/GDES with one joint loss instead of decoupled G then D steps
   --steps N            length of the run (the LR schedule decays to 0 there)
@@ -27,6 +36,7 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet) or a folder of .txt files
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
+  --progress-jsonl     print progress as JSON lines on stdout (for a parent process)
   --help               this text
 `;
 
@@ -38,13 +48,15 @@ export function parseCli(argv: string[]) {
       args: argv,
       options: {
         ...Object.fromEntries(
-          ["config", "sharing", "steps", "until", "seed", "out", "resume", "backend", "corpus", "rtd-weight"].map(
-            (k) => [k, { type: "string" as const }],
-          ),
+          ["config", "sharing", "steps", "until", "seed", "out", "resume", "backend", "corpus", "rtd-weight"]
+            .map(
+              (k) => [k, { type: "string" as const }],
+            ),
         ),
         set: { type: "string", multiple: true },
         joint: { type: "boolean" },
         help: { type: "boolean" },
+        "progress-jsonl": { type: "boolean" },
       },
       strict: true,
       allowPositionals: false,
@@ -52,7 +64,12 @@ export function parseCli(argv: string[]) {
   } catch (e) {
     throw new Error(`${(e as Error).message} (see --help)`);
   }
-  const args = values as Record<string, string | undefined> & { set?: string[]; joint?: boolean; help?: boolean };
+  const args = values as Record<string, string | undefined> & {
+    set?: string[];
+    joint?: boolean;
+    help?: boolean;
+    "progress-jsonl"?: boolean;
+  };
   const int = (name: string, v: string | undefined) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -83,6 +100,7 @@ export function parseCli(argv: string[]) {
   const out = args.resume ?? args.out ?? `runs/${config.preset}-${config.sharing}-s${config.seed}`;
   return {
     help: args.help,
+    progressJsonl: args["progress-jsonl"] ?? false,
     config,
     backend,
     out,
@@ -127,19 +145,33 @@ if (import.meta.main) {
         console.error(m);
       },
       onProgress: (p) => {
+        if (cli.progressJsonl) {
+          // Machine-readable progress for a parent process (tasks/demo.ts runs several runs at once).
+          const { step, totalSteps, tokensPerSecond, etaSeconds } = p;
+          console.log(
+            JSON.stringify({ step, totalSteps, tokensPerSecond, etaSeconds, lossMlm: p.metrics.lossMlm }),
+          );
+          return;
+        }
         bar ??= new ProgressBar(p.totalSteps, "pretrain");
         const m = p.metrics;
         const rtd = m.lossRtd === null ? "" : ` rtd ${m.lossRtd.toFixed(3)} acc ${m.discAcc!.toFixed(3)}`;
         bar.update(
           p.step,
-          `mlm ${m.lossMlm.toFixed(3)}${rtd} | ${Math.round(p.tokensPerSecond)} tok/s | ETA ${formatDuration(p.etaSeconds)}`,
+          `mlm ${m.lossMlm.toFixed(3)}${rtd} | ${Math.round(p.tokensPerSecond)} tok/s | ETA ${
+            formatDuration(p.etaSeconds)
+          }`,
         );
       },
     });
     bar?.done();
     const c = result.trainer.config;
     const l = result.last;
-    console.log(`\nrun ${result.outDir}: ${c.preset}, sharing ${c.sharing}${c.joint ? " (joint)" : ""}, step ${result.trainer.step}/${c.steps}`);
+    console.log(
+      `\nrun ${result.outDir}: ${c.preset}, sharing ${c.sharing}${
+        c.joint ? " (joint)" : ""
+      }, step ${result.trainer.step}/${c.steps}`,
+    );
     if (l) {
       const rows: [string, string][] = [
         ["generator MLM loss", l.loss_mlm.toFixed(4)],
@@ -151,7 +183,11 @@ if (import.meta.main) {
       ];
       for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
     }
-    console.log(`  files: ${result.outDir}/{config.json,metrics.jsonl,checkpoints/${result.stoppedEarly ? "" : ",export/"}}`);
+    console.log(
+      `  files: ${result.outDir}/{config.json,metrics.jsonl,checkpoints/${
+        result.stoppedEarly ? "" : ",export/"
+      }}`,
+    );
     result.trainer.dispose();
     Deno.exit(0);
   } catch (e) {

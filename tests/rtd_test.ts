@@ -29,7 +29,9 @@ Deno.test("masking never selects special tokens or padding, over many seeds", ()
     }
     // Unselected positions are never changed.
     const sel = new Set(m.selected);
-    for (let i = 0; i < batch.inputIds.length; i++) if (!sel.has(i)) assert.equal(m.maskedIds[i], batch.inputIds[i]);
+    for (let i = 0; i < batch.inputIds.length; i++) {
+      if (!sel.has(i)) assert.equal(m.maskedIds[i], batch.inputIds[i]);
+    }
   }
 });
 
@@ -59,7 +61,14 @@ Deno.test("DeBERTaV3 masking replaces every selected position with [MASK]; rando
   const batch = randomBatch(1, 8, 64, 0);
   const m = maskBatch(batch.inputIds, 8, 64, VOCAB, DEBERTA_V3_MASKING, rng);
   for (const p of m.selected) assert.equal(m.maskedIds[p], VOCAB.maskId);
-  const r = maskBatch(batch.inputIds, 8, 64, VOCAB, { selectProb: 0.5, maskTokenProb: 0, randomProb: 1 }, rng);
+  const r = maskBatch(
+    batch.inputIds,
+    8,
+    64,
+    VOCAB,
+    { selectProb: 0.5, maskTokenProb: 0, randomProb: 1 },
+    rng,
+  );
   for (const p of r.selected) assert.ok(!VOCAB.isSpecial(r.maskedIds[p]));
 });
 

@@ -42,7 +42,14 @@ Deno.test("GDES: a discriminator step leaves E_G untouched and moves E_Δ", () =
   tf.dispose(t.optimizers.discriminator!.apply(d.grads, 1e-2));
   assert.equal(maxAbsDiff(snapshot(t, EG), eg), 0, "E_G unchanged");
   assert.ok(maxAbsDiff(snapshot(t, EDELTA), delta) > 0, "E_Δ moved");
-  tf.dispose([d.loss, d.logits, ...d.grads.values(), inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);
+  tf.dispose([
+    d.loss,
+    d.logits,
+    ...d.grads.values(),
+    inputs.inputIds,
+    inputs.tokenTypeIds,
+    inputs.attentionMask,
+  ]);
   t.dispose();
 });
 
@@ -75,7 +82,14 @@ Deno.test("GDES: a generator step leaves E_Δ untouched and moves E_G", () => {
   tf.dispose(t.optimizers.generator!.apply(g.grads, 1e-2));
   assert.equal(maxAbsDiff(snapshot(t, EDELTA), delta), 0, "E_Δ unchanged");
   assert.ok(maxAbsDiff(snapshot(t, EG), eg) > 0, "E_G moved");
-  tf.dispose([g.loss, g.logits, ...g.grads.values(), inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);
+  tf.dispose([
+    g.loss,
+    g.logits,
+    ...g.grads.values(),
+    inputs.inputIds,
+    inputs.tokenTypeIds,
+    inputs.attentionMask,
+  ]);
   t.dispose();
 });
 
@@ -110,7 +124,14 @@ Deno.test("NES: generator and discriminator share no variable; a D step leaves G
   tf.dispose(t.optimizers.discriminator!.apply(d.grads, 1e-2));
   assert.equal(maxAbsDiff(snapshot(t, EG), eg), 0);
   assert.ok(maxAbsDiff(snapshot(t, ES_TABLE), ed) > 0);
-  tf.dispose([d.loss, d.logits, ...d.grads.values(), inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);
+  tf.dispose([
+    d.loss,
+    d.logits,
+    ...d.grads.values(),
+    inputs.inputIds,
+    inputs.tokenTypeIds,
+    inputs.attentionMask,
+  ]);
   t.dispose();
 });
 

@@ -64,8 +64,10 @@ Deno.test("the losses fall on a small corpus within a few dozen steps (ES and GD
     r.trainer.dispose();
     const m = await readMetrics(join(out, "metrics.jsonl"));
     assert.equal(m.length, 40);
-    const mlmStart = mean(m.slice(0, 5).map((x) => x.loss_mlm)), mlmEnd = mean(m.slice(-5).map((x) => x.loss_mlm));
-    const rtdStart = mean(m.slice(0, 5).map((x) => x.loss_rtd!)), rtdEnd = mean(m.slice(-5).map((x) => x.loss_rtd!));
+    const mlmStart = mean(m.slice(0, 5).map((x) => x.loss_mlm)),
+      mlmEnd = mean(m.slice(-5).map((x) => x.loss_mlm));
+    const rtdStart = mean(m.slice(0, 5).map((x) => x.loss_rtd!)),
+      rtdEnd = mean(m.slice(-5).map((x) => x.loss_rtd!));
     assert.ok(mlmEnd < mlmStart - 1, `${sharing}: MLM loss ${mlmStart.toFixed(3)} → ${mlmEnd.toFixed(3)}`);
     assert.ok(rtdEnd < rtdStart - 0.05, `${sharing}: RTD loss ${rtdStart.toFixed(3)} → ${rtdEnd.toFixed(3)}`);
     for (const k of ["step", "loss_mlm", "loss_rtd", "disc_acc", "replaced_frac", "lr", "tokens_per_s"]) {
@@ -83,7 +85,8 @@ Deno.test("resume reproduces exactly the losses of an uninterrupted run (GDES, d
   // A crash after the checkpoint at step 7 could have logged more; resume drops and rewrites those lines.
   const c = await pretrain({ config: runConfig("gdes", 12), outDir: split, resume: true, noExport: true });
   c.trainer.dispose();
-  const ma = await readMetrics(join(whole, "metrics.jsonl")), mb = await readMetrics(join(split, "metrics.jsonl"));
+  const ma = await readMetrics(join(whole, "metrics.jsonl")),
+    mb = await readMetrics(join(split, "metrics.jsonl"));
   assert.deepEqual(mb.map((x) => x.step), ma.map((x) => x.step));
   const losses = (m: typeof ma) => m.map((x) => [x.step, x.loss_mlm, x.loss_rtd, x.disc_acc, x.lr]);
   assert.deepEqual(losses(mb), losses(ma));
@@ -112,7 +115,10 @@ Deno.test("bad configuration is refused with a message that names the problem", 
     () => microConfig("es", { seqLength: 64 }),
     /sequence length 64 is longer than the position table \(maxPositions 16\)/,
   );
-  assert.throws(() => microConfig("es", { "discriminator.numHeads": 3 }), /not divisible by 3 attention heads/);
+  assert.throws(
+    () => microConfig("es", { "discriminator.numHeads": 3 }),
+    /not divisible by 3 attention heads/,
+  );
 });
 
 Deno.test("an output folder holding another run is refused (and left as it was) unless resuming", async () => {

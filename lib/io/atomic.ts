@@ -12,7 +12,8 @@ let counter = 0;
 /** Writes `data` (bytes or text) to `path` atomically, creating the parent folder if needed. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${Deno.pid}.${counter++}.tmp`;
+  // pid + counter + time: concurrent writers (two processes, or two calls) never share a temp name.
+  const tmp = `${path}.${Deno.pid}.${++counter}.${Date.now()}.tmp`;
   try {
     if (typeof data === "string") await Deno.writeTextFile(tmp, data);
     else await Deno.writeFile(tmp, data);

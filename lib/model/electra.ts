@@ -18,10 +18,19 @@
  */
 
 import * as tf from "../tf.ts";
-import { generatorSize, type EncoderSize, type RunConfig } from "../config.ts";
+import { type EncoderSize, generatorSize, type RunConfig } from "../config.ts";
 import { Rng } from "../rng.ts";
 import { ParameterStore } from "./params.ts";
-import { dense, dropout, gelu, hook, layerNorm, layerNormWith, type LayerContext, selfAttention } from "./layers.ts";
+import {
+  dense,
+  dropout,
+  gelu,
+  hook,
+  type LayerContext,
+  layerNorm,
+  layerNormWith,
+  selfAttention,
+} from "./layers.ts";
 import { stopGradient } from "../backend/stop_gradient.ts";
 
 /** Which of the two networks. */
@@ -91,10 +100,14 @@ export class ElectraModel {
       mk(`${name}.bias`, [size], "zeros");
     };
     const encoder = (prefix: string, s: EncoderSize) => {
-      if (c.embeddingSize !== s.hiddenSize) linear(`${prefix}.electra.embeddings_project`, s.hiddenSize, c.embeddingSize);
+      if (c.embeddingSize !== s.hiddenSize) {
+        linear(`${prefix}.electra.embeddings_project`, s.hiddenSize, c.embeddingSize);
+      }
       for (let i = 0; i < s.numLayers; i++) {
         const l = `${prefix}.electra.encoder.layer.${i}`;
-        for (const q of ["query", "key", "value"]) linear(`${l}.attention.self.${q}`, s.hiddenSize, s.hiddenSize);
+        for (const q of ["query", "key", "value"]) {
+          linear(`${l}.attention.self.${q}`, s.hiddenSize, s.hiddenSize);
+        }
         linear(`${l}.attention.output.dense`, s.hiddenSize, s.hiddenSize);
         norm(`${l}.attention.output.LayerNorm`, s.hiddenSize);
         linear(`${l}.intermediate.dense`, s.intermediateSize, s.hiddenSize);
@@ -131,7 +144,11 @@ export class ElectraModel {
     encoder("generator", this.generatorSize);
     mlmHead("generator", this.generatorSize.hiddenSize);
     encoder("discriminator", c.discriminator);
-    linear("discriminator.discriminator_predictions.dense", c.discriminator.hiddenSize, c.discriminator.hiddenSize);
+    linear(
+      "discriminator.discriminator_predictions.dense",
+      c.discriminator.hiddenSize,
+      c.discriminator.hiddenSize,
+    );
     linear("discriminator.discriminator_predictions.dense_prediction", 1, c.discriminator.hiddenSize);
   }
 
@@ -187,7 +204,9 @@ export class ElectraModel {
       );
     }
     // The embedding LayerNorm is shared under ES only (ELECTRA shares it); GDES/NES give D its own.
-    const normOwner = this.config.sharing === "es" || this.config.sharing === "mlm" ? owner : this.prefix(role);
+    const normOwner = this.config.sharing === "es" || this.config.sharing === "mlm"
+      ? owner
+      : this.prefix(role);
     return {
       word,
       position,
@@ -204,7 +223,9 @@ export class ElectraModel {
     const size = role === "generator" ? this.generatorSize : c.discriminator;
     const [batch, length] = inputs.inputIds.shape;
     if (length > c.maxPositions) {
-      throw new Error(`sequence length ${length} is longer than the position table (maxPositions ${c.maxPositions})`);
+      throw new Error(
+        `sequence length ${length} is longer than the position table (maxPositions ${c.maxPositions})`,
+      );
     }
     const ctx: LayerContext = {
       params: this.params,
@@ -221,7 +242,12 @@ export class ElectraModel {
     const tokens = tf.gather(word, flatIds); // [B·L, E]
     const types = tf.gather(t.tokenType, tf.reshape(inputs.tokenTypeIds, [-1]));
     const positions = tf.tile(tf.slice(t.position, [0, 0], [length, c.embeddingSize]), [batch, 1]);
-    let x = layerNormWith(tf.add(tf.add(tokens, positions), types), t.layerNormWeight, t.layerNormBias, c.layerNormEps) as tf.Tensor2D;
+    let x = layerNormWith(
+      tf.add(tf.add(tokens, positions), types),
+      t.layerNormWeight,
+      t.layerNormBias,
+      c.layerNormEps,
+    ) as tf.Tensor2D;
     x = dropout(ctx, x) as tf.Tensor2D;
     hook(ctx, `${role}.embeddings`, x);
     if (c.embeddingSize !== size.hiddenSize) x = dense(ctx, `${prefix}.electra.embeddings_project`, x);
@@ -239,7 +265,11 @@ export class ElectraModel {
       const attn = selfAttention(ctx, `${l}.attention`, h, x, maskBias, batch, length, size.numHeads);
       x = layerNorm(ctx, `${l}.attention.output.LayerNorm`, tf.add(x, dropout(ctx, attn)));
       const inner = gelu(dense(ctx, `${l}.intermediate.dense`, x));
-      x = layerNorm(ctx, `${l}.output.LayerNorm`, tf.add(x, dropout(ctx, dense(ctx, `${l}.output.dense`, inner))));
+      x = layerNorm(
+        ctx,
+        `${l}.output.LayerNorm`,
+        tf.add(x, dropout(ctx, dense(ctx, `${l}.output.dense`, inner))),
+      );
       hook(ctx, `${h}.output`, x);
     }
     return x;
@@ -253,9 +283,16 @@ export class ElectraModel {
     const prefix = this.prefix("generator");
     const ctx = this.#ctx(opts);
     const h = tf.gather(hidden, selected);
-    const x = layerNorm(ctx, `${prefix}.generator_predictions.LayerNorm`, gelu(dense(ctx, `${prefix}.generator_predictions.dense`, h)));
+    const x = layerNorm(
+      ctx,
+      `${prefix}.generator_predictions.LayerNorm`,
+      gelu(dense(ctx, `${prefix}.generator_predictions.dense`, h)),
+    );
     const word = opts.wordTableOverride ?? this.embeddingTables("generator").word;
-    const logits = tf.add(tf.matMul(x, word, false, true), this.params.get(`${prefix}.generator_lm_head.bias`));
+    const logits = tf.add(
+      tf.matMul(x, word, false, true),
+      this.params.get(`${prefix}.generator_lm_head.bias`),
+    );
     return hook(ctx, "generator.logits", logits as tf.Tensor2D);
   }
 
@@ -263,7 +300,9 @@ export class ElectraModel {
   discriminatorLogits(hidden: tf.Tensor2D, opts: ForwardOptions): tf.Tensor1D {
     const ctx = this.#ctx(opts);
     const h = gelu(dense(ctx, "discriminator.discriminator_predictions.dense", hidden));
-    const logits = tf.reshape(dense(ctx, "discriminator.discriminator_predictions.dense_prediction", h), [-1]);
+    const logits = tf.reshape(dense(ctx, "discriminator.discriminator_predictions.dense_prediction", h), [
+      -1,
+    ]);
     return hook(ctx, "discriminator.logits", logits as tf.Tensor1D);
   }
 

@@ -28,7 +28,9 @@ export interface LayerContext {
 
 /** Keeps `t` under hook point `name` when the context asks for it; returns `t`. */
 export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T): T {
-  if (ctx.capture && (!ctx.captureFilter || ctx.captureFilter(name))) ctx.capture.set(name, tf.keep(t.clone()));
+  if (ctx.capture && (!ctx.captureFilter || ctx.captureFilter(name))) {
+    ctx.capture.set(name, tf.keep(t.clone()));
+  }
   return t;
 }
 
@@ -79,7 +81,8 @@ export function selfAttention(
 ): tf.Tensor2D {
   const hidden = x.shape[1];
   const headDim = hidden / numHeads;
-  const split = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [batch, length, numHeads, headDim]), [0, 2, 1, 3]);
+  const split = (t: tf.Tensor2D) =>
+    tf.transpose(tf.reshape(t, [batch, length, numHeads, headDim]), [0, 2, 1, 3]);
   const q = split(dense(ctx, `${prefix}.self.query`, x));
   const k = split(dense(ctx, `${prefix}.self.key`, x));
   const v = split(dense(ctx, `${prefix}.self.value`, x));

@@ -24,7 +24,7 @@ export class ParameterStore {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     if (init === "ones") data.fill(1);
-    else if (init === "normal") for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
+    else if (init === "normal") { for (let i = 0; i < n; i++) data[i] = rng.normal() * std; }
     const v = tf.tidy(() => tf.variable(tf.tensor(data, shape, "float32"), true));
     this.vars.set(name, v);
     return v;

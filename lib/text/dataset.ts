@@ -9,6 +9,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
 import { Rng } from "../rng.ts";
 import { corpusFingerprint, loadCorpus } from "./corpus.ts";
@@ -55,7 +56,10 @@ export interface PreparedCorpus {
   fromCache: boolean;
 }
 
-/** The cache folder used when none is given: $RTDLAB_CACHE, else ".cache/rtdlab" under the working directory. */
+/**
+ * The cache folder used when none is given: $RTDLAB_CACHE, else `.cache/rtdlab` at the project root
+ * (found from this file, so notebooks, tasks and tests share one cache whatever their working folder).
+ */
 export function defaultCacheDir(): string {
   let env: string | undefined;
   try {
@@ -63,7 +67,7 @@ export function defaultCacheDir(): string {
   } catch {
     env = undefined; // no --allow-env: use the default
   }
-  return resolve(env && env.length > 0 ? env : join(Deno.cwd(), ".cache", "rtdlab"));
+  return resolve(env && env.length > 0 ? env : fileURLToPath(new URL("../../.cache/rtdlab", import.meta.url)));
 }
 
 /**

@@ -9,25 +9,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-let tmpCounter = 0;
-
-/**
- * Writes `data` to `path` atomically: a temporary file in the same folder, then `Deno.rename`, so a
- * reader (or a crash) never sees a half-written file. Creates the folder if needed.
- */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  // pid + counter + time keeps concurrent writers (two processes, or two calls) from sharing a temp name.
-  const tmp = `${path}.${Deno.pid}.${++tmpCounter}.${Date.now()}.tmp`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
+export { writeFileAtomic } from "../io/atomic.ts";
 
 /** SHA-256 of bytes or a UTF-8 string, as lowercase hex. */
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {

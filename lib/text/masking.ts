@@ -56,13 +56,17 @@ export function maskBatch(
   recipe: MaskingRecipe,
   rng: Rng,
 ): MaskedBatch {
-  if (ids.length !== batch * length) throw new Error(`maskBatch: ${ids.length} ids for a ${batch}×${length} batch`);
+  if (ids.length !== batch * length) {
+    throw new Error(`maskBatch: ${ids.length} ids for a ${batch}×${length} batch`);
+  }
   const maskedIds = ids.slice();
   const selected: number[] = [];
   const targets: number[] = [];
   for (let b = 0; b < batch; b++) {
     const candidates: number[] = [];
-    for (let t = 0; t < length; t++) if (!vocab.isSpecial(ids[b * length + t])) candidates.push(b * length + t);
+    for (let t = 0; t < length; t++) {
+      if (!vocab.isSpecial(ids[b * length + t])) candidates.push(b * length + t);
+    }
     if (candidates.length === 0) continue;
     const k = Math.min(candidates.length, Math.max(1, Math.round(candidates.length * recipe.selectProb)));
     // Partial Fisher–Yates: the first k of a random permutation, without replacement.

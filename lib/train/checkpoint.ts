@@ -105,7 +105,9 @@ export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<
     );
   }
   if (state.sharing !== trainer.config.sharing) {
-    throw new Error(`checkpoint ${dir} was trained with sharing ${state.sharing}, not ${trainer.config.sharing}`);
+    throw new Error(
+      `checkpoint ${dir} was trained with sharing ${state.sharing}, not ${trainer.config.sharing}`,
+    );
   }
   const model = await loadSafetensors(join(dir, "model.safetensors"));
   trainer.model.params.assignFrom(model.tensors, join(dir, "model.safetensors"));
@@ -121,7 +123,14 @@ export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<
 }
 
 /** HuggingFace ElectraConfig fields for one network. */
-function hfConfig(c: RunConfig, role: "generator" | "discriminator" | "mlm", hidden: number, layers: number, heads: number, ffn: number) {
+function hfConfig(
+  c: RunConfig,
+  role: "generator" | "discriminator" | "mlm",
+  hidden: number,
+  layers: number,
+  heads: number,
+  ffn: number,
+) {
   return {
     architectures: [role === "discriminator" ? "ElectraForPreTraining" : "ElectraForMaskedLM"],
     model_type: "electra",
@@ -158,7 +167,11 @@ export async function exportModels(trainer: Pretrainer, outDir: string): Promise
     for (const name of m.params.names()) {
       if (!name.startsWith(prefix + ".") || name.includes("_delta.")) continue;
       const v = m.params.get(name);
-      tensors.set(name.slice(prefix.length + 1), { dtype: "F32", shape: v.shape, data: (await v.data()) as Float32Array });
+      tensors.set(name.slice(prefix.length + 1), {
+        dtype: "F32",
+        shape: v.shape,
+        data: (await v.data()) as Float32Array,
+      });
     }
     // The embedding tables this network actually reads (shared, or E_G + E_Δ), as ordinary tables.
     const tables = tf.tidy(() => {
@@ -184,10 +197,20 @@ export async function exportModels(trainer: Pretrainer, outDir: string): Promise
     const size = role === "generator" ? m.generatorSize : c.discriminator;
     const dirName = c.sharing === "mlm" ? "mlm" : role;
     const dir = join(outDir, dirName);
-    await saveSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt", rtdlab_sharing: c.sharing });
+    await saveSafetensors(join(dir, "model.safetensors"), tensors, {
+      format: "pt",
+      rtdlab_sharing: c.sharing,
+    });
     await writeJsonAtomic(
       join(dir, "config.json"),
-      hfConfig(c, c.sharing === "mlm" ? "mlm" : role, size.hiddenSize, size.numLayers, size.numHeads, size.intermediateSize),
+      hfConfig(
+        c,
+        c.sharing === "mlm" ? "mlm" : role,
+        size.hiddenSize,
+        size.numLayers,
+        size.numHeads,
+        size.intermediateSize,
+      ),
     );
     written.push(dir);
   }

@@ -84,7 +84,11 @@ export class AdamW {
     for (const n of this.names) {
       for (const [kind, map] of [["adam_m", this.#m], ["adam_v", this.#v]] as const) {
         const t = map.get(n)!;
-        out.set(`${prefix}${n}.${kind}`, { dtype: "F32", shape: t.shape, data: (await t.data()) as Float32Array });
+        out.set(`${prefix}${n}.${kind}`, {
+          dtype: "F32",
+          shape: t.shape,
+          data: (await t.data()) as Float32Array,
+        });
       }
     }
     return out;

@@ -93,7 +93,10 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
 /** Mean sigmoid binary cross-entropy of `logits` against `labels`, weighted by `weights` (0 = ignore). */
 export function sigmoidBce(logits: tf.Tensor1D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
   // max(x, 0) − x·y + log(1 + e^{−|x|}): stable for large |x|.
-  const perToken = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+  const perToken = tf.add(
+    tf.sub(tf.relu(logits), tf.mul(logits, labels)),
+    tf.log1p(tf.exp(tf.neg(tf.abs(logits)))),
+  );
   return tf.div(tf.sum(tf.mul(perToken, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
 }
 
@@ -127,7 +130,9 @@ export class Pretrainer {
   /** A fresh run for `config` (weights from `config.seed`). */
   constructor(config: RunConfig, vocab: PretrainVocab) {
     if (vocab.vocabSize !== config.vocabSize) {
-      throw new Error(`tokenizer has ${vocab.vocabSize} tokens but the config says vocabSize ${config.vocabSize}`);
+      throw new Error(
+        `tokenizer has ${vocab.vocabSize} tokens but the config says vocabSize ${config.vocabSize}`,
+      );
     }
     this.config = config;
     this.vocab = vocab;
@@ -141,9 +146,12 @@ export class Pretrainer {
       biasCorrection: config.biasCorrection,
     };
     const p = this.model.params;
-    if (config.sharing === "mlm") this.optimizers = { joint: new AdamW(p, this.model.generatorVariables(), opt) };
-    else if (isJoint(config)) {
-      const names = [...new Set([...this.model.generatorVariables(), ...this.model.discriminatorVariables()])];
+    if (config.sharing === "mlm") {
+      this.optimizers = { joint: new AdamW(p, this.model.generatorVariables(), opt) };
+    } else if (isJoint(config)) {
+      const names = [
+        ...new Set([...this.model.generatorVariables(), ...this.model.discriminatorVariables()]),
+      ];
       this.optimizers = { joint: new AdamW(p, names, opt) };
     } else {
       this.optimizers = {

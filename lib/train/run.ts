@@ -102,7 +102,9 @@ export function toRecord(m: StepMetrics, tokensPerSecond: number, elapsed: numbe
     loss_mlm: m.lossMlm,
     loss_rtd: m.lossRtd,
     disc_acc: m.discAcc,
-    disc_acc_replaced: m.discAccReplaced === null || Number.isNaN(m.discAccReplaced) ? null : m.discAccReplaced,
+    disc_acc_replaced: m.discAccReplaced === null || Number.isNaN(m.discAccReplaced)
+      ? null
+      : m.discAccReplaced,
     replaced_frac: m.replacedFrac,
     gen_acc: m.genAcc,
     lr: m.lr,
@@ -138,13 +140,17 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const configPath = join(out, "config.json");
   let config: RunConfig;
   if (opts.resume) {
-    if (!(await exists(configPath))) throw new Error(`--resume ${out}: no config.json there (not an rtdlab run folder)`);
+    if (!(await exists(configPath))) {
+      throw new Error(`--resume ${out}: no config.json there (not an rtdlab run folder)`);
+    }
     const saved = JSON.parse(await Deno.readTextFile(configPath));
     delete saved.backend;
     config = validateConfig(saved as RunConfig);
     if (opts.steps !== undefined && opts.steps !== config.steps) {
       if (opts.steps > config.steps) {
-        say(`extending the run from ${config.steps} to ${opts.steps} steps (the LR schedule now decays to step ${opts.steps})`);
+        say(
+          `extending the run from ${config.steps} to ${opts.steps} steps (the LR schedule now decays to step ${opts.steps})`,
+        );
       }
       config.steps = opts.steps;
     }
@@ -152,7 +158,9 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     config = validateConfig(structuredClone(opts.config));
     for (const f of ["config.json", "metrics.jsonl", "checkpoints"]) {
       if (await exists(join(out, f))) {
-        throw new Error(`${out} already holds a run (${f}); pass --resume to continue it or choose another --out`);
+        throw new Error(
+          `${out} already holds a run (${f}); pass --resume to continue it or choose another --out`,
+        );
       }
     }
   }
@@ -168,7 +176,9 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   });
   if (opts.resume) {
     if (tokenizer.vocabSize !== config.vocabSize) {
-      throw new Error(`${out}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json says ${config.vocabSize}`);
+      throw new Error(
+        `${out}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json says ${config.vocabSize}`,
+      );
     }
   } else {
     config.vocabSize = tokenizer.vocabSize;
@@ -230,7 +240,10 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         windowTokens = 0;
       }
       const aborted = opts.signal?.aborted ?? false;
-      if ((config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0) || trainer.step === stopAt || aborted) {
+      if (
+        (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0) ||
+        trainer.step === stopAt || aborted
+      ) {
         await saveCheckpoint(out, trainer);
       }
       if (aborted) {
@@ -252,5 +265,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
 /** True when the run trains decoupled (helper for reports). */
 export function describeTraining(c: RunConfig): string {
   if (c.sharing === "mlm") return "MLM only";
-  return `${c.sharing.toUpperCase()}, ${isJoint(c) ? "joint loss" : "decoupled G then D steps"}, λ=${c.rtdWeight}`;
+  return `${c.sharing.toUpperCase()}, ${
+    isJoint(c) ? "joint loss" : "decoupled G then D steps"
+  }, λ=${c.rtdWeight}`;
 }

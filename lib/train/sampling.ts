@@ -22,7 +22,9 @@ export function sampleFromLogits(
   rng: Rng,
   disallow?: Int32Array,
 ): Int32Array {
-  if (logits.length !== rows * vocab) throw new Error(`sampleFromLogits: ${logits.length} logits for ${rows}×${vocab}`);
+  if (logits.length !== rows * vocab) {
+    throw new Error(`sampleFromLogits: ${logits.length} logits for ${rows}×${vocab}`);
+  }
   const out = new Int32Array(rows);
   const weights = new Float64Array(vocab);
   for (let r = 0; r < rows; r++) {

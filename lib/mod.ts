@@ -1,0 +1,59 @@
+/**
+ * rtdlab: replaced token detection (ELECTRA) and gradient-disentangled embedding sharing
+ * (DeBERTaV3) on TensorFlow.js. Notebooks and scripts import from here.
+ *
+ * ```ts
+ * import { initBackend, pretrain, preset } from "./lib/mod.ts";
+ * await initBackend("wasm");
+ * const run = await pretrain({ config: { ...preset("tiny"), sharing: "gdes", steps: 50 }, outDir: "runs/x" });
+ * ```
+ *
+ * @module
+ */
+
+export * as tf from "./tf.ts";
+export { type BackendName, BACKENDS, describeBackend, initBackend, stopGradient } from "./backend/mod.ts";
+export {
+  applyOverrides,
+  generatorSize,
+  isJoint,
+  preset,
+  PRESETS,
+  type RunConfig,
+  SHARING_MODES,
+  type SharingMode,
+  validateConfig,
+} from "./config.ts";
+export { Rng } from "./rng.ts";
+export { CORPORA, type Document, loadCorpus } from "./text/corpus.ts";
+export { splitSentences } from "./text/sentences.ts";
+export { bertBaseUncased, WordPieceTokenizer } from "./text/tokenizer.ts";
+export { trainWordPiece } from "./text/wordpiece_trainer.ts";
+export { packDocuments, type PackedCorpus } from "./text/packing.ts";
+export { prepareCorpus } from "./text/dataset.ts";
+export {
+  DEBERTA_V3_MASKING,
+  ELECTRA_MASKING,
+  maskBatch,
+  type MaskedBatch,
+  type MaskingRecipe,
+} from "./text/masking.ts";
+export { ElectraModel, type EncoderInputs, type ForwardOptions, type Role } from "./model/electra.ts";
+export { ParameterStore } from "./model/params.ts";
+export { AdamW, learningRate } from "./train/optimizer.ts";
+export { corrupt, sampleFromLogits } from "./train/sampling.ts";
+export {
+  batchTensors,
+  crossEntropy,
+  Pretrainer,
+  sigmoidBce,
+  type StepGradients,
+  type StepMetrics,
+  stepRngs,
+  type TokenBatch,
+} from "./train/pretrain.ts";
+export { BatchSampler } from "./train/batches.ts";
+export { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./train/checkpoint.ts";
+export { type MetricsRecord, pretrain, type PretrainOptions, readMetrics } from "./train/run.ts";
+export { loadSafetensors, saveSafetensors } from "./io/safetensors.ts";
+export { formatDuration, ProgressBar } from "./util/progress.ts";
