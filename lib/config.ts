@@ -30,6 +30,8 @@ export interface EncoderSize {
 export interface RunConfig {
   /** Preset the run started from (informational). */
   preset: string;
+  /** Encoder family: ELECTRA's BERT-style encoder, or DeBERTa's disentangled attention (lib/model). */
+  backbone: "electra" | "deberta";
   /** Vocabulary size; set from the tokenizer when the data is prepared. */
   vocabSize: number;
   /** Size of the position table: the longest sequence the models accept. */
@@ -109,6 +111,7 @@ export interface RunConfig {
 
 const BASE: RunConfig = {
   preset: "base",
+  backbone: "electra",
   vocabSize: 30522,
   maxPositions: 512,
   typeVocabSize: 2,
@@ -241,6 +244,9 @@ export function preset(name: string): RunConfig {
 
 /** Checks a config for values that cannot train; throws naming the first problem. */
 export function validateConfig(c: RunConfig): RunConfig {
+  if (c.backbone !== "electra" && c.backbone !== "deberta") {
+    throw new Error(`unknown backbone "${c.backbone}"; valid backbones: electra, deberta`);
+  }
   if (!SHARING_MODES.includes(c.sharing)) {
     throw new Error(`unknown sharing mode "${c.sharing}"; valid modes: ${SHARING_MODES.join(", ")}`);
   }

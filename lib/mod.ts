@@ -38,7 +38,15 @@ export {
   type MaskedBatch,
   type MaskingRecipe,
 } from "./text/masking.ts";
-export { ElectraModel, type EncoderInputs, type ForwardOptions, type Role } from "./model/electra.ts";
+export { ElectraModel } from "./model/electra.ts";
+export {
+  BACKBONES,
+  createModel,
+  type EncoderInputs,
+  type ForwardOptions,
+  type Role,
+  type RtdModel,
+} from "./model/mod.ts";
 export { ParameterStore } from "./model/params.ts";
 export { AdamW, learningRate } from "./train/optimizer.ts";
 export { corrupt, sampleFromLogits } from "./train/sampling.ts";

@@ -237,6 +237,35 @@ Deno.test("gather's gradient on wasm matches cpu (axis 0 and 1, 2-D indices, dup
   }
 });
 
+Deno.test("gather on wasm (rtdlab's GatherV2) matches cpu: axes, batchDims, dtypes, bad indices", async () => {
+  // params shape, indices shape, axis, batchDims, dtype
+  const cases: [number[], number[], number, number, "float32" | "int32"][] = [
+    [[1000], [77], 0, 0, "float32"], // one value per index: the log-probability pick
+    [[40, 3], [6, 5], 0, 0, "int32"],
+    [[5, 9, 4], [5, 7], 1, 1, "float32"],
+    [[2, 3, 10, 2], [2, 3, 4], 2, 2, "float32"],
+    [[8, 12], [0], 1, 0, "float32"],
+  ];
+  for (const [i, [pShape, iShape, axis, batchDims, dtype]] of cases.entries()) {
+    const ps = dtype === "int32" ? ints(size(pShape), -9, 9, 200 + i) : floats(size(pShape), 200 + i);
+    const idx = ints(size(iShape), 0, pShape[axis], 300 + i);
+    const run =
+      () => [tf.gather(tf.tensor(ps, pShape, dtype), tf.tensor(idx, iShape, "int32"), axis, batchDims)];
+    const [want] = await on("cpu", run);
+    const [got] = await on("wasm", run);
+    assertClose(got, want, 0, `gather case ${i}`);
+  }
+  await initBackend("wasm");
+  const err = (() => {
+    try {
+      tf.gather(tf.ones([4, 2]), tf.tensor1d([0, 4], "int32"));
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  assertStringIncludes(err?.message ?? "", "index value 4 is not in [0, 3]");
+});
+
 // a shape, b shape, transposeA, transposeB
 const MATMUL_CASES: [number[], number[], boolean, boolean][] = [
   [[33, 17], [17, 9], false, false],
@@ -297,14 +326,14 @@ Deno.test("fused matMul (bias, relu, transposes) and matMul gradients on wasm ma
   }
 });
 
-Deno.test("registerWasmKernels can restore the package's matMul and is idempotent", async () => {
+Deno.test("registerWasmKernels can restore the package's kernels and is idempotent", async () => {
   await initBackend("wasm");
   assertEquals(registerWasmKernels(), []);
-  assertEquals(registerWasmKernels({ fastMatMul: false }).sort(), ["BatchMatMul", "_FusedMatMul"]);
+  assertEquals(registerWasmKernels({ faster: false }).sort(), ["BatchMatMul", "GatherV2", "_FusedMatMul"]);
   const a = tf.tensor(floats(6 * 4, 7), [6, 4]);
   const b = tf.tensor(floats(5 * 4, 8), [5, 4]);
   const slow = await tf.matMul(a, b, false, true).data();
-  assertEquals(registerWasmKernels().sort(), ["BatchMatMul", "_FusedMatMul"]);
+  assertEquals(registerWasmKernels().sort(), ["BatchMatMul", "GatherV2", "_FusedMatMul"]);
   const fast = await tf.matMul(a, b, false, true).data();
   assertClose(fast, slow, 1e-6, "fast vs package matMul");
   tf.dispose([a, b]);

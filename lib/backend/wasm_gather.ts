@@ -12,15 +12,16 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 
 let original: tf.KernelConfig | null = null;
+let configs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
 
 type Values = Float32Array | Int32Array | Uint8Array;
 
 /** GatherV2 for wasm in JS over the heap; same results and errors as the package's kernel. */
 export function gatherV2(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
-  const { x, indices } = args.inputs as tf.GatherV2Inputs;
+  const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
-  if (x.dtype === "string" || x.dtype === "complex64") {
+  if (x.dtype === "string" || x.dtype === "complex64" || indices.dtype !== "int32") {
     return original!.kernelFunc(args) as tf.TensorInfo;
   }
   const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0];
@@ -67,7 +68,8 @@ export function gatherV2(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
  * package; the replacement falls back to the package's kernel for string tensors).
  */
 export function gatherConfigs(): { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } {
-  original ??= tf.getKernel(tf.GatherV2, "wasm");
+  if (configs != null) return configs;
+  original = tf.getKernel(tf.GatherV2, "wasm");
   if (original == null) {
     throw new Error("GatherV2 is not registered for wasm: import @tensorflow/tfjs-backend-wasm first");
   }
@@ -78,5 +80,6 @@ export function gatherConfigs(): { original: tf.KernelConfig[]; fast: tf.KernelC
     setupFunc: original.setupFunc,
     disposeFunc: original.disposeFunc,
   };
-  return { original: [original], fast: [fast] };
+  configs = { original: [original], fast: [fast] };
+  return configs;
 }

@@ -6,6 +6,7 @@
  *   tfjs-backend-wasm's own JS-side kernels (Identity, Unique) are.
  * - `BatchMatMul`, `_FusedMatMul` (replaced, see wasm_matmul.ts): keep transposed and batched
  *   products on XNNPACK instead of the package's scalar fallback (10-60x faster there).
+ * - `GatherV2` (replaced, see wasm_gather.ts): row copies in JS, ~30x faster embedding lookups.
  *
  * Other kernels wasm lacks (Einsum, FFT/complex, Conv2DBackpropFilter, depthwise-conv gradients,
  * Ragged*, StaticRegexReplace, Draw) are not on a transformer's training path; use tf.matMul
@@ -16,6 +17,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 // Type-only: importing the backend here must not load it (lib/backend loads it lazily).
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { gatherConfigs } from "./wasm_gather.ts";
 import { matMulConfigs } from "./wasm_matmul.ts";
 
 /** Sums the rows of `x` that share a segment id: out[s, ...] = Σ_{i: ids[i] = s} x[i, ...]. */
@@ -80,13 +82,13 @@ export const WASM_EXTRA_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSu
 
 /** Options for registerWasmKernels. */
 export interface WasmKernelOptions {
-  /** Replace BatchMatMul and _FusedMatMul with the XNNPACK-only wrappers (default true). */
-  fastMatMul?: boolean;
+  /** Replace the package's BatchMatMul, _FusedMatMul and GatherV2 with rtdlab's (default true). */
+  faster?: boolean;
 }
 
 /**
  * Registers rtdlab's wasm kernels; call after importing @tensorflow/tfjs-backend-wasm. Returns the
- * names it (re-)registered. Idempotent; `{ fastMatMul: false }` restores the package's matMuls.
+ * names it (re-)registered. Idempotent; `{ faster: false }` restores the package's own kernels.
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): string[] {
   const changed: string[] = [];
@@ -96,8 +98,8 @@ export function registerWasmKernels(options: WasmKernelOptions = {}): string[] {
     tf.registerKernel(config);
     changed.push(config.kernelName);
   }
-  const { original, fast } = matMulConfigs();
-  const want = (options.fastMatMul ?? true) ? fast : original;
+  const swaps = [matMulConfigs(), gatherConfigs()];
+  const want = swaps.flatMap(({ original, fast }) => (options.faster ?? true) ? fast : original);
   for (const config of want) {
     if (tf.getKernel(config.kernelName, "wasm") === config) continue;
     tf.unregisterKernel(config.kernelName, "wasm");

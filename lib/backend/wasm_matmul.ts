@@ -162,13 +162,7 @@ export function fusedMatMul(args: KernelArgs): tf.TensorInfo {
   }
 }
 
-/** Package kernel configs and rtdlab's replacements, in matching order. */
-export interface MatMulConfigs {
-  original: tf.KernelConfig[];
-  fast: tf.KernelConfig[];
-}
-
-let configs: MatMulConfigs | null = null;
+let configs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
 
 function registered(name: string): tf.KernelConfig {
   const config = tf.getKernel(name, "wasm");
@@ -183,7 +177,7 @@ function registered(name: string): tf.KernelConfig {
  * come after importing @tensorflow/tfjs-backend-wasm: it captures the package's kernels, which the
  * replacements wrap (so their setup runs the package's setup too).
  */
-export function matMulConfigs(): MatMulConfigs {
+export function matMulConfigs(): { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } {
   if (configs != null) return configs;
   const pkg = registered(tf.BatchMatMul);
   const pkgFused = registered(tf._FusedMatMul);

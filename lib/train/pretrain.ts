@@ -23,7 +23,7 @@
 
 import * as tf from "../tf.ts";
 import { isJoint, type RunConfig } from "../config.ts";
-import { ElectraModel, type EncoderInputs } from "../model/electra.ts";
+import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts";
 import { Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
 import { AdamW, learningRate } from "./optimizer.ts";
@@ -117,7 +117,7 @@ function disposeInputs(x: EncoderInputs): void {
 
 /** The model, its optimiser(s) and the step counter of a pre-training run. */
 export class Pretrainer {
-  readonly model: ElectraModel;
+  readonly model: RtdModel;
   readonly config: RunConfig;
   readonly vocab: PretrainVocab;
   /** One optimiser in joint mode; a generator and a discriminator optimiser when decoupled. */
@@ -136,7 +136,7 @@ export class Pretrainer {
     }
     this.config = config;
     this.vocab = vocab;
-    this.model = new ElectraModel(config);
+    this.model = createModel(config);
     const opt = {
       beta1: config.beta1,
       beta2: config.beta2,

@@ -1,0 +1,65 @@
+/**
+ * The model interface the training loop, probes and notebooks program against, and the factory that
+ * picks the backbone named in the config.
+ *
+ * @module
+ */
+
+import type * as tf from "../tf.ts";
+import type { EncoderSize, RunConfig } from "../config.ts";
+import {
+  ElectraModel,
+  type EmbeddingTables,
+  type EncoderInputs,
+  type ForwardOptions,
+  type Role,
+} from "./electra.ts";
+import type { ParameterStore } from "./params.ts";
+
+export type { EmbeddingTables, EncoderInputs, ForwardOptions, Role };
+
+/**
+ * A generator + discriminator pair with named parameters and an embedding-sharing mode.
+ * Implemented by {@link ElectraModel} (and the DeBERTa backbone when `config.backbone` is "deberta").
+ */
+export interface RtdModel {
+  readonly params: ParameterStore;
+  readonly config: RunConfig;
+  readonly generatorSize: EncoderSize;
+  /** Name prefix of the network playing `role` ("generator", "discriminator", or "mlm" for the baseline). */
+  prefix(role: Role): string;
+  /** Prefix owning the embedding tables `role` reads (before GDES's delta). */
+  embeddingOwner(role: Role): string;
+  /** Full name of a shared/generator-side embedding table, e.g. the token table. */
+  sharedTableName(table?: "word_embeddings" | "position_embeddings" | "token_type_embeddings"): string;
+  /** Variables L_MLM updates. */
+  generatorVariables(): string[];
+  /** Variables L_RTD updates. */
+  discriminatorVariables(): string[];
+  /** The embedding tables `role` reads (GDES: E_D = sg(E_G) + E_Δ). */
+  embeddingTables(role: Role): EmbeddingTables;
+  /** Last hidden states [B·L, H] of `role`'s encoder. */
+  encode(role: Role, inputs: EncoderInputs, opts: ForwardOptions): tf.Tensor2D;
+  /** Generator MLM logits [M, V] at the flat selected positions. */
+  generatorLogits(hidden: tf.Tensor2D, selected: tf.Tensor1D, opts: ForwardOptions): tf.Tensor2D;
+  /** Discriminator RTD logits [B·L]. */
+  discriminatorLogits(hidden: tf.Tensor2D, opts: ForwardOptions): tf.Tensor1D;
+  /** Frees the variables. */
+  dispose(): void;
+}
+
+/** Model constructors by backbone; the DeBERTa backbone registers itself here. */
+export const BACKBONES: Record<string, (config: RunConfig, seed?: number) => RtdModel> = {
+  electra: (config, seed) => new ElectraModel(config, seed),
+};
+
+/** Builds the model `config.backbone` names. */
+export function createModel(config: RunConfig, seed?: number): RtdModel {
+  const make = BACKBONES[config.backbone ?? "electra"];
+  if (!make) {
+    throw new Error(
+      `no model for backbone "${config.backbone}"; known: ${Object.keys(BACKBONES).join(", ")}`,
+    );
+  }
+  return make(config, seed);
+}
