@@ -15,6 +15,7 @@ import "./tfjs_full.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { registerWasmKernels } from "./wasm_kernels.ts";
 import { findTfjsNode } from "./tfjs_node.ts";
+import { guardWebgpu, maxTensorBytes } from "./webgpu_guards.ts";
 
 export { stopGradient } from "./stop_gradient.ts";
 export { registerWasmKernels, WASM_EXTRA_KERNELS } from "./wasm_kernels.ts";
@@ -76,7 +77,7 @@ async function activate(name: string, hint = ""): Promise<void> {
 async function startWasm(): Promise<string> {
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   registerWasmKernels();
-  await activate("wasm");
+  await activate("wasm", "It reads its .wasm binary from node_modules: run with --allow-read (or -A).");
   const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
   const threads = wasm.getThreadsCount();
   // tfjs turns wasm threads off whenever it detects Node, which includes Deno.
@@ -113,11 +114,13 @@ async function startWebgpu(): Promise<string> {
     throw new Error(`tfjs-backend-webgpu did not register itself. ${WEBGPU_HOWTO}`);
   }
   await activate("webgpu", WEBGPU_HOWTO);
+  guardWebgpu(tf.backend());
+  const maxMiB = Math.floor(maxTensorBytes(tf.backend()) / 2 ** 20);
   const { description, vendor, architecture, device } = adapter.info;
   const what = description || [vendor, architecture, device].filter((s) => s).join(" ") || "unknown";
   const software = /llvmpipe|lavapipe|swiftshader/i.test(what) ? " (software renderer on the CPU)" : "";
   // The webgpu package exports no version of its own; the import map pins it to tfjs-core's.
-  return `tfjs-backend-webgpu ${tf.version_core}, adapter ${what}${software}`;
+  return `tfjs-backend-webgpu ${tf.version_core}, adapter ${what}${software}, max tensor ${maxMiB} MiB`;
 }
 
 const TFJS_NODE_HOWTO = "@tensorflow/tfjs-node(-gpu) cannot be installed on these machines: its install " +

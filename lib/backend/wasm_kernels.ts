@@ -21,9 +21,7 @@ import { gatherConfigs } from "./wasm_gather.ts";
 import { matMulConfigs } from "./wasm_matmul.ts";
 
 /** Sums the rows of `x` that share a segment id: out[s, ...] = Σ_{i: ids[i] = s} x[i, ...]. */
-export function unsortedSegmentSum(
-  args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
+export function unsortedSegmentSum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, segmentIds } = args.inputs as tf.UnsortedSegmentSumInputs;
   const numSegments = (args.attrs as unknown as tf.UnsortedSegmentSumAttrs | undefined)?.numSegments;
