@@ -1,0 +1,471 @@
+/**
+ * Plotly figure builders over metric tables (lib/report/metrics.ts). Each returns a plain `{data, layout}`
+ * object: display it with `show()` in a notebook, put it in a {@link Report}, or hand it to any plotly.
+ *
+ * Colours follow the sharing mode (MLM grey, ES blue, NES orange, GDES green); seeds of one mode differ
+ * by dash pattern.
+ *
+ * @module
+ */
+
+import {
+  compareRuns,
+  groupCurves,
+  modeOrder,
+  runIndices,
+  type SmoothOptions,
+  smoothSeries,
+  type Table,
+} from "./metrics.ts";
+import { escapeHtml, type Figure, type Trace } from "./plotly.ts";
+
+/** Colour of each sharing mode. */
+export const MODE_COLORS: Record<string, string> = {
+  mlm: "#7f7f7f",
+  es: "#1f77b4",
+  nes: "#ff7f0e",
+  gdes: "#2ca02c",
+};
+
+const EXTRA_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"];
+const DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot"];
+
+/** Colour of a sharing mode (a fixed palette for unknown ones). */
+export function modeColor(mode: string | null, i = 0): string {
+  return MODE_COLORS[mode ?? ""] ?? EXTRA_COLORS[i % EXTRA_COLORS.length];
+}
+
+/** Axis labels and figure titles of well-known metric keys. */
+export const METRIC_LABELS: Record<string, string> = {
+  loss_mlm: "generator MLM loss",
+  loss_rtd: "discriminator RTD loss",
+  disc_acc: "discriminator accuracy",
+  disc_acc_replaced: "discriminator accuracy on replaced tokens",
+  replaced_frac: "replaced fraction",
+  gen_acc: "generator accuracy",
+  lr: "learning rate",
+  grad_norm_g: "generator gradient norm",
+  grad_norm_d: "discriminator gradient norm",
+  tokens_per_s: "tokens / s",
+  tow_cos: "cos(∇L_MLM, ∇λL_RTD) on the shared table",
+  tow_norm_mlm: "‖∇L_MLM‖ on the shared table",
+  tow_norm_rtd: "‖∇λL_RTD‖ on the shared table",
+  tow_ratio: "‖∇λL_RTD‖ / ‖∇L_MLM‖",
+  tow_opposed_rows: "share of rows pulled in opposite directions",
+  tow_pos_cos: "cos of the position-table gradients",
+  sim_gen: "avg cosine of E_G",
+  sim_disc: "avg cosine of E_D",
+  sim_delta: "avg cosine of E_Δ",
+};
+
+/** Options of {@link metricCurves}. */
+export interface CurveOptions {
+  /** One line per run (default for losses) or the mean over each sharing mode's runs (seeds). */
+  by?: "run" | "sharing";
+  /** Smooth each run first: an EMA weight (e.g. 0.8) or full {@link SmoothOptions}. */
+  smooth?: number | SmoothOptions;
+  /** With `by: "sharing"`: draw a ± std band across seeds (default true when a mode has ≥ 2 runs). */
+  band?: boolean;
+  /** Figure title. */
+  title?: string;
+  /** Log-scale y axes. */
+  logY?: boolean;
+  /** Figure height in pixels (default 380). */
+  height?: number;
+}
+
+function axisName(kind: "x" | "y", i: number): string {
+  return i === 0 ? kind : `${kind}${i + 1}`;
+}
+
+function layoutAxis(kind: "x" | "y", i: number): string {
+  return i === 0 ? `${kind}axis` : `${kind}axis${i + 1}`;
+}
+
+function numOrNull(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function hexToRgba(hex: string, alpha: number): string {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+}
+
+/** Applies per-run smoothing to the listed metrics in place of the raw values. */
+function smoothed(t: Table, metrics: string[], smooth: CurveOptions["smooth"]): Table {
+  if (smooth === undefined) return t;
+  const opts: SmoothOptions = typeof smooth === "number" ? { method: "ema", weight: smooth } : smooth;
+  const table = t.reify();
+  const groups = runIndices(table);
+  const cols: Record<string, (number | null)[]> = {};
+  for (const m of metrics) {
+    const raw = Array.from(table.array(m) as ArrayLike<unknown>, numOrNull);
+    const out = raw.slice();
+    for (const idx of groups.values()) {
+      const s = smoothSeries(idx.map((i) => raw[i]), opts);
+      idx.forEach((i, k) => (out[i] = s[k]));
+    }
+    cols[m] = out;
+  }
+  return table.assign(cols);
+}
+
+/**
+ * Curves of one or more metrics over steps, one subplot per metric side by side: one line per run
+ * (`by: "run"`) or the mean per sharing mode with a ± std band across seeds (`by: "sharing"`). Runs or
+ * modes whose values of a metric are all null (the MLM baseline's `loss_rtd`) get no line there.
+ */
+export function metricCurves(t: Table, metrics: string | string[], opts: CurveOptions = {}): Figure {
+  const ms = (Array.isArray(metrics) ? metrics : [metrics]).filter((m) => t.columnNames().includes(m));
+  if (ms.length === 0) {
+    throw new Error(`metricCurves: none of ${JSON.stringify(metrics)} is a column of the table`);
+  }
+  const table = smoothed(t, ms, opts.smooth);
+  const data: Trace[] = [];
+  const legendShown = new Set<string>();
+  const modes = modeOrder(Array.from(table.array("sharing") as ArrayLike<string | null>));
+  const colorOf = (mode: string | null) => modeColor(mode, Math.max(0, modes.indexOf(mode ?? "?")));
+
+  if ((opts.by ?? "run") === "run") {
+    const sharing = table.array("sharing") as ArrayLike<string | null>;
+    const steps = table.array("step") as ArrayLike<number>;
+    // Runs in report order of their modes (mlm, es, nes, gdes), then by name.
+    const rank = (idx: number[]) => modes.indexOf(sharing[idx[0]] ?? "?");
+    const runs = new Map(
+      [...runIndices(table)].sort((a, b) =>
+        rank(a[1]) - rank(b[1]) || a[0].localeCompare(b[0], undefined, { numeric: true })
+      ),
+    );
+    const seedIndex = new Map<string, number>();
+    ms.forEach((m, mi) => {
+      const col = table.array(m) as ArrayLike<unknown>;
+      for (const [run, idx] of runs) {
+        const y = idx.map((i) => numOrNull(col[i]));
+        if (y.every((v) => v === null)) continue;
+        const mode = sharing[idx[0]];
+        if (!seedIndex.has(run)) {
+          // The k-th run of a mode gets the k-th dash pattern.
+          seedIndex.set(run, [...seedIndex.keys()].filter((r) => sharing[runs.get(r)![0]] === mode).length);
+        }
+        data.push({
+          type: "scatter",
+          mode: "lines",
+          name: run,
+          legendgroup: run,
+          showlegend: !legendShown.has(run),
+          x: idx.map((i) => steps[i]),
+          y,
+          xaxis: axisName("x", mi),
+          yaxis: axisName("y", mi),
+          line: { color: colorOf(mode), dash: DASHES[seedIndex.get(run)! % DASHES.length], width: 1.6 },
+          hovertemplate: `${escapeHtml(run)}<br>step %{x}<br>${escapeHtml(m)} %{y:.4g}<extra></extra>`,
+        });
+        legendShown.add(run);
+      }
+    });
+  } else {
+    const curves = groupCurves(table, ms, ["sharing"]);
+    const sharing = curves.array("sharing") as ArrayLike<string | null>;
+    const steps = curves.array("step") as ArrayLike<number>;
+    const nRuns = curves.array("runs") as ArrayLike<number>;
+    ms.forEach((m, mi) => {
+      const meanCol = curves.array(`${m}_mean`) as ArrayLike<unknown>;
+      const stdCol = curves.array(`${m}_std`) as ArrayLike<unknown>;
+      for (const mode of modes) {
+        const idx: number[] = [];
+        for (let i = 0; i < curves.numRows(); i++) if ((sharing[i] ?? "?") === mode) idx.push(i);
+        const y = idx.map((i) => numOrNull(meanCol[i]));
+        if (y.every((v) => v === null)) continue;
+        const x = idx.map((i) => steps[i]);
+        const color = colorOf(mode);
+        const maxRuns = Math.max(...idx.map((i) => nRuns[i]));
+        if (opts.band ?? maxRuns >= 2) {
+          const sd = idx.map((i) => numOrNull(stdCol[i]) ?? 0);
+          const upper = y.map((v, k) => (v === null ? null : v + sd[k]));
+          const lower = y.map((v, k) => (v === null ? null : v - sd[k]));
+          data.push({
+            type: "scatter",
+            mode: "lines",
+            name: `${mode} ± std`,
+            legendgroup: mode,
+            showlegend: false,
+            hoverinfo: "skip",
+            x: [...x, ...x.slice().reverse()],
+            y: [...upper, ...lower.slice().reverse()],
+            fill: "toself",
+            fillcolor: hexToRgba(color, 0.18),
+            line: { width: 0, color },
+            xaxis: axisName("x", mi),
+            yaxis: axisName("y", mi),
+          });
+        }
+        data.push({
+          type: "scatter",
+          mode: "lines",
+          name: `${mode} (${maxRuns} run${maxRuns === 1 ? "" : "s"})`,
+          legendgroup: mode,
+          showlegend: !legendShown.has(mode),
+          x,
+          y,
+          xaxis: axisName("x", mi),
+          yaxis: axisName("y", mi),
+          line: { color, width: 2 },
+          hovertemplate: `${escapeHtml(mode)}<br>step %{x}<br>${escapeHtml(m)} %{y:.4g}<extra></extra>`,
+        });
+        legendShown.add(mode);
+      }
+    });
+  }
+
+  const layout: Record<string, unknown> = {
+    height: opts.height ?? 420,
+    margin: { t: 60, r: 20, b: 40, l: 60 },
+    // Below the plot, clear of the x-axis titles.
+    legend: { orientation: "h", x: 0, y: -0.2, yanchor: "top" },
+    hovermode: "closest",
+  };
+  if (opts.title) layout.title = { text: opts.title };
+  if (ms.length > 1) layout.grid = { rows: 1, columns: ms.length, pattern: "independent" };
+  ms.forEach((m, mi) => {
+    layout[layoutAxis("x", mi)] = { title: { text: "step" } };
+    layout[layoutAxis("y", mi)] = {
+      title: { text: METRIC_LABELS[m] ?? m },
+      ...(opts.logY ? { type: "log" } : {}),
+    };
+  });
+  return { data, layout };
+}
+
+/** Options of {@link lossCurves}. */
+export interface LossCurveOptions extends CurveOptions {
+  /** Metrics to draw side by side (default: `loss_mlm` and `loss_rtd`). */
+  metrics?: string[];
+}
+
+/** Generator MLM and discriminator RTD losses side by side, one line per run (or per mode, `by: "sharing"`). */
+export function lossCurves(t: Table, opts: LossCurveOptions = {}): Figure {
+  return metricCurves(t, opts.metrics ?? ["loss_mlm", "loss_rtd"], { title: "Losses", ...opts });
+}
+
+/**
+ * A probe metric (any metric key: `tow_cos`, `tow_ratio`, `sim_gen`, ...) over steps, by default the mean
+ * per sharing mode with a ± std band across seeds.
+ */
+export function probeCurves(
+  t: Table,
+  metric: string | string[] = "tow_cos",
+  opts: CurveOptions = {},
+): Figure {
+  const ms = Array.isArray(metric) ? metric : [metric];
+  return metricCurves(t, ms, {
+    by: "sharing",
+    title: ms.length === 1 ? (METRIC_LABELS[ms[0]] ?? ms[0]) : "Probes",
+    ...opts,
+  });
+}
+
+/** Per-mode values of the embedding similarity bars. */
+export interface SimilarityRow {
+  sharing: string;
+  /** Average pairwise cosine of the generator's token embeddings E_G. */
+  sim_gen?: number | null;
+  /** Same for the discriminator's E_D (GDES: E_G + E_Δ). */
+  sim_disc?: number | null;
+  /** Same for GDES's residual E_Δ. */
+  sim_delta?: number | null;
+  /** Std across seeds, per key (optional error bars). */
+  std?: { sim_gen?: number | null; sim_disc?: number | null; sim_delta?: number | null };
+}
+
+const SIM_KEYS = [
+  ["sim_gen", "E_G", "#9467bd"],
+  ["sim_disc", "E_D", "#17becf"],
+  ["sim_delta", "E_Δ", "#bcbd22"],
+] as const;
+
+/**
+ * Grouped bars of the average cosine similarity of E_G, E_D and E_Δ per sharing mode (DeBERTaV3 §5: NES's
+ * E_G is more self-similar than its E_D; GDES narrows the gap). From a metrics table it takes each run's
+ * last logged value, then the mean (± std error bars) over each mode's runs; or pass rows directly.
+ */
+export function similarityBars(
+  input: Table | SimilarityRow[],
+  opts: { title?: string; height?: number } = {},
+): Figure {
+  let rows: SimilarityRow[];
+  if (Array.isArray(input)) {
+    rows = input;
+  } else {
+    const keys = SIM_KEYS.map(([k]) => k).filter((k) => input.columnNames().includes(k));
+    if (keys.length === 0) {
+      throw new Error("similarityBars: the table has no sim_gen / sim_disc / sim_delta column");
+    }
+    const perRun = compareRuns(input, keys, { lastK: 1 });
+    const sharing = Array.from(perRun.array("sharing") as ArrayLike<string | null>, (s) => s ?? "?");
+    rows = modeOrder(sharing).map((mode) => {
+      const row: SimilarityRow = { sharing: mode, std: {} };
+      const idx = sharing.flatMap((s, i) => (s === mode ? [i] : []));
+      for (const k of keys) {
+        const col = perRun.array(`${k}_final`) as ArrayLike<unknown>;
+        const vals = idx.map((i) => numOrNull(col[i])).filter((v): v is number => v !== null);
+        row[k] = vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : null;
+        row.std![k] = vals.length >= 2
+          ? Math.sqrt(vals.reduce((a, v) => a + (v - row[k]!) ** 2, 0) / (vals.length - 1))
+          : null;
+      }
+      return row;
+    }).filter((r) => keys.some((k) => r[k] !== null));
+  }
+  const x = rows.map((r) => r.sharing);
+  const data: Trace[] = [];
+  for (const [key, label, color] of SIM_KEYS) {
+    const y = rows.map((r) => numOrNull(r[key]));
+    if (y.every((v) => v === null)) continue;
+    const sd = rows.map((r) => numOrNull(r.std?.[key]));
+    const trace: Trace = {
+      type: "bar",
+      name: label,
+      x,
+      y,
+      marker: { color },
+      hovertemplate: `${label} %{x}: %{y:.4f}<extra></extra>`,
+    };
+    if (sd.some((v) => v !== null)) {
+      trace.error_y = {
+        type: "data",
+        array: sd.map((v) => v ?? 0),
+        visible: true,
+      };
+    }
+    data.push(trace);
+  }
+  return {
+    data,
+    layout: {
+      title: { text: opts.title ?? "Average cosine similarity of token embeddings" },
+      barmode: "group",
+      height: opts.height ?? 360,
+      xaxis: { title: { text: "sharing mode" } },
+      yaxis: { title: { text: "avg cosine" } },
+      margin: { t: 60, r: 20, b: 50, l: 60 },
+    },
+  };
+}
+
+/** Options of {@link tokenHeatmap} and {@link tokenStrip}. */
+export interface TokenOptions {
+  /** Title (heat-map) or caption (strip). */
+  title?: string;
+  /** What the values are, for hover text and the colour bar (default "P(replaced)"). */
+  valueLabel?: string;
+  /** Colour range (default 0..1). */
+  zmin?: number;
+  zmax?: number;
+  /** Plotly colour scale (default "Reds"). */
+  colorscale?: string;
+  /** Tokens to mark (e.g. those actually replaced): bold in the heat-map, underlined in the strip. */
+  highlight?: boolean[] | boolean[][];
+  /** Tokens per row when one flat sequence is given (default 16). */
+  wrap?: number;
+}
+
+function rowsOf<T>(x: T[] | T[][], wrap: number): T[][] {
+  if (x.length > 0 && Array.isArray(x[0])) return x as T[][];
+  const flat = x as T[];
+  const out: T[][] = [];
+  for (let i = 0; i < flat.length; i += wrap) out.push(flat.slice(i, i + wrap));
+  return out.length ? out : [[]];
+}
+
+/**
+ * An annotated heat-map of tokens × a value (e.g. the discriminator's replaced probability): each cell shows
+ * its token, coloured by the value. Pass one sequence (wrapped into rows of `wrap` tokens) or several
+ * sequences (one row each).
+ */
+export function tokenHeatmap(
+  tokens: string[] | string[][],
+  values: number[] | number[][],
+  opts: TokenOptions = {},
+): Figure {
+  const wrap = opts.wrap ?? 16;
+  const tr = rowsOf(tokens, wrap);
+  const vr = rowsOf(values, wrap);
+  const hr = opts.highlight ? rowsOf(opts.highlight as boolean[] | boolean[][], wrap) : null;
+  if (tr.length !== vr.length || tr.some((r, i) => r.length !== vr[i].length)) {
+    throw new Error("tokenHeatmap: tokens and values differ in shape");
+  }
+  const width = Math.max(...tr.map((r) => r.length), 1);
+  const pad = <T>(r: T[], fill: T) => [...r, ...new Array(width - r.length).fill(fill)];
+  const label = opts.valueLabel ?? "P(replaced)";
+  const z = vr.map((r) => pad<number | null>(r, null));
+  const text = tr.map((r, i) =>
+    pad(r.map((tok, j) => (hr?.[i]?.[j] ? `<b>${escapeHtml(tok)}</b>` : escapeHtml(tok))), "")
+  );
+  return {
+    data: [{
+      type: "heatmap",
+      z,
+      text,
+      texttemplate: "%{text}",
+      textfont: { size: 11 },
+      hovertemplate: `%{text}<br>${escapeHtml(label)} %{z:.3f}<extra></extra>`,
+      colorscale: opts.colorscale ?? "Reds",
+      zmin: opts.zmin ?? 0,
+      zmax: opts.zmax ?? 1,
+      xgap: 2,
+      ygap: 2,
+      colorbar: { title: { text: label }, thickness: 12 },
+    }],
+    layout: {
+      title: opts.title ? { text: opts.title } : undefined,
+      height: Math.max(160, 90 + 34 * tr.length),
+      xaxis: { visible: false },
+      yaxis: { visible: false, autorange: "reversed" },
+      margin: { t: opts.title ? 50 : 20, r: 20, b: 20, l: 20 },
+    },
+  };
+}
+
+/** A block of ready HTML (with a text fallback), displayed by `show()` and placed as is in reports. */
+export interface HtmlBlock {
+  kind: "html";
+  html: string;
+  text: string;
+}
+
+/** Whether `x` is an {@link HtmlBlock}. */
+export function isHtmlBlock(x: unknown): x is HtmlBlock {
+  return !!x && typeof x === "object" && (x as HtmlBlock).kind === "html" &&
+    typeof (x as HtmlBlock).html === "string";
+}
+
+/**
+ * A coloured token strip (plain HTML, no plotly): each token's background shows its value (white → red over
+ * zmin..zmax), the value is in the tooltip, highlighted tokens are underlined. Text fallback: `tok(0.93)`.
+ */
+export function tokenStrip(tokens: string[], values: number[], opts: TokenOptions = {}): HtmlBlock {
+  if (tokens.length !== values.length) throw new Error("tokenStrip: tokens and values differ in length");
+  const lo = opts.zmin ?? 0, hi = opts.zmax ?? 1;
+  const label = opts.valueLabel ?? "P(replaced)";
+  const hl = (opts.highlight ?? []) as boolean[];
+  const spans = tokens.map((tok, i) => {
+    const a = Math.min(1, Math.max(0, (values[i] - lo) / (hi - lo || 1)));
+    const style = `background:rgba(214,39,40,${a.toFixed(3)});color:${a > 0.6 ? "#fff" : "#000"};` +
+      `padding:1px 3px;margin:1px;border-radius:3px;display:inline-block;` +
+      (hl[i] ? "text-decoration:underline;font-weight:bold;" : "");
+    return `<span style="${style}" title="${escapeHtml(`${label} ${values[i].toFixed(3)}`)}">${
+      escapeHtml(tok)
+    }</span>`;
+  });
+  const caption = opts.title
+    ? `<div style="font-weight:bold;margin-bottom:4px">${escapeHtml(opts.title)}</div>`
+    : "";
+  return {
+    kind: "html",
+    html: `<div class="rtdlab-token-strip" style="font:13px monospace;line-height:1.9">${caption}${
+      spans.join("")
+    }</div>`,
+    text: (opts.title ? opts.title + "\n" : "") +
+      tokens.map((tok, i) => `${hl[i] ? "*" : ""}${tok}(${values[i].toFixed(2)})`).join(" "),
+  };
+}

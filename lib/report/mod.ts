@@ -1,0 +1,68 @@
+/**
+ * Reports: metric logs as arquero tables, plotly figures, `show()` for notebooks and terminals, and
+ * standalone HTML reports. Kept out of lib/mod.ts so that training code does not load arquero; notebooks
+ * import it directly:
+ *
+ * ```ts
+ * import { loadRuns, lossCurves, show } from "../lib/report/mod.ts";
+ * const t = await loadRuns("../runs/demo");
+ * await show(lossCurves(t));
+ * ```
+ *
+ * @module
+ */
+
+export {
+  compareModes,
+  type CompareOptions,
+  compareRuns,
+  DEFAULT_METRICS,
+  findRuns,
+  formatMeanStd,
+  groupCurves,
+  type LoadOptions,
+  loadRun,
+  loadRuns,
+  modeOrder,
+  readMetricsFile,
+  readRunConfig,
+  RUN_COLUMNS,
+  runIndices,
+  runNames,
+  smooth,
+  type SmoothOptions,
+  smoothSeries,
+  stdev,
+  type Table,
+  tableFromRows,
+} from "./metrics.ts";
+export {
+  type CurveOptions,
+  type HtmlBlock,
+  isHtmlBlock,
+  type LossCurveOptions,
+  lossCurves,
+  METRIC_LABELS,
+  metricCurves,
+  MODE_COLORS,
+  modeColor,
+  probeCurves,
+  similarityBars,
+  type SimilarityRow,
+  tokenHeatmap,
+  type TokenOptions,
+  tokenStrip,
+} from "./figures.ts";
+export { type Figure, figureHtml, figureSummary, isFigure, plotlySource, type Trace } from "./plotly.ts";
+export {
+  inJupyter,
+  isTable,
+  jupyter,
+  type MimeBundle,
+  mimeBundle,
+  resetPlotly,
+  show,
+  type ShowOptions,
+  toText,
+} from "./show.ts";
+export { markdownToHtml, Report, type TableOptions, writeHtmlReport } from "./html.ts";
