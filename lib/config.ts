@@ -52,6 +52,13 @@ export interface RunConfig {
   dropout: number;
   /** Standard deviation of the normal initialiser. */
   initStd: number;
+  /**
+   * DeBERTa only (`position_buckets`): relative positions |r| ≤ buckets/2 keep their own embedding,
+   * longer ones share log-spaced buckets; 0 = no log buckets (r clipped at ±maxRelativePositions).
+   */
+  positionBuckets: number;
+  /** DeBERTa only (`max_relative_positions`): the distance the log buckets reach (bucket ±(buckets−1)). */
+  maxRelativePositions: number;
 
   /** Embedding sharing mode. */
   sharing: SharingMode;
@@ -107,6 +114,8 @@ export interface RunConfig {
   logEvery: number;
   /** Write a checkpoint every this many steps (0 = only at the end). */
   checkpointEvery: number;
+  /** Run the tug-of-war and geometry probes every this many steps, logging their keys (0 = off; lib/probes). */
+  probeEvery: number;
 }
 
 const BASE: RunConfig = {
@@ -122,6 +131,8 @@ const BASE: RunConfig = {
   layerNormEps: 1e-12,
   dropout: 0.1,
   initStd: 0.02,
+  positionBuckets: 256,
+  maxRelativePositions: 512,
   sharing: "es",
   joint: false,
   rtdWeight: 50,
@@ -148,9 +159,28 @@ const BASE: RunConfig = {
   tokenizerVocabSize: 8192,
   logEvery: 10,
   checkpointEvery: 1000,
+  probeEvery: 0,
 };
 
-/** Named presets. `tiny` trains in CPU-minutes; `electra-small` is the paper's ELECTRA-Small. */
+/**
+ * DeBERTaV3's architecture switches (HF DebertaV2Config of microsoft/deberta-v3-*): no token types,
+ * LayerNorm eps 1e-7, generator of the discriminator's width (half its depth, set per preset), every
+ * selected position masked, 256 log buckets reaching ±511.
+ */
+const DEBERTA_V3 = {
+  backbone: "deberta",
+  typeVocabSize: 0,
+  layerNormEps: 1e-7,
+  generatorHiddenFraction: 1,
+  maskTokenProb: 1,
+  positionBuckets: 256,
+  maxRelativePositions: 512,
+} as const satisfies Partial<RunConfig>;
+
+/**
+ * Named presets. `tiny` trains in CPU-minutes; `electra-small` is the paper's ELECTRA-Small;
+ * `deberta-tiny` is `tiny`'s size on the DeBERTa backbone; `deberta-v3-xsmall` is DeBERTaV3-xsmall.
+ */
 export const PRESETS: Record<string, RunConfig> = {
   "tiny": {
     ...BASE,
@@ -171,6 +201,41 @@ export const PRESETS: Record<string, RunConfig> = {
     checkpointEvery: 100,
   },
   "electra-small": { ...BASE, preset: "electra-small" },
+  // D 4×128 like `tiny`, G same width at half depth (DeBERTaV3). Buckets scaled with the sequence
+  // (512 → 128, ÷4): exact up to ±32, log-spaced up to ±127, so the log path is exercised at seq 128.
+  "deberta-tiny": {
+    ...BASE,
+    ...DEBERTA_V3,
+    preset: "deberta-tiny",
+    vocabSize: 8192,
+    maxPositions: 128,
+    embeddingSize: 128,
+    discriminator: { hiddenSize: 128, numLayers: 4, numHeads: 2, intermediateSize: 512 },
+    generatorLayers: 2,
+    positionBuckets: 64,
+    maxRelativePositions: 128,
+    learningRate: 1e-3,
+    warmupSteps: 30,
+    batchSize: 16,
+    seqLength: 128,
+    steps: 300,
+    corpusMaxChars: 4_000_000,
+    tokenizer: "trained",
+    tokenizerVocabSize: 8192,
+    logEvery: 10,
+    checkpointEvery: 100,
+  },
+  // DeBERTaV3-xsmall: 12×384, 6 heads, FFN 1536, E = H, G 6 layers. The released model uses a 128k
+  // SentencePiece vocabulary; we use bert-base-uncased (30,522) since it ships here. Run settings
+  // (batch, lr, steps, seq 128) are electra-small's; DeBERTaV3 pre-trains at seq 512.
+  "deberta-v3-xsmall": {
+    ...BASE,
+    ...DEBERTA_V3,
+    preset: "deberta-v3-xsmall",
+    embeddingSize: 384,
+    discriminator: { hiddenSize: 384, numLayers: 12, numHeads: 6, intermediateSize: 1536 },
+    generatorLayers: 6,
+  },
 };
 
 /** Generator sizes derived from the discriminator's (ELECTRA: heads = max(1, H/64), FFN = 4H). */
@@ -247,6 +312,7 @@ export function validateConfig(c: RunConfig): RunConfig {
   if (c.backbone !== "electra" && c.backbone !== "deberta") {
     throw new Error(`unknown backbone "${c.backbone}"; valid backbones: electra, deberta`);
   }
+  if (c.backbone === "deberta") validateRelativePositions(c);
   if (!SHARING_MODES.includes(c.sharing)) {
     throw new Error(`unknown sharing mode "${c.sharing}"; valid modes: ${SHARING_MODES.join(", ")}`);
   }
@@ -288,6 +354,10 @@ export function validateConfig(c: RunConfig): RunConfig {
   if (c.maskTokenProb + c.maskRandomProb > 1 + 1e-9) {
     throw new Error(`maskTokenProb + maskRandomProb must not exceed 1`);
   }
+  c.probeEvery ??= 0; // run folders from before the probes existed
+  if (!(Number.isInteger(c.probeEvery) && c.probeEvery >= 0)) {
+    throw new Error(`config probeEvery must be a non-negative integer, got ${c.probeEvery}`);
+  }
   if (!(c.samplingTemperature > 0)) throw new Error(`samplingTemperature must be > 0`);
   if (!(c.generatorHiddenFraction > 0 && c.generatorHiddenFraction <= 1)) {
     throw new Error(`generatorHiddenFraction must be in (0, 1], got ${c.generatorHiddenFraction}`);
@@ -297,6 +367,27 @@ export function validateConfig(c: RunConfig): RunConfig {
     c.joint = c.sharing === "es";
   }
   return c;
+}
+
+/** DeBERTa's relative-position settings must give a well-defined log-bucket function. */
+function validateRelativePositions(c: RunConfig): void {
+  const { positionBuckets: b, maxRelativePositions: m } = c;
+  if (!Number.isInteger(b) || b < 0) {
+    throw new Error(`config positionBuckets must be an integer >= 0, got ${b}`);
+  }
+  if (!Number.isInteger(m) || m <= 0) {
+    throw new Error(`config maxRelativePositions must be a positive integer, got ${m}`);
+  }
+  // log((max − 1)/mid) must be positive: the buckets beyond ±mid need room to spread out.
+  if (b > 0 && (b < 4 || m - 1 <= Math.floor(b / 2))) {
+    throw new Error(
+      `config positionBuckets ${b} needs 4 <= positionBuckets and maxRelativePositions > positionBuckets/2 + 1 ` +
+        `(got maxRelativePositions ${m})`,
+    );
+  }
+  if (!Number.isInteger(c.typeVocabSize) || c.typeVocabSize < 0) {
+    throw new Error(`config typeVocabSize must be an integer >= 0, got ${c.typeVocabSize}`);
+  }
 }
 
 /** True when the run trains G and D in one joint step (ES always; NES/GDES with --joint). */

@@ -22,6 +22,7 @@ import { type EncoderSize, generatorSize, type RunConfig } from "../config.ts";
 import { Rng } from "../rng.ts";
 import { ParameterStore } from "./params.ts";
 import {
+  addRowVector,
   dense,
   dropout,
   gelu,
@@ -66,16 +67,29 @@ export interface ForwardOptions {
 
 const TABLES = ["word_embeddings", "position_embeddings", "token_type_embeddings"] as const;
 
+/** Options of the {@link ElectraModel} constructor. */
+export interface ElectraModelOptions {
+  /**
+   * Build only the discriminator's encoder (its own embedding tables, projection and transformer
+   * layers under `discriminator.electra.*`; no generator, no RTD head), whatever `config.sharing` says.
+   * Fine-tuning loads an exported discriminator (or the MLM baseline's encoder) into such a model.
+   */
+  encoderOnly?: boolean;
+}
+
 /** An ELECTRA pre-training model: parameters plus the forward passes of both networks. */
 export class ElectraModel {
   readonly params = new ParameterStore();
   readonly config: RunConfig;
   readonly generatorSize: EncoderSize;
+  /** True when the model holds the discriminator's encoder only (see {@link ElectraModelOptions}). */
+  readonly encoderOnly: boolean;
 
   /** Builds every parameter for `config.sharing`, initialised from `seed` (same seed → same weights on any backend). */
-  constructor(config: RunConfig, seed = config.seed) {
+  constructor(config: RunConfig, seed = config.seed, opts: ElectraModelOptions = {}) {
     this.config = config;
     this.generatorSize = generatorSize(config);
+    this.encoderOnly = opts.encoderOnly ?? false;
     const rng = new Rng(seed ^ 0x5eed);
     const c = config;
     const p = this.params;
@@ -121,6 +135,11 @@ export class ElectraModel {
       mk(`${prefix}.generator_lm_head.bias`, [c.vocabSize], "zeros");
     };
 
+    if (this.encoderOnly) {
+      embeddings("discriminator");
+      encoder("discriminator", c.discriminator);
+      return;
+    }
     if (c.sharing === "mlm") {
       embeddings("mlm");
       encoder("mlm", c.discriminator);
@@ -154,6 +173,10 @@ export class ElectraModel {
 
   /** Name prefix of the network that plays `role` (`mlm` for the MLM baseline's only network). */
   prefix(role: Role): string {
+    if (this.encoderOnly) {
+      if (role === "generator") throw new Error("an encoder-only model has no generator");
+      return "discriminator";
+    }
     if (this.config.sharing === "mlm") {
       if (role === "discriminator") throw new Error("the mlm baseline has no discriminator");
       return "mlm";
@@ -163,6 +186,7 @@ export class ElectraModel {
 
   /** Where the token/position/type tables that `role` reads are stored (before GDES's delta). */
   embeddingOwner(role: Role): string {
+    if (this.encoderOnly) return this.prefix(role);
     const s = this.config.sharing;
     if (s === "mlm") return "mlm";
     if (s === "es") return "discriminator";
@@ -177,6 +201,7 @@ export class ElectraModel {
 
   /** Parameters updated by L_MLM (the generator's step). Under GDES E_Δ is not among them. */
   generatorVariables(): string[] {
+    if (this.encoderOnly) return [];
     const g = this.prefix("generator") + ".";
     const owner = this.embeddingOwner("generator") + ".electra.embeddings.";
     return this.params.names().filter((n) => n.startsWith(g) || n.startsWith(owner));
@@ -184,6 +209,7 @@ export class ElectraModel {
 
   /** Parameters updated by L_RTD (the discriminator's step). Under GDES E_G is not among them. */
   discriminatorVariables(): string[] {
+    if (this.encoderOnly) return this.params.names();
     if (this.config.sharing === "mlm") return [];
     return this.params.names().filter((n) => n.startsWith("discriminator."));
   }
@@ -197,14 +223,14 @@ export class ElectraModel {
     const owner = this.embeddingOwner(role);
     const table = (t: string) => p.get(`${owner}.electra.embeddings.${t}.weight`) as tf.Tensor2D;
     let [word, position, tokenType] = TABLES.map(table);
-    if (this.config.sharing === "gdes" && role === "discriminator") {
+    if (this.config.sharing === "gdes" && role === "discriminator" && !this.encoderOnly) {
       const delta = (t: string) => p.get(`discriminator.electra.embeddings.${t}_delta.weight`);
       [word, position, tokenType] = [word, position, tokenType].map((e, i) =>
         tf.add(stopGradient(e), delta(TABLES[i])) as tf.Tensor2D
       );
     }
     // The embedding LayerNorm is shared under ES only (ELECTRA shares it); GDES/NES give D its own.
-    const normOwner = this.config.sharing === "es" || this.config.sharing === "mlm"
+    const normOwner = this.encoderOnly || this.config.sharing === "es" || this.config.sharing === "mlm"
       ? owner
       : this.prefix(role);
     return {
@@ -241,9 +267,16 @@ export class ElectraModel {
     const flatIds = tf.reshape(inputs.inputIds, [-1]);
     const tokens = tf.gather(word, flatIds); // [B·L, E]
     const types = tf.gather(t.tokenType, tf.reshape(inputs.tokenTypeIds, [-1]));
-    const positions = tf.tile(tf.slice(t.position, [0, 0], [length, c.embeddingSize]), [batch, 1]);
+    // tokens + positions without tiling the position rows: the same sums, and the table's gradient
+    // is one matMul instead of `batch` slices and adds (wasm's Tile alone took 10 ms at b16).
+    const E = c.embeddingSize;
+    const positions = tf.reshape(tf.slice(t.position, [0, 0], [length, E]), [length * E]) as tf.Tensor1D;
+    const withPositions = tf.reshape(addRowVector(tf.reshape(tokens, [batch, length * E]), positions), [
+      batch * length,
+      E,
+    ]);
     let x = layerNormWith(
-      tf.add(tf.add(tokens, positions), types),
+      tf.add(withPositions, types),
       t.layerNormWeight,
       t.layerNormBias,
       c.layerNormEps,
@@ -315,6 +348,59 @@ export class ElectraModel {
       rng: opts.rng,
       capture: opts.capture,
       captureFilter: opts.captureFilter,
+    };
+  }
+
+  /**
+   * `role`'s weights as a plain HuggingFace ELECTRA state dict (prefix removed; the tables it reads —
+   * shared, or GDES's E_G + E_Δ — written as ordinary tables; the tied LM head written out). New
+   * tensors; the caller disposes them.
+   */
+  exportTensors(role: Role): Map<string, tf.Tensor> {
+    const prefix = this.prefix(role);
+    const out = new Map<string, tf.Tensor>();
+    for (const name of this.params.names()) {
+      if (name.startsWith(prefix + ".") && !name.includes("_delta.")) {
+        out.set(name.slice(prefix.length + 1), this.params.get(name).clone());
+      }
+    }
+    // Clones made inside tidy: GDES's E_G + E_Δ intermediates are freed, live variables are not.
+    const [word, position, tokenType, lnWeight, lnBias] = tf.tidy(() => {
+      const t = this.embeddingTables(role);
+      return [t.word, t.position, t.tokenType, t.layerNormWeight, t.layerNormBias].map((x) => tf.clone(x));
+    });
+    const e = "electra.embeddings";
+    out.set(`${e}.word_embeddings.weight`, word);
+    out.set(`${e}.position_embeddings.weight`, position);
+    out.set(`${e}.token_type_embeddings.weight`, tokenType);
+    out.set(`${e}.LayerNorm.weight`, lnWeight);
+    out.set(`${e}.LayerNorm.bias`, lnBias);
+    if (role === "generator") out.set("generator_lm_head.weight", tf.clone(word)); // tied, for loaders that expect it
+    return out;
+  }
+
+  /** HuggingFace ElectraConfig for `role`. */
+  hfConfig(role: Role): Record<string, unknown> {
+    const c = this.config;
+    const s = role === "generator" ? this.generatorSize : c.discriminator;
+    return {
+      architectures: [role === "discriminator" ? "ElectraForPreTraining" : "ElectraForMaskedLM"],
+      model_type: "electra",
+      vocab_size: c.vocabSize,
+      embedding_size: c.embeddingSize,
+      hidden_size: s.hiddenSize,
+      num_hidden_layers: s.numLayers,
+      num_attention_heads: s.numHeads,
+      intermediate_size: s.intermediateSize,
+      hidden_act: "gelu",
+      hidden_dropout_prob: c.dropout,
+      attention_probs_dropout_prob: c.dropout,
+      max_position_embeddings: c.maxPositions,
+      type_vocab_size: c.typeVocabSize,
+      initializer_range: c.initStd,
+      layer_norm_eps: c.layerNormEps,
+      pad_token_id: 0,
+      rtdlab: { sharing: c.sharing, preset: c.preset, backbone: c.backbone },
     };
   }
 

@@ -15,12 +15,13 @@ import {
   type Role,
 } from "./electra.ts";
 import type { ParameterStore } from "./params.ts";
+import { DebertaModel } from "./deberta.ts";
 
 export type { EmbeddingTables, EncoderInputs, ForwardOptions, Role };
 
 /**
  * A generator + discriminator pair with named parameters and an embedding-sharing mode.
- * Implemented by {@link ElectraModel} (and the DeBERTa backbone when `config.backbone` is "deberta").
+ * Implemented by {@link ElectraModel} and, when `config.backbone` is "deberta", {@link DebertaModel}.
  */
 export interface RtdModel {
   readonly params: ParameterStore;
@@ -44,13 +45,18 @@ export interface RtdModel {
   generatorLogits(hidden: tf.Tensor2D, selected: tf.Tensor1D, opts: ForwardOptions): tf.Tensor2D;
   /** Discriminator RTD logits [B·L]. */
   discriminatorLogits(hidden: tf.Tensor2D, opts: ForwardOptions): tf.Tensor1D;
+  /** `role`'s weights as a plain HuggingFace state dict (GDES tables merged); new tensors the caller disposes. */
+  exportTensors(role: Role): Map<string, tf.Tensor>;
+  /** HuggingFace config.json contents for `role`. */
+  hfConfig(role: Role): Record<string, unknown>;
   /** Frees the variables. */
   dispose(): void;
 }
 
-/** Model constructors by backbone; the DeBERTa backbone registers itself here. */
+/** Model constructors by backbone. */
 export const BACKBONES: Record<string, (config: RunConfig, seed?: number) => RtdModel> = {
   electra: (config, seed) => new ElectraModel(config, seed),
+  deberta: (config, seed) => new DebertaModel(config, seed),
 };
 
 /** Builds the model `config.backbone` names. */

@@ -17,7 +17,6 @@
 
 import { join } from "node:path";
 import * as tf from "../tf.ts";
-import type { RunConfig } from "../config.ts";
 import { type HostTensor, loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import type { Pretrainer } from "./pretrain.ts";
@@ -122,36 +121,6 @@ export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<
   return state;
 }
 
-/** HuggingFace ElectraConfig fields for one network. */
-function hfConfig(
-  c: RunConfig,
-  role: "generator" | "discriminator" | "mlm",
-  hidden: number,
-  layers: number,
-  heads: number,
-  ffn: number,
-) {
-  return {
-    architectures: [role === "discriminator" ? "ElectraForPreTraining" : "ElectraForMaskedLM"],
-    model_type: "electra",
-    vocab_size: c.vocabSize,
-    embedding_size: c.embeddingSize,
-    hidden_size: hidden,
-    num_hidden_layers: layers,
-    num_attention_heads: heads,
-    intermediate_size: ffn,
-    hidden_act: "gelu",
-    hidden_dropout_prob: c.dropout,
-    attention_probs_dropout_prob: c.dropout,
-    max_position_embeddings: c.maxPositions,
-    type_vocab_size: c.typeVocabSize,
-    initializer_range: c.initStd,
-    layer_norm_eps: c.layerNormEps,
-    pad_token_id: 0,
-    rtdlab: { sharing: c.sharing, preset: c.preset },
-  };
-}
-
 /**
  * Writes plain HuggingFace-layout models into `outDir`: the discriminator with E_D = E_G + E_Δ merged
  * (GDES) or its own/shared tables, and the generator (or the MLM baseline). Returns the folders written.
@@ -162,56 +131,18 @@ export async function exportModels(trainer: Pretrainer, outDir: string): Promise
   const written: string[] = [];
   const roles = c.sharing === "mlm" ? (["generator"] as const) : (["discriminator", "generator"] as const);
   for (const role of roles) {
-    const prefix = m.prefix(role);
+    const state = m.exportTensors(role);
     const tensors = new Map<string, HostTensor>();
-    for (const name of m.params.names()) {
-      if (!name.startsWith(prefix + ".") || name.includes("_delta.")) continue;
-      const v = m.params.get(name);
-      tensors.set(name.slice(prefix.length + 1), {
-        dtype: "F32",
-        shape: v.shape,
-        data: (await v.data()) as Float32Array,
-      });
-    }
-    // The embedding tables this network actually reads (shared, or E_G + E_Δ), as ordinary tables.
-    const tables = tf.tidy(() => {
-      const t = m.embeddingTables(role);
-      // Clones, so disposing them below never frees a live variable.
-      return {
-        word: tf.clone(t.word),
-        position: tf.clone(t.position),
-        token_type: tf.clone(t.tokenType),
-        lnW: tf.clone(t.layerNormWeight),
-        lnB: tf.clone(t.layerNormBias),
-      };
-    });
-    const put = async (name: string, t: tf.Tensor) =>
+    for (const [name, t] of state) {
       tensors.set(name, { dtype: "F32", shape: t.shape, data: (await t.data()) as Float32Array });
-    await put("electra.embeddings.word_embeddings.weight", tables.word);
-    await put("electra.embeddings.position_embeddings.weight", tables.position);
-    await put("electra.embeddings.token_type_embeddings.weight", tables.token_type);
-    await put("electra.embeddings.LayerNorm.weight", tables.lnW);
-    await put("electra.embeddings.LayerNorm.bias", tables.lnB);
-    if (role === "generator") await put("generator_lm_head.weight", tables.word); // tied, written for loaders that expect it
-    tf.dispose(Object.values(tables));
-    const size = role === "generator" ? m.generatorSize : c.discriminator;
-    const dirName = c.sharing === "mlm" ? "mlm" : role;
-    const dir = join(outDir, dirName);
+    }
+    tf.dispose([...state.values()]);
+    const dir = join(outDir, c.sharing === "mlm" ? "mlm" : role);
     await saveSafetensors(join(dir, "model.safetensors"), tensors, {
       format: "pt",
       rtdlab_sharing: c.sharing,
     });
-    await writeJsonAtomic(
-      join(dir, "config.json"),
-      hfConfig(
-        c,
-        c.sharing === "mlm" ? "mlm" : role,
-        size.hiddenSize,
-        size.numLayers,
-        size.numHeads,
-        size.intermediateSize,
-      ),
-    );
+    await writeJsonAtomic(join(dir, "config.json"), m.hfConfig(role));
     written.push(dir);
   }
   return written;
