@@ -67,7 +67,9 @@ export function defaultCacheDir(): string {
   } catch {
     env = undefined; // no --allow-env: use the default
   }
-  return resolve(env && env.length > 0 ? env : fileURLToPath(new URL("../../.cache/rtdlab", import.meta.url)));
+  return resolve(
+    env && env.length > 0 ? env : fileURLToPath(new URL("../../.cache/rtdlab", import.meta.url)),
+  );
 }
 
 /**
