@@ -65,3 +65,26 @@ export { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "
 export { type MetricsRecord, pretrain, type PretrainOptions, readMetrics } from "./train/run.ts";
 export { loadSafetensors, saveSafetensors } from "./io/safetensors.ts";
 export { formatDuration, ProgressBar } from "./util/progress.ts";
+export {
+  averageCosine,
+  discriminatorView,
+  type DiscriminatorViewRow,
+  embeddingDrift,
+  type EmbeddingSimilarity,
+  embeddingSimilarity,
+  embeddingTable,
+  type GradientAgreement,
+  measureTugOfWar,
+  nearestNeighbours,
+  probeTugOfWar,
+  readTableParam,
+  snapshotEmbeddings,
+  stepGradients,
+  tokenFrequencies,
+  topTokens,
+  TrainingProbe,
+  TugOfWarMeasurement,
+  tugOfWarMetrics,
+  type TugOfWarReport,
+  type TugOfWarRow,
+} from "./probes/mod.ts";

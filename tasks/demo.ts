@@ -1,21 +1,44 @@
 /**
- * `deno task demo`: pre-train the `tiny` config under MLM, ES, NES and GDES on the same data, seed and
- * step budget, then print a side-by-side summary.
+ * `deno task demo`: pre-train the `tiny` config under MLM, ES, NES and GDES on the same data, seed and step
+ * budget, with the tug-of-war and embedding-geometry probes on, then print a side-by-side summary with the
+ * readings of DeBERTaV3's findings and write a standalone report (`<out>/report.html`: loss curves,
+ * accuracies, probes, embedding similarity, the discriminator's view of a sentence).
  *
- * The wasm backend runs one thread per process, so the four runs go out as parallel subprocesses,
- * as many at a time as the machine has cores.
+ * The wasm backend runs one thread per process, so the four runs go out as parallel subprocesses, as many
+ * at a time as the machine has cores.
  *
- *   deno task demo [--steps 250] [--batch 8] [--seed 0] [--out runs/demo] [--parallel N] [--backend wasm]
+ *   deno task demo [--steps N] [--batch B] [--seed S] [--out runs/demo] [--parallel N] [--backend wasm]
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { discriminatorView } from "../lib/probes/discriminator_view.ts";
+import { demoReport, findings, loadRuns, type ModeView, runSummary, summaryText } from "../lib/report/mod.ts";
+import { openRun } from "../lib/report/trained.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { formatDuration } from "../lib/util/progress.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
+
+/** Settings of the demo's runs (on top of the `tiny` preset); measured to fit ~10 minutes on 2 cores. */
+export const DEMO_DEFAULTS = {
+  steps: 300,
+  batch: 8,
+  seqLength: 128,
+  learningRate: 2.5e-4,
+  biasCorrection: true,
+  probeEvery: 10,
+  logEvery: 5,
+} as const;
+
+/** The text pair whose discriminator view the report shows (the one notebook 01 follows). */
+export const DEMO_SENTENCES = [
+  "The old man walked slowly down the road to the village, where the children were playing in the snow.",
+  "He stopped at the door of the church and listened to the bells.",
+] as const;
 
 interface Job {
   mode: string;
@@ -25,169 +48,292 @@ interface Job {
   eta: number;
   status: "queued" | "running" | "done" | "failed";
   log: string;
+  reused?: boolean;
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    steps: { type: "string", default: "250" },
-    batch: { type: "string", default: "8" },
-    seed: { type: "string", default: "0" },
-    out: { type: "string", default: "runs/demo" },
-    parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
-    backend: { type: "string", default: "wasm" },
-    fresh: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-  strict: true,
-});
-if (values.help) {
-  console.log(`deno task demo — tiny pre-training under ${MODES.join(", ")}, then a comparison
-  --steps N      steps per run [250]      --batch B   sequences per step [8]
-  --seed S       seed [0]                 --out DIR   where the runs go [runs/demo]
-  --parallel N   runs at a time [cores]   --backend   wasm | cpu | webgpu [wasm]
-  --fresh        delete earlier demo runs in --out first`);
-  Deno.exit(0);
-}
+const USAGE = `deno task demo — tiny pre-training under ${MODES.join(", ")}, then a comparison and a report
+  --steps N        steps per run [${DEMO_DEFAULTS.steps}]        --batch B      sequences per step [${DEMO_DEFAULTS.batch}]
+  --seq L          tokens per sequence [${DEMO_DEFAULTS.seqLength}]    --lr X         peak learning rate [${DEMO_DEFAULTS.learningRate}]
+  --probe-every K  tug-of-war / geometry probes every K steps, 0 = off [${DEMO_DEFAULTS.probeEvery}]
+  --set KEY=VALUE  any other config key for all runs (repeatable), e.g. --set biasCorrection=false
+  --seed S         seed [0]                      --out DIR      where the runs go [runs/demo]
+  --parallel N     runs at a time [cores]        --backend      wasm | cpu | webgpu [wasm]
+  --modes LIST     comma-separated subset of ${MODES.join(",")} [all]
+  --no-report      skip report.html              --fresh        delete earlier demo runs in --out first
+Runs already finished with the same settings are reused; interrupted ones resume.`;
 
-const out = values.out!;
-if (values.fresh) await Deno.remove(out, { recursive: true }).catch(() => {});
-const jobs: Job[] = MODES.map((mode) => ({
-  mode,
-  dir: join(out, mode),
-  step: 0,
-  total: Number(values.steps),
-  eta: NaN,
-  status: "queued",
-  log: "",
-}));
-const script = new URL("./pretrain.ts", import.meta.url).pathname;
-
-async function finishedAlready(job: Job): Promise<boolean> {
-  const m = await readMetrics(join(job.dir, "metrics.jsonl"));
-  return m.length > 0 && m[m.length - 1].step === job.total;
-}
-
-async function run(job: Job): Promise<void> {
-  if (await finishedAlready(job)) {
-    job.status = "done";
-    job.step = job.total;
-    return;
+/** The config overrides every demo run gets (one list, so a finished run can be checked against it). */
+export function demoOverrides(v: {
+  steps: number;
+  batch: number;
+  seq: number;
+  lr: number;
+  probeEvery: number;
+  seed: number;
+  set: string[];
+}): Record<string, string> {
+  const o: Record<string, string> = {
+    batchSize: String(v.batch),
+    seqLength: String(v.seq),
+    learningRate: String(v.lr),
+    biasCorrection: String(DEMO_DEFAULTS.biasCorrection),
+    warmupSteps: String(Math.max(1, Math.round(v.steps / 10))),
+    logEvery: String(DEMO_DEFAULTS.logEvery),
+    checkpointEvery: String(Math.max(10, Math.round(v.steps / 5))),
+    probeEvery: String(v.probeEvery),
+  };
+  for (const kv of v.set) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new Error(`--set needs KEY=VALUE, got "${kv}"`);
+    o[kv.slice(0, i)] = kv.slice(i + 1);
   }
-  // An interrupted earlier demo resumes; anything else starts fresh in its own folder.
-  const resume = await Deno.stat(join(job.dir, "checkpoints", "latest.json")).then(() => true, () => false);
-  if (!resume) await Deno.remove(job.dir, { recursive: true }).catch(() => {});
-  job.status = "running";
-  const args = [
-    "run",
-    "-A",
-    "--unstable-webgpu",
-    script,
-    ...(resume ? ["--resume", job.dir] : [
-      "--config",
-      "tiny",
-      "--sharing",
-      job.mode,
-      "--out",
-      job.dir,
-      "--seed",
-      values.seed!,
-      "--set",
-      `batchSize=${values.batch}`,
-      "--set",
-      "checkpointEvery=50",
-      "--set",
-      "logEvery=5",
-      "--set",
-      `warmupSteps=${Math.max(1, Math.round(Number(values.steps) / 10))}`,
-    ]),
-    "--steps",
-    values.steps!,
-    "--backend",
-    values.backend!,
-    "--progress-jsonl",
-  ];
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    const lines = buf.split("\n");
-    buf = lines.pop()!;
-    for (const line of lines) {
-      if (!line.startsWith("{")) continue;
-      const p = JSON.parse(line);
-      job.step = p.step;
-      job.total = p.totalSteps;
-      job.eta = p.etaSeconds;
+  return o;
+}
+
+/** Whether a run folder's config.json has these overrides, steps and seed (so its results can be reused). */
+async function sameSettings(
+  dir: string,
+  overrides: Record<string, string>,
+  steps: number,
+  seed: number,
+): Promise<boolean> {
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+  } catch {
+    return false;
+  }
+  if (c.steps !== steps || c.seed !== seed) return false;
+  return Object.entries(overrides).every(([k, v]) => {
+    let x: unknown = c;
+    for (const p of k.split(".")) {
+      x = x && typeof x === "object" ? (x as Record<string, unknown>)[p] : undefined;
+    }
+    return String(x) === v || Number(x) === Number(v);
+  });
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      steps: { type: "string", default: String(DEMO_DEFAULTS.steps) },
+      batch: { type: "string", default: String(DEMO_DEFAULTS.batch) },
+      seq: { type: "string", default: String(DEMO_DEFAULTS.seqLength) },
+      lr: { type: "string", default: String(DEMO_DEFAULTS.learningRate) },
+      "probe-every": { type: "string", default: String(DEMO_DEFAULTS.probeEvery) },
+      set: { type: "string", multiple: true, default: [] },
+      seed: { type: "string", default: "0" },
+      out: { type: "string", default: "runs/demo" },
+      parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
+      backend: { type: "string", default: "wasm" },
+      modes: { type: "string", default: MODES.join(",") },
+      "no-report": { type: "boolean", default: false },
+      fresh: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const steps = Number(values.steps), seed = Number(values.seed);
+  const modes = values.modes!.split(",").map((m) => m.trim()).filter(Boolean);
+  for (const m of modes) {
+    if (!(MODES as readonly string[]).includes(m)) {
+      console.error(`error: unknown mode "${m}" in --modes (valid: ${MODES.join(", ")})`);
+      Deno.exit(2);
     }
   }
-  const status = await child.status;
-  job.log = await stderr;
-  job.status = status.success ? "done" : "failed";
-}
-
-const t0 = performance.now();
-const tty = Deno.stderr.isTerminal();
-const enc = new TextEncoder();
-let lastLine = "";
-const ticker = setInterval(() => {
-  const parts = jobs.map((j) =>
-    j.status === "queued" ? `${j.mode} queued` : `${j.mode} ${Math.floor((100 * j.step) / j.total)}%`
-  );
-  const line = `demo ${parts.join(" · ")} | ${formatDuration((performance.now() - t0) / 1000)} elapsed`;
-  if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line}`));
-  else if (line.replace(/\d+s elapsed/, "") !== lastLine.replace(/\d+s elapsed/, "")) {
-    // Non-TTY (CI logs): print when a run crosses a 10% mark.
-    const coarse = line.replace(/(\d+)%/g, (_, p) => `${Math.floor(Number(p) / 10) * 10}%`);
-    if (coarse !== lastLine) console.error(coarse);
-    lastLine = coarse;
+  let overrides: Record<string, string>;
+  try {
+    overrides = demoOverrides({
+      steps,
+      batch: Number(values.batch),
+      seq: Number(values.seq),
+      lr: Number(values.lr),
+      probeEvery: Number(values["probe-every"]),
+      seed,
+      set: values.set as string[],
+    });
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
   }
-}, 500);
 
-console.error(
-  `demo: ${MODES.length} runs of tiny × ${values.steps} steps × batch ${values.batch}, ${values.parallel} at a time, backend ${values.backend}`,
-);
-const queue = [...jobs];
-await Promise.all(
-  Array.from({ length: Number(values.parallel) }, async () => {
-    for (let job = queue.shift(); job; job = queue.shift()) await run(job);
-  }),
-);
-clearInterval(ticker);
-if (tty) Deno.stderr.writeSync(enc.encode("\n"));
+  const out = values.out!;
+  if (values.fresh) await Deno.remove(out, { recursive: true }).catch(() => {});
+  const jobs: Job[] = modes.map((mode) => ({
+    mode,
+    dir: join(out, mode),
+    step: 0,
+    total: steps,
+    eta: NaN,
+    status: "queued",
+    log: "",
+  }));
+  const script = new URL("./pretrain.ts", import.meta.url).pathname;
 
-const failed = jobs.filter((j) => j.status === "failed");
-for (const j of failed) console.error(`\n${j.mode} failed:\n${j.log.split("\n").slice(-15).join("\n")}`);
-
-console.log(`\nrtdlab demo — tiny config, ${values.steps} steps, batch ${values.batch}, seed ${values.seed}`);
-console.log("mode  | MLM loss (first→last) | RTD loss (first→last) | disc acc | replaced | tokens/s");
-console.log("------|-----------------------|-----------------------|----------|----------|---------");
-for (const j of jobs) {
-  const m = await readMetrics(join(j.dir, "metrics.jsonl"));
-  if (!m.length) continue;
-  const avg = (xs: (number | null)[]) => {
-    const v = xs.filter((x): x is number => x !== null);
-    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+  const finishedAlready = async (job: Job) => {
+    const m = await readMetrics(join(job.dir, "metrics.jsonl"));
+    return m.length > 0 && m[m.length - 1].step === job.total;
   };
-  const head = m.slice(0, 3), tail = m.slice(-3);
-  const f = (x: number | null, d = 3) => (x === null ? "—" : x.toFixed(d));
-  const mlm = `${f(avg(head.map((r) => r.loss_mlm)))} → ${f(avg(tail.map((r) => r.loss_mlm)))}`;
-  const rtd = `${f(avg(head.map((r) => r.loss_rtd)))} → ${f(avg(tail.map((r) => r.loss_rtd)))}`;
+
+  const run = async (job: Job): Promise<void> => {
+    const same = await sameSettings(job.dir, overrides, steps, seed);
+    if (same && await finishedAlready(job)) {
+      job.status = "done";
+      job.reused = true;
+      job.step = job.total;
+      return;
+    }
+    // An interrupted demo with the same settings resumes; anything else starts fresh in its own folder.
+    const resume = same &&
+      await Deno.stat(join(job.dir, "checkpoints", "latest.json")).then(() => true, () => false);
+    if (!resume) await Deno.remove(job.dir, { recursive: true }).catch(() => {});
+    job.status = "running";
+    const args = [
+      "run",
+      "-A",
+      "--unstable-webgpu",
+      script,
+      ...(resume ? ["--resume", job.dir] : [
+        "--config",
+        "tiny",
+        "--sharing",
+        job.mode,
+        "--out",
+        job.dir,
+        "--seed",
+        String(seed),
+        ...Object.entries(overrides).flatMap(([k, v]) => ["--set", `${k}=${v}`]),
+      ]),
+      "--steps",
+      String(steps),
+      "--backend",
+      values.backend!,
+      "--progress-jsonl",
+    ];
+    const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      const lines = buf.split("\n");
+      buf = lines.pop()!;
+      for (const line of lines) {
+        if (!line.startsWith("{")) continue;
+        const p = JSON.parse(line);
+        job.step = p.step;
+        job.total = p.totalSteps;
+        job.eta = p.etaSeconds;
+      }
+    }
+    const status = await child.status;
+    job.log = await stderr;
+    job.status = status.success ? "done" : "failed";
+  };
+
+  const t0 = performance.now();
+  const tty = Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  let lastLine = "";
+  const ticker = setInterval(() => {
+    const parts = jobs.map((j) =>
+      j.status === "queued" ? `${j.mode} queued` : `${j.mode} ${Math.floor((100 * j.step) / j.total)}%`
+    );
+    const line = `demo ${parts.join(" · ")} | ${formatDuration((performance.now() - t0) / 1000)} elapsed`;
+    if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line}`));
+    else {
+      // Non-TTY (CI logs): print when a run crosses a 10% mark.
+      const coarse = line.replace(/(\d+)%/g, (_, p) => `${Math.floor(Number(p) / 10) * 10}%`);
+      const key = coarse.replace(/ \| .* elapsed$/, "");
+      if (key !== lastLine) console.error(coarse);
+      lastLine = key;
+    }
+  }, 500);
+
+  console.error(
+    `demo: ${jobs.length} runs of tiny × ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, ` +
+      `probes every ${values["probe-every"]}, ${values.parallel} at a time, backend ${values.backend}`,
+  );
+  const queue = [...jobs];
+  await Promise.all(
+    Array.from({ length: Number(values.parallel) }, async () => {
+      for (let job = queue.shift(); job; job = queue.shift()) await run(job);
+    }),
+  );
+  clearInterval(ticker);
+  if (tty) Deno.stderr.writeSync(enc.encode("\n"));
+  const trainSeconds = (performance.now() - t0) / 1000;
+
+  const failed = jobs.filter((j) => j.status === "failed");
+  for (const j of failed) console.error(`\n${j.mode} failed:\n${j.log.split("\n").slice(-15).join("\n")}`);
+  const done = jobs.filter((j) => j.status === "done");
+  if (done.length === 0) Deno.exit(1);
+
+  const t = await loadRuns(done.map((j) => j.dir));
   console.log(
-    `${j.mode.padEnd(5)} | ${mlm.padEnd(21)} | ${rtd.padEnd(21)} | ${
-      f(avg(tail.map((r) => r.disc_acc))).padEnd(8)
-    } | ${f(avg(tail.map((r) => r.replaced_frac))).padEnd(8)} | ${
-      Math.round(avg(tail.map((r) => r.tokens_per_s)) ?? 0)
+    `\nrtdlab demo — tiny config, ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, seed ${seed}`,
+  );
+  console.log(summaryText(runSummary(t)));
+  console.log("\nDeBERTaV3's findings, read off these runs:");
+  for (const f of findings(t)) console.log(`- [${f.verdict}] ${f.text}`);
+
+  if (!values["no-report"]) {
+    // The discriminator's view of one sentence under each RTD mode: same masked positions, same seed.
+    await initBackend(values.backend as BackendName);
+    const views: ModeView[] = [];
+    for (const j of done) {
+      if (j.mode === "mlm") continue;
+      try {
+        const { trainer, tokenizer } = await openRun(j.dir);
+        try {
+          views.push({
+            mode: j.mode,
+            rows: await (async () => {
+              const enc = tokenizer.encodePair(...DEMO_SENTENCES);
+              return await discriminatorView(trainer.model, enc.ids, {
+                tokenizer,
+                tokenTypeIds: enc.tokenTypeIds,
+                seed: 1,
+              });
+            })(),
+          });
+        } finally {
+          trainer.dispose();
+        }
+      } catch (e) {
+        console.error(`report: no discriminator view for ${j.mode}: ${(e as Error).message}`);
+      }
+    }
+    const perRun = await Promise.all(done.map(async (j) => {
+      const m = await readMetrics(join(j.dir, "metrics.jsonl"));
+      return `${j.mode} ${formatDuration(m.at(-1)?.elapsed_s ?? NaN)}`;
+    }));
+    const reused = jobs.filter((j) => j.reused).map((j) => j.mode);
+    const report = await demoReport(out, {
+      views,
+      sentence: DEMO_SENTENCES.join(" / "),
+      note:
+        `Training time per run (from metrics.jsonl): ${
+          perRun.join(", ")
+        }; ${values.parallel} runs at a time, ` +
+        `backend ${values.backend}. ` +
+        (reused.length ? `Reused from an earlier demo with the same settings: ${reused.join(", ")}. ` : "") +
+        `Wall time of this invocation's training phase: ${formatDuration(trainSeconds)}.`,
+    });
+    const path = await report.write(join(out, "report.html"));
+    console.log(`\nreport: ${path}`);
+  }
+  console.log(
+    `runs in ${out}/{${modes.join(",")}} (metrics.jsonl, checkpoints, export); wall time ${
+      formatDuration((performance.now() - t0) / 1000)
     }`,
   );
+  Deno.exit(failed.length ? 1 : 0);
 }
-console.log(
-  `\nruns in ${out}/{${MODES.join(",")}} (metrics.jsonl, checkpoints, export); wall time ${
-    formatDuration((performance.now() - t0) / 1000)
-  }`,
-);
-Deno.exit(failed.length ? 1 : 0);

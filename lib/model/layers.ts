@@ -34,11 +34,63 @@ export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T)
   return t;
 }
 
+// Performance note: dense, LayerNorm and GELU carry hand-written gradients (tf.customGrad). Their
+// forward passes are the same ops in the same order as the plain compositions, so activations are
+// bit-identical; the backward passes are the closed forms, which need about half the kernels the
+// autodiff chains do, and sum over rows without an axis-0 Sum (see columnSums). Gradients agree with
+// autodiff's to float rounding.
+
+/**
+ * Column sums of a [rows, cols] tensor: [cols]. An axis-0 Sum transposes first, and wasm's Transpose
+ * is slow (2.5 ms for [1024, 256]); there a one-segment UnsortedSegmentSum (rtdlab's JS kernel, 0.4 ms)
+ * is cheapest, elsewhere a ones-row matMul (on wasm 1.5 ms: XNNPACK packs the operand every call).
+ */
+function columnSums(x: tf.Tensor): tf.Tensor1D {
+  const cols = x.shape[x.rank - 1];
+  const x2 = tf.reshape(x, [-1, cols]) as tf.Tensor2D;
+  const rows = x2.shape[0];
+  if (tf.getBackend() === "wasm") {
+    return tf.reshape(tf.unsortedSegmentSum(x2, tf.zeros([rows], "int32") as tf.Tensor1D, 1), [cols]);
+  }
+  return tf.reshape(tf.matMul(tf.ones([1, rows]), x2), [cols]);
+}
+
+const addRowVectorOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, v] = args as tf.Tensor[];
+  const shape = x.shape;
+  return {
+    value: tf.add(x, v),
+    gradFunc: (
+      dy: tf.Tensor | tf.Tensor[],
+    ) => [tf.reshape(dy as tf.Tensor, shape), columnSums(dy as tf.Tensor)],
+  };
+});
+
+/** x + v for x [rows, n] and v [n] (v added to every row), with v's gradient summed by a matMul. */
+export function addRowVector(x: tf.Tensor2D, v: tf.Tensor1D): tf.Tensor2D {
+  return addRowVectorOp(x, v) as tf.Tensor2D;
+}
+
+const denseWithBias = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, b] = args as tf.Tensor2D[];
+  const save = args[3] as tf.GradSaveFunc;
+  save([x, w]);
+  return {
+    value: tf.add(tf.matMul(x, w, false, true), b),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as tf.Tensor2D[];
+      const g = dy as tf.Tensor2D;
+      // The products tfjs's BatchMatMul gradient takes for transposeB = true.
+      return [tf.matMul(g, sw), tf.matMul(g, sx, true, false), columnSums(g)];
+    },
+  };
+});
+
 /** y = x·Wᵀ + b for x [N, in], W [out, in]. */
 export function dense(ctx: LayerContext, name: string, x: tf.Tensor2D): tf.Tensor2D {
-  const w = ctx.params.get(`${name}.weight`);
-  const y: tf.Tensor2D = tf.matMul(x, w as tf.Tensor2D, false, true);
-  return ctx.params.has(`${name}.bias`) ? tf.add(y, ctx.params.get(`${name}.bias`)) : y;
+  const w = ctx.params.get(`${name}.weight`) as tf.Tensor2D;
+  if (!ctx.params.has(`${name}.bias`)) return tf.matMul(x, w, false, true);
+  return denseWithBias(x, w, ctx.params.get(`${name}.bias`)) as tf.Tensor2D;
 }
 
 /** LayerNorm over the last axis with learned scale (`.weight`) and shift (`.bias`). */
@@ -46,23 +98,119 @@ export function layerNorm<T extends tf.Tensor>(ctx: LayerContext, name: string, 
   return layerNormWith(x, ctx.params.get(`${name}.weight`), ctx.params.get(`${name}.bias`), ctx.layerNormEps);
 }
 
+function layerNormOp(eps: number) {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, gamma, beta] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const axis = x.rank - 1;
+    // tf.moments' ops: mean, x − mean, its square, mean.
+    const mean = tf.mean(x, axis, true);
+    const centered = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centered), axis, true);
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(centered, rstd);
+    save([xhat, rstd, gamma]);
+    return {
+      value: tf.add(tf.mul(xhat, gamma), beta),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const g = dy as tf.Tensor;
+        const [sxhat, srstd, sgamma] = saved;
+        // dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), dx̂ = dy · γ.
+        const dxhat = tf.mul(g, sgamma);
+        const dx = tf.mul(
+          tf.sub(
+            tf.sub(dxhat, tf.mean(dxhat, axis, true)),
+            tf.mul(sxhat, tf.mean(tf.mul(dxhat, sxhat), axis, true)),
+          ),
+          srstd,
+        );
+        return [dx, columnSums(tf.mul(g, sxhat)), columnSums(g)];
+      },
+    };
+  });
+}
+
+const layerNormOps = new Map<number, ReturnType<typeof layerNormOp>>();
+
 /** LayerNorm with explicit scale and shift tensors. */
 export function layerNormWith<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T {
-  const axis = x.rank - 1;
-  const { mean, variance } = tf.moments(x, axis, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta) as T;
+  let op = layerNormOps.get(eps);
+  if (!op) layerNormOps.set(eps, op = layerNormOp(eps));
+  return op(x, gamma, beta) as T;
 }
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+const geluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as tf.Tensor;
+  const save = args[1] as tf.GradSaveFunc;
+  const cdf2 = tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1); // 2·Φ(x)
+  save([x, cdf2]);
+  return {
+    value: tf.mul(tf.mul(x, 0.5), cdf2),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const [sx, scdf2] = saved;
+      // d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π).
+      const pdf = tf.mul(tf.exp(tf.mul(tf.square(sx), -0.5)), INV_SQRT_2PI);
+      return tf.mul(dy as tf.Tensor, tf.add(tf.mul(scdf2, 0.5), tf.mul(sx, pdf)));
+    },
+  };
+});
 
 /** Exact GELU: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (BERT/ELECTRA use the erf form, not the tanh approximation). */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
+  return geluOp(x) as T;
 }
 
-/** Inverted dropout, seeded from the context's Rng; identity when not training. */
+/**
+ * The keep/scale mask `tf.dropout(x, rate, undefined, seed)` multiplies by, built on the host in one
+ * pass: the same numbers (tfjs draws them from seedrandom's Alea seeded with String(seed), then runs
+ * floor(u + keep) / keep in float32), without tfjs's per-value call chain and three more kernels.
+ */
+export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const keep = Math.fround(1 - rate);
+  const scale = Math.fround(1 / keep);
+  const out = new Float32Array(n);
+  // Alea (Johannes Baagøe), exactly as seedrandom 3.0.5's lib/alea.js.
+  let mashN = 0xefc8249d;
+  const mash = (data: string) => {
+    for (let i = 0; i < data.length; i++) {
+      mashN += data.charCodeAt(i);
+      let h = 0.02519603282416938 * mashN;
+      mashN = h >>> 0;
+      h -= mashN;
+      h *= mashN;
+      mashN = h >>> 0;
+      h -= mashN;
+      mashN += h * 0x100000000;
+    }
+    return (mashN >>> 0) * 2.3283064365386963e-10;
+  };
+  let s0 = mash(" "), s1 = mash(" "), s2 = mash(" "), c = 1;
+  const key = String(seed);
+  s0 -= mash(key);
+  if (s0 < 0) s0 += 1;
+  s1 -= mash(key);
+  if (s1 < 0) s1 += 1;
+  s2 -= mash(key);
+  if (s2 < 0) s2 += 1;
+  for (let i = 0; i < n; i++) {
+    const t = 2091639 * s0 + c * 2.3283064365386963e-10;
+    s0 = s1;
+    s1 = s2;
+    s2 = t - (c = t | 0);
+    // float32 u + keep, floored: 1 (kept, scaled by 1/keep) or 0 (dropped).
+    out[i] = Math.fround(Math.fround(s2) + keep) >= 1 ? scale : 0;
+  }
+  return tf.tensor(out, shape, "float32");
+}
+
+/** Inverted dropout, seeded from the context's Rng; identity when not training. Same masks as tf.dropout. */
 export function dropout<T extends tf.Tensor>(ctx: LayerContext, x: T): T {
   if (!ctx.training || ctx.dropout <= 0) return x;
   if (!ctx.rng) throw new Error("dropout needs an rng when training");
-  return tf.dropout(x, ctx.dropout, undefined, ctx.rng.seed()) as T;
+  return tf.mul(x, dropoutMask(x.shape, ctx.dropout, ctx.rng.seed())) as T;
 }
 
 /**

@@ -140,8 +140,11 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
     ms.forEach((m, mi) => {
       const col = table.array(m) as ArrayLike<unknown>;
       for (const [run, idx] of runs) {
-        const y = idx.map((i) => numOrNull(col[i]));
-        if (y.every((v) => v === null)) continue;
+        // Steps where this metric was not logged (e.g. probes every k steps) are left out, not drawn as
+        // gaps: a line broken at every other point would not show at all.
+        const logged = idx.filter((i) => numOrNull(col[i]) !== null);
+        if (logged.length === 0) continue;
+        const y = logged.map((i) => numOrNull(col[i]));
         const mode = sharing[idx[0]];
         if (!seedIndex.has(run)) {
           // The k-th run of a mode gets the k-th dash pattern.
@@ -153,7 +156,7 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
           name: run,
           legendgroup: run,
           showlegend: !legendShown.has(run),
-          x: idx.map((i) => steps[i]),
+          x: logged.map((i) => steps[i]),
           y,
           xaxis: axisName("x", mi),
           yaxis: axisName("y", mi),
@@ -173,9 +176,11 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
       const stdCol = curves.array(`${m}_std`) as ArrayLike<unknown>;
       for (const mode of modes) {
         const idx: number[] = [];
-        for (let i = 0; i < curves.numRows(); i++) if ((sharing[i] ?? "?") === mode) idx.push(i);
+        for (let i = 0; i < curves.numRows(); i++) {
+          if ((sharing[i] ?? "?") === mode && numOrNull(meanCol[i]) !== null) idx.push(i);
+        }
+        if (idx.length === 0) continue;
         const y = idx.map((i) => numOrNull(meanCol[i]));
-        if (y.every((v) => v === null)) continue;
         const x = idx.map((i) => steps[i]);
         const color = colorOf(mode);
         const maxRuns = Math.max(...idx.map((i) => nRuns[i]));

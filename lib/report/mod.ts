@@ -66,3 +66,23 @@ export {
   toText,
 } from "./show.ts";
 export { markdownToHtml, Report, type TableOptions, writeHtmlReport } from "./html.ts";
+export {
+  baseRate,
+  demoReport,
+  type DemoReportOptions,
+  type Finding,
+  findings,
+  type FindingsOptions,
+  formatSummary,
+  meanSe,
+  type ModeView,
+  runSeries,
+  runSummary,
+  stepNoise,
+  type SummaryOptions,
+  summaryText,
+  type Verdict,
+  viewStats,
+  viewStrip,
+  type ViewStripOptions,
+} from "./demo.ts";

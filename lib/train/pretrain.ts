@@ -68,6 +68,9 @@ export interface StepGradients {
   discriminator: Map<string, tf.Tensor> | null;
 }
 
+/** Host-side parts of a training step that {@link Pretrainer.hostTimer} reports. */
+export type HostPhase = "mask" | "upload" | "read logits" | "sample" | "read metrics";
+
 /** Mixes integers into one 32-bit seed (deterministic, order-sensitive). */
 export function deriveSeed(...parts: number[]): number {
   let h = 0x811c9dc5;
@@ -84,10 +87,31 @@ export function stepRngs(seed: number, step: number): { data: Rng; dropout: Rng 
   return { data: new Rng(deriveSeed(seed, step, 1)), dropout: new Rng(deriveSeed(seed, step, 2)) };
 }
 
-/** Mean cross-entropy of `logits` [M, V] against `targets` [M]. */
+/**
+ * Mean cross-entropy of `logits` [M, V] against `targets` [M]: mean(logSumExp(logits) − logits[target]).
+ *
+ * Its gradient is the closed form (softmax − one-hot) / M. Autodiff through logSumExp routes the max's
+ * gradient through an Equal over all M·V logits, which wasm broadcasts so slowly that it alone took
+ * ~1 s per ELECTRA-Small step (M·V = 152 × 30522 at batch 8).
+ */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  const picked = tf.sum(tf.mul(logits, tf.oneHot(targets, logits.shape[1])), 1);
-  return tf.mean(tf.sub(tf.logSumExp(logits, 1), picked)) as tf.Scalar;
+  const [m, v] = logits.shape;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    const lse = tf.logSumExp(x, 1, true);
+    save([tf.softmax(x)]); // one kernel (an exp over M·V logits alone costs ~30 ms at ELECTRA-Small b8)
+    // logits[i, targets[i]] by a flat gather: exactly the value the one-hot product picked.
+    const flat = tf.add(tf.mul(tf.range(0, m, 1, "int32"), tf.scalar(v, "int32")), targets);
+    const picked = tf.gather(tf.reshape(x, [-1]), flat);
+    return {
+      value: tf.mean(tf.sub(tf.reshape(lse, [m]), picked)) as tf.Scalar,
+      // int32 one-hot, then cast: wasm's OneHot writes int32 bits into a float32 output (1 → 1.4e-45).
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.mul(tf.sub(saved[0], tf.cast(tf.oneHot(targets, v), "float32")), tf.div(dy as tf.Tensor, m)),
+    };
+  });
+  return op(logits) as tf.Scalar;
 }
 
 /** Mean sigmoid binary cross-entropy of `logits` against `labels`, weighted by `weights` (0 = ignore). */
@@ -126,6 +150,8 @@ export class Pretrainer {
   step = 0;
   /** Called with both gradient sets each step, before the update (probes hook in here). */
   onGradients?: (grads: StepGradients, step: number) => void;
+  /** When set, `trainStep` reports the milliseconds of its host-side phases (lib/bench's profiler). */
+  hostTimer?: (phase: HostPhase, ms: number) => void;
 
   /** A fresh run for `config` (weights from `config.seed`). */
   constructor(config: RunConfig, vocab: PretrainVocab) {
@@ -223,9 +249,9 @@ export class Pretrainer {
     const step = this.step;
     const lr = this.currentLearningRate();
     const rngs = stepRngs(c.seed, step);
-    const masked = this.mask(batch, rngs.data);
+    const masked = this.#host("mask", () => this.mask(batch, rngs.data));
     if (masked.selected.length === 0) throw new Error(`step ${step}: the batch has no maskable tokens`);
-    const genInputs = batchTensors(masked.maskedIds, batch, this.vocab.padId);
+    const genInputs = this.#host("upload", () => batchTensors(masked.maskedIds, batch, this.vocab.padId));
     const tokens = countTokens(batch, this.vocab.padId);
     const disposeLater: tf.TensorContainer[] = [];
     try {
@@ -265,16 +291,23 @@ export class Pretrainer {
         });
         disposeLater.push(sampleLogits);
       }
-      const samples = sampleFromLogits(
-        (await sampleLogits.data()) as Float32Array,
-        masked.selected.length,
-        c.vocabSize,
-        c.samplingTemperature,
-        rngs.data,
-        c.disallowCorrect ? masked.targets : undefined,
+      const t0 = performance.now();
+      const logitValues = (await sampleLogits.data()) as Float32Array;
+      this.hostTimer?.("read logits", performance.now() - t0);
+      const samples = this.#host("sample", () =>
+        sampleFromLogits(
+          logitValues,
+          masked.selected.length,
+          c.vocabSize,
+          c.samplingTemperature,
+          rngs.data,
+          c.disallowCorrect ? masked.targets : undefined,
+        ));
+      const corruption = this.#host("sample", () => corrupt(batch.inputIds, masked.selected, samples));
+      const discInputs = this.#host(
+        "upload",
+        () => batchTensors(corruption.corruptedIds, batch, this.vocab.padId),
       );
-      const corruption = corrupt(batch.inputIds, masked.selected, samples);
-      const discInputs = batchTensors(corruption.corruptedIds, batch, this.vocab.padId);
       const disc = this.discriminatorGradients(discInputs, corruption.labels, rngs.dropout);
       disposeLater.push(disc.loss, disc.logits, [...disc.grads.values()]);
       this.onGradients?.({ generator: gen.grads, discriminator: disc.grads }, step);
@@ -296,28 +329,49 @@ export class Pretrainer {
       } else discNorm = this.optimizers.discriminator!.apply(disc.grads, lr);
       disposeLater.push(discNorm);
 
-      const [accAll, accReplaced] = await discriminatorAccuracy(disc.logits, corruption.labels, discInputs);
+      const t1 = performance.now();
       disposeInputs(discInputs);
+      // One device read for the four scalars (each read is a round trip on webgpu), one for D's logits.
+      const scalars = tf.tidy(() => tf.stack([gen.loss, disc.loss!, genNorm!, discNorm]));
+      const [lossMlm, lossRtd, gradNormGenerator, discNormValue] = await scalars.data();
+      scalars.dispose();
+      const dLogits = (await disc.logits.data()) as Float32Array;
+      const [accAll, accReplaced] = discriminatorAccuracy(
+        dLogits,
+        corruption.labels,
+        batch.inputIds,
+        this.vocab.padId,
+      );
+      const gradNormDiscriminator = isJoint(c) ? null : discNormValue;
       let replaced = 0;
       for (const l of corruption.labels) replaced += l;
+      this.hostTimer?.("read metrics", performance.now() - t1);
       this.step++;
       return {
         step: this.step,
-        lossMlm: (await gen.loss.data())[0],
-        lossRtd: (await disc.loss.data())[0],
+        lossMlm,
+        lossRtd,
         discAcc: accAll,
         discAccReplaced: accReplaced,
         replacedFrac: replaced / tokens,
         genAcc: corruption.sampledCorrect / masked.selected.length,
         lr,
-        gradNormGenerator: (await genNorm!.data())[0],
-        gradNormDiscriminator: isJoint(c) ? null : (await discNorm.data())[0],
+        gradNormGenerator,
+        gradNormDiscriminator,
         tokens,
       };
     } finally {
       disposeInputs(genInputs);
       tf.dispose(disposeLater);
     }
+  }
+
+  #host<T>(phase: HostPhase, f: () => T): T {
+    if (!this.hostTimer) return f();
+    const t0 = performance.now();
+    const out = f();
+    this.hostTimer(phase, performance.now() - t0);
+    return out;
   }
 
   #byName(names: string[], grads: tf.NamedTensorMap): Map<string, tf.Tensor> {
@@ -342,16 +396,16 @@ function countTokens(batch: TokenBatch, padId: number): number {
   return n;
 }
 
-async function discriminatorAccuracy(
-  logits: tf.Tensor1D,
+// The padding mask comes from the host ids (the attention mask is built from them), not a device read.
+function discriminatorAccuracy(
+  l: Float32Array,
   labels: Float32Array,
-  inputs: EncoderInputs,
-): Promise<[number, number]> {
-  const l = (await logits.data()) as Float32Array;
-  const m = (await inputs.attentionMask.data()) as Float32Array;
+  ids: Int32Array,
+  padId: number,
+): [number, number] {
   let right = 0, total = 0, replacedRight = 0, replaced = 0;
   for (let i = 0; i < l.length; i++) {
-    if (!m[i]) continue;
+    if (ids[i] === padId) continue;
     const pred = l[i] > 0 ? 1 : 0;
     total++;
     if (pred === labels[i]) right++;

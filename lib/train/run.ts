@@ -21,6 +21,8 @@ import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { BatchSampler } from "./batches.ts";
 import { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { Pretrainer, type StepGradients, type StepMetrics } from "./pretrain.ts";
+import { tokenFrequencies, topTokens } from "../probes/geometry.ts";
+import { TrainingProbe } from "../probes/training_probe.ts";
 
 /** One line of metrics.jsonl. */
 export interface MetricsRecord {
@@ -71,6 +73,8 @@ export interface PretrainOptions {
   extraMetrics?: (trainer: Pretrainer, step: number) => Record<string, number | null> | undefined;
   /** Called with both gradient sets of every step, before the update. */
   onGradients?: (grads: StepGradients, step: number) => void;
+  /** Probe every this many steps (overrides `config.probeEvery`, also when resuming; 0 = off). */
+  probeEvery?: number;
   /** Aborting finishes the current step, writes a checkpoint and returns. */
   signal?: AbortSignal;
   /** Skip writing export/ at the end. */
@@ -195,7 +199,19 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     vocabSize: tokenizer.vocabSize,
     isSpecial: (id) => tokenizer.isSpecial(id),
   });
-  trainer.onGradients = opts.onGradients;
+  // Probes (lib/probes): tug-of-war on the step's own gradients + average cosines over the top-1000 tokens.
+  const probeEvery = opts.probeEvery ?? config.probeEvery ?? 0;
+  const probe = probeEvery > 0
+    ? new TrainingProbe(trainer.model, {
+      every: probeEvery,
+      similarityIds: topTokens(tokenFrequencies(data, tokenizer.vocabSize), 1000, (id) =>
+        tokenizer.isSpecial(id)),
+    })
+    : null;
+  trainer.onGradients = (grads, step) => {
+    probe?.onGradients(grads, step);
+    opts.onGradients?.(grads, step);
+  };
   const metricsPath = join(out, "metrics.jsonl");
   if (opts.resume) {
     const ckpt = await latestCheckpoint(out);
@@ -233,10 +249,16 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         elapsedSeconds: elapsed,
         etaSeconds: (elapsed / done) * (stopAt - trainer.step),
       });
-      if (trainer.step % config.logEvery === 0 || trainer.step === stopAt) {
-        last = { ...toRecord(m, tps, elapsed), ...(opts.extraMetrics?.(trainer, trainer.step) ?? {}) };
+      const probed = await probe?.collect(trainer.step) ?? null;
+      // A probed step is always logged, whatever logEvery says.
+      if (trainer.step % config.logEvery === 0 || trainer.step === stopAt || probed) {
+        last = {
+          ...toRecord(m, tps, elapsed),
+          ...probed,
+          ...(opts.extraMetrics?.(trainer, trainer.step) ?? {}),
+        };
         await file.write(enc.encode(JSON.stringify(last) + "\n"));
-        windowStart = now;
+        windowStart = probed ? performance.now() : now; // keep probe time out of tokens_per_s
         windowTokens = 0;
       }
       const aborted = opts.signal?.aborted ?? false;
@@ -254,6 +276,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     }
   } finally {
     file.close();
+    probe?.dispose();
   }
   if (!stoppedEarly && trainer.step === config.steps && !opts.noExport) {
     const dirs = await exportModels(trainer, join(out, "export"));

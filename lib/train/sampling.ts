@@ -33,16 +33,26 @@ export function sampleFromLogits(
     let max = -Infinity;
     for (let v = 0; v < vocab; v++) if (v !== banned && row[v] > max) max = row[v];
     let total = 0;
-    for (let v = 0; v < vocab; v++) {
-      total += v === banned ? 0 : Math.exp((row[v] - max) / temperature);
-      weights[v] = total;
+    if (temperature === 1) { // x / 1 === x: the same weights without a division per logit
+      for (let v = 0; v < vocab; v++) {
+        total += v === banned ? 0 : Math.exp(row[v] - max);
+        weights[v] = total;
+      }
+    } else {
+      for (let v = 0; v < vocab; v++) {
+        total += v === banned ? 0 : Math.exp((row[v] - max) / temperature);
+        weights[v] = total;
+      }
     }
     const u = rng.next() * total;
+    // The first v with weights[v] > u (weights never decrease): binary search, same pick as a scan.
     let pick = vocab - 1;
-    for (let v = 0; v < vocab; v++) {
-      if (weights[v] > u) {
-        pick = v;
-        break;
+    if (weights[vocab - 1] > u) {
+      let lo = 0;
+      while (lo < pick) {
+        const mid = (lo + pick) >> 1;
+        if (weights[mid] > u) pick = mid;
+        else lo = mid + 1;
       }
     }
     if (pick === banned) pick = banned === 0 ? 1 : 0; // only reachable when every other weight underflowed

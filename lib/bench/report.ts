@@ -1,0 +1,96 @@
+/**
+ * Benchmark output: the side-by-side table, one `ratio ...` line per case, and the JSON record.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import type { BenchRow } from "./suite.ts";
+
+/** Text table with a header rule (markdown-compatible): the first `left` columns left-aligned, the rest right. */
+export function textTable(header: string[], rows: string[][], left = 3): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    "| " + cells.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ") + " |";
+  const rule = "|" +
+    widths.map((w, i) => (i < left ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|";
+  return [line(header), rule, ...rows.map(line)].join("\n");
+}
+
+const fmt = (x: number | undefined | null, digits: number) => x == null ? "—" : x.toFixed(digits);
+
+/** The results table: config, backend, batch, median step s, tokens/s, peak RSS, peer tokens/s, ratio. */
+export function benchTable(rows: BenchRow[]): string {
+  return textTable(
+    [
+      "config",
+      "backend",
+      "batch",
+      "median step s",
+      "tokens/s",
+      "peak RSS MiB",
+      "peer step s",
+      "peer tokens/s",
+      "peer RSS MiB",
+      "ratio rtdlab/peer",
+      "cpu s/step",
+      "peer cpu s/step",
+      "cpu ratio",
+    ],
+    rows.map((r) => {
+      const x = r.rtdlab.result, p = r.peer?.result;
+      return [
+        r.spec.config,
+        r.spec.backend,
+        String(r.spec.batch),
+        x ? fmt(x.median_s, 3) : "FAILED",
+        fmt(x?.tokens_per_s, 0),
+        fmt(x?.peak_rss_mib, 0),
+        p ? fmt(p.median_s, 3) : r.peer ? "FAILED" : "—",
+        fmt(p?.tokens_per_s, 0),
+        fmt(p?.peak_rss_mib, 0),
+        fmt(r.ratio, 2),
+        fmt(x?.cpu_s_per_step, 3),
+        fmt(peerCpu(r), 3),
+        fmt(cpuRatio(r), 2),
+      ];
+    }),
+  );
+}
+
+/** The peer's CPU seconds (user + system, both threads) per timed step, from its JSON. */
+export function peerCpu(r: BenchRow): number | null {
+  const p = r.peer?.result;
+  if (!p || typeof p.timed_user_s !== "number" || typeof p.timed_sys_s !== "number") return null;
+  return (p.timed_user_s + p.timed_sys_s) / Number(p.timed);
+}
+
+/**
+ * Peer CPU seconds per step ÷ rtdlab CPU seconds per step: the work ratio, which load from other
+ * processes disturbs far less than wall time (OpenBLAS threads that spin while waiting inflate the
+ * peer's side under contention).
+ */
+export function cpuRatio(r: BenchRow): number | null {
+  const pc = peerCpu(r), x = r.rtdlab.result;
+  return pc != null && x ? pc / x.cpu_s_per_step : null;
+}
+
+/** `ratio <config> <backend> b<batch>: <x.xx>` per case (`n/a` when a side is missing). */
+export function ratioLines(rows: BenchRow[]): string[] {
+  return rows.map((r) =>
+    `ratio ${r.spec.config} ${r.spec.backend} b${r.spec.batch}: ${
+      r.ratio == null ? "n/a" : r.ratio.toFixed(2)
+    }`
+  );
+}
+
+/** Default record path: runs/bench/bench-<UTC timestamp>.json. */
+export function defaultOutPath(now = new Date()): string {
+  return `runs/bench/bench-${now.toISOString().replace(/[:.]/g, "-").replace(/-\d+Z$/, "Z")}.json`;
+}
+
+/** Writes `record` as pretty JSON, creating the folder. */
+export async function writeRecord(path: string, record: unknown): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await Deno.writeTextFile(path, JSON.stringify(record, null, 2) + "\n");
+}

@@ -1,0 +1,128 @@
+/**
+ * The equal-compute comparison's bookkeeping: collect fine-tuning metrics of every (pre-training
+ * mode, pre-training seed, task, fine-tuning seed), aggregate them to mean ± std per mode and task
+ * plus the per-run average over tasks, and render the markdown table. `tasks/compare.ts` runs the
+ * jobs; notebooks can call {@link summarizeComparison} on the same files.
+ *
+ * @module
+ */
+
+import type { FinetuneMetricsFile } from "./run.ts";
+import { meanStd } from "./metrics.ts";
+
+/** One finished fine-tuning job, as the comparison sees it. */
+export interface ComparisonEntry {
+  /** Row of the table: a sharing mode, or "scratch" (no pre-training). */
+  mode: string;
+  pretrainSeed: number;
+  task: string;
+  finetuneSeed: number;
+  metrics: FinetuneMetricsFile;
+}
+
+/** Mean ± std of one cell. */
+export interface Cell {
+  mean: number;
+  std: number;
+  n: number;
+  /** The individual scores (pre-training seed, fine-tuning seed, value). */
+  values: { pretrainSeed: number; finetuneSeed: number; value: number }[];
+}
+
+/** The aggregated table. */
+export interface ComparisonSummary {
+  modes: string[];
+  tasks: string[];
+  /** Metric reported per task (its selection metric). */
+  metricOf: Record<string, string>;
+  /** Test scores: mode → task → cell. */
+  test: Record<string, Record<string, Cell>>;
+  /** Dev scores: mode → task → cell. */
+  dev: Record<string, Record<string, Cell>>;
+  /**
+   * Average over tasks: per (pre-training seed, fine-tuning seed) the mean of the task scores (only
+   * where every task finished), then mean ± std over those.
+   */
+  average: Record<string, Cell>;
+  /** Number of entries summarised. */
+  entries: number;
+}
+
+function cell(values: Cell["values"]): Cell {
+  const s = meanStd(values.map((v) => v.value));
+  return { mean: s.mean, std: s.std, n: s.n, values };
+}
+
+/** Aggregates entries into mean ± std of the test (and dev) selection metric per mode and task. */
+export function summarizeComparison(
+  entries: readonly ComparisonEntry[],
+  modes: readonly string[],
+  tasks: readonly string[],
+): ComparisonSummary {
+  const metricOf: Record<string, string> = {};
+  const test: ComparisonSummary["test"] = {};
+  const dev: ComparisonSummary["dev"] = {};
+  const average: ComparisonSummary["average"] = {};
+  for (const e of entries) metricOf[e.task] ??= e.metrics.metric;
+  for (const mode of modes) {
+    test[mode] = {};
+    dev[mode] = {};
+    const mine = entries.filter((e) => e.mode === mode);
+    for (const task of tasks) {
+      const list = mine.filter((e) => e.task === task);
+      const pick = (split: "test" | "dev") =>
+        cell(list.map((e) => ({
+          pretrainSeed: e.pretrainSeed,
+          finetuneSeed: e.finetuneSeed,
+          value: (e.metrics[split] as unknown as Record<string, number>)[e.metrics.metric],
+        })));
+      test[mode][task] = pick("test");
+      dev[mode][task] = pick("dev");
+    }
+    // Average over tasks per (pre-training seed, fine-tuning seed) where every task is present.
+    const keys = new Set(mine.map((e) => `${e.pretrainSeed}/${e.finetuneSeed}`));
+    const values: Cell["values"] = [];
+    for (const k of [...keys].sort()) {
+      const [ps, fs] = k.split("/").map(Number);
+      const scores = tasks.map((t) =>
+        test[mode][t].values.find((v) => v.pretrainSeed === ps && v.finetuneSeed === fs)?.value
+      );
+      if (scores.every((s) => s !== undefined)) {
+        values.push({
+          pretrainSeed: ps,
+          finetuneSeed: fs,
+          value: scores.reduce((a, b) => a + b!, 0)! / tasks.length,
+        });
+      }
+    }
+    average[mode] = cell(values);
+  }
+  return { modes: [...modes], tasks: [...tasks], metricOf, test, dev, average, entries: entries.length };
+}
+
+const SHORT: Record<string, string> = { accuracy: "acc", macro_f1: "macro-F1", mcc: "MCC" };
+
+/** "0.812 ± 0.013" (×100 when `percent`), or "—" for an empty cell. */
+export function formatCell(c: Cell | undefined, percent = true): string {
+  if (!c || c.n === 0) return "—";
+  const k = percent ? 100 : 1;
+  const d = percent ? 1 : 3;
+  return c.n > 1 ? `${(c.mean * k).toFixed(d)} ± ${(c.std * k).toFixed(d)}` : `${(c.mean * k).toFixed(d)}`;
+}
+
+/** Markdown table: a row per mode, a column per task (test score ×100, mean ± std) and the average. */
+export function comparisonTable(s: ComparisonSummary, split: "test" | "dev" = "test"): string {
+  const head = [
+    "mode",
+    ...s.tasks.map((t) => `${t} (${SHORT[s.metricOf[t]] ?? s.metricOf[t] ?? "?"})`),
+    "average",
+  ];
+  const rows = s.modes.map((m) => [
+    m,
+    ...s.tasks.map((t) => formatCell(s[split][m][t])),
+    split === "test" ? formatCell(s.average[m]) : "",
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(" | ")} |`;
+  return [line(head), `|${width.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
+}

@@ -1,0 +1,87 @@
+/**
+ * Classification metrics from a confusion matrix: accuracy, macro-F1, and the multi-class Matthews
+ * correlation coefficient (Gorodkin 2004, the R_K statistic; equals the usual MCC for two classes).
+ *
+ * @module
+ */
+
+/** Accuracy, macro-F1 and MCC of one evaluation. */
+export interface ClassificationMetrics {
+  /** Fraction of examples predicted right. */
+  accuracy: number;
+  /** Mean per-class F1 over the classes that occur in the truth or the predictions. */
+  macro_f1: number;
+  /** Multi-class Matthews correlation (Gorodkin's R_K), in [-1, 1]; 0 when undefined. */
+  mcc: number;
+  /** Number of examples. */
+  n: number;
+}
+
+/** Confusion matrix `m[true][pred]` of `numClasses` classes. */
+export function confusionMatrix(
+  labels: ArrayLike<number>,
+  preds: ArrayLike<number>,
+  numClasses: number,
+): number[][] {
+  if (labels.length !== preds.length) {
+    throw new Error(`confusionMatrix: ${labels.length} labels but ${preds.length} predictions`);
+  }
+  const m = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  for (let i = 0; i < labels.length; i++) {
+    const t = labels[i], p = preds[i];
+    if (!(t >= 0 && t < numClasses && p >= 0 && p < numClasses)) {
+      throw new Error(`confusionMatrix: class out of range at ${i} (label ${t}, prediction ${p})`);
+    }
+    m[t][p]++;
+  }
+  return m;
+}
+
+/** Accuracy, macro-F1 and MCC of a confusion matrix `m[true][pred]`. */
+export function metricsFromConfusion(m: number[][]): ClassificationMetrics {
+  const k = m.length;
+  const rows = m.map((r) => r.reduce((a, b) => a + b, 0)); // true counts t_k
+  const cols = Array.from({ length: k }, (_, j) => m.reduce((a, r) => a + r[j], 0)); // predicted p_k
+  const n = rows.reduce((a, b) => a + b, 0);
+  let correct = 0;
+  for (let i = 0; i < k; i++) correct += m[i][i];
+  let f1Sum = 0, f1Count = 0;
+  for (let i = 0; i < k; i++) {
+    if (rows[i] === 0 && cols[i] === 0) continue; // class absent from both: not averaged
+    const tp = m[i][i], fp = cols[i] - tp, fn = rows[i] - tp;
+    f1Sum += (2 * tp) / (2 * tp + fp + fn);
+    f1Count++;
+  }
+  // Gorodkin: (c·s − Σ p_k t_k) / √((s² − Σ p_k²)(s² − Σ t_k²)).
+  let pt = 0, pp = 0, tt = 0;
+  for (let i = 0; i < k; i++) {
+    pt += cols[i] * rows[i];
+    pp += cols[i] * cols[i];
+    tt += rows[i] * rows[i];
+  }
+  const denom = Math.sqrt((n * n - pp) * (n * n - tt));
+  return {
+    accuracy: n ? correct / n : 0,
+    macro_f1: f1Count ? f1Sum / f1Count : 0,
+    mcc: denom > 0 ? (correct * n - pt) / denom : 0,
+    n,
+  };
+}
+
+/** Accuracy, macro-F1 and MCC of predictions against labels. */
+export function classificationMetrics(
+  labels: ArrayLike<number>,
+  preds: ArrayLike<number>,
+  numClasses: number,
+): ClassificationMetrics {
+  return metricsFromConfusion(confusionMatrix(labels, preds, numClasses));
+}
+
+/** Mean and sample standard deviation (n − 1; 0 for a single value). */
+export function meanStd(xs: readonly number[]): { mean: number; std: number; n: number } {
+  const n = xs.length;
+  if (n === 0) return { mean: NaN, std: NaN, n };
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const v = n > 1 ? xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, std: Math.sqrt(v), n };
+}

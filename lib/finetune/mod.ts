@@ -1,0 +1,50 @@
+/**
+ * Downstream evaluation: fine-tune a pre-trained encoder with ELECTRA's classification head on a
+ * labelled task and score it (accuracy, macro-F1, MCC).
+ *
+ * ```ts
+ * import { initBackend } from "./lib/backend/mod.ts";
+ * import { runFinetune } from "./lib/finetune/mod.ts";
+ * await initBackend("wasm");
+ * const m = await runFinetune({ runDir: "runs/gdes", task: "sentiment-yelp", seed: 0 });
+ * console.log(m.test.accuracy);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type ClassifierForward,
+  configFromHf,
+  type EncoderSource,
+  loadPretrainedEncoder,
+  type PretrainedEncoder,
+  SequenceClassifier,
+} from "./classifier.ts";
+export { disposeBatch, encodeExamples, type Feature, type FeatureBatch, makeBatch } from "./features.ts";
+export {
+  type ClassificationMetrics,
+  classificationMetrics,
+  confusionMatrix,
+  meanStd,
+  metricsFromConfusion,
+} from "./metrics.ts";
+export {
+  DEFAULT_HYPERPARAMS,
+  type EvalRecord,
+  finetune,
+  type FinetuneHyperparams,
+  type FinetuneOptions,
+  type FinetuneProgress,
+  type FinetuneResult,
+  predict,
+  type Prediction,
+  scorePredictions,
+} from "./train.ts";
+export {
+  finetuneDir,
+  type FinetuneMetricsFile,
+  runFinetune,
+  type RunFinetuneOptions,
+  taskSlug,
+} from "./run.ts";

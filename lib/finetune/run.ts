@@ -1,0 +1,158 @@
+/**
+ * One fine-tuning job on disk: load a run's exported encoder and tokenizer, load the task, fine-tune,
+ * and write `RUN/finetune/<task>-s<seed>/{metrics.json,predictions.jsonl}` atomically
+ * (`tasks/finetune.ts` is a thin command line over {@link runFinetune}; `tasks/compare.ts` runs many).
+ *
+ * @module
+ */
+
+import { basename, extname, join } from "node:path";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { loadTask, type LoadTaskOptions } from "../tasks/mod.ts";
+import type { TaskData } from "../tasks/types.ts";
+import { type EncoderSource, loadPretrainedEncoder, SequenceClassifier } from "./classifier.ts";
+import {
+  DEFAULT_HYPERPARAMS,
+  type EvalRecord,
+  finetune,
+  type FinetuneHyperparams,
+  type FinetuneProgress,
+  type FinetuneResult,
+  type Prediction,
+} from "./train.ts";
+import type { ClassificationMetrics } from "./metrics.ts";
+
+/** Options of {@link runFinetune}. */
+export interface RunFinetuneOptions {
+  /** Pre-training run folder (holds tokenizer.json and export/). */
+  runDir: string;
+  /** Packaged task name or a data file / folder. */
+  task: string;
+  /** Fine-tuning seed. */
+  seed: number;
+  /** Hyper-parameter overrides. */
+  hyper?: Partial<FinetuneHyperparams>;
+  /** Task loading options (columns, separate files, caps, split seed). */
+  taskOptions?: LoadTaskOptions;
+  /** Start from the discriminator, the MLM export, or random weights ("scratch"). Default: whichever the run exported. */
+  source?: EncoderSource;
+  /** Output folder; default `RUN/finetune/<task>-s<seed>` (with `-scratch` for source "scratch"). */
+  outDir?: string;
+  /** Progress callbacks. */
+  onProgress?: (p: FinetuneProgress) => void;
+  /** Called after each dev evaluation. */
+  onEval?: (r: EvalRecord) => void;
+  /** Status lines. */
+  onMessage?: (msg: string) => void;
+  /** Stops training early (best weights are still tested and written). */
+  signal?: AbortSignal;
+}
+
+/** Contents of metrics.json. */
+export interface FinetuneMetricsFile {
+  format: "rtdlab-finetune-1";
+  task: string;
+  task_description: string;
+  labels: string[];
+  metric: string;
+  seed: number;
+  run_dir: string;
+  model_dir: string;
+  source: EncoderSource;
+  sharing: string | null;
+  sizes: { train: number; dev: number; test: number };
+  split: TaskData["split"];
+  hyper: FinetuneHyperparams;
+  best: { step: number; epoch: number };
+  dev: ClassificationMetrics;
+  test: ClassificationMetrics;
+  history: EvalRecord[];
+  steps: number;
+  stopped_early: boolean;
+  truncated_train_examples: number;
+  seconds: FinetuneResult["seconds"];
+  finished_at: string;
+}
+
+/** Folder-safe name of a task argument (a file path becomes its base name). */
+export function taskSlug(task: string): string {
+  const base = task.includes("/") || task.includes("\\") || extname(task)
+    ? basename(task, extname(task))
+    : task;
+  return base.replace(/[^A-Za-z0-9._-]+/g, "_") || "task";
+}
+
+/** Default output folder of a fine-tuning job. */
+export function finetuneDir(runDir: string, task: string, seed: number, source?: EncoderSource): string {
+  return join(runDir, "finetune", `${taskSlug(task)}-s${seed}${source === "scratch" ? "-scratch" : ""}`);
+}
+
+/** Runs one fine-tuning job and writes its files; returns the metrics written. */
+export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMetricsFile> {
+  const say = opts.onMessage ?? (() => {});
+  const enc = await loadPretrainedEncoder(opts.runDir, { source: opts.source });
+  const task = await loadTask(opts.task, opts.taskOptions);
+  const hyper = { ...DEFAULT_HYPERPARAMS, ...opts.hyper };
+  hyper.maxLength = Math.min(hyper.maxLength, enc.config.maxPositions);
+  say(
+    `${task.name}: ${task.labels.length} classes, train ${task.train.length} / dev ${task.dev.length} / test ${task.test.length}; ` +
+      `encoder ${enc.source === "scratch" ? "random init (no pre-training)" : enc.modelDir} ` +
+      `(${enc.config.discriminator.numLayers}×${enc.config.discriminator.hiddenSize})`,
+  );
+  const clf = SequenceClassifier.fromPretrained(enc, task.labels.length, opts.seed);
+  let result: FinetuneResult;
+  try {
+    result = await finetune(clf, enc.tokenizer, task, {
+      seed: opts.seed,
+      hyper,
+      onProgress: opts.onProgress,
+      onEval: opts.onEval,
+      signal: opts.signal,
+    });
+  } finally {
+    clf.dispose();
+  }
+  const out = opts.outDir ?? finetuneDir(opts.runDir, opts.task, opts.seed, enc.source);
+  const metrics: FinetuneMetricsFile = {
+    format: "rtdlab-finetune-1",
+    task: task.name,
+    task_description: task.description,
+    labels: task.labels,
+    metric: task.metric,
+    seed: opts.seed,
+    run_dir: opts.runDir,
+    model_dir: enc.modelDir,
+    source: enc.source,
+    sharing: enc.sharing,
+    sizes: { train: task.train.length, dev: task.dev.length, test: task.test.length },
+    split: task.split,
+    hyper: result.hyper,
+    best: { step: result.best.step, epoch: result.best.epoch },
+    dev: result.dev,
+    test: result.test,
+    history: result.history,
+    steps: result.steps,
+    stopped_early: result.stoppedEarly,
+    truncated_train_examples: result.truncated,
+    seconds: result.seconds,
+    finished_at: new Date().toISOString(),
+  };
+  const line = (split: string, list: TaskData["dev"], p: Prediction) =>
+    JSON.stringify({
+      split,
+      id: list[p.index].id,
+      label: task.labels[p.label],
+      pred: task.labels[p.pred],
+      correct: p.label === p.pred,
+      probs: p.probs.map((x) => Math.round(x * 1e4) / 1e4),
+    });
+  const lines = [
+    ...result.devPredictions.map((p) => line("dev", task.dev, p)),
+    ...result.testPredictions.map((p) => line("test", task.test, p)),
+  ];
+  // Predictions first, metrics.json last: its presence marks a finished job (compare skips those).
+  await writeFileAtomic(join(out, "predictions.jsonl"), lines.join("\n") + "\n");
+  await writeJsonAtomic(join(out, "metrics.json"), metrics);
+  say(`wrote ${join(out, "metrics.json")} and predictions.jsonl`);
+  return metrics;
+}

@@ -1,0 +1,144 @@
+/**
+ * Opening a finished (or interrupted) run folder for inspection: its config, tokenizer and the model at
+ * the latest checkpoint, in a live {@link Pretrainer} — what notebooks and the demo report need to look
+ * inside a trained generator and discriminator. Kept apart from lib/report/mod.ts, which loads no model
+ * code. Start a backend first (`initBackend`).
+ *
+ * ```ts
+ * await initBackend("wasm");
+ * const { trainer, tokenizer } = await openRun("runs/demo/es");
+ * const rows = await discriminatorView(trainer.model, "The cat sat on the mat.", { tokenizer });
+ * trainer.dispose();
+ * ```
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { type RunConfig, validateConfig } from "../config.ts";
+import { WordPieceTokenizer } from "../text/tokenizer.ts";
+import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
+import { Pretrainer } from "../train/pretrain.ts";
+import { readMetrics } from "../train/run.ts";
+
+/** A run folder opened at its latest checkpoint. */
+export interface OpenedRun {
+  /** The trainer holding the model (and optimiser state) at the checkpoint; dispose it when done. */
+  trainer: Pretrainer;
+  tokenizer: WordPieceTokenizer;
+  config: RunConfig;
+  /** The checkpoint's step. */
+  step: number;
+  /** The checkpoint folder. */
+  checkpoint: string;
+}
+
+/** Opens `dir` (config.json, tokenizer.json, latest checkpoint); throws naming what is missing. */
+export async function openRun(dir: string): Promise<OpenedRun> {
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+  } catch (e) {
+    throw new Error(`${dir}: cannot read config.json (${(e as Error).message}); is it an rtdlab run folder?`);
+  }
+  delete saved.backend;
+  const config = validateConfig(saved as unknown as RunConfig);
+  const tokenizer = await WordPieceTokenizer.load(join(dir, "tokenizer.json"));
+  const checkpoint = await latestCheckpoint(dir);
+  if (!checkpoint) throw new Error(`${dir}: the run has no checkpoint yet`);
+  const ids = tokenizer.specialIds;
+  const trainer = new Pretrainer(config, {
+    padId: ids.pad,
+    maskId: ids.mask,
+    vocabSize: tokenizer.vocabSize,
+    isSpecial: (id) => tokenizer.isSpecial(id),
+  });
+  try {
+    const state = await loadCheckpoint(checkpoint, trainer);
+    return { trainer, tokenizer, config, step: state.step, checkpoint };
+  } catch (e) {
+    trainer.dispose();
+    throw e;
+  }
+}
+
+/** Options of {@link isCompleteRun}. */
+export interface CompleteRunOptions {
+  /** Also require the probe metrics (tow_* for RTD runs, sim_*). */
+  probe?: boolean;
+  /** Require a run at least this many steps long. */
+  minSteps?: number;
+  /** Require these config.json values (dotted keys reach nested ones; compared as strings). */
+  config?: Record<string, unknown>;
+}
+
+/**
+ * Whether `dir` holds a finished run: metrics logged up to the config's last step and a checkpoint, with
+ * the extra requirements of `opts`.
+ */
+export async function isCompleteRun(dir: string, opts: CompleteRunOptions = {}): Promise<boolean> {
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+  } catch {
+    return false;
+  }
+  const steps = typeof config.steps === "number" ? config.steps : NaN;
+  if (opts.minSteps !== undefined && !(steps >= opts.minSteps)) return false;
+  for (const [k, want] of Object.entries(opts.config ?? {})) {
+    let v: unknown = config;
+    for (const p of k.split(".")) {
+      v = v && typeof v === "object" ? (v as Record<string, unknown>)[p] : undefined;
+    }
+    if (v === undefined || String(v) !== String(want)) return false;
+  }
+  const m = await readMetrics(join(dir, "metrics.jsonl"));
+  if (!m.length || m[m.length - 1].step !== steps) return false;
+  if (opts.probe && config.sharing !== "mlm" && !m.some((r) => typeof r.tow_cos === "number")) return false;
+  if (opts.probe && !m.some((r) => typeof r.sim_gen === "number")) return false;
+  return (await latestCheckpoint(dir)) !== null;
+}
+
+/** One run for {@link trainRuns}: its folder and the `deno task pretrain` flags (without `--out`). */
+export interface RunSpec {
+  out: string;
+  args: string[];
+}
+
+/** Options of {@link trainRuns}. */
+export interface TrainRunsOptions {
+  /** Runs at a time (default: the number of cores; wasm trains on one thread per process). */
+  parallel?: number;
+  /** Called when a run starts and ends. */
+  onMessage?: (msg: string) => void;
+}
+
+/**
+ * Trains runs as subprocesses of tasks/pretrain.ts, `parallel` at a time, starting each in a fresh folder
+ * (an existing folder is deleted first: check {@link isCompleteRun} before, to reuse finished runs). Throws
+ * with the end of the failing run's log.
+ */
+export async function trainRuns(specs: RunSpec[], opts: TrainRunsOptions = {}): Promise<void> {
+  const script = new URL("../../tasks/pretrain.ts", import.meta.url).pathname;
+  const say = opts.onMessage ?? (() => {});
+  const queue = [...specs];
+  const parallel = Math.max(1, opts.parallel ?? navigator.hardwareConcurrency ?? 2);
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, specs.length) }, async () => {
+      for (let s = queue.shift(); s; s = queue.shift()) {
+        await Deno.remove(s.out, { recursive: true }).catch(() => {});
+        const t0 = performance.now();
+        say(`training ${s.out}`);
+        const r = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--unstable-webgpu", script, "--out", s.out, ...s.args],
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        if (!r.success) {
+          throw new Error(`${s.out} failed:\n${new TextDecoder().decode(r.stderr).slice(-3000)}`);
+        }
+        say(`trained ${s.out} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      }
+    }),
+  );
+}

@@ -1,0 +1,662 @@
+/**
+ * `deno task compare`: the equal-compute comparison of the sharing modes on downstream tasks.
+ *
+ * Pre-trains mlm, es, nes and gdes with the same data, steps, batch and seeds (parallel subprocesses
+ * of tasks/pretrain.ts, one per core: the wasm backend is single-threaded), fine-tunes each exported
+ * encoder on every task with several fine-tuning seeds (subprocesses of tasks/finetune.ts), plus a
+ * no-pre-training control ("scratch": random init, same tokenizer), and writes
+ * `runs/compare/<name>/results.{md,json}` and, with lib/report, `report.html` with the pre-training
+ * curves. Re-running skips finished pieces (an interrupted pre-training run resumes from its checkpoint).
+ *
+ *   deno task compare --quick                 # ~15 min on 2 cores
+ *   deno task compare --name full             # hours: 3 pre-training seeds × 3 fine-tuning seeds, 6 tasks
+ *   deno task compare --tasks sentiment-yelp,data/mine.csv --steps 2000 --pretrain-seeds 0,1
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join, resolve } from "node:path";
+import { applyOverrides, preset, SHARING_MODES } from "../lib/config.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { readMetrics } from "../lib/train/run.ts";
+import { prepareCorpus } from "../lib/text/dataset.ts";
+import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
+import { finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
+import {
+  type ComparisonEntry,
+  comparisonTable,
+  formatCell,
+  summarizeComparison,
+} from "../lib/finetune/compare.ts";
+import { formatDuration } from "../lib/util/progress.ts";
+
+/** Per-task fine-tuning settings. */
+interface TaskPlan {
+  task: string;
+  maxTrain?: number;
+  maxEval?: number;
+  maxLength?: number;
+  epochs?: number;
+}
+
+/** Everything that decides the comparison's numbers (stored as plan.json; a re-run must match it). */
+interface Plan {
+  config: string;
+  modes: string[];
+  steps: number;
+  batch: number;
+  seqLength: number;
+  corpus: string;
+  pretrainSeeds: number[];
+  finetuneSeeds: number[];
+  tasks: TaskPlan[];
+  scratch: boolean;
+  backend: string;
+  lr: number;
+  batchFt: number;
+  set: string[];
+}
+
+const QUICK: Omit<Plan, "backend"> = {
+  config: "tiny",
+  modes: [...SHARING_MODES],
+  // ~400 steps is where tiny's MLM leaves the unigram plateau (its encoder output stops being constant).
+  steps: 400,
+  batch: 16,
+  seqLength: 64,
+  corpus: "gutenberg",
+  pretrainSeeds: [0],
+  finetuneSeeds: [0, 1],
+  tasks: [
+    { task: "sentiment-yelp", maxLength: 64 },
+    { task: "sentiment-amazon", maxLength: 64 },
+  ],
+  scratch: true,
+  lr: 1e-3,
+  batchFt: 32,
+  set: [],
+};
+
+const FULL: Omit<Plan, "backend"> = {
+  config: "tiny",
+  modes: [...SHARING_MODES],
+  steps: 2000,
+  batch: 16,
+  seqLength: 128,
+  corpus: "gutenberg",
+  pretrainSeeds: [0, 1, 2],
+  finetuneSeeds: [0, 1, 2],
+  // Caps keep one (encoder, seed) pass over the six tasks near half an hour of one core.
+  tasks: [
+    { task: "sentiment-imdb", maxLength: 64 },
+    { task: "sentiment-amazon", maxLength: 64 },
+    { task: "sentiment-yelp", maxLength: 64 },
+    { task: "spam", maxTrain: 1000, maxLength: 96 },
+    { task: "brown-genre", maxTrain: 2000, maxEval: 800, maxLength: 96 },
+    { task: "wordnet-supersense", maxTrain: 5000, maxEval: 1500, maxLength: 48 },
+  ],
+  scratch: true,
+  lr: 1e-3,
+  batchFt: 32,
+  set: [],
+};
+
+const HELP = `deno task compare — equal-compute comparison of mlm / es / nes / gdes on downstream tasks
+
+  --quick                 preset finishing in ~15 min on 2 cores (tiny, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
+                          1 pre-training seed, 2 fine-tuning seeds, ${
+  QUICK.tasks.map((t) => t.task).join(", ")
+})
+  (default preset)        overnight (roughly 8-14 h on 2 cores): ${FULL.steps} steps × batch ${FULL.batch} × seq ${FULL.seqLength}, pre-training seeds ${
+  FULL.pretrainSeeds.join(",")
+},
+                          fine-tuning seeds ${
+  FULL.finetuneSeeds.join(",")
+}, all ${FULL.tasks.length} packaged tasks
+  --name NAME             results go to runs/compare/NAME  [quick | default]
+  --modes LIST            sharing modes  [${SHARING_MODES.join(",")}]
+  --steps N  --batch B  --seq-length L  --config NAME  --corpus NAME   pre-training (same for every mode)
+  --pretrain-seeds LIST   e.g. 0,1,2          --finetune-seeds LIST   e.g. 0,1,2
+  --tasks LIST            packaged names (${Object.keys(PACKAGED_TASKS).join(", ")}) or data files
+  --max-train N  --max-eval N  --max-length N  --epochs N   caps/settings for every task
+  --lr X  --ft-batch B    fine-tuning learning rate and batch
+  --no-scratch            skip the no-pre-training control
+  --set KEY=VALUE         extra pre-training config override (repeatable; same for every mode)
+  --parallel N            subprocesses at a time  [cores]
+  --backend B             wasm | cpu | webgpu  [wasm]
+  --report-only           write results.{md,json} (and report.html) from the pieces finished so far; run nothing
+  --force                 accept settings that differ from the folder's plan.json (finished pieces are kept)
+`;
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    quick: { type: "boolean", default: false },
+    name: { type: "string" },
+    modes: { type: "string" },
+    steps: { type: "string" },
+    batch: { type: "string" },
+    "seq-length": { type: "string" },
+    config: { type: "string" },
+    corpus: { type: "string" },
+    "pretrain-seeds": { type: "string" },
+    "finetune-seeds": { type: "string" },
+    tasks: { type: "string" },
+    "max-train": { type: "string" },
+    "max-eval": { type: "string" },
+    "max-length": { type: "string" },
+    epochs: { type: "string" },
+    lr: { type: "string" },
+    "ft-batch": { type: "string" },
+    "no-scratch": { type: "boolean", default: false },
+    set: { type: "string", multiple: true },
+    parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
+    backend: { type: "string", default: "wasm" },
+    force: { type: "boolean", default: false },
+    "report-only": { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+
+function fail(msg: string): never {
+  console.error(`error: ${msg}`);
+  Deno.exit(2);
+}
+const intArg = (k: string, v: string | undefined, min = 1) => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) fail(`--${k} needs an integer >= ${min}, got "${v}"`);
+  return n;
+};
+const listArg = (v: string | undefined) =>
+  v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);
+const seedsArg = (k: string, v: string | undefined) => listArg(v)?.map((s) => intArg(k, s, 0)!);
+
+const base = values.quick ? QUICK : FULL;
+const plan: Plan = {
+  ...structuredClone(base),
+  backend: values.backend!,
+  set: values.set ?? [],
+};
+plan.modes = listArg(values.modes) ?? plan.modes;
+for (const m of plan.modes) {
+  if (!(SHARING_MODES as readonly string[]).includes(m)) {
+    fail(`unknown mode "${m}" (${SHARING_MODES.join(", ")})`);
+  }
+}
+plan.steps = intArg("steps", values.steps) ?? plan.steps;
+plan.batch = intArg("batch", values.batch) ?? plan.batch;
+plan.seqLength = intArg("seq-length", values["seq-length"], 4) ?? plan.seqLength;
+plan.config = values.config ?? plan.config;
+plan.corpus = values.corpus ?? plan.corpus;
+plan.pretrainSeeds = seedsArg("pretrain-seeds", values["pretrain-seeds"]) ?? plan.pretrainSeeds;
+plan.finetuneSeeds = seedsArg("finetune-seeds", values["finetune-seeds"]) ?? plan.finetuneSeeds;
+const taskList = listArg(values.tasks);
+if (taskList) plan.tasks = taskList.map((t) => plan.tasks.find((p) => p.task === t) ?? { task: t });
+for (const t of plan.tasks) {
+  t.maxTrain = intArg("max-train", values["max-train"]) ?? t.maxTrain;
+  t.maxEval = intArg("max-eval", values["max-eval"]) ?? t.maxEval;
+  t.maxLength = intArg("max-length", values["max-length"], 4) ?? t.maxLength;
+  t.epochs = intArg("epochs", values.epochs) ?? t.epochs;
+}
+if (values.lr !== undefined) {
+  plan.lr = Number(values.lr);
+  if (!(plan.lr > 0)) fail(`--lr needs a positive number, got "${values.lr}"`);
+}
+plan.batchFt = intArg("ft-batch", values["ft-batch"]) ?? plan.batchFt;
+if (values["no-scratch"]) plan.scratch = false;
+if (new Set(plan.tasks.map((t) => taskSlug(t.task))).size !== plan.tasks.length) {
+  fail("two tasks share a name");
+}
+
+const name = values.name ?? (values.quick ? "quick" : "default");
+const root = join("runs", "compare", name);
+const parallel = intArg("parallel", values.parallel)!;
+
+// ---- plan.json: a re-run continues the same comparison, never silently a different one ----
+await Deno.mkdir(root, { recursive: true });
+const planPath = join(root, "plan.json");
+const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
+if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !values.force) {
+  fail(
+    `${root} holds a comparison with other settings (${planPath}); use another --name, or --force to ` +
+      `continue it with the new settings (finished pieces are kept)`,
+  );
+}
+if (!values["report-only"]) await writeJsonAtomic(planPath, plan);
+
+// ---- jobs ----
+interface Job {
+  id: string;
+  kind: "pretrain" | "finetune";
+  args: string[];
+  /** Finished already (checked before running). */
+  isDone: () => Promise<boolean>;
+  /** Run before spawning (e.g. clear a stale folder). */
+  prepare?: () => Promise<void>;
+  deps: Job[];
+  status: "queued" | "running" | "done" | "failed" | "skipped";
+  step: number;
+  total: number;
+  log: string;
+}
+
+const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+const pretrainScript = new URL("./pretrain.ts", import.meta.url).pathname;
+const finetuneScript = new URL("./finetune.ts", import.meta.url).pathname;
+const runDir = (mode: string, seed: number) => join(root, "pretrain", `${mode}-s${seed}`);
+const exportDir = (mode: string, seed: number) =>
+  join(runDir(mode, seed), "export", mode === "mlm" ? "mlm" : "discriminator");
+
+const jobs: Job[] = [];
+const pretrainJobs = new Map<string, Job>();
+for (const seed of plan.pretrainSeeds) {
+  for (const mode of plan.modes) {
+    const dir = runDir(mode, seed);
+    const job: Job = {
+      id: `pretrain ${mode}-s${seed}`,
+      kind: "pretrain",
+      args: [],
+      isDone: () => exists(join(exportDir(mode, seed), "model.safetensors")),
+      prepare: async () => {
+        const resume = await exists(join(dir, "checkpoints", "latest.json"));
+        if (!resume) await Deno.remove(dir, { recursive: true }).catch(() => {});
+        job.args = [
+          "run",
+          "-A",
+          "--unstable-webgpu",
+          pretrainScript,
+          ...(resume ? ["--resume", dir] : [
+            "--config",
+            plan.config,
+            "--sharing",
+            mode,
+            "--out",
+            dir,
+            "--seed",
+            String(seed),
+            "--corpus",
+            plan.corpus,
+            "--set",
+            `batchSize=${plan.batch}`,
+            "--set",
+            `seqLength=${plan.seqLength}`,
+            "--set",
+            `warmupSteps=${Math.max(1, Math.round(plan.steps / 10))}`,
+            "--set",
+            `checkpointEvery=${Math.max(50, Math.round(plan.steps / 10))}`,
+            "--set",
+            `logEvery=${Math.max(1, Math.round(plan.steps / 100))}`,
+            ...plan.set.flatMap((kv) => ["--set", kv]),
+          ]),
+          "--steps",
+          String(plan.steps),
+          "--backend",
+          plan.backend,
+          "--progress-jsonl",
+        ];
+      },
+      deps: [],
+      status: "queued",
+      step: 0,
+      total: plan.steps,
+      log: "",
+    };
+    pretrainJobs.set(`${mode}-s${seed}`, job);
+    jobs.push(job);
+  }
+}
+
+/** A fine-tuning job of run (mode, seed) on task t with fine-tuning seed fs. */
+function finetuneJob(row: string, dir: string, dep: Job, t: TaskPlan, fs: number, scratch: boolean): Job {
+  const out = finetuneDir(dir, t.task, fs, scratch ? "scratch" : undefined);
+  const opt = (flag: string, v: number | undefined) => (v === undefined ? [] : [flag, String(v)]);
+  return {
+    id: `finetune ${row} ${taskSlug(t.task)} s${fs}`,
+    kind: "finetune",
+    args: [
+      "run",
+      "-A",
+      "--unstable-webgpu",
+      finetuneScript,
+      "--checkpoint",
+      dir,
+      "--task",
+      t.task,
+      "--seed",
+      String(fs),
+      "--lr",
+      String(plan.lr),
+      "--batch",
+      String(plan.batchFt),
+      ...opt("--max-train", t.maxTrain),
+      ...opt("--max-eval", t.maxEval),
+      ...opt("--max-length", t.maxLength),
+      ...opt("--epochs", t.epochs),
+      ...(scratch ? ["--source", "scratch"] : []),
+      "--backend",
+      plan.backend,
+      "--progress-jsonl",
+    ],
+    isDone: () => exists(join(out, "metrics.json")),
+    deps: [dep],
+    status: "queued",
+    step: 0,
+    total: 1,
+    log: "",
+  };
+}
+
+// Fine-tuning jobs, interleaved so that partial results already cover every mode.
+const rows: { row: string; mode: string; seed: number; dir: string; scratch: boolean }[] = [];
+for (const seed of plan.pretrainSeeds) {
+  for (const mode of plan.modes) {
+    rows.push({ row: `${mode}-s${seed}`, mode, seed, dir: runDir(mode, seed), scratch: false });
+  }
+}
+if (plan.scratch) {
+  // The control needs only a tokenizer and sizes: it borrows the first run's folder.
+  const first = rows[0];
+  rows.push({ row: "scratch", mode: "scratch", seed: first.seed, dir: first.dir, scratch: true });
+}
+for (const fs of plan.finetuneSeeds) {
+  for (const t of plan.tasks) {
+    for (const r of rows) {
+      const dep = pretrainJobs.get(r.scratch ? rows[0].row : r.row)!;
+      jobs.push(finetuneJob(r.row, r.dir, dep, t, fs, r.scratch));
+    }
+  }
+}
+
+// ---- warm the corpus cache once, so parallel runs do not all train the tokenizer ----
+const t0 = performance.now();
+const pending = [];
+for (const j of jobs) if (!(await j.isDone())) pending.push(j);
+for (const j of jobs) if (!pending.includes(j)) j.status = "done";
+console.error(
+  `compare ${name}: ${plan.modes.join("/")} × pre-training seeds ${
+    plan.pretrainSeeds.join(",")
+  } (${plan.config}, ` +
+    `${plan.steps} steps × batch ${plan.batch} × seq ${plan.seqLength}), tasks ${
+      plan.tasks.map((t) => t.task).join(", ")
+    }, fine-tuning seeds ${
+      plan.finetuneSeeds.join(",")
+    }; ${pending.length} of ${jobs.length} jobs to run, ${parallel} at a time`,
+);
+const reportOnly = values["report-only"]!;
+if (reportOnly) { for (const j of pending) j.status = "skipped"; }
+if (!reportOnly && pending.some((j) => j.kind === "pretrain")) {
+  console.error("preparing the corpus and tokenizer (cached for the runs)...");
+  try {
+    const base = plan.config.endsWith(".json")
+      ? applyOverrides(preset("tiny"), JSON.parse(await Deno.readTextFile(plan.config)))
+      : preset(plan.config);
+    const sets = Object.fromEntries(
+      plan.set.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+    );
+    const c = applyOverrides(base, { ...sets, corpus: plan.corpus });
+    await prepareCorpus({
+      corpus: c.corpus,
+      tokenizer: c.tokenizer,
+      vocabSize: c.tokenizerVocabSize,
+      maxLength: plan.seqLength,
+      seed: plan.pretrainSeeds[0],
+      maxChars: c.corpusMaxChars || undefined,
+    });
+  } catch (e) {
+    // Only a warm-up: the runs report any real problem themselves.
+    console.error(`(corpus warm-up skipped: ${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+// ---- scheduler ----
+const logDir = join(root, "logs");
+await Deno.mkdir(logDir, { recursive: true });
+let wake: () => void = () => {};
+let changed = new Promise<void>((r) => (wake = r));
+const signal = () => {
+  wake();
+  changed = new Promise<void>((r) => (wake = r));
+};
+
+async function runJob(job: Job): Promise<void> {
+  job.status = "running";
+  await job.prepare?.();
+  const child = new Deno.Command(Deno.execPath(), { args: job.args, stdout: "piped", stderr: "piped" })
+    .spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += value;
+    const lines = buf.split("\n");
+    buf = lines.pop()!;
+    for (const line of lines) {
+      if (!line.startsWith("{")) continue;
+      try {
+        const p = JSON.parse(line);
+        job.step = p.step;
+        job.total = p.totalSteps;
+      } catch { /* not progress */ }
+    }
+  }
+  const status = await child.status;
+  job.log = await stderr;
+  await writeFileAtomic(join(logDir, `${job.id.replace(/\s+/g, "_")}.log`), job.log);
+  job.status = status.success && (await job.isDone()) ? "done" : "failed";
+}
+
+const ready = (j: Job) => j.status === "queued" && j.deps.every((d) => d.status === "done");
+const enc = new TextEncoder();
+const tty = Deno.stderr.isTerminal();
+let lastLine = "", lastPrint = 0;
+const ticker = setInterval(() => {
+  const pre = jobs.filter((j) => j.kind === "pretrain");
+  const ft = jobs.filter((j) => j.kind === "finetune");
+  const running = jobs.filter((j) => j.status === "running").map((j) =>
+    `${j.id.replace(/^(pretrain|finetune) /, "")} ${Math.floor((100 * j.step) / Math.max(1, j.total))}%`
+  );
+  const count = (js: Job[]) => `${js.filter((j) => j.status === "done").length}/${js.length}`;
+  const line = `compare: pretrain ${count(pre)} · finetune ${count(ft)} | ${running.join(" · ")} | ${
+    formatDuration((performance.now() - t0) / 1000)
+  }`;
+  if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, 200)}`));
+  else {
+    // Logs (no TTY): a line when a job finishes, or every minute.
+    const counts = `${count(pre)} ${count(ft)}`;
+    if (counts !== lastLine || performance.now() - lastPrint > 60_000) {
+      console.error(line);
+      lastLine = counts;
+      lastPrint = performance.now();
+    }
+  }
+}, 1000);
+
+await Promise.all(Array.from({ length: parallel }, async () => {
+  for (;;) {
+    // Dependents of a failed job cannot run.
+    for (const j of jobs) {
+      if (j.status === "queued" && j.deps.some((d) => d.status === "failed" || d.status === "skipped")) {
+        j.status = "skipped";
+      }
+    }
+    const job = jobs.find(ready);
+    if (job) {
+      await runJob(job);
+      signal();
+      continue;
+    }
+    if (!jobs.some((j) => j.status === "queued")) return;
+    await changed;
+  }
+}));
+clearInterval(ticker);
+if (tty) Deno.stderr.writeSync(enc.encode("\n"));
+const wall = (performance.now() - t0) / 1000;
+
+const failed = jobs.filter((j) => j.status === "failed");
+for (const j of failed) console.error(`\n${j.id} failed:\n${j.log.split("\n").slice(-12).join("\n")}`);
+const skipped = jobs.filter((j) => j.status === "skipped").length;
+
+// ---- results ----
+const entries: ComparisonEntry[] = [];
+for (const r of rows) {
+  for (const t of plan.tasks) {
+    for (const fs of plan.finetuneSeeds) {
+      const p = join(finetuneDir(r.dir, t.task, fs, r.scratch ? "scratch" : undefined), "metrics.json");
+      try {
+        const metrics = JSON.parse(await Deno.readTextFile(p)) as FinetuneMetricsFile;
+        entries.push({
+          mode: r.mode,
+          pretrainSeed: r.seed,
+          task: taskSlug(t.task),
+          finetuneSeed: fs,
+          metrics,
+        });
+      } catch { /* not finished */ }
+    }
+  }
+}
+const modes = [...plan.modes, ...(plan.scratch ? ["scratch"] : [])];
+const tasks = plan.tasks.map((t) => taskSlug(t.task));
+const summary = summarizeComparison(entries, modes, tasks);
+
+interface PretrainSummary {
+  mode: string;
+  seed: number;
+  loss_mlm: number | null;
+  loss_rtd: number | null;
+  disc_acc: number | null;
+  elapsed_s: number | null;
+}
+const pretrainRows: PretrainSummary[] = [];
+for (const r of rows.filter((r) => !r.scratch)) {
+  const m = await readMetrics(join(r.dir, "metrics.jsonl"));
+  const last = m.at(-1);
+  pretrainRows.push({
+    mode: r.mode,
+    seed: r.seed,
+    loss_mlm: last?.loss_mlm ?? null,
+    loss_rtd: last?.loss_rtd ?? null,
+    disc_acc: last?.disc_acc ?? null,
+    elapsed_s: last?.elapsed_s ?? null,
+  });
+}
+const f = (x: number | null, d = 3) => (x === null ? "—" : x.toFixed(d));
+const taskNotes = plan.tasks.map((t) => {
+  const e = entries.find((x) => x.task === taskSlug(t.task));
+  const sizes = e
+    ? `train ${e.metrics.sizes.train} / dev ${e.metrics.sizes.dev} / test ${e.metrics.sizes.test}`
+    : "";
+  const caps = [
+    t.maxTrain && `max-train ${t.maxTrain}`,
+    t.maxEval && `max-eval ${t.maxEval}`,
+    t.maxLength && `max-length ${t.maxLength}`,
+    t.epochs && `epochs ${t.epochs}`,
+  ].filter(Boolean).join(", ");
+  return `- \`${taskSlug(t.task)}\`: ${summary.metricOf[taskSlug(t.task)] ?? "?"}; ${sizes}${
+    caps ? ` (${caps})` : ""
+  }`;
+});
+const md = `# rtdlab comparison \`${name}\`
+
+Equal compute: every mode pre-trained with config \`${plan.config}\`, ${plan.steps} steps × batch ${plan.batch} × ` +
+  `sequence ${plan.seqLength} on \`${plan.corpus}\`${plan.set.length ? ` (${plan.set.join(", ")})` : ""}, ` +
+  `pre-training seeds ${
+    plan.pretrainSeeds.join(", ")
+  }; each exported encoder fine-tuned on every task with ` +
+  `seeds ${plan.finetuneSeeds.join(", ")} (lr ${plan.lr}, batch ${plan.batchFt}, early stopping on dev). ` +
+  `\`scratch\` = the same encoder with random weights (no pre-training).
+
+## Test scores (×100, mean ± std over pre-training × fine-tuning seeds)
+
+${comparisonTable(summary, "test")}
+
+Average: per (pre-training seed, fine-tuning seed), the mean over tasks; then mean ± std.
+
+## Dev scores (the split that chose the epoch)
+
+${comparisonTable(summary, "dev")}
+
+## Tasks
+
+${taskNotes.join("\n")}
+
+## Pre-training (last logged step)
+
+| run | MLM loss | RTD loss | disc acc | wall time |
+|-----|----------|----------|----------|-----------|
+${
+    pretrainRows.map((p) =>
+      `| ${p.mode}-s${p.seed} | ${f(p.loss_mlm)} | ${f(p.loss_rtd)} | ${f(p.disc_acc)} | ${
+        p.elapsed_s === null ? "—" : formatDuration(p.elapsed_s)
+      } |`
+    ).join("\n")
+  }
+
+${entries.length} fine-tuning results; ${failed.length} jobs failed, ${skipped} ${
+    reportOnly ? "not finished yet (--report-only)" : "skipped"
+  }; this invocation's wall time ` +
+  `${formatDuration(wall)} (${parallel} at a time, backend ${plan.backend}).
+`;
+await writeFileAtomic(join(root, "results.md"), md);
+await writeJsonAtomic(join(root, "results.json"), {
+  format: "rtdlab-compare-1",
+  name,
+  plan,
+  summary,
+  pretrain: pretrainRows,
+  failed: failed.map((j) => j.id),
+  skipped,
+  wall_s: Math.round(wall),
+  written_at: new Date().toISOString(),
+});
+
+// ---- HTML report with the pre-training curves (lib/report) ----
+let htmlNote = "";
+try {
+  const report = await import("../lib/report/mod.ts");
+  const { markdownToHtml } = report;
+  const t = await report.loadRuns(rows.filter((r) => !r.scratch).map((r) => r.dir));
+  const tableHtml = (split: "test" | "dev") => {
+    const head = [
+      "mode",
+      ...tasks.map((k) => `${k} (${summary.metricOf[k] ?? "?"})`),
+      ...(split === "test" ? ["average"] : []),
+    ];
+    const body = modes.map((m) =>
+      `<tr><td>${m}</td>${tasks.map((k) => `<td>${formatCell(summary[split][m][k])}</td>`).join("")}${
+        split === "test" ? `<td><b>${formatCell(summary.average[m])}</b></td>` : ""
+      }</tr>`
+    ).join("\n");
+    return `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>\n${body}</table>`;
+  };
+  const r = new report.Report(`rtdlab comparison: ${name}`)
+    .html(markdownToHtml(md.split("\n## ")[0].replace(/^# .*\n/, "")))
+    .heading("Test scores (×100, mean ± std)")
+    .html(tableHtml("test"))
+    .heading("Dev scores")
+    .html(tableHtml("dev"))
+    .heading("Pre-training curves")
+    .figure(report.lossCurves(t, { by: "sharing", smooth: 0.8 }), "MLM and RTD losses, mean per mode")
+    .figure(report.metricCurves(t, ["disc_acc", "gen_acc"], { by: "sharing", smooth: 0.8 }));
+  await r.write(join(root, "report.html"));
+  htmlNote = ",report.html";
+} catch (e) {
+  htmlNote = ` (no HTML report: ${(e as Error).message.split("\n")[0]})`;
+}
+
+console.log(`\n${md}`);
+const html = htmlNote.startsWith(",");
+console.log(
+  `files: ${resolve(root)}/{results.md,results.json${html ? htmlNote : ""}}${html ? "" : htmlNote}`,
+);
+Deno.exit(failed.length ? 1 : 0);

@@ -1,0 +1,248 @@
+/**
+ * `deno task finetune`: fine-tune a pre-training run's exported discriminator (or the MLM baseline's
+ * encoder) on a labelled task and write `RUN/finetune/<task>-s<seed>/{metrics.json,predictions.jsonl}`.
+ *
+ *   deno task finetune --checkpoint runs/gdes --task sentiment-yelp --seed 0
+ *   deno task finetune --checkpoint runs/gdes --task data/reviews.csv --label-column stars
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { DEFAULT_HYPERPARAMS, type FinetuneHyperparams, runFinetune } from "../lib/finetune/mod.ts";
+import type { EncoderSource } from "../lib/finetune/classifier.ts";
+import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
+import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
+import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
+
+const D = DEFAULT_HYPERPARAMS;
+const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classification task
+
+  --checkpoint RUN_DIR   pre-training run folder (uses RUN/export/discriminator, or export/mlm, + tokenizer.json)
+  --task NAME|FILE|DIR   ${Object.keys(PACKAGED_TASKS).join(", ")},
+                         or a .jsonl/.csv/.tsv file with "text" (or "text_a"+"text_b") and "label" columns,
+                         or a folder with train.* / dev.* / test.* files
+  --seed S               fine-tuning seed (head init, example order, dropout)  [0]
+  --epochs N             passes over the training set  [${D.epochs}]
+  --lr X                 peak learning rate  [${D.learningRate}]
+  --batch B              examples per step  [${D.batchSize}]
+  --max-length N         tokens per example incl. [CLS]/[SEP]  [${D.maxLength}]
+  --layer-decay X        layer-wise LR decay (1 = off; ELECTRA-Small used 0.8)  [${D.layerDecay}]
+  --warmup X             fraction of steps warming up  [${D.warmupFraction}]
+  --weight-decay X       AdamW weight decay  [${D.weightDecay}]
+  --patience N           evaluations without a better dev score before stopping (0 = off)  [${D.patience}]
+  --eval-every N         evaluate on dev every N steps (0 = each epoch)  [${D.evalEvery}]
+  --max-train N          use a seeded subset of at most N training examples
+  --max-eval N           use at most N dev and N test examples
+  --source S             discriminator | mlm | scratch (random init, same tokenizer: the no-pre-training control)
+  --out DIR              output folder  [RUN/finetune/<task>-s<seed>]
+  user data:  --text-column C  --text-b-column C  --label-column C  --dev FILE  --test FILE
+              --split-seed S  --metric ${METRIC_NAMES.join("|")}
+  --backend B            wasm | cpu | webgpu | tensorflow  [wasm]
+  --progress-jsonl       progress as JSON lines on stdout (for a parent process)
+  --quiet                no progress bar
+  --help                 this text
+`;
+
+/** Parses argv into run options; throws on bad input. */
+export function parseCli(argv: string[]) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        ...Object.fromEntries(
+          [
+            "checkpoint",
+            "task",
+            "seed",
+            "epochs",
+            "lr",
+            "batch",
+            "max-length",
+            "layer-decay",
+            "warmup",
+            "weight-decay",
+            "patience",
+            "eval-every",
+            "max-train",
+            "max-eval",
+            "source",
+            "out",
+            "text-column",
+            "text-b-column",
+            "label-column",
+            "dev",
+            "test",
+            "split-seed",
+            "metric",
+            "backend",
+          ].map((k) => [k, { type: "string" as const }]),
+        ),
+        help: { type: "boolean" },
+        quiet: { type: "boolean" },
+        "progress-jsonl": { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (see --help)`);
+  }
+  const a = values as Record<string, string | undefined> & {
+    help?: boolean;
+    quiet?: boolean;
+    "progress-jsonl"?: boolean;
+  };
+  if (a.help) return { help: true as const };
+  const int = (k: string, min = 0) => {
+    const v = a[k];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${k} needs an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  const num = (k: string) => {
+    const v = a[k];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${k} needs a number, got "${v}"`);
+    return n;
+  };
+  if (!a.checkpoint) throw new Error("--checkpoint RUN_DIR is required (see --help)");
+  if (!a.task) throw new Error("--task is required (see --help)");
+  const source = a.source as EncoderSource | undefined;
+  if (source && !["discriminator", "mlm", "scratch"].includes(source)) {
+    throw new Error(`--source must be discriminator, mlm or scratch, got "${source}"`);
+  }
+  if (a.metric && !METRIC_NAMES.includes(a.metric as MetricName)) {
+    throw new Error(`--metric must be one of ${METRIC_NAMES.join(", ")}, got "${a.metric}"`);
+  }
+  const hyper: Partial<FinetuneHyperparams> = {};
+  const set = <K extends keyof FinetuneHyperparams>(k: K, v: number | undefined) => {
+    if (v !== undefined) hyper[k] = v;
+  };
+  set("epochs", int("epochs", 1));
+  set("learningRate", num("lr"));
+  set("batchSize", int("batch", 1));
+  set("maxLength", int("max-length", 4));
+  set("layerDecay", num("layer-decay"));
+  set("warmupFraction", num("warmup"));
+  set("weightDecay", num("weight-decay"));
+  set("patience", int("patience"));
+  set("evalEvery", int("eval-every"));
+  return {
+    help: false as const,
+    runDir: a.checkpoint,
+    task: a.task,
+    seed: int("seed") ?? 0,
+    hyper,
+    source,
+    outDir: a.out,
+    backend: (a.backend ?? "wasm") as BackendName,
+    progressJsonl: a["progress-jsonl"] ?? false,
+    quiet: a.quiet ?? false,
+    taskOptions: {
+      textColumn: a["text-column"],
+      textBColumn: a["text-b-column"],
+      labelColumn: a["label-column"],
+      devFile: a.dev,
+      testFile: a.test,
+      splitSeed: int("split-seed"),
+      metric: a.metric as MetricName | undefined,
+      maxTrain: int("max-train", 1),
+      maxEval: int("max-eval", 1),
+    },
+  };
+}
+
+if (import.meta.main) {
+  let cli;
+  try {
+    cli = parseCli(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  if (cli.help) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  try {
+    const backend = await initBackend(cli.backend);
+    if (!cli.progressJsonl) console.error(`backend: ${backend.info}`);
+    const abort = new AbortController();
+    Deno.addSignalListener("SIGINT", () => {
+      if (abort.signal.aborted) Deno.exit(130);
+      console.error("\ninterrupted: testing the best weights so far (Ctrl-C again to quit now)");
+      abort.abort();
+    });
+    let bar: ProgressBar | undefined;
+    const t0 = performance.now();
+    const m = await runFinetune({
+      runDir: cli.runDir,
+      task: cli.task,
+      seed: cli.seed,
+      hyper: cli.hyper,
+      source: cli.source,
+      outDir: cli.outDir,
+      taskOptions: cli.taskOptions,
+      signal: abort.signal,
+      onMessage: (msg) => {
+        if (cli.progressJsonl) return;
+        bar?.done();
+        bar = undefined;
+        console.error(msg);
+      },
+      onEval: (r) => {
+        if (cli.progressJsonl || cli.quiet) return;
+        bar?.done();
+        bar = undefined;
+        const d = r.dev;
+        console.error(
+          `  epoch ${r.epoch} step ${r.step}: train loss ${r.train_loss.toFixed(4)} | dev acc ${
+            d.accuracy.toFixed(4)
+          } macro-F1 ${d.macro_f1.toFixed(4)} MCC ${d.mcc.toFixed(4)}`,
+        );
+      },
+      onProgress: (p) => {
+        if (cli.progressJsonl) {
+          console.log(JSON.stringify({ step: p.step, totalSteps: p.totalSteps, etaSeconds: p.etaSeconds }));
+          return;
+        }
+        if (cli.quiet) return;
+        bar ??= new ProgressBar(p.totalSteps, "finetune");
+        bar.update(
+          p.step,
+          `epoch ${p.epoch} loss ${p.loss.toFixed(3)}${
+            p.bestDev === null ? "" : ` best dev ${p.bestDev.toFixed(3)}`
+          } | ${p.examplesPerSecond.toFixed(0)} ex/s | ETA ${formatDuration(p.etaSeconds)}`,
+        );
+      },
+    });
+    bar?.done();
+    if (!cli.progressJsonl) {
+      const f = (x: number) => x.toFixed(4);
+      console.log(
+        `\n${m.task} (seed ${m.seed}, ${m.source}${m.sharing ? `, pre-trained with ${m.sharing}` : ""}): ` +
+          `best dev at epoch ${m.best.epoch} (step ${m.best.step}/${m.steps})${
+            m.stopped_early ? ", stopped early" : ""
+          }`,
+      );
+      console.log(`  split  accuracy  macro-F1  MCC      n`);
+      for (const [k, v] of [["dev", m.dev], ["test", m.test]] as const) {
+        console.log(
+          `  ${k.padEnd(5)}  ${f(v.accuracy)}    ${f(v.macro_f1)}    ${f(v.mcc).padStart(7)}  ${v.n}`,
+        );
+      }
+      console.log(
+        `  selection metric: ${m.metric}; wall time ${formatDuration((performance.now() - t0) / 1000)}`,
+      );
+    }
+    Deno.exit(0);
+  } catch (e) {
+    console.error(`\nerror: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

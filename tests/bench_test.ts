@@ -1,0 +1,341 @@
+/**
+ * The benchmark's plumbing (no timing assertions): the peer follows rtdlab's config, a `--case` run
+ * prints the fields the report needs, and bad arguments are refused with a message naming them.
+ */
+
+import assert from "node:assert/strict";
+import * as tf from "../lib/tf.ts";
+import { initBackend } from "../lib/backend/mod.ts";
+import { addRowVector, dropoutMask, gelu, layerNormWith } from "../lib/model/layers.ts";
+import { crossEntropy } from "../lib/train/pretrain.ts";
+import { sampleFromLogits } from "../lib/train/sampling.ts";
+import { Rng } from "../lib/rng.ts";
+import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
+import { caseArgs, type CaseSpec, spawnCase } from "../lib/bench/case.ts";
+import { parseBenchArgs } from "../lib/bench/cli.ts";
+import { PEER_GLIBC_TUNABLES, peerCommand, peerOverrides, peerSetArgs } from "../lib/bench/peer.ts";
+import { benchTable, ratioLines } from "../lib/bench/report.ts";
+import { type BenchRow, planCases } from "../lib/bench/suite.ts";
+
+await initBackend("wasm");
+
+/** The micro model of tests/_helpers.ts, as `--set` overrides of the tiny preset. */
+const MICRO: Record<string, string> = {
+  vocabSize: "64",
+  maxPositions: "16",
+  seqLength: "16",
+  embeddingSize: "16",
+  "discriminator.hiddenSize": "32",
+  "discriminator.numLayers": "1",
+  "discriminator.numHeads": "2",
+  "discriminator.intermediateSize": "64",
+  generatorHiddenFraction: "0.5",
+};
+
+Deno.test("peer overrides come from rtdlab's config: tiny", () => {
+  assert.deepEqual(peerOverrides(preset("tiny")), {
+    vocab: 8192,
+    max_len: 128,
+    emb: 128,
+    layers: 4,
+    d_hidden: 128,
+    d_heads: 2,
+    d_ffn: 512,
+    g_hidden: 32, // 1/4 of 128
+    g_heads: 1, // max(1, 32/64)
+    g_ffn: 128, // 4 × 32
+  });
+});
+
+Deno.test("peer overrides come from rtdlab's config: electra-small", () => {
+  assert.deepEqual(peerOverrides(preset("electra-small")), {
+    vocab: 30522,
+    max_len: 128,
+    emb: 128,
+    layers: 12,
+    d_hidden: 256,
+    d_heads: 4,
+    d_ffn: 1024,
+    g_hidden: 64,
+    g_heads: 1,
+    g_ffn: 256,
+  });
+  // Every key the peer's CONFIGS entries have, in --set form.
+  const args = peerSetArgs(preset("electra-small"));
+  assert.equal(args.length, 20);
+  assert.ok(args.includes("vocab=30522") && args.includes("g_ffn=256"));
+  assert.deepEqual(args.filter((_, i) => i % 2 === 0), Array(10).fill("--set"));
+});
+
+Deno.test("peer overrides follow config changes (sequence length, generator width)", () => {
+  const c = validateConfig(applyOverrides(preset("tiny"), { seqLength: 64, generatorHiddenFraction: 1 }));
+  const o = peerOverrides(c);
+  assert.equal(o.max_len, 64);
+  assert.deepEqual([o.g_hidden, o.g_heads, o.g_ffn], [128, 2, 512]);
+});
+
+Deno.test("configs the peer cannot express are refused, naming the difference", () => {
+  assert.throws(() => peerOverrides({ ...preset("tiny"), sharing: "gdes" }), /sharing "gdes"/);
+  assert.throws(
+    () => peerOverrides({ ...preset("tiny"), generatorLayers: 2 }),
+    /2 generator and 4 discriminator/,
+  );
+  assert.throws(
+    () => peerOverrides({ ...preset("tiny"), vocabSize: 64 }),
+    /vocabSize must exceed 200, got 64/,
+  );
+});
+
+Deno.test("the peer's command unsets the OpenBLAS variables and tunes malloc in its own env only", () => {
+  const cmd = peerCommand({ config: preset("tiny"), batch: 8, warmup: 1, steps: 3 });
+  assert.deepEqual(cmd.slice(0, 6), [
+    "env",
+    "-u",
+    "OPENBLAS_CORETYPE",
+    "-u",
+    "OPENBLAS_L2_SIZE",
+    `GLIBC_TUNABLES=${PEER_GLIBC_TUNABLES}`,
+  ]);
+  assert.equal(cmd[6], "/usr/bin/python3");
+  const at = (flag: string) => cmd[cmd.indexOf(flag) + 1];
+  assert.equal(at("--batch"), "8");
+  assert.equal(at("--seq"), "128");
+  assert.equal(at("--threads"), "2");
+  assert.ok(cmd.includes("d_hidden=128"));
+});
+
+Deno.test("--case prints one JSON line with the fields the report needs (micro config, wasm)", async () => {
+  const spec: CaseSpec = {
+    config: "tiny",
+    overrides: MICRO,
+    backend: "wasm",
+    batch: 2,
+    warmup: 1,
+    steps: 2,
+    seed: 0,
+  };
+  assert.deepEqual(caseArgs(spec).slice(0, 3), ["--case", "--configs", "tiny"]);
+  const run = await spawnCase(spec, 300);
+  assert.ok(run.ok, run.error);
+  const r = run.result!;
+  for (
+    const k of [
+      "backend_info",
+      "params",
+      "median_s",
+      "mean_s",
+      "min_s",
+      "max_s",
+      "tokens_per_s",
+      "cpu_s_per_step",
+      "peak_rss_mib",
+      "rss_after_build_mib",
+      "num_tensors",
+      "loadavg_1m",
+      "deno",
+      "tfjs",
+    ]
+  ) assert.ok(k in r, `case JSON has ${k}`);
+  assert.equal(r.config, "tiny");
+  assert.equal(r.backend, "wasm");
+  assert.deepEqual([r.batch, r.seq, r.vocab, r.warmup, r.timed], [2, 16, 64, 1, 2]);
+  assert.equal(r.masked_per_seq, 2); // round(0.15 · 16): every random token is maskable
+  assert.equal(r.all_step_times.length, 3);
+  assert.equal(r.all_step_cpu.length, 3);
+  assert.ok(r.median_s > 0 && r.min_s <= r.median_s && r.median_s <= r.max_s);
+  assert.ok(Math.abs(r.tokens_per_s - (2 * 16) / r.median_s) < 1e-6 * r.tokens_per_s);
+  assert.ok(r.peak_rss_mib >= r.rss_after_build_mib && r.rss_after_build_mib > 0);
+  assert.equal(r.first_last_loss.length, 2);
+  assert.ok(r.first_last_loss.every(Number.isFinite));
+});
+
+Deno.test("a failing case reports why instead of throwing", async () => {
+  const spec: CaseSpec = {
+    config: "tiny",
+    overrides: { ...MICRO, "discriminator.numHeads": "3" },
+    backend: "wasm",
+    batch: 2,
+    warmup: 0,
+    steps: 1,
+    seed: 0,
+  };
+  const run = await spawnCase(spec, 300);
+  assert.equal(run.ok, false);
+  assert.match(run.error!, /not divisible by 3 attention heads/);
+});
+
+Deno.test("argument errors name the problem", () => {
+  const bad: [string[], RegExp][] = [
+    [["--frobnicate"], /frobnicate.*see --help/],
+    [["--configs", "huge"], /unknown config "huge"; known configs: tiny, electra-small/],
+    [["--backends", "wasm,tpu"], /unknown backend "tpu"; valid backends: wasm, cpu, webgpu, tensorflow/],
+    [["--batches", "8,zero"], /--batches needs a positive integer, got "zero"/],
+    [["--batches", "0"], /--batches needs a positive integer, got "0"/],
+    [["--steps=-1"], /--steps needs a positive integer, got "-1"/],
+    [["--warmup", "x"], /--warmup needs a non-negative integer/],
+    [["--configs", ","], /--configs needs a comma-separated list/],
+    [["--set", "vocabSize"], /--set needs KEY=VALUE, got "vocabSize"/],
+    [["--set", "batchSize=4"], /use --batches/],
+    [["--micro", "--profile"], /--micro and --profile cannot be combined/],
+    [["--case", "--batches", "8,32"], /--case runs one case/],
+  ];
+  for (const [argv, msg] of bad) assert.throws(() => parseBenchArgs(argv), msg, argv.join(" "));
+});
+
+Deno.test("the task exits 2 with the message on bad arguments", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../tasks/bench.ts", import.meta.url).pathname, "--configs", "huge"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /bench: --configs: unknown config "huge"/);
+});
+
+Deno.test("--quick plans tiny plus electra-small at batch 8; the cpu backend's steps are capped", () => {
+  const quick = parseBenchArgs(["--quick"]);
+  assert.deepEqual([quick.warmup, quick.steps], [1, 3]);
+  const q = planCases(quick, ["wasm"]).map((s) => `${s.config} b${s.batch}`);
+  assert.deepEqual(q, ["tiny b8", "tiny b32", "electra-small b8"]);
+  const full = planCases(parseBenchArgs(["--batches", "8", "--steps", "5"]), ["wasm", "cpu"]);
+  const cpuSmall = full.find((s) => s.backend === "cpu" && s.config === "electra-small")!;
+  const cpuTiny = full.find((s) => s.backend === "cpu" && s.config === "tiny")!;
+  assert.deepEqual([cpuSmall.warmup, cpuSmall.steps], [1, 2]);
+  assert.deepEqual([cpuTiny.warmup, cpuTiny.steps], [1, 2]);
+  const wasmTiny = full.find((s) => s.backend === "wasm" && s.config === "tiny")!;
+  assert.deepEqual([wasmTiny.warmup, wasmTiny.steps], [2, 5]);
+});
+
+Deno.test("the table and the ratio lines show both sides and the ratio", () => {
+  const spec: CaseSpec = {
+    config: "tiny",
+    overrides: {},
+    backend: "wasm",
+    batch: 8,
+    warmup: 1,
+    steps: 3,
+    seed: 0,
+  };
+  const rows: BenchRow[] = [{
+    spec,
+    rtdlab: {
+      ok: true,
+      wall_s: 1,
+      result: { median_s: 0.5, tokens_per_s: 2048, peak_rss_mib: 500, cpu_s_per_step: 0.5 } as never,
+    },
+    peer: {
+      command: "x",
+      ok: true,
+      result: {
+        median_s: 0.25,
+        tokens_per_s: 4096,
+        peak_rss_mib: 400,
+        timed_user_s: 1.2,
+        timed_sys_s: 0.3,
+        timed: 3,
+      },
+    },
+    ratio: 0.5,
+  }, {
+    spec: { ...spec, backend: "cpu" },
+    rtdlab: { ok: false, error: "boom", wall_s: 1 },
+    peer: null,
+    ratio: null,
+  }];
+  assert.deepEqual(ratioLines(rows), ["ratio tiny wasm b8: 0.50", "ratio tiny cpu b8: n/a"]);
+  const table = benchTable(rows);
+  assert.match(
+    table,
+    /\| tiny +\| wasm +\| 8 +\| +0\.500 \| +2048 \| +500 \| +0\.250 \| +4096 \| +400 \| +0\.50 \|/,
+  );
+  assert.match(table, /FAILED/);
+});
+
+// The performance rewrites the benchmark led to (lib/model/layers.ts, lib/train/pretrain.ts,
+// lib/train/sampling.ts) must keep behaviour: same forward values, same random draws, gradients equal
+// to autodiff's up to float rounding.
+
+function relDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() =>
+    tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / (tf.max(tf.abs(b)).dataSync()[0] + 1e-30)
+  );
+}
+
+Deno.test("dropoutMask draws tf.dropout's mask exactly (same seed, same values)", () => {
+  const cases: [number, number, number[]][] = [[0.1, 12345, [64, 33]], [0.5, 2147483647, [3, 5, 7]], [
+    0.9,
+    0,
+    [999],
+  ]];
+  for (const [rate, seed, shape] of cases) {
+    tf.tidy(() => {
+      const x = tf.randomNormal(shape, 0, 1, "float32", 1);
+      const a = tf.dropout(x, rate, undefined, seed).dataSync();
+      const b = tf.mul(x, dropoutMask(shape, rate, seed)).dataSync();
+      assert.deepEqual(b, a, `rate ${rate} seed ${seed}`);
+    });
+  }
+});
+
+Deno.test("LayerNorm, GELU, x + row vector and cross-entropy: plain forward values, autodiff's gradients", () => {
+  tf.tidy(() => {
+    const x = tf.randomNormal([48, 32], 0, 2, "float32", 2),
+      w = tf.randomNormal([48, 32], 0, 1, "float32", 3);
+    const g = tf.randomNormal([32], 1, 0.5, "float32", 4), b = tf.randomNormal([32], 0, 1, "float32", 5);
+    const plainLn = (a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, 1, true);
+      return tf.add(tf.mul(tf.mul(tf.sub(a, mean), tf.rsqrt(tf.add(variance, 1e-12))), gg), bb);
+    };
+    assert.deepEqual(layerNormWith(x, g, b, 1e-12).dataSync(), plainLn(x, g, b).dataSync());
+    const lnNew = tf.grads((a, gg, bb) => tf.sum(tf.mul(layerNormWith(a, gg, bb, 1e-12), w)))([x, g, b]);
+    const lnOld = tf.grads((a, gg, bb) => tf.sum(tf.mul(plainLn(a, gg, bb), w)))([x, g, b]);
+    lnNew.forEach((t, i) => assert.ok(relDiff(t, lnOld[i]) < 1e-5, `LayerNorm grad ${i}`));
+
+    const plainGelu = (a: tf.Tensor) => tf.mul(tf.mul(a, 0.5), tf.add(tf.erf(tf.mul(a, Math.SQRT1_2)), 1));
+    assert.deepEqual(gelu(x).dataSync(), plainGelu(x).dataSync());
+    const gNew = tf.grad((a) => tf.sum(tf.mul(gelu(a), w)))(x);
+    assert.ok(relDiff(gNew, tf.grad((a) => tf.sum(tf.mul(plainGelu(a), w)))(x)) < 1e-5, "GELU grad");
+
+    const v = tf.randomNormal([32], 0, 1, "float32", 6);
+    const rNew = tf.grads((a, vv) => tf.sum(tf.mul(addRowVector(a as tf.Tensor2D, vv as tf.Tensor1D), w)))([
+      x,
+      v,
+    ]);
+    const rOld = tf.grads((a, vv) => tf.sum(tf.mul(tf.add(a, vv), w)))([x, v]);
+    rNew.forEach((t, i) => assert.ok(relDiff(t, rOld[i]) < 1e-5, `row-vector grad ${i}`));
+
+    const logits = tf.randomNormal([16, 300], 0, 3, "float32", 7);
+    const targets = tf.tensor1d(Array.from({ length: 16 }, (_, i) => (i * 37) % 300), "int32");
+    const plainCe = (l: tf.Tensor) =>
+      tf.mean(tf.sub(tf.logSumExp(l, 1), tf.sum(tf.mul(l, tf.oneHot(targets, 300)), 1)));
+    const ceNew = tf.valueAndGrad((l) => tf.mul(crossEntropy(l as tf.Tensor2D, targets), 3))(logits);
+    const ceOld = tf.valueAndGrad((l) => tf.mul(plainCe(l), 3))(logits);
+    assert.equal(ceNew.value.dataSync()[0], ceOld.value.dataSync()[0]);
+    assert.ok(relDiff(ceNew.grad, ceOld.grad) < 1e-5, "cross-entropy grad");
+  });
+});
+
+Deno.test("inverse-CDF sampling picks what a linear scan picks (any temperature, with disallow)", () => {
+  const scan = (row: Float32Array, t: number, u01: number, banned: number) => {
+    let max = -Infinity;
+    for (let v = 0; v < row.length; v++) if (v !== banned && row[v] > max) max = row[v];
+    const w = new Float64Array(row.length);
+    let total = 0;
+    for (let v = 0; v < row.length; v++) w[v] = total += v === banned ? 0 : Math.exp((row[v] - max) / t);
+    const u = u01 * total;
+    for (let v = 0; v < row.length; v++) if (w[v] > u) return v === banned ? (banned === 0 ? 1 : 0) : v;
+    return row.length - 1;
+  };
+  const r = new Rng(11);
+  for (let trial = 0; trial < 60; trial++) {
+    const rows = 1 + r.int(8), vocab = 2 + r.int(200), t = [1, 0.7, 2][trial % 3];
+    const logits = Float32Array.from({ length: rows * vocab }, () => r.normal() * [0.5, 4, 40][trial % 3]);
+    const banned = trial % 2 ? Int32Array.from({ length: rows }, () => r.int(vocab)) : undefined;
+    const got = sampleFromLogits(logits, rows, vocab, t, new Rng(trial), banned);
+    const us = new Rng(trial);
+    for (let i = 0; i < rows; i++) {
+      const want = scan(logits.subarray(i * vocab, (i + 1) * vocab), t, us.next(), banned ? banned[i] : -1);
+      assert.equal(got[i], want, `trial ${trial} row ${i}`);
+    }
+  }
+});

@@ -1,0 +1,288 @@
+/**
+ * The demo report helpers (lib/report/demo.ts) on hand-made runs whose numbers are known, and
+ * lib/report/trained.ts on a real micro run (open the checkpoint, look at a sentence through it).
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "../lib/backend/mod.ts";
+import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
+import { discriminatorView } from "../lib/probes/discriminator_view.ts";
+import {
+  baseRate,
+  demoReport,
+  findings,
+  formatSummary,
+  loadRuns,
+  meanSe,
+  metricCurves,
+  probeCurves,
+  runSummary,
+  stepNoise,
+  summaryText,
+  viewStats,
+  viewStrip,
+} from "../lib/report/mod.ts";
+import { isCompleteRun, openRun } from "../lib/report/trained.ts";
+import { pretrain } from "../lib/train/run.ts";
+import type { DiscriminatorViewRow } from "../lib/probes/discriminator_view.ts";
+import { tempDir } from "./_helpers.ts";
+
+const close = (a: number | null | undefined, b: number, eps = 1e-9) =>
+  assert.ok(a !== null && a !== undefined && Math.abs(a - b) < eps, `${a} != ${b}`);
+
+type Rec = Record<string, number | null>;
+
+/** A deterministic wiggle, so the series have batch noise of a known size. */
+const wiggle = (i: number, amp: number) => (i % 2 === 0 ? amp : -amp);
+
+/**
+ * Four runs of 20 logged steps (every 5), probes every 10: NES's and GDES's MLM loss fall faster than
+ * ES's, NES's E_G is more self-similar than its E_D, GDES narrows the gap, ES's tow_cos is negative.
+ */
+async function writeRuns(root: string): Promise<void> {
+  const spec: Record<string, { rate: number; simG: number; simD: number; cos: number | null }> = {
+    mlm: { rate: 0.05, simG: 0.2, simD: NaN, cos: null },
+    es: { rate: 0.05, simG: 0.1, simD: 0.1, cos: -0.05 },
+    nes: { rate: 0.1, simG: 0.3, simD: 0.05, cos: 0.01 },
+    gdes: { rate: 0.1, simG: 0.3, simD: 0.25, cos: 0.02 },
+  };
+  for (const [mode, s] of Object.entries(spec)) {
+    const dir = join(root, mode);
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(
+      join(dir, "config.json"),
+      JSON.stringify({ sharing: mode, seed: 0, preset: "tiny", steps: 100, batchSize: 8, seqLength: 128 }),
+    );
+    const recs: Rec[] = [];
+    for (let i = 0; i < 20; i++) {
+      const step = 5 * (i + 1);
+      const r: Rec = {
+        step,
+        loss_mlm: 9 - s.rate * step + wiggle(i, 0.01),
+        loss_rtd: mode === "mlm" ? null : 0.6 - 0.002 * step,
+        disc_acc: mode === "mlm" ? null : 0.85 + 0.001 * i,
+        disc_acc_replaced: mode === "mlm" ? null : 0.01 * i,
+        replaced_frac: mode === "mlm" ? null : 0.14,
+        gen_acc: mode === "mlm" ? null : 0.002 * i,
+        tokens_per_s: 1000,
+      };
+      if (step % 10 === 0) {
+        r.tow_cos = s.cos === null ? null : s.cos + wiggle(i / 2, 0.001);
+        r.sim_gen = s.simG + wiggle(i / 2, 0.0005);
+        r.sim_disc = Number.isNaN(s.simD) ? null : s.simD;
+        r.sim_delta = mode === "gdes" ? 0.01 : null;
+      }
+      recs.push(r);
+    }
+    await Deno.writeTextFile(
+      join(dir, "metrics.jsonl"),
+      recs.map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+  }
+}
+
+Deno.test("meanSe and stepNoise", () => {
+  const m = meanSe([1, 2, 3, 4]);
+  close(m.mean, 2.5);
+  close(m.se, Math.sqrt(5 / 3) / 2);
+  assert.equal(meanSe([1]).se, null);
+  // A straight line has no step noise; an alternating ±a series around it has noise a·√2 per step.
+  close(stepNoise([1, 2, 3, 4, 5]), 0);
+  close(stepNoise([0, 1, 0, 1, 0, 1]), Math.sqrt(1.2) / Math.SQRT2);
+  assert.equal(stepNoise([1, 2]), null);
+});
+
+Deno.test("runSummary: first/last means, accuracies, probes, mode order", async () => {
+  const root = tempDir();
+  await writeRuns(root);
+  const t = await loadRuns(root);
+  const s = runSummary(t);
+  const rows = s.objects() as Record<string, number | string | null>[];
+  assert.deepEqual(rows.map((r) => r.sharing), ["mlm", "es", "nes", "gdes"]);
+  const es = rows[1];
+  assert.equal(es.steps, 100);
+  // First three logged MLM values: steps 5, 10, 15 with wiggles +,−,+ of 0.01.
+  close(es.mlm_first as number, 9 - 0.05 * 10 + 0.01 / 3, 1e-9);
+  close(es.mlm_last as number, 9 - 0.05 * 95 - 0.01 / 3, 1e-9);
+  close(es.disc_acc_replaced as number, 0.18, 1e-9);
+  close(es.sim_gen as number, 0.1 + wiggle(19 / 2, 0.0005));
+  close(es.tow_neg as number, 1);
+  assert.equal(rows[0].rtd_first, null, "the MLM baseline has no RTD loss");
+  assert.equal(rows[0].tow_cos, null);
+  const text = summaryText(s);
+  assert.match(text, /^mode +\| MLM loss first→last/);
+  assert.equal(text.split("\n").length, 6);
+  assert.match(text.split("\n")[2], /^mlm +\| 8\.\d{3} → 4\.\d{3} +\| \d\.\d{3} +\| — /);
+  const f = formatSummary(s).objects() as Record<string, string>[];
+  assert.equal(f.length, 4);
+  assert.equal(f[1].mode, "es");
+  assert.equal(f[1]["tow cos"], "-0.0510");
+  assert.equal(f[0]["RTD loss first→last"], "—");
+  close(es.rtd_base as number, -(0.14 * Math.log(0.14) + 0.86 * Math.log(0.86)), 1e-12);
+  assert.equal(baseRate(0), null);
+  assert.equal(baseRate(null), null);
+});
+
+Deno.test("findings read the paper's claims off the numbers", async () => {
+  const root = tempDir();
+  await writeRuns(root);
+  const f = Object.fromEntries(findings(await loadRuns(root)).map((x) => [x.id, x]));
+  assert.equal(f["nes-converges-faster"].verdict, "agrees");
+  assert.ok((f["nes-converges-faster"].values.diff as number) < 0);
+  assert.match(f["nes-converges-faster"].text, /ES \d\.\d{3}, NES \d\.\d{3}/);
+  assert.equal(f["gdes-follows-nes"].verdict, "agrees");
+  assert.match(f["gdes-follows-nes"].text, /within noise/);
+  assert.equal(f["nes-similarity-gap"].verdict, "agrees");
+  close(f["nes-similarity-gap"].values.gap as number, 0.25, 1e-3);
+  assert.equal(f["gdes-narrows-gap"].verdict, "agrees");
+  assert.equal(f["es-tug-of-war"].verdict, "agrees");
+  close(f["es-tug-of-war"].values.negative_share as number, 1);
+
+  // Swap roles: ES's generator now converges faster, and ES's tug-of-war is positive.
+  const t2 = await loadRuns(root);
+  const flipped = t2.derive({
+    loss_mlm: (
+      d: Record<string, number>,
+    ) => (d.sharing === ("es" as unknown as number) ? d.loss_mlm - 5 : d.loss_mlm),
+    tow_cos: (d: Record<string, number>) => (d.tow_cos === null ? null : -d.tow_cos),
+  });
+  const g = Object.fromEntries(findings(flipped).map((x) => [x.id, x]));
+  assert.equal(g["nes-converges-faster"].verdict, "disagrees");
+  assert.equal(g["es-tug-of-war"].verdict, "disagrees");
+
+  // Missing modes are "not measured", not errors.
+  const onlyEs = t2.filter((d: Record<string, string>) => d.sharing === "es");
+  const h = findings(onlyEs);
+  assert.ok(h.filter((x) => x.id !== "es-tug-of-war").every((x) => x.verdict === "not measured"));
+});
+
+function viewRows(): DiscriminatorViewRow[] {
+  const toks = ["[CLS]", "the", "cat", "sat", "[SEP]", "[PAD]"];
+  return toks.map((tok, i) => ({
+    position: i,
+    originalId: i,
+    original: tok,
+    inputId: i === 2 ? 4 : i,
+    input: i === 2 ? "[MASK]" : tok,
+    sampleId: i === 2 ? 99 : i,
+    sample: i === 2 ? "dog" : tok,
+    selected: i === 2,
+    label: i === 2 ? 1 : 0,
+    pReplaced: i === 2 ? 0.9 : 0.1,
+  }));
+}
+
+Deno.test("viewStrip marks replaced tokens and drops padding; viewStats", () => {
+  const rows = viewRows();
+  const strip = viewStrip(rows, { title: "es" });
+  assert.match(strip.html, /dog⟵cat/);
+  assert.doesNotMatch(strip.html, /\[PAD\]/);
+  assert.match(strip.text, /\*dog⟵cat\(0\.90\)/);
+  const s = viewStats(rows);
+  assert.equal(s.replaced, 1);
+  close(s.pReplaced, 0.9);
+  close(s.pOriginal, 0.1);
+  close(s.accuracy, 1);
+});
+
+Deno.test("curves skip the steps where a metric was not logged (probes every k steps)", async () => {
+  const root = tempDir();
+  await writeRuns(root);
+  const t = await loadRuns(root);
+  for (const fig of [probeCurves(t, ["tow_cos", "sim_gen"]), metricCurves(t, "tow_cos", { by: "run" })]) {
+    const lines = fig.data.filter((d) => d.type === "scatter");
+    assert.ok(lines.length >= 3);
+    for (const d of lines) {
+      assert.ok((d.y as unknown[]).every((v) => v !== null), `${d.name}: no gaps`);
+      assert.deepEqual(d.x, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    }
+  }
+});
+
+Deno.test("demoReport: a standalone page with the summary, findings, charts and strips", async () => {
+  const root = tempDir();
+  await writeRuns(root);
+  const report = await demoReport(root, {
+    views: [{ mode: "es", rows: viewRows() }],
+    sentence: "the cat sat",
+    note: "wall time 1 s",
+  });
+  const html = await report.render();
+  for (
+    const s of [
+      "Summary",
+      "DeBERTaV3",
+      "Losses",
+      "Tug-of-war probes",
+      "Embedding similarity",
+      "dog⟵cat",
+      "wall time 1 s",
+      "NES&#39;s generator MLM loss converges faster",
+    ]
+  ) assert.ok(html.includes(s) || html.includes(s.replace("&#39;", "'")), s);
+  assert.ok(report.figureCount >= 5, `figures: ${report.figureCount}`);
+  assert.ok(!/src="https?:/.test(html), "no network scripts: the page works offline");
+});
+
+Deno.test("openRun reopens a run at its checkpoint; isCompleteRun", async () => {
+  await initBackend("wasm");
+  const prev = Deno.env.get("RTDLAB_CACHE");
+  Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
+  try {
+    const corpus = tempDir("rtdlab-corpus-");
+    for (let d = 0; d < 4; d++) {
+      await Deno.writeTextFile(
+        join(corpus, `d${d}.txt`),
+        Array.from({ length: 40 }, (_, i) => `the cat ${i % 2 ? "sat on" : "ran to"} the mat.`).join(" "),
+      );
+    }
+    const config = validateConfig(applyOverrides(preset("tiny"), {
+      sharing: "gdes",
+      corpus,
+      tokenizerVocabSize: 60,
+      maxPositions: 16,
+      seqLength: 16,
+      embeddingSize: 16,
+      "discriminator.hiddenSize": 32,
+      "discriminator.numLayers": 1,
+      "discriminator.numHeads": 2,
+      "discriminator.intermediateSize": 64,
+      generatorHiddenFraction: 0.5,
+      batchSize: 2,
+      steps: 4,
+      warmupSteps: 1,
+      logEvery: 2,
+      checkpointEvery: 0,
+      probeEvery: 2,
+    }));
+    const out = join(tempDir(), "run");
+    const r = await pretrain({ config, outDir: out, noExport: true, until: 2 });
+    r.trainer.dispose();
+    assert.equal(await isCompleteRun(out), false, "stopped at step 2 of 4");
+    const r2 = await pretrain({ config, outDir: out, resume: true, noExport: true });
+    const expected = await discriminatorView(r2.trainer.model, "the cat sat on the mat.", {
+      tokenizer: r2.tokenizer,
+      seed: 3,
+    });
+    r2.trainer.dispose();
+    assert.equal(await isCompleteRun(out, { probe: true }), true);
+    assert.equal(await isCompleteRun(out, { minSteps: 5 }), false);
+    const opened = await openRun(out);
+    try {
+      assert.equal(opened.step, 4);
+      assert.equal(opened.config.sharing, "gdes");
+      const rows = await discriminatorView(opened.trainer.model, "the cat sat on the mat.", {
+        tokenizer: opened.tokenizer,
+        seed: 3,
+      });
+      assert.deepEqual(rows.map((x) => x.pReplaced), expected.map((x) => x.pReplaced), "same weights");
+    } finally {
+      opened.trainer.dispose();
+    }
+    await assert.rejects(() => openRun(tempDir()), /config\.json/);
+  } finally {
+    if (prev === undefined) Deno.env.delete("RTDLAB_CACHE");
+    else Deno.env.set("RTDLAB_CACHE", prev);
+  }
+});

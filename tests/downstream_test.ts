@@ -1,0 +1,339 @@
+/**
+ * Downstream evaluation: task loaders (packaged and user files, malformed files named by line),
+ * seeded splits, metrics on hand-computed confusion matrices, the classification head learning a
+ * separable task, and loading an exported encoder into a classifier.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as tf from "../lib/tf.ts";
+import { initBackend } from "../lib/backend/mod.ts";
+import {
+  emailToText,
+  type Example,
+  loadTask,
+  parseDelimited,
+  stratifiedSplit,
+  type TaskData,
+} from "../lib/tasks/mod.ts";
+import {
+  classificationMetrics,
+  encodeExamples,
+  finetune,
+  loadPretrainedEncoder,
+  metricsFromConfusion,
+  runFinetune,
+  SequenceClassifier,
+} from "../lib/finetune/mod.ts";
+import { ElectraModel } from "../lib/model/electra.ts";
+import { Pretrainer } from "../lib/train/pretrain.ts";
+import { exportModels } from "../lib/train/checkpoint.ts";
+import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
+import { Rng } from "../lib/rng.ts";
+import { maxAbsDiff, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+
+await initBackend("wasm");
+const FIX = new URL("./fixtures/downstream/", import.meta.url).pathname;
+const fx = (name: string) => join(FIX, name);
+
+async function rejectsWith(p: Promise<unknown>, ...parts: (string | RegExp)[]): Promise<string> {
+  let msg = "";
+  await assert.rejects(p, (e: Error) => {
+    msg = e.message;
+    return true;
+  });
+  for (const part of parts) {
+    if (typeof part === "string") assert.ok(msg.includes(part), `"${msg}" should mention "${part}"`);
+    else assert.match(msg, part);
+  }
+  return msg;
+}
+
+// ---------------------------------------------------------------- user files
+
+Deno.test("user JSONL, CSV (quotes, commas, multi-line fields), TSV pairs and chosen columns load", async () => {
+  const j = await loadTask(fx("good.jsonl"));
+  assert.deepEqual(j.labels, ["neg", "pos"]);
+  assert.equal(j.train.length + j.dev.length + j.test.length, 40);
+  assert.equal(j.pair, false);
+  assert.match(j.train[0].id, /^good\.jsonl:\d+$/);
+
+  const c = await loadTask(fx("good.csv"));
+  assert.deepEqual(c.labels, ["0", "1"]);
+  const all = [...c.train, ...c.dev, ...c.test];
+  assert.equal(all.length, 12);
+  assert.ok(all.some((e) => e.text.endsWith("was, really")), "comma inside a quoted field");
+  const multi = all.find((e) => e.text.startsWith('she said "nice"'));
+  assert.equal(multi?.text, 'she said "nice"\nand left');
+  assert.equal(multi?.id, "good.csv:4", "a record's id is the line it starts on");
+
+  const p = await loadTask(fx("pairs.tsv"));
+  assert.equal(p.pair, true);
+  assert.ok([...p.train, ...p.dev, ...p.test].every((e) => e.textB && e.textB.length > 0));
+
+  const cols = await loadTask(fx("columns.csv"), { labelColumn: "y" });
+  assert.deepEqual(cols.labels, ["neg", "pos"]);
+  assert.equal(cols.train.length + cols.dev.length + cols.test.length, 10);
+  await rejectsWith(
+    loadTask(fx("columns.csv"), { textColumn: "body", labelColumn: "y" }),
+    "columns.csv:2",
+    "body",
+  );
+});
+
+Deno.test("a folder of train/dev/test files is used as given", async () => {
+  const t = await loadTask(fx("folder"));
+  assert.equal(t.name, "folder");
+  assert.deepEqual([t.train.length, t.dev.length, t.test.length], [20, 6, 6]);
+  assert.equal(t.split.kind, "files");
+  await rejectsWith(
+    loadTask(fx("folder/train.jsonl"), {
+      devFile: fx("unknown_label_dev.jsonl"),
+      testFile: fx("folder/test.jsonl"),
+    }),
+    "unknown_label_dev.jsonl:2",
+    '"meh"',
+  );
+});
+
+Deno.test("malformed files: the error names the file and the line", async () => {
+  await rejectsWith(loadTask(fx("bad_json.jsonl")), "bad_json.jsonl:3", "bad JSON on line 3");
+  await rejectsWith(loadTask(fx("missing_label.jsonl")), "missing_label.jsonl:4", 'missing column "label"');
+  await rejectsWith(loadTask(fx("empty_label.csv")), "empty_label.csv:4", "empty label on line 4");
+  await rejectsWith(loadTask(fx("ragged.csv")), "ragged.csv:5", "line 5 has 3 fields but the header has 2");
+  await rejectsWith(loadTask(fx("unterminated.csv")), "unterminated.csv:3", "unterminated");
+  await rejectsWith(loadTask("no-such-task"), "unknown task", "sentiment-imdb");
+  // Line numbers keep counting through quoted newlines.
+  assert.throws(
+    () => parseDelimited('a,b\n"x\ny",1\n"p\nq",2,3\n', "mem.csv", ","),
+    /mem\.csv:4: line 4 has 3 fields/,
+  );
+});
+
+// ---------------------------------------------------------------- splits
+
+Deno.test("splits are seeded: same seed same split, another seed another; stratified", async () => {
+  const ids = (t: TaskData) => [t.train, t.dev, t.test].map((s) => s.map((e) => e.id).join(","));
+  const a = await loadTask(fx("good.jsonl"), { splitSeed: 1 });
+  const b = await loadTask(fx("good.jsonl"), { splitSeed: 1 });
+  const c = await loadTask(fx("good.jsonl"), { splitSeed: 2 });
+  assert.deepEqual(ids(a), ids(b));
+  assert.notDeepEqual(ids(a), ids(c));
+  // 20 per class: 16/2/2 each.
+  for (const [split, n] of [[a.train, 16], [a.dev, 2], [a.test, 2]] as const) {
+    assert.equal(split.filter((e) => e.label === 0).length, n);
+    assert.equal(split.filter((e) => e.label === 1).length, n);
+  }
+  const items = Array.from({ length: 100 }, (_, i) => i);
+  const s1 = stratifiedSplit(items, (i) => i % 3, 5);
+  assert.deepEqual(s1, stratifiedSplit(items, (i) => i % 3, 5));
+  assert.equal(new Set(s1.flat()).size, 100, "every item lands in exactly one split");
+  const capped = await loadTask(fx("good.jsonl"), { splitSeed: 1, maxTrain: 5, maxEval: 1 });
+  assert.deepEqual([capped.train.length, capped.dev.length, capped.test.length], [5, 1, 1]);
+});
+
+// ---------------------------------------------------------------- packaged tasks
+
+Deno.test("packaged tasks load with the right classes and no label leaks", async () => {
+  const expect: [string, number, number][] = [
+    ["sentiment-imdb", 2, 1000],
+    ["sentiment-amazon", 2, 1000],
+    ["sentiment-yelp", 2, 1000],
+    ["brown-genre", 15, 0],
+    ["wordnet-supersense", 45, 100_000],
+  ];
+  const loaded = new Map<string, TaskData>();
+  for (const [name, classes, atLeast] of expect) {
+    const t = await loadTask(name);
+    loaded.set(name, t);
+    const n = t.train.length + t.dev.length + t.test.length + (t.split.duplicatesDropped ?? 0);
+    assert.equal(t.labels.length, classes, name);
+    assert.ok(n >= atLeast && (!name.startsWith("sentiment") || n === 1000), `${name}: ${n} examples`);
+    const seen = new Set([...t.train, ...t.dev, ...t.test].map((e) => e.label));
+    assert.equal(seen.size, classes, `${name}: every class occurs`);
+  }
+  // Brown is split by file: no file contributes passages to two splits.
+  const brown = loaded.get("brown-genre")!;
+  const files = (xs: Example[]) => new Set(xs.map((e) => e.id.split(":")[0]));
+  const [tr, dv, ts] = [files(brown.train), files(brown.dev), files(brown.test)];
+  assert.ok([...dv, ...ts].every((f) => !tr.has(f)) && [...dv].every((f) => !ts.has(f)));
+
+  const spam = await loadTask("spam");
+  assert.deepEqual(spam.labels, ["ham", "spam"]);
+  const texts = [...spam.train, ...spam.dev, ...spam.test];
+  assert.ok(texts.length + (spam.split.duplicatesDropped ?? 0) === 6046, `${texts.length} emails`);
+  for (const e of texts) {
+    // Headers are gone (forwarded messages quoted in a body keep theirs, as content — except X-Spam-*).
+    assert.ok(!/^(X-Spam-[\w-]+|Return-Path|Received):/.test(e.text), `header left in ${e.id}`);
+    assert.ok(!/^X-Spam-[\w-]+:/m.test(e.text), `SpamAssassin verdict left in ${e.id}`);
+    assert.ok(!e.text.includes("spamassassin.taint.org"), `recipient address left in ${e.id}`);
+    assert.ok(!/<\/?(html|body|table|font)\b/i.test(e.text), `HTML left in ${e.id}`);
+  }
+});
+
+Deno.test("emails: only the Subject header is kept; quoted-printable, multipart and HTML are decoded", () => {
+  const raw = [
+    "From spammer@example.com  Thu Aug 22 13:17:22 2002",
+    "X-Spam-Status: Yes, hits=12.3",
+    "Subject: =?utf-8?B?Q2hlYXAgd2F0Y2hlcw==?=",
+    'Content-Type: multipart/alternative; boundary="BB"',
+    "",
+    "--BB",
+    "Content-Type: text/html; charset=iso-8859-1",
+    "Content-Transfer-Encoding: quoted-printable",
+    "",
+    "<html><body><p>Caf=E9 &amp; <b>deals</b></p><script>x()</script></body></html>",
+    "--BB--",
+    "",
+  ].join("\r\n");
+  const text = emailToText(new TextEncoder().encode(raw));
+  assert.equal(text, "Cheap watches\nCafé & deals");
+});
+
+// ---------------------------------------------------------------- metrics
+
+Deno.test("metrics match hand-computed values on known confusion matrices", () => {
+  const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} vs ${b}`);
+  // Binary [[5,1],[2,2]] (rows = truth): acc 7/10; F1 10/13 and 4/7; MCC 8/√504.
+  let m = metricsFromConfusion([[5, 1], [2, 2]]);
+  close(m.accuracy, 0.7);
+  close(m.macro_f1, (10 / 13 + 4 / 7) / 2);
+  close(m.mcc, 8 / Math.sqrt(504));
+  // Three classes [[3,1,0],[0,2,2],[1,0,3]]: acc 8/12; F1 3/4, 4/7, 2/3; Gorodkin MCC 48/√(94·96).
+  m = metricsFromConfusion([[3, 1, 0], [0, 2, 2], [1, 0, 3]]);
+  close(m.accuracy, 8 / 12);
+  close(m.macro_f1, (3 / 4 + 4 / 7 + 2 / 3) / 3);
+  close(m.mcc, 48 / Math.sqrt(94 * 96));
+  close(metricsFromConfusion([[0, 5], [5, 0]]).mcc, -1);
+  close(metricsFromConfusion([[4, 0, 0], [0, 3, 0], [0, 0, 2]]).mcc, 1);
+  // Everything predicted as one class: MCC is undefined, reported as 0.
+  close(metricsFromConfusion([[6, 0], [4, 0]]).mcc, 0);
+  // From label lists (a class absent from both truth and predictions is not averaged into macro-F1).
+  m = classificationMetrics([0, 0, 1, 1], [0, 1, 1, 1], 3);
+  close(m.accuracy, 0.75);
+  close(m.macro_f1, (2 / 3 + 0.8) / 2);
+});
+
+// ---------------------------------------------------------------- model
+
+const WORDS = Array.from({ length: 59 }, (_, i) => `w${i}`);
+const TOKENIZER = WordPieceTokenizer.fromVocab(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...WORDS]);
+
+Deno.test("pairs encode as [CLS] a [SEP] b [SEP] with type ids, truncating the longer side first", () => {
+  const ex: Example = { id: "x", text: "w1 w2 w3 w4 w5 w6", textB: "w7 w8", label: 0 };
+  const [f] = encodeExamples(TOKENIZER, [ex], 9);
+  const id = (w: string) => TOKENIZER.tokenToId(w)!;
+  assert.deepEqual([...f.ids], [2, id("w1"), id("w2"), id("w3"), id("w4"), 3, id("w7"), id("w8"), 3]);
+  assert.deepEqual([...f.typeIds], [0, 0, 0, 0, 0, 0, 1, 1, 1]);
+  const [single] = encodeExamples(TOKENIZER, [{ id: "y", text: "w1 w2 w3 w4 w5 w6", label: 1 }], 5);
+  assert.deepEqual([...single.ids], [2, id("w1"), id("w2"), id("w3"), 3]);
+});
+
+Deno.test("the classification head learns a separable synthetic task within seconds", async () => {
+  // Class 0 sentences use w0-w19, class 1 sentences w20-w39 (filler w40-w58 in both).
+  const rng = new Rng(11);
+  const examples: Example[] = Array.from({ length: 240 }, (_, i) => {
+    const label = i % 2;
+    const words = Array.from(
+      { length: 4 + rng.int(6) },
+      () => rng.next() < 0.5 ? `w${label * 20 + rng.int(20)}` : `w${40 + rng.int(19)}`,
+    );
+    return { id: String(i), text: words.join(" "), label };
+  });
+  const [train, dev, test] = stratifiedSplit(examples, (e) => e.label, 0);
+  const task: TaskData = {
+    name: "synthetic",
+    description: "",
+    labels: ["a", "b"],
+    pair: false,
+    metric: "accuracy",
+    train,
+    dev,
+    test,
+    split: { kind: "seeded" },
+  };
+  const before = tf.memory().numTensors;
+  const clf = new SequenceClassifier(microConfig("nes", { dropout: 0 }), 2, new Map(), 0);
+  const t0 = performance.now();
+  const r = await finetune(clf, TOKENIZER, task, {
+    seed: 0,
+    // Layer-wise LR decay on: one AdamW per depth, one global clip.
+    hyper: { epochs: 4, batchSize: 16, learningRate: 3e-3, maxLength: 16, patience: 0, layerDecay: 0.9 },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  clf.dispose();
+  assert.ok(r.test.accuracy >= 0.9, `test accuracy ${r.test.accuracy}`);
+  assert.ok(r.history.length === 4 && r.best.dev.accuracy >= 0.9);
+  assert.ok(seconds < 20, `${seconds.toFixed(1)} s`);
+  assert.equal(tf.memory().numTensors, before, "no tensors leak");
+});
+
+Deno.test("an exported discriminator (GDES: E_G + E_Δ merged) and the MLM encoder load into the classifier", async () => {
+  for (const sharing of ["gdes", "mlm"] as const) {
+    const run = tempDir("rtdlab-ft-run-");
+    const cfg = microConfig(sharing);
+    const trainer = new Pretrainer(cfg, VOCAB);
+    await trainer.trainStep(randomBatch(1, 2, 16, 3)); // E_Δ ≠ 0 afterwards
+    await exportModels(trainer, join(run, "export"));
+    await TOKENIZER.save(join(run, "tokenizer.json"));
+    const enc = await loadPretrainedEncoder(run);
+    assert.equal(enc.source, sharing === "mlm" ? "mlm" : "discriminator");
+    assert.equal(enc.sharing, sharing);
+    const clf = SequenceClassifier.fromPretrained(enc, 3, 0);
+    const batch = randomBatch(2, 2, 16, 3);
+    const inputs = {
+      inputIds: tf.tensor2d(batch.inputIds, [2, 16], "int32"),
+      tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, [2, 16], "int32"),
+      attentionMask: tf.tensor2d(batch.inputIds.map((x) => (x === 0 ? 0 : 1)), [2, 16], "float32"),
+    };
+    const role = sharing === "mlm" ? "generator" : "discriminator";
+    const want = tf.tidy(() => trainer.model.encode(role, inputs, { training: false }));
+    const got = tf.tidy(() => clf.encoder.encode("discriminator", inputs, { training: false }));
+    assert.ok(maxAbsDiff(await want.data(), await got.data()) < 1e-5, sharing);
+    assert.equal(clf.depth("discriminator.electra.embeddings.word_embeddings.weight"), 0);
+    assert.equal(clf.depth("discriminator.electra.encoder.layer.0.output.dense.weight"), 1);
+    assert.equal(clf.depth("classifier.out_proj.weight"), cfg.discriminator.numLayers + 1);
+    const logits = tf.tidy(() => clf.logits(inputs, { training: false }));
+    assert.deepEqual(logits.shape, [2, 3]);
+    tf.dispose([want, got, logits, ...Object.values(inputs)]);
+    clf.dispose();
+    trainer.dispose();
+  }
+  const e = new ElectraModel(microConfig("es"), 0, { encoderOnly: true });
+  assert.ok(e.params.names().every((n) => n.startsWith("discriminator.electra.")));
+  assert.throws(() => e.prefix("generator"), /no generator/);
+  e.dispose();
+  await rejectsWith(loadPretrainedEncoder(tempDir()), "tokenizer.json");
+});
+
+Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file", async () => {
+  const run = tempDir("rtdlab-ft-run-");
+  const trainer = new Pretrainer(microConfig("es"), VOCAB);
+  await exportModels(trainer, join(run, "export"));
+  trainer.dispose();
+  // The fixture's words, so the tokenizer covers them.
+  const words = new Set<string>();
+  for (const line of Deno.readTextFileSync(fx("good.jsonl")).trim().split("\n")) {
+    for (const w of JSON.parse(line).text.split(" ")) words.add(w);
+  }
+  const vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...words];
+  while (vocab.length < 64) vocab.push(`x${vocab.length}`);
+  await WordPieceTokenizer.fromVocab(vocab).save(join(run, "tokenizer.json"));
+  const m = await runFinetune({
+    runDir: run,
+    task: fx("good.jsonl"),
+    seed: 3,
+    hyper: { epochs: 2, batchSize: 8, maxLength: 16, learningRate: 1e-3 },
+  });
+  const out = join(run, "finetune", "good-s3");
+  const saved = JSON.parse(await Deno.readTextFile(join(out, "metrics.json")));
+  assert.equal(saved.task, "good");
+  assert.equal(saved.seed, 3);
+  assert.equal(saved.test.n, 4);
+  assert.deepEqual(saved.test, m.test);
+  const preds = (await Deno.readTextFile(join(out, "predictions.jsonl"))).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.equal(preds.filter((p) => p.split === "test").length, 4);
+  assert.ok(preds.every((p) => ["neg", "pos"].includes(p.pred) && p.probs.length === 2));
+});
