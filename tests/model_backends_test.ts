@@ -91,3 +91,21 @@ Deno.test({
     await initBackend("wasm");
   },
 });
+
+Deno.test({
+  name: "globalNorm over many gradients agrees with the cpu backend on webgpu (no addN over >8 buffers)" +
+    (webgpu ? "" : " (skipped: no WebGPU adapter)"),
+  ignore: !webgpu,
+  fn: async () => {
+    const { globalNorm } = await import("../lib/train/optimizer.ts");
+    const values = Array.from({ length: 150 }, (_, i) => new Float32Array([i % 7, 1, -2]));
+    const expected = Math.sqrt(values.reduce((s, v) => s + v.reduce((a, b) => a + b * b, 0), 0));
+    await initBackend("webgpu");
+    const grads = values.map((v) => tf.tensor1d(v));
+    const norm = globalNorm(grads);
+    const got = (await norm.data())[0];
+    tf.dispose([...grads, norm]);
+    await initBackend("wasm");
+    assert.ok(Math.abs(got - expected) < 1e-3 * expected, `webgpu norm ${got}, expected ${expected}`);
+  },
+});

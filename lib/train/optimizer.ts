@@ -121,7 +121,18 @@ export class AdamW {
 export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => {
     if (grads.length === 0) return tf.scalar(0);
-    return tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+    // Sum in groups of 4: one addN over ~150 tensors exceeds WebGPU's default limit of 8 storage
+    // buffers per shader, and WebGPU then silently returns zeros (seen on lavapipe).
+    let parts = grads.map((g) => tf.sum(tf.square(g)));
+    while (parts.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < parts.length; i += 4) {
+        const group = parts.slice(i, i + 4);
+        next.push(group.length === 1 ? group[0] : tf.addN(group));
+      }
+      parts = next;
+    }
+    return tf.sqrt(parts[0]) as tf.Scalar;
   });
 }
 
