@@ -190,6 +190,12 @@ export async function timeOp(op: MicroOp, targetMs = 300, maxReps = 30): Promise
     return (c.user + c.system) / 1000;
   };
   const first = await once(); // warm-up (kernel compilation, allocation)
+  if (first > 20 * targetMs) {
+    // Pathologically slow here (the cpu backend's UnsortedSegmentSum loops over every segment):
+    // report the one run rather than spend minutes on repetitions.
+    tf.dispose(inputs);
+    return result(op, 1, first);
+  }
   const est = Math.max(await once(), 1e-3);
   const reps = Math.max(3, Math.min(maxReps, Math.ceil(targetMs / est)));
   let ms: number;
@@ -209,8 +215,11 @@ export async function timeOp(op: MicroOp, targetMs = 300, maxReps = 30): Promise
     for (let i = 0; i < reps; i++) ts.push(await once());
     ms = median(ts);
   }
-  void first;
   tf.dispose(inputs);
+  return result(op, reps, ms);
+}
+
+function result(op: MicroOp, reps: number, ms: number): MicroResult {
   return {
     name: op.name,
     shape: op.shape,
