@@ -11,7 +11,7 @@
 import process from "node:process";
 import * as tf from "../tf.ts";
 import { generatorSize, type RunConfig } from "../config.ts";
-import { layerNormWith } from "../model/layers.ts";
+import { dropoutMask, layerNormWith } from "../model/layers.ts";
 import { crossEntropy } from "../train/pretrain.ts";
 import { median } from "./case.ts";
 
@@ -106,7 +106,8 @@ export function microOps(config: RunConfig, batch: number): MicroOp[] {
       mm(`${who} attn Pᵀ·dC, dSᵀ·Q`, p, q, true, false),
     );
     ops.push(elementwise(`${who} softmax`, p, 2, (x) => tf.softmax(x)));
-    ops.push(elementwise(`${who} dropout 0.1`, p, 3, (x) => tf.dropout(x, 0.1, undefined, 7)));
+    // As the model runs it: the mask drawn on the host (lib/model/layers.ts), one multiply.
+    ops.push(elementwise(`${who} dropout 0.1`, p, 3, (x) => tf.mul(x, dropoutMask(x.shape, 0.1, 7))));
     ops.push(
       layerNormOp(`${who} LayerNorm fwd`, [n, H], false),
       layerNormOp(`${who} LayerNorm fwd+bwd`, [n, H], true),
