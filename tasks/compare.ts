@@ -30,6 +30,7 @@ import {
   summarizeComparison,
 } from "../lib/finetune/compare.ts";
 import { formatDuration } from "../lib/util/progress.ts";
+import { blasEnvFor } from "../lib/backend/blas.ts";
 
 /** Per-task fine-tuning settings. */
 interface TaskPlan {
@@ -429,8 +430,12 @@ const signal = () => {
 async function runJob(job: Job): Promise<void> {
   job.status = "running";
   await job.prepare?.();
-  const child = new Deno.Command(Deno.execPath(), { args: job.args, stdout: "piped", stderr: "piped" })
-    .spawn();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: job.args,
+    env: blasEnvFor(parallel),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";

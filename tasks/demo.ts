@@ -20,6 +20,7 @@ import { demoReport, findings, loadRuns, type ModeView, runSummary, summaryText 
 import { openRun } from "../lib/report/trained.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { formatDuration } from "../lib/util/progress.ts";
+import { blasEnvFor } from "../lib/backend/blas.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
 
@@ -215,7 +216,12 @@ if (import.meta.main) {
       values.backend!,
       "--progress-jsonl",
     ];
-    const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" }).spawn();
+    const child = new Deno.Command(Deno.execPath(), {
+      args,
+      env: blasEnvFor(Number(values.parallel)),
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
     const stderr = new Response(child.stderr).text();
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";

@@ -16,7 +16,10 @@ import {
   initBackend,
   registerWasmKernels,
   stopGradient,
+  useBlas,
 } from "../lib/backend/mod.ts";
+import { blasCalls } from "../lib/backend/wasm_matmul.ts";
+import { blasStatus, loadBlas, openBlas } from "../lib/backend/blas.ts";
 
 // Deterministic data without touching tfjs's RNG, so every backend sees the same numbers.
 function rng(seed: number): () => number {
@@ -307,6 +310,52 @@ Deno.test("matMul on wasm (rtdlab's BatchMatMul) matches cpu: transposes, batche
     const [got] = await on("wasm", run);
     assertClose(got, want, 1e-5, `matMul case ${i} [${aShape}]${ta ? "ᵀ" : ""}·[${bShape}]${tb ? "ᵀ" : ""}`);
   }
+});
+
+Deno.test("matMul on wasm: the OpenBLAS path and the XNNPACK path each match cpu, gradients included", async () => {
+  if (loadBlas() == null) {
+    // CI installs libopenblas0-pthread, so there this runs; a bare machine keeps XNNPACK only.
+    console.log(`  OpenBLAS part skipped: ${blasStatus()}`);
+  }
+  await initBackend("wasm");
+  for (const blas of loadBlas() == null ? [false] : [true, false]) {
+    useBlas(blas);
+    try {
+      const calls = blasCalls;
+      for (const [i, [aShape, bShape, ta, tb]] of MATMUL_CASES.entries()) {
+        const as = floats(size(aShape), 140 + i);
+        const bs = floats(size(bShape), 160 + i);
+        const run = () => {
+          const a = tf.tensor(as, aShape), b = tf.tensor(bs, bShape);
+          const y = tf.matMul(a, b, ta, tb);
+          // tfjs's BatchMatMul gradient does not reduce over broadcast batch axes (on every backend),
+          // so gradients are compared where the batch shapes agree.
+          if (aShape.slice(0, -2).join() !== bShape.slice(0, -2).join()) return [y];
+          const dy = tf.tensor(floats(y.size, 180 + i), y.shape);
+          const [ga, gb] = tf.grads((x: tf.Tensor, z: tf.Tensor) => tf.matMul(x, z, ta, tb))([a, b], dy);
+          return [y, ga, gb];
+        };
+        const want = await on("cpu", run);
+        const got = await on("wasm", run);
+        want.forEach((w, k) => assertClose(got[k], w, 1e-5, `blas=${blas} case ${i} output ${k}`));
+      }
+      // The BLAS path really ran (and only when enabled).
+      if (blas) assert(blasCalls > calls + MATMUL_CASES.length, "OpenBLAS was not called");
+      else assertEquals(blasCalls, calls);
+    } finally {
+      useBlas(true);
+    }
+  }
+});
+
+Deno.test("openBlas names a library it cannot open", () => {
+  let err: Error | undefined;
+  try {
+    openBlas("/nonexistent/libopenblas.so.0");
+  } catch (e) {
+    err = e as Error;
+  }
+  assertStringIncludes(err?.message ?? "", "BLAS library /nonexistent/libopenblas.so.0 could not be opened");
 });
 
 Deno.test("fused matMul (bias, relu, transposes) and matMul gradients on wasm match cpu", async () => {

@@ -14,12 +14,16 @@
 import "./tfjs_full.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { registerWasmKernels } from "./wasm_kernels.ts";
+import { activeBlas } from "./wasm_matmul.ts";
+import { blasStatus, loadBlas } from "./blas.ts";
 import { findTfjsNode } from "./tfjs_node.ts";
 import { guardWebgpu, maxTensorBytes } from "./webgpu_guards.ts";
 
 export { stopGradient } from "./stop_gradient.ts";
 export { registerWasmKernels, WASM_EXTRA_KERNELS } from "./wasm_kernels.ts";
 export { findTfjsNode } from "./tfjs_node.ts";
+export { type Blas, blasStatus, loadBlas } from "./blas.ts";
+export { activeBlas, useBlas } from "./wasm_matmul.ts";
 
 /** Backends rtdlab can start. */
 export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow";
@@ -82,7 +86,9 @@ async function startWasm(): Promise<string> {
   const threads = wasm.getThreadsCount();
   // tfjs turns wasm threads off whenever it detects Node, which includes Deno.
   return `tfjs-backend-wasm ${wasm.version_wasm}, ${simd ? "SIMD" : "no SIMD"}, ` +
-    `${threads} thread${threads === 1 ? "" : "s"}`;
+    `${threads} thread${threads === 1 ? "" : "s"}; ${
+      activeBlas() || !loadBlas() ? blasStatus() : "matmuls on XNNPACK"
+    }`;
 }
 
 async function startCpu(): Promise<string> {

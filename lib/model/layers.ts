@@ -8,6 +8,7 @@
  */
 
 import * as tf from "../tf.ts";
+import { activeBlas } from "../backend/wasm_matmul.ts";
 import type { ParameterStore } from "./params.ts";
 import type { Rng } from "../rng.ts";
 
@@ -43,13 +44,14 @@ export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T)
 /**
  * Column sums of a [rows, cols] tensor: [cols]. An axis-0 Sum transposes first, and wasm's Transpose
  * is slow (2.5 ms for [1024, 256]); there a one-segment UnsortedSegmentSum (rtdlab's JS kernel, 0.4 ms)
- * is cheapest, elsewhere a ones-row matMul (on wasm 1.5 ms: XNNPACK packs the operand every call).
+ * is cheapest, elsewhere a ones-row matMul (on wasm 1.5 ms: XNNPACK packs the operand every call; with
+ * OpenBLAS, lib/backend/blas.ts, 0.05 ms).
  */
 function columnSums(x: tf.Tensor): tf.Tensor1D {
   const cols = x.shape[x.rank - 1];
   const x2 = tf.reshape(x, [-1, cols]) as tf.Tensor2D;
   const rows = x2.shape[0];
-  if (tf.getBackend() === "wasm") {
+  if (tf.getBackend() === "wasm" && activeBlas() == null) {
     return tf.reshape(tf.unsortedSegmentSum(x2, tf.zeros([rows], "int32") as tf.Tensor1D, 1), [cols]);
   }
   return tf.reshape(tf.matMul(tf.ones([1, rows]), x2), [cols]);
