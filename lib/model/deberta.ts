@@ -25,6 +25,10 @@
  *   sg(E_G) + E_Δ with E_Δ zero-initialised (`discriminator.deberta.embeddings.<table>_delta.weight`).
  *   The discriminator's position table (and its delta) exists, as in the reference and the released
  *   checkpoints, but D never reads it. Embedding LayerNorms and `embed_proj` are never shared.
+ * - **Encoder only** (`{ encoderOnly: true }`, what fine-tuning loads an export into): the
+ *   discriminator's encoder alone — its own tables, `embed_proj`, LayerNorms, `rel_embeddings` and
+ *   layers under `discriminator.deberta.*` — with no generator, no RTD head and no GDES delta, whatever
+ *   `config.sharing` says. Its parameters are exactly the `deberta.*` tensors of an export.
  *
  * Parameter names: `generator.` / `discriminator.` / `mlm.` + HuggingFace DebertaV2 names
  * (`deberta.embeddings.word_embeddings.weight`, `deberta.encoder.rel_embeddings.weight`,
@@ -53,6 +57,23 @@ import type { RtdModel } from "./mod.ts";
 export interface DebertaForwardOptions extends ForwardOptions {
   /** Tokens per sequence of `hidden`; only needed when `hidden` did not come from {@link DebertaModel.encode}. */
   sequenceLength?: number;
+  /**
+   * `false`: run the generator's (or the MLM baseline's) encoder without the Enhanced Mask Decoder, its
+   * last layer once plainly — the forward pass of the exported encoder (HF `DebertaV2Model`), which is
+   * what fine-tuning runs. Default: the EMD is on for the generator role (pre-training).
+   */
+  emd?: boolean;
+}
+
+/** Options of the {@link DebertaModel} constructor. */
+export interface DebertaModelOptions {
+  /**
+   * Build only the discriminator's encoder (its own word/position/type tables, `embed_proj`, LayerNorms,
+   * `rel_embeddings` and layers under `discriminator.deberta.*`; no generator, no RTD head, no GDES
+   * delta), whatever `config.sharing` says. Fine-tuning loads an exported discriminator (or the MLM
+   * baseline's encoder) into such a model.
+   */
+  encoderOnly?: boolean;
 }
 
 /** The relative-position settings of a config. */
@@ -227,15 +248,18 @@ export class DebertaModel implements RtdModel {
   readonly config: RunConfig;
   /** Generator sizes derived from the config (DeBERTaV3: D's width, half its depth). */
   readonly generatorSize: EncoderSize;
+  /** True when the model holds the discriminator's encoder only (see {@link DebertaModelOptions}). */
+  readonly encoderOnly: boolean;
   readonly #tables: TableName[];
   readonly #layouts = new Map<number, RelativeLayout>();
   // Sequence length of each hidden-state tensor encode() returned: the RTD head adds h_[CLS] per sequence.
   readonly #lengths = new WeakMap<tf.Tensor, number>();
 
   /** Builds every parameter for `config.sharing`, initialised from `seed` (same seed → same weights). */
-  constructor(config: RunConfig, seed = config.seed) {
+  constructor(config: RunConfig, seed = config.seed, opts: DebertaModelOptions = {}) {
     this.config = config;
     this.generatorSize = generatorSize(config);
+    this.encoderOnly = opts.encoderOnly ?? false;
     this.#tables = config.typeVocabSize > 0
       ? ["word_embeddings", "position_embeddings", "token_type_embeddings"]
       : ["word_embeddings", "position_embeddings"];
@@ -286,6 +310,11 @@ export class DebertaModel implements RtdModel {
       mk(`${prefix}.lm_predictions.lm_head.bias`, [c.vocabSize], "zeros");
     };
 
+    if (this.encoderOnly) {
+      tables("discriminator");
+      encoder("discriminator", c.discriminator);
+      return;
+    }
     if (c.sharing === "mlm") {
       tables("mlm");
       encoder("mlm", c.discriminator);
@@ -315,6 +344,10 @@ export class DebertaModel implements RtdModel {
 
   /** Name prefix of the network that plays `role` (`mlm` for the MLM baseline's only network). */
   prefix(role: Role): string {
+    if (this.encoderOnly) {
+      if (role === "generator") throw new Error("an encoder-only model has no generator");
+      return "discriminator";
+    }
     if (this.config.sharing === "mlm") {
       if (role === "discriminator") throw new Error("the mlm baseline has no discriminator");
       return "mlm";
@@ -324,6 +357,7 @@ export class DebertaModel implements RtdModel {
 
   /** Where the word/position/type tables that `role` reads are stored (before GDES's delta). */
   embeddingOwner(role: Role): string {
+    if (this.encoderOnly) return this.prefix(role);
     const s = this.config.sharing;
     if (s === "mlm") return "mlm";
     if (s === "es") return "discriminator";
@@ -338,6 +372,7 @@ export class DebertaModel implements RtdModel {
 
   /** Parameters updated by L_MLM: the generator's own plus the tables it reads (never E_Δ). */
   generatorVariables(): string[] {
+    if (this.encoderOnly) return [];
     const g = this.prefix("generator") + ".";
     const tables = new Set(this.#tables.map((t) => this.sharedTableName(t)));
     return this.params.names().filter((n) => n.startsWith(g) || tables.has(n));
@@ -345,6 +380,7 @@ export class DebertaModel implements RtdModel {
 
   /** Parameters updated by L_RTD (everything under `discriminator.`; under GDES E_G is not among them). */
   discriminatorVariables(): string[] {
+    if (this.encoderOnly) return this.params.names();
     if (this.config.sharing === "mlm") return [];
     return this.params.names().filter((n) => n.startsWith("discriminator."));
   }
@@ -354,7 +390,7 @@ export class DebertaModel implements RtdModel {
     const e = this.params.get(
       `${this.embeddingOwner(role)}.deberta.embeddings.${table}.weight`,
     ) as tf.Tensor2D;
-    if (this.config.sharing !== "gdes" || role !== "discriminator") return e;
+    if (this.encoderOnly || this.config.sharing !== "gdes" || role !== "discriminator") return e;
     return tf.add(stopGradient(e), this.params.get(`discriminator.deberta.embeddings.${table}_delta.weight`));
   }
 
@@ -375,8 +411,11 @@ export class DebertaModel implements RtdModel {
     };
   }
 
-  /** Runs `role`'s encoder (the generator's through the EMD): returns the last hidden states [B·L, H]. */
-  encode(role: Role, inputs: EncoderInputs, opts: ForwardOptions): tf.Tensor2D {
+  /**
+   * Runs `role`'s encoder (the generator's through the EMD unless `opts.emd` is false): returns the
+   * last hidden states [B·L, H].
+   */
+  encode(role: Role, inputs: EncoderInputs, opts: DebertaForwardOptions): tf.Tensor2D {
     const c = this.config;
     const prefix = this.prefix(role);
     const size = role === "generator" ? this.generatorSize : c.discriminator;
@@ -409,7 +448,7 @@ export class DebertaModel implements RtdModel {
 
     const a = this.#attentionInputs(ctx, prefix, role, tokenMask, size.numHeads);
     const last = `${prefix}.deberta.encoder.layer.${size.numLayers - 1}`;
-    const emd = role === "generator";
+    const emd = role === "generator" && opts.emd !== false;
     // With the EMD, the last layer's plain pass is not needed (the reference computes and discards it).
     for (let i = 0; i < size.numLayers - (emd ? 1 : 0); i++) {
       const l = `${prefix}.deberta.encoder.layer.${i}`;
@@ -483,6 +522,7 @@ export class DebertaModel implements RtdModel {
 
   /** Discriminator RTD logits (`mask_predictions`), one per token: hidden [B·L, H] → [B·L]. */
   discriminatorLogits(hidden: tf.Tensor2D, opts: DebertaForwardOptions): tf.Tensor1D {
+    if (this.encoderOnly) throw new Error("an encoder-only model has no RTD head (mask_predictions)");
     const length = this.#lengths.get(hidden) ?? opts.sequenceLength;
     if (!length || hidden.shape[0] % length !== 0) {
       throw new Error(

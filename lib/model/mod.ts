@@ -9,15 +9,23 @@ import type * as tf from "../tf.ts";
 import type { EncoderSize, RunConfig } from "../config.ts";
 import {
   ElectraModel,
+  type ElectraModelOptions,
   type EmbeddingTables,
   type EncoderInputs,
   type ForwardOptions,
   type Role,
 } from "./electra.ts";
 import type { ParameterStore } from "./params.ts";
-import { DebertaModel } from "./deberta.ts";
+import { DebertaModel, type DebertaModelOptions } from "./deberta.ts";
 
 export type { EmbeddingTables, EncoderInputs, ForwardOptions, Role };
+
+/**
+ * Construction options every backbone takes. `encoderOnly`: build the discriminator's encoder alone
+ * (under `discriminator.`; no generator, no RTD head, no GDES delta), the model fine-tuning loads an
+ * exported encoder into.
+ */
+export type ModelOptions = ElectraModelOptions & DebertaModelOptions;
 
 /**
  * A generator + discriminator pair with named parameters and an embedding-sharing mode.
@@ -27,6 +35,8 @@ export interface RtdModel {
   readonly params: ParameterStore;
   readonly config: RunConfig;
   readonly generatorSize: EncoderSize;
+  /** True when built with `{ encoderOnly: true }` (see {@link ModelOptions}). */
+  readonly encoderOnly: boolean;
   /** Name prefix of the network playing `role` ("generator", "discriminator", or "mlm" for the baseline). */
   prefix(role: Role): string;
   /** Prefix owning the embedding tables `role` reads (before GDES's delta). */
@@ -54,18 +64,19 @@ export interface RtdModel {
 }
 
 /** Model constructors by backbone. */
-export const BACKBONES: Record<string, (config: RunConfig, seed?: number) => RtdModel> = {
-  electra: (config, seed) => new ElectraModel(config, seed),
-  deberta: (config, seed) => new DebertaModel(config, seed),
-};
+export const BACKBONES: Record<string, (config: RunConfig, seed?: number, opts?: ModelOptions) => RtdModel> =
+  {
+    electra: (config, seed, opts) => new ElectraModel(config, seed, opts),
+    deberta: (config, seed, opts) => new DebertaModel(config, seed, opts),
+  };
 
-/** Builds the model `config.backbone` names. */
-export function createModel(config: RunConfig, seed?: number): RtdModel {
+/** Builds the model `config.backbone` names (`opts.encoderOnly`: the discriminator's encoder alone). */
+export function createModel(config: RunConfig, seed?: number, opts: ModelOptions = {}): RtdModel {
   const make = BACKBONES[config.backbone ?? "electra"];
   if (!make) {
     throw new Error(
       `no model for backbone "${config.backbone}"; known: ${Object.keys(BACKBONES).join(", ")}`,
     );
   }
-  return make(config, seed);
+  return make(config, seed, opts);
 }
