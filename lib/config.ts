@@ -191,6 +191,11 @@ export const PRESETS: Record<string, RunConfig> = {
     discriminator: { hiddenSize: 128, numLayers: 4, numHeads: 2, intermediateSize: 512 },
     learningRate: 1e-3,
     warmupSteps: 30,
+    // ELECTRA's Adam has no bias correction, which its 10k warmup steps hide. With tens of warmup
+    // steps the uncorrected updates of steps ~10-300 are 3-6x larger (m/√v without the 1-β^t
+    // factors); measured here, the discriminator then learns, diverges (loss spike) and collapses to
+    // input-independent hidden states at the base rate. `electra-small` keeps the paper's optimizer.
+    biasCorrection: true,
     batchSize: 16,
     seqLength: 128,
     steps: 300,
@@ -216,6 +221,7 @@ export const PRESETS: Record<string, RunConfig> = {
     maxRelativePositions: 128,
     learningRate: 1e-3,
     warmupSteps: 30,
+    biasCorrection: true, // see `tiny`
     batchSize: 16,
     seqLength: 128,
     steps: 300,

@@ -88,3 +88,5 @@ export {
   type TugOfWarReport,
   type TugOfWarRow,
 } from "./probes/mod.ts";
+export * from "./finetune/mod.ts";
+export * from "./tasks/mod.ts";

@@ -39,7 +39,7 @@ const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classi
   --out DIR              output folder  [RUN/finetune/<task>-s<seed>]
   user data:  --text-column C  --text-b-column C  --label-column C  --dev FILE  --test FILE
               --split-seed S  --metric ${METRIC_NAMES.join("|")}
-  --backend B            wasm | cpu | webgpu | tensorflow  [wasm]
+  --backend B            wasm | cpu | webgpu | tensorflow | cuda  [wasm]
   --progress-jsonl       progress as JSON lines on stdout (for a parent process)
   --quiet                no progress bar
   --help                 this text

@@ -103,7 +103,7 @@ Deno.test("initBackend starts wasm and cpu, and describes them", async () => {
   const cpu = await initBackend("cpu");
   assertEquals(cpu.name, "cpu");
   assertStringIncludes(describeBackend(), "cpu: tfjs-backend-cpu");
-  assertEquals([...BACKENDS], ["wasm", "cpu", "webgpu", "tensorflow"]);
+  assertEquals([...BACKENDS], ["wasm", "cpu", "webgpu", "tensorflow", "cuda"]);
 });
 
 Deno.test("initBackend rejects unknown names, listing the valid ones", async () => {

@@ -3,11 +3,12 @@
  *
  * ```ts
  * import { initBackend } from "./lib/backend/mod.ts";
- * const { name, info } = await initBackend("wasm"); // or "cpu", "webgpu", "tensorflow"
+ * const { name, info } = await initBackend("wasm"); // or "cpu", "webgpu", "tensorflow", "cuda"
  * ```
  *
  * Backend packages are imported lazily, so importing this module loads none of them (webgpu in
- * particular). Importing it does register tfjs-core's gradients and chained ops (see tfjs_full.ts).
+ * particular; "cuda" opens no library until it is asked for). Importing it does register tfjs-core's
+ * gradients and chained ops (see tfjs_full.ts).
  *
  * @module
  */
@@ -26,10 +27,10 @@ export { type Blas, blasStatus, loadBlas } from "./blas.ts";
 export { activeBlas, useBlas } from "./wasm_matmul.ts";
 
 /** Backends rtdlab can start. */
-export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow";
+export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow" | "cuda";
 
 /** All backend names, in order of preference on a machine without a GPU. */
-export const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu", "tensorflow"];
+export const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu", "tensorflow", "cuda"];
 
 /** What initBackend started: the tfjs backend name and a one-line description. */
 export interface BackendInfo {
@@ -68,6 +69,7 @@ const STARTERS: Record<BackendName, () => Promise<string>> = {
   cpu: startCpu,
   webgpu: startWebgpu,
   tensorflow: startTensorflow,
+  cuda: startCuda,
 };
 
 async function activate(name: string, hint = ""): Promise<void> {
@@ -157,4 +159,20 @@ async function startTensorflow(): Promise<string> {
   }
   await activate("tensorflow", "Check that libtensorflow (and for -gpu, CUDA/cuDNN) load on this machine.");
   return `${found.pkg} ${found.version} (TensorFlow C library)`;
+}
+
+// CUDA driver API + cuBLAS through Deno.dlopen (lib/backend/cuda/). openCuda() throws one clear
+// error naming what is missing ("no NVIDIA driver: …", "cuInit failed: …", "cuBLAS not found …").
+async function startCuda(): Promise<string> {
+  const { openCuda } = await import("./cuda/driver.ts");
+  const { CudaBackend, registerCudaBackend } = await import("./cuda/backend.ts");
+  if (tf.findBackendFactory("cuda") == null) registerCudaBackend(openCuda());
+  await activate("cuda");
+  const b = tf.backend() as InstanceType<typeof CudaBackend>;
+  const i = b.rt.info;
+  const cuda = `${Math.floor(i.driverVersion / 1000)}.${(i.driverVersion % 1000) / 10}`;
+  const gib = Math.round(i.totalBytes / 2 ** 30);
+  const ptx = b.ptxFile.split("/").pop();
+  return `rtdlab cuda on ${i.name} (sm_${i.computeCapability.join("")}, ${gib} GiB), driver CUDA ${cuda}, ` +
+    `cuBLAS ${i.cublasVersion}${i.tf32 ? " TF32" : ""}, ${ptx}`;
 }

@@ -126,3 +126,63 @@ export function comparisonTable(s: ComparisonSummary, split: "test" | "dev" = "t
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(" | ")} |`;
   return [line(head), `|${width.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
+
+/** Paired difference of two rows of a comparison on one task (or the average over tasks). */
+export interface PairedDifference {
+  a: string;
+  b: string;
+  task: string;
+  /** Mean of (a − b) over the (pre-training seed, fine-tuning seed) pairs both rows have. */
+  mean: number;
+  /** Standard deviation of those differences. */
+  std: number;
+  /** Number of pairs. */
+  n: number;
+  /** Standard error of the mean difference (std / √n). */
+  stderr: number;
+  /**
+   * "a" or "b" when the mean difference is more than two standard errors from zero (with n ≥ 3), else
+   * "noise": the data cannot tell the two apart.
+   */
+  verdict: "a" | "b" | "noise";
+}
+
+/**
+ * Compares rows `a` and `b` on `task` ("average" for the per-run task average) seed by seed: both
+ * rows' runs share fine-tuning seeds (and, for pre-trained modes, pre-training seeds), so the paired
+ * differences remove the seed-to-seed variation both share. The verdict is a rough two-standard-error
+ * rule, not a significance test; with 3-9 pairs it says "noise" unless the gap is consistent.
+ */
+export function pairedDifference(
+  summary: ComparisonSummary,
+  a: string,
+  b: string,
+  task: string,
+): PairedDifference {
+  const cellOf = (m: string) => (task === "average" ? summary.average[m] : summary.test[m]?.[task]);
+  const ca = cellOf(a), cb = cellOf(b);
+  if (!ca || !cb) throw new Error(`pairedDifference: no cells for ${a} / ${b} on ${task}`);
+  // scratch has no pre-training seed of its own: pair on the fine-tuning seed (and the pre-training
+  // seed when both rows have it).
+  const diffs: number[] = [];
+  for (const va of ca.values) {
+    const vb = cb.values.find((v) =>
+      v.finetuneSeed === va.finetuneSeed &&
+      (a === "scratch" || b === "scratch" || v.pretrainSeed === va.pretrainSeed)
+    );
+    if (vb) diffs.push(va.value - vb.value);
+  }
+  const s = meanStd(diffs);
+  const stderr = s.n > 0 ? s.std / Math.sqrt(s.n) : NaN;
+  const clear = s.n >= 3 && Math.abs(s.mean) > 2 * stderr && s.mean !== 0;
+  return {
+    a,
+    b,
+    task,
+    mean: s.mean,
+    std: s.std,
+    n: s.n,
+    stderr,
+    verdict: clear ? (s.mean > 0 ? "a" : "b") : "noise",
+  };
+}

@@ -48,3 +48,13 @@ export {
   type RunFinetuneOptions,
   taskSlug,
 } from "./run.ts";
+export {
+  type Cell,
+  type ComparisonEntry,
+  type ComparisonSummary,
+  comparisonTable,
+  formatCell,
+  type PairedDifference,
+  pairedDifference,
+  summarizeComparison,
+} from "./compare.ts";

@@ -474,3 +474,66 @@ export function tokenStrip(tokens: string[], values: number[], opts: TokenOption
       tokens.map((tok, i) => `${hl[i] ? "*" : ""}${tok}(${values[i].toFixed(2)})`).join(" "),
   };
 }
+
+/** One bar of {@link scoreBars}: a mode's mean score on a task, its std and the single runs' scores. */
+export interface ScoreBar {
+  mode: string;
+  task: string;
+  mean: number;
+  std: number;
+  /** Individual scores (shown as dots over the bar). */
+  values?: number[];
+}
+
+/**
+ * Grouped bars of downstream scores: one group per task, one bar per mode (mean ± std error bars), and
+ * every seed's score as a dot, so a reader sees the spread the means hide.
+ */
+export function scoreBars(
+  rows: ScoreBar[],
+  opts: { title?: string; yTitle?: string; height?: number } = {},
+): Figure {
+  const modes = [...new Set(rows.map((r) => r.mode))];
+  const tasks = [...new Set(rows.map((r) => r.task))];
+  const data: Trace[] = [];
+  modes.forEach((mode, i) => {
+    const mine = tasks.map((t) => rows.find((r) => r.mode === mode && r.task === t));
+    data.push({
+      type: "bar",
+      name: mode,
+      legendgroup: mode,
+      x: tasks,
+      y: mine.map((r) => r?.mean ?? null),
+      error_y: { type: "data", array: mine.map((r) => r?.std ?? 0), visible: true },
+      marker: { color: modeColor(mode, i) },
+      offsetgroup: mode,
+      hovertemplate: `${mode} %{x}: %{y:.3f}<extra></extra>`,
+    });
+    const dots = mine.flatMap((r, k) => (r?.values ?? []).map((v) => [tasks[k], v] as const));
+    if (dots.length) {
+      data.push({
+        type: "scatter",
+        mode: "markers",
+        name: `${mode} (runs)`,
+        legendgroup: mode,
+        showlegend: false,
+        x: dots.map(([t]) => t),
+        y: dots.map(([, v]) => v),
+        offsetgroup: mode,
+        marker: { color: "#333", size: 5, opacity: 0.6 },
+        hovertemplate: `${mode} run %{x}: %{y:.3f}<extra></extra>`,
+      });
+    }
+  });
+  return {
+    data,
+    layout: {
+      title: { text: opts.title ?? "Downstream scores (mean ± std; dots: single runs)" },
+      barmode: "group",
+      scattermode: "group",
+      height: opts.height ?? 380,
+      yaxis: { title: { text: opts.yTitle ?? "score" } },
+      margin: { t: 60, r: 20, b: 50, l: 60 },
+    },
+  };
+}

@@ -47,6 +47,8 @@ export {
   MODE_COLORS,
   modeColor,
   probeCurves,
+  type ScoreBar,
+  scoreBars,
   similarityBars,
   type SimilarityRow,
   tokenHeatmap,

@@ -1,0 +1,971 @@
+/**
+ * The "cuda" TensorFlow.js backend: tensors live in device memory (through the caching allocator),
+ * kernels from kernels.cu (as PTX, loaded with cuModuleLoadDataEx) and cuBLAS's strided-batched
+ * sgemm run asynchronously on one stream, and the host reads data only when tfjs asks for it.
+ *
+ * **Status: written on a machine without a GPU; it has not yet run on a GPU.** Its host side
+ * (shapes, strides, parameter packing, dtypes, reference counts) is tested here against the cpu
+ * backend through emulator.ts, which runs the kernels' logic in TypeScript; the CUDA C, the FFI
+ * calls and cuBLAS are checked only by tests/cuda_test.ts's GPU cases, which no GPU session has run
+ * yet.
+ *
+ * Storage: float32, int32 and bool tensors all take 4 bytes per element on the device (bool as int32
+ * 0/1, converted to Uint8Array on read); string and complex64 tensors are not supported. The kernel
+ * set covers what one rtdlab training step runs (lib/backend/cuda/KERNELS.md, recorded on cpu);
+ * int32 reductions and matmuls go through float32 (exact below 2^24).
+ *
+ * ```ts
+ * import { openCuda } from "./driver.ts";
+ * import { registerCudaBackend } from "./backend.ts";
+ * registerCudaBackend(openCuda());
+ * await tf.setBackend("cuda");
+ * ```
+ *
+ * Environment: `RTDLAB_CUDA_PTX_DIR`: folder holding kernels.sm_XX.ptx (default: this module's
+ * folder; set it when running a bundle that moved this file).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type Block, CachingAllocator } from "./allocator.ts";
+import { type CudaRuntime, type DevicePtr, type Handle, ParamBlock } from "./driver.ts";
+
+type DataId = object;
+type TensorInfo = tf.TensorInfo;
+type DataType = tf.DataType;
+
+/** The PTX entry points the backend launches (each must be an `.entry` in every kernels.sm_XX.ptx). */
+export const PTX_ENTRIES = [
+  "unary_f32",
+  "unary_i32",
+  "cast32",
+  "binary_f32",
+  "binary_i32",
+  "compare32",
+  "select32",
+  "strided_copy32",
+  "gather32",
+  "unsorted_segment_sum_f32",
+  "unsorted_segment_sum_i32",
+  "one_hot32",
+  "reduce_rows_f32",
+  "reduce_partial_f32",
+  "reduce_final_f32",
+  "softmax_rows_f32",
+  "adamw_f32",
+] as const;
+type Entry = typeof PTX_ENTRIES[number];
+
+/** Op codes of unary_f32 (kernels.cu, unary_op). */
+export const UNARY_OPS: Record<string, number> = {
+  Neg: 0,
+  Abs: 1,
+  Exp: 2,
+  Log: 3,
+  Log1p: 4,
+  Sqrt: 5,
+  Rsqrt: 6,
+  Square: 7,
+  Relu: 8,
+  Step: 9,
+  Erf: 10,
+  Sigmoid: 11,
+  Tanh: 12,
+  Reciprocal: 13,
+  Expm1: 14,
+  Sign: 15,
+  Floor: 16,
+  Ceil: 17,
+  Round: 18,
+  LeakyRelu: 19,
+  Relu6: 20,
+  Sin: 21,
+  Cos: 22,
+  Elu: 23,
+  Softplus: 24,
+};
+/** Op codes of unary_i32, for the unary kernels that keep int32. */
+const UNARY_INT_OPS: Record<string, number> = { Neg: 0, Abs: 1, Square: 2, Sign: 3 };
+
+/** Op codes of binary_f32 / binary_i32 (kernels.cu, binary_op); int32 supports those in BINARY_INT. */
+export const BINARY_OPS: Record<string, number> = {
+  Add: 0,
+  Sub: 1,
+  Multiply: 2,
+  RealDiv: 3,
+  Maximum: 4,
+  Minimum: 5,
+  Pow: 6,
+  SquaredDifference: 7,
+  FloorDiv: 8,
+  Mod: 9,
+  Prelu: 10,
+};
+const BINARY_INT = new Set(["Add", "Sub", "Multiply", "Maximum", "Minimum", "FloorDiv", "Mod"]);
+
+/** Op codes of compare32 (output bool). */
+export const COMPARE_OPS: Record<string, number> = {
+  Equal: 0,
+  NotEqual: 1,
+  Less: 2,
+  LessEqual: 3,
+  Greater: 4,
+  GreaterEqual: 5,
+  LogicalAnd: 6,
+  LogicalOr: 7,
+};
+
+/** Max rank of the strided index math (kernels.cu MAXR), after collapsing contiguous dims. */
+const MAXR = 8;
+const BLOCK = 256;
+const REDUCE_SUM = 0, REDUCE_MAX = 1, REDUCE_MIN = 2, REDUCE_PROD = 3;
+
+interface TensorData {
+  block: Block;
+  dtype: DataType;
+  size: number;
+  refCount: number;
+}
+
+function sizeOf(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function contiguousStrides(shape: number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d];
+  }
+  return s;
+}
+
+/** Strides of a tensor of `shape` read broadcast to `out` (right-aligned; 0 where broadcast). */
+export function broadcastStrides(shape: number[], out: number[]): number[] {
+  const own = contiguousStrides(shape);
+  const r = out.length - shape.length;
+  return out.map((n, d) => {
+    if (d < r) return 0;
+    return shape[d - r] === 1 && n !== 1 ? 0 : own[d - r];
+  });
+}
+
+/**
+ * The iteration space of a strided kernel: drops size-1 dims and merges neighbours that every
+ * operand walks contiguously, then packs `struct Idx { int rank; int dim[8]; int s[3][8]; }`.
+ */
+export function packIdx(dims: number[], strides: number[][]): Int32Array {
+  const keep: number[] = [];
+  for (let d = 0; d < dims.length; d++) if (dims[d] !== 1) keep.push(d);
+  let cd = keep.map((d) => dims[d]);
+  let cs = strides.map((s) => keep.map((d) => s[d]));
+  for (let d = cd.length - 2; d >= 0; d--) {
+    if (cs.every((s) => s[d] === s[d + 1] * cd[d + 1])) {
+      cd = [...cd.slice(0, d), cd[d] * cd[d + 1], ...cd.slice(d + 2)];
+      cs = cs.map((s) => [...s.slice(0, d), s[d + 1], ...s.slice(d + 2)]);
+    }
+  }
+  if (cd.length === 0) {
+    cd = [1];
+    cs = strides.map(() => [0]);
+  }
+  if (cd.length > MAXR) throw new Error(`cuda backend: rank ${cd.length} iteration space (max ${MAXR})`);
+  const out = new Int32Array(1 + MAXR * 4);
+  out[0] = cd.length;
+  cd.forEach((n, d) => out[1 + d] = n);
+  cs.forEach((s, k) => s.forEach((v, d) => out[1 + MAXR * (k + 1) + d] = v));
+  return out;
+}
+
+/** The bit pattern of `value` stored as `dtype` (float32 bits, or int32 / bool two's complement). */
+export function wordOf(value: number, dtype: DataType): number {
+  if (dtype === "float32") return new Uint32Array(new Float32Array([value]).buffer)[0];
+  return (dtype === "bool" ? (value ? 1 : 0) : value | 0) >>> 0;
+}
+
+/** Picks the highest kernels.sm_XX.ptx at or below compute capability `cc` among `available` (XX values). */
+export function choosePtx(available: number[], cc: [number, number]): number | null {
+  const want = cc[0] * 10 + cc[1];
+  const ok = available.filter((a) => a <= want).sort((a, b) => b - a);
+  return ok[0] ?? null;
+}
+
+/** kernels.sm_XX.ptx files in `dir`, as their XX numbers. */
+export function ptxArchs(dir: string): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    const m = /^kernels\.sm_(\d+)\.ptx$/.exec(e.name);
+    if (m) out.push(Number(m[1]));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Folder of the PTX files: RTDLAB_CUDA_PTX_DIR or this module's folder. */
+export function ptxDir(): string {
+  let forced: string | undefined;
+  try {
+    forced = Deno.env.get("RTDLAB_CUDA_PTX_DIR");
+  } catch { /* no --allow-env */ }
+  if (forced) return forced;
+  return decodeURIComponent(new URL(".", import.meta.url).pathname);
+}
+
+/** The backend (see the module doc). */
+export class CudaBackend extends tf.KernelBackend {
+  readonly rt: CudaRuntime;
+  readonly allocator: CachingAllocator;
+  readonly ptxFile: string;
+  readonly #data: tf.DataStorage<TensorData>;
+  readonly #fns: Map<string, Handle>;
+  readonly #params = new ParamBlock();
+  readonly #maxBlocks: number;
+  #disposed = false;
+
+  constructor(rt: CudaRuntime) {
+    super();
+    this.rt = rt;
+    this.allocator = new CachingAllocator({ alloc: (n) => rt.memAlloc(n), free: (p) => rt.memFree(p) });
+    const dir = ptxDir();
+    const archs = ptxArchs(dir);
+    const arch = choosePtx(archs, rt.info.computeCapability);
+    if (arch == null) {
+      const cc = rt.info.computeCapability.join(".");
+      throw new Error(
+        archs.length === 0
+          ? `cuda backend: no kernels.sm_XX.ptx in ${dir} (run lib/backend/cuda/build_ptx.sh, or set RTDLAB_CUDA_PTX_DIR)`
+          : `cuda backend: ${rt.info.name} (compute capability ${cc}) is older than the oldest PTX (sm_${
+            archs[0]
+          })`,
+      );
+    }
+    this.ptxFile = `${dir}/kernels.sm_${arch}.ptx`;
+    this.#fns = rt.loadModule(Deno.readTextFileSync(this.ptxFile), PTX_ENTRIES);
+    this.#maxBlocks = Math.max(1, rt.info.multiprocessors) * 32;
+    this.#data = new tf.DataStorage(this, tf.engine());
+  }
+
+  // ---- storage -------------------------------------------------------------------------------
+
+  override write(values: tf.BackendValues, shape: number[], dtype: DataType): DataId {
+    const dataId = {};
+    this.#store(dataId, values, shape, dtype, 1);
+    return dataId;
+  }
+
+  override move(
+    dataId: DataId,
+    values: tf.BackendValues,
+    shape: number[],
+    dtype: DataType,
+    refCount: number,
+  ) {
+    this.#store(dataId, values, shape, dtype, refCount);
+  }
+
+  #store(dataId: DataId, values: tf.BackendValues, shape: number[], dtype: DataType, refCount: number) {
+    if (dtype === "string" || dtype === "complex64") {
+      throw new Error(`cuda backend: ${dtype} tensors are not supported`);
+    }
+    const size = sizeOf(shape);
+    const block = this.#allocate(size);
+    if (values != null && size > 0) this.rt.copyHtoD(block.ptr, this.#toDevice(values, dtype, size));
+    this.#data.set(dataId, { block, dtype, size, refCount });
+  }
+
+  #toDevice(values: tf.BackendValues, dtype: DataType, size: number): Float32Array | Int32Array {
+    if (dtype === "float32") {
+      return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+    }
+    if (values instanceof Int32Array) return values;
+    const out = new Int32Array(size);
+    const v = values as ArrayLike<number>;
+    for (let i = 0; i < size; i++) out[i] = dtype === "bool" ? (v[i] ? 1 : 0) : v[i];
+    return out;
+  }
+
+  #allocate(size: number): Block {
+    if (size >= 2 ** 31) throw new Error(`cuda backend: tensors of 2^31 elements or more are not supported`);
+    return this.allocator.alloc(size * 4);
+  }
+
+  #fromDevice(raw: Int32Array | Float32Array, dtype: DataType): tf.BackendValues {
+    if (dtype !== "bool") return raw;
+    return Uint8Array.from(raw as Int32Array, (v) => (v ? 1 : 0));
+  }
+
+  #hostBuffer(d: TensorData): Float32Array | Int32Array {
+    return d.dtype === "float32" ? new Float32Array(d.size) : new Int32Array(d.size);
+  }
+
+  override readSync(dataId: DataId): tf.BackendValues {
+    const d = this.#data.get(dataId);
+    const host = this.#hostBuffer(d);
+    this.rt.copyDtoHAsync(host, d.block.ptr);
+    this.rt.synchronize();
+    return this.#fromDevice(host, d.dtype);
+  }
+
+  override async read(dataId: DataId): Promise<tf.BackendValues> {
+    const d = this.#data.get(dataId);
+    // Let the queued kernels finish without blocking the event loop, then copy (the copy to pageable
+    // memory is synchronous, but by then the stream is idle).
+    await this.rt.wait();
+    if (!this.#data.has(dataId)) throw new Error("cuda backend: tensor disposed while being read");
+    const host = this.#hostBuffer(d);
+    this.rt.copyDtoHAsync(host, d.block.ptr);
+    this.rt.synchronize();
+    return this.#fromDevice(host, d.dtype);
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    if (!this.#data.has(dataId)) return true;
+    const d = this.#data.get(dataId);
+    d.refCount--;
+    if (!force && d.refCount > 0) return false;
+    this.allocator.free(d.block);
+    this.#data.delete(dataId);
+    return true;
+  }
+
+  override refCount(dataId: DataId): number {
+    return this.#data.has(dataId) ? this.#data.get(dataId).refCount : 0;
+  }
+
+  override incRef(dataId: DataId): void {
+    this.#data.get(dataId).refCount++;
+  }
+
+  override numDataIds(): number {
+    return this.#data.numDataIds();
+  }
+
+  override memory(): { unreliable: boolean; reasons?: string[] } & Record<string, unknown> {
+    const s = this.allocator.stats();
+    return {
+      unreliable: false,
+      numBytesInGPU: s.bytesInUse,
+      numBytesInGPUAllocated: s.bytesReserved,
+      numBytesInGPUFree: s.bytesCached,
+      allocator: s,
+    };
+  }
+
+  override timerAvailable(): boolean {
+    return true;
+  }
+
+  override async time(f: () => void): Promise<tf.BackendTimingInfo> {
+    const kernelMs = await this.rt.time(f);
+    return { kernelMs };
+  }
+
+  override floatPrecision(): 16 | 32 {
+    return 32;
+  }
+
+  override dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    try {
+      this.rt.synchronize();
+    } finally {
+      this.allocator.releaseAll();
+      this.rt.close();
+    }
+  }
+
+  // ---- helpers for kernels -------------------------------------------------------------------
+
+  /** A new output tensor of `shape` and `dtype` (contents undefined until a kernel writes it). */
+  makeOutput(shape: number[], dtype: DataType): TensorInfo {
+    const dataId = {};
+    const size = sizeOf(shape);
+    this.#data.set(dataId, { block: this.#allocate(size), dtype, size, refCount: 1 });
+    return { dataId, shape, dtype };
+  }
+
+  /** Device address of a tensor's data. */
+  ptr(t: TensorInfo): DevicePtr {
+    return this.#data.get(t.dataId).block.ptr;
+  }
+
+  /** Same data, new shape (Reshape, Identity): no copy, one more reference. */
+  alias(t: TensorInfo, shape: number[] = t.shape): TensorInfo {
+    this.incRef(t.dataId);
+    return { dataId: t.dataId, shape, dtype: t.dtype };
+  }
+
+  /** Disposes an intermediate result a kernel made. */
+  release(t: TensorInfo): void {
+    this.disposeData(t.dataId);
+  }
+
+  /** Fills a tensor with one 32-bit word. */
+  fill(t: TensorInfo, word: number): void {
+    this.rt.memsetD32(this.ptr(t), word, sizeOf(t.shape));
+  }
+
+  /** Packs parameters and launches `entry` over `n` elements (grid-stride, 256 threads). */
+  launch(entry: Entry, n: number, pack: (p: ParamBlock) => void, blocks?: number): void {
+    if (n === 0) return;
+    const p = this.#params.reset(entry);
+    pack(p);
+    const grid = blocks ?? Math.min(Math.ceil(n / BLOCK), this.#maxBlocks);
+    this.rt.launch(this.#fns.get(entry)!, grid, BLOCK, p);
+  }
+
+  /** Blocks for a one-warp-per-row kernel over `rows` rows. */
+  warpRowBlocks(rows: number): number {
+    return Math.min(Math.ceil(rows / (BLOCK / 32)), this.#maxBlocks);
+  }
+
+  /** y = strided copy of x over `dims` (see kernels.cu strided_copy32). */
+  stridedCopy(
+    x: TensorInfo,
+    y: TensorInfo,
+    dims: number[],
+    inStrides: number[],
+    outStrides: number[],
+    inOffset = 0,
+    outOffset = 0,
+  ): void {
+    const n = sizeOf(dims);
+    const idx = packIdx(dims, [inStrides, outStrides]);
+    this.launch(
+      "strided_copy32",
+      n,
+      (p) => p.i32(n).ints(idx).ptr(this.ptr(x)).i32(inOffset).ptr(this.ptr(y)).i32(outOffset),
+    );
+  }
+
+  /** A contiguous copy of x with another dtype label (bool ↔ int32). */
+  copyAs(x: TensorInfo, dtype: DataType): TensorInfo {
+    const y = this.makeOutput(x.shape, dtype);
+    this.rt.copyDtoD(this.ptr(y), this.ptr(x), sizeOf(x.shape) * 4);
+    return y;
+  }
+
+  /** The fused AdamW update of kernels.cu on float32 variables (not yet used by rtdlab's optimiser). */
+  adamw(
+    param: TensorInfo,
+    grad: TensorInfo,
+    m: TensorInfo,
+    v: TensorInfo,
+    o: {
+      lr: number;
+      beta1: number;
+      beta2: number;
+      eps: number;
+      wd: number;
+      bc1: number;
+      bc2: number;
+      gscale: number;
+    },
+  ): void {
+    const n = sizeOf(param.shape);
+    this.launch(
+      "adamw_f32",
+      n,
+      (p) =>
+        p.i32(n).ptr(this.ptr(param)).ptr(this.ptr(grad)).ptr(this.ptr(m)).ptr(this.ptr(v))
+          .f32(o.lr).f32(o.beta1).f32(o.beta2).f32(o.eps).f32(o.wd).f32(o.bc1).f32(o.bc2).f32(o.gscale),
+    );
+  }
+}
+
+// ---- kernels --------------------------------------------------------------------------------------
+
+/** Kernel inputs by name (tfjs passes every declared input). */
+type Inputs = Record<string, TensorInfo>;
+type Attrs = tf.NamedAttrMap;
+type KernelImpl = (inputs: Inputs, b: CudaBackend, attrs: Attrs) => TensorInfo | TensorInfo[];
+
+function cast(b: CudaBackend, x: TensorInfo, dtype: DataType): TensorInfo {
+  if (x.dtype === dtype) return b.alias(x);
+  if (x.dtype === "string" || dtype === "string" || dtype === "complex64") {
+    throw new Error(`cuda backend: Cast ${x.dtype} → ${dtype} is not supported`);
+  }
+  if (dtype === "int32" && x.dtype === "bool") return b.copyAs(x, "int32");
+  const mode = x.dtype === "float32" ? (dtype === "int32" ? 0 : 2) : (dtype === "float32" ? 1 : 3);
+  const y = b.makeOutput(x.shape, dtype);
+  const n = sizeOf(x.shape);
+  b.launch("cast32", n, (p) => p.i32(mode).i32(n).ptr(b.ptr(x)).ptr(b.ptr(y)));
+  return y;
+}
+
+function unary(name: string): KernelImpl {
+  return ({ x }, b, attrs) => {
+    const n = sizeOf(x.shape);
+    if (x.dtype !== "float32" && name in UNARY_INT_OPS) {
+      const y = b.makeOutput(x.shape, "int32");
+      b.launch("unary_i32", n, (p) => p.i32(UNARY_INT_OPS[name]).i32(n).ptr(b.ptr(x)).ptr(b.ptr(y)));
+      return y;
+    }
+    const xf = cast(b, x, "float32");
+    const y = b.makeOutput(x.shape, "float32");
+    const alpha = Number(attrs.alpha ?? (name === "Step" ? 0 : 0.2));
+    b.launch("unary_f32", n, (p) => p.i32(UNARY_OPS[name]).i32(n).ptr(b.ptr(xf)).ptr(b.ptr(y)).f32(alpha));
+    b.release(xf);
+    return y;
+  };
+}
+
+function broadcastOperands(shapes: number[][]): { out: number[]; strides: number[][] } {
+  let out = shapes[0];
+  for (const s of shapes.slice(1)) out = tf.backend_util.assertAndGetBroadcastShape(out, s);
+  return { out, strides: shapes.map((s) => broadcastStrides(s, out)) };
+}
+
+function binary(name: string): KernelImpl {
+  return ({ a, b: bIn }, be) => {
+    const { out, strides } = broadcastOperands([a.shape, bIn.shape]);
+    const n = sizeOf(out);
+    const intOp = a.dtype !== "float32" && bIn.dtype !== "float32" && BINARY_INT.has(name);
+    const dtype: DataType = intOp ? "int32" : "float32";
+    const x = cast(be, a, dtype), z = cast(be, bIn, dtype);
+    const y = be.makeOutput(out, dtype);
+    const idx = packIdx(out, strides);
+    be.launch(
+      intOp ? "binary_i32" : "binary_f32",
+      n,
+      (p) => p.i32(BINARY_OPS[name]).i32(n).ints(idx).ptr(be.ptr(x)).ptr(be.ptr(z)).ptr(be.ptr(y)),
+    );
+    be.release(x);
+    be.release(z);
+    if (name !== "FloorDiv" || intOp) return y;
+    // tfjs's FloorDiv returns int32 whatever its inputs.
+    const asInt = cast(be, y, "int32");
+    be.release(y);
+    return asInt;
+  };
+}
+
+/** AddN: a chain of Adds (the optimiser sums gradient norms four at a time). */
+function addN(inputs: Inputs, b: CudaBackend): TensorInfo {
+  const xs = Object.values(inputs);
+  const add = binary("Add");
+  let acc = b.alias(xs[0]);
+  for (const x of xs.slice(1)) {
+    const next = add({ a: acc, b: x }, b, {}) as TensorInfo;
+    b.release(acc);
+    acc = next;
+  }
+  return acc;
+}
+
+function compare(name: string): KernelImpl {
+  return ({ a, b: bIn }, be) => {
+    const { out, strides } = broadcastOperands([a.shape, bIn.shape]);
+    const n = sizeOf(out);
+    const isInt = a.dtype !== "float32" && bIn.dtype !== "float32";
+    const dtype: DataType = isInt ? "int32" : "float32";
+    const x = cast(be, a, dtype), z = cast(be, bIn, dtype);
+    const y = be.makeOutput(out, "bool");
+    const idx = packIdx(out, strides);
+    be.launch(
+      "compare32",
+      n,
+      (p) =>
+        p.i32(COMPARE_OPS[name]).i32(isInt ? 1 : 0).i32(n).ints(idx).ptr(be.ptr(x)).ptr(be.ptr(z)).ptr(
+          be.ptr(y),
+        ),
+    );
+    be.release(x);
+    be.release(z);
+    return y;
+  };
+}
+
+function logicalNot({ x }: Inputs, b: CudaBackend): TensorInfo {
+  const zero = b.makeOutput([], "bool");
+  b.fill(zero, 0);
+  const y = compare("Equal")({ a: x, b: zero }, b, {}) as TensorInfo;
+  b.release(zero);
+  return y;
+}
+
+function select({ condition, t, e }: Inputs, b: CudaBackend): TensorInfo {
+  const out = t.shape;
+  let condStrides: number[];
+  if (condition.shape.length === 1 && out.length > 1) {
+    condStrides = out.map((_, d) => (d === 0 ? 1 : 0)); // one condition per row
+  } else condStrides = broadcastStrides(condition.shape, out);
+  const dtype = tf.upcastType(t.dtype, e.dtype);
+  const tc = cast(b, t, dtype), ec = cast(b, e, dtype);
+  const y = b.makeOutput(out, dtype);
+  const n = sizeOf(out);
+  const idx = packIdx(out, [condStrides, broadcastStrides(t.shape, out), broadcastStrides(e.shape, out)]);
+  b.launch(
+    "select32",
+    n,
+    (p) => p.i32(n).ints(idx).ptr(b.ptr(condition)).ptr(b.ptr(tc)).ptr(b.ptr(ec)).ptr(b.ptr(y)),
+  );
+  b.release(tc);
+  b.release(ec);
+  return y;
+}
+
+function transposeImpl(b: CudaBackend, x: TensorInfo, perm: number[]): TensorInfo {
+  const own = contiguousStrides(x.shape);
+  const outShape = perm.map((p) => x.shape[p]);
+  const y = b.makeOutput(outShape, x.dtype);
+  b.stridedCopy(x, y, outShape, perm.map((p) => own[p]), contiguousStrides(outShape));
+  return y;
+}
+
+function reduce(op: number, mean = false): KernelImpl {
+  return ({ x }, b, attrs) => {
+    const rank = x.shape.length;
+    // Max names its axes `reductionIndices`; Sum, Mean, Min and Prod name them `axis`.
+    const origAxes = tf.util.parseAxisParam(
+      (attrs.axis ?? attrs.reductionIndices) as number | number[],
+      x.shape,
+    );
+    let axes = origAxes;
+    const perm = tf.backend_util.getAxesPermutation(axes, rank);
+    // Through float32 (int32 sums are exact below 2^24).
+    let src = cast(b, x, "float32");
+    if (perm != null) {
+      const t = transposeImpl(b, src, perm);
+      b.release(src);
+      src = t;
+      axes = tf.backend_util.getInnerMostAxes(axes.length, rank);
+    }
+    const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(src.shape, axes);
+    const rows = sizeOf(outShape), cols = sizeOf(reduceShape);
+    const shape = attrs.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, origAxes) : outShape;
+    const outDtype: DataType = mean
+      ? "float32"
+      : (x.dtype === "bool" && op === REDUCE_SUM ? "int32" : x.dtype);
+    const y = b.makeOutput(shape, "float32");
+    const scale = mean ? 1 / cols : 1;
+    if (cols === 0) {
+      b.fill(
+        y,
+        wordOf(
+          op === REDUCE_SUM
+            ? (mean ? NaN : 0)
+            : op === REDUCE_PROD
+            ? 1
+            : op === REDUCE_MAX
+            ? -Infinity
+            : Infinity,
+          "float32",
+        ),
+      );
+    } else if (cols > 8192 && rows < 256) {
+      // Long rows: split each over many blocks, then reduce the partial results.
+      const parts = Math.min(1024, Math.ceil(cols / 4096));
+      const chunk = Math.ceil(cols / parts);
+      const partial = b.makeOutput([rows * parts * 2], "float32"); // doubles
+      b.launch(
+        "reduce_partial_f32",
+        rows * parts * BLOCK,
+        (p) => p.i32(op).i32(rows).i32(cols).i32(parts).i32(chunk).ptr(b.ptr(src)).ptr(b.ptr(partial)),
+        Math.min(rows * parts, 65535),
+      );
+      b.launch(
+        "reduce_final_f32",
+        rows * 32,
+        (p) => p.i32(op).i32(rows).i32(parts).f32(scale).ptr(b.ptr(partial)).ptr(b.ptr(y)),
+        b.warpRowBlocks(rows),
+      );
+      b.release(partial);
+    } else {
+      b.launch(
+        "reduce_rows_f32",
+        rows * 32,
+        (p) => p.i32(op).i32(rows).i32(cols).f32(scale).ptr(b.ptr(src)).ptr(b.ptr(y)),
+        b.warpRowBlocks(rows),
+      );
+    }
+    b.release(src);
+    if (outDtype === "float32") return y;
+    const out = cast(b, y, outDtype);
+    b.release(y);
+    return out;
+  };
+}
+
+function softmax({ logits }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const rank = logits.shape.length;
+  const dim = attrs.dim as number;
+  if (dim !== -1 && dim !== rank - 1) {
+    throw new Error(`cuda backend: Softmax over dim ${dim} (only the last)`);
+  }
+  const cols = logits.shape[rank - 1];
+  const rows = sizeOf(logits.shape) / Math.max(1, cols);
+  const y = b.makeOutput(logits.shape, "float32");
+  b.launch(
+    "softmax_rows_f32",
+    rows * 32,
+    (p) => p.i32(rows).i32(cols).ptr(b.ptr(logits)).ptr(b.ptr(y)),
+    b.warpRowBlocks(rows),
+  );
+  return y;
+}
+
+function gatherV2({ x, indices }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  if (((attrs.batchDims as number) ?? 0) !== 0) throw new Error("cuda backend: GatherV2 with batchDims > 0");
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  const outer = sizeOf(x.shape.slice(0, axis));
+  const dim = x.shape[axis];
+  const inner = sizeOf(x.shape.slice(axis + 1));
+  const nIdx = sizeOf(indices.shape);
+  const outShape = [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)];
+  const idx = cast(b, indices, "int32");
+  const y = b.makeOutput(outShape, x.dtype);
+  const n = outer * nIdx * inner;
+  b.launch(
+    "gather32",
+    n,
+    (p) => p.i32(n).i32(nIdx).i32(dim).i32(inner).ptr(b.ptr(x)).ptr(b.ptr(idx)).ptr(b.ptr(y)),
+  );
+  b.release(idx);
+  return y;
+}
+
+function unsortedSegmentSum({ x, segmentIds }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const numSegments = attrs.numSegments as number;
+  const rows = sizeOf(segmentIds.shape);
+  const inner = rows === 0 ? 0 : sizeOf(x.shape) / rows;
+  const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+  const dtype: DataType = x.dtype === "float32" ? "float32" : "int32";
+  const src = cast(b, x, dtype);
+  const seg = cast(b, segmentIds, "int32");
+  const y = b.makeOutput(outShape, dtype);
+  b.fill(y, 0);
+  const n = sizeOf(x.shape);
+  b.launch(
+    dtype === "float32" ? "unsorted_segment_sum_f32" : "unsorted_segment_sum_i32",
+    n,
+    (p) => p.i32(n).i32(inner).i32(numSegments).ptr(b.ptr(src)).ptr(b.ptr(seg)).ptr(b.ptr(y)),
+  );
+  b.release(src);
+  b.release(seg);
+  return y;
+}
+
+function oneHot({ indices }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const depth = attrs.depth as number;
+  const dtype = (attrs.dtype as DataType) ?? "int32";
+  const on = wordOf((attrs.onValue as number) ?? 1, dtype),
+    off = wordOf((attrs.offValue as number) ?? 0, dtype);
+  const idx = cast(b, indices, "int32");
+  const y = b.makeOutput([...indices.shape, depth], dtype);
+  const n = sizeOf(y.shape);
+  b.launch("one_hot32", n, (p) => p.i32(n).i32(depth).ptr(b.ptr(idx)).i32(on | 0).i32(off | 0).ptr(b.ptr(y)));
+  b.release(idx);
+  return y;
+}
+
+function sliceImpl(b: CudaBackend, x: TensorInfo, begin: number[], size: number[]): TensorInfo {
+  const own = contiguousStrides(x.shape);
+  const y = b.makeOutput(size, x.dtype);
+  const offset = begin.reduce((acc, v, d) => acc + v * own[d], 0);
+  b.stridedCopy(x, y, size, own, contiguousStrides(size), offset);
+  return y;
+}
+
+function slice({ x }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin as number[], attrs.size as number[]);
+  return sliceImpl(b, x, begin, size);
+}
+
+function concatImpl(b: CudaBackend, xs: TensorInfo[], axis: number): TensorInfo {
+  const outShape = tf.backend_util.computeOutShape(xs.map((t) => t.shape), axis);
+  const dtype = xs.map((t) => t.dtype).reduce((a, c) => tf.upcastType(a, c));
+  const y = b.makeOutput(outShape, dtype);
+  const outStrides = contiguousStrides(outShape);
+  let at = 0;
+  for (const x of xs) {
+    if (sizeOf(x.shape) > 0) {
+      const xc = cast(b, x, dtype);
+      b.stridedCopy(xc, y, x.shape, contiguousStrides(x.shape), outStrides, 0, at * outStrides[axis]);
+      b.release(xc);
+    }
+    at += x.shape[axis];
+  }
+  return y;
+}
+
+function concat(inputs: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const xs = Object.values(inputs) as TensorInfo[];
+  const axis = tf.util.parseAxisParam(attrs.axis as number, xs[0].shape)[0];
+  return concatImpl(b, xs, axis);
+}
+
+function pack(inputs: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const xs = Object.values(inputs) as TensorInfo[];
+  const rank = xs[0].shape.length;
+  const axis = ((attrs.axis as number) ?? 0) < 0
+    ? (attrs.axis as number) + rank + 1
+    : (attrs.axis as number) ?? 0;
+  const expanded = xs.map((x) => {
+    const s = [...x.shape];
+    s.splice(axis, 0, 1);
+    return b.alias(x, s);
+  });
+  const y = concatImpl(b, expanded, axis);
+  expanded.forEach((t) => b.release(t));
+  return y;
+}
+
+function padV2({ x }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const paddings = attrs.paddings as [number, number][];
+  const outShape = x.shape.map((n, d) => paddings[d][0] + n + paddings[d][1]);
+  const y = b.makeOutput(outShape, x.dtype);
+  b.fill(y, wordOf((attrs.constantValue as number) ?? 0, x.dtype));
+  const outStrides = contiguousStrides(outShape);
+  const offset = paddings.reduce((acc, [lo], d) => acc + lo * outStrides[d], 0);
+  b.stridedCopy(x, y, x.shape, contiguousStrides(x.shape), outStrides, 0, offset);
+  return y;
+}
+
+function tile({ x }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const reps = attrs.reps as number[];
+  const own = contiguousStrides(x.shape);
+  const outShape = x.shape.map((n, d) => n * reps[d]);
+  const y = b.makeOutput(outShape, x.dtype);
+  // Iterate over [r0, n0, r1, n1, …]: the repeat dims read with stride 0.
+  const dims = x.shape.flatMap((n, d) => [reps[d], n]);
+  const inStrides = own.flatMap((s) => [0, s]);
+  b.stridedCopy(x, y, dims, inStrides, contiguousStrides(dims));
+  return y;
+}
+
+function broadcastTo({ x }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const shape = attrs.shape as number[];
+  const y = b.makeOutput(shape, x.dtype);
+  b.stridedCopy(x, y, shape, broadcastStrides(x.shape, shape), contiguousStrides(shape));
+  return y;
+}
+
+function fillLike(value: number): KernelImpl {
+  return ({ x }, b) => {
+    const y = b.makeOutput(x.shape, x.dtype);
+    b.fill(y, wordOf(value, x.dtype));
+    return y;
+  };
+}
+
+function fill(_: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const dtype = (attrs.dtype as DataType) ?? "float32";
+  const y = b.makeOutput(attrs.shape as number[], dtype);
+  b.fill(y, wordOf(attrs.value as number, dtype));
+  return y;
+}
+
+function range(_: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const { start, stop, step } = attrs as { start: number; stop: number; step: number };
+  const dtype = (attrs.dtype as DataType) ?? "float32";
+  const n = start === stop || (start < stop && step < 0) || (stop < start && step > 0)
+    ? 0
+    : Math.abs(Math.ceil((stop - start) / step));
+  const values = dtype === "int32" ? new Int32Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) values[i] = start + i * step;
+  const dataId = b.write(values, [n], dtype);
+  return { dataId, shape: [n], dtype };
+}
+
+function batchMatMul({ a, b: bIn }: Inputs, be: CudaBackend, attrs: Attrs): TensorInfo {
+  const transposeA = !!attrs.transposeA, transposeB = !!attrs.transposeB;
+  const ra = a.shape.length, rb = bIn.shape.length;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const k2 = transposeB ? bIn.shape[rb - 1] : bIn.shape[rb - 2];
+  const n = transposeB ? bIn.shape[rb - 2] : bIn.shape[rb - 1];
+  if (k !== k2) throw new Error(`cuda backend: BatchMatMul inner dims ${k} and ${k2} differ`);
+  const outerA = a.shape.slice(0, -2), outerB = bIn.shape.slice(0, -2);
+  const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+  const batch = sizeOf(outer), batchA = sizeOf(outerA), batchB = sizeOf(outerB);
+  let x = cast(be, a, "float32"), z = cast(be, bIn, "float32");
+  // Batch broadcasting beyond "one side has a single matrix": materialise both to the full batch.
+  if (!(batchA === batch || batchA === 1) || !(batchB === batch || batchB === 1)) {
+    const full = (t: TensorInfo, own: number[]) => {
+      const shape = [...outer, ...own.slice(-2)];
+      const y = be.makeOutput(shape, "float32");
+      be.stridedCopy(t, y, shape, broadcastStrides(own, shape), contiguousStrides(shape));
+      be.release(t);
+      return y;
+    };
+    x = full(x, a.shape);
+    z = full(z, bIn.shape);
+  }
+  const sa = sizeOf(x.shape) === m * k ? 0 : m * k;
+  const sb = sizeOf(z.shape) === k * n ? 0 : k * n;
+  const y = be.makeOutput([...outer, m, n], "float32");
+  if (k === 0) be.fill(y, 0);
+  else be.rt.sgemmBatched(transposeA, transposeB, m, n, k, be.ptr(x), sa, be.ptr(z), sb, be.ptr(y), batch);
+  be.release(x);
+  be.release(z);
+  const dtype = tf.upcastType(a.dtype, bIn.dtype);
+  if (dtype === "float32") return y;
+  const out = cast(be, y, dtype);
+  be.release(y);
+  return out;
+}
+
+/** The kernels the backend registers, by tfjs kernel name. */
+export const CUDA_KERNELS: Record<string, KernelImpl> = {
+  Identity: ({ x }, b) => b.alias(x),
+  Reshape: ({ x }, b, attrs) =>
+    b.alias(x, tf.util.inferFromImplicitShape(attrs.shape as number[], sizeOf(x.shape))),
+  Cast: ({ x }, b, attrs) => cast(b, x, attrs.dtype as DataType),
+  ...Object.fromEntries(Object.keys(UNARY_OPS).map((n) => [n, unary(n)])),
+  ...Object.fromEntries(Object.keys(BINARY_OPS).map((n) => [n, binary(n)])),
+  ...Object.fromEntries(Object.keys(COMPARE_OPS).map((n) => [n, compare(n)])),
+  AddN: addN,
+  LogicalNot: logicalNot,
+  Select: select,
+  Sum: reduce(REDUCE_SUM),
+  Mean: reduce(REDUCE_SUM, true),
+  Max: reduce(REDUCE_MAX),
+  Min: reduce(REDUCE_MIN),
+  Prod: reduce(REDUCE_PROD),
+  Softmax: softmax,
+  GatherV2: gatherV2,
+  UnsortedSegmentSum: unsortedSegmentSum,
+  OneHot: oneHot,
+  Transpose: ({ x }, b, attrs) => transposeImpl(b, x, attrs.perm as number[]),
+  Slice: slice,
+  Concat: concat,
+  Pack: pack,
+  PadV2: padV2,
+  Tile: tile,
+  BroadcastTo: broadcastTo,
+  ZerosLike: fillLike(0),
+  OnesLike: fillLike(1),
+  Fill: fill,
+  Range: range,
+  BatchMatMul: batchMatMul,
+};
+
+/** Names of the tfjs kernels the cuda backend registers. */
+export const CUDA_KERNEL_NAMES: readonly string[] = Object.keys(CUDA_KERNELS).sort();
+
+/**
+ * Starts the backend on an opened runtime (loads the PTX; errors surface here, not as a tfjs
+ * warning), registers it as "cuda" with its kernels, and returns it. `tf.setBackend("cuda")`
+ * then selects it (tests register a second one, e.g. "cuda_tf32", under another name). Closes the runtime when the backend cannot start.
+ */
+export function registerCudaBackend(rt: CudaRuntime, name = "cuda", priority = 1): CudaBackend {
+  let backend: CudaBackend;
+  try {
+    backend = new CudaBackend(rt);
+  } catch (e) {
+    rt.close();
+    throw e;
+  }
+  tf.registerBackend(name, () => backend, priority);
+  for (const [kernelName, impl] of Object.entries(CUDA_KERNELS)) {
+    if (tf.getKernel(kernelName, name) != null) continue;
+    tf.registerKernel({
+      kernelName,
+      backendName: name,
+      kernelFunc: ({ inputs, backend, attrs }) => impl(inputs as Inputs, backend as CudaBackend, attrs ?? {}),
+    });
+  }
+  return backend;
+}

@@ -1,0 +1,449 @@
+/**
+ * A {@link CudaRuntime} that runs kernels.cu's entry points in TypeScript on the host: device
+ * memory is a map of ArrayBuffers, launches decode the packed parameter block and loop over the
+ * elements, and sgemm is a plain triple loop.
+ *
+ * It exists to test the cuda backend's host side (shapes, strides, parameter packing, dtype
+ * handling, reference counting) on machines without a GPU: `registerCudaBackend(emulatedCuda(),
+ * "cuda_emu")` gives a tfjs backend that tests/cuda_test.ts compares with the cpu backend. The
+ * kernels here mirror kernels.cu by hand; agreement says nothing about the CUDA code itself, which
+ * only a GPU run checks.
+ *
+ * @module
+ */
+import type { CudaRuntime, DevicePtr, Handle, ParamBlock } from "./driver.ts";
+import { PTX_ENTRIES } from "./backend.ts";
+
+const MAXR = 8;
+const f32 = Math.fround;
+
+/** An emulated device (see the module doc). */
+export function emulatedCuda(): CudaRuntime {
+  const mem = new Map<bigint, ArrayBuffer>();
+  let next = 0x10000n;
+  const buf = (p: DevicePtr): ArrayBuffer => {
+    const b = mem.get(p);
+    if (!b) throw new Error(`emulator: no allocation at ${p.toString(16)}`);
+    return b;
+  };
+  const F = (p: bigint) => new Float32Array(buf(p));
+  const I = (p: bigint) => new Int32Array(buf(p));
+  const U = (p: bigint) => new Uint32Array(buf(p));
+  const D = (p: bigint) => new Float64Array(buf(p));
+
+  const rt: CudaRuntime = {
+    info: {
+      ordinal: 0,
+      name: "rtdlab host emulator",
+      computeCapability: [8, 0],
+      multiprocessors: 4,
+      totalBytes: 2 ** 32,
+      driverVersion: 0,
+      driverPath: "(emulated)",
+      cublasPath: "(emulated)",
+      cublasVersion: 0,
+      tf32: false,
+    },
+    stream: null,
+    memAlloc(bytes) {
+      const p = next;
+      next += BigInt(Math.ceil(bytes / 256) * 256 + 256);
+      mem.set(p, new ArrayBuffer(bytes));
+      return p;
+    },
+    memFree(p) {
+      if (!mem.delete(p)) throw new Error(`emulator: bad free ${p.toString(16)}`);
+    },
+    memInfo: () => ({ free: 2 ** 32, total: 2 ** 32 }),
+    copyHtoD(dst, src) {
+      new Uint8Array(buf(dst)).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    },
+    copyDtoHAsync(dst, src) {
+      new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(
+        new Uint8Array(buf(src), 0, dst.byteLength),
+      );
+    },
+    copyDtoD(dst, src, bytes) {
+      new Uint8Array(buf(dst)).set(new Uint8Array(buf(src), 0, bytes));
+    },
+    memsetD32(dst, word, count) {
+      U(dst).fill(word >>> 0, 0, count);
+    },
+    synchronize() {},
+    wait: () => Promise.resolve(),
+    time: (f) => {
+      f();
+      return Promise.resolve(0);
+    },
+    loadModule(_ptx, names) {
+      return new Map(names.map((n, i) => [n, Deno.UnsafePointer.create(BigInt(i + 1))]));
+    },
+    launch(fn: Handle, _grid: number, _block: number, params: ParamBlock) {
+      const entry = PTX_ENTRIES[Number(Deno.UnsafePointer.value(fn)) - 1];
+      run(entry, new Args(params));
+    },
+    sgemmBatched(transA, transB, m, n, k, a, strideA, b, strideB, c, batch, beta = 0) {
+      const A = F(a), B = F(b), C = F(c);
+      for (let q = 0; q < batch; q++) {
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let t = 0; t < k; t++) {
+              const av = transA ? A[q * strideA + t * m + i] : A[q * strideA + i * k + t];
+              const bv = transB ? B[q * strideB + j * k + t] : B[q * strideB + t * n + j];
+              s += av * bv;
+            }
+            const o = q * m * n + i * n + j;
+            C[o] = s + beta * C[o];
+          }
+        }
+      }
+    },
+    close() {
+      mem.clear();
+    },
+  };
+
+  function run(entry: string, p: Args): void {
+    switch (entry) {
+      case "unary_f32": {
+        const [op, n, x, y, alpha] = [p.i32(), p.i32(), F(p.ptr()), F(p.ptr()), p.f32()];
+        for (let i = 0; i < n; i++) y[i] = unary(op, x[i], alpha);
+        return;
+      }
+      case "unary_i32": {
+        const [op, n, x, y] = [p.i32(), p.i32(), I(p.ptr()), I(p.ptr())];
+        for (let i = 0; i < n; i++) {
+          const v = x[i];
+          y[i] = op === 0 ? -v : op === 1 ? Math.abs(v) : op === 2 ? Math.imul(v, v) : Math.sign(v);
+        }
+        return;
+      }
+      case "cast32": {
+        const [mode, n, xp, yp] = [p.i32(), p.i32(), p.ptr(), p.ptr()];
+        const xf = F(xp), xi = I(xp), yf = F(yp), yi = I(yp);
+        for (let i = 0; i < n; i++) {
+          if (mode === 0) {
+            const v = xf[i];
+            yi[i] = Number.isNaN(v) ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(v)));
+          } else if (mode === 1) yf[i] = xi[i];
+          else if (mode === 2) yi[i] = xf[i] !== 0 ? 1 : 0;
+          else yi[i] = xi[i] !== 0 ? 1 : 0;
+        }
+        return;
+      }
+      case "binary_f32":
+      case "binary_i32": {
+        const [op, n, idx, ap, bp, yp] = [p.i32(), p.i32(), p.idx(), p.ptr(), p.ptr(), p.ptr()];
+        const isInt = entry === "binary_i32";
+        const a = isInt ? I(ap) : F(ap), b = isInt ? I(bp) : F(bp), y = isInt ? I(yp) : F(yp);
+        for (let i = 0; i < n; i++) {
+          const [oa, ob] = offsets(idx, i, 2);
+          y[i] = isInt ? binaryInt(op, a[oa], b[ob]) : binary(op, a[oa], b[ob]);
+        }
+        return;
+      }
+      case "compare32": {
+        const [op, isInt, n, idx, ap, bp, y] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.idx(),
+          p.ptr(),
+          p.ptr(),
+          I(p.ptr()),
+        ];
+        const a = isInt ? I(ap) : F(ap), b = isInt ? I(bp) : F(bp);
+        for (let i = 0; i < n; i++) {
+          const [oa, ob] = offsets(idx, i, 2);
+          const u = a[oa], v = b[ob];
+          const r =
+            [u === v, u !== v, u < v, u <= v, u > v, u >= v, u !== 0 && v !== 0, u !== 0 || v !== 0][op];
+          y[i] = r ? 1 : 0;
+        }
+        return;
+      }
+      case "select32": {
+        const [n, idx, c, a, b, y] = [p.i32(), p.idx(), I(p.ptr()), U(p.ptr()), U(p.ptr()), U(p.ptr())];
+        for (let i = 0; i < n; i++) {
+          const [oc, oa, ob] = offsets(idx, i, 3);
+          y[i] = c[oc] ? a[oa] : b[ob];
+        }
+        return;
+      }
+      case "strided_copy32": {
+        const [n, idx, x, inOff, y, outOff] = [p.i32(), p.idx(), U(p.ptr()), p.i32(), U(p.ptr()), p.i32()];
+        for (let i = 0; i < n; i++) {
+          const [ox, oy] = offsets(idx, i, 2);
+          y[outOff + oy] = x[inOff + ox];
+        }
+        return;
+      }
+      case "gather32": {
+        const [n, nIdx, dim, inner, x, ix, y] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          U(p.ptr()),
+          I(p.ptr()),
+          U(p.ptr()),
+        ];
+        for (let i = 0; i < n; i++) {
+          const inn = i % inner, j = Math.floor(i / inner) % nIdx, o = Math.floor(i / (inner * nIdx));
+          const k = ix[j];
+          y[i] = k >= 0 && k < dim ? x[(o * dim + k) * inner + inn] : 0;
+        }
+        return;
+      }
+      case "unsorted_segment_sum_f32":
+      case "unsorted_segment_sum_i32": {
+        const [n, inner, numSeg, xp, seg, yp] = [p.i32(), p.i32(), p.i32(), p.ptr(), I(p.ptr()), p.ptr()];
+        const isInt = entry.endsWith("i32");
+        const x = isInt ? I(xp) : F(xp), y = isInt ? I(yp) : F(yp);
+        for (let i = 0; i < n; i++) {
+          const s = seg[Math.floor(i / inner)];
+          if (s >= 0 && s < numSeg) y[s * inner + (i % inner)] += x[i];
+        }
+        return;
+      }
+      case "one_hot32": {
+        const [n, depth, ix, on, off, y] = [p.i32(), p.i32(), I(p.ptr()), p.i32(), p.i32(), I(p.ptr())];
+        for (let i = 0; i < n; i++) y[i] = ix[Math.floor(i / depth)] === i % depth ? on : off;
+        return;
+      }
+      case "reduce_rows_f32": {
+        const [op, rows, cols, scale, x, y] = [p.i32(), p.i32(), p.i32(), p.f32(), F(p.ptr()), F(p.ptr())];
+        for (let r = 0; r < rows; r++) y[r] = finish(op, reduce(op, x, r * cols, cols, 1), scale);
+        return;
+      }
+      case "reduce_partial_f32": {
+        const [op, rows, cols, parts, chunk, x, partial] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          F(p.ptr()),
+          D(p.ptr()),
+        ];
+        for (let b = 0; b < rows * parts; b++) {
+          const r = Math.floor(b / parts), q = b % parts;
+          const lo = q * chunk, hi = Math.min(cols, lo + chunk);
+          partial[b] = reduce(op, x, r * cols + lo, Math.max(0, hi - lo), 1);
+        }
+        return;
+      }
+      case "reduce_final_f32": {
+        const [op, rows, parts, scale, partial, y] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.f32(),
+          D(p.ptr()),
+          F(p.ptr()),
+        ];
+        for (let r = 0; r < rows; r++) y[r] = finish(op, reduce(op, partial, r * parts, parts, 1), scale);
+        return;
+      }
+      case "softmax_rows_f32": {
+        const [rows, cols, x, y] = [p.i32(), p.i32(), F(p.ptr()), F(p.ptr())];
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols;
+          const m = f32(reduce(1, x, o, cols, 1));
+          let s = 0;
+          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(x[o + c] - m)));
+          const inv = f32(1 / s);
+          for (let c = 0; c < cols; c++) y[o + c] = f32(Math.exp(f32(x[o + c] - m))) * inv;
+        }
+        return;
+      }
+      default:
+        throw new Error(`emulator: kernel ${entry} is not emulated`);
+    }
+  }
+  return rt;
+}
+
+/** Reads a ParamBlock's slots in order, as the kernel's parameter list declares them. */
+class Args {
+  #i = 0;
+  constructor(readonly p: ParamBlock) {}
+  #view(size: number): DataView {
+    const b = this.p.slotBytes(this.#i++, size);
+    return new DataView(b.buffer, b.byteOffset, size);
+  }
+  i32 = () => this.#view(4).getInt32(0, true);
+  f32 = () => this.#view(4).getFloat32(0, true);
+  ptr = () => this.#view(8).getBigUint64(0, true);
+  idx = (): Int32Array => {
+    const v = this.#view(4 * (1 + 4 * MAXR));
+    return Int32Array.from({ length: 1 + 4 * MAXR }, (_, j) => v.getInt32(4 * j, true));
+  };
+}
+
+function offsets(idx: Int32Array, i: number, k: number): number[] {
+  const off = new Array<number>(k).fill(0);
+  let rem = i;
+  for (let d = idx[0] - 1; d >= 0; d--) {
+    const n = idx[1 + d];
+    const c = rem % n;
+    rem = Math.floor(rem / n);
+    for (let q = 0; q < k; q++) off[q] += c * idx[1 + MAXR * (q + 1) + d];
+  }
+  return off;
+}
+
+function unary(op: number, x: number, alpha: number): number {
+  const nan = Number.isNaN(x);
+  switch (op) {
+    case 0:
+      return -x;
+    case 1:
+      return Math.abs(x);
+    case 2:
+      return Math.exp(x);
+    case 3:
+      return Math.log(x);
+    case 4:
+      return Math.log1p(x);
+    case 5:
+      return Math.sqrt(x);
+    case 6:
+      return 1 / f32(Math.sqrt(x));
+    case 7:
+      return x * x;
+    case 8:
+      return nan ? x : x < 0 ? 0 : x;
+    case 9:
+      return nan ? x : x > 0 ? 1 : alpha;
+    case 10:
+      return erf(x);
+    case 11:
+      return 1 / (1 + Math.exp(-x));
+    case 12:
+      return Math.tanh(x);
+    case 13:
+      return 1 / x;
+    case 14:
+      return Math.expm1(x);
+    case 15:
+      return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case 16:
+      return Math.floor(x);
+    case 17:
+      return Math.ceil(x);
+    case 18: {
+      const r = Math.round(x);
+      return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+    }
+    case 19:
+      return nan ? x : x < 0 ? alpha * x : x;
+    case 20:
+      return nan ? x : Math.min(Math.max(x, 0), 6);
+    case 21:
+      return Math.sin(x);
+    case 22:
+      return Math.cos(x);
+    case 23:
+      return x > 0 ? x : Math.expm1(x);
+    case 24:
+      return x > 20 ? x : x < -20 ? Math.exp(x) : Math.log1p(Math.exp(x));
+    default:
+      return NaN;
+  }
+}
+
+// Abramowitz & Stegun 7.1.26 is too coarse; use the series / continued fraction to double precision.
+function erf(x: number): number {
+  const t = Math.abs(x);
+  if (t < 2.5) {
+    let sum = t, term = t;
+    for (let n = 1; n < 80; n++) {
+      term *= (-t * t) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc continued fraction (Lentz) for large |x|.
+  let f = t, c = t, d = 0;
+  for (let n = 1; n < 200; n++) {
+    const an = n / 2;
+    d = t + an * d;
+    d = 1 / d;
+    c = t + an / c;
+    f *= c * d;
+  }
+  return Math.sign(x) * (1 - Math.exp(-t * t) / (f * Math.sqrt(Math.PI)));
+}
+
+function binary(op: number, a: number, b: number): number {
+  switch (op) {
+    case 0:
+      return a + b;
+    case 1:
+      return a - b;
+    case 2:
+      return a * b;
+    case 3:
+      return a / b;
+    case 4:
+      return Math.max(a, b);
+    case 5:
+      return Math.min(a, b);
+    case 6:
+      return Math.pow(a, b);
+    case 7:
+      return (a - b) * (a - b);
+    case 8:
+      return Math.floor(a / b);
+    case 9: {
+      const r = a % b;
+      return r !== 0 && (r < 0) !== (b < 0) ? r + b : r;
+    }
+    case 10:
+      return a < 0 ? a * b : a;
+    default:
+      return NaN;
+  }
+}
+
+function binaryInt(op: number, u: number, v: number): number {
+  switch (op) {
+    case 0:
+      return (u + v) | 0;
+    case 1:
+      return (u - v) | 0;
+    case 2:
+      return Math.imul(u, v);
+    case 4:
+      return Math.max(u, v);
+    case 5:
+      return Math.min(u, v);
+    case 8:
+      return v === 0 ? 0 : Math.floor(u / v);
+    case 9: {
+      if (v === 0) return 0;
+      const m = u % v;
+      return m !== 0 && (m < 0) !== (v < 0) ? m + v : m;
+    }
+    default:
+      return 0;
+  }
+}
+
+function reduce(op: number, x: ArrayLike<number>, start: number, count: number, step: number): number {
+  let acc = op === 0 ? 0 : op === 1 ? -Infinity : op === 2 ? Infinity : 1;
+  for (let c = 0; c < count; c++) {
+    const v = x[start + c * step];
+    if (op === 0) acc += v;
+    else if (op === 1) acc = Number.isNaN(acc) || Number.isNaN(v) ? NaN : Math.max(acc, v);
+    else if (op === 2) acc = Number.isNaN(acc) || Number.isNaN(v) ? NaN : Math.min(acc, v);
+    else acc *= v;
+  }
+  return acc;
+}
+
+function finish(op: number, acc: number, scale: number): number {
+  return op === 0 ? acc * scale : acc;
+}

@@ -1,0 +1,498 @@
+// rtdlab's CUDA kernels for the "cuda" TensorFlow.js backend (lib/backend/cuda/backend.ts).
+//
+// Build: lib/backend/cuda/build_ptx.sh (nvcc, or clang with libdevice) writes kernels.sm_XX.ptx,
+// which the backend loads with cuModuleLoadDataEx; the driver JIT-compiles PTX for newer GPUs.
+//
+// Conventions shared with backend.ts (keep them in step):
+// - Every entry point is extern "C" (unmangled); element counts are int (the backend refuses
+//   tensors of 2^31 elements or more).
+// - 32-bit words: float32, int32 and bool (stored as int32 0/1) tensors all use 4 bytes per
+//   element, so data-movement kernels (copy, gather, select, one-hot) move uint32 words.
+// - Strided index math: struct Idx describes an iteration space of `rank` dims (row-major,
+//   outermost first) and, for up to three operands, the element stride of each dim (0 broadcasts).
+//   The backend collapses contiguous dims first, so rank is usually 1-3.
+// - Math: CUDA's math library (expf, erff, log1pf, ...; ≤ 2 ulp, see the CUDA C Programming Guide,
+//   "Mathematical Functions", single precision), from libdevice when built with clang. No fast-math.
+// - Sums accumulate in double (as the tfjs cpu backend, which sums in JS numbers), so results agree
+//   to ~1 ulp of float32 rather than drifting with the length of the reduction.
+
+#if defined(__clang__) && !defined(__NVCC__) && !defined(__CUDA_ARCH_COMPAT_INCLUDED)
+// clang -nocudainc: no CUDA headers. Declare what the kernels use: attributes, thread indices,
+// warp shuffles and atomics as clang's NVPTX builtins, and math from libdevice (__nv_*).
+#define __global__ __attribute__((global))
+#define __device__ __attribute__((device))
+#define __forceinline__ __attribute__((always_inline)) inline
+#define __restrict__ __restrict
+#define THREAD_X (int)__nvvm_read_ptx_sreg_tid_x()
+#define BLOCK_X (int)__nvvm_read_ptx_sreg_ctaid_x()
+#define BLOCK_DIM (int)__nvvm_read_ptx_sreg_ntid_x()
+#define GRID_DIM (int)__nvvm_read_ptx_sreg_nctaid_x()
+#define SHFL_DOWN_F32(v, d) __nvvm_shfl_sync_down_f32(0xffffffffu, v, d, 0x1f)
+#define SHFL_DOWN_I32(v, d) __nvvm_shfl_sync_down_i32(0xffffffffu, v, d, 0x1f)
+#define SHFL_IDX_I32(v, l) __nvvm_shfl_sync_idx_i32(0xffffffffu, v, l, 0x1f)
+#define ATOMIC_ADD_F32(p, v) __nvvm_atom_add_gen_f(p, v)
+#define __shared__ __attribute__((shared))
+extern "C" {
+__device__ float __nv_expf(float);
+__device__ float __nv_expm1f(float);
+__device__ float __nv_logf(float);
+__device__ float __nv_log1pf(float);
+__device__ float __nv_sqrtf(float);
+__device__ float __nv_rsqrtf(float);
+__device__ float __nv_erff(float);
+__device__ float __nv_tanhf(float);
+__device__ float __nv_powf(float, float);
+__device__ float __nv_floorf(float);
+__device__ float __nv_ceilf(float);
+__device__ float __nv_rintf(float);
+__device__ float __nv_fabsf(float);
+__device__ float __nv_sinf(float);
+__device__ float __nv_cosf(float);
+__device__ float __nv_fmodf(float, float);
+__device__ int __nv_isnanf(float);
+__device__ float __nv_fminf(float, float);
+__device__ float __nv_fmaxf(float, float);
+__device__ int __nv_min(int, int);
+}
+#define fminf __nv_fminf
+#define fmaxf __nv_fmaxf
+#define min __nv_min
+#define expf __nv_expf
+#define expm1f __nv_expm1f
+#define logf __nv_logf
+#define log1pf __nv_log1pf
+#define sqrtf __nv_sqrtf
+#define rsqrtf __nv_rsqrtf
+#define erff __nv_erff
+#define tanhf __nv_tanhf
+#define powf __nv_powf
+#define floorf __nv_floorf
+#define ceilf __nv_ceilf
+#define rintf __nv_rintf
+#define fabsf __nv_fabsf
+#define sinf __nv_sinf
+#define cosf __nv_cosf
+#define fmodf __nv_fmodf
+#define isnan(x) __nv_isnanf(x)
+#else
+#define THREAD_X (int)threadIdx.x
+#define BLOCK_X (int)blockIdx.x
+#define BLOCK_DIM (int)blockDim.x
+#define GRID_DIM (int)gridDim.x
+#define SHFL_DOWN_F32(v, d) __shfl_down_sync(0xffffffffu, v, d)
+#define SHFL_DOWN_I32(v, d) __shfl_down_sync(0xffffffffu, v, d)
+#define SHFL_IDX_I32(v, l) __shfl_sync(0xffffffffu, v, l)
+#define ATOMIC_ADD_F32(p, v) atomicAdd(p, v)
+#endif
+
+#define MAXR 8
+#define NAN_F (__int_as_float_(0x7fc00000))
+
+struct Idx {
+  int rank;
+  int dim[MAXR];
+  int s[3][MAXR];
+};
+
+__device__ __forceinline__ float __int_as_float_(unsigned u) {
+  union { unsigned u; float f; } v;
+  v.u = u;
+  return v.f;
+}
+
+// Lane 0's value, in every lane of the warp.
+__device__ __forceinline__ double shfl_bcast_f64(double v) {
+  union { double f; int i[2]; } u;
+  u.f = v;
+  u.i[0] = SHFL_IDX_I32(u.i[0], 0);
+  u.i[1] = SHFL_IDX_I32(u.i[1], 0);
+  return u.f;
+}
+
+__device__ __forceinline__ int grid_start() { return BLOCK_X * BLOCK_DIM + THREAD_X; }
+__device__ __forceinline__ int grid_stride() { return GRID_DIM * BLOCK_DIM; }
+
+// Offsets of linear index i (row-major over ix.dim) into operands 0..k-1.
+template <int K>
+__device__ __forceinline__ void offsets(const Idx& ix, int i, int* off) {
+  for (int k = 0; k < K; k++) off[k] = 0;
+  unsigned rem = (unsigned)i;
+  for (int d = ix.rank - 1; d >= 0; d--) {
+    unsigned n = (unsigned)ix.dim[d];
+    unsigned c = rem % n;
+    rem /= n;
+    for (int k = 0; k < K; k++) off[k] += (int)c * ix.s[k][d];
+  }
+}
+
+__device__ __forceinline__ double shfl_down_f64(double v, int d) {
+  union { double f; int i[2]; } u;
+  u.f = v;
+  u.i[0] = SHFL_DOWN_I32(u.i[0], d);
+  u.i[1] = SHFL_DOWN_I32(u.i[1], d);
+  return u.f;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise unary (contiguous). Op codes: see UNARY_OPS in backend.ts.
+
+__device__ __forceinline__ float erf_f(float x) { return erff(x); }
+
+__device__ float unary_op(int op, float x, float alpha) {
+  switch (op) {
+    case 0: return -x;                                     // Neg
+    case 1: return fabsf(x);                               // Abs
+    case 2: return expf(x);                                // Exp
+    case 3: return logf(x);                                // Log
+    case 4: return log1pf(x);                              // Log1p
+    case 5: return sqrtf(x);                               // Sqrt
+    case 6: return 1.0f / sqrtf(x);                        // Rsqrt (correctly rounded sqrt, then divide)
+    case 7: return x * x;                                  // Square
+    case 8: return isnan(x) ? x : (x < 0.0f ? 0.0f : x);   // Relu
+    case 9: return isnan(x) ? x : (x > 0.0f ? 1.0f : alpha);  // Step
+    case 10: return erf_f(x);                              // Erf
+    case 11: return 1.0f / (1.0f + expf(-x));              // Sigmoid
+    case 12: return tanhf(x);                              // Tanh
+    case 13: return 1.0f / x;                              // Reciprocal
+    case 14: return expm1f(x);                             // Expm1
+    case 15: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);  // Sign (NaN → 0, as tfjs-backend-cpu)
+    case 16: return floorf(x);                             // Floor
+    case 17: return ceilf(x);                              // Ceil
+    case 18: return rintf(x);                              // Round (half to even, as tfjs)
+    case 19: return isnan(x) ? x : (x < 0.0f ? alpha * x : x);  // LeakyRelu
+    case 20: return isnan(x) ? x : fminf(fmaxf(x, 0.0f), 6.0f);  // Relu6
+    case 21: return sinf(x);                               // Sin
+    case 22: return cosf(x);                               // Cos
+    case 23: return x > 0.0f ? x : expm1f(x);              // Elu
+    case 24: return x > 20.0f ? x : (x < -20.0f ? expf(x) : log1pf(expf(x)));  // Softplus
+    case 25: return isnan(x) ? 1.0f : 0.0f;                // IsNan (float 0/1; backend casts)
+    default: return NAN_F;
+  }
+}
+
+extern "C" __global__ void unary_f32(int op, int n, const float* __restrict__ x, float* __restrict__ y,
+                                     float alpha) {
+  for (int i = grid_start(); i < n; i += grid_stride()) y[i] = unary_op(op, x[i], alpha);
+}
+
+// Int32 unary: 0 Neg, 1 Abs, 2 Square, 3 Sign.
+extern "C" __global__ void unary_i32(int op, int n, const int* __restrict__ x, int* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int v = x[i];
+    int r;
+    switch (op) {
+      case 0: r = -v; break;
+      case 1: r = v < 0 ? -v : v; break;
+      case 2: r = v * v; break;
+      default: r = (v > 0) - (v < 0); break;
+    }
+    y[i] = r;
+  }
+}
+
+// Casts: 0 float32→int32 (truncate; NaN→0, as Int32Array), 1 int32→float32,
+// 2 float32→bool (x != 0, NaN → true), 3 int32→bool.
+extern "C" __global__ void cast32(int mode, int n, const unsigned* __restrict__ x, unsigned* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    unsigned w = x[i];
+    union { unsigned u; float f; int s; } a, b;
+    a.u = w;
+    switch (mode) {
+      case 0: {
+        float f = a.f;
+        // Int32Array semantics (ToInt32: modulo 2^32) for in-range values; saturate beyond.
+        b.s = isnan(f) ? 0 : (f >= 2147483647.0f ? 2147483647 : (f <= -2147483648.0f ? (-2147483647 - 1) : (int)f));
+        break;
+      }
+      case 1: b.f = (float)a.s; break;
+      case 2: b.s = a.f != 0.0f ? 1 : 0; break;
+      default: b.s = a.s != 0 ? 1 : 0; break;
+    }
+    y[i] = b.u;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise binary with broadcasting: operand 0 = a, 1 = b (strides in ix.s[0], ix.s[1]); the
+// output is contiguous over ix.dim. Op codes: see BINARY_OPS in backend.ts.
+
+__device__ float binary_op(int op, float a, float b) {
+  switch (op) {
+    case 0: return a + b;                          // Add
+    case 1: return a - b;                          // Sub
+    case 2: return a * b;                          // Multiply
+    case 3: return a / b;                          // RealDiv
+    case 4: return (isnan(a) || isnan(b)) ? NAN_F : fmaxf(a, b);  // Maximum (NaN-propagating)
+    case 5: return (isnan(a) || isnan(b)) ? NAN_F : fminf(a, b);  // Minimum
+    case 6: return powf(a, b);                     // Pow
+    case 7: { float d = a - b; return d * d; }     // SquaredDifference
+    case 8: return floorf(a / b);                  // FloorDiv
+    case 9: {                                      // Mod (sign of the divisor, as tfjs)
+      float r = fmodf(a, b);
+      return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
+    }
+    case 10: return a < 0.0f ? a * b : a;          // Prelu (b = alpha)
+    default: return NAN_F;
+  }
+}
+
+extern "C" __global__ void binary_f32(int op, int n, Idx ix, const float* __restrict__ a,
+                                      const float* __restrict__ b, float* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int off[2];
+    offsets<2>(ix, i, off);
+    y[i] = binary_op(op, a[off[0]], b[off[1]]);
+  }
+}
+
+// Int32: 0 Add, 1 Sub, 2 Multiply, 4 Maximum, 5 Minimum, 8 FloorDiv, 9 Mod (codes as float).
+extern "C" __global__ void binary_i32(int op, int n, Idx ix, const int* __restrict__ a,
+                                      const int* __restrict__ b, int* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int off[2];
+    offsets<2>(ix, i, off);
+    int u = a[off[0]], v = b[off[1]];
+    int r;
+    switch (op) {
+      case 0: r = u + v; break;
+      case 1: r = u - v; break;
+      case 2: r = u * v; break;
+      case 4: r = u > v ? u : v; break;
+      case 5: r = u < v ? u : v; break;
+      case 8: {
+        if (v == 0) { r = 0; break; }
+        int q = u / v;
+        r = (q * v != u && ((u < 0) != (v < 0))) ? q - 1 : q;
+        break;
+      }
+      case 9: {
+        if (v == 0) { r = 0; break; }
+        int m = u % v;
+        r = (m != 0 && ((m < 0) != (v < 0))) ? m + v : m;
+        break;
+      }
+      default: r = 0; break;
+    }
+    y[i] = r;
+  }
+}
+
+// Comparisons and logic, output bool (int32 0/1): 0 Equal, 1 NotEqual, 2 Less, 3 LessEqual,
+// 4 Greater, 5 GreaterEqual, 6 LogicalAnd, 7 LogicalOr. isInt: operands are int32 (or bool).
+extern "C" __global__ void compare32(int op, int isInt, int n, Idx ix, const unsigned* __restrict__ a,
+                                     const unsigned* __restrict__ b, int* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int off[2];
+    offsets<2>(ix, i, off);
+    union { unsigned u; float f; int s; } p, q;
+    p.u = a[off[0]];
+    q.u = b[off[1]];
+    bool r;
+    if (isInt) {
+      int u = p.s, v = q.s;
+      switch (op) {
+        case 0: r = u == v; break;
+        case 1: r = u != v; break;
+        case 2: r = u < v; break;
+        case 3: r = u <= v; break;
+        case 4: r = u > v; break;
+        case 5: r = u >= v; break;
+        case 6: r = u != 0 && v != 0; break;
+        default: r = u != 0 || v != 0; break;
+      }
+    } else {
+      float u = p.f, v = q.f;
+      switch (op) {
+        case 0: r = u == v; break;
+        case 1: r = u != v; break;
+        case 2: r = u < v; break;
+        case 3: r = u <= v; break;
+        case 4: r = u > v; break;
+        case 5: r = u >= v; break;
+        case 6: r = u != 0.0f && v != 0.0f; break;
+        default: r = u != 0.0f || v != 0.0f; break;
+      }
+    }
+    y[i] = r ? 1 : 0;
+  }
+}
+
+// Select (tf.where): y = cond ? a : b, with broadcasting: operand 0 = cond, 1 = a, 2 = b.
+extern "C" __global__ void select32(int n, Idx ix, const int* __restrict__ cond, const unsigned* __restrict__ a,
+                                    const unsigned* __restrict__ b, unsigned* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int off[3];
+    offsets<3>(ix, i, off);
+    y[i] = cond[off[0]] ? a[off[1]] : b[off[2]];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data movement. y[outOffset + Σ c_d·s1_d] = x[inOffset + Σ c_d·s0_d] over the iteration space
+// ix.dim: transpose (permuted input strides), slice (input offset), concat / pad (output region),
+// tile and broadcastTo (zero input strides).
+
+extern "C" __global__ void strided_copy32(int n, Idx ix, const unsigned* __restrict__ x, int inOffset,
+                                          unsigned* __restrict__ y, int outOffset) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int off[2];
+    offsets<2>(ix, i, off);
+    y[outOffset + off[1]] = x[inOffset + off[0]];
+  }
+}
+
+// GatherV2 (batchDims 0): x viewed as [outer, dim, inner], y as [outer, nIdx, inner].
+// Indices out of [0, dim) give 0 (tfjs cpu throws; the backend cannot check without a read).
+extern "C" __global__ void gather32(int n, int nIdx, int dim, int inner, const unsigned* __restrict__ x,
+                                    const int* __restrict__ idx, unsigned* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int in = i % inner;
+    int j = (i / inner) % nIdx;
+    int o = i / (inner * nIdx);
+    int k = idx[j];
+    y[i] = (k >= 0 && k < dim) ? x[((long long)o * dim + k) * inner + in] : 0u;
+  }
+}
+
+// UnsortedSegmentSum: y[seg[r], :] += x[r, :] for x viewed as [rows, inner]; y zeroed by the
+// backend first. Segment ids outside [0, numSegments) are dropped, as in TensorFlow.
+extern "C" __global__ void unsorted_segment_sum_f32(int n, int inner, int numSegments, const float* __restrict__ x,
+                                                    const int* __restrict__ seg, float* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int s = seg[i / inner];
+    if (s >= 0 && s < numSegments) ATOMIC_ADD_F32(&y[(long long)s * inner + i % inner], x[i]);
+  }
+}
+
+extern "C" __global__ void unsorted_segment_sum_i32(int n, int inner, int numSegments, const int* __restrict__ x,
+                                                    const int* __restrict__ seg, int* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int s = seg[i / inner];
+#if defined(__clang__) && !defined(__NVCC__)
+    if (s >= 0 && s < numSegments) __nvvm_atom_add_gen_i(&y[(long long)s * inner + i % inner], x[i]);
+#else
+    if (s >= 0 && s < numSegments) atomicAdd(&y[(long long)s * inner + i % inner], x[i]);
+#endif
+  }
+}
+
+// OneHot: y[r, c] = (idx[r] == c) ? on : off, as 32-bit words (int32 or float32 output).
+extern "C" __global__ void one_hot32(int n, int depth, const int* __restrict__ idx, unsigned on, unsigned off,
+                                     unsigned* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) y[i] = idx[i / depth] == i % depth ? on : off;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions over the last axis of x viewed as [rows, cols] (the backend transposes other axes
+// there first). One warp per row; ops: 0 sum (times `scale`: mean passes 1/count), 1 max, 2 min,
+// 3 prod. NaN propagates through max/min as in tfjs-backend-cpu.
+
+__device__ __forceinline__ double reduce_init(int op) {
+  return op == 0 ? 0.0 : (op == 1 ? -__builtin_huge_val() : (op == 2 ? __builtin_huge_val() : 1.0));
+}
+
+__device__ __forceinline__ double reduce_combine(int op, double a, double b) {
+  switch (op) {
+    case 0: return a + b;
+    case 1: return (a != a || b != b) ? (a != a ? a : b) : (a > b ? a : b);
+    case 2: return (a != a || b != b) ? (a != a ? a : b) : (a < b ? a : b);
+    default: return a * b;
+  }
+}
+
+__device__ __forceinline__ double warp_reduce(int op, double v) {
+  for (int d = 16; d > 0; d >>= 1) v = reduce_combine(op, v, shfl_down_f64(v, d));
+  return v;
+}
+
+extern "C" __global__ void reduce_rows_f32(int op, int rows, int cols, float scale, const float* __restrict__ x,
+                                           float* __restrict__ y) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    const float* row = x + (long long)r * cols;
+    double acc = reduce_init(op);
+    for (int c = lane; c < cols; c += 32) acc = reduce_combine(op, acc, (double)row[c]);
+    acc = warp_reduce(op, acc);
+    if (lane == 0) y[r] = (float)(op == 0 ? acc * (double)scale : acc);
+  }
+}
+
+// First pass of a long-row reduction: block (p) of row r reduces cols [p·chunk, (p+1)·chunk) into
+// partial[r·parts + p] (as double, so the second pass loses nothing). Blocks of 256 threads.
+extern "C" __global__ void reduce_partial_f32(int op, int rows, int cols, int parts, int chunk,
+                                              const float* __restrict__ x, double* __restrict__ partial) {
+  __shared__ double warpAcc[32];
+  int lane = THREAD_X & 31, warp = THREAD_X >> 5, nWarps = BLOCK_DIM >> 5;
+  for (int b = BLOCK_X; b < rows * parts; b += GRID_DIM) {
+    int r = b / parts, p = b % parts;
+    const float* row = x + (long long)r * cols;
+    int lo = p * chunk, hi = min(cols, lo + chunk);
+    double acc = reduce_init(op);
+    for (int c = lo + THREAD_X; c < hi; c += BLOCK_DIM) acc = reduce_combine(op, acc, (double)row[c]);
+    acc = warp_reduce(op, acc);
+    if (lane == 0) warpAcc[warp] = acc;
+    __syncthreads();
+    if (warp == 0) {
+      acc = lane < nWarps ? warpAcc[lane] : reduce_init(op);
+      acc = warp_reduce(op, acc);
+      if (lane == 0) partial[b] = acc;
+    }
+    __syncthreads();
+  }
+}
+
+// Second pass: y[r] = reduce(partial[r, :parts]) (× scale for sums). One warp per row.
+extern "C" __global__ void reduce_final_f32(int op, int rows, int parts, float scale, const double* __restrict__ partial,
+                                            float* __restrict__ y) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    double acc = reduce_init(op);
+    for (int c = lane; c < parts; c += 32) acc = reduce_combine(op, acc, partial[(long long)r * parts + c]);
+    acc = warp_reduce(op, acc);
+    if (lane == 0) y[r] = (float)(op == 0 ? acc * (double)scale : acc);
+  }
+}
+
+// Softmax over the last axis of [rows, cols]: one warp per row; max, Σ exp(x - max) in double,
+// then exp(x - max) / Σ (as tfjs-backend-cpu).
+extern "C" __global__ void softmax_rows_f32(int rows, int cols, const float* __restrict__ x, float* __restrict__ y) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    const float* row = x + (long long)r * cols;
+    float* out = y + (long long)r * cols;
+    double m = -__builtin_huge_val();
+    for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)row[c]);
+    m = warp_reduce(1, m);
+    m = shfl_bcast_f64(m);
+    float mf = (float)m;
+    double s = 0.0;
+    for (int c = lane; c < cols; c += 32) s += (double)expf(row[c] - mf);
+    s = warp_reduce(0, s);
+    s = shfl_bcast_f64(s);
+    float inv = (float)(1.0 / s);
+    for (int c = lane; c < cols; c += 32) out[c] = expf(row[c] - mf) * inv;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused AdamW update (decoupled weight decay, Loshchilov & Hutter 2019), one pass over a variable:
+//   m ← β1·m + (1-β1)·g·gscale;  v ← β2·v + (1-β2)·(g·gscale)²
+//   p ← p − lr·( (m/bc1) / (sqrt(v/bc2) + ε) + wd·p )
+// gscale carries gradient clipping; bc1 = 1-β1^t, bc2 = 1-β2^t (1 without bias correction).
+// Not yet called by rtdlab's optimiser (lib/train/optimizer.ts composes tf ops); kept for the
+// fused path once a backend-neutral hook exists.
+extern "C" __global__ void adamw_f32(int n, float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                                     float* __restrict__ v, float lr, float beta1, float beta2, float eps, float wd,
+                                     float bc1, float bc2, float gscale) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    float gi = g[i] * gscale;
+    float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+    float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p[i]);
+  }
+}

@@ -1,0 +1,789 @@
+/**
+ * The cuda backend (lib/backend/cuda/). Everywhere: the clear error without a GPU, the caching
+ * allocator on a fake device, the parameter packing and index math, and the PTX (fresh against
+ * kernels.cu, one `.entry` per kernel the backend launches, every recorded kernel covered). With a
+ * GPU (openCuda() succeeds): every kernel against the cpu backend on random inputs, TF32 matmuls,
+ * and an ES and a GDES training step. Without one those cases are skipped with a message.
+ *
+ * @module
+ */
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import * as tf from "../lib/tf.ts";
+import { BACKENDS, initBackend } from "../lib/backend/mod.ts";
+import { CachingAllocator, type DeviceMemory, MIN_BLOCK, sizeClass } from "../lib/backend/cuda/allocator.ts";
+import { type CudaRuntime, DRIVER_SYMBOLS, openCuda, ParamBlock } from "../lib/backend/cuda/driver.ts";
+import {
+  broadcastStrides,
+  choosePtx,
+  CUDA_KERNEL_NAMES,
+  packIdx,
+  PTX_ENTRIES,
+  ptxArchs,
+  registerCudaBackend,
+  wordOf,
+} from "../lib/backend/cuda/backend.ts";
+import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
+import { Pretrainer } from "../lib/train/pretrain.ts";
+import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+
+function assertStringIncludes(text: string, part: string, msg = ""): void {
+  assert(text.includes(part), `${msg ? msg + ": " : ""}expected "${text}" to include "${part}"`);
+}
+
+function assertThrows(f: () => unknown, _type: typeof Error = Error, includes = ""): Error {
+  try {
+    f();
+  } catch (e) {
+    if (includes) assertStringIncludes((e as Error).message, includes);
+    return e as Error;
+  }
+  throw new Error("expected a throw");
+}
+
+async function assertRejects(f: () => Promise<unknown>): Promise<Error> {
+  try {
+    await f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected a rejection");
+}
+
+const CUDA_DIR = new URL("../lib/backend/cuda/", import.meta.url).pathname;
+
+// ---- Is there a GPU? --------------------------------------------------------------------------
+
+let gpu: CudaRuntime | null = null;
+let noGpuReason = "";
+try {
+  gpu = openCuda();
+} catch (e) {
+  noGpuReason = (e as Error).message;
+}
+if (gpu == null) {
+  console.log(`cuda_test: no usable GPU here, GPU comparisons skipped: ${noGpuReason}`);
+}
+
+// ---- (a) the clear error without a GPU ----------------------------------------------------------
+
+Deno.test("BACKENDS lists cuda", () => {
+  assert(BACKENDS.includes("cuda"));
+});
+
+Deno.test({
+  name: "initBackend('cuda') rejects with one clear message on a machine without a GPU",
+  ignore: gpu != null,
+  fn: async () => {
+    const err = await assertRejects(() => initBackend("cuda"));
+    assertEquals(err.message, noGpuReason, "initBackend reports openCuda's error unchanged");
+    assert(
+      /^(no NVIDIA driver: libcuda\.so\.1 not found \(searched |cuInit failed: CUDA_ERROR_|cuDeviceGetCount failed: |cuBLAS not found \(searched )/
+        .test(err.message),
+      err.message,
+    );
+    if (!fileExists("/usr/lib/x86_64-linux-gnu/libcuda.so.1") && !fileExists("/usr/lib64/libcuda.so.1")) {
+      assertStringIncludes(err.message, "no NVIDIA driver: libcuda.so.1 not found (searched libcuda.so.1, ");
+    }
+    assertEquals(tf.findBackend("cuda"), null);
+  },
+});
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds a fake libcuda.so.1 with `cc`: every bound symbol, cuInit returning `initResult`. */
+function fakeDriver(initResult: number): string | null {
+  const cc = ["cc", "gcc", "clang"].find((c) => {
+    try {
+      return new Deno.Command(c, { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+        .success;
+    } catch {
+      return false;
+    }
+  });
+  if (!cc) return null;
+  const dir = Deno.makeTempDirSync({ prefix: "rtdlab-fake-cuda-" });
+  const special: Record<string, string> = {
+    cuInit: `int cuInit(unsigned f) { return ${initResult}; }`,
+    cuGetErrorName: `int cuGetErrorName(int e, const char** s) {
+      *s = e == 100 ? "CUDA_ERROR_NO_DEVICE" : e == 999 ? "CUDA_ERROR_UNKNOWN" : "CUDA_ERROR_OTHER"; return 0; }`,
+    cuDeviceGetCount: "int cuDeviceGetCount(int* n) { *n = 1; return 0; }",
+    cuDriverGetVersion: "int cuDriverGetVersion(int* v) { *v = 13000; return 0; }",
+  };
+  const src = Object.keys(DRIVER_SYMBOLS).map((name) => special[name] ?? `int ${name}(void) { return 0; }`);
+  Deno.writeTextFileSync(`${dir}/fake.c`, src.join("\n") + "\n");
+  const out = new Deno.Command(cc, {
+    args: ["-shared", "-fPIC", "-o", `${dir}/libcuda.so.1`, `${dir}/fake.c`],
+    stderr: "piped",
+  }).outputSync();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  return `${dir}/libcuda.so.1`;
+}
+
+function withEnv<T>(vars: Record<string, string>, f: () => T): T {
+  const old = Object.fromEntries(Object.keys(vars).map((k) => [k, Deno.env.get(k)]));
+  for (const [k, v] of Object.entries(vars)) Deno.env.set(k, v);
+  try {
+    return f();
+  } finally {
+    for (const [k, v] of Object.entries(old)) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  }
+}
+
+Deno.test("openCuda names cuInit's error, and a missing cuBLAS, through a fake driver", () => {
+  const noDevice = fakeDriver(100);
+  if (noDevice == null) {
+    console.log("cuda_test: no C compiler, fake-driver checks skipped");
+    return;
+  }
+  withEnv({ RTDLAB_CUDA_DRIVER: noDevice }, () => {
+    const err = assertThrows(() => openCuda());
+    assertEquals(err.message, "cuInit failed: CUDA_ERROR_NO_DEVICE");
+  });
+  const working = fakeDriver(0)!;
+  withEnv({ RTDLAB_CUDA_DRIVER: working, RTDLAB_CUBLAS: "/nonexistent/libcublas.so.12" }, () => {
+    const err = assertThrows(() => openCuda());
+    assertStringIncludes(err.message, "cuBLAS not found (searched /nonexistent/libcublas.so.12)");
+  });
+  withEnv({ RTDLAB_CUDA_DRIVER: "/nonexistent/libcuda.so.1" }, () => {
+    const err = assertThrows(() => openCuda());
+    assertStringIncludes(
+      err.message,
+      "no NVIDIA driver: libcuda.so.1 not found (searched /nonexistent/libcuda.so.1)",
+    );
+  });
+});
+
+// ---- (b) the caching allocator on a fake device --------------------------------------------------
+
+class FakeDevice implements DeviceMemory {
+  next = 0x7f0000000000n;
+  live = new Map<bigint, number>();
+  allocs = 0;
+  capacity = Infinity;
+  alloc(bytes: number): bigint {
+    const used = [...this.live.values()].reduce((a, b) => a + b, 0);
+    if (used + bytes > this.capacity) throw new Error("cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY");
+    const p = this.next;
+    this.next += BigInt(Math.ceil(bytes / 256) * 256);
+    this.live.set(p, bytes);
+    this.allocs++;
+    return p;
+  }
+  free(ptr: bigint): void {
+    if (!this.live.delete(ptr)) throw new Error(`fake device: bad free ${ptr}`);
+  }
+}
+
+Deno.test("sizeClass: 256 B minimum, four classes per power of two, at most 25 % waste", () => {
+  assertEquals(sizeClass(1), MIN_BLOCK);
+  assertEquals(sizeClass(256), 256);
+  assertEquals(sizeClass(257), 320);
+  assertEquals(sizeClass(1024), 1024);
+  assertEquals(sizeClass(1025), 1280);
+  assertEquals(sizeClass(4 * 2 ** 20 + 1), 5 * 2 ** 20);
+  for (let b = 1; b < 1e7; b = Math.ceil(b * 1.37) + 3) {
+    const c = sizeClass(b);
+    assert(c >= b && (b <= MIN_BLOCK || c <= b * 1.25 + 1), `${b} → ${c}`);
+  }
+  assertThrows(() => sizeClass(-1));
+});
+
+Deno.test("CachingAllocator reuses freed blocks of a size class without device calls", () => {
+  const dev = new FakeDevice();
+  const a = new CachingAllocator(dev);
+  const x = a.alloc(1000); // class 1024
+  const y = a.alloc(1000);
+  assert(x.ptr !== y.ptr);
+  assertEquals(x.size, 1024);
+  assertEquals(dev.allocs, 2);
+  a.free(x);
+  const z = a.alloc(900); // same class: reused
+  assertEquals(z.ptr, x.ptr);
+  assertEquals(dev.allocs, 2);
+  const w = a.alloc(5000); // another class: new device block
+  assertEquals(dev.allocs, 3);
+  let s = a.stats();
+  assertEquals(s.blocksInUse, 3);
+  assertEquals(s.bytesInUse, 1024 + 1024 + 5120);
+  assertEquals(s.cacheHits, 1);
+  assertEquals(s.deviceAllocs, 3);
+  a.free(y);
+  a.free(z);
+  a.free(w);
+  s = a.stats();
+  assertEquals(s.bytesInUse, 0);
+  assertEquals(s.bytesCached, 1024 + 1024 + 5120);
+  assertEquals(s.bytesReserved, s.bytesCached);
+  assertEquals(s.peakBytesInUse, 1024 + 1024 + 5120);
+  // A training loop's worth of churn: no new device allocations once warm.
+  for (let step = 0; step < 100; step++) {
+    const blocks = [a.alloc(1000), a.alloc(1000), a.alloc(4500)];
+    blocks.forEach((b) => a.free(b));
+  }
+  assertEquals(dev.allocs, 3);
+  a.emptyCache();
+  assertEquals(dev.live.size, 0, "no leak: every device block returned");
+  assertEquals(a.stats().bytesReserved, 0);
+});
+
+Deno.test("CachingAllocator: zero bytes, double free, cache cap, out-of-memory retry, releaseAll", () => {
+  const dev = new FakeDevice();
+  const a = new CachingAllocator(dev, { maxCachedBytes: 2048 });
+  const empty = a.alloc(0);
+  assertEquals(empty.ptr, 0n);
+  a.free(empty);
+  assertEquals(dev.allocs, 0);
+  const x = a.alloc(2048);
+  a.free(x);
+  assertThrows(() => a.free(x), Error, "did not hand out");
+  const y = a.alloc(1024);
+  a.free(y); // 2048 + 1024 > cap: goes back to the device
+  assertEquals(a.stats().bytesCached, 2048);
+  assertEquals(a.stats().deviceFrees, 1);
+  // Out of memory: the cached 2048-byte block is released and the allocation retried.
+  dev.capacity = 4096;
+  const big = a.alloc(4000);
+  assertEquals(big.size, 4096);
+  assertEquals(a.stats().bytesCached, 0);
+  assertThrows(() => a.alloc(4000), Error, "OUT_OF_MEMORY"); // nothing left to release
+  dev.capacity = Infinity;
+  a.alloc(100);
+  a.releaseAll();
+  assertEquals(dev.live.size, 0);
+  const s = a.stats();
+  assertEquals([s.bytesInUse, s.bytesCached, s.bytesReserved, s.blocksInUse, s.blocksCached], [
+    0,
+    0,
+    0,
+    0,
+    0,
+  ]);
+});
+
+// ---- host-side index math and parameter packing ---------------------------------------------------
+
+Deno.test("packIdx collapses contiguous dims and keeps broadcast strides", () => {
+  // Same-shape operands: one dim.
+  let idx = packIdx([2, 3, 4], [[12, 4, 1], [12, 4, 1]]);
+  assertEquals(idx[0], 1);
+  assertEquals(idx[1], 24);
+  assertEquals([idx[1 + 8], idx[1 + 16]], [1, 1]);
+  // [2,3,4] + [4]: b repeats every 4 → dims [6, 4], b strides [0, 1].
+  idx = packIdx([2, 3, 4], [[12, 4, 1], broadcastStrides([4], [2, 3, 4])]);
+  assertEquals(Array.from(idx.slice(0, 3)), [2, 6, 4]);
+  assertEquals(Array.from(idx.slice(9, 11)), [4, 1]);
+  assertEquals(Array.from(idx.slice(17, 19)), [0, 1]);
+  // Transpose [2,3] → [3,2]: input strides [1,3], output contiguous: no merge.
+  idx = packIdx([3, 2], [[1, 3], [2, 1]]);
+  assertEquals(Array.from(idx.slice(0, 3)), [2, 3, 2]);
+  // Scalar.
+  idx = packIdx([], [[], []]);
+  assertEquals(Array.from(idx.slice(0, 2)), [1, 1]);
+  assertThrows(
+    () => packIdx([2, 2, 2, 2, 2, 2, 2, 2, 2], [[256, 1, 128, 2, 64, 4, 32, 8, 16]]),
+    Error,
+    "rank 9",
+  );
+});
+
+Deno.test("broadcastStrides, wordOf and choosePtx", () => {
+  assertEquals(broadcastStrides([3, 1], [2, 3, 4]), [0, 1, 0]);
+  assertEquals(broadcastStrides([2, 3, 4], [2, 3, 4]), [12, 4, 1]);
+  assertEquals(wordOf(1, "float32"), 0x3f800000);
+  assertEquals(wordOf(-1, "int32"), 0xffffffff);
+  assertEquals(wordOf(5, "bool"), 1);
+  assertEquals(choosePtx([70, 75, 80], [9, 0]), 80);
+  assertEquals(choosePtx([70, 75, 80], [7, 5]), 75);
+  assertEquals(choosePtx([75, 80], [7, 0]), null);
+});
+
+Deno.test("ParamBlock packs 8-byte-aligned slots and a pointer array", () => {
+  const p = new ParamBlock().reset("test");
+  p.i32(-2).ptr(0x1122334455667788n).f32(1.5).ints([1, 2, 3]).i64(7);
+  assertEquals(p.count, 5);
+  assertEquals(new DataView(p.slotBytes(0, 4).slice().buffer).getInt32(0, true), -2);
+  assertEquals(new DataView(p.slotBytes(1, 8).slice().buffer).getBigUint64(0, true), 0x1122334455667788n);
+  assertEquals(new DataView(p.slotBytes(2, 4).slice().buffer).getFloat32(0, true), 1.5);
+  assertEquals(Array.from(new Int32Array(p.slotBytes(3, 12).slice().buffer)), [1, 2, 3]);
+  const ptrs = new BigUint64Array(p.pointers().slice().buffer);
+  assertEquals(ptrs.length, 5);
+  for (let i = 1; i < 5; i++) {
+    assert(ptrs[i] > ptrs[i - 1] && (ptrs[i] - ptrs[0]) % 8n === 0n, "ascending, 8-byte aligned slots");
+  }
+});
+
+// ---- (c) the PTX is fresh and complete ------------------------------------------------------------
+
+async function sha256Hex(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", Deno.readFileSync(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("every kernels.sm_XX.ptx was built from the current kernels.cu and has every entry", async () => {
+  const archs = ptxArchs(CUDA_DIR);
+  assert(archs.length >= 2, `expected PTX for several architectures, found sm_${archs.join(", sm_")}`);
+  assert(archs.includes(80), "sm_80 PTX (Ampere and newer, JIT-compiled forward to Hopper)");
+  const hash = await sha256Hex(`${CUDA_DIR}kernels.cu`);
+  for (const arch of archs) {
+    const ptx = Deno.readTextFileSync(`${CUDA_DIR}kernels.sm_${arch}.ptx`);
+    const first = ptx.split("\n", 1)[0];
+    assertEquals(
+      first,
+      `// rtdlab kernels.cu sha256: ${hash}`,
+      `kernels.sm_${arch}.ptx is stale: run lib/backend/cuda/build_ptx.sh`,
+    );
+    assertStringIncludes(ptx, `.target sm_${arch}`);
+    const entries = new Set([...ptx.matchAll(/\.entry\s+(\w+)\s*\(/g)].map((m) => m[1]));
+    for (const e of PTX_ENTRIES) assert(entries.has(e), `kernels.sm_${arch}.ptx lacks .entry ${e}`);
+  }
+});
+
+Deno.test("the cuda backend registers every kernel a training step runs (KERNELS.md)", () => {
+  const md = Deno.readTextFileSync(`${CUDA_DIR}KERNELS.md`);
+  const recorded = [...md.matchAll(/^\|\s*(\w+)\s*\|\s*\d+\s*\|/gm)].map((m) => m[1]);
+  assert(recorded.length >= 30, `KERNELS.md lists ${recorded.length} kernels`);
+  const missing = recorded.filter((k) => !CUDA_KERNEL_NAMES.includes(k));
+  assertEquals(missing, [], "recorded kernels without a cuda implementation");
+});
+
+Deno.test("kernels.cu compiles with nvcc when nvcc is installed", () => {
+  let nvcc: string | null = null;
+  for (const c of ["nvcc", "/usr/local/cuda/bin/nvcc"]) {
+    try {
+      if (new Deno.Command(c, { args: ["--version"], stdout: "null" }).outputSync().success) nvcc = c;
+    } catch { /* not here */ }
+    if (nvcc) break;
+  }
+  if (nvcc == null) {
+    console.log("cuda_test: no nvcc, nvcc compile check skipped (the clang-built PTX is checked above)");
+    return;
+  }
+  const out = `${Deno.makeTempDirSync({ prefix: "rtdlab-nvcc-" })}/k.ptx`;
+  const r = new Deno.Command(nvcc, {
+    args: ["-ptx", "-O3", "-std=c++17", "-arch=compute_80", "-o", out, `${CUDA_DIR}kernels.cu`],
+    stderr: "piped",
+  }).outputSync();
+  assert(r.success, new TextDecoder().decode(r.stderr));
+  const ptx = Deno.readTextFileSync(out);
+  for (const e of PTX_ENTRIES) assertStringIncludes(ptx, `.entry ${e}(`);
+});
+
+// ---- (d) every kernel and a training step against the cpu backend --------------------------------
+//
+// The same suites run twice: on "cuda" when a GPU is here (the real check), and everywhere on
+// "cuda_emu", the backend's host code driving lib/backend/cuda/emulator.ts (checks shapes, strides,
+// parameter packing and dtypes; says nothing about the CUDA C, which only the GPU run checks).
+
+/** Backend the comparisons run on (set by each suite's start). */
+let target = "cuda";
+let gpuStarted = false, emuStarted = false;
+
+async function startGpu(): Promise<void> {
+  target = "cuda";
+  if (gpuStarted) return;
+  gpuStarted = true;
+  await initBackend("cpu");
+  registerCudaBackend(gpu!);
+  // A second backend with TF32 matmuls, for the 1e-3 check.
+  Deno.env.set("RTDLAB_CUDA_TF32", "1");
+  try {
+    registerCudaBackend(openCuda(), "cuda_tf32");
+  } finally {
+    Deno.env.delete("RTDLAB_CUDA_TF32");
+  }
+}
+
+async function startEmulator(): Promise<void> {
+  target = "cuda_emu";
+  if (emuStarted) return;
+  emuStarted = true;
+  await initBackend("cpu");
+  registerCudaBackend(emulatedCuda(), "cuda_emu");
+}
+
+type Out = Float32Array | Int32Array | Uint8Array;
+
+/** Runs `f` on `backend` and returns its outputs' values, shapes and dtypes (inputs made from host arrays). */
+async function runOn(
+  backend: string,
+  f: () => tf.Tensor | tf.Tensor[],
+): Promise<{ v: Out; s: number[]; d: string }[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(f);
+  const list = Array.isArray(outs) ? outs : [outs];
+  const res = [];
+  for (const t of list) res.push({ v: (await t.data()) as Out, s: t.shape, d: t.dtype });
+  tf.dispose(list);
+  return res;
+}
+
+/** Max error of `a` against the reference `b`: per element relative, or relative to max|b| (`norm`). */
+function relError(a: ArrayLike<number>, b: ArrayLike<number>, norm: boolean): number {
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  let err = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (Number.isNaN(b[i]) && Number.isNaN(a[i])) continue;
+    if (b[i] === a[i]) continue;
+    const d = Math.abs(a[i] - b[i]);
+    err = Math.max(
+      err,
+      norm ? d / Math.max(scale, 1e-30) : d / Math.max(Math.abs(b[i]), 1e-6 * scale, 1e-30),
+    );
+  }
+  return err;
+}
+
+let seed = 1;
+function rand(shape: number[], lo = -2, hi = 2, dtype: "float32" | "int32" = "float32"): tf.Tensor {
+  return dtype === "int32"
+    ? tf.randomUniform(shape, lo, hi, "int32", seed++)
+    : tf.randomUniform(shape, lo, hi, "float32", seed++);
+}
+
+/**
+ * Compares `op` on cuda with cpu: the inputs are made on the host once (values fixed), each backend
+ * builds its tensors from them.
+ */
+async function compare(
+  label: string,
+  inputs: tf.Tensor[],
+  op: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
+  tol = 1e-5,
+  norm = false,
+  backend = target,
+): Promise<void> {
+  const host = await Promise.all(inputs.map(async (t) => ({ v: await t.data(), s: t.shape, d: t.dtype })));
+  const build = () => host.map((h) => tf.tensor(h.v as Float32Array, h.s, h.d));
+  const want = await runOn("cpu", () => op(...build()));
+  const got = await runOn(backend, () => op(...build()));
+  await tf.setBackend("cpu");
+  assertEquals(got.length, want.length, label);
+  for (let i = 0; i < want.length; i++) {
+    assertEquals(got[i].s, want[i].s, `${label}: shape`);
+    assertEquals(got[i].d, want[i].d, `${label}: dtype`);
+    const e = relError(got[i].v, want[i].v, norm);
+    assert(e <= tol, `${label}: relative error ${e.toExponential(2)} > ${tol}`);
+  }
+}
+
+const SHAPE_PAIRS: [number[], number[]][] = [
+  [[5], [5]],
+  [[3, 5], [3, 5]],
+  [[2, 3, 4], [4]],
+  [[2, 1, 4], [3, 1]],
+  [[7, 13], [1, 13]],
+  [[4, 1], [1, 9]],
+  [[], [6, 5]],
+  [[33, 65, 3], [33, 1, 3]],
+];
+
+// One ES / GDES training step ---------------------------------------------------
+
+async function stepOn(backend: string, sharing: "es" | "gdes") {
+  await tf.setBackend(backend);
+  const t = new Pretrainer(microConfig(sharing), VOCAB);
+  const grads = new Map<string, Float32Array>();
+  t.onGradients = (g) => {
+    for (const [n, v] of g.generator) grads.set(`g/${n}`, v.dataSync() as Float32Array);
+    for (const [n, v] of g.discriminator ?? []) grads.set(`d/${n}`, v.dataSync() as Float32Array);
+  };
+  const m = await t.trainStep(randomBatch(7));
+  t.dispose();
+  return { m, grads };
+}
+
+/** Defines the comparison suites for one backend (`tf32`: a TF32 twin to check, or null). */
+function defineSuites(label: string, start: () => Promise<void>, ignore: boolean, tf32: string | null): void {
+  Deno.test({
+    ignore,
+    name: `${label} vs cpu: unary kernels`,
+    fn: async () => {
+      await start();
+      const positive = new Set(["Log", "Sqrt", "Rsqrt", "Reciprocal"]);
+      const ops: Record<string, (x: tf.Tensor) => tf.Tensor> = {
+        Neg: tf.neg,
+        Abs: tf.abs,
+        Exp: tf.exp,
+        Log: tf.log,
+        Log1p: tf.log1p,
+        Sqrt: tf.sqrt,
+        Rsqrt: tf.rsqrt,
+        Square: tf.square,
+        Relu: tf.relu,
+        Step: (x) => tf.step(x, 0.3),
+        Erf: tf.erf,
+        Sigmoid: tf.sigmoid,
+        Tanh: tf.tanh,
+        Reciprocal: tf.reciprocal,
+        Expm1: tf.expm1,
+        Sign: tf.sign,
+        Floor: tf.floor,
+        Ceil: tf.ceil,
+        Round: tf.round,
+        LeakyRelu: (x) => tf.leakyRelu(x, 0.1),
+        Relu6: tf.relu6,
+        Sin: tf.sin,
+        Cos: tf.cos,
+        Elu: tf.elu,
+        Softplus: tf.softplus,
+      };
+      for (const [name, f] of Object.entries(ops)) {
+        for (const shape of [[1], [7], [3, 5], [33, 257]]) {
+          const x = positive.has(name) ? rand(shape, 0.05, 5) : rand(shape, -4, 4);
+          await compare(`${name} ${shape}`, [x], f);
+        }
+      }
+      for (
+        const [name, f] of Object.entries({ Neg: tf.neg, Abs: tf.abs, Square: tf.square, Sign: tf.sign })
+      ) {
+        await compare(`${name} int32`, [rand([3, 7], -50, 50, "int32")], f);
+      }
+    },
+  });
+
+  Deno.test({
+    ignore,
+    name: `${label} vs cpu: binary kernels with broadcasting, comparisons, select, casts`,
+    fn: async () => {
+      await start();
+      const ops: Record<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
+        Add: tf.add,
+        Sub: tf.sub,
+        Multiply: tf.mul,
+        RealDiv: tf.div,
+        Maximum: tf.maximum,
+        Minimum: tf.minimum,
+        SquaredDifference: tf.squaredDifference,
+        Pow: (a, b) => tf.pow(tf.abs(a), b),
+        FloorDiv: tf.floorDiv,
+        Mod: tf.mod,
+        Equal: (a, b) => tf.equal(tf.round(a), tf.round(b)),
+        NotEqual: (a, b) => tf.notEqual(tf.round(a), tf.round(b)),
+        Less: tf.less,
+        LessEqual: tf.lessEqual,
+        Greater: tf.greater,
+        GreaterEqual: tf.greaterEqual,
+      };
+      for (const [name, f] of Object.entries(ops)) {
+        for (const [sa, sb] of SHAPE_PAIRS) {
+          await compare(`${name} ${JSON.stringify([sa, sb])}`, [rand(sa), rand(sb, 0.5, 3)], f);
+        }
+      }
+      for (
+        const name of ["Add", "Sub", "Multiply", "Maximum", "Minimum", "FloorDiv", "Mod", "Equal", "Less"]
+      ) {
+        const f = ops[name];
+        await compare(`${name} int32`, [rand([4, 6], -20, 20, "int32"), rand([6], 1, 9, "int32")], f);
+      }
+      await compare("LogicalAnd/Or/Not", [rand([5, 4]), rand([4])], (a, b) => {
+        const p = tf.greater(a, 0), q = tf.greater(b, 0);
+        return [tf.logicalAnd(p, q), tf.logicalOr(p, q), tf.logicalNot(p)];
+      });
+      await compare(
+        "Select same shape",
+        [rand([6, 5]), rand([6, 5]), rand([6, 5])],
+        (c, a, b) => tf.where(tf.greater(c, 0), a, b),
+      );
+      await compare(
+        "Select broadcast condition",
+        [rand([6, 1]), rand([6, 5]), rand([6, 5])],
+        (c, a, b) => tf.where(tf.greater(c, 0), a, b),
+      );
+      await compare("Cast f32→i32→f32, bool", [rand([9, 7], -100, 100)], (x) => {
+        const i = tf.cast(x, "int32");
+        return [
+          i,
+          tf.cast(i, "float32"),
+          tf.cast(tf.greater(x, 0), "float32"),
+          tf.cast(tf.greater(x, 0), "int32"),
+          tf.cast(x, "bool"),
+        ];
+      });
+    },
+  });
+
+  Deno.test({
+    ignore,
+    name: `${label} vs cpu: reductions, softmax`,
+    fn: async () => {
+      await start();
+      const shapes = [[7], [3, 5], [4, 6, 9], [2, 3, 4, 5], [3, 40000], [100000], [2000, 3]];
+      for (const shape of shapes) {
+        const rank = shape.length;
+        const axesList: (number | number[] | undefined)[] = [undefined, -1, 0];
+        if (rank >= 3) axesList.push([0, 2], 1);
+        for (const axis of axesList) {
+          for (const keepDims of [false, true]) {
+            const tag = `${shape} axis ${JSON.stringify(axis)} keep ${keepDims}`;
+            await compare(`Sum ${tag}`, [rand(shape)], (x) => tf.sum(x, axis, keepDims), 1e-5, true);
+            await compare(`Mean ${tag}`, [rand(shape)], (x) => tf.mean(x, axis, keepDims), 1e-5, true);
+            await compare(`Max ${tag}`, [rand(shape)], (x) => tf.max(x, axis, keepDims));
+            await compare(`Min ${tag}`, [rand(shape)], (x) => tf.min(x, axis, keepDims));
+          }
+        }
+      }
+      await compare("Sum int32", [rand([5, 9], -100, 100, "int32")], (x) => tf.sum(x, 1));
+      await compare("Prod", [rand([4, 5], 0.5, 1.5)], (x) => tf.prod(x, 1));
+      for (const shape of [[1, 1], [4, 7], [2, 2, 3, 129], [5, 30522]]) {
+        await compare(`Softmax ${shape}`, [rand(shape, -8, 8)], (x) => tf.softmax(x));
+      }
+    },
+  });
+
+  Deno.test({
+    ignore,
+    name: `${label} vs cpu: gather, unsortedSegmentSum, oneHot, data movement`,
+    fn: async () => {
+      await start();
+      const idx = tf.tensor1d([0, 3, 3, 1, 4, 2, 0], "int32");
+      await compare("GatherV2 axis 0", [rand([5, 6]), idx], (x, i) => tf.gather(x, i));
+      await compare("GatherV2 axis 1", [rand([3, 5, 4]), idx], (x, i) => tf.gather(x, i, 1));
+      await compare(
+        "GatherV2 2-D indices",
+        [rand([5, 3]), tf.tensor2d([[1, 2], [4, 0]], [2, 2], "int32")],
+        (x, i) => tf.gather(x, i),
+      );
+      await compare("GatherV2 int32", [rand([5, 3], -9, 9, "int32"), idx], (x, i) => tf.gather(x, i));
+      await compare(
+        "UnsortedSegmentSum",
+        [rand([7, 33]), idx],
+        (x, i) => tf.unsortedSegmentSum(x, i as tf.Tensor1D, 6),
+        1e-5,
+        true,
+      );
+      await compare(
+        "gather gradient",
+        [rand([5, 8]), idx, rand([7, 8])],
+        (x, i, dy) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, i), dy)))(x),
+        1e-5,
+        true,
+      );
+      await compare("OneHot", [idx], (i) => [tf.oneHot(i, 6), tf.oneHot(i, 5, 2.5, -1, "float32")]);
+      for (
+        const [shape, perm] of [[[3, 4], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[
+          33,
+          17,
+          5,
+        ], [1, 2, 0]]] as [number[], number[]][]
+      ) {
+        await compare(`Transpose ${shape} ${perm}`, [rand(shape)], (x) => tf.transpose(x, perm));
+      }
+      await compare(
+        "Slice",
+        [rand([5, 7, 3])],
+        (x) => [tf.slice(x, [1, 2, 0], [3, -1, 2]), tf.slice(x, [4], [1])],
+      );
+      await compare(
+        "Concat",
+        [rand([2, 3]), rand([2, 5]), rand([2, 1])],
+        (a, b, c) => [tf.concat([a, b, c], 1), tf.concat([a, a], 0)],
+      );
+      await compare("Pack", [rand([3, 4]), rand([3, 4])], (a, b) => [tf.stack([a, b]), tf.stack([a, b], 2)]);
+      await compare("PadV2", [rand([3, 4])], (x) => tf.pad(x, [[1, 2], [0, 3]], 1.5));
+      await compare("Tile", [rand([2, 3])], (x) => [tf.tile(x, [3, 1]), tf.tile(x, [2, 4])]);
+      await compare("BroadcastTo", [rand([3, 1])], (x) => tf.broadcastTo(x, [2, 3, 4]));
+      await compare(
+        "Fill, ZerosLike, OnesLike, Range",
+        [rand([3, 2])],
+        (
+          x,
+        ) => [
+          tf.fill([2, 3], 4.5),
+          tf.zerosLike(x),
+          tf.onesLike(x),
+          tf.range(0, 10, 3, "int32"),
+          tf.range(1, -2, -0.5),
+        ],
+      );
+      await compare("Reshape, Identity", [rand([4, 6])], (x) => [tf.reshape(x, [2, 12]), tf.clone(x)]);
+    },
+  });
+
+  Deno.test({
+    ignore,
+    name: `${label} vs cpu: matMul / batchMatMul through cuBLAS (fp32 1e-5, TF32 1e-3)`,
+    fn: async () => {
+      await start();
+      const cases: [number[], number[], boolean, boolean][] = [
+        [[3, 5], [5, 4], false, false],
+        [[5, 3], [5, 4], true, false],
+        [[3, 5], [4, 5], false, true],
+        [[5, 3], [4, 5], true, true],
+        [[4, 17, 33], [4, 33, 9], false, false],
+        [[2, 3, 7, 8], [2, 3, 8, 5], false, false],
+        [[6, 7, 8], [8, 5], false, false],
+        [[7, 8], [6, 8, 5], false, false],
+        [[128, 256], [256, 384], false, false],
+      ];
+      // Batch dims broadcast both ways: tfjs-backend-cpu gets this wrong (it returns 12 of 24
+      // values for [2,1,2,2]·[1,3,2,2]), so the reference broadcasts explicitly first.
+      await compare(
+        "BatchMatMul [2,1,7,8]·[1,3,8,5]",
+        [rand([2, 1, 7, 8]), rand([1, 3, 8, 5])],
+        (a, b) =>
+          tf.getBackend() === "cpu"
+            ? tf.matMul(tf.broadcastTo(a, [2, 3, 7, 8]), tf.broadcastTo(b, [2, 3, 8, 5]))
+            : tf.matMul(a, b),
+        1e-5,
+        true,
+      );
+      for (const [sa, sb, ta, tb] of cases) {
+        const what = `BatchMatMul ${JSON.stringify([sa, sb, ta, tb])}`;
+        await compare(what, [rand(sa), rand(sb)], (a, b) => tf.matMul(a, b, ta, tb), 1e-5, true);
+        if (tf32) {
+          await compare(
+            `${what} TF32`,
+            [rand(sa), rand(sb)],
+            (a, b) => tf.matMul(a, b, ta, tb),
+            1e-3,
+            true,
+            tf32,
+          );
+        }
+      }
+    },
+  });
+
+  for (const sharing of ["es", "gdes"] as const) {
+    Deno.test({
+      ignore,
+      name: `${label} vs cpu: one ${sharing.toUpperCase()} training step (loss and gradients)`,
+      fn: async () => {
+        await start();
+        const want = await stepOn("cpu", sharing);
+        const got = await stepOn(target, sharing);
+        await tf.setBackend("cpu");
+        for (const k of ["lossMlm", "lossRtd", "gradNormGenerator"] as const) {
+          const a = got.m[k]!, b = want.m[k]!;
+          assert(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `${k}: cuda ${a} vs cpu ${b}`);
+        }
+        assertEquals([...got.grads.keys()].sort(), [...want.grads.keys()].sort());
+        // Relative to the tensor's own scale, floored at 1 % of the largest gradient: some gradients
+        // are zero in exact arithmetic (attention key biases: softmax ignores a per-row constant),
+        // so both backends return rounding noise there.
+        let top = 0;
+        for (const g of want.grads.values()) for (const v of g) top = Math.max(top, Math.abs(v));
+        for (const [name, g] of want.grads) {
+          const mine = got.grads.get(name)!;
+          let own = 0, diff = 0;
+          for (let i = 0; i < g.length; i++) {
+            own = Math.max(own, Math.abs(g[i]));
+            diff = Math.max(diff, Math.abs(mine[i] - g[i]));
+          }
+          const e = diff / Math.max(own, 1e-2 * top);
+          assert(e <= 1e-3, `gradient ${name}: relative error ${e.toExponential(2)}`);
+        }
+      },
+    });
+  }
+}
+
+defineSuites("cuda", startGpu, gpu == null, "cuda_tf32");
+defineSuites("cuda_emu (host emulator)", startEmulator, false, null);
