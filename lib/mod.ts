@@ -39,6 +39,7 @@ export {
   type MaskingRecipe,
 } from "./text/masking.ts";
 export { ElectraModel } from "./model/electra.ts";
+export { attentionSpan, DebertaModel, logBucketPosition, relativeIndex } from "./model/deberta.ts";
 export {
   BACKBONES,
   createModel,
