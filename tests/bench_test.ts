@@ -292,7 +292,12 @@ Deno.test("LayerNorm, GELU, x + row vector and cross-entropy: plain forward valu
     lnNew.forEach((t, i) => assert.ok(relDiff(t, lnOld[i]) < 1e-5, `LayerNorm grad ${i}`));
 
     const plainGelu = (a: tf.Tensor) => tf.mul(tf.mul(a, 0.5), tf.add(tf.erf(tf.mul(a, Math.SQRT1_2)), 1));
-    assert.deepEqual(gelu(x).dataSync(), plainGelu(x).dataSync());
+    // On wasm gelu() runs rtdlab's fused kernels (lib/backend/wasm_fused.ts), whose Φ comes from a
+    // table, not wasm's erff: equal to float32 rounding (the plain ops round 1 + erf to ±6e-8).
+    const [gy, py, xv] = [gelu(x).dataSync(), plainGelu(x).dataSync(), x.dataSync()];
+    gy.forEach((v, i) =>
+      assert.ok(Math.abs(v - py[i]) <= 1.2e-7 * (Math.abs(xv[i]) + Math.abs(py[i])), `GELU value ${i}`)
+    );
     const gNew = tf.grad((a) => tf.sum(tf.mul(gelu(a), w)))(x);
     assert.ok(relDiff(gNew, tf.grad((a) => tf.sum(tf.mul(plainGelu(a), w)))(x)) < 1e-5, "GELU grad");
 

@@ -25,6 +25,8 @@ export { registerWasmKernels, WASM_EXTRA_KERNELS } from "./wasm_kernels.ts";
 export { findTfjsNode } from "./tfjs_node.ts";
 export { type Blas, blasStatus, loadBlas } from "./blas.ts";
 export { activeBlas, useBlas } from "./wasm_matmul.ts";
+export { useFusedKernels } from "./wasm_fused.ts";
+export { useHeapViews } from "./host_read.ts";
 
 /** Backends rtdlab can start. */
 export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow" | "cuda";

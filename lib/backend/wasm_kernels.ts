@@ -7,6 +7,11 @@
  * - `BatchMatMul`, `_FusedMatMul` (replaced, see wasm_matmul.ts): keep transposed and batched
  *   products on XNNPACK instead of the package's scalar fallback (10-60x faster there).
  * - `GatherV2` (replaced, see wasm_gather.ts): row copies in JS, ~30x faster embedding lookups.
+ * - `Identity` and same-dtype `Cast` (replaced, see wasm_fused.ts): share memory instead of copying,
+ *   as the cpu backend's do (autodiff clones every tensor it saves; `mul`'s gradient casts float32
+ *   to float32). Always on: it is how tfjs's other backends behave rather than a faster variant.
+ * - rtdlab's fused GELU and LayerNorm kernels (forward and backward) and the dropout-mask kernel
+ *   (wasm_fused.ts, dropout_mask.ts), which lib/model/layers.ts calls on wasm.
  *
  * Other kernels wasm lacks (Einsum, FFT/complex, Conv2DBackpropFilter, depthwise-conv gradients,
  * Ragged*, StaticRegexReplace, Draw) are not on a transformer's training path; use tf.matMul
@@ -19,6 +24,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { gatherConfigs } from "./wasm_gather.ts";
 import { matMulConfigs } from "./wasm_matmul.ts";
+import { FUSED_KERNELS, sharingKernelConfigs } from "./wasm_fused.ts";
 
 /** Sums the rows of `x` that share a segment id: out[s, ...] = Σ_{i: ids[i] = s} x[i, ...]. */
 export function unsortedSegmentSum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
@@ -76,7 +82,7 @@ export const unsortedSegmentSumConfig: tf.KernelConfig = {
 };
 
 /** Kernels rtdlab adds to wasm because the package lacks them. */
-export const WASM_EXTRA_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig];
+export const WASM_EXTRA_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig, ...FUSED_KERNELS];
 
 /** Options for registerWasmKernels. */
 export interface WasmKernelOptions {
@@ -86,13 +92,20 @@ export interface WasmKernelOptions {
 
 /**
  * Registers rtdlab's wasm kernels; call after importing @tensorflow/tfjs-backend-wasm. Returns the
- * names it (re-)registered. Idempotent; `{ faster: false }` restores the package's own kernels.
+ * names it (re-)registered. Idempotent; `{ faster: false }` restores the package's own BatchMatMul,
+ * _FusedMatMul and GatherV2 (the sharing Identity and Cast and the added kernels stay).
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): string[] {
   const changed: string[] = [];
   for (const config of WASM_EXTRA_KERNELS) {
     // tfjs warns on re-registration, so skip what is there already.
     if (tf.getKernel(config.kernelName, config.backendName) != null) continue;
+    tf.registerKernel(config);
+    changed.push(config.kernelName);
+  }
+  for (const config of sharingKernelConfigs().fast) {
+    if (tf.getKernel(config.kernelName, "wasm") === config) continue;
+    tf.unregisterKernel(config.kernelName, "wasm");
     tf.registerKernel(config);
     changed.push(config.kernelName);
   }

@@ -9,6 +9,8 @@
 
 import * as tf from "../tf.ts";
 import { activeBlas } from "../backend/wasm_matmul.ts";
+import { FUSED, fusedKernelsActive } from "../backend/wasm_fused.ts";
+import { DROPOUT_MASK, fillDropoutMask } from "../backend/dropout_mask.ts";
 import type { ParameterStore } from "./params.ts";
 import type { Rng } from "../rng.ts";
 
@@ -39,7 +41,9 @@ export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T)
 // forward passes are the same ops in the same order as the plain compositions, so activations are
 // bit-identical; the backward passes are the closed forms, which need about half the kernels the
 // autodiff chains do, and sum over rows without an axis-0 Sum (see columnSums). Gradients agree with
-// autodiff's to float rounding.
+// autodiff's to float rounding. On wasm, GELU runs rtdlab's fused JS kernels instead (one pass each
+// way instead of 5 and 8 kernels; values equal to float32 rounding, not bit for bit: see
+// lib/backend/wasm_fused.ts).
 
 /**
  * Column sums of a [rows, cols] tensor: [cols]. An axis-0 Sum transposes first, and wasm's Transpose
@@ -159,52 +163,34 @@ const geluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   };
 });
 
+// The same GELU as two fused wasm kernels.
+const fusedGeluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as tf.Tensor;
+  const save = args[1] as tf.GradSaveFunc;
+  save([x]);
+  return {
+    value: tf.engine().runKernel(FUSED.gelu, { x }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+      tf.engine().runKernel(FUSED.geluGrad, { dy: dy as tf.Tensor, x: saved[0] }) as tf.Tensor,
+  };
+});
+
 /** Exact GELU: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (BERT/ELECTRA use the erf form, not the tanh approximation). */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  return geluOp(x) as T;
+  return (fusedKernelsActive("gelu") ? fusedGeluOp(x) : geluOp(x)) as T;
 }
 
 /**
- * The keep/scale mask `tf.dropout(x, rate, undefined, seed)` multiplies by, built on the host in one
- * pass: the same numbers (tfjs draws them from seedrandom's Alea seeded with String(seed), then runs
- * floor(u + keep) / keep in float32), without tfjs's per-value call chain and three more kernels.
+ * The keep/scale mask `tf.dropout(x, rate, undefined, seed)` multiplies by, built in one pass: the
+ * same numbers (lib/backend/dropout_mask.ts), without tfjs's per-value call chain and three more
+ * kernels. On wasm it is written straight into the wasm heap.
  */
 export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const keep = Math.fround(1 - rate);
-  const scale = Math.fround(1 / keep);
-  const out = new Float32Array(n);
-  // Alea (Johannes Baagøe), exactly as seedrandom 3.0.5's lib/alea.js.
-  let mashN = 0xefc8249d;
-  const mash = (data: string) => {
-    for (let i = 0; i < data.length; i++) {
-      mashN += data.charCodeAt(i);
-      let h = 0.02519603282416938 * mashN;
-      mashN = h >>> 0;
-      h -= mashN;
-      h *= mashN;
-      mashN = h >>> 0;
-      h -= mashN;
-      mashN += h * 0x100000000;
-    }
-    return (mashN >>> 0) * 2.3283064365386963e-10;
-  };
-  let s0 = mash(" "), s1 = mash(" "), s2 = mash(" "), c = 1;
-  const key = String(seed);
-  s0 -= mash(key);
-  if (s0 < 0) s0 += 1;
-  s1 -= mash(key);
-  if (s1 < 0) s1 += 1;
-  s2 -= mash(key);
-  if (s2 < 0) s2 += 1;
-  for (let i = 0; i < n; i++) {
-    const t = 2091639 * s0 + c * 2.3283064365386963e-10;
-    s0 = s1;
-    s1 = s2;
-    s2 = t - (c = t | 0);
-    // float32 u + keep, floored: 1 (kept, scaled by 1/keep) or 0 (dropped).
-    out[i] = Math.fround(Math.fround(s2) + keep) >= 1 ? scale : 0;
+  if (fusedKernelsActive("dropoutMask")) {
+    return tf.engine().runKernel(DROPOUT_MASK, {}, { shape, rate, seed }) as tf.Tensor;
   }
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  fillDropoutMask(out, rate, seed);
   return tf.tensor(out, shape, "float32");
 }
 

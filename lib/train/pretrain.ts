@@ -28,6 +28,7 @@ import { Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
 import { AdamW, learningRate } from "./optimizer.ts";
 import { corrupt, sampleFromLogits } from "./sampling.ts";
+import { heapView } from "../backend/host_read.ts";
 
 /** A batch of packed sequences: ids and token types, [batch, length] flat; padding is `padId`. */
 export interface TokenBatch {
@@ -292,7 +293,8 @@ export class Pretrainer {
         disposeLater.push(sampleLogits);
       }
       const t0 = performance.now();
-      const logitValues = (await sampleLogits.data()) as Float32Array;
+      // On wasm a view of the heap, not a copy (20-50 ms): nothing allocates tensors until sampling is done.
+      const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
       this.hostTimer?.("read logits", performance.now() - t0);
       const samples = this.#host("sample", () =>
         sampleFromLogits(

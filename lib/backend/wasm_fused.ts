@@ -1,0 +1,231 @@
+/**
+ * Fused kernels for the wasm backend, in JS over the wasm heap: exact GELU, forward and backward;
+ * and `Identity` and same-dtype `Cast` that share memory instead of copying it.
+ *
+ * Why: GELU was 5 tfjs kernels forward and 8 backward, and wasm's Erf (a scalar erff) alone costs
+ * 7-14 ns per value; one JS pass each way with Φ from a table costs ~6. And tfjs's autodiff clones
+ * every tensor it saves for the backward pass (`Identity`; 431 per `tiny` b16 step) and `mul`'s
+ * gradient casts float32 to float32 (`Cast`; ~40 per step), which the wasm package implements as
+ * copies; the cpu backend shares the data, and so do these.
+ *
+ * GELU's values differ from the unfused ops' by float32 rounding, not bit for bit (they round
+ * 1 + erf to float32, ±6e-8; the table is within 2e-9 of Φ). LayerNorm was tried too and dropped:
+ * bit-identical to the unfused ops it was slower than them (float32 rounding after every add is a
+ * chain of conversions in JS), and in float64 it was ~13% faster alone but no faster in a step.
+ *
+ * layers.ts calls these through tf.customGrad ops and falls back to the plain tensor ops on other
+ * backends or when {@link useFusedKernels} turned them off.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { DROPOUT_MASK, dropoutMaskConfig } from "./dropout_mask.ts";
+
+/** Kernel names (rtdlab's own; registered for wasm only). */
+export const FUSED = {
+  gelu: "RtdlabGelu",
+  geluGrad: "RtdlabGeluGrad",
+} as const;
+
+/** The wasm kernels layers.ts can use (dropoutMask: lib/backend/dropout_mask.ts). */
+export type FusedOp = "gelu" | "dropoutMask";
+
+const enabled: Record<FusedOp, boolean> = { gelu: true, dropoutMask: true };
+const KERNEL: Record<FusedOp, string> = {
+  gelu: FUSED.gelu,
+  dropoutMask: DROPOUT_MASK,
+};
+
+/**
+ * Turns rtdlab's GELU and dropout-mask kernels on (default) or off, both or one (layers.ts then runs
+ * the plain tensor ops, or builds the mask on the host).
+ */
+export function useFusedKernels(on: boolean, which: FusedOp[] = ["gelu", "dropoutMask"]): void {
+  for (const op of which) enabled[op] = on;
+}
+
+/** True when layers.ts should call the fused kernels for `op`: the active backend is wasm and they are on. */
+export function fusedKernelsActive(op: FusedOp): boolean {
+  return enabled[op] && tf.getBackend() === "wasm" && tf.getKernel(KERNEL[op], "wasm") != null;
+}
+
+type Args = Parameters<tf.KernelFunc>[0];
+
+function f32(backend: BackendWasm, t: tf.TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(t) as Float32Array;
+}
+
+function checkFloat(name: string, inputs: tf.NamedTensorInfoMap): void {
+  for (const [k, t] of Object.entries(inputs)) {
+    if (t == null || t.dtype !== "float32") {
+      throw new Error(`${name} (wasm): input ${k} must be a float32 tensor`);
+    }
+  }
+}
+
+// Φ(x) and GELU'(x) = Φ(x) + x·φ(x) as piecewise cubics (Taylor at the centres of 1/32-wide
+// intervals over [−8, 8], beyond which Φ is 0 or 1 to 6e-16): ~6 flops and no exp per value.
+// wasm's own Erf kernel (a scalar erff) costs 7-14 ns per value here and Math.exp 9-13 ns. The
+// error of a cubic over |d| ≤ 1/64 is < 1e-8 absolute (tests/fused_kernels_test.ts), under the 6e-8
+// to which the unfused ops round 1 + erf in float32.
+const LIM = 8;
+const PER = 32; // intervals per unit
+const CUBES = 2 * LIM * PER;
+
+/** erfc(z) in float64 for any z (series below 3, continued fraction above): builds the tables. */
+function erfcExact(z: number): number {
+  if (z < 0) return 2 - erfcExact(-z);
+  if (z < 3) {
+    let sum = 0, term = z;
+    for (let n = 0; n < 200 && Math.abs(term) > 1e-18; n++) {
+      sum += term / (2 * n + 1);
+      term *= -z * z / (n + 1);
+    }
+    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let f = 0;
+  for (let k = 80; k >= 1; k--) f = (k / 2) / (z + f);
+  return Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + f);
+}
+
+// [value, 1st, 2nd/2, 3rd/6 derivative] at each centre c, for Φ and for GELU'. With φ = φ(c):
+// Φ' = φ, Φ'' = −cφ, Φ''' = (c² − 1)φ; GELU' = Φ + cφ, GELU'' = (2 − c²)φ, GELU''' = (c³ − 4c)φ,
+// GELU'''' = (−c⁴ + 7c² − 4)φ.
+const PHI = new Float64Array(CUBES * 4);
+const DGELU = new Float64Array(CUBES * 4);
+for (let k = 0; k < CUBES; k++) {
+  const c = -LIM + (k + 0.5) / PER;
+  const pdf = Math.exp(-0.5 * c * c) / Math.sqrt(2 * Math.PI);
+  const cdf = 0.5 * erfcExact(-c * Math.SQRT1_2);
+  // Scaled to the offset u = (x − c)·PER ∈ [−½, ½) that cubic() evaluates at: no division per value.
+  const h = 1 / PER;
+  PHI.set([cdf, pdf * h, -c * pdf / 2 * h * h, (c * c - 1) * pdf / 6 * h ** 3], 4 * k);
+  DGELU.set([
+    cdf + c * pdf,
+    (2 - c * c) * pdf * h,
+    (c ** 3 - 4 * c) * pdf / 2 * h * h,
+    (-(c ** 4) + 7 * c * c - 4) * pdf / 6 * h ** 3,
+  ], 4 * k);
+}
+
+/** Evaluates one of the tables at x: 0 below −8, 1 above 8, NaN for NaN. */
+function cubic(table: Float64Array, x: number): number {
+  if (x >= LIM) return 1;
+  if (!(x > -LIM)) return x <= -LIM ? 0 : NaN;
+  const t = (x + LIM) * PER; // exact: PER is a power of two
+  const k = t | 0;
+  const u = t - k - 0.5;
+  const o = 4 * k;
+  return table[o] + u * (table[o + 1] + u * (table[o + 2] + u * table[o + 3]));
+}
+
+/**
+ * out[i] = m[i]·table(x[i]), with m = x (forward: x·Φ(x)) when `dy` is null, else dy (backward).
+ * cubic() written out inline: V8 did not inline it reliably in the kernels (8-9 ns per value).
+ */
+function cubicPass(table: Float64Array, xs: Float32Array, dy: Float32Array | null, out: Float32Array): void {
+  const n = xs.length;
+  for (let i = 0; i < n; i++) {
+    const x = xs[i];
+    let c: number;
+    if (x >= LIM) c = 1;
+    else if (x > -LIM) {
+      const t = (x + LIM) * PER;
+      const k = t | 0;
+      const u = t - k - 0.5;
+      const o = 4 * k;
+      c = table[o] + u * (table[o + 1] + u * (table[o + 2] + u * table[o + 3]));
+    } else c = x <= -LIM ? 0 : NaN;
+    out[i] = (dy === null ? x : dy[i]) * c;
+  }
+}
+
+/** Φ(x), the standard normal CDF, to ~1e-8 (exported for tests). */
+export function normalCdf(x: number): number {
+  return cubic(PHI, x);
+}
+
+/** d/dx x·Φ(x) = Φ(x) + x·φ(x), to ~1e-8 (exported for tests). */
+export function geluDerivative(x: number): number {
+  return cubic(DGELU, x);
+}
+
+/** GELU forward: inputs {x}; output y = x·Φ(x) = 0.5·x·(1 + erf(x/√2)). */
+function gelu(args: Args): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  checkFloat(FUSED.gelu, { x });
+  // Allocate first: _malloc may grow the wasm memory, which detaches earlier views of the heap.
+  const y = backend.makeOutput(x.shape, "float32");
+  cubicPass(PHI, f32(backend, x), null, f32(backend, y));
+  return y;
+}
+
+/** GELU backward: inputs {dy, x}; dx = dy·(Φ(x) + x·φ(x)). */
+function geluGrad(args: Args): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+  checkFloat(FUSED.geluGrad, { dy, x });
+  const dx = backend.makeOutput(x.shape, "float32");
+  cubicPass(DGELU, f32(backend, x), f32(backend, dy), f32(backend, dx));
+  return dx;
+}
+
+/**
+ * Identity that shares the input's memory (reference-counted, as Reshape does and as the cpu and
+ * webgpu backends' Identity do) instead of copying it. tfjs's autodiff clones every tensor it saves
+ * for the backward pass, so on wasm the copies cost 15-30 ms per `tiny` b16 step. Sharing is safe
+ * because no wasm kernel writes into its inputs (and tensors are immutable).
+ */
+export function identity(args: Args): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  if (x.dtype === "string") return originalIdentity!.kernelFunc(args) as tf.TensorInfo;
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** The fused kernels rtdlab adds to wasm (and the dropout-mask kernel). */
+export const FUSED_KERNELS: readonly tf.KernelConfig[] = [
+  dropoutMaskConfig,
+  { kernelName: FUSED.gelu, backendName: "wasm", kernelFunc: gelu as tf.KernelFunc },
+  { kernelName: FUSED.geluGrad, backendName: "wasm", kernelFunc: geluGrad as tf.KernelFunc },
+];
+
+let originalIdentity: tf.KernelConfig | null = null;
+let originalCast: tf.KernelConfig | null = null;
+let sharingConfigs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
+
+/**
+ * `Cast` to the dtype the tensor already has, sharing memory as `Identity` does (the cpu backend's
+ * Cast does the same); other casts go to the package's kernel. tfjs's gradient of `mul` casts both
+ * operands to float32, so the package's copying Cast ran ~40 times per `tiny` step.
+ */
+export function cast(args: Args): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { dtype } = args.attrs as unknown as tf.CastAttrs;
+  if (x.dtype === dtype && dtype !== "string") return identity(args);
+  return originalCast!.kernelFunc(args) as tf.TensorInfo;
+}
+
+/**
+ * The package's Identity and Cast configs and rtdlab's memory-sharing ones (first call after
+ * importing the wasm package).
+ */
+export function sharingKernelConfigs(): { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } {
+  if (sharingConfigs != null) return sharingConfigs;
+  originalIdentity = tf.getKernel(tf.Identity, "wasm");
+  originalCast = tf.getKernel(tf.Cast, "wasm");
+  if (originalIdentity == null || originalCast == null) {
+    throw new Error(
+      "Identity and Cast are not registered for wasm: import @tensorflow/tfjs-backend-wasm first",
+    );
+  }
+  const fast: tf.KernelConfig[] = [
+    { kernelName: tf.Identity, backendName: "wasm", kernelFunc: identity as tf.KernelFunc },
+    { kernelName: tf.Cast, backendName: "wasm", kernelFunc: cast as tf.KernelFunc },
+  ];
+  sharingConfigs = { original: [originalIdentity, originalCast], fast };
+  return sharingConfigs;
+}
