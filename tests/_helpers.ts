@@ -8,6 +8,7 @@
 import { applyOverrides, preset, type RunConfig, type SharingMode, validateConfig } from "../lib/config.ts";
 import { Rng } from "../lib/rng.ts";
 import type { PretrainVocab, TokenBatch } from "../lib/train/pretrain.ts";
+import { type Example, stratifiedSplit, type TaskData } from "../lib/tasks/mod.ts";
 
 /** Ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK], as in rtdlab's trained vocabularies. */
 export const VOCAB: PretrainVocab = { padId: 0, maskId: 4, vocabSize: 64, isSpecial: (id) => id < 5 };
@@ -60,4 +61,33 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** A fresh temporary folder (removed by the caller or left to the OS). */
 export function tempDir(prefix = "rtdlab-test-"): string {
   return Deno.makeTempDirSync({ prefix });
+}
+
+/**
+ * A two-class task a classifier learns in seconds: class 0 sentences use w0-w19, class 1 sentences
+ * w20-w39 (filler w40-w58 in both); 240 examples split with seed 0.
+ */
+export function syntheticSeparableTask(): TaskData {
+  // Class 0 sentences use w0-w19, class 1 sentences w20-w39 (filler w40-w58 in both).
+  const rng = new Rng(11);
+  const examples: Example[] = Array.from({ length: 240 }, (_, i) => {
+    const label = i % 2;
+    const words = Array.from(
+      { length: 4 + rng.int(6) },
+      () => rng.next() < 0.5 ? `w${label * 20 + rng.int(20)}` : `w${40 + rng.int(19)}`,
+    );
+    return { id: String(i), text: words.join(" "), label };
+  });
+  const [train, dev, test] = stratifiedSplit(examples, (e) => e.label, 0);
+  return {
+    name: "synthetic",
+    description: "",
+    labels: ["a", "b"],
+    pair: false,
+    metric: "accuracy",
+    train,
+    dev,
+    test,
+    split: { kind: "seeded" },
+  };
 }

@@ -29,8 +29,7 @@ import { ElectraModel } from "../lib/model/electra.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
 import { exportModels } from "../lib/train/checkpoint.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
-import { Rng } from "../lib/rng.ts";
-import { maxAbsDiff, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+import { maxAbsDiff, microConfig, randomBatch, syntheticSeparableTask, tempDir, VOCAB } from "./_helpers.ts";
 
 await initBackend("wasm");
 const FIX = new URL("./fixtures/downstream/", import.meta.url).pathname;
@@ -230,28 +229,7 @@ Deno.test("pairs encode as [CLS] a [SEP] b [SEP] with type ids, truncating the l
 });
 
 Deno.test("the classification head learns a separable synthetic task within seconds", async () => {
-  // Class 0 sentences use w0-w19, class 1 sentences w20-w39 (filler w40-w58 in both).
-  const rng = new Rng(11);
-  const examples: Example[] = Array.from({ length: 240 }, (_, i) => {
-    const label = i % 2;
-    const words = Array.from(
-      { length: 4 + rng.int(6) },
-      () => rng.next() < 0.5 ? `w${label * 20 + rng.int(20)}` : `w${40 + rng.int(19)}`,
-    );
-    return { id: String(i), text: words.join(" "), label };
-  });
-  const [train, dev, test] = stratifiedSplit(examples, (e) => e.label, 0);
-  const task: TaskData = {
-    name: "synthetic",
-    description: "",
-    labels: ["a", "b"],
-    pair: false,
-    metric: "accuracy",
-    train,
-    dev,
-    test,
-    split: { kind: "seeded" },
-  };
+  const task = syntheticSeparableTask();
   const before = tf.memory().numTensors;
   const clf = new SequenceClassifier(microConfig("nes", { dropout: 0 }), 2, new Map(), 0);
   const t0 = performance.now();

@@ -20,11 +20,9 @@ import {
 import { createModel, type EncoderInputs } from "../lib/model/mod.ts";
 import { DebertaModel } from "../lib/model/deberta.ts";
 import { pretrain } from "../lib/train/run.ts";
-import { stratifiedSplit, type TaskData } from "../lib/tasks/mod.ts";
-import type { Example } from "../lib/tasks/mod.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
 import { Rng } from "../lib/rng.ts";
-import { maxAbsDiff, tempDir } from "./_helpers.ts";
+import { maxAbsDiff, syntheticSeparableTask, tempDir } from "./_helpers.ts";
 
 await initBackend("wasm");
 Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
@@ -216,28 +214,7 @@ function debertaMicro(overrides: Record<string, unknown> = {}): RunConfig {
 }
 
 Deno.test("the classification head learns a separable synthetic task on a DeBERTa encoder", async () => {
-  // Class 0 sentences use w0-w19, class 1 sentences w20-w39 (filler w40-w58 in both).
-  const rng = new Rng(11);
-  const examples: Example[] = Array.from({ length: 240 }, (_, i) => {
-    const label = i % 2;
-    const words = Array.from(
-      { length: 4 + rng.int(6) },
-      () => rng.next() < 0.5 ? `w${label * 20 + rng.int(20)}` : `w${40 + rng.int(19)}`,
-    );
-    return { id: String(i), text: words.join(" "), label };
-  });
-  const [train, dev, test] = stratifiedSplit(examples, (e) => e.label, 0);
-  const task: TaskData = {
-    name: "synthetic",
-    description: "",
-    labels: ["a", "b"],
-    pair: false,
-    metric: "accuracy",
-    train,
-    dev,
-    test,
-    split: { kind: "seeded" },
-  };
+  const task = syntheticSeparableTask();
   const before = tf.memory().numTensors;
   const clf = new SequenceClassifier(debertaMicro({ dropout: 0 }), 2, new Map(), 0);
   assert.ok(clf.encoder instanceof DebertaModel);
