@@ -116,6 +116,13 @@ export interface RunConfig {
   checkpointEvery: number;
   /** Run the tug-of-war and geometry probes every this many steps, logging their keys (0 = off; lib/probes). */
   probeEvery: number;
+  /**
+   * Sequences per forward/backward pass; a larger batch is split into micro-batches whose gradients are
+   * summed into the batch's (the same update up to float summation order, with other dropout draws).
+   * 0 = automatic: the whole batch, except on wasm when its activations would not fit the 4 GB wasm
+   * heap (ELECTRA-Small at batch 32 did not).
+   */
+  microBatchSize: number;
 }
 
 const BASE: RunConfig = {
@@ -160,6 +167,7 @@ const BASE: RunConfig = {
   logEvery: 10,
   checkpointEvery: 1000,
   probeEvery: 0,
+  microBatchSize: 0,
 };
 
 /**
@@ -359,6 +367,12 @@ export function validateConfig(c: RunConfig): RunConfig {
   }
   if (c.maskTokenProb + c.maskRandomProb > 1 + 1e-9) {
     throw new Error(`maskTokenProb + maskRandomProb must not exceed 1`);
+  }
+  c.microBatchSize ??= 0; // run folders from before micro-batching
+  if (!(Number.isInteger(c.microBatchSize) && c.microBatchSize >= 0)) {
+    throw new Error(
+      `config microBatchSize must be a non-negative integer (0 = automatic), got ${c.microBatchSize}`,
+    );
   }
   c.probeEvery ??= 0; // run folders from before the probes existed
   if (!(Number.isInteger(c.probeEvery) && c.probeEvery >= 0)) {

@@ -107,6 +107,57 @@ Deno.test("the tensor count stays flat across training steps (every mode)", asyn
   }
 });
 
+Deno.test("micro-batches sum to the whole batch's step: same losses, gradients and updates (every mode)", async () => {
+  for (const sharing of ["es", "nes", "gdes", "mlm"] as const) {
+    const before = tf.memory().numTensors;
+    // Dropout off: with it on, each micro-batch draws its own masks (a different but seeded run).
+    const run = async (microBatchSize: number) => {
+      const t = new Pretrainer(microConfig(sharing, { dropout: 0, batchSize: 5, microBatchSize }), VOCAB);
+      const seen: Map<string, Float32Array>[] = [];
+      t.onGradients = (g) => {
+        const m = new Map<string, Float32Array>();
+        for (const [n, x] of [...g.generator, ...(g.discriminator ?? [])]) {
+          m.set(n, x.dataSync() as Float32Array);
+        }
+        seen.push(m);
+      };
+      const metrics = [];
+      for (let s = 0; s < 2; s++) metrics.push(await t.trainStep(randomBatch(s, 5, 16, s + 1)));
+      const params = await t.model.params.toHost();
+      t.dispose();
+      return { metrics, seen, params };
+    };
+    const whole = await run(0);
+    const split = await run(2); // rows 2 + 2 + 1
+    for (const [i, m] of whole.metrics.entries()) {
+      const o = split.metrics[i];
+      assert.ok(
+        Math.abs(m.lossMlm - o.lossMlm) < 1e-5,
+        `${sharing} step ${i}: MLM ${m.lossMlm} vs ${o.lossMlm}`,
+      );
+      if (m.lossRtd !== null) assert.ok(Math.abs(m.lossRtd - o.lossRtd!) < 1e-5, `${sharing}: RTD loss`);
+      assert.equal(m.discAcc, o.discAcc, `${sharing}: the same samples, so the same labels`);
+    }
+    for (const [i, grads] of whole.seen.entries()) {
+      for (const [n, g] of grads) {
+        const h = split.seen[i].get(n)!;
+        const scale = Math.max(1e-6, ...Array.from(g, Math.abs));
+        const diff = Math.max(...Array.from(g, (v, k) => Math.abs(v - h[k])));
+        assert.ok(
+          diff <= 1e-4 * scale,
+          `${sharing} step ${i} ${n}: gradient differs by ${diff} (scale ${scale})`,
+        );
+      }
+    }
+    for (const [n, p] of whole.params) {
+      const q = split.params.get(n)!.data;
+      const diff = Math.max(...Array.from(p.data, (v, k) => Math.abs(v - q[k])));
+      assert.ok(diff < 1e-5, `${sharing} ${n}: parameters after 2 steps differ by ${diff}`);
+    }
+    assert.equal(tf.memory().numTensors, before, `${sharing}: no tensor leaks`);
+  }
+});
+
 Deno.test("bad configuration is refused with a message that names the problem", () => {
   assert.throws(() => applyOverrides(preset("tiny"), { learningRat: 1 }), /unknown config key "learningRat"/);
   assert.throws(() => preset("huge"), /unknown config "huge"; known configs: tiny, electra-small/);

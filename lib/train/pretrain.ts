@@ -204,11 +204,15 @@ export class Pretrainer {
     }, rng);
   }
 
-  /** ∇L_MLM over G's variables; returns the loss, the gradients (by parameter name) and the logits [M, V]. */
+  /**
+   * ∇L_MLM over G's variables; returns the loss, the gradients (by parameter name) and the logits [M, V].
+   * `weight` scales the loss (a micro-batch's share of the batch's selected positions).
+   */
   generatorGradients(
     inputs: EncoderInputs,
-    masked: MaskedBatch,
+    masked: Pick<MaskedBatch, "selected" | "targets">,
     dropoutRng: Rng,
+    weight = 1,
   ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: tf.Tensor2D } {
     const names = this.model.generatorVariables();
     const selected = tf.tensor1d(masked.selected, "int32");
@@ -217,17 +221,22 @@ export class Pretrainer {
     const { value, grads } = tf.variableGrads(() => {
       const hidden = this.model.encode("generator", inputs, { training: true, rng: dropoutRng });
       logits = tf.keep(this.model.generatorLogits(hidden, selected, { training: true, rng: dropoutRng }));
-      return crossEntropy(logits, targets);
+      const ce = crossEntropy(logits, targets);
+      return weight === 1 ? ce : tf.mul(ce, weight) as tf.Scalar;
     }, names.map((n) => this.model.params.get(n)));
     tf.dispose([selected, targets]);
     return { loss: value, grads: this.#byName(names, grads), logits: logits! };
   }
 
-  /** ∇(λ·L_RTD) over D's variables; returns the unscaled loss, gradients and D's logits [B·L]. */
+  /**
+   * ∇(λ·L_RTD) over D's variables; returns the loss without λ, gradients and D's logits [B·L]. `weight`
+   * scales the loss (a micro-batch's share of the batch's non-padding tokens).
+   */
   discriminatorGradients(
     inputs: EncoderInputs,
     labels: Float32Array,
     dropoutRng: Rng,
+    weight = 1,
   ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: tf.Tensor1D } {
     const names = this.model.discriminatorVariables();
     const labelT = tf.tensor1d(labels, "float32");
@@ -237,11 +246,29 @@ export class Pretrainer {
     const { value, grads } = tf.variableGrads(() => {
       const hidden = this.model.encode("discriminator", inputs, { training: true, rng: dropoutRng });
       logits = tf.keep(this.model.discriminatorLogits(hidden, { training: true, rng: dropoutRng }));
-      loss = tf.keep(sigmoidBce(logits, labelT, weights));
+      const bce = sigmoidBce(logits, labelT, weights);
+      loss = tf.keep(weight === 1 ? bce : tf.mul(bce, weight) as tf.Scalar);
       return tf.mul(loss, this.config.rtdWeight) as tf.Scalar;
     }, names.map((n) => this.model.params.get(n)));
     tf.dispose([labelT, weights, value]);
     return { loss: loss!, grads: this.#byName(names, grads), logits: logits! };
+  }
+
+  /**
+   * Sequences per forward/backward pass for this trainer's config and backend: `microBatchSize` when
+   * set, else the whole batch — except on wasm, whose heap holds at most 4 GB, when the estimated
+   * activations of a step exceed 3 GB ({@link estimateStepBytes}).
+   */
+  microBatchRows(batchRows: number, length: number): number {
+    const c = this.config;
+    if (c.microBatchSize > 0) return Math.min(c.microBatchSize, batchRows);
+    if (tf.getBackend() !== "wasm") return batchRows;
+    const fit = Math.max(
+      1,
+      Math.floor(WASM_ACTIVATION_BUDGET / estimateStepBytes(c, this.model.generatorSize, 1, length)),
+    );
+    // Equal micro-batches rather than full ones and a remainder (ELECTRA-Small b32: 16 + 16).
+    return Math.ceil(batchRows / Math.ceil(batchRows / fit));
   }
 
   /** Runs one training step on `batch` and returns its metrics. */
@@ -252,11 +279,31 @@ export class Pretrainer {
     const rngs = stepRngs(c.seed, step);
     const masked = this.#host("mask", () => this.mask(batch, rngs.data));
     if (masked.selected.length === 0) throw new Error(`step ${step}: the batch has no maskable tokens`);
-    const genInputs = this.#host("upload", () => batchTensors(masked.maskedIds, batch, this.vocab.padId));
     const tokens = countTokens(batch, this.vocab.padId);
+    const micro = microBatches(
+      batch,
+      masked,
+      this.microBatchRows(batch.batch, batch.length),
+      this.vocab.padId,
+    );
+    const genInputs = this.#host(
+      "upload",
+      () => micro.map((m) => batchTensors(m.slice(masked.maskedIds), m.batch, this.vocab.padId)),
+    );
+    const selectedOf = (m: MicroBatch) => tf.tensor1d(m.selected, "int32");
     const disposeLater: tf.TensorContainer[] = [];
     try {
-      const gen = this.generatorGradients(genInputs, masked, rngs.dropout);
+      // Micro-batches weigh their mean losses by their share of the batch: the summed gradients are the
+      // batch's. One micro-batch (the usual case) runs exactly the whole-batch computation.
+      const withSelected = micro.flatMap((m, k) => (m.selected.length ? [k] : []));
+      const gen = sumParts(withSelected.map((k) => () =>
+        this.generatorGradients(
+          genInputs[k],
+          micro[k],
+          rngs.dropout,
+          micro.length === 1 ? 1 : micro[k].selected.length / masked.selected.length,
+        )
+      ));
       disposeLater.push(gen.loss, gen.logits, [...gen.grads.values()]);
 
       if (c.sharing === "mlm") {
@@ -285,11 +332,20 @@ export class Pretrainer {
       if (!isJoint(c)) {
         genNorm = this.optimizers.generator!.apply(gen.grads, lr);
         disposeLater.push(genNorm);
-        sampleLogits = tf.tidy(() => {
-          const hidden = this.model.encode("generator", genInputs, { training: true, rng: rngs.dropout });
-          const selected = tf.tensor1d(masked.selected, "int32");
-          return this.model.generatorLogits(hidden, selected, { training: true, rng: rngs.dropout });
-        });
+        const parts = withSelected.map((k) =>
+          tf.tidy(() => {
+            const hidden = this.model.encode("generator", genInputs[k], {
+              training: true,
+              rng: rngs.dropout,
+            });
+            return this.model.generatorLogits(hidden, selectedOf(micro[k]), {
+              training: true,
+              rng: rngs.dropout,
+            });
+          })
+        );
+        sampleLogits = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
+        if (parts.length > 1) tf.dispose(parts);
         disposeLater.push(sampleLogits);
       }
       const t0 = performance.now();
@@ -308,9 +364,17 @@ export class Pretrainer {
       const corruption = this.#host("sample", () => corrupt(batch.inputIds, masked.selected, samples));
       const discInputs = this.#host(
         "upload",
-        () => batchTensors(corruption.corruptedIds, batch, this.vocab.padId),
+        () => micro.map((m) => batchTensors(m.slice(corruption.corruptedIds), m.batch, this.vocab.padId)),
       );
-      const disc = this.discriminatorGradients(discInputs, corruption.labels, rngs.dropout);
+      disposeLater.push(discInputs.flatMap((x) => [x.inputIds, x.tokenTypeIds, x.attentionMask]));
+      const disc = sumParts(micro.map((m, k) => () =>
+        this.discriminatorGradients(
+          discInputs[k],
+          m.slice(corruption.labels),
+          rngs.dropout,
+          micro.length === 1 ? 1 : m.tokens / Math.max(1, tokens),
+        )
+      ));
       disposeLater.push(disc.loss, disc.logits, [...disc.grads.values()]);
       this.onGradients?.({ generator: gen.grads, discriminator: disc.grads }, step);
 
@@ -332,7 +396,6 @@ export class Pretrainer {
       disposeLater.push(discNorm);
 
       const t1 = performance.now();
-      disposeInputs(discInputs);
       // One device read for the four scalars (each read is a round trip on webgpu), one for D's logits.
       const scalars = tf.tidy(() => tf.stack([gen.loss, disc.loss!, genNorm!, discNorm]));
       const [lossMlm, lossRtd, gradNormGenerator, discNormValue] = await scalars.data();
@@ -363,7 +426,7 @@ export class Pretrainer {
         tokens,
       };
     } finally {
-      disposeInputs(genInputs);
+      genInputs.forEach(disposeInputs);
       tf.dispose(disposeLater);
     }
   }
@@ -417,4 +480,106 @@ function discriminatorAccuracy(
     }
   }
   return [right / Math.max(1, total), replaced ? replacedRight / replaced : NaN];
+}
+
+/** Bytes the wasm heap may spend on one step's activations (the heap holds 4 GB in all). */
+const WASM_ACTIVATION_BUDGET = 3 * 2 ** 30;
+
+/**
+ * Rough bytes of activations (forward values kept for the backward, plus their gradients) of one
+ * training step on `rows` sequences of `length` tokens: per layer ~12·H + 4·FFN + 3·heads·L floats per
+ * token for each network, and the generator's [selected, vocab] logits three times. Calibrated on
+ * wasm: ELECTRA-Small batch 8 used 1.6 GB, `tiny` batch 32 under 1 GB.
+ */
+export function estimateStepBytes(
+  c: RunConfig,
+  generator: { hiddenSize: number; numLayers: number; numHeads: number; intermediateSize: number },
+  rows: number,
+  length: number,
+): number {
+  const perLayer = (s: typeof generator) =>
+    12 * s.hiddenSize + 4 * s.intermediateSize + 3 * s.numHeads * length;
+  const perToken = c.discriminator.numLayers * perLayer(c.discriminator) +
+    generator.numLayers * perLayer(generator);
+  const tokens = rows * length;
+  const selected = tokens * c.maskSelectProb;
+  return 8 * (perToken * tokens + 3 * selected * c.vocabSize / 2);
+}
+
+/** Rows [start, end) of a batch trained in one forward/backward pass, with their share of the step. */
+interface MicroBatch {
+  start: number;
+  end: number;
+  /** The rows as a batch of their own (original ids: the padding mask comes from them). */
+  batch: TokenBatch;
+  /** Selected positions inside these rows, relative to the micro-batch, and their targets. */
+  selected: Int32Array;
+  targets: Int32Array;
+  /** Non-padding tokens in these rows. */
+  tokens: number;
+  /** The same rows of any [B·L] array (ids, labels). */
+  slice<T extends Int32Array | Float32Array>(a: T): T;
+}
+
+/** Splits `batch` into micro-batches of at most `rows` sequences (one micro-batch when it fits). */
+function microBatches(batch: TokenBatch, masked: MaskedBatch, rows: number, padId: number): MicroBatch[] {
+  const L = batch.length;
+  const out: MicroBatch[] = [];
+  let sel = 0;
+  for (let start = 0; start < batch.batch; start += rows) {
+    const end = Math.min(batch.batch, start + rows);
+    const slice = <T extends Int32Array | Float32Array>(a: T) => a.subarray(start * L, end * L) as T;
+    // `selected` ascends, so each micro-batch owns one contiguous run of it.
+    const first = sel;
+    while (sel < masked.selected.length && masked.selected[sel] < end * L) sel++;
+    const sub: TokenBatch = {
+      inputIds: slice(batch.inputIds),
+      tokenTypeIds: slice(batch.tokenTypeIds),
+      batch: end - start,
+      length: L,
+    };
+    out.push({
+      start,
+      end,
+      batch: sub,
+      selected: masked.selected.subarray(first, sel).map((p) => p - start * L),
+      targets: masked.targets.subarray(first, sel),
+      tokens: countTokens(sub, padId),
+      slice,
+    });
+  }
+  return out;
+}
+
+/**
+ * Runs gradient computations one after another and sums them: losses and same-named gradients added,
+ * logits concatenated. A single part is returned as it is (no extra kernels).
+ */
+function sumParts<L extends tf.Tensor>(
+  parts: (() => { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: L })[],
+): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: L } {
+  if (parts.length === 1) return parts[0]();
+  let loss: tf.Scalar | null = null;
+  const grads = new Map<string, tf.Tensor>();
+  const logits: L[] = [];
+  for (const part of parts) {
+    const r = part();
+    if (loss === null) loss = r.loss;
+    else {
+      const next = tf.add(loss, r.loss) as tf.Scalar;
+      tf.dispose([loss, r.loss]);
+      loss = next;
+    }
+    for (const [n, g] of r.grads) {
+      const acc = grads.get(n);
+      if (acc) {
+        grads.set(n, tf.add(acc, g));
+        tf.dispose([acc, g]);
+      } else grads.set(n, g);
+    }
+    logits.push(r.logits);
+  }
+  const all = tf.concat(logits, 0) as L;
+  tf.dispose(logits);
+  return { loss: loss ?? tf.scalar(0), grads, logits: all };
 }
