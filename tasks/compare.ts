@@ -8,7 +8,7 @@
  * `runs/compare/<name>/results.{md,json}` and, with lib/report, `report.html` with the pre-training
  * curves. Re-running skips finished pieces (an interrupted pre-training run resumes from its checkpoint).
  *
- *   deno task compare --quick                 # ~15 min on 2 cores
+ *   deno task compare --quick                 # ~15-20 min on 2 cores
  *   deno task compare --name full             # hours: 3 pre-training seeds × 3 fine-tuning seeds, 6 tasks
  *   deno task compare --tasks sentiment-yelp,data/mine.csv --steps 2000 --pretrain-seeds 0,1
  *
@@ -107,7 +107,7 @@ const FULL: Omit<Plan, "backend"> = {
 
 const HELP = `deno task compare — equal-compute comparison of mlm / es / nes / gdes on downstream tasks
 
-  --quick                 preset finishing in ~15 min on 2 cores (tiny, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
+  --quick                 preset finishing in ~15-20 min on 2 cores (tiny, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
                           1 pre-training seed, 2 fine-tuning seeds, ${
   QUICK.tasks.map((t) => t.task).join(", ")
 })
