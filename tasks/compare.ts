@@ -31,6 +31,7 @@ import {
 } from "../lib/finetune/compare.ts";
 import { formatDuration } from "../lib/util/progress.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
+import { runWithProgress } from "../lib/util/subprocess.ts";
 import { baseRate } from "../lib/report/demo.ts";
 
 /** Per-task fine-tuning settings. */
@@ -431,34 +432,16 @@ const signal = () => {
 async function runJob(job: Job): Promise<void> {
   job.status = "running";
   await job.prepare?.();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: job.args,
+  const r = await runWithProgress(job.args, {
     env: blasEnvFor(parallel),
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    const lines = buf.split("\n");
-    buf = lines.pop()!;
-    for (const line of lines) {
-      if (!line.startsWith("{")) continue;
-      try {
-        const p = JSON.parse(line);
-        job.step = p.step;
-        job.total = p.totalSteps;
-      } catch { /* not progress */ }
-    }
-  }
-  const status = await child.status;
-  job.log = await stderr;
+    onProgress: (p) => {
+      job.step = p.step as number;
+      job.total = p.totalSteps as number;
+    },
+  });
+  job.log = r.stderr;
   await writeFileAtomic(join(logDir, `${job.id.replace(/\s+/g, "_")}.log`), job.log);
-  job.status = status.success && (await job.isDone()) ? "done" : "failed";
+  job.status = r.success && (await job.isDone()) ? "done" : "failed";
 }
 
 const ready = (j: Job) => j.status === "queued" && j.deps.every((d) => d.status === "done");

@@ -21,6 +21,7 @@ import { openRun } from "../lib/report/trained.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { formatDuration } from "../lib/util/progress.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
+import { runWithProgress } from "../lib/util/subprocess.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
 
@@ -216,32 +217,16 @@ if (import.meta.main) {
       values.backend!,
       "--progress-jsonl",
     ];
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
+    const r = await runWithProgress(args, {
       env: blasEnvFor(Number(values.parallel)),
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += value;
-      const lines = buf.split("\n");
-      buf = lines.pop()!;
-      for (const line of lines) {
-        if (!line.startsWith("{")) continue;
-        const p = JSON.parse(line);
-        job.step = p.step;
-        job.total = p.totalSteps;
-        job.eta = p.etaSeconds;
-      }
-    }
-    const status = await child.status;
-    job.log = await stderr;
-    job.status = status.success ? "done" : "failed";
+      onProgress: (p) => {
+        job.step = p.step as number;
+        job.total = p.totalSteps as number;
+        job.eta = p.etaSeconds as number;
+      },
+    });
+    job.log = r.stderr;
+    job.status = r.success ? "done" : "failed";
   };
 
   const t0 = performance.now();
