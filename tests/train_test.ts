@@ -8,7 +8,7 @@ import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
-import { Pretrainer } from "../lib/train/pretrain.ts";
+import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
 import { Rng } from "../lib/rng.ts";
 import { microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
 
@@ -156,6 +156,17 @@ Deno.test("micro-batches sum to the whole batch's step: same losses, gradients a
     }
     assert.equal(tf.memory().numTensors, before, `${sharing}: no tensor leaks`);
   }
+});
+
+Deno.test("automatic micro-batches: only on wasm, only when the batch would not fit its 4 GB heap", () => {
+  const small = preset("electra-small"), tiny = preset("tiny");
+  // ELECTRA-Small batch 32 aborted on wasm ("memory access out of bounds"); batch 8 trains whole.
+  assert.equal(microBatchRows(small, 32, 128, "wasm"), 16);
+  assert.equal(microBatchRows(small, 8, 128, "wasm"), 8);
+  assert.equal(microBatchRows(tiny, 32, 128, "wasm"), 32);
+  assert.equal(microBatchRows(small, 32, 128, "webgpu"), 32);
+  assert.equal(microBatchRows(small, 128, 128, "wasm"), 22); // 6 micro-batches (5 × 22 + 18)
+  assert.equal(microBatchRows({ ...tiny, microBatchSize: 5 }, 32, 128, "webgpu"), 5);
 });
 
 Deno.test("bad configuration is refused with a message that names the problem", () => {

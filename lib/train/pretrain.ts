@@ -22,7 +22,7 @@
  */
 
 import * as tf from "../tf.ts";
-import { isJoint, type RunConfig } from "../config.ts";
+import { generatorSize, isJoint, type RunConfig } from "../config.ts";
 import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts";
 import { Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
@@ -254,21 +254,9 @@ export class Pretrainer {
     return { loss: loss!, grads: this.#byName(names, grads), logits: logits! };
   }
 
-  /**
-   * Sequences per forward/backward pass for this trainer's config and backend: `microBatchSize` when
-   * set, else the whole batch — except on wasm, whose heap holds at most 4 GB, when the estimated
-   * activations of a step exceed 3 GB ({@link estimateStepBytes}).
-   */
+  /** Sequences per forward/backward pass for a batch of `batchRows` × `length` ({@link microBatchRows}). */
   microBatchRows(batchRows: number, length: number): number {
-    const c = this.config;
-    if (c.microBatchSize > 0) return Math.min(c.microBatchSize, batchRows);
-    if (tf.getBackend() !== "wasm") return batchRows;
-    const fit = Math.max(
-      1,
-      Math.floor(WASM_ACTIVATION_BUDGET / estimateStepBytes(c, this.model.generatorSize, 1, length)),
-    );
-    // Equal micro-batches rather than full ones and a remainder (ELECTRA-Small b32: 16 + 16).
-    return Math.ceil(batchRows / Math.ceil(batchRows / fit));
+    return microBatchRows(this.config, batchRows, length, tf.getBackend());
   }
 
   /** Runs one training step on `batch` and returns its metrics. */
@@ -480,6 +468,22 @@ function discriminatorAccuracy(
     }
   }
   return [right / Math.max(1, total), replaced ? replacedRight / replaced : NaN];
+}
+
+/**
+ * Sequences per forward/backward pass: `microBatchSize` when set, else the whole batch — except on
+ * wasm, whose heap holds at most 4 GB, when the estimated activations of the step exceed 3 GB
+ * ({@link estimateStepBytes}); then equal micro-batches that fit.
+ */
+export function microBatchRows(c: RunConfig, batchRows: number, length: number, backend: string): number {
+  if (c.microBatchSize > 0) return Math.min(c.microBatchSize, batchRows);
+  if (backend !== "wasm") return batchRows;
+  const fit = Math.max(
+    1,
+    Math.floor(WASM_ACTIVATION_BUDGET / estimateStepBytes(c, generatorSize(c), 1, length)),
+  );
+  // Equal micro-batches rather than full ones and a remainder (ELECTRA-Small b32: 16 + 16).
+  return Math.ceil(batchRows / Math.ceil(batchRows / fit));
 }
 
 /** Bytes the wasm heap may spend on one step's activations (the heap holds 4 GB in all). */
