@@ -520,3 +520,16 @@ Deno.test({
     }
   },
 });
+
+Deno.test("every notebook cell ends with a newline (deno 2.9.6's fmt --check on a cold cache needs it)", async () => {
+  for (const path of await selectNotebooks(parseArgs([]) as Exclude<ReturnType<typeof parseArgs>, "help">)) {
+    const nb = JSON.parse(await Deno.readTextFile(path));
+    nb.cells.forEach((c: { source: string | string[] }, i: number) => {
+      const text = Array.isArray(c.source) ? c.source.join("") : c.source;
+      assert.ok(
+        text === "" || text.endsWith("\n"),
+        `${path} cell ${i}: add a trailing "\\n" to its last line`,
+      );
+    });
+  }
+});
