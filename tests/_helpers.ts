@@ -91,3 +91,26 @@ export function syntheticSeparableTask(): TaskData {
     split: { kind: "seeded" },
   };
 }
+
+/** A micro DeBERTa (D 2×32, G 1×32, vocab 64, seq 16; 8 buckets reaching ±15, so the log path is used). */
+export function debertaMicroConfig(sharing: SharingMode, overrides: Record<string, unknown> = {}): RunConfig {
+  return validateConfig(applyOverrides(preset("deberta-tiny"), {
+    sharing,
+    vocabSize: 64,
+    maxPositions: 16,
+    seqLength: 16,
+    embeddingSize: 32,
+    "discriminator.hiddenSize": 32,
+    "discriminator.numLayers": 2,
+    "discriminator.numHeads": 2,
+    "discriminator.intermediateSize": 64,
+    generatorLayers: 1,
+    positionBuckets: 8,
+    maxRelativePositions: 16,
+    batchSize: 2,
+    warmupSteps: 0,
+    steps: 50,
+    learningRate: 1e-2,
+    ...overrides,
+  }));
+}

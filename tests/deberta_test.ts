@@ -8,38 +8,17 @@ import { loadSafetensors } from "../lib/io/safetensors.ts";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf.ts";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
-import { applyOverrides, generatorSize, preset, type RunConfig, validateConfig } from "../lib/config.ts";
+import { generatorSize, preset, validateConfig } from "../lib/config.ts";
 import { createModel, type EncoderInputs } from "../lib/model/mod.ts";
 import { DebertaModel, logBucketPosition, relativeIndex } from "../lib/model/deberta.ts";
 import { batchTensors, Pretrainer, stepRngs, type TokenBatch } from "../lib/train/pretrain.ts";
 import { corrupt } from "../lib/train/sampling.ts";
 import { Rng } from "../lib/rng.ts";
-import { maxAbsDiff, randomBatch, VOCAB } from "./_helpers.ts";
+import { debertaMicroConfig, maxAbsDiff, randomBatch, VOCAB } from "./_helpers.ts";
 
 await initBackend("wasm");
 
-/** A micro DeBERTa (D 2×32, G 1×32, seq 16; 8 buckets reaching ±15, so the log path is used). */
-function debertaMicro(sharing: RunConfig["sharing"], overrides: Record<string, unknown> = {}): RunConfig {
-  return validateConfig(applyOverrides(preset("deberta-tiny"), {
-    sharing,
-    vocabSize: 64,
-    maxPositions: 16,
-    seqLength: 16,
-    embeddingSize: 32,
-    "discriminator.hiddenSize": 32,
-    "discriminator.numLayers": 2,
-    "discriminator.numHeads": 2,
-    "discriminator.intermediateSize": 64,
-    generatorLayers: 1,
-    positionBuckets: 8,
-    maxRelativePositions: 16,
-    batchSize: 2,
-    warmupSteps: 0,
-    steps: 50,
-    learningRate: 1e-2,
-    ...overrides,
-  }));
-}
+const debertaMicro = debertaMicroConfig;
 
 function inputsOf(ids: number[][], pad = 0): EncoderInputs {
   const b = ids.length, l = ids[0].length;

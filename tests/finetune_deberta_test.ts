@@ -22,7 +22,7 @@ import { DebertaModel } from "../lib/model/deberta.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
 import { Rng } from "../lib/rng.ts";
-import { maxAbsDiff, syntheticSeparableTask, tempDir } from "./_helpers.ts";
+import { debertaMicroConfig, maxAbsDiff, syntheticSeparableTask, tempDir } from "./_helpers.ts";
 
 await initBackend("wasm");
 Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
@@ -195,23 +195,8 @@ const WORDS = Array.from({ length: 59 }, (_, i) => `w${i}`);
 const TOKENIZER = WordPieceTokenizer.fromVocab(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...WORDS]);
 
 /** A micro DeBERTa encoder config for vocabulary 64 (D 1×32, seq 16). */
-function debertaMicro(overrides: Record<string, unknown> = {}): RunConfig {
-  return validateConfig(applyOverrides(preset("deberta-tiny"), {
-    sharing: "nes",
-    vocabSize: 64,
-    maxPositions: 16,
-    seqLength: 16,
-    embeddingSize: 32,
-    "discriminator.hiddenSize": 32,
-    "discriminator.numLayers": 1,
-    "discriminator.numHeads": 2,
-    "discriminator.intermediateSize": 64,
-    generatorLayers: 1,
-    positionBuckets: 8,
-    maxRelativePositions: 16,
-    ...overrides,
-  }));
-}
+const debertaMicro = (overrides: Record<string, unknown> = {}) =>
+  debertaMicroConfig("nes", { "discriminator.numLayers": 1, ...overrides });
 
 Deno.test("the classification head learns a separable synthetic task on a DeBERTa encoder", async () => {
   const task = syntheticSeparableTask();
