@@ -186,6 +186,8 @@ if (import.meta.main) {
         ["replaced fraction", l.replaced_frac === null ? "—" : l.replaced_frac.toFixed(4)],
         ["tokens/s (last window)", String(l.tokens_per_s)],
         ["wall time", formatDuration(l.elapsed_s)],
+        ["live tensors", `${l.tensors} (${l.mem_mib} MiB)`],
+        ...(l.device_mib === undefined ? [] : [["device memory held", `${l.device_mib} MiB`] as [string, string]]),
       ];
       for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
     }

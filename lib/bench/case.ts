@@ -63,6 +63,26 @@ export interface CaseResult {
   loadavg_1m: number;
   deno: string;
   tfjs: string;
+  /** cuda backend only: host→GPU traffic per timed step (medians) and device memory after every step. */
+  gpu?: GpuStepStats;
+}
+
+/** What the cuda backend's counters say about one training step. */
+export interface GpuStepStats {
+  launches_per_step: number;
+  gemms_per_step: number;
+  syncs_per_step: number;
+  copies_to_host_per_step: number;
+  copies_to_device_per_step: number;
+  /** Device memory the caching allocator holds after each step, warm-up first (flat = no growth). */
+  device_mib: number[];
+}
+
+type Counters = Record<"launches" | "gemms" | "syncs" | "copiesToHost" | "copiesToDevice", number>;
+
+/** The active backend's CUDA counters, when it is the cuda backend. */
+function cudaCounters(): Counters | undefined {
+  return (tf.backend() as { rt?: { counters?: Counters } }).rt?.counters;
 }
 
 /** Ids 0..4 are special ([PAD] [UNK] [CLS] [SEP] [MASK], as rtdlab's trained vocabularies). */
@@ -121,13 +141,24 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
   const times: number[] = [];
   const cpu: number[] = [];
   const losses: number[] = [];
+  const counters = cudaCounters();
+  const perStep: Counters[] = [];
+  const deviceMiB: number[] = [];
   for (let i = 0; i < total; i++) {
+    const before = counters ? { ...counters } : undefined;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     const m = await trainer.trainStep(batches[i]);
     times.push((performance.now() - t0) / 1000);
     const c1 = process.cpuUsage(c0);
     cpu.push((c1.user + c1.system) / 1e6);
+    if (counters && before) {
+      perStep.push(Object.fromEntries(
+        Object.keys(before).map((k) => [k, counters[k as keyof Counters] - before[k as keyof Counters]]),
+      ) as Counters);
+      const mem = tf.memory() as { numBytesInGPUAllocated?: number };
+      deviceMiB.push(Math.round((mem.numBytesInGPUAllocated ?? 0) / 2 ** 20));
+    }
     losses.push(m.lossMlm + config.rtdWeight * (m.lossRtd ?? 0));
   }
   const timed = times.slice(spec.warmup);
@@ -162,6 +193,18 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     deno: Deno.version.deno,
     tfjs: tf.version_core,
   };
+  if (counters) {
+    const timedSteps = perStep.slice(spec.warmup);
+    const med = (k: keyof Counters) => median(timedSteps.map((c) => c[k]));
+    result.gpu = {
+      launches_per_step: med("launches"),
+      gemms_per_step: med("gemms"),
+      syncs_per_step: med("syncs"),
+      copies_to_host_per_step: med("copiesToHost"),
+      copies_to_device_per_step: med("copiesToDevice"),
+      device_mib: deviceMiB,
+    };
+  }
   trainer.dispose();
   return result;
 }

@@ -14,6 +14,7 @@
  */
 
 import { join } from "node:path";
+import * as tf from "../tf.ts";
 import { isJoint, type RunConfig, validateConfig } from "../config.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { prepareCorpus } from "../text/dataset.ts";
@@ -38,7 +39,12 @@ export interface MetricsRecord {
   grad_norm_d: number | null;
   tokens_per_s: number;
   elapsed_s: number;
-  [probe: string]: number | null;
+  /** Live tensors and their bytes (tf.memory()): flat after warm-up, or the run leaks. */
+  tensors?: number;
+  mem_mib?: number;
+  /** Device memory the backend holds (GPU backends): cuda's caching allocator reservation. */
+  device_mib?: number;
+  [probe: string]: number | null | undefined;
 }
 
 /** Progress of a running job, for bars and notebooks. */
@@ -116,6 +122,17 @@ export function toRecord(m: StepMetrics, tokensPerSecond: number, elapsed: numbe
     grad_norm_d: m.gradNormDiscriminator,
     tokens_per_s: Math.round(tokensPerSecond),
     elapsed_s: Math.round(elapsed * 10) / 10,
+  };
+}
+
+/** tf.memory()'s live tensors and bytes, and a GPU backend's reserved device memory, in MiB. */
+export function memoryRecord(): { tensors: number; mem_mib: number; device_mib?: number } {
+  const mem = tf.memory() as tf.MemoryInfo & { numBytesInGPUAllocated?: number };
+  const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+  return {
+    tensors: mem.numTensors,
+    mem_mib: mib(mem.numBytes),
+    ...(typeof mem.numBytesInGPUAllocated === "number" ? { device_mib: mib(mem.numBytesInGPUAllocated) } : {}),
   };
 }
 
@@ -254,6 +271,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       if (trainer.step % config.logEvery === 0 || trainer.step === stopAt || probed) {
         last = {
           ...toRecord(m, tps, elapsed),
+          ...memoryRecord(),
           ...probed,
           ...(opts.extraMetrics?.(trainer, trainer.step) ?? {}),
         };

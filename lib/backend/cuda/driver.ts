@@ -160,10 +160,22 @@ export interface CudaDeviceInfo {
   tf32: boolean;
 }
 
+/** Running totals of what the host asked the GPU to do (launch overhead and sync points, for benchmarks). */
+export interface CudaCounters {
+  launches: number;
+  gemms: number;
+  copiesToDevice: number;
+  copiesToHost: number;
+  /** Host waits for the stream (synchronize and wait): each is a pipeline bubble. */
+  syncs: number;
+}
+
 /** A started CUDA device: context current on this thread, one stream, one cuBLAS handle. */
 export interface CudaRuntime {
   readonly info: CudaDeviceInfo;
   readonly stream: Handle;
+  /** Work issued so far: kernel launches, cuBLAS calls, host↔device copies, host waits on the stream. */
+  readonly counters: CudaCounters;
   /** Allocates `bytes` of device memory (cuMemAlloc_v2). */
   memAlloc(bytes: number): DevicePtr;
   memFree(ptr: DevicePtr): void;
@@ -234,7 +246,7 @@ export function driverCandidates(): string[] {
 /**
  * Places cuBLAS is looked for, in order: the loader's path, CUDA_HOME / CUDA_PATH / /usr/local/cuda
  * lib64, then PyTorch's bundled NVIDIA wheels (site-packages/nvidia/{cublas,cu13,cu12}/lib) of the Python
- * installations found through VIRTUAL_ENV, CONDA_PREFIX, pyenv and the usual prefixes.
+ * installations found through VIRTUAL_ENV, CONDA_PREFIX, pyenv, the python3 on PATH and the usual prefixes.
  */
 export function cublasCandidates(): string[] {
   const forced = env("RTDLAB_CUBLAS");
@@ -266,6 +278,11 @@ export function pythonNvidiaDirs(pkg: string): string[] {
     for (const v of listDir(`${pyenvRoot}/versions`)) prefixes.push(`${pyenvRoot}/versions/${v}`);
   }
   if (home) prefixes.push(`${home}/.local`);
+  // The prefix of every python3 on PATH (a virtual environment such as /opt/torch/.venv holds PyTorch's
+  // nvidia-cublas wheel without VIRTUAL_ENV being set).
+  for (const dir of (env("PATH") ?? "").split(":")) {
+    if (dir.endsWith("/bin") && listDir(dir).includes("python3")) prefixes.push(dir.slice(0, -4));
+  }
   prefixes.push("/usr/local", "/usr", "/opt/conda");
   const dirs: string[] = [];
   for (const prefix of prefixes) {
@@ -467,10 +484,12 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
       d.cuEventDestroy_v2(ev);
     }
   };
+  const counters: CudaCounters = { launches: 0, gemms: 0, copiesToDevice: 0, copiesToHost: 0, syncs: 0 };
   const bytesOf = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
   return {
     info,
+    counters,
     get stream() {
       return stream;
     },
@@ -487,6 +506,7 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     },
     copyHtoD(dst, src) {
       if (src.byteLength === 0) return;
+      counters.copiesToDevice++;
       check(
         "cuMemcpyHtoDAsync_v2",
         d.cuMemcpyHtoDAsync_v2(dst, bytesOf(src), BigInt(src.byteLength), stream),
@@ -494,6 +514,7 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     },
     copyDtoHAsync(dst, src) {
       if (dst.byteLength === 0) return;
+      counters.copiesToHost++;
       check(
         "cuMemcpyDtoHAsync_v2",
         d.cuMemcpyDtoHAsync_v2(bytesOf(dst), src, BigInt(dst.byteLength), stream),
@@ -508,9 +529,13 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
       check("cuMemsetD32Async", d.cuMemsetD32Async(dst, word >>> 0, BigInt(count), stream));
     },
     synchronize() {
+      counters.syncs++;
       check("cuStreamSynchronize", d.cuStreamSynchronize(stream));
     },
-    wait,
+    wait() {
+      counters.syncs++;
+      return wait();
+    },
     async time(f) {
       const events: Handle[] = [];
       try {
@@ -557,6 +582,7 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     },
     launch(fn, grid, block, params) {
       if (grid === 0) return;
+      counters.launches++;
       check(
         "cuLaunchKernel",
         d.cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, stream, params.pointers(), null),
@@ -566,6 +592,7 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     sgemmBatched(transA, transB, m, n, k, a, strideA, bp, strideB, c, batch, beta = 0) {
       if (m === 0 || n === 0 || batch === 0) return;
       betaBuf[0] = beta;
+      counters.gemms++;
       // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
       checkBlas(
         "cublasSgemmStridedBatched",

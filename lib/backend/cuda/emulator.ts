@@ -31,6 +31,7 @@ export function emulatedCuda(): CudaRuntime {
   const U = (p: bigint) => new Uint32Array(buf(p));
   const D = (p: bigint) => new Float64Array(buf(p));
 
+  const counters = { launches: 0, gemms: 0, copiesToDevice: 0, copiesToHost: 0, syncs: 0 };
   const rt: CudaRuntime = {
     info: {
       ordinal: 0,
@@ -45,6 +46,7 @@ export function emulatedCuda(): CudaRuntime {
       tf32: false,
     },
     stream: null,
+    counters,
     memAlloc(bytes) {
       const p = next;
       next += BigInt(Math.ceil(bytes / 256) * 256 + 256);
@@ -56,9 +58,11 @@ export function emulatedCuda(): CudaRuntime {
     },
     memInfo: () => ({ free: 2 ** 32, total: 2 ** 32 }),
     copyHtoD(dst, src) {
+      counters.copiesToDevice++;
       new Uint8Array(buf(dst)).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
     },
     copyDtoHAsync(dst, src) {
+      counters.copiesToHost++;
       new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(
         new Uint8Array(buf(src), 0, dst.byteLength),
       );
@@ -69,8 +73,13 @@ export function emulatedCuda(): CudaRuntime {
     memsetD32(dst, word, count) {
       U(dst).fill(word >>> 0, 0, count);
     },
-    synchronize() {},
-    wait: () => Promise.resolve(),
+    synchronize() {
+      counters.syncs++;
+    },
+    wait: () => {
+      counters.syncs++;
+      return Promise.resolve();
+    },
     time: (f) => {
       f();
       return Promise.resolve(0);
@@ -79,10 +88,12 @@ export function emulatedCuda(): CudaRuntime {
       return new Map(names.map((n, i) => [n, Deno.UnsafePointer.create(BigInt(i + 1))]));
     },
     launch(fn: Handle, _grid: number, _block: number, params: ParamBlock) {
+      counters.launches++;
       const entry = PTX_ENTRIES[Number(Deno.UnsafePointer.value(fn)) - 1];
       run(entry, new Args(params));
     },
     sgemmBatched(transA, transB, m, n, k, a, strideA, b, strideB, c, batch, beta = 0) {
+      counters.gemms++;
       const A = F(a), B = F(b), C = F(c);
       for (let q = 0; q < batch; q++) {
         for (let i = 0; i < m; i++) {

