@@ -187,7 +187,9 @@ if (import.meta.main) {
         ["tokens/s (last window)", String(l.tokens_per_s)],
         ["wall time", formatDuration(l.elapsed_s)],
         ["live tensors", `${l.tensors} (${l.mem_mib} MiB)`],
-        ...(l.device_mib === undefined ? [] : [["device memory held", `${l.device_mib} MiB`] as [string, string]]),
+        ...(l.device_mib === undefined
+          ? []
+          : [["device memory held", `${l.device_mib} MiB`] as [string, string]]),
       ];
       for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
     }

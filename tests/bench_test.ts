@@ -261,20 +261,31 @@ function relDiff(a: tf.Tensor, b: tf.Tensor): number {
   );
 }
 
-Deno.test("dropoutMask draws tf.dropout's mask exactly (same seed, same values)", () => {
-  const cases: [number, number, number[]][] = [[0.1, 12345, [64, 33]], [0.5, 2147483647, [3, 5, 7]], [
-    0.9,
-    0,
-    [999],
-  ]];
-  for (const [rate, seed, shape] of cases) {
-    tf.tidy(() => {
-      const x = tf.randomNormal(shape, 0, 1, "float32", 1);
-      const a = tf.dropout(x, rate, undefined, seed).dataSync();
-      const b = tf.mul(x, dropoutMask(shape, rate, seed)).dataSync();
-      assert.deepEqual(b, a, `rate ${rate} seed ${seed}`);
-    });
+Deno.test("dropoutMask: keeps 1 − rate of the values (scaled by 1/keep), a new mask per seed, the same per seed", () => {
+  for (const [rate, seed] of [[0.1, 12345], [0.5, 2147483647], [0.9, 0]]) {
+    const n = 200_000;
+    const a = dropoutMask([n], rate, seed).dataSync();
+    const keep = Math.fround(1 - rate), scale = Math.fround(1 / keep);
+    let kept = 0;
+    for (const v of a) {
+      assert.ok(v === 0 || v === scale, `values are 0 or 1/keep, got ${v}`);
+      if (v !== 0) kept++;
+    }
+    // Binomial(n, keep): 5 standard deviations.
+    const sd = Math.sqrt(n * keep * (1 - keep));
+    assert.ok(Math.abs(kept - n * keep) < 5 * sd, `rate ${rate}: kept ${kept} of ${n}`);
+    assert.deepEqual(dropoutMask([n], rate, seed).dataSync(), a, "same seed, same mask");
+    const b = dropoutMask([n], rate, seed + 1).dataSync();
+    let agree = 0;
+    for (let i = 0; i < n; i++) if ((a[i] === 0) === (b[i] === 0)) agree++;
+    // Independent masks agree on keep² + rate² of the positions.
+    const expect = keep * keep + (1 - keep) * (1 - keep);
+    assert.ok(
+      Math.abs(agree / n - expect) < 0.01,
+      `seed vs seed+1 agree on ${agree / n}, expected ${expect}`,
+    );
   }
+  assert.throws(() => dropoutMask([3], 1, 0), /rate must be in \[0, 1\)/);
 });
 
 Deno.test("LayerNorm, GELU, x + row vector and cross-entropy: plain forward values, autodiff's gradients", () => {

@@ -181,20 +181,22 @@ export function gelu<T extends tf.Tensor>(x: T): T {
 }
 
 /**
- * The keep/scale mask `tf.dropout(x, rate, undefined, seed)` multiplies by, built in one pass: the
- * same numbers (lib/backend/dropout_mask.ts), without tfjs's per-value call chain and three more
- * kernels. On wasm it is written straight into the wasm heap.
+ * Dropout's keep/scale mask (1/keep where kept, else 0) for `seed`, in one pass: the same numbers on
+ * every backend (lib/backend/dropout_mask.ts). Written straight into the wasm heap on wasm, drawn on
+ * the GPU on cuda, filled on the host elsewhere.
  */
 export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  if (fusedKernelsActive("dropoutMask")) {
-    return tf.engine().runKernel(DROPOUT_MASK, {}, { shape, rate, seed }) as tf.Tensor;
-  }
+  const backend = tf.getBackend();
+  const kernel = backend === "wasm"
+    ? fusedKernelsActive("dropoutMask")
+    : tf.getKernel(DROPOUT_MASK, backend) != null;
+  if (kernel) return tf.engine().runKernel(DROPOUT_MASK, {}, { shape, rate, seed }) as tf.Tensor;
   const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
   fillDropoutMask(out, rate, seed);
   return tf.tensor(out, shape, "float32");
 }
 
-/** Inverted dropout, seeded from the context's Rng; identity when not training. Same masks as tf.dropout. */
+/** Inverted dropout, seeded from the context's Rng; identity when not training. Same masks on every backend. */
 export function dropout<T extends tf.Tensor>(ctx: LayerContext, x: T): T {
   if (!ctx.training || ctx.dropout <= 0) return x;
   if (!ctx.rng) throw new Error("dropout needs an rng when training");

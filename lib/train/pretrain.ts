@@ -27,7 +27,7 @@ import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts"
 import { Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
 import { AdamW, learningRate } from "./optimizer.ts";
-import { corrupt, sampleFromLogits } from "./sampling.ts";
+import { corrupt, sampleFromLogits, sampleOnDevice } from "./sampling.ts";
 import { heapView } from "../backend/host_read.ts";
 
 /** A batch of packed sequences: ids and token types, [batch, length] flat; padding is `padId`. */
@@ -70,7 +70,7 @@ export interface StepGradients {
 }
 
 /** Host-side parts of a training step that {@link Pretrainer.hostTimer} reports. */
-export type HostPhase = "mask" | "upload" | "read logits" | "sample" | "read metrics";
+export type HostPhase = "mask" | "upload" | "read logits" | "sample" | "sample on device" | "read metrics";
 
 /** Mixes integers into one 32-bit seed (deterministic, order-sensitive). */
 export function deriveSeed(...parts: number[]): number {
@@ -337,19 +337,30 @@ export class Pretrainer {
         disposeLater.push(sampleLogits);
       }
       const t0 = performance.now();
-      // On wasm a view of the heap, not a copy (20-50 ms): nothing allocates tensors until sampling is done.
-      const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
-      this.hostTimer?.("read logits", performance.now() - t0);
-      const samples = this.#host("sample", () =>
-        sampleFromLogits(
-          logitValues,
-          masked.selected.length,
-          c.vocabSize,
-          c.samplingTemperature,
-          rngs.data,
-          c.disallowCorrect ? masked.targets : undefined,
-        ));
-      const corruption = this.#host("sample", () => corrupt(batch.inputIds, masked.selected, samples));
+      const disallow = c.disallowCorrect ? masked.targets : undefined;
+      // GPU backends draw on the device (only the ids come back); the others read the logits (on wasm a
+      // view of the heap, not a copy: nothing allocates tensors until sampling is done).
+      let samples = await sampleOnDevice(
+        sampleLogits as tf.Tensor2D,
+        c.samplingTemperature,
+        rngs.data,
+        disallow,
+      );
+      if (samples == null) {
+        const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
+        this.hostTimer?.("read logits", performance.now() - t0);
+        samples = this.#host("sample", () =>
+          sampleFromLogits(
+            logitValues,
+            masked.selected.length,
+            c.vocabSize,
+            c.samplingTemperature,
+            rngs.data,
+            disallow,
+          ));
+      } else this.hostTimer?.("sample on device", performance.now() - t0);
+      const picked = samples;
+      const corruption = this.#host("sample", () => corrupt(batch.inputIds, masked.selected, picked));
       const discInputs = this.#host(
         "upload",
         () => micro.map((m) => batchTensors(m.slice(corruption.corruptedIds), m.batch, this.vocab.padId)),

@@ -132,7 +132,9 @@ export function memoryRecord(): { tensors: number; mem_mib: number; device_mib?:
   return {
     tensors: mem.numTensors,
     mem_mib: mib(mem.numBytes),
-    ...(typeof mem.numBytesInGPUAllocated === "number" ? { device_mib: mib(mem.numBytesInGPUAllocated) } : {}),
+    ...(typeof mem.numBytesInGPUAllocated === "number"
+      ? { device_mib: mib(mem.numBytesInGPUAllocated) }
+      : {}),
   };
 }
 

@@ -1,14 +1,17 @@
 /**
  * Drawing the generator's replacements and the discriminator's labels (DESIGN.md §1).
  *
- * Replacements x̂ ~ softmax(logits / T) at the selected positions, drawn on the host by inverse CDF
- * from the run's seeded Rng (no gradient flows through a sample). Labels are 1 where x̂ ≠ original:
+ * Replacements x̂ ~ softmax(logits / T) at the selected positions, drawn by inverse CDF from the
+ * run's seeded Rng (no gradient flows through a sample): on the device where the backend registers
+ * rtdlab's row sampler (cuda), else on the host. Labels are 1 where x̂ ≠ original:
  * a sample equal to the original token counts as real.
  *
  * @module
  */
 
+import * as tf from "../tf.ts";
 import type { Rng } from "../rng.ts";
+import { SAMPLE_ROWS } from "../backend/sample_rows.ts";
 
 /**
  * One sample per row of `logits` ([rows, vocab], flat). With `disallow`, row i never returns
@@ -59,6 +62,33 @@ export function sampleFromLogits(
     out[r] = pick;
   }
   return out;
+}
+
+/**
+ * {@link sampleFromLogits} on the device, for backends that register the row sampler
+ * (lib/backend/sample_rows.ts): the same uniforms in the same order, so the same picks (up to the
+ * summation order of the weights), and only `rows` ids come back to the host instead of rows × vocab
+ * logits. Returns null when the active backend has no such kernel.
+ */
+export async function sampleOnDevice(
+  logits: tf.Tensor2D,
+  temperature: number,
+  rng: Rng,
+  disallow?: Int32Array,
+): Promise<Int32Array | null> {
+  if (tf.getKernel(SAMPLE_ROWS, tf.getBackend()) == null) return null;
+  const rows = logits.shape[0];
+  const u = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) u[r] = rng.next();
+  const uniforms = tf.tensor1d(new Int32Array(u.buffer), "int32");
+  const banned = disallow ? tf.tensor1d(disallow, "int32") : null;
+  const inputs: tf.NamedTensorMap = banned ? { logits, uniforms, banned } : { logits, uniforms };
+  const picks = tf.engine().runKernel(SAMPLE_ROWS, inputs, { temperature }) as tf.Tensor;
+  try {
+    return (await picks.data()) as Int32Array;
+  } finally {
+    tf.dispose([uniforms, picks, ...(banned ? [banned] : [])]);
+  }
 }
 
 /** The discriminator's input and labels for one batch. */

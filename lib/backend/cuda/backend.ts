@@ -29,6 +29,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type Block, CachingAllocator } from "./allocator.ts";
 import { type CudaRuntime, type DevicePtr, type Handle, ParamBlock } from "./driver.ts";
+import { DROPOUT_MASK, dropoutParams } from "../dropout_mask.ts";
+import { SAMPLE_ROWS } from "../sample_rows.ts";
 
 type DataId = object;
 type TensorInfo = tf.TensorInfo;
@@ -53,6 +55,8 @@ export const PTX_ENTRIES = [
   "reduce_final_f32",
   "softmax_rows_f32",
   "adamw_f32",
+  "dropout_mask_f32",
+  "sample_rows_f32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
 
@@ -907,6 +911,34 @@ function batchMatMul({ a, b: bIn }: Inputs, be: CudaBackend, attrs: Attrs): Tens
   return out;
 }
 
+// rtdlab's own kernels (not tfjs ops): dropout masks drawn on the device (lib/backend/dropout_mask.ts)
+// and the generator's samples (lib/train/sampling.ts), so neither needs the host.
+function dropoutMaskKernel(_: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const { k0, k1, threshold, scale } = dropoutParams(attrs.rate as number, attrs.seed as number);
+  const y = b.makeOutput(attrs.shape as number[], "float32");
+  const n = sizeOf(y.shape);
+  b.launch(
+    "dropout_mask_f32",
+    n,
+    (p) => p.i32(n).i32(k0 | 0).i32(k1 | 0).i32(threshold).f32(scale).ptr(b.ptr(y)),
+  );
+  return y;
+}
+
+function sampleRows({ logits, uniforms, banned }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const [rows, vocab] = logits.shape;
+  const y = b.makeOutput([rows], "int32");
+  b.launch(
+    "sample_rows_f32",
+    rows * BLOCK,
+    (p) =>
+      p.i32(rows).i32(vocab).f64(attrs.temperature as number).ptr(b.ptr(logits)).ptr(b.ptr(uniforms))
+        .ptr(banned ? b.ptr(banned) : 0n).ptr(b.ptr(y)),
+    Math.min(rows, 65535),
+  );
+  return y;
+}
+
 /** The kernels the backend registers, by tfjs kernel name. */
 export const CUDA_KERNELS: Record<string, KernelImpl> = {
   Identity: ({ x }, b) => b.alias(x),
@@ -940,6 +972,8 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   Fill: fill,
   Range: range,
   BatchMatMul: batchMatMul,
+  [DROPOUT_MASK]: dropoutMaskKernel,
+  [SAMPLE_ROWS]: sampleRows,
 };
 
 /** Names of the tfjs kernels the cuda backend registers. */

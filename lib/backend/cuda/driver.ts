@@ -674,6 +674,10 @@ export class ParamBlock {
     this.#view.setFloat32(this.#slot(4), v, true);
     return this;
   }
+  f64(v: number): this {
+    this.#view.setFloat64(this.#slot(8), v, true);
+    return this;
+  }
   /** A struct of int32 fields (e.g. `struct { int rank; int shape[6]; … }`), passed by value. */
   ints(values: ArrayLike<number>): this {
     const at = this.#slot(values.length * 4);

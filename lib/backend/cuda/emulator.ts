@@ -117,6 +117,34 @@ export function emulatedCuda(): CudaRuntime {
 
   function run(entry: string, p: Args): void {
     switch (entry) {
+      case "dropout_mask_f32": {
+        const [n, k0, k1, threshold, scale, y] = [
+          p.i32(),
+          p.i32() >>> 0,
+          p.i32() >>> 0,
+          p.i32(),
+          p.f32(),
+          F(p.ptr()),
+        ];
+        for (let i = 0; i < n; i++) y[i] = (dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0;
+        return;
+      }
+      case "sample_rows_f32": {
+        const [rows, vocab, temperature, logits] = [p.i32(), p.i32(), p.f64(), F(p.ptr())];
+        const u = D(p.ptr());
+        const bannedPtr = p.ptr();
+        const banned = bannedPtr === 0n ? null : I(bannedPtr);
+        const out = I(p.ptr());
+        for (let r = 0; r < rows; r++) {
+          out[r] = sampleRowChunked(
+            logits.subarray(r * vocab, (r + 1) * vocab),
+            temperature,
+            u[r],
+            banned ? banned[r] : -1,
+          );
+        }
+        return;
+      }
       case "unary_f32": {
         const [op, n, x, y, alpha] = [p.i32(), p.i32(), F(p.ptr()), F(p.ptr()), p.f32()];
         for (let i = 0; i < n; i++) y[i] = unary(op, x[i], alpha);
@@ -286,6 +314,7 @@ class Args {
   }
   i32 = () => this.#view(4).getInt32(0, true);
   f32 = () => this.#view(4).getFloat32(0, true);
+  f64 = () => this.#view(8).getFloat64(0, true);
   ptr = () => this.#view(8).getBigUint64(0, true);
   idx = (): Int32Array => {
     const v = this.#view(4 * (1 + 4 * MAXR));
@@ -457,4 +486,51 @@ function reduce(op: number, x: ArrayLike<number>, start: number, count: number, 
 
 function finish(op: number, acc: number, scale: number): number {
   return op === 0 ? acc * scale : acc;
+}
+
+/** kernels.cu mix32(mix32(i ^ k0) + k1). */
+function dropoutHash(i: number, k0: number, k1: number): number {
+  const mix = (x: number) => {
+    x ^= x >>> 16;
+    x = Math.imul(x, 0x7feb352d);
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x846ca68b);
+    x ^= x >>> 16;
+    return x >>> 0;
+  };
+  return mix((mix((i ^ k0) >>> 0) + k1) >>> 0);
+}
+
+/** kernels.cu sample_rows_f32 for one row, with its 256 chunks (the order the GPU sums in). */
+function sampleRowChunked(row: Float32Array, temperature: number, u: number, ban: number): number {
+  const vocab = row.length, threads = 256;
+  const chunk = Math.ceil(vocab / threads);
+  let m = -Infinity;
+  for (let v = 0; v < vocab; v++) if (v !== ban && row[v] > m) m = row[v];
+  const w = (v: number) =>
+    v === ban ? 0 : Math.exp(temperature === 1 ? row[v] - m : (row[v] - m) / temperature);
+  const sums = new Float64Array(threads);
+  for (let t = 0; t < threads; t++) {
+    for (let v = Math.min(vocab, t * chunk); v < Math.min(vocab, t * chunk + chunk); v++) sums[t] += w(v);
+  }
+  let total = 0;
+  for (const s of sums) total += s;
+  const goal = u * total;
+  let acc = 0;
+  for (let t = 0; t < threads; t++) {
+    if (acc + sums[t] > goal) {
+      const lo = Math.min(vocab, t * chunk), hi = Math.min(vocab, lo + chunk);
+      let pick = hi - 1;
+      for (let v = lo; v < hi; v++) {
+        acc += w(v);
+        if (acc > goal) {
+          pick = v;
+          break;
+        }
+      }
+      return pick === ban ? (ban === 0 ? 1 : 0) : pick;
+    }
+    acc += sums[t];
+  }
+  return vocab - 1 === ban ? (ban === 0 ? 1 : 0) : vocab - 1;
 }

@@ -53,6 +53,7 @@ __device__ int __nv_isnanf(float);
 __device__ float __nv_fminf(float, float);
 __device__ float __nv_fmaxf(float, float);
 __device__ int __nv_min(int, int);
+__device__ double __nv_exp(double);
 }
 #define fminf __nv_fminf
 #define fmaxf __nv_fmaxf
@@ -74,6 +75,8 @@ __device__ int __nv_min(int, int);
 #define cosf __nv_cosf
 #define fmodf __nv_fmodf
 #define isnan(x) __nv_isnanf(x)
+#define exp __nv_exp
+#define SYNCTHREADS() __syncthreads()
 #else
 #define THREAD_X (int)threadIdx.x
 #define BLOCK_X (int)blockIdx.x
@@ -83,6 +86,7 @@ __device__ int __nv_min(int, int);
 #define SHFL_DOWN_I32(v, d) __shfl_down_sync(0xffffffffu, v, d)
 #define SHFL_IDX_I32(v, l) __shfl_sync(0xffffffffu, v, l)
 #define ATOMIC_ADD_F32(p, v) atomicAdd(p, v)
+#define SYNCTHREADS() __syncthreads()
 #endif
 
 #define MAXR 8
@@ -494,5 +498,95 @@ extern "C" __global__ void adamw_f32(int n, float* __restrict__ p, const float* 
     m[i] = mi;
     v[i] = vi;
     p[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p[i]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropout's keep/scale mask (lib/backend/dropout_mask.ts draws the same numbers on the host):
+// element i is kept, y = scale, iff (h(i) >> 8) >= threshold, else y = 0, with the counter-based
+// hash h(i) = mix(mix(i ^ k0) + k1) (mix: the "lowbias32" integer finaliser). The keys come from
+// the seed on the host. Counter-based, so every element is drawn independently, in parallel.
+__device__ __forceinline__ unsigned mix32(unsigned x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
+extern "C" __global__ void dropout_mask_f32(int n, unsigned k0, unsigned k1, unsigned threshold, float scale,
+                                            float* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    unsigned h = mix32(mix32((unsigned)i ^ k0) + k1);
+    y[i] = (h >> 8) >= threshold ? scale : 0.0f;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One sample per row of logits [rows, vocab] by inverse CDF, as sampleFromLogits in
+// lib/train/sampling.ts: weights w_v = exp((x_v − max) / T) in double (0 for the row's banned id),
+// target = u_r · Σ w, the pick is the first v whose running sum exceeds the target (vocab − 1 if
+// none), and a banned pick becomes 0 (1 if banned is 0). Only the summation order differs from
+// the host (chunk sums, then their prefix): picks agree except within ~1e-16 of a boundary.
+// One block of SAMPLE_THREADS threads per row; thread t owns a contiguous chunk of the vocabulary.
+#define SAMPLE_THREADS 256
+extern "C" __global__ void sample_rows_f32(int rows, int vocab, double temperature, const float* __restrict__ logits,
+                                           const double* __restrict__ u, const int* __restrict__ banned,
+                                           int* __restrict__ out) {
+  __shared__ double chunkSum[SAMPLE_THREADS];
+  __shared__ float warpMax[SAMPLE_THREADS / 32];
+  __shared__ int owner;
+  __shared__ double ownerStart, target;
+  int t = THREAD_X, lane = t & 31, warp = t >> 5;
+  int chunk = (vocab + SAMPLE_THREADS - 1) / SAMPLE_THREADS;
+  int lo = min(vocab, t * chunk), hi = min(vocab, lo + chunk);
+  for (int r = BLOCK_X; r < rows; r += GRID_DIM) {
+    const float* row = logits + (long long)r * vocab;
+    int ban = banned ? banned[r] : -1;
+    float m = -__builtin_huge_valf();
+    for (int v = lo; v < hi; v++) if (v != ban && row[v] > m) m = row[v];
+    for (int d = 16; d > 0; d >>= 1) {
+      float o = SHFL_DOWN_F32(m, d);
+      if (o > m) m = o;
+    }
+    if (lane == 0) warpMax[warp] = m;
+    SYNCTHREADS();
+    m = warpMax[0];
+    for (int w = 1; w < SAMPLE_THREADS / 32; w++) if (warpMax[w] > m) m = warpMax[w];
+    double s = 0.0;
+    for (int v = lo; v < hi; v++) {
+      if (v != ban) s += temperature == 1.0 ? exp((double)row[v] - (double)m) : exp(((double)row[v] - (double)m) / temperature);
+    }
+    chunkSum[t] = s;
+    SYNCTHREADS();
+    if (t == 0) {
+      double total = 0.0;
+      for (int k = 0; k < SAMPLE_THREADS; k++) total += chunkSum[k];
+      double goal = u[r] * total, acc = 0.0;
+      int who = -1;
+      for (int k = 0; k < SAMPLE_THREADS && who < 0; k++) {
+        if (acc + chunkSum[k] > goal) who = k;
+        else acc += chunkSum[k];
+      }
+      owner = who;
+      ownerStart = acc;
+      target = goal;
+      if (who < 0) out[r] = vocab - 1 == ban ? (ban == 0 ? 1 : 0) : vocab - 1;
+    }
+    SYNCTHREADS();
+    if (t == owner) {
+      double acc = ownerStart;
+      int pick = hi - 1;
+      for (int v = lo; v < hi; v++) {
+        if (v != ban) acc += temperature == 1.0 ? exp((double)row[v] - (double)m) : exp(((double)row[v] - (double)m) / temperature);
+        if (acc > target) {
+          pick = v;
+          break;
+        }
+      }
+      out[r] = pick == ban ? (ban == 0 ? 1 : 0) : pick;
+    }
+    SYNCTHREADS();
   }
 }
