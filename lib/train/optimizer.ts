@@ -11,6 +11,7 @@
 import * as tf from "../tf.ts";
 import type { ParameterStore } from "../model/params.ts";
 import type { HostTensor } from "../io/safetensors.ts";
+import { ADAMW } from "../backend/adamw_kernel.ts";
 
 /** Optimiser hyper-parameters. */
 export interface AdamWConfig {
@@ -33,6 +34,8 @@ export function decays(name: string): boolean {
 export class AdamW {
   /** Update on the host on wasm/cpu (see #applyOnHost); false forces the tensor path everywhere. */
   static hostUpdate = true;
+  /** Use a backend's fused AdamW kernel where it has one (cuda); false forces the op-by-op path. */
+  static fusedUpdate = true;
   readonly names: string[];
   /** Updates applied so far. */
   step = 0;
@@ -63,11 +66,36 @@ export class AdamW {
     if (AdamW.hostUpdate && HOST_BACKENDS.has(tf.getBackend())) {
       return this.#applyOnHost(grads, lr, corr1, corr2);
     }
+    // GPU backends with rtdlab's fused kernel (lib/backend/adamw_kernel.ts): one launch per parameter,
+    // the same numbers as the op-by-op path below.
+    const fused = AdamW.fusedUpdate && tf.getKernel(ADAMW, tf.getBackend()) != null;
     return tf.tidy(() => {
       const present = this.names.filter((n) => grads.has(n));
       const norm = globalNorm(present.map((n) => grads.get(n)!));
       // scale = clip / max(norm, clip): 1 below the threshold, shrinks the whole gradient above it.
       const scale = c.clipNorm > 0 ? tf.div(c.clipNorm, tf.maximum(norm, c.clipNorm)) : tf.scalar(1);
+      if (fused) {
+        for (const n of present) {
+          const p = this.params.get(n), m = this.#m.get(n)!, v = this.#v.get(n)!;
+          const [p1, m1, v1] = tf.engine().runKernel(
+            ADAMW,
+            { param: p, grad: grads.get(n)!, m, v, scale },
+            {
+              lr,
+              beta1: c.beta1,
+              beta2: c.beta2,
+              epsilon: c.epsilon,
+              weightDecay: c.weightDecay > 0 && decays(n) ? c.weightDecay : 0,
+              corr1,
+              corr2,
+            },
+          ) as tf.Tensor[];
+          m.assign(m1);
+          v.assign(v1);
+          p.assign(p1);
+        }
+        return tf.keep(norm);
+      }
       for (const n of present) {
         const p = this.params.get(n), m = this.#m.get(n)!, v = this.#v.get(n)!;
         const g = tf.mul(grads.get(n)!, scale);

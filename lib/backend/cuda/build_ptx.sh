@@ -59,9 +59,9 @@ rm -f "$here"/kernels.sm_*.ptx
 for arch in $archs; do
   out="$tmp/kernels.sm_$arch.ptx"
   if [[ "$compiler" == nvcc ]]; then
-    cmd=("$nvcc" -ptx -O3 -std=c++17 -arch="compute_$arch" -o "$out" "$src")
+    cmd=("$nvcc" -ptx -O3 --fmad=false -std=c++17 -arch="compute_$arch" -o "$out" "$src")
   else
-    cmd=("$clang" -Wno-unknown-cuda-version --cuda-device-only --cuda-gpu-arch="sm_$arch" -nocudainc -nocudalib -O3 -S -std=c++17
+    cmd=("$clang" -Wno-unknown-cuda-version --cuda-device-only --cuda-gpu-arch="sm_$arch" -nocudainc -nocudalib -O3 -ffp-contract=off -S -std=c++17
       -Xclang -target-feature -Xclang +ptx70
       -Xclang -mlink-builtin-bitcode -Xclang "$libdevice" -o "$out" "$src")
   fi

@@ -117,6 +117,26 @@ export function emulatedCuda(): CudaRuntime {
 
   function run(entry: string, p: Args): void {
     switch (entry) {
+      case "adamw_f32": {
+        const n = p.i32();
+        const [pp, g, m, v, scale, p1, m1, v1] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => F(p.ptr()));
+        const [lr, b1, omb1, b2, omb2, eps, wd, corr1, corr2] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map(() =>
+          p.f32()
+        );
+        const decay = p.i32();
+        const s = scale[0];
+        for (let i = 0; i < n; i++) {
+          const gi = f32(g[i] * s);
+          const mi = f32(f32(m[i] * b1) + f32(gi * omb1));
+          const vi = f32(f32(v[i] * b2) + f32(f32(gi * gi) * omb2));
+          let u = f32(f32(mi / corr1) / f32(f32(Math.sqrt(f32(vi / corr2))) + eps));
+          if (decay) u = f32(u + f32(pp[i] * wd));
+          m1[i] = mi;
+          v1[i] = vi;
+          p1[i] = f32(pp[i] - f32(u * lr));
+        }
+        return;
+      }
       case "dropout_mask_f32": {
         const [n, k0, k1, threshold, scale, y] = [
           p.i32(),

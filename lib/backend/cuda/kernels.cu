@@ -11,6 +11,8 @@
 // - Strided index math: struct Idx describes an iteration space of `rank` dims (row-major,
 //   outermost first) and, for up to three operands, the element stride of each dim (0 broadcasts).
 //   The backend collapses contiguous dims first, so rank is usually 1-3.
+// - No contraction into FMA (build_ptx.sh: -ffp-contract=off / --fmad=false): each float operation
+//   rounds as the cpu backend's does. sqrtf is correctly rounded.
 // - Math: CUDA's math library (expf, erff, log1pf, ...; ≤ 2 ulp, see the CUDA C Programming Guide,
 //   "Mathematical Functions", single precision), from libdevice when built with clang. No fast-math.
 // - Sums accumulate in double (as the tfjs cpu backend, which sums in JS numbers), so results agree
@@ -37,7 +39,7 @@ __device__ float __nv_expf(float);
 __device__ float __nv_expm1f(float);
 __device__ float __nv_logf(float);
 __device__ float __nv_log1pf(float);
-__device__ float __nv_sqrtf(float);
+__device__ float __nv_fsqrt_rn(float);
 __device__ float __nv_rsqrtf(float);
 __device__ float __nv_erff(float);
 __device__ float __nv_tanhf(float);
@@ -54,6 +56,10 @@ __device__ float __nv_fminf(float, float);
 __device__ float __nv_fmaxf(float, float);
 __device__ int __nv_min(int, int);
 __device__ double __nv_exp(double);
+__device__ float __nv_fmul_rn(float, float);
+__device__ float __nv_fadd_rn(float, float);
+__device__ float __nv_fsub_rn(float, float);
+__device__ float __nv_fdiv_rn(float, float);
 }
 #define fminf __nv_fminf
 #define fmaxf __nv_fmaxf
@@ -62,7 +68,7 @@ __device__ double __nv_exp(double);
 #define expm1f __nv_expm1f
 #define logf __nv_logf
 #define log1pf __nv_log1pf
-#define sqrtf __nv_sqrtf
+#define sqrtf __nv_fsqrt_rn  // correctly rounded, as nvcc's default -prec-sqrt=true (__nv_sqrtf is approximate under clang)
 #define rsqrtf __nv_rsqrtf
 #define erff __nv_erff
 #define tanhf __nv_tanhf
@@ -76,6 +82,10 @@ __device__ double __nv_exp(double);
 #define fmodf __nv_fmodf
 #define isnan(x) __nv_isnanf(x)
 #define exp __nv_exp
+#define __fmul_rn __nv_fmul_rn
+#define __fadd_rn __nv_fadd_rn
+#define __fsub_rn __nv_fsub_rn
+#define __fdiv_rn __nv_fdiv_rn
 #define SYNCTHREADS() __syncthreads()
 #else
 #define THREAD_X (int)threadIdx.x
@@ -426,7 +436,7 @@ extern "C" __global__ void reduce_rows_f32(int op, int rows, int cols, float sca
 // partial[r·parts + p] (as double, so the second pass loses nothing). Blocks of 256 threads.
 extern "C" __global__ void reduce_partial_f32(int op, int rows, int cols, int parts, int chunk,
                                               const float* __restrict__ x, double* __restrict__ partial) {
-  __shared__ double warpAcc[32];
+  __shared__ volatile double warpAcc[32];  // volatile: see sample_rows_f32
   int lane = THREAD_X & 31, warp = THREAD_X >> 5, nWarps = BLOCK_DIM >> 5;
   for (int b = BLOCK_X; b < rows * parts; b += GRID_DIM) {
     int r = b / parts, p = b % parts;
@@ -482,22 +492,26 @@ extern "C" __global__ void softmax_rows_f32(int rows, int cols, const float* __r
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fused AdamW update (decoupled weight decay, Loshchilov & Hutter 2019), one pass over a variable:
-//   m ← β1·m + (1-β1)·g·gscale;  v ← β2·v + (1-β2)·(g·gscale)²
-//   p ← p − lr·( (m/bc1) / (sqrt(v/bc2) + ε) + wd·p )
-// gscale carries gradient clipping; bc1 = 1-β1^t, bc2 = 1-β2^t (1 without bias correction).
-// Not yet called by rtdlab's optimiser (lib/train/optimizer.ts composes tf ops); kept for the
-// fused path once a backend-neutral hook exists.
-extern "C" __global__ void adamw_f32(int n, float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
-                                     float* __restrict__ v, float lr, float beta1, float beta2, float eps, float wd,
-                                     float bc1, float bc2, float gscale) {
+// One AdamW update of one parameter (decoupled weight decay, Loshchilov & Hutter 2019), written to
+// new buffers, each step one correctly rounded float32 operation in the order of the optimiser's
+// tensor path (lib/train/optimizer.ts; contract in lib/backend/adamw_kernel.ts), so the results are
+// that path's bit for bit. The _rn intrinsics keep the compiler from contracting a·b + c into an FMA.
+extern "C" __global__ void adamw_f32(int n, const float* __restrict__ p, const float* __restrict__ g,
+                                     const float* __restrict__ m, const float* __restrict__ v,
+                                     const float* __restrict__ scale, float* __restrict__ p1,
+                                     float* __restrict__ m1, float* __restrict__ v1, float lr, float beta1,
+                                     float oneMinusBeta1, float beta2, float oneMinusBeta2, float eps, float wd,
+                                     float corr1, float corr2, int decay) {
+  float s = scale[0];
   for (int i = grid_start(); i < n; i += grid_stride()) {
-    float gi = g[i] * gscale;
-    float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-    float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] -= lr * ((mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * p[i]);
+    float gi = __fmul_rn(g[i], s);
+    float mi = __fadd_rn(__fmul_rn(m[i], beta1), __fmul_rn(gi, oneMinusBeta1));
+    float vi = __fadd_rn(__fmul_rn(v[i], beta2), __fmul_rn(__fmul_rn(gi, gi), oneMinusBeta2));
+    float u = __fdiv_rn(__fdiv_rn(mi, corr1), __fadd_rn(sqrtf(__fdiv_rn(vi, corr2)), eps));
+    if (decay) u = __fadd_rn(u, __fmul_rn(p[i], wd));
+    m1[i] = mi;
+    v1[i] = vi;
+    p1[i] = __fsub_rn(p[i], __fmul_rn(u, lr));
   }
 }
 
@@ -534,10 +548,13 @@ extern "C" __global__ void dropout_mask_f32(int n, unsigned k0, unsigned k1, uns
 extern "C" __global__ void sample_rows_f32(int rows, int vocab, double temperature, const float* __restrict__ logits,
                                            const double* __restrict__ u, const int* __restrict__ banned,
                                            int* __restrict__ out) {
-  __shared__ double chunkSum[SAMPLE_THREADS];
-  __shared__ float warpMax[SAMPLE_THREADS / 32];
-  __shared__ int owner;
-  __shared__ double ownerStart, target;
+  // volatile: clang-14 treats these block-local shared variables as untouched by __syncthreads()
+  // (they never escape) and hoisted the read of `owner` above the barrier that publishes it; seen on
+  // an H200, where every pick outside thread 0's warp was lost.
+  __shared__ volatile double chunkSum[SAMPLE_THREADS];
+  __shared__ volatile float warpMax[SAMPLE_THREADS / 32];
+  __shared__ volatile int owner;
+  __shared__ volatile double ownerStart, target;
   int t = THREAD_X, lane = t & 31, warp = t >> 5;
   int chunk = (vocab + SAMPLE_THREADS - 1) / SAMPLE_THREADS;
   int lo = min(vocab, t * chunk), hi = min(vocab, lo + chunk);
