@@ -32,7 +32,7 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --seed S             seed of every random choice  [0]
   --out DIR            run folder  [runs/<config>-<sharing>-s<seed>]
   --resume DIR         continue the run in DIR from its latest checkpoint (to --steps, if given)
-  --backend B          wasm | cpu | webgpu | tensorflow | cuda (not yet run on a GPU)  [wasm]
+  --backend B          wasm | cpu | webgpu | tensorflow | cuda (NVIDIA GPUs: driver + cuBLAS)  [wasm]
   --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet) or a folder of .txt files
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32

@@ -3,11 +3,10 @@
  * kernels from kernels.cu (as PTX, loaded with cuModuleLoadDataEx) and cuBLAS's strided-batched
  * sgemm run asynchronously on one stream, and the host reads data only when tfjs asks for it.
  *
- * **Status: written on a machine without a GPU; it has not yet run on a GPU.** Its host side
- * (shapes, strides, parameter packing, dtypes, reference counts) is tested here against the cpu
- * backend through emulator.ts, which runs the kernels' logic in TypeScript; the CUDA C, the FFI
- * calls and cuBLAS are checked only by tests/cuda_test.ts's GPU cases, which no GPU session has run
- * yet.
+ * **Status:** ran on an NVIDIA H200 on 2026-12-04 (GPU_RUNS.md): every kernel agrees with the cpu
+ * backend and a training step's gradients agree to 4e-7. Without a GPU, its host side (shapes,
+ * strides, parameter packing, dtypes, reference counts) is tested against the cpu backend through
+ * emulator.ts, which runs the kernels' logic in TypeScript.
  *
  * Storage: float32, int32 and bool tensors all take 4 bytes per element on the device (bool as int32
  * 0/1, converted to Uint8Array on read); string and complex64 tensors are not supported. The kernel
