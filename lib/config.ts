@@ -64,10 +64,24 @@ export interface RunConfig {
   sharing: SharingMode;
   /** Train NES/GDES with one joint loss L_MLM + λ·L_RTD instead of decoupled G then D steps. */
   joint: boolean;
+  /**
+   * Decoupled NES/GDES only: after G's update, run G again and let the *updated* G corrupt the batch D
+   * trains on. Off (the papers' order): D trains on the corruption sampled in G's forward pass before
+   * G's update (DeBERTaV3 §3; microsoft/DeBERTa samples inside the generator's loss), one G forward
+   * per step. On: rtdlab's order before 2026-12 (one more G forward per step).
+   */
+  resampleAfterGeneratorUpdate: boolean;
   /** λ, the weight of the RTD loss. */
   rtdWeight: number;
   /** Fraction of maskable positions selected (15%). */
   maskSelectProb: number;
+  /**
+   * 0: select round(maskSelectProb · maskable tokens) positions per sequence (at least 1). > 0:
+   * ELECTRA's exact rule (pretrain_helpers.mask): k = max(1, min(maxPredictionsPerSeq,
+   * round(maskSelectProb · non-padding tokens))), [CLS]/[SEP] counted, never selected. ELECTRA's
+   * configure_pretraining sets 19 at sequence length 128.
+   */
+  maxPredictionsPerSeq: number;
   /** Of the selected positions: fraction replaced by [MASK] (ELECTRA 0.85, DeBERTaV3 1.0). */
   maskTokenProb: number;
   /** Of the selected positions: fraction replaced by a random token (ELECTRA 0). The rest stay unchanged. */
@@ -142,8 +156,10 @@ const BASE: RunConfig = {
   maxRelativePositions: 512,
   sharing: "es",
   joint: false,
+  resampleAfterGeneratorUpdate: false,
   rtdWeight: 50,
   maskSelectProb: 0.15,
+  maxPredictionsPerSeq: 0,
   maskTokenProb: 0.85,
   maskRandomProb: 0,
   samplingTemperature: 1,
@@ -213,7 +229,8 @@ export const PRESETS: Record<string, RunConfig> = {
     logEvery: 10,
     checkpointEvery: 100,
   },
-  "electra-small": { ...BASE, preset: "electra-small" },
+  // ELECTRA's configure_pretraining: max_predictions_per_seq = (0.15 + 0.005) · 128 → 19.
+  "electra-small": { ...BASE, preset: "electra-small", maxPredictionsPerSeq: 19 },
   // D 4×128 like `tiny`, G same width at half depth (DeBERTaV3). Buckets scaled with the sequence
   // (512 → 128, ÷4): exact up to ±32, log-spaced up to ±127, so the log path is exercised at seq 128.
   "deberta-tiny": {
@@ -252,10 +269,23 @@ export const PRESETS: Record<string, RunConfig> = {
   },
 };
 
-/** Generator sizes derived from the discriminator's (ELECTRA: heads = max(1, H/64), FFN = 4H). */
+/**
+ * Generator sizes derived from the discriminator's: ELECTRA heads = max(1, H/64), FFN = 4H; DeBERTa
+ * keeps D's heads and FFN size (the reference's rule).
+ */
 export function generatorSize(c: RunConfig): EncoderSize {
   if (c.sharing === "mlm") return { ...c.discriminator };
   const hiddenSize = Math.max(1, Math.round(c.discriminator.hiddenSize * c.generatorHiddenFraction));
+  if (c.backbone === "deberta") {
+    // microsoft/DeBERTa builds the generator from the discriminator's config with fewer layers (and
+    // an optional hidden size): it keeps D's heads and FFN size.
+    return {
+      hiddenSize,
+      numLayers: c.generatorLayers ?? c.discriminator.numLayers,
+      numHeads: c.discriminator.numHeads,
+      intermediateSize: c.discriminator.intermediateSize,
+    };
+  }
   return {
     hiddenSize,
     numLayers: c.generatorLayers ?? c.discriminator.numLayers,
@@ -373,6 +403,12 @@ export function validateConfig(c: RunConfig): RunConfig {
     throw new Error(
       `config microBatchSize must be a non-negative integer (0 = automatic), got ${c.microBatchSize}`,
     );
+  }
+  // Run folders from before these keys existed: today's defaults (the papers' decoupled order).
+  c.resampleAfterGeneratorUpdate ??= false;
+  c.maxPredictionsPerSeq ??= 0;
+  if (!(Number.isInteger(c.maxPredictionsPerSeq) && c.maxPredictionsPerSeq >= 0)) {
+    throw new Error(`config maxPredictionsPerSeq must be a non-negative integer, got ${c.maxPredictionsPerSeq}`);
   }
   c.probeEvery ??= 0; // run folders from before the probes existed
   if (!(Number.isInteger(c.probeEvery) && c.probeEvery >= 0)) {

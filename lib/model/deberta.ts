@@ -46,10 +46,9 @@
 
 import * as tf from "../tf.ts";
 import { type EncoderSize, generatorSize, type RunConfig } from "../config.ts";
-import { Rng } from "../rng.ts";
-import { ParameterStore } from "./params.ts";
+import { initRng, ParameterStore } from "./params.ts";
 import { dense, dropout, gelu, hook, type LayerContext, layerNorm } from "./layers.ts";
-import { stopGradient } from "../backend/stop_gradient.ts";
+import { SharedEmbeddings, type TableName } from "./embeddings.ts";
 import type { EmbeddingTables, EncoderInputs, ForwardOptions, Role } from "./electra.ts";
 import type { RtdModel } from "./mod.ts";
 
@@ -65,6 +64,15 @@ export interface DebertaForwardOptions extends ForwardOptions {
   emd?: boolean;
 }
 
+/** rtdlab's MLM head names (export-relative) → transformers' DebertaV2ForMaskedLM names. */
+const HF_MLM_HEAD: [string, string][] = [
+  ["lm_predictions.lm_head.dense.weight", "cls.predictions.transform.dense.weight"],
+  ["lm_predictions.lm_head.dense.bias", "cls.predictions.transform.dense.bias"],
+  ["lm_predictions.lm_head.LayerNorm.weight", "cls.predictions.transform.LayerNorm.weight"],
+  ["lm_predictions.lm_head.LayerNorm.bias", "cls.predictions.transform.LayerNorm.bias"],
+  ["lm_predictions.lm_head.bias", "cls.predictions.bias"],
+];
+
 /** Options of the {@link DebertaModel} constructor. */
 export interface DebertaModelOptions {
   /**
@@ -79,7 +87,6 @@ export interface DebertaModelOptions {
 /** The relative-position settings of a config. */
 export type RelativePositionConfig = Pick<RunConfig, "positionBuckets" | "maxRelativePositions">;
 
-type TableName = "word_embeddings" | "position_embeddings" | "token_type_embeddings";
 
 /**
  * DeBERTa-v2's log bucket of a relative position r (`make_log_bucket_position`): r itself for
@@ -255,7 +262,14 @@ export class DebertaModel implements RtdModel {
   // Sequence length of each hidden-state tensor encode() returned: the RTD head adds h_[CLS] per sequence.
   readonly #lengths = new WeakMap<tf.Tensor, number>();
 
-  /** Builds every parameter for `config.sharing`, initialised from `seed` (same seed → same weights). */
+  /** Where the embedding tables live under the sharing mode, and what each network reads. */
+  readonly embeddings: SharedEmbeddings;
+
+  /**
+   * Builds every parameter for `config.sharing`. Each parameter's initial values come from (`seed`, its
+   * paired key) alone — a normal(0, initStd), as microsoft/DeBERTa initialises — so G starts the same in
+   * every mode and D wherever shapes agree (lib/model/embeddings.ts).
+   */
   constructor(config: RunConfig, seed = config.seed, opts: DebertaModelOptions = {}) {
     this.config = config;
     this.generatorSize = generatorSize(config);
@@ -263,11 +277,16 @@ export class DebertaModel implements RtdModel {
     this.#tables = config.typeVocabSize > 0
       ? ["word_embeddings", "position_embeddings", "token_type_embeddings"]
       : ["word_embeddings", "position_embeddings"];
-    const rng = new Rng(seed ^ 0xdeb3);
     const c = config;
     const p = this.params;
+    const emb = this.embeddings = new SharedEmbeddings(p, {
+      sharing: c.sharing,
+      family: "deberta",
+      tables: this.#tables,
+      encoderOnly: this.encoderOnly,
+    });
     const mk = (name: string, shape: number[], init: "normal" | "zeros" | "ones" = "normal") =>
-      p.create(name, shape, init, rng, c.initStd);
+      p.create(name, shape, init, initRng(seed, emb.initKey(name)), c.initStd);
     const linear = (name: string, out: number, inp: number, bias = true) => {
       mk(`${name}.weight`, [out, inp]);
       if (bias) mk(`${name}.bias`, [out], "zeros");
@@ -275,16 +294,6 @@ export class DebertaModel implements RtdModel {
     const norm = (name: string, size: number) => {
       mk(`${name}.weight`, [size], "ones");
       mk(`${name}.bias`, [size], "zeros");
-    };
-    const rows: Record<TableName, number> = {
-      word_embeddings: c.vocabSize,
-      position_embeddings: c.maxPositions,
-      token_type_embeddings: c.typeVocabSize,
-    };
-    const tables = (prefix: string) => {
-      for (const t of this.#tables) {
-        mk(`${prefix}.deberta.embeddings.${t}.weight`, [rows[t], c.embeddingSize]);
-      }
     };
     const encoder = (prefix: string, s: EncoderSize) => {
       const e = `${prefix}.deberta.embeddings`;
@@ -310,28 +319,19 @@ export class DebertaModel implements RtdModel {
       mk(`${prefix}.lm_predictions.lm_head.bias`, [c.vocabSize], "zeros");
     };
 
+    emb.create(mk, {
+      word_embeddings: c.vocabSize,
+      position_embeddings: c.maxPositions,
+      token_type_embeddings: c.typeVocabSize,
+    }, c.embeddingSize);
     if (this.encoderOnly) {
-      tables("discriminator");
       encoder("discriminator", c.discriminator);
       return;
     }
     if (c.sharing === "mlm") {
-      tables("mlm");
       encoder("mlm", c.discriminator);
       mlmHead("mlm", c.discriminator.hiddenSize);
       return;
-    }
-    // Tables first (their owner depends on the mode), then each network's own weights.
-    if (c.sharing === "es") tables("discriminator");
-    if (c.sharing === "nes") {
-      tables("generator");
-      tables("discriminator");
-    }
-    if (c.sharing === "gdes") {
-      tables("generator");
-      for (const t of this.#tables) {
-        mk(`discriminator.deberta.embeddings.${t}_delta.weight`, [rows[t], c.embeddingSize], "zeros");
-      }
     }
     encoder("generator", this.generatorSize);
     mlmHead("generator", this.generatorSize.hiddenSize);
@@ -344,30 +344,17 @@ export class DebertaModel implements RtdModel {
 
   /** Name prefix of the network that plays `role` (`mlm` for the MLM baseline's only network). */
   prefix(role: Role): string {
-    if (this.encoderOnly) {
-      if (role === "generator") throw new Error("an encoder-only model has no generator");
-      return "discriminator";
-    }
-    if (this.config.sharing === "mlm") {
-      if (role === "discriminator") throw new Error("the mlm baseline has no discriminator");
-      return "mlm";
-    }
-    return role;
+    return this.embeddings.prefix(role);
   }
 
   /** Where the word/position/type tables that `role` reads are stored (before GDES's delta). */
   embeddingOwner(role: Role): string {
-    if (this.encoderOnly) return this.prefix(role);
-    const s = this.config.sharing;
-    if (s === "mlm") return "mlm";
-    if (s === "es") return "discriminator";
-    if (s === "gdes") return "generator";
-    return role;
+    return this.embeddings.owner(role);
   }
 
   /** Full name of the generator-side (ES: the shared) copy of an embedding table. */
   sharedTableName(table: TableName = "word_embeddings"): string {
-    return `${this.embeddingOwner("generator")}.deberta.embeddings.${table}.weight`;
+    return this.embeddings.sharedTableName(table);
   }
 
   /** Parameters updated by L_MLM: the generator's own plus the tables it reads (never E_Δ). */
@@ -387,11 +374,7 @@ export class DebertaModel implements RtdModel {
 
   /** The table `role` reads: GDES's discriminator reads sg(E_G) + E_Δ, so L_RTD never reaches E_G. */
   #table(role: Role, table: TableName): tf.Tensor2D {
-    const e = this.params.get(
-      `${this.embeddingOwner(role)}.deberta.embeddings.${table}.weight`,
-    ) as tf.Tensor2D;
-    if (this.encoderOnly || this.config.sharing !== "gdes" || role !== "discriminator") return e;
-    return tf.add(stopGradient(e), this.params.get(`discriminator.deberta.embeddings.${table}_delta.weight`));
+    return this.embeddings.read(role, table);
   }
 
   /**
@@ -554,7 +537,7 @@ export class DebertaModel implements RtdModel {
     const prefix = this.prefix(role);
     const out = new Map<string, tf.Tensor>();
     for (const name of this.params.names()) {
-      if (name.startsWith(prefix + ".") && !name.includes("_delta.")) {
+      if (name.startsWith(prefix + ".") && !this.embeddings.isDelta(name)) {
         out.set(name.slice(prefix.length + 1), this.params.get(name).clone());
       }
     }
@@ -563,6 +546,20 @@ export class DebertaModel implements RtdModel {
         `deberta.embeddings.${t}.weight`,
         tf.tidy(() => tf.clone(this.#table(role, t))),
       );
+    }
+    // The MLM head as transformers' DebertaV2ForMaskedLM names it (BERT-style `cls.predictions`), the
+    // decoder tied to the word table. HF has no Enhanced Mask Decoder: the head reads the encoder's
+    // last layer (see hfConfig's note).
+    for (const [from, to] of HF_MLM_HEAD) {
+      const t = out.get(from);
+      if (t) {
+        out.delete(from);
+        out.set(to, t);
+      }
+    }
+    if (out.has("cls.predictions.bias")) {
+      out.set("cls.predictions.decoder.weight", out.get("deberta.embeddings.word_embeddings.weight")!.clone());
+      out.set("cls.predictions.decoder.bias", out.get("cls.predictions.bias")!.clone());
     }
     return out;
   }
@@ -595,7 +592,18 @@ export class DebertaModel implements RtdModel {
       pos_att_type: ["p2c", "c2p"],
       position_biased_input: false,
       pad_token_id: 0,
-      rtdlab: { sharing: c.sharing, preset: c.preset, backbone: "deberta" },
+      rtdlab: {
+        sharing: c.sharing,
+        preset: c.preset,
+        backbone: "deberta",
+        ...(role === "generator"
+          ? {
+            note: "rtdlab's generator was trained with DeBERTaV3's Enhanced Mask Decoder (absolute positions " +
+              "added before the last layer, run twice); HuggingFace's DebertaV2ForMaskedLM has no EMD, so " +
+              "its MLM predictions from these weights differ from the generator's during pre-training.",
+          }
+          : {}),
+      },
     };
   }
 

@@ -19,8 +19,9 @@
 
 import * as tf from "../tf.ts";
 import { type EncoderSize, generatorSize, type RunConfig } from "../config.ts";
-import { Rng } from "../rng.ts";
-import { ParameterStore } from "./params.ts";
+import type { Rng } from "../rng.ts";
+import { initRng, ParameterStore } from "./params.ts";
+import { type Role, SharedEmbeddings, type TableName } from "./embeddings.ts";
 import {
   addRowVector,
   dense,
@@ -32,10 +33,8 @@ import {
   layerNormWith,
   selfAttention,
 } from "./layers.ts";
-import { stopGradient } from "../backend/stop_gradient.ts";
 
-/** Which of the two networks. */
-export type Role = "generator" | "discriminator";
+export type { Role };
 
 /** The embedding tables a network reads, as tensors (for GDES, E_D is computed from E_G and E_Δ). */
 export interface EmbeddingTables {
@@ -65,7 +64,7 @@ export interface ForwardOptions {
   wordTableOverride?: tf.Tensor2D;
 }
 
-const TABLES = ["word_embeddings", "position_embeddings", "token_type_embeddings"] as const;
+const TABLES: readonly TableName[] = ["word_embeddings", "position_embeddings", "token_type_embeddings"];
 
 /** Options of the {@link ElectraModel} constructor. */
 export interface ElectraModelOptions {
@@ -85,33 +84,35 @@ export class ElectraModel {
   /** True when the model holds the discriminator's encoder only (see {@link ElectraModelOptions}). */
   readonly encoderOnly: boolean;
 
-  /** Builds every parameter for `config.sharing`, initialised from `seed` (same seed → same weights on any backend). */
+  /** Where the embedding tables live under the sharing mode, and what each network reads. */
+  readonly embeddings: SharedEmbeddings;
+
+  /**
+   * Builds every parameter for `config.sharing`. Each parameter's initial values come from (`seed`, its
+   * paired key) alone — ELECTRA's truncated normal (std `initStd`, cut at 2σ) for weights and tables —
+   * so G starts the same in every mode and D wherever shapes agree (lib/model/embeddings.ts).
+   */
   constructor(config: RunConfig, seed = config.seed, opts: ElectraModelOptions = {}) {
     this.config = config;
     this.generatorSize = generatorSize(config);
     this.encoderOnly = opts.encoderOnly ?? false;
-    const rng = new Rng(seed ^ 0x5eed);
     const c = config;
     const p = this.params;
+    const emb = this.embeddings = new SharedEmbeddings(p, {
+      sharing: c.sharing,
+      family: "electra",
+      tables: TABLES,
+      encoderOnly: this.encoderOnly,
+    });
     const mk = (name: string, shape: number[], init: "normal" | "zeros" | "ones" = "normal") =>
-      p.create(name, shape, init, rng, c.initStd);
-    const embeddings = (prefix: string) => {
-      mk(`${prefix}.electra.embeddings.word_embeddings.weight`, [c.vocabSize, c.embeddingSize]);
-      mk(`${prefix}.electra.embeddings.position_embeddings.weight`, [c.maxPositions, c.embeddingSize]);
-      mk(`${prefix}.electra.embeddings.token_type_embeddings.weight`, [c.typeVocabSize, c.embeddingSize]);
-      embeddingNorm(prefix);
-    };
-    const embeddingNorm = (prefix: string) => {
-      mk(`${prefix}.electra.embeddings.LayerNorm.weight`, [c.embeddingSize], "ones");
-      mk(`${prefix}.electra.embeddings.LayerNorm.bias`, [c.embeddingSize], "zeros");
+      p.create(name, shape, init === "normal" ? "truncated" : init, initRng(seed, emb.initKey(name)), c.initStd);
+    const norm = (name: string, size: number) => {
+      mk(`${name}.weight`, [size], "ones");
+      mk(`${name}.bias`, [size], "zeros");
     };
     const linear = (name: string, out: number, inp: number) => {
       mk(`${name}.weight`, [out, inp]);
       mk(`${name}.bias`, [out], "zeros");
-    };
-    const norm = (name: string, size: number) => {
-      mk(`${name}.weight`, [size], "ones");
-      mk(`${name}.bias`, [size], "zeros");
     };
     const encoder = (prefix: string, s: EncoderSize) => {
       if (c.embeddingSize !== s.hiddenSize) {
@@ -135,30 +136,28 @@ export class ElectraModel {
       mk(`${prefix}.generator_lm_head.bias`, [c.vocabSize], "zeros");
     };
 
+    emb.create(mk, {
+      word_embeddings: c.vocabSize,
+      position_embeddings: c.maxPositions,
+      token_type_embeddings: c.typeVocabSize,
+    }, c.embeddingSize);
+    // ELECTRA's embedding LayerNorm sits with the tables: shared under ES, D's own under NES and GDES.
+    const normOwners = this.encoderOnly
+      ? ["discriminator"]
+      : c.sharing === "mlm"
+      ? ["mlm"]
+      : c.sharing === "es"
+      ? ["discriminator"]
+      : ["generator", "discriminator"];
+    for (const owner of normOwners) norm(`${owner}.electra.embeddings.LayerNorm`, c.embeddingSize);
     if (this.encoderOnly) {
-      embeddings("discriminator");
       encoder("discriminator", c.discriminator);
       return;
     }
     if (c.sharing === "mlm") {
-      embeddings("mlm");
       encoder("mlm", c.discriminator);
       mlmHead("mlm", c.discriminator.hiddenSize);
       return;
-    }
-    // Embedding tables first (their owner depends on the mode), then each network's own weights.
-    if (c.sharing === "es") embeddings("discriminator");
-    if (c.sharing === "nes") {
-      embeddings("generator");
-      embeddings("discriminator");
-    }
-    if (c.sharing === "gdes") {
-      embeddings("generator");
-      for (const t of TABLES) {
-        const shape = p.get(`generator.electra.embeddings.${t}.weight`).shape;
-        mk(`discriminator.electra.embeddings.${t}_delta.weight`, shape, "zeros");
-      }
-      embeddingNorm("discriminator");
     }
     encoder("generator", this.generatorSize);
     mlmHead("generator", this.generatorSize.hiddenSize);
@@ -173,30 +172,17 @@ export class ElectraModel {
 
   /** Name prefix of the network that plays `role` (`mlm` for the MLM baseline's only network). */
   prefix(role: Role): string {
-    if (this.encoderOnly) {
-      if (role === "generator") throw new Error("an encoder-only model has no generator");
-      return "discriminator";
-    }
-    if (this.config.sharing === "mlm") {
-      if (role === "discriminator") throw new Error("the mlm baseline has no discriminator");
-      return "mlm";
-    }
-    return role;
+    return this.embeddings.prefix(role);
   }
 
   /** Where the token/position/type tables that `role` reads are stored (before GDES's delta). */
   embeddingOwner(role: Role): string {
-    if (this.encoderOnly) return this.prefix(role);
-    const s = this.config.sharing;
-    if (s === "mlm") return "mlm";
-    if (s === "es") return "discriminator";
-    if (s === "gdes") return "generator";
-    return role;
+    return this.embeddings.owner(role);
   }
 
   /** Names of the token-embedding table(s) the two networks share (ES) — the tug-of-war's battlefield. */
-  sharedTableName(table: (typeof TABLES)[number] = "word_embeddings"): string {
-    return `${this.embeddingOwner("generator")}.electra.embeddings.${table}.weight`;
+  sharedTableName(table: TableName = "word_embeddings"): string {
+    return this.embeddings.sharedTableName(table);
   }
 
   /** Parameters updated by L_MLM (the generator's step). Under GDES E_Δ is not among them. */
@@ -220,18 +206,10 @@ export class ElectraModel {
    */
   embeddingTables(role: Role): EmbeddingTables {
     const p = this.params;
-    const owner = this.embeddingOwner(role);
-    const table = (t: string) => p.get(`${owner}.electra.embeddings.${t}.weight`) as tf.Tensor2D;
-    let [word, position, tokenType] = TABLES.map(table);
-    if (this.config.sharing === "gdes" && role === "discriminator" && !this.encoderOnly) {
-      const delta = (t: string) => p.get(`discriminator.electra.embeddings.${t}_delta.weight`);
-      [word, position, tokenType] = [word, position, tokenType].map((e, i) =>
-        tf.add(stopGradient(e), delta(TABLES[i])) as tf.Tensor2D
-      );
-    }
+    const [word, position, tokenType] = TABLES.map((t) => this.embeddings.read(role, t));
     // The embedding LayerNorm is shared under ES only (ELECTRA shares it); GDES/NES give D its own.
     const normOwner = this.encoderOnly || this.config.sharing === "es" || this.config.sharing === "mlm"
-      ? owner
+      ? this.embeddingOwner(role)
       : this.prefix(role);
     return {
       word,
@@ -360,7 +338,7 @@ export class ElectraModel {
     const prefix = this.prefix(role);
     const out = new Map<string, tf.Tensor>();
     for (const name of this.params.names()) {
-      if (name.startsWith(prefix + ".") && !name.includes("_delta.")) {
+      if (name.startsWith(prefix + ".") && !this.embeddings.isDelta(name)) {
         out.set(name.slice(prefix.length + 1), this.params.get(name).clone());
       }
     }

@@ -6,11 +6,23 @@
  */
 
 import * as tf from "../tf.ts";
-import type { Rng } from "../rng.ts";
+import { deriveSeed, hashString, Rng } from "../rng.ts";
 import type { HostTensor } from "../io/safetensors.ts";
 
-/** How a parameter starts. */
-export type Init = "normal" | "zeros" | "ones";
+/**
+ * How a parameter starts: `truncated` is ELECTRA's truncated normal (std `std`, redrawn beyond 2σ, as
+ * tf.truncated_normal_initializer); `normal` the plain normal HuggingFace/DeBERTa use.
+ */
+export type Init = "normal" | "truncated" | "zeros" | "ones";
+
+/**
+ * The generator a parameter's initial values are drawn from: seeded by (run seed, `key`) alone, so a
+ * parameter starts the same whatever else the model holds or the order it is built in. Models pass a
+ * key shared across sharing modes (lib/model/embeddings.ts, pairedInitKey), which pairs mode comparisons.
+ */
+export function initRng(seed: number, key: string): Rng {
+  return new Rng(deriveSeed(seed, hashString(key), 0x1417));
+}
 
 /** A registry of named variables. Variables get no tfjs-global name, so many models can coexist. */
 export class ParameterStore {
@@ -25,6 +37,13 @@ export class ParameterStore {
     const data = new Float32Array(n);
     if (init === "ones") data.fill(1);
     else if (init === "normal") { for (let i = 0; i < n; i++) data[i] = rng.normal() * std; }
+    else if (init === "truncated") {
+      for (let i = 0; i < n; i++) {
+        let z = rng.normal();
+        while (Math.abs(z) > 2) z = rng.normal();
+        data[i] = z * std;
+      }
+    }
     const v = tf.tidy(() => tf.variable(tf.tensor(data, shape, "float32"), true));
     this.vars.set(name, v);
     return v;

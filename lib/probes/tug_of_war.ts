@@ -14,9 +14,9 @@
  * - **MLM** baseline: no RTD loss; nothing to measure.
  *
  * The same holds for the position table (row r = position r); the DeBERTa backbone's discriminator reads
- * no absolute positions, so there the position numbers are null. In decoupled NES/GDES steps g_RTD is taken
- * after G's update, on the batch the updated G corrupted (that is the step's own gradient); in the joint
- * step both are at the same parameters.
+ * no absolute positions, so there the position numbers are null. Both gradients are taken at the same
+ * parameters, before any update, on the same corrupted batch, in every mode: decoupled GDES (whose D
+ * step reads the updated E_G) computes D's gradient once more before G's update for the probe.
  *
  * **Numbers** (per table): global cosine cos(g_MLM, g_RTD) over all entries; ‖g_MLM‖, ‖g_RTD‖ (Frobenius)
  * and ratio ‖g_RTD‖/‖g_MLM‖; touched rows = rows where both row gradients are nonzero (L_MLM reaches
@@ -272,10 +272,10 @@ function batchCounts(batch: TokenBatch, byToken: boolean, n: number, padId: numb
 
 /**
  * Both gradient maps the trainer would compute for `batch` at its current step, without updating
- * anything (the caller disposes the gradients). Uses the step's own random streams, so under a joint
- * step (ES, or `--joint`) they are exactly the gradients `trainStep(batch)` would apply next. Decoupled
- * NES/GDES differ from the real step in one respect: D's batch is corrupted by the current G, not by G
- * after its update (and D's dropout draws differ) — measure inside `onGradients` for the step's own.
+ * anything (the caller disposes the gradients). Uses the step's own random streams, so they are the
+ * gradients `trainStep(batch)` hands `onGradients` (for ES, NES and joint steps also the ones it applies;
+ * decoupled GDES applies D's gradient at the updated E_G). Runs with `resampleAfterGeneratorUpdate`
+ * differ: their D trains on the updated G's samples.
  */
 export async function stepGradients(
   trainer: Pretrainer,

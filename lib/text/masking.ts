@@ -1,9 +1,11 @@
 /**
  * Selecting and masking positions for the generator's MLM task (DESIGN.md §1).
  *
- * ELECTRA selects round(15%) of the maskable positions of each sequence (at least one), never
+ * rtdlab selects round(15%) of the maskable positions of each sequence (at least one), never
  * [CLS]/[SEP]/[PAD] or any other special token; of those, 85% become [MASK], 15% stay unchanged and
- * 0% become a random token. DeBERTaV3 masks 100% of the selected positions.
+ * 0% become a random token. DeBERTaV3 masks 100% of the selected positions. With `maxPredictions`,
+ * the count is ELECTRA's exactly (pretrain_helpers.mask): max(1, min(maxPredictions, round(15% of
+ * the non-padding tokens, [CLS]/[SEP] included))), still drawn among the maskable positions.
  *
  * @module
  */
@@ -18,6 +20,10 @@ export interface MaskingRecipe {
   maskTokenProb: number;
   /** Of the selected: fraction replaced by a uniformly random non-special token; the rest stay as they are. */
   randomProb: number;
+  /** > 0: ELECTRA's count rule with this cap (max_predictions_per_seq); 0 or absent: rtdlab's rule. */
+  maxPredictions?: number;
+  /** Padding id, needed by ELECTRA's count rule (it counts non-padding tokens). */
+  padId?: number;
 }
 
 /** ELECTRA's recipe: 15% selected; 85% [MASK], 15% unchanged, 0% random. */
@@ -68,7 +74,13 @@ export function maskBatch(
       if (!vocab.isSpecial(ids[b * length + t])) candidates.push(b * length + t);
     }
     if (candidates.length === 0) continue;
-    const k = Math.min(candidates.length, Math.max(1, Math.round(candidates.length * recipe.selectProb)));
+    let k: number;
+    if (recipe.maxPredictions && recipe.maxPredictions > 0) {
+      let tokens = 0;
+      for (let t = 0; t < length; t++) if (ids[b * length + t] !== recipe.padId) tokens++;
+      k = Math.max(1, Math.min(recipe.maxPredictions, Math.round(tokens * recipe.selectProb)));
+    } else k = Math.max(1, Math.round(candidates.length * recipe.selectProb));
+    k = Math.min(candidates.length, k);
     // Partial Fisher–Yates: the first k of a random permutation, without replacement.
     for (let i = 0; i < k; i++) {
       const j = i + rng.int(candidates.length - i);

@@ -225,11 +225,12 @@ export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
 }
 
 /**
- * Learning rate at `step` (0-based, the update about to be applied): linear warmup over
- * `warmupSteps`, times linear decay to 0 at `totalSteps` (ELECTRA's schedule).
+ * Learning rate at `step` (0-based, the update about to be applied), as ELECTRA's optimization.py:
+ * peak · (1 − step/totalSteps) · min(1, step/warmupSteps) — linear decay to 0 at `totalSteps` times a
+ * linear warmup. Step 0 gets 0 when there is a warmup (ELECTRA's first update only fills Adam's moments).
  */
 export function learningRate(step: number, peak: number, warmupSteps: number, totalSteps: number): number {
-  const warm = warmupSteps > 0 ? Math.min(1, (step + 1) / warmupSteps) : 1;
+  const warm = warmupSteps > 0 ? Math.min(1, step / warmupSteps) : 1;
   const decay = Math.max(0, 1 - step / totalSteps);
   return peak * warm * decay;
 }

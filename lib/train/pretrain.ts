@@ -11,9 +11,11 @@
  * **Joint** (ES; NES/GDES with `joint`): the two gradients are added where the variables coincide (the
  * shared table under ES) and one optimiser applies ∇(L_MLM + λ·L_RTD) — the same update as
  * differentiating the summed loss, since no gradient flows through the sample. **Decoupled**
- * (NES/GDES): G's optimiser applies ∇L_MLM first; the *updated* G then re-samples the replacements and
- * D's optimiser applies ∇(λ·L_RTD). Keeping the phases apart also hands the tug-of-war probes both
- * gradients on the shared table for free.
+ * (NES/GDES), in the papers' order: G's forward pass masks, computes L_MLM and samples D's corruption;
+ * G's optimiser applies ∇L_MLM; then D's step runs on *that* corruption and reads the updated E_G
+ * (GDES: sg(E_G) + E_Δ), and D's optimiser applies ∇(λ·L_RTD). One generator forward per step.
+ * (`resampleAfterGeneratorUpdate` restores rtdlab's older order: the updated G runs again and
+ * re-samples.) Keeping the phases apart also hands the tug-of-war probes both gradients.
  *
  * Every random draw of step s comes from generators seeded by (seed, s), so a resumed run draws the
  * same numbers as an uninterrupted one.
@@ -24,11 +26,12 @@
 import * as tf from "../tf.ts";
 import { generatorSize, isJoint, type RunConfig } from "../config.ts";
 import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts";
-import { Rng } from "../rng.ts";
+import { deriveSeed, Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
 import { AdamW, learningRate } from "./optimizer.ts";
 import { corrupt, sampleFromLogits, sampleOnDevice } from "./sampling.ts";
 import { heapView } from "../backend/host_read.ts";
+import { rocAuc, rtdSkill } from "./rtd_metrics.ts";
 
 /** A batch of packed sequences: ids and token types, [batch, length] flat; padding is `padId`. */
 export interface TokenBatch {
@@ -52,6 +55,12 @@ export interface StepMetrics {
   discAcc: number | null;
   /** Discriminator recall on replaced tokens. */
   discAccReplaced: number | null;
+  /** ROC-AUC of D's logits, replaced vs original non-padding tokens (lib/train/rtd_metrics.ts). */
+  discAuc: number | null;
+  /** Binary entropy (nats) of the replaced fraction: the RTD loss of the best constant predictor. */
+  baseRate: number | null;
+  /** baseRate − lossRtd: what D knows beyond the replaced fraction. */
+  rtdGain: number | null;
   /** Fraction of non-padding tokens whose label is "replaced". */
   replacedFrac: number | null;
   /** Fraction of selected positions where the generator's sample equals the original. */
@@ -72,16 +81,8 @@ export interface StepGradients {
 /** Host-side parts of a training step that {@link Pretrainer.hostTimer} reports. */
 export type HostPhase = "mask" | "upload" | "read logits" | "sample" | "sample on device" | "read metrics";
 
-/** Mixes integers into one 32-bit seed (deterministic, order-sensitive). */
-export function deriveSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const p of parts) {
-    h = Math.imul(h ^ (p >>> 0), 0x01000193) >>> 0;
-    h = Math.imul(h ^ Math.floor(p / 2 ** 32), 0x5bd1e995) >>> 0;
-    h ^= h >>> 15;
-  }
-  return h >>> 0;
-}
+/** Mixes integers into one 32-bit seed (re-exported from lib/rng.ts). */
+export { deriveSeed };
 
 /** Random streams of one step: masking + sampling, and dropout. */
 export function stepRngs(seed: number, step: number): { data: Rng; dropout: Rng } {
@@ -149,8 +150,13 @@ export class Pretrainer {
   readonly optimizers: { joint?: AdamW; generator?: AdamW; discriminator?: AdamW };
   /** Steps completed. */
   step = 0;
-  /** Called with both gradient sets each step, before the update (probes hook in here). */
+  /**
+   * Called with both gradient sets each step, taken at the same parameters: before any update
+   * (decoupled GDES computes D's gradient once more for it; see trainStep). Probes hook in here.
+   */
   onGradients?: (grads: StepGradients, step: number) => void;
+  /** Which steps (0-based) `onGradients` needs; unset: every step. Saves decoupled GDES the extra D pass. */
+  gradientsWanted?: (step: number) => boolean;
   /** When set, `trainStep` reports the milliseconds of its host-side phases (lib/bench's profiler). */
   hostTimer?: (phase: HostPhase, ms: number) => void;
 
@@ -201,6 +207,8 @@ export class Pretrainer {
       selectProb: c.maskSelectProb,
       maskTokenProb: c.maskTokenProb,
       randomProb: c.maskRandomProb,
+      maxPredictions: c.maxPredictionsPerSeq,
+      padId: this.vocab.padId,
     }, rng);
   }
 
@@ -305,6 +313,9 @@ export class Pretrainer {
           lossRtd: null,
           discAcc: null,
           discAccReplaced: null,
+          discAuc: null,
+          baseRate: null,
+          rtdGain: null,
           replacedFrac: null,
           genAcc: null,
           lr,
@@ -314,10 +325,13 @@ export class Pretrainer {
         };
       }
 
-      // Decoupled: update G first, then let the updated G corrupt the batch D trains on.
+      // Decoupled (the papers' order): D trains on the corruption sampled from this forward pass, before
+      // G's update; D then reads the updated E_G (GDES: sg(E_G) + E_Δ). `resampleAfterGeneratorUpdate`
+      // restores the older order: update G, run it again, sample from the updated G.
+      const decoupled = !isJoint(c);
       let genNorm: tf.Scalar | undefined;
       let sampleLogits = gen.logits;
-      if (!isJoint(c)) {
+      if (decoupled && c.resampleAfterGeneratorUpdate) {
         genNorm = this.optimizers.generator!.apply(gen.grads, lr);
         disposeLater.push(genNorm);
         const parts = withSelected.map((k) =>
@@ -340,12 +354,7 @@ export class Pretrainer {
       const disallow = c.disallowCorrect ? masked.targets : undefined;
       // GPU backends draw on the device (only the ids come back); the others read the logits (on wasm a
       // view of the heap, not a copy: nothing allocates tensors until sampling is done).
-      let samples = await sampleOnDevice(
-        sampleLogits as tf.Tensor2D,
-        c.samplingTemperature,
-        rngs.data,
-        disallow,
-      );
+      let samples = await sampleOnDevice(sampleLogits as tf.Tensor2D, c.samplingTemperature, rngs.data, disallow);
       if (samples == null) {
         const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
         this.hostTimer?.("read logits", performance.now() - t0);
@@ -366,16 +375,36 @@ export class Pretrainer {
         () => micro.map((m) => batchTensors(m.slice(corruption.corruptedIds), m.batch, this.vocab.padId)),
       );
       disposeLater.push(discInputs.flatMap((x) => [x.inputIds, x.tokenTypeIds, x.attentionMask]));
-      const disc = sumParts(micro.map((m, k) => () =>
-        this.discriminatorGradients(
-          discInputs[k],
-          m.slice(corruption.labels),
-          rngs.dropout,
-          micro.length === 1 ? 1 : m.tokens / Math.max(1, tokens),
-        )
-      ));
+      const discGradients = (dropoutRng: Rng) =>
+        sumParts(micro.map((m, k) => () =>
+          this.discriminatorGradients(
+            discInputs[k],
+            m.slice(corruption.labels),
+            dropoutRng,
+            micro.length === 1 ? 1 : m.tokens / Math.max(1, tokens),
+          )
+        ));
+      let reported = false;
+      if (decoupled && !c.resampleAfterGeneratorUpdate) {
+        // Probes compare both gradients at the same parameters. Under GDES, D reads E_G, so its
+        // gradient after G's update differs: take it once more before the update, with a copy of the
+        // dropout stream (the real D pass below draws the same masks). Under NES D never reads G's
+        // parameters, so the step's own D gradient is already at the same parameters.
+        if (this.onGradients && c.sharing === "gdes" && (this.gradientsWanted?.(step) ?? true)) {
+          const pre = discGradients(Rng.fromState(rngs.dropout.state()));
+          try {
+            this.onGradients({ generator: gen.grads, discriminator: pre.grads }, step);
+          } finally {
+            tf.dispose([pre.loss, pre.logits, ...pre.grads.values()]);
+          }
+          reported = true;
+        }
+        genNorm = this.optimizers.generator!.apply(gen.grads, lr);
+        disposeLater.push(genNorm);
+      }
+      const disc = discGradients(rngs.dropout);
       disposeLater.push(disc.loss, disc.logits, [...disc.grads.values()]);
-      this.onGradients?.({ generator: gen.grads, discriminator: disc.grads }, step);
+      if (!reported) this.onGradients?.({ generator: gen.grads, discriminator: disc.grads }, step);
 
       let discNorm: tf.Scalar;
       if (isJoint(c)) {
@@ -409,6 +438,12 @@ export class Pretrainer {
       const gradNormDiscriminator = isJoint(c) ? null : discNormValue;
       let replaced = 0;
       for (const l of corruption.labels) replaced += l;
+      const pad = this.vocab.padId;
+      const skill = rtdSkill(
+        lossRtd,
+        replaced / tokens,
+        rocAuc(dLogits, corruption.labels, (i) => batch.inputIds[i] !== pad),
+      );
       this.hostTimer?.("read metrics", performance.now() - t1);
       this.step++;
       return {
@@ -417,6 +452,9 @@ export class Pretrainer {
         lossRtd,
         discAcc: accAll,
         discAccReplaced: accReplaced,
+        discAuc: skill.auc,
+        baseRate: skill.baseRate,
+        rtdGain: skill.gain,
         replacedFrac: replaced / tokens,
         genAcc: corruption.sampledCorrect / masked.selected.length,
         lr,

@@ -32,6 +32,12 @@ export interface MetricsRecord {
   loss_rtd: number | null;
   disc_acc: number | null;
   disc_acc_replaced: number | null;
+  /** ROC-AUC of D's logits (replaced vs original): the headline number, with rtd_gain. */
+  disc_auc: number | null;
+  /** Binary entropy of the replaced fraction (nats): the loss of a constant predictor. */
+  base_rate: number | null;
+  /** base_rate − loss_rtd (nats). */
+  rtd_gain: number | null;
   replaced_frac: number | null;
   gen_acc: number | null;
   lr: number;
@@ -115,6 +121,9 @@ export function toRecord(m: StepMetrics, tokensPerSecond: number, elapsed: numbe
     disc_acc_replaced: m.discAccReplaced === null || Number.isNaN(m.discAccReplaced)
       ? null
       : m.discAccReplaced,
+    disc_auc: m.discAuc,
+    base_rate: m.baseRate,
+    rtd_gain: m.rtdGain,
     replaced_frac: m.replacedFrac,
     gen_acc: m.genAcc,
     lr: m.lr,
@@ -231,6 +240,8 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     probe?.onGradients(grads, step);
     opts.onGradients?.(grads, step);
   };
+  // Only probed steps (or a caller's hook) need both gradients at the same parameters.
+  trainer.gradientsWanted = (step) => opts.onGradients != null || (probe?.probes(step + 1) ?? false);
   const metricsPath = join(out, "metrics.jsonl");
   if (opts.resume) {
     const ckpt = await latestCheckpoint(out);

@@ -1,0 +1,84 @@
+/**
+ * Numbers that show a discriminator learning before its probabilities cross 0.5 (issue 10 §3).
+ *
+ * At rtdlab's scales D's probabilities stay below 0.5 (13–15 % of tokens are replaced), so recall at
+ * the 0.5 threshold reads 0 while D may already rank replaced tokens above originals. Two numbers do
+ * not depend on a threshold:
+ * - **ROC-AUC** of D's logits, replaced (label 1) against original (label 0) tokens: the chance that a
+ *   random replaced token scores above a random original one (0.5 = no skill).
+ * - **RTD gain** = base rate − RTD loss, where the **base rate** is the binary entropy (nats) of the
+ *   replaced fraction: the loss of the best constant predictor. A gain near 0 means D has learned
+ *   nothing a constant could not.
+ *
+ * @module
+ */
+
+/** Binary entropy H(p) in nats: the mean BCE of always predicting p when a fraction p is positive. */
+export function binaryEntropy(p: number): number {
+  if (!(p > 0 && p < 1)) return 0;
+  return -(p * Math.log(p) + (1 - p) * Math.log(1 - p));
+}
+
+/**
+ * ROC-AUC of `scores` for `labels` (1 positive, 0 negative) over the entries where `include` is true
+ * (all when omitted), by the rank-sum (Mann–Whitney U) with tied scores sharing their mean rank.
+ * Null when one class is absent.
+ */
+export function rocAuc(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  include?: (i: number) => boolean,
+): number | null {
+  const idx: number[] = [];
+  for (let i = 0; i < scores.length; i++) if (!include || include(i)) idx.push(i);
+  idx.sort((a, b) => scores[a] - scores[b]);
+  let pos = 0, rankSum = 0;
+  for (let i = 0; i < idx.length;) {
+    let j = i;
+    while (j + 1 < idx.length && scores[idx[j + 1]] === scores[idx[i]]) j++;
+    const meanRank = (i + j) / 2 + 1; // ranks are 1-based
+    for (let k = i; k <= j; k++) {
+      if (labels[idx[k]] === 1) {
+        pos++;
+        rankSum += meanRank;
+      }
+    }
+    i = j + 1;
+  }
+  const neg = idx.length - pos;
+  if (pos === 0 || neg === 0) return null;
+  return (rankSum - pos * (pos + 1) / 2) / (pos * neg);
+}
+
+/** The base rate (nats), the gain over it, and the AUC, from one step's numbers. */
+export function rtdSkill(
+  lossRtd: number,
+  replacedFraction: number,
+  auc: number | null,
+): { baseRate: number; gain: number; auc: number | null } {
+  const baseRate = binaryEntropy(replacedFraction);
+  return { baseRate, gain: baseRate - lossRtd, auc };
+}
+
+/** How far D is from a constant predictor, in words, or null when it has learned (see {@link notLearned}). */
+export interface SkillVerdict {
+  learned: boolean;
+  /** One sentence with the numbers, e.g. "the discriminator has not learned yet: AUC 0.57, RTD gain 0.012 nats". */
+  text: string;
+}
+
+/** Below these D counts as "not learned yet": gain under 0.05 nats, or AUC under 0.6. */
+export const NOT_LEARNED = { gain: 0.05, auc: 0.6 } as const;
+
+/** Says whether a discriminator with this AUC and gain has learned (thresholds: {@link NOT_LEARNED}). */
+export function notLearned(auc: number | null, gain: number | null): SkillVerdict {
+  const nums = `AUC ${auc === null ? "—" : auc.toFixed(3)}, RTD gain ${gain === null ? "—" : gain.toFixed(3)} nats`;
+  const learned = auc !== null && gain !== null && auc >= NOT_LEARNED.auc && gain >= NOT_LEARNED.gain;
+  return {
+    learned,
+    text: learned
+      ? `the discriminator has learned: ${nums}`
+      : `the discriminator has not learned yet (${nums}; a constant predictor scores AUC 0.5 and gain 0): ` +
+        "readings that depend on D describe a model without the skill",
+  };
+}

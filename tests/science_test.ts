@@ -1,0 +1,272 @@
+/**
+ * Tests that pin the science against the papers and the reference code (issue 10), not only
+ * consistency: ELECTRA's AdamW and schedule by hand, paired initialisation, the decoupled order of
+ * DeBERTaV3, ELECTRA's masking count, and the metrics that show a discriminator learning.
+ *
+ * @module
+ */
+
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import * as tf from "../lib/tf.ts";
+import { initBackend } from "../lib/backend/mod.ts";
+import { ParameterStore } from "../lib/model/params.ts";
+import { AdamW, decays, learningRate } from "../lib/train/optimizer.ts";
+import { Pretrainer } from "../lib/train/pretrain.ts";
+import { binaryEntropy, notLearned, rocAuc } from "../lib/train/rtd_metrics.ts";
+import { maskBatch } from "../lib/text/masking.ts";
+import { createModel } from "../lib/model/mod.ts";
+import { pairedInitKey } from "../lib/model/embeddings.ts";
+import { Rng } from "../lib/rng.ts";
+import { debertaMicroConfig, microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+
+await initBackend("cpu");
+
+Deno.test("learning rate: ELECTRA's peak · (1 − s/T) · min(1, s/W) at chosen steps", () => {
+  // W = 10, T = 100, peak 1e-3: step 0 is 0 (ELECTRA's first update only fills Adam's moments).
+  const lr = (s: number) => learningRate(s, 1e-3, 10, 100);
+  assertEquals(lr(0), 0);
+  assert(Math.abs(lr(5) - 1e-3 * 0.95 * 0.5) < 1e-15);
+  assert(Math.abs(lr(10) - 1e-3 * 0.9) < 1e-15);
+  assert(Math.abs(lr(60) - 1e-3 * 0.4) < 1e-15);
+  assertEquals(lr(100), 0);
+  assertEquals(lr(150), 0);
+  assertEquals(learningRate(0, 1e-3, 0, 100), 1e-3); // no warmup
+});
+
+Deno.test("weight decay excludes LayerNorm parameters and biases, as ELECTRA's optimizer", () => {
+  assert(decays("discriminator.electra.encoder.layer.0.attention.self.query.weight"));
+  assert(decays("generator.electra.embeddings.word_embeddings.weight"));
+  assert(!decays("discriminator.electra.encoder.layer.0.output.LayerNorm.weight"));
+  assert(!decays("discriminator.electra.embeddings.LayerNorm.bias"));
+  assert(!decays("generator.generator_lm_head.bias"));
+  assert(!decays("discriminator.discriminator_predictions.dense.bias"));
+});
+
+/** ELECTRA's AdamWeightDecayOptimizer (model/optimization.py), by hand in float64, plus optional bias correction. */
+function electraUpdate(
+  p: number,
+  g: number,
+  m: number,
+  v: number,
+  o: { lr: number; wd: number; t: number; bias: boolean; scale: number },
+): [number, number, number] {
+  const gi = g * o.scale;
+  const m1 = 0.9 * m + 0.1 * gi;
+  const v1 = 0.999 * v + 0.001 * gi * gi;
+  const mh = o.bias ? m1 / (1 - 0.9 ** o.t) : m1;
+  const vh = o.bias ? v1 / (1 - 0.999 ** o.t) : v1;
+  const update = mh / (Math.sqrt(vh) + 1e-6) + o.wd * p;
+  return [p - o.lr * update, m1, v1];
+}
+
+for (const bias of [false, true]) {
+  Deno.test(`AdamW equals ELECTRA's update by hand (${bias ? "with" : "without"} bias correction; clip, decay, a parameter without gradient)`, async () => {
+    for (const hostUpdate of [true, false]) {
+      const params = new ParameterStore();
+      const rng = new Rng(5);
+      const w = params.create("layer.dense.weight", [3, 4], "normal", rng, 0.5);
+      const b = params.create("layer.dense.bias", [4], "normal", rng, 0.5);
+      const untouched = params.create("layer.other.weight", [2], "normal", rng, 0.5);
+      const opt = new AdamW(params, ["layer.dense.weight", "layer.dense.bias", "layer.other.weight"], {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-6,
+        weightDecay: 0.01,
+        clipNorm: 1,
+        biasCorrection: bias,
+      });
+      const before = AdamW.hostUpdate;
+      AdamW.hostUpdate = hostUpdate;
+      try {
+        let pw = Array.from(w.dataSync()), pb = Array.from(b.dataSync());
+        const frozen = Array.from(untouched.dataSync());
+        let mw = pw.map(() => 0), vw = pw.map(() => 0), mb = pb.map(() => 0), vb = pb.map(() => 0);
+        for (let t = 1; t <= 3; t++) {
+          const gw = pw.map((_, i) => Math.sin(i + t) * 2), gb = pb.map((_, i) => Math.cos(i * t));
+          // Global norm over the gradients present; clip to 1.
+          const norm = Math.sqrt([...gw, ...gb].reduce((s, x) => s + x * x, 0));
+          const scale = 1 / Math.max(norm, 1);
+          const grads = new Map<string, tf.Tensor>([
+            ["layer.dense.weight", tf.tensor(gw, [3, 4])],
+            ["layer.dense.bias", tf.tensor(gb, [4])],
+          ]);
+          const n = opt.apply(grads, 0.1);
+          assert(
+            Math.abs(n.dataSync()[0] - norm) < 1e-5 * norm,
+            "apply returns the global norm before clipping",
+          );
+          tf.dispose([n, ...grads.values()]);
+          const o = { lr: 0.1, t, bias, scale };
+          const nw = pw.map((p, i) => electraUpdate(p, gw[i], mw[i], vw[i], { ...o, wd: 0.01 }));
+          const nb = pb.map((p, i) => electraUpdate(p, gb[i], mb[i], vb[i], { ...o, wd: 0 })); // biases: no decay
+          [pw, mw, vw] = [nw.map((x) => x[0]), nw.map((x) => x[1]), nw.map((x) => x[2])];
+          [pb, mb, vb] = [nb.map((x) => x[0]), nb.map((x) => x[1]), nb.map((x) => x[2])];
+          const close = (got: ArrayLike<number>, want: number[], what: string) => {
+            for (let i = 0; i < want.length; i++) {
+              assert(
+                Math.abs(got[i] - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])),
+                `${what}[${i}] step ${t} (${hostUpdate ? "host" : "tensor"} path): ${got[i]} vs ${want[i]}`,
+              );
+            }
+          };
+          close(w.dataSync(), pw, "weight");
+          close(b.dataSync(), pb, "bias");
+          // A parameter without a gradient is left exactly as it was (no decay, no moment update).
+          assertEquals(Array.from(untouched.dataSync()), frozen);
+        }
+      } finally {
+        AdamW.hostUpdate = before;
+        opt.dispose();
+        params.dispose();
+      }
+    }
+  });
+}
+
+Deno.test("paired initialisation: G starts identical in ES, NES and GDES; D's encoder in every mode; MLM's encoder as D's", () => {
+  const models = Object.fromEntries(
+    (["es", "nes", "gdes", "mlm"] as const).map((s) => [s, createModel(microConfig(s), 3)]),
+  );
+  const value = (mode: string, name: string) => Array.from(models[mode].params.get(name).dataSync());
+  try {
+    const g = models.nes.params.names().filter((n) => n.startsWith("generator."));
+    assert(g.length > 5);
+    for (const n of g) {
+      // ES stores G's tables and embedding LayerNorm under discriminator. (ELECTRA's generator reuses D's).
+      const esName = n.startsWith("generator.electra.embeddings.")
+        ? "discriminator" + n.slice("generator".length)
+        : n;
+      assertEquals(value("es", esName), value("nes", n), `ES ${esName} vs NES ${n}`);
+      assertEquals(value("gdes", n), value("nes", n), `GDES vs NES ${n}`);
+    }
+    const d = models.nes.params.names().filter((n) =>
+      n.startsWith("discriminator.") && !n.includes(".embeddings.")
+    );
+    for (const n of d) {
+      assertEquals(value("es", n), value("nes", n), n);
+      assertEquals(value("gdes", n), value("nes", n), n);
+      if (n.includes(".encoder.")) {
+        assertEquals(value("mlm", "mlm" + n.slice("discriminator".length)), value("nes", n));
+      }
+    }
+    // Different seeds, different weights; ELECTRA's truncated normal stays within 2σ.
+    const other = createModel(microConfig("nes"), 4);
+    const name = "discriminator.electra.encoder.layer.0.attention.self.query.weight";
+    assert(value("nes", name).some((x, i) => x !== other.params.get(name).dataSync()[i]));
+    other.dispose();
+    const std = microConfig("nes").initStd;
+    for (const n of g.filter((n) => n.endsWith(".weight") && !n.includes("LayerNorm"))) {
+      for (const x of value("nes", n)) assert(Math.abs(x) <= 2 * std + 1e-9, `${n}: ${x} beyond 2σ`);
+    }
+    assertEquals(
+      pairedInitKey("discriminator.electra.embeddings.word_embeddings.weight", "es", "electra"),
+      "generator.electra.embeddings.word_embeddings.weight",
+    );
+  } finally {
+    for (const m of Object.values(models)) m.dispose();
+  }
+});
+
+Deno.test("decoupled NES and GDES log bit-identical generator losses for one seed (G never depends on D)", async () => {
+  const losses: Record<string, number[]> = {};
+  for (const sharing of ["nes", "gdes"] as const) {
+    const t = new Pretrainer(microConfig(sharing, { warmupSteps: 2 }), VOCAB);
+    losses[sharing] = [];
+    for (let s = 0; s < 4; s++) losses[sharing].push((await t.trainStep(randomBatch(s))).lossMlm);
+    t.dispose();
+  }
+  assertEquals(losses.gdes, losses.nes);
+  assert(new Set(losses.nes).size > 1, "the losses change from step to step");
+});
+
+Deno.test("decoupled order: D trains on the corruption G sampled before its update (one G forward per step)", async () => {
+  // With resampleAfterGeneratorUpdate the updated G runs again: one more generator forward. Count the
+  // generator's encoder passes through the model, and check D's labels come from the first pass.
+  for (const resample of [false, true]) {
+    const t = new Pretrainer(microConfig("gdes", { resampleAfterGeneratorUpdate: resample }), VOCAB);
+    let generatorPasses = 0;
+    const encode = t.model.encode.bind(t.model);
+    t.model.encode = (role, inputs, opts) => {
+      if (role === "generator") generatorPasses++;
+      return encode(role, inputs, opts);
+    };
+    await t.trainStep(randomBatch(1));
+    assertEquals(generatorPasses, resample ? 2 : 1, `resample ${resample}`);
+    t.dispose();
+  }
+});
+
+Deno.test("ELECTRA-exact masking: k = max(1, min(maxPredictions, round(15% of non-padding tokens)))", () => {
+  const ids = randomBatch(2, 2, 16, 3).inputIds; // 13 non-padding tokens per row ([CLS] … [SEP]), 11 maskable
+  const recipe = { selectProb: 0.15, maskTokenProb: 1, randomProb: 0 };
+  const count = (r: typeof recipe & { maxPredictions?: number; padId?: number }) => {
+    const m = maskBatch(ids, 2, 16, VOCAB, r, new Rng(1));
+    return [m.selected.filter((p) => p < 16).length, m.selected.filter((p) => p >= 16).length];
+  };
+  assertEquals(count(recipe), [2, 2]); // rtdlab: round(0.15 · 11) = 2
+  assertEquals(count({ ...recipe, selectProb: 0.2, maxPredictions: 19, padId: 0 }), [3, 3]); // round(0.2 · 13) = 3 (rtdlab: 2)
+  assertEquals(count({ ...recipe, selectProb: 0.5, maxPredictions: 4, padId: 0 }), [4, 4]); // capped
+  assertEquals(count({ ...recipe, selectProb: 0.01, maxPredictions: 19, padId: 0 }), [1, 1]); // at least 1
+  // Never a special token.
+  const m = maskBatch(
+    ids,
+    2,
+    16,
+    VOCAB,
+    { ...recipe, selectProb: 0.9, maxPredictions: 19, padId: 0 },
+    new Rng(1),
+  );
+  for (const p of m.selected) assert(!VOCAB.isSpecial(ids[p]));
+});
+
+Deno.test("ROC-AUC and RTD gain: hand-computed values, ties, a constant predictor", () => {
+  assertEquals(rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
+  assertEquals(rocAuc([1, 1, 1, 1], [0, 1, 0, 1]), 0.5); // ties share their rank
+  assertEquals(rocAuc([3, 2, 1], [1, 0, 0]), 1);
+  assertEquals(rocAuc([1, 2], [1, 1]), null); // one class only
+  assertEquals(rocAuc([5, 0.1, 0.4, 0.35, 0.8], [0, 0, 0, 1, 1], (i) => i > 0), 0.75); // padding excluded
+  assert(Math.abs(binaryEntropy(0.5) - Math.log(2)) < 1e-15);
+  assertEquals(binaryEntropy(0), 0);
+  assert(!notLearned(0.57, 0.012).learned);
+  assert(notLearned(0.57, 0.012).text.includes("has not learned yet"));
+  assert(notLearned(0.86, 0.2).learned);
+});
+
+Deno.test("a training step logs D's AUC, the base rate and the RTD gain (gain = base rate − RTD loss)", async () => {
+  const t = new Pretrainer(microConfig("es"), VOCAB);
+  const m = await t.trainStep(randomBatch(3));
+  t.dispose();
+  assert(m.discAuc !== null && m.discAuc >= 0 && m.discAuc <= 1);
+  assert(Math.abs(m.baseRate! - binaryEntropy(m.replacedFrac!)) < 1e-12);
+  assert(Math.abs(m.rtdGain! - (m.baseRate! - m.lossRtd!)) < 1e-12);
+});
+
+Deno.test("DeBERTa: the generator keeps D's heads and FFN; its export names the MLM head as DebertaV2ForMaskedLM", () => {
+  const c = debertaMicroConfig("gdes", { generatorHiddenFraction: 0.5 });
+  const m = createModel(c, 1);
+  try {
+    assertEquals(m.generatorSize.numHeads, c.discriminator.numHeads);
+    assertEquals(m.generatorSize.intermediateSize, c.discriminator.intermediateSize);
+    const out = m.exportTensors("generator");
+    const names = [...out.keys()];
+    for (
+      const n of [
+        "cls.predictions.transform.dense.weight",
+        "cls.predictions.transform.LayerNorm.weight",
+        "cls.predictions.bias",
+        "cls.predictions.decoder.weight",
+      ]
+    ) assert(names.includes(n), n);
+    assert(!names.some((n) => n.startsWith("lm_predictions.")));
+    assertEquals(
+      Array.from(out.get("cls.predictions.decoder.weight")!.dataSync()),
+      Array.from(out.get("deberta.embeddings.word_embeddings.weight")!.dataSync()),
+    );
+    tf.dispose([...out.values()]);
+    assert(
+      String((m.hfConfig("generator").rtdlab as { note?: string }).note).includes("Enhanced Mask Decoder"),
+    );
+  } finally {
+    m.dispose();
+  }
+});
