@@ -408,7 +408,9 @@ export function validateConfig(c: RunConfig): RunConfig {
   c.resampleAfterGeneratorUpdate ??= false;
   c.maxPredictionsPerSeq ??= 0;
   if (!(Number.isInteger(c.maxPredictionsPerSeq) && c.maxPredictionsPerSeq >= 0)) {
-    throw new Error(`config maxPredictionsPerSeq must be a non-negative integer, got ${c.maxPredictionsPerSeq}`);
+    throw new Error(
+      `config maxPredictionsPerSeq must be a non-negative integer, got ${c.maxPredictionsPerSeq}`,
+    );
   }
   c.probeEvery ??= 0; // run folders from before the probes existed
   if (!(Number.isInteger(c.probeEvery) && c.probeEvery >= 0)) {

@@ -50,7 +50,8 @@ export {
 } from "./model/mod.ts";
 export { ParameterStore } from "./model/params.ts";
 export { AdamW, learningRate } from "./train/optimizer.ts";
-export { corrupt, sampleFromLogits } from "./train/sampling.ts";
+export { corrupt, sampleFromLogits, sampleOnDevice } from "./train/sampling.ts";
+export { binaryEntropy, NOT_LEARNED, notLearned, rocAuc, rtdSkill } from "./train/rtd_metrics.ts";
 export {
   batchTensors,
   crossEntropy,

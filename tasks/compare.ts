@@ -33,6 +33,7 @@ import { formatDuration } from "../lib/util/progress.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 import { baseRate } from "../lib/report/demo.ts";
+import { notLearned } from "../lib/train/rtd_metrics.ts";
 
 /** Per-task fine-tuning settings. */
 interface TaskPlan {
@@ -526,6 +527,11 @@ interface PretrainSummary {
   loss_rtd: number | null;
   /** RTD loss of a discriminator that predicts the replaced fraction everywhere (learned nothing). */
   rtd_base: number | null;
+  /** D's ROC-AUC (replaced vs original) and RTD gain over the constant predictor: the headline numbers. */
+  disc_auc: number | null;
+  rtd_gain: number | null;
+  /** Whether D clears lib/train/rtd_metrics.ts NOT_LEARNED. */
+  learned: boolean | null;
   disc_acc: number | null;
   /** Recall on replaced tokens. */
   disc_acc_replaced: number | null;
@@ -547,6 +553,12 @@ for (const r of rows.filter((r) => !r.scratch)) {
     loss_mlm: mean("loss_mlm"),
     loss_rtd: mean("loss_rtd"),
     rtd_base: baseRate(mean("replaced_frac")),
+    disc_auc: mean("disc_auc"),
+    rtd_gain: mean("rtd_gain") ??
+      (baseRate(mean("replaced_frac")) !== null && mean("loss_rtd") !== null
+        ? baseRate(mean("replaced_frac"))! - mean("loss_rtd")!
+        : null),
+    learned: mean("loss_rtd") === null ? null : notLearned(mean("disc_auc"), mean("rtd_gain")).learned,
     disc_acc: mean("disc_acc"),
     disc_acc_replaced: mean("disc_acc_replaced"),
     elapsed_s: last?.elapsed_s ?? null,
@@ -568,6 +580,26 @@ const taskNotes = plan.tasks.map((t) => {
     caps ? ` (${caps})` : ""
   }`;
 });
+// Say it next to every D-dependent number: which discriminators have not learned, and which fine-tunes collapsed.
+const weakD = pretrainRows.filter((p) => p.learned === false);
+const skillNote = weakD.length
+  ? `\n**The discriminator has not learned yet** in ${weakD.map((p) => `${p.mode}-s${p.seed}`).join(", ")} ` +
+    `(AUC ${weakD.map((p) => f(p.disc_auc)).join(", ")}; RTD gain ${
+      weakD.map((p) => f(p.rtd_gain)).join(", ")
+    } ` +
+    `nats; thresholds AUC 0.6, gain 0.05): the fine-tuning scores of those rows describe encoders whose ` +
+    `pre-training task was not learned.\n`
+  : "";
+const collapsed = entries.filter((e) => e.metrics.one_class?.flagged);
+const collapseNote = collapsed.length
+  ? `\n⚠k/n in a cell: k of its n fine-tunes predicted one class for ≥ 95 % of the examples (a degenerate ` +
+    `classifier: accuracy = the majority share, MCC ~0): ${
+      collapsed.map((e) =>
+        `${e.mode}-s${e.pretrainSeed} ${e.task} ft-s${e.finetuneSeed} → "${e.metrics.one_class!.label}"`
+      )
+        .join("; ")
+    }.\n`
+  : "";
 const md = `# rtdlab comparison \`${name}\`
 
 Equal compute: every mode pre-trained with config \`${plan.config}\`, ${plan.steps} steps × batch ${plan.batch} × ` +
@@ -583,7 +615,7 @@ Equal compute: every mode pre-trained with config \`${plan.config}\`, ${plan.ste
 ${comparisonTable(summary, "test")}
 
 Average: per (pre-training seed, fine-tuning seed), the mean over tasks; then mean ± std.
-
+${collapseNote}${skillNote}
 ## Dev scores (the split that chose the epoch)
 
 ${comparisonTable(summary, "dev")}
@@ -594,18 +626,22 @@ ${taskNotes.join("\n")}
 
 ## Pre-training (mean of the last tenth of logged steps)
 
-A discriminator that learned nothing predicts the replaced fraction everywhere: its RTD loss is the
-"base rate" column and its recall on replaced tokens is 0.
+D AUC: ROC-AUC of the discriminator's logits, replaced vs original tokens (0.5 = chance). RTD gain = base
+rate − RTD loss (nats), where the base rate is the loss of predicting the replaced fraction everywhere (a
+discriminator that learned nothing: gain 0, recall on replaced tokens 0). These two are the headline numbers.
 
-| run | MLM loss | RTD loss | base rate | disc acc | replaced recall | wall time |
-|-----|----------|----------|-----------|----------|-----------------|-----------|
+| run | D AUC | RTD gain | MLM loss | RTD loss | base rate | disc acc | replaced recall | wall time |
+|-----|-------|----------|----------|----------|-----------|----------|-----------------|-----------|
 ${
     pretrainRows.map((p) =>
-      `| ${p.mode}-s${p.seed} | ${f(p.loss_mlm)} | ${f(p.loss_rtd)} | ${f(p.rtd_base)} | ${f(p.disc_acc)} | ${
-        f(p.disc_acc_replaced)
-      } | ${p.elapsed_s === null ? "—" : formatDuration(p.elapsed_s)} |`
+      `| ${p.mode}-s${p.seed} | ${f(p.disc_auc)} | ${f(p.rtd_gain)} | ${f(p.loss_mlm)} | ${f(p.loss_rtd)} | ${
+        f(p.rtd_base)
+      } | ${f(p.disc_acc)} | ${f(p.disc_acc_replaced)} | ${
+        p.elapsed_s === null ? "—" : formatDuration(p.elapsed_s)
+      } |`
     ).join("\n")
   }
+${skillNote}
 
 ${entries.length} fine-tuning results; ${failed.length} jobs failed, ${skipped} ${
     reportOnly ? "not finished yet (--report-only)" : "skipped"
@@ -619,6 +655,13 @@ await writeJsonAtomic(join(root, "results.json"), {
   plan,
   summary,
   pretrain: pretrainRows,
+  one_class: collapsed.map((e) => ({
+    mode: e.mode,
+    pretrain_seed: e.pretrainSeed,
+    task: e.task,
+    finetune_seed: e.finetuneSeed,
+    ...e.metrics.one_class,
+  })),
   failed: failed.map((j) => j.id),
   skipped,
   wall_s: Math.round(wall),

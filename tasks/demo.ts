@@ -16,7 +16,15 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { discriminatorView } from "../lib/probes/discriminator_view.ts";
-import { demoReport, findings, loadRuns, type ModeView, runSummary, summaryText } from "../lib/report/mod.ts";
+import {
+  demoReport,
+  discriminatorSkill,
+  findings,
+  loadRuns,
+  type ModeView,
+  runSummary,
+  summaryText,
+} from "../lib/report/mod.ts";
 import { openRun } from "../lib/report/trained.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { formatDuration } from "../lib/util/progress.ts";
@@ -272,6 +280,8 @@ if (import.meta.main) {
     `\nrtdlab demo — tiny config, ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, seed ${seed}`,
   );
   console.log(summaryText(runSummary(t)));
+  console.log("\nHas the discriminator learned? (ROC-AUC and RTD gain, last 3 logged steps)");
+  for (const k of discriminatorSkill(t)) console.log(`- ${k.text}`);
   console.log("\nDeBERTaV3's findings, read off these runs:");
   for (const f of findings(t)) console.log(`- [${f.verdict}] ${f.text}`);
 

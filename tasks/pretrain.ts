@@ -19,6 +19,7 @@ import {
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
+import { notLearned } from "../lib/train/rtd_metrics.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
 
@@ -161,7 +162,11 @@ if (import.meta.main) {
         }
         bar ??= new ProgressBar(p.totalSteps, "pretrain");
         const m = p.metrics;
-        const rtd = m.lossRtd === null ? "" : ` rtd ${m.lossRtd.toFixed(3)} acc ${m.discAcc!.toFixed(3)}`;
+        const rtd = m.lossRtd === null
+          ? ""
+          : ` rtd ${m.lossRtd.toFixed(3)} | D auc ${m.discAuc?.toFixed(3) ?? "—"} gain ${
+            m.rtdGain === null ? "—" : (m.rtdGain >= 0 ? "+" : "") + m.rtdGain.toFixed(3)
+          }`;
         bar.update(
           p.step,
           `mlm ${m.lossMlm.toFixed(3)}${rtd} | ${Math.round(p.tokensPerSecond)} tok/s | ETA ${
@@ -182,6 +187,11 @@ if (import.meta.main) {
       const rows: [string, string][] = [
         ["generator MLM loss", l.loss_mlm.toFixed(4)],
         ["discriminator RTD loss", l.loss_rtd === null ? "—" : l.loss_rtd.toFixed(4)],
+        [
+          "discriminator ROC-AUC",
+          l.disc_auc === null || l.disc_auc === undefined ? "—" : l.disc_auc.toFixed(4),
+        ],
+        ["RTD gain (nats)", l.rtd_gain === null || l.rtd_gain === undefined ? "—" : l.rtd_gain.toFixed(4)],
         ["discriminator accuracy", l.disc_acc === null ? "—" : l.disc_acc.toFixed(4)],
         ["replaced fraction", l.replaced_frac === null ? "—" : l.replaced_frac.toFixed(4)],
         ["tokens/s (last window)", String(l.tokens_per_s)],
@@ -192,6 +202,10 @@ if (import.meta.main) {
           : [["device memory held", `${l.device_mib} MiB`] as [string, string]]),
       ];
       for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
+    }
+    if (l && l.loss_rtd !== null) {
+      // The last logged step alone is one batch: a verdict on D's skill, with its numbers.
+      console.log(`  ${notLearned(l.disc_auc ?? null, l.rtd_gain ?? null).text}`);
     }
     console.log(
       `  files: ${result.outDir}/{config.json,metrics.jsonl,checkpoints/${

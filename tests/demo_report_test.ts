@@ -11,6 +11,7 @@ import { discriminatorView } from "../lib/probes/discriminator_view.ts";
 import {
   baseRate,
   demoReport,
+  discriminatorSkill,
   findings,
   formatSummary,
   loadRuns,
@@ -111,9 +112,9 @@ Deno.test("runSummary: first/last means, accuracies, probes, mode order", async 
   assert.equal(rows[0].rtd_first, null, "the MLM baseline has no RTD loss");
   assert.equal(rows[0].tow_cos, null);
   const text = summaryText(s);
-  assert.match(text, /^mode +\| MLM loss first→last/);
+  assert.match(text, /^mode +\| D AUC +\| RTD gain +\| MLM loss first→last/);
   assert.equal(text.split("\n").length, 6);
-  assert.match(text.split("\n")[2], /^mlm +\| 8\.\d{3} → 4\.\d{3} +\| \d\.\d{3} +\| — /);
+  assert.match(text.split("\n")[2], /^mlm +\| — +\| — +\| 8\.\d{3} → 4\.\d{3} +\| \d\.\d{3} +\| — /);
   const f = formatSummary(s).objects() as Record<string, string>[];
   assert.equal(f.length, 4);
   assert.equal(f[1].mode, "es");
@@ -138,6 +139,22 @@ Deno.test("findings read the paper's claims off the numbers", async () => {
   assert.equal(f["gdes-narrows-gap"].verdict, "agrees");
   assert.equal(f["es-tug-of-war"].verdict, "agrees");
   close(f["es-tug-of-war"].values.negative_share as number, 1);
+  // GDES tracking NES is a sanity check (paired init + decoupled G), said as such.
+  assert.match(f["gdes-follows-nes"].claim, /^Sanity check, not a finding/);
+  // These discriminators end at RTD loss 0.56 against a base rate of 0.405 (no AUC logged): not learned,
+  // and every finding that reads D says so with the numbers; the others do not.
+  const skill = discriminatorSkill(await loadRuns(root));
+  assert.deepEqual(skill.map((k) => k.mode), ["es", "nes", "gdes"]);
+  assert.ok(skill.every((k) => !k.learned && k.text.includes("has not learned yet")));
+  close(skill[0].gain!, baseRate(0.14)! - (0.6 - 0.002 * 95), 1e-9); // means of steps 90, 95, 100
+  for (const id of ["es-tug-of-war", "nes-similarity-gap", "gdes-narrows-gap"]) {
+    assert.match(
+      f[id].text,
+      /Caveat: .*discriminator has not learned yet \(AUC —, gain -?\d\.\d{3} nats\)/,
+      id,
+    );
+  }
+  assert.doesNotMatch(f["nes-converges-faster"].text, /Caveat/);
 
   // Swap roles: ES's generator now converges faster, and ES's tug-of-war is positive.
   const t2 = await loadRuns(root);

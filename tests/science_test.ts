@@ -270,3 +270,12 @@ Deno.test("DeBERTa: the generator keeps D's heads and FFN; its export names the 
     m.dispose();
   }
 });
+
+Deno.test("a fine-tune that predicts one class for (nearly) every example is flagged", async () => {
+  const { predictionCollapse } = await import("../lib/finetune/metrics.ts");
+  assertEquals(predictionCollapse([1, 1, 1, 1]), { share: 1, cls: 1, collapsed: true });
+  assertEquals(predictionCollapse([0, 1, 1, 1]).collapsed, false);
+  const nearly = Array.from({ length: 100 }, (_, i) => (i < 96 ? 2 : 0));
+  assertEquals(predictionCollapse(nearly), { share: 0.96, cls: 2, collapsed: true });
+  assertEquals(predictionCollapse([]).collapsed, false);
+});

@@ -27,6 +27,8 @@ export interface Cell {
   n: number;
   /** The individual scores (pre-training seed, fine-tuning seed, value). */
   values: { pretrainSeed: number; finetuneSeed: number; value: number }[];
+  /** How many of them predicted one class for (nearly) every example (FinetuneMetricsFile.one_class). */
+  oneClass?: number;
 }
 
 /** The aggregated table. */
@@ -78,6 +80,8 @@ export function summarizeComparison(
         })));
       test[mode][task] = pick("test");
       dev[mode][task] = pick("dev");
+      const collapsed = list.filter((e) => e.metrics.one_class?.flagged).length;
+      if (collapsed) test[mode][task].oneClass = dev[mode][task].oneClass = collapsed;
     }
     // Average over tasks per (pre-training seed, fine-tuning seed) where every task is present.
     const keys = new Set(mine.map((e) => `${e.pretrainSeed}/${e.finetuneSeed}`));
@@ -107,7 +111,9 @@ export function formatCell(c: Cell | undefined, percent = true): string {
   if (!c || c.n === 0) return "—";
   const k = percent ? 100 : 1;
   const d = percent ? 1 : 3;
-  return c.n > 1 ? `${(c.mean * k).toFixed(d)} ± ${(c.std * k).toFixed(d)}` : `${(c.mean * k).toFixed(d)}`;
+  const v = c.n > 1 ? `${(c.mean * k).toFixed(d)} ± ${(c.std * k).toFixed(d)}` : `${(c.mean * k).toFixed(d)}`;
+  // ⚠k/n: k of the n fine-tunes predicted one class for (nearly) every example.
+  return c.oneClass ? `${v} ⚠${c.oneClass}/${c.n}` : v;
 }
 
 /** Markdown table: a row per mode, a column per task (test score ×100, mean ± std) and the average. */

@@ -85,3 +85,22 @@ export function meanStd(xs: readonly number[]): { mean: number; std: number; n: 
   const v = n > 1 ? xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
   return { mean, std: Math.sqrt(v), n };
 }
+
+/** Share of predictions at or above which a classifier counts as predicting one class for (nearly) everything. */
+export const ONE_CLASS_SHARE = 0.95;
+
+/**
+ * The share of the most predicted class among `preds` (1 = one class for every example), its label
+ * index, and whether it reaches {@link ONE_CLASS_SHARE}: a degenerate classifier whose accuracy is the
+ * majority class's frequency and whose MCC is 0.
+ */
+export function predictionCollapse(
+  preds: ArrayLike<number>,
+): { share: number; cls: number; collapsed: boolean } {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < preds.length; i++) counts.set(preds[i], (counts.get(preds[i]) ?? 0) + 1);
+  let cls = -1, top = 0;
+  for (const [c, n] of counts) if (n > top) [cls, top] = [c, n];
+  const share = preds.length ? top / preds.length : 0;
+  return { share, cls, collapsed: preds.length > 0 && share >= ONE_CLASS_SHARE };
+}

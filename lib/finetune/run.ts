@@ -20,7 +20,7 @@ import {
   type FinetuneResult,
   type Prediction,
 } from "./train.ts";
-import type { ClassificationMetrics } from "./metrics.ts";
+import { type ClassificationMetrics, predictionCollapse } from "./metrics.ts";
 
 /** Options of {@link runFinetune}. */
 export interface RunFinetuneOptions {
@@ -71,7 +71,23 @@ export interface FinetuneMetricsFile {
   stopped_early: boolean;
   truncated_train_examples: number;
   seconds: FinetuneResult["seconds"];
+  /**
+   * Degenerate fine-tunes: the share of the most predicted class on dev and test, and whether either
+   * reaches 95 % (the classifier predicts one class for nearly every example). Absent in older files.
+   */
+  one_class?: { dev: number; test: number; label: string; flagged: boolean };
   finished_at: string;
+}
+
+function oneClass(dev: Prediction[], test: Prediction[], labels: string[]): FinetuneMetricsFile["one_class"] {
+  const d = predictionCollapse(dev.map((p) => p.pred)), t = predictionCollapse(test.map((p) => p.pred));
+  const cls = t.share >= d.share ? t.cls : d.cls;
+  return {
+    dev: d.share,
+    test: t.share,
+    label: labels[cls] ?? String(cls),
+    flagged: d.collapsed || t.collapsed,
+  };
 }
 
 /** Folder-safe name of a task argument (a file path becomes its base name). */
@@ -135,8 +151,18 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
     stopped_early: result.stoppedEarly,
     truncated_train_examples: result.truncated,
     seconds: result.seconds,
+    one_class: oneClass(result.devPredictions, result.testPredictions, task.labels),
     finished_at: new Date().toISOString(),
   };
+  if (metrics.one_class?.flagged) {
+    say(
+      `warning: the classifier predicts "${metrics.one_class.label}" for ${
+        Math.round(100 * Math.max(metrics.one_class.dev, metrics.one_class.test))
+      }% of the examples (dev ${Math.round(100 * metrics.one_class.dev)}%, test ${
+        Math.round(100 * metrics.one_class.test)
+      }%): a degenerate fine-tune, its accuracy is the majority class's share and its MCC ~0`,
+    );
+  }
   const line = (split: string, list: TaskData["dev"], p: Prediction) =>
     JSON.stringify({
       split,

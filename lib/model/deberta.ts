@@ -87,7 +87,6 @@ export interface DebertaModelOptions {
 /** The relative-position settings of a config. */
 export type RelativePositionConfig = Pick<RunConfig, "positionBuckets" | "maxRelativePositions">;
 
-
 /**
  * DeBERTa-v2's log bucket of a relative position r (`make_log_bucket_position`): r itself for
  * |r| ≤ mid = ⌊bucketSize/2⌋, else sign(r)·(mid + ⌈log(|r|/mid) / log((maxPosition−1)/mid) · (mid−1)⌉),
@@ -558,7 +557,10 @@ export class DebertaModel implements RtdModel {
       }
     }
     if (out.has("cls.predictions.bias")) {
-      out.set("cls.predictions.decoder.weight", out.get("deberta.embeddings.word_embeddings.weight")!.clone());
+      out.set(
+        "cls.predictions.decoder.weight",
+        out.get("deberta.embeddings.word_embeddings.weight")!.clone(),
+      );
       out.set("cls.predictions.decoder.bias", out.get("cls.predictions.bias")!.clone());
     }
     return out;
@@ -598,7 +600,8 @@ export class DebertaModel implements RtdModel {
         backbone: "deberta",
         ...(role === "generator"
           ? {
-            note: "rtdlab's generator was trained with DeBERTaV3's Enhanced Mask Decoder (absolute positions " +
+            note:
+              "rtdlab's generator was trained with DeBERTaV3's Enhanced Mask Decoder (absolute positions " +
               "added before the last layer, run twice); HuggingFace's DebertaV2ForMaskedLM has no EMD, so " +
               "its MLM predictions from these weights differ from the generator's during pre-training.",
           }

@@ -105,7 +105,13 @@ export class ElectraModel {
       encoderOnly: this.encoderOnly,
     });
     const mk = (name: string, shape: number[], init: "normal" | "zeros" | "ones" = "normal") =>
-      p.create(name, shape, init === "normal" ? "truncated" : init, initRng(seed, emb.initKey(name)), c.initStd);
+      p.create(
+        name,
+        shape,
+        init === "normal" ? "truncated" : init,
+        initRng(seed, emb.initKey(name)),
+        c.initStd,
+      );
     const norm = (name: string, size: number) => {
       mk(`${name}.weight`, [size], "ones");
       mk(`${name}.bias`, [size], "zeros");

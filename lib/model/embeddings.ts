@@ -144,6 +144,8 @@ export function pairedInitKey(name: string, sharing: SharingMode, family: "elect
   if (sharing === "es" && name.startsWith(`discriminator${tables}`) && /_embeddings\.weight$/.test(name)) {
     return "generator" + name.slice("discriminator".length);
   }
-  if (sharing === "mlm" && name.startsWith(`mlm.${family}.`)) return "discriminator" + name.slice("mlm".length);
+  if (sharing === "mlm" && name.startsWith(`mlm.${family}.`)) {
+    return "discriminator" + name.slice("mlm".length);
+  }
   return name;
 }

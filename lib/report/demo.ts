@@ -16,6 +16,7 @@
  * @module
  */
 
+import { notLearned } from "../train/rtd_metrics.ts";
 import type { DiscriminatorViewRow } from "../probes/discriminator_view.ts";
 import {
   type HtmlBlock,
@@ -104,7 +105,8 @@ export interface SummaryOptions {
  * losses averaged over the first `head` and last `tail` logged values (`mlm_first`, `mlm_last`,
  * `rtd_first`, `rtd_last`) and over the whole run (`mlm_mean`, a convergence-speed proxy: the area under
  * the curve per step); `rtd_base`, the {@link baseRate} RTD loss of the last replaced fraction; the last-`tail`
- * means of `disc_acc`, `disc_acc_replaced` (recall on replaced
+ * means of `disc_auc` (D's ROC-AUC) and `rtd_gain` (base rate − RTD loss) — the headline numbers — and
+ * of `disc_acc`, `disc_acc_replaced` (recall on replaced
  * tokens), `replaced_frac` and `gen_acc`; the last probed `sim_gen`, `sim_disc`, `sim_delta`; the mean
  * `tow_cos` over all probed steps and its share of negative values (`tow_neg`); mean `tokens_per_s`.
  */
@@ -116,6 +118,8 @@ export function runSummary(t: Table, opts: SummaryOptions = {}): Table {
   const metrics = [
     "loss_mlm",
     "loss_rtd",
+    "disc_auc",
+    "rtd_gain",
     "disc_acc",
     "disc_acc_replaced",
     "replaced_frac",
@@ -152,6 +156,11 @@ export function runSummary(t: Table, opts: SummaryOptions = {}): Table {
       rtd_first: first("loss_rtd"),
       rtd_last: last("loss_rtd"),
       rtd_base: baseRate(last("replaced_frac")),
+      disc_auc: last("disc_auc"),
+      // Logged per step since 2026-12; older runs: the last base rate minus the last RTD loss.
+      rtd_gain: v("rtd_gain").length
+        ? last("rtd_gain")
+        : gainFrom(baseRate(last("replaced_frac")), last("loss_rtd")),
       disc_acc: last("disc_acc"),
       disc_acc_replaced: last("disc_acc_replaced"),
       replaced_frac: last("replaced_frac"),
@@ -167,6 +176,10 @@ export function runSummary(t: Table, opts: SummaryOptions = {}): Table {
   return tableFromRows(rows, ["run", "sharing", "steps"]);
 }
 
+function gainFrom(base: number | null, loss: number | null): number | null {
+  return base === null || loss === null ? null : base - loss;
+}
+
 function fmt(x: unknown, digits = 3): string {
   const v = num(x);
   return v === null ? "—" : v.toFixed(digits);
@@ -174,6 +187,8 @@ function fmt(x: unknown, digits = 3): string {
 
 const SUMMARY_HEAD = [
   "mode",
+  "D AUC",
+  "RTD gain",
   "MLM loss first→last",
   "MLM mean",
   "RTD loss first→last",
@@ -192,6 +207,8 @@ const SUMMARY_HEAD = [
 function summaryCells(summary: Table): string[][] {
   return (summary.objects() as Row[]).map((r) => [
     String(r.run === r.sharing ? r.sharing : `${r.run} (${r.sharing})`),
+    fmt(r.disc_auc),
+    num(r.rtd_gain) === null ? "—" : (num(r.rtd_gain)! >= 0 ? "+" : "") + fmt(r.rtd_gain),
     `${fmt(r.mlm_first)} → ${fmt(r.mlm_last)}`,
     fmt(r.mlm_mean),
     r.rtd_first === null ? "—" : `${fmt(r.rtd_first)} → ${fmt(r.rtd_last)}`,
@@ -236,6 +253,49 @@ export interface Finding {
   text: string;
   /** The numbers behind it. */
   values: Record<string, number | null>;
+}
+
+/** Whether one mode's discriminator has learned, from its last logged AUC and RTD gain. */
+export interface DiscriminatorSkill {
+  mode: string;
+  auc: number | null;
+  gain: number | null;
+  learned: boolean;
+  /** A sentence with the numbers (lib/train/rtd_metrics.ts notLearned). */
+  text: string;
+}
+
+/**
+ * Per RTD mode (the first run of each), D's ROC-AUC and RTD gain averaged over the last `tail` logged
+ * steps and whether they clear {@link NOT_LEARNED}: every finding that depends on D is read next to this.
+ */
+export function discriminatorSkill(t: Table, tail = 3): DiscriminatorSkill[] {
+  const auc = byMode(t, "disc_auc"), gain = byMode(t, "rtd_gain");
+  const rtd = byMode(t, "loss_rtd"), q = byMode(t, "replaced_frac");
+  const out: DiscriminatorSkill[] = [];
+  for (const mode of modeOrder([...rtd.keys()])) {
+    if (!rtd.get(mode)?.length) continue;
+    const a = mean((auc.get(mode) ?? []).slice(-tail));
+    const g = gain.get(mode)?.length
+      ? mean(gain.get(mode)!.slice(-tail))
+      : gainFrom(baseRate(mean((q.get(mode) ?? []).slice(-tail))), mean(rtd.get(mode)!.slice(-tail)));
+    const v = notLearned(a, g);
+    out.push({ mode, auc: a, gain: g, learned: v.learned, text: `${mode.toUpperCase()}: ${v.text}` });
+  }
+  return out;
+}
+
+/** The caveat D-dependent findings carry when a mode's discriminator has not learned. */
+function skillCaveat(skill: DiscriminatorSkill[], modes: string[]): string {
+  const weak = skill.filter((s) => modes.includes(s.mode) && !s.learned);
+  if (!weak.length) return "";
+  return ` Caveat: ${
+    weak.map((s) =>
+      `${s.mode.toUpperCase()}'s discriminator has not learned yet (AUC ${f3(s.auc)}, gain ${
+        f3(s.gain)
+      } nats)`
+    ).join("; ")
+  }, so this reading describes a discriminator without the skill.`;
 }
 
 /** Options of {@link findings}. */
@@ -323,7 +383,10 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
   }
   // 2. GDES follows NES.
   {
-    const claim = "GDES's generator follows NES's (both are trained by L_MLM alone).";
+    const claim =
+      "Sanity check, not a finding: GDES's generator tracks NES's. In decoupled training G never " +
+      "depends on D, and with paired initialisation both start from the same weights, so the curves are " +
+      "identical (a difference means joint training, resampleAfterGeneratorUpdate, or a bug).";
     if (!es || !nes || !gdes) {
       out.push({
         id: "gdes-follows-nes",
@@ -474,6 +537,16 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
       });
     }
   }
+  // Findings that read D (its gradient, its table E_D) carry the skill of the discriminators they read.
+  const skill = discriminatorSkill(t);
+  const readsD: Record<string, string[]> = {
+    "es-tug-of-war": ["es"],
+    "nes-similarity-gap": ["nes"],
+    "gdes-narrows-gap": ["nes", "gdes"],
+  };
+  for (const f of out) {
+    if (readsD[f.id] && f.verdict !== "not measured") f.text += skillCaveat(skill, readsD[f.id]);
+  }
   return out;
 }
 
@@ -588,12 +661,30 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
 
   r.heading("Summary");
   r.table(formatSummary(summary), {
-    caption: "first→last: mean of the first / last 3 logged values; MLM mean: mean MLM loss over the run " +
+    caption:
+      "D AUC: ROC-AUC of the discriminator's logits, replaced vs original tokens (0.5 = chance); RTD " +
+      "gain: RTD base − RTD loss (nats; 0 = a constant predictor) — both means of the last 3 logged steps and " +
+      "the headline numbers; first→last: mean of the first / last 3 logged values; MLM mean: mean MLM loss over the run " +
       "(lower = faster convergence); RTD base: the RTD loss of predicting the replaced fraction everywhere " +
       "(below it, D has learned something); accuracies and replaced fraction: last 3 logged steps; recall(repl): the " +
       "discriminator's accuracy on replaced tokens; sim: average cosine over the top-1000 tokens at the last " +
       "probe; tow cos: mean cos(∇L_MLM, ∇λL_RTD) over the probed steps.",
   });
+
+  r.heading("Has the discriminator learned?");
+  const skill = discriminatorSkill(t);
+  r.html(
+    `<ul>${skill.map((k) => `<li>${escape(k.text)}</li>`).join("")}</ul><p class="caption">ROC-AUC of D's ` +
+      `logits (replaced vs original tokens; 0.5 = no skill) and RTD gain = base rate − RTD loss (nats; 0 = ` +
+      `a constant predictor), means of the last 3 logged steps. Below AUC 0.6 or gain 0.05, readings that ` +
+      `depend on D (its gradients, E_D, fine-tuning) describe a model that has not learned.</p>`,
+  );
+  if (cols.includes("disc_auc")) {
+    r.figure(
+      metricCurves(t, ["disc_auc", "rtd_gain"], { smooth: sm, title: "Discriminator skill", height: 380 }),
+      "D's ROC-AUC (0.5 = chance) and its RTD gain over the constant predictor (0 = none), per step.",
+    );
+  }
 
   r.heading("What the numbers say about DeBERTaV3's findings");
   r.html(
@@ -624,8 +715,11 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
         title: "Embedding-gradient conflict",
         height: 380,
       }),
-      "cos(∇L_MLM, ∇λL_RTD) on the token table, the norm ratio, and the share of rows pulled in opposite " +
-        "directions. ES: the shared table; NES: each network's own table; GDES: E_G vs E_Δ.",
+      "cos(g_MLM, g_RTD), the norm ratio ‖g_RTD‖/‖g_MLM‖ and the share of rows pulled in opposite directions, " +
+        "both gradients taken at the same parameters before the step's update. What each mode measures: ES, " +
+        "g_MLM and g_RTD on the one shared token table E; NES, g_MLM on E_G and g_RTD on E_D (nothing is " +
+        "shared: the pulls a shared table would feel); GDES, g_MLM on E_G and g_RTD on E_Δ (= ∂/∂E_D, the pull " +
+        "the stop-gradient keeps off E_G).",
     );
   }
   if (cols.includes("sim_gen")) {

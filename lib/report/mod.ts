@@ -72,6 +72,8 @@ export {
   baseRate,
   demoReport,
   type DemoReportOptions,
+  type DiscriminatorSkill,
+  discriminatorSkill,
   type Finding,
   findings,
   type FindingsOptions,

@@ -354,7 +354,12 @@ export class Pretrainer {
       const disallow = c.disallowCorrect ? masked.targets : undefined;
       // GPU backends draw on the device (only the ids come back); the others read the logits (on wasm a
       // view of the heap, not a copy: nothing allocates tensors until sampling is done).
-      let samples = await sampleOnDevice(sampleLogits as tf.Tensor2D, c.samplingTemperature, rngs.data, disallow);
+      let samples = await sampleOnDevice(
+        sampleLogits as tf.Tensor2D,
+        c.samplingTemperature,
+        rngs.data,
+        disallow,
+      );
       if (samples == null) {
         const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
         this.hostTimer?.("read logits", performance.now() - t0);

@@ -72,7 +72,9 @@ export const NOT_LEARNED = { gain: 0.05, auc: 0.6 } as const;
 
 /** Says whether a discriminator with this AUC and gain has learned (thresholds: {@link NOT_LEARNED}). */
 export function notLearned(auc: number | null, gain: number | null): SkillVerdict {
-  const nums = `AUC ${auc === null ? "—" : auc.toFixed(3)}, RTD gain ${gain === null ? "—" : gain.toFixed(3)} nats`;
+  const nums = `AUC ${auc === null ? "—" : auc.toFixed(3)}, RTD gain ${
+    gain === null ? "—" : gain.toFixed(3)
+  } nats`;
   const learned = auc !== null && gain !== null && auc >= NOT_LEARNED.auc && gain >= NOT_LEARNED.gain;
   return {
     learned,

@@ -219,6 +219,12 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     await writeJsonAtomic(configPath, { ...config, backend: opts.backend ?? null });
   }
   say(`data: ${data.count} sequences of ${data.length} tokens, vocabulary ${tokenizer.vocabSize}`);
+  if (config.warmupSteps >= config.steps) {
+    say(
+      `warning: warmupSteps ${config.warmupSteps} ≥ steps ${config.steps}: the learning rate never reaches its ` +
+        `peak ${config.learningRate} (set --set warmupSteps=N below the run's length)`,
+    );
+  }
 
   const ids = tokenizer.specialIds;
   const trainer = new Pretrainer(config, {
