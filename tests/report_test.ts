@@ -533,3 +533,21 @@ Deno.test("every notebook cell ends with a newline (deno 2.9.6's fmt --check on 
     });
   }
 });
+
+Deno.test("proseCheck: quoted numbers within their rounding match; others are listed with a warning", async () => {
+  const { proseCheck, roundingTolerance } = await import("../lib/report/mod.ts");
+  assert.equal(roundingTolerance(0.37), 0.005);
+  assert.equal(roundingTolerance(12), 0.5);
+  const ok = proseCheck([{ what: "RTD loss", quoted: 0.37, measured: 0.3712 }], "runs/demo (seed 0)");
+  assert.ok(ok.matches);
+  assert.match(ok.markdown, /match this run/);
+  const bad = proseCheck([
+    { what: "RTD loss", quoted: 0.37, measured: 0.41 },
+    { what: "AUC", quoted: 0.57, measured: null },
+    { what: "steps", quoted: 300, measured: 300 },
+  ], "runs/demo (seed 0)");
+  assert.ok(!bad.matches);
+  assert.deepEqual(bad.differing.map((q) => q.what), ["RTD loss", "AUC"]);
+  assert.match(bad.markdown, /⚠ The reading above was written from runs\/demo \(seed 0\)/);
+  assert.match(bad.markdown, /\| AUC \| 0\.57 \| — \(not in this run\) \|/);
+});

@@ -60,7 +60,7 @@ function electraUpdate(
 }
 
 for (const bias of [false, true]) {
-  Deno.test(`AdamW equals ELECTRA's update by hand (${bias ? "with" : "without"} bias correction; clip, decay, a parameter without gradient)`, async () => {
+  Deno.test(`AdamW equals ELECTRA's update by hand (${bias ? "with" : "without"} bias correction; clip, decay, a parameter without gradient)`, () => {
     for (const hostUpdate of [true, false]) {
       const params = new ParameterStore();
       const rng = new Rng(5);

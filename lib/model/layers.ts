@@ -8,7 +8,7 @@
  */
 
 import * as tf from "../tf.ts";
-import { activeBlas } from "../backend/wasm_matmul.ts";
+import { capabilities } from "../backend/capabilities.ts";
 import { FUSED, fusedKernelsActive } from "../backend/wasm_fused.ts";
 import { DROPOUT_MASK, fillDropoutMask } from "../backend/dropout_mask.ts";
 import type { ParameterStore } from "./params.ts";
@@ -55,7 +55,7 @@ function columnSums(x: tf.Tensor): tf.Tensor1D {
   const cols = x.shape[x.rank - 1];
   const x2 = tf.reshape(x, [-1, cols]) as tf.Tensor2D;
   const rows = x2.shape[0];
-  if (tf.getBackend() === "wasm" && activeBlas() == null) {
+  if (capabilities().segmentSumColumnSums) {
     return tf.reshape(tf.unsortedSegmentSum(x2, tf.zeros([rows], "int32") as tf.Tensor1D, 1), [cols]);
   }
   return tf.reshape(tf.matMul(tf.ones([1, rows]), x2), [cols]);
@@ -186,10 +186,7 @@ export function gelu<T extends tf.Tensor>(x: T): T {
  * the GPU on cuda, filled on the host elsewhere.
  */
 export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  const backend = tf.getBackend();
-  const kernel = backend === "wasm"
-    ? fusedKernelsActive("dropoutMask")
-    : tf.getKernel(DROPOUT_MASK, backend) != null;
+  const kernel = capabilities().dropoutMaskKernel;
   if (kernel) return tf.engine().runKernel(DROPOUT_MASK, {}, { shape, rate, seed }) as tf.Tensor;
   const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
   fillDropoutMask(out, rate, seed);

@@ -68,6 +68,7 @@ export {
   toText,
 } from "./show.ts";
 export { markdownToHtml, Report, type TableOptions, writeHtmlReport } from "./html.ts";
+export { type ProseCheck, proseCheck, type QuotedNumber, roundingTolerance } from "./prose.ts";
 export {
   baseRate,
   demoReport,

@@ -12,6 +12,7 @@ import * as tf from "../tf.ts";
 import type { ParameterStore } from "../model/params.ts";
 import type { HostTensor } from "../io/safetensors.ts";
 import { ADAMW } from "../backend/adamw_kernel.ts";
+import { capabilities } from "../backend/capabilities.ts";
 
 /** Optimiser hyper-parameters. */
 export interface AdamWConfig {
@@ -63,7 +64,7 @@ export class AdamW {
     const t = this.step;
     const corr1 = c.biasCorrection ? 1 - c.beta1 ** t : 1;
     const corr2 = c.biasCorrection ? 1 - c.beta2 ** t : 1;
-    if (AdamW.hostUpdate && HOST_BACKENDS.has(tf.getBackend())) {
+    if (AdamW.hostUpdate && capabilities().hostMemory) {
       return this.#applyOnHost(grads, lr, corr1, corr2);
     }
     // GPU backends with rtdlab's fused kernel (lib/backend/adamw_kernel.ts): one launch per parameter,
@@ -191,9 +192,6 @@ export class AdamW {
     for (const t of [...this.#m.values(), ...this.#v.values()]) t.dispose();
   }
 }
-
-/** Backends whose tensor memory the optimiser can read in place (AdamW#applyOnHost). */
-const HOST_BACKENDS = new Set(["wasm", "cpu"]);
 
 /** A float32 tensor's values without a copy where the backend allows (wasm heap view, cpu array). */
 function hostValues(t: tf.Tensor): Float32Array {

@@ -31,6 +31,7 @@ import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.
 import { AdamW, learningRate } from "./optimizer.ts";
 import { corrupt, sampleFromLogits, sampleOnDevice } from "./sampling.ts";
 import { heapView } from "../backend/host_read.ts";
+import { capabilities } from "../backend/capabilities.ts";
 import { rocAuc, rtdSkill } from "./rtd_metrics.ts";
 
 /** A batch of packed sequences: ids and token types, [batch, length] flat; padding is `padId`. */
@@ -531,17 +532,12 @@ function discriminatorAccuracy(
  */
 export function microBatchRows(c: RunConfig, batchRows: number, length: number, backend: string): number {
   if (c.microBatchSize > 0) return Math.min(c.microBatchSize, batchRows);
-  if (backend !== "wasm") return batchRows;
-  const fit = Math.max(
-    1,
-    Math.floor(WASM_ACTIVATION_BUDGET / estimateStepBytes(c, generatorSize(c), 1, length)),
-  );
+  const budget = capabilities(backend).activationBudgetBytes;
+  if (budget === null) return batchRows;
+  const fit = Math.max(1, Math.floor(budget / estimateStepBytes(c, generatorSize(c), 1, length)));
   // Equal micro-batches rather than full ones and a remainder (ELECTRA-Small b32: 16 + 16).
   return Math.ceil(batchRows / Math.ceil(batchRows / fit));
 }
-
-/** Bytes the wasm heap may spend on one step's activations (the heap holds 4 GB in all). */
-const WASM_ACTIVATION_BUDGET = 3 * 2 ** 30;
 
 /**
  * Rough bytes of activations (forward values kept for the backward, plus their gradients) of one
