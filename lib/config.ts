@@ -8,6 +8,8 @@
  * @module
  */
 
+import { isSyntheticName, parseSyntheticName } from "./text/synthetic.ts";
+
 /** How the generator and discriminator share token/position/type embeddings (DeBERTaV3 §3). */
 export type SharingMode = "es" | "nes" | "gdes" | "mlm";
 
@@ -381,6 +383,7 @@ export function validateConfig(c: RunConfig): RunConfig {
     );
   }
   if (c.seqLength < 4) throw new Error(`seqLength ${c.seqLength} is too short for [CLS] A [SEP] B [SEP]`);
+  if (isSyntheticName(c.corpus)) parseSyntheticName(c.corpus); // a bad name fails here, before any work
   for (const m of [c.discriminator, generatorSize(c)]) {
     if (m.hiddenSize % m.numHeads !== 0) {
       throw new Error(`hidden size ${m.hiddenSize} is not divisible by ${m.numHeads} attention heads`);

@@ -27,6 +27,17 @@ export {
 export { Rng } from "./rng.ts";
 export { CORPORA, type Document, loadCorpus } from "./text/corpus.ts";
 export { splitSentences } from "./text/sentences.ts";
+export {
+  generateSynthetic,
+  parseSyntheticName,
+  SYNTHETIC_LANGUAGES,
+  type SyntheticDocument,
+  type SyntheticLexicon,
+  syntheticLexicon,
+  syntheticName,
+  type SyntheticParams,
+  type SyntheticSpec,
+} from "./text/synthetic.ts";
 export { bertBaseUncased, WordPieceTokenizer } from "./text/tokenizer.ts";
 export { trainWordPiece } from "./text/wordpiece_trainer.ts";
 export { packDocuments, type PackedCorpus } from "./text/packing.ts";

@@ -18,6 +18,7 @@ import {
 } from "../lib/config.ts";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { pretrain } from "../lib/train/run.ts";
+import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 import { notLearned } from "../lib/train/rtd_metrics.ts";
 
@@ -34,7 +35,9 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --out DIR            run folder  [runs/<config>-<sharing>-s<seed>]
   --resume DIR         continue the run in DIR from its latest checkpoint (to --steps, if given)
   --backend B          wasm | cpu | webgpu | tensorflow | cuda (NVIDIA GPUs: driver + cuBLAS)  [wasm]
-  --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet) or a folder of .txt files
+  --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet), a synthetic language
+                       synthetic:NAME[:key=value...] (${Object.keys(SYNTHETIC_LANGUAGES).join(", ")};
+                       e.g. synthetic:agreement:distance=5), or a folder of .txt files
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
   --probe-every K      every K steps log the tug-of-war and embedding-geometry probes (tow_*, sim_*)  [0 = off]

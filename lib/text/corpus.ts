@@ -1,12 +1,19 @@
 /**
- * Pre-training corpora: the English prose that installs by npm package name (DESIGN §5), or a folder
- * of `.txt` files of the user's own.
+ * Pre-training corpora: the English prose that installs by npm package name (DESIGN §5), a folder
+ * of `.txt` files of the user's own, or a controlled synthetic language (`synthetic:NAME`, see
+ * lib/text/synthetic.ts).
  *
  * @module
  */
 
 import { basename, join, relative, resolve } from "node:path";
 import { packageDir } from "./files.ts";
+import {
+  generateSynthetic,
+  isSyntheticName,
+  SYNTHETIC_LANGUAGES,
+  syntheticFingerprint,
+} from "./synthetic.ts";
 
 /** One unit of text; packing never lets a sequence cross from one document into the next. */
 export interface Document {
@@ -75,9 +82,10 @@ function isCorpusName(s: string): s is CorpusName {
 }
 
 /**
- * Loads a corpus: a name from {@link CORPORA}, or a folder holding `.txt` files (searched recursively,
- * one document per non-empty file, in sorted path order). Documents come in a fixed order, so a
- * `maxChars` cap always keeps the same text.
+ * Loads a corpus: a name from {@link CORPORA}, a synthetic language `synthetic:NAME[:key=value...]`
+ * (generated, see lib/text/synthetic.ts), or a folder holding `.txt` files (searched recursively, one
+ * document per non-empty file, in sorted path order). Documents come in a fixed order, so a `maxChars`
+ * cap always keeps the same text.
  */
 export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {}): Promise<Document[]> {
   const maxChars = opts.maxChars;
@@ -89,6 +97,8 @@ export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {
     const spec: CorpusSpec = SPECS[nameOrPath];
     const dir = packageDir(spec.pkg);
     docs = await spec.read(dir, await spec.files(dir));
+  } else if (isSyntheticName(nameOrPath)) {
+    docs = generateSynthetic(nameOrPath);
   } else {
     docs = await readFolder(corpusFolder(nameOrPath));
   }
@@ -99,10 +109,12 @@ export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {
 
 /**
  * A string that changes whenever the corpus text may have changed, for cache keys: the name and
- * package version plus file sizes for a packaged corpus; the absolute path plus every file's relative
- * path, size and modification time for a folder.
+ * package version plus file sizes for a packaged corpus; every parameter and the generator version for
+ * a synthetic language; the absolute path plus every file's relative path, size and modification time
+ * for a folder.
  */
 export async function corpusFingerprint(nameOrPath: string): Promise<string> {
+  if (isSyntheticName(nameOrPath)) return syntheticFingerprint(nameOrPath);
   if (isCorpusName(nameOrPath)) {
     const spec: CorpusSpec = SPECS[nameOrPath];
     const dir = packageDir(spec.pkg);
@@ -130,9 +142,9 @@ function corpusFolder(path: string): string {
     st = Deno.statSync(abs);
   } catch {
     throw new Error(
-      `unknown corpus "${path}": not one of ${
-        Object.keys(SPECS).join(", ")
-      }, and no folder of that name exists`,
+      `unknown corpus "${path}": not one of ${Object.keys(SPECS).join(", ")} or synthetic:NAME (${
+        Object.keys(SYNTHETIC_LANGUAGES).join(", ")
+      }), and no folder of that name exists`,
     );
   }
   if (!st.isDirectory) throw new Error(`corpus path "${path}" is a file: give a folder of .txt files`);
