@@ -299,7 +299,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     probe?.dispose();
   }
   if (!stoppedEarly && trainer.step === config.steps && !opts.noExport) {
-    const dirs = await exportModels(trainer, join(out, "export"));
+    const dirs = await exportModels(trainer, join(out, "export"), tokenizer);
     say(`exported ${dirs.join(", ")}`);
   }
   return { trainer, tokenizer, last, outDir: out, stoppedEarly: stoppedEarly || trainer.step < config.steps };
