@@ -208,7 +208,16 @@ export function loadStateDicts(model: RtdModel, dicts: StateDicts, opts: LoadOpt
 /** Lines describing a load for the console: counts, then unused and newly initialised names. */
 export function formatLoadReport(r: LoadReport, sources: string[]): string[] {
   const lines = [`loaded ${r.loaded} tensors from ${sources.join(" and ")}`];
-  if (r.unused.length) lines.push(`  not used (in the checkpoint, not in the model): ${nameList(r.unused)}`);
+  // Grouped by file: "FILE: a, b, c".
+  const byFile = new Map<string, string[]>();
+  for (const u of r.unused) {
+    const i = u.lastIndexOf(": ");
+    const file = u.slice(0, i);
+    byFile.set(file, [...(byFile.get(file) ?? []), u.slice(i + 2)]);
+  }
+  for (const [file, names] of byFile) {
+    lines.push(`  not used (in the checkpoint, not in the model): ${file}: ${nameList(names)}`);
+  }
   if (r.initialised.length) {
     lines.push(`  newly initialised (not in the checkpoint): ${nameList(r.initialised)}`);
   }
