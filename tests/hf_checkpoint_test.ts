@@ -245,6 +245,20 @@ Deno.test("a folder with one tensor renamed or reshaped is refused by name; unus
   assert.match(clf.loadReport!.notes.join("\n"), /bare encoder checkpoint/);
   clf.dispose();
 
+  // A checkpoint of another family (here: BERT names) matches nothing: said in one line, not a wall of names.
+  const bert = await editedCopy(disc, (t) => {
+    for (const n of [...t.keys()]) {
+      if (!n.startsWith("electra.")) continue;
+      t.set(n.replace("electra.", "bert."), t.get(n)!);
+      t.delete(n);
+    }
+  });
+  const bertEnc = await loadPretrainedEncoder(bert);
+  assert.throws(
+    () => SequenceClassifier.fromPretrained(bertEnc, 2, 0),
+    /holds none of the \d+ tensors the model needs \(is it an ELECTRA discriminator checkpoint\?\)/,
+  );
+
   // Tokenizers: vocab.txt alone is enough (same ids); no tokenizer at all is refused.
   const vocabOnly = await editedCopy(disc, () => {});
   Deno.removeSync(join(vocabOnly, "tokenizer.json"));
@@ -409,4 +423,43 @@ Deno.test("--init-from refuses what it cannot start from, naming the folders", a
     loadPretrainedEncoder(disc),
     /tokenizer\.json has 6 tokens but .*config\.json says vocab_size 64/,
   );
+});
+
+Deno.test("a DeBERTa-v2 folder without the position table transformers leaves out loads into the classifier", async () => {
+  // transformers' DebertaV2 with position_biased_input false has no deberta.embeddings.position_embeddings;
+  // rtdlab's discriminator never reads that table, so its absence is reported, not refused.
+  const a = new Pretrainer(debertaMicroConfig("nes"), VOCAB);
+  await a.trainStep(randomBatch(3));
+  const [disc] = await exportModels(a, tempDir("rtdlab-export-"), MICRO_TOKENIZER);
+  const noPositions = await editedCopy(
+    disc,
+    (t) => t.delete("deberta.embeddings.position_embeddings.weight"),
+  );
+  const clf = SequenceClassifier.fromPretrained(await loadPretrainedEncoder(noPositions), 2, 0);
+  const table = "discriminator.deberta.embeddings.position_embeddings.weight";
+  assert.deepEqual(clf.loadReport!.initialised, [table]);
+  assert.match(clf.loadReport!.notes.join("\n"), /never read/);
+  const batch = randomBatch(4);
+  const inputs = batchTensors(batch.inputIds, batch, VOCAB.padId);
+  const want = tf.tidy(() => a.model.encode("discriminator", inputs, { training: false }));
+  const got = tf.tidy(() => clf.encoder.encode("discriminator", inputs, { training: false }));
+  assertSameBits(await got.data(), await want.data(), "encoder without the position table");
+  // The generator's Enhanced Mask Decoder does read positions: there the table is required.
+  const gen = await editedCopy(
+    join(disc, "..", "generator"),
+    (t) => t.delete("deberta.embeddings.position_embeddings.weight"),
+  );
+  const b = new Pretrainer(debertaMicroConfig("nes", { seed: 5 }), VOCAB);
+  await assert.rejects(
+    readInitFolders({ discriminator: noPositions, generator: gen }, "nes").then((f) =>
+      loadInitWeights(b.model, f)
+    ),
+    new RegExp(
+      `${gen}/model\\.safetensors: missing 1 tensor\\(s\\) the model needs: deberta\\.embeddings\\.position_embeddings`,
+    ),
+  );
+  tf.dispose([want, got, inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);
+  clf.dispose();
+  a.dispose();
+  b.dispose();
 });

@@ -51,12 +51,6 @@ export interface LoadReport {
   notes: string[];
 }
 
-/** Options of {@link loadStateDicts}. */
-export interface LoadOptions {
-  /** Parameters the checkpoint need not provide (e.g. a new head); they keep their initial values. */
-  optional?: (param: string) => boolean;
-}
-
 const LIST_LIMIT = 12;
 
 /** `a, b, c` (with "… and N more" past a dozen names). */
@@ -79,7 +73,7 @@ const DELTA_RE = /^(electra|deberta)\.embeddings\.(\w+)_delta\.weight$/;
  * changing any parameter, when a needed tensor is missing, has another shape or is not floating-point;
  * the error names every such tensor and the file.
  */
-export function loadStateDicts(model: RtdModel, dicts: StateDicts, opts: LoadOptions = {}): LoadReport {
+export function loadStateDicts(model: RtdModel, dicts: StateDicts): LoadReport {
   const c = model.config;
   const bb = encoderWeightPrefix(c.backbone); // "electra." | "deberta."
   const notes: string[] = [];
@@ -94,9 +88,7 @@ export function loadStateDicts(model: RtdModel, dicts: StateDicts, opts: LoadOpt
     const dot = param.indexOf(".");
     const head = param.slice(0, dot), rest = param.slice(dot + 1);
     if (head !== "discriminator" && head !== "generator" && head !== "mlm") {
-      if (opts.optional?.(param)) optional.add(param);
-      else throw new Error(`cannot load ${param}: no checkpoint provides it`);
-      continue;
+      throw new Error(`cannot load ${param}: it belongs to neither network (load before adding heads)`);
     }
     const role: Role = head === "mlm" ? "generator" : head;
     const delta = DELTA_RE.exec(rest);
@@ -108,7 +100,7 @@ export function loadStateDicts(model: RtdModel, dicts: StateDicts, opts: LoadOpt
         name: rest,
       },
     );
-    if (opts.optional?.(param) || neverRead(model, param)) optional.add(param);
+    if (neverRead(model, param)) optional.add(param);
   }
 
   // Which tensor of which folder each parameter reads; what is missing or mis-shaped.
@@ -127,6 +119,11 @@ export function loadStateDicts(model: RtdModel, dicts: StateDicts, opts: LoadOpt
     const t = folder.tensors.get(name);
     if (!t) {
       if (!optional.has(param)) missing[role].push(name);
+      else if (neverRead(model, param)) {
+        notes.push(
+          `${param}: not in the checkpoint; never read (the discriminator has no absolute positions)`,
+        );
+      }
       return undefined;
     }
     const shape = model.params.get(param).shape;
@@ -177,15 +174,15 @@ export function loadStateDicts(model: RtdModel, dicts: StateDicts, opts: LoadOpt
     const m = missing[role];
     if (!m.length) continue;
     const folder = folders[role]!;
-    const none = m.length === used[role].size;
     const unused = unusedByRole[role];
+    const kind = `${bb === "electra." ? "an ELECTRA" : "a DeBERTa-v2"} ${role} checkpoint`;
     errors.push(
-      `${folder.path}: ${
-        none
-          ? `holds none of the ${m.length} tensors the model needs (is it a ${bb.slice(0, -1)} ${role}?)`
-          : ""
-      }missing ${m.length} tensor(s) the model needs: ${nameList(m)}` +
-        (unused.length ? ` (tensors the model does not use: ${nameList(unused)})` : ""),
+      m.length === used[role].size
+        ? `${folder.path}: holds none of the ${m.length} tensors the model needs (is it ${kind}?): ${
+          nameList(m)
+        }`
+        : `${folder.path}: missing ${m.length} tensor(s) the model needs: ${nameList(m)}` +
+          (unused.length ? ` (tensors the model does not use: ${nameList(unused)})` : ""),
     );
   }
   errors.push(...problems);
