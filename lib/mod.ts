@@ -77,6 +77,11 @@ export { BatchSampler } from "./train/batches.ts";
 export { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./train/checkpoint.ts";
 export { type MetricsRecord, pretrain, type PretrainOptions, readMetrics } from "./train/run.ts";
 export { loadSafetensors, saveSafetensors } from "./io/safetensors.ts";
+export { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "./model/hf_folder.ts";
+export { formatLoadReport, type LoadReport, loadStateDicts, type StateDicts } from "./model/hf_load.ts";
+export { configFromHfPair } from "./model/hf_config.ts";
+export { type InitFrom, loadInitWeights, readInitFolders } from "./train/init_from.ts";
+export { readHfTokenizer, writeHfTokenizerFiles } from "./text/hf_files.ts";
 export { formatDuration, ProgressBar } from "./util/progress.ts";
 export {
   averageCosine,

@@ -1,8 +1,10 @@
 /**
  * `deno task finetune`: fine-tune a pre-training run's exported discriminator (or the MLM baseline's
- * encoder) on a labelled task and write `RUN/finetune/<task>-s<seed>/{metrics.json,predictions.jsonl}`.
+ * encoder), or any HuggingFace ELECTRA / DeBERTa-v2 model folder, on a labelled task and write
+ * `DIR/finetune/<task>-s<seed>/{metrics.json,predictions.jsonl}`.
  *
  *   deno task finetune --checkpoint runs/gdes --task sentiment-yelp --seed 0
+ *   deno task finetune --checkpoint runs/gdes/export/discriminator --task sentiment-yelp
  *   deno task finetune --checkpoint runs/gdes --task data/reviews.csv --label-column stars
  *
  * @module
@@ -19,7 +21,9 @@ import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 const D = DEFAULT_HYPERPARAMS;
 const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classification task
 
-  --checkpoint RUN_DIR   pre-training run folder (uses RUN/export/discriminator, or export/mlm, + tokenizer.json)
+  --checkpoint DIR       a pre-training run folder (uses RUN/export/discriminator, or export/mlm, + tokenizer.json),
+                         or a HuggingFace ELECTRA / DeBERTa-v2 model folder (config.json + model.safetensors +
+                         tokenizer.json or vocab.txt), e.g. RUN/export/discriminator or one trained elsewhere
   --task NAME|FILE|DIR   ${Object.keys(PACKAGED_TASKS).join(", ")},
                          or a .jsonl/.csv/.tsv file with "text" (or "text_a"+"text_b") and "label" columns,
                          or a folder with train.* / dev.* / test.* files
@@ -36,7 +40,7 @@ const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classi
   --max-train N          use a seeded subset of at most N training examples
   --max-eval N           use at most N dev and N test examples
   --source S             discriminator | mlm | scratch (random init, same tokenizer: the no-pre-training control)
-  --out DIR              output folder  [RUN/finetune/<task>-s<seed>]
+  --out DIR              output folder  [DIR/finetune/<task>-s<seed>]
   user data:  --text-column C  --text-b-column C  --label-column C  --dev FILE  --test FILE
               --split-seed S  --metric ${METRIC_NAMES.join("|")}
   --backend B            wasm | cpu | webgpu | tensorflow | cuda  [wasm]
@@ -110,7 +114,7 @@ export function parseCli(argv: string[]) {
     if (!Number.isFinite(n)) throw new Error(`--${k} needs a number, got "${v}"`);
     return n;
   };
-  if (!a.checkpoint) throw new Error("--checkpoint RUN_DIR is required (see --help)");
+  if (!a.checkpoint) throw new Error("--checkpoint DIR is required (see --help)");
   if (!a.task) throw new Error("--task is required (see --help)");
   const source = a.source as EncoderSource | undefined;
   if (source && !["discriminator", "mlm", "scratch"].includes(source)) {

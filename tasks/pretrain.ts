@@ -3,6 +3,8 @@
  *
  *   deno task pretrain --config tiny --sharing gdes --steps 300 --seed 0 --out runs/gdes [--backend wasm]
  *   deno task pretrain --resume runs/gdes [--steps 600]
+ *   deno task pretrain --init-from runs/gdes/export --sharing gdes --steps 300 --out runs/gdes-more
+ *   deno task pretrain --init-discriminator DIR --init-generator DIR --sharing es
  *
  * @module
  */
@@ -34,6 +36,12 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --seed S             seed of every random choice  [0]
   --out DIR            run folder  [runs/<config>-<sharing>-s<seed>]
   --resume DIR         continue the run in DIR from its latest checkpoint (to --steps, if given)
+  --init-from DIR      start a new run from HuggingFace checkpoints: DIR/discriminator + DIR/generator
+                       (an rtdlab export/, or a run folder), or DIR/mlm (or DIR) for --sharing mlm.
+                       Sizes and tokenizer come from the folders; --config/--set give the training settings
+  --init-discriminator DIR, --init-generator DIR
+                       the two folders given separately (ElectraForPreTraining + ElectraForMaskedLM, or the
+                       DeBERTa-v2 equivalents); model.safetensors only (pytorch_model.bin is refused)
   --backend B          wasm | cpu | webgpu | tensorflow | cuda (NVIDIA GPUs: driver + cuBLAS)  [wasm]
   --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet), a synthetic language
                        synthetic:NAME[:key=value...] (${Object.keys(SYNTHETIC_LANGUAGES).join(", ")};
@@ -53,7 +61,21 @@ export function parseCli(argv: string[]) {
       args: argv,
       options: {
         ...Object.fromEntries(
-          ["config", "sharing", "steps", "until", "seed", "out", "resume", "backend", "corpus", "rtd-weight"]
+          [
+            "config",
+            "sharing",
+            "steps",
+            "until",
+            "seed",
+            "out",
+            "resume",
+            "backend",
+            "corpus",
+            "rtd-weight",
+            "init-from",
+            "init-discriminator",
+            "init-generator",
+          ]
             .map(
               (k) => [k, { type: "string" as const }],
             ),
@@ -104,6 +126,18 @@ export function parseCli(argv: string[]) {
   }
   config = applyOverrides(config, overrides);
   if (!args.resume) validateConfig(config);
+  const init = {
+    dir: args["init-from"],
+    discriminator: args["init-discriminator"],
+    generator: args["init-generator"],
+  };
+  const hasInit = Object.values(init).some((v) => v !== undefined);
+  if (hasInit && args.resume) {
+    throw new Error("--init-from starts a new run and --resume continues one: give one of them");
+  }
+  if (init.dir && (init.discriminator || init.generator)) {
+    throw new Error("give --init-from DIR, or --init-discriminator and --init-generator, not both");
+  }
   const backend = (args.backend ?? "wasm") as BackendName;
   const out = args.resume ?? args.out ?? `runs/${config.preset}-${config.sharing}-s${config.seed}`;
   return {
@@ -116,6 +150,7 @@ export function parseCli(argv: string[]) {
     steps: int("steps", args.steps),
     until: int("until", args.until),
     probeEvery,
+    initFrom: hasInit ? init : undefined,
   };
 }
 
@@ -148,6 +183,7 @@ if (import.meta.main) {
       steps: cli.steps,
       until: cli.until,
       probeEvery: cli.probeEvery,
+      initFrom: cli.initFrom,
       backend: backend.name,
       signal: abort.signal,
       onMessage: (m) => {

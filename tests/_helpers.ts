@@ -9,9 +9,20 @@ import { applyOverrides, preset, type RunConfig, type SharingMode, validateConfi
 import { Rng } from "../lib/rng.ts";
 import type { PretrainVocab, TokenBatch } from "../lib/train/pretrain.ts";
 import { type Example, stratifiedSplit, type TaskData } from "../lib/tasks/mod.ts";
+import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
 
 /** Ids 0..4 are [PAD] [UNK] [CLS] [SEP] [MASK], as in rtdlab's trained vocabularies. */
 export const VOCAB: PretrainVocab = { padId: 0, maskId: 4, vocabSize: 64, isSpecial: (id) => id < 5 };
+
+/** A 64-token WordPiece tokenizer matching {@link VOCAB}: the five specials, then the words w0 … w58. */
+export const MICRO_TOKENIZER = WordPieceTokenizer.fromVocab([
+  "[PAD]",
+  "[UNK]",
+  "[CLS]",
+  "[SEP]",
+  "[MASK]",
+  ...Array.from({ length: 59 }, (_, i) => `w${i}`),
+]);
 
 /** A micro ELECTRA (1 layer, hidden 32, vocab 64, seq 16) for behaviour tests. */
 export function microConfig(sharing: SharingMode, overrides: Record<string, unknown> = {}): RunConfig {

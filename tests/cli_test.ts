@@ -38,3 +38,19 @@ Deno.test("pretrain CLI: unknown options, configs, keys and modes are named in t
   assert.throws(() => parseCli(["--steps", "four"]), /--steps needs a non-negative integer/);
   assert.throws(() => parseCli(["--set", "seqLength=1024"]), /longer than the position table/);
 });
+
+Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resume", () => {
+  assert.deepEqual(parseCli(["--init-from", "runs/a/export"]).initFrom, {
+    dir: "runs/a/export",
+    discriminator: undefined,
+    generator: undefined,
+  });
+  const two = parseCli(["--init-discriminator", "d", "--init-generator", "g"]).initFrom;
+  assert.deepEqual([two?.discriminator, two?.generator], ["d", "g"]);
+  assert.equal(parseCli([]).initFrom, undefined);
+  assert.throws(() => parseCli(["--init-from", "x", "--resume", "runs/a"]), /--init-from starts a new run/);
+  assert.throws(
+    () => parseCli(["--init-from", "x", "--init-generator", "g"]),
+    /give --init-from DIR, or --init-discriminator and --init-generator, not both/,
+  );
+});

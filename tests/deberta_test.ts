@@ -14,7 +14,7 @@ import { DebertaModel, logBucketPosition, relativeIndex } from "../lib/model/deb
 import { batchTensors, Pretrainer, stepRngs, type TokenBatch } from "../lib/train/pretrain.ts";
 import { corrupt } from "../lib/train/sampling.ts";
 import { Rng } from "../lib/rng.ts";
-import { debertaMicroConfig, maxAbsDiff, randomBatch, VOCAB } from "./_helpers.ts";
+import { debertaMicroConfig, maxAbsDiff, MICRO_TOKENIZER, randomBatch, VOCAB } from "./_helpers.ts";
 
 await initBackend("wasm");
 
@@ -526,7 +526,7 @@ Deno.test("export writes a HuggingFace DebertaV2 discriminator with E_D = E_G + 
   const delta = t.model.params.get("discriminator.deberta.embeddings.word_embeddings_delta.weight")
     .dataSync();
   const dir = Deno.makeTempDirSync();
-  await exportModels(t, dir);
+  await exportModels(t, dir, MICRO_TOKENIZER);
   const { tensors } = await loadSafetensors(`${dir}/discriminator/model.safetensors`);
   const merged = tensors.get("deberta.embeddings.word_embeddings.weight")!.data;
   let diff = 0;

@@ -252,7 +252,7 @@ Deno.test("an exported discriminator (GDES: E_G + E_Δ merged) and the MLM encod
     const cfg = microConfig(sharing);
     const trainer = new Pretrainer(cfg, VOCAB);
     await trainer.trainStep(randomBatch(1, 2, 16, 3)); // E_Δ ≠ 0 afterwards
-    await exportModels(trainer, join(run, "export"));
+    await exportModels(trainer, join(run, "export"), TOKENIZER);
     await TOKENIZER.save(join(run, "tokenizer.json"));
     const enc = await loadPretrainedEncoder(run);
     assert.equal(enc.source, sharing === "mlm" ? "mlm" : "discriminator");
@@ -286,9 +286,6 @@ Deno.test("an exported discriminator (GDES: E_G + E_Δ merged) and the MLM encod
 
 Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file", async () => {
   const run = tempDir("rtdlab-ft-run-");
-  const trainer = new Pretrainer(microConfig("es"), VOCAB);
-  await exportModels(trainer, join(run, "export"));
-  trainer.dispose();
   // The fixture's words, so the tokenizer covers them.
   const words = new Set<string>();
   for (const line of Deno.readTextFileSync(fx("good.jsonl")).trim().split("\n")) {
@@ -296,7 +293,11 @@ Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file
   }
   const vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...words];
   while (vocab.length < 64) vocab.push(`x${vocab.length}`);
-  await WordPieceTokenizer.fromVocab(vocab).save(join(run, "tokenizer.json"));
+  const tokenizer = WordPieceTokenizer.fromVocab(vocab);
+  const trainer = new Pretrainer(microConfig("es"), VOCAB);
+  await exportModels(trainer, join(run, "export"), tokenizer);
+  trainer.dispose();
+  await tokenizer.save(join(run, "tokenizer.json"));
   const m = await runFinetune({
     runDir: run,
     task: fx("good.jsonl"),

@@ -10,7 +10,7 @@ import { batchTensors, Pretrainer, stepRngs } from "../lib/train/pretrain.ts";
 import { exportModels } from "../lib/train/checkpoint.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { corrupt } from "../lib/train/sampling.ts";
-import { maxAbsDiff, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+import { maxAbsDiff, MICRO_TOKENIZER, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
 
 await initBackend("wasm");
 
@@ -162,7 +162,7 @@ Deno.test("GDES export writes a plain discriminator with E_D = E_G + E_Δ merged
   const eg = snapshot(t, EG), delta = snapshot(t, EDELTA);
   assert.ok(Math.max(...delta.map(Math.abs)) > 0);
   const dir = tempDir();
-  await exportModels(t, dir);
+  await exportModels(t, dir, MICRO_TOKENIZER);
   const { tensors } = await loadSafetensors(join(dir, "discriminator", "model.safetensors"));
   const merged = tensors.get("electra.embeddings.word_embeddings.weight")!.data;
   assert.ok(maxAbsDiff(merged, eg.map((x, i) => x + delta[i])) < 1e-6);

@@ -15,35 +15,41 @@
 
 import { join } from "node:path";
 import * as tf from "../tf.ts";
-import { applyOverrides, preset, type RunConfig, validateConfig } from "../config.ts";
+import type { RunConfig } from "../config.ts";
 import { dense, dropout, gelu, type LayerContext } from "../model/layers.ts";
 import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts";
 import type { ParameterStore } from "../model/params.ts";
-import { loadSafetensors } from "../io/safetensors.ts";
 import type { HostTensor } from "../io/safetensors.ts";
 import { WordPieceTokenizer } from "../text/tokenizer.ts";
+import { configFromHf } from "../model/hf_config.ts";
+import { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "../model/hf_folder.ts";
+import { type LoadReport, loadStateDicts } from "../model/hf_load.ts";
 import { Rng } from "../rng.ts";
+
+export { configFromHf, encoderWeightPrefix, HF_MODEL_TYPES } from "../model/hf_config.ts";
 
 /** Which exported network a classifier starts from. */
 export type EncoderSource = "discriminator" | "mlm" | "scratch";
 
 /** A pre-trained encoder on disk: where its weights are, its config and tokenizer. */
 export interface PretrainedEncoder {
-  /** The run folder. */
+  /** The folder asked for: a run folder, or the model folder itself. */
   runDir: string;
-  /** Folder of the HF-layout export (`RUN/export/discriminator` or `RUN/export/mlm`). */
+  /** The HF model folder the encoder comes from (`RUN/export/discriminator`, `RUN/export/mlm`, or `runDir`). */
   modelDir: string;
+  /** Its `model.safetensors`. */
+  weightsPath: string;
   /** Which export it is. */
   source: EncoderSource;
   /** Model config (sizes from the export's config.json). */
   config: RunConfig;
-  /** The run's tokenizer. */
+  /** The tokenizer (the run's, else the model folder's). */
   tokenizer: WordPieceTokenizer;
-  /** Embedding-sharing mode of the pre-training run (from the export's config.json), if recorded. */
+  /** Embedding-sharing mode of the pre-training run (from an rtdlab export's config.json), if recorded. */
   sharing: string | null;
   /**
-   * Encoder weights by HF name: `electra.embeddings.word_embeddings.weight`, ... (ELECTRA) or
-   * `deberta.embeddings.word_embeddings.weight`, `deberta.encoder.rel_embeddings.weight`, ... (DeBERTa).
+   * The checkpoint's tensors by HF name (empty for "scratch"): the encoder's `electra.*` (ELECTRA) or
+   * `deberta.*` (DeBERTa) weights, plus any heads, which the classifier reports as not used.
    */
   weights: Map<string, HostTensor>;
 }
@@ -52,185 +58,102 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 
-/** HF `model_type` → rtdlab backbone, for the exports fine-tuning reads. */
-export const HF_MODEL_TYPES: Readonly<Record<string, RunConfig["backbone"]>> = {
-  "electra": "electra",
-  "deberta-v2": "deberta",
-};
-
-/** Weight-name prefix of a backbone's encoder in an HF export (`electra.` / `deberta.`). */
-export function encoderWeightPrefix(backbone: RunConfig["backbone"]): string {
-  return backbone === "deberta" ? "deberta." : "electra.";
-}
-
 /**
- * RunConfig sizes from an HF config object: ElectraConfig (`model_type` "electra") or DebertaV2Config
- * (`model_type` "deberta-v2", as rtdlab's DeBERTa backbone computes it: relative attention with c2p +
- * p2c, shared attention keys, LayerNorm'd relative embeddings, no absolute positions in the input).
- * Unknown fields are ignored; a DeBERTa setting rtdlab's encoder does not implement is refused by name.
- */
-export function configFromHf(hf: Record<string, unknown>, source: string): RunConfig {
-  const type = hf.model_type;
-  const backbone = typeof type === "string" && Object.hasOwn(HF_MODEL_TYPES, type)
-    ? HF_MODEL_TYPES[type]
-    : null;
-  if (!backbone) {
-    throw new Error(
-      `${source}: unknown model_type ${JSON.stringify(type)}; fine-tuning reads ${
-        Object.keys(HF_MODEL_TYPES).map((t) => `"${t}"`).join(" and ")
-      } exports`,
-    );
-  }
-  const num = (k: string) => {
-    const v = hf[k];
-    if (typeof v !== "number") throw new Error(`${source}: "${k}" is missing or not a number`);
-    return v;
-  };
-  const opt = (k: string, fallback: number) => {
-    const v = hf[k];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== "number") throw new Error(`${source}: "${k}" is not a number (${JSON.stringify(v)})`);
-    return v;
-  };
-  const hidden = num("hidden_size");
-  const maxPositions = num("max_position_embeddings");
-  const common = {
-    backbone,
-    vocabSize: num("vocab_size"),
-    embeddingSize: opt("embedding_size", hidden),
-    maxPositions,
-    seqLength: Math.min(128, maxPositions),
-    dropout: opt("hidden_dropout_prob", 0.1),
-    initStd: opt("initializer_range", 0.02),
-    sharing: "nes",
-    discriminator: {
-      hiddenSize: hidden,
-      numLayers: num("num_hidden_layers"),
-      numHeads: num("num_attention_heads"),
-      intermediateSize: num("intermediate_size"),
-    },
-  };
-  if (backbone === "electra") {
-    return validateConfig(applyOverrides(preset("tiny"), {
-      ...common,
-      typeVocabSize: num("type_vocab_size"),
-      layerNormEps: opt("layer_norm_eps", 1e-12),
-    }));
-  }
-  checkDebertaSettings(hf, source);
-  // HF DebertaV2: position_buckets ≤ 0 means no log buckets; max_relative_positions < 1 means max_position_embeddings.
-  const buckets = opt("position_buckets", -1);
-  const maxRelative = opt("max_relative_positions", -1);
-  return validateConfig(applyOverrides(preset("deberta-tiny"), {
-    ...common,
-    typeVocabSize: opt("type_vocab_size", 0),
-    layerNormEps: opt("layer_norm_eps", 1e-7),
-    positionBuckets: buckets > 0 ? buckets : 0,
-    maxRelativePositions: maxRelative >= 1 ? maxRelative : maxPositions,
-  }));
-}
-
-/**
- * Refuses a DebertaV2Config whose forward pass differs from rtdlab's DeBERTa encoder. Missing fields
- * take HuggingFace's defaults (e.g. `relative_attention` false, `position_biased_input` true), which
- * rtdlab does not implement either.
- */
-function checkDebertaSettings(hf: Record<string, unknown>, source: string): void {
-  const refuse = (key: string, want: string) => {
-    throw new Error(
-      `${source}: "${key}" is ${
-        hf[key] === undefined ? "missing" : JSON.stringify(hf[key])
-      }; rtdlab's DeBERTa encoder implements ${want} only`,
-    );
-  };
-  if (hf.relative_attention !== true) refuse("relative_attention", "true");
-  if (hf.position_biased_input !== false) refuse("position_biased_input", "false");
-  if (hf.share_att_key !== true) refuse("share_att_key", "true");
-  const norm = typeof hf.norm_rel_ebd === "string" ? hf.norm_rel_ebd.split("|").map((x) => x.trim()) : [];
-  if (!norm.includes("layer_norm")) refuse("norm_rel_ebd", '"layer_norm"');
-  const att = hf.pos_att_type;
-  const attList = Array.isArray(att) ? att : typeof att === "string" ? att.toLowerCase().split("|") : [];
-  if (attList.length !== 2 || !attList.includes("c2p") || !attList.includes("p2c")) {
-    refuse("pos_att_type", '["p2c", "c2p"]');
-  }
-  if (typeof hf.conv_kernel_size === "number" && hf.conv_kernel_size > 0) refuse("conv_kernel_size", "0");
-  if (hf.hidden_act !== undefined && hf.hidden_act !== "gelu") refuse("hidden_act", '"gelu"');
-}
-
-/**
- * Finds and reads a run's exported encoder: `RUN/export/discriminator` (RTD runs), else
- * `RUN/export/mlm` (the MLM baseline), plus `RUN/tokenizer.json`. `source: "scratch"` reads the
- * discriminator's (or MLM's) config and tokenizer but no weights: the no-pre-training control.
+ * Finds and reads a pre-trained encoder. `dir` is either
+ * - a HuggingFace model folder (config.json with model_type "electra" or "deberta-v2", model.safetensors,
+ *   tokenizer.json or vocab.txt): an rtdlab export such as `RUN/export/discriminator`, or a checkpoint
+ *   trained elsewhere (e.g. an ElectraForPreTraining discriminator);
+ * - an rtdlab run folder: `RUN/export/discriminator` (RTD runs), else `RUN/export/mlm` (the MLM
+ *   baseline), with `RUN/tokenizer.json`; or an export folder holding `discriminator/` or `mlm/`.
+ * `source: "scratch"` reads the config and tokenizer but no weights: the no-pre-training control.
  */
 export async function loadPretrainedEncoder(
-  runDir: string,
+  dir: string,
   opts: { source?: EncoderSource } = {},
 ): Promise<PretrainedEncoder> {
-  const tokPath = join(runDir, "tokenizer.json");
-  if (!(await exists(runDir))) throw new Error(`no such run folder: ${runDir}`);
-  if (!(await exists(tokPath))) {
-    throw new Error(`${runDir} has no tokenizer.json (not an rtdlab run folder?)`);
+  if (!(await exists(dir))) throw new Error(`no such run or model folder: ${dir}`);
+  const withWeights = opts.source !== "scratch";
+  if (await isHfModelFolder(dir)) {
+    if (opts.source === "discriminator" || opts.source === "mlm") {
+      throw new Error(
+        `--source ${opts.source} picks an export inside a run folder; ${dir} is a model folder itself ` +
+          `(leave --source out, or use --source scratch)`,
+      );
+    }
+    const folder = await readHfModelFolder(dir, { weights: withWeights });
+    const arch = folder.config.architectures;
+    const kind = Array.isArray(arch) && arch.some((a) => /ForMaskedLM$/.test(String(a)))
+      ? "mlm"
+      : "discriminator";
+    return encoderFrom(dir, folder, withWeights ? kind : "scratch");
   }
+  const runTokenizer = join(dir, "tokenizer.json");
   const candidates: [Exclude<EncoderSource, "scratch">, string][] = [
-    ["discriminator", join(runDir, "export", "discriminator")],
-    ["mlm", join(runDir, "export", "mlm")],
+    ["discriminator", join(dir, "export", "discriminator")],
+    ["mlm", join(dir, "export", "mlm")],
+    ["discriminator", join(dir, "discriminator")],
+    ["mlm", join(dir, "mlm")],
   ];
   const wanted = opts.source && opts.source !== "scratch"
     ? candidates.filter(([s]) => s === opts.source)
     : candidates;
   let found: [Exclude<EncoderSource, "scratch">, string] | undefined;
-  for (const c of wanted) if (await exists(join(c[1], "model.safetensors"))) found = found ?? c;
+  for (const c of wanted) if (!found && await exists(join(c[1], "config.json"))) found = c;
   if (!found) {
+    if (!(await exists(runTokenizer))) {
+      throw new Error(
+        `${dir} is neither a HuggingFace model folder (config.json + model.safetensors + tokenizer.json or ` +
+          `vocab.txt) nor an rtdlab run folder (tokenizer.json + export/)`,
+      );
+    }
+    const exports = wanted.filter(([, d]) => d.includes(join(dir, "export")));
     throw new Error(
-      `${runDir} has no exported ${wanted.map(([s]) => s).join(" or ")} model (${
-        wanted.map(([, d]) => join(d, "model.safetensors")).join(", ")
-      }); a run writes export/ when it reaches its last step — finish it with \`deno task pretrain --resume ${runDir}\``,
+      `${dir} has no exported ${exports.map(([s]) => s).join(" or ")} model (${
+        exports.map(([, d]) => join(d, "model.safetensors")).join(", ")
+      }); a run writes export/ when it reaches its last step — finish it with \`deno task pretrain --resume ${dir}\``,
     );
   }
   const [kind, modelDir] = found;
-  const cfgPath = join(modelDir, "config.json");
-  let hf: Record<string, unknown>;
-  try {
-    hf = JSON.parse(await Deno.readTextFile(cfgPath));
-  } catch (e) {
-    throw new Error(`cannot read ${cfgPath}: ${(e as Error).message}`);
+  const folder = await readHfModelFolder(modelDir, { weights: withWeights });
+  // A run folder's own tokenizer.json is the one its ids came from (exports made before rtdlab wrote
+  // tokenizers into them have no other).
+  if (await exists(runTokenizer)) {
+    folder.tokenizer = { tokenizer: await WordPieceTokenizer.load(runTokenizer), path: runTokenizer };
   }
-  const config = configFromHf(hf, cfgPath);
-  const runConfigPath = join(runDir, "config.json");
+  const enc = encoderFrom(dir, folder, withWeights ? kind : "scratch");
+  const runConfigPath = join(dir, "config.json");
   const runConfig = await Deno.readTextFile(runConfigPath).then(JSON.parse, () => null);
-  if (runConfig?.backbone && runConfig.backbone !== config.backbone) {
+  if (runConfig?.backbone && runConfig.backbone !== enc.config.backbone) {
     throw new Error(
-      `${runConfigPath} says backbone "${runConfig.backbone}" but ${cfgPath} has model_type ` +
-        `"${hf.model_type}" (backbone "${config.backbone}"); the export does not belong to this run`,
+      `${runConfigPath} says backbone "${runConfig.backbone}" but ${folder.configPath} has model_type ` +
+        `"${folder.config.model_type}" (backbone "${enc.config.backbone}"); the export does not belong to this run`,
     );
   }
-  const tokenizer = await WordPieceTokenizer.load(tokPath);
+  return enc;
+}
+
+/** The encoder of a model folder already read: config, tokenizer (required) and weights. */
+function encoderFrom(runDir: string, folder: HfModelFolder, source: EncoderSource): PretrainedEncoder {
+  const config = configFromHf(folder.config, folder.configPath);
+  if (!folder.tokenizer) {
+    throw new Error(`${folder.dir} has no tokenizer.json or vocab.txt (a model folder needs its tokenizer)`);
+  }
+  const { tokenizer, path: tokPath } = folder.tokenizer;
   if (tokenizer.vocabSize !== config.vocabSize) {
     throw new Error(
-      `${tokPath} has ${tokenizer.vocabSize} tokens but ${cfgPath} says vocab_size ${config.vocabSize}`,
+      `${tokPath} has ${tokenizer.vocabSize} tokens but ${folder.configPath} says vocab_size ${config.vocabSize}`,
     );
   }
-  const weights = new Map<string, HostTensor>();
-  if (opts.source !== "scratch") {
-    const stPath = join(modelDir, "model.safetensors");
-    const st = await loadSafetensors(stPath);
-    const prefix = encoderWeightPrefix(config.backbone);
-    for (const [name, t] of st.tensors) if (name.startsWith(prefix)) weights.set(name, t);
-    if (weights.size === 0) {
-      throw new Error(
-        `${stPath} holds no ${prefix}* tensors, the encoder weights of model_type "${hf.model_type}"`,
-      );
-    }
-  }
-  const sharing = (hf.rtdlab as { sharing?: string } | undefined)?.sharing ?? null;
+  const rtdlab = folder.config.rtdlab as { sharing?: string } | undefined;
   return {
     runDir,
-    modelDir,
-    source: opts.source === "scratch" ? "scratch" : kind,
+    modelDir: folder.dir,
+    weightsPath: folder.weightsPath,
+    source,
     config,
     tokenizer,
-    sharing,
-    weights,
+    sharing: rtdlab?.sharing ?? null,
+    weights: source === "scratch" ? new Map() : folder.tensors,
   };
 }
 
@@ -246,22 +169,34 @@ export class SequenceClassifier {
   readonly encoder: RtdModel;
   /** Number of classes. */
   readonly numLabels: number;
+  /** What loading the pre-trained weights did (null for random init): tensors not used, by name. */
+  readonly loadReport: LoadReport | null;
 
   /**
    * A classifier for `numLabels` classes on a `config.backbone` encoder: encoder weights from `weights`
-   * (HF names, `electra.*` or `deberta.*`; empty = random init from `seed`), head initialised
-   * normal(0, initStd) from `seed`.
+   * (HF names, `electra.*` or `deberta.*`, from the file `source`; empty = random init from `seed`),
+   * head initialised normal(0, initStd) from `seed`. A missing or mis-shaped encoder tensor is an
+   * error naming it; tensors the encoder does not use (pre-training heads) are reported in `loadReport`.
    */
-  constructor(config: RunConfig, numLabels: number, weights: Map<string, HostTensor>, seed: number) {
+  constructor(
+    config: RunConfig,
+    numLabels: number,
+    weights: Map<string, HostTensor>,
+    seed: number,
+    source = `pre-trained ${config.backbone} encoder`,
+  ) {
     if (!(Number.isInteger(numLabels) && numLabels >= 2)) {
       throw new Error(`need at least 2 classes, got ${numLabels}`);
     }
     this.encoder = createModel(config, seed, { encoderOnly: true });
     this.numLabels = numLabels;
-    if (weights.size > 0) {
-      const named = new Map<string, HostTensor>();
-      for (const [n, t] of weights) named.set(`discriminator.${n}`, t);
-      this.encoder.params.assignFrom(named, `pre-trained ${config.backbone} encoder`);
+    try {
+      this.loadReport = weights.size > 0
+        ? loadStateDicts(this.encoder, { discriminator: { path: source, tensors: weights } })
+        : null;
+    } catch (e) {
+      this.encoder.dispose();
+      throw e;
     }
     const rng = new Rng(seed ^ 0x4ead);
     const h = config.discriminator.hiddenSize;
@@ -274,7 +209,7 @@ export class SequenceClassifier {
 
   /** Builds a classifier from a {@link loadPretrainedEncoder} result. */
   static fromPretrained(enc: PretrainedEncoder, numLabels: number, seed: number): SequenceClassifier {
-    return new SequenceClassifier(enc.config, numLabels, enc.weights, seed);
+    return new SequenceClassifier(enc.config, numLabels, enc.weights, seed, enc.weightsPath);
   }
 
   /** All parameters (encoder and head). */

@@ -21,10 +21,11 @@ import {
   type Prediction,
 } from "./train.ts";
 import { type ClassificationMetrics, predictionCollapse } from "./metrics.ts";
+import { formatLoadReport } from "../model/hf_load.ts";
 
 /** Options of {@link runFinetune}. */
 export interface RunFinetuneOptions {
-  /** Pre-training run folder (holds tokenizer.json and export/). */
+  /** Pre-training run folder (holds tokenizer.json and export/), or a HuggingFace model folder. */
   runDir: string;
   /** Packaged task name or a data file / folder. */
   task: string;
@@ -116,6 +117,10 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
       `(${enc.config.discriminator.numLayers}×${enc.config.discriminator.hiddenSize})`,
   );
   const clf = SequenceClassifier.fromPretrained(enc, task.labels.length, opts.seed);
+  if (clf.loadReport) {
+    for (const line of formatLoadReport(clf.loadReport, [enc.weightsPath])) say(line);
+    say("  newly initialised: the classification head classifier.*");
+  }
   let result: FinetuneResult;
   try {
     result = await finetune(clf, enc.tokenizer, task, {

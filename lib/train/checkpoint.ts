@@ -8,9 +8,12 @@
  * checkpoint intact. RNG state: every draw of step s comes from generators seeded by (seed, s)
  * (counter-based, like JAX's keys), so (seed, step) *is* the full random state.
  *
- * Export writes plain HuggingFace-layout models: `discriminator/` (ElectraForPreTraining names, with
+ * Export writes plain HuggingFace model folders: `discriminator/` (ElectraForPreTraining names, with
  * GDES's E_D = E_G + E_Δ merged into ordinary tables), `generator/` (ElectraForMaskedLM names) or
- * `mlm/` for the baseline, each with an HF-style `config.json`.
+ * `mlm/` for the baseline, each complete on its own: `config.json`, `model.safetensors` and the
+ * tokenizer (`tokenizer.json`, `vocab.txt`, `tokenizer_config.json`, `special_tokens_map.json`), so
+ * `AutoTokenizer`/`AutoModel.from_pretrained(folder)`, `deno task finetune --checkpoint folder` and
+ * `deno task pretrain --init-from` work on the folders alone.
  *
  * @module
  */
@@ -20,6 +23,8 @@ import * as tf from "../tf.ts";
 import { type HostTensor, loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import type { Pretrainer } from "./pretrain.ts";
+import type { WordPieceTokenizer } from "../text/tokenizer.ts";
+import { writeHfTokenizerFiles } from "../text/hf_files.ts";
 
 /** Contents of state.json. */
 export interface CheckpointState {
@@ -122,12 +127,20 @@ export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<
 }
 
 /**
- * Writes plain HuggingFace-layout models into `outDir`: the discriminator with E_D = E_G + E_Δ merged
- * (GDES) or its own/shared tables, and the generator (or the MLM baseline). Returns the folders written.
+ * Writes plain HuggingFace model folders into `outDir`: the discriminator with E_D = E_G + E_Δ merged
+ * (GDES) or its own/shared tables, and the generator (or the MLM baseline), each with the run's
+ * tokenizer files. Returns the folders written.
  */
-export async function exportModels(trainer: Pretrainer, outDir: string): Promise<string[]> {
+export async function exportModels(
+  trainer: Pretrainer,
+  outDir: string,
+  tokenizer: WordPieceTokenizer,
+): Promise<string[]> {
   const m = trainer.model;
   const c = trainer.config;
+  if (tokenizer.vocabSize !== c.vocabSize) {
+    throw new Error(`export: the tokenizer has ${tokenizer.vocabSize} tokens but the model ${c.vocabSize}`);
+  }
   const written: string[] = [];
   const roles = c.sharing === "mlm" ? (["generator"] as const) : (["discriminator", "generator"] as const);
   for (const role of roles) {
@@ -142,7 +155,15 @@ export async function exportModels(trainer: Pretrainer, outDir: string): Promise
       format: "pt",
       rtdlab_sharing: c.sharing,
     });
-    await writeJsonAtomic(join(dir, "config.json"), m.hfConfig(role));
+    await writeJsonAtomic(join(dir, "config.json"), {
+      ...m.hfConfig(role),
+      pad_token_id: tokenizer.specialIds.pad,
+    });
+    await writeHfTokenizerFiles(tokenizer, dir, {
+      // transformers' DeBERTa-v2 tokenizer is SentencePiece; a WordPiece vocabulary is a BertTokenizer.
+      tokenizerClass: c.backbone === "deberta" ? "BertTokenizer" : "ElectraTokenizer",
+      modelMaxLength: c.maxPositions,
+    });
     written.push(dir);
   }
   return written;

@@ -8,7 +8,10 @@
  * - `tokenizer.json`  the HuggingFace tokenizer the ids come from
  * - `metrics.jsonl`   one JSON object per logged step
  * - `checkpoints/`    see lib/train/checkpoint.ts
- * - `export/`         plain HF-layout discriminator/generator after the last step
+ * - `export/`         plain HF model folders (discriminator/generator, with the tokenizer) after the last step
+ *
+ * A run can start from HuggingFace checkpoints instead of random weights (`initFrom`, see
+ * lib/train/init_from.ts); config.json then records the folders under `init_from`.
  *
  * @module
  */
@@ -24,6 +27,14 @@ import { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "
 import { Pretrainer, type StepGradients, type StepMetrics } from "./pretrain.ts";
 import { tokenFrequencies, topTokens } from "../probes/geometry.ts";
 import { TrainingProbe } from "../probes/training_probe.ts";
+import {
+  initConfig,
+  type InitFolders,
+  type InitFrom,
+  initTokenizer,
+  loadInitWeights,
+  readInitFolders,
+} from "./init_from.ts";
 
 /** One line of metrics.jsonl. */
 export interface MetricsRecord {
@@ -91,6 +102,11 @@ export interface PretrainOptions {
   signal?: AbortSignal;
   /** Skip writing export/ at the end. */
   noExport?: boolean;
+  /**
+   * Start from HuggingFace model folders instead of random weights (not with `resume`): the sizes and
+   * tokenizer come from the folders, the training settings and sharing from `config`.
+   */
+  initFrom?: InitFrom;
 }
 
 /** What {@link pretrain} returns: the live trainer (caller disposes it), the tokenizer and the last metrics. */
@@ -175,8 +191,12 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     if (!(await exists(configPath))) {
       throw new Error(`--resume ${out}: no config.json there (not an rtdlab run folder)`);
     }
+    if (opts.initFrom) {
+      throw new Error("--init-from starts a new run and --resume continues one: give one of them");
+    }
     const saved = JSON.parse(await Deno.readTextFile(configPath));
     delete saved.backend;
+    delete saved.init_from;
     config = validateConfig(saved as RunConfig);
     if (opts.steps !== undefined && opts.steps !== config.steps) {
       if (opts.steps > config.steps) {
@@ -197,6 +217,16 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     }
   }
 
+  let init: InitFolders | null = null;
+  if (opts.initFrom && !opts.resume) {
+    init = await readInitFolders(opts.initFrom, config.sharing);
+    config = initConfig(config, init);
+    // The model's own vocabulary tokenizes the corpus: written into the run folder and read from there.
+    await Deno.mkdir(out, { recursive: true });
+    await initTokenizer(init, config).save(join(out, "tokenizer.json"));
+    config.tokenizer = join(out, "tokenizer.json");
+  }
+
   const { tokenizer, data } = await prepareCorpus({
     corpus: config.corpus,
     tokenizer: opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
@@ -212,12 +242,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         `${out}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json says ${config.vocabSize}`,
       );
     }
-  } else {
-    config.vocabSize = tokenizer.vocabSize;
-    await Deno.mkdir(out, { recursive: true });
-    await tokenizer.save(join(out, "tokenizer.json"));
-    await writeJsonAtomic(configPath, { ...config, backend: opts.backend ?? null });
-  }
+  } else config.vocabSize = tokenizer.vocabSize;
   say(`data: ${data.count} sequences of ${data.length} tokens, vocabulary ${tokenizer.vocabSize}`);
   if (config.warmupSteps >= config.steps) {
     say(
@@ -233,6 +258,25 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     vocabSize: tokenizer.vocabSize,
     isSpecial: (id) => tokenizer.isSpecial(id),
   });
+  if (init) {
+    try {
+      for (const line of loadInitWeights(trainer.model, init).lines) say(line);
+    } catch (e) {
+      trainer.dispose();
+      throw e;
+    }
+  }
+  if (!opts.resume) {
+    // Written once the model exists (and any checkpoint loaded): a refused start leaves no run behind.
+    await Deno.mkdir(out, { recursive: true });
+    await tokenizer.save(join(out, "tokenizer.json"));
+    const initFrom = init
+      ? {
+        init_from: { discriminator: init.discriminator?.dir ?? null, generator: init.generator?.dir ?? null },
+      }
+      : {};
+    await writeJsonAtomic(configPath, { ...config, backend: opts.backend ?? null, ...initFrom });
+  }
   // Probes (lib/probes): tug-of-war on the step's own gradients + average cosines over the top-1000 tokens.
   const probeEvery = opts.probeEvery ?? config.probeEvery ?? 0;
   const probe = probeEvery > 0
@@ -316,7 +360,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     probe?.dispose();
   }
   if (!stoppedEarly && trainer.step === config.steps && !opts.noExport) {
-    const dirs = await exportModels(trainer, join(out, "export"));
+    const dirs = await exportModels(trainer, join(out, "export"), tokenizer);
     say(`exported ${dirs.join(", ")}`);
   }
   return { trainer, tokenizer, last, outDir: out, stoppedEarly: stoppedEarly || trainer.step < config.steps };
