@@ -12,7 +12,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { discriminatorView } from "../lib/probes/discriminator_view.ts";
@@ -22,6 +21,7 @@ import { readMetrics } from "../lib/train/run.ts";
 import { formatDuration } from "../lib/util/progress.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
+import { intOption, parseCliArgs } from "../lib/util/cli.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
 
@@ -115,27 +115,46 @@ async function sameSettings(
   });
 }
 
+const DEMO_OPTIONS = {
+  steps: { type: "string", default: String(DEMO_DEFAULTS.steps) },
+  batch: { type: "string", default: String(DEMO_DEFAULTS.batch) },
+  seq: { type: "string", default: String(DEMO_DEFAULTS.seqLength) },
+  lr: { type: "string", default: String(DEMO_DEFAULTS.learningRate) },
+  "probe-every": { type: "string", default: String(DEMO_DEFAULTS.probeEvery) },
+  set: { type: "string", multiple: true, default: [] as string[] },
+  seed: { type: "string", default: "0" },
+  out: { type: "string", default: "runs/demo" },
+  parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
+  backend: { type: "string", default: "wasm" },
+  modes: { type: "string", default: MODES.join(",") },
+  "no-report": { type: "boolean", default: false },
+  fresh: { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+} as const;
+
+/** Parses the demo's argv; throws an error naming the option when a value is not what it needs. */
+export function parseDemoArgs(argv: string[]) {
+  const { values } = parseCliArgs(argv, DEMO_OPTIONS);
+  for (
+    const [k, min] of [["steps", 1], ["batch", 1], ["seq", 4], ["probe-every", 0], ["seed", 0], [
+      "parallel",
+      1,
+    ]] as const
+  ) {
+    intOption(k, values[k], min);
+  }
+  if (!(Number(values.lr) > 0)) throw new Error(`--lr needs a positive number, got "${values.lr}"`);
+  return values;
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      steps: { type: "string", default: String(DEMO_DEFAULTS.steps) },
-      batch: { type: "string", default: String(DEMO_DEFAULTS.batch) },
-      seq: { type: "string", default: String(DEMO_DEFAULTS.seqLength) },
-      lr: { type: "string", default: String(DEMO_DEFAULTS.learningRate) },
-      "probe-every": { type: "string", default: String(DEMO_DEFAULTS.probeEvery) },
-      set: { type: "string", multiple: true, default: [] },
-      seed: { type: "string", default: "0" },
-      out: { type: "string", default: "runs/demo" },
-      parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
-      backend: { type: "string", default: "wasm" },
-      modes: { type: "string", default: MODES.join(",") },
-      "no-report": { type: "boolean", default: false },
-      fresh: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
+  let values: ReturnType<typeof parseDemoArgs>;
+  try {
+    values = parseDemoArgs(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   if (values.help) {
     console.log(USAGE);
     Deno.exit(0);

@@ -22,6 +22,7 @@ import type { ParameterStore } from "../model/params.ts";
 import { loadSafetensors } from "../io/safetensors.ts";
 import type { HostTensor } from "../io/safetensors.ts";
 import { WordPieceTokenizer } from "../text/tokenizer.ts";
+import { taskCommand } from "../util/cli.ts";
 import { Rng } from "../rng.ts";
 
 /** Which exported network a classifier starts from. */
@@ -184,7 +185,9 @@ export async function loadPretrainedEncoder(
     throw new Error(
       `${runDir} has no exported ${wanted.map(([s]) => s).join(" or ")} model (${
         wanted.map(([, d]) => join(d, "model.safetensors")).join(", ")
-      }); a run writes export/ when it reaches its last step — finish it with \`deno task pretrain --resume ${runDir}\``,
+      }); a run writes export/ when it reaches its last step — finish it with \`${
+        taskCommand(`pretrain --resume ${runDir}`)
+      }\``,
     );
   }
   const [kind, modelDir] = found;

@@ -23,6 +23,7 @@ import { BatchSampler } from "./batches.ts";
 import { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { Pretrainer, type StepGradients, type StepMetrics } from "./pretrain.ts";
 import { tokenFrequencies, topTokens } from "../probes/geometry.ts";
+import { taskCommand } from "../util/cli.ts";
 import { TrainingProbe } from "../probes/training_probe.ts";
 
 /** One line of metrics.jsonl. */
@@ -290,7 +291,11 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       }
       if (aborted) {
         stoppedEarly = true;
-        say(`stopped at step ${trainer.step}; checkpoint written — continue with --resume ${out}`);
+        say(
+          `stopped at step ${trainer.step}; checkpoint written — continue with ${
+            taskCommand(`pretrain --resume ${out}`)
+          }`,
+        );
         break;
       }
     }
