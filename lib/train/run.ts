@@ -20,7 +20,13 @@ import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { BatchSampler } from "./batches.ts";
-import { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import {
+  exportModels,
+  latestCheckpoint,
+  loadCheckpoint,
+  removePartialFiles,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 import { Pretrainer, type StepGradients, type StepMetrics } from "./pretrain.ts";
 import { tokenFrequencies, topTokens } from "../probes/geometry.ts";
 import { taskCommand } from "../util/cli.ts";
@@ -233,14 +239,23 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     opts.onGradients?.(grads, step);
   };
   const metricsPath = join(out, "metrics.jsonl");
+  // Training seconds of earlier sessions: elapsed_s continues across a resume.
+  let elapsedBefore = 0;
   if (opts.resume) {
+    const partial = await removePartialFiles(out);
+    if (partial.length) say(`removed ${partial.length} partial file(s) left by an interrupted write`);
     const ckpt = await latestCheckpoint(out);
-    if (!ckpt) throw new Error(`--resume ${out}: the run has no checkpoint yet`);
-    const state = await loadCheckpoint(ckpt, trainer);
+    // No checkpoint yet (killed before the first): start again from step 0, which the seeded
+    // initialisation makes the same run.
+    const state = ckpt ? await loadCheckpoint(ckpt, trainer) : null;
+    const step = state?.step ?? 0;
     // Drop log lines past the checkpoint: the resumed run writes them again, identically.
-    const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= state.step);
+    const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= step);
     await writeFileAtomic(metricsPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
-    say(`resumed from ${ckpt} (step ${state.step})`);
+    elapsedBefore = state?.elapsedSeconds ?? kept.at(-1)?.elapsed_s ?? 0;
+    say(
+      ckpt ? `resumed from ${ckpt} (step ${step})` : `no checkpoint yet: starting the run again from step 0`,
+    );
   }
 
   const sampler = new BatchSampler(data, config.batchSize, config.seed);
@@ -273,7 +288,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       // A probed step is always logged, whatever logEvery says.
       if (trainer.step % config.logEvery === 0 || trainer.step === stopAt || probed) {
         last = {
-          ...toRecord(m, tps, elapsed),
+          ...toRecord(m, tps, elapsedBefore + elapsed),
           ...memoryRecord(),
           ...probed,
           ...(opts.extraMetrics?.(trainer, trainer.step) ?? {}),
@@ -287,7 +302,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0) ||
         trainer.step === stopAt || aborted
       ) {
-        await saveCheckpoint(out, trainer);
+        await saveCheckpoint(out, trainer, 2, elapsedBefore + (performance.now() - t0) / 1000);
       }
       if (aborted) {
         stoppedEarly = true;
