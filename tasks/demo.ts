@@ -198,7 +198,9 @@ if (import.meta.main) {
 
   const finishedAlready = async (job: Job) => {
     const m = await readMetrics(join(job.dir, "metrics.jsonl"));
-    return m.length > 0 && m[m.length - 1].step === job.total;
+    // A run killed mid-export has logged its last step but has no export/ yet: resume it.
+    const exported = await Deno.stat(join(job.dir, "export")).then(() => true, () => false);
+    return m.length > 0 && m[m.length - 1].step === job.total && exported;
   };
 
   const run = async (job: Job): Promise<void> => {
