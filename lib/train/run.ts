@@ -163,6 +163,27 @@ export async function readMetrics(path: string): Promise<MetricsRecord[]> {
   return out;
 }
 
+/**
+ * A run's tokenizer and packed rows (trained and packed on first use, then read from the cache), for
+ * `tokenizer` ("trained", "bert-base-uncased" or a tokenizer.json path; default the config's): exactly
+ * what {@link pretrain} trains on, so a parent process can prepare the data before its runs start.
+ */
+export function prepareRunData(
+  config: RunConfig,
+  onMessage?: (msg: string) => void,
+  tokenizer: string = config.tokenizer,
+): ReturnType<typeof prepareCorpus> {
+  return prepareCorpus({
+    corpus: config.corpus,
+    tokenizer,
+    vocabSize: config.tokenizerVocabSize,
+    maxLength: config.seqLength,
+    seed: config.seed,
+    maxChars: config.corpusMaxChars || undefined,
+    onProgress: onMessage,
+  });
+}
+
 /** Runs (or resumes) pre-training in `opts.outDir`. */
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const say = opts.onMessage ?? (() => {});
@@ -195,15 +216,11 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     }
   }
 
-  const { tokenizer, data } = await prepareCorpus({
-    corpus: config.corpus,
-    tokenizer: opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
-    vocabSize: config.tokenizerVocabSize,
-    maxLength: config.seqLength,
-    seed: config.seed,
-    maxChars: config.corpusMaxChars || undefined,
-    onProgress: say,
-  });
+  const { tokenizer, data } = await prepareRunData(
+    config,
+    say,
+    opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
+  );
   if (opts.resume) {
     if (tokenizer.vocabSize !== config.vocabSize) {
       throw new Error(
