@@ -15,7 +15,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { applyOverrides, preset, SHARING_MODES } from "../lib/config.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -32,6 +31,7 @@ import {
 import { formatDuration } from "../lib/util/progress.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
+import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
 import { baseRate } from "../lib/report/demo.ts";
 import { notLearned } from "../lib/train/rtd_metrics.ts";
 
@@ -134,7 +134,7 @@ const HELP = `deno task compare — equal-compute comparison of mlm / es / nes /
   --force                 accept settings that differ from the folder's plan.json (finished pieces are kept)
 `;
 
-const { values } = parseArgs({
+const { values } = parseArgsOrExit({
   args: Deno.args,
   options: {
     quick: { type: "boolean", default: false },
@@ -174,10 +174,11 @@ function fail(msg: string): never {
   Deno.exit(2);
 }
 const intArg = (k: string, v: string | undefined, min = 1) => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) fail(`--${k} needs an integer >= ${min}, got "${v}"`);
-  return n;
+  try {
+    return intOption(k, v, min);
+  } catch (e) {
+    fail((e as Error).message);
+  }
 };
 const listArg = (v: string | undefined) =>
   v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);

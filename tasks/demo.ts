@@ -12,7 +12,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { discriminatorView } from "../lib/probes/discriminator_view.ts";
@@ -26,12 +25,19 @@ import {
   summaryText,
 } from "../lib/report/mod.ts";
 import { openRun } from "../lib/report/trained.ts";
-import { readMetrics } from "../lib/train/run.ts";
+import { prepareRunData, readMetrics } from "../lib/train/run.ts";
 import { formatDuration } from "../lib/util/progress.ts";
-import { blasEnvFor } from "../lib/backend/blas.ts";
+import { blasEnvFor, loadBlas } from "../lib/backend/blas.ts";
+import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
+import { defaultCacheDir } from "../lib/text/dataset.ts";
+import { etaSeconds, measureStepSeconds } from "../lib/train/estimate.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
+import { intOption, parseCliArgs } from "../lib/util/cli.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
+
+/** Seconds a run needs before its first step (Deno, tfjs, data from the cache, the model), until measured. */
+const STARTUP_SECONDS = 3;
 
 /** Settings of the demo's runs (on top of the `tiny` preset); measured to fit ~10 minutes on 2 cores. */
 export const DEMO_DEFAULTS = {
@@ -59,7 +65,15 @@ interface Job {
   status: "queued" | "running" | "done" | "failed";
   log: string;
   reused?: boolean;
+  /** Seconds per step the run reports, and when it started / first reported (for the ETA). */
+  observed?: number;
+  spawnedAt?: number;
+  firstReportAt?: number;
+  firstStep?: number;
 }
+
+/** The one line that makes the demo faster where OpenBLAS is missing (Debian/Ubuntu). */
+export const OPENBLAS_APT = "sudo apt-get install libopenblas0-pthread";
 
 const USAGE = `deno task demo — tiny pre-training under ${MODES.join(", ")}, then a comparison and a report
   --steps N        steps per run [${DEMO_DEFAULTS.steps}]        --batch B      sequences per step [${DEMO_DEFAULTS.batch}]
@@ -123,27 +137,46 @@ async function sameSettings(
   });
 }
 
+const DEMO_OPTIONS = {
+  steps: { type: "string", default: String(DEMO_DEFAULTS.steps) },
+  batch: { type: "string", default: String(DEMO_DEFAULTS.batch) },
+  seq: { type: "string", default: String(DEMO_DEFAULTS.seqLength) },
+  lr: { type: "string", default: String(DEMO_DEFAULTS.learningRate) },
+  "probe-every": { type: "string", default: String(DEMO_DEFAULTS.probeEvery) },
+  set: { type: "string", multiple: true, default: [] as string[] },
+  seed: { type: "string", default: "0" },
+  out: { type: "string", default: "runs/demo" },
+  parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
+  backend: { type: "string", default: "wasm" },
+  modes: { type: "string", default: MODES.join(",") },
+  "no-report": { type: "boolean", default: false },
+  fresh: { type: "boolean", default: false },
+  help: { type: "boolean", default: false },
+} as const;
+
+/** Parses the demo's argv; throws an error naming the option when a value is not what it needs. */
+export function parseDemoArgs(argv: string[]) {
+  const { values } = parseCliArgs(argv, DEMO_OPTIONS);
+  for (
+    const [k, min] of [["steps", 1], ["batch", 1], ["seq", 4], ["probe-every", 0], ["seed", 0], [
+      "parallel",
+      1,
+    ]] as const
+  ) {
+    intOption(k, values[k], min);
+  }
+  if (!(Number(values.lr) > 0)) throw new Error(`--lr needs a positive number, got "${values.lr}"`);
+  return values;
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      steps: { type: "string", default: String(DEMO_DEFAULTS.steps) },
-      batch: { type: "string", default: String(DEMO_DEFAULTS.batch) },
-      seq: { type: "string", default: String(DEMO_DEFAULTS.seqLength) },
-      lr: { type: "string", default: String(DEMO_DEFAULTS.learningRate) },
-      "probe-every": { type: "string", default: String(DEMO_DEFAULTS.probeEvery) },
-      set: { type: "string", multiple: true, default: [] },
-      seed: { type: "string", default: "0" },
-      out: { type: "string", default: "runs/demo" },
-      parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
-      backend: { type: "string", default: "wasm" },
-      modes: { type: "string", default: MODES.join(",") },
-      "no-report": { type: "boolean", default: false },
-      fresh: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
+  let values: ReturnType<typeof parseDemoArgs>;
+  try {
+    values = parseDemoArgs(Deno.args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   if (values.help) {
     console.log(USAGE);
     Deno.exit(0);
@@ -187,7 +220,9 @@ if (import.meta.main) {
 
   const finishedAlready = async (job: Job) => {
     const m = await readMetrics(join(job.dir, "metrics.jsonl"));
-    return m.length > 0 && m[m.length - 1].step === job.total;
+    // A run killed mid-export has logged its last step but has no export/ yet: resume it.
+    const exported = await Deno.stat(join(job.dir, "export")).then(() => true, () => false);
+    return m.length > 0 && m[m.length - 1].step === job.total && exported;
   };
 
   const run = async (job: Job): Promise<void> => {
@@ -203,6 +238,7 @@ if (import.meta.main) {
       await Deno.stat(join(job.dir, "checkpoints", "latest.json")).then(() => true, () => false);
     if (!resume) await Deno.remove(job.dir, { recursive: true }).catch(() => {});
     job.status = "running";
+    job.spawnedAt = performance.now();
     const args = [
       "run",
       "-A",
@@ -231,10 +267,84 @@ if (import.meta.main) {
         job.step = p.step as number;
         job.total = p.totalSteps as number;
         job.eta = p.etaSeconds as number;
+        job.firstReportAt ??= performance.now();
+        job.firstStep ??= job.step;
+        // The child's own step time, once its first (slow, set-up) steps weigh little.
+        if (job.step - job.firstStep >= 3 && job.step < job.total) {
+          job.observed = job.eta / (job.total - job.step);
+        }
       },
     });
     job.log = r.stderr;
     job.status = r.success ? "done" : "failed";
+  };
+
+  // Before the runs: the backend (OpenBLAS or not), the data (the WordPiece vocabulary is trained once
+  // and cached, here rather than in each child) and one measured step per mode, for the time estimate.
+  const parallel = Number(values.parallel);
+  if (Deno.env.get("RTDLAB_BLAS_THREADS") === undefined) {
+    Deno.env.set("RTDLAB_BLAS_THREADS", blasEnvFor(parallel).RTDLAB_BLAS_THREADS); // each child's share
+  }
+  const backend = await initBackend(values.backend as BackendName);
+  console.error(`backend: ${backend.info}`);
+  if (backend.name === "wasm" && !loadBlas() && Deno.env.get("RTDLAB_BLAS") === undefined) {
+    console.error(
+      `OpenBLAS is not installed: each step runs ~2.7× slower on XNNPACK. To speed it up: ${OPENBLAS_APT}`,
+    );
+  }
+  const measured = new Map<string, number>();
+  const pending = [];
+  for (const j of jobs) {
+    if (!(await sameSettings(j.dir, overrides, steps, seed) && await finishedAlready(j))) pending.push(j);
+  }
+  if (pending.length > 0) {
+    const base = validateConfig(applyOverrides(preset("tiny"), { ...overrides, seed, steps }));
+    const { tokenizer, data } = await prepareRunData(base, (m) =>
+      console.error(
+        m.startsWith("training a")
+          ? `data: ${m} on ${base.corpus} (first run only; cached in ${defaultCacheDir()})`
+          : `data: ${m}`,
+      ));
+    const vocab = {
+      padId: tokenizer.specialIds.pad,
+      maskId: tokenizer.specialIds.mask,
+      vocabSize: tokenizer.vocabSize,
+      isSpecial: (id: number) => tokenizer.isSpecial(id),
+    };
+    for (const mode of new Set(pending.map((j) => j.mode))) {
+      const c = validateConfig({
+        ...applyOverrides(base, { sharing: mode }),
+        vocabSize: tokenizer.vocabSize,
+      });
+      measured.set(mode, await measureStepSeconds(c, vocab, data));
+    }
+    const total = etaSeconds(
+      pending.map((j) => ({ state: "queued", total: steps, done: 0, measured: measured.get(j.mode)! })),
+      parallel,
+      STARTUP_SECONDS,
+    );
+    console.error(
+      `estimate: ~${formatDuration(total)} of training for ${pending.length} run(s), ${parallel} at a time ` +
+        `(a step measured here: ${[...measured].map(([m, t]) => `${m} ${t.toFixed(2)} s`).join(", ")}; ` +
+        `probes and checkpoints add some); the ETA below follows the runs' own step times`,
+    );
+  }
+  const eta = () => {
+    const started = jobs.filter((j) => j.firstReportAt !== undefined);
+    const startup = started.length
+      ? started.reduce((a, j) => a + (j.firstReportAt! - j.spawnedAt!) / 1000, 0) / started.length
+      : STARTUP_SECONDS;
+    return etaSeconds(
+      jobs.filter((j) => measured.has(j.mode)).map((j) => ({
+        state: j.status === "queued" ? "queued" : j.status === "running" ? "running" : "done",
+        total: j.total,
+        done: j.step,
+        measured: measured.get(j.mode)!,
+        observed: j.observed,
+      })),
+      parallel,
+      startup,
+    );
   };
 
   const t0 = performance.now();
@@ -245,12 +355,13 @@ if (import.meta.main) {
     const parts = jobs.map((j) =>
       j.status === "queued" ? `${j.mode} queued` : `${j.mode} ${Math.floor((100 * j.step) / j.total)}%`
     );
-    const line = `demo ${parts.join(" · ")} | ${formatDuration((performance.now() - t0) / 1000)} elapsed`;
+    const line = `demo ${parts.join(" · ")} | ${formatDuration((performance.now() - t0) / 1000)} elapsed` +
+      (measured.size ? `, ETA ${formatDuration(eta())}` : "");
     if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line}`));
     else {
       // Non-TTY (CI logs): print when a run crosses a 10% mark.
       const coarse = line.replace(/(\d+)%/g, (_, p) => `${Math.floor(Number(p) / 10) * 10}%`);
-      const key = coarse.replace(/ \| .* elapsed$/, "");
+      const key = coarse.replace(/ \| .*$/, "");
       if (key !== lastLine) console.error(coarse);
       lastLine = key;
     }

@@ -10,13 +10,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { DEFAULT_HYPERPARAMS, type FinetuneHyperparams, runFinetune } from "../lib/finetune/mod.ts";
 import type { EncoderSource } from "../lib/finetune/classifier.ts";
 import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
+import { intOption, parseCliArgs } from "../lib/util/cli.ts";
 
 const D = DEFAULT_HYPERPARAMS;
 const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classification task
@@ -41,6 +41,7 @@ const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classi
   --max-eval N           use at most N dev and N test examples
   --source S             discriminator | mlm | scratch (random init, same tokenizer: the no-pre-training control)
   --out DIR              output folder  [DIR/finetune/<task>-s<seed>]
+  --force                replace an earlier result in that folder (else it is refused)
   user data:  --text-column C  --text-b-column C  --label-column C  --dev FILE  --test FILE
               --split-seed S  --metric ${METRIC_NAMES.join("|")}
   --backend B            wasm | cpu | webgpu | tensorflow | cuda  [wasm]
@@ -51,62 +52,48 @@ const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classi
 
 /** Parses argv into run options; throws on bad input. */
 export function parseCli(argv: string[]) {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(
-          [
-            "checkpoint",
-            "task",
-            "seed",
-            "epochs",
-            "lr",
-            "batch",
-            "max-length",
-            "layer-decay",
-            "warmup",
-            "weight-decay",
-            "patience",
-            "eval-every",
-            "max-train",
-            "max-eval",
-            "source",
-            "out",
-            "text-column",
-            "text-b-column",
-            "label-column",
-            "dev",
-            "test",
-            "split-seed",
-            "metric",
-            "backend",
-          ].map((k) => [k, { type: "string" as const }]),
-        ),
-        help: { type: "boolean" },
-        quiet: { type: "boolean" },
-        "progress-jsonl": { type: "boolean" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new Error(`${(e as Error).message} (see --help)`);
-  }
+  const { values } = parseCliArgs(argv, {
+    ...Object.fromEntries(
+      [
+        "checkpoint",
+        "task",
+        "seed",
+        "epochs",
+        "lr",
+        "batch",
+        "max-length",
+        "layer-decay",
+        "warmup",
+        "weight-decay",
+        "patience",
+        "eval-every",
+        "max-train",
+        "max-eval",
+        "source",
+        "out",
+        "text-column",
+        "text-b-column",
+        "label-column",
+        "dev",
+        "test",
+        "split-seed",
+        "metric",
+        "backend",
+      ].map((k) => [k, { type: "string" as const }]),
+    ),
+    help: { type: "boolean" },
+    force: { type: "boolean" },
+    quiet: { type: "boolean" },
+    "progress-jsonl": { type: "boolean" },
+  });
   const a = values as Record<string, string | undefined> & {
     help?: boolean;
+    force?: boolean;
     quiet?: boolean;
     "progress-jsonl"?: boolean;
   };
   if (a.help) return { help: true as const };
-  const int = (k: string, min = 0) => {
-    const v = a[k];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${k} needs an integer >= ${min}, got "${v}"`);
-    return n;
-  };
+  const int = (k: string, min = 0) => intOption(k, a[k], min);
   const num = (k: string) => {
     const v = a[k];
     if (v === undefined) return undefined;
@@ -144,6 +131,7 @@ export function parseCli(argv: string[]) {
     hyper,
     source,
     outDir: a.out,
+    force: a.force ?? false,
     backend: (a.backend ?? "wasm") as BackendName,
     progressJsonl: a["progress-jsonl"] ?? false,
     quiet: a.quiet ?? false,
@@ -191,6 +179,7 @@ if (import.meta.main) {
       hyper: cli.hyper,
       source: cli.source,
       outDir: cli.outDir,
+      force: cli.force,
       taskOptions: cli.taskOptions,
       signal: abort.signal,
       onMessage: (msg) => {

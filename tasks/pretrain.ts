@@ -9,7 +9,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   applyOverrides,
   preset,
@@ -23,6 +22,7 @@ import { pretrain } from "../lib/train/run.ts";
 import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 import { notLearned } from "../lib/train/rtd_metrics.ts";
+import { intOption, parseCliArgs } from "../lib/util/cli.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
 
@@ -55,55 +55,41 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
 
 /** Parses argv into a resolved config and run options; throws on bad input. */
 export function parseCli(argv: string[]) {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(
-          [
-            "config",
-            "sharing",
-            "steps",
-            "until",
-            "seed",
-            "out",
-            "resume",
-            "backend",
-            "corpus",
-            "rtd-weight",
-            "init-from",
-            "init-discriminator",
-            "init-generator",
-          ]
-            .map(
-              (k) => [k, { type: "string" as const }],
-            ),
-        ),
-        "probe-every": { type: "string" },
-        set: { type: "string", multiple: true },
-        joint: { type: "boolean" },
-        help: { type: "boolean" },
-        "progress-jsonl": { type: "boolean" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new Error(`${(e as Error).message} (see --help)`);
-  }
+  const { values } = parseCliArgs(argv, {
+    ...Object.fromEntries(
+      [
+        "config",
+        "sharing",
+        "steps",
+        "until",
+        "seed",
+        "out",
+        "resume",
+        "backend",
+        "corpus",
+        "rtd-weight",
+        "init-from",
+        "init-discriminator",
+        "init-generator",
+      ].map((k) => [k, { type: "string" as const }]),
+    ),
+    "probe-every": { type: "string" },
+    set: { type: "string", multiple: true },
+    joint: { type: "boolean" },
+    help: { type: "boolean" },
+    "progress-jsonl": { type: "boolean" },
+  });
   const args = values as Record<string, string | undefined> & {
     set?: string[];
     joint?: boolean;
     help?: boolean;
     "progress-jsonl"?: boolean;
   };
-  const int = (name: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} needs a non-negative integer, got "${v}"`);
-    return n;
-  };
+  // Run length and step counts start at 1; a seed or a probe interval (0 = off) at 0.
+  const steps = intOption("steps", args.steps, 1);
+  const until = intOption("until", args.until, 1);
+  const seed = intOption("seed", args.seed, 0);
+  const probeEvery = intOption("probe-every", args["probe-every"], 0);
   let config: RunConfig;
   const name = args.config ?? "tiny";
   if (name.endsWith(".json")) {
@@ -113,11 +99,10 @@ export function parseCli(argv: string[]) {
   const overrides: Record<string, unknown> = {};
   if (args.sharing) overrides.sharing = args.sharing;
   if (args.joint) overrides.joint = true;
-  if (args.steps !== undefined) overrides.steps = int("steps", args.steps);
-  if (args.seed !== undefined) overrides.seed = int("seed", args.seed);
+  if (steps !== undefined) overrides.steps = steps;
+  if (seed !== undefined) overrides.seed = seed;
   if (args.corpus) overrides.corpus = args.corpus;
   if (args["rtd-weight"] !== undefined) overrides.rtdWeight = Number(args["rtd-weight"]);
-  const probeEvery = int("probe-every", args["probe-every"]);
   if (probeEvery !== undefined) overrides.probeEvery = probeEvery;
   for (const kv of (args.set ?? []) as string[]) {
     const i = kv.indexOf("=");
@@ -147,8 +132,8 @@ export function parseCli(argv: string[]) {
     backend,
     out,
     resume: args.resume !== undefined,
-    steps: int("steps", args.steps),
-    until: int("until", args.until),
+    steps,
+    until,
     probeEvery,
     initFrom: hasInit ? init : undefined,
   };

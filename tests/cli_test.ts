@@ -1,9 +1,14 @@
 /**
- * The pretrain command line refuses bad input with a message that names the problem.
+ * The command lines refuse bad input with a message that names the problem: one rule and one message
+ * for every integer option, and hints that print a command the user can run.
  */
 
 import assert from "node:assert/strict";
 import { parseCli } from "../tasks/pretrain.ts";
+import { parseCli as parseFinetuneCli } from "../tasks/finetune.ts";
+import { parseDemoArgs } from "../tasks/demo.ts";
+import { parseBenchArgs } from "../lib/bench/cli.ts";
+import { denoCommand, intOption, joinNegativeValues, taskCommand } from "../lib/util/cli.ts";
 
 Deno.test("pretrain CLI: defaults, overrides and the run folder name", () => {
   const cli = parseCli([
@@ -35,7 +40,7 @@ Deno.test("pretrain CLI: unknown options, configs, keys and modes are named in t
     () => parseCli(["--sharing", "tied"]),
     /unknown sharing mode "tied"; valid modes: mlm, es, nes, gdes/,
   );
-  assert.throws(() => parseCli(["--steps", "four"]), /--steps needs a non-negative integer/);
+  assert.throws(() => parseCli(["--steps", "four"]), /--steps needs an integer >= 1, got "four"/);
   assert.throws(() => parseCli(["--set", "seqLength=1024"]), /longer than the position table/);
 });
 
@@ -53,4 +58,66 @@ Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resum
     () => parseCli(["--init-from", "x", "--init-generator", "g"]),
     /give --init-from DIR, or --init-discriminator and --init-generator, not both/,
   );
+});
+
+Deno.test("integer options: one rule, one message, whether the value is negative, zero, fractional or text", () => {
+  // --steps 0, --steps -5 and --steps=-5 used to give three different messages (one from the parser).
+  for (const v of ["-5", "0", "2.5", "1e3", "four", "", " ", "0x10"]) {
+    const msg = new RegExp(`--steps needs an integer >= 1, got "${v.replace(/[.+]/g, "\\$&")}"`);
+    for (const argv of [["--steps", v], [`--steps=${v}`]]) {
+      assert.throws(() => parseCli(argv), msg, `pretrain ${argv.join(" ")}`);
+      assert.throws(() => parseDemoArgs(argv), msg, `demo ${argv.join(" ")}`);
+      assert.throws(() => parseBenchArgs(argv), msg, `bench ${argv.join(" ")}`);
+    }
+  }
+  const ft = ["--checkpoint", "runs/x", "--task", "t.csv"];
+  assert.throws(
+    () => parseFinetuneCli([...ft, "--epochs", "-2"]),
+    /--epochs needs an integer >= 1, got "-2"/,
+  );
+  assert.throws(() => parseFinetuneCli([...ft, "--seed=-1"]), /--seed needs an integer >= 0, got "-1"/);
+  assert.throws(() => parseCli(["--seed", "-1"]), /--seed needs an integer >= 0, got "-1"/);
+  assert.throws(() => parseDemoArgs(["--parallel", "0"]), /--parallel needs an integer >= 1, got "0"/);
+  // The same rule accepts what it should.
+  assert.equal(parseCli(["--steps", "12", "--seed", "0", "--probe-every", "0"]).config.steps, 12);
+  assert.equal(intOption("n", "+7", 0), 7);
+  assert.equal(intOption("n", undefined, 1), undefined);
+  // Other parser errors are one short line naming the option.
+  assert.throws(() => parseCli(["--steps"]), /--steps needs a value \(see --help\)$/);
+  assert.throws(() => parseCli(["--stepz", "3"]), /unknown option --stepz \(see --help\)$/);
+  assert.throws(() => parseCli(["extra"]), /unexpected argument "extra" \(see --help\)$/);
+  // A negative number after a string option is its value; after a boolean one it is left alone.
+  const opts = { steps: { type: "string" as const }, joint: { type: "boolean" as const } };
+  assert.deepEqual(joinNegativeValues(["--steps", "-5", "--joint", "-3"], opts), [
+    "--steps=-5",
+    "--joint",
+    "-3",
+  ]);
+});
+
+Deno.test("hints print a command that works after README's set-up (npx) or with deno on PATH", () => {
+  const saved = Deno.env.get("npm_command");
+  try {
+    Deno.env.set("npm_command", "exec"); // what npx sets for the process it starts
+    assert.equal(denoCommand(), `npx -y deno@${Deno.version.deno}`);
+    assert.equal(
+      taskCommand("pretrain --resume runs/x"),
+      `npx -y deno@${Deno.version.deno} task pretrain --resume runs/x`,
+    );
+    Deno.env.delete("npm_command");
+    if (!/[\\/]_npx[\\/]/.test(Deno.execPath())) {
+      assert.equal(taskCommand("pretrain --resume runs/x"), "deno task pretrain --resume runs/x");
+    }
+  } finally {
+    if (saved === undefined) Deno.env.delete("npm_command");
+    else Deno.env.set("npm_command", saved);
+  }
+});
+
+Deno.test("finetune CLI: --force is off unless given", () => {
+  const ft = ["--checkpoint", "runs/x", "--task", "t.csv"];
+  const plain = parseFinetuneCli(ft), forced = parseFinetuneCli([...ft, "--force"]);
+  assert.ok(!plain.help && !forced.help);
+  assert.equal(plain.force, false);
+  assert.equal(forced.force, true);
 });

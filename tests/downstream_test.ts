@@ -315,4 +315,24 @@ Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file
   );
   assert.equal(preds.filter((p) => p.split === "test").length, 4);
   assert.ok(preds.every((p) => ["neg", "pos"].includes(p.pred) && p.probs.length === 2));
+
+  // The same checkpoint/task/seed again: refused before training, the earlier result left as it was.
+  const before = await Deno.readTextFile(join(out, "metrics.json"));
+  const again = {
+    runDir: run,
+    task: fx("good.jsonl"),
+    seed: 3,
+    hyper: { epochs: 1, batchSize: 8, maxLength: 16 },
+  };
+  await assert.rejects(
+    () => runFinetune(again),
+    /good-s3 already holds a fine-tuning result \(metrics\.json\); pass --force to replace it or choose another --out/,
+  );
+  assert.equal(await Deno.readTextFile(join(out, "metrics.json")), before);
+  // Another --out keeps both; --force replaces.
+  const other = join(run, "finetune", "good-s3-1epoch");
+  assert.equal((await runFinetune({ ...again, outDir: other })).hyper.epochs, 1);
+  assert.equal(JSON.parse(await Deno.readTextFile(join(out, "metrics.json"))).hyper.epochs, 2);
+  await runFinetune({ ...again, force: true });
+  assert.equal(JSON.parse(await Deno.readTextFile(join(out, "metrics.json"))).hyper.epochs, 1);
 });

@@ -227,7 +227,7 @@ Deno.test("report: figure builders produce the expected traces", async () => {
     assert.deepEqual(es1.y, [5, 4, 3, 3]);
     assert.deepEqual(
       es1.line,
-      { color: "#1f77b4", dash: "dot", width: 1.6 },
+      { color: "#1f77b4", dash: "dot", width: 2.5 },
       "second ES seed: same colour, dotted",
     );
     assert.equal(byRun.data.filter((d) => d.showlegend).length, 4, "one legend entry per run");

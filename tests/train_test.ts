@@ -92,6 +92,67 @@ Deno.test("resume reproduces exactly the losses of an uninterrupted run (GDES, d
   assert.deepEqual(losses(mb), losses(ma));
 });
 
+Deno.test("elapsed_s continues across a resume (from the checkpoint's time, else the last kept log line)", async () => {
+  const out = join(tempDir(), "run");
+  const a = await pretrain({ config: runConfig("es", 9), outDir: out, until: 5, noExport: true });
+  a.trainer.dispose();
+  // Pretend the first session took long, so a restart at 0 could not pass for a continuation.
+  const statePath = join(out, "checkpoints", "step-0000005", "state.json");
+  const state = JSON.parse(await Deno.readTextFile(statePath));
+  assert.equal(typeof state.elapsedSeconds, "number");
+  await Deno.writeTextFile(statePath, JSON.stringify({ ...state, elapsedSeconds: 1000 }));
+  const b = await pretrain({
+    config: runConfig("es", 9),
+    outDir: out,
+    resume: true,
+    until: 7,
+    noExport: true,
+  });
+  b.trainer.dispose();
+  let m = await readMetrics(join(out, "metrics.jsonl"));
+  assert.deepEqual(m.map((r) => r.step), [1, 2, 3, 4, 5, 6, 7]);
+  assert.ok(m.slice(5).every((r) => r.elapsed_s >= 1000), JSON.stringify(m.map((r) => r.elapsed_s)));
+  // A checkpoint written before elapsedSeconds existed: continue from the last log line it keeps.
+  const statePath7 = join(out, "checkpoints", "step-0000007", "state.json");
+  const { elapsedSeconds: _, ...old } = JSON.parse(await Deno.readTextFile(statePath7));
+  await Deno.writeTextFile(statePath7, JSON.stringify(old));
+  const c = await pretrain({ config: runConfig("es", 9), outDir: out, resume: true, noExport: true });
+  c.trainer.dispose();
+  m = await readMetrics(join(out, "metrics.jsonl"));
+  assert.ok(
+    m[7].elapsed_s >= m[6].elapsed_s && m[6].elapsed_s >= 1000,
+    JSON.stringify(m.map((r) => r.elapsed_s)),
+  );
+});
+
+Deno.test("resume of a run killed before its first checkpoint starts again at step 0 (same losses) and removes partial files", async () => {
+  const whole = join(tempDir(), "whole"), killed = join(tempDir(), "killed");
+  const a = await pretrain({ config: runConfig("gdes", 6), outDir: whole, noExport: true });
+  a.trainer.dispose();
+  const b = await pretrain({ config: runConfig("gdes", 6), outDir: killed, until: 3, noExport: true });
+  b.trainer.dispose();
+  // What a kill before the first checkpoint leaves: config, tokenizer, log lines, temporary files.
+  await Deno.remove(join(killed, "checkpoints"), { recursive: true });
+  await Deno.mkdir(join(killed, "checkpoints", ".step-0000005.4242.tmp"), { recursive: true });
+  await Deno.writeTextFile(
+    join(killed, "checkpoints", ".step-0000005.4242.tmp", "model.safetensors"),
+    "torn",
+  );
+  await Deno.writeTextFile(join(killed, "metrics.jsonl.4242.1.1700000000000.tmp"), '{"step": 1');
+  await Deno.mkdir(join(killed, "export.4242.tmp", "discriminator"), { recursive: true });
+  const c = await pretrain({ config: runConfig("gdes", 6), outDir: killed, resume: true });
+  c.trainer.dispose();
+  const losses = async (dir: string) =>
+    (await readMetrics(join(dir, "metrics.jsonl"))).map((x) => [x.step, x.loss_mlm, x.loss_rtd, x.lr]);
+  assert.deepEqual(await losses(killed), await losses(whole));
+  const left = [
+    ...await Array.fromAsync(Deno.readDir(killed)),
+    ...await Array.fromAsync(Deno.readDir(join(killed, "checkpoints"))),
+  ].map((e) => e.name);
+  assert.deepEqual(left.filter((n) => n.endsWith(".tmp")), []);
+  assert.ok(left.includes("export"));
+});
+
 Deno.test("the tensor count stays flat across training steps (every mode)", async () => {
   for (const sharing of ["es", "nes", "gdes", "mlm"] as const) {
     const before = tf.memory().numTensors;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { intOption, parseCliArgs } from "../util/cli.ts";
 import { type BackendName, BACKENDS } from "../backend/mod.ts";
 import { PRESETS } from "../config.ts";
 
@@ -76,26 +76,16 @@ const STRING_OPTS = [
 
 /** Parses `argv` into {@link BenchOptions}; throws an Error whose message says what is wrong. */
 export function parseBenchArgs(argv: string[]): BenchOptions {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(STRING_OPTS.map((k) => [k, { type: "string" as const }])),
-        set: { type: "string", multiple: true },
-        quick: { type: "boolean" },
-        "no-peer": { type: "boolean" },
-        case: { type: "boolean" },
-        micro: { type: "boolean" },
-        profile: { type: "boolean" },
-        help: { type: "boolean" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new Error(`${(e as Error).message} (see --help)`);
-  }
+  const { values } = parseCliArgs(argv, {
+    ...Object.fromEntries(STRING_OPTS.map((k) => [k, { type: "string" as const }])),
+    set: { type: "string", multiple: true },
+    quick: { type: "boolean" },
+    "no-peer": { type: "boolean" },
+    case: { type: "boolean" },
+    micro: { type: "boolean" },
+    profile: { type: "boolean" },
+    help: { type: "boolean" },
+  }) as { values: Record<string, string | boolean | string[] | undefined> };
   const str = (k: string) => values[k] as string | undefined;
   const modes = (["case", "micro", "profile"] as const).filter((m) => values[m]);
   if (modes.length > 1) throw new Error(`--${modes[0]} and --${modes[1]} cannot be combined`);
@@ -171,9 +161,5 @@ function list(v: string | undefined, name: string): string[] | undefined {
 }
 
 function int(name: string, v: string, min: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`--${name} needs ${min > 0 ? "a positive" : "a non-negative"} integer, got "${v}"`);
-  }
-  return n;
+  return intOption(name, v, min)!;
 }

@@ -24,6 +24,7 @@ import { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { configFromHf } from "../model/hf_config.ts";
 import { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "../model/hf_folder.ts";
 import { type LoadReport, loadStateDicts } from "../model/hf_load.ts";
+import { taskCommand } from "../util/cli.ts";
 import { Rng } from "../rng.ts";
 
 export { configFromHf, encoderWeightPrefix, HF_MODEL_TYPES } from "../model/hf_config.ts";
@@ -110,7 +111,9 @@ export async function loadPretrainedEncoder(
     throw new Error(
       `${dir} has no exported ${exports.map(([s]) => s).join(" or ")} model (${
         exports.map(([, d]) => join(d, "model.safetensors")).join(", ")
-      }); a run writes export/ when it reaches its last step — finish it with \`deno task pretrain --resume ${dir}\``,
+      }); a run writes export/ when it reaches its last step — finish it with \`${
+        taskCommand(`pretrain --resume ${dir}`)
+      }\``,
     );
   }
   const [kind, modelDir] = found;

@@ -39,6 +39,8 @@ export interface RunFinetuneOptions {
   source?: EncoderSource;
   /** Output folder; default `RUN/finetune/<task>-s<seed>` (with `-scratch` for source "scratch"). */
   outDir?: string;
+  /** Replace an earlier result in the output folder (without it, a folder holding metrics.json is refused). */
+  force?: boolean;
   /** Progress callbacks. */
   onProgress?: (p: FinetuneProgress) => void;
   /** Called after each dev evaluation. */
@@ -108,6 +110,13 @@ export function finetuneDir(runDir: string, task: string, seed: number, source?:
 export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMetricsFile> {
   const say = opts.onMessage ?? (() => {});
   const enc = await loadPretrainedEncoder(opts.runDir, { source: opts.source });
+  const out = opts.outDir ?? finetuneDir(opts.runDir, opts.task, opts.seed, enc.source);
+  // Refuse before training, not after: an earlier result is never replaced silently.
+  if (!opts.force && await Deno.stat(join(out, "metrics.json")).then(() => true, () => false)) {
+    throw new Error(
+      `${out} already holds a fine-tuning result (metrics.json); pass --force to replace it or choose another --out`,
+    );
+  }
   const task = await loadTask(opts.task, opts.taskOptions);
   const hyper = { ...DEFAULT_HYPERPARAMS, ...opts.hyper };
   hyper.maxLength = Math.min(hyper.maxLength, enc.config.maxPositions);
@@ -133,7 +142,6 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
   } finally {
     clf.dispose();
   }
-  const out = opts.outDir ?? finetuneDir(opts.runDir, opts.task, opts.seed, enc.source);
   const metrics: FinetuneMetricsFile = {
     format: "rtdlab-finetune-1",
     task: task.name,

@@ -2,8 +2,8 @@
  * Plotly figure builders over metric tables (lib/report/metrics.ts). Each returns a plain `{data, layout}`
  * object: display it with `show()` in a notebook, put it in a {@link Report}, or hand it to any plotly.
  *
- * Colours follow the sharing mode (MLM grey, ES blue, NES orange, GDES green); seeds of one mode differ
- * by dash pattern.
+ * Colours and line styles follow the sharing mode (MLM grey and wide, ES blue, NES orange dashed, GDES
+ * green dotted), so curves that coincide stay visible; further seeds of one mode get the next dash pattern.
  *
  * @module
  */
@@ -29,6 +29,24 @@ export const MODE_COLORS: Record<string, string> = {
 
 const EXTRA_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"];
 const DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot"];
+
+/**
+ * Line style of each sharing mode. Lines often coincide (NES's and GDES's generators train alike, and
+ * the MLM baseline's loss runs close to theirs): the baseline is drawn first and widest so it shows on
+ * both sides of the others, which are dashed or dotted so each shows through the one drawn above it.
+ */
+export const MODE_LINES: Record<string, { width: number; dash: string }> = {
+  mlm: { width: 6, dash: "solid" },
+  es: { width: 2.5, dash: "solid" },
+  nes: { width: 2.5, dash: "dash" },
+  gdes: { width: 2.5, dash: "dot" },
+};
+
+/** Line style of the `k`-th run (seed) of a sharing mode: the mode's own, then the next dash patterns. */
+export function modeLine(mode: string | null, k = 0): { width: number; dash: string } {
+  const own = MODE_LINES[mode ?? ""] ?? { width: 2, dash: "solid" };
+  return { width: own.width, dash: DASHES[(DASHES.indexOf(own.dash) + k) % DASHES.length] };
+}
 
 /** Colour of a sharing mode (a fixed palette for unknown ones). */
 export function modeColor(mode: string | null, i = 0): string {
@@ -163,7 +181,7 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
           y,
           xaxis: axisName("x", mi),
           yaxis: axisName("y", mi),
-          line: { color: colorOf(mode), dash: DASHES[seedIndex.get(run)! % DASHES.length], width: 1.6 },
+          line: { color: colorOf(mode), ...modeLine(mode, seedIndex.get(run)!) },
           hovertemplate: `${escapeHtml(run)}<br>step %{x}<br>${escapeHtml(m)} %{y:.4g}<extra></extra>`,
         });
         legendShown.add(run);
@@ -217,7 +235,7 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
           y,
           xaxis: axisName("x", mi),
           yaxis: axisName("y", mi),
-          line: { color, width: 2 },
+          line: { color, ...modeLine(mode) },
           hovertemplate: `${escapeHtml(mode)}<br>step %{x}<br>${escapeHtml(m)} %{y:.4g}<extra></extra>`,
         });
         legendShown.add(mode);

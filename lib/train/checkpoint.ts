@@ -18,7 +18,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import * as tf from "../tf.ts";
 import { type HostTensor, loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
@@ -36,12 +36,22 @@ export interface CheckpointState {
   sharing: string;
   optimizerSteps: Record<string, number>;
   savedAt: string;
+  /** Training seconds up to this step, over every session of the run (absent in older checkpoints). */
+  elapsedSeconds?: number;
 }
 
 const FORMAT = "rtdlab-checkpoint-1";
 
-/** Writes a checkpoint of `trainer` under `runDir/checkpoints/`, keeping the newest `keep`. Returns its folder. */
-export async function saveCheckpoint(runDir: string, trainer: Pretrainer, keep = 2): Promise<string> {
+/**
+ * Writes a checkpoint of `trainer` under `runDir/checkpoints/`, keeping the newest `keep`, and records
+ * `elapsedSeconds` (the run's training time so far) in its state. Returns its folder.
+ */
+export async function saveCheckpoint(
+  runDir: string,
+  trainer: Pretrainer,
+  keep = 2,
+  elapsedSeconds?: number,
+): Promise<string> {
   const root = join(runDir, "checkpoints");
   const name = `step-${String(trainer.step).padStart(7, "0")}`;
   const final = join(root, name);
@@ -67,6 +77,7 @@ export async function saveCheckpoint(runDir: string, trainer: Pretrainer, keep =
     sharing: trainer.config.sharing,
     optimizerSteps,
     savedAt: new Date().toISOString(),
+    ...(elapsedSeconds === undefined ? {} : { elapsedSeconds: Math.round(elapsedSeconds * 10) / 10 }),
   };
   await writeJsonAtomic(join(tmp, "state.json"), state);
   await Deno.remove(final, { recursive: true }).catch(() => {});
@@ -80,6 +91,29 @@ export async function saveCheckpoint(runDir: string, trainer: Pretrainer, keep =
     await Deno.remove(join(root, old), { recursive: true });
   }
   return final;
+}
+
+/**
+ * Removes what a run killed mid-write leaves behind: temporary checkpoint folders, temporary export
+ * folders and the temporary files of atomic writes (`*.tmp`). None of them is ever read; this only
+ * tidies the folder. Returns the paths removed. Call it only when no other process writes the run.
+ */
+export async function removePartialFiles(runDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dir of [runDir, join(runDir, "checkpoints")]) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch {
+      continue; // no such folder yet
+    }
+    for (const e of entries) {
+      if (!e.name.endsWith(".tmp")) continue;
+      await Deno.remove(join(dir, e.name), { recursive: true });
+      removed.push(join(dir, e.name));
+    }
+  }
+  return removed;
 }
 
 /** The newest checkpoint folder of a run, or null when it has none. */
@@ -129,9 +163,27 @@ export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<
 /**
  * Writes plain HuggingFace model folders into `outDir`: the discriminator with E_D = E_G + E_Δ merged
  * (GDES) or its own/shared tables, and the generator (or the MLM baseline), each with the run's
- * tokenizer files. Returns the folders written.
+ * tokenizer files. Returns the folders written. All or nothing: the models go to a temporary folder that
+ * then replaces `outDir`, so a process killed mid-export leaves the previous export (or none), never a
+ * model without its config.
  */
 export async function exportModels(
+  trainer: Pretrainer,
+  outDir: string,
+  tokenizer: WordPieceTokenizer,
+): Promise<string[]> {
+  const tmp = `${outDir}.${Deno.pid}.tmp`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const written = (await writeExport(trainer, tmp, tokenizer)).map((d) => join(outDir, basename(d)));
+  const old = `${outDir}.old.${Deno.pid}.tmp`;
+  const hadOld = await Deno.rename(outDir, old).then(() => true, () => false);
+  await Deno.rename(tmp, outDir);
+  if (hadOld) await Deno.remove(old, { recursive: true });
+  return written;
+}
+
+/** Writes the exported models into `outDir` (see {@link exportModels}). */
+async function writeExport(
   trainer: Pretrainer,
   outDir: string,
   tokenizer: WordPieceTokenizer,

@@ -23,9 +23,16 @@ import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { BatchSampler } from "./batches.ts";
-import { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import {
+  exportModels,
+  latestCheckpoint,
+  loadCheckpoint,
+  removePartialFiles,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 import { Pretrainer, type StepGradients, type StepMetrics } from "./pretrain.ts";
 import { tokenFrequencies, topTokens } from "../probes/geometry.ts";
+import { taskCommand } from "../util/cli.ts";
 import { TrainingProbe } from "../probes/training_probe.ts";
 import {
   initConfig,
@@ -181,6 +188,27 @@ export async function readMetrics(path: string): Promise<MetricsRecord[]> {
   return out;
 }
 
+/**
+ * A run's tokenizer and packed rows (trained and packed on first use, then read from the cache), for
+ * `tokenizer` ("trained", "bert-base-uncased" or a tokenizer.json path; default the config's): exactly
+ * what {@link pretrain} trains on, so a parent process can prepare the data before its runs start.
+ */
+export function prepareRunData(
+  config: RunConfig,
+  onMessage?: (msg: string) => void,
+  tokenizer: string = config.tokenizer,
+): ReturnType<typeof prepareCorpus> {
+  return prepareCorpus({
+    corpus: config.corpus,
+    tokenizer,
+    vocabSize: config.tokenizerVocabSize,
+    maxLength: config.seqLength,
+    seed: config.seed,
+    maxChars: config.corpusMaxChars || undefined,
+    onProgress: onMessage,
+  });
+}
+
 /** Runs (or resumes) pre-training in `opts.outDir`. */
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const say = opts.onMessage ?? (() => {});
@@ -227,15 +255,11 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     config.tokenizer = join(out, "tokenizer.json");
   }
 
-  const { tokenizer, data } = await prepareCorpus({
-    corpus: config.corpus,
-    tokenizer: opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
-    vocabSize: config.tokenizerVocabSize,
-    maxLength: config.seqLength,
-    seed: config.seed,
-    maxChars: config.corpusMaxChars || undefined,
-    onProgress: say,
-  });
+  const { tokenizer, data } = await prepareRunData(
+    config,
+    say,
+    opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
+  );
   if (opts.resume) {
     if (tokenizer.vocabSize !== config.vocabSize) {
       throw new Error(
@@ -293,14 +317,23 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   // Only probed steps (or a caller's hook) need both gradients at the same parameters.
   trainer.gradientsWanted = (step) => opts.onGradients != null || (probe?.probes(step + 1) ?? false);
   const metricsPath = join(out, "metrics.jsonl");
+  // Training seconds of earlier sessions: elapsed_s continues across a resume.
+  let elapsedBefore = 0;
   if (opts.resume) {
+    const partial = await removePartialFiles(out);
+    if (partial.length) say(`removed ${partial.length} partial file(s) left by an interrupted write`);
     const ckpt = await latestCheckpoint(out);
-    if (!ckpt) throw new Error(`--resume ${out}: the run has no checkpoint yet`);
-    const state = await loadCheckpoint(ckpt, trainer);
+    // No checkpoint yet (killed before the first): start again from step 0, which the seeded
+    // initialisation makes the same run.
+    const state = ckpt ? await loadCheckpoint(ckpt, trainer) : null;
+    const step = state?.step ?? 0;
     // Drop log lines past the checkpoint: the resumed run writes them again, identically.
-    const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= state.step);
+    const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= step);
     await writeFileAtomic(metricsPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
-    say(`resumed from ${ckpt} (step ${state.step})`);
+    elapsedBefore = state?.elapsedSeconds ?? kept.at(-1)?.elapsed_s ?? 0;
+    say(
+      ckpt ? `resumed from ${ckpt} (step ${step})` : `no checkpoint yet: starting the run again from step 0`,
+    );
   }
 
   const sampler = new BatchSampler(data, config.batchSize, config.seed);
@@ -333,7 +366,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       // A probed step is always logged, whatever logEvery says.
       if (trainer.step % config.logEvery === 0 || trainer.step === stopAt || probed) {
         last = {
-          ...toRecord(m, tps, elapsed),
+          ...toRecord(m, tps, elapsedBefore + elapsed),
           ...memoryRecord(),
           ...probed,
           ...(opts.extraMetrics?.(trainer, trainer.step) ?? {}),
@@ -347,11 +380,15 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0) ||
         trainer.step === stopAt || aborted
       ) {
-        await saveCheckpoint(out, trainer);
+        await saveCheckpoint(out, trainer, 2, elapsedBefore + (performance.now() - t0) / 1000);
       }
       if (aborted) {
         stoppedEarly = true;
-        say(`stopped at step ${trainer.step}; checkpoint written — continue with --resume ${out}`);
+        say(
+          `stopped at step ${trainer.step}; checkpoint written — continue with ${
+            taskCommand(`pretrain --resume ${out}`)
+          }`,
+        );
         break;
       }
     }

@@ -1,0 +1,129 @@
+/**
+ * Command-line helpers shared by the tasks: one argument parser wrapper (so `--steps -5` and
+ * `--steps=-5` reach the same check), one rule and one message for integer options, and hints that
+ * print a `deno task …` command the user can actually run.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Joins `--name -5` into `--name=-5` for string options, so a negative number is a value (node's
+ * parser would call it an ambiguous option) and the option's own check can refuse it.
+ */
+export function joinNegativeValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : null;
+    const next = argv[i + 1];
+    if (name && options[name]?.type === "string" && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** Short messages for node's parser errors (its own name the option but run long). */
+function parserMessage(e: Error & { code?: string }): string {
+  const m = e.message;
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
+      const opt = m.match(/Unknown option '([^']+)'/)?.[1];
+      return opt ? `unknown option ${opt}` : m;
+    }
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      const opt = m.match(/Option '(--?[\w-]+)/)?.[1];
+      if (opt && /argument missing/.test(m)) return `${opt} needs a value`;
+      if (opt && /does not take an argument/.test(m)) return `${opt} takes no value`;
+      return m;
+    }
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL": {
+      const arg = m.match(/Unexpected argument '([^']+)'/)?.[1];
+      return arg ? `unexpected argument "${arg}"` : m;
+    }
+    default:
+      return m;
+  }
+}
+
+/**
+ * `parseArgs` (strict) over `argv` with negative numbers accepted as option values; a parse error
+ * becomes one short line naming the option, followed by "(see --help)".
+ */
+export function parseCliArgs<O extends Options>(
+  argv: string[],
+  options: O,
+  allowPositionals = false,
+): ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: boolean }>> {
+  try {
+    return parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals });
+  } catch (e) {
+    throw new Error(`${parserMessage(e as Error)} (see --help)`);
+  }
+}
+
+/**
+ * The value of integer option `--name`: undefined when absent, else a whole number >= `min` written
+ * in decimal digits. Every other value ("-5", "0" when min is 1, "2.5", "1e3", "four", "") gets the
+ * same message: `--name needs an integer >= min, got "value"`.
+ */
+export function intOption(name: string, raw: string | undefined, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new Error(`--${name} needs an integer >= ${min}, got "${raw}"`);
+  }
+  return n;
+}
+
+function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env (a notebook): assume `deno` on PATH
+  }
+}
+
+/**
+ * How the user runs `deno` here: `npx -y deno@VERSION` when this process came from npx (README's
+ * set-up, where `deno` is not on the shell's PATH), else `deno`.
+ */
+export function denoCommand(): string {
+  let exec = "";
+  try {
+    exec = Deno.execPath();
+  } catch { /* no --allow-read of the executable: keep the default */ }
+  const viaNpx = envVar("npm_command") === "exec" || /[\\/]_npx[\\/]/.test(exec);
+  return viaNpx ? `npx -y deno@${Deno.version.deno}` : "deno";
+}
+
+/** A hint's command line, e.g. `taskCommand("pretrain --resume runs/x")` → `deno task pretrain --resume runs/x`. */
+export function taskCommand(rest: string): string {
+  return `${denoCommand()} task ${rest}`;
+}
+
+/**
+ * node's `parseArgs(config)` for a task's main module, with negative numbers accepted as values; on a
+ * parse error it prints one short line ("error: unknown option --x (see --help)") and exits with 2.
+ */
+export function parseArgsOrExit<T extends ParseArgsConfig & { options: Options }>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    // Same options, other args: the result has the type parseArgs gives `config`.
+    return parseArgs({
+      ...config,
+      args: joinNegativeValues(config.args ?? Deno.args, config.options),
+    }) as ReturnType<
+      typeof parseArgs<T>
+    >;
+  } catch (e) {
+    console.error(`error: ${parserMessage(e as Error)} (see --help)`);
+    Deno.exit(2);
+  }
+}

