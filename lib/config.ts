@@ -122,6 +122,11 @@ export interface RunConfig {
   corpus: string;
   /** Cap on corpus characters read (0 = all). */
   corpusMaxChars: number;
+  /**
+   * Packed sequences kept out of training for evaluation (lib/train/evaluate.ts `holdOut`: a seeded
+   * choice from `seed`); 0 = train on every sequence.
+   */
+  heldOutSequences: number;
   /** "trained" (WordPiece trained on the corpus), "bert-base-uncased", or a tokenizer.json path. */
   tokenizer: string;
   /** Target vocabulary size for a trained tokenizer. */
@@ -180,6 +185,7 @@ const BASE: RunConfig = {
   seed: 0,
   corpus: "gutenberg",
   corpusMaxChars: 0,
+  heldOutSequences: 0,
   tokenizer: "bert-base-uncased",
   tokenizerVocabSize: 8192,
   logEvery: 10,
@@ -419,6 +425,8 @@ export function validateConfig(c: RunConfig): RunConfig {
   if (!(Number.isInteger(c.probeEvery) && c.probeEvery >= 0)) {
     throw new Error(`config probeEvery must be a non-negative integer, got ${c.probeEvery}`);
   }
+  c.heldOutSequences ??= 0; // run folders from before held-out sets
+  validateTrainingNumbers(c);
   if (!(c.samplingTemperature > 0)) throw new Error(`samplingTemperature must be > 0`);
   if (!(c.generatorHiddenFraction > 0 && c.generatorHiddenFraction <= 1)) {
     throw new Error(`generatorHiddenFraction must be in (0, 1], got ${c.generatorHiddenFraction}`);
@@ -428,6 +436,45 @@ export function validateConfig(c: RunConfig): RunConfig {
     c.joint = c.sharing === "es";
   }
   return c;
+}
+
+/** Optimiser, schedule, data and bookkeeping numbers: each must be one a run can use (a sweep sets any). */
+function validateTrainingNumbers(c: RunConfig): void {
+  const check = (key: string, v: unknown, ok: (n: number) => boolean, what: string) => {
+    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) {
+      throw new Error(`config ${key} must be ${what}, got ${JSON.stringify(v)}`);
+    }
+  };
+  const int = Number.isInteger;
+  check("learningRate", c.learningRate, (n) => n > 0, "a positive number");
+  check("warmupSteps", c.warmupSteps, (n) => int(n) && n >= 0, "a non-negative integer");
+  check("rtdWeight", c.rtdWeight, (n) => n >= 0, "a non-negative number");
+  check("beta1", c.beta1, (n) => n >= 0 && n < 1, "in [0, 1)");
+  check("beta2", c.beta2, (n) => n >= 0 && n < 1, "in [0, 1)");
+  check("epsilon", c.epsilon, (n) => n > 0, "a positive number");
+  check("weightDecay", c.weightDecay, (n) => n >= 0, "a non-negative number");
+  check("clipNorm", c.clipNorm, (n) => n >= 0, "a non-negative number (0 = off)");
+  check("initStd", c.initStd, (n) => n > 0, "a positive number");
+  check("layerNormEps", c.layerNormEps, (n) => n > 0, "a positive number");
+  check("seed", c.seed, (n) => int(n) && n >= 0, "a non-negative integer");
+  check("logEvery", c.logEvery, (n) => int(n) && n >= 1, "a positive integer");
+  check(
+    "checkpointEvery",
+    c.checkpointEvery,
+    (n) => int(n) && n >= 0,
+    "a non-negative integer (0 = at the end)",
+  );
+  check("corpusMaxChars", c.corpusMaxChars, (n) => int(n) && n >= 0, "a non-negative integer (0 = all)");
+  check("heldOutSequences", c.heldOutSequences, (n) => int(n) && n >= 0, "a non-negative integer");
+  if (c.tokenizer === "trained") {
+    check("tokenizerVocabSize", c.tokenizerVocabSize, (n) => int(n) && n > 5, "an integer > 5");
+  }
+  if (c.generatorLayers !== null) {
+    check("generatorLayers", c.generatorLayers, (n) => int(n) && n >= 1, "a positive integer or null");
+  }
+  if (c.backbone === "electra") {
+    check("typeVocabSize", c.typeVocabSize, (n) => int(n) && n >= 1, "a positive integer");
+  }
 }
 
 /** DeBERTa's relative-position settings must give a well-defined log-bucket function. */

@@ -74,6 +74,14 @@ export {
   type TokenBatch,
 } from "./train/pretrain.ts";
 export { BatchSampler } from "./train/batches.ts";
+export {
+  type EvaluateOptions,
+  evaluateRtd,
+  type HeldOutSplit,
+  holdOut,
+  type RtdEvaluation,
+  sequenceBatches,
+} from "./train/evaluate.ts";
 export { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./train/checkpoint.ts";
 export { type MetricsRecord, pretrain, type PretrainOptions, readMetrics } from "./train/run.ts";
 export { loadSafetensors, saveSafetensors } from "./io/safetensors.ts";

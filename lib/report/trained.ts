@@ -20,6 +20,14 @@ import { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { Pretrainer } from "../train/pretrain.ts";
 import { readMetrics } from "../train/run.ts";
+import { prepareCorpus } from "../text/dataset.ts";
+import {
+  type EvaluateOptions,
+  evaluateRtd,
+  holdOut,
+  type RtdEvaluation,
+  sequenceBatches,
+} from "../train/evaluate.ts";
 
 /** A run folder opened at its latest checkpoint. */
 export interface OpenedRun {
@@ -141,4 +149,63 @@ export async function trainRuns(specs: RunSpec[], opts: TrainRunsOptions = {}): 
       }
     }),
   );
+}
+
+/** Options of {@link evaluateRunDir}. */
+export interface EvaluateRunOptions extends EvaluateOptions {
+  /** Sequences per forward pass (default 16). */
+  batchSize?: number;
+  /**
+   * For a run without a held-out set (`heldOutSequences` 0): how many of its training sequences to
+   * score, a seeded choice (default 64). A run with one always scores all of it.
+   */
+  sequences?: number;
+  /** Data preparation messages. */
+  onMessage?: (msg: string) => void;
+}
+
+/** What {@link evaluateRunDir} returns: the numbers, the step they are from, and on what data. */
+export interface RunEvaluation extends RtdEvaluation {
+  /** The checkpoint's step. */
+  step: number;
+  /** True when the sequences were kept out of training; false when they are a sample of its data. */
+  heldOut: boolean;
+}
+
+/**
+ * Opens the run in `dir` at its latest checkpoint and {@link evaluateRtd}s it (T = 1 unless
+ * `opts.temperature` says otherwise) on its held-out sequences, or on a seeded sample of its
+ * training sequences when it has none (then `heldOut` is false). Start a backend first.
+ */
+export async function evaluateRunDir(dir: string, opts: EvaluateRunOptions = {}): Promise<RunEvaluation> {
+  const run = await openRun(dir);
+  try {
+    const c = run.config;
+    const prepare = (tokenizer: string) =>
+      prepareCorpus({
+        corpus: c.corpus,
+        tokenizer,
+        vocabSize: c.tokenizerVocabSize,
+        maxLength: c.seqLength,
+        seed: c.seed,
+        maxChars: c.corpusMaxChars || undefined,
+        onProgress: opts.onMessage,
+      });
+    // The corpus cache is keyed by how the tokenizer was made: "trained" hits the entry training wrote.
+    // Use it only when it is this run's tokenizer (a changed cache would retrain another one).
+    const same = (t: { toJSON(): unknown }) =>
+      JSON.stringify(t.toJSON()) === JSON.stringify(run.tokenizer.toJSON());
+    let prepared = c.tokenizer === "trained" ? await prepare("trained") : null;
+    if (!prepared || !same(prepared.tokenizer)) prepared = await prepare(join(dir, "tokenizer.json"));
+    const data = prepared.data;
+    const heldOut = c.heldOutSequences > 0;
+    const split = heldOut
+      ? holdOut(data, c.heldOutSequences, c.seed)
+      : holdOut(data, Math.min(opts.sequences ?? 64, Math.floor(data.count / 2)), c.seed);
+    const batches = sequenceBatches(split.heldOut, opts.batchSize ?? 16);
+    const evaluation = await evaluateRtd(run.trainer, batches, opts);
+    return { ...evaluation, step: run.step, heldOut };
+  } finally {
+    run.trainer.dispose();
+  }
 }

@@ -23,6 +23,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { BatchSampler } from "./batches.ts";
+import { holdOut } from "./evaluate.ts";
 import {
   exportModels,
   latestCheckpoint,
@@ -267,7 +268,12 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       );
     }
   } else config.vocabSize = tokenizer.vocabSize;
-  say(`data: ${data.count} sequences of ${data.length} tokens, vocabulary ${tokenizer.vocabSize}`);
+  // A held-out set (heldOutSequences > 0) never reaches the sampler; lib/train/evaluate.ts scores it.
+  const { train } = holdOut(data, config.heldOutSequences, config.seed);
+  say(
+    `data: ${data.count} sequences of ${data.length} tokens, vocabulary ${tokenizer.vocabSize}` +
+      (train === data ? "" : ` (${data.count - train.count} held out for evaluation)`),
+  );
   if (config.warmupSteps >= config.steps) {
     say(
       `warning: warmupSteps ${config.warmupSteps} ≥ steps ${config.steps}: the learning rate never reaches its ` +
@@ -306,7 +312,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const probe = probeEvery > 0
     ? new TrainingProbe(trainer.model, {
       every: probeEvery,
-      similarityIds: topTokens(tokenFrequencies(data, tokenizer.vocabSize), 1000, (id) =>
+      similarityIds: topTokens(tokenFrequencies(train, tokenizer.vocabSize), 1000, (id) =>
         tokenizer.isSpecial(id)),
     })
     : null;
@@ -336,7 +342,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     );
   }
 
-  const sampler = new BatchSampler(data, config.batchSize, config.seed);
+  const sampler = new BatchSampler(train, config.batchSize, config.seed);
   const stopAt = Math.min(config.steps, opts.until ?? Infinity);
   const file = await Deno.open(metricsPath, { append: true, create: true });
   const enc = new TextEncoder();

@@ -1,0 +1,234 @@
+/**
+ * Judging a trained generator + discriminator on held-out text at a fixed sampling temperature.
+ *
+ * A run's own metrics.jsonl reports D on the replacements it trained on, sampled at the run's
+ * `samplingTemperature`. A run trained at T = 2 learns to spot implausible tokens, which says little
+ * about the papers' task (DESIGN.md §8): {@link evaluateRtd} corrupts batches with the generator
+ * sampling at T = 1 (unless asked otherwise) from its own seed, so runs trained differently are judged
+ * on the same kind of replacements, and with the same draws where their data coincide.
+ *
+ * It loads nothing: give it a live {@link Pretrainer} and batches. {@link holdOut} chooses the
+ * sequences a run keeps out of training (`heldOutSequences`); {@link sequenceBatches} cuts them into
+ * batches.
+ *
+ * @module
+ */
+
+import * as tf from "../tf.ts";
+import { deriveSeed, Rng } from "../rng.ts";
+import type { PackedSequences } from "./batches.ts";
+import { batchTensors, type Pretrainer, type TokenBatch } from "./pretrain.ts";
+import { corrupt, sampleFromLogits } from "./sampling.ts";
+import { binaryEntropy, rocAuc } from "./rtd_metrics.ts";
+
+/** Stream ids mixed into seeds here, apart from the training streams (1-3 in lib/train). */
+const HOLDOUT_STREAM = 4;
+const EVAL_STREAM = 5;
+
+/** A packed corpus split into the sequences a run trains on and the ones kept for evaluation. */
+export interface HeldOutSplit {
+  /** The training sequences, in their original order (`data` itself when nothing is held out). */
+  train: PackedSequences;
+  /** The held-out sequences, in their original order. */
+  heldOut: PackedSequences;
+}
+
+function pick(data: PackedSequences, rows: number[]): PackedSequences {
+  const L = data.length;
+  const inputIds = new Int32Array(rows.length * L);
+  const tokenTypeIds = new Int32Array(rows.length * L);
+  rows.forEach((r, i) => {
+    inputIds.set(data.inputIds.subarray(r * L, (r + 1) * L), i * L);
+    tokenTypeIds.set(data.tokenTypeIds.subarray(r * L, (r + 1) * L), i * L);
+  });
+  return { length: L, count: rows.length, inputIds, tokenTypeIds };
+}
+
+/**
+ * Keeps `n` sequences of `data`, a seeded choice, out of training. `n` = 0 returns `data` unchanged as
+ * the training set (so runs without a held-out set train exactly as before). Throws when `n` is not a
+ * non-negative integer or would leave less than half of the corpus for training.
+ */
+export function holdOut(data: PackedSequences, n: number, seed: number): HeldOutSplit {
+  if (!Number.isInteger(n) || n < 0) {
+    throw new Error(`heldOutSequences must be a non-negative integer, got ${n}`);
+  }
+  if (n === 0) return { train: data, heldOut: pick(data, []) };
+  if (n > data.count / 2) {
+    throw new Error(
+      `heldOutSequences ${n} is more than half of the corpus's ${data.count} sequences: hold out fewer ` +
+        `or use a larger corpus`,
+    );
+  }
+  const order = new Rng(deriveSeed(seed, data.count, HOLDOUT_STREAM)).shuffle(
+    Array.from({ length: data.count }, (_, i) => i),
+  );
+  const held = new Set(order.slice(0, n));
+  const rows = Array.from({ length: data.count }, (_, i) => i);
+  return {
+    train: pick(data, rows.filter((r) => !held.has(r))),
+    heldOut: pick(data, rows.filter((r) => held.has(r))),
+  };
+}
+
+/** Consecutive batches of at most `batchSize` sequences over all of `data`, in order. */
+export function sequenceBatches(data: PackedSequences, batchSize: number): TokenBatch[] {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new Error(`batch size must be a positive integer, got ${batchSize}`);
+  }
+  const L = data.length;
+  const out: TokenBatch[] = [];
+  for (let start = 0; start < data.count; start += batchSize) {
+    const end = Math.min(data.count, start + batchSize);
+    out.push({
+      inputIds: data.inputIds.slice(start * L, end * L),
+      tokenTypeIds: data.tokenTypeIds.slice(start * L, end * L),
+      batch: end - start,
+      length: L,
+    });
+  }
+  return out;
+}
+
+/** Options of {@link evaluateRtd}. */
+export interface EvaluateOptions {
+  /** Sampling temperature of the replacements (default 1, whatever the run trained with). */
+  temperature?: number;
+  /** Seed of the masking and sampling (default 0); batch k draws from (seed, k). */
+  seed?: number;
+  /** Never sample the original token (default false, the papers' setting). */
+  disallowCorrect?: boolean;
+}
+
+/** What {@link evaluateRtd} measured, pooled over every batch. RTD fields are null for the MLM baseline. */
+export interface RtdEvaluation {
+  temperature: number;
+  seed: number;
+  /** Sequences, non-padding tokens and selected (masked) positions evaluated. */
+  sequences: number;
+  tokens: number;
+  selected: number;
+  /** Generator: mean cross-entropy at the selected positions, and the share of samples equal to the original. */
+  lossMlm: number;
+  genAcc: number | null;
+  /** Fraction of non-padding tokens whose sample differs from the original. */
+  replacedFrac: number | null;
+  /** Mean sigmoid BCE of D over non-padding tokens (nats). */
+  lossRtd: number | null;
+  /** Binary entropy of the replaced fraction: the loss of the best constant predictor. */
+  baseRate: number | null;
+  /** baseRate − lossRtd. */
+  rtdGain: number | null;
+  /** ROC-AUC of D's logits, replaced vs original tokens. */
+  discAuc: number | null;
+  /** D's accuracy at threshold 0.5, and its recall on replaced tokens. */
+  discAcc: number | null;
+  discRecall: number | null;
+}
+
+/**
+ * Runs the generator and discriminator of `trainer` (no dropout, no update) on `batches`: masks each
+ * batch with the run's masking settings, samples replacements from the generator at `temperature`
+ * (default 1) with the evaluation's own seed, and scores D on the corrupted batch. Losses, AUC and the
+ * base rate are pooled over all batches (not averaged per batch).
+ */
+export async function evaluateRtd(
+  trainer: Pretrainer,
+  batches: TokenBatch[],
+  opts: EvaluateOptions = {},
+): Promise<RtdEvaluation> {
+  const temperature = opts.temperature ?? 1;
+  const seed = opts.seed ?? 0;
+  if (!(temperature > 0 && Number.isFinite(temperature))) {
+    throw new Error(`evaluateRtd: temperature must be a positive number, got ${temperature}`);
+  }
+  if (batches.length === 0) throw new Error("evaluateRtd: no batches to evaluate");
+  const model = trainer.model;
+  const pad = trainer.vocab.padId;
+  const V = trainer.config.vocabSize;
+  const rtd = trainer.config.sharing !== "mlm";
+  const off = { training: false };
+  let sequences = 0, tokens = 0, selected = 0, correct = 0, replaced = 0;
+  let ceSum = 0, bceSum = 0, right = 0, recallHits = 0;
+  const scores: number[] = [];
+  const labels: number[] = [];
+
+  for (let k = 0; k < batches.length; k++) {
+    const batch = batches[k];
+    const rng = new Rng(deriveSeed(seed, k, EVAL_STREAM));
+    const masked = trainer.mask(batch, rng);
+    const M = masked.selected.length;
+    sequences += batch.batch;
+    if (M === 0) continue;
+    const genIn = batchTensors(masked.maskedIds, batch, pad);
+    const logitsT = tf.tidy(() => {
+      const hidden = model.encode("generator", genIn, off);
+      return model.generatorLogits(hidden, tf.tensor1d(masked.selected, "int32"), off);
+    });
+    const logits = (await logitsT.data()) as Float32Array;
+    tf.dispose([logitsT, genIn.inputIds, genIn.tokenTypeIds, genIn.attentionMask]);
+    // Cross-entropy on the host in float64: log Σ exp(l − max) + max − l[target].
+    for (let i = 0; i < M; i++) {
+      const row = logits.subarray(i * V, (i + 1) * V);
+      let max = -Infinity;
+      for (let v = 0; v < V; v++) if (row[v] > max) max = row[v];
+      let s = 0;
+      for (let v = 0; v < V; v++) s += Math.exp(row[v] - max);
+      ceSum += Math.log(s) + max - row[masked.targets[i]];
+    }
+    selected += M;
+    const samples = sampleFromLogits(
+      logits,
+      M,
+      V,
+      temperature,
+      rng,
+      opts.disallowCorrect ? masked.targets : undefined,
+    );
+    const c = corrupt(batch.inputIds, masked.selected, samples);
+    correct += c.sampledCorrect;
+    const n = batch.inputIds.length;
+    let batchTokens = 0;
+    for (let i = 0; i < n; i++) if (batch.inputIds[i] !== pad) batchTokens++;
+    tokens += batchTokens;
+    if (!rtd) continue;
+    const discIn = batchTensors(c.corruptedIds, batch, pad);
+    const dT = tf.tidy(() => model.discriminatorLogits(model.encode("discriminator", discIn, off), off));
+    const d = (await dT.data()) as Float32Array;
+    tf.dispose([dT, discIn.inputIds, discIn.tokenTypeIds, discIn.attentionMask]);
+    for (let i = 0; i < n; i++) {
+      if (batch.inputIds[i] === pad) continue;
+      const x = d[i], y = c.labels[i];
+      // max(x, 0) − x·y + log(1 + e^{−|x|}): the stable form the training loss uses.
+      bceSum += Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
+      const pred = x > 0 ? 1 : 0;
+      if (pred === y) right++;
+      if (y === 1) {
+        replaced++;
+        if (pred === 1) recallHits++;
+      }
+      scores.push(x);
+      labels.push(y);
+    }
+  }
+  if (selected === 0) throw new Error("evaluateRtd: the batches have no maskable tokens");
+  const frac = rtd ? replaced / tokens : null;
+  const lossRtd = rtd ? bceSum / tokens : null;
+  const baseRate = frac === null ? null : binaryEntropy(frac);
+  return {
+    temperature,
+    seed,
+    sequences,
+    tokens,
+    selected,
+    lossMlm: ceSum / selected,
+    genAcc: correct / selected,
+    replacedFrac: frac,
+    lossRtd,
+    baseRate,
+    rtdGain: lossRtd === null || baseRate === null ? null : baseRate - lossRtd,
+    discAuc: rtd ? rocAuc(scores, labels) : null,
+    discAcc: rtd ? right / tokens : null,
+    discRecall: rtd && replaced > 0 ? recallHits / replaced : null,
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * `deno task evaluate`: judge a run's generator and discriminator at its latest checkpoint on
+ * replacements sampled at temperature 1 (lib/train/evaluate.ts), on its held-out sequences
+ * (`heldOutSequences`) or, for a run without them, on a seeded sample of its training sequences.
+ *
+ *   deno task evaluate --run runs/gdes [--temperature 1] [--seed 0] [--out runs/gdes/eval.json]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { evaluateRunDir } from "../lib/report/trained.ts";
+import { writeJsonAtomic } from "../lib/io/atomic.ts";
+import type { EvalFile } from "../lib/sweep/runs.ts";
+import { notLearned } from "../lib/train/rtd_metrics.ts";
+
+const HELP =
+  `deno task evaluate — D's AUC and RTD gain on temperature-1 replacements, at a run's latest checkpoint
+
+  --run DIR            run folder (config.json, tokenizer.json, checkpoints/)
+  --temperature T      sampling temperature of the replacements  [1]
+  --seed S             seed of the masking and sampling  [0]
+  --batch B            sequences per forward pass  [16]
+  --sequences N        runs without held-out sequences: how many training sequences to score  [64]
+  --disallow-correct   never sample the original token
+  --out FILE           also write the numbers as JSON (atomically)
+  --backend B          wasm | cpu | webgpu | cuda  [wasm]
+  --help               this text
+`;
+
+function fail(msg: string): never {
+  console.error(`error: ${msg}`);
+  Deno.exit(2);
+}
+
+if (import.meta.main) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        run: { type: "string" },
+        temperature: { type: "string", default: "1" },
+        seed: { type: "string", default: "0" },
+        batch: { type: "string", default: "16" },
+        sequences: { type: "string", default: "64" },
+        "disallow-correct": { type: "boolean", default: false },
+        out: { type: "string" },
+        backend: { type: "string", default: "wasm" },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    fail(`${(e as Error).message} (see --help)`);
+  }
+  if (values.help) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  if (!values.run) fail("--run DIR is required (see --help)");
+  const temperature = Number(values.temperature);
+  if (!(temperature > 0 && Number.isFinite(temperature))) {
+    fail(`--temperature needs a positive number, got "${values.temperature}"`);
+  }
+  const int = (flag: string, v: string, min: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) fail(`--${flag} needs an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  const seed = int("seed", values.seed!, 0);
+  const batchSize = int("batch", values.batch!, 1);
+  const sequences = int("sequences", values.sequences!, 1);
+  try {
+    await initBackend(values.backend as BackendName);
+    const r = await evaluateRunDir(values.run, {
+      temperature,
+      seed,
+      batchSize,
+      sequences,
+      disallowCorrect: values["disallow-correct"],
+    });
+    if (values.out) {
+      const file: EvalFile = { format: "rtdlab-eval-1", settings: { temperature, seed, batchSize }, ...r };
+      await writeJsonAtomic(values.out, file);
+    }
+    const f = (x: number | null, d = 4) => (x === null ? "—" : x.toFixed(d));
+    console.log(
+      `${values.run} at step ${r.step}: ${r.sequences} ${
+        r.heldOut ? "held-out" : "training (no held-out set)"
+      } ` +
+        `sequences, ${r.tokens} tokens, ${r.selected} masked; replacements sampled at T = ${temperature}, seed ${seed}`,
+    );
+    const rows: [string, string][] = [
+      ["discriminator ROC-AUC", f(r.discAuc)],
+      ["RTD gain (nats)", f(r.rtdGain)],
+      ["RTD loss / base rate", `${f(r.lossRtd)} / ${f(r.baseRate)}`],
+      ["replaced fraction", f(r.replacedFrac)],
+      ["recall on replaced", f(r.discRecall)],
+      ["generator MLM loss", f(r.lossMlm)],
+      ["generator accuracy", f(r.genAcc)],
+    ];
+    for (const [k, v] of rows) console.log(`  ${k.padEnd(22)} ${v}`);
+    if (r.lossRtd !== null) console.log(`  ${notLearned(r.discAuc, r.rtdGain).text}`);
+    Deno.exit(0);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,401 @@
+/**
+ * `deno task sweep`: pre-train a grid (or list) of configs, each point a child process of
+ * tasks/pretrain.ts, then judge every final checkpoint on held-out sequences with T = 1 replacements
+ * (tasks/evaluate.ts) and write `runs/sweep/NAME/results.{md,json}` and `report.html`.
+ *
+ *   deno task sweep --name lr --grid learningRate=3e-4,1e-3 --grid corpus=gutenberg,synthetic:agreement \
+ *     --set steps=300
+ *
+ * Re-running the same command continues: finished points are skipped, interrupted ones resume from
+ * their checkpoint. lib/sweep holds the logic (grid expansion, point state, results).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join, resolve } from "node:path";
+import { blasEnvFor } from "../lib/backend/blas.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { prepareCorpus } from "../lib/text/dataset.ts";
+import { holdOut } from "../lib/train/evaluate.ts";
+import {
+  checkData,
+  expandSweep,
+  parseGrid,
+  parsePoint,
+  splitAssignment,
+  type SweepPoint,
+  type SweepSpec,
+} from "../lib/sweep/grid.ts";
+import { EVAL_FILE, type PointState, pointState } from "../lib/sweep/runs.ts";
+import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
+import { formatDuration } from "../lib/util/progress.ts";
+import { runWithProgress } from "../lib/util/subprocess.ts";
+
+const CORES = Math.max(1, navigator.hardwareConcurrency ?? 2);
+
+const HELP = `deno task sweep — pre-train a grid of configs and judge each discriminator on T = 1 replacements
+
+  --name NAME           results go to runs/sweep/NAME (required)
+  --grid KEY=V1,V2,...  sweep a config key over values (repeatable: the cartesian product, the last
+                        --grid varying fastest). Any config key (dotted for nested ones, e.g.
+                        discriminator.hiddenSize), plus: preset=tiny,deberta-tiny (the base preset);
+                        vocabSize (with a trained tokenizer: the vocabulary trained on the corpus)
+  --point K=V,K=V       one point of an explicit list (repeatable); crossed with any --grid
+  --set KEY=VALUE       fix a config key for every point (repeatable), e.g. --set steps=300
+  --config NAME|FILE    base preset (tiny, electra-small, deberta-tiny, deberta-v3-xsmall) or a JSON file
+                        of overrides on tiny  [tiny]
+  --seeds LIST          pre-training seeds, every point once per seed  [0]
+  --holdout N           sequences each run keeps out of training for the T = 1 evaluation  [64]
+  --eval-seed S         seed of the evaluation's masking and sampling  [0]
+  --eval-batch B        sequences per evaluation forward pass  [16]
+  --eval-temperature T  temperature of the replacements D is judged on  [1]
+  --parallel N          runs at a time (the OpenBLAS threads are shared among them)  [${CORES}]
+  --backend B           wasm | cpu | webgpu | cuda  [wasm]
+  --out DIR             the sweep's folder  [runs/sweep/NAME]
+  --list                print the points and the pretrain command of each, then stop
+  --report-only         write results and report from what is finished; run nothing
+  --force               continue a folder whose plan.json differs (points with another config restart)
+  --help                this text
+
+Logging and checkpoints follow steps (logEvery = steps/100, checkpointEvery = steps/10) unless set.
+Every value is validated before anything runs. Re-running continues: finished points are skipped,
+interrupted ones resume.`;
+
+function fail(msg: string): never {
+  console.error(`error: ${msg}`);
+  Deno.exit(2);
+}
+
+/** One point's work in this invocation. */
+interface Job {
+  point: SweepPoint;
+  dir: string;
+  state: PointState;
+  status: "queued" | "training" | "evaluating" | "done" | "failed";
+  step: number;
+  total: number;
+  eta: number;
+  /** Time and step of its first progress line in this invocation (for the speed behind the ETA). */
+  startedAt: number;
+  startStep: number;
+  log: string;
+}
+
+if (import.meta.main) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        name: { type: "string" },
+        grid: { type: "string", multiple: true, default: [] },
+        point: { type: "string", multiple: true, default: [] },
+        set: { type: "string", multiple: true, default: [] },
+        config: { type: "string", default: "tiny" },
+        seeds: { type: "string", default: "0" },
+        holdout: { type: "string", default: "64" },
+        "eval-seed": { type: "string", default: "0" },
+        "eval-batch": { type: "string", default: "16" },
+        "eval-temperature": { type: "string", default: "1" },
+        parallel: { type: "string", default: String(CORES) },
+        backend: { type: "string", default: "wasm" },
+        out: { type: "string" },
+        list: { type: "boolean", default: false },
+        "report-only": { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    fail(`${(e as Error).message} (see --help)`);
+  }
+  if (values.help) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  const name = values.name;
+  if (!name) fail("--name NAME is required: results go to runs/sweep/NAME (see --help)");
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) fail(`--name "${name}": use letters, digits, '.', '_' and '-'`);
+  const int = (flag: string, v: string, min: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) fail(`--${flag} needs an integer >= ${min}, got "${v}"`);
+    return n;
+  };
+  const temperature = Number(values["eval-temperature"]);
+  if (!(temperature > 0 && Number.isFinite(temperature))) {
+    fail(`--eval-temperature needs a positive number, got "${values["eval-temperature"]}"`);
+  }
+  const parallel = int("parallel", values.parallel!, 1);
+  const backend = values.backend!;
+
+  let spec: SweepSpec;
+  let points: SweepPoint[];
+  try {
+    spec = {
+      config: values.config!,
+      sets: (values.set as string[]).map((kv) => splitAssignment("--set", kv)),
+      grid: (values.grid as string[]).map(parseGrid),
+      points: (values.point as string[]).map(parsePoint),
+      seeds: values.seeds!.split(",").map((s) => s.trim()).filter(Boolean).map((s) => int("seeds", s, 0)),
+      holdout: int("holdout", values.holdout!, 0),
+    };
+    points = expandSweep(spec);
+    await checkData(points);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (spec.holdout === 0) {
+    fail("--holdout 0: the T = 1 evaluation needs held-out sequences (e.g. --holdout 64)");
+  }
+  const plan: SweepPlan = {
+    ...spec,
+    eval: {
+      temperature,
+      seed: int("eval-seed", values["eval-seed"]!, 0),
+      batchSize: int("eval-batch", values["eval-batch"]!, 1),
+    },
+    backend,
+  };
+  const root = values.out ?? join("runs", "sweep", name);
+  const dirOf = (p: SweepPoint) => join(root, "points", p.name);
+
+  if (values.list) {
+    for (const p of points) {
+      console.log(`${p.name}\n  deno task pretrain ${p.args.join(" ")} --out ${dirOf(p)}`);
+    }
+    console.log(`${points.length} runs`);
+    Deno.exit(0);
+  }
+
+  // ---- plan.json: a re-run continues the same sweep, never silently a different one ----
+  await Deno.mkdir(root, { recursive: true });
+  const planPath = join(root, "plan.json");
+  const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
+  if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !values.force) {
+    fail(
+      `${root} holds a sweep with other settings (${planPath}); use another --name, or --force to continue ` +
+        `it with these (finished points whose config is unchanged are kept, the others restart)`,
+    );
+  }
+
+  const jobs: Job[] = [];
+  for (const p of points) {
+    const dir = dirOf(p);
+    const state = await pointState(dir, p.config, plan.eval);
+    jobs.push({
+      point: p,
+      dir,
+      state,
+      status: state === "done" ? "done" : "queued",
+      step: state === "done" ? p.config.steps : 0,
+      total: p.config.steps,
+      eta: NaN,
+      startedAt: NaN,
+      startStep: 0,
+      log: "",
+    });
+  }
+  const pending = jobs.filter((j) => j.status === "queued");
+  console.error(
+    `sweep ${name}: ${points.length} runs (${
+      points.length / spec.seeds.length
+    } points × ${spec.seeds.length} ` +
+      `seed${spec.seeds.length > 1 ? "s" : ""}), ${pending.length} to run` +
+      (pending.length
+        ? ` (${pending.filter((j) => j.state === "resume").length} resuming, ${
+          pending.filter((j) => j.state === "evaluate").length
+        } to evaluate only), ${parallel} at a time, backend ${backend}`
+        : ""),
+  );
+
+  const t0 = performance.now();
+  let stopping = false;
+  const reportOnly = values["report-only"]!;
+  if (!reportOnly && pending.length === 0) await writeJsonAtomic(planPath, plan);
+  if (!reportOnly && pending.length) {
+    // Warm the corpus cache once per distinct data setting, so parallel runs do not all train the
+    // same tokenizer; it also surfaces a data problem before any training starts.
+    const seen = new Set<string>();
+    for (const j of pending.filter((j) => j.state === "fresh")) {
+      const c = j.point.config;
+      const key = JSON.stringify([
+        c.corpus,
+        c.tokenizer,
+        c.tokenizerVocabSize,
+        c.seqLength,
+        c.seed,
+        c.corpusMaxChars,
+      ]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      console.error(
+        `preparing ${c.corpus} (tokenizer ${c.tokenizer}, seq ${c.seqLength}, seed ${c.seed})...`,
+      );
+      try {
+        const { data } = await prepareCorpus({
+          corpus: c.corpus,
+          tokenizer: c.tokenizer,
+          vocabSize: c.tokenizerVocabSize,
+          maxLength: c.seqLength,
+          seed: c.seed,
+          maxChars: c.corpusMaxChars || undefined,
+        });
+        holdOut(data, c.heldOutSequences, c.seed); // too large a --holdout for this corpus fails here
+      } catch (e) {
+        fail(`point "${j.point.label}": ${(e as Error).message}`);
+      }
+    }
+
+    // Written once the data checks passed: a sweep refused before any run keeps no plan to --force past.
+    await writeJsonAtomic(planPath, plan);
+    Deno.addSignalListener("SIGINT", () => {
+      if (stopping) Deno.exit(130);
+      stopping = true;
+      console.error(
+        "\ninterrupted: the running points checkpoint and stop; results follow (Ctrl-C again to quit now)",
+      );
+    });
+    const logDir = join(root, "logs");
+    const pretrainScript = new URL("./pretrain.ts", import.meta.url).pathname;
+    const evaluateScript = new URL("./evaluate.ts", import.meta.url).pathname;
+    const env = blasEnvFor(parallel);
+    const finishedRates: number[] = []; // seconds per step of the runs trained so far
+    const child = async (job: Job, kind: string, args: string[], progress: boolean) => {
+      const r = await runWithProgress(["run", "-A", "--unstable-webgpu", ...args], {
+        env,
+        onProgress: progress
+          ? (p) => {
+            if (!Number.isFinite(job.startedAt)) {
+              job.startedAt = performance.now();
+              job.startStep = p.step as number;
+            }
+            job.step = p.step as number;
+            job.total = p.totalSteps as number;
+            job.eta = p.etaSeconds as number;
+          }
+          : undefined,
+      });
+      job.log = r.stderr;
+      await writeFileAtomic(join(logDir, `${job.point.name}.${kind}.log`), r.stderr);
+      return r.success;
+    };
+    const run = async (job: Job) => {
+      if (job.state === "fresh" || job.state === "resume") {
+        if (job.state === "fresh") await Deno.remove(job.dir, { recursive: true }).catch(() => {});
+        job.status = "training";
+        const args = job.state === "fresh"
+          ? [pretrainScript, ...job.point.args, "--out", job.dir]
+          : [pretrainScript, "--resume", job.dir, "--steps", String(job.point.config.steps)];
+        const ok = await child(job, "pretrain", [...args, "--backend", backend, "--progress-jsonl"], true);
+        if (ok && job.step > job.startStep) {
+          finishedRates.push((performance.now() - job.startedAt) / 1000 / (job.step - job.startStep));
+        }
+        // Ctrl-C reaches the children too: they checkpoint and stop early; the next run resumes them.
+        const after = await pointState(job.dir, job.point.config, plan.eval);
+        if (stopping && (after === "resume" || after === "fresh")) {
+          job.status = "queued";
+          return;
+        }
+        if (!ok || after === "resume" || after === "fresh") {
+          job.status = "failed";
+          return;
+        }
+      }
+      job.status = "evaluating";
+      job.step = job.total;
+      const ev = plan.eval;
+      const ok = await child(job, "evaluate", [
+        evaluateScript,
+        "--run",
+        job.dir,
+        "--out",
+        join(job.dir, EVAL_FILE),
+        "--temperature",
+        String(ev.temperature),
+        "--seed",
+        String(ev.seed),
+        "--batch",
+        String(ev.batchSize),
+        "--backend",
+        backend,
+      ], false);
+      job.status = ok && await pointState(job.dir, job.point.config, ev) === "done" ? "done" : "failed";
+    };
+
+    // One status line: runs done, each running run's progress, elapsed and an ETA from the speed so far.
+    const tty = Deno.stderr.isTerminal();
+    const enc = new TextEncoder();
+    let lastKey = "", lastPrint = 0;
+    const eta = () => {
+      const rates = jobs.filter((j) => j.status === "training" && j.step > j.startStep)
+        .map((j) => (performance.now() - j.startedAt) / 1000 / (j.step - j.startStep))
+        .concat(finishedRates);
+      if (rates.length === 0) return NaN;
+      const perStep = rates.reduce((a, b) => a + b, 0) / rates.length;
+      const running = jobs.filter((j) => j.status === "training")
+        .reduce((s, j) => s + (Number.isFinite(j.eta) ? j.eta : perStep * (j.total - j.step)), 0);
+      const queued = jobs.filter((j) => j.status === "queued" && j.state !== "evaluate")
+        .reduce((s, j) => s + perStep * j.point.config.steps, 0);
+      return (running + queued) / parallel;
+    };
+    const ticker = setInterval(() => {
+      const done = jobs.filter((j) => j.status === "done").length;
+      const failedN = jobs.filter((j) => j.status === "failed").length;
+      const running = jobs.filter((j) => j.status === "training" || j.status === "evaluating").map((j) =>
+        j.status === "evaluating"
+          ? `${j.point.name} evaluating`
+          : `${j.point.name} ${Math.floor((100 * j.step) / Math.max(1, j.total))}%`
+      );
+      const head = `sweep ${name}: ${done}/${jobs.length} done${failedN ? `, ${failedN} failed` : ""}`;
+      const tail = `${formatDuration((performance.now() - t0) / 1000)} elapsed, ETA ${formatDuration(eta())}`;
+      const line = `${head} | ${running.join(" · ")} | ${tail}`;
+      if (tty) {
+        const cols = (() => {
+          try {
+            return Deno.consoleSize().columns;
+          } catch {
+            return 120;
+          }
+        })();
+        Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, cols - 1)}`));
+      } else {
+        // Logs (no TTY): a line when a run starts or ends, or every minute.
+        const key = `${head} ${running.map((r) => r.replace(/ \d+%$/, "")).join(",")}`;
+        if (key !== lastKey || performance.now() - lastPrint > 60_000) {
+          console.error(line);
+          lastKey = key;
+          lastPrint = performance.now();
+        }
+      }
+    }, 500);
+    const queue = [...pending];
+    await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+      for (let job = queue.shift(); job && !stopping; job = queue.shift()) await run(job);
+    }));
+    clearInterval(ticker);
+    if (tty) Deno.stderr.writeSync(enc.encode("\n"));
+  }
+  const wall = (performance.now() - t0) / 1000;
+
+  const failed = jobs.filter((j) => j.status === "failed");
+  for (const j of failed) {
+    console.error(`\n${j.point.name} failed:\n${j.log.split("\n").slice(-15).join("\n")}`);
+  }
+  const md = await writeResults(root, {
+    name,
+    plan,
+    points,
+    dirOf,
+    statusOf: (p) => {
+      const s = jobs.find((j) => j.point === p)!.status;
+      return s === "done" ? "done" : s === "failed" ? "failed" : "unfinished";
+    },
+    wallSeconds: wall,
+    parallel,
+  });
+  console.log(`\n${md}`);
+  console.log(`files: ${resolve(root)}/{results.md,results.json,report.html}`);
+  Deno.exit(stopping ? 130 : failed.length ? 1 : 0);
+}

@@ -1,0 +1,494 @@
+/**
+ * `deno task sweep` and the T = 1 evaluation: grid expansion and validation, what a point still needs
+ * (a finished point is skipped), evaluateRtd's numbers on micro models, and a whole sweep of two tiny
+ * points end to end.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as tf from "../lib/tf.ts";
+import { initBackend } from "../lib/backend/mod.ts";
+import { Pretrainer } from "../lib/train/pretrain.ts";
+import { evaluateRtd, holdOut, sequenceBatches } from "../lib/train/evaluate.ts";
+import { binaryEntropy } from "../lib/train/rtd_metrics.ts";
+import { checkData, expandSweep, parseGrid, parsePoint, type SweepSpec } from "../lib/sweep/grid.ts";
+import {
+  EVAL_FILE,
+  type EvalFile,
+  medianTokensPerSecond,
+  pointState,
+  sameRunConfig,
+  tailMean,
+  trainingSeconds,
+} from "../lib/sweep/runs.ts";
+import { pretrain } from "../lib/train/run.ts";
+import { evaluateRunDir } from "../lib/report/trained.ts";
+import type { MetricsRecord } from "../lib/train/run.ts";
+import { debertaMicroConfig, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+
+await initBackend("wasm");
+const CACHE = tempDir("rtdlab-cache-");
+Deno.env.set("RTDLAB_CACHE", CACHE);
+
+const spec = (over: Partial<SweepSpec> = {}): SweepSpec => ({
+  config: "tiny",
+  sets: [],
+  grid: [],
+  points: [],
+  seeds: [0],
+  holdout: 64,
+  ...over,
+});
+
+// ---- grid expansion ----
+
+Deno.test("sweep grid: cartesian product in order, seeds outermost, names, labels and pretrain flags", () => {
+  const points = expandSweep(spec({
+    sets: [["steps", "200"]],
+    grid: [parseGrid("learningRate=3e-4,1e-3"), parseGrid("corpus=gutenberg,synthetic:agreement:distance=5")],
+    seeds: [0, 1],
+  }));
+  assert.deepEqual(points.map((p) => p.name), [
+    "learningRate=3e-4_corpus=gutenberg_s0",
+    "learningRate=3e-4_corpus=synthetic-agreement-distance=5_s0",
+    "learningRate=1e-3_corpus=gutenberg_s0",
+    "learningRate=1e-3_corpus=synthetic-agreement-distance=5_s0",
+    "learningRate=3e-4_corpus=gutenberg_s1",
+    "learningRate=3e-4_corpus=synthetic-agreement-distance=5_s1",
+    "learningRate=1e-3_corpus=gutenberg_s1",
+    "learningRate=1e-3_corpus=synthetic-agreement-distance=5_s1",
+  ]);
+  const p = points[1];
+  assert.equal(p.label, "learningRate=3e-4 · corpus=synthetic:agreement:distance=5");
+  assert.equal(p.group, "learningRate=3e-4_corpus=synthetic-agreement-distance=5");
+  assert.deepEqual(p.values, { learningRate: "3e-4", corpus: "synthetic:agreement:distance=5" });
+  assert.equal(p.config.learningRate, 3e-4);
+  assert.equal(p.config.corpus, "synthetic:agreement:distance=5");
+  assert.equal(p.config.steps, 200);
+  assert.equal(p.config.heldOutSequences, 64);
+  // Bookkeeping follows steps; science keys keep the preset's values.
+  assert.equal(p.config.logEvery, 2);
+  assert.equal(p.config.checkpointEvery, 20);
+  assert.equal(p.config.warmupSteps, 30);
+  assert.equal(points[4].config.seed, 1);
+  assert.deepEqual(p.args, [
+    "--config",
+    "tiny",
+    "--set",
+    "steps=200",
+    "--set",
+    "learningRate=3e-4",
+    "--set",
+    "corpus=synthetic:agreement:distance=5",
+    "--set",
+    "logEvery=2",
+    "--set",
+    "checkpointEvery=20",
+    "--set",
+    "seed=0",
+    "--set",
+    "heldOutSequences=64",
+  ]);
+  // Nothing swept: one point.
+  assert.deepEqual(expandSweep(spec()).map((x) => [x.name, x.label]), [["base_s0", "base"]]);
+});
+
+Deno.test("sweep grid: --point rows cross the grid; preset picks the backbone; vocabSize means the trained vocabulary", () => {
+  const points = expandSweep(spec({
+    points: [
+      parsePoint("discriminator.hiddenSize=64,discriminator.intermediateSize=256"),
+      parsePoint("discriminator.hiddenSize=128,discriminator.intermediateSize=512"),
+    ],
+    grid: [parseGrid("preset=tiny,deberta-tiny")],
+    sets: [["logEvery", "7"]],
+  }));
+  assert.deepEqual(points.map((p) => p.label), [
+    "discriminator.hiddenSize=64 · discriminator.intermediateSize=256 · preset=tiny",
+    "discriminator.hiddenSize=64 · discriminator.intermediateSize=256 · preset=deberta-tiny",
+    "discriminator.hiddenSize=128 · discriminator.intermediateSize=512 · preset=tiny",
+    "discriminator.hiddenSize=128 · discriminator.intermediateSize=512 · preset=deberta-tiny",
+  ]);
+  assert.deepEqual(points.map((p) => p.config.backbone), ["electra", "deberta", "electra", "deberta"]);
+  assert.deepEqual(points.map((p) => p.config.discriminator.hiddenSize), [64, 64, 128, 128]);
+  assert.equal(points[1].args[1], "deberta-tiny");
+  assert.equal(points[1].config.logEvery, 7, "a given logEvery is kept");
+
+  const v = expandSweep(spec({ grid: [parseGrid("vocabSize=2048,8192")] }));
+  assert.deepEqual(v.map((p) => p.config.tokenizerVocabSize), [2048, 8192]);
+  assert.ok(v[0].args.includes("tokenizerVocabSize=2048"));
+  assert.throws(
+    () => expandSweep(spec({ config: "electra-small", grid: [parseGrid("vocabSize=2048")] })),
+    /vocabSize comes from the tokenizer "bert-base-uncased"/,
+  );
+  // Either backbone as the base config.
+  const d = expandSweep(spec({ config: "deberta-tiny", grid: [parseGrid("sharing=es,gdes")] }));
+  assert.deepEqual(d.map((p) => [p.config.backbone, p.config.sharing]), [["deberta", "es"], [
+    "deberta",
+    "gdes",
+  ]]);
+});
+
+Deno.test("sweep grid: bad input is refused before anything runs, naming the problem", () => {
+  const cases: [() => unknown, RegExp][] = [
+    [() => parseGrid("learningRate"), /--grid needs KEY=VALUE, got "learningRate"/],
+    [() => parseGrid("learningRate=1e-3,,3e-3"), /--grid learningRate: empty value/],
+    [() => parseGrid("learningRate=1e-3,1e-3"), /value "1e-3" is repeated/],
+    [() => parsePoint("a=1,a=2"), /a is given twice/],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("learningRat=1e-3")] })),
+      /point "learningRat=1e-3": unknown config key "learningRat"/,
+    ],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("learningRate=fast")] })),
+      /point "learningRate=fast": config key "learningRate" needs a number, got "fast"/,
+    ],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("learningRate=-1")] })),
+      /config learningRate must be a positive number, got -1/,
+    ],
+    [() => expandSweep(spec({ grid: [parseGrid("beta2=1")] })), /config beta2 must be in \[0, 1\), got 1/],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("warmupSteps=2.5")] })),
+      /warmupSteps must be a non-negative integer/,
+    ],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("generatorLayers=0")] })),
+      /generatorLayers must be a positive integer or null/,
+    ],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("sharing=es,xes")] })),
+      /point "sharing=xes": unknown sharing mode "xes"/,
+    ],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("discriminator.numHeads=3")] })),
+      /not divisible by 3 attention heads/,
+    ],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("maskSelectProb=0.15,1.5")] })),
+      /maskSelectProb=1.5.*must be in \[0, 1\]/,
+    ],
+    [() => expandSweep(spec({ grid: [parseGrid("preset=tiny,small")] })), /unknown preset "small"/],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("corpus=synthetic:nope")] })),
+      /unknown synthetic language "nope"/,
+    ],
+    [() => expandSweep(spec({ grid: [parseGrid("seed=0,1")] })), /seed cannot be swept.*use --seeds/],
+    [
+      () => expandSweep(spec({ sets: [["heldOutSequences", "3"]] })),
+      /--set heldOutSequences: .*use --holdout/,
+    ],
+    [() => expandSweep(spec({ sets: [["steps", "20"]] })), /point "base": warmupSteps 30 >= steps 20/],
+    [
+      () =>
+        expandSweep(spec({ sets: [["learningRate", "1e-3"]], grid: [parseGrid("learningRate=1e-3,3e-3")] })),
+      /learningRate is both swept and fixed with --set/,
+    ],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("learningRate=1e-3"), parseGrid("learningRate=3e-3")] })),
+      /--grid learningRate is given twice/,
+    ],
+    [() => expandSweep(spec({ points: [parsePoint("steps=100"), parsePoint("steps=100")] })), /is repeated/],
+    [
+      () => expandSweep(spec({ grid: [parseGrid("corpus=synthetic:plain,synthetic-plain")] })),
+      /would share the folder name "corpus=synthetic-plain_s0"/,
+    ],
+    [() => expandSweep(spec({ seeds: [0, 0] })), /--seeds: a seed is repeated/],
+    [() => expandSweep(spec({ config: "huge" })), /unknown config "huge"/],
+  ];
+  for (const [f, re] of cases) assert.throws(f, re);
+});
+
+Deno.test("sweep grid: a missing corpus folder or tokenizer file is named before any run starts", async () => {
+  const points = expandSweep(spec({ grid: [parseGrid("corpus=gutenberg,no/such/folder")] }));
+  await assert.rejects(
+    () => checkData(points),
+    /point "corpus=no\/such\/folder": unknown corpus "no\/such\/folder"/,
+  );
+  const tok = expandSweep(spec({ sets: [["tokenizer", "missing/tokenizer.json"]] }));
+  await assert.rejects(() => checkData(tok), /tokenizer "missing\/tokenizer.json" is not a file/);
+  await checkData(expandSweep(spec({ grid: [parseGrid("corpus=gutenberg,synthetic:plain")] })));
+});
+
+// ---- held-out sequences and evaluateRtd ----
+
+Deno.test("holdOut: a seeded, disjoint split; 0 keeps the data as it is; too many is an error", () => {
+  const L = 4, count = 20;
+  const data = {
+    length: L,
+    count,
+    inputIds: Int32Array.from({ length: count * L }, (_, i) => Math.floor(i / L)),
+    tokenTypeIds: new Int32Array(count * L),
+  };
+  const rows = (d: { inputIds: Int32Array; count: number }) =>
+    Array.from({ length: d.count }, (_, i) => d.inputIds[i * L]);
+  const a = holdOut(data, 5, 0);
+  assert.equal(a.heldOut.count, 5);
+  assert.equal(a.train.count, 15);
+  assert.deepEqual([...rows(a.train), ...rows(a.heldOut)].sort((x, y) => x - y), rows(data));
+  assert.deepEqual(rows(holdOut(data, 5, 0).heldOut), rows(a.heldOut), "same seed, same split");
+  assert.notDeepEqual(rows(holdOut(data, 5, 1).heldOut), rows(a.heldOut), "another seed, another split");
+  assert.equal(holdOut(data, 0, 0).train, data);
+  assert.throws(() => holdOut(data, 11, 0), /more than half of the corpus's 20 sequences/);
+  assert.deepEqual(sequenceBatches(a.heldOut, 2).map((b) => b.batch), [2, 2, 1]);
+});
+
+/** A micro trainer; dropout 0 is irrelevant (evaluation runs without dropout) but keeps it plain. */
+function micro(overrides: Record<string, unknown> = {}) {
+  return new Pretrainer(microConfig("es", { seed: 3, ...overrides }), VOCAB);
+}
+
+const batches = [randomBatch(1, 4), randomBatch(2, 4), randomBatch(3, 3)];
+
+Deno.test("evaluateRtd: AUC in [0, 1], gain = base rate − loss, base rate = H(replaced fraction), counts add up", async () => {
+  const t = micro();
+  try {
+    const r = await evaluateRtd(t, batches);
+    assert.equal(r.temperature, 1);
+    assert.equal(r.sequences, 11);
+    assert.equal(r.tokens, 11 * 13, "16 positions minus 3 pads per sequence");
+    assert.ok(r.selected > 0 && r.selected < r.tokens);
+    assert.ok(r.discAuc !== null && r.discAuc >= 0 && r.discAuc <= 1, `AUC ${r.discAuc}`);
+    assert.equal(r.baseRate, binaryEntropy(r.replacedFrac!));
+    assert.equal(r.rtdGain, r.baseRate! - r.lossRtd!);
+    assert.ok(r.lossMlm > 0 && r.genAcc! >= 0 && r.genAcc! <= 1);
+    // The replaced tokens are the selected ones whose sample differs from the original.
+    assert.ok(Math.abs(r.replacedFrac! * r.tokens - r.selected * (1 - r.genAcc!)) < 1e-9);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("evaluateRtd: a constant discriminator at the replaced fraction scores AUC 0.5 and gain 0", async () => {
+  const t = micro();
+  try {
+    const first = await evaluateRtd(t, batches);
+    const p = first.replacedFrac!;
+    const w = t.model.params.get("discriminator.discriminator_predictions.dense_prediction.weight");
+    const b = t.model.params.get("discriminator.discriminator_predictions.dense_prediction.bias");
+    w.assign(tf.zerosLike(w));
+    b.assign(tf.fill(b.shape, Math.log(p / (1 - p))));
+    const r = await evaluateRtd(t, batches);
+    assert.equal(r.replacedFrac, p, "D's weights do not change the corruption");
+    assert.equal(r.discAuc, 0.5);
+    assert.ok(Math.abs(r.rtdGain!) < 1e-6, `gain ${r.rtdGain}`);
+    assert.ok(Math.abs(r.lossRtd! - binaryEntropy(p)) < 1e-6);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("evaluateRtd: T = 1 whatever the run's samplingTemperature; deterministic for a seed", async () => {
+  const t1 = micro();
+  const t2 = micro({ samplingTemperature: 2 });
+  try {
+    const a = await evaluateRtd(t1, batches, { seed: 7 });
+    const b = await evaluateRtd(t2, batches, { seed: 7 });
+    assert.deepEqual(b, a, "a run trained at T = 2 is judged on the same T = 1 replacements");
+    assert.deepEqual(await evaluateRtd(t1, batches, { seed: 7 }), a, "same seed, same numbers");
+    const other = await evaluateRtd(t1, batches, { seed: 8 });
+    assert.notDeepEqual({ ...other, seed: 7 }, a, "another seed, other draws");
+    const hot = await evaluateRtd(t2, batches, { seed: 7, temperature: 2 });
+    assert.equal(hot.temperature, 2);
+    assert.notEqual(hot.lossRtd, a.lossRtd, "T = 2 replacements differ");
+    const never = await evaluateRtd(t1, batches, { disallowCorrect: true });
+    assert.equal(never.genAcc, 0);
+    assert.ok(Math.abs(never.replacedFrac! * never.tokens - never.selected) < 1e-9);
+  } finally {
+    t1.dispose();
+    t2.dispose();
+  }
+});
+
+Deno.test("evaluateRtd: the MLM baseline has no RTD numbers; the DeBERTa backbone evaluates too", async () => {
+  const m = new Pretrainer(microConfig("mlm"), VOCAB);
+  const d = new Pretrainer(debertaMicroConfig("gdes"), VOCAB);
+  try {
+    const r = await evaluateRtd(m, batches);
+    assert.ok(r.lossMlm > 0);
+    assert.equal(r.lossRtd, null);
+    assert.equal(r.discAuc, null);
+    assert.equal(r.rtdGain, null);
+    const e = await evaluateRtd(d, batches);
+    assert.ok(e.discAuc! >= 0 && e.discAuc! <= 1);
+    assert.equal(e.rtdGain, e.baseRate! - e.lossRtd!);
+    const before = tf.memory().numTensors;
+    await evaluateRtd(d, batches);
+    assert.equal(tf.memory().numTensors, before, "no tensor leaks");
+  } finally {
+    m.dispose();
+    d.dispose();
+  }
+});
+
+// ---- a point's state on disk ----
+
+/** A small run config on a synthetic corpus (a few thousand words, trained vocabulary of 120). */
+function smallRun(steps: number, overrides: Record<string, unknown> = {}) {
+  const [p] = expandSweep(spec({
+    holdout: 6,
+    sets: Object.entries({
+      corpus: "synthetic:agreement:tokens=6000",
+      tokenizerVocabSize: 120,
+      corpusMaxChars: 0,
+      maxPositions: 32,
+      seqLength: 32,
+      embeddingSize: 16,
+      "discriminator.hiddenSize": 32,
+      "discriminator.numLayers": 1,
+      "discriminator.numHeads": 2,
+      "discriminator.intermediateSize": 64,
+      generatorHiddenFraction: 0.5,
+      batchSize: 4,
+      steps,
+      warmupSteps: 1,
+      ...overrides,
+    }).map(([k, v]) => [k, String(v)] as [string, string]),
+  }));
+  return p.config;
+}
+
+Deno.test("sweep point state: fresh, resume, evaluate, done; another config or evaluation redoes its part", async () => {
+  const dir = join(tempDir(), "point");
+  const config = smallRun(6);
+  const settings = { temperature: 1, seed: 0, batchSize: 4 };
+  assert.equal(await pointState(dir, config, settings), "fresh");
+  (await pretrain({ config, outDir: dir, until: 3 })).trainer.dispose();
+  assert.equal(await pointState(dir, config, settings), "resume");
+  assert.equal(await pointState(dir, { ...config, learningRate: 2e-3 }, settings), "fresh");
+  (await pretrain({ config, outDir: dir, resume: true })).trainer.dispose();
+  assert.equal(await pointState(dir, config, settings), "evaluate");
+
+  const r = await evaluateRunDir(dir, settings);
+  assert.equal(r.heldOut, true);
+  assert.equal(r.sequences, 6, "all held-out sequences");
+  assert.equal(r.step, 6);
+  const file: EvalFile = { format: "rtdlab-eval-1", settings, ...r };
+  await Deno.writeTextFile(join(dir, EVAL_FILE), JSON.stringify(file));
+  assert.equal(await pointState(dir, config, settings), "done", "a finished point is skipped");
+  assert.equal(await pointState(dir, config, { ...settings, seed: 1 }), "evaluate");
+  assert.deepEqual(await evaluateRunDir(dir, settings), r, "the evaluation is reproducible");
+
+  const saved = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+  assert.notEqual(saved.vocabSize, config.vocabSize, "the tokenizer set vocabSize");
+  assert.ok(sameRunConfig(config, saved), "vocabSize and backend do not count");
+  assert.ok(!sameRunConfig({ ...config, samplingTemperature: 2 }, saved));
+  // A run killed between its last checkpoint and its export resumes to write the export.
+  await Deno.remove(join(dir, "export"), { recursive: true });
+  assert.equal(await pointState(dir, config, settings), "resume");
+});
+
+Deno.test("sweep numbers from metrics.jsonl: training time over resumes, median tokens/s, last-tenth means", () => {
+  const rec = (step: number, elapsed_s: number, tokens_per_s: number, disc_auc: number) =>
+    ({ step, elapsed_s, tokens_per_s, disc_auc }) as unknown as MetricsRecord;
+  // Resumed after step 3 (elapsed restarts at 0).
+  const m = [
+    rec(1, 1, 100, 0.5),
+    rec(2, 2, 300, 0.5),
+    rec(3, 3, 200, 0.5),
+    rec(4, 1.5, 400, 0.6),
+    rec(5, 2.5, 500, 0.7),
+  ];
+  assert.equal(trainingSeconds(m), 5.5);
+  assert.equal(medianTokensPerSecond(m), 300);
+  assert.equal(tailMean(m, "disc_auc"), 0.7);
+  assert.equal(trainingSeconds([]), null);
+  const many = Array.from({ length: 20 }, (_, i) => rec(i + 1, i + 1, 1, i < 18 ? 0 : 1));
+  assert.equal(tailMean(many, "disc_auc"), 1, "the last tenth of 20 logged steps is 2 steps");
+});
+
+// ---- end to end ----
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function sweep(out: string, extra: string[] = []) {
+  const args = [
+    "run",
+    "-A",
+    join(ROOT, "tasks/sweep.ts"),
+    "--name",
+    "e2e",
+    "--out",
+    out,
+    "--grid",
+    "samplingTemperature=1,2",
+    "--holdout",
+    "6",
+    "--eval-batch",
+    "4",
+    "--parallel",
+    "2",
+    ...[
+      "corpus=synthetic:agreement:tokens=6000",
+      "tokenizerVocabSize=120",
+      "corpusMaxChars=0",
+      "maxPositions=32",
+      "seqLength=32",
+      "embeddingSize=16",
+      "discriminator.hiddenSize=32",
+      "discriminator.numLayers=1",
+      "discriminator.numHeads=2",
+      "discriminator.intermediateSize=64",
+      "generatorHiddenFraction=0.5",
+      "batchSize=4",
+      "steps=3",
+      "warmupSteps=1",
+    ].flatMap((kv) => ["--set", kv]),
+    ...extra,
+  ];
+  const r = await new Deno.Command(Deno.execPath(), { args, env: { RTDLAB_CACHE: CACHE } }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+}
+
+Deno.test("deno task sweep: two tiny points end to end, report written, a re-run skips them", async () => {
+  const out = join(tempDir(), "sweep");
+  const first = await sweep(out);
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.match(first.stderr, /2 runs \(2 points × 1 seed\), 2 to run/);
+  const results = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+  assert.equal(results.format, "rtdlab-sweep-1");
+  assert.deepEqual(results.swept, ["samplingTemperature"]);
+  assert.deepEqual(results.runs.map((r: { name: string }) => r.name), [
+    "samplingTemperature=1_s0",
+    "samplingTemperature=2_s0",
+  ]);
+  for (const r of results.runs) {
+    assert.equal(r.status, "done");
+    assert.equal(r.eval.temperature, 1, "judged on T = 1 replacements, also the run trained at T = 2");
+    assert.equal(r.eval.held_out, true);
+    assert.ok(r.eval.disc_auc >= 0 && r.eval.disc_auc <= 1);
+    assert.ok(Math.abs(r.eval.rtd_gain - (r.eval.base_rate - r.eval.loss_rtd)) < 1e-12);
+    assert.ok(r.eval.loss_mlm > 0 && r.tokens_per_s > 0 && r.wall_s >= 0);
+    assert.equal(r.tokens, 3 * 4 * 32);
+    assert.match(r.command, /^deno task pretrain --config tiny .*--set samplingTemperature=\d .*--out /);
+  }
+  assert.deepEqual(results.runs.map((r: { samplingTemperature: number }) => r.samplingTemperature), [1, 2]);
+  const md = await Deno.readTextFile(join(out, "results.md"));
+  assert.match(md, /\| samplingTemperature=2 \| 2 \| 0\.\d{3} \| -?0\.\d{3} \|/);
+  const html = await Deno.readTextFile(join(out, "report.html"));
+  assert.match(html, /vs samplingTemperature/);
+  assert.match(html, /D's AUC and RTD gain during training/);
+  assert.equal(html.split('class="rtdlab-figure"').length - 1, 3);
+
+  // A re-run finds both points finished and runs nothing.
+  const metrics = join(out, "points", "samplingTemperature=1_s0", "metrics.jsonl");
+  const evalFile = join(out, "points", "samplingTemperature=2_s0", EVAL_FILE);
+  const mtime = async (p: string) => (await Deno.stat(p)).mtime!.getTime();
+  const [m0, e0] = [await mtime(metrics), await mtime(evalFile)];
+  const again = await sweep(out);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /2 runs \(2 points × 1 seed\), 0 to run/);
+  assert.equal(await mtime(metrics), m0);
+  assert.equal(await mtime(evalFile), e0);
+
+  // A missing evaluation is redone without training again; another plan is refused without --force.
+  await Deno.remove(evalFile);
+  const third = await sweep(out);
+  assert.equal(third.code, 0, third.stderr);
+  assert.match(third.stderr, /1 to run \(0 resuming, 1 to evaluate only\)/);
+  assert.equal(await mtime(metrics), m0);
+  assert.ok(await Deno.stat(evalFile));
+  const other = await sweep(out, ["--seeds", "0,1"]);
+  assert.equal(other.code, 2);
+  assert.match(other.stderr, /holds a sweep with other settings .*--force/);
+});
