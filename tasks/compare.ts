@@ -129,7 +129,7 @@ const HELP = `deno task compare — equal-compute comparison of mlm / es / nes /
   --no-scratch            skip the no-pre-training control
   --set KEY=VALUE         extra pre-training config override (repeatable; same for every mode)
   --parallel N            subprocesses at a time  [cores]
-  --backend B             wasm | cpu | webgpu  [wasm]
+  --backend B             wasm | cpu | webgpu | cuda  [wasm]
   --report-only           write results.{md,json} (and report.html) from the pieces finished so far; run nothing
   --force                 accept settings that differ from the folder's plan.json (finished pieces are kept)
 `;
