@@ -23,13 +23,15 @@ for (const name of Deno.args) {
     const dir = run.dir.startsWith("/") ? run.dir : new URL(`../../${run.dir}`, import.meta.url).pathname;
     try {
       const m = await readMetrics(join(dir, "metrics.jsonl"));
-      curves[`${run.group}_s${run.seed}`] = m.map((r) => [
-        r.step,
-        r.disc_auc ?? NaN,
-        r.rtd_gain ?? NaN,
-        r.loss_mlm,
-        r.gen_acc ?? NaN,
-      ].map((x) => Math.round(x * 1e4) / 1e4));
+      curves[`${run.group}_s${run.seed}`] = m.map((r) =>
+        [
+          r.step,
+          r.disc_auc ?? NaN,
+          r.rtd_gain ?? NaN,
+          r.loss_mlm,
+          r.gen_acc ?? NaN,
+        ].map((x) => Math.round(x * 1e4) / 1e4)
+      );
     } catch { /* unfinished run */ }
   }
   const out = {
@@ -43,5 +45,7 @@ for (const name of Deno.args) {
     curves,
   };
   await writeJsonAtomic(join(here, `${name}.json`), out);
-  console.error(`data/regimes/${name}.json: ${results.points.length} points, ${Object.keys(curves).length} curves`);
+  console.error(
+    `data/regimes/${name}.json: ${results.points.length} points, ${Object.keys(curves).length} curves`,
+  );
 }
