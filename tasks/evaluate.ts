@@ -8,7 +8,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { intOption, parseCliArgs } from "../lib/util/cli.ts";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -37,23 +37,19 @@ function fail(msg: string): never {
 if (import.meta.main) {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        run: { type: "string" },
-        temperature: { type: "string", default: "1" },
-        seed: { type: "string", default: "0" },
-        batch: { type: "string", default: "16" },
-        sequences: { type: "string", default: "64" },
-        "disallow-correct": { type: "boolean", default: false },
-        out: { type: "string" },
-        backend: { type: "string", default: "wasm" },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
+    ({ values } = parseCliArgs(Deno.args, {
+      run: { type: "string" },
+      temperature: { type: "string", default: "1" },
+      seed: { type: "string", default: "0" },
+      batch: { type: "string", default: "16" },
+      sequences: { type: "string", default: "64" },
+      "disallow-correct": { type: "boolean", default: false },
+      out: { type: "string" },
+      backend: { type: "string", default: "wasm" },
+      help: { type: "boolean", default: false },
     }));
   } catch (e) {
-    fail(`${(e as Error).message} (see --help)`);
+    fail((e as Error).message);
   }
   if (values.help) {
     console.log(HELP);
@@ -64,10 +60,13 @@ if (import.meta.main) {
   if (!(temperature > 0 && Number.isFinite(temperature))) {
     fail(`--temperature needs a positive number, got "${values.temperature}"`);
   }
-  const int = (flag: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) fail(`--${flag} needs an integer >= ${min}, got "${v}"`);
-    return n;
+  // One rule and one message for every integer option (lib/util/cli.ts).
+  const int = (flag: string, v: string, min: number): number => {
+    try {
+      return intOption(flag, v, min)!;
+    } catch (e) {
+      fail((e as Error).message);
+    }
   };
   const seed = int("seed", values.seed!, 0);
   const batchSize = int("batch", values.batch!, 1);

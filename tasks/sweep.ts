@@ -12,7 +12,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { intOption, parseCliArgs } from "../lib/util/cli.ts";
 import { join, resolve } from "node:path";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -85,31 +85,27 @@ interface Job {
 if (import.meta.main) {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        name: { type: "string" },
-        grid: { type: "string", multiple: true, default: [] },
-        point: { type: "string", multiple: true, default: [] },
-        set: { type: "string", multiple: true, default: [] },
-        config: { type: "string", default: "tiny" },
-        seeds: { type: "string", default: "0" },
-        holdout: { type: "string", default: "64" },
-        "eval-seed": { type: "string", default: "0" },
-        "eval-batch": { type: "string", default: "16" },
-        "eval-temperature": { type: "string", default: "1" },
-        parallel: { type: "string", default: String(CORES) },
-        backend: { type: "string", default: "wasm" },
-        out: { type: "string" },
-        list: { type: "boolean", default: false },
-        "report-only": { type: "boolean", default: false },
-        force: { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
+    ({ values } = parseCliArgs(Deno.args, {
+      name: { type: "string" },
+      grid: { type: "string", multiple: true, default: [] },
+      point: { type: "string", multiple: true, default: [] },
+      set: { type: "string", multiple: true, default: [] },
+      config: { type: "string", default: "tiny" },
+      seeds: { type: "string", default: "0" },
+      holdout: { type: "string", default: "64" },
+      "eval-seed": { type: "string", default: "0" },
+      "eval-batch": { type: "string", default: "16" },
+      "eval-temperature": { type: "string", default: "1" },
+      parallel: { type: "string", default: String(CORES) },
+      backend: { type: "string", default: "wasm" },
+      out: { type: "string" },
+      list: { type: "boolean", default: false },
+      "report-only": { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
     }));
   } catch (e) {
-    fail(`${(e as Error).message} (see --help)`);
+    fail((e as Error).message);
   }
   if (values.help) {
     console.log(HELP);
@@ -118,10 +114,13 @@ if (import.meta.main) {
   const name = values.name;
   if (!name) fail("--name NAME is required: results go to runs/sweep/NAME (see --help)");
   if (!/^[A-Za-z0-9._-]+$/.test(name)) fail(`--name "${name}": use letters, digits, '.', '_' and '-'`);
-  const int = (flag: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) fail(`--${flag} needs an integer >= ${min}, got "${v}"`);
-    return n;
+  // One rule and one message for every integer option (lib/util/cli.ts).
+  const int = (flag: string, v: string, min: number): number => {
+    try {
+      return intOption(flag, v, min)!;
+    } catch (e) {
+      fail((e as Error).message);
+    }
   };
   const temperature = Number(values["eval-temperature"]);
   if (!(temperature > 0 && Number.isFinite(temperature))) {

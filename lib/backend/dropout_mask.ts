@@ -22,13 +22,19 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 /** Name of the kernel (no inputs; attrs shape, rate, seed) that returns the mask as a float32 tensor. */
 export const DROPOUT_MASK = "RtdlabDropoutMask";
 
-function mix32(x: number): number {
+/** The "lowbias32" integer finaliser (Wellons' hash-prospector) the mask hash is built from. */
+export function mix32(x: number): number {
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d);
   x ^= x >>> 15;
   x = Math.imul(x, 0x846ca68b);
   x ^= x >>> 16;
   return x >>> 0;
+}
+
+/** The 32-bit hash of element `i` under keys (k0, k1): mix(mix(i ^ k0) + k1) — kernels.cu draws the same. */
+export function dropoutHash(i: number, k0: number, k1: number): number {
+  return mix32((mix32((i ^ k0) >>> 0) + k1) >>> 0);
 }
 
 /** What a mask kernel needs: the hash keys of `seed`, the integer threshold and the scale (see the module doc). */

@@ -13,6 +13,7 @@
  */
 import type { CudaRuntime, DevicePtr, Handle, ParamBlock } from "./driver.ts";
 import { PTX_ENTRIES } from "./backend.ts";
+import { dropoutHash } from "../dropout_mask.ts";
 
 const MAXR = 8;
 const f32 = Math.fround;
@@ -506,19 +507,6 @@ function reduce(op: number, x: ArrayLike<number>, start: number, count: number, 
 
 function finish(op: number, acc: number, scale: number): number {
   return op === 0 ? acc * scale : acc;
-}
-
-/** kernels.cu mix32(mix32(i ^ k0) + k1). */
-function dropoutHash(i: number, k0: number, k1: number): number {
-  const mix = (x: number) => {
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x7feb352d);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x846ca68b);
-    x ^= x >>> 16;
-    return x >>> 0;
-  };
-  return mix((mix((i ^ k0) >>> 0) + k1) >>> 0);
 }
 
 /** kernels.cu sample_rows_f32 for one row, with its 256 chunks (the order the GPU sums in). */
