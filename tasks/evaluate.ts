@@ -8,7 +8,7 @@
  * @module
  */
 
-import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -35,9 +35,9 @@ function fail(msg: string): never {
 }
 
 if (import.meta.main) {
-  let values;
-  try {
-    ({ values } = parseCliArgs(Deno.args, {
+  // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
+  const { values } = parseArgsOrExit({
+    options: {
       run: { type: "string" },
       temperature: { type: "string", default: "1" },
       seed: { type: "string", default: "0" },
@@ -47,10 +47,9 @@ if (import.meta.main) {
       out: { type: "string" },
       backend: { type: "string", default: "wasm" },
       help: { type: "boolean", default: false },
-    }));
-  } catch (e) {
-    fail((e as Error).message);
-  }
+    },
+    strict: true,
+  });
   if (values.help) {
     console.log(HELP);
     Deno.exit(0);

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
 import { join, resolve } from "node:path";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -83,9 +83,9 @@ interface Job {
 }
 
 if (import.meta.main) {
-  let values;
-  try {
-    ({ values } = parseCliArgs(Deno.args, {
+  // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
+  const { values } = parseArgsOrExit({
+    options: {
       name: { type: "string" },
       grid: { type: "string", multiple: true, default: [] },
       point: { type: "string", multiple: true, default: [] },
@@ -103,10 +103,9 @@ if (import.meta.main) {
       "report-only": { type: "boolean", default: false },
       force: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
-    }));
-  } catch (e) {
-    fail((e as Error).message);
-  }
+    },
+    strict: true,
+  });
   if (values.help) {
     console.log(HELP);
     Deno.exit(0);

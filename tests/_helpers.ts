@@ -24,6 +24,16 @@ export const MICRO_TOKENIZER = WordPieceTokenizer.fromVocab([
   ...Array.from({ length: 59 }, (_, i) => `w${i}`),
 ]);
 
+/** The micro model's sizes — D 1 × 32 (2 heads, FFN 64), embeddings 16, G at half D's width — over `tiny`. */
+export const MICRO_SIZES = {
+  embeddingSize: 16,
+  "discriminator.hiddenSize": 32,
+  "discriminator.numLayers": 1,
+  "discriminator.numHeads": 2,
+  "discriminator.intermediateSize": 64,
+  generatorHiddenFraction: 0.5,
+} as const;
+
 /** A micro ELECTRA (1 layer, hidden 32, vocab 64, seq 16) for behaviour tests. */
 export function microConfig(sharing: SharingMode, overrides: Record<string, unknown> = {}): RunConfig {
   return validateConfig(applyOverrides(preset("tiny"), {
@@ -31,12 +41,7 @@ export function microConfig(sharing: SharingMode, overrides: Record<string, unkn
     vocabSize: 64,
     maxPositions: 16,
     seqLength: 16,
-    embeddingSize: 16,
-    "discriminator.hiddenSize": 32,
-    "discriminator.numLayers": 1,
-    "discriminator.numHeads": 2,
-    "discriminator.intermediateSize": 64,
-    generatorHiddenFraction: 0.5,
+    ...MICRO_SIZES,
     batchSize: 2,
     warmupSteps: 0,
     steps: 50,

@@ -27,7 +27,7 @@ import {
 import { isCompleteRun, openRun } from "../lib/report/trained.ts";
 import { pretrain } from "../lib/train/run.ts";
 import type { DiscriminatorViewRow } from "../lib/probes/discriminator_view.ts";
-import { tempDir } from "./_helpers.ts";
+import { MICRO_SIZES, tempDir } from "./_helpers.ts";
 
 const close = (a: number | null | undefined, b: number, eps = 1e-9) =>
   assert.ok(a !== null && a !== undefined && Math.abs(a - b) < eps, `${a} != ${b}`);
@@ -260,12 +260,7 @@ Deno.test("openRun reopens a run at its checkpoint; isCompleteRun", async () => 
       tokenizerVocabSize: 60,
       maxPositions: 16,
       seqLength: 16,
-      embeddingSize: 16,
-      "discriminator.hiddenSize": 32,
-      "discriminator.numLayers": 1,
-      "discriminator.numHeads": 2,
-      "discriminator.intermediateSize": 64,
-      generatorHiddenFraction: 0.5,
+      ...MICRO_SIZES,
       batchSize: 2,
       steps: 4,
       warmupSteps: 1,

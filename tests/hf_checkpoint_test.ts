@@ -24,6 +24,7 @@ import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
 import { Rng } from "../lib/rng.ts";
 import {
   debertaMicroConfig,
+  MICRO_SIZES,
   MICRO_TOKENIZER,
   microConfig,
   randomBatch,
@@ -306,12 +307,7 @@ function runConfig(sharing: SharingMode, steps: number): RunConfig {
     tokenizerVocabSize: 100,
     maxPositions: 32,
     seqLength: 32,
-    embeddingSize: 16,
-    "discriminator.hiddenSize": 32,
-    "discriminator.numLayers": 1,
-    "discriminator.numHeads": 2,
-    "discriminator.intermediateSize": 64,
-    generatorHiddenFraction: 0.5,
+    ...MICRO_SIZES,
     batchSize: 4,
     steps,
     warmupSteps: 2,

@@ -39,7 +39,7 @@ import {
   TrainingProbe,
   type TugOfWarReport,
 } from "../lib/probes/mod.ts";
-import { maxAbsDiff, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+import { maxAbsDiff, MICRO_SIZES, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
 
 await initBackend("wasm");
 
@@ -432,12 +432,7 @@ Deno.test("pretrain --probe-every: probed steps are logged with tow_*/sim_* keys
       tokenizerVocabSize: 60,
       maxPositions: 16,
       seqLength: 16,
-      embeddingSize: 16,
-      "discriminator.hiddenSize": 32,
-      "discriminator.numLayers": 1,
-      "discriminator.numHeads": 2,
-      "discriminator.intermediateSize": 64,
-      generatorHiddenFraction: 0.5,
+      ...MICRO_SIZES,
       batchSize: 4,
       steps: 4,
       warmupSteps: 1,

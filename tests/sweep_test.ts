@@ -24,7 +24,7 @@ import {
 import { pretrain } from "../lib/train/run.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import type { MetricsRecord } from "../lib/train/run.ts";
-import { debertaMicroConfig, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+import { debertaMicroConfig, MICRO_SIZES, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
 
 await initBackend("wasm");
 const CACHE = tempDir("rtdlab-cache-");
@@ -332,12 +332,7 @@ function smallRun(steps: number, overrides: Record<string, unknown> = {}) {
       corpusMaxChars: 0,
       maxPositions: 32,
       seqLength: 32,
-      embeddingSize: 16,
-      "discriminator.hiddenSize": 32,
-      "discriminator.numLayers": 1,
-      "discriminator.numHeads": 2,
-      "discriminator.intermediateSize": 64,
-      generatorHiddenFraction: 0.5,
+      ...MICRO_SIZES,
       batchSize: 4,
       steps,
       warmupSteps: 1,

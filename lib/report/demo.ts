@@ -16,7 +16,7 @@
  * @module
  */
 
-import { notLearned } from "../train/rtd_metrics.ts";
+import { binaryEntropy, notLearned } from "../train/rtd_metrics.ts";
 import type { DiscriminatorViewRow } from "../probes/discriminator_view.ts";
 import {
   type HtmlBlock,
@@ -88,8 +88,7 @@ export function runSeries(
  * which tokens were replaced, even while its accuracy at 0.5 is still the base rate's.
  */
 export function baseRate(q: number | null): number | null {
-  if (q === null || !(q > 0 && q < 1)) return null;
-  return -(q * Math.log(q) + (1 - q) * Math.log(1 - q));
+  return q === null || !(q > 0 && q < 1) ? null : binaryEntropy(q);
 }
 
 /** Options of {@link runSummary}. */
