@@ -8,6 +8,7 @@
  * @module
  */
 
+import { corpusParts } from "./text/corpus.ts";
 import { isSyntheticName, parseSyntheticName } from "./text/synthetic.ts";
 
 /** How the generator and discriminator share token/position/type embeddings (DeBERTaV3 §3). */
@@ -264,6 +265,33 @@ export const PRESETS: Record<string, RunConfig> = {
     logEvery: 10,
     checkpointEvery: 100,
   },
+  // The regime map's (notebook 06) small pair where D learns in minutes on two cores: DeBERTa's relative
+  // positions let it compare a word with its echo a phrase away, which the absolute-position `tiny`
+  // pair did not learn within 1.5M tokens. G: D's width at half depth; a 4M-character cap ≈ 1M tokens.
+  "deberta-mini": {
+    ...BASE,
+    ...DEBERTA_V3,
+    preset: "deberta-mini",
+    corpus: "synthetic:echo",
+    vocabSize: 8192,
+    maxPositions: 128,
+    embeddingSize: 64,
+    discriminator: { hiddenSize: 64, numLayers: 2, numHeads: 2, intermediateSize: 256 },
+    generatorLayers: 1,
+    positionBuckets: 64,
+    maxRelativePositions: 128,
+    learningRate: 1e-3,
+    warmupSteps: 80,
+    biasCorrection: true, // see `tiny`
+    batchSize: 8,
+    seqLength: 128,
+    steps: 800,
+    corpusMaxChars: 4_000_000,
+    tokenizer: "trained",
+    tokenizerVocabSize: 8192,
+    logEvery: 10,
+    checkpointEvery: 100,
+  },
   // DeBERTaV3-xsmall: 12×384, 6 heads, FFN 1536, E = H, G 6 layers. The released model uses a 128k
   // SentencePiece vocabulary; we use bert-base-uncased (30,522) since it ships here. Run settings
   // (batch, lr, steps, seq 128) are electra-small's; DeBERTaV3 pre-trains at seq 512.
@@ -389,7 +417,10 @@ export function validateConfig(c: RunConfig): RunConfig {
     );
   }
   if (c.seqLength < 4) throw new Error(`seqLength ${c.seqLength} is too short for [CLS] A [SEP] B [SEP]`);
-  if (isSyntheticName(c.corpus)) parseSyntheticName(c.corpus); // a bad name fails here, before any work
+  // A bad synthetic name fails here, before any work (alone or as a part of a combination).
+  for (const part of corpusParts(c.corpus) ?? [c.corpus]) {
+    if (isSyntheticName(part)) parseSyntheticName(part);
+  }
   for (const m of [c.discriminator, generatorSize(c)]) {
     if (m.hiddenSize % m.numHeads !== 0) {
       throw new Error(`hidden size ${m.hiddenSize} is not divisible by ${m.numHeads} attention heads`);

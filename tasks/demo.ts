@@ -1,13 +1,13 @@
 /**
- * `deno task demo`: pre-train the `tiny` config under MLM, ES, NES and GDES on the same data, seed and step
- * budget, with the tug-of-war and embedding-geometry probes on, then print a side-by-side summary with the
+ * `deno task demo`: pre-train a small config (`deberta-mini` on the synthetic `echo` language unless
+ * `--config` says otherwise) under MLM, ES, NES and GDES on the same data, seed and step budget, with the tug-of-war and embedding-geometry probes on, then print a side-by-side summary with the
  * readings of DeBERTaV3's findings and write a standalone report (`<out>/report.html`: loss curves,
  * accuracies, probes, embedding similarity, the discriminator's view of a sentence).
  *
  * The wasm backend runs one thread per process, so the four runs go out as parallel subprocesses, as many
  * at a time as the machine has cores.
  *
- *   deno task demo [--steps N] [--batch B] [--seed S] [--out runs/demo] [--parallel N] [--backend wasm]
+ *   deno task demo [--config NAME] [--steps N] [--batch B] [--seed S] [--out runs/demo] [--parallel N]
  *
  * @module
  */
@@ -33,18 +33,25 @@ import { defaultCacheDir } from "../lib/text/dataset.ts";
 import { etaSeconds, measureStepSeconds } from "../lib/train/estimate.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { generateSynthetic, isSyntheticName, parseSyntheticName } from "../lib/text/synthetic.ts";
+import { splitSentences } from "../lib/text/sentences.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
 
 /** Seconds a run needs before its first step (Deno, tfjs, data from the cache, the model), until measured. */
 const STARTUP_SECONDS = 3;
 
-/** Settings of the demo's runs (on top of the `tiny` preset); measured to fit ~10 minutes on 2 cores. */
+/**
+ * Settings of the demo's runs (on top of the preset `config`). `deberta-mini` on `synthetic:echo` is where
+ * the regime map (notebook 06) found discriminators that learn in minutes at T = 1 under every sharing
+ * mode; measured to fit ~6 minutes on 2 idle cores.
+ */
 export const DEMO_DEFAULTS = {
-  steps: 300,
+  config: "deberta-mini",
+  steps: 1200,
   batch: 8,
   seqLength: 128,
-  learningRate: 2.5e-4,
+  learningRate: 1e-3,
   biasCorrection: true,
   probeEvery: 10,
   logEvery: 5,
@@ -72,10 +79,23 @@ interface Job {
   firstStep?: number;
 }
 
+/**
+ * The sentence pair whose discriminator view the report shows: {@link DEMO_SENTENCES} for English
+ * corpora; for a synthetic language, two fresh sentences of it (a seed no run trains on).
+ */
+export function demoSentences(corpus: string): [string, string] {
+  if (!isSyntheticName(corpus)) return [...DEMO_SENTENCES];
+  const spec = parseSyntheticName(corpus);
+  spec.params = { ...spec.params, seed: 0x5eed_de30, tokens: 200 };
+  const [a, b] = splitSentences(generateSynthetic(spec)[0].text);
+  return [a, b];
+}
+
 /** The one line that makes the demo faster where OpenBLAS is missing (Debian/Ubuntu). */
 export const OPENBLAS_APT = "sudo apt-get install libopenblas0-pthread";
 
-const USAGE = `deno task demo — tiny pre-training under ${MODES.join(", ")}, then a comparison and a report
+const USAGE = `deno task demo — small pre-training under ${MODES.join(", ")}, then a comparison and a report
+  --config NAME    preset the runs start from (its corpus too) [${DEMO_DEFAULTS.config}]; e.g. tiny (Gutenberg)
   --steps N        steps per run [${DEMO_DEFAULTS.steps}]        --batch B      sequences per step [${DEMO_DEFAULTS.batch}]
   --seq L          tokens per sequence [${DEMO_DEFAULTS.seqLength}]    --lr X         peak learning rate [${DEMO_DEFAULTS.learningRate}]
   --probe-every K  tug-of-war / geometry probes every K steps, 0 = off [${DEMO_DEFAULTS.probeEvery}]
@@ -138,6 +158,7 @@ async function sameSettings(
 }
 
 const DEMO_OPTIONS = {
+  config: { type: "string", default: DEMO_DEFAULTS.config },
   steps: { type: "string", default: String(DEMO_DEFAULTS.steps) },
   batch: { type: "string", default: String(DEMO_DEFAULTS.batch) },
   seq: { type: "string", default: String(DEMO_DEFAULTS.seqLength) },
@@ -166,6 +187,7 @@ export function parseDemoArgs(argv: string[]) {
     intOption(k, values[k], min);
   }
   if (!(Number(values.lr) > 0)) throw new Error(`--lr needs a positive number, got "${values.lr}"`);
+  preset(values.config); // an unknown name fails here, listing the known ones
   return values;
 }
 
@@ -205,6 +227,8 @@ if (import.meta.main) {
     Deno.exit(2);
   }
 
+  const runCorpus = validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps })).corpus;
+  const sentences = demoSentences(runCorpus);
   const out = values.out!;
   if (values.fresh) await Deno.remove(out, { recursive: true }).catch(() => {});
   const jobs: Job[] = modes.map((mode) => ({
@@ -246,7 +270,7 @@ if (import.meta.main) {
       script,
       ...(resume ? ["--resume", job.dir] : [
         "--config",
-        "tiny",
+        values.config!,
         "--sharing",
         job.mode,
         "--out",
@@ -298,7 +322,7 @@ if (import.meta.main) {
     if (!(await sameSettings(j.dir, overrides, steps, seed) && await finishedAlready(j))) pending.push(j);
   }
   if (pending.length > 0) {
-    const base = validateConfig(applyOverrides(preset("tiny"), { ...overrides, seed, steps }));
+    const base = validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps }));
     const { tokenizer, data } = await prepareRunData(base, (m) =>
       console.error(
         m.startsWith("training a")
@@ -368,7 +392,7 @@ if (import.meta.main) {
   }, 500);
 
   console.error(
-    `demo: ${jobs.length} runs of tiny × ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, ` +
+    `demo: ${jobs.length} runs of ${values.config} × ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, ` +
       `probes every ${values["probe-every"]}, ${values.parallel} at a time, backend ${values.backend}`,
   );
   const queue = [...jobs];
@@ -388,7 +412,7 @@ if (import.meta.main) {
 
   const t = await loadRuns(done.map((j) => j.dir));
   console.log(
-    `\nrtdlab demo — tiny config, ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, seed ${seed}`,
+    `\nrtdlab demo — ${values.config} config on ${runCorpus}, ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, seed ${seed}`,
   );
   console.log(summaryText(runSummary(t)));
   console.log("\nHas the discriminator learned? (ROC-AUC and RTD gain, last 3 logged steps)");
@@ -408,7 +432,7 @@ if (import.meta.main) {
           views.push({
             mode: j.mode,
             rows: await (async () => {
-              const enc = tokenizer.encodePair(...DEMO_SENTENCES);
+              const enc = tokenizer.encodePair(...sentences);
               return await discriminatorView(trainer.model, enc.ids, {
                 tokenizer,
                 tokenTypeIds: enc.tokenTypeIds,
@@ -430,7 +454,7 @@ if (import.meta.main) {
     const reused = jobs.filter((j) => j.reused).map((j) => j.mode);
     const report = await demoReport(out, {
       views,
-      sentence: DEMO_SENTENCES.join(" / "),
+      sentence: sentences.join(" / "),
       note:
         `Training time per run (from metrics.jsonl): ${
           perRun.join(", ")

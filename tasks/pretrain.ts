@@ -45,7 +45,8 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --backend B          wasm | cpu | webgpu | tensorflow | cuda (NVIDIA GPUs: driver + cuBLAS)  [wasm]
   --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet), a synthetic language
                        synthetic:NAME[:key=value...] (${Object.keys(SYNTHETIC_LANGUAGES).join(", ")};
-                       e.g. synthetic:agreement:distance=5), or a folder of .txt files
+                       e.g. synthetic:agreement:distance=5), a folder of .txt files, or several
+                       joined by + (gutenberg+brown+sotu; raise corpusMaxChars to use them all)
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
   --probe-every K      every K steps log the tug-of-war and embedding-geometry probes (tow_*, sim_*)  [0 = off]

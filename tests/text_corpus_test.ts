@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CORPORA, corpusFingerprint, loadCorpus, stripGutenbergBoilerplate } from "../lib/text/corpus.ts";
+import {
+  CORPORA,
+  corpusFingerprint,
+  corpusParts,
+  loadCorpus,
+  stripGutenbergBoilerplate,
+} from "../lib/text/corpus.ts";
+import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "rtdlab_corpus_" });
@@ -58,6 +65,45 @@ Deno.test("loadCorpus: folder documents in path order, recursive, maxChars cap",
     await Deno.writeTextFile(join(dir, "ab.txt"), "Second doc, changed.");
     assert.notEqual(await corpusFingerprint(dir), fp);
   });
+});
+
+Deno.test("corpora combine with +: documents in turn, every part's fingerprint, errors name the part", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "a.txt"), "Folder doc one.");
+    await Deno.writeTextFile(join(dir, "b.txt"), "Folder doc two.");
+    const syn = "synthetic:plain:tokens=300:sentences=4";
+    const name = `${syn}+${dir}`;
+    assert.deepEqual(corpusParts(name), [syn, dir]);
+    const alone = await loadCorpus(syn);
+    const docs = await loadCorpus(name);
+    assert.equal(docs.length, alone.length + 2);
+    // Taken in turn, so a cap mixes both parts.
+    assert.deepEqual(docs.slice(0, 4).map((d) => d.source), [
+      alone[0].source,
+      "a.txt",
+      alone[1].source,
+      "b.txt",
+    ]);
+    const fp = await corpusFingerprint(name);
+    await Deno.writeTextFile(join(dir, "b.txt"), "Folder doc two, changed.");
+    assert.notEqual(await corpusFingerprint(name), fp);
+    // A "+" in a number does not split; a folder whose name holds "+" is a folder.
+    assert.equal(corpusParts("synthetic:plain:tokens=1e+3"), null);
+    assert.deepEqual(corpusParts("synthetic:plain:tokens=1e+3+brown"), [
+      "synthetic:plain:tokens=1e+3",
+      "brown",
+    ]);
+    const plus = join(dir, "x+y");
+    await Deno.mkdir(plus);
+    assert.equal(corpusParts(plus), null);
+  });
+  assert.throws(() => corpusParts("brown++sotu"), /empty part/);
+  assert.throws(() => corpusParts("brown+sotu+brown"), /names "brown" twice/);
+  await assert.rejects(() => loadCorpus("brown+no-such-corpus"), /unknown corpus "no-such-corpus"/);
+  assert.throws(
+    () => validateConfig(applyOverrides(preset("tiny"), { corpus: "gutenberg+synthetic:nope" })),
+    /unknown synthetic language "nope"/,
+  );
 });
 
 Deno.test("stripGutenbergBoilerplate removes the licence header and footer", () => {

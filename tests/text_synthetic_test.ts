@@ -301,6 +301,65 @@ Deno.test("synthetic:selection: every object (and object-relative head) is of th
   assert.equal(s.plurals, 0);
 });
 
+Deno.test("synthetic:recall: about recall × (n-1)/n of sentences restate one of the `window` before them", () => {
+  const check = (name: string, recall: number, window: number) => {
+    const docs = generateSynthetic(name);
+    let sentences = 0, restated = 0, fresh = 0;
+    for (const d of docs) {
+      const ss = splitSentences(d.text);
+      for (let i = 0; i < ss.length; i++) {
+        sentences++;
+        // A fresh sentence can equal an earlier one by chance (rare: about one in 10^4 here).
+        if (ss.slice(Math.max(0, i - window), i).includes(ss[i])) restated++;
+        else if (!ss.slice(0, i).includes(ss[i])) fresh++;
+      }
+      assert.equal(ss.slice(0, 1).length, 1);
+    }
+    const expected = recall * (1 - docs.length / sentences); // a document's first sentence is always fresh
+    assert.ok(Math.abs(restated / sentences - expected) < 0.02, `${restated}/${sentences} vs ${expected}`);
+    assert.ok(restated + fresh >= sentences - 2, "no sentence repeats one from further back than `window`");
+    return docs;
+  };
+  check("synthetic:recall:tokens=40000", 0.75, 3);
+  check("synthetic:recall:tokens=40000:recall=0.3:window=1", 0.3, 1);
+  // Restated sentences still obey the grammar; recall=0 is the plain language, word for word.
+  check("synthetic:plain:tokens=20000", 0, 3);
+  assert.deepEqual(
+    generateSynthetic("synthetic:recall:tokens=20000:recall=0"),
+    generateSynthetic("synthetic:plain:tokens=20000").map((d) => ({
+      ...d,
+      source: d.source.replace("plain", "recall"),
+    })),
+  );
+});
+
+Deno.test("synthetic:echo: noun phrases come in identical pairs (DET NOUN DET NOUN) at the chance asked", () => {
+  const pairs = (name: string) => {
+    const lex = syntheticLexicon(name);
+    const nouns = new Set(lex.nouns.flatMap((n) => [n.singular, n.plural]));
+    let phrases = 0, echoed = 0;
+    for (const d of generateSynthetic(name)) {
+      for (const s of splitSentences(d.text)) {
+        const w = s.toLowerCase().replace(/\.$/, "").split(" ");
+        // With adjectives=0 a phrase is DET NOUN; an echo repeats both words at once.
+        for (let i = 1; i < w.length; i++) {
+          if (!nouns.has(w[i])) continue;
+          if (i >= 3 && w[i - 2] === w[i] && w[i - 3] === w[i - 1]) {
+            echoed++;
+            continue;
+          }
+          phrases++;
+          assert.ok(!(w[i + 2] === w[i] && w[i + 1] !== w[i - 1]), `half an echo in "${s}"`);
+        }
+      }
+    }
+    return echoed / phrases;
+  };
+  assert.ok(Math.abs(pairs("synthetic:echo:tokens=30000") - 1) < 0.01);
+  assert.ok(Math.abs(pairs("synthetic:echo:tokens=30000:echo=0.4") - 0.4) < 0.03);
+  assert.ok(pairs("synthetic:plain:tokens=20000:adjectives=0") < 0.01);
+});
+
 Deno.test("synthetic:mix and plain: all rules at once; the control has none", () => {
   const m = check("synthetic:mix:tokens=40000");
   assert.ok(m.agreeChecks > 0 && m.selectChecks > 0 && m.brackets > 0 && m.offTopic === 0);
@@ -470,6 +529,8 @@ Deno.test("synthetic names: languages, parameters, the shortest name, and errors
     "brackets",
     "topic",
     "selection",
+    "echo",
+    "recall",
     "mix",
   ]);
   assert.throws(() => parseSyntheticName("synthetic:agreemnt"), (e: Error) => {

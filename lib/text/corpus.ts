@@ -82,10 +82,51 @@ function isCorpusName(s: string): s is CorpusName {
 }
 
 /**
+ * The parts of a combined corpus name such as `gutenberg+brown+sotu` (each part any corpus name,
+ * synthetic language or folder), or null when the name has no `+` joining two parts or is itself an
+ * existing folder. A `+` inside a number (`tokens=1e+5`) does not split.
+ */
+export function corpusParts(nameOrPath: string): string[] | null {
+  if (!nameOrPath.includes("+")) return null;
+  try {
+    if (Deno.statSync(resolve(nameOrPath)).isDirectory) return null;
+  } catch { /* not a folder: a combination */ }
+  const parts: string[] = [];
+  for (const piece of nameOrPath.split("+")) {
+    if (parts.length > 0 && /^\d/.test(piece) && /e$/i.test(parts[parts.length - 1])) {
+      parts[parts.length - 1] += `+${piece}`;
+    } else parts.push(piece);
+  }
+  if (parts.length < 2) return null;
+  if (parts.some((p) => p.trim() === "")) {
+    throw new Error(
+      `corpus "${nameOrPath}" has an empty part: join names with "+", e.g. gutenberg+brown+sotu`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const p of parts) {
+    if (seen.has(p)) throw new Error(`corpus "${nameOrPath}" names "${p}" twice`);
+    seen.add(p);
+  }
+  return parts;
+}
+
+/** Documents of several corpora taken in turn (one from each while it lasts), so any cap mixes them all. */
+function interleave(lists: Document[][]): Document[] {
+  const out: Document[] = [];
+  const longest = Math.max(...lists.map((l) => l.length));
+  for (let i = 0; i < longest; i++) {
+    for (const l of lists) if (i < l.length) out.push(l[i]);
+  }
+  return out;
+}
+
+/**
  * Loads a corpus: a name from {@link CORPORA}, a synthetic language `synthetic:NAME[:key=value...]`
- * (generated, see lib/text/synthetic.ts), or a folder holding `.txt` files (searched recursively, one
- * document per non-empty file, in sorted path order). Documents come in a fixed order, so a `maxChars`
- * cap always keeps the same text.
+ * (generated, see lib/text/synthetic.ts), a folder holding `.txt` files (searched recursively, one
+ * document per non-empty file, in sorted path order), or several of these joined by `+`
+ * (`gutenberg+brown+sotu`: their documents taken in turn). Documents come in a fixed order, so a
+ * `maxChars` cap always keeps the same text.
  */
 export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {}): Promise<Document[]> {
   const maxChars = opts.maxChars;
@@ -93,7 +134,10 @@ export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {
     throw new Error(`loadCorpus: maxChars must be a positive integer, got ${maxChars}`);
   }
   let docs: Document[];
-  if (isCorpusName(nameOrPath)) {
+  const parts = corpusParts(nameOrPath);
+  if (parts) {
+    docs = interleave(await Promise.all(parts.map((p) => loadCorpus(p))));
+  } else if (isCorpusName(nameOrPath)) {
     const spec: CorpusSpec = SPECS[nameOrPath];
     const dir = packageDir(spec.pkg);
     docs = await spec.read(dir, await spec.files(dir));
@@ -111,9 +155,11 @@ export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {
  * A string that changes whenever the corpus text may have changed, for cache keys: the name and
  * package version plus file sizes for a packaged corpus; every parameter and the generator version for
  * a synthetic language; the absolute path plus every file's relative path, size and modification time
- * for a folder.
+ * for a folder; each part's, for a combination.
  */
 export async function corpusFingerprint(nameOrPath: string): Promise<string> {
+  const combined = corpusParts(nameOrPath);
+  if (combined) return `combined-v1[${(await Promise.all(combined.map(corpusFingerprint))).join(" + ")}]`;
   if (isSyntheticName(nameOrPath)) return syntheticFingerprint(nameOrPath);
   if (isCorpusName(nameOrPath)) {
     const spec: CorpusSpec = SPECS[nameOrPath];

@@ -40,6 +40,13 @@
  *   accepts objects of one class only (in an object relative, the head noun is the verb's object).
  *   "likdruks the teang **pram**", with "pram" outside the class "likdruk" selects, is detectable
  *   only from the verb, up to `adjectives` words back (or, in an object relative, from the head noun).
+ * - `echo>0` (echoed phrases): each noun phrase, with chance `echo`, is said twice in a row word for
+ *   word ("the clitrom the clitrom likdruks every pram every pram"). A replaced word in an echoed phrase
+ *   disagrees with its twin a phrase-length away: the shortest restatement, for the easy end of the dial.
+ * - `recall>0` (restated facts): each sentence, with chance `recall`, repeats word for word one of the
+ *   `window` sentences before it (a document restating what it said, as real documents repeat names
+ *   and facts). A replaced word in a restated sentence is detectable by comparing it with the other
+ *   statement, before or after it; a sentence stated once is as free as in the plain grammar.
  *
  * **The languages** are presets of these parameters ({@link SYNTHETIC_LANGUAGES}); any parameter can
  * be overridden, e.g. `synthetic:agreement:distance=5:seed=2`. Sizes: `tokens` (default 1M words and
@@ -85,6 +92,12 @@ export interface SyntheticParams {
   classes: number;
   /** Most adjectives before a noun (each noun phrase draws 0..adjectives). */
   adjectives: number;
+  /** Chance that a sentence restates, word for word, one of the `window` sentences before it. */
+  recall: number;
+  /** How far back a restated sentence is taken from (sentences). */
+  window: number;
+  /** Chance that a noun phrase (determiner, adjectives, noun) is said twice in a row, word for word. */
+  echo: number;
 }
 
 /** A resolved synthetic corpus name: language and every parameter. */
@@ -114,6 +127,9 @@ const PARAMS: Record<keyof SyntheticParams, ParamDef> = {
   focus: { kind: "prob", min: 0, max: 1 },
   classes: { kind: "int", min: 1, max: 1000 },
   adjectives: { kind: "int", min: 0, max: 10 },
+  recall: { kind: "prob", min: 0, max: 1 },
+  window: { kind: "int", min: 1, max: 100 },
+  echo: { kind: "prob", min: 0, max: 1 },
 };
 
 const BASE: SyntheticParams = {
@@ -129,6 +145,9 @@ const BASE: SyntheticParams = {
   focus: 1,
   classes: 1,
   adjectives: 1,
+  recall: 0,
+  window: 3,
+  echo: 0,
 };
 
 const LANGUAGES: Record<string, { description: string; params: Partial<SyntheticParams> }> = {
@@ -154,6 +173,17 @@ const LANGUAGES: Record<string, { description: string; params: Partial<Synthetic
   selection: {
     description: "8 semantic noun classes; each verb accepts objects of one class, 0-2 adjectives away",
     params: { classes: 8, adjectives: 2 },
+  },
+  echo: {
+    description: "every noun phrase is said twice in a row, word for word (\"the clitrom the clitrom " +
+      "likdruks every pram every pram\"): a replaced word disagrees with its echo two words away (the easy " +
+      "end of the restatement dial; no modifiers or adjectives, so only the verb is free)",
+    params: { echo: 1, adjectives: 0, distance: 0 },
+  },
+  recall: {
+    description: "documents restate their facts: 3 sentences in 4 repeat, word for word, one of the 3 " +
+      "before them, so most words are fixed by an earlier or later statement of the same fact",
+    params: { recall: 0.75 },
   },
   mix: {
     description: "all four rules at once: agreement (distance 2), brackets (depth 2), 8 topics, 8 classes",
@@ -555,12 +585,15 @@ class Grammar {
     const p = this.#p, rng = this.#rng;
     const plural = p.agree ? rng.int(2) : 0;
     const dets = rng.int(2) === 0 ? DETERMINERS.any : plural ? DETERMINERS.plural : DETERMINERS.singular;
-    w.word(dets[rng.int(dets.length)]);
+    const phrase = [dets[rng.int(dets.length)]];
     const nAdj = p.adjectives > 0 ? rng.int(p.adjectives + 1) : 0;
-    for (let i = 0; i < nAdj; i++) w.word(this.#adj[this.#pick(this.#lists().adjectives)]);
+    for (let i = 0; i < nAdj; i++) phrase.push(this.#adj[this.#pick(this.#lists().adjectives)]);
     const lists = this.#lists();
     const n = this.#pick(cls < 0 ? lists.nouns : lists.nounsBy[cls]);
-    w.word(plural ? this.#nounPl[n] : this.#nounSg[n]);
+    phrase.push(plural ? this.#nounPl[n] : this.#nounSg[n]);
+    // Only a language with `echo` draws here, so the others keep their text.
+    const times = p.echo > 0 && rng.next() < p.echo ? 2 : 1;
+    for (let t = 0; t < times; t++) for (const word of phrase) w.word(word);
     if (level < p.depth && rng.next() < p.aside) {
       const kind = rng.int(inQuote ? QUOTE : BRACKETS.length);
       w.open(BRACKETS[kind][0]);
@@ -614,11 +647,20 @@ export function generateSynthetic(nameOrSpec: string | SyntheticSpec): Synthetic
     const topic = grammar.startDocument();
     const n = lo + rng.int(hi - lo + 1);
     const sentences: string[] = new Array(n);
+    const counts: number[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const w = new SentenceWriter();
-      grammar.sentence(w);
-      sentences[i] = capitalize(w.text);
-      tokens += w.tokens;
+      // Only a language with `recall` draws here, so the others keep their text.
+      if (p.recall > 0 && i > 0 && rng.next() < p.recall) {
+        const j = i - 1 - rng.int(Math.min(i, p.window));
+        sentences[i] = sentences[j];
+        counts[i] = counts[j];
+      } else {
+        const w = new SentenceWriter();
+        grammar.sentence(w);
+        sentences[i] = capitalize(w.text);
+        counts[i] = w.tokens;
+      }
+      tokens += counts[i];
     }
     docs.push({
       source: `synthetic/${spec.language}/${String(docs.length).padStart(5, "0")}`,
