@@ -8,7 +8,8 @@
  * `runs/compare/<name>/results.{md,json}` and, with lib/report, `report.html` with the pre-training
  * curves. Re-running skips finished pieces (an interrupted pre-training run resumes from its checkpoint).
  *
- *   deno task compare --quick                 # ~15-20 min on 2 cores
+ *   deno task compare --quick                 # ~15 min on 2 cores (deberta-mini on synthetic:echo)
+ *   deno task compare --medium                # ~1 h: 3 pre-training seeds
  *   deno task compare --name full             # hours: 3 pre-training seeds × 3 fine-tuning seeds, 6 tasks
  *   deno task compare --tasks sentiment-yelp,data/mine.csv --steps 2000 --pretrain-seeds 0,1
  *
@@ -62,25 +63,36 @@ interface Plan {
   set: string[];
 }
 
+// The regime map (notebook 06): on `synthetic:echo` the `deberta-mini` discriminators learn in minutes
+// under every mode, so the downstream comparison reads encoders that have the RTD skill. Its tasks are
+// the echo language's own (an English task would be all [UNK] to its vocabulary).
+const ECHO_TASKS: TaskPlan[] = [{ task: "echo-intact", maxLength: 16 }, {
+  task: "echo-reflexive",
+  maxLength: 16,
+}];
+
 const QUICK: Omit<Plan, "backend"> = {
-  config: "tiny",
+  config: "deberta-mini",
   modes: [...SHARING_MODES],
-  // Measured here: tiny's generator leaves the unigram plateau (MLM loss ~6.2) after ~500 steps of
-  // batch 16; at 400 steps every encoder was still input-independent and every row scored 50%.
   steps: 1200,
-  batch: 16,
-  seqLength: 64,
-  corpus: "gutenberg",
+  batch: 8,
+  seqLength: 128,
+  corpus: "synthetic:echo",
   pretrainSeeds: [0],
   finetuneSeeds: [0, 1, 2],
-  tasks: [
-    { task: "sentiment-yelp", maxLength: 64 },
-    { task: "sentiment-amazon", maxLength: 64 },
-  ],
+  tasks: ECHO_TASKS,
   scratch: true,
   lr: 1e-3,
   batchFt: 32,
   set: [],
+};
+
+const MEDIUM: Omit<Plan, "backend"> = {
+  ...QUICK,
+  steps: 2400,
+  pretrainSeeds: [0, 1, 2],
+  finetuneSeeds: [0, 1, 2],
+  tasks: structuredClone(ECHO_TASKS),
 };
 
 const FULL: Omit<Plan, "backend"> = {
@@ -109,10 +121,13 @@ const FULL: Omit<Plan, "backend"> = {
 
 const HELP = `deno task compare — equal-compute comparison of mlm / es / nes / gdes on downstream tasks
 
-  --quick                 preset finishing in ~15-20 min on 2 cores (tiny, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
-                          1 pre-training seed, 2 fine-tuning seeds, ${
+  --quick                 ~15 min on 2 cores: ${QUICK.config} on ${QUICK.corpus}, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
+                          1 pre-training seed, ${QUICK.finetuneSeeds.length} fine-tuning seeds, ${
   QUICK.tasks.map((t) => t.task).join(", ")
-})
+}
+  --medium                ~1 h on 2 cores: the same at ${MEDIUM.steps} steps, pre-training seeds ${
+  MEDIUM.pretrainSeeds.join(",")
+}
   (default preset)        overnight (roughly 8-14 h on 2 cores): ${FULL.steps} steps × batch ${FULL.batch} × seq ${FULL.seqLength}, pre-training seeds ${
   FULL.pretrainSeeds.join(",")
 },
@@ -138,6 +153,7 @@ const { values } = parseArgsOrExit({
   args: Deno.args,
   options: {
     quick: { type: "boolean", default: false },
+    medium: { type: "boolean", default: false },
     name: { type: "string" },
     modes: { type: "string" },
     steps: { type: "string" },
@@ -184,7 +200,8 @@ const listArg = (v: string | undefined) =>
   v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);
 const seedsArg = (k: string, v: string | undefined) => listArg(v)?.map((s) => intArg(k, s, 0)!);
 
-const base = values.quick ? QUICK : FULL;
+if (values.quick && values.medium) fail("--quick and --medium are two presets: give one");
+const base = values.quick ? QUICK : values.medium ? MEDIUM : FULL;
 const plan: Plan = {
   ...structuredClone(base),
   backend: values.backend!,
@@ -221,7 +238,7 @@ if (new Set(plan.tasks.map((t) => taskSlug(t.task))).size !== plan.tasks.length)
   fail("two tasks share a name");
 }
 
-const name = values.name ?? (values.quick ? "quick" : "default");
+const name = values.name ?? (values.quick ? "quick" : values.medium ? "medium" : "default");
 const root = join("runs", "compare", name);
 const parallel = intArg("parallel", values.parallel)!;
 

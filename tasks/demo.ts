@@ -227,7 +227,8 @@ if (import.meta.main) {
     Deno.exit(2);
   }
 
-  const runCorpus = validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps })).corpus;
+  const runCorpus =
+    validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps })).corpus;
   const sentences = demoSentences(runCorpus);
   const out = values.out!;
   if (values.fresh) await Deno.remove(out, { recursive: true }).catch(() => {});

@@ -228,7 +228,8 @@ const SPECS = {
     load: wordnet,
   },
   "echo-intact": {
-    description: "synthetic:echo sentences: every noun phrase's echo intact, or one noun swapped (2,000; 2 classes)",
+    description:
+      "synthetic:echo sentences: every noun phrase's echo intact, or one noun swapped (2,000; 2 classes)",
     metric: "accuracy",
     fractions: [0.6, 0.2, 0.2],
     load: () => Promise.resolve(echoIntact()),

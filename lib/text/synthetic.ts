@@ -175,8 +175,8 @@ const LANGUAGES: Record<string, { description: string; params: Partial<Synthetic
     params: { classes: 8, adjectives: 2 },
   },
   echo: {
-    description: "every noun phrase is said twice in a row, word for word (\"the clitrom the clitrom " +
-      "likdruks every pram every pram\"): a replaced word disagrees with its echo two words away (the easy " +
+    description: 'every noun phrase is said twice in a row, word for word ("the clitrom the clitrom ' +
+      'likdruks every pram every pram"): a replaced word disagrees with its echo two words away (the easy ' +
       "end of the restatement dial; no modifiers or adjectives, so only the verb is free)",
     params: { echo: 1, adjectives: 0, distance: 0 },
   },
