@@ -28,7 +28,9 @@ export { Rng } from "./rng.ts";
 export { CORPORA, type Document, loadCorpus } from "./text/corpus.ts";
 export { splitSentences } from "./text/sentences.ts";
 export {
+  freshSentences,
   generateSynthetic,
+  isSyntheticName,
   parseSyntheticName,
   SYNTHETIC_LANGUAGES,
   type SyntheticDocument,

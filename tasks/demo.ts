@@ -33,8 +33,7 @@ import { defaultCacheDir } from "../lib/text/dataset.ts";
 import { etaSeconds, measureStepSeconds } from "../lib/train/estimate.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 import { intOption, parseCliArgs } from "../lib/util/cli.ts";
-import { generateSynthetic, isSyntheticName, parseSyntheticName } from "../lib/text/synthetic.ts";
-import { splitSentences } from "../lib/text/sentences.ts";
+import { freshSentences, isSyntheticName } from "../lib/text/synthetic.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
 
@@ -85,9 +84,7 @@ interface Job {
  */
 export function demoSentences(corpus: string): [string, string] {
   if (!isSyntheticName(corpus)) return [...DEMO_SENTENCES];
-  const spec = parseSyntheticName(corpus);
-  spec.params = { ...spec.params, seed: 0x5eed_de30, tokens: 200 };
-  const [a, b] = splitSentences(generateSynthetic(spec)[0].text);
+  const [a, b] = freshSentences(corpus, 2);
   return [a, b];
 }
 

@@ -670,3 +670,18 @@ export function generateSynthetic(nameOrSpec: string | SyntheticSpec): Synthetic
   }
   return docs;
 }
+
+/** Text seed of {@link freshSentences}: no corpus uses it unless asked (`seed=` defaults to 0). */
+export const FRESH_SEED = 0x5eed_de30;
+
+/**
+ * `count` sentences of a synthetic language drawn with a text seed no pre-training run uses by default
+ * ({@link FRESH_SEED}): examples of the language a model has not trained on, e.g. for a discriminator view.
+ */
+export function freshSentences(name: string, count: number): string[] {
+  const spec = parseSyntheticName(name);
+  spec.params = { ...spec.params, seed: FRESH_SEED, tokens: 50 * count };
+  const out = generateSynthetic(spec).flatMap((d) => splitSentences(d.text)).slice(0, count);
+  if (out.length < count) throw new Error(`freshSentences: ${name} gave ${out.length} of ${count} sentences`);
+  return out;
+}
