@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { parseCli } from "../tasks/pretrain.ts";
 import { parseCli as parseFinetuneCli } from "../tasks/finetune.ts";
-import { parseDemoArgs } from "../tasks/demo.ts";
+import { DEMO_SENTENCES, demoSentences, parseDemoArgs } from "../tasks/demo.ts";
+import { preset, validateConfig } from "../lib/config.ts";
+import { generateSynthetic } from "../lib/text/synthetic.ts";
+import { splitSentences } from "../lib/text/sentences.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
 import { denoCommand, intOption, joinNegativeValues, taskCommand } from "../lib/util/cli.ts";
 
@@ -112,6 +115,23 @@ Deno.test("hints print a command that works after README's set-up (npx) or with 
     if (saved === undefined) Deno.env.delete("npm_command");
     else Deno.env.set("npm_command", saved);
   }
+});
+
+Deno.test("demo: deberta-mini on synthetic:echo by default; --config checked; the view's sentences fit the corpus", () => {
+  assert.equal(parseDemoArgs([]).config, "deberta-mini");
+  const c = validateConfig(preset("deberta-mini"));
+  assert.equal(c.backbone, "deberta");
+  assert.equal(c.corpus, "synthetic:echo");
+  assert.throws(() => parseDemoArgs(["--config", "tinny"]), /unknown config "tinny"; known configs: tiny/);
+  assert.deepEqual(demoSentences("gutenberg"), [...DEMO_SENTENCES]);
+  const [a, b] = demoSentences("synthetic:echo");
+  for (const s of [a, b]) {
+    const w = s.toLowerCase().replace(/\.$/, "").split(" ");
+    assert.ok(w.length === 9 && w[1] === w[3] && w[6] === w[8], `"${s}" is an echo sentence`);
+  }
+  // Fresh: not the first sentences the pre-training corpus holds.
+  const corpus = splitSentences(generateSynthetic("synthetic:echo:tokens=2000").map((d) => d.text).join(" "));
+  assert.ok(!corpus.includes(a) || !corpus.includes(b));
 });
 
 Deno.test("finetune CLI: --force is off unless given", () => {

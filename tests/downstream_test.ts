@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { syntheticLexicon } from "../lib/text/synthetic.ts";
 import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
@@ -167,6 +168,33 @@ Deno.test("packaged tasks load with the right classes and no label leaks", async
     assert.ok(!/^X-Spam-[\w-]+:/m.test(e.text), `SpamAssassin verdict left in ${e.id}`);
     assert.ok(!e.text.includes("spamassassin.taint.org"), `recipient address left in ${e.id}`);
     assert.ok(!/<\/?(html|body|table|font)\b/i.test(e.text), `HTML left in ${e.id}`);
+  }
+});
+
+Deno.test("echo tasks: labels are the property they name, balanced, in the echo language's words", async () => {
+  const lex = syntheticLexicon("synthetic:echo");
+  const nouns = new Set(lex.nouns.map((n) => n.singular));
+  const words = (e: Example) => e.text.toLowerCase().replace(/\.$/, "").split(" ");
+  for (const name of ["echo-intact", "echo-reflexive"]) {
+    const t = await loadTask(name);
+    const all = [...t.train, ...t.dev, ...t.test];
+    assert.ok(all.length >= 1900, `${name}: ${all.length}`);
+    const ones = all.filter((e) => e.label === 1).length / all.length;
+    assert.ok(Math.abs(ones - 0.5) < 0.05, `${name}: ${ones} of class 1`);
+    for (const e of all) {
+      const w = words(e);
+      assert.equal(w.length, 9, e.text);
+      assert.ok([1, 3, 6, 8].every((i) => nouns.has(w[i])), `${name}: ${e.text}`);
+      if (name === "echo-intact") {
+        // Broken: exactly one of the two echoed phrases disagrees with its twin.
+        const mismatches = Number(w[1] !== w[3]) + Number(w[6] !== w[8]);
+        assert.equal(mismatches, e.label, `${name}: ${e.text} labelled ${t.labels[e.label]}`);
+      } else {
+        assert.ok(w[1] === w[3] && w[6] === w[8], e.text);
+        assert.equal(Number(w[1] === w[6]), e.label, `${name}: ${e.text} labelled ${t.labels[e.label]}`);
+      }
+    }
+    assert.deepEqual((await loadTask(name)).test, t.test, "a fixed split");
   }
 });
 

@@ -11,6 +11,7 @@ import { corpusFingerprint, loadCorpus } from "../lib/text/corpus.ts";
 import { sha256Hex } from "../lib/text/files.ts";
 import { splitSentences } from "../lib/text/sentences.ts";
 import {
+  freshSentences,
   generateSynthetic,
   parseSyntheticName,
   SYNTHETIC_LANGUAGES,
@@ -358,6 +359,21 @@ Deno.test("synthetic:echo: noun phrases come in identical pairs (DET NOUN DET NO
   assert.ok(Math.abs(pairs("synthetic:echo:tokens=30000") - 1) < 0.01);
   assert.ok(Math.abs(pairs("synthetic:echo:tokens=30000:echo=0.4") - 0.4) < 0.03);
   assert.ok(pairs("synthetic:plain:tokens=20000:adjectives=0") < 0.01);
+});
+
+Deno.test("freshSentences: sentences of the language from a text seed no corpus uses by default", () => {
+  const fresh = freshSentences("synthetic:agreement", 5);
+  assert.equal(fresh.length, 5);
+  assert.deepEqual(freshSentences("synthetic:agreement", 5), fresh);
+  const spec = parseSyntheticName("synthetic:agreement");
+  for (const s of fresh) {
+    const c = new Checker(syntheticLexicon(spec), spec.params);
+    c.sentence(s, 0); // throws on a sentence that breaks the grammar or a rule (one topic)
+  }
+  const corpus = splitSentences(
+    generateSynthetic("synthetic:agreement:tokens=5000").map((d) => d.text).join(" "),
+  );
+  assert.notDeepEqual(corpus.slice(0, 5), fresh);
 });
 
 Deno.test("synthetic:mix and plain: all rules at once; the control has none", () => {
