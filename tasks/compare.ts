@@ -121,11 +121,11 @@ const FULL: Omit<Plan, "backend"> = {
 
 const HELP = `deno task compare — equal-compute comparison of mlm / es / nes / gdes on downstream tasks
 
-  --quick                 ~15 min on 2 cores: ${QUICK.config} on ${QUICK.corpus}, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
+  --quick                 ~5 min on 2 cores: ${QUICK.config} on ${QUICK.corpus}, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
                           1 pre-training seed, ${QUICK.finetuneSeeds.length} fine-tuning seeds, ${
   QUICK.tasks.map((t) => t.task).join(", ")
 }
-  --medium                ~1 h on 2 cores: the same at ${MEDIUM.steps} steps, pre-training seeds ${
+  --medium                ~30-50 min on 2 cores: the same at ${MEDIUM.steps} steps, pre-training seeds ${
   MEDIUM.pretrainSeeds.join(",")
 }
   (default preset)        overnight (roughly 8-14 h on 2 cores): ${FULL.steps} steps × batch ${FULL.batch} × seq ${FULL.seqLength}, pre-training seeds ${
@@ -133,7 +133,7 @@ const HELP = `deno task compare — equal-compute comparison of mlm / es / nes /
 },
                           fine-tuning seeds ${
   FULL.finetuneSeeds.join(",")
-}, all ${FULL.tasks.length} packaged tasks
+}, the ${FULL.tasks.length} English tasks
   --name NAME             results go to runs/compare/NAME  [quick | default]
   --modes LIST            sharing modes  [${SHARING_MODES.join(",")}]
   --steps N  --batch B  --seq-length L  --config NAME  --corpus NAME   pre-training (same for every mode)

@@ -134,6 +134,7 @@ export function demoOverrides(v: {
 /** Whether a run folder's config.json has these overrides, steps and seed (so its results can be reused). */
 async function sameSettings(
   dir: string,
+  config: string,
   overrides: Record<string, string>,
   steps: number,
   seed: number,
@@ -144,7 +145,7 @@ async function sameSettings(
   } catch {
     return false;
   }
-  if (c.steps !== steps || c.seed !== seed) return false;
+  if (c.preset !== config || c.steps !== steps || c.seed !== seed) return false;
   return Object.entries(overrides).every(([k, v]) => {
     let x: unknown = c;
     for (const p of k.split(".")) {
@@ -248,7 +249,7 @@ if (import.meta.main) {
   };
 
   const run = async (job: Job): Promise<void> => {
-    const same = await sameSettings(job.dir, overrides, steps, seed);
+    const same = await sameSettings(job.dir, values.config!, overrides, steps, seed);
     if (same && await finishedAlready(job)) {
       job.status = "done";
       job.reused = true;
@@ -317,7 +318,9 @@ if (import.meta.main) {
   const measured = new Map<string, number>();
   const pending = [];
   for (const j of jobs) {
-    if (!(await sameSettings(j.dir, overrides, steps, seed) && await finishedAlready(j))) pending.push(j);
+    if (!(await sameSettings(j.dir, values.config!, overrides, steps, seed) && await finishedAlready(j))) {
+      pending.push(j);
+    }
   }
   if (pending.length > 0) {
     const base = validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps }));
