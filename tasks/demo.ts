@@ -461,6 +461,10 @@ if (import.meta.main) {
           perRun.join(", ")
         }; ${values.parallel} runs at a time, ` +
         `backend ${values.backend}. ` +
+        (isSyntheticName(runCorpus)
+          ? `Corpus: ${runCorpus}, a synthetic language (README, "Synthetic languages"): the discriminators ` +
+            `learn its context rule, not English. `
+          : `Corpus: ${runCorpus}. `) +
         (reused.length ? `Reused from an earlier demo with the same settings: ${reused.join(", ")}. ` : "") +
         `Wall time of this invocation's training phase: ${formatDuration(trainSeconds)}.`,
     });
