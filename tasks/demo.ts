@@ -1,8 +1,9 @@
 /**
  * `deno task demo`: pre-train a small config (`deberta-mini` on the synthetic `echo` language unless
- * `--config` says otherwise) under MLM, ES, NES and GDES on the same data, seed and step budget, with the tug-of-war and embedding-geometry probes on, then print a side-by-side summary with the
- * readings of DeBERTaV3's findings and write a standalone report (`<out>/report.html`: loss curves,
- * accuracies, probes, embedding similarity, the discriminator's view of a sentence).
+ * `--config` says otherwise) under MLM, ES, NES and GDES on the same data, seed and step budget, with the
+ * tug-of-war and embedding-geometry probes on, then print a side-by-side summary with the readings of
+ * DeBERTaV3's findings and write a standalone report (`<out>/report.html`: loss curves, accuracies, probes,
+ * embedding similarity, the discriminator's view of a sentence).
  *
  * The wasm backend runs one thread per process, so the four runs go out as parallel subprocesses, as many
  * at a time as the machine has cores.
@@ -225,8 +226,15 @@ if (import.meta.main) {
     Deno.exit(2);
   }
 
-  const runCorpus =
-    validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps })).corpus;
+  // One validated config for every mode (sharing aside): a bad --set fails here, before any run starts.
+  let base: ReturnType<typeof validateConfig>;
+  try {
+    base = validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps }));
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  const runCorpus = base.corpus;
   const sentences = demoSentences(runCorpus);
   const out = values.out!;
   if (values.fresh) await Deno.remove(out, { recursive: true }).catch(() => {});
@@ -323,7 +331,6 @@ if (import.meta.main) {
     }
   }
   if (pending.length > 0) {
-    const base = validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps }));
     const { tokenizer, data } = await prepareRunData(base, (m) =>
       console.error(
         m.startsWith("training a")
