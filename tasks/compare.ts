@@ -8,8 +8,8 @@
  * `runs/compare/<name>/results.{md,json}` and, with lib/report, `report.html` with the pre-training
  * curves. Re-running skips finished pieces (an interrupted pre-training run resumes from its checkpoint).
  *
- *   deno task compare --quick                 # ~15 min on 2 cores (deberta-mini on synthetic:echo)
- *   deno task compare --medium                # ~1 h: 3 pre-training seeds
+ *   deno task compare --quick                 # ~5 min on 2 cores (deberta-mini on synthetic:echo)
+ *   deno task compare --medium                # ~30-50 min: 3 pre-training seeds
  *   deno task compare --name full             # hours: 3 pre-training seeds × 3 fine-tuning seeds, 6 tasks
  *   deno task compare --tasks sentiment-yelp,data/mine.csv --steps 2000 --pretrain-seeds 0,1
  *
