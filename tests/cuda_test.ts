@@ -26,11 +26,13 @@ import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 import { fillDropoutMask } from "../lib/backend/dropout_mask.ts";
-import { dropoutMask } from "../lib/model/layers.ts";
+import { dropoutMask, gelu, layerNormWith } from "../lib/model/layers.ts";
+import { fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
+import { countStep } from "../lib/backend/cuda/count_launches.ts";
 import { sampleFromLogits, sampleOnDevice } from "../lib/train/sampling.ts";
 import { Rng } from "../lib/rng.ts";
 import { ParameterStore } from "../lib/model/params.ts";
-import { AdamW } from "../lib/train/optimizer.ts";
+import { AdamW, globalNorm } from "../lib/train/optimizer.ts";
 
 function assertStringIncludes(text: string, part: string, msg = ""): void {
   assert(text.includes(part), `${msg ? msg + ": " : ""}expected "${text}" to include "${part}"`);
@@ -529,6 +531,9 @@ async function adamwOn(backend: string, fused: boolean): Promise<Map<string, Flo
   const opt = new AdamW(params, Object.keys(shapes), config);
   const [host, fusedBefore] = [AdamW.hostUpdate, AdamW.fusedUpdate];
   [AdamW.hostUpdate, AdamW.fusedUpdate] = [false, fused];
+  // The global norm as the same ops on both sides (its fused kernel sums in another order, which
+  // moves the clipping factor by an ulp); the fused sum of squares has its own test.
+  useFusedKernels(false, ["sumSquares"]);
   const out = new Map<string, Float32Array>();
   try {
     for (let step = 0; step < 3; step++) {
@@ -544,6 +549,7 @@ async function adamwOn(backend: string, fused: boolean): Promise<Map<string, Flo
     }
   } finally {
     [AdamW.hostUpdate, AdamW.fusedUpdate] = [host, fusedBefore];
+    useFusedKernels(true, ["sumSquares"]);
   }
   for (const [n, t] of await params.toHost()) out.set(n, t.data as Float32Array);
   for (const [n, t] of await opt.toHost("")) out.set(n, t.data as Float32Array);
@@ -872,6 +878,47 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
     },
   });
 
+  Deno.test({
+    ignore,
+    name: `${label} vs cpu: fused GELU, LayerNorm and sum of squares equal the unfused ops`,
+    fn: async () => {
+      await start();
+      await tf.setBackend(target);
+      for (const op of ["gelu", "layerNorm", "sumSquares"] as const) {
+        assert(fusedKernelsActive(op), `the fused ${op} should be active on ${target}`);
+      }
+      // cpu runs the plain ops of lib/model/layers.ts and lib/train/optimizer.ts, the target its kernels.
+      await compare(
+        "GELU and its gradient",
+        [tf.concat([rand([997], -10, 10), tf.tensor([0, -0, 1e-8, -8, 8, 40, -40])])],
+        (x) => [gelu(x), tf.grad((v: tf.Tensor) => gelu(v))(x)],
+        1e-6,
+        true,
+      );
+      for (const [shape, eps] of [[[3, 5, 256], 1e-12], [[7, 33], 1e-7], [[2, 64], 1e-12]] as const) {
+        const cols = shape[shape.length - 1];
+        await compare(
+          `LayerNorm ${JSON.stringify(shape)} eps ${eps}: y and the gradients of Σ y·w for x, γ, β`,
+          [rand([...shape], -3, 5), rand([cols], 0.5, 1.5), rand([cols]), rand([...shape])],
+          (x, g, b, w) => {
+            const f = (xv: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor) =>
+              tf.sum(tf.mul(layerNormWith(xv, gv, bv, eps), w));
+            return [layerNormWith(x, g, b, eps), ...tf.grads(f)([x, g, b])];
+          },
+          1e-5,
+          true,
+        );
+      }
+      // Tensors across the kernel's 65,536-element chunks, and an empty one.
+      await compare(
+        "global norm (sum of squares over many tensors)",
+        [rand([70000]), rand([3, 4]), rand([1]), rand([0]), rand([131072], -0.01, 0.01)],
+        (...xs) => globalNorm(xs),
+        1e-6,
+      );
+    },
+  });
+
   for (const sharing of ["es", "gdes"] as const) {
     Deno.test({
       ignore,
@@ -910,3 +957,26 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
 
 defineSuites("cuda", startGpu, gpu == null, "cuda_tf32");
 defineSuites("cuda_emu (host emulator)", startEmulator, false, null);
+
+// ---- (e) what a step sends to the device, counted on the emulator --------------------------------
+
+Deno.test("cuda launch counts: independent of batch and length; the fused kernels cut them by more than half", async () => {
+  const small = await countStep("tiny", "gdes", { batch: 2, length: 16 });
+  const large = await countStep("tiny", "gdes", { batch: 3, length: 24 });
+  for (const k of ["launches", "gemms", "syncs", "copiesToHost"] as const) {
+    assertEquals(large[k], small[k], `${k} at batch 3 × 24 vs 2 × 16`);
+  }
+  useFusedKernels(false, ["gelu", "layerNorm", "sumSquares"]);
+  let unfused;
+  try {
+    unfused = await countStep("tiny", "gdes", { batch: 2, length: 16 });
+  } finally {
+    useFusedKernels(true);
+  }
+  assert(!small.byKernel.has("Rsqrt") && unfused.byKernel.has("Rsqrt"), "LayerNorm should run fused");
+  assert(
+    small.launches < 0.5 * unfused.launches,
+    `fused ${small.launches} launches per step vs unfused ${unfused.launches}`,
+  );
+  await tf.setBackend("cpu");
+});

@@ -8,13 +8,8 @@
 import * as tf from "../lib/tf.ts";
 import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
-import {
-  FUSED,
-  fusedKernelsActive,
-  geluDerivative,
-  normalCdf,
-  useFusedKernels,
-} from "../lib/backend/wasm_fused.ts";
+import { geluDerivative, normalCdf } from "../lib/backend/wasm_fused.ts";
+import { FUSED, fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
 import { DROPOUT_MASK, fillDropoutMask } from "../lib/backend/dropout_mask.ts";
 import { heapView } from "../lib/backend/host_read.ts";
 import { dropoutMask, gelu } from "../lib/model/layers.ts";

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { DROPOUT_MASK } from "./dropout_mask.ts";
-import { fusedKernelsActive } from "./wasm_fused.ts";
+import { fusedKernelsActive } from "./fused_kernels.ts";
 import { activeBlas } from "./wasm_matmul.ts";
 
 /** Traits of one backend (see {@link capabilities}). */

@@ -25,7 +25,7 @@ export { registerWasmKernels, WASM_EXTRA_KERNELS } from "./wasm_kernels.ts";
 export { findTfjsNode } from "./tfjs_node.ts";
 export { type Blas, blasStatus, loadBlas } from "./blas.ts";
 export { activeBlas, useBlas } from "./wasm_matmul.ts";
-export { useFusedKernels } from "./wasm_fused.ts";
+export { useFusedKernels } from "./fused_kernels.ts";
 export { useHeapViews } from "./host_read.ts";
 
 /** Backends rtdlab can start. */

@@ -13,42 +13,15 @@
  * bit-identical to the unfused ops it was slower than them (float32 rounding after every add is a
  * chain of conversions in JS), and in float64 it was ~13% faster alone but no faster in a step.
  *
- * layers.ts calls these through tf.customGrad ops and falls back to the plain tensor ops on other
- * backends or when {@link useFusedKernels} turned them off.
+ * layers.ts calls these through tf.customGrad ops (contracts and the on/off switch:
+ * lib/backend/fused_kernels.ts) and falls back to the plain tensor ops on backends without them.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { DROPOUT_MASK, dropoutMaskConfig } from "./dropout_mask.ts";
-
-/** Kernel names (rtdlab's own; registered for wasm only). */
-export const FUSED = {
-  gelu: "RtdlabGelu",
-  geluGrad: "RtdlabGeluGrad",
-} as const;
-
-/** The wasm kernels layers.ts can use (dropoutMask: lib/backend/dropout_mask.ts). */
-export type FusedOp = "gelu" | "dropoutMask";
-
-const enabled: Record<FusedOp, boolean> = { gelu: true, dropoutMask: true };
-const KERNEL: Record<FusedOp, string> = {
-  gelu: FUSED.gelu,
-  dropoutMask: DROPOUT_MASK,
-};
-
-/**
- * Turns rtdlab's GELU and dropout-mask kernels on (default) or off, both or one (layers.ts then runs
- * the plain tensor ops, or builds the mask on the host).
- */
-export function useFusedKernels(on: boolean, which: FusedOp[] = ["gelu", "dropoutMask"]): void {
-  for (const op of which) enabled[op] = on;
-}
-
-/** True when layers.ts should call the fused kernels for `op`: the active backend is wasm and they are on. */
-export function fusedKernelsActive(op: FusedOp): boolean {
-  return enabled[op] && tf.getBackend() === "wasm" && tf.getKernel(KERNEL[op], "wasm") != null;
-}
+import { dropoutMaskConfig } from "./dropout_mask.ts";
+import { FUSED } from "./fused_kernels.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
 

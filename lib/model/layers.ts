@@ -9,7 +9,7 @@
 
 import * as tf from "../tf.ts";
 import { capabilities } from "../backend/capabilities.ts";
-import { FUSED, fusedKernelsActive } from "../backend/wasm_fused.ts";
+import { FUSED, fusedKernelsActive } from "../backend/fused_kernels.ts";
 import { DROPOUT_MASK, fillDropoutMask } from "../backend/dropout_mask.ts";
 import type { ParameterStore } from "./params.ts";
 import type { Rng } from "../rng.ts";
@@ -41,9 +41,9 @@ export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T)
 // forward passes are the same ops in the same order as the plain compositions, so activations are
 // bit-identical; the backward passes are the closed forms, which need about half the kernels the
 // autodiff chains do, and sum over rows without an axis-0 Sum (see columnSums). Gradients agree with
-// autodiff's to float rounding. On wasm, GELU runs rtdlab's fused JS kernels instead (one pass each
-// way instead of 5 and 8 kernels; values equal to float32 rounding, not bit for bit: see
-// lib/backend/wasm_fused.ts).
+// autodiff's to float rounding. Where the backend has rtdlab's fused kernels (wasm: GELU; cuda: GELU
+// and LayerNorm) they run instead: one pass each way instead of 5 to 13 kernels, values equal to
+// float32 rounding, not bit for bit (lib/backend/fused_kernels.ts).
 
 /**
  * Column sums of a [rows, cols] tensor: [cols]. An axis-0 Sum transposes first, and wasm's Transpose
@@ -136,12 +136,36 @@ function layerNormOp(eps: number) {
   });
 }
 
-const layerNormOps = new Map<number, ReturnType<typeof layerNormOp>>();
+// The same LayerNorm as two fused kernels (lib/backend/fused_kernels.ts; cuda).
+function fusedLayerNormOp(eps: number) {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, gamma, beta] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, xhat, rstd] = tf.engine().runKernel(FUSED.layerNorm, { x, gamma, beta }, {
+      eps,
+    }) as tf.Tensor[];
+    save([xhat, rstd, gamma]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [sxhat, srstd, sgamma] = saved;
+        return tf.engine().runKernel(
+          FUSED.layerNormGrad,
+          { dy: dy as tf.Tensor, xhat: sxhat, rstd: srstd, gamma: sgamma },
+        ) as tf.Tensor[];
+      },
+    };
+  });
+}
+
+const layerNormOps = new Map<string, ReturnType<typeof layerNormOp>>();
 
 /** LayerNorm with explicit scale and shift tensors. */
 export function layerNormWith<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.Tensor, eps: number): T {
-  let op = layerNormOps.get(eps);
-  if (!op) layerNormOps.set(eps, op = layerNormOp(eps));
+  const fused = fusedKernelsActive("layerNorm");
+  const key = `${fused ? "fused" : "ops"}:${eps}`;
+  let op = layerNormOps.get(key);
+  if (!op) layerNormOps.set(key, op = fused ? fusedLayerNormOp(eps) : layerNormOp(eps));
   return op(x, gamma, beta) as T;
 }
 
@@ -163,7 +187,7 @@ const geluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   };
 });
 
-// The same GELU as two fused wasm kernels.
+// The same GELU as two fused kernels (wasm, cuda).
 const fusedGeluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const x = args[0] as tf.Tensor;
   const save = args[1] as tf.GradSaveFunc;

@@ -13,6 +13,7 @@ import type { ParameterStore } from "../model/params.ts";
 import type { HostTensor } from "../io/safetensors.ts";
 import { ADAMW } from "../backend/adamw_kernel.ts";
 import { capabilities } from "../backend/capabilities.ts";
+import { FUSED, fusedKernelsActive } from "../backend/fused_kernels.ts";
 
 /** Optimiser hyper-parameters. */
 export interface AdamWConfig {
@@ -203,10 +204,17 @@ function hostValues(t: tf.Tensor): Float32Array {
   return backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : backend.readSync(t.dataId);
 }
 
-/** √(Σ‖g‖²) over a list of gradients. */
+/**
+ * √(Σ‖g‖²) over a list of gradients: one fused kernel where the backend has it (cuda: two launches
+ * for all tensors; lib/backend/fused_kernels.ts), else a square and a sum per tensor.
+ */
 export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => {
     if (grads.length === 0) return tf.scalar(0);
+    if (fusedKernelsActive("sumSquares")) {
+      const inputs = Object.fromEntries(grads.map((g, i) => [`x${i}`, g]));
+      return tf.sqrt(tf.engine().runKernel(FUSED.sumSquares, inputs) as tf.Scalar) as tf.Scalar;
+    }
     // Sum in groups of 4: one addN over ~150 tensors exceeds WebGPU's default limit of 8 storage
     // buffers per shader, and WebGPU then silently returns zeros (seen on lavapipe).
     let parts = grads.map((g) => tf.sum(tf.square(g)));

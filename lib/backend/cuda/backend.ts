@@ -31,6 +31,7 @@ import { type CudaRuntime, type DevicePtr, type Handle, ParamBlock } from "./dri
 import { DROPOUT_MASK, dropoutParams } from "../dropout_mask.ts";
 import { SAMPLE_ROWS } from "../sample_rows.ts";
 import { ADAMW } from "../adamw_kernel.ts";
+import { FUSED } from "../fused_kernels.ts";
 
 type DataId = object;
 type TensorInfo = tf.TensorInfo;
@@ -57,6 +58,11 @@ export const PTX_ENTRIES = [
   "adamw_f32",
   "dropout_mask_f32",
   "sample_rows_f32",
+  "gelu_f32",
+  "gelu_grad_f32",
+  "layer_norm_f32",
+  "layer_norm_grad_f32",
+  "sum_squares_partial_f32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
 
@@ -224,6 +230,7 @@ export class CudaBackend extends tf.KernelBackend {
   readonly #fns: Map<string, Handle>;
   readonly #params = new ParamBlock();
   readonly #maxBlocks: number;
+  #ones: { block: Block; size: number } | null = null;
   #disposed = false;
 
   constructor(rt: CudaRuntime) {
@@ -441,6 +448,24 @@ export class CudaBackend extends tf.KernelBackend {
       n,
       (p) => p.i32(n).ints(idx).ptr(this.ptr(x)).i32(inOffset).ptr(this.ptr(y)).i32(outOffset),
     );
+  }
+
+  /** Device address of ≥ n float32 ones (one cached buffer, grown on demand): the row of column-sum gemms. */
+  ones(n: number): DevicePtr {
+    if (this.#ones == null || this.#ones.size < n) {
+      if (this.#ones != null) this.allocator.free(this.#ones.block);
+      const size = Math.max(n, 1024);
+      const block = this.#allocate(size);
+      this.rt.memsetD32(block.ptr, wordOf(1, "float32"), size);
+      this.#ones = { block, size };
+    }
+    return this.#ones.block.ptr;
+  }
+
+  /** out[c] = Σ_r x[r, c] for x [rows, cols] (one gemm with a row of ones). */
+  columnSums(x: TensorInfo, rows: number, cols: number, out: TensorInfo): void {
+    if (rows === 0) return this.fill(out, 0);
+    this.rt.sgemmBatched(false, false, 1, cols, rows, this.ones(rows), 0, this.ptr(x), 0, this.ptr(out), 1);
   }
 
   /** A contiguous copy of x with another dtype label (bool ↔ int32). */
@@ -929,6 +954,113 @@ function adamw({ param, grad, m, v, scale }: Inputs, b: CudaBackend, attrs: Attr
   return [p1, m1, v1];
 }
 
+// rtdlab's fused layers (contracts: lib/backend/fused_kernels.ts), one launch each where tfjs's ops
+// take 5 to 20.
+function checkF32(name: string, inputs: Inputs): void {
+  for (const [k, t] of Object.entries(inputs)) {
+    if (t != null && t.dtype !== "float32") throw new Error(`${name} (cuda): input ${k} must be float32`);
+  }
+}
+
+function gelu({ x }: Inputs, b: CudaBackend): TensorInfo {
+  checkF32(FUSED.gelu, { x });
+  const y = b.makeOutput(x.shape, "float32");
+  const n = sizeOf(x.shape);
+  b.launch("gelu_f32", n, (p) => p.i32(n).ptr(b.ptr(x)).ptr(b.ptr(y)));
+  return y;
+}
+
+function geluGrad({ dy, x }: Inputs, b: CudaBackend): TensorInfo {
+  checkF32(FUSED.geluGrad, { dy, x });
+  const dx = b.makeOutput(x.shape, "float32");
+  const n = sizeOf(x.shape);
+  b.launch("gelu_grad_f32", n, (p) => p.i32(n).ptr(b.ptr(dy)).ptr(b.ptr(x)).ptr(b.ptr(dx)));
+  return dx;
+}
+
+/** Rows and columns of a LayerNorm over the last axis. */
+function normRows(x: TensorInfo): [number, number] {
+  const cols = x.shape[x.shape.length - 1] ?? 1;
+  return [cols === 0 ? 0 : sizeOf(x.shape) / cols, cols];
+}
+
+function layerNorm({ x, gamma, beta }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
+  checkF32(FUSED.layerNorm, { x, gamma, beta });
+  const [rows, cols] = normRows(x);
+  if (sizeOf(gamma.shape) !== cols || sizeOf(beta.shape) !== cols) {
+    throw new Error(`${FUSED.layerNorm} (cuda): gamma and beta need ${cols} values`);
+  }
+  const y = b.makeOutput(x.shape, "float32"), xhat = b.makeOutput(x.shape, "float32");
+  const rstd = b.makeOutput([...x.shape.slice(0, -1), 1], "float32");
+  b.launch(
+    "layer_norm_f32",
+    rows * 32,
+    (p) =>
+      p.i32(rows).i32(cols).f32(attrs.eps as number).f32(1 / cols).ptr(b.ptr(x)).ptr(b.ptr(gamma))
+        .ptr(b.ptr(beta)).ptr(b.ptr(y)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)),
+    b.warpRowBlocks(rows),
+  );
+  return [y, xhat, rstd];
+}
+
+function layerNormGrad({ dy, xhat, rstd, gamma }: Inputs, b: CudaBackend): TensorInfo[] {
+  checkF32(FUSED.layerNormGrad, { dy, xhat, rstd, gamma });
+  const [rows, cols] = normRows(xhat);
+  const dx = b.makeOutput(xhat.shape, "float32"), dyXhat = b.makeOutput(xhat.shape, "float32");
+  const dgamma = b.makeOutput(gamma.shape, "float32"), dbeta = b.makeOutput(gamma.shape, "float32");
+  b.launch(
+    "layer_norm_grad_f32",
+    rows * 32,
+    (p) =>
+      p.i32(rows).i32(cols).f32(1 / cols).ptr(b.ptr(dy)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)).ptr(b.ptr(gamma))
+        .ptr(b.ptr(dx)).ptr(b.ptr(dyXhat)),
+    b.warpRowBlocks(rows),
+  );
+  b.columnSums(dyXhat, rows, cols, dgamma);
+  b.columnSums(dy, rows, cols, dbeta);
+  b.release(dyXhat);
+  return [dx, dgamma, dbeta];
+}
+
+/** Elements per chunk of the sum of squares: one block each. */
+const SUM_SQUARES_CHUNK = 1 << 16;
+
+function sumSquares(inputs: Inputs, b: CudaBackend): TensorInfo {
+  const xs = Object.values(inputs);
+  checkF32(FUSED.sumSquares, inputs);
+  const table: bigint[] = [];
+  for (const x of xs) {
+    const n = sizeOf(x.shape);
+    for (let lo = 0; lo < n; lo += SUM_SQUARES_CHUNK) {
+      table.push(b.ptr(x), BigInt(lo), BigInt(Math.min(n, lo + SUM_SQUARES_CHUNK)));
+    }
+  }
+  const y = b.makeOutput([], "float32");
+  const chunks = table.length / 3;
+  if (chunks === 0) {
+    b.fill(y, 0);
+    return y;
+  }
+  const tableDev = b.makeOutput([table.length * 2], "int32"); // 64-bit words
+  b.rt.copyHtoD(b.ptr(tableDev), BigInt64Array.from(table));
+  const partial = b.makeOutput([chunks * 2], "float32"); // doubles
+  b.launch(
+    "sum_squares_partial_f32",
+    chunks * BLOCK,
+    (p) => p.i32(chunks).ptr(b.ptr(tableDev)).ptr(b.ptr(partial)),
+    Math.min(chunks, 65535),
+  );
+  b.launch(
+    "reduce_final_f32",
+    32,
+    (p) => p.i32(REDUCE_SUM).i32(1).i32(chunks).f32(1).ptr(b.ptr(partial)).ptr(b.ptr(y)),
+    1,
+  );
+  b.release(tableDev);
+  b.release(partial);
+  return y;
+}
+
 /** The kernels the backend registers, by tfjs kernel name. */
 export const CUDA_KERNELS: Record<string, KernelImpl> = {
   Identity: ({ x }, b) => b.alias(x),
@@ -965,6 +1097,11 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [DROPOUT_MASK]: dropoutMaskKernel,
   [SAMPLE_ROWS]: sampleRows,
   [ADAMW]: adamw,
+  [FUSED.gelu]: gelu,
+  [FUSED.geluGrad]: geluGrad,
+  [FUSED.layerNorm]: layerNorm,
+  [FUSED.layerNormGrad]: layerNormGrad,
+  [FUSED.sumSquares]: sumSquares,
 };
 
 /** Names of the tfjs kernels the cuda backend registers. */

@@ -17,6 +17,8 @@ import { dropoutHash } from "../dropout_mask.ts";
 
 const MAXR = 8;
 const f32 = Math.fround;
+const INV_SQRT2 = f32(Math.SQRT1_2);
+const INV_SQRT_2PI = f32(1 / Math.sqrt(2 * Math.PI));
 
 /** An emulated device (see the module doc). */
 export function emulatedCuda(): CudaRuntime {
@@ -315,6 +317,71 @@ export function emulatedCuda(): CudaRuntime {
           for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(x[o + c] - m)));
           const inv = f32(1 / s);
           for (let c = 0; c < cols; c++) y[o + c] = f32(Math.exp(f32(x[o + c] - m))) * inv;
+        }
+        return;
+      }
+      case "gelu_f32": {
+        const [n, x, y] = [p.i32(), F(p.ptr()), F(p.ptr())];
+        for (let i = 0; i < n; i++) y[i] = f32(f32(x[i] * 0.5) * f32(f32(erf(f32(x[i] * INV_SQRT2))) + 1));
+        return;
+      }
+      case "gelu_grad_f32": {
+        const [n, dy, x, dx] = [p.i32(), F(p.ptr()), F(p.ptr()), F(p.ptr())];
+        for (let i = 0; i < n; i++) {
+          const xi = x[i];
+          const cdf2 = f32(f32(erf(f32(xi * INV_SQRT2))) + 1);
+          const pdf = f32(f32(Math.exp(f32(f32(xi * xi) * -0.5))) * INV_SQRT_2PI);
+          dx[i] = f32(dy[i] * f32(f32(cdf2 * 0.5) + f32(xi * pdf)));
+        }
+        return;
+      }
+      case "layer_norm_f32": {
+        const [rows, cols, eps, invCols] = [p.i32(), p.i32(), p.f32(), p.f32()];
+        const [x, gamma, beta, y, xhat, rstd] = [0, 1, 2, 3, 4, 5].map(() => F(p.ptr()));
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols;
+          let s = 0;
+          for (let c = 0; c < cols; c++) s += x[o + c];
+          const mean = f32(s * invCols);
+          let q = 0;
+          for (let c = 0; c < cols; c++) q += f32(f32(x[o + c] - mean) ** 2);
+          const rs = f32(1 / f32(Math.sqrt(f32(f32(q * invCols) + eps))));
+          for (let c = 0; c < cols; c++) {
+            const h = f32(f32(x[o + c] - mean) * rs);
+            xhat[o + c] = h;
+            y[o + c] = f32(f32(h * gamma[c]) + beta[c]);
+          }
+          rstd[r] = rs;
+        }
+        return;
+      }
+      case "layer_norm_grad_f32": {
+        const [rows, cols, invCols] = [p.i32(), p.i32(), p.f32()];
+        const [dy, xhat, rstd, gamma, dx, dyXhat] = [0, 1, 2, 3, 4, 5].map(() => F(p.ptr()));
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols;
+          let a = 0, b = 0;
+          for (let c = 0; c < cols; c++) {
+            const g = f32(dy[o + c] * gamma[c]);
+            a += g;
+            b += f32(g * xhat[o + c]);
+          }
+          const ma = f32(a * invCols), mb = f32(b * invCols);
+          for (let c = 0; c < cols; c++) {
+            const g = f32(dy[o + c] * gamma[c]);
+            dx[o + c] = f32(f32(f32(g - ma) - f32(xhat[o + c] * mb)) * rstd[r]);
+            dyXhat[o + c] = f32(dy[o + c] * xhat[o + c]);
+          }
+        }
+        return;
+      }
+      case "sum_squares_partial_f32": {
+        const [chunks, table, partial] = [p.i32(), new BigInt64Array(buf(p.ptr())), D(p.ptr())];
+        for (let k = 0; k < chunks; k++) {
+          const x = F(table[3 * k]);
+          let acc = 0;
+          for (let i = Number(table[3 * k + 1]); i < Number(table[3 * k + 2]); i++) acc += f32(x[i] * x[i]);
+          partial[k] = acc;
         }
         return;
       }

@@ -492,6 +492,124 @@ extern "C" __global__ void softmax_rows_f32(int rows, int cols, const float* __r
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused layers (contracts in lib/backend/fused_kernels.ts): exact GELU and LayerNorm, forward and
+// backward, and the sum of squares of many tensors (the optimiser's global norm). Each is one
+// launch where tfjs's ops take 5 to 20 (at ELECTRA-Small sizes the backend is host-bound, so
+// launches set the speed). Every float operation is the one the unfused ops of lib/model/layers.ts
+// perform, in their order, and sums run in double as reduce_rows_f32's do.
+
+#define INV_SQRT2_F 0.70710678118654752f    // Math.SQRT1_2 as float32
+#define INV_SQRT_2PI_F 0.39894228040143268f // 1/√(2π) as float32
+
+// y = (x·0.5)·(erf(x/√2) + 1)
+extern "C" __global__ void gelu_f32(int n, const float* __restrict__ x, float* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    float xi = x[i];
+    float cdf2 = erff(xi * INV_SQRT2_F) + 1.0f;
+    y[i] = (xi * 0.5f) * cdf2;
+  }
+}
+
+// dx = dy·(Φ(x) + x·φ(x)), as (erf(x/√2) + 1)·0.5 + x·(exp(x²·−0.5)·1/√(2π))
+extern "C" __global__ void gelu_grad_f32(int n, const float* __restrict__ dy, const float* __restrict__ x,
+                                         float* __restrict__ dx) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    float xi = x[i];
+    float cdf2 = erff(xi * INV_SQRT2_F) + 1.0f;
+    float pdf = expf((xi * xi) * -0.5f) * INV_SQRT_2PI_F;
+    dx[i] = dy[i] * ((cdf2 * 0.5f) + (xi * pdf));
+  }
+}
+
+// LayerNorm over the last axis of x [rows, cols], one warp per row: mean, x − mean, the mean of its
+// squares, rstd = 1/√(var + eps), x̂ = (x − mean)·rstd, y = x̂·γ + β. Writes y, x̂ and rstd [rows]
+// (the backward pass's inputs).
+extern "C" __global__ void layer_norm_f32(int rows, int cols, float eps, float invCols, const float* __restrict__ x,
+                                          const float* __restrict__ gamma, const float* __restrict__ beta,
+                                          float* __restrict__ y, float* __restrict__ xhat, float* __restrict__ rstd) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    long long o = (long long)r * cols;
+    double s = 0.0;
+    for (int c = lane; c < cols; c += 32) s += (double)x[o + c];
+    s = shfl_bcast_f64(warp_reduce(0, s));
+    float mean = (float)(s * (double)invCols);
+    double q = 0.0;
+    for (int c = lane; c < cols; c += 32) {
+      float d = x[o + c] - mean;
+      q += (double)(d * d);
+    }
+    q = shfl_bcast_f64(warp_reduce(0, q));
+    float var = (float)(q * (double)invCols);
+    float rs = 1.0f / sqrtf(var + eps);
+    for (int c = lane; c < cols; c += 32) {
+      float h = (x[o + c] - mean) * rs;
+      xhat[o + c] = h;
+      y[o + c] = (h * gamma[c]) + beta[c];
+    }
+    if (lane == 0) rstd[r] = rs;
+  }
+}
+
+// LayerNorm's backward pass for rows: with dx̂ = dy·γ, dx = ((dx̂ − mean(dx̂)) − x̂·mean(dx̂·x̂))·rstd;
+// also writes dy·x̂, whose column sums (a gemm with a ones row, in the backend) are γ's gradient.
+extern "C" __global__ void layer_norm_grad_f32(int rows, int cols, float invCols, const float* __restrict__ dy,
+                                               const float* __restrict__ xhat, const float* __restrict__ rstd,
+                                               const float* __restrict__ gamma, float* __restrict__ dx,
+                                               float* __restrict__ dyXhat) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    long long o = (long long)r * cols;
+    double a = 0.0, b = 0.0;
+    for (int c = lane; c < cols; c += 32) {
+      float g = dy[o + c] * gamma[c];
+      a += (double)g;
+      b += (double)(g * xhat[o + c]);
+    }
+    a = shfl_bcast_f64(warp_reduce(0, a));
+    b = shfl_bcast_f64(warp_reduce(0, b));
+    float ma = (float)(a * (double)invCols), mb = (float)(b * (double)invCols);
+    float rs = rstd[r];
+    for (int c = lane; c < cols; c += 32) {
+      float g = dy[o + c] * gamma[c];
+      float h = xhat[o + c];
+      dx[o + c] = ((g - ma) - (h * mb)) * rs;
+      dyXhat[o + c] = dy[o + c] * h;
+    }
+  }
+}
+
+// First pass of Σ x² over many tensors: chunk k = table[3k .. 3k+2] = (address, begin, end) of
+// one float32 tensor's elements; block k writes the chunk's sum of squares (in double) to
+// partial[k]. reduce_final_f32 then adds the partials. Fixed chunks and a fixed reduction order:
+// the same sum on every run.
+extern "C" __global__ void sum_squares_partial_f32(int chunks, const long long* __restrict__ table,
+                                                   double* __restrict__ partial) {
+  __shared__ volatile double warpAcc[32];  // volatile: see sample_rows_f32
+  int lane = THREAD_X & 31, warp = THREAD_X >> 5, nWarps = BLOCK_DIM >> 5;
+  for (int k = BLOCK_X; k < chunks; k += GRID_DIM) {
+    const float* x = (const float*)table[3 * k];
+    long long lo = table[3 * k + 1], hi = table[3 * k + 2];
+    double acc = 0.0;
+    for (long long i = lo + THREAD_X; i < hi; i += BLOCK_DIM) {
+      float v = x[i];
+      acc += (double)(v * v);
+    }
+    acc = warp_reduce(0, acc);
+    if (lane == 0) warpAcc[warp] = acc;
+    SYNCTHREADS();
+    if (warp == 0) {
+      acc = lane < nWarps ? warpAcc[lane] : 0.0;
+      acc = warp_reduce(0, acc);
+      if (lane == 0) partial[k] = acc;
+    }
+    SYNCTHREADS();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // One AdamW update of one parameter (decoupled weight decay, Loshchilov & Hutter 2019), written to
 // new buffers, each step one correctly rounded float32 operation in the order of the optimiser's
 // tensor path (lib/train/optimizer.ts; contract in lib/backend/adamw_kernel.ts), so the results are

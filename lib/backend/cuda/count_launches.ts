@@ -1,0 +1,154 @@
+/**
+ * Counts what one training step asks of a GPU — kernel launches, cuBLAS gemms, host waits — per tfjs
+ * kernel, without a GPU: the cuda backend's host code drives the emulator (emulator.ts), which
+ * counts exactly what a real device would be sent. Launch counts do not depend on the batch or the
+ * sequence length, so a step of batch 2 × 16 tokens at the preset's real widths gives the same
+ * counts as batch 128 × 128 on an H200 (tests/cuda_test.ts pins that).
+ *
+ * ```sh
+ * deno run -A lib/backend/cuda/count_launches.ts                              # electra-small, gdes
+ * deno run -A lib/backend/cuda/count_launches.ts --config tiny --sharing es
+ * deno run -A lib/backend/cuda/count_launches.ts --unfused                    # without rtdlab's fused kernels
+ * ```
+ *
+ * Why: at ELECTRA-Small sizes the cuda backend is host-bound (lib/backend/cuda/GPU_RUNS.md), so the
+ * launches per step set its speed; this says where they go.
+ *
+ * @module
+ */
+import * as tf from "../../tf.ts";
+import { initBackend } from "../mod.ts";
+import { registerCudaBackend } from "./backend.ts";
+import { emulatedCuda } from "./emulator.ts";
+import { applyOverrides, preset, type SharingMode, validateConfig } from "../../config.ts";
+import { Pretrainer, type PretrainVocab, type TokenBatch } from "../../train/pretrain.ts";
+import { Rng } from "../../rng.ts";
+import { useFusedKernels } from "../fused_kernels.ts";
+
+/** What one step sent to the device: totals, and launches and gemms per tfjs kernel. */
+export interface StepCounts {
+  launches: number;
+  gemms: number;
+  syncs: number;
+  copiesToHost: number;
+  copiesToDevice: number;
+  /** Per tfjs kernel: calls, and the launches and gemms they made. */
+  byKernel: Map<string, { calls: number; launches: number; gemms: number }>;
+}
+
+// No underscore: tfjs-core's getKernelsForBackend splits its registry keys at the first "_".
+const BACKEND = "cudacount";
+let started = false;
+
+/** A batch of `batch` sequences of `length` random ids ≥ 5, [CLS] first and [SEP] last. */
+function randomBatch(vocabSize: number, batch: number, length: number, seed: number): TokenBatch {
+  const rng = new Rng(seed);
+  const inputIds = new Int32Array(batch * length);
+  for (let i = 0; i < inputIds.length; i++) {
+    const t = i % length;
+    inputIds[i] = t === 0 ? 2 : t === length - 1 ? 3 : 5 + rng.int(vocabSize - 5);
+  }
+  return { inputIds, tokenTypeIds: new Int32Array(batch * length), batch, length };
+}
+
+/**
+ * Runs `steps` training steps of `config` (a preset name) with `sharing` on the emulated cuda
+ * backend at batch × length tokens and returns the counts of the last one (the first allocates
+ * optimiser state).
+ */
+export async function countStep(
+  config: string,
+  sharing: SharingMode,
+  opts: { batch?: number; length?: number; steps?: number; set?: Record<string, unknown> } = {},
+): Promise<StepCounts> {
+  const batch = opts.batch ?? 2, length = opts.length ?? 16, steps = opts.steps ?? 2;
+  if (!started) {
+    await initBackend("cpu");
+    const backend = registerCudaBackend(emulatedCuda(), BACKEND);
+    const counters = backend.rt.counters;
+    // Wrap every kernel to attribute launches to the tfjs kernel that made them.
+    for (const k of tf.getKernelsForBackend(BACKEND)) {
+      const inner = k.kernelFunc;
+      tf.unregisterKernel(k.kernelName, BACKEND);
+      tf.registerKernel({
+        ...k,
+        kernelFunc: (args) => {
+          const l0 = counters.launches, g0 = counters.gemms;
+          const out = inner(args);
+          const use = current?.get(k.kernelName) ?? { calls: 0, launches: 0, gemms: 0 };
+          use.calls++;
+          use.launches += counters.launches - l0;
+          use.gemms += counters.gemms - g0;
+          current?.set(k.kernelName, use);
+          return out;
+        },
+      });
+    }
+    started = true;
+  }
+  await tf.setBackend(BACKEND);
+  const cfg = validateConfig(applyOverrides(preset(config), {
+    sharing,
+    seqLength: length,
+    batchSize: batch,
+    ...opts.set,
+  }));
+  const vocab: PretrainVocab = { padId: 0, maskId: 4, vocabSize: cfg.vocabSize, isSpecial: (id) => id < 5 };
+  const counters = (tf.backend() as unknown as { rt: { counters: Record<string, number> } }).rt.counters;
+  const t = new Pretrainer(cfg, vocab);
+  let result: StepCounts | undefined;
+  try {
+    for (let s = 0; s < steps; s++) {
+      const before = { ...counters };
+      current = new Map();
+      await t.trainStep(randomBatch(cfg.vocabSize, batch, length, s));
+      result = {
+        launches: counters.launches - before.launches,
+        gemms: counters.gemms - before.gemms,
+        syncs: counters.syncs - before.syncs,
+        copiesToHost: counters.copiesToHost - before.copiesToHost,
+        copiesToDevice: counters.copiesToDevice - before.copiesToDevice,
+        byKernel: current,
+      };
+      current = undefined;
+    }
+  } finally {
+    t.dispose();
+  }
+  return result!;
+}
+
+let current: Map<string, { calls: number; launches: number; gemms: number }> | undefined;
+
+/** A markdown table of `counts`, kernels by launches + gemms, largest first. */
+export function countsMarkdown(counts: StepCounts): string {
+  const rows = [...counts.byKernel.entries()].sort((a, b) =>
+    (b[1].launches + b[1].gemms) - (a[1].launches + a[1].gemms) || a[0].localeCompare(b[0])
+  );
+  const lines = [
+    `launches ${counts.launches}, gemms ${counts.gemms}, host waits ${counts.syncs}, ` +
+    `copies to host ${counts.copiesToHost}, to device ${counts.copiesToDevice}`,
+    "",
+    "| tfjs kernel | calls | launches | gemms |",
+    "|---|---:|---:|---:|",
+  ];
+  for (const [name, u] of rows) lines.push(`| ${name} | ${u.calls} | ${u.launches} | ${u.gemms} |`);
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const { parseArgs } = await import("node:util");
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      config: { type: "string", default: "electra-small" },
+      sharing: { type: "string", default: "gdes" },
+      unfused: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (values.unfused) useFusedKernels(false);
+  const counts = await countStep(values.config!, values.sharing as SharingMode);
+  console.log(`${values.config} ${values.sharing}${values.unfused ? " (unfused)" : ""}: one training step`);
+  console.log(countsMarkdown(counts));
+}

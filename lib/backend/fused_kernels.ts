@@ -1,0 +1,66 @@
+/**
+ * rtdlab's fused kernels: their names, their contracts, and the switch that turns them off.
+ *
+ * A fused kernel does in one pass what a chain of tfjs ops does in many. lib/model/layers.ts and
+ * lib/train/optimizer.ts call one when the active backend registers it (wasm: GELU,
+ * lib/backend/wasm_fused.ts; cuda: GELU, LayerNorm, sum of squares, lib/backend/cuda/kernels.cu),
+ * and the plain tensor ops otherwise, so every backend computes the same function:
+ *
+ * - `RtdlabGelu` {x} → y = x·Φ(x); `RtdlabGeluGrad` {dy, x} → dy·(Φ(x) + x·φ(x)).
+ * - `RtdlabLayerNorm` {x, gamma, beta}, attr eps → [y, x̂, rstd]: over the last axis, x̂ = (x −
+ *   mean)·rstd, rstd = 1/√(var + eps) (shape [..., 1]), y = x̂·γ + β.
+ * - `RtdlabLayerNormGrad` {dy, xhat, rstd, gamma} → [dx, dγ, dβ]: with dx̂ = dy·γ, dx = (dx̂ −
+ *   mean(dx̂) − x̂·mean(dx̂·x̂))·rstd; dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
+ * - `RtdlabSumSquares` {x0, x1, …} (float32, any shapes) → the scalar Σ x² over all of them (the
+ *   optimiser's global gradient norm is its square root).
+ *
+ * Why: on a GPU at ELECTRA-Small sizes a step is bound by the host's kernel launches, not by the
+ * device (lib/backend/cuda/GPU_RUNS.md); LayerNorm's forward and backward pass were ~20 launches,
+ * GELU's 13, and the global norm ~3 per parameter tensor. Values equal the unfused ops' up to
+ * float32 rounding (sums run in double), not bit for bit.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { DROPOUT_MASK } from "./dropout_mask.ts";
+
+/** Kernel names (rtdlab's own; see the module doc for each contract). */
+export const FUSED = {
+  gelu: "RtdlabGelu",
+  geluGrad: "RtdlabGeluGrad",
+  layerNorm: "RtdlabLayerNorm",
+  layerNormGrad: "RtdlabLayerNormGrad",
+  sumSquares: "RtdlabSumSquares",
+} as const;
+
+/** The fused operations callers can switch (dropoutMask: lib/backend/dropout_mask.ts). */
+export type FusedOp = "gelu" | "layerNorm" | "sumSquares" | "dropoutMask";
+
+const enabled: Record<FusedOp, boolean> = {
+  gelu: true,
+  layerNorm: true,
+  sumSquares: true,
+  dropoutMask: true,
+};
+const KERNEL: Record<FusedOp, string> = {
+  gelu: FUSED.gelu,
+  layerNorm: FUSED.layerNorm,
+  sumSquares: FUSED.sumSquares,
+  dropoutMask: DROPOUT_MASK,
+};
+
+/**
+ * Turns rtdlab's fused kernels on (default) or off, all or some: callers then run the plain tensor
+ * ops (or build dropout masks on the host).
+ */
+export function useFusedKernels(
+  on: boolean,
+  which: FusedOp[] = ["gelu", "layerNorm", "sumSquares", "dropoutMask"],
+): void {
+  for (const op of which) enabled[op] = on;
+}
+
+/** True when callers should use the fused kernel for `op`: it is on and the active backend registers it. */
+export function fusedKernelsActive(op: FusedOp): boolean {
+  return enabled[op] && tf.getKernel(KERNEL[op], tf.getBackend()) != null;
+}
