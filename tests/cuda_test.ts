@@ -509,13 +509,14 @@ async function stepOn(backend: string, sharing: "es" | "gdes") {
   return { m, grads };
 }
 
-/** Three AdamW updates (clipping active, bias correction, decayed and undecayed parameters) on `backend`. */
+/** Three AdamW updates (clipping active, bias correction, decayed and undecayed parameters, one across chunks) on `backend`. */
 async function adamwOn(backend: string, fused: boolean): Promise<Map<string, Float32Array>> {
   await tf.setBackend(backend);
   const shapes: Record<string, number[]> = {
     "a.weight": [37, 8],
     "a.LayerNorm.weight": [8],
     "b.bias": [300],
+    "c.weight": [300, 250], // more than one 65,536-element chunk of the fused kernel
   };
   const rng = new Rng(3);
   const params = new ParameterStore();

@@ -68,8 +68,8 @@ export class AdamW {
     if (AdamW.hostUpdate && capabilities().hostMemory) {
       return this.#applyOnHost(grads, lr, corr1, corr2);
     }
-    // GPU backends with rtdlab's fused kernel (lib/backend/adamw_kernel.ts): one launch per parameter,
-    // the same numbers as the op-by-op path below.
+    // GPU backends with rtdlab's fused kernel (lib/backend/adamw_kernel.ts): one launch for all
+    // parameters, the same numbers as the op-by-op path below.
     const fused = AdamW.fusedUpdate && tf.getKernel(ADAMW, tf.getBackend()) != null;
     return tf.tidy(() => {
       const present = this.names.filter((n) => grads.has(n));
@@ -77,25 +77,27 @@ export class AdamW {
       // scale = clip / max(norm, clip): 1 below the threshold, shrinks the whole gradient above it.
       const scale = c.clipNorm > 0 ? tf.div(c.clipNorm, tf.maximum(norm, c.clipNorm)) : tf.scalar(1);
       if (fused) {
-        for (const n of present) {
-          const p = this.params.get(n), m = this.#m.get(n)!, v = this.#v.get(n)!;
-          const [p1, m1, v1] = tf.engine().runKernel(
-            ADAMW,
-            { param: p, grad: grads.get(n)!, m, v, scale },
-            {
-              lr,
-              beta1: c.beta1,
-              beta2: c.beta2,
-              epsilon: c.epsilon,
-              weightDecay: c.weightDecay > 0 && decays(n) ? c.weightDecay : 0,
-              corr1,
-              corr2,
-            },
-          ) as tf.Tensor[];
-          m.assign(m1);
-          v.assign(v1);
-          p.assign(p1);
-        }
+        const inputs: tf.NamedTensorMap = { scale };
+        present.forEach((n, i) => {
+          inputs[`param${i}`] = this.params.get(n);
+          inputs[`grad${i}`] = grads.get(n)!;
+          inputs[`m${i}`] = this.#m.get(n)!;
+          inputs[`v${i}`] = this.#v.get(n)!;
+        });
+        const out = tf.engine().runKernel(ADAMW, inputs, {
+          lr,
+          beta1: c.beta1,
+          beta2: c.beta2,
+          epsilon: c.epsilon,
+          corr1,
+          corr2,
+          weightDecays: present.map((n) => c.weightDecay > 0 && decays(n) ? c.weightDecay : 0),
+        }) as tf.Tensor[];
+        present.forEach((n, i) => {
+          this.params.get(n).assign(out[3 * i]);
+          this.#m.get(n)!.assign(out[3 * i + 1]);
+          this.#v.get(n)!.assign(out[3 * i + 2]);
+        });
         return tf.keep(norm);
       }
       for (const n of present) {

@@ -468,6 +468,13 @@ export class CudaBackend extends tf.KernelBackend {
     this.rt.sgemmBatched(false, false, 1, cols, rows, this.ones(rows), 0, this.ptr(x), 0, this.ptr(out), 1);
   }
 
+  /** A device copy of a table of 64-bit words (addresses and ranges for the multi-tensor kernels). */
+  upload(words: BigInt64Array): TensorInfo {
+    const t = this.makeOutput([words.length * 2], "int32");
+    this.rt.copyHtoD(this.ptr(t), words);
+    return t;
+  }
+
   /** A contiguous copy of x with another dtype label (bool ↔ int32). */
   copyAs(x: TensorInfo, dtype: DataType): TensorInfo {
     const y = this.makeOutput(x.shape, dtype);
@@ -937,21 +944,46 @@ function sampleRows({ logits, uniforms, banned }: Inputs, b: CudaBackend, attrs:
   return y;
 }
 
-// One AdamW update of one parameter (lib/backend/adamw_kernel.ts): one launch instead of ~17.
-function adamw({ param, grad, m, v, scale }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
+// The AdamW update of every parameter in one launch (lib/backend/adamw_kernel.ts) instead of ~17
+// launches per parameter.
+/** Elements per block of the multi-tensor kernels (AdamW, sum of squares). */
+const CHUNK = 1 << 16;
+
+function adamw(inputs: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
   const a = attrs as Record<string, number>;
-  const n = sizeOf(param.shape);
-  const [p1, m1, v1] = [param, m, v].map((t) => b.makeOutput(t.shape, "float32"));
-  b.launch(
-    "adamw_f32",
-    n,
-    (q) =>
-      q.i32(n).ptr(b.ptr(param)).ptr(b.ptr(grad)).ptr(b.ptr(m)).ptr(b.ptr(v)).ptr(b.ptr(scale))
-        .ptr(b.ptr(p1)).ptr(b.ptr(m1)).ptr(b.ptr(v1))
-        .f32(a.lr).f32(a.beta1).f32(1 - a.beta1).f32(a.beta2).f32(1 - a.beta2).f32(a.epsilon)
-        .f32(a.weightDecay).f32(a.corr1).f32(a.corr2).i32(a.weightDecay > 0 ? 1 : 0),
-  );
-  return [p1, m1, v1];
+  const decay = attrs.weightDecays as number[];
+  const outs: TensorInfo[] = [];
+  const table: bigint[] = [];
+  const wdBits = new Int32Array(new Float32Array(decay).buffer);
+  for (let i = 0; i < decay.length; i++) {
+    const [param, grad, m, v] = [inputs[`param${i}`], inputs[`grad${i}`], inputs[`m${i}`], inputs[`v${i}`]];
+    if (param == null || grad == null || m == null || v == null) {
+      throw new Error(`${ADAMW} (cuda): parameter ${i} needs param${i}, grad${i}, m${i} and v${i}`);
+    }
+    checkF32(ADAMW, { param, grad, m, v });
+    const n = sizeOf(param.shape);
+    const [p1, m1, v1] = [param, m, v].map((t) => b.makeOutput(t.shape, "float32"));
+    outs.push(p1, m1, v1);
+    const ptrs = [param, grad, m, v, p1, m1, v1].map((t) => b.ptr(t));
+    for (let lo = 0; lo < n; lo += CHUNK) {
+      table.push(...ptrs, BigInt(lo), BigInt(Math.min(n, lo + CHUNK)), BigInt(wdBits[i]));
+    }
+  }
+  const chunks = table.length / 10;
+  if (chunks > 0) {
+    const tableDev = b.upload(BigInt64Array.from(table));
+    b.launch(
+      "adamw_f32",
+      chunks * BLOCK,
+      (q) =>
+        q.i32(chunks).ptr(b.ptr(tableDev)).ptr(b.ptr(inputs.scale))
+          .f32(a.lr).f32(a.beta1).f32(1 - a.beta1).f32(a.beta2).f32(1 - a.beta2).f32(a.epsilon)
+          .f32(a.corr1).f32(a.corr2),
+      Math.min(chunks, 65535),
+    );
+    b.release(tableDev);
+  }
+  return outs;
 }
 
 // rtdlab's fused layers (contracts: lib/backend/fused_kernels.ts), one launch each where tfjs's ops
@@ -1022,17 +1054,14 @@ function layerNormGrad({ dy, xhat, rstd, gamma }: Inputs, b: CudaBackend): Tenso
   return [dx, dgamma, dbeta];
 }
 
-/** Elements per chunk of the sum of squares: one block each. */
-const SUM_SQUARES_CHUNK = 1 << 16;
-
 function sumSquares(inputs: Inputs, b: CudaBackend): TensorInfo {
   const xs = Object.values(inputs);
   checkF32(FUSED.sumSquares, inputs);
   const table: bigint[] = [];
   for (const x of xs) {
     const n = sizeOf(x.shape);
-    for (let lo = 0; lo < n; lo += SUM_SQUARES_CHUNK) {
-      table.push(b.ptr(x), BigInt(lo), BigInt(Math.min(n, lo + SUM_SQUARES_CHUNK)));
+    for (let lo = 0; lo < n; lo += CHUNK) {
+      table.push(b.ptr(x), BigInt(lo), BigInt(Math.min(n, lo + CHUNK)));
     }
   }
   const y = b.makeOutput([], "float32");
@@ -1041,8 +1070,7 @@ function sumSquares(inputs: Inputs, b: CudaBackend): TensorInfo {
     b.fill(y, 0);
     return y;
   }
-  const tableDev = b.makeOutput([table.length * 2], "int32"); // 64-bit words
-  b.rt.copyHtoD(b.ptr(tableDev), BigInt64Array.from(table));
+  const tableDev = b.upload(BigInt64Array.from(table));
   const partial = b.makeOutput([chunks * 2], "float32"); // doubles
   b.launch(
     "sum_squares_partial_f32",

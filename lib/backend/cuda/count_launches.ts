@@ -9,6 +9,7 @@
  * deno run -A lib/backend/cuda/count_launches.ts                              # electra-small, gdes
  * deno run -A lib/backend/cuda/count_launches.ts --config tiny --sharing es
  * deno run -A lib/backend/cuda/count_launches.ts --unfused                    # without rtdlab's fused kernels
+ * deno run -A lib/backend/cuda/count_launches.ts --time                       # host ms/step at b128 × 128
  * ```
  *
  * Why: at ELECTRA-Small sizes the cuda backend is host-bound (lib/backend/cuda/GPU_RUNS.md), so the
@@ -19,7 +20,7 @@
 import * as tf from "../../tf.ts";
 import { initBackend } from "../mod.ts";
 import { registerCudaBackend } from "./backend.ts";
-import { emulatedCuda } from "./emulator.ts";
+import { emulatedCuda, nullCuda } from "./emulator.ts";
 import { applyOverrides, preset, type SharingMode, validateConfig } from "../../config.ts";
 import { Pretrainer, type PretrainVocab, type TokenBatch } from "../../train/pretrain.ts";
 import { Rng } from "../../rng.ts";
@@ -120,6 +121,60 @@ export async function countStep(
 
 let current: Map<string, { calls: number; launches: number; gemms: number }> | undefined;
 
+let nullStarted = false;
+
+/**
+ * The host's own time per training step of `config` at batch × length on the null device
+ * (emulator.ts nullCuda: kernels compute nothing): tfjs's engine and autodiff, the backend's
+ * bookkeeping and parameter packing, the trainer's host work. Median of `steps` after `warmup`
+ * steps, in ms. On a GPU the step cannot be faster than this plus the driver's cost per call.
+ */
+export async function hostTimePerStep(
+  config: string,
+  sharing: SharingMode,
+  opts: { batch?: number; length?: number; steps?: number; warmup?: number; set?: Record<string, unknown> } =
+    {},
+): Promise<{ ms: number; spread: [number, number]; launches: number; gemms: number }> {
+  const batch = opts.batch ?? 128, length = opts.length ?? 128;
+  const steps = opts.steps ?? 10, warmup = opts.warmup ?? 3;
+  if (!nullStarted) {
+    await initBackend("cpu");
+    registerCudaBackend(nullCuda(), "cudanull");
+    nullStarted = true;
+  }
+  await tf.setBackend("cudanull");
+  const cfg = validateConfig(applyOverrides(preset(config), {
+    sharing,
+    seqLength: length,
+    batchSize: batch,
+    ...opts.set,
+  }));
+  const vocab: PretrainVocab = { padId: 0, maskId: 4, vocabSize: cfg.vocabSize, isSpecial: (id) => id < 5 };
+  const counters = (tf.backend() as unknown as { rt: { counters: Record<string, number> } }).rt.counters;
+  const t = new Pretrainer(cfg, vocab);
+  const times: number[] = [];
+  let launches = 0, gemms = 0;
+  try {
+    for (let s = 0; s < warmup + steps; s++) {
+      const b = randomBatch(cfg.vocabSize, batch, length, s);
+      const [l0, g0] = [counters.launches, counters.gemms];
+      const t0 = performance.now();
+      await t.trainStep(b);
+      if (s >= warmup) times.push(performance.now() - t0);
+      [launches, gemms] = [counters.launches - l0, counters.gemms - g0];
+    }
+  } finally {
+    t.dispose();
+  }
+  times.sort((a, b) => a - b);
+  return {
+    ms: times[Math.floor(times.length / 2)],
+    spread: [times[0], times[times.length - 1]],
+    launches,
+    gemms,
+  };
+}
+
 /** A markdown table of `counts`, kernels by launches + gemms, largest first. */
 export function countsMarkdown(counts: StepCounts): string {
   const rows = [...counts.byKernel.entries()].sort((a, b) =>
@@ -144,10 +199,25 @@ if (import.meta.main) {
       config: { type: "string", default: "electra-small" },
       sharing: { type: "string", default: "gdes" },
       unfused: { type: "boolean", default: false },
+      time: { type: "boolean", default: false },
+      batch: { type: "string", default: "128" },
+      length: { type: "string", default: "128" },
     },
     strict: true,
   });
   if (values.unfused) useFusedKernels(false);
+  if (values.time) {
+    const [batch, length] = [Number(values.batch), Number(values.length)];
+    const r = await hostTimePerStep(values.config!, values.sharing as SharingMode, { batch, length });
+    console.log(
+      `${values.config} ${values.sharing} b${batch}×${length}${
+        values.unfused ? " (unfused)" : ""
+      } on the null device: ` +
+        `host ${r.ms.toFixed(1)} ms/step (range ${r.spread.map((v) => v.toFixed(1)).join("-")}), ` +
+        `${r.launches} launches + ${r.gemms} gemms`,
+    );
+    Deno.exit(0);
+  }
   const counts = await countStep(values.config!, values.sharing as SharingMode);
   console.log(`${values.config} ${values.sharing}${values.unfused ? " (unfused)" : ""}: one training step`);
   console.log(countsMarkdown(counts));

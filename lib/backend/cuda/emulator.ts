@@ -121,22 +121,22 @@ export function emulatedCuda(): CudaRuntime {
   function run(entry: string, p: Args): void {
     switch (entry) {
       case "adamw_f32": {
-        const n = p.i32();
-        const [pp, g, m, v, scale, p1, m1, v1] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => F(p.ptr()));
-        const [lr, b1, omb1, b2, omb2, eps, wd, corr1, corr2] = [0, 1, 2, 3, 4, 5, 6, 7, 8].map(() =>
-          p.f32()
-        );
-        const decay = p.i32();
+        const [chunks, table, scale] = [p.i32(), new BigInt64Array(buf(p.ptr())), F(p.ptr())];
+        const [lr, b1, omb1, b2, omb2, eps, corr1, corr2] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => p.f32());
         const s = scale[0];
-        for (let i = 0; i < n; i++) {
-          const gi = f32(g[i] * s);
-          const mi = f32(f32(m[i] * b1) + f32(gi * omb1));
-          const vi = f32(f32(v[i] * b2) + f32(f32(gi * gi) * omb2));
-          let u = f32(f32(mi / corr1) / f32(f32(Math.sqrt(f32(vi / corr2))) + eps));
-          if (decay) u = f32(u + f32(pp[i] * wd));
-          m1[i] = mi;
-          v1[i] = vi;
-          p1[i] = f32(pp[i] - f32(u * lr));
+        for (let k = 0; k < chunks; k++) {
+          const [pp, g, m, v, p1, m1, v1] = [0, 1, 2, 3, 4, 5, 6].map((j) => F(table[10 * k + j]));
+          const wd = new Float32Array(new Int32Array([Number(table[10 * k + 9])]).buffer)[0];
+          for (let i = Number(table[10 * k + 7]); i < Number(table[10 * k + 8]); i++) {
+            const gi = f32(g[i] * s);
+            const mi = f32(f32(m[i] * b1) + f32(gi * omb1));
+            const vi = f32(f32(v[i] * b2) + f32(f32(gi * gi) * omb2));
+            let u = f32(f32(mi / corr1) / f32(f32(Math.sqrt(f32(vi / corr2))) + eps));
+            if (wd !== 0) u = f32(u + f32(pp[i] * wd));
+            m1[i] = mi;
+            v1[i] = vi;
+            p1[i] = f32(pp[i] - f32(u * lr));
+          }
         }
         return;
       }
@@ -390,6 +390,71 @@ export function emulatedCuda(): CudaRuntime {
     }
   }
   return rt;
+}
+
+/**
+ * A {@link CudaRuntime} that does nothing but count: allocations are addresses without memory,
+ * launches and gemms compute nothing, reads return zeros. What is left of a training step is the
+ * host's own work (tfjs's engine and autodiff, the backend's bookkeeping and parameter packing),
+ * which bounds a real GPU's speed when the step is host-bound: count_launches.ts --time measures it
+ * at full batch sizes without a GPU (and without the driver's own cost per call).
+ */
+export function nullCuda(): CudaRuntime {
+  let next = 0x10000n;
+  const counters = { launches: 0, gemms: 0, copiesToDevice: 0, copiesToHost: 0, syncs: 0 };
+  return {
+    info: {
+      ordinal: 0,
+      name: "rtdlab null device",
+      computeCapability: [8, 0],
+      multiprocessors: 132,
+      totalBytes: 2 ** 40,
+      driverVersion: 0,
+      driverPath: "(none)",
+      cublasPath: "(none)",
+      cublasVersion: 0,
+      tf32: false,
+    },
+    stream: null,
+    counters,
+    memAlloc(bytes) {
+      const p = next;
+      next += BigInt(Math.ceil(bytes / 256) * 256 + 256);
+      return p;
+    },
+    memFree() {},
+    memInfo: () => ({ free: 2 ** 40, total: 2 ** 40 }),
+    copyHtoD() {
+      counters.copiesToDevice++;
+    },
+    copyDtoHAsync(dst) {
+      counters.copiesToHost++;
+      new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).fill(0);
+    },
+    copyDtoD() {},
+    memsetD32() {},
+    synchronize() {
+      counters.syncs++;
+    },
+    wait: () => {
+      counters.syncs++;
+      return Promise.resolve();
+    },
+    time: (f) => {
+      f();
+      return Promise.resolve(0);
+    },
+    loadModule(_ptx, names) {
+      return new Map(names.map((n, i) => [n, Deno.UnsafePointer.create(BigInt(i + 1))]));
+    },
+    launch() {
+      counters.launches++;
+    },
+    sgemmBatched() {
+      counters.gemms++;
+    },
+    close() {},
+  };
 }
 
 /** Reads a ParamBlock's slots in order, as the kernel's parameter list declares them. */

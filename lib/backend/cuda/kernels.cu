@@ -610,26 +610,37 @@ extern "C" __global__ void sum_squares_partial_f32(int chunks, const long long* 
 }
 
 // ---------------------------------------------------------------------------------------------
-// One AdamW update of one parameter (decoupled weight decay, Loshchilov & Hutter 2019), written to
-// new buffers, each step one correctly rounded float32 operation in the order of the optimiser's
-// tensor path (lib/train/optimizer.ts; contract in lib/backend/adamw_kernel.ts), so the results are
-// that path's bit for bit. The _rn intrinsics keep the compiler from contracting a·b + c into an FMA.
-extern "C" __global__ void adamw_f32(int n, const float* __restrict__ p, const float* __restrict__ g,
-                                     const float* __restrict__ m, const float* __restrict__ v,
-                                     const float* __restrict__ scale, float* __restrict__ p1,
-                                     float* __restrict__ m1, float* __restrict__ v1, float lr, float beta1,
-                                     float oneMinusBeta1, float beta2, float oneMinusBeta2, float eps, float wd,
-                                     float corr1, float corr2, int decay) {
+// The AdamW update of every parameter in one launch (decoupled weight decay, Loshchilov & Hutter
+// 2019), written to new buffers, each step one correctly rounded float32 operation in the order of
+// the optimiser's tensor path (lib/train/optimizer.ts; contract in lib/backend/adamw_kernel.ts), so
+// the results are that path's bit for bit. The _rn intrinsics keep the compiler from contracting
+// a·b + c into an FMA. Chunk k = table[10k .. 10k+9] = addresses of (param, grad, m, v, param', m',
+// v'), then begin, end, and the parameter's weight decay (float32 bits; 0 = none); one block per chunk.
+extern "C" __global__ void adamw_f32(int chunks, const long long* __restrict__ table, const float* __restrict__ scale,
+                                     float lr, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+                                     float eps, float corr1, float corr2) {
   float s = scale[0];
-  for (int i = grid_start(); i < n; i += grid_stride()) {
-    float gi = __fmul_rn(g[i], s);
-    float mi = __fadd_rn(__fmul_rn(m[i], beta1), __fmul_rn(gi, oneMinusBeta1));
-    float vi = __fadd_rn(__fmul_rn(v[i], beta2), __fmul_rn(__fmul_rn(gi, gi), oneMinusBeta2));
-    float u = __fdiv_rn(__fdiv_rn(mi, corr1), __fadd_rn(sqrtf(__fdiv_rn(vi, corr2)), eps));
-    if (decay) u = __fadd_rn(u, __fmul_rn(p[i], wd));
-    m1[i] = mi;
-    v1[i] = vi;
-    p1[i] = __fsub_rn(p[i], __fmul_rn(u, lr));
+  for (int k = BLOCK_X; k < chunks; k += GRID_DIM) {
+    const long long* t = table + 10 * k;
+    const float* p = (const float*)t[0];
+    const float* g = (const float*)t[1];
+    const float* m = (const float*)t[2];
+    const float* v = (const float*)t[3];
+    float* p1 = (float*)t[4];
+    float* m1 = (float*)t[5];
+    float* v1 = (float*)t[6];
+    int lo = (int)t[7], hi = (int)t[8];
+    float wd = __int_as_float_((unsigned)t[9]);
+    for (int i = lo + THREAD_X; i < hi; i += BLOCK_DIM) {
+      float gi = __fmul_rn(g[i], s);
+      float mi = __fadd_rn(__fmul_rn(m[i], beta1), __fmul_rn(gi, oneMinusBeta1));
+      float vi = __fadd_rn(__fmul_rn(v[i], beta2), __fmul_rn(__fmul_rn(gi, gi), oneMinusBeta2));
+      float u = __fdiv_rn(__fdiv_rn(mi, corr1), __fadd_rn(sqrtf(__fdiv_rn(vi, corr2)), eps));
+      if (wd != 0.0f) u = __fadd_rn(u, __fmul_rn(p[i], wd));
+      m1[i] = mi;
+      v1[i] = vi;
+      p1[i] = __fsub_rn(p[i], __fmul_rn(u, lr));
+    }
   }
 }
 
