@@ -4,7 +4,8 @@
 #   tasks/gpu_check.sh pack          # here (a machine with deno and the npm cache): fills .device/
 #   bash tasks/gpu_check.sh run      # there, from the repository root, with .device/ carried
 #
-# `pack` bundles the three entry points (tests/cuda_test.ts, tasks/bench.ts, tasks/pretrain.ts) with their
+# `pack` bundles the four entry points (tests/cuda_test.ts, tasks/bench.ts, tasks/pretrain.ts,
+# lib/backend/cuda/probe.ts) with their
 # npm dependencies, compresses Deno, and copies the PyTorch peer and a 3 MB Gutenberg corpus folder into
 # .device/ (git-ignored, ~45 MB). `run` unpacks Deno, finds cuBLAS (PyTorch's nvidia wheel on a machine
 # without the CUDA toolkit), then runs, each under its own time limit and logged to $OUT (default
@@ -12,7 +13,9 @@
 #   1. tests/cuda_test.ts: every kernel against the cpu backend, one ES and one GDES step against cpu;
 #   2. deno task bench --backends cuda --peer-device cuda (tiny and electra-small, batch 32 and 128),
 #      PyTorch CUDA eager fp32 as the peer in the same run;
-#   3. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory).
+#   3. lib/backend/cuda/probe.ts: host- or device-bound? (launch cost, the host's own time per step on
+#      the null device, the real step), and `bench --profile` (device time per kernel, electra-small b128);
+#   4. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory).
 # and prints a compact summary last. Stages that fail do not stop the later ones.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +25,7 @@ pack() {
   set -e
   local shared="$top/../shared"
   [ -x "$shared/device/pack" ] || { echo "gpu_check pack: needs ../shared/device/pack" >&2; exit 1; }
-  "$shared/device/pack" tests/cuda_test.ts tasks/bench.ts tasks/pretrain.ts
+  "$shared/device/pack" tests/cuda_test.ts tasks/bench.ts tasks/pretrain.ts lib/backend/cuda/probe.ts
   mkdir -p .device/peer .device/corpus
   cp "$shared/peer/pytorch_electra_step.py" .device/peer/
   # A corpus folder (the bundle cannot read npm packages' data files): the first Gutenberg books, 3 MB.
@@ -100,6 +103,14 @@ for r in rows:
           f'{g.get("gemms_per_step", "-")!s:5}  {g.get("syncs_per_step", "-")!s:5}  {mib[:1]}..{mib[-1:]}'
           + ("" if res else f'  rtdlab error: {(r.get("rtdlab") or {}).get("error")}'))
 EOF
+
+  # Host- or device-bound? Launch cost, the host's own time per step (null device), the real step.
+  stage probe "${GPU_CHECK_PROBE_S:-60}" deno run -A "$dev/probe.js" --config electra-small --batch 128
+  tail -30 "$out/probe.log"
+  # Device time per kernel (tf.profile: events around every kernel) of electra-small b128.
+  stage profile "${GPU_CHECK_PROFILE_S:-60}" deno run -A "$dev/bench.js" --profile --backends cuda \
+    --configs electra-small --batches 128 --warmup 2 --steps 2 --out "$out/profile.json"
+  sed -n '1,45p' "$out/profile.log"
 
   local runDir=/tmp/gpu-check-run
   rm -rf "$runDir"
