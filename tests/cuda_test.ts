@@ -26,7 +26,7 @@ import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 import { fillDropoutMask } from "../lib/backend/dropout_mask.ts";
-import { dropoutMask, gelu, layerNormWith } from "../lib/model/layers.ts";
+import { attentionProbs, dropout, dropoutMask, gelu, layerNormWith } from "../lib/model/layers.ts";
 import { fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
 import { countStep } from "../lib/backend/cuda/count_launches.ts";
 import { sampleFromLogits, sampleOnDevice } from "../lib/train/sampling.ts";
@@ -881,11 +881,12 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
 
   Deno.test({
     ignore,
-    name: `${label} vs cpu: fused GELU, LayerNorm and sum of squares equal the unfused ops`,
+    name:
+      `${label} vs cpu: fused GELU, LayerNorm, attention softmax, dropout and sum of squares equal the unfused ops`,
     fn: async () => {
       await start();
       await tf.setBackend(target);
-      for (const op of ["gelu", "layerNorm", "sumSquares"] as const) {
+      for (const op of ["gelu", "layerNorm", "sumSquares", "dropout", "attentionSoftmax"] as const) {
         assert(fusedKernelsActive(op), `the fused ${op} should be active on ${target}`);
       }
       // cpu runs the plain ops of lib/model/layers.ts and lib/train/optimizer.ts, the target its kernels.
@@ -910,6 +911,37 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           true,
         );
       }
+      await compare(
+        "attention softmax(scores·scale + mask) and the gradient of Σ probs·w for the scores",
+        [
+          rand([2, 3, 9, 9], -6, 6),
+          rand([2, 9, 9]),
+          tf.tensor([0, 0, 0, 0, 0, 0, -1e4, -1e4, -1e4], [1, 1, 1, 9]),
+        ],
+        (x, w, m) => {
+          const bias = tf.concat([tf.zerosLike(m), m]) as tf.Tensor4D; // batch 0 unpadded, batch 1 padded
+          const f = (v: tf.Tensor) =>
+            tf.sum(tf.mul(attentionProbs(v as tf.Tensor4D, bias, 0.125), tf.reshape(w, [2, 1, 9, 9])));
+          return [attentionProbs(x as tf.Tensor4D, bias, 0.125), tf.grad(f)(x)];
+        },
+        1e-5,
+        true,
+      );
+      // Dropout through the layer (the same seed on both sides): the mask product on cpu, one kernel on
+      // the target, and the same numbers bit for bit, forward and backward.
+      const ctx = (rngSeed: number) => ({
+        params: new ParameterStore(),
+        training: true,
+        dropout: 0.1,
+        layerNormEps: 1e-12,
+        rng: new Rng(rngSeed),
+      });
+      await compare(
+        "dropout and its gradient",
+        [rand([5, 7, 33]), rand([5, 7, 33])],
+        (x, w) => [dropout(ctx(4), x), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(dropout(ctx(4), v), w)))(x)],
+        0,
+      );
       // Tensors across the kernel's 65,536-element chunks, and an empty one.
       await compare(
         "global norm (sum of squares over many tensors)",
@@ -967,7 +999,7 @@ Deno.test("cuda launch counts: independent of batch and length; the fused kernel
   for (const k of ["launches", "gemms", "syncs", "copiesToHost"] as const) {
     assertEquals(large[k], small[k], `${k} at batch 3 × 24 vs 2 × 16`);
   }
-  useFusedKernels(false, ["gelu", "layerNorm", "sumSquares"]);
+  useFusedKernels(false, ["gelu", "layerNorm", "sumSquares", "dropout", "attentionSoftmax"]);
   let unfused;
   try {
     unfused = await countStep("tiny", "gdes", { batch: 2, length: 16 });

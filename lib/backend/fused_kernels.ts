@@ -3,7 +3,7 @@
  *
  * A fused kernel does in one pass what a chain of tfjs ops does in many. lib/model/layers.ts and
  * lib/train/optimizer.ts call one when the active backend registers it (wasm: GELU,
- * lib/backend/wasm_fused.ts; cuda: GELU, LayerNorm, sum of squares, lib/backend/cuda/kernels.cu),
+ * lib/backend/wasm_fused.ts; cuda: all of them, lib/backend/cuda/kernels.cu),
  * and the plain tensor ops otherwise, so every backend computes the same function:
  *
  * - `RtdlabGelu` {x} → y = x·Φ(x); `RtdlabGeluGrad` {dy, x} → dy·(Φ(x) + x·φ(x)).
@@ -13,10 +13,16 @@
  *   mean(dx̂) − x̂·mean(dx̂·x̂))·rstd; dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
  * - `RtdlabSumSquares` {x0, x1, …} (float32, any shapes) → the scalar Σ x² over all of them (the
  *   optimiser's global gradient norm is its square root).
+ * - `RtdlabDropout` {x}, attrs rate, seed → x·mask, the mask of lib/backend/dropout_mask.ts (bit for
+ *   bit the product with that mask tensor); the gradient is the same kernel on dy.
+ * - `RtdlabAttentionSoftmax` {x, bias}, attr scale → softmax(x·scale + bias) over the last axis, x
+ *   [B, heads, Lq, Lk], bias [B, 1, 1, Lk]; `RtdlabAttentionSoftmaxGrad` {dy, y}, attr scale → the
+ *   scores' gradient ((dy·y) − Σ(dy·y)·y)·scale.
  *
  * Why: on a GPU at ELECTRA-Small sizes a step is bound by the host's kernel launches, not by the
  * device (lib/backend/cuda/GPU_RUNS.md); LayerNorm's forward and backward pass were ~20 launches,
- * GELU's 13, and the global norm ~3 per parameter tensor. Values equal the unfused ops' up to
+ * GELU's 13, attention's scale, mask and softmax 8, dropout 3, and the global norm ~3 per parameter
+ * tensor. Values equal the unfused ops' up to
  * float32 rounding (sums run in double), not bit for bit.
  *
  * @module
@@ -31,32 +37,30 @@ export const FUSED = {
   layerNorm: "RtdlabLayerNorm",
   layerNormGrad: "RtdlabLayerNormGrad",
   sumSquares: "RtdlabSumSquares",
+  dropout: "RtdlabDropout",
+  attentionSoftmax: "RtdlabAttentionSoftmax",
+  attentionSoftmaxGrad: "RtdlabAttentionSoftmaxGrad",
 } as const;
 
 /** The fused operations callers can switch (dropoutMask: lib/backend/dropout_mask.ts). */
-export type FusedOp = "gelu" | "layerNorm" | "sumSquares" | "dropoutMask";
+export type FusedOp = "gelu" | "layerNorm" | "sumSquares" | "dropout" | "attentionSoftmax" | "dropoutMask";
 
-const enabled: Record<FusedOp, boolean> = {
-  gelu: true,
-  layerNorm: true,
-  sumSquares: true,
-  dropoutMask: true,
-};
 const KERNEL: Record<FusedOp, string> = {
   gelu: FUSED.gelu,
   layerNorm: FUSED.layerNorm,
   sumSquares: FUSED.sumSquares,
+  dropout: FUSED.dropout,
+  attentionSoftmax: FUSED.attentionSoftmax,
   dropoutMask: DROPOUT_MASK,
 };
+const ALL = Object.keys(KERNEL) as FusedOp[];
+const enabled = Object.fromEntries(ALL.map((op) => [op, true])) as Record<FusedOp, boolean>;
 
 /**
  * Turns rtdlab's fused kernels on (default) or off, all or some: callers then run the plain tensor
  * ops (or build dropout masks on the host).
  */
-export function useFusedKernels(
-  on: boolean,
-  which: FusedOp[] = ["gelu", "layerNorm", "sumSquares", "dropoutMask"],
-): void {
+export function useFusedKernels(on: boolean, which: FusedOp[] = ALL): void {
   for (const op of which) enabled[op] = on;
 }
 

@@ -41,9 +41,9 @@ export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T)
 // forward passes are the same ops in the same order as the plain compositions, so activations are
 // bit-identical; the backward passes are the closed forms, which need about half the kernels the
 // autodiff chains do, and sum over rows without an axis-0 Sum (see columnSums). Gradients agree with
-// autodiff's to float rounding. Where the backend has rtdlab's fused kernels (wasm: GELU; cuda: GELU
-// and LayerNorm) they run instead: one pass each way instead of 5 to 13 kernels, values equal to
-// float32 rounding, not bit for bit (lib/backend/fused_kernels.ts).
+// autodiff's to float rounding. Where the backend has rtdlab's fused kernels (wasm: GELU; cuda: GELU,
+// LayerNorm, dropout, attention's scaled masked softmax) they run instead: one pass each way instead
+// of 3 to 13 kernels, values equal to float32 rounding, not bit for bit (lib/backend/fused_kernels.ts).
 
 /**
  * Column sums of a [rows, cols] tensor: [cols]. An axis-0 Sum transposes first, and wasm's Transpose
@@ -217,11 +217,52 @@ export function dropoutMask(shape: number[], rate: number, seed: number): tf.Ten
   return tf.tensor(out, shape, "float32");
 }
 
+// Dropout as one kernel each way (cuda): x·mask without a mask tensor; the gradient recomputes it.
+const fusedDropoutOp = (rate: number, seed: number) =>
+  tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.engine().runKernel(FUSED.dropout, { x: args[0] as tf.Tensor }, { rate, seed }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) =>
+      tf.engine().runKernel(FUSED.dropout, { x: dy as tf.Tensor }, { rate, seed }) as tf.Tensor,
+  }));
+
 /** Inverted dropout, seeded from the context's Rng; identity when not training. Same masks on every backend. */
 export function dropout<T extends tf.Tensor>(ctx: LayerContext, x: T): T {
   if (!ctx.training || ctx.dropout <= 0) return x;
   if (!ctx.rng) throw new Error("dropout needs an rng when training");
-  return tf.mul(x, dropoutMask(x.shape, ctx.dropout, ctx.rng.seed())) as T;
+  const seed = ctx.rng.seed();
+  if (fusedKernelsActive("dropout")) return fusedDropoutOp(ctx.dropout, seed)(x) as T;
+  return tf.mul(x, dropoutMask(x.shape, ctx.dropout, seed)) as T;
+}
+
+// softmax(scores·scale + maskBias) as one kernel each way (cuda).
+const attentionSoftmaxOps = new Map<number, (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor>();
+function fusedAttentionSoftmax(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale: number): tf.Tensor4D {
+  let op = attentionSoftmaxOps.get(scale);
+  if (!op) {
+    op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [x, bias] = args as tf.Tensor[];
+      const save = args[2] as tf.GradSaveFunc;
+      const y = tf.engine().runKernel(FUSED.attentionSoftmax, { x, bias }, { scale }) as tf.Tensor;
+      save([y]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [
+          tf.engine().runKernel(FUSED.attentionSoftmaxGrad, { dy: dy as tf.Tensor, y: saved[0] }, {
+            scale,
+          }) as tf.Tensor,
+          tf.zerosLike(bias), // the padding mask is data, not a parameter
+        ],
+      };
+    }) as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
+    attentionSoftmaxOps.set(scale, op);
+  }
+  return op(scores, maskBias) as tf.Tensor4D;
+}
+
+/** softmax(scores·scale + maskBias) over the last axis: scores [B, heads, L, L], maskBias [B, 1, 1, L]. */
+export function attentionProbs(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale: number): tf.Tensor4D {
+  if (fusedKernelsActive("attentionSoftmax")) return fusedAttentionSoftmax(scores, maskBias, scale);
+  return tf.softmax(tf.add(tf.mul(scores, scale), maskBias)) as tf.Tensor4D;
 }
 
 /**
@@ -245,8 +286,12 @@ export function selfAttention(
   const q = split(dense(ctx, `${prefix}.self.query`, x));
   const k = split(dense(ctx, `${prefix}.self.key`, x));
   const v = split(dense(ctx, `${prefix}.self.value`, x));
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(headDim)), maskBias);
-  const probs = hook(ctx, `${hookPrefix}.attention.probs`, tf.softmax(scores));
+  const scores = tf.matMul(q, k, false, true) as tf.Tensor4D;
+  const probs = hook(
+    ctx,
+    `${hookPrefix}.attention.probs`,
+    attentionProbs(scores, maskBias, 1 / Math.sqrt(headDim)),
+  );
   const context = tf.matMul(dropout(ctx, probs), v); // [B, heads, L, d]
   const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * length, hidden]) as tf.Tensor2D;
   return dense(ctx, `${prefix}.output.dense`, merged);

@@ -63,6 +63,9 @@ export const PTX_ENTRIES = [
   "layer_norm_f32",
   "layer_norm_grad_f32",
   "sum_squares_partial_f32",
+  "dropout_f32",
+  "scaled_masked_softmax_f32",
+  "scaled_masked_softmax_grad_f32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
 
@@ -1089,6 +1092,53 @@ function sumSquares(inputs: Inputs, b: CudaBackend): TensorInfo {
   return y;
 }
 
+function dropoutKernel({ x }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  checkF32(FUSED.dropout, { x });
+  const { k0, k1, threshold, scale } = dropoutParams(attrs.rate as number, attrs.seed as number);
+  const y = b.makeOutput(x.shape, "float32");
+  const n = sizeOf(x.shape);
+  b.launch(
+    "dropout_f32",
+    n,
+    (p) => p.i32(n).i32(k0 | 0).i32(k1 | 0).i32(threshold).f32(scale).ptr(b.ptr(x)).ptr(b.ptr(y)),
+  );
+  return y;
+}
+
+function attentionSoftmax({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  checkF32(FUSED.attentionSoftmax, { x, bias });
+  const [rows, cols] = normRows(x);
+  const [batch] = x.shape;
+  if (x.shape.length !== 4 || bias.shape.join() !== [batch, 1, 1, cols].join()) {
+    throw new Error(
+      `${FUSED.attentionSoftmax} (cuda): scores [B, heads, Lq, Lk] and bias [B, 1, 1, Lk], got [${x.shape}] and [${bias.shape}]`,
+    );
+  }
+  const y = b.makeOutput(x.shape, "float32");
+  b.launch(
+    "scaled_masked_softmax_f32",
+    rows * 32,
+    (p) =>
+      p.i32(rows).i32(cols).i32(rows / batch).f32(attrs.scale as number).ptr(b.ptr(x)).ptr(b.ptr(bias))
+        .ptr(b.ptr(y)),
+    b.warpRowBlocks(rows),
+  );
+  return y;
+}
+
+function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  checkF32(FUSED.attentionSoftmaxGrad, { dy, y });
+  const [rows, cols] = normRows(y);
+  const dx = b.makeOutput(y.shape, "float32");
+  b.launch(
+    "scaled_masked_softmax_grad_f32",
+    rows * 32,
+    (p) => p.i32(rows).i32(cols).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y)).ptr(b.ptr(dx)),
+    b.warpRowBlocks(rows),
+  );
+  return dx;
+}
+
 /** The kernels the backend registers, by tfjs kernel name. */
 export const CUDA_KERNELS: Record<string, KernelImpl> = {
   Identity: ({ x }, b) => b.alias(x),
@@ -1130,6 +1180,9 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.layerNorm]: layerNorm,
   [FUSED.layerNormGrad]: layerNormGrad,
   [FUSED.sumSquares]: sumSquares,
+  [FUSED.dropout]: dropoutKernel,
+  [FUSED.attentionSoftmax]: attentionSoftmax,
+  [FUSED.attentionSoftmaxGrad]: attentionSoftmaxGrad,
 };
 
 /** Names of the tfjs kernels the cuda backend registers. */

@@ -320,6 +320,63 @@ export function emulatedCuda(): CudaRuntime {
         }
         return;
       }
+      case "dropout_f32": {
+        const [n, k0, k1, threshold, scale, x, y] = [
+          p.i32(),
+          p.i32() >>> 0,
+          p.i32() >>> 0,
+          p.i32(),
+          p.f32(),
+          F(p.ptr()),
+          F(p.ptr()),
+        ];
+        for (let i = 0; i < n; i++) {
+          y[i] = f32(x[i] * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0));
+        }
+        return;
+      }
+      case "scaled_masked_softmax_f32": {
+        const [rows, cols, rowsPerBias, scale, x, bias, y] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.f32(),
+          F(p.ptr()),
+          F(p.ptr()),
+          F(p.ptr()),
+        ];
+        const z = new Float32Array(cols);
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols, bo = Math.floor(r / rowsPerBias) * cols;
+          for (let c = 0; c < cols; c++) z[c] = f32(f32(x[o + c] * scale) + bias[bo + c]);
+          const m = f32(reduce(1, z, 0, cols, 1));
+          let s = 0;
+          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(z[c] - m)));
+          const inv = f32(1 / s);
+          for (let c = 0; c < cols; c++) y[o + c] = f32(f32(Math.exp(f32(z[c] - m))) * inv);
+        }
+        return;
+      }
+      case "scaled_masked_softmax_grad_f32": {
+        const [rows, cols, scale, dy, y, dx] = [
+          p.i32(),
+          p.i32(),
+          p.f32(),
+          F(p.ptr()),
+          F(p.ptr()),
+          F(p.ptr()),
+        ];
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols;
+          let s = 0;
+          for (let c = 0; c < cols; c++) s += f32(dy[o + c] * y[o + c]);
+          const sf = f32(s);
+          for (let c = 0; c < cols; c++) {
+            dx[o + c] = f32(f32(f32(dy[o + c] * y[o + c]) - f32(sf * y[o + c])) * scale);
+          }
+        }
+        return;
+      }
       case "gelu_f32": {
         const [n, x, y] = [p.i32(), F(p.ptr()), F(p.ptr())];
         for (let i = 0; i < n; i++) y[i] = f32(f32(x[i] * 0.5) * f32(f32(erf(f32(x[i] * INV_SQRT2))) + 1));

@@ -581,6 +581,45 @@ extern "C" __global__ void layer_norm_grad_f32(int rows, int cols, float invCols
   }
 }
 
+// Attention probabilities softmax(x·scale + bias) over the last axis of x [rows, cols], bias one row
+// of `cols` per `rowsPerBias` rows (the mask [B, 1, 1, L] under scores [B, heads, L, L]); one warp
+// per row: the ops of tf.add(tf.mul(x, scale), bias) and softmax_rows_f32, in their order.
+extern "C" __global__ void scaled_masked_softmax_f32(int rows, int cols, int rowsPerBias, float scale,
+                                                     const float* __restrict__ x, const float* __restrict__ bias,
+                                                     float* __restrict__ y) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    const float* row = x + (long long)r * cols;
+    const float* b = bias + (long long)(r / rowsPerBias) * cols;
+    float* out = y + (long long)r * cols;
+    double m = -__builtin_huge_val();
+    for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)((row[c] * scale) + b[c]));
+    m = shfl_bcast_f64(warp_reduce(1, m));
+    float mf = (float)m;
+    double s = 0.0;
+    for (int c = lane; c < cols; c += 32) s += (double)expf(((row[c] * scale) + b[c]) - mf);
+    s = shfl_bcast_f64(warp_reduce(0, s));
+    float inv = (float)(1.0 / s);
+    for (int c = lane; c < cols; c += 32) out[c] = expf(((row[c] * scale) + b[c]) - mf) * inv;
+  }
+}
+
+// Its gradient for the scores: dx = ((dy·y) − Σ(dy·y)·y)·scale (tfjs's softmax gradient, then the
+// scale's), one warp per row.
+extern "C" __global__ void scaled_masked_softmax_grad_f32(int rows, int cols, float scale, const float* __restrict__ dy,
+                                                          const float* __restrict__ y, float* __restrict__ dx) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    long long o = (long long)r * cols;
+    double s = 0.0;
+    for (int c = lane; c < cols; c += 32) s += (double)(dy[o + c] * y[o + c]);
+    float sf = (float)shfl_bcast_f64(warp_reduce(0, s));
+    for (int c = lane; c < cols; c += 32) dx[o + c] = ((dy[o + c] * y[o + c]) - (sf * y[o + c])) * scale;
+  }
+}
+
 // First pass of Σ x² over many tensors: chunk k = table[3k .. 3k+2] = (address, begin, end) of
 // one float32 tensor's elements; block k writes the chunk's sum of squares (in double) to
 // partial[k]. reduce_final_f32 then adds the partials. Fixed chunks and a fixed reduction order:
@@ -663,6 +702,17 @@ extern "C" __global__ void dropout_mask_f32(int n, unsigned k0, unsigned k1, uns
   for (int i = grid_start(); i < n; i += grid_stride()) {
     unsigned h = mix32(mix32((unsigned)i ^ k0) + k1);
     y[i] = (h >> 8) >= threshold ? scale : 0.0f;
+  }
+}
+
+// Dropout applied in one pass: y = x·mask with dropout_mask_f32's mask (same hash, same keys), so
+// x·scale where kept and x·0 where dropped, bit for bit the product with the mask tensor. The
+// backward pass is the same kernel on dy (the mask is recomputed, never stored).
+extern "C" __global__ void dropout_f32(int n, unsigned k0, unsigned k1, unsigned threshold, float scale,
+                                       const float* __restrict__ x, float* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    unsigned h = mix32(mix32((unsigned)i ^ k0) + k1);
+    y[i] = x[i] * ((h >> 8) >= threshold ? scale : 0.0f);
   }
 }
 
