@@ -26,7 +26,14 @@ import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 import { fillDropoutMask } from "../lib/backend/dropout_mask.ts";
-import { attentionProbs, dropout, dropoutMask, gelu, layerNormWith } from "../lib/model/layers.ts";
+import {
+  addRowVector,
+  attentionProbs,
+  dropout,
+  dropoutMask,
+  gelu,
+  layerNormWith,
+} from "../lib/model/layers.ts";
 import { fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
 import { countStep } from "../lib/backend/cuda/count_launches.ts";
 import { sampleFromLogits, sampleOnDevice } from "../lib/train/sampling.ts";
@@ -882,11 +889,13 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
   Deno.test({
     ignore,
     name:
-      `${label} vs cpu: fused GELU, LayerNorm, attention softmax, dropout and sum of squares equal the unfused ops`,
+      `${label} vs cpu: fused GELU, LayerNorm, attention softmax, dropout, column sums and sum of squares equal the unfused ops`,
     fn: async () => {
       await start();
       await tf.setBackend(target);
-      for (const op of ["gelu", "layerNorm", "sumSquares", "dropout", "attentionSoftmax"] as const) {
+      for (
+        const op of ["gelu", "layerNorm", "sumSquares", "dropout", "attentionSoftmax", "columnSums"] as const
+      ) {
         assert(fusedKernelsActive(op), `the fused ${op} should be active on ${target}`);
       }
       // cpu runs the plain ops of lib/model/layers.ts and lib/train/optimizer.ts, the target its kernels.
@@ -925,6 +934,19 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           return [attentionProbs(x as tf.Tensor4D, bias, 0.125), tf.grad(f)(x)];
         },
         1e-5,
+        true,
+      );
+      await compare(
+        "x + v per row, and v's gradient (column sums)",
+        [rand([300, 7]), rand([7]), rand([300, 7])],
+        (
+          x,
+          v,
+          w,
+        ) => [
+          tf.grad((u: tf.Tensor) => tf.sum(tf.mul(addRowVector(x as tf.Tensor2D, u as tf.Tensor1D), w)))(v),
+        ],
+        1e-6,
         true,
       );
       // Dropout through the layer (the same seed on both sides): the mask product on cpu, one kernel on
@@ -999,7 +1021,7 @@ Deno.test("cuda launch counts: independent of batch and length; the fused kernel
   for (const k of ["launches", "gemms", "syncs", "copiesToHost"] as const) {
     assertEquals(large[k], small[k], `${k} at batch 3 × 24 vs 2 × 16`);
   }
-  useFusedKernels(false, ["gelu", "layerNorm", "sumSquares", "dropout", "attentionSoftmax"]);
+  useFusedKernels(false);
   let unfused;
   try {
     unfused = await countStep("tiny", "gdes", { batch: 2, length: 16 });

@@ -18,6 +18,8 @@
  * - `RtdlabAttentionSoftmax` {x, bias}, attr scale → softmax(x·scale + bias) over the last axis, x
  *   [B, heads, Lq, Lk], bias [B, 1, 1, Lk]; `RtdlabAttentionSoftmaxGrad` {dy, y}, attr scale → the
  *   scores' gradient ((dy·y) − Σ(dy·y)·y)·scale.
+ * - `RtdlabColumnSums` {x} [rows, cols] → [cols], Σ over the rows (bias gradients): a gemm with a row
+ *   of ones the backend keeps, instead of a ones tensor built and uploaded by the host every call.
  *
  * Why: on a GPU at ELECTRA-Small sizes a step is bound by the host's kernel launches, not by the
  * device (lib/backend/cuda/GPU_RUNS.md); LayerNorm's forward and backward pass were ~20 launches,
@@ -40,10 +42,18 @@ export const FUSED = {
   dropout: "RtdlabDropout",
   attentionSoftmax: "RtdlabAttentionSoftmax",
   attentionSoftmaxGrad: "RtdlabAttentionSoftmaxGrad",
+  columnSums: "RtdlabColumnSums",
 } as const;
 
 /** The fused operations callers can switch (dropoutMask: lib/backend/dropout_mask.ts). */
-export type FusedOp = "gelu" | "layerNorm" | "sumSquares" | "dropout" | "attentionSoftmax" | "dropoutMask";
+export type FusedOp =
+  | "gelu"
+  | "layerNorm"
+  | "sumSquares"
+  | "dropout"
+  | "attentionSoftmax"
+  | "columnSums"
+  | "dropoutMask";
 
 const KERNEL: Record<FusedOp, string> = {
   gelu: FUSED.gelu,
@@ -51,6 +61,7 @@ const KERNEL: Record<FusedOp, string> = {
   sumSquares: FUSED.sumSquares,
   dropout: FUSED.dropout,
   attentionSoftmax: FUSED.attentionSoftmax,
+  columnSums: FUSED.columnSums,
   dropoutMask: DROPOUT_MASK,
 };
 const ALL = Object.keys(KERNEL) as FusedOp[];

@@ -49,11 +49,14 @@ export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T)
  * Column sums of a [rows, cols] tensor: [cols]. An axis-0 Sum transposes first, and wasm's Transpose
  * is slow (2.5 ms for [1024, 256]); there a one-segment UnsortedSegmentSum (rtdlab's JS kernel, 0.4 ms)
  * is cheapest, elsewhere a ones-row matMul (on wasm 1.5 ms: XNNPACK packs the operand every call; with
- * OpenBLAS, lib/backend/blas.ts, 0.05 ms).
+ * OpenBLAS, lib/backend/blas.ts, 0.05 ms); on cuda one gemm with the backend's own row of ones.
  */
 function columnSums(x: tf.Tensor): tf.Tensor1D {
   const cols = x.shape[x.rank - 1];
   const x2 = tf.reshape(x, [-1, cols]) as tf.Tensor2D;
+  if (fusedKernelsActive("columnSums")) {
+    return tf.engine().runKernel(FUSED.columnSums, { x: x2 }) as tf.Tensor1D;
+  }
   const rows = x2.shape[0];
   if (capabilities().segmentSumColumnSums) {
     return tf.reshape(tf.unsortedSegmentSum(x2, tf.zeros([rows], "int32") as tf.Tensor1D, 1), [cols]);

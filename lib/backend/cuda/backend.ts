@@ -1139,6 +1139,14 @@ function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): 
   return dx;
 }
 
+function columnSumsKernel({ x }: Inputs, b: CudaBackend): TensorInfo {
+  checkF32(FUSED.columnSums, { x });
+  const [rows, cols] = normRows(x);
+  const y = b.makeOutput([cols], "float32");
+  b.columnSums(x, rows, cols, y);
+  return y;
+}
+
 /** The kernels the backend registers, by tfjs kernel name. */
 export const CUDA_KERNELS: Record<string, KernelImpl> = {
   Identity: ({ x }, b) => b.alias(x),
@@ -1183,6 +1191,7 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.dropout]: dropoutKernel,
   [FUSED.attentionSoftmax]: attentionSoftmax,
   [FUSED.attentionSoftmaxGrad]: attentionSoftmaxGrad,
+  [FUSED.columnSums]: columnSumsKernel,
 };
 
 /** Names of the tfjs kernels the cuda backend registers. */
