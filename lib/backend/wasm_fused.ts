@@ -94,23 +94,40 @@ function cubic(table: Float64Array, x: number): number {
 }
 
 /**
- * out[i] = m[i]·table(x[i]), with m = x (forward: x·Φ(x)) when `dy` is null, else dy (backward).
- * cubic() written out inline: V8 did not inline it reliably in the kernels (8-9 ns per value).
+ * out[i] = m[i]·table(x[i]) with m = x (forward: x·Φ(x)). cubic() written out inline: V8 did not
+ * inline it reliably in the kernels (8-9 ns per value); and one loop per direction, since a loop that
+ * picked x or dy per element ran ~17 % slower.
  */
-function cubicPass(table: Float64Array, xs: Float32Array, dy: Float32Array | null, out: Float32Array): void {
+function cubicTimesX(table: Float64Array, xs: Float32Array, out: Float32Array): void {
   const n = xs.length;
   for (let i = 0; i < n; i++) {
     const x = xs[i];
     let c: number;
-    if (x >= LIM) c = 1;
-    else if (x > -LIM) {
+    if (x > -LIM && x < LIM) {
       const t = (x + LIM) * PER;
       const k = t | 0;
       const u = t - k - 0.5;
-      const o = 4 * k;
+      const o = k << 2;
       c = table[o] + u * (table[o + 1] + u * (table[o + 2] + u * table[o + 3]));
-    } else c = x <= -LIM ? 0 : NaN;
-    out[i] = (dy === null ? x : dy[i]) * c;
+    } else c = x >= LIM ? 1 : x <= -LIM ? 0 : NaN;
+    out[i] = x * c;
+  }
+}
+
+/** out[i] = dy[i]·table(x[i]) (backward); as {@link cubicTimesX}. */
+function cubicTimesDy(table: Float64Array, xs: Float32Array, dy: Float32Array, out: Float32Array): void {
+  const n = xs.length;
+  for (let i = 0; i < n; i++) {
+    const x = xs[i];
+    let c: number;
+    if (x > -LIM && x < LIM) {
+      const t = (x + LIM) * PER;
+      const k = t | 0;
+      const u = t - k - 0.5;
+      const o = k << 2;
+      c = table[o] + u * (table[o + 1] + u * (table[o + 2] + u * table[o + 3]));
+    } else c = x >= LIM ? 1 : x <= -LIM ? 0 : NaN;
+    out[i] = dy[i] * c;
   }
 }
 
@@ -131,7 +148,7 @@ function gelu(args: Args): tf.TensorInfo {
   checkFloat(FUSED.gelu, { x });
   // Allocate first: _malloc may grow the wasm memory, which detaches earlier views of the heap.
   const y = backend.makeOutput(x.shape, "float32");
-  cubicPass(PHI, f32(backend, x), null, f32(backend, y));
+  cubicTimesX(PHI, f32(backend, x), f32(backend, y));
   return y;
 }
 
@@ -141,7 +158,7 @@ function geluGrad(args: Args): tf.TensorInfo {
   const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
   checkFloat(FUSED.geluGrad, { dy, x });
   const dx = backend.makeOutput(x.shape, "float32");
-  cubicPass(DGELU, f32(backend, x), f32(backend, dy), f32(backend, dx));
+  cubicTimesDy(DGELU, f32(backend, x), f32(backend, dy), f32(backend, dx));
   return dx;
 }
 
