@@ -27,6 +27,7 @@ import { Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 import { fillDropoutMask } from "../lib/backend/dropout_mask.ts";
 import {
+  addLayerNorm,
   addRowVector,
   attentionProbs,
   dropout,
@@ -964,6 +965,29 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
         (x, w) => [dropout(ctx(4), x), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(dropout(ctx(4), v), w)))(x)],
         0,
       );
+      // A post-LN block's LayerNorm(residual + dropout(h)), training (dropout on) and not: the dropout
+      // and add kernels then LayerNorm on cpu, one kernel each way on the target.
+      for (const training of [true, false]) {
+        await compare(
+          `LayerNorm(residual + dropout(h)), training ${training}: y and the gradients for residual, h, γ, β`,
+          [rand([6, 5, 64]), rand([6, 5, 64]), rand([64], 0.5, 1.5), rand([64]), rand([6, 5, 64])],
+          (x, h, g, b, w) => {
+            const params = new ParameterStore();
+            const run = (xv: tf.Tensor, hv: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor) => {
+              params.vars.clear();
+              params.vars.set("ln.weight", gv as tf.Variable);
+              params.vars.set("ln.bias", bv as tf.Variable);
+              const ctx = { params, training, dropout: 0.1, layerNormEps: 1e-12, rng: new Rng(9) };
+              return addLayerNorm(ctx, "ln", xv, hv);
+            };
+            const f = (xv: tf.Tensor, hv: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor) =>
+              tf.sum(tf.mul(run(xv, hv, gv, bv), w));
+            return [run(x, h, g, b), ...tf.grads(f)([x, h, g, b])];
+          },
+          1e-5,
+          true,
+        );
+      }
       // Tensors across the kernel's 65,536-element chunks, and an empty one.
       await compare(
         "global norm (sum of squares over many tensors)",

@@ -47,7 +47,7 @@
 import * as tf from "../tf.ts";
 import { type EncoderSize, generatorSize, type RunConfig } from "../config.ts";
 import { initRng, ParameterStore } from "./params.ts";
-import { dense, dropout, gelu, hook, type LayerContext, layerNorm } from "./layers.ts";
+import { addLayerNorm, dense, dropout, gelu, hook, type LayerContext, layerNorm } from "./layers.ts";
 import { SharedEmbeddings, type TableName } from "./embeddings.ts";
 import type { EmbeddingTables, EncoderInputs, ForwardOptions, Role } from "./electra.ts";
 import type { RtdModel } from "./mod.ts";
@@ -235,15 +235,11 @@ function debertaLayer(
   a: AttentionInputs,
 ): tf.Tensor2D {
   const context = disentangledAttention(ctx, `${name}.attention.self`, hookName, kv, query, a);
-  const attn = dropout(ctx, dense(ctx, `${name}.attention.output.dense`, context));
-  const x = layerNorm(ctx, `${name}.attention.output.LayerNorm`, tf.add(attn, query) as tf.Tensor2D);
+  const attn = dense(ctx, `${name}.attention.output.dense`, context);
+  const x = addLayerNorm(ctx, `${name}.attention.output.LayerNorm`, query, attn);
   const inner = gelu(dense(ctx, `${name}.intermediate.dense`, x));
-  const out = dropout(ctx, dense(ctx, `${name}.output.dense`, inner));
-  return hook(
-    ctx,
-    `${hookName}.output`,
-    layerNorm(ctx, `${name}.output.LayerNorm`, tf.add(out, x) as tf.Tensor2D),
-  );
+  const out = dense(ctx, `${name}.output.dense`, inner);
+  return hook(ctx, `${hookName}.output`, addLayerNorm(ctx, `${name}.output.LayerNorm`, x, out));
 }
 
 /** A DeBERTaV3 pre-training model (the `deberta` backbone): parameters plus both networks' forward passes. */

@@ -23,6 +23,7 @@ import type { Rng } from "../rng.ts";
 import { initRng, ParameterStore } from "./params.ts";
 import { type Role, SharedEmbeddings, type TableName } from "./embeddings.ts";
 import {
+  addLayerNorm,
   addRowVector,
   dense,
   dropout,
@@ -280,13 +281,9 @@ export class ElectraModel {
       const l = `${prefix}.electra.encoder.layer.${i}`;
       const h = `${role}.layer.${i}`;
       const attn = selfAttention(ctx, `${l}.attention`, h, x, maskBias, batch, length, size.numHeads);
-      x = layerNorm(ctx, `${l}.attention.output.LayerNorm`, tf.add(x, dropout(ctx, attn)));
+      x = addLayerNorm(ctx, `${l}.attention.output.LayerNorm`, x, attn);
       const inner = gelu(dense(ctx, `${l}.intermediate.dense`, x));
-      x = layerNorm(
-        ctx,
-        `${l}.output.LayerNorm`,
-        tf.add(x, dropout(ctx, dense(ctx, `${l}.output.dense`, inner))),
-      );
+      x = addLayerNorm(ctx, `${l}.output.LayerNorm`, x, dense(ctx, `${l}.output.dense`, inner));
       hook(ctx, `${h}.output`, x);
     }
     return x;

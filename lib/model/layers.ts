@@ -161,6 +161,54 @@ function fusedLayerNormOp(eps: number) {
   });
 }
 
+// LayerNorm(residual + dropout(h)) as one kernel each way (cuda): the sublayer output of a post-LN
+// block, without the dropout and add kernels. The backward kernel also returns h's gradient.
+function fusedAddLayerNorm(
+  residual: tf.Tensor,
+  h: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  rate: number,
+  seed: number,
+): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, hh, g, b] = args as tf.Tensor[];
+    const save = args[4] as tf.GradSaveFunc;
+    const [y, xhat, rstd] = tf.engine().runKernel(
+      FUSED.layerNorm,
+      { x, h: hh, gamma: g, beta: b },
+      { eps, rate, seed },
+    ) as tf.Tensor[];
+    save([xhat, rstd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [sxhat, srstd, sgamma] = saved;
+        return tf.engine().runKernel(
+          FUSED.layerNormGrad,
+          { dy: dy as tf.Tensor, xhat: sxhat, rstd: srstd, gamma: sgamma },
+          { withH: true, rate, seed },
+        ) as tf.Tensor[];
+      },
+    };
+  });
+  return op(residual, h, gamma, beta);
+}
+
+/**
+ * LayerNorm(residual + dropout(h)): a post-LN block's sublayer output (h: the attention or FFN
+ * output, before dropout). The same numbers on every backend; one kernel each way on cuda.
+ */
+export function addLayerNorm<T extends tf.Tensor>(ctx: LayerContext, name: string, residual: T, h: T): T {
+  if (!fusedKernelsActive("layerNorm")) return layerNorm(ctx, name, tf.add(residual, dropout(ctx, h)) as T);
+  const rate = ctx.training ? ctx.dropout : 0;
+  if (rate > 0 && !ctx.rng) throw new Error("dropout needs an rng when training");
+  const seed = rate > 0 ? ctx.rng!.seed() : 0;
+  const [gamma, beta] = [ctx.params.get(`${name}.weight`), ctx.params.get(`${name}.bias`)];
+  return fusedAddLayerNorm(residual, h, gamma, beta, ctx.layerNormEps, Math.max(0, rate), seed) as T;
+}
+
 const layerNormOps = new Map<string, ReturnType<typeof layerNormOp>>();
 
 /** LayerNorm with explicit scale and shift tensors. */

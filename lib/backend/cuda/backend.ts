@@ -1019,42 +1019,58 @@ function normRows(x: TensorInfo): [number, number] {
   return [cols === 0 ? 0 : sizeOf(x.shape) / cols, cols];
 }
 
-function layerNorm({ x, gamma, beta }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
-  checkF32(FUSED.layerNorm, { x, gamma, beta });
+/** Dropout's hash keys for a LayerNorm kernel's optional mask (drop = 0: none). */
+function lnDropout(attrs: Attrs): { drop: number; k0: number; k1: number; threshold: number; scale: number } {
+  const rate = (attrs.rate as number | undefined) ?? 0;
+  if (rate <= 0) return { drop: 0, k0: 0, k1: 0, threshold: 0, scale: 1 };
+  return { drop: 1, ...dropoutParams(rate, attrs.seed as number) };
+}
+
+function layerNorm({ x, h, gamma, beta }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
+  checkF32(FUSED.layerNorm, { x, h, gamma, beta });
   const [rows, cols] = normRows(x);
   if (sizeOf(gamma.shape) !== cols || sizeOf(beta.shape) !== cols) {
     throw new Error(`${FUSED.layerNorm} (cuda): gamma and beta need ${cols} values`);
   }
+  if (h != null && h.shape.join() !== x.shape.join()) {
+    throw new Error(`${FUSED.layerNorm} (cuda): h [${h.shape}] must have x's shape [${x.shape}]`);
+  }
+  const d = lnDropout(attrs);
   const y = b.makeOutput(x.shape, "float32"), xhat = b.makeOutput(x.shape, "float32");
   const rstd = b.makeOutput([...x.shape.slice(0, -1), 1], "float32");
   b.launch(
     "layer_norm_f32",
     rows * 32,
     (p) =>
-      p.i32(rows).i32(cols).f32(attrs.eps as number).f32(1 / cols).ptr(b.ptr(x)).ptr(b.ptr(gamma))
-        .ptr(b.ptr(beta)).ptr(b.ptr(y)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)),
+      p.i32(rows).i32(cols).f32(attrs.eps as number).f32(1 / cols).ptr(b.ptr(x)).ptr(h ? b.ptr(h) : 0n)
+        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale)
+        .ptr(b.ptr(gamma)).ptr(b.ptr(beta)).ptr(b.ptr(y)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)),
     b.warpRowBlocks(rows),
   );
   return [y, xhat, rstd];
 }
 
-function layerNormGrad({ dy, xhat, rstd, gamma }: Inputs, b: CudaBackend): TensorInfo[] {
+function layerNormGrad({ dy, xhat, rstd, gamma }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
   checkF32(FUSED.layerNormGrad, { dy, xhat, rstd, gamma });
   const [rows, cols] = normRows(xhat);
+  const withH = !!attrs.withH;
+  const d = lnDropout(attrs);
   const dx = b.makeOutput(xhat.shape, "float32"), dyXhat = b.makeOutput(xhat.shape, "float32");
+  const dh = withH ? b.makeOutput(xhat.shape, "float32") : null;
   const dgamma = b.makeOutput(gamma.shape, "float32"), dbeta = b.makeOutput(gamma.shape, "float32");
   b.launch(
     "layer_norm_grad_f32",
     rows * 32,
     (p) =>
       p.i32(rows).i32(cols).f32(1 / cols).ptr(b.ptr(dy)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)).ptr(b.ptr(gamma))
-        .ptr(b.ptr(dx)).ptr(b.ptr(dyXhat)),
+        .ptr(b.ptr(dx)).ptr(b.ptr(dyXhat)).ptr(dh ? b.ptr(dh) : 0n)
+        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale),
     b.warpRowBlocks(rows),
   );
   b.columnSums(dyXhat, rows, cols, dgamma);
   b.columnSums(dy, rows, cols, dbeta);
   b.release(dyXhat);
-  return [dx, dgamma, dbeta];
+  return dh ? [dx, dh, dgamma, dbeta] : [dx, dgamma, dbeta];
 }
 
 function sumSquares(inputs: Inputs, b: CudaBackend): TensorInfo {

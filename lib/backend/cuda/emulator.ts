@@ -393,20 +393,27 @@ export function emulatedCuda(): CudaRuntime {
         return;
       }
       case "layer_norm_f32": {
-        const [rows, cols, eps, invCols] = [p.i32(), p.i32(), p.f32(), p.f32()];
-        const [x, gamma, beta, y, xhat, rstd] = [0, 1, 2, 3, 4, 5].map(() => F(p.ptr()));
+        const [rows, cols, eps, invCols, x] = [p.i32(), p.i32(), p.f32(), p.f32(), F(p.ptr())];
+        const hp = p.ptr();
+        const h = hp === 0n ? null : F(hp);
+        const [drop, k0, k1, threshold, scale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
+        const [gamma, beta, y, xhat, rstd] = [0, 1, 2, 3, 4].map(() => F(p.ptr()));
+        const v = (i: number) =>
+          h == null ? x[i] : f32(
+            x[i] + (drop ? f32(h[i] * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0)) : h[i]),
+          );
         for (let r = 0; r < rows; r++) {
           const o = r * cols;
           let s = 0;
-          for (let c = 0; c < cols; c++) s += x[o + c];
+          for (let c = 0; c < cols; c++) s += v(o + c);
           const mean = f32(s * invCols);
           let q = 0;
-          for (let c = 0; c < cols; c++) q += f32(f32(x[o + c] - mean) ** 2);
+          for (let c = 0; c < cols; c++) q += f32(f32(v(o + c) - mean) ** 2);
           const rs = f32(1 / f32(Math.sqrt(f32(f32(q * invCols) + eps))));
           for (let c = 0; c < cols; c++) {
-            const h = f32(f32(x[o + c] - mean) * rs);
-            xhat[o + c] = h;
-            y[o + c] = f32(f32(h * gamma[c]) + beta[c]);
+            const hh = f32(f32(v(o + c) - mean) * rs);
+            xhat[o + c] = hh;
+            y[o + c] = f32(f32(hh * gamma[c]) + beta[c]);
           }
           rstd[r] = rs;
         }
@@ -415,6 +422,9 @@ export function emulatedCuda(): CudaRuntime {
       case "layer_norm_grad_f32": {
         const [rows, cols, invCols] = [p.i32(), p.i32(), p.f32()];
         const [dy, xhat, rstd, gamma, dx, dyXhat] = [0, 1, 2, 3, 4, 5].map(() => F(p.ptr()));
+        const dhp = p.ptr();
+        const dh = dhp === 0n ? null : F(dhp);
+        const [drop, k0, k1, threshold, scale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
         for (let r = 0; r < rows; r++) {
           const o = r * cols;
           let a = 0, b = 0;
@@ -425,9 +435,12 @@ export function emulatedCuda(): CudaRuntime {
           }
           const ma = f32(a * invCols), mb = f32(b * invCols);
           for (let c = 0; c < cols; c++) {
-            const g = f32(dy[o + c] * gamma[c]);
-            dx[o + c] = f32(f32(f32(g - ma) - f32(xhat[o + c] * mb)) * rstd[r]);
-            dyXhat[o + c] = f32(dy[o + c] * xhat[o + c]);
+            const i = o + c;
+            const g = f32(dy[i] * gamma[c]);
+            const d = f32(f32(f32(g - ma) - f32(xhat[i] * mb)) * rstd[r]);
+            dx[i] = d;
+            dyXhat[i] = f32(dy[i] * xhat[i]);
+            if (dh) dh[i] = drop ? f32(d * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0)) : d;
           }
         }
         return;

@@ -491,6 +491,16 @@ extern "C" __global__ void softmax_rows_f32(int rows, int cols, const float* __r
   }
 }
 
+// The "lowbias32" integer finaliser of dropout's counter-based hash (lib/backend/dropout_mask.ts).
+__device__ __forceinline__ unsigned mix32(unsigned x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fused layers (contracts in lib/backend/fused_kernels.ts): exact GELU and LayerNorm, forward and
 // backward, and the sum of squares of many tensors (the optimiser's global norm). Each is one
@@ -521,43 +531,61 @@ extern "C" __global__ void gelu_grad_f32(int n, const float* __restrict__ dy, co
   }
 }
 
-// LayerNorm over the last axis of x [rows, cols], one warp per row: mean, x − mean, the mean of its
-// squares, rstd = 1/√(var + eps), x̂ = (x − mean)·rstd, y = x̂·γ + β. Writes y, x̂ and rstd [rows]
-// (the backward pass's inputs).
+// Dropout's multiplier for element i (dropout_mask_f32's: scale where kept, 0 where dropped).
+__device__ __forceinline__ float drop_mult(int i, unsigned k0, unsigned k1, unsigned threshold, float scale) {
+  unsigned hsh = mix32(mix32((unsigned)i ^ k0) + k1);
+  return (hsh >> 8) >= threshold ? scale : 0.0f;
+}
+
+// Element c of a LayerNorm row's input: x, or with `h` a post-LN block's x + h·mask (the residual plus
+// the dropped-out sublayer output; mask as dropout_mask_f32's when `drop`, else 1).
+__device__ __forceinline__ float ln_input(const float* __restrict__ x, const float* __restrict__ h, int drop,
+                                          long long i, unsigned k0, unsigned k1, unsigned threshold, float scale) {
+  if (!h) return x[i];
+  return x[i] + (drop ? h[i] * drop_mult((int)i, k0, k1, threshold, scale) : h[i]);
+}
+
+// LayerNorm over the last axis of v [rows, cols] (v = ln_input), one warp per row: mean, v − mean,
+// the mean of its squares, rstd = 1/√(var + eps), x̂ = (v − mean)·rstd, y = x̂·γ + β. Writes y, x̂ and
+// rstd [rows] (the backward pass's inputs). v is recomputed per pass: cheaper than a buffer.
 extern "C" __global__ void layer_norm_f32(int rows, int cols, float eps, float invCols, const float* __restrict__ x,
-                                          const float* __restrict__ gamma, const float* __restrict__ beta,
-                                          float* __restrict__ y, float* __restrict__ xhat, float* __restrict__ rstd) {
+                                          const float* __restrict__ h, int drop, unsigned k0, unsigned k1,
+                                          unsigned threshold, float scale, const float* __restrict__ gamma,
+                                          const float* __restrict__ beta, float* __restrict__ y,
+                                          float* __restrict__ xhat, float* __restrict__ rstd) {
   int lane = THREAD_X & 31;
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
     long long o = (long long)r * cols;
     double s = 0.0;
-    for (int c = lane; c < cols; c += 32) s += (double)x[o + c];
+    for (int c = lane; c < cols; c += 32) s += (double)ln_input(x, h, drop, o + c, k0, k1, threshold, scale);
     s = shfl_bcast_f64(warp_reduce(0, s));
     float mean = (float)(s * (double)invCols);
     double q = 0.0;
     for (int c = lane; c < cols; c += 32) {
-      float d = x[o + c] - mean;
+      float d = ln_input(x, h, drop, o + c, k0, k1, threshold, scale) - mean;
       q += (double)(d * d);
     }
     q = shfl_bcast_f64(warp_reduce(0, q));
     float var = (float)(q * (double)invCols);
     float rs = 1.0f / sqrtf(var + eps);
     for (int c = lane; c < cols; c += 32) {
-      float h = (x[o + c] - mean) * rs;
-      xhat[o + c] = h;
-      y[o + c] = (h * gamma[c]) + beta[c];
+      float hh = (ln_input(x, h, drop, o + c, k0, k1, threshold, scale) - mean) * rs;
+      xhat[o + c] = hh;
+      y[o + c] = (hh * gamma[c]) + beta[c];
     }
     if (lane == 0) rstd[r] = rs;
   }
 }
 
 // LayerNorm's backward pass for rows: with dx̂ = dy·γ, dx = ((dx̂ − mean(dx̂)) − x̂·mean(dx̂·x̂))·rstd;
-// also writes dy·x̂, whose column sums (a gemm with a ones row, in the backend) are γ's gradient.
+// also writes dy·x̂, whose column sums (a gemm with a ones row, in the backend) are γ's gradient, and
+// with `dh` the sublayer output's gradient dx·mask (layer_norm_f32's mask; dx itself when !drop).
 extern "C" __global__ void layer_norm_grad_f32(int rows, int cols, float invCols, const float* __restrict__ dy,
                                                const float* __restrict__ xhat, const float* __restrict__ rstd,
                                                const float* __restrict__ gamma, float* __restrict__ dx,
-                                               float* __restrict__ dyXhat) {
+                                               float* __restrict__ dyXhat, float* __restrict__ dh, int drop,
+                                               unsigned k0, unsigned k1, unsigned threshold, float scale) {
   int lane = THREAD_X & 31;
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
@@ -574,9 +602,11 @@ extern "C" __global__ void layer_norm_grad_f32(int rows, int cols, float invCols
     float rs = rstd[r];
     for (int c = lane; c < cols; c += 32) {
       float g = dy[o + c] * gamma[c];
-      float h = xhat[o + c];
-      dx[o + c] = ((g - ma) - (h * mb)) * rs;
-      dyXhat[o + c] = dy[o + c] * h;
+      float hh = xhat[o + c];
+      float d = ((g - ma) - (hh * mb)) * rs;
+      dx[o + c] = d;
+      dyXhat[o + c] = dy[o + c] * hh;
+      if (dh) dh[o + c] = drop ? d * drop_mult((int)(o + c), k0, k1, threshold, scale) : d;
     }
   }
 }
@@ -688,14 +718,6 @@ extern "C" __global__ void adamw_f32(int chunks, const long long* __restrict__ t
 // element i is kept, y = scale, iff (h(i) >> 8) >= threshold, else y = 0, with the counter-based
 // hash h(i) = mix(mix(i ^ k0) + k1) (mix: the "lowbias32" integer finaliser). The keys come from
 // the seed on the host. Counter-based, so every element is drawn independently, in parallel.
-__device__ __forceinline__ unsigned mix32(unsigned x) {
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x;
-}
 
 extern "C" __global__ void dropout_mask_f32(int n, unsigned k0, unsigned k1, unsigned threshold, float scale,
                                             float* __restrict__ y) {
