@@ -30,6 +30,8 @@ import {
   addLayerNorm,
   addRowVector,
   attentionProbs,
+  denseAddLayerNorm,
+  denseGelu,
   dropout,
   dropoutMask,
   gelu,
@@ -988,6 +990,56 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           true,
         );
       }
+      // Dense layers with their bias folded into the next kernel (GELU; dropout + residual + LayerNorm).
+      const layerCtx = (named: Record<string, tf.Tensor>, training: boolean) => {
+        const params = new ParameterStore();
+        for (const [n, t] of Object.entries(named)) params.vars.set(n, t as tf.Variable);
+        return { params, training, dropout: 0.1, layerNormEps: 1e-12, rng: new Rng(11) };
+      };
+      await compare(
+        "GELU(x·Wᵀ + b) and the gradients for x, W, b",
+        [rand([40, 24]), rand([48, 24], -0.5, 0.5), rand([48]), rand([40, 48])],
+        (x, wt, b, w) => {
+          const f = (xv: tf.Tensor, wv: tf.Tensor, bv: tf.Tensor) =>
+            denseGelu(layerCtx({ "d.weight": wv, "d.bias": bv }, true), "d", xv as tf.Tensor2D);
+          return [f(x, wt, b), ...tf.grads((xv, wv, bv) => tf.sum(tf.mul(f(xv, wv, bv), w)))([x, wt, b])];
+        },
+        1e-5,
+        true,
+      );
+      await compare(
+        "LayerNorm(residual + dropout(x·Wᵀ + b)) and the gradients for residual, x, W, b, γ, β",
+        [
+          rand([40, 32]),
+          rand([40, 24]),
+          rand([32, 24], -0.5, 0.5),
+          rand([32]),
+          rand([32], 0.5, 1.5),
+          rand([32]),
+          rand([40, 32]),
+        ],
+        (r, x, wt, b, g, be, w) => {
+          const f = (
+            rv: tf.Tensor,
+            xv: tf.Tensor,
+            wv: tf.Tensor,
+            bv: tf.Tensor,
+            gv: tf.Tensor,
+            bev: tf.Tensor,
+          ) =>
+            denseAddLayerNorm(
+              layerCtx({ "d.weight": wv, "d.bias": bv, "ln.weight": gv, "ln.bias": bev }, true),
+              "d",
+              "ln",
+              rv as tf.Tensor2D,
+              xv as tf.Tensor2D,
+            );
+          const grads = tf.grads((rv, xv, wv, bv, gv, bev) => tf.sum(tf.mul(f(rv, xv, wv, bv, gv, bev), w)));
+          return [f(r, x, wt, b, g, be), ...grads([r, x, wt, b, g, be])];
+        },
+        1e-5,
+        true,
+      );
       // Tensors across the kernel's 65,536-element chunks, and an empty one.
       await compare(
         "global norm (sum of squares over many tensors)",

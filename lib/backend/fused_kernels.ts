@@ -7,10 +7,15 @@
  * and the plain tensor ops otherwise, so every backend computes the same function:
  *
  * - `RtdlabGelu` {x} → y = x·Φ(x); `RtdlabGeluGrad` {dy, x} → dy·(Φ(x) + x·φ(x)).
+ * - `RtdlabBiasGelu` {x, bias} → GELU(x + bias), bias [cols] added to every row (a dense layer's
+ *   bias, folded in); `RtdlabBiasGeluGrad` {dy, x, bias} → the gradient for x + bias.
  * - `RtdlabLayerNorm` {x, gamma, beta}, attr eps → [y, x̂, rstd]: over the last axis, x̂ = (x −
- *   mean)·rstd, rstd = 1/√(var + eps) (shape [..., 1]), y = x̂·γ + β.
+ *   mean)·rstd, rstd = 1/√(var + eps) (shape [..., 1]), y = x̂·γ + β. With inputs h (and hBias) and
+ *   attrs rate, seed it normalises x + dropout(h + hBias) instead: a post-LN block's residual plus its
+ *   sublayer's output.
  * - `RtdlabLayerNormGrad` {dy, xhat, rstd, gamma} → [dx, dγ, dβ]: with dx̂ = dy·γ, dx = (dx̂ −
- *   mean(dx̂) − x̂·mean(dx̂·x̂))·rstd; dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
+ *   mean(dx̂) − x̂·mean(dx̂·x̂))·rstd; dγ = Σ_rows dy·x̂, dβ = Σ_rows dy. With attr withH (and rate,
+ *   seed) → [dx, dh, dγ, dβ], dh = dropout(dx) the gradient for h + hBias.
  * - `RtdlabSumSquares` {x0, x1, …} (float32, any shapes) → the scalar Σ x² over all of them (the
  *   optimiser's global gradient norm is its square root).
  * - `RtdlabDropout` {x}, attrs rate, seed → x·mask, the mask of lib/backend/dropout_mask.ts (bit for
@@ -36,6 +41,8 @@ import { DROPOUT_MASK } from "./dropout_mask.ts";
 export const FUSED = {
   gelu: "RtdlabGelu",
   geluGrad: "RtdlabGeluGrad",
+  biasGelu: "RtdlabBiasGelu",
+  biasGeluGrad: "RtdlabBiasGeluGrad",
   layerNorm: "RtdlabLayerNorm",
   layerNormGrad: "RtdlabLayerNormGrad",
   sumSquares: "RtdlabSumSquares",
@@ -48,6 +55,7 @@ export const FUSED = {
 /** The fused operations callers can switch (dropoutMask: lib/backend/dropout_mask.ts). */
 export type FusedOp =
   | "gelu"
+  | "biasGelu"
   | "layerNorm"
   | "sumSquares"
   | "dropout"
@@ -57,6 +65,7 @@ export type FusedOp =
 
 const KERNEL: Record<FusedOp, string> = {
   gelu: FUSED.gelu,
+  biasGelu: FUSED.biasGelu,
   layerNorm: FUSED.layerNorm,
   sumSquares: FUSED.sumSquares,
   dropout: FUSED.dropout,

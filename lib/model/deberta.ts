@@ -47,7 +47,16 @@
 import * as tf from "../tf.ts";
 import { type EncoderSize, generatorSize, type RunConfig } from "../config.ts";
 import { initRng, ParameterStore } from "./params.ts";
-import { addLayerNorm, dense, dropout, gelu, hook, type LayerContext, layerNorm } from "./layers.ts";
+import {
+  dense,
+  denseAddLayerNorm,
+  denseGelu,
+  dropout,
+  gelu,
+  hook,
+  type LayerContext,
+  layerNorm,
+} from "./layers.ts";
 import { SharedEmbeddings, type TableName } from "./embeddings.ts";
 import type { EmbeddingTables, EncoderInputs, ForwardOptions, Role } from "./electra.ts";
 import type { RtdModel } from "./mod.ts";
@@ -235,11 +244,19 @@ function debertaLayer(
   a: AttentionInputs,
 ): tf.Tensor2D {
   const context = disentangledAttention(ctx, `${name}.attention.self`, hookName, kv, query, a);
-  const attn = dense(ctx, `${name}.attention.output.dense`, context);
-  const x = addLayerNorm(ctx, `${name}.attention.output.LayerNorm`, query, attn);
-  const inner = gelu(dense(ctx, `${name}.intermediate.dense`, x));
-  const out = dense(ctx, `${name}.output.dense`, inner);
-  return hook(ctx, `${hookName}.output`, addLayerNorm(ctx, `${name}.output.LayerNorm`, x, out));
+  const x = denseAddLayerNorm(
+    ctx,
+    `${name}.attention.output.dense`,
+    `${name}.attention.output.LayerNorm`,
+    query,
+    context,
+  );
+  const inner = denseGelu(ctx, `${name}.intermediate.dense`, x);
+  return hook(
+    ctx,
+    `${hookName}.output`,
+    denseAddLayerNorm(ctx, `${name}.output.dense`, `${name}.output.LayerNorm`, x, inner),
+  );
 }
 
 /** A DeBERTaV3 pre-training model (the `deberta` backbone): parameters plus both networks' forward passes. */

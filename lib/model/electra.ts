@@ -23,16 +23,17 @@ import type { Rng } from "../rng.ts";
 import { initRng, ParameterStore } from "./params.ts";
 import { type Role, SharedEmbeddings, type TableName } from "./embeddings.ts";
 import {
-  addLayerNorm,
   addRowVector,
   dense,
+  denseAddLayerNorm,
+  denseGelu,
   dropout,
   gelu,
   hook,
   type LayerContext,
   layerNorm,
   layerNormWith,
-  selfAttention,
+  selfAttentionContext,
 } from "./layers.ts";
 
 export type { Role };
@@ -280,10 +281,25 @@ export class ElectraModel {
     for (let i = 0; i < size.numLayers; i++) {
       const l = `${prefix}.electra.encoder.layer.${i}`;
       const h = `${role}.layer.${i}`;
-      const attn = selfAttention(ctx, `${l}.attention`, h, x, maskBias, batch, length, size.numHeads);
-      x = addLayerNorm(ctx, `${l}.attention.output.LayerNorm`, x, attn);
-      const inner = gelu(dense(ctx, `${l}.intermediate.dense`, x));
-      x = addLayerNorm(ctx, `${l}.output.LayerNorm`, x, dense(ctx, `${l}.output.dense`, inner));
+      const context = selfAttentionContext(
+        ctx,
+        `${l}.attention`,
+        h,
+        x,
+        maskBias,
+        batch,
+        length,
+        size.numHeads,
+      );
+      x = denseAddLayerNorm(
+        ctx,
+        `${l}.attention.output.dense`,
+        `${l}.attention.output.LayerNorm`,
+        x,
+        context,
+      );
+      const inner = denseGelu(ctx, `${l}.intermediate.dense`, x);
+      x = denseAddLayerNorm(ctx, `${l}.output.dense`, `${l}.output.LayerNorm`, x, inner);
       hook(ctx, `${h}.output`, x);
     }
     return x;

@@ -166,6 +166,7 @@ function fusedLayerNormOp(eps: number) {
 function fusedAddLayerNorm(
   residual: tf.Tensor,
   h: tf.Tensor,
+  hBias: tf.Tensor | null,
   gamma: tf.Tensor,
   beta: tf.Tensor,
   eps: number,
@@ -173,27 +174,32 @@ function fusedAddLayerNorm(
   seed: number,
 ): tf.Tensor {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, hh, g, b] = args as tf.Tensor[];
-    const save = args[4] as tf.GradSaveFunc;
-    const [y, xhat, rstd] = tf.engine().runKernel(
-      FUSED.layerNorm,
-      { x, h: hh, gamma: g, beta: b },
-      { eps, rate, seed },
-    ) as tf.Tensor[];
+    const tensors = args.slice(0, -1) as tf.Tensor[];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [x, hh, g, b, hb] = tensors;
+    const inputs: tf.NamedTensorMap = { x, h: hh, gamma: g, beta: b };
+    if (hb) inputs.hBias = hb;
+    const [y, xhat, rstd] = tf.engine().runKernel(FUSED.layerNorm, inputs, {
+      eps,
+      rate,
+      seed,
+    }) as tf.Tensor[];
     save([xhat, rstd, g]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [sxhat, srstd, sgamma] = saved;
-        return tf.engine().runKernel(
+        const [dx, dh, dg, db] = tf.engine().runKernel(
           FUSED.layerNormGrad,
           { dy: dy as tf.Tensor, xhat: sxhat, rstd: srstd, gamma: sgamma },
           { withH: true, rate, seed },
         ) as tf.Tensor[];
+        // dh is also the gradient of h + hBias, whose bias gradient is its column sums.
+        return hb ? [dx, dh, dg, db, columnSums(dh)] : [dx, dh, dg, db];
       },
     };
   });
-  return op(residual, h, gamma, beta);
+  return hBias ? op(residual, h, gamma, beta, hBias) : op(residual, h, gamma, beta);
 }
 
 /**
@@ -206,7 +212,40 @@ export function addLayerNorm<T extends tf.Tensor>(ctx: LayerContext, name: strin
   if (rate > 0 && !ctx.rng) throw new Error("dropout needs an rng when training");
   const seed = rate > 0 ? ctx.rng!.seed() : 0;
   const [gamma, beta] = [ctx.params.get(`${name}.weight`), ctx.params.get(`${name}.bias`)];
-  return fusedAddLayerNorm(residual, h, gamma, beta, ctx.layerNormEps, Math.max(0, rate), seed) as T;
+  return fusedAddLayerNorm(residual, h, null, gamma, beta, ctx.layerNormEps, Math.max(0, rate), seed) as T;
+}
+
+/**
+ * LayerNorm(residual + dropout(x·Wᵀ + b)): a post-LN block's output dense layer (`denseName`), its
+ * dropout, the residual and LayerNorm (`lnName`). On cuda the bias add runs inside the LayerNorm kernel.
+ */
+export function denseAddLayerNorm(
+  ctx: LayerContext,
+  denseName: string,
+  lnName: string,
+  residual: tf.Tensor2D,
+  x: tf.Tensor2D,
+): tf.Tensor2D {
+  const hasBias = ctx.params.has(`${denseName}.bias`);
+  if (!fusedKernelsActive("layerNorm") || !hasBias) {
+    return addLayerNorm(ctx, lnName, residual, dense(ctx, denseName, x));
+  }
+  const h = tf.matMul(x, ctx.params.get(`${denseName}.weight`) as tf.Tensor2D, false, true);
+  const rate = ctx.training ? ctx.dropout : 0;
+  if (rate > 0 && !ctx.rng) throw new Error("dropout needs an rng when training");
+  const seed = rate > 0 ? ctx.rng!.seed() : 0;
+  const [gamma, beta] = [ctx.params.get(`${lnName}.weight`), ctx.params.get(`${lnName}.bias`)];
+  const hBias = ctx.params.get(`${denseName}.bias`);
+  return fusedAddLayerNorm(
+    residual,
+    h,
+    hBias,
+    gamma,
+    beta,
+    ctx.layerNormEps,
+    Math.max(0, rate),
+    seed,
+  ) as tf.Tensor2D;
 }
 
 const layerNormOps = new Map<string, ReturnType<typeof layerNormOp>>();
@@ -249,6 +288,30 @@ const fusedGeluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => 
       tf.engine().runKernel(FUSED.geluGrad, { dy: dy as tf.Tensor, x: saved[0] }) as tf.Tensor,
   };
 });
+
+// GELU(x + b) as one kernel each way (cuda), for a dense layer's output before its bias.
+const fusedBiasGeluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, bias] = args as tf.Tensor[];
+  const save = args[2] as tf.GradSaveFunc;
+  save([x, bias]);
+  return {
+    value: tf.engine().runKernel(FUSED.biasGelu, { x, bias }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const dpre = tf.engine().runKernel(
+        FUSED.biasGeluGrad,
+        { dy: dy as tf.Tensor, x: saved[0], bias: saved[1] },
+      ) as tf.Tensor;
+      return [dpre, columnSums(dpre)];
+    },
+  };
+});
+
+/** GELU(x·Wᵀ + b): a dense layer (`name`) and its activation; on cuda the bias add runs inside GELU. */
+export function denseGelu(ctx: LayerContext, name: string, x: tf.Tensor2D): tf.Tensor2D {
+  if (!fusedKernelsActive("biasGelu") || !ctx.params.has(`${name}.bias`)) return gelu(dense(ctx, name, x));
+  const pre = tf.matMul(x, ctx.params.get(`${name}.weight`) as tf.Tensor2D, false, true);
+  return fusedBiasGeluOp(pre, ctx.params.get(`${name}.bias`)) as tf.Tensor2D;
+}
 
 /** Exact GELU: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (BERT/ELECTRA use the erf form, not the tanh approximation). */
 export function gelu<T extends tf.Tensor>(x: T): T {
@@ -317,10 +380,11 @@ export function attentionProbs(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale
 }
 
 /**
- * Multi-head self-attention over x [B·L, H] with an additive mask bias [B, 1, 1, L].
- * HF names: `${prefix}.self.{query,key,value}`, `${prefix}.output.dense`.
+ * Multi-head self-attention over x [B·L, H] with an additive mask bias [B, 1, 1, L]: the heads'
+ * merged context [B·L, H], before the output dense layer `${prefix}.output.dense` (which the caller
+ * applies, e.g. with {@link denseAddLayerNorm}). HF names: `${prefix}.self.{query,key,value}`.
  */
-export function selfAttention(
+export function selfAttentionContext(
   ctx: LayerContext,
   prefix: string,
   hookPrefix: string,
@@ -344,6 +408,5 @@ export function selfAttention(
     attentionProbs(scores, maskBias, 1 / Math.sqrt(headDim)),
   );
   const context = tf.matMul(dropout(ctx, probs), v); // [B, heads, L, d]
-  const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * length, hidden]) as tf.Tensor2D;
-  return dense(ctx, `${prefix}.output.dense`, merged);
+  return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * length, hidden]) as tf.Tensor2D;
 }

@@ -997,19 +997,34 @@ function checkF32(name: string, inputs: Inputs): void {
   }
 }
 
-function gelu({ x }: Inputs, b: CudaBackend): TensorInfo {
-  checkF32(FUSED.gelu, { x });
+function checkBias(name: string, x: TensorInfo, bias: TensorInfo | undefined): number {
+  const cols = x.shape[x.shape.length - 1] ?? 1;
+  if (bias != null && sizeOf(bias.shape) !== cols) {
+    throw new Error(`${name} (cuda): the bias needs ${cols} values, got [${bias.shape}]`);
+  }
+  return cols;
+}
+
+// GELU of x, or of x + bias (the FFN's dense bias folded in: RtdlabBiasGelu).
+function gelu({ x, bias }: Inputs, b: CudaBackend): TensorInfo {
+  checkF32(FUSED.gelu, { x, bias });
+  const cols = checkBias(FUSED.gelu, x, bias);
   const y = b.makeOutput(x.shape, "float32");
   const n = sizeOf(x.shape);
-  b.launch("gelu_f32", n, (p) => p.i32(n).ptr(b.ptr(x)).ptr(b.ptr(y)));
+  b.launch("gelu_f32", n, (p) => p.i32(n).i32(cols).ptr(b.ptr(x)).ptr(bias ? b.ptr(bias) : 0n).ptr(b.ptr(y)));
   return y;
 }
 
-function geluGrad({ dy, x }: Inputs, b: CudaBackend): TensorInfo {
-  checkF32(FUSED.geluGrad, { dy, x });
+function geluGrad({ dy, x, bias }: Inputs, b: CudaBackend): TensorInfo {
+  checkF32(FUSED.geluGrad, { dy, x, bias });
+  const cols = checkBias(FUSED.geluGrad, x, bias);
   const dx = b.makeOutput(x.shape, "float32");
   const n = sizeOf(x.shape);
-  b.launch("gelu_grad_f32", n, (p) => p.i32(n).ptr(b.ptr(dy)).ptr(b.ptr(x)).ptr(b.ptr(dx)));
+  b.launch(
+    "gelu_grad_f32",
+    n,
+    (p) => p.i32(n).i32(cols).ptr(b.ptr(dy)).ptr(b.ptr(x)).ptr(bias ? b.ptr(bias) : 0n).ptr(b.ptr(dx)),
+  );
   return dx;
 }
 
@@ -1026,8 +1041,9 @@ function lnDropout(attrs: Attrs): { drop: number; k0: number; k1: number; thresh
   return { drop: 1, ...dropoutParams(rate, attrs.seed as number) };
 }
 
-function layerNorm({ x, h, gamma, beta }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
-  checkF32(FUSED.layerNorm, { x, h, gamma, beta });
+function layerNorm({ x, h, hBias, gamma, beta }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
+  checkF32(FUSED.layerNorm, { x, h, hBias, gamma, beta });
+  checkBias(FUSED.layerNorm, x, hBias);
   const [rows, cols] = normRows(x);
   if (sizeOf(gamma.shape) !== cols || sizeOf(beta.shape) !== cols) {
     throw new Error(`${FUSED.layerNorm} (cuda): gamma and beta need ${cols} values`);
@@ -1043,7 +1059,9 @@ function layerNorm({ x, h, gamma, beta }: Inputs, b: CudaBackend, attrs: Attrs):
     rows * 32,
     (p) =>
       p.i32(rows).i32(cols).f32(attrs.eps as number).f32(1 / cols).ptr(b.ptr(x)).ptr(h ? b.ptr(h) : 0n)
-        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale)
+        .ptr(h && hBias ? b.ptr(hBias) : 0n).i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(
+          d.scale,
+        )
         .ptr(b.ptr(gamma)).ptr(b.ptr(beta)).ptr(b.ptr(y)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)),
     b.warpRowBlocks(rows),
   );
@@ -1201,6 +1219,8 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [ADAMW]: adamw,
   [FUSED.gelu]: gelu,
   [FUSED.geluGrad]: geluGrad,
+  [FUSED.biasGelu]: gelu,
+  [FUSED.biasGeluGrad]: geluGrad,
   [FUSED.layerNorm]: layerNorm,
   [FUSED.layerNormGrad]: layerNormGrad,
   [FUSED.sumSquares]: sumSquares,

@@ -378,14 +378,21 @@ export function emulatedCuda(): CudaRuntime {
         return;
       }
       case "gelu_f32": {
-        const [n, x, y] = [p.i32(), F(p.ptr()), F(p.ptr())];
-        for (let i = 0; i < n; i++) y[i] = f32(f32(x[i] * 0.5) * f32(f32(erf(f32(x[i] * INV_SQRT2))) + 1));
+        const [n, cols, x] = [p.i32(), p.i32(), F(p.ptr())];
+        const bp = p.ptr();
+        const [bias, y] = [bp === 0n ? null : F(bp), F(p.ptr())];
+        for (let i = 0; i < n; i++) {
+          const xi = bias ? f32(x[i] + bias[i % cols]) : x[i];
+          y[i] = f32(f32(xi * 0.5) * f32(f32(erf(f32(xi * INV_SQRT2))) + 1));
+        }
         return;
       }
       case "gelu_grad_f32": {
-        const [n, dy, x, dx] = [p.i32(), F(p.ptr()), F(p.ptr()), F(p.ptr())];
+        const [n, cols, dy, x] = [p.i32(), p.i32(), F(p.ptr()), F(p.ptr())];
+        const bp = p.ptr();
+        const [bias, dx] = [bp === 0n ? null : F(bp), F(p.ptr())];
         for (let i = 0; i < n; i++) {
-          const xi = x[i];
+          const xi = bias ? f32(x[i] + bias[i % cols]) : x[i];
           const cdf2 = f32(f32(erf(f32(xi * INV_SQRT2))) + 1);
           const pdf = f32(f32(Math.exp(f32(f32(xi * xi) * -0.5))) * INV_SQRT_2PI);
           dx[i] = f32(dy[i] * f32(f32(cdf2 * 0.5) + f32(xi * pdf)));
@@ -394,14 +401,17 @@ export function emulatedCuda(): CudaRuntime {
       }
       case "layer_norm_f32": {
         const [rows, cols, eps, invCols, x] = [p.i32(), p.i32(), p.f32(), p.f32(), F(p.ptr())];
-        const hp = p.ptr();
-        const h = hp === 0n ? null : F(hp);
+        const [hp, hbp] = [p.ptr(), p.ptr()];
+        const [h, hb] = [hp === 0n ? null : F(hp), hbp === 0n ? null : F(hbp)];
         const [drop, k0, k1, threshold, scale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
         const [gamma, beta, y, xhat, rstd] = [0, 1, 2, 3, 4].map(() => F(p.ptr()));
-        const v = (i: number) =>
-          h == null ? x[i] : f32(
-            x[i] + (drop ? f32(h[i] * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0)) : h[i]),
+        const v = (i: number) => {
+          if (h == null) return x[i];
+          const hv = hb ? f32(h[i] + hb[i % cols]) : h[i];
+          return f32(
+            x[i] + (drop ? f32(hv * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0)) : hv),
           );
+        };
         for (let r = 0; r < rows; r++) {
           const o = r * cols;
           let s = 0;

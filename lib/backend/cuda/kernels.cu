@@ -511,20 +511,22 @@ __device__ __forceinline__ unsigned mix32(unsigned x) {
 #define INV_SQRT2_F 0.70710678118654752f    // Math.SQRT1_2 as float32
 #define INV_SQRT_2PI_F 0.39894228040143268f // 1/√(2π) as float32
 
-// y = (x·0.5)·(erf(x/√2) + 1)
-extern "C" __global__ void gelu_f32(int n, const float* __restrict__ x, float* __restrict__ y) {
+// y = (v·0.5)·(erf(v/√2) + 1) with v = x, or v = x + bias[i % cols] (the FFN's dense bias, added here
+// instead of in a kernel of its own).
+extern "C" __global__ void gelu_f32(int n, int cols, const float* __restrict__ x, const float* __restrict__ bias,
+                                    float* __restrict__ y) {
   for (int i = grid_start(); i < n; i += grid_stride()) {
-    float xi = x[i];
+    float xi = bias ? x[i] + bias[i % cols] : x[i];
     float cdf2 = erff(xi * INV_SQRT2_F) + 1.0f;
     y[i] = (xi * 0.5f) * cdf2;
   }
 }
 
-// dx = dy·(Φ(x) + x·φ(x)), as (erf(x/√2) + 1)·0.5 + x·(exp(x²·−0.5)·1/√(2π))
-extern "C" __global__ void gelu_grad_f32(int n, const float* __restrict__ dy, const float* __restrict__ x,
-                                         float* __restrict__ dx) {
+// dx = dy·(Φ(v) + x·φ(v)), as (erf(v/√2) + 1)·0.5 + v·(exp(v²·−0.5)·1/√(2π)), v as in gelu_f32
+extern "C" __global__ void gelu_grad_f32(int n, int cols, const float* __restrict__ dy, const float* __restrict__ x,
+                                         const float* __restrict__ bias, float* __restrict__ dx) {
   for (int i = grid_start(); i < n; i += grid_stride()) {
-    float xi = x[i];
+    float xi = bias ? x[i] + bias[i % cols] : x[i];
     float cdf2 = erff(xi * INV_SQRT2_F) + 1.0f;
     float pdf = expf((xi * xi) * -0.5f) * INV_SQRT_2PI_F;
     dx[i] = dy[i] * ((cdf2 * 0.5f) + (xi * pdf));
@@ -537,20 +539,24 @@ __device__ __forceinline__ float drop_mult(int i, unsigned k0, unsigned k1, unsi
   return (hsh >> 8) >= threshold ? scale : 0.0f;
 }
 
-// Element c of a LayerNorm row's input: x, or with `h` a post-LN block's x + h·mask (the residual plus
-// the dropped-out sublayer output; mask as dropout_mask_f32's when `drop`, else 1).
-__device__ __forceinline__ float ln_input(const float* __restrict__ x, const float* __restrict__ h, int drop,
-                                          long long i, unsigned k0, unsigned k1, unsigned threshold, float scale) {
+// Element i (column c) of a LayerNorm row's input: x, or with `h` a post-LN block's x + (h + hb)·mask
+// (the residual plus the dropped-out sublayer output with its dense bias hb, when given; mask as
+// dropout_mask_f32's when `drop`, else 1).
+__device__ __forceinline__ float ln_input(const float* __restrict__ x, const float* __restrict__ h,
+                                          const float* __restrict__ hb, int drop, long long i, int c, unsigned k0,
+                                          unsigned k1, unsigned threshold, float scale) {
   if (!h) return x[i];
-  return x[i] + (drop ? h[i] * drop_mult((int)i, k0, k1, threshold, scale) : h[i]);
+  float v = hb ? h[i] + hb[c] : h[i];
+  return x[i] + (drop ? v * drop_mult((int)i, k0, k1, threshold, scale) : v);
 }
 
 // LayerNorm over the last axis of v [rows, cols] (v = ln_input), one warp per row: mean, v − mean,
 // the mean of its squares, rstd = 1/√(var + eps), x̂ = (v − mean)·rstd, y = x̂·γ + β. Writes y, x̂ and
 // rstd [rows] (the backward pass's inputs). v is recomputed per pass: cheaper than a buffer.
 extern "C" __global__ void layer_norm_f32(int rows, int cols, float eps, float invCols, const float* __restrict__ x,
-                                          const float* __restrict__ h, int drop, unsigned k0, unsigned k1,
-                                          unsigned threshold, float scale, const float* __restrict__ gamma,
+                                          const float* __restrict__ h, const float* __restrict__ hb, int drop,
+                                          unsigned k0, unsigned k1, unsigned threshold, float scale,
+                                          const float* __restrict__ gamma,
                                           const float* __restrict__ beta, float* __restrict__ y,
                                           float* __restrict__ xhat, float* __restrict__ rstd) {
   int lane = THREAD_X & 31;
@@ -558,19 +564,19 @@ extern "C" __global__ void layer_norm_f32(int rows, int cols, float eps, float i
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
     long long o = (long long)r * cols;
     double s = 0.0;
-    for (int c = lane; c < cols; c += 32) s += (double)ln_input(x, h, drop, o + c, k0, k1, threshold, scale);
+    for (int c = lane; c < cols; c += 32) s += (double)ln_input(x, h, hb, drop, o + c, c, k0, k1, threshold, scale);
     s = shfl_bcast_f64(warp_reduce(0, s));
     float mean = (float)(s * (double)invCols);
     double q = 0.0;
     for (int c = lane; c < cols; c += 32) {
-      float d = ln_input(x, h, drop, o + c, k0, k1, threshold, scale) - mean;
+      float d = ln_input(x, h, hb, drop, o + c, c, k0, k1, threshold, scale) - mean;
       q += (double)(d * d);
     }
     q = shfl_bcast_f64(warp_reduce(0, q));
     float var = (float)(q * (double)invCols);
     float rs = 1.0f / sqrtf(var + eps);
     for (int c = lane; c < cols; c += 32) {
-      float hh = (ln_input(x, h, drop, o + c, k0, k1, threshold, scale) - mean) * rs;
+      float hh = (ln_input(x, h, hb, drop, o + c, c, k0, k1, threshold, scale) - mean) * rs;
       xhat[o + c] = hh;
       y[o + c] = (hh * gamma[c]) + beta[c];
     }
