@@ -36,6 +36,7 @@ import {
   dropoutMask,
   gelu,
   layerNormWith,
+  selfAttentionContext,
 } from "../lib/model/layers.ts";
 import { fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
 import { countStep } from "../lib/backend/cuda/count_launches.ts";
@@ -1036,6 +1037,38 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
             );
           const grads = tf.grads((rv, xv, wv, bv, gv, bev) => tf.sum(tf.mul(f(rv, xv, wv, bv, gv, bev), w)));
           return [f(r, x, wt, b, g, be), ...grads([r, x, wt, b, g, be])];
+        },
+        1e-5,
+        true,
+      );
+      // Self-attention (query/key/value biases folded into the head split), training: its context and
+      // the gradients for x and every projection.
+      const names = ["query", "key", "value"].flatMap((p) => [`a.self.${p}.weight`, `a.self.${p}.bias`]);
+      await compare(
+        "self-attention context and the gradients for x, W_q, b_q, W_k, W_v, b_v",
+        [
+          rand([2 * 7, 16]),
+          ...names.map((n) => n.endsWith("weight") ? rand([16, 16], -0.5, 0.5) : rand([16])),
+          rand([2 * 7, 16]),
+          tf.tensor([0, 0, 0, 0, 0, -1e4, -1e4, 0, 0, 0, 0, 0, 0, 0], [2, 1, 1, 7]),
+        ],
+        (x, ...rest) => {
+          const [w, m] = rest.slice(6);
+          const f = (xv: tf.Tensor, ...ps: tf.Tensor[]) =>
+            selfAttentionContext(
+              layerCtx(Object.fromEntries(names.map((n, i) => [n, ps[i]])), true),
+              "a",
+              "a",
+              xv as tf.Tensor2D,
+              m as tf.Tensor4D,
+              2,
+              7,
+              4,
+            );
+          const grads = tf.grads((...vs: tf.Tensor[]) => tf.sum(tf.mul(f(vs[0], ...vs.slice(1)), w)));
+          // Not b_k's: zero in exact arithmetic (softmax ignores a per-row constant), rounding noise on both sides.
+          const g = grads([x, ...rest.slice(0, 6)]);
+          return [f(x, ...rest.slice(0, 6)), ...g.filter((_, i) => i !== 4)];
         },
         1e-5,
         true,

@@ -23,6 +23,8 @@
  * - `RtdlabAttentionSoftmax` {x, bias}, attr scale → softmax(x·scale + bias) over the last axis, x
  *   [B, heads, Lq, Lk], bias [B, 1, 1, Lk]; `RtdlabAttentionSoftmaxGrad` {dy, y}, attr scale → the
  *   scores' gradient ((dy·y) − Σ(dy·y)·y)·scale.
+ * - `RtdlabBiasSplitHeads` {x, bias}, attrs batch, length, heads → x + bias as attention heads [B,
+ *   heads, L, d] (x: a query/key/value dense output before its bias, [B·L, heads·d]).
  * - `RtdlabColumnSums` {x} [rows, cols] → [cols], Σ over the rows (bias gradients): a gemm with a row
  *   of ones the backend keeps, instead of a ones tensor built and uploaded by the host every call.
  *
@@ -50,6 +52,7 @@ export const FUSED = {
   attentionSoftmax: "RtdlabAttentionSoftmax",
   attentionSoftmaxGrad: "RtdlabAttentionSoftmaxGrad",
   columnSums: "RtdlabColumnSums",
+  biasSplitHeads: "RtdlabBiasSplitHeads",
 } as const;
 
 /** The fused operations callers can switch (dropoutMask: lib/backend/dropout_mask.ts). */
@@ -61,6 +64,7 @@ export type FusedOp =
   | "dropout"
   | "attentionSoftmax"
   | "columnSums"
+  | "biasSplitHeads"
   | "dropoutMask";
 
 const KERNEL: Record<FusedOp, string> = {
@@ -71,6 +75,7 @@ const KERNEL: Record<FusedOp, string> = {
   dropout: FUSED.dropout,
   attentionSoftmax: FUSED.attentionSoftmax,
   columnSums: FUSED.columnSums,
+  biasSplitHeads: FUSED.biasSplitHeads,
   dropoutMask: DROPOUT_MASK,
 };
 const ALL = Object.keys(KERNEL) as FusedOp[];

@@ -379,6 +379,31 @@ export function attentionProbs(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale
   return tf.softmax(tf.add(tf.mul(scores, scale), maskBias)) as tf.Tensor4D;
 }
 
+// x + bias split into attention heads, one kernel (cuda); the gradient merges the heads back.
+function biasSplitHeadsOp(
+  x: tf.Tensor,
+  bias: tf.Tensor,
+  batch: number,
+  length: number,
+  heads: number,
+): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xv, bv] = args as tf.Tensor[];
+    return {
+      value: tf.engine().runKernel(FUSED.biasSplitHeads, { x: xv, bias: bv }, {
+        batch,
+        length,
+        heads,
+      }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+        const dx = tf.reshape(tf.transpose(dy as tf.Tensor, [0, 2, 1, 3]), xv.shape);
+        return [dx, columnSums(dx)];
+      },
+    };
+  });
+  return op(x, bias);
+}
+
 /**
  * Multi-head self-attention over x [B·L, H] with an additive mask bias [B, 1, 1, L]: the heads'
  * merged context [B·L, H], before the output dense layer `${prefix}.output.dense` (which the caller
@@ -396,11 +421,18 @@ export function selfAttentionContext(
 ): tf.Tensor2D {
   const hidden = x.shape[1];
   const headDim = hidden / numHeads;
-  const split = (t: tf.Tensor2D) =>
-    tf.transpose(tf.reshape(t, [batch, length, numHeads, headDim]), [0, 2, 1, 3]);
-  const q = split(dense(ctx, `${prefix}.self.query`, x));
-  const k = split(dense(ctx, `${prefix}.self.key`, x));
-  const v = split(dense(ctx, `${prefix}.self.value`, x));
+  const fused = fusedKernelsActive("biasSplitHeads");
+  // x·Wᵀ + b as heads [B, heads, L, d]; on cuda the bias add runs in the transposing kernel.
+  const split = (name: string) => {
+    if (!fused || !ctx.params.has(`${name}.bias`)) {
+      return tf.transpose(tf.reshape(dense(ctx, name, x), [batch, length, numHeads, headDim]), [0, 2, 1, 3]);
+    }
+    const h = tf.matMul(x, ctx.params.get(`${name}.weight`) as tf.Tensor2D, false, true);
+    return biasSplitHeadsOp(h, ctx.params.get(`${name}.bias`), batch, length, numHeads);
+  };
+  const q = split(`${prefix}.self.query`);
+  const k = split(`${prefix}.self.key`);
+  const v = split(`${prefix}.self.value`);
   const scores = tf.matMul(q, k, false, true) as tf.Tensor4D;
   const probs = hook(
     ctx,

@@ -66,6 +66,7 @@ export const PTX_ENTRIES = [
   "dropout_f32",
   "scaled_masked_softmax_f32",
   "scaled_masked_softmax_grad_f32",
+  "bias_split_heads_f32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
 
@@ -1173,6 +1174,25 @@ function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): 
   return dx;
 }
 
+function biasSplitHeads({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  checkF32(FUSED.biasSplitHeads, { x, bias });
+  const { batch, length, heads } = attrs as Record<string, number>;
+  const hidden = x.shape[1];
+  if (x.shape.length !== 2 || x.shape[0] !== batch * length || hidden % heads !== 0) {
+    throw new Error(`${FUSED.biasSplitHeads} (cuda): x [${x.shape}] is not [${batch}·${length}, heads·d]`);
+  }
+  checkBias(FUSED.biasSplitHeads, x, bias);
+  const d = hidden / heads;
+  const y = b.makeOutput([batch, heads, length, d], "float32");
+  const n = sizeOf(y.shape);
+  b.launch(
+    "bias_split_heads_f32",
+    n,
+    (p) => p.i32(n).i32(length).i32(heads).i32(d).ptr(b.ptr(x)).ptr(b.ptr(bias)).ptr(b.ptr(y)),
+  );
+  return y;
+}
+
 function columnSumsKernel({ x }: Inputs, b: CudaBackend): TensorInfo {
   checkF32(FUSED.columnSums, { x });
   const [rows, cols] = normRows(x);
@@ -1228,6 +1248,7 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.attentionSoftmax]: attentionSoftmax,
   [FUSED.attentionSoftmaxGrad]: attentionSoftmaxGrad,
   [FUSED.columnSums]: columnSumsKernel,
+  [FUSED.biasSplitHeads]: biasSplitHeads,
 };
 
 /** Names of the tfjs kernels the cuda backend registers. */

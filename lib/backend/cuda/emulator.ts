@@ -377,6 +377,24 @@ export function emulatedCuda(): CudaRuntime {
         }
         return;
       }
+      case "bias_split_heads_f32": {
+        const [n, length, heads, d, x, bias, y] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          F(p.ptr()),
+          F(p.ptr()),
+          F(p.ptr()),
+        ];
+        for (let i = 0; i < n; i++) {
+          const e = i % d, l = Math.floor(i / d) % length, h = Math.floor(i / (d * length)) % heads;
+          const b = Math.floor(i / (d * length * heads));
+          const col = h * d + e;
+          y[i] = f32(x[(b * length + l) * heads * d + col] + bias[col]);
+        }
+        return;
+      }
       case "gelu_f32": {
         const [n, cols, x] = [p.i32(), p.i32(), F(p.ptr())];
         const bp = p.ptr();

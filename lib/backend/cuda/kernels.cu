@@ -617,6 +617,17 @@ extern "C" __global__ void layer_norm_grad_f32(int rows, int cols, float invCols
   }
 }
 
+// Attention's heads from a dense output before its bias: y[b, h, l, e] = x[b·L + l, h·d + e] + bias[h·d + e]
+// (tfjs's add, reshape and transpose to [B, heads, L, d] in one pass).
+extern "C" __global__ void bias_split_heads_f32(int n, int length, int heads, int d, const float* __restrict__ x,
+                                                const float* __restrict__ bias, float* __restrict__ y) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int e = i % d, l = (i / d) % length, h = (i / (d * length)) % heads, b = i / (d * length * heads);
+    int col = h * d + e;
+    y[i] = x[((long long)b * length + l) * (heads * d) + col] + bias[col];
+  }
+}
+
 // Attention probabilities softmax(x·scale + bias) over the last axis of x [rows, cols], bias one row
 // of `cols` per `rowsPerBias` rows (the mask [B, 1, 1, L] under scores [B, heads, L, L]); one warp
 // per row: the ops of tf.add(tf.mul(x, scale), bias) and softmax_rows_f32, in their order.
