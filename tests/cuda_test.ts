@@ -40,7 +40,8 @@ import {
 } from "../lib/model/layers.ts";
 import { fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
 import { countStep } from "../lib/backend/cuda/count_launches.ts";
-import { sampleFromLogits, sampleOnDevice } from "../lib/train/sampling.ts";
+import { corrupt, sampleFromLogits, sampleOnDevice } from "../lib/train/sampling.ts";
+import { CORRUPT } from "../lib/backend/sample_rows.ts";
 import { Rng } from "../lib/rng.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, globalNorm } from "../lib/train/optimizer.ts";
@@ -781,6 +782,36 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
 
   Deno.test({
     ignore,
+    name: `${label} vs host: D's input and labels built on the device equal corrupt() on the host`,
+    fn: async () => {
+      await start();
+      const rng = new Rng(21);
+      const original = Int32Array.from({ length: 300 }, () => rng.int(50));
+      const selected = Int32Array.from([3, 17, 18, 40, 299, 0, 150]);
+      const masked = original.slice();
+      for (const p of selected) masked[p] = 4; // [MASK]
+      const targets = Int32Array.from(selected, (p) => original[p]);
+      const picks = Int32Array.from(selected, (p, i) => (i % 2 ? original[p] : (original[p] + 1) % 50));
+      const want = corrupt(original, selected, picks);
+      await tf.setBackend(target);
+      try {
+        const [ids, labels] = tf.engine().runKernel(CORRUPT, {
+          ids: tf.tensor1d(masked, "int32"),
+          selected: tf.tensor1d(selected, "int32"),
+          picks: tf.tensor1d(picks, "int32"),
+          targets: tf.tensor1d(targets, "int32"),
+        }) as tf.Tensor[];
+        assertEquals(await ids.data(), want.corruptedIds);
+        assertEquals(await labels.data(), want.labels);
+        tf.dispose([ids, labels]);
+      } finally {
+        await tf.setBackend("cpu");
+      }
+    },
+  });
+
+  Deno.test({
+    ignore,
     name: `${label} vs host: dropout masks and the generator's samples (rtdlab's own kernels)`,
     fn: async () => {
       await start();
@@ -1124,7 +1155,7 @@ defineSuites("cuda_emu (host emulator)", startEmulator, false, null);
 
 // ---- (e) what a step sends to the device, counted on the emulator --------------------------------
 
-Deno.test("cuda launch counts: independent of batch and length; the fused kernels cut them by more than half", async () => {
+Deno.test("cuda launch counts: independent of batch and length; the fused kernels cut them by more than half; no wait mid-step", async () => {
   const small = await countStep("tiny", "gdes", { batch: 2, length: 16 });
   const large = await countStep("tiny", "gdes", { batch: 3, length: 24 });
   for (const k of ["launches", "gemms", "syncs", "copiesToHost"] as const) {
@@ -1138,6 +1169,8 @@ Deno.test("cuda launch counts: independent of batch and length; the fused kernel
     useFusedKernels(true);
   }
   assert(!small.byKernel.has("Rsqrt") && unfused.byKernel.has("Rsqrt"), "LayerNorm should run fused");
+  // The samples come back with the metrics: the host never waits for the device mid-step.
+  assertEquals(small.midStepWaits, 0, "host waits before the step's last launch");
   assert(
     small.launches < 0.5 * unfused.launches,
     `fused ${small.launches} launches per step vs unfused ${unfused.launches}`,

@@ -12,3 +12,13 @@
 
 /** tfjs kernel name of the row sampler. */
 export const SAMPLE_ROWS = "RtdlabSampleRows";
+
+/**
+ * tfjs kernel name of the discriminator's input built on the device, so the step needs no read of
+ * the samples before D runs. Inputs (int32): `ids` [N] (the generator's input: the original ids
+ * outside the selected positions), `selected` [M] (flat positions), `picks` [M] (the samples),
+ * `targets` [M] (the original ids there). Outputs: the corrupted ids, int32 [N] (ids with picks[i]
+ * at selected[i]), and the labels, float32 [N] (1 where picks[i] ≠ targets[i], else 0) — what
+ * lib/train/sampling.ts `corrupt` computes on the host.
+ */
+export const CORRUPT = "RtdlabCorrupt";

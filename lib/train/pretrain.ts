@@ -29,7 +29,14 @@ import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts"
 import { deriveSeed, Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
 import { AdamW, learningRate } from "./optimizer.ts";
-import { corrupt, sampleFromLogits, sampleOnDevice } from "./sampling.ts";
+import {
+  corrupt,
+  type Corruption,
+  sampleFromLogits,
+  sampleOnDevice,
+  sampleOnDeviceTensor,
+} from "./sampling.ts";
+import { CORRUPT } from "../backend/sample_rows.ts";
 import { heapView } from "../backend/host_read.ts";
 import { capabilities } from "../backend/capabilities.ts";
 import { rocAuc, rtdSkill } from "./rtd_metrics.ts";
@@ -243,12 +250,12 @@ export class Pretrainer {
    */
   discriminatorGradients(
     inputs: EncoderInputs,
-    labels: Float32Array,
+    labels: Float32Array | tf.Tensor1D,
     dropoutRng: Rng,
     weight = 1,
   ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: tf.Tensor1D } {
     const names = this.model.discriminatorVariables();
-    const labelT = tf.tensor1d(labels, "float32");
+    const labelT = labels instanceof Float32Array ? tf.tensor1d(labels, "float32") : tf.clone(labels);
     const weights = tf.reshape(inputs.attentionMask, [-1]) as tf.Tensor1D;
     let logits: tf.Tensor1D | undefined;
     let loss: tf.Scalar | undefined;
@@ -353,15 +360,22 @@ export class Pretrainer {
       }
       const t0 = performance.now();
       const disallow = c.disallowCorrect ? masked.targets : undefined;
-      // GPU backends draw on the device (only the ids come back); the others read the logits (on wasm a
-      // view of the heap, not a copy: nothing allocates tensors until sampling is done).
-      let samples = await sampleOnDevice(
+      // GPU backends with one micro-batch sample and build D's input on the device: the samples come
+      // back with the step's metrics, so the host never waits for the device mid-step.
+      const onDevice = micro.length === 1 && tf.getKernel(CORRUPT, tf.getBackend()) != null
+        ? this.#corruptOnDevice(sampleLogits as tf.Tensor2D, masked, genInputs[0], rngs.data, disallow)
+        : null;
+      if (onDevice) disposeLater.push(onDevice.picks, onDevice.labels, onDevice.inputs.inputIds);
+      // Other GPU backends draw on the device (only the ids come back); the rest read the logits (on wasm
+      // a view of the heap, not a copy: nothing allocates tensors until sampling is done).
+      let samples = onDevice ? null : await sampleOnDevice(
         sampleLogits as tf.Tensor2D,
         c.samplingTemperature,
         rngs.data,
         disallow,
       );
-      if (samples == null) {
+      if (onDevice) this.hostTimer?.("sample on device", performance.now() - t0);
+      else if (samples == null) {
         const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
         this.hostTimer?.("read logits", performance.now() - t0);
         samples = this.#host("sample", () =>
@@ -373,19 +387,26 @@ export class Pretrainer {
             rngs.data,
             disallow,
           ));
-      } else this.hostTimer?.("sample on device", performance.now() - t0);
-      const picked = samples;
-      const corruption = this.#host("sample", () => corrupt(batch.inputIds, masked.selected, picked));
-      const discInputs = this.#host(
+      } else if (!onDevice) this.hostTimer?.("sample on device", performance.now() - t0);
+      // The host's copy of the corruption (for the metrics; on the device path it is built once the
+      // samples are read with the metrics).
+      let corruption: Corruption | undefined;
+      if (samples != null) {
+        const picked = samples;
+        corruption = this.#host("sample", () => corrupt(batch.inputIds, masked.selected, picked));
+      }
+      const discInputs = onDevice ? [onDevice.inputs] : this.#host(
         "upload",
-        () => micro.map((m) => batchTensors(m.slice(corruption.corruptedIds), m.batch, this.vocab.padId)),
+        () => micro.map((m) => batchTensors(m.slice(corruption!.corruptedIds), m.batch, this.vocab.padId)),
       );
-      disposeLater.push(discInputs.flatMap((x) => [x.inputIds, x.tokenTypeIds, x.attentionMask]));
+      if (!onDevice) {
+        disposeLater.push(discInputs.flatMap((x) => [x.inputIds, x.tokenTypeIds, x.attentionMask]));
+      }
       const discGradients = (dropoutRng: Rng) =>
         sumParts(micro.map((m, k) => () =>
           this.discriminatorGradients(
             discInputs[k],
-            m.slice(corruption.labels),
+            onDevice ? onDevice.labels : m.slice(corruption!.labels),
             dropoutRng,
             micro.length === 1 ? 1 : m.tokens / Math.max(1, tokens),
           )
@@ -430,25 +451,31 @@ export class Pretrainer {
       disposeLater.push(discNorm);
 
       const t1 = performance.now();
-      // One device read for the four scalars (each read is a round trip on webgpu), one for D's logits.
+      // One device read for the four scalars (each read is a round trip on webgpu), one for D's logits,
+      // and on the device path one for the samples: all after the step's last kernel.
       const scalars = tf.tidy(() => tf.stack([gen.loss, disc.loss!, genNorm!, discNorm]));
+      if (onDevice) {
+        const picked = (await onDevice.picks.data()) as Int32Array;
+        corruption = corrupt(batch.inputIds, masked.selected, picked);
+      }
+      const labels = corruption!.labels;
       const [lossMlm, lossRtd, gradNormGenerator, discNormValue] = await scalars.data();
       scalars.dispose();
       const dLogits = (await disc.logits.data()) as Float32Array;
       const [accAll, accReplaced] = discriminatorAccuracy(
         dLogits,
-        corruption.labels,
+        labels,
         batch.inputIds,
         this.vocab.padId,
       );
       const gradNormDiscriminator = isJoint(c) ? null : discNormValue;
       let replaced = 0;
-      for (const l of corruption.labels) replaced += l;
+      for (const l of labels) replaced += l;
       const pad = this.vocab.padId;
       const skill = rtdSkill(
         lossRtd,
         replaced / tokens,
-        rocAuc(dLogits, corruption.labels, (i) => batch.inputIds[i] !== pad),
+        rocAuc(dLogits, labels, (i) => batch.inputIds[i] !== pad),
       );
       this.hostTimer?.("read metrics", performance.now() - t1);
       this.step++;
@@ -462,7 +489,7 @@ export class Pretrainer {
         baseRate: skill.baseRate,
         rtdGain: skill.gain,
         replacedFrac: replaced / tokens,
-        genAcc: corruption.sampledCorrect / masked.selected.length,
+        genAcc: corruption!.sampledCorrect / masked.selected.length,
         lr,
         gradNormGenerator,
         gradNormDiscriminator,
@@ -472,6 +499,35 @@ export class Pretrainer {
       genInputs.forEach(disposeInputs);
       tf.dispose(disposeLater);
     }
+  }
+
+  /**
+   * Samples the masked positions and builds D's input and labels on the device (one micro-batch):
+   * the picks (read later, with the metrics), the labels [B·L] and D's inputs, whose token types and
+   * attention mask are the generator's (the mask comes from the original ids).
+   */
+  #corruptOnDevice(
+    logits: tf.Tensor2D,
+    masked: MaskedBatch,
+    genInputs: EncoderInputs,
+    rng: Rng,
+    disallow: Int32Array | undefined,
+  ): { picks: tf.Tensor1D; labels: tf.Tensor1D; inputs: EncoderInputs } | null {
+    const picks = sampleOnDeviceTensor(logits, this.config.samplingTemperature, rng, disallow);
+    if (picks == null) return null;
+    const [corruptedIds, labels] = tf.tidy(() => {
+      const selected = tf.tensor1d(masked.selected, "int32");
+      const targets = tf.tensor1d(masked.targets, "int32");
+      const ids = tf.reshape(genInputs.inputIds, [-1]);
+      return tf.engine().runKernel(CORRUPT, { ids, selected, picks, targets }) as tf.Tensor[];
+    });
+    const inputIds = tf.reshape(corruptedIds, genInputs.inputIds.shape) as tf.Tensor2D;
+    corruptedIds.dispose();
+    return {
+      picks,
+      labels: labels as tf.Tensor1D,
+      inputs: { inputIds, tokenTypeIds: genInputs.tokenTypeIds, attentionMask: genInputs.attentionMask },
+    };
   }
 
   #host<T>(phase: HostPhase, f: () => T): T {

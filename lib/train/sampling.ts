@@ -76,6 +76,25 @@ export async function sampleOnDevice(
   rng: Rng,
   disallow?: Int32Array,
 ): Promise<Int32Array | null> {
+  const picks = sampleOnDeviceTensor(logits, temperature, rng, disallow);
+  if (picks == null) return null;
+  try {
+    return (await picks.data()) as Int32Array;
+  } finally {
+    picks.dispose();
+  }
+}
+
+/**
+ * {@link sampleOnDevice} without the read: the picks as an int32 tensor [rows] on the device (the
+ * caller disposes it), or null when the active backend has no row sampler.
+ */
+export function sampleOnDeviceTensor(
+  logits: tf.Tensor2D,
+  temperature: number,
+  rng: Rng,
+  disallow?: Int32Array,
+): tf.Tensor1D | null {
   if (tf.getKernel(SAMPLE_ROWS, tf.getBackend()) == null) return null;
   const rows = logits.shape[0];
   const u = new Float64Array(rows);
@@ -83,11 +102,10 @@ export async function sampleOnDevice(
   const uniforms = tf.tensor1d(new Int32Array(u.buffer), "int32");
   const banned = disallow ? tf.tensor1d(disallow, "int32") : null;
   const inputs: tf.NamedTensorMap = banned ? { logits, uniforms, banned } : { logits, uniforms };
-  const picks = tf.engine().runKernel(SAMPLE_ROWS, inputs, { temperature }) as tf.Tensor;
   try {
-    return (await picks.data()) as Int32Array;
+    return tf.engine().runKernel(SAMPLE_ROWS, inputs, { temperature }) as tf.Tensor1D;
   } finally {
-    tf.dispose([uniforms, picks, ...(banned ? [banned] : [])]);
+    tf.dispose([uniforms, ...(banned ? [banned] : [])]);
   }
 }
 

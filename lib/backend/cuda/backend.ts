@@ -29,7 +29,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type Block, CachingAllocator } from "./allocator.ts";
 import { type CudaRuntime, type DevicePtr, type Handle, ParamBlock } from "./driver.ts";
 import { DROPOUT_MASK, dropoutParams } from "../dropout_mask.ts";
-import { SAMPLE_ROWS } from "../sample_rows.ts";
+import { CORRUPT, SAMPLE_ROWS } from "../sample_rows.ts";
 import { ADAMW } from "../adamw_kernel.ts";
 import { FUSED } from "../fused_kernels.ts";
 
@@ -67,6 +67,7 @@ export const PTX_ENTRIES = [
   "scaled_masked_softmax_f32",
   "scaled_masked_softmax_grad_f32",
   "bias_split_heads_f32",
+  "corrupt_i32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
 
@@ -948,6 +949,28 @@ function sampleRows({ logits, uniforms, banned }: Inputs, b: CudaBackend, attrs:
   return y;
 }
 
+function corruptKernel({ ids, selected, picks, targets }: Inputs, b: CudaBackend): TensorInfo[] {
+  for (const [k, t] of Object.entries({ ids, selected, picks, targets })) {
+    if (t == null || t.dtype !== "int32") throw new Error(`${CORRUPT} (cuda): input ${k} must be int32`);
+  }
+  const m = sizeOf(selected.shape);
+  if (sizeOf(picks.shape) !== m || sizeOf(targets.shape) !== m) {
+    throw new Error(`${CORRUPT} (cuda): selected, picks and targets need one length`);
+  }
+  const corrupted = b.makeOutput(ids.shape, "int32");
+  const labels = b.makeOutput(ids.shape, "float32");
+  b.rt.copyDtoD(b.ptr(corrupted), b.ptr(ids), sizeOf(ids.shape) * 4);
+  b.fill(labels, 0);
+  b.launch(
+    "corrupt_i32",
+    m,
+    (p) =>
+      p.i32(m).ptr(b.ptr(selected)).ptr(b.ptr(picks)).ptr(b.ptr(targets)).ptr(b.ptr(corrupted))
+        .ptr(b.ptr(labels)),
+  );
+  return [corrupted, labels];
+}
+
 // The AdamW update of every parameter in one launch (lib/backend/adamw_kernel.ts) instead of ~17
 // launches per parameter.
 /** Elements per block of the multi-tensor kernels (AdamW, sum of squares). */
@@ -1236,6 +1259,7 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   BatchMatMul: batchMatMul,
   [DROPOUT_MASK]: dropoutMaskKernel,
   [SAMPLE_ROWS]: sampleRows,
+  [CORRUPT]: corruptKernel,
   [ADAMW]: adamw,
   [FUSED.gelu]: gelu,
   [FUSED.geluGrad]: geluGrad,

@@ -33,6 +33,8 @@ export interface StepCounts {
   syncs: number;
   copiesToHost: number;
   copiesToDevice: number;
+  /** Host waits with launches still to come in the step: each stalls the pipeline mid-step. */
+  midStepWaits: number;
   /** Per tfjs kernel: calls, and the launches and gemms they made. */
   byKernel: Map<string, { calls: number; launches: number; gemms: number }>;
 }
@@ -99,16 +101,25 @@ export async function countStep(
   const t = new Pretrainer(cfg, vocab);
   let result: StepCounts | undefined;
   try {
+    // The launch count at every host wait, to tell waits inside the step from those at its end.
+    const rt = (tf.backend() as unknown as { rt: { synchronize(): void; wait(): Promise<void> } }).rt;
+    const waitsAt: number[] = [];
+    const [sync, wait] = [rt.synchronize.bind(rt), rt.wait.bind(rt)];
+    rt.synchronize = () => (waitsAt.push(counters.launches + counters.gemms), sync());
+    rt.wait = () => (waitsAt.push(counters.launches + counters.gemms), wait());
     for (let s = 0; s < steps; s++) {
       const before = { ...counters };
       current = new Map();
+      waitsAt.length = 0;
       await t.trainStep(randomBatch(cfg.vocabSize, batch, length, s));
+      const end = counters.launches + counters.gemms;
       result = {
         launches: counters.launches - before.launches,
         gemms: counters.gemms - before.gemms,
         syncs: counters.syncs - before.syncs,
         copiesToHost: counters.copiesToHost - before.copiesToHost,
         copiesToDevice: counters.copiesToDevice - before.copiesToDevice,
+        midStepWaits: new Set(waitsAt.filter((at) => at < end)).size,
         byKernel: current,
       };
       current = undefined;
@@ -181,7 +192,8 @@ export function countsMarkdown(counts: StepCounts): string {
     (b[1].launches + b[1].gemms) - (a[1].launches + a[1].gemms) || a[0].localeCompare(b[0])
   );
   const lines = [
-    `launches ${counts.launches}, gemms ${counts.gemms}, host waits ${counts.syncs}, ` +
+    `launches ${counts.launches}, gemms ${counts.gemms}, host waits ${counts.syncs} ` +
+    `(${counts.midStepWaits} before the step's last launch), ` +
     `copies to host ${counts.copiesToHost}, to device ${counts.copiesToDevice}`,
     "",
     "| tfjs kernel | calls | launches | gemms |",

@@ -377,6 +377,21 @@ export function emulatedCuda(): CudaRuntime {
         }
         return;
       }
+      case "corrupt_i32": {
+        const [m, selected, picks, targets, corrupted, labels] = [
+          p.i32(),
+          I(p.ptr()),
+          I(p.ptr()),
+          I(p.ptr()),
+          I(p.ptr()),
+          F(p.ptr()),
+        ];
+        for (let i = 0; i < m; i++) {
+          corrupted[selected[i]] = picks[i];
+          labels[selected[i]] = picks[i] !== targets[i] ? 1 : 0;
+        }
+        return;
+      }
       case "bias_split_heads_f32": {
         const [n, length, heads, d, x, bias, y] = [
           p.i32(),

@@ -755,6 +755,18 @@ extern "C" __global__ void dropout_f32(int n, unsigned k0, unsigned k1, unsigned
   }
 }
 
+// The discriminator's input from the samples (lib/backend/sample_rows.ts, CORRUPT): corrupted and
+// labels come in as copies of ids and zeros; this writes the M selected positions.
+extern "C" __global__ void corrupt_i32(int m, const int* __restrict__ selected, const int* __restrict__ picks,
+                                       const int* __restrict__ targets, int* __restrict__ corrupted,
+                                       float* __restrict__ labels) {
+  for (int i = grid_start(); i < m; i += grid_stride()) {
+    int pos = selected[i];
+    corrupted[pos] = picks[i];
+    labels[pos] = picks[i] != targets[i] ? 1.0f : 0.0f;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // One sample per row of logits [rows, vocab] by inverse CDF, as sampleFromLogits in
 // lib/train/sampling.ts: weights w_v = exp((x_v − max) / T) in double (0 for the row's banned id),
