@@ -54,6 +54,22 @@ function randomBatch(vocabSize: number, batch: number, length: number, seed: num
   return { inputIds, tokenTypeIds: new Int32Array(batch * length), batch, length };
 }
 
+/** A Pretrainer of preset `config` at batch × length on the active (counting) backend, and its counters. */
+function trainerOnActiveBackend(
+  config: string,
+  sharing: SharingMode,
+  batch: number,
+  length: number,
+  set: Record<string, unknown> = {},
+) {
+  const cfg = validateConfig(
+    applyOverrides(preset(config), { sharing, seqLength: length, batchSize: batch, ...set }),
+  );
+  const vocab: PretrainVocab = { padId: 0, maskId: 4, vocabSize: cfg.vocabSize, isSpecial: (id) => id < 5 };
+  const counters = (tf.backend() as unknown as { rt: { counters: Record<string, number> } }).rt.counters;
+  return { cfg, counters, t: new Pretrainer(cfg, vocab) };
+}
+
 /**
  * Runs `steps` training steps of `config` (a preset name) with `sharing` on the emulated cuda
  * backend at batch × length tokens and returns the counts of the last one (the first allocates
@@ -90,15 +106,7 @@ export async function countStep(
     started = true;
   }
   await tf.setBackend(BACKEND);
-  const cfg = validateConfig(applyOverrides(preset(config), {
-    sharing,
-    seqLength: length,
-    batchSize: batch,
-    ...opts.set,
-  }));
-  const vocab: PretrainVocab = { padId: 0, maskId: 4, vocabSize: cfg.vocabSize, isSpecial: (id) => id < 5 };
-  const counters = (tf.backend() as unknown as { rt: { counters: Record<string, number> } }).rt.counters;
-  const t = new Pretrainer(cfg, vocab);
+  const { cfg, counters, t } = trainerOnActiveBackend(config, sharing, batch, length, opts.set);
   let result: StepCounts | undefined;
   try {
     // The launch count at every host wait, to tell waits inside the step from those at its end.
@@ -154,15 +162,7 @@ export async function hostTimePerStep(
     nullStarted = true;
   }
   await tf.setBackend("cudanull");
-  const cfg = validateConfig(applyOverrides(preset(config), {
-    sharing,
-    seqLength: length,
-    batchSize: batch,
-    ...opts.set,
-  }));
-  const vocab: PretrainVocab = { padId: 0, maskId: 4, vocabSize: cfg.vocabSize, isSpecial: (id) => id < 5 };
-  const counters = (tf.backend() as unknown as { rt: { counters: Record<string, number> } }).rt.counters;
-  const t = new Pretrainer(cfg, vocab);
+  const { cfg, counters, t } = trainerOnActiveBackend(config, sharing, batch, length, opts.set);
   const times: number[] = [];
   let launches = 0, gemms = 0;
   try {
