@@ -161,22 +161,20 @@ function fusedLayerNormOp(eps: number) {
   });
 }
 
-// LayerNorm(residual + dropout(h)) as one kernel each way (cuda): the sublayer output of a post-LN
-// block, without the dropout and add kernels. The backward kernel also returns h's gradient.
+// LayerNorm(residual + dropout(h + hBias)) as one kernel each way (cuda): the sublayer output of a
+// post-LN block, without the bias, dropout and add kernels. The backward kernel also returns h's gradient.
 function fusedAddLayerNorm(
+  ctx: LayerContext,
+  lnName: string,
   residual: tf.Tensor,
   h: tf.Tensor,
   hBias: tf.Tensor | null,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  eps: number,
-  rate: number,
-  seed: number,
 ): tf.Tensor {
+  const { rate, seed } = nextDropout(ctx) ?? { rate: 0, seed: 0 };
+  const eps = ctx.layerNormEps;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const tensors = args.slice(0, -1) as tf.Tensor[];
+    const [x, hh, g, b, hb] = args.slice(0, -1) as tf.Tensor[];
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    const [x, hh, g, b, hb] = tensors;
     const inputs: tf.NamedTensorMap = { x, h: hh, gamma: g, beta: b };
     if (hb) inputs.hBias = hb;
     const [y, xhat, rstd] = tf.engine().runKernel(FUSED.layerNorm, inputs, {
@@ -199,6 +197,7 @@ function fusedAddLayerNorm(
       },
     };
   });
+  const [gamma, beta] = [ctx.params.get(`${lnName}.weight`), ctx.params.get(`${lnName}.bias`)];
   return hBias ? op(residual, h, gamma, beta, hBias) : op(residual, h, gamma, beta);
 }
 
@@ -208,11 +207,7 @@ function fusedAddLayerNorm(
  */
 export function addLayerNorm<T extends tf.Tensor>(ctx: LayerContext, name: string, residual: T, h: T): T {
   if (!fusedKernelsActive("layerNorm")) return layerNorm(ctx, name, tf.add(residual, dropout(ctx, h)) as T);
-  const rate = ctx.training ? ctx.dropout : 0;
-  if (rate > 0 && !ctx.rng) throw new Error("dropout needs an rng when training");
-  const seed = rate > 0 ? ctx.rng!.seed() : 0;
-  const [gamma, beta] = [ctx.params.get(`${name}.weight`), ctx.params.get(`${name}.bias`)];
-  return fusedAddLayerNorm(residual, h, null, gamma, beta, ctx.layerNormEps, Math.max(0, rate), seed) as T;
+  return fusedAddLayerNorm(ctx, name, residual, h, null) as T;
 }
 
 /**
@@ -226,26 +221,11 @@ export function denseAddLayerNorm(
   residual: tf.Tensor2D,
   x: tf.Tensor2D,
 ): tf.Tensor2D {
-  const hasBias = ctx.params.has(`${denseName}.bias`);
-  if (!fusedKernelsActive("layerNorm") || !hasBias) {
+  if (!fusedKernelsActive("layerNorm") || !ctx.params.has(`${denseName}.bias`)) {
     return addLayerNorm(ctx, lnName, residual, dense(ctx, denseName, x));
   }
   const h = tf.matMul(x, ctx.params.get(`${denseName}.weight`) as tf.Tensor2D, false, true);
-  const rate = ctx.training ? ctx.dropout : 0;
-  if (rate > 0 && !ctx.rng) throw new Error("dropout needs an rng when training");
-  const seed = rate > 0 ? ctx.rng!.seed() : 0;
-  const [gamma, beta] = [ctx.params.get(`${lnName}.weight`), ctx.params.get(`${lnName}.bias`)];
-  const hBias = ctx.params.get(`${denseName}.bias`);
-  return fusedAddLayerNorm(
-    residual,
-    h,
-    hBias,
-    gamma,
-    beta,
-    ctx.layerNormEps,
-    Math.max(0, rate),
-    seed,
-  ) as tf.Tensor2D;
+  return fusedAddLayerNorm(ctx, lnName, residual, h, ctx.params.get(`${denseName}.bias`)) as tf.Tensor2D;
 }
 
 const layerNormOps = new Map<string, ReturnType<typeof layerNormOp>>();
@@ -339,13 +319,19 @@ const fusedDropoutOp = (rate: number, seed: number) =>
       tf.engine().runKernel(FUSED.dropout, { x: dy as tf.Tensor }, { rate, seed }) as tf.Tensor,
   }));
 
+/** The next dropout's rate and seed from the context (drawing the seed), or null when dropout is off. */
+function nextDropout(ctx: LayerContext): { rate: number; seed: number } | null {
+  if (!ctx.training || ctx.dropout <= 0) return null;
+  if (!ctx.rng) throw new Error("dropout needs an rng when training");
+  return { rate: ctx.dropout, seed: ctx.rng.seed() };
+}
+
 /** Inverted dropout, seeded from the context's Rng; identity when not training. Same masks on every backend. */
 export function dropout<T extends tf.Tensor>(ctx: LayerContext, x: T): T {
-  if (!ctx.training || ctx.dropout <= 0) return x;
-  if (!ctx.rng) throw new Error("dropout needs an rng when training");
-  const seed = ctx.rng.seed();
-  if (fusedKernelsActive("dropout")) return fusedDropoutOp(ctx.dropout, seed)(x) as T;
-  return tf.mul(x, dropoutMask(x.shape, ctx.dropout, seed)) as T;
+  const d = nextDropout(ctx);
+  if (!d) return x;
+  if (fusedKernelsActive("dropout")) return fusedDropoutOp(d.rate, d.seed)(x) as T;
+  return tf.mul(x, dropoutMask(x.shape, d.rate, d.seed)) as T;
 }
 
 // softmax(scores·scale + maskBias) as one kernel each way (cuda).

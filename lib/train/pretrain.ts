@@ -366,32 +366,33 @@ export class Pretrainer {
         ? this.#corruptOnDevice(sampleLogits as tf.Tensor2D, masked, genInputs[0], rngs.data, disallow)
         : null;
       if (onDevice) disposeLater.push(onDevice.picks, onDevice.labels, onDevice.inputs.inputIds);
-      // Other GPU backends draw on the device (only the ids come back); the rest read the logits (on wasm
-      // a view of the heap, not a copy: nothing allocates tensors until sampling is done).
-      let samples = onDevice ? null : await sampleOnDevice(
-        sampleLogits as tf.Tensor2D,
-        c.samplingTemperature,
-        rngs.data,
-        disallow,
-      );
-      if (onDevice) this.hostTimer?.("sample on device", performance.now() - t0);
-      else if (samples == null) {
-        const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
-        this.hostTimer?.("read logits", performance.now() - t0);
-        samples = this.#host("sample", () =>
-          sampleFromLogits(
-            logitValues,
-            masked.selected.length,
-            c.vocabSize,
-            c.samplingTemperature,
-            rngs.data,
-            disallow,
-          ));
-      } else if (!onDevice) this.hostTimer?.("sample on device", performance.now() - t0);
-      // The host's copy of the corruption (for the metrics; on the device path it is built once the
-      // samples are read with the metrics).
+      // The host's copy of the corruption, for D's input elsewhere and for the metrics (on the device
+      // path it is built once the samples are read, with the metrics).
       let corruption: Corruption | undefined;
-      if (samples != null) {
+      if (onDevice) this.hostTimer?.("sample on device", performance.now() - t0);
+      else {
+        // Other GPU backends draw on the device (only the ids come back); the rest read the logits (on
+        // wasm a view of the heap, not a copy: nothing allocates tensors until sampling is done).
+        let samples = await sampleOnDevice(
+          sampleLogits as tf.Tensor2D,
+          c.samplingTemperature,
+          rngs.data,
+          disallow,
+        );
+        if (samples != null) this.hostTimer?.("sample on device", performance.now() - t0);
+        else {
+          const logitValues = heapView(sampleLogits) ?? (await sampleLogits.data()) as Float32Array;
+          this.hostTimer?.("read logits", performance.now() - t0);
+          samples = this.#host("sample", () =>
+            sampleFromLogits(
+              logitValues,
+              masked.selected.length,
+              c.vocabSize,
+              c.samplingTemperature,
+              rngs.data,
+              disallow,
+            ));
+        }
         const picked = samples;
         corruption = this.#host("sample", () => corrupt(batch.inputIds, masked.selected, picked));
       }

@@ -18,6 +18,9 @@ import { dropoutHash } from "../dropout_mask.ts";
 const MAXR = 8;
 const f32 = Math.fround;
 const INV_SQRT2 = f32(Math.SQRT1_2);
+/** Dropout's multiplier for element i (kernels.cu drop_mult): scale where kept, 0 where dropped. */
+const dropMult = (i: number, k0: number, k1: number, threshold: number, scale: number) =>
+  (dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0;
 const INV_SQRT_2PI = f32(1 / Math.sqrt(2 * Math.PI));
 
 /** An emulated device (see the module doc). */
@@ -149,7 +152,7 @@ export function emulatedCuda(): CudaRuntime {
           p.f32(),
           F(p.ptr()),
         ];
-        for (let i = 0; i < n; i++) y[i] = (dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0;
+        for (let i = 0; i < n; i++) y[i] = dropMult(i, k0, k1, threshold, scale);
         return;
       }
       case "sample_rows_f32": {
@@ -331,7 +334,7 @@ export function emulatedCuda(): CudaRuntime {
           F(p.ptr()),
         ];
         for (let i = 0; i < n; i++) {
-          y[i] = f32(x[i] * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0));
+          y[i] = f32(x[i] * dropMult(i, k0, k1, threshold, scale));
         }
         return;
       }
@@ -442,7 +445,7 @@ export function emulatedCuda(): CudaRuntime {
           if (h == null) return x[i];
           const hv = hb ? f32(h[i] + hb[i % cols]) : h[i];
           return f32(
-            x[i] + (drop ? f32(hv * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0)) : hv),
+            x[i] + (drop ? f32(hv * dropMult(i, k0, k1, threshold, scale)) : hv),
           );
         };
         for (let r = 0; r < rows; r++) {
@@ -483,7 +486,7 @@ export function emulatedCuda(): CudaRuntime {
             const d = f32(f32(f32(g - ma) - f32(xhat[i] * mb)) * rstd[r]);
             dx[i] = d;
             dyXhat[i] = f32(dy[i] * xhat[i]);
-            if (dh) dh[i] = drop ? f32(d * ((dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0)) : d;
+            if (dh) dh[i] = drop ? f32(d * dropMult(i, k0, k1, threshold, scale)) : d;
           }
         }
         return;
