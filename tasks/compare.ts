@@ -11,18 +11,24 @@
  *   deno task compare --quick                 # ~5 min on 2 cores (deberta-mini on synthetic:echo)
  *   deno task compare --medium                # ~30-50 min: 3 pre-training seeds
  *   deno task compare --name full             # hours: 3 pre-training seeds × 3 fine-tuning seeds, 6 tasks
+ *   deno task compare --gpu                   # ~1 h on one GPU: electra-small, batch 128 (= --backend cuda --name gpu)
  *   deno task compare --tasks sentiment-yelp,data/mine.csv --steps 2000 --pretrain-seeds 0,1
  *
  * @module
  */
 
 import { join, resolve } from "node:path";
-import { applyOverrides, preset, SHARING_MODES } from "../lib/config.ts";
+import { applyOverrides, preset } from "../lib/config.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { prepareCorpus } from "../lib/text/dataset.ts";
-import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
+import {
+  COMPARE_HELP,
+  type CompareArgs,
+  parseCompareArgs,
+  type TaskPlan,
+} from "../lib/finetune/compare_plan.ts";
 import {
   type ComparisonEntry,
   comparisonTable,
@@ -32,227 +38,38 @@ import {
 import { formatDuration } from "../lib/util/progress.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
-import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
 import { baseRate } from "../lib/report/demo.ts";
 import { notLearned } from "../lib/train/rtd_metrics.ts";
-
-/** Per-task fine-tuning settings. */
-interface TaskPlan {
-  task: string;
-  maxTrain?: number;
-  maxEval?: number;
-  maxLength?: number;
-  epochs?: number;
-}
-
-/** Everything that decides the comparison's numbers (stored as plan.json; a re-run must match it). */
-interface Plan {
-  config: string;
-  modes: string[];
-  steps: number;
-  batch: number;
-  seqLength: number;
-  corpus: string;
-  pretrainSeeds: number[];
-  finetuneSeeds: number[];
-  tasks: TaskPlan[];
-  scratch: boolean;
-  backend: string;
-  lr: number;
-  batchFt: number;
-  set: string[];
-}
-
-// The regime map (notebook 06): on `synthetic:echo` the `deberta-mini` discriminators learn in minutes
-// under every mode, so the downstream comparison reads encoders that have the RTD skill. Its tasks are
-// the echo language's own (an English task would be all [UNK] to its vocabulary).
-const ECHO_TASKS: TaskPlan[] = [{ task: "echo-intact", maxLength: 16 }, {
-  task: "echo-reflexive",
-  maxLength: 16,
-}];
-
-const QUICK: Omit<Plan, "backend"> = {
-  config: "deberta-mini",
-  modes: [...SHARING_MODES],
-  steps: 1200,
-  batch: 8,
-  seqLength: 128,
-  corpus: "synthetic:echo",
-  pretrainSeeds: [0],
-  finetuneSeeds: [0, 1, 2],
-  tasks: ECHO_TASKS,
-  scratch: true,
-  lr: 1e-3,
-  batchFt: 32,
-  set: [],
-};
-
-const MEDIUM: Omit<Plan, "backend"> = {
-  ...QUICK,
-  steps: 2400,
-  pretrainSeeds: [0, 1, 2],
-  finetuneSeeds: [0, 1, 2],
-  tasks: structuredClone(ECHO_TASKS),
-};
-
-const FULL: Omit<Plan, "backend"> = {
-  config: "tiny",
-  modes: [...SHARING_MODES],
-  steps: 2000,
-  batch: 16,
-  seqLength: 128,
-  corpus: "gutenberg",
-  pretrainSeeds: [0, 1, 2],
-  finetuneSeeds: [0, 1, 2],
-  // Caps keep one (encoder, seed) pass over the six tasks near half an hour of one core.
-  tasks: [
-    { task: "sentiment-imdb", maxLength: 64 },
-    { task: "sentiment-amazon", maxLength: 64 },
-    { task: "sentiment-yelp", maxLength: 64 },
-    { task: "spam", maxTrain: 1000, maxLength: 96 },
-    { task: "brown-genre", maxTrain: 2000, maxEval: 800, maxLength: 96 },
-    { task: "wordnet-supersense", maxTrain: 5000, maxEval: 1500, maxLength: 48 },
-  ],
-  scratch: true,
-  lr: 1e-3,
-  batchFt: 32,
-  set: [],
-};
-
-const HELP = `deno task compare — equal-compute comparison of mlm / es / nes / gdes on downstream tasks
-
-  --quick                 ~5 min on 2 cores: ${QUICK.config} on ${QUICK.corpus}, ${QUICK.steps} steps × batch ${QUICK.batch} × seq ${QUICK.seqLength},
-                          1 pre-training seed, ${QUICK.finetuneSeeds.length} fine-tuning seeds, ${
-  QUICK.tasks.map((t) => t.task).join(", ")
-}
-  --medium                ~30-50 min on 2 cores: the same at ${MEDIUM.steps} steps, pre-training seeds ${
-  MEDIUM.pretrainSeeds.join(",")
-}
-  (default preset)        overnight (roughly 8-14 h on 2 cores): ${FULL.steps} steps × batch ${FULL.batch} × seq ${FULL.seqLength}, pre-training seeds ${
-  FULL.pretrainSeeds.join(",")
-},
-                          fine-tuning seeds ${
-  FULL.finetuneSeeds.join(",")
-}, the ${FULL.tasks.length} English tasks
-  --name NAME             results go to runs/compare/NAME  [quick | default]
-  --modes LIST            sharing modes  [${SHARING_MODES.join(",")}]
-  --steps N  --batch B  --seq-length L  --config NAME  --corpus NAME   pre-training (same for every mode)
-  --pretrain-seeds LIST   e.g. 0,1,2          --finetune-seeds LIST   e.g. 0,1,2
-  --tasks LIST            packaged names (${Object.keys(PACKAGED_TASKS).join(", ")}) or data files
-  --max-train N  --max-eval N  --max-length N  --epochs N   caps/settings for every task
-  --lr X  --ft-batch B    fine-tuning learning rate and batch
-  --no-scratch            skip the no-pre-training control
-  --set KEY=VALUE         extra pre-training config override (repeatable; same for every mode)
-  --parallel N            subprocesses at a time  [cores]
-  --backend B             wasm | cpu | webgpu | cuda  [wasm]
-  --report-only           write results.{md,json} (and report.html) from the pieces finished so far; run nothing
-  --force                 accept settings that differ from the folder's plan.json (finished pieces are kept)
-`;
-
-const { values } = parseArgsOrExit({
-  args: Deno.args,
-  options: {
-    quick: { type: "boolean", default: false },
-    medium: { type: "boolean", default: false },
-    name: { type: "string" },
-    modes: { type: "string" },
-    steps: { type: "string" },
-    batch: { type: "string" },
-    "seq-length": { type: "string" },
-    config: { type: "string" },
-    corpus: { type: "string" },
-    "pretrain-seeds": { type: "string" },
-    "finetune-seeds": { type: "string" },
-    tasks: { type: "string" },
-    "max-train": { type: "string" },
-    "max-eval": { type: "string" },
-    "max-length": { type: "string" },
-    epochs: { type: "string" },
-    lr: { type: "string" },
-    "ft-batch": { type: "string" },
-    "no-scratch": { type: "boolean", default: false },
-    set: { type: "string", multiple: true },
-    parallel: { type: "string", default: String(Math.max(1, navigator.hardwareConcurrency ?? 2)) },
-    backend: { type: "string", default: "wasm" },
-    force: { type: "boolean", default: false },
-    "report-only": { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-  strict: true,
-});
-if (values.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
   Deno.exit(2);
 }
-const intArg = (k: string, v: string | undefined, min = 1) => {
-  try {
-    return intOption(k, v, min);
-  } catch (e) {
-    fail((e as Error).message);
-  }
-};
-const listArg = (v: string | undefined) =>
-  v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);
-const seedsArg = (k: string, v: string | undefined) => listArg(v)?.map((s) => intArg(k, s, 0)!);
 
-if (values.quick && values.medium) fail("--quick and --medium are two presets: give one");
-const base = values.quick ? QUICK : values.medium ? MEDIUM : FULL;
-const plan: Plan = {
-  ...structuredClone(base),
-  backend: values.backend!,
-  set: values.set ?? [],
-};
-plan.modes = listArg(values.modes) ?? plan.modes;
-for (const m of plan.modes) {
-  if (!(SHARING_MODES as readonly string[]).includes(m)) {
-    fail(`unknown mode "${m}" (${SHARING_MODES.join(", ")})`);
-  }
+let args: CompareArgs;
+try {
+  args = parseCompareArgs(Deno.args);
+} catch (e) {
+  fail((e as Error).message);
 }
-plan.steps = intArg("steps", values.steps) ?? plan.steps;
-plan.batch = intArg("batch", values.batch) ?? plan.batch;
-plan.seqLength = intArg("seq-length", values["seq-length"], 4) ?? plan.seqLength;
-plan.config = values.config ?? plan.config;
-plan.corpus = values.corpus ?? plan.corpus;
-plan.pretrainSeeds = seedsArg("pretrain-seeds", values["pretrain-seeds"]) ?? plan.pretrainSeeds;
-plan.finetuneSeeds = seedsArg("finetune-seeds", values["finetune-seeds"]) ?? plan.finetuneSeeds;
-const taskList = listArg(values.tasks);
-if (taskList) plan.tasks = taskList.map((t) => plan.tasks.find((p) => p.task === t) ?? { task: t });
-for (const t of plan.tasks) {
-  t.maxTrain = intArg("max-train", values["max-train"]) ?? t.maxTrain;
-  t.maxEval = intArg("max-eval", values["max-eval"]) ?? t.maxEval;
-  t.maxLength = intArg("max-length", values["max-length"], 4) ?? t.maxLength;
-  t.epochs = intArg("epochs", values.epochs) ?? t.epochs;
+if (args.help) {
+  console.log(COMPARE_HELP);
+  Deno.exit(0);
 }
-if (values.lr !== undefined) {
-  plan.lr = Number(values.lr);
-  if (!(plan.lr > 0)) fail(`--lr needs a positive number, got "${values.lr}"`);
-}
-plan.batchFt = intArg("ft-batch", values["ft-batch"]) ?? plan.batchFt;
-if (values["no-scratch"]) plan.scratch = false;
-if (new Set(plan.tasks.map((t) => taskSlug(t.task))).size !== plan.tasks.length) {
-  fail("two tasks share a name");
-}
-
-const name = values.name ?? (values.quick ? "quick" : values.medium ? "medium" : "default");
+const { plan, name, parallel } = args;
 const root = join("runs", "compare", name);
-const parallel = intArg("parallel", values.parallel)!;
 
 // ---- plan.json: a re-run continues the same comparison, never silently a different one ----
 await Deno.mkdir(root, { recursive: true });
 const planPath = join(root, "plan.json");
 const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
-if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !values.force) {
+if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !args.force) {
   fail(
     `${root} holds a comparison with other settings (${planPath}); use another --name, or --force to ` +
       `continue it with the new settings (finished pieces are kept)`,
   );
 }
-if (!values["report-only"]) await writeJsonAtomic(planPath, plan);
+if (!args.reportOnly) await writeJsonAtomic(planPath, plan);
 
 // ---- jobs ----
 interface Job {
@@ -412,7 +229,7 @@ console.error(
       plan.finetuneSeeds.join(",")
     }; ${pending.length} of ${jobs.length} jobs to run, ${parallel} at a time`,
 );
-const reportOnly = values["report-only"]!;
+const reportOnly = args.reportOnly;
 if (reportOnly) { for (const j of pending) j.status = "skipped"; }
 if (!reportOnly && pending.some((j) => j.kind === "pretrain")) {
   console.error("preparing the corpus and tokenizer (cached for the runs)...");

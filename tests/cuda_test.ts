@@ -24,7 +24,9 @@ import {
 } from "../lib/backend/cuda/backend.ts";
 import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
-import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+import { debertaMicroConfig, microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+import { SequenceClassifier } from "../lib/finetune/classifier.ts";
+import { crossEntropy } from "../lib/train/pretrain.ts";
 import { fillDropoutMask } from "../lib/backend/dropout_mask.ts";
 import {
   addLayerNorm,
@@ -519,6 +521,57 @@ async function stepOn(backend: string, sharing: "es" | "gdes") {
   const m = await t.trainStep(randomBatch(7));
   t.dispose();
   return { m, grads };
+}
+
+/** One fine-tuning step's loss and gradients (classifier on a random-init micro encoder, dropout on). */
+async function finetuneStepOn(backend: string, backbone: "electra" | "deberta") {
+  await tf.setBackend(backend);
+  const config = backbone === "electra" ? microConfig("gdes") : debertaMicroConfig("gdes");
+  const clf = new SequenceClassifier(config, 3, new Map(), 5);
+  const batch = randomBatch(11, 4, 16, 3);
+  const names = clf.params.names();
+  const vars = names.map((n) => clf.params.get(n));
+  // Made outside variableGrads, as lib/finetune/train.ts does: its tidy would free them before the backward pass.
+  const inputs = {
+    inputIds: tf.tensor2d(batch.inputIds, [4, 16], "int32"),
+    tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, [4, 16], "int32"),
+    attentionMask: tf.tensor2d(batch.inputIds.map((x) => (x === 0 ? 0 : 1)), [4, 16], "float32"),
+  };
+  const labels = tf.tensor1d([0, 2, 1, 2], "int32");
+  const { value, grads } = tf.variableGrads(
+    () => crossEntropy(clf.logits(inputs, { training: true, rng: new Rng(3) }), labels),
+    vars,
+  );
+  const loss = (await value.data())[0];
+  const byName = new Map<string, Float32Array>();
+  names.forEach((n, i) => {
+    const g = grads[vars[i].name]; // none for a parameter the loss does not reach
+    if (g) byName.set(n, g.dataSync() as Float32Array);
+  });
+  tf.dispose([value, labels, ...Object.values(inputs), ...Object.values(grads)]);
+  clf.dispose();
+  return { loss, grads: byName };
+}
+
+/** Largest gradient error relative to the tensor's own scale, floored at 1 % of the largest gradient. */
+function worstGradientError(got: Map<string, Float32Array>, want: Map<string, Float32Array>): number {
+  assertEquals([...got.keys()].sort(), [...want.keys()].sort());
+  // The floor: some gradients are zero in exact arithmetic (attention key biases: softmax ignores a
+  // per-row constant), so both backends return rounding noise there.
+  let top = 0, worst = 0;
+  for (const g of want.values()) for (const v of g) top = Math.max(top, Math.abs(v));
+  for (const [name, g] of want) {
+    const mine = got.get(name)!;
+    let own = 0, diff = 0;
+    for (let i = 0; i < g.length; i++) {
+      own = Math.max(own, Math.abs(g[i]));
+      diff = Math.max(diff, Math.abs(mine[i] - g[i]));
+    }
+    const e = diff / Math.max(own, 1e-2 * top);
+    assert(e <= 1e-4, `gradient ${name}: relative error ${e.toExponential(2)}`);
+    worst = Math.max(worst, e);
+  }
+  return worst;
 }
 
 /** Three AdamW updates (clipping active, bias correction, decayed and undecayed parameters, one across chunks) on `backend`. */
@@ -1127,27 +1180,30 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           const a = got.m[k]!, b = want.m[k]!;
           assert(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `${k}: cuda ${a} vs cpu ${b}`);
         }
-        assertEquals([...got.grads.keys()].sort(), [...want.grads.keys()].sort());
-        // Relative to the tensor's own scale, floored at 1 % of the largest gradient: some gradients
-        // are zero in exact arithmetic (attention key biases: softmax ignores a per-row constant),
-        // so both backends return rounding noise there.
-        let top = 0, worst = 0;
-        for (const g of want.grads.values()) for (const v of g) top = Math.max(top, Math.abs(v));
-        for (const [name, g] of want.grads) {
-          const mine = got.grads.get(name)!;
-          let own = 0, diff = 0;
-          for (let i = 0; i < g.length; i++) {
-            own = Math.max(own, Math.abs(g[i]));
-            diff = Math.max(diff, Math.abs(mine[i] - g[i]));
-          }
-          const e = diff / Math.max(own, 1e-2 * top);
-          worst = Math.max(worst, e);
-          assert(e <= 1e-4, `gradient ${name}: relative error ${e.toExponential(2)}`);
-        }
+        const worst = worstGradientError(got.grads, want.grads);
         console.log(`${label} ${sharing}: largest relative gradient error ${worst.toExponential(2)}`);
       },
     });
   }
+
+  Deno.test({
+    ignore,
+    name:
+      `${label} vs cpu: one fine-tuning step of the classifier, ELECTRA and DeBERTa encoders (loss and gradients)`,
+    fn: async () => {
+      await start();
+      for (const backbone of ["electra", "deberta"] as const) {
+        const want = await finetuneStepOn("cpu", backbone);
+        const got = await finetuneStepOn(target, backbone);
+        await tf.setBackend("cpu");
+        assert(Math.abs(got.loss - want.loss) <= 1e-4 * Math.max(1, Math.abs(want.loss)), `${backbone} loss`);
+        const worst = worstGradientError(got.grads, want.grads);
+        console.log(
+          `${label} fine-tuning ${backbone}: largest relative gradient error ${worst.toExponential(2)}`,
+        );
+      }
+    },
+  });
 }
 
 defineSuites("cuda", startGpu, gpu == null, "cuda_tf32");

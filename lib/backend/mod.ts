@@ -165,16 +165,24 @@ async function startTensorflow(): Promise<string> {
 
 // CUDA driver API + cuBLAS through Deno.dlopen (lib/backend/cuda/). openCuda() throws one clear
 // error naming what is missing ("no NVIDIA driver: …", "cuInit failed: …", "cuBLAS not found …").
+// RTDLAB_CUDA_EMULATE=1 runs the same backend on the host emulator instead (no GPU, slow): every task's
+// cuda path can then be checked end to end on a machine without one.
 async function startCuda(): Promise<string> {
   const { openCuda } = await import("./cuda/driver.ts");
   const { CudaBackend, registerCudaBackend } = await import("./cuda/backend.ts");
-  if (tf.findBackendFactory("cuda") == null) registerCudaBackend(openCuda());
+  if (tf.findBackendFactory("cuda") == null) {
+    const emulate = Deno.env.get("RTDLAB_CUDA_EMULATE") === "1";
+    registerCudaBackend(emulate ? (await import("./cuda/emulator.ts")).emulatedCuda() : openCuda());
+  }
   await activate("cuda");
   const b = tf.backend() as InstanceType<typeof CudaBackend>;
   const i = b.rt.info;
   const cuda = `${Math.floor(i.driverVersion / 1000)}.${(i.driverVersion % 1000) / 10}`;
   const gib = Math.round(i.totalBytes / 2 ** 30);
   const ptx = b.ptxFile.split("/").pop();
+  if (i.driverPath === "(emulated)") {
+    return `rtdlab cuda on the host emulator (RTDLAB_CUDA_EMULATE=1: no GPU, kernels in TypeScript; slow)`;
+  }
   return `rtdlab cuda on ${i.name} (sm_${i.computeCapability.join("")}, ${gib} GiB), driver CUDA ${cuda}, ` +
     `cuBLAS ${i.cublasVersion}${i.tf32 ? " TF32" : ""}, ${ptx}`;
 }
