@@ -232,6 +232,24 @@ Deno.test("ROC-AUC and RTD gain: hand-computed values, ties, a constant predicto
   assert(notLearned(0.86, 0.2).learned);
 });
 
+Deno.test("ROC-AUC equals the pairwise definition P(positive > negative) + ½ P(tie) on tied random scores", () => {
+  const rng = new Rng(4);
+  for (let trial = 0; trial < 20; trial++) {
+    const n = 5 + rng.int(200);
+    const scores = Array.from({ length: n }, () => Math.round(rng.next() * 8) / 4); // many ties
+    const labels = Array.from({ length: n }, () => (rng.next() < 0.3 ? 1 : 0));
+    let u = 0, pairs = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        if (labels[i] !== 1 || labels[j] !== 0) continue;
+        pairs++;
+        u += scores[i] > scores[j] ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+      }
+    }
+    assertEquals(rocAuc(scores, labels), pairs ? u / pairs : null, `trial ${trial}`);
+  }
+});
+
 Deno.test("a training step logs D's AUC, the base rate and the RTD gain (gain = base rate − RTD loss)", async () => {
   const t = new Pretrainer(microConfig("es"), VOCAB);
   const m = await t.trainStep(randomBatch(3));

@@ -21,33 +21,36 @@ export function binaryEntropy(p: number): number {
 
 /**
  * ROC-AUC of `scores` for `labels` (1 positive, 0 negative) over the entries where `include` is true
- * (all when omitted), by the rank-sum (Mann–Whitney U) with tied scores sharing their mean rank.
- * Null when one class is absent.
+ * (all when omitted): the Mann–Whitney U, P(positive > negative) + ½ P(tie), the rank-sum statistic
+ * with tied scores sharing their mean rank. Null when one class is absent.
  */
 export function rocAuc(
   scores: ArrayLike<number>,
   labels: ArrayLike<number>,
   include?: (i: number) => boolean,
 ): number | null {
-  const idx: number[] = [];
-  for (let i = 0; i < scores.length; i++) if (!include || include(i)) idx.push(i);
-  idx.sort((a, b) => scores[a] - scores[b]);
-  let pos = 0, rankSum = 0;
-  for (let i = 0; i < idx.length;) {
-    let j = i;
-    while (j + 1 < idx.length && scores[idx[j + 1]] === scores[idx[i]]) j++;
-    const meanRank = (i + j) / 2 + 1; // ranks are 1-based
-    for (let k = i; k <= j; k++) {
-      if (labels[idx[k]] === 1) {
-        pos++;
-        rankSum += meanRank;
-      }
-    }
-    i = j + 1;
+  // Each class's scores sorted natively (no comparator: ~10× faster than sorting indices, which cost
+  // ~4 ms of every 24 ms host step on a GPU), then one merge counts the pairs.
+  let nPos = 0, nNeg = 0;
+  for (let i = 0; i < scores.length; i++) {
+    if (!include || include(i)) labels[i] === 1 ? nPos++ : nNeg++;
   }
-  const neg = idx.length - pos;
-  if (pos === 0 || neg === 0) return null;
-  return (rankSum - pos * (pos + 1) / 2) / (pos * neg);
+  if (nPos === 0 || nNeg === 0) return null;
+  const pos = new Float64Array(nPos), neg = new Float64Array(nNeg);
+  for (let i = 0, p = 0, n = 0; i < scores.length; i++) {
+    if (!include || include(i)) labels[i] === 1 ? (pos[p++] = scores[i]) : (neg[n++] = scores[i]);
+  }
+  pos.sort();
+  neg.sort();
+  // For each positive (ascending): negatives strictly below it, and those equal to it (half each).
+  let below = 0, upTo = 0, u = 0;
+  for (const p of pos) {
+    while (below < nNeg && neg[below] < p) below++;
+    if (upTo < below) upTo = below;
+    while (upTo < nNeg && neg[upTo] === p) upTo++;
+    u += below + (upTo - below) / 2;
+  }
+  return u / (nPos * nNeg);
 }
 
 /** The base rate (nats), the gain over it, and the AUC, from one step's numbers. */
