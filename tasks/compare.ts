@@ -36,6 +36,7 @@ import {
   summarizeComparison,
 } from "../lib/finetune/compare.ts";
 import { formatDuration } from "../lib/util/progress.ts";
+import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 import { baseRate } from "../lib/report/demo.ts";
@@ -85,6 +86,9 @@ interface Job {
   step: number;
   total: number;
   log: string;
+  /** performance.now() when it started and ended (in this invocation). */
+  startedAt?: number;
+  endedAt?: number;
 }
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
@@ -267,6 +271,7 @@ const signal = () => {
 
 async function runJob(job: Job): Promise<void> {
   job.status = "running";
+  job.startedAt = performance.now();
   await job.prepare?.();
   const r = await runWithProgress(job.args, {
     env: blasEnvFor(parallel),
@@ -278,6 +283,24 @@ async function runJob(job: Job): Promise<void> {
   job.log = r.stderr;
   await writeFileAtomic(join(logDir, `${job.id.replace(/\s+/g, "_")}.log`), job.log);
   job.status = r.success && (await job.isDone()) ? "done" : "failed";
+  job.endedAt = performance.now();
+}
+
+/** "~25m left" from the jobs' own times (pre-training only until a fine-tune has finished). */
+function etaText(): string {
+  const now = performance.now();
+  const { pretrain, all } = compareEtaSeconds(
+    jobs.map((j) => ({
+      kind: j.kind,
+      state: j.status === "running" || j.status === "queued" ? j.status : "done",
+      total: j.kind === "pretrain" ? j.total : 1,
+      done: j.kind === "pretrain" ? j.step : 0,
+      seconds: j.startedAt === undefined ? undefined : ((j.endedAt ?? now) - j.startedAt) / 1000,
+    })),
+    parallel,
+  );
+  if (all !== null) return `, ~${formatDuration(all)} left`;
+  return pretrain === null || pretrain === 0 ? "" : `, pre-training ~${formatDuration(pretrain)} left`;
 }
 
 const ready = (j: Job) => j.status === "queued" && j.deps.every((d) => d.status === "done");
@@ -291,9 +314,10 @@ const ticker = setInterval(() => {
     `${j.id.replace(/^(pretrain|finetune) /, "")} ${Math.floor((100 * j.step) / Math.max(1, j.total))}%`
   );
   const count = (js: Job[]) => `${js.filter((j) => j.status === "done").length}/${js.length}`;
-  const line = `compare: pretrain ${count(pre)} · finetune ${count(ft)} | ${running.join(" · ")} | ${
+  // Time and ETA before the running jobs: a long list is what the terminal width cuts.
+  const line = `compare: pretrain ${count(pre)} · finetune ${count(ft)} | ${
     formatDuration((performance.now() - t0) / 1000)
-  }`;
+  }${etaText()} | ${running.join(" · ")}`;
   if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, 200)}`));
   else {
     // Logs (no TTY): a line when a job finishes, or every minute.

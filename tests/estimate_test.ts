@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
-import { etaSeconds, measureStepSeconds, scheduleSeconds } from "../lib/train/estimate.ts";
+import { compareEtaSeconds, etaSeconds, measureStepSeconds, scheduleSeconds } from "../lib/train/estimate.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 
 Deno.test("scheduleSeconds: jobs go, in order, to the worker free first", () => {
@@ -46,4 +46,53 @@ Deno.test("measureStepSeconds: a real step's time, with the model disposed after
   assert.ok(Number.isFinite(t) && t > 0, String(t));
   assert.equal(tf.memory().numTensors, before, "the measuring model is disposed");
   await assert.rejects(() => measureStepSeconds(c, VOCAB, data, { steps: 0 }), /steps must be >= 1/);
+});
+
+Deno.test("compareEtaSeconds: pre-training from the runs' own step times, fine-tuning once one has finished", () => {
+  const pre = (state: "queued" | "running" | "done", done = 0, seconds?: number) => ({
+    kind: "pretrain" as const,
+    state,
+    total: 100,
+    done,
+    seconds,
+  });
+  const ft = (state: "queued" | "running" | "done", seconds?: number) => ({
+    kind: "finetune" as const,
+    state,
+    total: 1,
+    done: 0,
+    seconds,
+  });
+  // Nothing has reported a step yet: no basis.
+  assert.deepEqual(compareEtaSeconds([pre("running"), pre("queued"), ft("queued")], 1), {
+    pretrain: null,
+    all: null,
+  });
+  // A run 25 steps in after 50 s: 75 × 2 s left, the queued run 100 × 2 s; fine-tuning not timed yet.
+  assert.deepEqual(compareEtaSeconds([pre("running", 25, 50), pre("queued"), ft("queued")], 1), {
+    pretrain: 350,
+    all: null,
+  });
+  // One worker: a finished run's 150 s / 100 steps sets the queued run's rate (the running one keeps its
+  // own: 50 steps in 100 s), a finished 20 s fine-tune the queued fine-tune's.
+  const serial = [
+    pre("done", 100, 150),
+    pre("running", 50, 100),
+    pre("queued"),
+    ft("done", 20),
+    ft("queued"),
+  ];
+  assert.deepEqual(compareEtaSeconds(serial, 1), { pretrain: 100 + 150, all: 100 + 150 + 20 });
+  // Two workers (scheduleSeconds): busy 100 s and 15 s (a fine-tune 5 s into its 20), then 150 s and 20 s.
+  const parallel = [
+    pre("done", 100, 150),
+    pre("running", 50, 100),
+    pre("queued"),
+    ft("done", 20),
+    ft("running", 5),
+    ft("queued"),
+  ];
+  assert.deepEqual(compareEtaSeconds(parallel, 2), { pretrain: 150, all: 165 });
+  // Everything finished (also jobs done in an earlier invocation, with no time): nothing left.
+  assert.deepEqual(compareEtaSeconds([pre("done"), ft("done")], 1), { pretrain: 0, all: 0 });
 });

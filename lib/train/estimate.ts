@@ -83,3 +83,56 @@ export function etaSeconds(jobs: JobTiming[], workers: number, startup: number):
   const queued = jobs.filter((j) => j.state === "queued").map((j) => startup + j.total * j.measured * scale);
   return scheduleSeconds(queued, workers, busy);
 }
+
+/** One job of `deno task compare` as {@link compareEtaSeconds} sees it. */
+export interface CompareJobTiming {
+  kind: "pretrain" | "finetune";
+  state: "queued" | "running" | "done";
+  /** Pre-training steps in all and done so far (a fine-tune: 1 and 0). */
+  total: number;
+  done: number;
+  /** Seconds since it started (running) or that it took (done). */
+  seconds?: number;
+}
+
+/**
+ * Seconds until compare's jobs are done on `workers` parallel workers, from the jobs' own times: a
+ * pre-training run at the seconds per step (start-up included) of the finished runs, else of the running
+ * ones; a fine-tune at the mean wall time of the finished fine-tunes. `pretrain` counts the pre-training
+ * runs only; `all` is null until a fine-tune has finished (before that nothing says how long one takes),
+ * and both are null until some pre-training run has reported a step.
+ */
+export function compareEtaSeconds(
+  jobs: CompareJobTiming[],
+  workers: number,
+): { pretrain: number | null; all: number | null } {
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  const pre = jobs.filter((j) => j.kind === "pretrain");
+  const ft = jobs.filter((j) => j.kind === "finetune");
+  const perStep =
+    mean(pre.filter((j) => j.state === "done" && j.seconds && j.total).map((j) => j.seconds! / j.total)) ??
+      mean(
+        pre.filter((j) => j.state === "running" && j.done > 0 && j.seconds).map((j) => j.seconds! / j.done),
+      );
+  const perFinetune = mean(
+    ft.filter((j) => j.state === "done" && j.seconds !== undefined).map((j) => j.seconds!),
+  );
+  const left = (list: CompareJobTiming[], each: (j: CompareJobTiming) => number) => {
+    const busy = list.filter((j) => j.state === "running").map(each);
+    const queued = list.filter((j) => j.state === "queued").map(each);
+    return scheduleSeconds(queued, workers, busy);
+  };
+  const pending = (list: CompareJobTiming[]) => list.some((j) => j.state !== "done");
+  if (pending(pre) && perStep === null) return { pretrain: null, all: null };
+  const preLeft = (j: CompareJobTiming) =>
+    j.state === "running" && j.done > 0 && j.seconds
+      ? (j.seconds / j.done) * (j.total - j.done)
+      : j.total * perStep!;
+  const ftLeft = (j: CompareJobTiming) =>
+    j.state === "running" ? Math.max(0, perFinetune! - (j.seconds ?? 0)) : perFinetune!;
+  const pretrain = left(pre, preLeft);
+  const all = pending(ft) && perFinetune === null
+    ? null
+    : left(jobs, (j) => (j.kind === "pretrain" ? preLeft(j) : ftLeft(j)));
+  return { pretrain, all };
+}
