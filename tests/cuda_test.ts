@@ -23,10 +23,10 @@ import {
   wordOf,
 } from "../lib/backend/cuda/backend.ts";
 import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
-import { Pretrainer } from "../lib/train/pretrain.ts";
+import { batchTensors, crossEntropy, Pretrainer } from "../lib/train/pretrain.ts";
 import { debertaMicroConfig, microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 import { SequenceClassifier } from "../lib/finetune/classifier.ts";
-import { crossEntropy } from "../lib/train/pretrain.ts";
+
 import { fillDropoutMask } from "../lib/backend/dropout_mask.ts";
 import {
   addLayerNorm,
@@ -532,11 +532,7 @@ async function finetuneStepOn(backend: string, backbone: "electra" | "deberta") 
   const names = clf.params.names();
   const vars = names.map((n) => clf.params.get(n));
   // Made outside variableGrads, as lib/finetune/train.ts does: its tidy would free them before the backward pass.
-  const inputs = {
-    inputIds: tf.tensor2d(batch.inputIds, [4, 16], "int32"),
-    tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, [4, 16], "int32"),
-    attentionMask: tf.tensor2d(batch.inputIds.map((x) => (x === 0 ? 0 : 1)), [4, 16], "float32"),
-  };
+  const inputs = batchTensors(batch.inputIds, batch, VOCAB.padId);
   const labels = tf.tensor1d([0, 2, 1, 2], "int32");
   const { value, grads } = tf.variableGrads(
     () => crossEntropy(clf.logits(inputs, { training: true, rng: new Rng(3) }), labels),

@@ -27,7 +27,7 @@ import {
   SequenceClassifier,
 } from "../lib/finetune/mod.ts";
 import { ElectraModel } from "../lib/model/electra.ts";
-import { Pretrainer } from "../lib/train/pretrain.ts";
+import { batchTensors, Pretrainer } from "../lib/train/pretrain.ts";
 import { exportModels } from "../lib/train/checkpoint.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
 import { maxAbsDiff, microConfig, randomBatch, syntheticSeparableTask, tempDir, VOCAB } from "./_helpers.ts";
@@ -287,11 +287,7 @@ Deno.test("an exported discriminator (GDES: E_G + E_Δ merged) and the MLM encod
     assert.equal(enc.sharing, sharing);
     const clf = SequenceClassifier.fromPretrained(enc, 3, 0);
     const batch = randomBatch(2, 2, 16, 3);
-    const inputs = {
-      inputIds: tf.tensor2d(batch.inputIds, [2, 16], "int32"),
-      tokenTypeIds: tf.tensor2d(batch.tokenTypeIds, [2, 16], "int32"),
-      attentionMask: tf.tensor2d(batch.inputIds.map((x) => (x === 0 ? 0 : 1)), [2, 16], "float32"),
-    };
+    const inputs = batchTensors(batch.inputIds, batch, VOCAB.padId);
     const role = sharing === "mlm" ? "generator" : "discriminator";
     const want = tf.tidy(() => trainer.model.encode(role, inputs, { training: false }));
     const got = tf.tidy(() => clf.encoder.encode("discriminator", inputs, { training: false }));
