@@ -11,6 +11,7 @@
 
 import * as tf from "../tf.ts";
 import { AdamW, globalNorm, learningRate } from "../train/optimizer.ts";
+import { variableGrads } from "../train/gradients.ts";
 import { crossEntropy } from "../train/pretrain.ts";
 import { Rng } from "../rng.ts";
 import type { HostTensor } from "../io/safetensors.ts";
@@ -238,7 +239,7 @@ export async function finetune(
         const batch = makeBatch(train, order.slice(s, s + hp.batchSize), padId, hp.maxLength);
         const lr = learningRate(step, hp.learningRate, warmup, totalSteps);
         const dropoutRng = new Rng(rng.nextUint32());
-        const { value, grads } = tf.variableGrads(
+        const { value, grads } = variableGrads(
           () => crossEntropy(clf.logits(batch.inputs, { training: true, rng: dropoutRng }), batch.labels),
           vars,
         );

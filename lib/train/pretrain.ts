@@ -29,6 +29,7 @@ import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts"
 import { deriveSeed, Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
 import { AdamW, learningRate } from "./optimizer.ts";
+import { variableGrads } from "./gradients.ts";
 import {
   corrupt,
   type Corruption,
@@ -234,7 +235,7 @@ export class Pretrainer {
     const selected = tf.tensor1d(masked.selected, "int32");
     const targets = tf.tensor1d(masked.targets, "int32");
     let logits: tf.Tensor2D | undefined;
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = variableGrads(() => {
       const hidden = this.model.encode("generator", inputs, { training: true, rng: dropoutRng });
       logits = tf.keep(this.model.generatorLogits(hidden, selected, { training: true, rng: dropoutRng }));
       const ce = crossEntropy(logits, targets);
@@ -259,7 +260,7 @@ export class Pretrainer {
     const weights = tf.reshape(inputs.attentionMask, [-1]) as tf.Tensor1D;
     let logits: tf.Tensor1D | undefined;
     let loss: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = variableGrads(() => {
       const hidden = this.model.encode("discriminator", inputs, { training: true, rng: dropoutRng });
       logits = tf.keep(this.model.discriminatorLogits(hidden, { training: true, rng: dropoutRng }));
       const bce = sigmoidBce(logits, labelT, weights);
