@@ -88,6 +88,13 @@ function releaseAsTheBackwardPassGoes(): void {
   }
 }
 
+let enabled = true;
+
+/** Frees as the backward pass goes (default), or leaves tfjs's lifetimes alone (A/B measurements). */
+export function useEarlyRelease(on: boolean): void {
+  enabled = on;
+}
+
 /**
  * Like `tf.variableGrads(f, varList)`: the value of `f` and its gradients with respect to `varList`
  * (all trainable variables when omitted), but freeing intermediate gradients and saved activations
@@ -99,7 +106,7 @@ export function variableGrads(
 ): { value: tf.Scalar; grads: tf.NamedTensorMap } {
   return tf.variableGrads(() => {
     const y = f();
-    releaseAsTheBackwardPassGoes();
+    if (enabled) releaseAsTheBackwardPassGoes();
     return y;
   }, varList);
 }

@@ -593,15 +593,17 @@ export function microBatchRows(c: RunConfig, batchRows: number, length: number, 
   const budget = capabilities(backend).activationBudgetBytes;
   if (budget === null) return batchRows;
   const fit = Math.max(1, Math.floor(budget / estimateStepBytes(c, generatorSize(c), 1, length)));
-  // Equal micro-batches rather than full ones and a remainder (ELECTRA-Small b32: 16 + 16).
+  // Equal micro-batches rather than full ones and a remainder (ELECTRA-Small b64: 32 + 32).
   return Math.ceil(batchRows / Math.ceil(batchRows / fit));
 }
 
 /**
- * Rough bytes of activations (forward values kept for the backward, plus their gradients) of one
- * training step on `rows` sequences of `length` tokens: per layer ~12·H + 4·FFN + 3·heads·L floats per
- * token for each network, and the generator's [selected, vocab] logits three times. Calibrated on
- * wasm: ELECTRA-Small batch 8 used 1.6 GB, `tiny` batch 32 under 1 GB.
+ * Rough bytes of activations of one training step on `rows` sequences of `length` tokens: per layer
+ * ~12·H + 4·FFN + 3·heads·L floats per token for each network, and the generator's [selected, vocab]
+ * logits three times, at 5 bytes a float (4 for the forward value kept for the backward, and about a
+ * quarter of them again for the gradients alive at once: lib/train/gradients.ts frees the rest as the
+ * backward pass goes). Calibrated on wasm: ELECTRA-Small 73–84 MB of heap per sequence (batch 8: 0.89 GB,
+ * batch 32: 2.55 GB), `tiny` 13 MB (batch 32: 0.46 GB).
  */
 export function estimateStepBytes(
   c: RunConfig,
@@ -615,7 +617,7 @@ export function estimateStepBytes(
     generator.numLayers * perLayer(generator);
   const tokens = rows * length;
   const selected = tokens * c.maskSelectProb;
-  return 8 * (perToken * tokens + 3 * selected * c.vocabSize / 2);
+  return 5 * (perToken * tokens + 3 * selected * c.vocabSize / 2);
 }
 
 /** Rows [start, end) of a batch trained in one forward/backward pass, with their share of the step. */

@@ -155,6 +155,11 @@ export class CachingAllocator {
     this.emptyCache();
   }
 
+  /** Starts peakBytesInUse afresh from the bytes in use now (the start of a measurement). */
+  resetPeak(): void {
+    this.#stats.peakBytesInUse = this.#stats.bytesInUse;
+  }
+
   /** A copy of the counters. */
   stats(): AllocatorStats {
     return { ...this.#stats };

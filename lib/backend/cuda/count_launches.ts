@@ -19,7 +19,7 @@
  */
 import * as tf from "../../tf.ts";
 import { initBackend } from "../mod.ts";
-import { registerCudaBackend } from "./backend.ts";
+import { type CudaBackend, registerCudaBackend } from "./backend.ts";
 import { emulatedCuda, nullCuda } from "./emulator.ts";
 import { applyOverrides, preset, type SharingMode, validateConfig } from "../../config.ts";
 import { Pretrainer, type PretrainVocab, type TokenBatch } from "../../train/pretrain.ts";
@@ -147,13 +147,24 @@ let nullStarted = false;
  * (emulator.ts nullCuda: kernels compute nothing): tfjs's engine and autodiff, the backend's
  * bookkeeping and parameter packing, the trainer's host work. Median of `steps` after `warmup`
  * steps, in ms. On a GPU the step cannot be faster than this plus the driver's cost per call.
+ * Also the device memory the run asks for: the allocator's peak bytes in use and the bytes it
+ * reserved from the device (in use + cached), the same numbers a GPU would report.
  */
 export async function hostTimePerStep(
   config: string,
   sharing: SharingMode,
   opts: { batch?: number; length?: number; steps?: number; warmup?: number; set?: Record<string, unknown> } =
     {},
-): Promise<{ ms: number; spread: [number, number]; launches: number; gemms: number }> {
+): Promise<
+  {
+    ms: number;
+    spread: [number, number];
+    launches: number;
+    gemms: number;
+    peakBytes: number;
+    reservedBytes: number;
+  }
+> {
   const batch = opts.batch ?? 128, length = opts.length ?? 128;
   const steps = opts.steps ?? 10, warmup = opts.warmup ?? 3;
   if (!nullStarted) {
@@ -162,9 +173,12 @@ export async function hostTimePerStep(
     nullStarted = true;
   }
   await tf.setBackend("cudanull");
+  const allocator = (tf.backend() as CudaBackend).allocator;
+  allocator.emptyCache();
+  allocator.resetPeak();
   const { cfg, counters, t } = trainerOnActiveBackend(config, sharing, batch, length, opts.set);
   const times: number[] = [];
-  let launches = 0, gemms = 0;
+  let launches = 0, gemms = 0, memory = allocator.stats();
   try {
     for (let s = 0; s < warmup + steps; s++) {
       const b = randomBatch(cfg.vocabSize, batch, length, s);
@@ -174,6 +188,7 @@ export async function hostTimePerStep(
       if (s >= warmup) times.push(performance.now() - t0);
       [launches, gemms] = [counters.launches - l0, counters.gemms - g0];
     }
+    memory = allocator.stats();
   } finally {
     t.dispose();
   }
@@ -183,6 +198,8 @@ export async function hostTimePerStep(
     spread: [times[0], times[times.length - 1]],
     launches,
     gemms,
+    peakBytes: memory.peakBytesInUse,
+    reservedBytes: memory.bytesReserved,
   };
 }
 
@@ -226,7 +243,8 @@ if (import.meta.main) {
         values.unfused ? " (unfused)" : ""
       } on the null device: ` +
         `host ${r.ms.toFixed(1)} ms/step (range ${r.spread.map((v) => v.toFixed(1)).join("-")}), ` +
-        `${r.launches} launches + ${r.gemms} gemms`,
+        `${r.launches} launches + ${r.gemms} gemms; device memory ${(r.peakBytes / 1e9).toFixed(2)} GB ` +
+        `peak in use, ${(r.reservedBytes / 1e9).toFixed(2)} GB reserved (what a GPU must have free)`,
     );
     Deno.exit(0);
   }

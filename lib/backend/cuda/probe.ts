@@ -113,6 +113,10 @@ const report = {
   launch_us: { enqueue: launchEnqueueUs, with_device: launchTotalUs },
   gemm_us: { enqueue: gemmEnqueueUs, with_device: gemmTotalUs },
   null_device_host_ms_per_step: host.ms,
+  // Device memory: what the null device's allocator predicted, and what the GPU's reserved.
+  null_device_peak_gb: host.peakBytes / 1e9,
+  null_device_reserved_gb: host.reservedBytes / 1e9,
+  device_reserved_gb: backend.allocator.stats().bytesReserved / 1e9,
   step_wall_ms: median(wall),
   launches_and_gemms_per_step: median(ops),
   // What the host alone needs per step: its own work plus one enqueue per launch and gemm. Near the
