@@ -973,12 +973,20 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
   Deno.test({
     ignore,
     name:
-      `${label} vs cpu: fused GELU, LayerNorm, attention softmax, dropout, column sums and sum of squares equal the unfused ops`,
+      `${label} vs cpu: fused GELU, LayerNorm, attention softmax, cross-entropy, dropout, column sums and sum of squares equal the unfused ops`,
     fn: async () => {
       await start();
       await tf.setBackend(target);
       for (
-        const op of ["gelu", "layerNorm", "sumSquares", "dropout", "attentionSoftmax", "columnSums"] as const
+        const op of [
+          "gelu",
+          "layerNorm",
+          "sumSquares",
+          "dropout",
+          "attentionSoftmax",
+          "columnSums",
+          "softmaxCrossEntropy",
+        ] as const
       ) {
         assert(fusedKernelsActive(op), `the fused ${op} should be active on ${target}`);
       }
@@ -1018,6 +1026,16 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           return [attentionProbs(x as tf.Tensor4D, bias, 0.125), tf.grad(f)(x)];
         },
         1e-5,
+        true,
+      );
+      await compare(
+        "softmax cross-entropy (the generator's loss) ×3 and its gradient for the logits",
+        [rand([9, 1001], -8, 8), tf.tensor1d([0, 1000, 17, 5, 999, 42, 17, 3, 500], "int32")],
+        (x, t) => {
+          const f = (v: tf.Tensor) => tf.mul(crossEntropy(v as tf.Tensor2D, t as tf.Tensor1D), 3);
+          return [f(x), tf.grad(f)(x)];
+        },
+        1e-6,
         true,
       );
       await compare(

@@ -27,6 +27,10 @@
  *   heads, L, d] (x: a query/key/value dense output before its bias, [B·L, heads·d]).
  * - `RtdlabColumnSums` {x} [rows, cols] → [cols], Σ over the rows (bias gradients): a gemm with a row
  *   of ones the backend keeps, instead of a ones tensor built and uploaded by the host every call.
+ * - `RtdlabSoftmaxCrossEntropy` {logits [M, V], targets [M] int32} → [loss [M], probs [M, V]]: per row
+ *   loss = logSumExp(row) − row[target] and probs = softmax(row) (the generator's MLM loss, which
+ *   pretrain.ts crossEntropy averages); `RtdlabSoftmaxCrossEntropyGrad` {probs, targets, dy} (dy a
+ *   float32 scalar) → (probs − oneHot(targets))·(dy / M), the gradient of the mean.
  *
  * Why: on a GPU at ELECTRA-Small sizes a step is bound by the host's kernel launches, not by the
  * device (lib/backend/cuda/GPU_RUNS.md); LayerNorm's forward and backward pass were ~20 launches,
@@ -53,6 +57,8 @@ export const FUSED = {
   attentionSoftmaxGrad: "RtdlabAttentionSoftmaxGrad",
   columnSums: "RtdlabColumnSums",
   biasSplitHeads: "RtdlabBiasSplitHeads",
+  softmaxCrossEntropy: "RtdlabSoftmaxCrossEntropy",
+  softmaxCrossEntropyGrad: "RtdlabSoftmaxCrossEntropyGrad",
 } as const;
 
 /** The fused operations callers can switch (dropoutMask: lib/backend/dropout_mask.ts). */
@@ -65,6 +71,7 @@ export type FusedOp =
   | "attentionSoftmax"
   | "columnSums"
   | "biasSplitHeads"
+  | "softmaxCrossEntropy"
   | "dropoutMask";
 
 const KERNEL: Record<FusedOp, string> = {
@@ -76,6 +83,7 @@ const KERNEL: Record<FusedOp, string> = {
   attentionSoftmax: FUSED.attentionSoftmax,
   columnSums: FUSED.columnSums,
   biasSplitHeads: FUSED.biasSplitHeads,
+  softmaxCrossEntropy: FUSED.softmaxCrossEntropy,
   dropoutMask: DROPOUT_MASK,
 };
 const ALL = Object.keys(KERNEL) as FusedOp[];

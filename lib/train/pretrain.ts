@@ -38,6 +38,7 @@ import {
   sampleOnDeviceTensor,
 } from "./sampling.ts";
 import { CORRUPT } from "../backend/sample_rows.ts";
+import { FUSED, fusedKernelsActive } from "../backend/fused_kernels.ts";
 import { heapView } from "../backend/host_read.ts";
 import { capabilities } from "../backend/capabilities.ts";
 import { rocAuc, rtdSkill } from "./rtd_metrics.ts";
@@ -103,9 +104,12 @@ export function stepRngs(seed: number, step: number): { data: Rng; dropout: Rng 
  *
  * Its gradient is the closed form (softmax − one-hot) / M. Autodiff through logSumExp routes the max's
  * gradient through an Equal over all M·V logits, which wasm broadcasts so slowly that it alone took
- * ~1 s per ELECTRA-Small step (M·V = 152 × 30522 at batch 8).
+ * ~1 s per ELECTRA-Small step (M·V = 152 × 30522 at batch 8). Where the backend has the fused kernel
+ * (wasm, cuda: lib/backend/fused_kernels.ts) the loss and softmax are one pass over the logits and the
+ * gradient another, instead of ~10 passes and as many [M, V] temporaries.
  */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  if (fusedKernelsActive("softmaxCrossEntropy")) return fusedCrossEntropy(logits, targets);
   const [m, v] = logits.shape;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor2D;
@@ -120,6 +124,29 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
       // int32 one-hot, then cast: wasm's OneHot writes int32 bits into a float32 output (1 → 1.4e-45).
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
         tf.mul(tf.sub(saved[0], tf.cast(tf.oneHot(targets, v), "float32")), tf.div(dy as tf.Tensor, m)),
+    };
+  });
+  return op(logits) as tf.Scalar;
+}
+
+/** {@link crossEntropy} on the fused kernels: one pass forward (loss rows and softmax), one backward. */
+function fusedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    const [rows, probs] = tf.engine().runKernel(FUSED.softmaxCrossEntropy, {
+      logits: x,
+      targets,
+    }) as tf.Tensor[];
+    save([probs]);
+    return {
+      value: tf.mean(rows) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.engine().runKernel(FUSED.softmaxCrossEntropyGrad, {
+          probs: saved[0],
+          targets,
+          dy: dy as tf.Tensor,
+        }) as tf.Tensor,
     };
   });
   return op(logits) as tf.Scalar;

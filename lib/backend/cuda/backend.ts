@@ -55,6 +55,8 @@ export const PTX_ENTRIES = [
   "reduce_partial_f32",
   "reduce_final_f32",
   "softmax_rows_f32",
+  "softmax_xent_f32",
+  "softmax_xent_grad_f32",
   "adamw_f32",
   "dropout_mask_f32",
   "sample_rows_f32",
@@ -1197,6 +1199,46 @@ function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): 
   return dx;
 }
 
+/** Throws unless logits [M, V] float32 and targets [M] int32 fit together. */
+function checkCrossEntropy(name: string, logits: TensorInfo, targets: TensorInfo): void {
+  checkF32(name, { logits });
+  if (
+    logits.shape.length !== 2 || targets.dtype !== "int32" || targets.shape.join() !== String(logits.shape[0])
+  ) {
+    throw new Error(
+      `${name} (cuda): logits [M, V] float32 and targets [M] int32, got [${logits.shape}] and ${targets.dtype} [${targets.shape}]`,
+    );
+  }
+}
+
+function softmaxCrossEntropy({ logits, targets }: Inputs, b: CudaBackend): TensorInfo[] {
+  checkCrossEntropy(FUSED.softmaxCrossEntropy, logits, targets);
+  const [rows, cols] = logits.shape;
+  const loss = b.makeOutput([rows], "float32");
+  const probs = b.makeOutput([rows, cols], "float32");
+  b.launch(
+    "softmax_xent_f32",
+    rows * 32,
+    (p) => p.i32(rows).i32(cols).ptr(b.ptr(logits)).ptr(b.ptr(targets)).ptr(b.ptr(loss)).ptr(b.ptr(probs)),
+    b.warpRowBlocks(rows),
+  );
+  return [loss, probs];
+}
+
+function softmaxCrossEntropyGrad({ probs, targets, dy }: Inputs, b: CudaBackend): TensorInfo {
+  checkCrossEntropy(FUSED.softmaxCrossEntropyGrad, probs, targets);
+  checkF32(FUSED.softmaxCrossEntropyGrad, { dy });
+  const [rows, cols] = probs.shape;
+  const n = rows * cols;
+  const dx = b.makeOutput([rows, cols], "float32");
+  b.launch(
+    "softmax_xent_grad_f32",
+    n,
+    (p) => p.i32(n).i32(cols).i32(rows).ptr(b.ptr(probs)).ptr(b.ptr(targets)).ptr(b.ptr(dy)).ptr(b.ptr(dx)),
+  );
+  return dx;
+}
+
 function biasSplitHeads({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
   checkF32(FUSED.biasSplitHeads, { x, bias });
   const { batch, length, heads } = attrs as Record<string, number>;
@@ -1273,6 +1315,8 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.attentionSoftmaxGrad]: attentionSoftmaxGrad,
   [FUSED.columnSums]: columnSumsKernel,
   [FUSED.biasSplitHeads]: biasSplitHeads,
+  [FUSED.softmaxCrossEntropy]: softmaxCrossEntropy,
+  [FUSED.softmaxCrossEntropyGrad]: softmaxCrossEntropyGrad,
 };
 
 /** Names of the tfjs kernels the cuda backend registers. */

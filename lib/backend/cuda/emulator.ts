@@ -323,6 +323,43 @@ export function emulatedCuda(): CudaRuntime {
         }
         return;
       }
+      case "softmax_xent_f32": {
+        const [rows, cols, x, targets, loss, y] = [
+          p.i32(),
+          p.i32(),
+          F(p.ptr()),
+          I(p.ptr()),
+          F(p.ptr()),
+          F(p.ptr()),
+        ];
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols;
+          const m = f32(reduce(1, x, o, cols, 1));
+          let s = 0;
+          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(x[o + c] - m)));
+          const inv = f32(1 / s);
+          for (let c = 0; c < cols; c++) y[o + c] = f32(Math.exp(f32(x[o + c] - m))) * inv;
+          const t = targets[r];
+          loss[r] = f32(f32(m + f32(Math.log(f32(s)))) - (t >= 0 && t < cols ? x[o + t] : NaN));
+        }
+        return;
+      }
+      case "softmax_xent_grad_f32": {
+        const [n, cols, rows, probs, targets, dy, dx] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          F(p.ptr()),
+          I(p.ptr()),
+          F(p.ptr()),
+          F(p.ptr()),
+        ];
+        const scale = f32(dy[0] / rows);
+        for (let i = 0; i < n; i++) {
+          dx[i] = f32(f32(probs[i] - (targets[Math.floor(i / cols)] === i % cols ? 1 : 0)) * scale);
+        }
+        return;
+      }
       case "dropout_f32": {
         const [n, k0, k1, threshold, scale, x, y] = [
           p.i32(),

@@ -491,6 +491,47 @@ extern "C" __global__ void softmax_rows_f32(int rows, int cols, const float* __r
   }
 }
 
+// The generator's softmax cross-entropy over [rows, cols] logits, one warp per row (the fused kernel
+// RtdlabSoftmaxCrossEntropy): probs as softmax_rows_f32 writes them, and loss[r] = (max + log Σ) −
+// x[r, targets[r]] (logSumExp minus the target's logit; NaN for a target outside [0, cols)).
+extern "C" __global__ void softmax_xent_f32(int rows, int cols, const float* __restrict__ x,
+                                            const int* __restrict__ targets, float* __restrict__ loss,
+                                            float* __restrict__ probs) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    const float* row = x + (long long)r * cols;
+    float* out = probs + (long long)r * cols;
+    double m = -__builtin_huge_val();
+    for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)row[c]);
+    m = shfl_bcast_f64(warp_reduce(1, m));
+    float mf = (float)m;
+    double s = 0.0;
+    for (int c = lane; c < cols; c += 32) s += (double)expf(row[c] - mf);
+    s = shfl_bcast_f64(warp_reduce(0, s));
+    float inv = (float)(1.0 / s);
+    for (int c = lane; c < cols; c += 32) out[c] = expf(row[c] - mf) * inv;
+    if (lane == 0) {
+      int t = targets[r];
+      float picked = (t >= 0 && t < cols) ? row[t] : NAN_F;
+      loss[r] = (mf + logf((float)s)) - picked;
+    }
+  }
+}
+
+// Its gradient: dx = (probs − oneHot(targets))·(dy[0] / rows), dy the loss's scalar gradient (read on
+// the device: no host wait).
+extern "C" __global__ void softmax_xent_grad_f32(int n, int cols, int rows, const float* __restrict__ probs,
+                                                 const int* __restrict__ targets, const float* __restrict__ dy,
+                                                 float* __restrict__ dx) {
+  float scale = dy[0] / (float)rows;
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int c = i % cols;
+    float hot = targets[i / cols] == c ? 1.0f : 0.0f;
+    dx[i] = (probs[i] - hot) * scale;
+  }
+}
+
 // The "lowbias32" integer finaliser of dropout's counter-based hash (lib/backend/dropout_mask.ts).
 __device__ __forceinline__ unsigned mix32(unsigned x) {
   x ^= x >> 16;
