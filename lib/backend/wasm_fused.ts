@@ -1,6 +1,6 @@
 /**
  * Fused kernels for the wasm backend, in JS over the wasm heap: exact GELU, forward and backward;
- * the generator's softmax cross-entropy, forward and backward; and `Identity` and same-dtype `Cast` that share memory instead of copying it.
+ * and `Identity` and same-dtype `Cast` that share memory instead of copying it.
  *
  * Why: GELU was 5 tfjs kernels forward and 8 backward, and wasm's Erf (a scalar erff) alone costs
  * 7-14 ns per value; one JS pass each way with Φ from a table costs ~6. And tfjs's autodiff clones
@@ -11,7 +11,9 @@
  * GELU's values differ from the unfused ops' by float32 rounding, not bit for bit (they round
  * 1 + erf to float32, ±6e-8; the table is within 2e-9 of Φ). LayerNorm was tried too and dropped:
  * bit-identical to the unfused ops it was slower than them (float32 rounding after every add is a
- * chain of conversions in JS), and in float64 it was ~13% faster alone but no faster in a step.
+ * chain of conversions in JS), and in float64 it was ~13% faster alone but no faster in a step. So was
+ * the generator's softmax cross-entropy (cuda has it): one JS pass with Math.exp took 232 ms forward
+ * at 608 × 30522 logits (ELECTRA-Small b32) against 108 ms for the unfused ops (wasm's SIMD Exp).
  *
  * layers.ts calls these through tf.customGrad ops (contracts and the on/off switch:
  * lib/backend/fused_kernels.ts) and falls back to the plain tensor ops on backends without them.
@@ -162,84 +164,6 @@ function geluGrad(args: Args): tf.TensorInfo {
   return dx;
 }
 
-/** Throws unless logits [M, V] float32 and targets [M] int32 fit together. */
-function checkCrossEntropy(name: string, logits: tf.TensorInfo, targets: tf.TensorInfo): void {
-  if (logits.dtype !== "float32" || logits.shape.length !== 2) {
-    throw new Error(
-      `${name} (wasm): logits must be a float32 [M, V] tensor, got ${logits.dtype} [${logits.shape}]`,
-    );
-  }
-  if (targets.dtype !== "int32" || targets.shape.join() !== String(logits.shape[0])) {
-    throw new Error(
-      `${name} (wasm): targets must be int32 [${logits.shape[0]}], got ${targets.dtype} [${targets.shape}]`,
-    );
-  }
-}
-
-/**
- * Softmax cross-entropy forward: inputs {logits [M, V], targets [M]}; outputs [loss [M], probs [M, V]]
- * with loss = (max + log Σ exp(x − max)) − x[target] and probs = exp(x − max) / Σ. One exp per logit
- * (the unfused ops take two: logSumExp's and softmax's); the sum in float64.
- */
-function softmaxCrossEntropy(args: Args): tf.TensorInfo[] {
-  const backend = args.backend as BackendWasm;
-  const { logits, targets } = args.inputs as { logits: tf.TensorInfo; targets: tf.TensorInfo };
-  checkCrossEntropy(FUSED.softmaxCrossEntropy, logits, targets);
-  const [m, v] = logits.shape;
-  const loss = backend.makeOutput([m], "float32");
-  const probs = backend.makeOutput([m, v], "float32");
-  const x = f32(backend, logits), p = f32(backend, probs), out = f32(backend, loss);
-  const t = backend.typedArrayFromHeap(targets) as Int32Array;
-  for (let r = 0; r < m; r++) {
-    const o = r * v;
-    let max = -Infinity;
-    for (let c = 0; c < v; c++) {
-      const xc = x[o + c];
-      if (xc > max) max = xc;
-      else if (xc !== xc) { // NaN wins, as in tfjs's max
-        max = NaN;
-        break;
-      }
-    }
-    let sum = 0;
-    for (let c = 0; c < v; c++) {
-      const e = Math.fround(Math.exp(Math.fround(x[o + c] - max)));
-      p[o + c] = e;
-      sum += e;
-    }
-    const inv = Math.fround(1 / sum);
-    for (let c = 0; c < v; c++) p[o + c] *= inv;
-    const target = t[r];
-    const picked = target >= 0 && target < v ? x[o + target] : NaN;
-    out[r] = Math.fround(max + Math.fround(Math.log(sum))) - picked;
-  }
-  return [loss, probs];
-}
-
-/** Its gradient: inputs {probs, targets, dy (scalar)}; dx = (probs − oneHot(targets))·(dy / M). */
-function softmaxCrossEntropyGrad(args: Args): tf.TensorInfo {
-  const backend = args.backend as BackendWasm;
-  const { probs, targets, dy } = args.inputs as {
-    probs: tf.TensorInfo;
-    targets: tf.TensorInfo;
-    dy: tf.TensorInfo;
-  };
-  checkCrossEntropy(FUSED.softmaxCrossEntropyGrad, probs, targets);
-  checkFloat(FUSED.softmaxCrossEntropyGrad, { dy });
-  const [m, v] = probs.shape;
-  const dx = backend.makeOutput([m, v], "float32");
-  const p = f32(backend, probs), g = f32(backend, dx);
-  const t = backend.typedArrayFromHeap(targets) as Int32Array;
-  const scale = Math.fround(f32(backend, dy)[0] / m);
-  for (let r = 0; r < m; r++) {
-    const o = r * v;
-    for (let c = 0; c < v; c++) g[o + c] = p[o + c] * scale;
-    const target = t[r];
-    if (target >= 0 && target < v) g[o + target] = Math.fround(p[o + target] - 1) * scale;
-  }
-  return dx;
-}
-
 /**
  * Identity that shares the input's memory (reference-counted, as Reshape does and as the cpu and
  * webgpu backends' Identity do) instead of copying it. tfjs's autodiff clones every tensor it saves
@@ -259,16 +183,6 @@ export const FUSED_KERNELS: readonly tf.KernelConfig[] = [
   dropoutMaskConfig,
   { kernelName: FUSED.gelu, backendName: "wasm", kernelFunc: gelu as tf.KernelFunc },
   { kernelName: FUSED.geluGrad, backendName: "wasm", kernelFunc: geluGrad as tf.KernelFunc },
-  {
-    kernelName: FUSED.softmaxCrossEntropy,
-    backendName: "wasm",
-    kernelFunc: softmaxCrossEntropy as unknown as tf.KernelFunc,
-  },
-  {
-    kernelName: FUSED.softmaxCrossEntropyGrad,
-    backendName: "wasm",
-    kernelFunc: softmaxCrossEntropyGrad as tf.KernelFunc,
-  },
 ];
 
 let originalIdentity: tf.KernelConfig | null = null;

@@ -105,8 +105,8 @@ export function stepRngs(seed: number, step: number): { data: Rng; dropout: Rng 
  * Its gradient is the closed form (softmax − one-hot) / M. Autodiff through logSumExp routes the max's
  * gradient through an Equal over all M·V logits, which wasm broadcasts so slowly that it alone took
  * ~1 s per ELECTRA-Small step (M·V = 152 × 30522 at batch 8). Where the backend has the fused kernel
- * (wasm, cuda: lib/backend/fused_kernels.ts) the loss and softmax are one pass over the logits and the
- * gradient another, instead of ~10 passes and as many [M, V] temporaries.
+ * (cuda: lib/backend/fused_kernels.ts) the loss and softmax are one launch over the logits and the
+ * gradient another, instead of ~18 launches and five more [M, V] temporaries.
  */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   if (fusedKernelsActive("softmaxCrossEntropy")) return fusedCrossEntropy(logits, targets);
