@@ -141,6 +141,12 @@ print("step  mlm     rtd     tok/s   tensors  mem_mib  device_mib")
 for r in rows[:: max(1, len(rows) // 10)] + rows[-1:]:
     print(f'{r["step"]:4d}  {r["loss_mlm"]:.3f}  {r["loss_rtd"] or 0:.3f}  {r["tokens_per_s"]:6d}  {r.get("tensors")}  {r.get("mem_mib")}  {r.get("device_mib")}')
 print(f"{len(rows)} logged steps, last {rows[-1]['step']}; non-finite losses at steps: {bad or 'none'}")
+# What sizes `compare --gpu` (lib/finetune/compare_plan.ts GPU: 4 modes × 4,000 steps of 128 × 128 tokens).
+late = sorted(r["tokens_per_s"] for r in rows[len(rows) // 2:] if r.get("tokens_per_s"))
+if late:
+    s_per_step = 128 * 128 / late[len(late) // 2]
+    print(f"compare --gpu: {s_per_step:.3f} s/step -> 4 x 4000 steps = {4 * 4000 * s_per_step / 60:.0f} min of "
+          f"pre-training; GPU.steps for 45 min: {int(45 * 60 / (4 * s_per_step)) // 100 * 100}")
 EOF
 
   # Fine-tuning on the GPU with `compare --gpu`'s settings, from the 200-step run's discriminator.
