@@ -313,14 +313,7 @@ export function emulatedCuda(): CudaRuntime {
       }
       case "softmax_rows_f32": {
         const [rows, cols, x, y] = [p.i32(), p.i32(), F(p.ptr()), F(p.ptr())];
-        for (let r = 0; r < rows; r++) {
-          const o = r * cols;
-          const m = f32(reduce(1, x, o, cols, 1));
-          let s = 0;
-          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(x[o + c] - m)));
-          const inv = f32(1 / s);
-          for (let c = 0; c < cols; c++) y[o + c] = f32(Math.exp(f32(x[o + c] - m))) * inv;
-        }
+        for (let r = 0; r < rows; r++) softmaxRow(x, y, r * cols, cols);
         return;
       }
       case "softmax_xent_f32": {
@@ -334,11 +327,7 @@ export function emulatedCuda(): CudaRuntime {
         ];
         for (let r = 0; r < rows; r++) {
           const o = r * cols;
-          const m = f32(reduce(1, x, o, cols, 1));
-          let s = 0;
-          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(x[o + c] - m)));
-          const inv = f32(1 / s);
-          for (let c = 0; c < cols; c++) y[o + c] = f32(Math.exp(f32(x[o + c] - m))) * inv;
+          const [m, s] = softmaxRow(x, y, o, cols);
           const t = targets[r];
           loss[r] = f32(f32(m + f32(Math.log(f32(s)))) - (t >= 0 && t < cols ? x[o + t] : NaN));
         }
@@ -788,6 +777,19 @@ function reduce(op: number, x: ArrayLike<number>, start: number, count: number, 
     else acc *= v;
   }
   return acc;
+}
+
+/**
+ * kernels.cu softmax_row_warp: softmax of x[o, o + cols) into y[o, o + cols); returns the row's max
+ * and Σ exp(x − max) (the cross-entropy's logSumExp is max + log Σ).
+ */
+function softmaxRow(x: Float32Array, y: Float32Array, o: number, cols: number): [number, number] {
+  const m = f32(reduce(1, x, o, cols, 1));
+  let s = 0;
+  for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(x[o + c] - m)));
+  const inv = f32(1 / s);
+  for (let c = 0; c < cols; c++) y[o + c] = f32(Math.exp(f32(x[o + c] - m))) * inv;
+  return [m, s];
 }
 
 function finish(op: number, acc: number, scale: number): number {

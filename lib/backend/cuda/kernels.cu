@@ -469,25 +469,31 @@ extern "C" __global__ void reduce_final_f32(int op, int rows, int parts, float s
   }
 }
 
-// Softmax over the last axis of [rows, cols]: one warp per row; max, Σ exp(x - max) in double,
-// then exp(x - max) / Σ (as tfjs-backend-cpu).
+// Softmax of one row by one warp: max, Σ exp(x - max) in double, then exp(x - max) / Σ (as
+// tfjs-backend-cpu). Every lane gets the row's max and Σ back (the cross-entropy's logSumExp).
+__device__ __forceinline__ void softmax_row_warp(const float* __restrict__ row, float* __restrict__ out, int cols,
+                                                 int lane, float* maxOut, double* sumOut) {
+  double m = -__builtin_huge_val();
+  for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)row[c]);
+  m = shfl_bcast_f64(warp_reduce(1, m));
+  float mf = (float)m;
+  double s = 0.0;
+  for (int c = lane; c < cols; c += 32) s += (double)expf(row[c] - mf);
+  s = shfl_bcast_f64(warp_reduce(0, s));
+  float inv = (float)(1.0 / s);
+  for (int c = lane; c < cols; c += 32) out[c] = expf(row[c] - mf) * inv;
+  *maxOut = mf;
+  *sumOut = s;
+}
+
+// Softmax over the last axis of [rows, cols]: one warp per row.
 extern "C" __global__ void softmax_rows_f32(int rows, int cols, const float* __restrict__ x, float* __restrict__ y) {
   int lane = THREAD_X & 31;
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
-    const float* row = x + (long long)r * cols;
-    float* out = y + (long long)r * cols;
-    double m = -__builtin_huge_val();
-    for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)row[c]);
-    m = warp_reduce(1, m);
-    m = shfl_bcast_f64(m);
-    float mf = (float)m;
-    double s = 0.0;
-    for (int c = lane; c < cols; c += 32) s += (double)expf(row[c] - mf);
-    s = warp_reduce(0, s);
-    s = shfl_bcast_f64(s);
-    float inv = (float)(1.0 / s);
-    for (int c = lane; c < cols; c += 32) out[c] = expf(row[c] - mf) * inv;
+    float mf;
+    double s;
+    softmax_row_warp(x + (long long)r * cols, y + (long long)r * cols, cols, lane, &mf, &s);
   }
 }
 
@@ -501,16 +507,9 @@ extern "C" __global__ void softmax_xent_f32(int rows, int cols, const float* __r
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
     const float* row = x + (long long)r * cols;
-    float* out = probs + (long long)r * cols;
-    double m = -__builtin_huge_val();
-    for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)row[c]);
-    m = shfl_bcast_f64(warp_reduce(1, m));
-    float mf = (float)m;
-    double s = 0.0;
-    for (int c = lane; c < cols; c += 32) s += (double)expf(row[c] - mf);
-    s = shfl_bcast_f64(warp_reduce(0, s));
-    float inv = (float)(1.0 / s);
-    for (int c = lane; c < cols; c += 32) out[c] = expf(row[c] - mf) * inv;
+    float mf;
+    double s;
+    softmax_row_warp(row, probs + (long long)r * cols, cols, lane, &mf, &s);
     if (lane == 0) {
       int t = targets[r];
       float picked = (t >= 0 && t < cols) ? row[t] : NAN_F;
