@@ -63,6 +63,7 @@ export {
 } from "./model/mod.ts";
 export { ParameterStore } from "./model/params.ts";
 export { AdamW, learningRate } from "./train/optimizer.ts";
+export { useEarlyRelease, variableGrads } from "./train/gradients.ts";
 export { corrupt, sampleFromLogits, sampleOnDevice } from "./train/sampling.ts";
 export { binaryEntropy, NOT_LEARNED, notLearned, rocAuc, rtdSkill } from "./train/rtd_metrics.ts";
 export {
