@@ -100,30 +100,6 @@ function tryOpen(path: string): Blas | null {
   }
 }
 
-const RTLD_NOW = 2, RTLD_NODELETE = 0x1000; // glibc's dlfcn.h
-
-/**
- * Keeps the library at `path` loaded until the process ends (glibc's RTLD_NODELETE), however often
- * Deno opens and closes it. `deno test` runs each test file in a worker of its own that closes its
- * libraries when it ends, so OpenBLAS (with libgfortran) was loaded and unloaded 15 times per test
- * process; a core dump of the rare crash at the test process's exit showed a thread's exit freeing a
- * pointer through two pthread keys that had been created and deleted exactly 15 times. Best effort:
- * without glibc nothing changes.
- */
-function pinLibrary(path: string): void {
-  if (Deno.build.os !== "linux") return;
-  try {
-    const libc = Deno.dlopen("libc.so.6", { dlopen: { parameters: ["buffer", "i32"], result: "pointer" } });
-    try {
-      libc.symbols.dlopen(new TextEncoder().encode(path + "\0"), RTLD_NOW | RTLD_NODELETE);
-    } finally {
-      libc.close();
-    }
-  } catch {
-    // Not glibc (or no libc.so.6): the library is unloaded with its worker, as before.
-  }
-}
-
 /**
  * Opens the BLAS library at `path` (a file or a name the dynamic loader resolves). Throws an error
  * naming the path and the loader's reason when it is missing or lacks `cblas_sgemm`.
@@ -135,7 +111,6 @@ export function openBlas(path: string): Blas {
   } catch (e) {
     throw new Error(`BLAS library ${path} could not be opened: ${(e as Error).message.split("\n")[0]}`);
   }
-  pinLibrary(path);
   const s = lib.symbols;
   const cores = navigator.hardwareConcurrency ?? 1;
   const wanted = Number(env("RTDLAB_BLAS_THREADS") ?? cores);
