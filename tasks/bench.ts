@@ -12,7 +12,7 @@
  */
 
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { type BackendName, initBackend, requestWebgpuAdapter } from "../lib/backend/mod.ts";
 import { checkCaseSpec, runCase } from "../lib/bench/case.ts";
 import { BENCH_HELP, type BenchOptions, parseBenchArgs } from "../lib/bench/cli.ts";
 import { machineInfo } from "../lib/bench/machine.ts";
@@ -53,9 +53,7 @@ async function locateWasmBinaries(): Promise<void> {
 
 /** wasm, plus webgpu when this Deno has WebGPU and an adapter. */
 async function defaultBackends(): Promise<BackendName[]> {
-  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
-  const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-  return adapter ? ["wasm", "webgpu"] : ["wasm"];
+  return await requestWebgpuAdapter() ? ["wasm", "webgpu"] : ["wasm"];
 }
 
 async function bench(opts: BenchOptions): Promise<void> {

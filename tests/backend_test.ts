@@ -15,6 +15,7 @@ import {
   findTfjsNode,
   initBackend,
   registerWasmKernels,
+  requestWebgpuAdapter,
   stopGradient,
   useBlas,
 } from "../lib/backend/mod.ts";
@@ -77,7 +78,9 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   assert(worst <= tol, `${what}: max |diff| ${worst} > ${tol} at ${at} (${actual[at]} vs ${expected[at]})`);
 }
 
-const adapter = await (globalThis.navigator as { gpu?: GPU }).gpu?.requestAdapter().catch(() => null);
+// A DENO_WEBGPU_BACKEND the user set (read before rtdlab sets its default) turns the Vulkan-only case off.
+const userWebgpuBackend = Deno.env.get("DENO_WEBGPU_BACKEND") ?? "vulkan";
+const adapter = await requestWebgpuAdapter();
 const noWebgpu = adapter == null;
 if (noWebgpu) {
   console.warn(
@@ -140,6 +143,21 @@ Deno.test("findTfjsNode finds a native binding in Deno's node_modules layout, pr
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
+});
+
+const vulkanOnly = !noWebgpu && Deno.build.os === "linux" && userWebgpuBackend === "vulkan";
+Deno.test({
+  name:
+    `WebGPU on Linux opens Vulkan only, never wgpu's EGL backend (its thread state can abort the process at exit)${
+      vulkanOnly ? "" : " (ignored: no WebGPU adapter on Linux, or DENO_WEBGPU_BACKEND set)"
+    }`,
+  ignore: !vulkanOnly,
+  fn: async () => {
+    await initBackend("webgpu");
+    assertEquals(Deno.env.get("DENO_WEBGPU_BACKEND"), "vulkan");
+    const maps = Deno.readTextFileSync("/proc/self/maps");
+    assert(!/libEGL/.test(maps), "libEGL is loaded: something asked navigator.gpu for an adapter directly");
+  },
 });
 
 Deno.test({

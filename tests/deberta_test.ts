@@ -7,7 +7,7 @@ import { exportModels } from "../lib/train/checkpoint.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf.ts";
-import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { type BackendName, initBackend, requestWebgpuAdapter } from "../lib/backend/mod.ts";
 import { generatorSize, preset, validateConfig } from "../lib/config.ts";
 import { createModel, type EncoderInputs } from "../lib/model/mod.ts";
 import { DebertaModel, logBucketPosition, relativeIndex } from "../lib/model/deberta.ts";
@@ -483,17 +483,12 @@ async function stepNumbers(backend: BackendName) {
   return out;
 }
 
-async function hasWebgpuAdapter(): Promise<boolean> {
-  const gpu = (globalThis.navigator as { gpu?: GPU }).gpu;
-  try {
-    return gpu != null && (await gpu.requestAdapter()) !== null;
-  } catch {
-    return false;
-  }
-}
-
 Deno.test("cpu, wasm (and webgpu when present) agree on a DeBERTa GDES step: losses and every gradient", async () => {
-  const backends: BackendName[] = ["cpu", "wasm", ...(await hasWebgpuAdapter() ? ["webgpu" as const] : [])];
+  const backends: BackendName[] = [
+    "cpu",
+    "wasm",
+    ...((await requestWebgpuAdapter()) !== null ? ["webgpu" as const] : []),
+  ];
   try {
     const results = [];
     for (const b of backends) results.push(await stepNumbers(b));

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import * as tf from "../lib/tf.ts";
-import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { type BackendName, initBackend, requestWebgpuAdapter } from "../lib/backend/mod.ts";
 import { batchTensors, Pretrainer, stepRngs } from "../lib/train/pretrain.ts";
 import { corrupt } from "../lib/train/sampling.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
@@ -65,23 +65,13 @@ function compare(name: string, a: StepNumbers, b: StepNumbers, tol: number): voi
   }
 }
 
-async function hasWebgpuAdapter(): Promise<boolean> {
-  const gpu = (globalThis.navigator as { gpu?: GPU }).gpu;
-  if (!gpu) return false;
-  try {
-    return (await gpu.requestAdapter()) !== null;
-  } catch {
-    return false;
-  }
-}
-
 const reference = await stepNumbers("cpu");
 
 Deno.test("wasm and cpu agree on a full RTD forward/backward pass (losses and every gradient)", async () => {
   compare("wasm vs cpu", reference, await stepNumbers("wasm"), 1e-4);
 });
 
-const webgpu = await hasWebgpuAdapter();
+const webgpu = (await requestWebgpuAdapter()) !== null;
 Deno.test({
   name: "webgpu and cpu agree on a full RTD forward/backward pass" +
     (webgpu ? "" : " (skipped: no WebGPU adapter)"),

@@ -105,12 +105,40 @@ const WEBGPU_HOWTO = "Run Deno with --unstable-webgpu (e.g. `deno run -A --unsta
   "Without a GPU, install Mesa's lavapipe Vulkan driver (Debian: mesa-vulkan-drivers) and set " +
   "XDG_RUNTIME_DIR to a mode-700 directory.";
 
+/**
+ * On Linux, WebGPU asks wgpu for Vulkan only unless `DENO_WEBGPU_BACKEND` says otherwise. wgpu also opens
+ * its OpenGL backend through libglvnd's EGL, whose per-thread state is freed twice when a thread that
+ * touched it exits while the process is exiting: a rare abort ("free(): invalid pointer") after all work
+ * is done. Every adapter rtdlab uses on Linux (NVIDIA, AMD, Intel, lavapipe) is a Vulkan one.
+ */
+function preferVulkanOnLinux(): void {
+  try {
+    if (Deno.build.os === "linux" && Deno.env.get("DENO_WEBGPU_BACKEND") === undefined) {
+      Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+    }
+  } catch {
+    // no --allow-env: wgpu's defaults
+  }
+}
+
+/**
+ * A WebGPU adapter, or null when there is none (no `navigator.gpu`, no driver, or an error). On Linux,
+ * Vulkan only unless `DENO_WEBGPU_BACKEND` is set (wgpu's EGL backend can abort the process at exit).
+ */
+export async function requestWebgpuAdapter(options?: GPURequestAdapterOptions): Promise<GPUAdapter | null> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (gpu == null) return null;
+  preferVulkanOnLinux();
+  return await gpu.requestAdapter(options).catch(() => null);
+}
+
 async function startWebgpu(): Promise<string> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (gpu == null) {
     throw new Error(`WebGPU is not available: navigator.gpu is undefined. ${WEBGPU_HOWTO}`);
   }
   // Ask for the adapter ourselves: tfjs's factory crashes on a null adapter with a TypeError.
+  preferVulkanOnLinux();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (adapter == null) {
     throw new Error(
