@@ -17,7 +17,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import * as tf from "../../tf.ts";
 import { initBackend } from "../mod.ts";
 import { type CudaBackend, registerCudaBackend } from "./backend.ts";
@@ -26,18 +25,34 @@ import { hostTimePerStep } from "./count_launches.ts";
 import { applyOverrides, preset, type SharingMode, validateConfig } from "../../config.ts";
 import { Pretrainer } from "../../train/pretrain.ts";
 import { Rng } from "../../rng.ts";
+import { intOption, parseArgsOrExit } from "../../util/cli.ts";
 
-const { values } = parseArgs({
+const { values } = parseArgsOrExit({
   args: Deno.args,
   options: {
     config: { type: "string", default: "electra-small" },
     sharing: { type: "string", default: "gdes" },
     batch: { type: "string", default: "128" },
     steps: { type: "string", default: "5" },
+    help: { type: "boolean", default: false },
   },
   strict: true,
 });
-const batch = Number(values.batch), steps = Number(values.steps);
+if (values.help) {
+  console.log(
+    "probe.ts — is a cuda training step host- or device-bound?\n\n" +
+      "  --config NAME   model preset  [electra-small]\n  --sharing MODE  es|nes|gdes  [gdes]\n" +
+      "  --batch N       sequences per step (128 tokens each)  [128]\n  --steps N       timed steps  [5]",
+  );
+  Deno.exit(0);
+}
+let batch = 0, steps = 0;
+try {
+  [batch, steps] = [intOption("batch", values.batch, 1)!, intOption("steps", values.steps, 1)!];
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
+  Deno.exit(2);
+}
 const sharing = values.sharing as SharingMode;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
