@@ -986,6 +986,7 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           "attentionSoftmax",
           "columnSums",
           "softmaxCrossEntropy",
+          "qkvHeads",
         ] as const
       ) {
         assert(fusedKernelsActive(op), `the fused ${op} should be active on ${target}`);
@@ -1139,8 +1140,8 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
         1e-5,
         true,
       );
-      // Self-attention (query/key/value biases folded into the head split), training: its context and
-      // the gradients for x and every projection.
+      // Self-attention (query, key and value as one gemm, their biases and head splits as one launch),
+      // training: its context and the gradients for x and every projection.
       const names = ["query", "key", "value"].flatMap((p) => [`a.self.${p}.weight`, `a.self.${p}.bias`]);
       await compare(
         "self-attention context and the gradients for x, W_q, b_q, W_k, W_v, b_v",

@@ -25,6 +25,10 @@
  *   scores' gradient ((dy·y) − Σ(dy·y)·y)·scale.
  * - `RtdlabBiasSplitHeads` {x, bias}, attrs batch, length, heads → x + bias as attention heads [B,
  *   heads, L, d] (x: a query/key/value dense output before its bias, [B·L, heads·d]).
+ * - `RtdlabQkvHeads` {x, wq, wk, wv, bq, bk, bv}, attrs batch, length, heads → [q, k, v], each x·Wᵀ + b
+ *   as attention heads [B, heads, L, d] (x [B·L, H], W [H, H]): the three projections as one gemm with
+ *   [W_q; W_k; W_v]; `RtdlabQkvHeadsGrad` {x, wq, wk, wv, dq, dk, dv} → [dx, dW_q, dW_k, dW_v, db_q,
+ *   db_k, db_v] (its gradient, registered here).
  * - `RtdlabColumnSums` {x} [rows, cols] → [cols], Σ over the rows (bias gradients): a gemm with a row
  *   of ones the backend keeps, instead of a ones tensor built and uploaded by the host every call.
  * - `RtdlabSoftmaxCrossEntropy` {logits [M, V], targets [M] int32} → [loss [M], probs [M, V]]: per row
@@ -57,6 +61,8 @@ export const FUSED = {
   attentionSoftmaxGrad: "RtdlabAttentionSoftmaxGrad",
   columnSums: "RtdlabColumnSums",
   biasSplitHeads: "RtdlabBiasSplitHeads",
+  qkvHeads: "RtdlabQkvHeads",
+  qkvHeadsGrad: "RtdlabQkvHeadsGrad",
   softmaxCrossEntropy: "RtdlabSoftmaxCrossEntropy",
   softmaxCrossEntropyGrad: "RtdlabSoftmaxCrossEntropyGrad",
 } as const;
@@ -71,6 +77,7 @@ export type FusedOp =
   | "attentionSoftmax"
   | "columnSums"
   | "biasSplitHeads"
+  | "qkvHeads"
   | "softmaxCrossEntropy"
   | "dropoutMask";
 
@@ -83,6 +90,7 @@ const KERNEL: Record<FusedOp, string> = {
   attentionSoftmax: FUSED.attentionSoftmax,
   columnSums: FUSED.columnSums,
   biasSplitHeads: FUSED.biasSplitHeads,
+  qkvHeads: FUSED.qkvHeads,
   softmaxCrossEntropy: FUSED.softmaxCrossEntropy,
   dropoutMask: DROPOUT_MASK,
 };
@@ -101,3 +109,27 @@ export function useFusedKernels(on: boolean, which: FusedOp[] = ALL): void {
 export function fusedKernelsActive(op: FusedOp): boolean {
   return enabled[op] && tf.getKernel(KERNEL[op], tf.getBackend()) != null;
 }
+
+// RtdlabQkvHeads has three outputs, which tf.customGrad cannot express: its gradient is registered.
+tf.registerGradient({
+  kernelName: FUSED.qkvHeads,
+  inputsToSave: ["x", "wq", "wk", "wv"],
+  gradFunc: (dy, saved, attrs) => {
+    const [dq, dk, dv] = dy as tf.Tensor[];
+    const [x, wq, wk, wv] = saved;
+    const [dx, dwq, dwk, dwv, dbq, dbk, dbv] = tf.engine().runKernel(
+      FUSED.qkvHeadsGrad,
+      { x, wq, wk, wv, dq, dk, dv },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    return {
+      x: () => dx,
+      wq: () => dwq,
+      wk: () => dwk,
+      wv: () => dwv,
+      bq: () => dbq,
+      bk: () => dbk,
+      bv: () => dbv,
+    };
+  },
+});

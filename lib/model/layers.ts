@@ -416,9 +416,20 @@ export function selfAttentionContext(
     const h = tf.matMul(x, ctx.params.get(`${name}.weight`) as tf.Tensor2D, false, true);
     return biasSplitHeadsOp(h, ctx.params.get(`${name}.bias`), batch, length, numHeads);
   };
-  const q = split(`${prefix}.self.query`);
-  const k = split(`${prefix}.self.key`);
-  const v = split(`${prefix}.self.value`);
+  const names = ["query", "key", "value"].map((n) => `${prefix}.self.${n}`);
+  let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor;
+  if (fusedKernelsActive("qkvHeads") && names.every((n) => ctx.params.has(`${n}.bias`))) {
+    // On cuda the three projections run as one gemm, their biases and head splits as one launch.
+    const [w, b] = [(n: string) => ctx.params.get(`${n}.weight`), (n: string) => ctx.params.get(`${n}.bias`)];
+    const [qn, kn, vn] = names;
+    [q, k, v] = tf.engine().runKernel(
+      FUSED.qkvHeads,
+      { x, wq: w(qn), wk: w(kn), wv: w(vn), bq: b(qn), bk: b(kn), bv: b(vn) },
+      { batch, length, heads: numHeads },
+    ) as tf.Tensor[];
+  } else {
+    [q, k, v] = names.map(split);
+  }
   const scores = tf.matMul(q, k, false, true) as tf.Tensor4D;
   const probs = hook(
     ctx,

@@ -69,6 +69,8 @@ export const PTX_ENTRIES = [
   "scaled_masked_softmax_f32",
   "scaled_masked_softmax_grad_f32",
   "bias_split_heads_f32",
+  "qkv_heads_f32",
+  "concat3_f32",
   "corrupt_i32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
@@ -1258,6 +1260,108 @@ function biasSplitHeads({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): Tens
   return y;
 }
 
+/** The shapes of a fused query/key/value projection: x [B·L, H] and three weights [H, H]; d = H / heads. */
+function qkvShapes(name: string, x: TensorInfo, ws: TensorInfo[], attrs: Attrs) {
+  const { batch, length, heads } = attrs as Record<string, number>;
+  const hidden = x.shape[1];
+  if (x.shape.length !== 2 || x.shape[0] !== batch * length || hidden % heads !== 0) {
+    throw new Error(`${name} (cuda): x [${x.shape}] is not [${batch}·${length}, heads·d]`);
+  }
+  for (const w of ws) {
+    if (w.shape.length !== 2 || w.shape[0] !== hidden || w.shape[1] !== hidden) {
+      throw new Error(`${name} (cuda): a projection weight is [${w.shape}], not [${hidden}, ${hidden}]`);
+    }
+  }
+  return { batch, length, heads, hidden, d: hidden / heads, rows: batch * length };
+}
+
+/** [W_q; W_k; W_v] as one [3H, H] tensor (one launch). */
+function concatWeights(
+  b: CudaBackend,
+  wq: TensorInfo,
+  wk: TensorInfo,
+  wv: TensorInfo,
+  hidden: number,
+): TensorInfo {
+  const cat = b.makeOutput([3 * hidden, hidden], "float32");
+  const n = hidden * hidden;
+  b.launch(
+    "concat3_f32",
+    n,
+    (p) => p.i32(1).i32(n).ptr(b.ptr(wq)).ptr(b.ptr(wk)).ptr(b.ptr(wv)).ptr(b.ptr(cat)),
+  );
+  return cat;
+}
+
+// Query, key and value heads of x in one gemm (x·[W_q; W_k; W_v]ᵀ) and one launch that adds the biases
+// and splits the heads: three dense layers, three bias adds and three head splits in one pass.
+function qkvHeads({ x, wq, wk, wv, bq, bk, bv }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
+  checkF32(FUSED.qkvHeads, { x, wq, wk, wv, bq, bk, bv });
+  const { length, heads, hidden, d, rows } = qkvShapes(FUSED.qkvHeads, x, [wq, wk, wv], attrs);
+  for (const bias of [bq, bk, bv]) checkBias(FUSED.qkvHeads, wq, bias);
+  const wcat = concatWeights(b, wq, wk, wv, hidden);
+  const cat = b.makeOutput([rows, 3 * hidden], "float32");
+  b.rt.sgemmBatched(false, true, rows, 3 * hidden, hidden, b.ptr(x), 0, b.ptr(wcat), 0, b.ptr(cat), 1);
+  b.release(wcat);
+  const shape = [rows / length, heads, length, d];
+  const [q, k, v] = [0, 1, 2].map(() => b.makeOutput(shape, "float32"));
+  const n = rows * hidden;
+  b.launch(
+    "qkv_heads_f32",
+    n,
+    (p) =>
+      p.i32(1).i32(n).i32(length).i32(heads).i32(d).ptr(b.ptr(cat)).ptr(b.ptr(bq)).ptr(b.ptr(bk)).ptr(
+        b.ptr(bv),
+      )
+        .ptr(b.ptr(q)).ptr(b.ptr(k)).ptr(b.ptr(v)),
+  );
+  b.release(cat);
+  return [q, k, v];
+}
+
+// The gradients of qkvHeads: the heads' gradients merged into one [B·L, 3H] (one launch), then
+// dx = dcat·[W_q; W_k; W_v], d[W_q; W_k; W_v] = dcatᵀ·x and the biases' column sums (three gemms),
+// split back into the six parameter gradients (two launches).
+function qkvHeadsGrad({ x, wq, wk, wv, dq, dk, dv }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
+  checkF32(FUSED.qkvHeadsGrad, { x, wq, wk, wv, dq, dk, dv });
+  const { length, heads, hidden, d, rows } = qkvShapes(FUSED.qkvHeadsGrad, x, [wq, wk, wv], attrs);
+  const n = rows * hidden;
+  for (const dy of [dq, dk, dv]) {
+    if (sizeOf(dy.shape) !== n) {
+      throw new Error(`${FUSED.qkvHeadsGrad} (cuda): a head gradient is [${dy.shape}]`);
+    }
+  }
+  const dcat = b.makeOutput([rows, 3 * hidden], "float32");
+  b.launch(
+    "qkv_heads_f32",
+    n,
+    (p) =>
+      p.i32(0).i32(n).i32(length).i32(heads).i32(d).ptr(b.ptr(dcat)).ptr(0n).ptr(0n).ptr(0n)
+        .ptr(b.ptr(dq)).ptr(b.ptr(dk)).ptr(b.ptr(dv)),
+  );
+  const wcat = concatWeights(b, wq, wk, wv, hidden);
+  const dx = b.makeOutput([rows, hidden], "float32");
+  b.rt.sgemmBatched(false, false, rows, hidden, 3 * hidden, b.ptr(dcat), 0, b.ptr(wcat), 0, b.ptr(dx), 1);
+  b.release(wcat);
+  const dwcat = b.makeOutput([3 * hidden, hidden], "float32");
+  b.rt.sgemmBatched(true, false, 3 * hidden, hidden, rows, b.ptr(dcat), 0, b.ptr(x), 0, b.ptr(dwcat), 1);
+  const dbcat = b.makeOutput([3 * hidden], "float32");
+  b.columnSums(dcat, rows, 3 * hidden, dbcat);
+  b.release(dcat);
+  const split = (cat: TensorInfo, shape: number[]) => {
+    const parts = [0, 1, 2].map(() => b.makeOutput(shape, "float32"));
+    const m = sizeOf(shape);
+    b.launch(
+      "concat3_f32",
+      m,
+      (p) => p.i32(0).i32(m).ptr(b.ptr(parts[0])).ptr(b.ptr(parts[1])).ptr(b.ptr(parts[2])).ptr(b.ptr(cat)),
+    );
+    b.release(cat);
+    return parts;
+  };
+  return [dx, ...split(dwcat, [hidden, hidden]), ...split(dbcat, [hidden])];
+}
+
 function columnSumsKernel({ x }: Inputs, b: CudaBackend): TensorInfo {
   checkF32(FUSED.columnSums, { x });
   const [rows, cols] = normRows(x);
@@ -1315,6 +1419,8 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.attentionSoftmaxGrad]: attentionSoftmaxGrad,
   [FUSED.columnSums]: columnSumsKernel,
   [FUSED.biasSplitHeads]: biasSplitHeads,
+  [FUSED.qkvHeads]: qkvHeads,
+  [FUSED.qkvHeadsGrad]: qkvHeadsGrad,
   [FUSED.softmaxCrossEntropy]: softmaxCrossEntropy,
   [FUSED.softmaxCrossEntropyGrad]: softmaxCrossEntropyGrad,
 };

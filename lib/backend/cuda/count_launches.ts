@@ -208,8 +208,9 @@ export function countsMarkdown(counts: StepCounts): string {
   const rows = [...counts.byKernel.entries()].sort((a, b) =>
     (b[1].launches + b[1].gemms) - (a[1].launches + a[1].gemms) || a[0].localeCompare(b[0])
   );
+  const calls = [...counts.byKernel.values()].reduce((n, u) => n + u.calls, 0);
   const lines = [
-    `launches ${counts.launches}, gemms ${counts.gemms}, host waits ${counts.syncs} ` +
+    `tfjs kernel calls ${calls}, launches ${counts.launches}, gemms ${counts.gemms}, host waits ${counts.syncs} ` +
     `(${counts.midStepWaits} before the step's last launch), ` +
     `copies to host ${counts.copiesToHost}, to device ${counts.copiesToDevice}`,
     "",

@@ -421,6 +421,40 @@ export function emulatedCuda(): CudaRuntime {
         }
         return;
       }
+      case "qkv_heads_f32": {
+        const [toHeads, n, length, heads, d, cat] = [p.i32(), p.i32(), p.i32(), p.i32(), p.i32(), F(p.ptr())];
+        // The biases are null pointers when merging (toHeads 0).
+        const [bq, bk, bv] = [p.ptr(), p.ptr(), p.ptr()].map((b) => toHeads ? F(b) : new Float32Array(0));
+        const [q, k, v] = [F(p.ptr()), F(p.ptr()), F(p.ptr())];
+        const hidden = heads * d;
+        for (let i = 0; i < n; i++) {
+          const e = i % d, l = Math.floor(i / d) % length, h = Math.floor(i / (d * length)) % heads;
+          const col = h * d + e, row = (Math.floor(i / (d * length * heads)) * length + l) * 3 * hidden;
+          if (toHeads) {
+            q[i] = f32(cat[row + col] + bq[col]);
+            k[i] = f32(cat[row + hidden + col] + bk[col]);
+            v[i] = f32(cat[row + 2 * hidden + col] + bv[col]);
+          } else {
+            cat[row + col] = q[i];
+            cat[row + hidden + col] = k[i];
+            cat[row + 2 * hidden + col] = v[i];
+          }
+        }
+        return;
+      }
+      case "concat3_f32": {
+        const [toCat, n, a, b, c, cat] = [p.i32(), p.i32(), F(p.ptr()), F(p.ptr()), F(p.ptr()), F(p.ptr())];
+        if (toCat) {
+          cat.set(a.subarray(0, n), 0);
+          cat.set(b.subarray(0, n), n);
+          cat.set(c.subarray(0, n), 2 * n);
+        } else {
+          a.set(cat.subarray(0, n));
+          b.set(cat.subarray(n, 2 * n));
+          c.set(cat.subarray(2 * n, 3 * n));
+        }
+        return;
+      }
       case "bias_split_heads_f32": {
         const [n, length, heads, d, x, bias, y] = [
           p.i32(),

@@ -668,6 +668,48 @@ extern "C" __global__ void bias_split_heads_f32(int n, int length, int heads, in
   }
 }
 
+// Query, key and value from one fused projection: cat [B·L, 3·heads·d] is x·[W_q; W_k; W_v]ᵀ (columns q | k | v).
+// toHeads = 1: q/k/v[b, h, l, e] = cat[b·L + l, j·H + h·d + e] + bias_j[h·d + e] (j = 0, 1, 2; H = heads·d);
+// toHeads = 0: the inverse without biases, cat = the three heads' gradients merged (the backward pass).
+// n = B·heads·L·d, the size of one of q, k, v.
+extern "C" __global__ void qkv_heads_f32(int toHeads, int n, int length, int heads, int d, float* __restrict__ cat,
+                                         const float* __restrict__ bq, const float* __restrict__ bk,
+                                         const float* __restrict__ bv, float* __restrict__ q,
+                                         float* __restrict__ k, float* __restrict__ v) {
+  const int hidden = heads * d;
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int e = i % d, l = (i / d) % length, h = (i / (d * length)) % heads, b = i / (d * length * heads);
+    int col = h * d + e;
+    long long row = ((long long)b * length + l) * (3 * hidden);
+    if (toHeads) {
+      q[i] = cat[row + col] + bq[col];
+      k[i] = cat[row + hidden + col] + bk[col];
+      v[i] = cat[row + 2 * hidden + col] + bv[col];
+    } else {
+      cat[row + col] = q[i];
+      cat[row + hidden + col] = k[i];
+      cat[row + 2 * hidden + col] = v[i];
+    }
+  }
+}
+
+// Three tensors of n elements each ↔ one of 3n (a, then b, then c): toCat = 1 concatenates (the
+// fused projection's [W_q; W_k; W_v]), toCat = 0 splits (its weight and bias gradients).
+extern "C" __global__ void concat3_f32(int toCat, int n, float* __restrict__ a, float* __restrict__ b,
+                                       float* __restrict__ c, float* __restrict__ cat) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    if (toCat) {
+      cat[i] = a[i];
+      cat[n + i] = b[i];
+      cat[2 * n + i] = c[i];
+    } else {
+      a[i] = cat[i];
+      b[i] = cat[n + i];
+      c[i] = cat[2 * n + i];
+    }
+  }
+}
+
 // Attention probabilities softmax(x·scale + bias) over the last axis of x [rows, cols], bias one row
 // of `cols` per `rowsPerBias` rows (the mask [B, 1, 1, L] under scores [B, heads, L, L]); one warp
 // per row: the ops of tf.add(tf.mul(x, scale), bias) and softmax_rows_f32, in their order.
