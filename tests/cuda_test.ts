@@ -1172,6 +1172,35 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
         1e-5,
         true,
       );
+      // The probes' hook sees the attention probabilities before dropout, also where dropout runs inside
+      // the softmax kernel (training on cuda), and the context after it.
+      await compare(
+        "self-attention's hooked probabilities (before dropout) and its context, training",
+        [
+          rand([2 * 7, 16]),
+          ...names.map((n) => n.endsWith("weight") ? rand([16, 16], -0.5, 0.5) : rand([16])),
+          tf.tensor([0, 0, 0, 0, 0, -1e4, -1e4, 0, 0, 0, 0, 0, 0, 0], [2, 1, 1, 7]),
+        ],
+        (x, ...rest) => {
+          const capture = new Map<string, tf.Tensor>();
+          const ctx = { ...layerCtx(Object.fromEntries(names.map((n, i) => [n, rest[i]])), true), capture };
+          const context = selfAttentionContext(
+            ctx,
+            "a",
+            "a",
+            x as tf.Tensor2D,
+            rest[6] as tf.Tensor4D,
+            2,
+            7,
+            4,
+          );
+          const probs = capture.get("a.attention.probs")!;
+          assertEquals(probs.shape, [2, 4, 7, 7]);
+          return [probs, context, tf.sum(probs, -1)];
+        },
+        1e-5,
+        true,
+      );
       // Tensors across the kernel's 65,536-element chunks, and an empty one.
       await compare(
         "global norm (sum of squares over many tensors)",

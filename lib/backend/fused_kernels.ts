@@ -21,8 +21,9 @@
  * - `RtdlabDropout` {x}, attrs rate, seed → x·mask, the mask of lib/backend/dropout_mask.ts (bit for
  *   bit the product with that mask tensor); the gradient is the same kernel on dy.
  * - `RtdlabAttentionSoftmax` {x, bias}, attr scale → softmax(x·scale + bias) over the last axis, x
- *   [B, heads, Lq, Lk], bias [B, 1, 1, Lk]; `RtdlabAttentionSoftmaxGrad` {dy, y}, attr scale → the
- *   scores' gradient ((dy·y) − Σ(dy·y)·y)·scale.
+ *   [B, heads, Lq, Lk], bias [B, 1, 1, Lk]; with attrs rate > 0 and seed → [y, y·mask] (the attention
+ *   dropout, mask as `RtdlabDropout`'s). `RtdlabAttentionSoftmaxGrad` {dy, y}, attr scale (rate, seed) →
+ *   the scores' gradient ((g·y) − Σ(g·y)·y)·scale with g = dy (dy·mask: dy is then the dropout's).
  * - `RtdlabBiasSplitHeads` {x, bias}, attrs batch, length, heads → x + bias as attention heads [B,
  *   heads, L, d] (x: a query/key/value dense output before its bias, [B·L, heads·d]).
  * - `RtdlabQkvHeads` {x, wq, wk, wv, bq, bk, bv}, attrs batch, length, heads → [q, k, v], each x·Wᵀ + b

@@ -359,6 +359,56 @@ function fusedAttentionSoftmax(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale
   return op(scores, maskBias) as tf.Tensor4D;
 }
 
+// softmax(scores·scale + maskBias) and the attention dropout as one kernel each way (cuda); the
+// probabilities before dropout go to `onProbs` (the hooks) from inside the op, where they still exist.
+function fusedAttentionSoftmaxDropout(
+  scores: tf.Tensor4D,
+  maskBias: tf.Tensor4D,
+  scale: number,
+  { rate, seed }: { rate: number; seed: number },
+  onProbs: (probs: tf.Tensor4D) => void,
+): tf.Tensor4D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, bias] = args as tf.Tensor[];
+    const save = args[2] as tf.GradSaveFunc;
+    const attrs = { scale, rate, seed };
+    const [probs, dropped] = tf.engine().runKernel(FUSED.attentionSoftmax, { x, bias }, attrs) as tf.Tensor[];
+    save([probs]);
+    onProbs(probs as tf.Tensor4D);
+    return {
+      value: dropped,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [
+        tf.engine().runKernel(
+          FUSED.attentionSoftmaxGrad,
+          { dy: dy as tf.Tensor, y: saved[0] },
+          attrs,
+        ) as tf.Tensor,
+        tf.zerosLike(bias), // the padding mask is data, not a parameter
+      ],
+    };
+  }) as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
+  return op(scores, maskBias) as tf.Tensor4D;
+}
+
+/**
+ * dropout(softmax(scores·scale + maskBias)), the probabilities (before dropout) passed to the hook
+ * `hookName`: one kernel each way on cuda, the same numbers as attentionProbs then dropout.
+ */
+export function attentionProbsDropout(
+  ctx: LayerContext,
+  hookName: string,
+  scores: tf.Tensor4D,
+  maskBias: tf.Tensor4D,
+  scale: number,
+): tf.Tensor4D {
+  if (fusedKernelsActive("attentionSoftmax") && fusedKernelsActive("dropout")) {
+    const d = nextDropout(ctx);
+    if (d) return fusedAttentionSoftmaxDropout(scores, maskBias, scale, d, (p) => hook(ctx, hookName, p));
+    return hook(ctx, hookName, fusedAttentionSoftmax(scores, maskBias, scale));
+  }
+  return dropout(ctx, hook(ctx, hookName, attentionProbs(scores, maskBias, scale)));
+}
+
 /** softmax(scores·scale + maskBias) over the last axis: scores [B, heads, L, L], maskBias [B, 1, 1, L]. */
 export function attentionProbs(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale: number): tf.Tensor4D {
   if (fusedKernelsActive("attentionSoftmax")) return fusedAttentionSoftmax(scores, maskBias, scale);
@@ -431,11 +481,13 @@ export function selfAttentionContext(
     [q, k, v] = names.map(split);
   }
   const scores = tf.matMul(q, k, false, true) as tf.Tensor4D;
-  const probs = hook(
+  const probs = attentionProbsDropout(
     ctx,
     `${hookPrefix}.attention.probs`,
-    attentionProbs(scores, maskBias, 1 / Math.sqrt(headDim)),
+    scores,
+    maskBias,
+    1 / Math.sqrt(headDim),
   );
-  const context = tf.matMul(dropout(ctx, probs), v); // [B, heads, L, d]
+  const context = tf.matMul(probs, v); // [B, heads, L, d]
   return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * length, hidden]) as tf.Tensor2D;
 }

@@ -1062,7 +1062,7 @@ function normRows(x: TensorInfo): [number, number] {
   return [cols === 0 ? 0 : sizeOf(x.shape) / cols, cols];
 }
 
-/** Dropout's hash keys for a LayerNorm kernel's optional mask (drop = 0: none). */
+/** Dropout's hash keys for a fused kernel's optional mask (LayerNorm, attention softmax; drop = 0: none). */
 function lnDropout(attrs: Attrs): { drop: number; k0: number; k1: number; threshold: number; scale: number } {
   const rate = (attrs.rate as number | undefined) ?? 0;
   if (rate <= 0) return { drop: 0, k0: 0, k1: 0, threshold: 0, scale: 1 };
@@ -1167,7 +1167,8 @@ function dropoutKernel({ x }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo 
   return y;
 }
 
-function attentionSoftmax({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+// softmax(x·scale + bias); with attrs rate > 0 and seed also its dropout: [probs, dropout(probs)].
+function attentionSoftmax({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo | TensorInfo[] {
   checkF32(FUSED.attentionSoftmax, { x, bias });
   const [rows, cols] = normRows(x);
   const [batch] = x.shape;
@@ -1176,26 +1177,33 @@ function attentionSoftmax({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): Te
       `${FUSED.attentionSoftmax} (cuda): scores [B, heads, Lq, Lk] and bias [B, 1, 1, Lk], got [${x.shape}] and [${bias.shape}]`,
     );
   }
+  const d = lnDropout(attrs);
   const y = b.makeOutput(x.shape, "float32");
+  const yd = d.drop ? b.makeOutput(x.shape, "float32") : null;
   b.launch(
     "scaled_masked_softmax_f32",
     rows * 32,
     (p) =>
       p.i32(rows).i32(cols).i32(rows / batch).f32(attrs.scale as number).ptr(b.ptr(x)).ptr(b.ptr(bias))
-        .ptr(b.ptr(y)),
+        .ptr(b.ptr(y)).i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale)
+        .ptr(yd ? b.ptr(yd) : 0n),
     b.warpRowBlocks(rows),
   );
-  return y;
+  return yd ? [y, yd] : y;
 }
 
+// The scores' gradient from dy (the gradient of the probabilities, or with rate > 0 of their dropout).
 function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
   checkF32(FUSED.attentionSoftmaxGrad, { dy, y });
   const [rows, cols] = normRows(y);
+  const d = lnDropout(attrs);
   const dx = b.makeOutput(y.shape, "float32");
   b.launch(
     "scaled_masked_softmax_grad_f32",
     rows * 32,
-    (p) => p.i32(rows).i32(cols).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y)).ptr(b.ptr(dx)),
+    (p) =>
+      p.i32(rows).i32(cols).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y)).ptr(b.ptr(dx)).i32(d.drop)
+        .i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale),
     b.warpRowBlocks(rows),
   );
   return dx;

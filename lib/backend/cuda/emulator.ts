@@ -374,6 +374,9 @@ export function emulatedCuda(): CudaRuntime {
           F(p.ptr()),
           F(p.ptr()),
         ];
+        const [drop, k0, k1, threshold, dscale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
+        const ydPtr = p.ptr();
+        const yd = drop ? F(ydPtr) : null;
         const z = new Float32Array(cols);
         for (let r = 0; r < rows; r++) {
           const o = r * cols, bo = Math.floor(r / rowsPerBias) * cols;
@@ -382,7 +385,11 @@ export function emulatedCuda(): CudaRuntime {
           let s = 0;
           for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(z[c] - m)));
           const inv = f32(1 / s);
-          for (let c = 0; c < cols; c++) y[o + c] = f32(f32(Math.exp(f32(z[c] - m))) * inv);
+          for (let c = 0; c < cols; c++) {
+            const v = f32(f32(Math.exp(f32(z[c] - m))) * inv);
+            y[o + c] = v;
+            if (yd) yd[o + c] = f32(v * dropMult(o + c, k0, k1, threshold, dscale));
+          }
         }
         return;
       }
@@ -395,13 +402,15 @@ export function emulatedCuda(): CudaRuntime {
           F(p.ptr()),
           F(p.ptr()),
         ];
+        const [drop, k0, k1, threshold, dscale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
+        const g = (i: number) => drop ? f32(dy[i] * dropMult(i, k0, k1, threshold, dscale)) : dy[i];
         for (let r = 0; r < rows; r++) {
           const o = r * cols;
           let s = 0;
-          for (let c = 0; c < cols; c++) s += f32(dy[o + c] * y[o + c]);
+          for (let c = 0; c < cols; c++) s += f32(g(o + c) * y[o + c]);
           const sf = f32(s);
           for (let c = 0; c < cols; c++) {
-            dx[o + c] = f32(f32(f32(dy[o + c] * y[o + c]) - f32(sf * y[o + c])) * scale);
+            dx[o + c] = f32(f32(f32(g(o + c) * y[o + c]) - f32(sf * y[o + c])) * scale);
           }
         }
         return;

@@ -712,16 +712,18 @@ extern "C" __global__ void concat3_f32(int toCat, int n, float* __restrict__ a, 
 
 // Attention probabilities softmax(x·scale + bias) over the last axis of x [rows, cols], bias one row
 // of `cols` per `rowsPerBias` rows (the mask [B, 1, 1, L] under scores [B, heads, L, L]); one warp
-// per row: the ops of tf.add(tf.mul(x, scale), bias) and softmax_rows_f32, in their order.
+// per row: the ops of tf.add(tf.mul(x, scale), bias) and softmax_rows_f32, in their order. With
+// `drop`, also yd = y·mask, the attention dropout (mask as dropout_f32's over y's flat index).
 extern "C" __global__ void scaled_masked_softmax_f32(int rows, int cols, int rowsPerBias, float scale,
                                                      const float* __restrict__ x, const float* __restrict__ bias,
-                                                     float* __restrict__ y) {
+                                                     float* __restrict__ y, int drop, unsigned k0, unsigned k1,
+                                                     unsigned threshold, float dscale, float* __restrict__ yd) {
   int lane = THREAD_X & 31;
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
-    const float* row = x + (long long)r * cols;
+    long long o = (long long)r * cols;
+    const float* row = x + o;
     const float* b = bias + (long long)(r / rowsPerBias) * cols;
-    float* out = y + (long long)r * cols;
     double m = -__builtin_huge_val();
     for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)((row[c] * scale) + b[c]));
     m = shfl_bcast_f64(warp_reduce(1, m));
@@ -730,22 +732,35 @@ extern "C" __global__ void scaled_masked_softmax_f32(int rows, int cols, int row
     for (int c = lane; c < cols; c += 32) s += (double)expf(((row[c] * scale) + b[c]) - mf);
     s = shfl_bcast_f64(warp_reduce(0, s));
     float inv = (float)(1.0 / s);
-    for (int c = lane; c < cols; c += 32) out[c] = expf(((row[c] * scale) + b[c]) - mf) * inv;
+    for (int c = lane; c < cols; c += 32) {
+      float p = expf(((row[c] * scale) + b[c]) - mf) * inv;
+      y[o + c] = p;
+      if (drop) yd[o + c] = p * drop_mult((int)(o + c), k0, k1, threshold, dscale);
+    }
   }
 }
 
 // Its gradient for the scores: dx = ((dy·y) − Σ(dy·y)·y)·scale (tfjs's softmax gradient, then the
-// scale's), one warp per row.
+// scale's), one warp per row. With `drop`, dy is first multiplied by the attention dropout's mask
+// (the gradient through yd).
 extern "C" __global__ void scaled_masked_softmax_grad_f32(int rows, int cols, float scale, const float* __restrict__ dy,
-                                                          const float* __restrict__ y, float* __restrict__ dx) {
+                                                          const float* __restrict__ y, float* __restrict__ dx,
+                                                          int drop, unsigned k0, unsigned k1, unsigned threshold,
+                                                          float dscale) {
   int lane = THREAD_X & 31;
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
     long long o = (long long)r * cols;
     double s = 0.0;
-    for (int c = lane; c < cols; c += 32) s += (double)(dy[o + c] * y[o + c]);
+    for (int c = lane; c < cols; c += 32) {
+      float g = drop ? dy[o + c] * drop_mult((int)(o + c), k0, k1, threshold, dscale) : dy[o + c];
+      s += (double)(g * y[o + c]);
+    }
     float sf = (float)shfl_bcast_f64(warp_reduce(0, s));
-    for (int c = lane; c < cols; c += 32) dx[o + c] = ((dy[o + c] * y[o + c]) - (sf * y[o + c])) * scale;
+    for (int c = lane; c < cols; c += 32) {
+      float g = drop ? dy[o + c] * drop_mult((int)(o + c), k0, k1, threshold, dscale) : dy[o + c];
+      dx[o + c] = ((g * y[o + c]) - (sf * y[o + c])) * scale;
+    }
   }
 }
 
