@@ -627,6 +627,10 @@ function select({ condition, t, e }: Inputs, b: CudaBackend): TensorInfo {
 function transposeImpl(b: CudaBackend, x: TensorInfo, perm: number[]): TensorInfo {
   const own = contiguousStrides(x.shape);
   const outShape = perm.map((p) => x.shape[p]);
+  // A permutation that keeps the order of the dims longer than 1 keeps the memory order: a reshape, no
+  // copy (tfjs's gather gradient transposes by the identity; one attention head moves a dim of 1).
+  const moved = perm.filter((p) => x.shape[p] !== 1);
+  if (moved.every((p, i) => i === 0 || moved[i - 1] < p)) return b.alias(x, outShape);
   const y = b.makeOutput(outShape, x.dtype);
   b.stridedCopy(x, y, outShape, perm.map((p) => own[p]), contiguousStrides(outShape));
   return y;
