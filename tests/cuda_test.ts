@@ -16,6 +16,7 @@ import {
   broadcastStrides,
   choosePtx,
   CUDA_KERNEL_NAMES,
+  type CudaBackend,
   packIdx,
   PTX_ENTRIES,
   ptxArchs,
@@ -1263,6 +1264,27 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
 
 defineSuites("cuda", startGpu, gpu == null, "cuda_tf32");
 defineSuites("cuda_emu (host emulator)", startEmulator, false, null);
+
+Deno.test("cuda_emu: outputs made in one allocation read back at their own addresses, and the last one frees it", async () => {
+  await startEmulator();
+  await tf.setBackend("cuda_emu");
+  const b = tf.backend() as CudaBackend;
+  const before = b.allocator.stats();
+  const infos = b.makeOutputs([[2, 3], [4], [5]]);
+  infos.forEach((info, i) => b.fill(info, wordOf(i + 1, "float32")));
+  const [a, v, c] = infos.map((info) => tf.engine().makeTensorFromTensorInfo(info));
+  assertEquals(b.allocator.stats().blocksInUse, before.blocksInUse + 1, "one allocation for three tensors");
+  assertEquals(Array.from(await c.data()), [3, 3, 3, 3, 3]);
+  const r = tf.reshape(v, [2, 2]); // an alias holds its own reference
+  a.dispose();
+  v.dispose();
+  assertEquals(Array.from(await r.data()), [2, 2, 2, 2]);
+  assertEquals(b.allocator.stats().blocksInUse, before.blocksInUse + 1, "still held by the others");
+  r.dispose();
+  c.dispose();
+  assertEquals(b.allocator.stats().blocksInUse, before.blocksInUse, "freed with the last of them");
+  await tf.setBackend("cpu");
+});
 
 // ---- (e) what a step sends to the device, counted on the emulator --------------------------------
 

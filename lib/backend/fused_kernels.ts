@@ -15,7 +15,8 @@
  *   sublayer's output.
  * - `RtdlabLayerNormGrad` {dy, xhat, rstd, gamma} → [dx, dγ, dβ]: with dx̂ = dy·γ, dx = (dx̂ −
  *   mean(dx̂) − x̂·mean(dx̂·x̂))·rstd; dγ = Σ_rows dy·x̂, dβ = Σ_rows dy. With attr withH (and rate,
- *   seed) → [dx, dh, dγ, dβ], dh = dropout(dx) the gradient for h + hBias.
+ *   seed) → [dx, dh, dγ, dβ], dh = dropout(dx) the gradient for h + hBias; with withHBias instead →
+ *   [dx, dh, dγ, dβ, dhBias], dhBias = Σ_rows dh.
  * - `RtdlabSumSquares` {x0, x1, …} (float32, any shapes) → the scalar Σ x² over all of them (the
  *   optimiser's global gradient norm is its square root).
  * - `RtdlabDropout` {x}, attrs rate, seed → x·mask, the mask of lib/backend/dropout_mask.ts (bit for

@@ -187,13 +187,12 @@ function fusedAddLayerNorm(
       value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [sxhat, srstd, sgamma] = saved;
-        const [dx, dh, dg, db] = tf.engine().runKernel(
+        // dh is also the gradient of h + hBias, whose bias gradient (its column sums) the kernel adds.
+        return tf.engine().runKernel(
           FUSED.layerNormGrad,
           { dy: dy as tf.Tensor, xhat: sxhat, rstd: srstd, gamma: sgamma },
-          { withH: true, rate, seed },
+          hb ? { withHBias: true, rate, seed } : { withH: true, rate, seed },
         ) as tf.Tensor[];
-        // dh is also the gradient of h + hBias, whose bias gradient is its column sums.
-        return hb ? [dx, dh, dg, db, columnSums(dh)] : [dx, dh, dg, db];
       },
     };
   });

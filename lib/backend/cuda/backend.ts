@@ -141,6 +141,10 @@ const REDUCE_SUM = 0, REDUCE_MAX = 1, REDUCE_MIN = 2, REDUCE_PROD = 3;
 
 interface TensorData {
   block: Block;
+  /** Bytes from the block's start: nonzero for the tensors of {@link CudaBackend.makeOutputs}. */
+  offset: number;
+  /** Tensors sharing the block (makeOutputs): the block is freed when the last of them is. */
+  shared: { tensors: number } | null;
   dtype: DataType;
   size: number;
   refCount: number;
@@ -290,7 +294,7 @@ export class CudaBackend extends tf.KernelBackend {
     const size = sizeOf(shape);
     const block = this.#allocate(size);
     if (values != null && size > 0) this.rt.copyHtoD(block.ptr, this.#toDevice(values, dtype, size));
-    this.#data.set(dataId, { block, dtype, size, refCount });
+    this.#data.set(dataId, { block, offset: 0, shared: null, dtype, size, refCount });
   }
 
   #toDevice(values: tf.BackendValues, dtype: DataType, size: number): Float32Array | Int32Array {
@@ -321,7 +325,7 @@ export class CudaBackend extends tf.KernelBackend {
   override readSync(dataId: DataId): tf.BackendValues {
     const d = this.#data.get(dataId);
     const host = this.#hostBuffer(d);
-    this.rt.copyDtoHAsync(host, d.block.ptr);
+    this.rt.copyDtoHAsync(host, d.block.ptr + BigInt(d.offset));
     this.rt.synchronize();
     return this.#fromDevice(host, d.dtype);
   }
@@ -333,7 +337,7 @@ export class CudaBackend extends tf.KernelBackend {
     await this.rt.wait();
     if (!this.#data.has(dataId)) throw new Error("cuda backend: tensor disposed while being read");
     const host = this.#hostBuffer(d);
-    this.rt.copyDtoHAsync(host, d.block.ptr);
+    this.rt.copyDtoHAsync(host, d.block.ptr + BigInt(d.offset));
     this.rt.synchronize();
     return this.#fromDevice(host, d.dtype);
   }
@@ -343,7 +347,7 @@ export class CudaBackend extends tf.KernelBackend {
     const d = this.#data.get(dataId);
     d.refCount--;
     if (!force && d.refCount > 0) return false;
-    this.allocator.free(d.block);
+    if (d.shared == null || --d.shared.tensors === 0) this.allocator.free(d.block);
     this.#data.delete(dataId);
     return true;
   }
@@ -401,13 +405,39 @@ export class CudaBackend extends tf.KernelBackend {
   makeOutput(shape: number[], dtype: DataType): TensorInfo {
     const dataId = {};
     const size = sizeOf(shape);
-    this.#data.set(dataId, { block: this.#allocate(size), dtype, size, refCount: 1 });
+    this.#data.set(dataId, {
+      block: this.#allocate(size),
+      offset: 0,
+      shared: null,
+      dtype,
+      size,
+      refCount: 1,
+    });
     return { dataId, shape, dtype };
+  }
+
+  /**
+   * New float32 output tensors of `shapes`, back to back in one allocation, so that one gemm can write
+   * them all (e.g. the three projection gradients of a fused query/key/value layer). Each is an
+   * ordinary tensor to tfjs; the allocation is freed with the last of them.
+   */
+  makeOutputs(shapes: number[][]): TensorInfo[] {
+    const sizes = shapes.map(sizeOf);
+    const block = this.#allocate(sizes.reduce((a, b) => a + b, 0));
+    const shared = { tensors: shapes.length };
+    let offset = 0;
+    return shapes.map((shape, i) => {
+      const dataId = {};
+      this.#data.set(dataId, { block, offset, shared, dtype: "float32", size: sizes[i], refCount: 1 });
+      offset += sizes[i] * 4;
+      return { dataId, shape, dtype: "float32" };
+    });
   }
 
   /** Device address of a tensor's data. */
   ptr(t: TensorInfo): DevicePtr {
-    return this.#data.get(t.dataId).block.ptr;
+    const d = this.#data.get(t.dataId);
+    return d.block.ptr + BigInt(d.offset);
   }
 
   /** Same data, new shape (Reshape, Identity): no copy, one more reference. */
@@ -471,9 +501,9 @@ export class CudaBackend extends tf.KernelBackend {
     return this.#ones.block.ptr;
   }
 
-  /** out[c] = Σ_r x[r, c] for x [rows, cols] (one gemm with a row of ones). */
+  /** out[c] = Σ_r x[r, c] for x [rows, cols] (one gemm with a row of ones; `cols` words from out's address). */
   columnSums(x: TensorInfo, rows: number, cols: number, out: TensorInfo): void {
-    if (rows === 0) return this.fill(out, 0);
+    if (rows === 0) return this.rt.memsetD32(this.ptr(out), 0, cols);
     this.rt.sgemmBatched(false, false, 1, cols, rows, this.ones(rows), 0, this.ptr(x), 0, this.ptr(out), 1);
   }
 
@@ -1100,27 +1130,45 @@ function layerNorm({ x, h, hBias, gamma, beta }: Inputs, b: CudaBackend, attrs: 
   return [y, xhat, rstd];
 }
 
+// LayerNorm's gradients: one launch, then γ's and β's gradients (and with withHBias the sublayer's dense
+// bias's) as the column sums of the kernel's planes, one batched gemm into adjacent outputs.
 function layerNormGrad({ dy, xhat, rstd, gamma }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
   checkF32(FUSED.layerNormGrad, { dy, xhat, rstd, gamma });
   const [rows, cols] = normRows(xhat);
-  const withH = !!attrs.withH;
+  const withH = !!attrs.withH || !!attrs.withHBias;
+  const nPlanes = attrs.withHBias ? 3 : 2;
   const d = lnDropout(attrs);
-  const dx = b.makeOutput(xhat.shape, "float32"), dyXhat = b.makeOutput(xhat.shape, "float32");
+  const dx = b.makeOutput(xhat.shape, "float32"), planes = b.makeOutput([nPlanes, rows, cols], "float32");
   const dh = withH ? b.makeOutput(xhat.shape, "float32") : null;
-  const dgamma = b.makeOutput(gamma.shape, "float32"), dbeta = b.makeOutput(gamma.shape, "float32");
+  const sums = b.makeOutputs([gamma.shape, gamma.shape, ...(nPlanes === 3 ? [[cols]] : [])]);
   b.launch(
     "layer_norm_grad_f32",
     rows * 32,
     (p) =>
       p.i32(rows).i32(cols).f32(1 / cols).ptr(b.ptr(dy)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)).ptr(b.ptr(gamma))
-        .ptr(b.ptr(dx)).ptr(b.ptr(dyXhat)).ptr(dh ? b.ptr(dh) : 0n)
-        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale),
+        .ptr(b.ptr(dx)).ptr(b.ptr(planes)).ptr(dh ? b.ptr(dh) : 0n)
+        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale).i32(nPlanes),
     b.warpRowBlocks(rows),
   );
-  b.columnSums(dyXhat, rows, cols, dgamma);
-  b.columnSums(dy, rows, cols, dbeta);
-  b.release(dyXhat);
-  return dh ? [dx, dh, dgamma, dbeta] : [dx, dgamma, dbeta];
+  // sums[p][c] = Σ_r planes[p, r, c]: the outputs are back to back, cols apart (makeOutputs).
+  if (rows === 0) { for (const t of sums) b.fill(t, 0); }
+  else {
+    b.rt.sgemmBatched(
+      false,
+      false,
+      1,
+      cols,
+      rows,
+      b.ones(rows),
+      0,
+      b.ptr(planes),
+      rows * cols,
+      b.ptr(sums[0]),
+      nPlanes,
+    );
+  }
+  b.release(planes);
+  return dh ? [dx, dh, ...sums] : [dx, ...sums];
 }
 
 function sumSquares(inputs: Inputs, b: CudaBackend): TensorInfo {
@@ -1332,8 +1380,8 @@ function qkvHeads({ x, wq, wk, wv, bq, bk, bv }: Inputs, b: CudaBackend, attrs: 
 }
 
 // The gradients of qkvHeads: the heads' gradients merged into one [B·L, 3H] (one launch), then
-// dx = dcat·[W_q; W_k; W_v], d[W_q; W_k; W_v] = dcatᵀ·x and the biases' column sums (three gemms),
-// split back into the six parameter gradients (two launches).
+// dx = dcat·[W_q; W_k; W_v], d[W_q; W_k; W_v] = dcatᵀ·x and the biases' column sums (three gemms,
+// the last two straight into the six parameter gradients, allocated back to back).
 function qkvHeadsGrad({ x, wq, wk, wv, dq, dk, dv }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
   checkF32(FUSED.qkvHeadsGrad, { x, wq, wk, wv, dq, dk, dv });
   const { length, heads, hidden, d, rows } = qkvShapes(FUSED.qkvHeadsGrad, x, [wq, wk, wv], attrs);
@@ -1355,23 +1403,13 @@ function qkvHeadsGrad({ x, wq, wk, wv, dq, dk, dv }: Inputs, b: CudaBackend, att
   const dx = b.makeOutput([rows, hidden], "float32");
   b.rt.sgemmBatched(false, false, rows, hidden, 3 * hidden, b.ptr(dcat), 0, b.ptr(wcat), 0, b.ptr(dx), 1);
   b.release(wcat);
-  const dwcat = b.makeOutput([3 * hidden, hidden], "float32");
-  b.rt.sgemmBatched(true, false, 3 * hidden, hidden, rows, b.ptr(dcat), 0, b.ptr(x), 0, b.ptr(dwcat), 1);
-  const dbcat = b.makeOutput([3 * hidden], "float32");
-  b.columnSums(dcat, rows, 3 * hidden, dbcat);
+  // The three weight gradients back to back are d[W_q; W_k; W_v], the three bias gradients d[b_q; b_k; b_v].
+  const dw = b.makeOutputs([[hidden, hidden], [hidden, hidden], [hidden, hidden]]);
+  b.rt.sgemmBatched(true, false, 3 * hidden, hidden, rows, b.ptr(dcat), 0, b.ptr(x), 0, b.ptr(dw[0]), 1);
+  const db = b.makeOutputs([[hidden], [hidden], [hidden]]);
+  b.columnSums(dcat, rows, 3 * hidden, db[0]);
   b.release(dcat);
-  const split = (cat: TensorInfo, shape: number[]) => {
-    const parts = [0, 1, 2].map(() => b.makeOutput(shape, "float32"));
-    const m = sizeOf(shape);
-    b.launch(
-      "concat3_f32",
-      m,
-      (p) => p.i32(0).i32(m).ptr(b.ptr(parts[0])).ptr(b.ptr(parts[1])).ptr(b.ptr(parts[2])).ptr(b.ptr(cat)),
-    );
-    b.release(cat);
-    return parts;
-  };
-  return [dx, ...split(dwcat, [hidden, hidden]), ...split(dbcat, [hidden])];
+  return [dx, ...dw, ...db];
 }
 
 function columnSumsKernel({ x }: Inputs, b: CudaBackend): TensorInfo {

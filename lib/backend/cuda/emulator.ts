@@ -26,16 +26,34 @@ const INV_SQRT_2PI = f32(1 / Math.sqrt(2 * Math.PI));
 /** An emulated device (see the module doc). */
 export function emulatedCuda(): CudaRuntime {
   const mem = new Map<bigint, ArrayBuffer>();
+  /** Allocation addresses, ascending (addresses only grow), to find the one an interior address is in. */
+  const bases: bigint[] = [];
   let next = 0x10000n;
-  const buf = (p: DevicePtr): ArrayBuffer => {
-    const b = mem.get(p);
-    if (!b) throw new Error(`emulator: no allocation at ${p.toString(16)}`);
-    return b;
+  /** The memory at device address p to the end of its allocation (p may point inside one, as views do). */
+  const at = (p: DevicePtr): { buffer: ArrayBuffer; offset: number } => {
+    const exact = mem.get(p);
+    if (exact) return { buffer: exact, offset: 0 };
+    let [lo, hi] = [0, bases.length - 1];
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (bases[mid] <= p) lo = mid;
+      else hi = mid - 1;
+    }
+    const base = bases[lo];
+    const buffer = base !== undefined && base < p ? mem.get(base) : undefined;
+    if (!buffer || p - base >= BigInt(buffer.byteLength)) {
+      throw new Error(`emulator: no allocation at ${p.toString(16)}`);
+    }
+    return { buffer, offset: Number(p - base) };
   };
-  const F = (p: bigint) => new Float32Array(buf(p));
-  const I = (p: bigint) => new Int32Array(buf(p));
-  const U = (p: bigint) => new Uint32Array(buf(p));
-  const D = (p: bigint) => new Float64Array(buf(p));
+  const bytes = (p: DevicePtr, length?: number) => {
+    const { buffer, offset } = at(p);
+    return new Uint8Array(buffer, offset, length);
+  };
+  const F = (p: bigint) => (({ buffer, offset }) => new Float32Array(buffer, offset))(at(p));
+  const I = (p: bigint) => (({ buffer, offset }) => new Int32Array(buffer, offset))(at(p));
+  const U = (p: bigint) => (({ buffer, offset }) => new Uint32Array(buffer, offset))(at(p));
+  const D = (p: bigint) => (({ buffer, offset }) => new Float64Array(buffer, offset))(at(p));
 
   const counters = { launches: 0, gemms: 0, copiesToDevice: 0, copiesToHost: 0, syncs: 0 };
   const rt: CudaRuntime = {
@@ -53,28 +71,30 @@ export function emulatedCuda(): CudaRuntime {
     },
     stream: null,
     counters,
-    memAlloc(bytes) {
+    memAlloc(size) {
       const p = next;
-      next += BigInt(Math.ceil(bytes / 256) * 256 + 256);
-      mem.set(p, new ArrayBuffer(bytes));
+      next += BigInt(Math.ceil(size / 256) * 256 + 256);
+      mem.set(p, new ArrayBuffer(size));
+      bases.push(p);
       return p;
     },
     memFree(p) {
       if (!mem.delete(p)) throw new Error(`emulator: bad free ${p.toString(16)}`);
+      bases.splice(bases.indexOf(p), 1);
     },
     memInfo: () => ({ free: 2 ** 32, total: 2 ** 32 }),
     copyHtoD(dst, src) {
       counters.copiesToDevice++;
-      new Uint8Array(buf(dst)).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+      bytes(dst).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
     },
     copyDtoHAsync(dst, src) {
       counters.copiesToHost++;
       new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(
-        new Uint8Array(buf(src), 0, dst.byteLength),
+        bytes(src, dst.byteLength),
       );
     },
-    copyDtoD(dst, src, bytes) {
-      new Uint8Array(buf(dst)).set(new Uint8Array(buf(src), 0, bytes));
+    copyDtoD(dst, src, n) {
+      bytes(dst).set(bytes(src, n));
     },
     memsetD32(dst, word, count) {
       U(dst).fill(word >>> 0, 0, count);
@@ -124,7 +144,11 @@ export function emulatedCuda(): CudaRuntime {
   function run(entry: string, p: Args): void {
     switch (entry) {
       case "adamw_f32": {
-        const [chunks, table, scale] = [p.i32(), new BigInt64Array(buf(p.ptr())), F(p.ptr())];
+        const [chunks, table, scale] = [
+          p.i32(),
+          (({ buffer, offset }) => new BigInt64Array(buffer, offset))(at(p.ptr())),
+          F(p.ptr()),
+        ];
         const [lr, b1, omb1, b2, omb2, eps, corr1, corr2] = [0, 1, 2, 3, 4, 5, 6, 7].map(() => p.f32());
         const s = scale[0];
         for (let k = 0; k < chunks; k++) {
@@ -536,10 +560,11 @@ export function emulatedCuda(): CudaRuntime {
       }
       case "layer_norm_grad_f32": {
         const [rows, cols, invCols] = [p.i32(), p.i32(), p.f32()];
-        const [dy, xhat, rstd, gamma, dx, dyXhat] = [0, 1, 2, 3, 4, 5].map(() => F(p.ptr()));
+        const [dy, xhat, rstd, gamma, dx, planes] = [0, 1, 2, 3, 4, 5].map(() => F(p.ptr()));
         const dhp = p.ptr();
         const dh = dhp === 0n ? null : F(dhp);
         const [drop, k0, k1, threshold, scale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
+        const [nPlanes, plane] = [p.i32(), rows * cols];
         for (let r = 0; r < rows; r++) {
           const o = r * cols;
           let a = 0, b = 0;
@@ -554,14 +579,21 @@ export function emulatedCuda(): CudaRuntime {
             const g = f32(dy[i] * gamma[c]);
             const d = f32(f32(f32(g - ma) - f32(xhat[i] * mb)) * rstd[r]);
             dx[i] = d;
-            dyXhat[i] = f32(dy[i] * xhat[i]);
-            if (dh) dh[i] = drop ? f32(d * dropMult(i, k0, k1, threshold, scale)) : d;
+            planes[i] = f32(dy[i] * xhat[i]);
+            if (nPlanes > 1) planes[plane + i] = dy[i];
+            const dhv = drop ? f32(d * dropMult(i, k0, k1, threshold, scale)) : d;
+            if (dh) dh[i] = dhv;
+            if (nPlanes > 2) planes[2 * plane + i] = dhv;
           }
         }
         return;
       }
       case "sum_squares_partial_f32": {
-        const [chunks, table, partial] = [p.i32(), new BigInt64Array(buf(p.ptr())), D(p.ptr())];
+        const [chunks, table, partial] = [
+          p.i32(),
+          (({ buffer, offset }) => new BigInt64Array(buffer, offset))(at(p.ptr())),
+          D(p.ptr()),
+        ];
         for (let k = 0; k < chunks; k++) {
           const x = F(table[3 * k]);
           let acc = 0;

@@ -625,13 +625,16 @@ extern "C" __global__ void layer_norm_f32(int rows, int cols, float eps, float i
 }
 
 // LayerNorm's backward pass for rows: with dx̂ = dy·γ, dx = ((dx̂ − mean(dx̂)) − x̂·mean(dx̂·x̂))·rstd;
-// also writes dy·x̂, whose column sums (a gemm with a ones row, in the backend) are γ's gradient, and
-// with `dh` the sublayer output's gradient dx·mask (layer_norm_f32's mask; dx itself when !drop).
+// with `dh` the sublayer output's gradient dx·mask (layer_norm_f32's mask; dx itself when !drop). Also
+// writes the planes [nPlanes, rows, cols] whose column sums (one batched gemm with a ones row, in the
+// backend) are the parameter gradients: dy·x̂ (γ's), then dy (β's), then dh (the sublayer's dense bias's).
 extern "C" __global__ void layer_norm_grad_f32(int rows, int cols, float invCols, const float* __restrict__ dy,
                                                const float* __restrict__ xhat, const float* __restrict__ rstd,
                                                const float* __restrict__ gamma, float* __restrict__ dx,
-                                               float* __restrict__ dyXhat, float* __restrict__ dh, int drop,
-                                               unsigned k0, unsigned k1, unsigned threshold, float scale) {
+                                               float* __restrict__ planes, float* __restrict__ dh, int drop,
+                                               unsigned k0, unsigned k1, unsigned threshold, float scale,
+                                               int nPlanes) {
+  const long long plane = (long long)rows * cols;
   int lane = THREAD_X & 31;
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
@@ -651,8 +654,11 @@ extern "C" __global__ void layer_norm_grad_f32(int rows, int cols, float invCols
       float hh = xhat[o + c];
       float d = ((g - ma) - (hh * mb)) * rs;
       dx[o + c] = d;
-      dyXhat[o + c] = dy[o + c] * hh;
-      if (dh) dh[o + c] = drop ? d * drop_mult((int)(o + c), k0, k1, threshold, scale) : d;
+      planes[o + c] = dy[o + c] * hh;
+      if (nPlanes > 1) planes[plane + o + c] = dy[o + c];
+      float dhv = drop ? d * drop_mult((int)(o + c), k0, k1, threshold, scale) : d;
+      if (dh) dh[o + c] = dhv;
+      if (nPlanes > 2) planes[2 * plane + o + c] = dhv;
     }
   }
 }
