@@ -87,3 +87,32 @@ for (const backend of ["wasm", "cpu"] as const) {
     }
   });
 }
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Deno.test(`AdamW on ${backend}: updates in place, yet a tensor that shares a parameter's memory keeps its values`, async () => {
+    await initBackend(backend);
+    const params = new ParameterStore();
+    params.create("w", [4, 3], "normal", new Rng(1), 0.5);
+    params.create("v", [5], "normal", new Rng(2), 0.5);
+    const opt = new AdamW(params, ["w", "v"], {
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-6,
+      weightDecay: 0.01,
+      clipNorm: 1,
+      biasCorrection: false,
+    });
+    // A reshape of w (as a probe that captured a weight holds) shares w's memory.
+    const captured = tf.reshape(params.get("w"), [12]);
+    const before = Array.from(await captured.data());
+    const vBefore = Array.from(await params.get("v").data());
+    const grads = new Map([["w", tf.ones([4, 3])], ["v", tf.ones([5])]]);
+    tf.dispose(opt.apply(grads, 0.1));
+    assert(Array.from(await captured.data()).every((x, i) => x === before[i]), "the captured tensor changed");
+    assert(Array.from(await params.get("w").data()).every((x, i) => x !== before[i]), "w was not updated");
+    assert(Array.from(await params.get("v").data()).every((x, i) => x !== vBefore[i]), "v was not updated");
+    tf.dispose([captured, ...grads.values()]);
+    opt.dispose();
+    for (const t of params.vars.values()) t.dispose();
+  });
+}

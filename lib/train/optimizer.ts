@@ -138,8 +138,21 @@ export class AdamW {
       // the wasm heap.
       const g = hostValues(grads.get(n)!), pv = hostValues(p), mv = hostValues(m), vv = hostValues(v);
       const size = g.length;
-      const p1 = new Float32Array(size), m1 = new Float32Array(size), v1 = new Float32Array(size);
       const wd = c.weightDecay > 0 && decays(n) ? c.weightDecay : 0;
+      if ([p, m, v].every(soleOwner)) {
+        // In place: no new arrays, no copy back into the backend (the same numbers as below).
+        for (let i = 0; i < size; i++) {
+          const gi = g[i] * scale;
+          const mi = b1 * mv[i] + (1 - b1) * gi;
+          const vi = b2 * vv[i] + (1 - b2) * gi * gi;
+          const pi = pv[i];
+          mv[i] = mi;
+          vv[i] = vi;
+          pv[i] = pi - lr * ((mi / corr1) / (Math.sqrt(vi / corr2) + eps) + wd * pi);
+        }
+        continue;
+      }
+      const p1 = new Float32Array(size), m1 = new Float32Array(size), v1 = new Float32Array(size);
       for (let i = 0; i < size; i++) {
         const gi = g[i] * scale;
         const mi = b1 * mv[i] + (1 - b1) * gi;
@@ -194,6 +207,14 @@ export class AdamW {
   dispose(): void {
     for (const t of [...this.#m.values(), ...this.#v.values()]) t.dispose();
   }
+}
+
+/**
+ * True when no other tensor shares `t`'s memory (no clone, reshape or saved copy of it is alive), so
+ * that writing its host values in place changes `t` alone.
+ */
+function soleOwner(t: tf.Tensor): boolean {
+  return tf.backend().refCount(t.dataId) === 1;
 }
 
 /** A float32 tensor's values without a copy where the backend allows (wasm heap view, cpu array). */
