@@ -333,60 +333,34 @@ export function dropout<T extends tf.Tensor>(ctx: LayerContext, x: T): T {
   return tf.mul(x, dropoutMask(x.shape, d.rate, d.seed)) as T;
 }
 
-// softmax(scores·scale + maskBias) as one kernel each way (cuda).
-const attentionSoftmaxOps = new Map<number, (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor>();
-function fusedAttentionSoftmax(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale: number): tf.Tensor4D {
-  let op = attentionSoftmaxOps.get(scale);
-  if (!op) {
-    op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      const [x, bias] = args as tf.Tensor[];
-      const save = args[2] as tf.GradSaveFunc;
-      const y = tf.engine().runKernel(FUSED.attentionSoftmax, { x, bias }, { scale }) as tf.Tensor;
-      save([y]);
-      return {
-        value: y,
-        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [
-          tf.engine().runKernel(FUSED.attentionSoftmaxGrad, { dy: dy as tf.Tensor, y: saved[0] }, {
-            scale,
-          }) as tf.Tensor,
-          tf.zerosLike(bias), // the padding mask is data, not a parameter
-        ],
-      };
-    }) as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
-    attentionSoftmaxOps.set(scale, op);
-  }
-  return op(scores, maskBias) as tf.Tensor4D;
-}
-
-// softmax(scores·scale + maskBias) and the attention dropout as one kernel each way (cuda); the
-// probabilities before dropout go to `onProbs` (the hooks) from inside the op, where they still exist.
-function fusedAttentionSoftmaxDropout(
+// softmax(scores·scale + maskBias), with `dropout` also the attention dropout, as one kernel each way
+// (cuda). The probabilities before dropout go to `onProbs` (the hooks) from inside the op, where they
+// still exist. The padding mask is data: a constant of the op, so no gradient is made for it.
+function fusedAttentionSoftmax(
   scores: tf.Tensor4D,
   maskBias: tf.Tensor4D,
   scale: number,
-  { rate, seed }: { rate: number; seed: number },
+  dropout: { rate: number; seed: number } | null,
   onProbs: (probs: tf.Tensor4D) => void,
 ): tf.Tensor4D {
+  const attrs = { scale, rate: dropout?.rate ?? 0, seed: dropout?.seed ?? 0 };
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, bias] = args as tf.Tensor[];
-    const save = args[2] as tf.GradSaveFunc;
-    const attrs = { scale, rate, seed };
-    const [probs, dropped] = tf.engine().runKernel(FUSED.attentionSoftmax, { x, bias }, attrs) as tf.Tensor[];
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const out = tf.engine().runKernel(FUSED.attentionSoftmax, { x, bias: maskBias }, attrs);
+    const [probs, dropped] = dropout ? out as tf.Tensor[] : [out as tf.Tensor, out as tf.Tensor];
     save([probs]);
     onProbs(probs as tf.Tensor4D);
     return {
       value: dropped,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
         tf.engine().runKernel(
           FUSED.attentionSoftmaxGrad,
           { dy: dy as tf.Tensor, y: saved[0] },
           attrs,
         ) as tf.Tensor,
-        tf.zerosLike(bias), // the padding mask is data, not a parameter
-      ],
     };
-  }) as (x: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
-  return op(scores, maskBias) as tf.Tensor4D;
+  }) as (x: tf.Tensor) => tf.Tensor;
+  return op(scores) as tf.Tensor4D;
 }
 
 /**
@@ -401,16 +375,16 @@ export function attentionProbsDropout(
   scale: number,
 ): tf.Tensor4D {
   if (fusedKernelsActive("attentionSoftmax") && fusedKernelsActive("dropout")) {
-    const d = nextDropout(ctx);
-    if (d) return fusedAttentionSoftmaxDropout(scores, maskBias, scale, d, (p) => hook(ctx, hookName, p));
-    return hook(ctx, hookName, fusedAttentionSoftmax(scores, maskBias, scale));
+    return fusedAttentionSoftmax(scores, maskBias, scale, nextDropout(ctx), (p) => hook(ctx, hookName, p));
   }
   return dropout(ctx, hook(ctx, hookName, attentionProbs(scores, maskBias, scale)));
 }
 
 /** softmax(scores·scale + maskBias) over the last axis: scores [B, heads, L, L], maskBias [B, 1, 1, L]. */
 export function attentionProbs(scores: tf.Tensor4D, maskBias: tf.Tensor4D, scale: number): tf.Tensor4D {
-  if (fusedKernelsActive("attentionSoftmax")) return fusedAttentionSoftmax(scores, maskBias, scale);
+  if (fusedKernelsActive("attentionSoftmax")) {
+    return fusedAttentionSoftmax(scores, maskBias, scale, null, () => {});
+  }
   return tf.softmax(tf.add(tf.mul(scores, scale), maskBias)) as tf.Tensor4D;
 }
 
