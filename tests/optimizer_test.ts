@@ -9,6 +9,7 @@ import { initBackend } from "../lib/backend/mod.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, type AdamWConfig } from "../lib/train/optimizer.ts";
 import { Rng } from "../lib/rng.ts";
+import { preset } from "../lib/config.ts";
 
 const SHAPES: Record<string, number[]> = {
   "electra.embeddings.word_embeddings.weight": [37, 8],
@@ -94,14 +95,7 @@ for (const backend of ["wasm", "cpu"] as const) {
     const params = new ParameterStore();
     params.create("w", [4, 3], "normal", new Rng(1), 0.5);
     params.create("v", [5], "normal", new Rng(2), 0.5);
-    const opt = new AdamW(params, ["w", "v"], {
-      beta1: 0.9,
-      beta2: 0.999,
-      epsilon: 1e-6,
-      weightDecay: 0.01,
-      clipNorm: 1,
-      biasCorrection: false,
-    });
+    const opt = new AdamW(params, ["w", "v"], preset("electra-small")); // ELECTRA's AdamW settings
     // A reshape of w (as a probe that captured a weight holds) shares w's memory.
     const captured = tf.reshape(params.get("w"), [12]);
     const before = Array.from(await captured.data());
