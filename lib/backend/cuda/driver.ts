@@ -470,10 +470,17 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     return Deno.UnsafePointer.create(u64[0]);
   };
   // Resolves when the stream passes an event recorded now, polling so the event loop keeps running.
+  // The first 2 ms poll without yielding: a Deno timer takes ~2 ms even at 0 ms, and at the end of a
+  // host-bound step the device is usually that close behind.
   const wait = async (): Promise<void> => {
     const ev = newEvent();
     try {
       check("cuEventRecord", d.cuEventRecord(ev, stream));
+      for (const until = performance.now() + 2; performance.now() < until;) {
+        const r = d.cuEventQuery(ev);
+        if (r === CUDA_SUCCESS) return;
+        if (r !== CUDA_ERROR_NOT_READY) check("cuEventQuery", r);
+      }
       for (let spins = 0;; spins++) {
         const r = d.cuEventQuery(ev);
         if (r === CUDA_SUCCESS) return;
