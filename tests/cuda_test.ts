@@ -48,6 +48,7 @@ import { CORRUPT } from "../lib/backend/sample_rows.ts";
 import { Rng } from "../lib/rng.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, globalNorm } from "../lib/train/optimizer.ts";
+import { xSoftmaxDropout } from "../lib/model/deberta.ts";
 
 function assertStringIncludes(text: string, part: string, msg = ""): void {
   assert(text.includes(part), `${msg ? msg + ": " : ""}expected "${text}" to include "${part}"`);
@@ -999,6 +1000,7 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           "columnSums",
           "softmaxCrossEntropy",
           "qkvHeads",
+          "disentangledSoftmax",
         ] as const
       ) {
         assert(fusedKernelsActive(op), `the fused ${op} should be active on ${target}`);
@@ -1209,6 +1211,39 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           const probs = capture.get("a.attention.probs")!;
           assertEquals(probs.shape, [2, 4, 7, 7]);
           return [probs, context, tf.sum(probs, -1)];
+        },
+        1e-5,
+        true,
+      );
+      // DeBERTa's XSoftmax of c2c, c2p and p2c with the attention dropout (training), one sequence padded:
+      // one kernel each way on the target, the separate ops on cpu.
+      const keep = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]; // B = 2, L = 9: the last 3 of batch 1 padded
+      const pair = tf.tensor3d(
+        Array.from(
+          { length: 2 * 9 * 9 },
+          (_, k) =>
+            keep[Math.floor(k / 81) * 9 + Math.floor(k / 9) % 9] * keep[Math.floor(k / 81) * 9 + k % 9],
+        ),
+        [2, 9, 9],
+      );
+      await compare(
+        "DeBERTa XSoftmax(c2c + c2p + p2c) with dropout and the gradients for the three terms",
+        [
+          rand([3, 2, 9, 9], -4, 4),
+          rand([3, 2, 9, 9], -4, 4),
+          rand([3, 2, 9, 9], -4, 4),
+          pair,
+          rand([3, 2, 9, 9]),
+        ],
+        (c2c, c2p, p2c, pr, w) => {
+          const masks = { bias: tf.mul(tf.sub(1, pr), -1e9) as tf.Tensor3D, pair: pr as tf.Tensor3D };
+          const ctx = layerCtx({}, true);
+          const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+            xSoftmaxDropout(ctx, "x", a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, masks, 0.2);
+          ctx.rng = new Rng(5);
+          const y = f(c2c, c2p, p2c);
+          ctx.rng = new Rng(5);
+          return [y, ...tf.grads((a, b, c) => tf.sum(tf.mul(f(a, b, c), w)))([c2c, c2p, p2c])];
         },
         1e-5,
         true,

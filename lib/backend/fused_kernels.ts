@@ -31,6 +31,10 @@
  *   as attention heads [B, heads, L, d] (x [B·L, H], W [H, H]): the three projections as one gemm with
  *   [W_q; W_k; W_v]; `RtdlabQkvHeadsGrad` {x, wq, wk, wv, dq, dk, dv} → [dx, dW_q, dW_k, dW_v, db_q,
  *   db_k, db_v] (its gradient, registered here).
+ * - `RtdlabDisentangledSoftmax` {c2c, c2p, p2c [heads, B, L, L], bias, pair [B, L, L]}, attrs scale
+ *   (rate, seed) → [y, out]: DeBERTa's XSoftmax, y = softmax((c2c + c2p + p2c)·scale + bias), out =
+ *   y·pair, and with rate > 0 out's attention dropout; `RtdlabDisentangledSoftmaxGrad` {dy, y, pair},
+ *   the same attrs → the gradient of each score term (the three are equal).
  * - `RtdlabColumnSums` {x} [rows, cols] → [cols], Σ over the rows (bias gradients): a gemm with a row
  *   of ones the backend keeps, instead of a ones tensor built and uploaded by the host every call.
  * - `RtdlabSoftmaxCrossEntropy` {logits [M, V], targets [M] int32} → [loss [M], probs [M, V]]: per row
@@ -65,6 +69,8 @@ export const FUSED = {
   biasSplitHeads: "RtdlabBiasSplitHeads",
   qkvHeads: "RtdlabQkvHeads",
   qkvHeadsGrad: "RtdlabQkvHeadsGrad",
+  disentangledSoftmax: "RtdlabDisentangledSoftmax",
+  disentangledSoftmaxGrad: "RtdlabDisentangledSoftmaxGrad",
   softmaxCrossEntropy: "RtdlabSoftmaxCrossEntropy",
   softmaxCrossEntropyGrad: "RtdlabSoftmaxCrossEntropyGrad",
 } as const;
@@ -80,6 +86,7 @@ export type FusedOp =
   | "columnSums"
   | "biasSplitHeads"
   | "qkvHeads"
+  | "disentangledSoftmax"
   | "softmaxCrossEntropy"
   | "dropoutMask";
 
@@ -93,6 +100,7 @@ const KERNEL: Record<FusedOp, string> = {
   columnSums: FUSED.columnSums,
   biasSplitHeads: FUSED.biasSplitHeads,
   qkvHeads: FUSED.qkvHeads,
+  disentangledSoftmax: FUSED.disentangledSoftmax,
   softmaxCrossEntropy: FUSED.softmaxCrossEntropy,
   dropoutMask: DROPOUT_MASK,
 };

@@ -56,7 +56,9 @@ import {
   hook,
   type LayerContext,
   layerNorm,
+  nextDropout,
 } from "./layers.ts";
+import { FUSED, fusedKernelsActive } from "../backend/fused_kernels.ts";
 import { SharedEmbeddings, type TableName } from "./embeddings.ts";
 import type { EmbeddingTables, EncoderInputs, ForwardOptions, Role } from "./electra.ts";
 import type { RtdModel } from "./mod.ts";
@@ -217,21 +219,83 @@ function disentangledAttention(
       tf.gather(tf.reshape(scores, [numHeads * batch, length * a.rel.shape[0]]), index, 1),
       [numHeads, batch, length, length],
     ) as tf.Tensor4D;
-  const c2c = tf.mul(tf.matMul(q, k, false, true), scale) as tf.Tensor4D;
-  const c2p = tf.mul(pick(tf.matMul(flat(q), posKey, false, true), a.c2pIndex), scale) as tf.Tensor4D;
-  const p2c = tf.mul(pick(tf.matMul(flat(k), posQuery, false, true), a.p2cIndex), scale) as tf.Tensor4D;
-  hookHeads(ctx, `${hookName}.attention.c2c`, c2c);
-  hookHeads(ctx, `${hookName}.attention.c2p`, c2p);
-  hookHeads(ctx, `${hookName}.attention.p2c`, p2c);
-  // XSoftmax: mask, softmax, then zero the masked entries, so a fully padded row is all zeros (no NaN).
-  const logits = tf.add(tf.add(tf.add(c2c, c2p), p2c), a.bias);
-  const probs = tf.mul(tf.softmax(logits), a.pair) as tf.Tensor4D;
-  hookHeads(ctx, `${hookName}.attention.probs`, probs);
-  const context = tf.matMul(dropout(ctx, probs), v); // [heads, B, L, d]
+  const c2cRaw = tf.matMul(q, k, false, true) as tf.Tensor4D;
+  const c2pRaw = pick(tf.matMul(flat(q), posKey, false, true), a.c2pIndex);
+  const p2cRaw = pick(tf.matMul(flat(k), posQuery, false, true), a.p2cIndex);
+  const dropped = xSoftmaxDropout(ctx, hookName, c2cRaw, c2pRaw, p2cRaw, a, scale);
+  const context = tf.matMul(dropped, v); // [heads, B, L, d]
   return tf.reshape(tf.transpose(context, [1, 2, 0, 3]), [batch * length, hidden]) as tf.Tensor2D;
 }
 
 /**
+ * dropout(XSoftmax(c2c·scale + c2p·scale + p2c·scale)): DeBERTa's attention probabilities from its three
+ * unscaled score terms [heads, B, L, L] (`bias` 0 / −1e9 and `pair` m_i·m_j [B, L, L] shared by the heads),
+ * masked entries zeroed after the softmax, then the attention dropout. Hooks get each scaled term and the
+ * probabilities. On cuda, when no hook is filled, one kernel each way.
+ */
+export function xSoftmaxDropout(
+  ctx: LayerContext,
+  hookName: string,
+  c2cRaw: tf.Tensor4D,
+  c2pRaw: tf.Tensor4D,
+  p2cRaw: tf.Tensor4D,
+  masks: { bias: tf.Tensor3D; pair: tf.Tensor3D },
+  scale: number,
+): tf.Tensor4D {
+  if (!ctx.capture && fusedKernelsActive("disentangledSoftmax") && fusedKernelsActive("dropout")) {
+    return fusedDisentangledSoftmax(c2cRaw, c2pRaw, p2cRaw, masks, scale, nextDropout(ctx));
+  }
+  const c2c = tf.mul(c2cRaw, scale) as tf.Tensor4D;
+  const c2p = tf.mul(c2pRaw, scale) as tf.Tensor4D;
+  const p2c = tf.mul(p2cRaw, scale) as tf.Tensor4D;
+  hookHeads(ctx, `${hookName}.attention.c2c`, c2c);
+  hookHeads(ctx, `${hookName}.attention.c2p`, c2p);
+  hookHeads(ctx, `${hookName}.attention.p2c`, p2c);
+  // XSoftmax: mask, softmax, then zero the masked entries, so a fully padded row is all zeros (no NaN).
+  const logits = tf.add(tf.add(tf.add(c2c, c2p), p2c), masks.bias);
+  const probs = tf.mul(tf.softmax(logits), masks.pair) as tf.Tensor4D;
+  hookHeads(ctx, `${hookName}.attention.probs`, probs);
+  return dropout(ctx, probs);
+}
+
+/**
+ * dropout(XSoftmax((c2c + c2p + p2c)·scale)) as one kernel each way (cuda): the bias and pair masks
+ * are constants of the op; the one gradient serves all three score terms.
+ */
+function fusedDisentangledSoftmax(
+  c2c: tf.Tensor4D,
+  c2p: tf.Tensor4D,
+  p2c: tf.Tensor4D,
+  a: { bias: tf.Tensor3D; pair: tf.Tensor3D },
+  scale: number,
+  dropout: { rate: number; seed: number } | null,
+): tf.Tensor4D {
+  const attrs = { scale, rate: dropout?.rate ?? 0, seed: dropout?.seed ?? 0 };
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x1, x2, x3, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [y, out] = tf.engine().runKernel(
+      FUSED.disentangledSoftmax,
+      { c2c: x1, c2p: x2, p2c: x3, bias: a.bias, pair: a.pair },
+      attrs,
+    ) as tf.Tensor[];
+    save([y]);
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const d = tf.engine().runKernel(
+          FUSED.disentangledSoftmaxGrad,
+          { dy: dy as tf.Tensor, y: saved[0], pair: a.pair },
+          attrs,
+        ) as tf.Tensor;
+        return [d, tf.clone(d), tf.clone(d)]; // one object per input: tfjs disposes each sum separately
+      },
+    };
+  }) as (x1: tf.Tensor, x2: tf.Tensor, x3: tf.Tensor) => tf.Tensor;
+  return op(c2c, c2p, p2c) as tf.Tensor4D;
+}
+
+/**
+ * One DeBERTa-v2 layer (`DebertaV2Layer`)/**
  * One DeBERTa-v2 layer (`DebertaV2Layer`): attention, residual onto the *query* states, LayerNorm;
  * FFN with exact GELU, residual, LayerNorm.
  */

@@ -319,7 +319,7 @@ const fusedDropoutOp = (rate: number, seed: number) =>
   }));
 
 /** The next dropout's rate and seed from the context (drawing the seed), or null when dropout is off. */
-function nextDropout(ctx: LayerContext): { rate: number; seed: number } | null {
+export function nextDropout(ctx: LayerContext): { rate: number; seed: number } | null {
   if (!ctx.training || ctx.dropout <= 0) return null;
   if (!ctx.rng) throw new Error("dropout needs an rng when training");
   return { rate: ctx.dropout, seed: ctx.rng.seed() };

@@ -71,6 +71,8 @@ export const PTX_ENTRIES = [
   "bias_split_heads_f32",
   "qkv_heads_f32",
   "concat3_f32",
+  "disentangled_softmax_f32",
+  "disentangled_softmax_grad_f32",
   "corrupt_i32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
@@ -1261,6 +1263,61 @@ function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): 
   return dx;
 }
 
+/** Rows, columns and mask rows of DeBERTa's scores [heads, B, L, L] over a mask of [B, L, L]. */
+function disentangledShapes(name: string, scores: TensorInfo, mask: TensorInfo): [number, number, number] {
+  const [rows, cols] = normRows(scores);
+  const maskRows = normRows(mask)[0];
+  if (scores.shape.length !== 4 || mask.shape.join() !== scores.shape.slice(1).join()) {
+    throw new Error(
+      `${name} (cuda): scores [heads, B, L, L] and masks [B, L, L], got [${scores.shape}] and [${mask.shape}]`,
+    );
+  }
+  return [rows, cols, maskRows];
+}
+
+// DeBERTa's attention probabilities from c2c, c2p and p2c: [y, dropout(y·pair)] (y: the softmax, saved).
+function disentangledSoftmax(
+  { c2c, c2p, p2c, bias, pair }: Inputs,
+  b: CudaBackend,
+  attrs: Attrs,
+): TensorInfo[] {
+  checkF32(FUSED.disentangledSoftmax, { c2c, c2p, p2c, bias, pair });
+  const [rows, cols, maskRows] = disentangledShapes(FUSED.disentangledSoftmax, c2c, pair);
+  for (const t of [c2p, p2c]) disentangledShapes(FUSED.disentangledSoftmax, t, pair);
+  disentangledShapes(FUSED.disentangledSoftmax, c2c, bias);
+  const d = lnDropout(attrs);
+  const y = b.makeOutput(c2c.shape, "float32"), out = b.makeOutput(c2c.shape, "float32");
+  b.launch(
+    "disentangled_softmax_f32",
+    rows * 32,
+    (p) =>
+      p.i32(rows).i32(cols).i32(maskRows).f32(attrs.scale as number).ptr(b.ptr(c2c)).ptr(b.ptr(c2p))
+        .ptr(b.ptr(p2c)).ptr(b.ptr(bias)).ptr(b.ptr(pair)).ptr(b.ptr(y)).ptr(b.ptr(out))
+        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale),
+    b.warpRowBlocks(rows),
+  );
+  return [y, out];
+}
+
+// The gradient of each of its three score terms (one tensor: they are equal).
+function disentangledSoftmaxGrad({ dy, y, pair }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  checkF32(FUSED.disentangledSoftmaxGrad, { dy, y, pair });
+  const [rows, cols, maskRows] = disentangledShapes(FUSED.disentangledSoftmaxGrad, y, pair);
+  const d = lnDropout(attrs);
+  const dx = b.makeOutput(y.shape, "float32");
+  b.launch(
+    "disentangled_softmax_grad_f32",
+    rows * 32,
+    (p) =>
+      p.i32(rows).i32(cols).i32(maskRows).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y))
+        .ptr(b.ptr(pair)).ptr(b.ptr(dx)).i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(
+          d.scale,
+        ),
+    b.warpRowBlocks(rows),
+  );
+  return dx;
+}
+
 /** Throws unless logits [M, V] float32 and targets [M] int32 fit together. */
 function checkCrossEntropy(name: string, logits: TensorInfo, targets: TensorInfo): void {
   checkF32(name, { logits });
@@ -1470,6 +1527,8 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.columnSums]: columnSumsKernel,
   [FUSED.biasSplitHeads]: biasSplitHeads,
   [FUSED.qkvHeads]: qkvHeads,
+  [FUSED.disentangledSoftmax]: disentangledSoftmax,
+  [FUSED.disentangledSoftmaxGrad]: disentangledSoftmaxGrad,
   [FUSED.qkvHeadsGrad]: qkvHeadsGrad,
   [FUSED.softmaxCrossEntropy]: softmaxCrossEntropy,
   [FUSED.softmaxCrossEntropyGrad]: softmaxCrossEntropyGrad,

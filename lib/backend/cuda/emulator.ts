@@ -417,6 +417,52 @@ export function emulatedCuda(): CudaRuntime {
         }
         return;
       }
+      case "disentangled_softmax_f32": {
+        const [rows, cols, maskRows, scale] = [p.i32(), p.i32(), p.i32(), p.f32()];
+        const [c2c, c2p, p2c, bias, pair, y, out] = [0, 1, 2, 3, 4, 5, 6].map(() => F(p.ptr()));
+        const [drop, k0, k1, threshold, dscale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
+        const z = new Float32Array(cols);
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols, mo = (r % maskRows) * cols;
+          for (let c = 0; c < cols; c++) {
+            const i = o + c;
+            z[c] = f32(
+              f32(f32(f32(c2c[i] * scale) + f32(c2p[i] * scale)) + f32(p2c[i] * scale)) + bias[mo + c],
+            );
+          }
+          const m = f32(reduce(1, z, 0, cols, 1));
+          let s = 0;
+          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(z[c] - m)));
+          const inv = f32(1 / s);
+          for (let c = 0; c < cols; c++) {
+            const v = f32(f32(Math.exp(f32(z[c] - m))) * inv);
+            y[o + c] = v;
+            const q = f32(v * pair[mo + c]);
+            out[o + c] = drop ? f32(q * dropMult(o + c, k0, k1, threshold, dscale)) : q;
+          }
+        }
+        return;
+      }
+      case "disentangled_softmax_grad_f32": {
+        const [rows, cols, maskRows, scale] = [p.i32(), p.i32(), p.i32(), p.f32()];
+        const [dOut, y, pair, dx] = [0, 1, 2, 3].map(() => F(p.ptr()));
+        const [drop, k0, k1, threshold, dscale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
+        for (let r = 0; r < rows; r++) {
+          const o = r * cols, mo = (r % maskRows) * cols;
+          const g = (c: number) =>
+            f32(
+              (drop ? f32(dOut[o + c] * dropMult(o + c, k0, k1, threshold, dscale)) : dOut[o + c]) *
+                pair[mo + c],
+            );
+          let s = 0;
+          for (let c = 0; c < cols; c++) s += f32(g(c) * y[o + c]);
+          const sf = f32(s);
+          for (let c = 0; c < cols; c++) {
+            dx[o + c] = f32(f32(f32(g(c) * y[o + c]) - f32(sf * y[o + c])) * scale);
+          }
+        }
+        return;
+      }
       case "scaled_masked_softmax_grad_f32": {
         const [rows, cols, scale, dy, y, dx] = [
           p.i32(),

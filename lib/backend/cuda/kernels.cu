@@ -770,6 +770,69 @@ extern "C" __global__ void scaled_masked_softmax_grad_f32(int rows, int cols, fl
   }
 }
 
+// DeBERTa's attention probabilities (XSoftmax) from its three score terms, one warp per row of
+// [heads·B·L, L]: y = softmax(((c2c·scale + c2p·scale) + p2c·scale) + bias) and out = y·pair, with
+// `drop` also out·mask (the attention dropout, dropout_f32's mask over out's flat index). bias and pair
+// are [B·L, L] rows shared by every head (row r uses r mod maskRows). tfjs's ops in their order.
+extern "C" __global__ void disentangled_softmax_f32(int rows, int cols, int maskRows, float scale,
+                                                    const float* __restrict__ c2c, const float* __restrict__ c2p,
+                                                    const float* __restrict__ p2c, const float* __restrict__ bias,
+                                                    const float* __restrict__ pair, float* __restrict__ y,
+                                                    float* __restrict__ out, int drop, unsigned k0, unsigned k1,
+                                                    unsigned threshold, float dscale) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    long long o = (long long)r * cols, mo = (long long)(r % maskRows) * cols;
+    double m = -__builtin_huge_val();
+    for (int c = lane; c < cols; c += 32) {
+      float t = (((c2c[o + c] * scale) + (c2p[o + c] * scale)) + (p2c[o + c] * scale)) + bias[mo + c];
+      m = reduce_combine(1, m, (double)t);
+    }
+    m = shfl_bcast_f64(warp_reduce(1, m));
+    float mf = (float)m;
+    double s = 0.0;
+    for (int c = lane; c < cols; c += 32) {
+      float t = (((c2c[o + c] * scale) + (c2p[o + c] * scale)) + (p2c[o + c] * scale)) + bias[mo + c];
+      s += (double)expf(t - mf);
+    }
+    s = shfl_bcast_f64(warp_reduce(0, s));
+    float inv = (float)(1.0 / s);
+    for (int c = lane; c < cols; c += 32) {
+      float t = (((c2c[o + c] * scale) + (c2p[o + c] * scale)) + (p2c[o + c] * scale)) + bias[mo + c];
+      float p = expf(t - mf) * inv;
+      y[o + c] = p;
+      float q = p * pair[mo + c];
+      out[o + c] = drop ? q * drop_mult((int)(o + c), k0, k1, threshold, dscale) : q;
+    }
+  }
+}
+
+// Its gradient for each score term (the three are equal): with g = dOut·mask (when `drop`)·pair,
+// d = (g·y − Σ(g·y)·y)·scale.
+extern "C" __global__ void disentangled_softmax_grad_f32(int rows, int cols, int maskRows, float scale,
+                                                         const float* __restrict__ dOut, const float* __restrict__ y,
+                                                         const float* __restrict__ pair, float* __restrict__ dx,
+                                                         int drop, unsigned k0, unsigned k1, unsigned threshold,
+                                                         float dscale) {
+  int lane = THREAD_X & 31;
+  int warpsPerBlock = BLOCK_DIM >> 5;
+  for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
+    long long o = (long long)r * cols, mo = (long long)(r % maskRows) * cols;
+    double s = 0.0;
+    for (int c = lane; c < cols; c += 32) {
+      float g = drop ? dOut[o + c] * drop_mult((int)(o + c), k0, k1, threshold, dscale) : dOut[o + c];
+      s += (double)((g * pair[mo + c]) * y[o + c]);
+    }
+    float sf = (float)shfl_bcast_f64(warp_reduce(0, s));
+    for (int c = lane; c < cols; c += 32) {
+      float g = drop ? dOut[o + c] * drop_mult((int)(o + c), k0, k1, threshold, dscale) : dOut[o + c];
+      g = g * pair[mo + c];
+      dx[o + c] = ((g * y[o + c]) - (sf * y[o + c])) * scale;
+    }
+  }
+}
+
 // First pass of Σ x² over many tensors: chunk k = table[3k .. 3k+2] = (address, begin, end) of
 // one float32 tensor's elements; block k writes the chunk's sum of squares (in double) to
 // partial[k]. reduce_final_f32 then adds the partials. Fixed chunks and a fixed reduction order:
