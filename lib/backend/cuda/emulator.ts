@@ -405,14 +405,11 @@ export function emulatedCuda(): CudaRuntime {
         for (let r = 0; r < rows; r++) {
           const o = r * cols, bo = Math.floor(r / rowsPerBias) * cols;
           for (let c = 0; c < cols; c++) z[c] = f32(f32(x[o + c] * scale) + bias[bo + c]);
-          const m = f32(reduce(1, z, 0, cols, 1));
-          let s = 0;
-          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(z[c] - m)));
-          const inv = f32(1 / s);
-          for (let c = 0; c < cols; c++) {
-            const v = f32(f32(Math.exp(f32(z[c] - m))) * inv);
-            y[o + c] = v;
-            if (yd) yd[o + c] = f32(v * dropMult(o + c, k0, k1, threshold, dscale));
+          softmaxRowInto(z, cols, y, o);
+          if (yd) {
+            for (let c = 0; c < cols; c++) {
+              yd[o + c] = f32(y[o + c] * dropMult(o + c, k0, k1, threshold, dscale));
+            }
           }
         }
         return;
@@ -430,14 +427,9 @@ export function emulatedCuda(): CudaRuntime {
               f32(f32(f32(c2c[i] * scale) + f32(c2p[i] * scale)) + f32(p2c[i] * scale)) + bias[mo + c],
             );
           }
-          const m = f32(reduce(1, z, 0, cols, 1));
-          let s = 0;
-          for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(z[c] - m)));
-          const inv = f32(1 / s);
+          softmaxRowInto(z, cols, y, o);
           for (let c = 0; c < cols; c++) {
-            const v = f32(f32(Math.exp(f32(z[c] - m))) * inv);
-            y[o + c] = v;
-            const q = f32(v * pair[mo + c]);
+            const q = f32(y[o + c] * pair[mo + c]);
             out[o + c] = drop ? f32(q * dropMult(o + c, k0, k1, threshold, dscale)) : q;
           }
         }
@@ -886,6 +878,14 @@ function binaryInt(op: number, u: number, v: number): number {
     default:
       return 0;
   }
+}
+/** y[o + c] = softmax(z)[c] for c < cols, in the fused softmax kernels' arithmetic (sum in double). */
+function softmaxRowInto(z: Float32Array, cols: number, y: Float32Array, o: number): void {
+  const m = f32(reduce(1, z, 0, cols, 1));
+  let s = 0;
+  for (let c = 0; c < cols; c++) s += f32(Math.exp(f32(z[c] - m)));
+  const inv = f32(1 / s);
+  for (let c = 0; c < cols; c++) y[o + c] = f32(f32(Math.exp(f32(z[c] - m))) * inv);
 }
 
 function reduce(op: number, x: ArrayLike<number>, start: number, count: number, step: number): number {
