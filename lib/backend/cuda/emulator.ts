@@ -879,6 +879,7 @@ function binaryInt(op: number, u: number, v: number): number {
       return 0;
   }
 }
+
 /** y[o + c] = softmax(z)[c] for c < cols, in the fused softmax kernels' arithmetic (sum in double). */
 function softmaxRowInto(z: Float32Array, cols: number, y: Float32Array, o: number): void {
   const m = f32(reduce(1, z, 0, cols, 1));
