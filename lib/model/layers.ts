@@ -454,13 +454,13 @@ export function selfAttentionContext(
     [q, k, v] = names.map(split);
   }
   const scores = tf.matMul(q, k, false, true) as tf.Tensor4D;
-  const probs = attentionProbsDropout(
+  const droppedProbs = attentionProbsDropout(
     ctx,
     `${hookPrefix}.attention.probs`,
     scores,
     maskBias,
     1 / Math.sqrt(headDim),
   );
-  const context = tf.matMul(probs, v); // [B, heads, L, d]
+  const context = tf.matMul(droppedProbs, v); // [B, heads, L, d]
   return tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch * length, hidden]) as tf.Tensor2D;
 }

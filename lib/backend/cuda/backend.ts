@@ -1098,8 +1098,10 @@ function normRows(x: TensorInfo): [number, number] {
   return [cols === 0 ? 0 : sizeOf(x.shape) / cols, cols];
 }
 
-/** Dropout's hash keys for a fused kernel's optional mask (LayerNorm, attention softmax; drop = 0: none). */
-function lnDropout(attrs: Attrs): { drop: number; k0: number; k1: number; threshold: number; scale: number } {
+/** Dropout's hash keys for a fused kernel's optional mask (LayerNorm, softmaxes; drop = 0: none). */
+function fusedDropout(
+  attrs: Attrs,
+): { drop: number; k0: number; k1: number; threshold: number; scale: number } {
   const rate = (attrs.rate as number | undefined) ?? 0;
   if (rate <= 0) return { drop: 0, k0: 0, k1: 0, threshold: 0, scale: 1 };
   return { drop: 1, ...dropoutParams(rate, attrs.seed as number) };
@@ -1115,7 +1117,7 @@ function layerNorm({ x, h, hBias, gamma, beta }: Inputs, b: CudaBackend, attrs: 
   if (h != null && h.shape.join() !== x.shape.join()) {
     throw new Error(`${FUSED.layerNorm} (cuda): h [${h.shape}] must have x's shape [${x.shape}]`);
   }
-  const d = lnDropout(attrs);
+  const d = fusedDropout(attrs);
   const y = b.makeOutput(x.shape, "float32"), xhat = b.makeOutput(x.shape, "float32");
   const rstd = b.makeOutput([...x.shape.slice(0, -1), 1], "float32");
   b.launch(
@@ -1139,7 +1141,7 @@ function layerNormGrad({ dy, xhat, rstd, gamma }: Inputs, b: CudaBackend, attrs:
   const [rows, cols] = normRows(xhat);
   const withH = !!attrs.withH || !!attrs.withHBias;
   const nPlanes = attrs.withHBias ? 3 : 2;
-  const d = lnDropout(attrs);
+  const d = fusedDropout(attrs);
   const dx = b.makeOutput(xhat.shape, "float32"), planes = b.makeOutput([nPlanes, rows, cols], "float32");
   const dh = withH ? b.makeOutput(xhat.shape, "float32") : null;
   const sums = b.makeOutputs([gamma.shape, gamma.shape, ...(nPlanes === 3 ? [[cols]] : [])]);
@@ -1231,7 +1233,7 @@ function attentionSoftmax({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): Te
       `${FUSED.attentionSoftmax} (cuda): scores [B, heads, Lq, Lk] and bias [B, 1, 1, Lk], got [${x.shape}] and [${bias.shape}]`,
     );
   }
-  const d = lnDropout(attrs);
+  const d = fusedDropout(attrs);
   const y = b.makeOutput(x.shape, "float32");
   const yd = d.drop ? b.makeOutput(x.shape, "float32") : null;
   b.launch(
@@ -1250,7 +1252,7 @@ function attentionSoftmax({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): Te
 function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
   checkF32(FUSED.attentionSoftmaxGrad, { dy, y });
   const [rows, cols] = normRows(y);
-  const d = lnDropout(attrs);
+  const d = fusedDropout(attrs);
   const dx = b.makeOutput(y.shape, "float32");
   b.launch(
     "scaled_masked_softmax_grad_f32",
@@ -1285,7 +1287,7 @@ function disentangledSoftmax(
   const [rows, cols, maskRows] = disentangledShapes(FUSED.disentangledSoftmax, c2c, pair);
   for (const t of [c2p, p2c]) disentangledShapes(FUSED.disentangledSoftmax, t, pair);
   disentangledShapes(FUSED.disentangledSoftmax, c2c, bias);
-  const d = lnDropout(attrs);
+  const d = fusedDropout(attrs);
   const y = b.makeOutput(c2c.shape, "float32"), out = b.makeOutput(c2c.shape, "float32");
   b.launch(
     "disentangled_softmax_f32",
@@ -1303,7 +1305,7 @@ function disentangledSoftmax(
 function disentangledSoftmaxGrad({ dy, y, pair }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
   checkF32(FUSED.disentangledSoftmaxGrad, { dy, y, pair });
   const [rows, cols, maskRows] = disentangledShapes(FUSED.disentangledSoftmaxGrad, y, pair);
-  const d = lnDropout(attrs);
+  const d = fusedDropout(attrs);
   const dx = b.makeOutput(y.shape, "float32");
   b.launch(
     "disentangled_softmax_grad_f32",
