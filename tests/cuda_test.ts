@@ -49,6 +49,7 @@ import { Rng } from "../lib/rng.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, globalNorm } from "../lib/train/optimizer.ts";
 import { xSoftmaxDropout } from "../lib/model/deberta.ts";
+import { createModel } from "../lib/model/mod.ts";
 
 function assertStringIncludes(text: string, part: string, msg = ""): void {
   assert(text.includes(part), `${msg ? msg + ": " : ""}expected "${text}" to include "${part}"`);
@@ -1244,6 +1245,29 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           const y = f(c2c, c2p, p2c);
           ctx.rng = new Rng(5);
           return [y, ...tf.grads((a, b, c) => tf.sum(tf.mul(f(a, b, c), w)))([c2c, c2p, p2c])];
+        },
+        1e-5,
+        true,
+      );
+      // A whole DeBERTa encoder, training (padding, dropout, relative positions): its hidden states and
+      // each parameter's gradient, each compared at its own scale.
+      await compare(
+        "DeBERTa discriminator encoder, training: hidden states and every parameter's gradient",
+        [rand([2 * 16, 32])],
+        (w) => {
+          const model = createModel(debertaMicroConfig("gdes"), 3);
+          const batch = randomBatch(11, 2, 16, 3);
+          const inputs = batchTensors(batch.inputIds, batch, VOCAB.padId);
+          const names = model.params.names().filter((n) => n.startsWith("discriminator."));
+          const vars = names.map((n) => model.params.get(n));
+          const { value, grads } = tf.variableGrads(
+            () =>
+              tf.sum(tf.mul(model.encode("discriminator", inputs, { training: true, rng: new Rng(4) }), w)),
+            vars,
+          );
+          const out = [value, ...vars.filter((v) => grads[v.name] != null).map((v) => grads[v.name])];
+          model.dispose();
+          return out;
         },
         1e-5,
         true,
