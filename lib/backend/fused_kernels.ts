@@ -35,6 +35,11 @@
  *   (rate, seed) → [y, out]: DeBERTa's XSoftmax, y = softmax((c2c + c2p + p2c)·scale + bias), out =
  *   y·pair, and with rate > 0 out's attention dropout; `RtdlabDisentangledSoftmaxGrad` {dy, y, pair},
  *   the same attrs → the gradient of each score term (the three are equal).
+ * - `RtdlabDisentangledProjections` {x [B·L, H], rel [R, H], wq, wk, wv, bq, bk, bv}, attrs batch, length,
+ *   heads → [q, k, v, K_r, Q_r]: DeBERTa's content heads [heads, B, L, d] and its relative rows through the
+ *   key and query projections [heads, R, d] (biases included); `RtdlabDisentangledProjectionsGrad` {x, rel,
+ *   wq, wk, wv, dq, dk, dv, dPosKey, dPosQuery} → [dx, drel, dW_q, dW_k, dW_v, db_q, db_k, db_v] (registered
+ *   here).
  * - `RtdlabColumnSums` {x} [rows, cols] → [cols], Σ over the rows (bias gradients): a gemm with a row
  *   of ones the backend keeps, instead of a ones tensor built and uploaded by the host every call.
  * - `RtdlabSoftmaxCrossEntropy` {logits [M, V], targets [M] int32} → [loss [M], probs [M, V]]: per row
@@ -71,6 +76,8 @@ export const FUSED = {
   qkvHeadsGrad: "RtdlabQkvHeadsGrad",
   disentangledSoftmax: "RtdlabDisentangledSoftmax",
   disentangledSoftmaxGrad: "RtdlabDisentangledSoftmaxGrad",
+  disentangledProjections: "RtdlabDisentangledProjections",
+  disentangledProjectionsGrad: "RtdlabDisentangledProjectionsGrad",
   softmaxCrossEntropy: "RtdlabSoftmaxCrossEntropy",
   softmaxCrossEntropyGrad: "RtdlabSoftmaxCrossEntropyGrad",
 } as const;
@@ -87,6 +94,7 @@ export type FusedOp =
   | "biasSplitHeads"
   | "qkvHeads"
   | "disentangledSoftmax"
+  | "disentangledProjections"
   | "softmaxCrossEntropy"
   | "dropoutMask";
 
@@ -101,6 +109,7 @@ const KERNEL: Record<FusedOp, string> = {
   biasSplitHeads: FUSED.biasSplitHeads,
   qkvHeads: FUSED.qkvHeads,
   disentangledSoftmax: FUSED.disentangledSoftmax,
+  disentangledProjections: FUSED.disentangledProjections,
   softmaxCrossEntropy: FUSED.softmaxCrossEntropy,
   dropoutMask: DROPOUT_MASK,
 };
@@ -134,6 +143,30 @@ tf.registerGradient({
     ) as tf.Tensor[];
     return {
       x: () => dx,
+      wq: () => dwq,
+      wk: () => dwk,
+      wv: () => dwv,
+      bq: () => dbq,
+      bk: () => dbk,
+      bv: () => dbv,
+    };
+  },
+});
+
+tf.registerGradient({
+  kernelName: FUSED.disentangledProjections,
+  inputsToSave: ["x", "rel", "wq", "wk", "wv"],
+  gradFunc: (dy, saved, attrs) => {
+    const [dq, dk, dv, dPosKey, dPosQuery] = dy as tf.Tensor[];
+    const [x, rel, wq, wk, wv] = saved;
+    const [dx, drel, dwq, dwk, dwv, dbq, dbk, dbv] = tf.engine().runKernel(
+      FUSED.disentangledProjectionsGrad,
+      { x, rel, wq, wk, wv, dq, dk, dv, dPosKey, dPosQuery },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    return {
+      x: () => dx,
+      rel: () => drel,
       wq: () => dwq,
       wk: () => dwk,
       wv: () => dwv,

@@ -204,13 +204,32 @@ function disentangledAttention(
     tf.transpose(tf.reshape(t, [batch, length, numHeads, d]), [2, 0, 1, 3]) as tf.Tensor4D;
   const relHeads = (t: tf.Tensor2D) =>
     tf.transpose(tf.reshape(t, [a.rel.shape[0], numHeads, d]), [1, 0, 2]) as tf.Tensor3D;
-  const q = heads(dense(ctx, `${name}.query_proj`, query));
-  const k = heads(dense(ctx, `${name}.key_proj`, kv));
-  const v = heads(dense(ctx, `${name}.value_proj`, kv));
   // share_att_key: positions go through the content projections (biases included).
   const rel = dropout(ctx, a.rel);
-  const posKey = relHeads(dense(ctx, `${name}.key_proj`, rel)); // K_r [heads, rows, d]
-  const posQuery = relHeads(dense(ctx, `${name}.query_proj`, rel)); // Q_r [heads, rows, d]
+  const proj = ["query_proj", "key_proj", "value_proj"].map((p) => `${name}.${p}`);
+  let q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, posKey: tf.Tensor3D, posQuery: tf.Tensor3D;
+  if (
+    query === kv && fusedKernelsActive("disentangledProjections") &&
+    proj.every((p) => ctx.params.has(`${p}.bias`))
+  ) {
+    // On cuda the five projections are two gemms, their biases and head layouts two launches.
+    const [w, bias] = [
+      (p: string) => ctx.params.get(`${p}.weight`),
+      (p: string) => ctx.params.get(`${p}.bias`),
+    ];
+    const [qn, kn, vn] = proj;
+    [q, k, v, posKey, posQuery] = tf.engine().runKernel(
+      FUSED.disentangledProjections,
+      { x: kv, rel, wq: w(qn), wk: w(kn), wv: w(vn), bq: bias(qn), bk: bias(kn), bv: bias(vn) },
+      { batch, length, heads: numHeads },
+    ) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor3D, tf.Tensor3D];
+  } else {
+    q = heads(dense(ctx, `${name}.query_proj`, query));
+    k = heads(dense(ctx, `${name}.key_proj`, kv));
+    v = heads(dense(ctx, `${name}.value_proj`, kv));
+    posKey = relHeads(dense(ctx, `${name}.key_proj`, rel)); // K_r [heads, rows, d]
+    posQuery = relHeads(dense(ctx, `${name}.query_proj`, rel)); // Q_r [heads, rows, d]
+  }
   const scale = 1 / Math.sqrt(3 * d); // 1 + len(pos_att_type) = 3 score terms
   const flat = (t: tf.Tensor4D) => tf.reshape(t, [numHeads, batch * length, d]) as tf.Tensor3D;
   // Q·K_rᵀ and K·Q_rᵀ for every relative row, then pick row δ(i,j) for each pair (one flat gather).

@@ -1412,6 +1412,34 @@ function concatWeights(
   return cat;
 }
 
+/**
+ * One launch of qkv_heads_f32 (kernels.cu): with `biases`, splits cat [rows, 3H] into three heads tensors
+ * plus their biases; without, merges three heads tensors into cat. A null part is skipped (or reads as 0).
+ */
+function qkvHeadsLaunch(
+  b: CudaBackend,
+  cat: TensorInfo,
+  parts: (TensorInfo | null)[],
+  biases: TensorInfo[] | null,
+  shape: { n: number; length: number; heads: number; d: number; headMajor: boolean },
+): void {
+  const { n, length, heads, d, headMajor } = shape;
+  const ptr = (t: TensorInfo | null) => t ? b.ptr(t) : 0n;
+  b.launch("qkv_heads_f32", n, (p) => {
+    p.i32(biases ? 1 : 0).i32(headMajor ? 1 : 0).i32(n).i32(length).i32(heads).i32(d).ptr(b.ptr(cat));
+    for (let j = 0; j < 3; j++) p.ptr(biases ? b.ptr(biases[j]) : 0n);
+    for (const t of parts) p.ptr(ptr(t));
+  });
+}
+
+/** x [rows, H] · [W_q; W_k; W_v]ᵀ: the three projections as one gemm, [rows, 3H]. */
+function projectQkv(b: CudaBackend, x: TensorInfo, wcat: TensorInfo, hidden: number): TensorInfo {
+  const rows = x.shape[0];
+  const cat = b.makeOutput([rows, 3 * hidden], "float32");
+  b.rt.sgemmBatched(false, true, rows, 3 * hidden, hidden, b.ptr(x), 0, b.ptr(wcat), 0, b.ptr(cat), 1);
+  return cat;
+}
+
 // Query, key and value heads of x in one gemm (x·[W_q; W_k; W_v]ᵀ) and one launch that adds the biases
 // and splits the heads: three dense layers, three bias adds and three head splits in one pass.
 function qkvHeads({ x, wq, wk, wv, bq, bk, bv }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
@@ -1419,23 +1447,57 @@ function qkvHeads({ x, wq, wk, wv, bq, bk, bv }: Inputs, b: CudaBackend, attrs: 
   const { length, heads, hidden, d, rows } = qkvShapes(FUSED.qkvHeads, x, [wq, wk, wv], attrs);
   for (const bias of [bq, bk, bv]) checkBias(FUSED.qkvHeads, wq, bias);
   const wcat = concatWeights(b, wq, wk, wv, hidden);
-  const cat = b.makeOutput([rows, 3 * hidden], "float32");
-  b.rt.sgemmBatched(false, true, rows, 3 * hidden, hidden, b.ptr(x), 0, b.ptr(wcat), 0, b.ptr(cat), 1);
+  const cat = projectQkv(b, x, wcat, hidden);
   b.release(wcat);
-  const shape = [rows / length, heads, length, d];
-  const [q, k, v] = [0, 1, 2].map(() => b.makeOutput(shape, "float32"));
-  const n = rows * hidden;
-  b.launch(
-    "qkv_heads_f32",
-    n,
-    (p) =>
-      p.i32(1).i32(n).i32(length).i32(heads).i32(d).ptr(b.ptr(cat)).ptr(b.ptr(bq)).ptr(b.ptr(bk)).ptr(
-        b.ptr(bv),
-      )
-        .ptr(b.ptr(q)).ptr(b.ptr(k)).ptr(b.ptr(v)),
-  );
+  const [q, k, v] = [0, 1, 2].map(() => b.makeOutput([rows / length, heads, length, d], "float32"));
+  qkvHeadsLaunch(b, cat, [q, k, v], [bq, bk, bv], { n: rows * hidden, length, heads, d, headMajor: false });
   b.release(cat);
   return [q, k, v];
+}
+
+/**
+ * The parameter gradients of fused projections, written into outputs allocated back to back:
+ * d[W_q; W_k; W_v] = Σ dcatᵀ·x and d[b_q; b_k; b_v] = Σ column sums of dcat over the (dcat, x) pairs
+ * (DeBERTa projects the relative embeddings with the same weights).
+ */
+function qkvParamGrads(b: CudaBackend, pairs: [TensorInfo, TensorInfo][], hidden: number): TensorInfo[] {
+  const dw = b.makeOutputs([[hidden, hidden], [hidden, hidden], [hidden, hidden]]);
+  const db = b.makeOutputs([[hidden], [hidden], [hidden]]);
+  pairs.forEach(([dcat, x], i) => {
+    const rows = x.shape[0], beta = i === 0 ? 0 : 1;
+    b.rt.sgemmBatched(
+      true,
+      false,
+      3 * hidden,
+      hidden,
+      rows,
+      b.ptr(dcat),
+      0,
+      b.ptr(x),
+      0,
+      b.ptr(dw[0]),
+      1,
+      beta,
+    );
+    if (rows === 0 && beta === 0) b.rt.memsetD32(b.ptr(db[0]), 0, 3 * hidden);
+    else if (rows > 0) {
+      b.rt.sgemmBatched(
+        false,
+        false,
+        1,
+        3 * hidden,
+        rows,
+        b.ones(rows),
+        0,
+        b.ptr(dcat),
+        0,
+        b.ptr(db[0]),
+        1,
+        beta,
+      );
+    }
+  });
+  return [...dw, ...db];
 }
 
 // The gradients of qkvHeads: the heads' gradients merged into one [B·L, 3H] (one launch), then
@@ -1451,24 +1513,88 @@ function qkvHeadsGrad({ x, wq, wk, wv, dq, dk, dv }: Inputs, b: CudaBackend, att
     }
   }
   const dcat = b.makeOutput([rows, 3 * hidden], "float32");
-  b.launch(
-    "qkv_heads_f32",
-    n,
-    (p) =>
-      p.i32(0).i32(n).i32(length).i32(heads).i32(d).ptr(b.ptr(dcat)).ptr(0n).ptr(0n).ptr(0n)
-        .ptr(b.ptr(dq)).ptr(b.ptr(dk)).ptr(b.ptr(dv)),
-  );
+  qkvHeadsLaunch(b, dcat, [dq, dk, dv], null, { n, length, heads, d, headMajor: false });
   const wcat = concatWeights(b, wq, wk, wv, hidden);
   const dx = b.makeOutput([rows, hidden], "float32");
   b.rt.sgemmBatched(false, false, rows, hidden, 3 * hidden, b.ptr(dcat), 0, b.ptr(wcat), 0, b.ptr(dx), 1);
   b.release(wcat);
-  // The three weight gradients back to back are d[W_q; W_k; W_v], the three bias gradients d[b_q; b_k; b_v].
-  const dw = b.makeOutputs([[hidden, hidden], [hidden, hidden], [hidden, hidden]]);
-  b.rt.sgemmBatched(true, false, 3 * hidden, hidden, rows, b.ptr(dcat), 0, b.ptr(x), 0, b.ptr(dw[0]), 1);
-  const db = b.makeOutputs([[hidden], [hidden], [hidden]]);
-  b.columnSums(dcat, rows, 3 * hidden, db[0]);
+  const grads = qkvParamGrads(b, [[dcat, x]], hidden);
   b.release(dcat);
-  return [dx, ...dw, ...db];
+  return [dx, ...grads];
+}
+
+// DeBERTa's projections of one layer (query = key/value input): q, k, v heads of x [B·L, H] and the
+// relative rows rel [R, H] through the key and query projections (K_r, Q_r; biases included), all
+// head-major, from two gemms with [W_q; W_k; W_v] and two launches.
+function disentangledProjections(
+  { x, rel, wq, wk, wv, bq, bk, bv }: Inputs,
+  b: CudaBackend,
+  attrs: Attrs,
+): TensorInfo[] {
+  checkF32(FUSED.disentangledProjections, { x, rel, wq, wk, wv, bq, bk, bv });
+  const { length, heads, hidden, d, rows } = qkvShapes(FUSED.disentangledProjections, x, [wq, wk, wv], attrs);
+  if (rel.shape.length !== 2 || rel.shape[1] !== hidden) {
+    throw new Error(`${FUSED.disentangledProjections} (cuda): rel [${rel.shape}] is not [R, ${hidden}]`);
+  }
+  for (const bias of [bq, bk, bv]) checkBias(FUSED.disentangledProjections, wq, bias);
+  const relRows = rel.shape[0];
+  const wcat = concatWeights(b, wq, wk, wv, hidden);
+  const cat = projectQkv(b, x, wcat, hidden), relCat = projectQkv(b, rel, wcat, hidden);
+  b.release(wcat);
+  const [q, k, v] = [0, 1, 2].map(() => b.makeOutput([heads, rows / length, length, d], "float32"));
+  qkvHeadsLaunch(b, cat, [q, k, v], [bq, bk, bv], { n: rows * hidden, length, heads, d, headMajor: true });
+  const [posQuery, posKey] = [0, 1].map(() => b.makeOutput([heads, relRows, d], "float32"));
+  const relShape = { n: relRows * hidden, length: relRows, heads, d, headMajor: true };
+  qkvHeadsLaunch(b, relCat, [posQuery, posKey, null], [bq, bk, bv], relShape);
+  b.release(cat);
+  b.release(relCat);
+  return [q, k, v, posKey, posQuery];
+}
+
+// Its gradients: two merges (the relative rows' value part is zero), dx and drel (two gemms), and the
+// parameters' gradients summed over both inputs (four gemms into outputs allocated back to back).
+function disentangledProjectionsGrad(
+  { x, rel, wq, wk, wv, dq, dk, dv, dPosKey, dPosQuery }: Inputs,
+  b: CudaBackend,
+  attrs: Attrs,
+): TensorInfo[] {
+  checkF32(FUSED.disentangledProjectionsGrad, { x, rel, wq, wk, wv, dq, dk, dv, dPosKey, dPosQuery });
+  const name = FUSED.disentangledProjectionsGrad;
+  const { length, heads, hidden, d, rows } = qkvShapes(name, x, [wq, wk, wv], attrs);
+  const relRows = rel.shape[0];
+  for (
+    const [t, n] of [[dq, rows], [dk, rows], [dv, rows], [dPosKey, relRows], [dPosQuery, relRows]] as const
+  ) {
+    if (sizeOf(t.shape) !== n * hidden) throw new Error(`${name} (cuda): a gradient is [${t.shape}]`);
+  }
+  const dcat = b.makeOutput([rows, 3 * hidden], "float32");
+  qkvHeadsLaunch(b, dcat, [dq, dk, dv], null, { n: rows * hidden, length, heads, d, headMajor: true });
+  const dRelCat = b.makeOutput([relRows, 3 * hidden], "float32");
+  const relShape = { n: relRows * hidden, length: relRows, heads, d, headMajor: true };
+  qkvHeadsLaunch(b, dRelCat, [dPosQuery, dPosKey, null], null, relShape);
+  const wcat = concatWeights(b, wq, wk, wv, hidden);
+  const [dx, dRel] = [[dcat, rows], [dRelCat, relRows]].map(([g, r]) => {
+    const out = b.makeOutput([r as number, hidden], "float32");
+    b.rt.sgemmBatched(
+      false,
+      false,
+      r as number,
+      hidden,
+      3 * hidden,
+      b.ptr(g as TensorInfo),
+      0,
+      b.ptr(wcat),
+      0,
+      b.ptr(out),
+      1,
+    );
+    return out;
+  });
+  b.release(wcat);
+  const grads = qkvParamGrads(b, [[dcat, x], [dRelCat, rel]], hidden);
+  b.release(dcat);
+  b.release(dRelCat);
+  return [dx, dRel, ...grads];
 }
 
 function columnSumsKernel({ x }: Inputs, b: CudaBackend): TensorInfo {
@@ -1532,6 +1658,8 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.disentangledSoftmax]: disentangledSoftmax,
   [FUSED.disentangledSoftmaxGrad]: disentangledSoftmaxGrad,
   [FUSED.qkvHeadsGrad]: qkvHeadsGrad,
+  [FUSED.disentangledProjections]: disentangledProjections,
+  [FUSED.disentangledProjectionsGrad]: disentangledProjectionsGrad,
   [FUSED.softmaxCrossEntropy]: softmaxCrossEntropy,
   [FUSED.softmaxCrossEntropyGrad]: softmaxCrossEntropyGrad,
 };

@@ -493,22 +493,33 @@ export function emulatedCuda(): CudaRuntime {
         return;
       }
       case "qkv_heads_f32": {
-        const [toHeads, n, length, heads, d, cat] = [p.i32(), p.i32(), p.i32(), p.i32(), p.i32(), F(p.ptr())];
-        // The biases are null pointers when merging (toHeads 0).
-        const [bq, bk, bv] = [p.ptr(), p.ptr(), p.ptr()].map((b) => toHeads ? F(b) : new Float32Array(0));
-        const [q, k, v] = [F(p.ptr()), F(p.ptr()), F(p.ptr())];
-        const hidden = heads * d;
+        const [toHeads, headMajor, n, length, heads, d] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+        ];
+        const cat = F(p.ptr());
+        // Null pointers: no biases when merging; a q, k or v left out.
+        const opt = (ptr: bigint) => ptr === 0n ? null : F(ptr);
+        const [bq, bk, bv, q, k, v] = [p.ptr(), p.ptr(), p.ptr(), p.ptr(), p.ptr(), p.ptr()].map(opt);
+        const hidden = heads * d, batch = n / (hidden * length);
         for (let i = 0; i < n; i++) {
-          const e = i % d, l = Math.floor(i / d) % length, h = Math.floor(i / (d * length)) % heads;
-          const col = h * d + e, row = (Math.floor(i / (d * length * heads)) * length + l) * 3 * hidden;
+          const e = i % d, l = Math.floor(i / d) % length;
+          const [h, b] = headMajor
+            ? [Math.floor(i / (d * length * batch)), Math.floor(i / (d * length)) % batch]
+            : [Math.floor(i / (d * length)) % heads, Math.floor(i / (d * length * heads))];
+          const col = h * d + e, row = (b * length + l) * 3 * hidden;
           if (toHeads) {
-            q[i] = f32(cat[row + col] + bq[col]);
-            k[i] = f32(cat[row + hidden + col] + bk[col]);
-            v[i] = f32(cat[row + 2 * hidden + col] + bv[col]);
+            if (q) q[i] = f32(cat[row + col] + bq![col]);
+            if (k) k[i] = f32(cat[row + hidden + col] + bk![col]);
+            if (v) v[i] = f32(cat[row + 2 * hidden + col] + bv![col]);
           } else {
-            cat[row + col] = q[i];
-            cat[row + hidden + col] = k[i];
-            cat[row + 2 * hidden + col] = v[i];
+            cat[row + col] = q ? q[i] : 0;
+            cat[row + hidden + col] = k ? k[i] : 0;
+            cat[row + 2 * hidden + col] = v ? v[i] : 0;
           }
         }
         return;

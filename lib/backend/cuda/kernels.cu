@@ -677,24 +677,33 @@ extern "C" __global__ void bias_split_heads_f32(int n, int length, int heads, in
 // Query, key and value from one fused projection: cat [B·L, 3·heads·d] is x·[W_q; W_k; W_v]ᵀ (columns q | k | v).
 // toHeads = 1: q/k/v[b, h, l, e] = cat[b·L + l, j·H + h·d + e] + bias_j[h·d + e] (j = 0, 1, 2; H = heads·d);
 // toHeads = 0: the inverse without biases, cat = the three heads' gradients merged (the backward pass).
-// n = B·heads·L·d, the size of one of q, k, v.
-extern "C" __global__ void qkv_heads_f32(int toHeads, int n, int length, int heads, int d, float* __restrict__ cat,
-                                         const float* __restrict__ bq, const float* __restrict__ bk,
-                                         const float* __restrict__ bv, float* __restrict__ q,
-                                         float* __restrict__ k, float* __restrict__ v) {
+// headMajor = 1 lays the heads out [h, b, l, e] instead (DeBERTa's). n = B·heads·L·d, the size of one of
+// q, k, v. A null q, k or v is skipped (toHeads) or reads as zeros (merging).
+extern "C" __global__ void qkv_heads_f32(int toHeads, int headMajor, int n, int length, int heads, int d,
+                                         float* __restrict__ cat, const float* __restrict__ bq,
+                                         const float* __restrict__ bk, const float* __restrict__ bv,
+                                         float* __restrict__ q, float* __restrict__ k, float* __restrict__ v) {
   const int hidden = heads * d;
+  const int batch = n / (hidden * length);
   for (int i = grid_start(); i < n; i += grid_stride()) {
-    int e = i % d, l = (i / d) % length, h = (i / (d * length)) % heads, b = i / (d * length * heads);
+    int e = i % d, l = (i / d) % length, h, b;
+    if (headMajor) {
+      b = (i / (d * length)) % batch;
+      h = i / (d * length * batch);
+    } else {
+      h = (i / (d * length)) % heads;
+      b = i / (d * length * heads);
+    }
     int col = h * d + e;
     long long row = ((long long)b * length + l) * (3 * hidden);
     if (toHeads) {
-      q[i] = cat[row + col] + bq[col];
-      k[i] = cat[row + hidden + col] + bk[col];
-      v[i] = cat[row + 2 * hidden + col] + bv[col];
+      if (q) q[i] = cat[row + col] + bq[col];
+      if (k) k[i] = cat[row + hidden + col] + bk[col];
+      if (v) v[i] = cat[row + 2 * hidden + col] + bv[col];
     } else {
-      cat[row + col] = q[i];
-      cat[row + hidden + col] = k[i];
-      cat[row + 2 * hidden + col] = v[i];
+      cat[row + col] = q ? q[i] : 0.0f;
+      cat[row + hidden + col] = k ? k[i] : 0.0f;
+      cat[row + 2 * hidden + col] = v ? v[i] : 0.0f;
     }
   }
 }
