@@ -129,50 +129,46 @@ export function fusedKernelsActive(op: FusedOp): boolean {
   return enabled[op] && tf.getKernel(KERNEL[op], tf.getBackend()) != null;
 }
 
-// RtdlabQkvHeads has three outputs, which tf.customGrad cannot express: its gradient is registered.
-tf.registerGradient({
-  kernelName: FUSED.qkvHeads,
-  inputsToSave: ["x", "wq", "wk", "wv"],
-  gradFunc: (dy, saved, attrs) => {
-    const [dq, dk, dv] = dy as tf.Tensor[];
-    const [x, wq, wk, wv] = saved;
-    const [dx, dwq, dwk, dwv, dbq, dbk, dbv] = tf.engine().runKernel(
-      FUSED.qkvHeadsGrad,
-      { x, wq, wk, wv, dq, dk, dv },
-      attrs as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor[];
-    return {
-      x: () => dx,
-      wq: () => dwq,
-      wk: () => dwk,
-      wv: () => dwv,
-      bq: () => dbq,
-      bk: () => dbk,
-      bv: () => dbv,
-    };
-  },
-});
+/**
+ * Registers the gradient of a fused kernel with several outputs (tf.customGrad takes one): `gradKernel`
+ * gets the `saved` inputs and the outputs' gradients under `dyNames`, and returns the gradients of
+ * `inputNames` in that order.
+ */
+function registerFusedGradient(
+  kernelName: string,
+  gradKernel: string,
+  saved: string[],
+  dyNames: string[],
+  inputNames: string[],
+): void {
+  tf.registerGradient({
+    kernelName,
+    inputsToSave: saved,
+    gradFunc: (dy, savedTensors, attrs) => {
+      const gradInputs: tf.NamedTensorMap = {};
+      saved.forEach((n, i) => gradInputs[n] = savedTensors[i]);
+      (dy as tf.Tensor[]).forEach((t, i) => gradInputs[dyNames[i]] = t);
+      const grads = tf.engine().runKernel(
+        gradKernel,
+        gradInputs,
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor[];
+      return Object.fromEntries(inputNames.map((n, i) => [n, () => grads[i]]));
+    },
+  });
+}
 
-tf.registerGradient({
-  kernelName: FUSED.disentangledProjections,
-  inputsToSave: ["x", "rel", "wq", "wk", "wv"],
-  gradFunc: (dy, saved, attrs) => {
-    const [dq, dk, dv, dPosKey, dPosQuery] = dy as tf.Tensor[];
-    const [x, rel, wq, wk, wv] = saved;
-    const [dx, drel, dwq, dwk, dwv, dbq, dbk, dbv] = tf.engine().runKernel(
-      FUSED.disentangledProjectionsGrad,
-      { x, rel, wq, wk, wv, dq, dk, dv, dPosKey, dPosQuery },
-      attrs as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor[];
-    return {
-      x: () => dx,
-      rel: () => drel,
-      wq: () => dwq,
-      wk: () => dwk,
-      wv: () => dwv,
-      bq: () => dbq,
-      bk: () => dbk,
-      bv: () => dbv,
-    };
-  },
-});
+registerFusedGradient(
+  FUSED.qkvHeads,
+  FUSED.qkvHeadsGrad,
+  ["x", "wq", "wk", "wv"],
+  ["dq", "dk", "dv"],
+  ["x", "wq", "wk", "wv", "bq", "bk", "bv"],
+);
+registerFusedGradient(
+  FUSED.disentangledProjections,
+  FUSED.disentangledProjectionsGrad,
+  ["x", "rel", "wq", "wk", "wv"],
+  ["dq", "dk", "dv", "dPosKey", "dPosQuery"],
+  ["x", "rel", "wq", "wk", "wv", "bq", "bk", "bv"],
+);
