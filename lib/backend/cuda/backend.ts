@@ -1099,12 +1099,16 @@ function normRows(x: TensorInfo): [number, number] {
 }
 
 /** Dropout's hash keys for a fused kernel's optional mask (LayerNorm, softmaxes; drop = 0: none). */
-function fusedDropout(
-  attrs: Attrs,
-): { drop: number; k0: number; k1: number; threshold: number; scale: number } {
+function fusedDropout(attrs: Attrs): { drop: boolean; pack: (p: ParamBlock) => ParamBlock } {
   const rate = (attrs.rate as number | undefined) ?? 0;
-  if (rate <= 0) return { drop: 0, k0: 0, k1: 0, threshold: 0, scale: 1 };
-  return { drop: 1, ...dropoutParams(rate, attrs.seed as number) };
+  const { k0, k1, threshold, scale } = rate > 0
+    ? dropoutParams(rate, attrs.seed as number)
+    : { k0: 0, k1: 0, threshold: 0, scale: 1 };
+  // kernels.cu's argument order: int drop, unsigned k0, unsigned k1, unsigned threshold, float scale.
+  return {
+    drop: rate > 0,
+    pack: (p) => p.i32(rate > 0 ? 1 : 0).i32(k0 | 0).i32(k1 | 0).i32(threshold).f32(scale),
+  };
 }
 
 function layerNorm({ x, h, hBias, gamma, beta }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo[] {
@@ -1124,10 +1128,10 @@ function layerNorm({ x, h, hBias, gamma, beta }: Inputs, b: CudaBackend, attrs: 
     "layer_norm_f32",
     rows * 32,
     (p) =>
-      p.i32(rows).i32(cols).f32(attrs.eps as number).f32(1 / cols).ptr(b.ptr(x)).ptr(h ? b.ptr(h) : 0n)
-        .ptr(h && hBias ? b.ptr(hBias) : 0n).i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(
-          d.scale,
-        )
+      d.pack(
+        p.i32(rows).i32(cols).f32(attrs.eps as number).f32(1 / cols).ptr(b.ptr(x)).ptr(h ? b.ptr(h) : 0n)
+          .ptr(h && hBias ? b.ptr(hBias) : 0n),
+      )
         .ptr(b.ptr(gamma)).ptr(b.ptr(beta)).ptr(b.ptr(y)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)),
     b.warpRowBlocks(rows),
   );
@@ -1149,9 +1153,10 @@ function layerNormGrad({ dy, xhat, rstd, gamma }: Inputs, b: CudaBackend, attrs:
     "layer_norm_grad_f32",
     rows * 32,
     (p) =>
-      p.i32(rows).i32(cols).f32(1 / cols).ptr(b.ptr(dy)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)).ptr(b.ptr(gamma))
-        .ptr(b.ptr(dx)).ptr(b.ptr(planes)).ptr(dh ? b.ptr(dh) : 0n)
-        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale).i32(nPlanes),
+      d.pack(
+        p.i32(rows).i32(cols).f32(1 / cols).ptr(b.ptr(dy)).ptr(b.ptr(xhat)).ptr(b.ptr(rstd)).ptr(b.ptr(gamma))
+          .ptr(b.ptr(dx)).ptr(b.ptr(planes)).ptr(dh ? b.ptr(dh) : 0n),
+      ).i32(nPlanes),
     b.warpRowBlocks(rows),
   );
   // sums[p][c] = Σ_r planes[p, r, c]: the outputs are back to back, cols apart (makeOutputs).
@@ -1240,8 +1245,10 @@ function attentionSoftmax({ x, bias }: Inputs, b: CudaBackend, attrs: Attrs): Te
     "scaled_masked_softmax_f32",
     rows * 32,
     (p) =>
-      p.i32(rows).i32(cols).i32(rows / batch).f32(attrs.scale as number).ptr(b.ptr(x)).ptr(b.ptr(bias))
-        .ptr(b.ptr(y)).i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale)
+      d.pack(
+        p.i32(rows).i32(cols).i32(rows / batch).f32(attrs.scale as number).ptr(b.ptr(x)).ptr(b.ptr(bias))
+          .ptr(b.ptr(y)),
+      )
         .ptr(yd ? b.ptr(yd) : 0n),
     b.warpRowBlocks(rows),
   );
@@ -1258,8 +1265,7 @@ function attentionSoftmaxGrad({ dy, y }: Inputs, b: CudaBackend, attrs: Attrs): 
     "scaled_masked_softmax_grad_f32",
     rows * 32,
     (p) =>
-      p.i32(rows).i32(cols).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y)).ptr(b.ptr(dx)).i32(d.drop)
-        .i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale),
+      d.pack(p.i32(rows).i32(cols).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y)).ptr(b.ptr(dx))),
     b.warpRowBlocks(rows),
   );
   return dx;
@@ -1293,9 +1299,10 @@ function disentangledSoftmax(
     "disentangled_softmax_f32",
     rows * 32,
     (p) =>
-      p.i32(rows).i32(cols).i32(maskRows).f32(attrs.scale as number).ptr(b.ptr(c2c)).ptr(b.ptr(c2p))
-        .ptr(b.ptr(p2c)).ptr(b.ptr(bias)).ptr(b.ptr(pair)).ptr(b.ptr(y)).ptr(b.ptr(out))
-        .i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(d.scale),
+      d.pack(
+        p.i32(rows).i32(cols).i32(maskRows).f32(attrs.scale as number).ptr(b.ptr(c2c)).ptr(b.ptr(c2p))
+          .ptr(b.ptr(p2c)).ptr(b.ptr(bias)).ptr(b.ptr(pair)).ptr(b.ptr(y)).ptr(b.ptr(out)),
+      ),
     b.warpRowBlocks(rows),
   );
   return [y, out];
@@ -1311,10 +1318,10 @@ function disentangledSoftmaxGrad({ dy, y, pair }: Inputs, b: CudaBackend, attrs:
     "disentangled_softmax_grad_f32",
     rows * 32,
     (p) =>
-      p.i32(rows).i32(cols).i32(maskRows).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y))
-        .ptr(b.ptr(pair)).ptr(b.ptr(dx)).i32(d.drop).i32(d.k0 | 0).i32(d.k1 | 0).i32(d.threshold).f32(
-          d.scale,
-        ),
+      d.pack(
+        p.i32(rows).i32(cols).i32(maskRows).f32(attrs.scale as number).ptr(b.ptr(dy)).ptr(b.ptr(y))
+          .ptr(b.ptr(pair)).ptr(b.ptr(dx)),
+      ),
     b.warpRowBlocks(rows),
   );
   return dx;
