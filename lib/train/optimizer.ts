@@ -139,28 +139,19 @@ export class AdamW {
       const g = hostValues(grads.get(n)!), pv = hostValues(p), mv = hostValues(m), vv = hostValues(v);
       const size = g.length;
       const wd = c.weightDecay > 0 && decays(n) ? c.weightDecay : 0;
-      if ([p, m, v].every(soleOwner)) {
-        // In place: no new arrays, no copy back into the backend (the same numbers as below).
-        for (let i = 0; i < size; i++) {
-          const gi = g[i] * scale;
-          const mi = b1 * mv[i] + (1 - b1) * gi;
-          const vi = b2 * vv[i] + (1 - b2) * gi * gi;
-          const pi = pv[i];
-          mv[i] = mi;
-          vv[i] = vi;
-          pv[i] = pi - lr * ((mi / corr1) / (Math.sqrt(vi / corr2) + eps) + wd * pi);
-        }
-        continue;
-      }
-      const p1 = new Float32Array(size), m1 = new Float32Array(size), v1 = new Float32Array(size);
+      // In place where only this optimiser holds the memory: no new arrays, no copy back into the backend.
+      const inPlace = [p, m, v].every(soleOwner);
+      const [p1, m1, v1] = inPlace ? [pv, mv, vv] : [pv, mv, vv].map(() => new Float32Array(size));
       for (let i = 0; i < size; i++) {
         const gi = g[i] * scale;
         const mi = b1 * mv[i] + (1 - b1) * gi;
         const vi = b2 * vv[i] + (1 - b2) * gi * gi;
+        const pi = pv[i];
         m1[i] = mi;
         v1[i] = vi;
-        p1[i] = pv[i] - lr * ((mi / corr1) / (Math.sqrt(vi / corr2) + eps) + wd * pv[i]);
+        p1[i] = pi - lr * ((mi / corr1) / (Math.sqrt(vi / corr2) + eps) + wd * pi);
       }
+      if (inPlace) continue;
       tf.tidy(() => {
         m.assign(tf.tensor(m1, m.shape, "float32"));
         v.assign(tf.tensor(v1, v.shape, "float32"));
