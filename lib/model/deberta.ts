@@ -57,6 +57,7 @@ import {
   type LayerContext,
   layerNorm,
   nextDropout,
+  qkvParams,
 } from "./layers.ts";
 import { FUSED, fusedKernelsActive } from "../backend/fused_kernels.ts";
 import { SharedEmbeddings, type TableName } from "./embeddings.ts";
@@ -213,14 +214,9 @@ function disentangledAttention(
     proj.every((p) => ctx.params.has(`${p}.bias`))
   ) {
     // On cuda the five projections are two gemms, their biases and head layouts two launches.
-    const [w, bias] = [
-      (p: string) => ctx.params.get(`${p}.weight`),
-      (p: string) => ctx.params.get(`${p}.bias`),
-    ];
-    const [qn, kn, vn] = proj;
     [q, k, v, posKey, posQuery] = tf.engine().runKernel(
       FUSED.disentangledProjections,
-      { x: kv, rel, wq: w(qn), wk: w(kn), wv: w(vn), bq: bias(qn), bk: bias(kn), bv: bias(vn) },
+      { x: kv, rel, ...qkvParams(ctx, proj) },
       { batch, length, heads: numHeads },
     ) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor3D, tf.Tensor3D];
   } else {

@@ -413,6 +413,20 @@ function biasSplitHeadsOp(
   return op(x, bias);
 }
 
+/** The query, key and value projections `names` (in that order) as a fused kernel's inputs wq … bv. */
+export function qkvParams(ctx: LayerContext, names: string[]): tf.NamedTensorMap {
+  const [q, k, v] = names;
+  const get = (n: string) => ctx.params.get(n);
+  return {
+    wq: get(`${q}.weight`),
+    wk: get(`${k}.weight`),
+    wv: get(`${v}.weight`),
+    bq: get(`${q}.bias`),
+    bk: get(`${k}.bias`),
+    bv: get(`${v}.bias`),
+  };
+}
+
 /**
  * Multi-head self-attention over x [B·L, H] with an additive mask bias [B, 1, 1, L]: the heads'
  * merged context [B·L, H], before the output dense layer `${prefix}.output.dense` (which the caller
@@ -443,11 +457,9 @@ export function selfAttentionContext(
   let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor;
   if (fusedKernelsActive("qkvHeads") && names.every((n) => ctx.params.has(`${n}.bias`))) {
     // On cuda the three projections run as one gemm, their biases and head splits as one launch.
-    const [w, b] = [(n: string) => ctx.params.get(`${n}.weight`), (n: string) => ctx.params.get(`${n}.bias`)];
-    const [qn, kn, vn] = names;
     [q, k, v] = tf.engine().runKernel(
       FUSED.qkvHeads,
-      { x, wq: w(qn), wk: w(kn), wv: w(vn), bq: b(qn), bk: b(kn), bv: b(vn) },
+      { x, ...qkvParams(ctx, names) },
       { batch, length, heads: numHeads },
     ) as tf.Tensor[];
   } else {
