@@ -24,6 +24,7 @@ import {
   wordOf,
 } from "../lib/backend/cuda/backend.ts";
 import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
+import { hostCompiler, hostSimtCuda } from "../lib/backend/cuda/host_simt.ts";
 import { batchTensors, crossEntropy, Pretrainer } from "../lib/train/pretrain.ts";
 import { debertaMicroConfig, microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 import { SequenceClassifier } from "../lib/finetune/classifier.ts";
@@ -401,13 +402,17 @@ Deno.test("kernels.cu compiles with nvcc when nvcc is installed", () => {
 
 // ---- (d) every kernel and a training step against the cpu backend --------------------------------
 //
-// The same suites run twice: on "cuda" when a GPU is here (the real check), and everywhere on
+// The same suites run on three targets: on "cuda" when a GPU is here (the real check); everywhere on
 // "cuda_emu", the backend's host code driving lib/backend/cuda/emulator.ts (checks shapes, strides,
-// parameter packing and dtypes; says nothing about the CUDA C, which only the GPU run checks).
+// parameter packing and dtypes with kernels re-written in TypeScript); and, where no GPU is, on
+// "cuda_simt": kernels.cu itself compiled for the host, every CUDA thread a fiber (host_simt.cpp), which
+// checks the CUDA C's index math, shuffles, shared memory, barriers and launch shapes, and that every
+// launch packs the parameters its kernel declares. What only the GPU checks: the PTX build, the driver,
+// cuBLAS, concurrency between blocks, and CUDA's own math library.
 
 /** Backend the comparisons run on (set by each suite's start). */
 let target = "cuda";
-let gpuStarted = false, emuStarted = false;
+let gpuStarted = false, emuStarted = false, simtStarted = false;
 
 async function startGpu(): Promise<void> {
   target = "cuda";
@@ -430,6 +435,17 @@ async function startEmulator(): Promise<void> {
   emuStarted = true;
   await initBackend("cpu");
   registerCudaBackend(emulatedCuda(), "cuda_emu");
+}
+
+/** The host build of kernels.cu runs where no GPU is (the real one checks the CUDA C there) and a C++ compiler is. */
+const simtIgnored = gpu != null || hostCompiler() == null;
+
+async function startSimt(): Promise<void> {
+  target = "cuda_simt";
+  if (simtStarted) return;
+  simtStarted = true;
+  await initBackend("cpu");
+  registerCudaBackend(await hostSimtCuda(), "cuda_simt");
 }
 
 type Out = Float32Array | Int32Array | Uint8Array;
@@ -1323,6 +1339,45 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
 
 defineSuites("cuda", startGpu, gpu == null, "cuda_tf32");
 defineSuites("cuda_emu (host emulator)", startEmulator, false, null);
+// kernels.cu itself on the host, each CUDA thread a fiber (host_simt.cpp), where no GPU is: needs a C++ compiler.
+defineSuites("cuda_simt (kernels.cu on the host)", startSimt, simtIgnored, null);
+
+Deno.test({
+  ignore: simtIgnored,
+  name:
+    "cuda_simt: a launch with the wrong parameters, a partial warp at a shuffle, or a stray address is an error",
+  fn: async () => {
+    const rt = await hostSimtCuda();
+    const fns = rt.loadModule("", PTX_ENTRIES);
+    const x = rt.memAlloc(64 * 4), y = rt.memAlloc(64 * 4);
+    rt.copyHtoD(x, new Float32Array(64).fill(2));
+    // unary_f32(int op, int n, const float* x, float* y, float alpha): Square over 64 elements.
+    const p = new ParamBlock();
+    const unary = (n: number, params = p.reset("unary_f32").i32(7).i32(n).ptr(x).ptr(y).f32(0)) =>
+      rt.launch(fns.get("unary_f32")!, 1, 256, params);
+    unary(64);
+    const out = new Float32Array(64);
+    rt.copyDtoHAsync(out, y);
+    assertEquals(out[63], 4);
+    assertThrows(
+      () => unary(64, p.reset("unary_f32").i32(7).i32(64).ptr(x).ptr(y)),
+      Error,
+      "declared with 5",
+    );
+    assertThrows(
+      () => unary(64, p.reset("unary_f32").i32(7).i32(64).ptr(x).ptr(y).f64(0)),
+      Error,
+      "parameter 4",
+    );
+    // softmax_rows_f32 gives each row a warp: 48 threads leave half a warp at its shuffles.
+    p.reset("softmax_rows_f32").i32(2).i32(32).ptr(x).ptr(y);
+    assertThrows(() => rt.launch(fns.get("softmax_rows_f32")!, 1, 48, p), Error, "not a multiple of 32");
+    // Reading 4096 elements from a 64-element allocation reaches the page after it.
+    assertThrows(() => unary(4096), Error, "invalid address");
+    unary(64); // and the runtime goes on working
+    rt.close();
+  },
+});
 
 Deno.test("cuda_emu: outputs made in one allocation read back at their own addresses, and the last one frees it", async () => {
   await startEmulator();

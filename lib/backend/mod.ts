@@ -194,13 +194,25 @@ async function startTensorflow(): Promise<string> {
 // CUDA driver API + cuBLAS through Deno.dlopen (lib/backend/cuda/). openCuda() throws one clear
 // error naming what is missing ("no NVIDIA driver: …", "cuInit failed: …", "cuBLAS not found …").
 // RTDLAB_CUDA_EMULATE=1 runs the same backend on the host emulator instead (no GPU, slow): every task's
-// cuda path can then be checked end to end on a machine without one.
+// cuda path can then be checked end to end on a machine without one. RTDLAB_CUDA_EMULATE=simt runs
+// kernels.cu itself on the host (host_simt.ts; needs a C++ compiler).
 async function startCuda(): Promise<string> {
   const { openCuda } = await import("./cuda/driver.ts");
   const { CudaBackend, registerCudaBackend } = await import("./cuda/backend.ts");
   if (tf.findBackendFactory("cuda") == null) {
-    const emulate = Deno.env.get("RTDLAB_CUDA_EMULATE") === "1";
-    registerCudaBackend(emulate ? (await import("./cuda/emulator.ts")).emulatedCuda() : openCuda());
+    const emulate = Deno.env.get("RTDLAB_CUDA_EMULATE");
+    if (emulate !== undefined && emulate !== "" && emulate !== "0" && emulate !== "1" && emulate !== "simt") {
+      throw new Error(
+        `RTDLAB_CUDA_EMULATE must be 1 (TypeScript kernels) or simt (kernels.cu on the host), not "${emulate}"`,
+      );
+    }
+    registerCudaBackend(
+      emulate === "1"
+        ? (await import("./cuda/emulator.ts")).emulatedCuda()
+        : emulate === "simt"
+        ? await (await import("./cuda/host_simt.ts")).hostSimtCuda()
+        : openCuda(),
+    );
   }
   await activate("cuda");
   const b = tf.backend() as InstanceType<typeof CudaBackend>;
@@ -209,7 +221,9 @@ async function startCuda(): Promise<string> {
   const gib = Math.round(i.totalBytes / 2 ** 30);
   const ptx = b.ptxFile.split("/").pop();
   if (i.driverPath === "(emulated)") {
-    return `rtdlab cuda on the host emulator (RTDLAB_CUDA_EMULATE=1: no GPU, kernels in TypeScript; slow)`;
+    return i.name.includes("host_simt")
+      ? `rtdlab cuda with kernels.cu on the host (RTDLAB_CUDA_EMULATE=simt: no GPU, each CUDA thread a fiber; slow)`
+      : `rtdlab cuda on the host emulator (RTDLAB_CUDA_EMULATE=1: no GPU, kernels in TypeScript; slow)`;
   }
   return `rtdlab cuda on ${i.name} (sm_${i.computeCapability.join("")}, ${gib} GiB), driver CUDA ${cuda}, ` +
     `cuBLAS ${i.cublasVersion}${i.tf32 ? " TF32" : ""}, ${ptx}`;

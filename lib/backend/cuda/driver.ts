@@ -643,6 +643,7 @@ export class ParamBlock {
   readonly #offsets: number[] = [];
   #end = 0;
   readonly #ptrs = new BigUint64Array(64);
+  readonly #sizes = new Uint32Array(64);
   /** Kernel name, for error messages. */
   label = "";
 
@@ -659,6 +660,7 @@ export class ParamBlock {
     if (at + size > this.#bytes.byteLength || this.#offsets.length >= this.#ptrs.length) {
       throw new Error(`kernel ${this.label}: too many parameters`);
     }
+    this.#sizes[this.#offsets.length] = size;
     this.#offsets.push(at);
     this.#end = at + size;
     return at;
@@ -700,6 +702,11 @@ export class ParamBlock {
   /** Raw bytes of parameter `i` (tests use this to check the packing). */
   slotBytes(i: number, size: number): Uint8Array {
     return new Uint8Array(this.#bytes, this.#offsets[i], size);
+  }
+
+  /** Each parameter's size in bytes (the host build of the kernels checks them against the declarations). */
+  sizes(): Uint32Array {
+    return this.#sizes.subarray(0, this.#offsets.length);
   }
 
   /** The `void** kernelParams` array (valid until the next reset; cuLaunchKernel copies the values). */

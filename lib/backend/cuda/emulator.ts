@@ -23,10 +23,26 @@ const dropMult = (i: number, k0: number, k1: number, threshold: number, scale: n
   (dropoutHash(i, k0, k1) >>> 8) >= threshold ? scale : 0;
 const INV_SQRT_2PI = f32(1 / Math.sqrt(2 * Math.PI));
 
-/** An emulated device (see the module doc). */
-export function emulatedCuda(): CudaRuntime {
+/**
+ * Where an emulated device keeps its memory and how it runs kernels, for a runtime that replaces
+ * the TypeScript kernels (host_simt.ts runs kernels.cu itself); the default is below.
+ */
+export interface EmulatedDevice {
+  /** Shown as the device's name. */
+  readonly name: string;
+  /** Reported multiprocessors (the backend launches at most 32 blocks per multiprocessor). */
+  readonly multiprocessors: number;
+  /** New memory: its address and an ArrayBuffer over exactly those bytes. */
+  alloc(bytes: number): { ptr: DevicePtr; buffer: ArrayBuffer };
+  free(ptr: DevicePtr, bytes: number): void;
+  /** Runs kernel `entry` (a name in PTX_ENTRIES) with its packed parameters. */
+  launch(entry: string, grid: number, block: number, params: ParamBlock): void;
+}
+
+/** An emulated device (see the module doc); `device` replaces its memory and kernels. */
+export function emulatedCuda(device?: EmulatedDevice): CudaRuntime {
   const mem = new Map<bigint, ArrayBuffer>();
-  /** Allocation addresses, ascending (addresses only grow), to find the one an interior address is in. */
+  /** Allocation addresses, ascending, to find the one an interior address is in. */
   const bases: bigint[] = [];
   let next = 0x10000n;
   /** The memory at device address p to the end of its allocation (p may point inside one, as views do). */
@@ -59,9 +75,9 @@ export function emulatedCuda(): CudaRuntime {
   const rt: CudaRuntime = {
     info: {
       ordinal: 0,
-      name: "rtdlab host emulator",
+      name: device?.name ?? "rtdlab host emulator",
       computeCapability: [8, 0],
-      multiprocessors: 4,
+      multiprocessors: device?.multiprocessors ?? 4,
       totalBytes: 2 ** 32,
       driverVersion: 0,
       driverPath: "(emulated)",
@@ -72,15 +88,23 @@ export function emulatedCuda(): CudaRuntime {
     stream: null,
     counters,
     memAlloc(size) {
-      const p = next;
-      next += BigInt(Math.ceil(size / 256) * 256 + 256);
-      mem.set(p, new ArrayBuffer(size));
-      bases.push(p);
+      let p = next, buffer;
+      if (device) ({ ptr: p, buffer } = device.alloc(size));
+      else {
+        next += BigInt(Math.ceil(size / 256) * 256 + 256);
+        buffer = new ArrayBuffer(size);
+      }
+      mem.set(p, buffer);
+      let i = bases.length; // sorted insert (the default's addresses only grow: one step)
+      while (i > 0 && bases[i - 1] > p) i--;
+      bases.splice(i, 0, p);
       return p;
     },
     memFree(p) {
-      if (!mem.delete(p)) throw new Error(`emulator: bad free ${p.toString(16)}`);
+      const buffer = mem.get(p);
+      if (!buffer || !mem.delete(p)) throw new Error(`emulator: bad free ${p.toString(16)}`);
       bases.splice(bases.indexOf(p), 1);
+      device?.free(p, buffer.byteLength);
     },
     memInfo: () => ({ free: 2 ** 32, total: 2 ** 32 }),
     copyHtoD(dst, src) {
@@ -113,10 +137,11 @@ export function emulatedCuda(): CudaRuntime {
     loadModule(_ptx, names) {
       return new Map(names.map((n, i) => [n, Deno.UnsafePointer.create(BigInt(i + 1))]));
     },
-    launch(fn: Handle, _grid: number, _block: number, params: ParamBlock) {
+    launch(fn: Handle, grid: number, block: number, params: ParamBlock) {
       counters.launches++;
       const entry = PTX_ENTRIES[Number(Deno.UnsafePointer.value(fn)) - 1];
-      run(entry, new Args(params));
+      if (device) device.launch(entry, grid, block, params);
+      else run(entry, new Args(params));
     },
     sgemmBatched(transA, transB, m, n, k, a, strideA, b, strideB, c, batch, beta = 0) {
       counters.gemms++;
@@ -131,13 +156,15 @@ export function emulatedCuda(): CudaRuntime {
               s += av * bv;
             }
             const o = q * m * n + i * n + j;
-            C[o] = s + beta * C[o];
+            C[o] = beta === 0 ? s : s + beta * C[o]; // cuBLAS: with beta 0, C is not read (may hold NaN)
           }
         }
       }
     },
     close() {
+      if (device) { for (const [p, buffer] of mem) device.free(p, buffer.byteLength); }
       mem.clear();
+      bases.length = 0;
     },
   };
 

@@ -18,7 +18,9 @@
 // - Sums accumulate in double (as the tfjs cpu backend, which sums in JS numbers), so results agree
 //   to ~1 ulp of float32 rather than drifting with the length of the reduction.
 
-#if defined(__clang__) && !defined(__NVCC__) && !defined(__CUDA_ARCH_COMPAT_INCLUDED)
+#if defined(RTDLAB_HOST_SIMT)
+// The host build (host_simt.cpp) maps these names onto its fibers before including this file.
+#elif defined(__clang__) && !defined(__NVCC__) && !defined(__CUDA_ARCH_COMPAT_INCLUDED)
 // clang -nocudainc: no CUDA headers. Declare what the kernels use: attributes, thread indices,
 // warp shuffles and atomics as clang's NVPTX builtins, and math from libdevice (__nv_*).
 #define __global__ __attribute__((global))
@@ -33,6 +35,7 @@
 #define SHFL_DOWN_I32(v, d) __nvvm_shfl_sync_down_i32(0xffffffffu, v, d, 0x1f)
 #define SHFL_IDX_I32(v, l) __nvvm_shfl_sync_idx_i32(0xffffffffu, v, l, 0x1f)
 #define ATOMIC_ADD_F32(p, v) __nvvm_atom_add_gen_f(p, v)
+#define ATOMIC_ADD_I32(p, v) __nvvm_atom_add_gen_i(p, v)
 #define __shared__ __attribute__((shared))
 extern "C" {
 __device__ float __nv_expf(float);
@@ -96,6 +99,7 @@ __device__ float __nv_fdiv_rn(float, float);
 #define SHFL_DOWN_I32(v, d) __shfl_down_sync(0xffffffffu, v, d)
 #define SHFL_IDX_I32(v, l) __shfl_sync(0xffffffffu, v, l)
 #define ATOMIC_ADD_F32(p, v) atomicAdd(p, v)
+#define ATOMIC_ADD_I32(p, v) atomicAdd(p, v)
 #define SYNCTHREADS() __syncthreads()
 #endif
 
@@ -382,11 +386,7 @@ extern "C" __global__ void unsorted_segment_sum_i32(int n, int inner, int numSeg
                                                     const int* __restrict__ seg, int* __restrict__ y) {
   for (int i = grid_start(); i < n; i += grid_stride()) {
     int s = seg[i / inner];
-#if defined(__clang__) && !defined(__NVCC__)
-    if (s >= 0 && s < numSegments) __nvvm_atom_add_gen_i(&y[(long long)s * inner + i % inner], x[i]);
-#else
-    if (s >= 0 && s < numSegments) atomicAdd(&y[(long long)s * inner + i % inner], x[i]);
-#endif
+    if (s >= 0 && s < numSegments) ATOMIC_ADD_I32(&y[(long long)s * inner + i % inner], x[i]);
   }
 }
 
