@@ -448,6 +448,15 @@ async function startSimt(): Promise<void> {
   registerCudaBackend(await hostSimtCuda(), "cuda_simt");
 }
 
+let simtGridStarted = false;
+async function startSimtGrid3(): Promise<void> {
+  target = "cuda_simt_grid3";
+  if (simtGridStarted) return;
+  simtGridStarted = true;
+  await initBackend("cpu");
+  registerCudaBackend(await hostSimtCuda({ maxGrid: 3 }), "cuda_simt_grid3");
+}
+
 type Out = Float32Array | Int32Array | Uint8Array;
 
 /** Runs `f` on `backend` and returns its outputs' values, shapes and dtypes (inputs made from host arrays). */
@@ -1341,6 +1350,9 @@ defineSuites("cuda", startGpu, gpu == null, "cuda_tf32");
 defineSuites("cuda_emu (host emulator)", startEmulator, false, null);
 // kernels.cu itself on the host, each CUDA thread a fiber (host_simt.cpp), where no GPU is: needs a C++ compiler.
 defineSuites("cuda_simt (kernels.cu on the host)", startSimt, simtIgnored, null);
+// The same with every launch on at most 3 blocks: each block takes several turns of its grid-stride loop
+// (the backend's grids only do that past 65,535 rows), which checks the barriers that end each turn.
+defineSuites("cuda_simt_grid3 (kernels.cu on the host, 3 blocks)", startSimtGrid3, simtIgnored, null);
 
 Deno.test({
   ignore: simtIgnored,

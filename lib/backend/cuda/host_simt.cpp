@@ -8,14 +8,18 @@
 // of the sizes, as the kernel declares.
 //
 // Execution model (one OS thread, deterministic): the blocks of a grid run one after another; the
-// threads of a block are fibers that run in turn until each finishes or waits at a barrier.
+// threads of a block are fibers. Between barriers the warps run one after another, each as far as it
+// can go: its lanes run in turn until each finishes, waits at a barrier, or waits at a shuffle (which
+// resolves when all 32 lanes are there).
 // - __syncthreads(): a fiber stops there; when every live thread of the block waits at the same
 //   barrier, all go on. Threads waiting at different barriers, or at a barrier while others of the
 //   block wait at a shuffle, are an error (divergent barrier).
 // - __shfl_*_sync(0xffffffff, ...): a warp-wide exchange; all 32 lanes must arrive (a partial warp, or
 //   a lane that exited or waits elsewhere, is an error: the full mask promises all 32).
-// - Because a fiber runs until it waits, a missing barrier shows up: thread 0 runs ahead and reads
-//   shared memory the others have not written yet.
+// - Because a warp runs until it waits at a barrier, a missing barrier shows up: one warp runs ahead and
+//   reads shared memory the others have not written yet, or overwrites what they have not read (warps
+//   and lanes run in increasing order in one block and phase, decreasing in the next, so both
+//   directions of a race are exercised).
 // - atomicAdd is a plain read-modify-write (one OS thread runs everything).
 // Not modelled: the memory model across blocks (blocks never run concurrently), timing, and numerics
 // of CUDA's math library (the host libm stands in; both are within a few ulp of the cpu backend).
@@ -173,46 +177,50 @@ bool runBlock() {
     f.state = READY;
     f.gen = 0;
   }
-  for (;;) {
-    for (int t = 0; t < blockDim; t++) {
-      if (fibers[t].state != READY) continue;
-      cur = t;
-      switchTo(scheduler, fibers[t].ctx);
-    }
-    // Every fiber now waits or is done. Release whole warps waiting at a shuffle first.
-    bool released = false, anyLive = false;
-    for (int w = 0; w < blockDim; w += 32) {
-      int waiting = 0;
-      for (int t = w; t < w + 32 && t < blockDim; t++) waiting += fibers[t].state == AT_SHUFFLE;
-      if (waiting == 32) {
-        for (int t = w; t < w + 32; t++) fibers[t].state = READY;
-        released = true;
-      } else if (waiting > 0) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "block %d: %d of warp %d's lanes wait at a full-mask shuffle while the others %s",
-                 blockIdx, waiting, w / 32,
-                 w + 32 > blockDim ? "do not exist (block size not a multiple of 32)"
-                                   : "have exited or wait at __syncthreads (divergent shuffle)");
-        fail(msg);
-        return false;
+  for (int phase = 0;; phase++) {
+    // Between two barriers each warp runs on its own as far as it can (its shuffles resolved among its
+    // lanes), one warp after another: in increasing order of warp and lane in one block and phase and
+    // decreasing in the next. So a missing barrier lets one warp read shared memory that another (either
+    // way round) has not written yet, or has already overwritten in its next loop turn.
+    bool reverse = (phase + blockIdx) & 1;
+    int warps = (blockDim + 31) / 32;
+    for (int k = 0; k < warps; k++) {
+      int w = reverse ? warps - 1 - k : k, lanes = w * 32 + 32 <= blockDim ? 32 : blockDim - w * 32;
+      for (;;) {
+        int waiting = 0;
+        for (int j = 0; j < lanes; j++) {
+          int t = w * 32 + (reverse ? lanes - 1 - j : j);
+          if (fibers[t].state == READY) {
+            cur = t;
+            switchTo(scheduler, fibers[t].ctx);
+          }
+          waiting += fibers[t].state == AT_SHUFFLE;
+        }
+        if (waiting == 0) break;  // the warp is done or waits at a barrier
+        if (waiting < 32) {
+          char msg[200];
+          snprintf(msg, sizeof msg,
+                   "block %d: %d of warp %d's lanes wait at a full-mask shuffle while the others %s", blockIdx,
+                   waiting, w, lanes < 32 ? "do not exist (block size not a multiple of 32)"
+                                          : "have exited or wait at __syncthreads (divergent shuffle)");
+          return fail(msg), false;
+        }
+        for (int j = 0; j < 32; j++) fibers[w * 32 + j].state = READY;
       }
     }
-    if (released) continue;
+    // Every thread is now done or waits at a barrier: the same one, or the block has diverged.
     int line = -1;
     for (int t = 0; t < blockDim; t++) {
       if (fibers[t].state == DONE) continue;
-      anyLive = true;
       if (line < 0) line = fibers[t].line;
       if (fibers[t].line != line) {
         char msg[200];
-        snprintf(msg, sizeof msg, "block %d: threads wait at different __syncthreads (lines %d and %d)",
-                 blockIdx, line, fibers[t].line);
-        fail(msg);
-        return false;
+        snprintf(msg, sizeof msg, "block %d: threads wait at different __syncthreads (lines %d and %d)", blockIdx,
+                 line, fibers[t].line);
+        return fail(msg), false;
       }
     }
-    if (!anyLive) return true;
+    if (line < 0) return true;  // all done
     for (int t = 0; t < blockDim; t++) {
       if (fibers[t].state == AT_BARRIER) fibers[t].state = READY;
     }

@@ -100,11 +100,22 @@ export async function buildHostSimt(cxx = hostCompiler()): Promise<string> {
   return lib;
 }
 
+/** Options of {@link hostSimtCuda}. */
+export interface HostSimtOptions {
+  /**
+   * Run every launch on at most this many blocks. The kernels are grid-stride loops, correct for any
+   * grid; a small cap makes each block take several turns, which the backend's grids (a block per row,
+   * up to 65,535) only do on huge tensors. Default: the backend's grid.
+   */
+  maxGrid?: number;
+}
+
 /**
  * A CudaRuntime whose kernels are kernels.cu compiled for the host (see the module doc). A kernel
  * that faults, diverges at a barrier or a shuffle, or is launched with the wrong parameters throws.
  */
-export async function hostSimtCuda(): Promise<CudaRuntime> {
+export async function hostSimtCuda(options: HostSimtOptions = {}): Promise<CudaRuntime> {
+  const maxGrid = options.maxGrid ?? Infinity;
   const lib = Deno.dlopen(await buildHostSimt(), symbols);
   const names = new Map<string, Uint8Array>();
   const cString = (s: string) => {
@@ -113,7 +124,7 @@ export async function hostSimtCuda(): Promise<CudaRuntime> {
     return b;
   };
   return emulatedCuda({
-    name: "kernels.cu on the host (host_simt)",
+    name: `kernels.cu on the host (host_simt${options.maxGrid ? `, at most ${options.maxGrid} blocks` : ""})`,
     // 32 blocks per launch at most: grid-stride loops take several turns on test-sized tensors.
     multiprocessors: 1,
     alloc(bytes) {
@@ -128,6 +139,7 @@ export async function hostSimtCuda(): Promise<CudaRuntime> {
       lib.symbols.rtdlab_simt_free(Deno.UnsafePointer.create(ptr), BigInt(bytes));
     },
     launch(entry: string, grid: number, block: number, params: ParamBlock) {
+      grid = Math.min(grid, maxGrid);
       const sizes = params.sizes();
       const rc = lib.symbols.rtdlab_simt_launch(
         cString(entry),
