@@ -14,6 +14,7 @@
 import type { CudaRuntime, DevicePtr, Handle, ParamBlock } from "./driver.ts";
 import { PTX_ENTRIES } from "./backend.ts";
 import { dropoutHash } from "../dropout_mask.ts";
+import type { Blas } from "../blas.ts";
 
 const MAXR = 8;
 const f32 = Math.fround;
@@ -37,6 +38,8 @@ export interface EmulatedDevice {
   free(ptr: DevicePtr, bytes: number): void;
   /** Runs kernel `entry` (a name in PTX_ENTRIES) with its packed parameters. */
   launch(entry: string, grid: number, block: number, params: ParamBlock): void;
+  /** A row-major C = op(A)·op(B) + beta·C for one batch item (lib/backend/blas.ts); default: a plain loop. */
+  sgemm?: Blas["sgemm"];
 }
 
 /** An emulated device (see the module doc); `device` replaces its memory and kernels. */
@@ -146,6 +149,13 @@ export function emulatedCuda(device?: EmulatedDevice): CudaRuntime {
     sgemmBatched(transA, transB, m, n, k, a, strideA, b, strideB, c, batch, beta = 0) {
       counters.gemms++;
       const A = F(a), B = F(b), C = F(c);
+      if (device?.sgemm) {
+        for (let q = 0; q < batch; q++) {
+          const cq = C.subarray(q * m * n, (q + 1) * m * n);
+          device.sgemm(transA, transB, m, n, k, A.subarray(q * strideA), B.subarray(q * strideB), cq, beta);
+        }
+        return;
+      }
       for (let q = 0; q < batch; q++) {
         for (let i = 0; i < m; i++) {
           for (let j = 0; j < n; j++) {

@@ -1,8 +1,8 @@
 /**
  * kernels.cu itself, run on the host: {@link hostSimtCuda} builds host_simt.cpp (which includes
  * kernels.cu, every CUDA thread a fiber) with the host's C++ compiler and returns a
- * {@link CudaRuntime} whose launches run that code. Memory, copies and sgemm are the emulator's
- * (emulator.ts); only the kernels differ. tests/cuda_test.ts runs its suites on it as "cuda_simt":
+ * {@link CudaRuntime} whose launches run that code. Memory and copies are the emulator's
+ * (emulator.ts), sgemm is OpenBLAS's where installed (lib/backend/blas.ts); only the kernels differ. tests/cuda_test.ts runs its suites on it as "cuda_simt":
  * the CUDA C checked against the cpu backend without a GPU (what it cannot check: host_simt.cpp's
  * header).
  *
@@ -14,6 +14,7 @@
 import type { CudaRuntime, ParamBlock } from "./driver.ts";
 import { emulatedCuda } from "./emulator.ts";
 import { PTX_ENTRIES } from "./backend.ts";
+import { loadBlas } from "../blas.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -123,7 +124,10 @@ export async function hostSimtCuda(options: HostSimtOptions = {}): Promise<CudaR
     if (!b) names.set(s, b = new TextEncoder().encode(s + "\0"));
     return b;
   };
+  // cuBLAS's stand-in: OpenBLAS where installed (what the wasm backend uses), else the emulator's loop.
+  const blas = loadBlas();
   return emulatedCuda({
+    sgemm: blas ? blas.sgemm : undefined,
     name: `kernels.cu on the host (host_simt${options.maxGrid ? `, at most ${options.maxGrid} blocks` : ""})`,
     // 32 blocks per launch at most: grid-stride loops take several turns on test-sized tensors.
     multiprocessors: 1,
