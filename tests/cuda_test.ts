@@ -24,7 +24,7 @@ import {
   wordOf,
 } from "../lib/backend/cuda/backend.ts";
 import { emulatedCuda } from "../lib/backend/cuda/emulator.ts";
-import { hostCompiler, hostSimtCuda } from "../lib/backend/cuda/host_simt.ts";
+import { hostSimtCuda, hostSimtUnavailable } from "../lib/backend/cuda/host_simt.ts";
 import { batchTensors, crossEntropy, Pretrainer } from "../lib/train/pretrain.ts";
 import { debertaMicroConfig, microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 import { SequenceClassifier } from "../lib/finetune/classifier.ts";
@@ -437,8 +437,8 @@ async function startEmulator(): Promise<void> {
   registerCudaBackend(emulatedCuda(), "cuda_emu");
 }
 
-/** The host build of kernels.cu runs where no GPU is (the real one checks the CUDA C there) and a C++ compiler is. */
-const simtIgnored = gpu != null || hostCompiler() == null;
+/** The host build of kernels.cu runs where no GPU is (the real one checks the CUDA C there) and it can be built. */
+const simtIgnored = gpu != null || hostSimtUnavailable() != null;
 
 async function startSimt(): Promise<void> {
   target = "cuda_simt";

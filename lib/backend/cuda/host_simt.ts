@@ -47,6 +47,18 @@ export function hostCompiler(): string | null {
   return null;
 }
 
+/** Why the host build cannot be made here (no C++ compiler, or no kernels.cu beside this module, as in a bundle), or null. */
+export function hostSimtUnavailable(): string | null {
+  for (const f of ["host_simt.cpp", "kernels.cu"]) {
+    try {
+      Deno.statSync(here + f);
+    } catch {
+      return `host_simt: ${f} is not at ${here}`;
+    }
+  }
+  return hostCompiler() == null ? "host_simt: no C++ compiler (set CXX, or apt-get install g++)" : null;
+}
+
 async function sha256(parts: string[]): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\0")));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
