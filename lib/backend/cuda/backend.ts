@@ -48,7 +48,9 @@ export const PTX_ENTRIES = [
   "select32",
   "strided_copy32",
   "gather32",
-  "unsorted_segment_sum_f32",
+  "segment_sum_prepare_f32",
+  "segment_sum_fixed_f32",
+  "segment_sum_finish_f32",
   "unsorted_segment_sum_i32",
   "one_hot32",
   "reduce_rows_f32",
@@ -789,13 +791,36 @@ function unsortedSegmentSum({ x, segmentIds }: Inputs, b: CudaBackend, attrs: At
   const src = cast(b, x, dtype);
   const seg = cast(b, segmentIds, "int32");
   const y = b.makeOutput(outShape, dtype);
-  b.fill(y, 0);
-  const n = sizeOf(x.shape);
-  b.launch(
-    dtype === "float32" ? "unsorted_segment_sum_f32" : "unsorted_segment_sum_i32",
-    n,
-    (p) => p.i32(n).i32(inner).i32(numSegments).ptr(b.ptr(src)).ptr(b.ptr(seg)).ptr(b.ptr(y)),
-  );
+  const n = sizeOf(x.shape), outN = sizeOf(outShape);
+  if (n === 0) {
+    b.fill(y, 0);
+  } else if (dtype === "int32") {
+    b.fill(y, 0);
+    b.launch(
+      "unsorted_segment_sum_i32",
+      n,
+      (p) => p.i32(n).i32(inner).i32(numSegments).ptr(b.ptr(src)).ptr(b.ptr(seg)).ptr(b.ptr(y)),
+    );
+  } else {
+    // float32: summed in fixed point, the same bits whatever order the device runs in (kernels.cu).
+    const maxBits = b.makeOutput([1], "int32");
+    const acc = b.makeOutput([outN * 2], "int32"); // int64
+    b.fill(maxBits, 0);
+    const [xp, accp, yp, mp] = [b.ptr(src), b.ptr(acc), b.ptr(y), b.ptr(maxBits)];
+    b.launch(
+      "segment_sum_prepare_f32",
+      Math.max(n, outN),
+      (p) => p.i32(n).i32(outN).ptr(xp).ptr(mp).ptr(accp).ptr(yp),
+    );
+    b.launch(
+      "segment_sum_fixed_f32",
+      n,
+      (p) => p.i32(n).i32(inner).i32(numSegments).ptr(xp).ptr(b.ptr(seg)).ptr(mp).ptr(accp).ptr(yp),
+    );
+    b.launch("segment_sum_finish_f32", outN, (p) => p.i32(outN).i32(rows).ptr(mp).ptr(accp).ptr(yp));
+    b.release(maxBits);
+    b.release(acc);
+  }
   b.release(src);
   b.release(seg);
   return y;

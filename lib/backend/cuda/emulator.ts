@@ -73,6 +73,7 @@ export function emulatedCuda(device?: EmulatedDevice): CudaRuntime {
   const I = (p: bigint) => (({ buffer, offset }) => new Int32Array(buffer, offset))(at(p));
   const U = (p: bigint) => (({ buffer, offset }) => new Uint32Array(buffer, offset))(at(p));
   const D = (p: bigint) => (({ buffer, offset }) => new Float64Array(buffer, offset))(at(p));
+  const L = (p: bigint) => (({ buffer, offset }) => new BigInt64Array(buffer, offset))(at(p));
 
   const counters = { launches: 0, gemms: 0, copiesToDevice: 0, copiesToHost: 0, syncs: 0 };
   const rt: CudaRuntime = {
@@ -322,15 +323,57 @@ export function emulatedCuda(device?: EmulatedDevice): CudaRuntime {
         }
         return;
       }
-      case "unsorted_segment_sum_f32":
       case "unsorted_segment_sum_i32": {
-        const [n, inner, numSeg, xp, seg, yp] = [p.i32(), p.i32(), p.i32(), p.ptr(), I(p.ptr()), p.ptr()];
-        const isInt = entry.endsWith("i32");
-        const x = isInt ? I(xp) : F(xp), y = isInt ? I(yp) : F(yp);
+        const [n, inner, numSeg, x, seg, y] = [p.i32(), p.i32(), p.i32(), I(p.ptr()), I(p.ptr()), I(p.ptr())];
         for (let i = 0; i < n; i++) {
           const s = seg[Math.floor(i / inner)];
           if (s >= 0 && s < numSeg) y[s * inner + (i % inner)] += x[i];
         }
+        return;
+      }
+      case "segment_sum_prepare_f32": {
+        const [n, outN, x, maxBits, acc, y] = [
+          p.i32(),
+          p.i32(),
+          F(p.ptr()),
+          U(p.ptr()),
+          L(p.ptr()),
+          F(p.ptr()),
+        ];
+        acc.fill(0n, 0, outN);
+        y.fill(0, 0, outN);
+        for (let i = 0; i < n; i++) {
+          const b = bitsOf(x[i]) & 0x7fffffff;
+          if (b < 0x7f800000 && b > maxBits[0]) maxBits[0] = b;
+        }
+        return;
+      }
+      case "segment_sum_fixed_f32": {
+        const [n, inner, numSeg, x, seg, maxBits, acc, y] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          F(p.ptr()),
+          I(p.ptr()),
+          U(p.ptr()),
+          L(p.ptr()),
+          F(p.ptr()),
+        ];
+        const scale = 2 ** fixedExponent(maxBits[0], n / inner);
+        for (let i = 0; i < n; i++) {
+          const s = seg[Math.floor(i / inner)];
+          if (s < 0 || s >= numSeg) continue;
+          const o = s * inner + (i % inner);
+          if ((bitsOf(x[i]) & 0x7fffffff) < 0x7f800000) {
+            acc[o] = BigInt.asIntN(64, acc[o] + BigInt(rintEven(x[i] * scale)));
+          } else y[o] = f32(y[o] + x[i]);
+        }
+        return;
+      }
+      case "segment_sum_finish_f32": {
+        const [outN, rows, maxBits, acc, y] = [p.i32(), p.i32(), U(p.ptr()), L(p.ptr()), F(p.ptr())];
+        const unscale = 2 ** -fixedExponent(maxBits[0], rows);
+        for (let i = 0; i < outN; i++) y[i] = f32(f32(Number(acc[i]) * unscale) + y[i]);
         return;
       }
       case "one_hot32": {
@@ -761,6 +804,23 @@ export function nullCuda(): CudaRuntime {
 }
 
 /** Reads a ParamBlock's slots in order, as the kernel's parameter list declares them. */
+const bitsF32 = new Float32Array(1), bitsU32 = new Uint32Array(bitsF32.buffer);
+/** The bits of float32 `x`. */
+const bitsOf = (x: number) => (bitsF32[0] = x, bitsU32[0]);
+/** kernels.cu fixed_exponent: k with rows·max|x|·2^k < 2^61, max|x| given as float bits. */
+function fixedExponent(maxBits: number, rows: number): number {
+  if (maxBits === 0) return 0;
+  const e = ((maxBits >>> 23) & 0xff) - 126;
+  let r = 0;
+  while (r < 31 && 2 ** r < rows) r++;
+  return 61 - r - e;
+}
+/** Round to the nearest integer, ties to even (the device's cvt.rni / __double2ll_rn). */
+function rintEven(v: number): number {
+  const r = Math.round(v); // ties toward +∞
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 class Args {
   #i = 0;
   constructor(readonly p: ParamBlock) {}

@@ -147,7 +147,19 @@ inline float shfl_down_f32(float v, int d) {
 template <typename T>
 inline T atomic_add(T* p, T v) {
   T old = *p;
+  *p = (T)((std::make_unsigned_t<T>)old + (std::make_unsigned_t<T>)v);  // wraps, as the device's
+  return old;
+}
+template <>
+inline float atomic_add<float>(float* p, float v) {
+  float old = *p;
   *p = old + v;
+  return old;
+}
+template <typename T>
+inline T atomic_max(T* p, T v) {
+  T old = *p;
+  if (v > old) *p = v;
   return old;
 }
 
@@ -307,6 +319,9 @@ int runGrid(const char* name, int grid, int block, void (*call)(void*), void* ar
 #define SHFL_IDX_I32(v, l) simt::shfl_idx_i32(v, l)
 #define ATOMIC_ADD_F32(p, v) simt::atomic_add<float>(p, v)
 #define ATOMIC_ADD_I32(p, v) simt::atomic_add<int>(p, v)
+#define ATOMIC_ADD_I64(p, v) simt::atomic_add<long long>(p, v)
+#define ATOMIC_MAX_U32(p, v) simt::atomic_max<unsigned>(p, v)
+#define D2LL_RN(v) std::llrint(v)  // the default rounding mode: to nearest, ties to even
 #define SYNCTHREADS() simt::syncthreads(__LINE__)
 #define __syncthreads() simt::syncthreads(__LINE__)
 #define __fmul_rn(a, b) ((float)(a) * (float)(b))

@@ -36,6 +36,9 @@
 #define SHFL_IDX_I32(v, l) __nvvm_shfl_sync_idx_i32(0xffffffffu, v, l, 0x1f)
 #define ATOMIC_ADD_F32(p, v) __nvvm_atom_add_gen_f(p, v)
 #define ATOMIC_ADD_I32(p, v) __nvvm_atom_add_gen_i(p, v)
+#define ATOMIC_ADD_I64(p, v) __nvvm_atom_add_gen_ll(p, v)
+#define ATOMIC_MAX_U32(p, v) __nvvm_atom_max_gen_ui(p, v)
+#define D2LL_RN(v) __nvvm_d2ll_rn(v)
 #define __shared__ __attribute__((shared))
 extern "C" {
 __device__ float __nv_expf(float);
@@ -100,6 +103,9 @@ __device__ float __nv_fdiv_rn(float, float);
 #define SHFL_IDX_I32(v, l) __shfl_sync(0xffffffffu, v, l)
 #define ATOMIC_ADD_F32(p, v) atomicAdd(p, v)
 #define ATOMIC_ADD_I32(p, v) atomicAdd(p, v)
+#define ATOMIC_ADD_I64(p, v) atomicAdd((unsigned long long*)(p), (unsigned long long)(v))
+#define ATOMIC_MAX_U32(p, v) atomicMax(p, v)
+#define D2LL_RN(v) __double2ll_rn(v)
 #define SYNCTHREADS() __syncthreads()
 #endif
 
@@ -372,14 +378,80 @@ extern "C" __global__ void gather32(int n, int nIdx, int dim, int inner, const u
   }
 }
 
-// UnsortedSegmentSum: y[seg[r], :] += x[r, :] for x viewed as [rows, inner]; y zeroed by the
-// backend first. Segment ids outside [0, numSegments) are dropped, as in TensorFlow.
-extern "C" __global__ void unsorted_segment_sum_f32(int n, int inner, int numSegments, const float* __restrict__ x,
-                                                    const int* __restrict__ seg, float* __restrict__ y) {
+// UnsortedSegmentSum of float32: y[seg[r], :] += x[r, :] for x viewed as [rows, inner]; segment ids
+// outside [0, numSegments) are dropped, as in TensorFlow. It is the gradient of every gather (the
+// embeddings, DeBERTa's relative positions), so it must not depend on the order in which blocks run:
+// float atomics would add each segment's rows in a different order on every run, and two runs of one
+// seed would drift apart. Instead every addend becomes a 64-bit fixed-point integer, x·2^k with one
+// power of two k for the whole call (from max |x|, so no sum of `rows` addends can overflow), integer
+// atomics add them exactly (any order gives the same sum), and a last pass turns each sum back into
+// float32. The only rounding is each addend's to a multiple of 2^-k (≤ max|x|·rows·2^-62) and the
+// final one to float32. Non-finite addends go to y through float atomics (an Inf or NaN sum does not
+// depend on the order). Three launches: prepare, fixed, finish; *maxBits is zeroed by the backend.
+
+__device__ __forceinline__ unsigned float_bits(float f) {
+  union { float f; unsigned u; } v;
+  v.f = f;
+  return v.u;
+}
+
+// The k of the fixed-point scale 2^k: with max|x| < 2^e and rows ≤ 2^r, rows·max|x|·2^k < 2^61.
+__device__ __forceinline__ int fixed_exponent(unsigned maxBits, int rows) {
+  if (maxBits == 0) return 0;
+  int e = (int)((maxBits >> 23) & 0xff) - 126;  // a float with biased exponent E is < 2^(E-126)
+  int r = 0;
+  while (r < 31 && (1 << r) < rows) r++;
+  return 61 - r - e;
+}
+
+// 2^k as a double (|k| < 1000 here: k lies in [-98, 187]).
+__device__ __forceinline__ double pow2(int k) {
+  union { long long i; double d; } v;
+  v.i = (long long)(1023 + k) << 52;
+  return v.d;
+}
+
+// acc = 0 and y = 0 (outN elements each); *maxBits = max over the finite |x| as float bits (for
+// non-negative floats the bit patterns order as the values do).
+extern "C" __global__ void segment_sum_prepare_f32(int n, int outN, const float* __restrict__ x,
+                                                   unsigned* __restrict__ maxBits, long long* __restrict__ acc,
+                                                   float* __restrict__ y) {
+  for (int i = grid_start(); i < outN; i += grid_stride()) {
+    acc[i] = 0;
+    y[i] = 0.0f;
+  }
+  unsigned m = 0;
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    unsigned b = float_bits(x[i]) & 0x7fffffffu;
+    if (b < 0x7f800000u && b > m) m = b;  // finite only
+  }
+  for (int d = 16; d > 0; d >>= 1) {
+    unsigned o = (unsigned)SHFL_DOWN_I32((int)m, d);
+    if (o > m) m = o;
+  }
+  if ((THREAD_X & 31) == 0 && m != 0) ATOMIC_MAX_U32(maxBits, m);
+}
+
+// acc[seg[r], c] += round(x[r, c]·2^k) for finite x; y[seg[r], c] += x[r, c] (float) for the others.
+extern "C" __global__ void segment_sum_fixed_f32(int n, int inner, int numSegments, const float* __restrict__ x,
+                                                 const int* __restrict__ seg, const unsigned* __restrict__ maxBits,
+                                                 long long* __restrict__ acc, float* __restrict__ y) {
+  double scale = pow2(fixed_exponent(*maxBits, n / inner));
   for (int i = grid_start(); i < n; i += grid_stride()) {
     int s = seg[i / inner];
-    if (s >= 0 && s < numSegments) ATOMIC_ADD_F32(&y[(long long)s * inner + i % inner], x[i]);
+    if (s < 0 || s >= numSegments) continue;
+    long long o = (long long)s * inner + i % inner;
+    float v = x[i];
+    if ((float_bits(v) & 0x7fffffffu) < 0x7f800000u) ATOMIC_ADD_I64(&acc[o], D2LL_RN((double)v * scale));
+    else ATOMIC_ADD_F32(&y[o], v);
   }
+}
+
+// y = acc·2^-k (+ y, where non-finite addends went).
+extern "C" __global__ void segment_sum_finish_f32(int outN, int rows, const unsigned* __restrict__ maxBits,
+                                                  const long long* __restrict__ acc, float* __restrict__ y) {
+  double unscale = pow2(-fixed_exponent(*maxBits, rows));
+  for (int i = grid_start(); i < outN; i += grid_stride()) y[i] = (float)((double)acc[i] * unscale) + y[i];
 }
 
 extern "C" __global__ void unsorted_segment_sum_i32(int n, int inner, int numSegments, const int* __restrict__ x,
