@@ -130,3 +130,24 @@ export function debertaMicroConfig(sharing: SharingMode, overrides: Record<strin
     ...overrides,
   }));
 }
+
+/** The tiny grammar's words: a sentence is a subject, a verb and an object. */
+export const GRAMMAR = {
+  subj: ["the cat", "a dog", "the old man", "my sister", "the bird", "a child"],
+  verb: ["sat on", "looked at", "ran to", "jumped over", "slept near", "walked past"],
+  obj: ["the mat", "a red house", "the green tree", "the river", "a small box", "the garden"],
+};
+
+/**
+ * Writes a small corpus with learnable structure into `dir`: `documents` files of `sentences` sentences
+ * from a tiny grammar (subject, verb, object), drawn from a fixed seed.
+ */
+export function writeGrammarCorpus(dir: string, documents: number, sentences: number): void {
+  const rng = new Rng(42);
+  const pick = <T>(xs: T[]) => xs[rng.int(xs.length)];
+  const { subj, verb, obj } = GRAMMAR;
+  for (let d = 0; d < documents; d++) {
+    const text = Array.from({ length: sentences }, () => `${pick(subj)} ${pick(verb)} ${pick(obj)}.`);
+    Deno.writeTextFileSync(`${dir}/doc${d}.txt`, text.join(" "));
+  }
+}

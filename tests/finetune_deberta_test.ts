@@ -22,28 +22,23 @@ import { DebertaModel } from "../lib/model/deberta.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
 import { Rng } from "../lib/rng.ts";
-import { debertaMicroConfig, maxAbsDiff, syntheticSeparableTask, tempDir } from "./_helpers.ts";
+import {
+  debertaMicroConfig,
+  GRAMMAR,
+  maxAbsDiff,
+  syntheticSeparableTask,
+  tempDir,
+  writeGrammarCorpus,
+} from "./_helpers.ts";
 
 await initBackend("wasm");
 Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
 
-const SUBJ = ["the cat", "a dog", "the old man", "my sister", "the bird", "a child"];
-const VERB = ["sat on", "looked at", "ran to", "jumped over", "slept near", "walked past"];
-const OBJ = ["the mat", "a red house", "the green tree", "the river", "a small box", "the garden"];
+const { subj: SUBJ, verb: VERB, obj: OBJ } = GRAMMAR;
 
-/** A small corpus from a tiny grammar: 8 documents of 40 sentences. */
-function writeCorpus(dir: string): void {
-  const rng = new Rng(42);
-  const pick = <T>(a: T[]) => a[rng.int(a.length)];
-  for (let d = 0; d < 8; d++) {
-    const sentences = [];
-    for (let s = 0; s < 40; s++) sentences.push(`${pick(SUBJ)} ${pick(VERB)} ${pick(OBJ)}.`);
-    Deno.writeTextFileSync(join(dir, `doc${d}.txt`), sentences.join(" "));
-  }
-}
-
+/** A small corpus from the tiny grammar of tests/_helpers.ts: 8 documents of 40 sentences. */
 const corpusDir = tempDir("rtdlab-corpus-");
-writeCorpus(corpusDir);
+writeGrammarCorpus(corpusDir, 8, 40);
 
 /**
  * A micro DeBERTa run (D 2×32, G 1×32, E 16 ≠ H so `embed_proj` exists, seq 24, 8 log buckets reaching

@@ -21,7 +21,6 @@ import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { BatchSampler } from "../lib/train/batches.ts";
 import { prepareCorpus } from "../lib/text/dataset.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
-import { Rng } from "../lib/rng.ts";
 import {
   debertaMicroConfig,
   MICRO_SIZES,
@@ -31,6 +30,7 @@ import {
   syntheticSeparableTask,
   tempDir,
   VOCAB,
+  writeGrammarCorpus,
 } from "./_helpers.ts";
 
 await initBackend("wasm");
@@ -284,21 +284,8 @@ Deno.test("a folder with one tensor renamed or reshaped is refused by name; unus
   b.dispose();
 });
 
-/** A small corpus with learnable structure (as train_test's): sentences from a tiny grammar. */
-function writeCorpus(dir: string): void {
-  const rng = new Rng(42);
-  const pick = <T>(xs: T[]) => xs[rng.int(xs.length)];
-  const subj = ["the cat", "a dog", "the old man", "my sister", "the bird", "a child"];
-  const verb = ["sat on", "looked at", "ran to", "jumped over", "slept near", "walked past"];
-  const obj = ["the mat", "a red house", "the green tree", "the river", "a small box", "the garden"];
-  for (let d = 0; d < 8; d++) {
-    const sentences = Array.from({ length: 40 }, () => `${pick(subj)} ${pick(verb)} ${pick(obj)}.`);
-    Deno.writeTextFileSync(join(dir, `doc${d}.txt`), sentences.join(" "));
-  }
-}
-
 const corpusDir = tempDir("rtdlab-corpus-");
-writeCorpus(corpusDir);
+writeGrammarCorpus(corpusDir, 8, 40);
 
 function runConfig(sharing: SharingMode, steps: number): RunConfig {
   return validateConfig(applyOverrides(preset("tiny"), {

@@ -9,29 +9,14 @@ import { initBackend } from "../lib/backend/mod.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
-import { Rng } from "../lib/rng.ts";
-import { microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+import { microConfig, randomBatch, tempDir, VOCAB, writeGrammarCorpus } from "./_helpers.ts";
 
 await initBackend("wasm");
 const CACHE = tempDir("rtdlab-cache-");
 Deno.env.set("RTDLAB_CACHE", CACHE);
 
-/** A small corpus with learnable structure: sentences from a tiny grammar, 12 documents. */
-function writeCorpus(dir: string): void {
-  const rng = new Rng(42);
-  const pick = <T>(a: T[]) => a[rng.int(a.length)];
-  const subj = ["the cat", "a dog", "the old man", "my sister", "the bird", "a child"];
-  const verb = ["sat on", "looked at", "ran to", "jumped over", "slept near", "walked past"];
-  const obj = ["the mat", "a red house", "the green tree", "the river", "a small box", "the garden"];
-  for (let d = 0; d < 12; d++) {
-    const sentences = [];
-    for (let s = 0; s < 60; s++) sentences.push(`${pick(subj)} ${pick(verb)} ${pick(obj)}.`);
-    Deno.writeTextFileSync(join(dir, `doc${d}.txt`), sentences.join(" "));
-  }
-}
-
 const corpusDir = tempDir("rtdlab-corpus-");
-writeCorpus(corpusDir);
+writeGrammarCorpus(corpusDir, 12, 60);
 
 function runConfig(sharing: "es" | "gdes" | "mlm", steps: number) {
   return validateConfig(applyOverrides(preset("tiny"), {
