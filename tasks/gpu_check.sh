@@ -15,7 +15,8 @@
 #      PyTorch CUDA eager fp32 as the peer in the same run;
 #   3. lib/backend/cuda/probe.ts: host- or device-bound? (launch cost, the host's own time per step on
 #      the null device, the real step), and `bench --profile` (device time per kernel, electra-small b128);
-#   4. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory);
+#   4. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory), and
+#      its first 20 steps again with the same seed (the same bits: a seed repeats its run);
 #   5. fine-tuning its exported discriminator on sentiment-yelp with `compare --gpu`'s settings (steps/s).
 # and prints a compact summary last. Stages that fail do not stop the later ones.
 set -uo pipefail
@@ -147,6 +148,25 @@ if late:
     s_per_step = 128 * 128 / late[len(late) // 2]
     print(f"compare --gpu: {s_per_step:.3f} s/step -> 4 x 4000 steps = {4 * 4000 * s_per_step / 60:.0f} min of "
           f"pre-training; GPU.steps for 45 min: {int(45 * 60 / (4 * s_per_step)) // 100 * 100}")
+EOF
+
+  # A seed repeats its run: the first 20 steps again (same seed, same schedule) must log the same bits.
+  local repeatDir=/tmp/gpu-check-repeat
+  rm -rf "$repeatDir"
+  stage repeat "${GPU_CHECK_REPEAT_S:-45}" env --chdir="$dev" deno run -A "$dev/pretrain.js" \
+    --config electra-small --sharing gdes --steps 200 --until 20 --backend cuda --corpus "$dev/corpus" \
+    --set warmupSteps=20 --set logEvery=10 --set checkpointEvery=0 --out "$repeatDir"
+  tail -3 "$out/repeat.log"
+  python3 - "$runDir/metrics.jsonl" "$repeatDir/metrics.jsonl" <<'EOF' 2>&1 | tee "$out/repeat_summary.txt"
+import json, sys
+keys = ("loss_mlm", "loss_rtd", "grad_norm_g", "grad_norm_d", "disc_acc")
+try:
+    a, b = ({r["step"]: r for r in map(json.loads, filter(str.strip, open(p)))} for p in sys.argv[1:3])
+except OSError as e:
+    sys.exit(f"repeat: no metrics ({e})")
+steps = sorted(set(a) & set(b))
+diff = [(s, k, a[s].get(k), b[s].get(k)) for s in steps for k in keys if a[s].get(k) != b[s].get(k)]
+print(f"repeat: steps {steps} of one seed twice: " + ("the same bits" if steps and not diff else f"DIFFER {diff[:4]}"))
 EOF
 
   # Fine-tuning on the GPU with `compare --gpu`'s settings, from the 200-step run's discriminator.
