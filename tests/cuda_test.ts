@@ -1055,6 +1055,7 @@ function defineSuites(label: string, start: () => Promise<void>, ignore: boolean
           "softmaxCrossEntropy",
           "qkvHeads",
           "disentangledSoftmax",
+          "relativeBucketSum",
         ] as const
       ) {
         assert(fusedKernelsActive(op), `the fused ${op} should be active on ${target}`);

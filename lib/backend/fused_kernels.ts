@@ -34,7 +34,13 @@
  * - `RtdlabDisentangledSoftmax` {c2c, c2p, p2c [heads, B, L, L], bias, pair [B, L, L]}, attrs scale
  *   (rate, seed) → [y, out]: DeBERTa's XSoftmax, y = softmax((c2c + c2p + p2c)·scale + bias), out =
  *   y·pair, and with rate > 0 out's attention dropout; `RtdlabDisentangledSoftmaxGrad` {dy, y, pair},
- *   the same attrs → the gradient of each score term (the three are equal).
+ *   the same attrs → the gradient of each score term (the three are equal). With inputs c2pIndex and
+ *   p2cIndex [L·L] int32, c2p and p2c are instead the scores against every relative row [heads·B, L·R]
+ *   (Q·K_rᵀ, K·Q_rᵀ), and the term for pair (i, j) is row hb's element index[i·L + j] (the gather fused).
+ * - `RtdlabRelativeBucketSum` {d [heads, B, L, L], range [L·R·2] int32}, attr transposed → [heads·B,
+ *   L·R]: the gradient of that fused gather, out[hb, o·R + r] = Σ d[hb, o, t] (transposed: d[hb, t, o])
+ *   over t in [range[2(o·R + r)], range[2(o·R + r) + 1]): each relative row's pairs are a contiguous run
+ *   of keys (c2p) or of queries (p2c), so the sums need no atomics and run in a fixed order.
  * - `RtdlabDisentangledProjections` {x [B·L, H], rel [R, H], wq, wk, wv, bq, bk, bv}, attrs batch, length,
  *   heads → [q, k, v, K_r, Q_r]: DeBERTa's content heads [heads, B, L, d] and its relative rows through the
  *   key and query projections [heads, R, d] (biases included); `RtdlabDisentangledProjectionsGrad` {x, rel,
@@ -78,6 +84,7 @@ export const FUSED = {
   disentangledSoftmaxGrad: "RtdlabDisentangledSoftmaxGrad",
   disentangledProjections: "RtdlabDisentangledProjections",
   disentangledProjectionsGrad: "RtdlabDisentangledProjectionsGrad",
+  relativeBucketSum: "RtdlabRelativeBucketSum",
   softmaxCrossEntropy: "RtdlabSoftmaxCrossEntropy",
   softmaxCrossEntropyGrad: "RtdlabSoftmaxCrossEntropyGrad",
 } as const;
@@ -95,6 +102,7 @@ export type FusedOp =
   | "qkvHeads"
   | "disentangledSoftmax"
   | "disentangledProjections"
+  | "relativeBucketSum"
   | "softmaxCrossEntropy"
   | "dropoutMask";
 
@@ -110,6 +118,7 @@ const KERNEL: Record<FusedOp, string> = {
   qkvHeads: FUSED.qkvHeads,
   disentangledSoftmax: FUSED.disentangledSoftmax,
   disentangledProjections: FUSED.disentangledProjections,
+  relativeBucketSum: FUSED.relativeBucketSum,
   softmaxCrossEntropy: FUSED.softmaxCrossEntropy,
   dropoutMask: DROPOUT_MASK,
 };

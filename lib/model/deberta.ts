@@ -136,6 +136,31 @@ interface RelativeLayout {
   rows: number;
   c2p: Int32Array;
   p2c: Int32Array;
+  /**
+   * For the fused gather's gradient (`RtdlabRelativeBucketSum`): the keys j of query i that pick row
+   * r, c2pRange[2(i·rows + r)] ≤ j < c2pRange[2(i·rows + r) + 1], and the queries i of key j that pick
+   * it (p2cRange, likewise); null unless every such set is one contiguous run (δ is monotonic in i − j).
+   */
+  c2pRange: Int32Array | null;
+  p2cRange: Int32Array | null;
+}
+
+/** The run of t in 0..length−1 with rowOf(t) = r for each (outer o, row r), as [begin, end) pairs; null if one is split. */
+function contiguousRuns(
+  length: number,
+  rows: number,
+  rowOf: (o: number, t: number) => number,
+): Int32Array | null {
+  const runs = new Int32Array(length * rows * 2);
+  for (let o = 0; o < length; o++) {
+    for (let t = 0; t < length; t++) {
+      const k = 2 * (o * rows + rowOf(o, t));
+      if (runs[k] === runs[k + 1]) [runs[k], runs[k + 1]] = [t, t + 1]; // the first of its run
+      else if (runs[k + 1] === t) runs[k + 1] = t + 1;
+      else return null;
+    }
+  }
+  return runs;
 }
 
 function relativeLayout(length: number, c: RelativePositionConfig): RelativeLayout {
@@ -161,7 +186,9 @@ function relativeLayout(length: number, c: RelativePositionConfig): RelativeLayo
       p2c[i * length + j] = j * rows + d;
     }
   }
-  return { lo, rows, c2p, p2c };
+  const c2pRange = contiguousRuns(length, rows, (i, j) => delta[i * length + j] - lo);
+  const p2cRange = contiguousRuns(length, rows, (j, i) => delta[i * length + j] - lo);
+  return { lo, rows, c2p, p2c, c2pRange, p2cRange };
 }
 
 /** What every layer of one forward pass shares: the relative embeddings in use, gather indices, masks. */
@@ -170,6 +197,9 @@ interface AttentionInputs {
   rel: tf.Tensor2D;
   c2pIndex: tf.Tensor1D;
   p2cIndex: tf.Tensor1D;
+  /** RelativeLayout's runs, when the gather is fused into the softmax (cuda). */
+  c2pRange?: tf.Tensor1D;
+  p2cRange?: tf.Tensor1D;
   /** Pairwise mask m_i·m_j [B, L, L] and its additive bias (0 or −1e9). */
   pair: tf.Tensor3D;
   bias: tf.Tensor3D;
@@ -235,9 +265,13 @@ function disentangledAttention(
       [numHeads, batch, length, length],
     ) as tf.Tensor4D;
   const c2cRaw = tf.matMul(q, k, false, true) as tf.Tensor4D;
-  const c2pRaw = pick(tf.matMul(flat(q), posKey, false, true), a.c2pIndex);
-  const p2cRaw = pick(tf.matMul(flat(k), posQuery, false, true), a.p2cIndex);
-  const dropped = xSoftmaxDropout(ctx, hookName, c2cRaw, c2pRaw, p2cRaw, a, scale);
+  const c2pAll = tf.matMul(flat(q), posKey, false, true) as tf.Tensor3D;
+  const p2cAll = tf.matMul(flat(k), posQuery, false, true) as tf.Tensor3D;
+  const dropped = a.c2pRange && a.p2cRange && !ctx.capture && fusedKernelsActive("disentangledSoftmax") &&
+      fusedKernelsActive("dropout")
+    // On cuda the softmax kernel picks each pair's relative scores itself, and their gradient sums runs.
+    ? fusedDisentangledSoftmax(c2cRaw, c2pAll, p2cAll, a, scale, nextDropout(ctx), a)
+    : xSoftmaxDropout(ctx, hookName, c2cRaw, pick(c2pAll, a.c2pIndex), pick(p2cAll, a.p2cIndex), a, scale);
   const context = tf.matMul(dropped, v); // [heads, B, L, d]
   return tf.reshape(tf.transpose(context, [1, 2, 0, 3]), [batch * length, hidden]) as tf.Tensor2D;
 }
@@ -279,21 +313,31 @@ export function xSoftmaxDropout(
  */
 function fusedDisentangledSoftmax(
   c2c: tf.Tensor4D,
-  c2p: tf.Tensor4D,
-  p2c: tf.Tensor4D,
+  c2p: tf.Tensor,
+  p2c: tf.Tensor,
   a: { bias: tf.Tensor3D; pair: tf.Tensor3D },
   scale: number,
   dropout: { rate: number; seed: number } | null,
+  relative?: Pick<AttentionInputs, "c2pIndex" | "p2cIndex" | "c2pRange" | "p2cRange">,
 ): tf.Tensor4D {
   const attrs = { scale, rate: dropout?.rate ?? 0, seed: dropout?.seed ?? 0 };
+  // With `relative`, c2p and p2c are the scores against every relative row [heads, B·L, R]: the kernel
+  // picks each pair's, and the gradient of each sums the pairs that picked it (RtdlabRelativeBucketSum).
+  const shape = c2p.shape, rowsHB = c2c.shape[0] * c2c.shape[1];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x1, x2, x3, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const [y, out] = tf.engine().runKernel(
-      FUSED.disentangledSoftmax,
-      { c2c: x1, c2p: x2, p2c: x3, bias: a.bias, pair: a.pair },
-      attrs,
-    ) as tf.Tensor[];
-    save([y]);
+    const inputs: tf.NamedTensorMap = { c2c: x1, c2p: x2, p2c: x3, bias: a.bias, pair: a.pair };
+    if (relative) {
+      Object.assign(inputs, {
+        c2p: tf.reshape(x2, [rowsHB, -1]),
+        p2c: tf.reshape(x3, [rowsHB, -1]),
+        c2pIndex: relative.c2pIndex,
+        p2cIndex: relative.p2cIndex,
+      });
+    }
+    const [y, out] = tf.engine().runKernel(FUSED.disentangledSoftmax, inputs, attrs) as tf.Tensor[];
+    // The runs are kept for the backward pass (the forward's other tensors are gone by then).
+    save(relative ? [y, relative.c2pRange!, relative.p2cRange!] : [y]);
     return {
       value: out,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
@@ -302,7 +346,13 @@ function fusedDisentangledSoftmax(
           { dy: dy as tf.Tensor, y: saved[0], pair: a.pair },
           attrs,
         ) as tf.Tensor;
-        return [d, tf.clone(d), tf.clone(d)]; // one object per input: tfjs disposes each sum separately
+        if (!relative) return [d, tf.clone(d), tf.clone(d)]; // one object per input: tfjs disposes each
+        const runs = (range: tf.Tensor, transposed: boolean) =>
+          tf.reshape(
+            tf.engine().runKernel(FUSED.relativeBucketSum, { d, range }, { transposed }) as tf.Tensor,
+            shape,
+          );
+        return [d, runs(saved[1], false), runs(saved[2], true)];
       },
     };
   }) as (x1: tf.Tensor, x2: tf.Tensor, x3: tf.Tensor) => tf.Tensor;
@@ -310,7 +360,6 @@ function fusedDisentangledSoftmax(
 }
 
 /**
- * One DeBERTa-v2 layer (`DebertaV2Layer`)/**
  * One DeBERTa-v2 layer (`DebertaV2Layer`): attention, residual onto the *query* states, LayerNorm;
  * FFN with exact GELU, residual, LayerNorm.
  */
@@ -569,6 +618,9 @@ export class DebertaModel implements RtdModel {
       rel,
       c2pIndex: tf.tensor1d(layout.c2p, "int32"),
       p2cIndex: tf.tensor1d(layout.p2c, "int32"),
+      ...(layout.c2pRange && layout.p2cRange && fusedKernelsActive("relativeBucketSum")
+        ? { c2pRange: tf.tensor1d(layout.c2pRange, "int32"), p2cRange: tf.tensor1d(layout.p2cRange, "int32") }
+        : {}),
       pair: pair as tf.Tensor3D,
       bias: tf.mul(tf.sub(pair, 1), 1e9) as tf.Tensor3D,
       batch,

@@ -75,6 +75,7 @@ export const PTX_ENTRIES = [
   "concat3_f32",
   "disentangled_softmax_f32",
   "disentangled_softmax_grad_f32",
+  "relative_bucket_sum_f32",
   "corrupt_i32",
 ] as const;
 type Entry = typeof PTX_ENTRIES[number];
@@ -1309,28 +1310,70 @@ function disentangledShapes(name: string, scores: TensorInfo, mask: TensorInfo):
 }
 
 // DeBERTa's attention probabilities from c2c, c2p and p2c: [y, dropout(y·pair)] (y: the softmax, saved).
+// With c2pIndex and p2cIndex, c2p and p2c are the scores against every relative row (the gather fused).
 function disentangledSoftmax(
-  { c2c, c2p, p2c, bias, pair }: Inputs,
+  { c2c, c2p, p2c, bias, pair, c2pIndex, p2cIndex }: Inputs,
   b: CudaBackend,
   attrs: Attrs,
 ): TensorInfo[] {
-  checkF32(FUSED.disentangledSoftmax, { c2c, c2p, p2c, bias, pair });
-  const [rows, cols, maskRows] = disentangledShapes(FUSED.disentangledSoftmax, c2c, pair);
-  for (const t of [c2p, p2c]) disentangledShapes(FUSED.disentangledSoftmax, t, pair);
-  disentangledShapes(FUSED.disentangledSoftmax, c2c, bias);
+  const name = FUSED.disentangledSoftmax;
+  checkF32(name, { c2c, c2p, p2c, bias, pair });
+  const [rows, cols, maskRows] = disentangledShapes(name, c2c, pair);
+  disentangledShapes(name, c2c, bias);
+  let relRows = 0;
+  if (c2pIndex || p2cIndex) {
+    const [heads, batch, length] = c2c.shape;
+    relRows = c2p.shape[1] / length;
+    const want = `[${heads * batch}, ${length}·R] and indices [${length * length}]`;
+    for (const [t, index] of [[c2p, c2pIndex], [p2c, p2cIndex]]) {
+      if (
+        !index || index.dtype !== "int32" || sizeOf(index.shape) !== length * length ||
+        t.shape.length !== 2 ||
+        t.shape[0] !== heads * batch || t.shape[1] !== length * relRows || !Number.isInteger(relRows)
+      ) throw new Error(`${name} (cuda): relative scores ${want}, got [${t.shape}] and [${index?.shape}]`);
+    }
+  } else {
+    for (const t of [c2p, p2c]) disentangledShapes(name, t, pair);
+  }
   const d = fusedDropout(attrs);
   const y = b.makeOutput(c2c.shape, "float32"), out = b.makeOutput(c2c.shape, "float32");
+  const index = (t?: TensorInfo) => (t ? b.ptr(t) : 0n);
   b.launch(
     "disentangled_softmax_f32",
     rows * 32,
     (p) =>
       d.pack(
         p.i32(rows).i32(cols).i32(maskRows).f32(attrs.scale as number).ptr(b.ptr(c2c)).ptr(b.ptr(c2p))
-          .ptr(b.ptr(p2c)).ptr(b.ptr(bias)).ptr(b.ptr(pair)).ptr(b.ptr(y)).ptr(b.ptr(out)),
+          .ptr(b.ptr(p2c)).ptr(b.ptr(bias)).ptr(b.ptr(pair)).i32(relRows).ptr(index(c2pIndex))
+          .ptr(index(p2cIndex)).ptr(b.ptr(y)).ptr(b.ptr(out)),
       ),
     b.warpRowBlocks(rows),
   );
   return [y, out];
+}
+
+// The gradient of the fused gather: d [heads, B, L, L] summed over each relative row's run of pairs.
+function relativeBucketSum({ d, range }: Inputs, b: CudaBackend, attrs: Attrs): TensorInfo {
+  const name = FUSED.relativeBucketSum;
+  checkF32(name, { d });
+  const [heads, batch, length, keys] = d.shape;
+  const relRows = sizeOf(range.shape) / (2 * length);
+  if (d.shape.length !== 4 || keys !== length || range.dtype !== "int32" || !Number.isInteger(relRows)) {
+    throw new Error(
+      `${name} (cuda): d [heads, B, L, L] and range [L·R·2] int32, got [${d.shape}] and [${range.shape}]`,
+    );
+  }
+  const out = b.makeOutput([heads * batch, length * relRows], "float32");
+  const n = sizeOf(out.shape);
+  b.launch(
+    "relative_bucket_sum_f32",
+    n,
+    (p) =>
+      p.i32(n).i32(length).i32(relRows).i32(attrs.transposed ? 1 : 0).ptr(b.ptr(d)).ptr(b.ptr(range)).ptr(
+        b.ptr(out),
+      ),
+  );
+  return out;
 }
 
 // The gradient of each of its three score terms (one tensor: they are equal).
@@ -1689,6 +1732,7 @@ export const CUDA_KERNELS: Record<string, KernelImpl> = {
   [FUSED.qkvHeads]: qkvHeads,
   [FUSED.disentangledSoftmax]: disentangledSoftmax,
   [FUSED.disentangledSoftmaxGrad]: disentangledSoftmaxGrad,
+  [FUSED.relativeBucketSum]: relativeBucketSum,
   [FUSED.qkvHeadsGrad]: qkvHeadsGrad,
   [FUSED.disentangledProjections]: disentangledProjections,
   [FUSED.disentangledProjectionsGrad]: disentangledProjectionsGrad,

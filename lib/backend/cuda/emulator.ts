@@ -496,22 +496,46 @@ export function emulatedCuda(device?: EmulatedDevice): CudaRuntime {
       }
       case "disentangled_softmax_f32": {
         const [rows, cols, maskRows, scale] = [p.i32(), p.i32(), p.i32(), p.f32()];
-        const [c2c, c2p, p2c, bias, pair, y, out] = [0, 1, 2, 3, 4, 5, 6].map(() => F(p.ptr()));
+        const [c2c, c2p, p2c, bias, pair] = [0, 1, 2, 3, 4].map(() => F(p.ptr()));
+        const relRows = p.i32(), [c2pIdx, p2cIdx] = [p.ptr(), p.ptr()].map((q) => q === 0n ? null : I(q));
+        const [y, out] = [F(p.ptr()), F(p.ptr())];
         const [drop, k0, k1, threshold, dscale] = [p.i32(), p.i32() >>> 0, p.i32() >>> 0, p.i32(), p.f32()];
+        // kernels.cu pair_term: per pair, or picked from the scores against every relative row.
+        const term = (t: Float32Array, idx: Int32Array | null, r: number, c: number) =>
+          idx ? t[Math.floor(r / cols) * cols * relRows + idx[(r % cols) * cols + c]] : t[r * cols + c];
         const z = new Float32Array(cols);
         for (let r = 0; r < rows; r++) {
           const o = r * cols, mo = (r % maskRows) * cols;
           for (let c = 0; c < cols; c++) {
-            const i = o + c;
-            z[c] = f32(
-              f32(f32(f32(c2c[i] * scale) + f32(c2p[i] * scale)) + f32(p2c[i] * scale)) + bias[mo + c],
-            );
+            const [a, b2] = [term(c2p, c2pIdx, r, c), term(p2c, p2cIdx, r, c)];
+            z[c] = f32(f32(f32(f32(c2c[o + c] * scale) + f32(a * scale)) + f32(b2 * scale)) + bias[mo + c]);
           }
           softmaxRowInto(z, cols, y, o);
           for (let c = 0; c < cols; c++) {
             const q = f32(y[o + c] * pair[mo + c]);
             out[o + c] = drop ? f32(q * dropMult(o + c, k0, k1, threshold, dscale)) : q;
           }
+        }
+        return;
+      }
+      case "relative_bucket_sum_f32": {
+        const [n, cols, relRows, transposed, d, range, out] = [
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          p.i32(),
+          F(p.ptr()),
+          I(p.ptr()),
+          F(p.ptr()),
+        ];
+        const per = cols * relRows;
+        for (let i = 0; i < n; i++) {
+          const hb = Math.floor(i / per), k = i % per, o = Math.floor(k / relRows), base = hb * cols * cols;
+          let s = 0;
+          for (let t = range[2 * k]; t < range[2 * k + 1]; t++) {
+            s += d[base + (transposed ? t * cols + o : o * cols + t)];
+          }
+          out[i] = s;
         }
         return;
       }

@@ -851,36 +851,46 @@ extern "C" __global__ void scaled_masked_softmax_grad_f32(int rows, int cols, fl
   }
 }
 
+// The score of pair (i, j) = element c of row r in [heads·B·L, L] (i = r mod L, j = c): DeBERTa's
+// relative terms are either given per pair (idx null: t[r·L + c]) or as scores against every relative
+// row, t [heads·B, L·relRows], picked by idx [L·L] (the gather fused: t[hb·L·relRows + idx[i·L + c]]).
+__device__ __forceinline__ float pair_term(const float* __restrict__ t, const int* __restrict__ idx, int r, int c,
+                                           int cols, int relRows) {
+  if (!idx) return t[(long long)r * cols + c];
+  return t[(long long)(r / cols) * cols * relRows + idx[(r % cols) * cols + c]];
+}
+
 // DeBERTa's attention probabilities (XSoftmax) from its three score terms, one warp per row of
 // [heads·B·L, L]: y = softmax(((c2c·scale + c2p·scale) + p2c·scale) + bias) and out = y·pair, with
 // `drop` also out·mask (the attention dropout, dropout_f32's mask over out's flat index). bias and pair
-// are [B·L, L] rows shared by every head (row r uses r mod maskRows). tfjs's ops in their order.
+// are [B·L, L] rows shared by every head (row r uses r mod maskRows). c2p and p2c as pair_term's, with
+// c2pIdx, p2cIdx (both null, or both given with relRows). tfjs's ops in their order.
 extern "C" __global__ void disentangled_softmax_f32(int rows, int cols, int maskRows, float scale,
                                                     const float* __restrict__ c2c, const float* __restrict__ c2p,
                                                     const float* __restrict__ p2c, const float* __restrict__ bias,
-                                                    const float* __restrict__ pair, float* __restrict__ y,
-                                                    float* __restrict__ out, int drop, unsigned k0, unsigned k1,
-                                                    unsigned threshold, float dscale) {
+                                                    const float* __restrict__ pair, int relRows,
+                                                    const int* __restrict__ c2pIdx, const int* __restrict__ p2cIdx,
+                                                    float* __restrict__ y, float* __restrict__ out, int drop,
+                                                    unsigned k0, unsigned k1, unsigned threshold, float dscale) {
   int lane = THREAD_X & 31;
   int warpsPerBlock = BLOCK_DIM >> 5;
   for (int r = BLOCK_X * warpsPerBlock + (THREAD_X >> 5); r < rows; r += GRID_DIM * warpsPerBlock) {
     long long o = (long long)r * cols, mo = (long long)(r % maskRows) * cols;
+#define DISENTANGLED_LOGIT(c)                                                                         \
+  ((((c2c[o + (c)] * scale) + (pair_term(c2p, c2pIdx, r, (c), cols, relRows) * scale)) +              \
+    (pair_term(p2c, p2cIdx, r, (c), cols, relRows) * scale)) +                                        \
+   bias[mo + (c)])
     double m = -__builtin_huge_val();
-    for (int c = lane; c < cols; c += 32) {
-      float t = (((c2c[o + c] * scale) + (c2p[o + c] * scale)) + (p2c[o + c] * scale)) + bias[mo + c];
-      m = reduce_combine(1, m, (double)t);
-    }
+    for (int c = lane; c < cols; c += 32) m = reduce_combine(1, m, (double)DISENTANGLED_LOGIT(c));
     m = shfl_bcast_f64(warp_reduce(1, m));
     float mf = (float)m;
     double s = 0.0;
-    for (int c = lane; c < cols; c += 32) {
-      float t = (((c2c[o + c] * scale) + (c2p[o + c] * scale)) + (p2c[o + c] * scale)) + bias[mo + c];
-      s += (double)expf(t - mf);
-    }
+    for (int c = lane; c < cols; c += 32) s += (double)expf(DISENTANGLED_LOGIT(c) - mf);
     s = shfl_bcast_f64(warp_reduce(0, s));
     float inv = (float)(1.0 / s);
     for (int c = lane; c < cols; c += 32) {
-      float t = (((c2c[o + c] * scale) + (c2p[o + c] * scale)) + (p2c[o + c] * scale)) + bias[mo + c];
+      float t = DISENTANGLED_LOGIT(c);
+#undef DISENTANGLED_LOGIT
       float p = expf(t - mf) * inv;
       y[o + c] = p;
       float q = p * pair[mo + c];
@@ -911,6 +921,23 @@ extern "C" __global__ void disentangled_softmax_grad_f32(int rows, int cols, int
       g = g * pair[mo + c];
       dx[o + c] = ((g * y[o + c]) - (sf * y[o + c])) * scale;
     }
+  }
+}
+
+// The gradient of the fused gather of pair_term, for one relative term: out [heads·B, L·relRows],
+// out[hb, o·relRows + q] = Σ_t d[hb, o, t] (transposed: d[hb, t, o]) over t in range[2k] .. range[2k+1]
+// (k = o·relRows + q), d [heads·B, L, L]. Relative row q of query o is picked by a contiguous run of keys
+// (c2p; for key o, of queries: p2c, transposed), so every output is one sum in a fixed order: no atomics,
+// the same bits on every run. One thread per output.
+extern "C" __global__ void relative_bucket_sum_f32(int n, int cols, int relRows, int transposed,
+                                                   const float* __restrict__ d, const int* __restrict__ range,
+                                                   float* __restrict__ out) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    int per = cols * relRows, hb = i / per, k = i % per, o = k / relRows;
+    const float* dm = d + (long long)hb * cols * cols;
+    double s = 0.0;
+    for (int t = range[2 * k]; t < range[2 * k + 1]; t++) s += (double)(transposed ? dm[(long long)t * cols + o] : dm[(long long)o * cols + t]);
+    out[i] = (float)s;
   }
 }
 
