@@ -48,6 +48,7 @@ import * as tf from "../tf.ts";
 import { type EncoderSize, generatorSize, type RunConfig } from "../config.ts";
 import { initRng, ParameterStore } from "./params.ts";
 import {
+  addRowVector,
   dense,
   denseAddLayerNorm,
   denseGelu,
@@ -581,9 +582,15 @@ export class DebertaModel implements RtdModel {
       // Enhanced Mask Decoder: keys/values H_{L−1} (the embeddings when the generator has one layer, as
       // HF's z_steps indexing gives); queries H_{L−1} + P (raw position rows, no LayerNorm), then the
       // pass's own output. P goes through embed_proj when E ≠ H (the reference requires E = H there).
+      // H_{L−1} + P with P's rows added to every sequence, not tiled over the batch: the same sums, and
+      // P's gradient is one column sum instead of `batch` slices and adds.
       const table = this.#table(role, "position_embeddings");
-      const positions = tf.tile(tf.slice(table, [0, 0], [length, -1]), [batch, 1]) as tf.Tensor2D;
-      let q = tf.add(project(positions), x) as tf.Tensor2D;
+      const hidden = x.shape[1];
+      const positions = tf.reshape(project(tf.slice(table, [0, 0], [length, -1])), [length * hidden]);
+      let q = tf.reshape(
+        addRowVector(tf.reshape(x, [batch, length * hidden]), positions as tf.Tensor1D),
+        [batch * length, hidden],
+      ) as tf.Tensor2D;
       for (let pass = 0; pass < 2; pass++) q = debertaLayer(ctx, last, `${role}.emd.${pass}`, x, q, a);
       x = q;
     }
