@@ -269,10 +269,11 @@ int runGrid(const char* name, int grid, int block, void (*call)(void*), void* ar
   bodyArg = arg;
   blockDim = block;
   gridDim = grid;
-  stack_t ss = {};
+  // The fault handler runs on a stack of its own (the process's own alternate stack is put back after).
+  stack_t ss = {}, previousStack = {};
   ss.ss_sp = altStack;
   ss.ss_size = sizeof altStack;
-  sigaltstack(&ss, nullptr);
+  sigaltstack(&ss, &previousStack);
   struct sigaction sa = {};
   sa.sa_sigaction = onFault;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
@@ -298,6 +299,7 @@ int runGrid(const char* name, int grid, int block, void (*call)(void*), void* ar
   inLaunch = 0;
   sigaction(SIGSEGV, &previousSegv, nullptr);
   sigaction(SIGBUS, &previousBus, nullptr);
+  sigaltstack(&previousStack, nullptr);
   return rc;
 }
 
