@@ -221,9 +221,7 @@ async function startCuda(): Promise<string> {
   const gib = Math.round(i.totalBytes / 2 ** 30);
   const ptx = b.ptxFile.split("/").pop();
   if (i.driverPath === "(emulated)") {
-    return i.name.includes("host_simt")
-      ? `rtdlab cuda with kernels.cu on the host (RTDLAB_CUDA_EMULATE=simt: no GPU, each CUDA thread a fiber; slow)`
-      : `rtdlab cuda on the host emulator (RTDLAB_CUDA_EMULATE=1: no GPU, kernels in TypeScript; slow)`;
+    return `rtdlab cuda without a GPU: ${i.name} (RTDLAB_CUDA_EMULATE; slow)`;
   }
   return `rtdlab cuda on ${i.name} (sm_${i.computeCapability.join("")}, ${gib} GiB), driver CUDA ${cuda}, ` +
     `cuBLAS ${i.cublasVersion}${i.tf32 ? " TF32" : ""}, ${ptx}`;

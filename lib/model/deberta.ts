@@ -268,8 +268,7 @@ function disentangledAttention(
   const c2cRaw = tf.matMul(q, k, false, true) as tf.Tensor4D;
   const c2pAll = tf.matMul(flat(q), posKey, false, true) as tf.Tensor3D;
   const p2cAll = tf.matMul(flat(k), posQuery, false, true) as tf.Tensor3D;
-  const dropped = a.c2pRange && a.p2cRange && !ctx.capture && fusedKernelsActive("disentangledSoftmax") &&
-      fusedKernelsActive("dropout")
+  const dropped = a.c2pRange && a.p2cRange && fusedSoftmaxOn(ctx)
     // On cuda the softmax kernel picks each pair's relative scores itself, and their gradient sums runs.
     ? fusedDisentangledSoftmax(c2cRaw, c2pAll, p2cAll, a, scale, nextDropout(ctx), a)
     : xSoftmaxDropout(ctx, hookName, c2cRaw, pick(c2pAll, a.c2pIndex), pick(p2cAll, a.p2cIndex), a, scale);
@@ -292,7 +291,7 @@ export function xSoftmaxDropout(
   masks: { bias: tf.Tensor3D; pair: tf.Tensor3D },
   scale: number,
 ): tf.Tensor4D {
-  if (!ctx.capture && fusedKernelsActive("disentangledSoftmax") && fusedKernelsActive("dropout")) {
+  if (fusedSoftmaxOn(ctx)) {
     return fusedDisentangledSoftmax(c2cRaw, c2pRaw, p2cRaw, masks, scale, nextDropout(ctx));
   }
   const c2c = tf.mul(c2cRaw, scale) as tf.Tensor4D;
@@ -306,6 +305,11 @@ export function xSoftmaxDropout(
   const probs = tf.mul(tf.softmax(logits), masks.pair) as tf.Tensor4D;
   hookHeads(ctx, `${hookName}.attention.probs`, probs);
   return dropout(ctx, probs);
+}
+
+/** The fused softmax runs when the backend has it and no hook wants the separate score terms. */
+function fusedSoftmaxOn(ctx: LayerContext): boolean {
+  return !ctx.capture && fusedKernelsActive("disentangledSoftmax") && fusedKernelsActive("dropout");
 }
 
 /**
@@ -581,9 +585,9 @@ export class DebertaModel implements RtdModel {
     if (emd) {
       // Enhanced Mask Decoder: keys/values H_{L−1} (the embeddings when the generator has one layer, as
       // HF's z_steps indexing gives); queries H_{L−1} + P (raw position rows, no LayerNorm), then the
-      // pass's own output. P goes through embed_proj when E ≠ H (the reference requires E = H there).
-      // H_{L−1} + P with P's rows added to every sequence, not tiled over the batch: the same sums, and
-      // P's gradient is one column sum instead of `batch` slices and adds.
+      // pass's own output. P goes through embed_proj when E ≠ H (the reference requires E = H there), once,
+      // and is added to every sequence rather than tiled over the batch: the same sums, and P's gradient is
+      // one column sum instead of `batch` slices and adds.
       const table = this.#table(role, "position_embeddings");
       const hidden = x.shape[1];
       const positions = tf.reshape(project(tf.slice(table, [0, 0], [length, -1])), [length * hidden]);

@@ -221,7 +221,8 @@ export interface CudaRuntime {
   close(): void;
 }
 
-function env(name: string): string | undefined {
+/** An environment variable, or undefined (also without --allow-env: then the defaults apply). */
+export function env(name: string): string | undefined {
   try {
     return Deno.env.get(name);
   } catch {

@@ -79,7 +79,7 @@ export function emulatedCuda(device?: EmulatedDevice): CudaRuntime {
   const rt: CudaRuntime = {
     info: {
       ordinal: 0,
-      name: device?.name ?? "rtdlab host emulator",
+      name: device?.name ?? "host emulator (kernels in TypeScript)",
       computeCapability: [8, 0],
       multiprocessors: device?.multiprocessors ?? 4,
       totalBytes: 2 ** 32,

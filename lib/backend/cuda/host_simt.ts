@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { CudaRuntime, ParamBlock } from "./driver.ts";
+import { type CudaRuntime, env, type ParamBlock } from "./driver.ts";
 import { emulatedCuda } from "./emulator.ts";
 import { PTX_ENTRIES } from "./backend.ts";
 import { loadBlas } from "../blas.ts";
@@ -24,14 +24,6 @@ const symbols = {
   rtdlab_simt_alloc: { parameters: ["usize"], result: "pointer" },
   rtdlab_simt_free: { parameters: ["pointer", "usize"], result: "void" },
 } as const;
-
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The first C++ compiler that runs: $CXX, c++, g++, clang++; null when there is none. */
 export function hostCompiler(): string | null {
