@@ -30,6 +30,8 @@ import { formatProfile, profileSteps, type StepProfile } from "../lib/bench/prof
 import { benchTable, defaultOutPath, ratioLines, textTable, writeRecord } from "../lib/bench/report.ts";
 import { planCases, runSuite } from "../lib/bench/suite.ts";
 import { caseConfig } from "../lib/bench/case.ts";
+import * as tf from "../lib/tf.ts";
+import type { CudaBackend } from "../lib/backend/cuda/backend.ts";
 
 const log = (line: string) => console.error(line);
 
@@ -190,6 +192,24 @@ async function profile(opts: BenchOptions): Promise<void> {
         `profile: ${config} ${backend} b${batch}, ${spec.warmup} warm-up + ${spec.steps} plain + ${spec.steps} profiled steps`,
       );
       const p = await profileSteps(spec);
+      if (backend === "cuda") {
+        // Beside each kernel's device time, the least its traffic and flops allow on this GPU.
+        const { stepWork } = await import("../lib/backend/cuda/count_launches.ts");
+        const { REFERENCE_PEAKS } = await import("../lib/backend/cuda/driver.ts");
+        const info = (tf.backend() as CudaBackend).rt.info;
+        const [peakName, peak] = info.peak
+          ? [`${info.name}'s peak rates`, info.peak]
+          : ["an H100 SXM's peak rates (the device reports no clocks)", REFERENCE_PEAKS["H100 SXM"]];
+        const w = await stepWork(caseConfig(spec), peak);
+        p.floor = {
+          peak: `${peakName} (${(peak.memoryBytesPerS / 1e12).toFixed(2)} TB/s, ${
+            (peak.fp32FlopsPerS / 1e12).toFixed(1)
+          } FP32 TFLOPS)`,
+          totalMs: w.floorMs,
+          byKernel: Object.fromEntries([...w.byKernel].map(([k, v]) => [k, v.floorMs])),
+        };
+        await initBackend(backend);
+      }
       profiles.push(p);
       console.log("\n" + formatProfile(p) + "\n");
     }

@@ -50,6 +50,11 @@ export interface StepProfile {
   hostMs: Record<string, number>;
   byKernel: KernelTime[];
   byShape: KernelTime[];
+  /**
+   * On cuda: each tfjs kernel's least device time per step at the GPU's peak rates
+   * (count_launches.ts `stepWork`), and which peaks those are.
+   */
+  floor?: { peak: string; totalMs: number; byKernel: Record<string, number> };
 }
 
 /** Profiles `spec` (backend already started): warm-up, un-profiled steps, then profiled steps. */
@@ -180,9 +185,25 @@ export function formatProfile(p: StepProfile, top = 20): string {
       ["other (engine, tape, JS)", other.toFixed(1), pct(other)],
     ], 1),
     "",
+    ...(p.floor
+      ? [
+        `least device time of the step at ${p.floor.peak}: ${p.floor.totalMs.toFixed(1)} ms ` +
+        `(each kernel's inputs and outputs moved once at peak bandwidth, or its gemms at peak FP32)`,
+        "",
+      ]
+      : []),
     textTable(
-      ["kernel", "ms/step", "share", "calls/step"],
-      p.byKernel.slice(0, top).map((k) => [k.name, k.ms.toFixed(1), pct(k.ms), k.calls.toFixed(0)]),
+      ["kernel", "ms/step", "share", "calls/step", ...(p.floor ? ["floor ms", "× floor"] : [])],
+      p.byKernel.slice(0, top).map((k) => {
+        const floor = p.floor?.byKernel[k.name];
+        return [
+          k.name,
+          k.ms.toFixed(1),
+          pct(k.ms),
+          k.calls.toFixed(0),
+          ...(p.floor ? [floor?.toFixed(2) ?? "-", floor ? (k.ms / floor).toFixed(1) : "-"] : []),
+        ];
+      }),
       1,
     ),
     "",

@@ -21,10 +21,12 @@ import * as tf from "../../tf.ts";
 import { initBackend } from "../mod.ts";
 import { type CudaBackend, registerCudaBackend } from "./backend.ts";
 import { emulatedCuda, nullCuda } from "./emulator.ts";
-import { applyOverrides, preset, type SharingMode, validateConfig } from "../../config.ts";
-import { Pretrainer, type PretrainVocab, type TokenBatch } from "../../train/pretrain.ts";
+import { applyOverrides, preset, type RunConfig, type SharingMode, validateConfig } from "../../config.ts";
+import { Pretrainer, type TokenBatch } from "../../train/pretrain.ts";
+import { benchVocab } from "../../bench/case.ts";
 import { Rng } from "../../rng.ts";
 import { useFusedKernels } from "../fused_kernels.ts";
+import { type DevicePeak, REFERENCE_PEAKS } from "./driver.ts";
 
 /** What one step sent to the device: totals, and launches and gemms per tfjs kernel. */
 export interface StepCounts {
@@ -54,6 +56,25 @@ function randomBatch(vocabSize: number, batch: number, length: number, seed: num
   return { inputIds, tokenTypeIds: new Int32Array(batch * length), batch, length };
 }
 
+/**
+ * Re-registers every kernel of `backend` through `around(kernelName, args, run)`, which must call
+ * `run()` and return its result: a place to count what each tfjs kernel call asks of the device.
+ */
+function wrapKernels(
+  backend: string,
+  around: (
+    name: string,
+    args: Parameters<tf.KernelFunc>[0],
+    run: () => ReturnType<tf.KernelFunc>,
+  ) => ReturnType<tf.KernelFunc>,
+): void {
+  for (const k of tf.getKernelsForBackend(backend)) {
+    const inner = k.kernelFunc;
+    tf.unregisterKernel(k.kernelName, backend);
+    tf.registerKernel({ ...k, kernelFunc: (args) => around(k.kernelName, args, () => inner(args)) });
+  }
+}
+
 /** A Pretrainer of preset `config` at batch × length on the active (counting) backend, and its counters. */
 function trainerOnActiveBackend(
   config: string,
@@ -65,9 +86,8 @@ function trainerOnActiveBackend(
   const cfg = validateConfig(
     applyOverrides(preset(config), { sharing, seqLength: length, batchSize: batch, ...set }),
   );
-  const vocab: PretrainVocab = { padId: 0, maskId: 4, vocabSize: cfg.vocabSize, isSpecial: (id) => id < 5 };
   const counters = (tf.backend() as unknown as { rt: { counters: Record<string, number> } }).rt.counters;
-  return { cfg, counters, t: new Pretrainer(cfg, vocab) };
+  return { cfg, counters, t: new Pretrainer(cfg, benchVocab(cfg.vocabSize)) };
 }
 
 /**
@@ -85,24 +105,17 @@ export async function countStep(
     await initBackend("cpu");
     const backend = registerCudaBackend(emulatedCuda(), BACKEND);
     const counters = backend.rt.counters;
-    // Wrap every kernel to attribute launches to the tfjs kernel that made them.
-    for (const k of tf.getKernelsForBackend(BACKEND)) {
-      const inner = k.kernelFunc;
-      tf.unregisterKernel(k.kernelName, BACKEND);
-      tf.registerKernel({
-        ...k,
-        kernelFunc: (args) => {
-          const l0 = counters.launches, g0 = counters.gemms;
-          const out = inner(args);
-          const use = current?.get(k.kernelName) ?? { calls: 0, launches: 0, gemms: 0 };
-          use.calls++;
-          use.launches += counters.launches - l0;
-          use.gemms += counters.gemms - g0;
-          current?.set(k.kernelName, use);
-          return out;
-        },
-      });
-    }
+    // Attribute launches to the tfjs kernel that made them.
+    wrapKernels(BACKEND, (name, _args, run) => {
+      const l0 = counters.launches, g0 = counters.gemms;
+      const out = run();
+      const use = current?.get(name) ?? { calls: 0, launches: 0, gemms: 0 };
+      use.calls++;
+      use.launches += counters.launches - l0;
+      use.gemms += counters.gemms - g0;
+      current?.set(name, use);
+      return out;
+    });
     started = true;
   }
   await tf.setBackend(BACKEND);
@@ -203,6 +216,104 @@ export async function hostTimePerStep(
   };
 }
 
+/** What one tfjs kernel's calls in a step must move and compute on the device, at the least. */
+export interface KernelWork {
+  calls: number;
+  /** Bytes of the calls' inputs and outputs: each read or written once. */
+  bytes: number;
+  /** Operations of the calls' gemms (2·m·n·k each). */
+  flops: number;
+  /** Σ over calls of max(bytes / bandwidth, flops / FP32 rate) at `peak`, in ms. */
+  floorMs: number;
+}
+
+/** The least device time of one training step: per tfjs kernel, and in all. */
+export interface StepWork {
+  peak: DevicePeak;
+  floorMs: number;
+  bytes: number;
+  flops: number;
+  byKernel: Map<string, KernelWork>;
+}
+
+let workStarted = false;
+let work: { byKernel: Map<string, KernelWork>; flops: number; peak: DevicePeak } | undefined;
+
+/**
+ * The least time a device with `peak` rates could take for one training step of `cfg` (its batch
+ * size and sequence length): every tfjs kernel call that reaches the device (a launch, a gemm) reads each input
+ * and writes each output once at the memory's peak bandwidth, or does its gemms' operations at the
+ * peak FP32 rate, whichever takes longer; summed over the step's calls. A floor, not a prediction:
+ * real kernels read some inputs more than once, and no kernel reaches either peak. Against the
+ * host's own time per step (`hostTimePerStep`) it says which side can bound the step on that GPU;
+ * against a kernel's measured device time (`bench --profile`) it says how far that kernel is from
+ * what its traffic allows. Runs on the null device (no GPU needed).
+ */
+export async function stepWork(cfg: RunConfig, peak: DevicePeak): Promise<StepWork> {
+  if (!workStarted) {
+    await initBackend("cpu");
+    const rt = nullCuda();
+    const sgemm = rt.sgemmBatched.bind(rt);
+    rt.sgemmBatched = (ta, tb, m, n, k, a, sa, b, sb, c, count, beta) => {
+      if (work) work.flops += 2 * m * n * k * count;
+      return sgemm(ta, tb, m, n, k, a, sa, b, sb, c, count, beta);
+    };
+    const counters = registerCudaBackend(rt, "cudawork").rt.counters;
+    wrapKernels("cudawork", (name, args, run) => {
+      const ops0 = counters.launches + counters.gemms, flops0 = work?.flops ?? 0;
+      const out = run();
+      if (!work || counters.launches + counters.gemms === ops0) return out; // an alias: no device work
+      // Every tensor is 4 bytes an element on the device (backend.ts).
+      const tensors = [...Object.values(args.inputs), ...(Array.isArray(out) ? out : [out])];
+      const bytes = tensors.reduce((n, t) => n + 4 * (t?.shape.reduce((a, b) => a * b, 1) ?? 0), 0);
+      const flops = work.flops - flops0;
+      const w = work.byKernel.get(name) ?? { calls: 0, bytes: 0, flops: 0, floorMs: 0 };
+      w.calls++;
+      w.bytes += bytes;
+      w.flops += flops;
+      w.floorMs += 1e3 * Math.max(bytes / work.peak.memoryBytesPerS, flops / work.peak.fp32FlopsPerS);
+      work.byKernel.set(name, w);
+      return out;
+    });
+    workStarted = true;
+  }
+  await tf.setBackend("cudawork");
+  const t = new Pretrainer(cfg, benchVocab(cfg.vocabSize));
+  try {
+    // The second step: the first also makes the optimiser's state.
+    for (let s = 0; s < 2; s++) {
+      work = { byKernel: new Map(), flops: 0, peak };
+      await t.trainStep(randomBatch(cfg.vocabSize, cfg.batchSize, cfg.seqLength, s));
+    }
+  } finally {
+    t.dispose();
+  }
+  const byKernel = work!.byKernel;
+  work = undefined;
+  const sum = (f: (w: KernelWork) => number) => [...byKernel.values()].reduce((n, w) => n + f(w), 0);
+  return {
+    peak,
+    floorMs: sum((w) => w.floorMs),
+    bytes: sum((w) => w.bytes),
+    flops: sum((w) => w.flops),
+    byKernel,
+  };
+}
+
+/** A markdown table of the `top` tfjs kernels by their floor in `w`. */
+export function workMarkdown(w: StepWork, top = 12): string {
+  const rows = [...w.byKernel.entries()].sort((a, b) => b[1].floorMs - a[1].floorMs).slice(0, top);
+  const lines = ["| tfjs kernel | calls | GB moved | GFLOP | floor ms |", "|---|---:|---:|---:|---:|"];
+  for (const [name, k] of rows) {
+    lines.push(
+      `| ${name} | ${k.calls} | ${(k.bytes / 1e9).toFixed(2)} | ${(k.flops / 1e9).toFixed(1)} | ${
+        k.floorMs.toFixed(2)
+      } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 /** A markdown table of `counts`, kernels by launches + gemms, largest first. */
 export function countsMarkdown(counts: StepCounts): string {
   const rows = [...counts.byKernel.entries()].sort((a, b) =>
@@ -247,6 +358,22 @@ if (import.meta.main) {
         `${r.launches} launches + ${r.gemms} gemms; device memory ${(r.peakBytes / 1e9).toFixed(2)} GB ` +
         `peak in use, ${(r.reservedBytes / 1e9).toFixed(2)} GB reserved (what a GPU must have free)`,
     );
+    const cfg = validateConfig(
+      applyOverrides(preset(values.config!), {
+        sharing: values.sharing,
+        seqLength: length,
+        batchSize: batch,
+      }),
+    );
+    for (const [gpu, peak] of Object.entries(REFERENCE_PEAKS)) {
+      const w = await stepWork(cfg, peak);
+      console.log(
+        `\nthe least device time of that step on an ${gpu} (${peak.memoryBytesPerS / 1e12} TB/s, ` +
+          `${peak.fp32FlopsPerS / 1e12} FP32 TFLOPS): ${w.floorMs.toFixed(1)} ms ` +
+          `(${(w.bytes / 1e9).toFixed(1)} GB moved, ${(w.flops / 1e12).toFixed(2)} TFLOP)`,
+      );
+      console.log(workMarkdown(w));
+    }
     Deno.exit(0);
   }
   const counts = await countStep(values.config!, values.sharing as SharingMode);

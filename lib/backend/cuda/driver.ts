@@ -118,7 +118,10 @@ type DriverLib = Deno.DynamicLibrary<typeof DRIVER_SYMBOLS>;
 type CublasLib = Deno.DynamicLibrary<typeof CUBLAS_SYMBOLS>;
 
 // CUdevice_attribute values (cuda.h).
+const CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13;
 const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
+const CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE = 36;
+const CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH = 37;
 const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 // cuModuleLoadDataEx options (CUjit_option).
@@ -158,6 +161,49 @@ export interface CudaDeviceInfo {
   cublasPath: string;
   cublasVersion: number;
   tf32: boolean;
+  /**
+   * The device's peak rates from its attributes (memory clock × bus width, SM clock × FP32 lanes):
+   * what `stepWork` (count_launches.ts) divides by for the least time a step could take. Absent
+   * where the driver does not report the clocks.
+   */
+  peak?: DevicePeak;
+}
+
+/** Peak rates of a device: bytes per second to and from its memory, FP32 operations per second. */
+export interface DevicePeak {
+  memoryBytesPerS: number;
+  fp32FlopsPerS: number;
+}
+
+/** Reference peaks (vendor datasheets) for predictions made without the device: H100 SXM, H200. */
+export const REFERENCE_PEAKS: Record<string, DevicePeak> = {
+  "H100 SXM": { memoryBytesPerS: 3.35e12, fp32FlopsPerS: 66.9e12 },
+  "H200": { memoryBytesPerS: 4.8e12, fp32FlopsPerS: 66.9e12 },
+};
+
+/**
+ * Peak rates from device attributes: memory clock (kHz, double data rate) × bus width (bits), and
+ * SM clock (kHz) × multiprocessors × FP32 lanes per SM (64 on compute capability 6.0, 7.x, 8.0; 128
+ * elsewhere from 6.1 on) × 2 (one fused multiply-add is two operations).
+ */
+export function peakFromAttributes(
+  cc: [number, number],
+  multiprocessors: number,
+  smClockKhz: number,
+  memoryClockKhz: number,
+  busWidthBits: number,
+): DevicePeak | undefined {
+  if (!(smClockKhz > 0 && memoryClockKhz > 0 && busWidthBits > 0)) return undefined;
+  const [major, minor] = cc;
+  const lanes = major < 6
+    ? 128
+    : (major === 6 && minor === 0) || major === 7 || (major === 8 && minor === 0)
+    ? 64
+    : 128;
+  return {
+    memoryBytesPerS: 2 * memoryClockKhz * 1e3 * busWidthBits / 8,
+    fp32FlopsPerS: 2 * lanes * multiprocessors * smClockKhz * 1e3,
+  };
 }
 
 /** Running totals of what the host asked the GPU to do (launch overhead and sync points, for benchmarks). */
@@ -401,6 +447,16 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, "compute capability minor"),
   ];
   const multiprocessors = attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "multiprocessor count");
+  // Clocks only size a prediction: a driver that no longer reports one leaves the peak unknown.
+  const optionalAttr = (a: number): number =>
+    d.cuDeviceGetAttribute(i32, a, dev) === CUDA_SUCCESS ? i32[0] : 0;
+  const peak = peakFromAttributes(
+    cc,
+    multiprocessors,
+    optionalAttr(CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
+    optionalAttr(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
+    optionalAttr(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH),
+  );
   check("cuDeviceTotalMem_v2", d.cuDeviceTotalMem_v2(u64, dev));
   const totalBytes = Number(u64[0]);
 
@@ -462,6 +518,7 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     cublasPath: blas.path,
     cublasVersion: i32[0],
     tf32,
+    peak,
   };
 
   const alpha = new Float32Array([1]);

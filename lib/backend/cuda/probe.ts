@@ -5,11 +5,12 @@
  *    back; the device finishes each in a few µs, so the host's enqueue rate is what shows),
  * 2. the host's own time per training step on the null device (emulator.ts nullCuda: same tfjs work,
  *    no driver, no device),
- * 3. the real step on the GPU (wall ms, launches and gemms).
+ * 3. the real step on the GPU (wall ms, launches and gemms),
+ * 4. the least device time of that step at the GPU's peak rates (count_launches.ts `stepWork`).
  *
  * wall ≈ null-device host time + launches × launch cost → host-bound (fewer launches, a CUDA graph
  * help); wall well above it → device-bound (faster kernels help; `deno task bench --profile
- * --backends cuda` gives each kernel's device time).
+ * --backends cuda` gives each kernel's device time beside its floor).
  *
  * ```sh
  * deno run -A lib/backend/cuda/probe.ts [--config electra-small] [--batch 128]   # needs a GPU
@@ -19,9 +20,9 @@
  */
 import * as tf from "../../tf.ts";
 import { initBackend } from "../mod.ts";
-import { type CudaBackend, registerCudaBackend } from "./backend.ts";
-import { openCuda } from "./driver.ts";
-import { hostTimePerStep } from "./count_launches.ts";
+import type { CudaBackend } from "./backend.ts";
+import { REFERENCE_PEAKS } from "./driver.ts";
+import { hostTimePerStep, stepWork } from "./count_launches.ts";
 import { applyOverrides, preset, type SharingMode, validateConfig } from "../../config.ts";
 import { Pretrainer } from "../../train/pretrain.ts";
 import { Rng } from "../../rng.ts";
@@ -64,18 +65,17 @@ console.log(
   `null device: host ${host.ms.toFixed(1)} ms per ${values.config} b${batch} step, ` +
     `${host.launches} launches + ${host.gemms} gemms`,
 );
-await initBackend("cpu");
-let backend: CudaBackend;
 try {
-  backend = registerCudaBackend(openCuda(), "cuda");
+  // RTDLAB_CUDA_EMULATE=simt runs the rest on kernels.cu on the host: its code, not its numbers.
+  await initBackend("cuda");
 } catch (e) {
   console.error(`probe: the rest needs a GPU: ${(e as Error).message}`);
   Deno.exit(1);
 }
-await tf.setBackend("cuda");
+const backend = tf.backend() as CudaBackend;
 const rt = backend.rt;
 const x = tf.ones([1]), y = tf.ones([1]);
-const N = 20_000;
+const N = Number(Deno.env.get("RTDLAB_PROBE_CALLS") ?? 20_000);
 let t0 = performance.now();
 for (let i = 0; i < N; i++) {
   backend.launch("unary_f32", 1, (p) => p.i32(0).i32(1).ptr(backend.ptr(x)).ptr(backend.ptr(y)).f32(0));
@@ -92,10 +92,15 @@ rt.synchronize();
 const gemmTotalUs = (performance.now() - t0) * 1000 / N;
 tf.dispose([x, y]);
 
-// 3. The real step.
 const cfg = validateConfig(
   applyOverrides(preset(values.config!), { sharing, batchSize: batch, seqLength: 128 }),
 );
+// 4. The least time this GPU's device could take for the step (on the null device, at its peak rates).
+const peak = rt.info.peak ?? REFERENCE_PEAKS["H100 SXM"];
+const floor = await stepWork(cfg, peak);
+await tf.setBackend("cuda");
+
+// 3. The real step.
 const trainer = new Pretrainer(cfg, {
   padId: 0,
   maskId: 4,
@@ -137,5 +142,16 @@ const report = {
   // What the host alone needs per step: its own work plus one enqueue per launch and gemm. Near the
   // wall time: host-bound. Well below it: the device is the bound (bench --profile says which kernels).
   estimated_host_ms: host.ms + host.launches * launchEnqueueUs / 1000 + host.gemms * gemmEnqueueUs / 1000,
+  // The least device time: every kernel's inputs and outputs moved once at peak bandwidth, or its gemms
+  // at peak FP32. The wall time over the larger of this and estimated_host_ms: how far the step is from
+  // what its bound allows.
+  device_floor_ms: floor.floorMs,
+  device_peak: {
+    source: rt.info.peak ? "device attributes" : "H100 SXM datasheet (no clocks reported)",
+    tb_per_s: peak.memoryBytesPerS / 1e12,
+    fp32_tflops: peak.fp32FlopsPerS / 1e12,
+  },
+  step_gb_moved: floor.bytes / 1e9,
+  step_tflop: floor.flops / 1e12,
 };
 console.log(JSON.stringify(report, null, 2));
