@@ -9,8 +9,9 @@
  * 4. the least device time of that step at the GPU's peak rates (count_launches.ts `stepWork`).
  *
  * wall ≈ null-device host time + launches × launch cost → host-bound (fewer launches, a CUDA graph
- * help); wall well above it → device-bound (faster kernels help; `deno task bench --profile
- * --backends cuda` gives each kernel's device time beside its floor).
+ * help); wall well above it → device-bound: near the floor (4), the device is near its peaks; well
+ * above it, faster kernels help (`deno task bench --profile --backends cuda` gives each kernel's
+ * device time beside its floor).
  *
  * ```sh
  * deno run -A lib/backend/cuda/probe.ts [--config electra-small] [--batch 128]   # needs a GPU
