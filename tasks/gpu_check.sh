@@ -17,7 +17,8 @@
 #      the null device, the real step), and `bench --profile` (device time per kernel, electra-small b128);
 #   4. a 200-step electra-small GDES `pretrain --backend cuda` (tokens/s, live tensors, device memory), and
 #      its first 20 steps again with the same seed (the same bits: a seed repeats its run);
-#   5. fine-tuning its exported discriminator on sentiment-yelp with `compare --gpu`'s settings (steps/s).
+#   5. fine-tuning its exported discriminator on sentiment-yelp with `compare --gpu`'s settings (steps/s);
+#   6. 30 steps of deberta-v3-xsmall GDES at batch 128 (tokens/s, device memory), with the time left.
 # and prints a compact summary last. Stages that fail do not stop the later ones; the whole run keeps
 # inside GPU_CHECK_TOTAL_S (420 s), each stage's limit cut to what is left.
 set -uo pipefail
@@ -193,6 +194,26 @@ except (OSError, ValueError) as e:
 s = m["seconds"]
 print(f"finetune: {m['steps']} steps, {1000 * s['train'] / max(1, m['steps']):.0f} ms/step training, "
       f"{s['eval']} s evaluating; test accuracy {m['test']['accuracy']:.3f}")
+EOF
+  # DeBERTaV3's preset on the GPU (README's cost of `--config deberta-v3-xsmall --backend cuda`): 30 GDES steps
+  # at its batch of 128 × 128. Last, so it only takes what the stages above left of the run's time.
+  local debertaDir=/tmp/gpu-check-deberta
+  rm -rf "$debertaDir"
+  stage deberta "${GPU_CHECK_DEBERTA_S:-60}" env --chdir="$dev" deno run -A "$dev/pretrain.js" \
+    --config deberta-v3-xsmall --sharing gdes --steps 30 --backend cuda --corpus "$dev/corpus" \
+    --set warmupSteps=5 --set logEvery=10 --set checkpointEvery=0 ${GPU_CHECK_DEBERTA_SET:-} --out "$debertaDir"
+  cp "$debertaDir/metrics.jsonl" "$out/deberta_metrics.jsonl" 2>/dev/null
+  tail -4 "$out/deberta.log"
+  python3 - "$out/deberta_metrics.jsonl" <<'EOF' 2>&1 | tee "$out/deberta_summary.txt"
+import json, math, sys
+try:
+    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+except OSError:
+    sys.exit("deberta: no metrics.jsonl")
+bad = [r["step"] for r in rows if not all(math.isfinite(r[k]) for k in ("loss_mlm", "loss_rtd") if r.get(k) is not None)]
+last = rows[-1]
+print(f"deberta-v3-xsmall gdes: {len(rows)} logged steps, last {last['step']}: {last['tokens_per_s']} tokens/s, "
+      f"device {last.get('device_mib')} MiB; non-finite losses at steps: {bad or 'none'}")
 EOF
   echo "== stages"
   cat "$out/stages.txt"
