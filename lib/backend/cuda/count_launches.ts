@@ -253,16 +253,21 @@ export async function stepWork(cfg: RunConfig, peak: DevicePeak): Promise<StepWo
   if (!workStarted) {
     await initBackend("cpu");
     const rt = nullCuda();
-    const sgemm = rt.sgemmBatched.bind(rt);
+    // Device work beside launches and gemms: fills and device-to-device copies.
+    let fillsAndCopies = 0;
+    const [sgemm, memset, copy] = [rt.sgemmBatched.bind(rt), rt.memsetD32.bind(rt), rt.copyDtoD.bind(rt)];
     rt.sgemmBatched = (ta, tb, m, n, k, a, sa, b, sb, c, count, beta) => {
       if (work) work.flops += 2 * m * n * k * count;
       return sgemm(ta, tb, m, n, k, a, sa, b, sb, c, count, beta);
     };
+    rt.memsetD32 = (dst, word, count) => (fillsAndCopies++, memset(dst, word, count));
+    rt.copyDtoD = (dst, src, bytes) => (fillsAndCopies++, copy(dst, src, bytes));
     const counters = registerCudaBackend(rt, "cudawork").rt.counters;
+    const deviceOps = () => counters.launches + counters.gemms + fillsAndCopies;
     wrapKernels("cudawork", (name, args, run) => {
-      const ops0 = counters.launches + counters.gemms, flops0 = work?.flops ?? 0;
+      const ops0 = deviceOps(), flops0 = work?.flops ?? 0;
       const out = run();
-      if (!work || counters.launches + counters.gemms === ops0) return out; // an alias: no device work
+      if (!work || deviceOps() === ops0) return out; // an alias (Reshape, Identity): no device work
       // Every tensor is 4 bytes an element on the device (backend.ts).
       const tensors = [...Object.values(args.inputs), ...(Array.isArray(out) ? out : [out])];
       const bytes = tensors.reduce((n, t) => n + 4 * (t?.shape.reduce((a, b) => a * b, 1) ?? 0), 0);
