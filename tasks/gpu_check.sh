@@ -135,19 +135,27 @@ EOF
     --configs electra-small --batches 128 --warmup 2 --steps 2 --out "$out/profile.json"
   sed -n '1,45p' "$out/profile.log"
 
-  local runDir=/tmp/gpu-check-run
-  rm -rf "$runDir"
-  stage pretrain "${GPU_CHECK_PRETRAIN_S:-120}" env --chdir="$dev" deno run -A "$dev/pretrain.js" \
-    --config electra-small --sharing gdes --steps 200 --backend cuda --corpus "$dev/corpus" \
-    --set warmupSteps=20 --set logEvery=10 --set checkpointEvery=0 --out "$runDir"
-  cp "$runDir/metrics.jsonl" "$out/pretrain_metrics.jsonl" 2>/dev/null
-  tail -12 "$out/pretrain.log"
-  python3 - "$out/pretrain_metrics.jsonl" <<'EOF' 2>&1 | tee "$out/pretrain_summary.txt"
+  # pretrain_stage NAME SECONDS DIR ARGS...: pretrain.js on cuda into DIR (logging every 10 steps, no
+  # checkpoints), its metrics copied to $out/NAME_metrics.jsonl.
+  pretrain_stage() {
+    local name=$1 secs=$2 dir=$3
+    shift 3
+    rm -rf "$dir"
+    stage "$name" "$secs" env --chdir="$dev" deno run -A "$dev/pretrain.js" --backend cuda --corpus "$dev/corpus" \
+      --set logEvery=10 --set checkpointEvery=0 --out "$dir" "$@"
+    cp "$dir/metrics.jsonl" "$out/${name}_metrics.jsonl" 2>/dev/null
+  }
+  # metrics_summary NAME [sizing]: losses, tokens/s, live tensors and memory of $out/NAME_metrics.jsonl, into
+  # $out/NAME_summary.txt; with `sizing`, what it makes of `compare --gpu` (electra-small at 128 × 128).
+  metrics_summary() {
+    python3 - "$out/$1_metrics.jsonl" "${2:-}" <<'EOF' 2>&1 | tee "$out/$1_summary.txt"
 import json, math, sys
 try:
     rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 except OSError:
-    sys.exit("pretrain: no metrics.jsonl")
+    sys.exit(f"no {sys.argv[1]}")
+if not rows:
+    sys.exit(f"{sys.argv[1]} is empty")
 bad = [r["step"] for r in rows if not all(math.isfinite(r[k]) for k in ("loss_mlm", "loss_rtd") if r.get(k) is not None)]
 print("step  mlm     rtd     tok/s   tensors  mem_mib  device_mib")
 for r in rows[:: max(1, len(rows) // 10)] + rows[-1:]:
@@ -155,18 +163,23 @@ for r in rows[:: max(1, len(rows) // 10)] + rows[-1:]:
 print(f"{len(rows)} logged steps, last {rows[-1]['step']}; non-finite losses at steps: {bad or 'none'}")
 # What sizes `compare --gpu` (lib/finetune/compare_plan.ts GPU: 4 modes × 4,000 steps of 128 × 128 tokens).
 late = sorted(r["tokens_per_s"] for r in rows[len(rows) // 2:] if r.get("tokens_per_s"))
-if late:
+if sys.argv[2] == "sizing" and late:
     s_per_step = 128 * 128 / late[len(late) // 2]
     print(f"compare --gpu: {s_per_step:.3f} s/step -> 4 x 4000 steps = {4 * 4000 * s_per_step / 60:.0f} min of "
           f"pre-training; GPU.steps for 45 min: {int(45 * 60 / (4 * s_per_step)) // 100 * 100}")
 EOF
+  }
+
+  local runDir=/tmp/gpu-check-run
+  pretrain_stage pretrain "${GPU_CHECK_PRETRAIN_S:-120}" "$runDir" \
+    --config electra-small --sharing gdes --steps 200 --set warmupSteps=20
+  tail -12 "$out/pretrain.log"
+  metrics_summary pretrain sizing
 
   # A seed repeats its run: the first 20 steps again (same seed, same schedule) must log the same bits.
   local repeatDir=/tmp/gpu-check-repeat
-  rm -rf "$repeatDir"
-  stage repeat "${GPU_CHECK_REPEAT_S:-45}" env --chdir="$dev" deno run -A "$dev/pretrain.js" \
-    --config electra-small --sharing gdes --steps 200 --until 20 --backend cuda --corpus "$dev/corpus" \
-    --set warmupSteps=20 --set logEvery=10 --set checkpointEvery=0 --out "$repeatDir"
+  pretrain_stage repeat "${GPU_CHECK_REPEAT_S:-45}" "$repeatDir" \
+    --config electra-small --sharing gdes --steps 200 --until 20 --set warmupSteps=20
   tail -3 "$out/repeat.log"
   python3 - "$runDir/metrics.jsonl" "$repeatDir/metrics.jsonl" <<'EOF' 2>&1 | tee "$out/repeat_summary.txt"
 import json, sys
@@ -197,24 +210,12 @@ print(f"finetune: {m['steps']} steps, {1000 * s['train'] / max(1, m['steps']):.0
 EOF
   # DeBERTaV3's preset on the GPU (README's cost of `--config deberta-v3-xsmall --backend cuda`): 30 GDES steps
   # at its batch of 128 × 128. Last, so it only takes what the stages above left of the run's time.
-  local debertaDir=/tmp/gpu-check-deberta
-  rm -rf "$debertaDir"
-  stage deberta "${GPU_CHECK_DEBERTA_S:-60}" env --chdir="$dev" deno run -A "$dev/pretrain.js" \
-    --config deberta-v3-xsmall --sharing gdes --steps 30 --backend cuda --corpus "$dev/corpus" \
-    --set warmupSteps=5 --set logEvery=10 --set checkpointEvery=0 ${GPU_CHECK_DEBERTA_SET:-} --out "$debertaDir"
-  cp "$debertaDir/metrics.jsonl" "$out/deberta_metrics.jsonl" 2>/dev/null
+  # shellcheck disable=SC2086 # GPU_CHECK_DEBERTA_SET: extra `--set K=V` words
+  pretrain_stage deberta "${GPU_CHECK_DEBERTA_S:-60}" /tmp/gpu-check-deberta \
+    --config deberta-v3-xsmall --sharing gdes --steps 30 --set warmupSteps=5 ${GPU_CHECK_DEBERTA_SET:-}
   tail -4 "$out/deberta.log"
-  python3 - "$out/deberta_metrics.jsonl" <<'EOF' 2>&1 | tee "$out/deberta_summary.txt"
-import json, math, sys
-try:
-    rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-except OSError:
-    sys.exit("deberta: no metrics.jsonl")
-bad = [r["step"] for r in rows if not all(math.isfinite(r[k]) for k in ("loss_mlm", "loss_rtd") if r.get(k) is not None)]
-last = rows[-1]
-print(f"deberta-v3-xsmall gdes: {len(rows)} logged steps, last {last['step']}: {last['tokens_per_s']} tokens/s, "
-      f"device {last.get('device_mib')} MiB; non-finite losses at steps: {bad or 'none'}")
-EOF
+  metrics_summary deberta
+
   echo "== stages"
   cat "$out/stages.txt"
 }
