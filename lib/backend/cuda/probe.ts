@@ -59,7 +59,13 @@ const sharing = values.sharing as SharingMode;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // 2. Host time on the null device (first: it needs no GPU).
-const host = await hostTimePerStep(values.config!, sharing, { batch, length: 128, steps, warmup: 2 });
+// V8's JIT and the garbage collector make short runs noisy: 10 warm-up steps, the median of 30 or more.
+const host = await hostTimePerStep(values.config!, sharing, {
+  batch,
+  length: 128,
+  steps: Math.max(30, steps),
+  warmup: 10,
+});
 
 // 1. Launch and gemm cost.
 console.log(
