@@ -195,16 +195,11 @@ async function profile(opts: BenchOptions): Promise<void> {
       if (backend === "cuda") {
         // Beside each kernel's device time, the least its traffic and flops allow on this GPU.
         const { stepWork } = await import("../lib/backend/cuda/count_launches.ts");
-        const { REFERENCE_PEAKS } = await import("../lib/backend/cuda/driver.ts");
-        const info = (tf.backend() as CudaBackend).rt.info;
-        const [peakName, peak] = info.peak
-          ? [`${info.name}'s peak rates`, info.peak]
-          : ["an H100 SXM's peak rates (the device reports no clocks)", REFERENCE_PEAKS["H100 SXM"]];
+        const { peakOf } = await import("../lib/backend/cuda/driver.ts");
+        const { peak, source } = peakOf((tf.backend() as CudaBackend).rt.info);
         const w = await stepWork(caseConfig(spec), peak);
         p.floor = {
-          peak: `${peakName} (${(peak.memoryBytesPerS / 1e12).toFixed(2)} TB/s, ${
-            (peak.fp32FlopsPerS / 1e12).toFixed(1)
-          } FP32 TFLOPS)`,
+          peak: source,
           totalMs: w.floorMs,
           byKernel: Object.fromEntries([...w.byKernel].map(([k, v]) => [k, v.floorMs])),
         };

@@ -182,6 +182,23 @@ export const REFERENCE_PEAKS: Record<string, DevicePeak> = {
 };
 
 /**
+ * The peaks a floor is computed at: the device's own, or an H100 SXM's where its driver reports no
+ * clocks (or there is no device), with a line saying which.
+ */
+export function peakOf(info?: CudaDeviceInfo): { peak: DevicePeak; source: string } {
+  const peak = info?.peak ?? REFERENCE_PEAKS["H100 SXM"];
+  const rates = `${(peak.memoryBytesPerS / 1e12).toFixed(2)} TB/s, ${
+    (peak.fp32FlopsPerS / 1e12).toFixed(1)
+  } FP32 TFLOPS`;
+  return {
+    peak,
+    source: info?.peak
+      ? `${info.name}'s peak rates (${rates}, from its attributes)`
+      : `an H100 SXM's peak rates (${rates}, datasheet: the device reports no clocks)`,
+  };
+}
+
+/**
  * Peak rates from device attributes: memory clock (kHz, double data rate) × bus width (bits), and
  * SM clock (kHz) × multiprocessors × FP32 lanes per SM (64 on compute capability 6.0, 7.x, 8.0; 128
  * elsewhere from 6.1 on) × 2 (one fused multiply-add is two operations).

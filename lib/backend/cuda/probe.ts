@@ -22,7 +22,7 @@
 import * as tf from "../../tf.ts";
 import { initBackend } from "../mod.ts";
 import type { CudaBackend } from "./backend.ts";
-import { REFERENCE_PEAKS } from "./driver.ts";
+import { peakOf } from "./driver.ts";
 import { hostTimePerStep, stepWork } from "./count_launches.ts";
 import { applyOverrides, preset, type SharingMode, validateConfig } from "../../config.ts";
 import { Pretrainer } from "../../train/pretrain.ts";
@@ -103,7 +103,7 @@ const cfg = validateConfig(
   applyOverrides(preset(values.config!), { sharing, batchSize: batch, seqLength: 128 }),
 );
 // 4. The least time this GPU's device could take for the step (on the null device, at its peak rates).
-const peak = rt.info.peak ?? REFERENCE_PEAKS["H100 SXM"];
+const { peak, source } = peakOf(rt.info);
 const floor = await stepWork(cfg, peak);
 await tf.setBackend("cuda");
 
@@ -153,11 +153,7 @@ const report = {
   // at peak FP32. The wall time over the larger of this and estimated_host_ms: how far the step is from
   // what its bound allows.
   device_floor_ms: floor.floorMs,
-  device_peak: {
-    source: rt.info.peak ? "device attributes" : "H100 SXM datasheet (no clocks reported)",
-    tb_per_s: peak.memoryBytesPerS / 1e12,
-    fp32_tflops: peak.fp32FlopsPerS / 1e12,
-  },
+  device_peak: source,
   step_gb_moved: floor.bytes / 1e9,
   step_tflop: floor.flops / 1e12,
 };
