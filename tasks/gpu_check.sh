@@ -8,8 +8,8 @@
 # tasks/finetune.ts, lib/backend/cuda/probe.ts) with their npm dependencies, compresses Deno, and copies
 # the PyTorch peer, a 3 MB Gutenberg corpus folder and one task as CSV files into .device/ (git-ignored,
 # ~50 MB). `run` unpacks Deno, finds cuBLAS (PyTorch's nvidia wheel on a machine
-# without the CUDA toolkit), then runs, each under its own time limit and logged to $OUT (default
-# ./gpu-check-out):
+# without the CUDA toolkit), then runs, each under its own time limit and logged to $GPU_CHECK_WORK/logs
+# (default /tmp/gpu-check/logs):
 #   1. tests/cuda_test.ts: every kernel against the cpu backend, one ES and one GDES step against cpu;
 #   2. deno task bench --backends cuda --peer-device cuda (tiny and electra-small, batch 32 and 128),
 #      PyTorch CUDA eager fp32 as the peer in the same run;
@@ -20,7 +20,15 @@
 #   5. fine-tuning its exported discriminator on sentiment-yelp with `compare --gpu`'s settings (steps/s);
 #   6. 30 steps of deberta-v3-xsmall GDES at batch 128 (tokens/s, device memory), with the time left.
 # and prints a compact summary last. Stages that fail do not stop the later ones; the whole run keeps
-# inside GPU_CHECK_TOTAL_S (420 s), each stage's limit cut to what is left.
+# inside GPU_CHECK_TOTAL_S (420 s), each stage's limit cut to what is left. A device call returns at most
+# 8 files from $OUT, so $OUT (default ./gpu-check-out) gets two: summary.txt (all the run printed) and
+# logs.tar.gz (every log, record and summary; refreshed after each stage, so a call cut short still
+# returns what finished).
+#
+# A rerun after a fix, in what the device time has left (GPU_RUNS.md: "A rerun"), runs only the stages named:
+#   GPU_CHECK_ONLY=cuda_test,bench GPU_CHECK_TOTAL_S=200 bash tasks/gpu_check.sh run
+# Stage names: cuda_test bench probe profile pretrain repeat finetune deberta (repeat and finetune read
+# pretrain's run, so name pretrain with them).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -55,16 +63,36 @@ EOF
   du -sh .device
 }
 
+# check_only: every name in GPU_CHECK_ONLY is a stage, or the run stops before it starts.
+check_only() {
+  local name only=${GPU_CHECK_ONLY:-}
+  for name in ${only//,/ }; do
+    case $name in
+      cuda_test | bench | probe | profile | pretrain | repeat | finetune | deberta) ;;
+      *)
+        echo "gpu_check: GPU_CHECK_ONLY names '$name', not a stage (cuda_test bench probe profile pretrain" \
+          "repeat finetune deberta)" >&2
+        exit 2
+        ;;
+    esac
+  done
+}
+
+# run RET: the check, its logs in $GPU_CHECK_WORK/logs, packed into RET/logs.tar.gz after each stage.
 run() {
-  local out=${OUT:-$top/gpu-check-out}
-  mkdir -p "$out"
+  local ret=$1 work=${GPU_CHECK_WORK:-/tmp/gpu-check}
+  local logs=$work/logs
+  rm -rf "$work" && mkdir -p "$logs"
+  save() { tar -czf "$ret/.logs.tar.gz" -C "$logs" . && mv -f "$ret/.logs.tar.gz" "$ret/logs.tar.gz"; }
   local dev="$top/.device"
-  mkdir -p /tmp/denobin
-  if [ ! -x /tmp/denobin/deno ]; then
+  # Deno unpacked once per machine into GPU_CHECK_BIN (tests/gpu_check_test.ts puts a stand-in there).
+  local bin=${GPU_CHECK_BIN:-/tmp/denobin}
+  mkdir -p "$bin"
+  if [ ! -x "$bin/deno" ]; then
     python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
-      "$dev/deno.xz" /tmp/denobin/deno && chmod +x /tmp/denobin/deno
+      "$dev/deno.xz" "$bin/deno" && chmod +x "$bin/deno"
   fi
-  export PATH=/tmp/denobin:$PATH NO_COLOR=1
+  export PATH=$bin:$PATH NO_COLOR=1
   export RTDLAB_CUDA_PTX_DIR="$top/lib/backend/cuda" RTDLAB_CACHE=/tmp/rtdlab-cache
   # cuBLAS: the toolkit's if installed, else the nvidia wheel PyTorch brings (its libcublasLt beside it).
   if [ -z "${RTDLAB_CUBLAS:-}" ]; then
@@ -80,36 +108,47 @@ run() {
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm --format=csv,noheader
     echo "cuBLAS: ${RTDLAB_CUBLAS:-not found}; torch: $(python3 -c 'import torch; print(torch.__version__)' 2>&1)"
     echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-  } 2>&1 | tee "$out/machine.txt"
+  } 2>&1 | tee "$logs/machine.txt"
 
   local t0 rc
   # The whole run stays inside GPU_CHECK_TOTAL_S (default 7 minutes, the issue's bound for one call), so a
   # hung stage leaves time for the rest and the call time for a rerun: each stage gets at most what is left.
   local deadline=$(($(date +%s) + ${GPU_CHECK_TOTAL_S:-420}))
-  stage() { # stage NAME SECONDS CMD...: runs CMD under a time limit, logs to $out/NAME.log
+  # stage NAME SECONDS CMD...: runs CMD under a time limit, logs to $logs/NAME.log; returns 1 (and writes no
+  # log) when the stage is skipped, so its summary is skipped too.
+  stage() {
     local name=$1 secs=$2 left
     shift 2
+    if [ -n "${GPU_CHECK_ONLY:-}" ] && [[ ",$GPU_CHECK_ONLY," != *",$name,"* ]]; then
+      echo "stage $name: skipped (not in GPU_CHECK_ONLY=$GPU_CHECK_ONLY)" | tee -a "$logs/stages.txt"
+      rm -f "$logs/$name.log"
+      return 1
+    fi
     t0=$(date +%s)
     left=$((deadline - t0 - 10))
     [ "$left" -lt "$secs" ] && secs=$left
     if [ "$secs" -lt 5 ]; then
-      echo "stage $name: skipped (the run's ${GPU_CHECK_TOTAL_S:-420} s are spent)" | tee -a "$out/stages.txt"
-      return
+      echo "stage $name: skipped (the run's ${GPU_CHECK_TOTAL_S:-420} s are spent)" | tee -a "$logs/stages.txt"
+      rm -f "$logs/$name.log"
+      return 1
     fi
-    timeout -k 5 "$secs" "$@" >"$out/$name.log" 2>&1
+    timeout -k 5 "$secs" "$@" >"$logs/$name.log" 2>&1
     rc=$?
-    echo "stage $name: exit $rc in $(($(date +%s) - t0)) s (limit $secs s)" | tee -a "$out/stages.txt"
+    echo "stage $name: exit $rc in $(($(date +%s) - t0)) s (limit $secs s)" | tee -a "$logs/stages.txt"
+    save
+    return 0
   }
 
-  stage cuda_test "${GPU_CHECK_TEST_S:-100}" deno test -A "$dev/cuda_test.js"
-  grep -E "^cuda vs cpu|^(ok|FAILED) \|" "$out/cuda_test.log"
-  sed -n '/ERRORS/,/^FAILURES/p' "$out/cuda_test.log" | head -60
+  if stage cuda_test "${GPU_CHECK_TEST_S:-100}" deno test -A "$dev/cuda_test.js"; then
+    grep -E "^cuda vs cpu|^(ok|FAILED) \|" "$logs/cuda_test.log"
+    sed -n '/ERRORS/,/^FAILURES/p' "$logs/cuda_test.log" | head -60
+  fi
 
-  stage bench "${GPU_CHECK_BENCH_S:-170}" deno run -A "$dev/bench.js" --backends cuda --peer-device cuda \
+  if stage bench "${GPU_CHECK_BENCH_S:-170}" deno run -A "$dev/bench.js" --backends cuda --peer-device cuda \
     --peer-python python3 --peer-script "$dev/peer/pytorch_electra_step.py" --configs tiny,electra-small \
-    --batches 32,128 --warmup 3 --steps 10 --case-timeout 90 --out "$out/bench.json"
-  tail -14 "$out/bench.log"
-  python3 - "$out/bench.json" <<'EOF' 2>&1 | tee "$out/bench_summary.txt"
+    --batches 32,128 --warmup 3 --steps 10 --case-timeout 90 --out "$logs/bench.json"; then
+    tail -14 "$logs/bench.log"
+    python3 - "$logs/bench.json" <<'EOF' 2>&1 | tee "$logs/bench_summary.txt"
 import json, sys
 try:
     rows = json.load(open(sys.argv[1]))["rows"]
@@ -126,29 +165,30 @@ for r in rows:
           f'{g.get("gemms_per_step", "-")!s:5}  {g.get("syncs_per_step", "-")!s:5}  {mib[:1]}..{mib[-1:]}'
           + ("" if res else f'  rtdlab error: {(r.get("rtdlab") or {}).get("error")}'))
 EOF
+  fi
 
   # Host- or device-bound? Launch cost, the host's own time per step (null device), the real step.
-  stage probe "${GPU_CHECK_PROBE_S:-60}" deno run -A "$dev/probe.js" --config electra-small --batch 128
-  tail -30 "$out/probe.log"
+  stage probe "${GPU_CHECK_PROBE_S:-60}" deno run -A "$dev/probe.js" --config electra-small --batch 128 &&
+    tail -30 "$logs/probe.log"
   # Device time per kernel (tf.profile: events around every kernel) of electra-small b128.
   stage profile "${GPU_CHECK_PROFILE_S:-60}" deno run -A "$dev/bench.js" --profile --backends cuda \
-    --configs electra-small --batches 128 --warmup 2 --steps 2 --out "$out/profile.json"
-  sed -n '1,45p' "$out/profile.log"
+    --configs electra-small --batches 128 --warmup 2 --steps 2 --out "$logs/profile.json" &&
+    sed -n '1,45p' "$logs/profile.log"
 
   # pretrain_stage NAME SECONDS DIR ARGS...: pretrain.js on cuda into DIR (logging every 10 steps, no
-  # checkpoints), its metrics copied to $out/NAME_metrics.jsonl.
+  # checkpoints), its metrics copied to $logs/NAME_metrics.jsonl; returns 1 when the stage is skipped.
   pretrain_stage() {
     local name=$1 secs=$2 dir=$3
     shift 3
     rm -rf "$dir"
     stage "$name" "$secs" env --chdir="$dev" deno run -A "$dev/pretrain.js" --backend cuda --corpus "$dev/corpus" \
-      --set logEvery=10 --set checkpointEvery=0 --out "$dir" "$@"
-    cp "$dir/metrics.jsonl" "$out/${name}_metrics.jsonl" 2>/dev/null
+      --set logEvery=10 --set checkpointEvery=0 --out "$dir" "$@" || return 1
+    cp "$dir/metrics.jsonl" "$logs/${name}_metrics.jsonl" 2>/dev/null
   }
-  # metrics_summary NAME [sizing]: losses, tokens/s, live tensors and memory of $out/NAME_metrics.jsonl, into
-  # $out/NAME_summary.txt; with `sizing`, what it makes of `compare --gpu` (electra-small at 128 × 128).
+  # metrics_summary NAME [sizing]: losses, tokens/s, live tensors and memory of $logs/NAME_metrics.jsonl, into
+  # $logs/NAME_summary.txt; with `sizing`, what it makes of `compare --gpu` (electra-small at 128 × 128).
   metrics_summary() {
-    python3 - "$out/$1_metrics.jsonl" "${2:-}" <<'EOF' 2>&1 | tee "$out/$1_summary.txt"
+    python3 - "$logs/$1_metrics.jsonl" "${2:-}" <<'EOF' 2>&1 | tee "$logs/$1_summary.txt"
 import json, math, sys
 try:
     rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -170,18 +210,19 @@ if sys.argv[2] == "sizing" and late:
 EOF
   }
 
-  local runDir=/tmp/gpu-check-run
-  pretrain_stage pretrain "${GPU_CHECK_PRETRAIN_S:-120}" "$runDir" \
-    --config electra-small --sharing gdes --steps 200 --set warmupSteps=20
-  tail -12 "$out/pretrain.log"
-  metrics_summary pretrain sizing
+  local runDir=$work/run
+  if pretrain_stage pretrain "${GPU_CHECK_PRETRAIN_S:-120}" "$runDir" \
+    --config electra-small --sharing gdes --steps 200 --set warmupSteps=20; then
+    tail -12 "$logs/pretrain.log"
+    metrics_summary pretrain sizing
+  fi
 
   # A seed repeats its run: the first 20 steps again (same seed, same schedule) must log the same bits.
-  local repeatDir=/tmp/gpu-check-repeat
-  pretrain_stage repeat "${GPU_CHECK_REPEAT_S:-45}" "$repeatDir" \
-    --config electra-small --sharing gdes --steps 200 --until 20 --set warmupSteps=20
-  tail -3 "$out/repeat.log"
-  python3 - "$runDir/metrics.jsonl" "$repeatDir/metrics.jsonl" <<'EOF' 2>&1 | tee "$out/repeat_summary.txt"
+  local repeatDir=$work/repeat
+  if pretrain_stage repeat "${GPU_CHECK_REPEAT_S:-45}" "$repeatDir" \
+    --config electra-small --sharing gdes --steps 200 --until 20 --set warmupSteps=20; then
+    tail -3 "$logs/repeat.log"
+    python3 - "$runDir/metrics.jsonl" "$repeatDir/metrics.jsonl" <<'EOF' 2>&1 | tee "$logs/repeat_summary.txt"
 import json, sys
 keys = ("loss_mlm", "loss_rtd", "grad_norm_g", "grad_norm_d", "disc_acc")
 try:
@@ -192,13 +233,14 @@ steps = sorted(set(a) & set(b))
 diff = [(s, k, a[s].get(k), b[s].get(k)) for s in steps for k in keys if a[s].get(k) != b[s].get(k)]
 print(f"repeat: steps {steps} of one seed twice: " + ("the same bits" if steps and not diff else f"DIFFER {diff[:4]}"))
 EOF
+  fi
 
   # Fine-tuning on the GPU with `compare --gpu`'s settings, from the 200-step run's discriminator.
-  stage finetune "${GPU_CHECK_FINETUNE_S:-60}" env --chdir="$dev" deno run -A "$dev/finetune.js" \
-    --checkpoint "$runDir" --task "$dev/tasks" --lr 3e-4 --batch 32 --max-length 64 --backend cuda --quiet
-  tail -8 "$out/finetune.log"
-  cp "$runDir/finetune/tasks-s0/metrics.json" "$out/finetune_metrics.json" 2>/dev/null
-  python3 - "$out/finetune_metrics.json" <<'EOF' 2>&1 | tee "$out/finetune_summary.txt"
+  if stage finetune "${GPU_CHECK_FINETUNE_S:-60}" env --chdir="$dev" deno run -A "$dev/finetune.js" \
+    --checkpoint "$runDir" --task "$dev/tasks" --lr 3e-4 --batch 32 --max-length 64 --backend cuda --quiet; then
+    tail -8 "$logs/finetune.log"
+    cp "$runDir/finetune/tasks-s0/metrics.json" "$logs/finetune_metrics.json" 2>/dev/null
+    python3 - "$logs/finetune_metrics.json" <<'EOF' 2>&1 | tee "$logs/finetune_summary.txt"
 import json, sys
 try:
     m = json.load(open(sys.argv[1]))
@@ -208,20 +250,29 @@ s = m["seconds"]
 print(f"finetune: {m['steps']} steps, {1000 * s['train'] / max(1, m['steps']):.0f} ms/step training, "
       f"{s['eval']} s evaluating; test accuracy {m['test']['accuracy']:.3f}")
 EOF
+  fi
   # DeBERTaV3's preset on the GPU (README's cost of `--config deberta-v3-xsmall --backend cuda`): 30 GDES steps
   # at its batch of 128 × 128. Last, so it only takes what the stages above left of the run's time.
   # shellcheck disable=SC2086 # GPU_CHECK_DEBERTA_SET: extra `--set K=V` words
-  pretrain_stage deberta "${GPU_CHECK_DEBERTA_S:-60}" /tmp/gpu-check-deberta \
-    --config deberta-v3-xsmall --sharing gdes --steps 30 --set warmupSteps=5 ${GPU_CHECK_DEBERTA_SET:-}
-  tail -4 "$out/deberta.log"
-  metrics_summary deberta
+  if pretrain_stage deberta "${GPU_CHECK_DEBERTA_S:-60}" "$work/deberta" \
+    --config deberta-v3-xsmall --sharing gdes --steps 30 --set warmupSteps=5 ${GPU_CHECK_DEBERTA_SET:-}; then
+    tail -4 "$logs/deberta.log"
+    metrics_summary deberta
+  fi
 
   echo "== stages"
-  cat "$out/stages.txt"
+  cat "$logs/stages.txt"
+  save
+  echo "== $ret: summary.txt, logs.tar.gz ($(tar -tzf "$ret/logs.tar.gz" | grep -vc '/$') files)"
 }
 
 case "${1:-}" in
   pack) pack ;;
-  run) run ;;
+  run)
+    check_only
+    ret=${OUT:-$top/gpu-check-out}
+    mkdir -p "$ret"
+    run "$ret" 2>&1 | tee "$ret/summary.txt"
+    ;;
   *) echo "usage: tasks/gpu_check.sh pack|run" >&2; exit 2 ;;
 esac

@@ -1,0 +1,149 @@
+/**
+ * The GPU check's plumbing (tasks/gpu_check.sh run), without a GPU: a stand-in `deno` records each call and
+ * writes the metrics a pretrain run would. A lent GPU gives a session 15 minutes in all and a device call
+ * returns at most 8 files, so the check must return its logs packed, a rerun must run only the stages it
+ * names (and skip their summaries), and a misspelt stage must stop it before it starts.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tempDir } from "./_helpers.ts";
+
+const SCRIPT = fileURLToPath(new URL("../tasks/gpu_check.sh", import.meta.url));
+
+/** Prints its arguments to calls.txt; for `pretrain.js … --out DIR` writes DIR/metrics.jsonl (two steps). */
+const STAND_IN = `#!/usr/bin/env bash
+echo "$*" >> "$CALLS"
+prev=; until=0
+for a in "$@"; do
+  [ "$a" = --until ] && until=1
+  [ "$prev" = --out ] && out=$a
+  prev=$a
+done
+if [[ "$*" == *pretrain.js* ]]; then
+  mkdir -p "$out"
+  loss=3.5; [ "$until" = 1 ] && loss=\${REPEAT_LOSS:-3.5}
+  for s in 10 20; do
+    echo "{\\"step\\":$s,\\"loss_mlm\\":$loss,\\"loss_rtd\\":0.5,\\"tokens_per_s\\":1000}" >> "$out/metrics.jsonl"
+  done
+fi
+`;
+
+/** A copy of the script in a fresh folder laid out like the repository (tasks/, .device/), with the stand-in. */
+function checkout() {
+  const root = tempDir("gpu-check-");
+  Deno.mkdirSync(join(root, "tasks"));
+  Deno.mkdirSync(join(root, ".device"));
+  Deno.copyFileSync(SCRIPT, join(root, "tasks", "gpu_check.sh"));
+  const bin = join(root, "bin");
+  Deno.mkdirSync(bin);
+  Deno.writeTextFileSync(join(bin, "deno"), STAND_IN, { mode: 0o755 });
+  const work = join(root, "work");
+  return {
+    root,
+    bin,
+    work,
+    logs: join(work, "logs"),
+    out: join(root, "out"),
+    calls: join(root, "calls.txt"),
+  };
+}
+
+/** `bash tasks/gpu_check.sh run` in that copy, with `env` beside what points it at the copy's folders. */
+async function run(c: ReturnType<typeof checkout>, env: Record<string, string>) {
+  const { code, stderr } = await new Deno.Command("bash", {
+    args: [join(c.root, "tasks", "gpu_check.sh"), "run"],
+    cwd: c.root,
+    env: {
+      ...env,
+      OUT: c.out,
+      GPU_CHECK_WORK: c.work,
+      GPU_CHECK_BIN: c.bin,
+      CALLS: c.calls,
+      RTDLAB_CUBLAS: "/nonexistent/libcublas.so.13",
+    },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+const exists = (p: string) => {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const read = (...p: string[]) => Deno.readTextFileSync(join(...p));
+
+Deno.test("gpu_check run: GPU_CHECK_ONLY runs the stages it names and no other stage or summary", async () => {
+  const c = checkout();
+  const { code } = await run(c, { GPU_CHECK_ONLY: "pretrain,repeat", GPU_CHECK_TOTAL_S: "120" });
+  assert.equal(code, 0);
+  const stages = read(c.logs, "stages.txt").trim().split("\n");
+  assert.deepEqual(
+    stages.map((l) => l.split(":")[0]),
+    ["cuda_test", "bench", "probe", "profile", "pretrain", "repeat", "finetune", "deberta"].map((s) =>
+      `stage ${s}`
+    ),
+  );
+  for (const l of stages) {
+    const ran = /^stage (pretrain|repeat):/.test(l);
+    assert.match(l, ran ? /exit 0 in \d+ s/ : /skipped \(not in GPU_CHECK_ONLY=pretrain,repeat\)/);
+  }
+  // Skipped stages leave no log and no summary; only the two pretrain runs reached deno (besides --version).
+  for (const f of ["cuda_test.log", "bench.log", "bench_summary.txt", "probe.log", "finetune_summary.txt"]) {
+    assert.ok(!exists(join(c.logs, f)), `${f} written for a skipped stage`);
+  }
+  const calls = read(c.calls).trim().split("\n").filter((l) => l !== "--version");
+  assert.equal(calls.length, 2);
+  assert.ok(calls.every((l) => l.includes("pretrain.js --backend cuda")));
+  assert.match(read(c.logs, "pretrain_summary.txt"), /2 logged steps, last 20; non-finite/);
+  assert.match(read(c.logs, "repeat_summary.txt"), /steps \[10, 20\] of one seed twice: the same bits/);
+  // What comes back from the device: two files, the tarball holding every log the run wrote.
+  assert.deepEqual([...Deno.readDirSync(c.out)].map((e) => e.name).sort(), ["logs.tar.gz", "summary.txt"]);
+  const tar = await new Deno.Command("tar", { args: ["-tzf", join(c.out, "logs.tar.gz")] }).output();
+  const packed = new TextDecoder().decode(tar.stdout).split("\n").filter((l) => l && !l.endsWith("/"));
+  const written = [...Deno.readDirSync(c.logs)].map((e) => `./${e.name}`);
+  assert.deepEqual(packed.sort(), written.sort());
+  assert.deepEqual(written.sort(), [
+    "./machine.txt",
+    "./pretrain.log",
+    "./pretrain_metrics.jsonl",
+    "./pretrain_summary.txt",
+    "./repeat.log",
+    "./repeat_metrics.jsonl",
+    "./repeat_summary.txt",
+    "./stages.txt",
+  ]);
+  assert.match(read(c.out, "summary.txt"), /== stages\n(.|\n)*stage repeat: exit 0/);
+});
+
+Deno.test("gpu_check run: a repeat that logs other bits is reported as differing", async () => {
+  const c = checkout();
+  const { code } = await run(c, { GPU_CHECK_ONLY: "pretrain,repeat", REPEAT_LOSS: "3.25" });
+  assert.equal(code, 0);
+  assert.match(read(c.logs, "repeat_summary.txt"), /DIFFER \[\(10, 'loss_mlm', 3\.5, 3\.25\)/);
+});
+
+Deno.test("gpu_check run: a name that is not a stage stops the run before anything runs", async () => {
+  const c = checkout();
+  const { code, stderr } = await run(c, { GPU_CHECK_ONLY: "bench,pretrian" });
+  assert.equal(code, 2);
+  assert.match(stderr, /GPU_CHECK_ONLY names 'pretrian', not a stage/);
+  assert.ok(!exists(c.out) && !exists(c.work) && !exists(c.calls));
+});
+
+Deno.test("gpu_check run: a spent time budget skips every stage and says so", async () => {
+  const c = checkout();
+  const { code } = await run(c, { GPU_CHECK_TOTAL_S: "12" });
+  assert.equal(code, 0);
+  const stages = read(c.logs, "stages.txt").trim().split("\n");
+  assert.equal(stages.length, 8);
+  assert.ok(stages.every((l) => l.endsWith("skipped (the run's 12 s are spent)")), stages.join("\n"));
+  assert.ok(!exists(join(c.logs, "pretrain_summary.txt")));
+  assert.ok(exists(join(c.out, "logs.tar.gz")));
+});
