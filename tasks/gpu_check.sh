@@ -19,7 +19,8 @@
 #      its first 20 steps again with the same seed (the same bits: a seed repeats its run);
 #   5. fine-tuning its exported discriminator on sentiment-yelp with `compare --gpu`'s settings (steps/s);
 #   6. 30 steps of deberta-v3-xsmall GDES at batch 128 (tokens/s, device memory), with the time left.
-# and prints a compact summary last. Stages that fail do not stop the later ones; the whole run keeps
+# It prints each stage's summary as it ends, and last the stages and tasks/gpu_verdict.py's reading of the logs
+# against the issue's bars (verdict.txt). Stages that fail do not stop the later ones; the whole run keeps
 # inside GPU_CHECK_TOTAL_S (420 s), each stage's limit cut to what is left. A device call returns at most
 # 8 files from $OUT, so $OUT (default ./gpu-check-out) gets two: summary.txt (all the run printed) and
 # logs.tar.gz (every log, record and summary; refreshed after each stage, so a call cut short still
@@ -196,10 +197,13 @@ except OSError:
     sys.exit(f"no {sys.argv[1]}")
 if not rows:
     sys.exit(f"{sys.argv[1]} is empty")
-bad = [r["step"] for r in rows if not all(math.isfinite(r[k]) for k in ("loss_mlm", "loss_rtd") if r.get(k) is not None)]
+num = lambda v: isinstance(v, (int, float)) and math.isfinite(v)
+# JSON has no NaN: a null loss_mlm is one (loss_rtd is null by design only under MLM, not run here).
+bad = [r["step"] for r in rows if not (num(r.get("loss_mlm")) and num(r.get("loss_rtd")))]
 print("step  mlm     rtd     tok/s   tensors  mem_mib  device_mib")
 for r in rows[:: max(1, len(rows) // 10)] + rows[-1:]:
-    print(f'{r["step"]:4d}  {r["loss_mlm"]:.3f}  {r["loss_rtd"] or 0:.3f}  {r["tokens_per_s"]:6d}  {r.get("tensors")}  {r.get("mem_mib")}  {r.get("device_mib")}')
+    mlm, rtd = (f"{r.get(k):.3f}" if num(r.get(k)) else str(r.get(k)) for k in ("loss_mlm", "loss_rtd"))
+    print(f'{r["step"]:4d}  {mlm:6s}  {rtd:6s}  {r["tokens_per_s"]:6d}  {r.get("tensors")}  {r.get("mem_mib")}  {r.get("device_mib")}')
 print(f"{len(rows)} logged steps, last {rows[-1]['step']}; non-finite losses at steps: {bad or 'none'}")
 # What sizes `compare --gpu` (lib/finetune/compare_plan.ts GPU: 4 modes × 4,000 steps of 128 × 128 tokens).
 late = sorted(r["tokens_per_s"] for r in rows[len(rows) // 2:] if r.get("tokens_per_s"))
@@ -262,6 +266,7 @@ EOF
 
   echo "== stages"
   cat "$logs/stages.txt"
+  python3 "$top/tasks/gpu_verdict.py" "$logs" 2>&1 | tee "$logs/verdict.txt"
   save
   echo "== $ret: summary.txt, logs.tar.gz ($(tar -tzf "$ret/logs.tar.gz" | grep -vc '/$') files)"
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { tempDir } from "./_helpers.ts";
 
 const SCRIPT = fileURLToPath(new URL("../tasks/gpu_check.sh", import.meta.url));
+const VERDICT = fileURLToPath(new URL("../tasks/gpu_verdict.py", import.meta.url));
 
 /** Prints its arguments to calls.txt; for `pretrain.js … --out DIR` writes DIR/metrics.jsonl (two steps). */
 const STAND_IN = `#!/usr/bin/env bash
@@ -36,6 +37,7 @@ function checkout() {
   Deno.mkdirSync(join(root, "tasks"));
   Deno.mkdirSync(join(root, ".device"));
   Deno.copyFileSync(SCRIPT, join(root, "tasks", "gpu_check.sh"));
+  Deno.copyFileSync(VERDICT, join(root, "tasks", "gpu_verdict.py"));
   const bin = join(root, "bin");
   Deno.mkdirSync(bin);
   Deno.writeTextFileSync(join(bin, "deno"), STAND_IN, { mode: 0o755 });
@@ -118,6 +120,7 @@ Deno.test("gpu_check run: GPU_CHECK_ONLY runs the stages it names and no other s
     "./repeat_metrics.jsonl",
     "./repeat_summary.txt",
     "./stages.txt",
+    "./verdict.txt",
   ]);
   assert.match(read(c.out, "summary.txt"), /== stages\n(.|\n)*stage repeat: exit 0/);
 });
@@ -146,4 +149,98 @@ Deno.test("gpu_check run: a spent time budget skips every stage and says so", as
   assert.ok(stages.every((l) => l.endsWith("skipped (the run's 12 s are spent)")), stages.join("\n"));
   assert.ok(!exists(join(c.logs, "pretrain_summary.txt")));
   assert.ok(exists(join(c.out, "logs.tar.gz")));
+});
+
+/** tasks/gpu_verdict.py on a logs folder: its lines by bar, [status, detail]. */
+async function verdict(logs: string): Promise<Record<string, [string, string]>> {
+  const { code, stdout } = await new Deno.Command("python3", { args: [VERDICT, logs] }).output();
+  assert.equal(code, 0);
+  const lines = new TextDecoder().decode(stdout).trim().split("\n").slice(1);
+  // Fixed columns: the bar (12), its status (12), the detail.
+  return Object.fromEntries(lines.map((l) => [l.slice(0, 12).trim(), [l.slice(13, 25).trim(), l.slice(26)]]));
+}
+
+Deno.test("gpu_verdict reads the first H200 run (2026-12-04) as GPU_RUNS.md does", async () => {
+  const v = await verdict(
+    fileURLToPath(new URL("../lib/backend/cuda/measured/2026-12-04-h200", import.meta.url)),
+  );
+  assert.equal(v["correctness"][0], "FAILED");
+  assert.match(
+    v["correctness"][1],
+    /^28 passed, 1 failed, 1 ignored: cuda_emu \(host emulator\) vs cpu: unary kernels/,
+  );
+  assert.deepEqual(v["no NaN"], ["ok", "200 steps, every loss finite"]);
+  assert.equal(v["memory flat"][0], "ok"); // 29,879.9 → 29,906.9 MiB: within 1 %; 1,221 tensors throughout
+  assert.equal(v["speed"][0], "BELOW");
+  assert.match(v["speed"][1], /electra-small b128 0\.41x \(167 ms, 3961\+847 launches\+gemms\)/);
+  for (const bar of ["same seed", "bound", "cost"]) assert.equal(v[bar][0], "not run");
+});
+
+Deno.test("gpu_verdict: a divergence, growing memory, a differing repeat, the speed goal, a device-bound step", async () => {
+  const logs = tempDir("gpu-verdict-");
+  const write = (name: string, text: string) => Deno.writeTextFileSync(join(logs, name), text);
+  const row = (step: number, mib: number, tensors = 900) =>
+    JSON.stringify({ step, loss_mlm: 3, loss_rtd: 0.4, tokens_per_s: 1, device_mib: mib, tensors });
+  write(
+    "pretrain_metrics.jsonl",
+    [row(10, 900), row(20, 1000), row(30, 1005, 901), row(40, 1200)].join("\n"),
+  );
+  write(
+    "pretrain.log",
+    "step 40 ...\n\nerror: step 41: the generator's MLM loss is NaN: training diverged, so ...\n",
+  );
+  write(
+    "repeat_summary.txt",
+    "repeat: steps [10, 20] of one seed twice: DIFFER [(20, 'loss_mlm', 3.1, 3.2)]\n",
+  );
+  write("cuda_test.log", "...\nok | 29 passed | 0 failed (12s)\n");
+  const spec = (config: string, batch: number) => ({ config, batch });
+  const result = { median_s: 0.04, gpu: { launches_per_step: 471, gemms_per_step: 556 } };
+  write(
+    "bench.json",
+    JSON.stringify({
+      rows: [
+        { spec: spec("tiny", 32), ratio: 0.8, rtdlab: { result } },
+        { spec: spec("electra-small", 128), ratio: 1.7, rtdlab: { result } },
+      ],
+    }),
+  );
+  const report = {
+    config: "electra-small",
+    batch: 128,
+    step_wall_ms: 40,
+    estimated_host_ms: 20,
+    device_floor_ms: 23.3,
+    device_peak: "this device",
+    launches_and_gemms_per_step: 1027,
+    device_reserved_gb: 7.9,
+  };
+  write("probe.log", `null device: host 17 ms\n${JSON.stringify(report, null, 2)}\n`);
+  const v = await verdict(logs);
+  assert.deepEqual(v["correctness"], ["ok", "29 passed, 0 failed, 0 ignored"]);
+  assert.equal(v["no NaN"][0], "FAILED");
+  assert.match(v["no NaN"][1], /^step 41: the generator's MLM loss is NaN: training diverged/);
+  assert.equal(v["memory flat"][0], "GROWS"); // 1,000 → 1,200 MiB after warm-up (and one tensor more)
+  assert.match(
+    v["memory flat"][1],
+    /MiB on the device 1000 at step 20, at most 1200 by step 40; live tensors 900 .* 901/,
+  );
+  assert.equal(v["same seed"][0], "FAILED");
+  assert.deepEqual(v["speed"][0], "GOAL");
+  assert.match(v["speed"][1], /tiny b32 0\.80x .*; electra-small b128 1\.70x/);
+  assert.equal(v["bound"][0], "device-bound");
+  assert.match(
+    v["bound"][1],
+    /wall 40\.0 ms, host 20\.0 ms, device floor 23\.3 ms \(this device\): 1\.7x the floor/,
+  );
+  // One tensor more per 10 steps is a leak even where the device's memory stays put.
+  write("pretrain_metrics.jsonl", [row(20, 1000), row(30, 1000, 901), row(40, 1000, 902)].join("\n"));
+  assert.deepEqual((await verdict(logs))["memory flat"][0], "GROWS");
+  // A run without the divergence message but with a null loss (metrics written before runs stopped on it).
+  write("pretrain.log", "");
+  write(
+    "pretrain_metrics.jsonl",
+    [row(10, 900), JSON.stringify({ step: 20, loss_mlm: null, loss_rtd: null })].join("\n"),
+  );
+  assert.deepEqual((await verdict(logs))["no NaN"], ["FAILED", "non-finite losses at steps [20]"]);
 });

@@ -138,6 +138,41 @@ Deno.test("resume of a run killed before its first checkpoint starts again at st
   assert.ok(left.includes("export"));
 });
 
+Deno.test("a diverged run stops at its first non-finite loss and leaves its checkpoints and metrics as they were", async () => {
+  const out = join(tempDir(), "run");
+  const a = await pretrain({ config: runConfig("gdes", 12), outDir: out, until: 4, noExport: true });
+  a.trainer.dispose();
+  const latest = () => JSON.parse(Deno.readTextFileSync(join(out, "checkpoints", "latest.json")));
+  assert.equal(latest().step, 4);
+  // The same run continued at a learning rate no model survives: its weights overflow within a step or two.
+  const configPath = join(out, "config.json");
+  Deno.writeTextFileSync(
+    configPath,
+    JSON.stringify({ ...JSON.parse(Deno.readTextFileSync(configPath)), learningRate: 1e30 }),
+  );
+  const err = await pretrain({ config: runConfig("gdes", 12), outDir: out, resume: true }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.ok(err, "a run whose loss became NaN finished without an error");
+  const m = await readMetrics(join(out, "metrics.jsonl"));
+  const stop = m.at(-1)!.step + 1; // the step that diverged logged nothing
+  assert.ok(stop > 4 && stop < 12, `stopped at ${stop}`);
+  assert.match(
+    err.message,
+    new RegExp(
+      `^step ${stop}: the .* is (NaN|-?Infinity).*training diverged.*checkpoint of step ${latest().step} .*kept`,
+    ),
+  );
+  assert.ok(
+    m.every((r) => Number.isFinite(r.loss_mlm) && Number.isFinite(r.loss_rtd)),
+    "a non-finite loss logged",
+  );
+  // The checkpoints written before the diverged step are all there is (checkpointEvery 5), and no export.
+  assert.equal(latest().step, Math.max(4, 5 * Math.floor((stop - 1) / 5))); // the last one due before the stop
+  assert.ok(!(await Array.fromAsync(Deno.readDir(out))).some((e) => e.name === "export"));
+});
+
 Deno.test("the tensor count stays flat across training steps (every mode)", async () => {
   for (const sharing of ["es", "nes", "gdes", "mlm"] as const) {
     const before = tf.memory().numTensors;

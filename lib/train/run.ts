@@ -325,6 +325,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const metricsPath = join(out, "metrics.jsonl");
   // Training seconds of earlier sessions: elapsed_s continues across a resume.
   let elapsedBefore = 0;
+  let lastCheckpointStep: number | null = null; // named when a diverged step stops the run
   if (opts.resume) {
     const partial = await removePartialFiles(out);
     if (partial.length) say(`removed ${partial.length} partial file(s) left by an interrupted write`);
@@ -333,6 +334,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     // initialisation makes the same run.
     const state = ckpt ? await loadCheckpoint(ckpt, trainer) : null;
     const step = state?.step ?? 0;
+    if (state) lastCheckpointStep = step;
     // Drop log lines past the checkpoint: the resumed run writes them again, identically.
     const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= step);
     await writeFileAtomic(metricsPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
@@ -355,6 +357,9 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     while (trainer.step < stopAt) {
       const batch = sampler.batchAt(trainer.step);
       const m = await trainer.trainStep(batch);
+      // A diverged step writes nothing: its NaN weights must not replace the checkpoints kept so far.
+      const diverged = divergence(m, config, lastCheckpointStep);
+      if (diverged) throw new Error(diverged);
       windowTokens += batch.batch * batch.length;
       const now = performance.now();
       const elapsed = (now - t0) / 1000;
@@ -387,6 +392,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         trainer.step === stopAt || aborted
       ) {
         await saveCheckpoint(out, trainer, 2, elapsedBefore + (performance.now() - t0) / 1000);
+        lastCheckpointStep = trainer.step;
       }
       if (aborted) {
         stoppedEarly = true;
@@ -407,6 +413,24 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     say(`exported ${dirs.join(", ")}`);
   }
   return { trainer, tokenizer, last, outDir: out, stoppedEarly: stoppedEarly || trainer.step < config.steps };
+}
+
+/**
+ * Why the step that produced `m` ends the run (a loss that is NaN or infinite: training diverged), or
+ * null. Once a loss is not finite the weights are too, and every later step, checkpoint and export
+ * would be of them.
+ */
+export function divergence(m: StepMetrics, c: RunConfig, lastCheckpointStep: number | null): string | null {
+  const bad = [["the generator's MLM loss", m.lossMlm], ["the discriminator's RTD loss", m.lossRtd]]
+    .filter(([, v]) => v !== null && !Number.isFinite(v))
+    .map(([name, v]) => `${name} is ${v}`);
+  if (bad.length === 0) return null;
+  const kept = lastCheckpointStep === null
+    ? "no checkpoint had been written yet"
+    : `its checkpoint of step ${lastCheckpointStep} and the metrics before step ${m.step} are kept`;
+  return `step ${m.step}: ${bad.join(" and ")}: training diverged, so the run stops here (${kept}; ` +
+    `nothing of this step was written). A smaller learning rate (now ${c.learningRate}) or a longer ` +
+    `warm-up (now ${c.warmupSteps} steps) usually prevents it.`;
 }
 
 /** True when the run trains decoupled (helper for reports). */

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""The GPU check's verdict on issue 12's bars, read from the logs `tasks/gpu_check.sh run` wrote.
+
+    python3 tasks/gpu_verdict.py LOGS_DIR
+
+One line per bar: every kernel and step against the cpu backend (cuda_test), 200 steps without a
+non-finite loss, device memory and live tensors flat after warm-up, the same bits from one seed, speed
+against PyTorch CUDA in the same run (electra-small b128: 0.5x the bar, 1.0x the goal), whether the
+step is host- or device-bound (probe), and what fine-tuning and DeBERTa's preset cost. A bar whose stage
+wrote nothing says "not run". Python, like the check's summaries: it runs where deno may have failed.
+"""
+import json
+import math
+import os
+import re
+import sys
+
+WARMUP_STEP = 20  # the check's pretrain runs warm up for 20 steps; memory is judged after that
+
+
+def read(logs, name):
+    try:
+        with open(os.path.join(logs, name)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def jsonl(logs, name):
+    text = read(logs, name)
+    return None if text is None else [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def correctness(logs):
+    text = read(logs, "cuda_test.log")
+    if text is None:
+        return "not run", ""
+    m = None
+    for m in re.finditer(r"^(ok|FAILED) \| (\d+) passed(?: \| (\d+) failed)?(?: \| (\d+) ignored)?", text, re.M):
+        pass
+    if not m:
+        return "FAILED", "no test summary in cuda_test.log (crashed or timed out?)"
+    failed, ignored = int(m.group(3) or 0), int(m.group(4) or 0)
+    names = re.findall(r"^(.+?) => ", text[text.find("FAILURES"):], re.M) if failed else []
+    detail = f"{m.group(2)} passed, {failed} failed, {ignored} ignored" + (f": {'; '.join(names[:3])}" if names else "")
+    return ("ok" if m.group(1) == "ok" and failed == 0 else "FAILED"), detail
+
+
+def finite(v):
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def finite_run(logs, steps=200):
+    rows = jsonl(logs, "pretrain_metrics.jsonl")
+    if not rows:
+        return "not run", ""
+    # A run stops at its first non-finite loss (lib/train/run.ts) and says so; JSON has no NaN, so a
+    # metrics line from before that rule holds null where a loss was NaN (the check's runs are GDES: both
+    # losses are numbers).
+    diverged = [line for line in (read(logs, "pretrain.log") or "").splitlines() if "training diverged" in line]
+    if diverged:
+        return "FAILED", diverged[0].strip().removeprefix("error: ")[:200]
+    bad = [r["step"] for r in rows if not (finite(r.get("loss_mlm")) and finite(r.get("loss_rtd")))]
+    last = rows[-1]["step"]
+    if bad:
+        return "FAILED", f"non-finite losses at steps {bad[:5]}"
+    if last < steps:
+        return "SHORT", f"stopped at step {last} of {steps} (time limit or crash: pretrain.log)"
+    return "ok", f"{last} steps, every loss finite"
+
+
+def flat_memory(logs):
+    rows = [r for r in jsonl(logs, "pretrain_metrics.jsonl") or [] if r["step"] >= WARMUP_STEP]
+    if len(rows) < 2:
+        return "not run", ""
+    out = []
+    status = "ok"
+    for key, unit, slack in (("device_mib", "MiB on the device", 0.01), ("tensors", "live tensors", 0)):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if not values:
+            status, _ = "FAILED", out.append(f"no {key} logged")
+            continue
+        base, top = values[0], max(values)
+        if top > base * (1 + slack):
+            status = "GROWS"
+        out.append(f"{unit} {base:g} at step {rows[0]['step']}, at most {top:g} by step {rows[-1]['step']}")
+    return status, "; ".join(out)
+
+
+def repeat(logs):
+    text = read(logs, "repeat_summary.txt")
+    if text is None:
+        return "not run", ""
+    if "the same bits" in text:
+        return "ok", text.strip().removeprefix("repeat: ")
+    return "FAILED", text.strip()[:160]
+
+
+def speed(logs):
+    text = read(logs, "bench.json")
+    if text is None:
+        return "not run", ""
+    rows = json.loads(text).get("rows", [])
+    cases, status = [], "not run"
+    for r in rows:
+        spec, ratio = r["spec"], r.get("ratio")
+        res = (r.get("rtdlab") or {}).get("result") or {}
+        gpu = res.get("gpu") or {}
+        label = f"{spec['config']} b{spec['batch']}"
+        if ratio is None:
+            cases.append(f"{label}: no ratio ({'rtdlab' if not res else 'peer'} failed)")
+            continue
+        cases.append(f"{label} {ratio:.2f}x ({1000 * res['median_s']:.0f} ms, {gpu.get('launches_per_step', '?')}+"
+                     f"{gpu.get('gemms_per_step', '?')} launches+gemms)")
+        if (spec["config"], spec["batch"]) == ("electra-small", 128):
+            status = "GOAL" if ratio >= 1.0 else "ok" if ratio >= 0.5 else "BELOW"
+    if status == "not run" and rows:
+        status = "FAILED"  # the case the bar is about gave no ratio
+    return status, "rtdlab/PyTorch tokens/s: " + "; ".join(cases)
+
+
+def bound(logs):
+    text = read(logs, "probe.log")
+    if text is None:
+        return "not run", ""
+    start = re.search(r"^\{", text, re.M)  # the report: the JSON object probe.ts prints last
+    if not start:
+        return "FAILED", "no report in probe.log: " + (text.strip().splitlines() or [""])[-1][:120]
+    p = json.loads(text[start.start():])
+    wall, host, floor = p["step_wall_ms"], p["estimated_host_ms"], p.get("device_floor_ms")
+    which = "host-bound" if host >= 0.8 * wall else "device-bound"
+    detail = f"{p['config']} b{p['batch']}: wall {wall:.1f} ms, host {host:.1f} ms"
+    if floor:
+        detail += f", device floor {floor:.1f} ms ({p.get('device_peak')}): {wall / floor:.1f}x the floor"
+    detail += f"; {p['launches_and_gemms_per_step']:.0f} launches+gemms; reserved {p['device_reserved_gb']:.1f} GB"
+    return which, detail
+
+
+def cost(logs):
+    parts = []
+    ft = read(logs, "finetune_summary.txt")
+    if ft and ft.startswith("finetune:"):
+        parts.append(ft.strip().removeprefix("finetune: ").split(";")[0] + " (fine-tuning)")
+    rows = jsonl(logs, "deberta_metrics.jsonl")
+    if rows:
+        late = sorted(r["tokens_per_s"] for r in rows[len(rows) // 2:] if r.get("tokens_per_s"))
+        if late:
+            parts.append(f"deberta-v3-xsmall GDES b128: {late[len(late) // 2]} tokens/s, "
+                         f"{rows[-1].get('device_mib')} MiB (to step {rows[-1]['step']})")
+    return ("info" if parts else "not run"), "; ".join(parts)
+
+
+BARS = (
+    ("correctness", correctness),
+    ("no NaN", finite_run),
+    ("memory flat", flat_memory),
+    ("same seed", repeat),
+    ("speed", speed),
+    ("bound", bound),
+    ("cost", cost),
+)
+
+
+def main():
+    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+        sys.exit("usage: python3 tasks/gpu_verdict.py LOGS_DIR (the folder tasks/gpu_check.sh run logged to)")
+    print("== verdict (issue 12's bars; electra-small b128 speed: 0.5x PyTorch the bar, 1.0x the goal)")
+    for name, bar in BARS:
+        try:
+            status, detail = bar(sys.argv[1])
+        except (ValueError, KeyError, TypeError) as e:
+            status, detail = "FAILED", f"unreadable log ({type(e).__name__}: {e})"
+        print(f"{name:12s} {status:12s} {detail}".rstrip())
+
+
+if __name__ == "__main__":
+    main()
