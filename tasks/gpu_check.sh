@@ -184,7 +184,7 @@ EOF
     rm -rf "$dir"
     stage "$name" "$secs" env --chdir="$dev" deno run -A "$dev/pretrain.js" --backend cuda --corpus "$dev/corpus" \
       --set logEvery=10 --set checkpointEvery=0 --out "$dir" "$@" || return 1
-    cp "$dir/metrics.jsonl" "$logs/${name}_metrics.jsonl" 2>/dev/null
+    cp "$dir/metrics.jsonl" "$logs/${name}_metrics.jsonl" 2>/dev/null || true # none if it failed early
   }
   # metrics_summary NAME [sizing]: losses, tokens/s, live tensors and memory of $logs/NAME_metrics.jsonl, into
   # $logs/NAME_summary.txt; with `sizing`, what it makes of `compare --gpu` (electra-small at 128 × 128).

@@ -31,6 +31,15 @@ def jsonl(logs, name):
     return None if text is None else [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def missing(logs, stage):
+    """The bar of a stage that left no record: "not run" if it wrote no log either, else its last words."""
+    text = read(logs, f"{stage}.log")
+    if text is None:
+        return "not run", ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "FAILED", f"{stage}.log: " + (lines[-1][:160] if lines else "(empty)")
+
+
 def correctness(logs):
     text = read(logs, "cuda_test.log")
     if text is None:
@@ -53,7 +62,7 @@ def finite(v):
 def finite_run(logs, steps=200):
     rows = jsonl(logs, "pretrain_metrics.jsonl")
     if not rows:
-        return "not run", ""
+        return missing(logs, "pretrain")
     # A run stops at its first non-finite loss (lib/train/run.ts) and says so; JSON has no NaN, so a
     # metrics line from before that rule holds null where a loss was NaN (the check's runs are GDES: both
     # losses are numbers).
@@ -72,7 +81,8 @@ def finite_run(logs, steps=200):
 def flat_memory(logs):
     rows = [r for r in jsonl(logs, "pretrain_metrics.jsonl") or [] if r["step"] >= WARMUP_STEP]
     if len(rows) < 2:
-        return "not run", ""
+        status, detail = missing(logs, "pretrain")
+        return status, detail and f"under two logged steps after warm-up; {detail}"
     out = []
     status = "ok"
     for key, unit, slack in (("device_mib", "MiB on the device", 0.01), ("tensors", "live tensors", 0)):
@@ -99,7 +109,7 @@ def repeat(logs):
 def speed(logs):
     text = read(logs, "bench.json")
     if text is None:
-        return "not run", ""
+        return missing(logs, "bench")
     rows = json.loads(text).get("rows", [])
     cases, status = [], "not run"
     for r in rows:
@@ -122,7 +132,7 @@ def speed(logs):
 def bound(logs):
     text = read(logs, "probe.log")
     if text is None:
-        return "not run", ""
+        return missing(logs, "probe")
     start = re.search(r"^\{", text, re.M)  # the report: the JSON object probe.ts prints last
     if not start:
         return "FAILED", "no report in probe.log: " + (text.strip().splitlines() or [""])[-1][:120]
@@ -137,17 +147,20 @@ def bound(logs):
 
 
 def cost(logs):
-    parts = []
-    ft = read(logs, "finetune_summary.txt")
-    if ft and ft.startswith("finetune:"):
-        parts.append(ft.strip().removeprefix("finetune: ").split(";")[0] + " (fine-tuning)")
+    parts, failed = [], []
+    ft = re.search(r"^finetune: (\d+ steps, \d+ ms/step training)", read(logs, "finetune_summary.txt") or "", re.M)
+    if ft:
+        parts.append(f"fine-tuning {ft.group(1)}")
+    elif missing(logs, "finetune")[0] == "FAILED":
+        failed.append(missing(logs, "finetune")[1])
     rows = jsonl(logs, "deberta_metrics.jsonl")
-    if rows:
-        late = sorted(r["tokens_per_s"] for r in rows[len(rows) // 2:] if r.get("tokens_per_s"))
-        if late:
-            parts.append(f"deberta-v3-xsmall GDES b128: {late[len(late) // 2]} tokens/s, "
-                         f"{rows[-1].get('device_mib')} MiB (to step {rows[-1]['step']})")
-    return ("info" if parts else "not run"), "; ".join(parts)
+    late = sorted(r["tokens_per_s"] for r in (rows or [])[len(rows or []) // 2:] if r.get("tokens_per_s"))
+    if late:
+        parts.append(f"deberta-v3-xsmall GDES b128: {late[len(late) // 2]} tokens/s, "
+                     f"{rows[-1].get('device_mib')} MiB (to step {rows[-1]['step']})")
+    elif missing(logs, "deberta")[0] == "FAILED":
+        failed.append(missing(logs, "deberta")[1])
+    return ("FAILED" if failed else "info" if parts else "not run"), "; ".join(parts + failed)
 
 
 BARS = (

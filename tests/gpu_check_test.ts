@@ -13,7 +13,10 @@ import { tempDir } from "./_helpers.ts";
 const SCRIPT = fileURLToPath(new URL("../tasks/gpu_check.sh", import.meta.url));
 const VERDICT = fileURLToPath(new URL("../tasks/gpu_verdict.py", import.meta.url));
 
-/** Prints its arguments to calls.txt; for `pretrain.js … --out DIR` writes DIR/metrics.jsonl (two steps). */
+/**
+ * Prints its arguments to calls.txt; for `pretrain.js … --out DIR` writes DIR/metrics.jsonl (two steps), or
+ * with PRETRAIN_FAILS set fails as pretrain does without a driver.
+ */
 const STAND_IN = `#!/usr/bin/env bash
 echo "$*" >> "$CALLS"
 prev=; until=0
@@ -22,7 +25,10 @@ for a in "$@"; do
   [ "$prev" = --out ] && out=$a
   prev=$a
 done
-if [[ "$*" == *pretrain.js* ]]; then
+if [[ "$*" == *pretrain.js* && -n "\${PRETRAIN_FAILS:-}" ]]; then
+  echo "error: no NVIDIA driver" >&2
+  exit 1
+elif [[ "$*" == *pretrain.js* ]]; then
   mkdir -p "$out"
   loss=3.5; [ "$until" = 1 ] && loss=\${REPEAT_LOSS:-3.5}
   for s in 10 20; do
@@ -132,6 +138,17 @@ Deno.test("gpu_check run: a repeat that logs other bits is reported as differing
   assert.match(read(c.logs, "repeat_summary.txt"), /DIFFER \[\(10, 'loss_mlm', 3\.5, 3\.25\)/);
 });
 
+Deno.test("gpu_check run: a pretrain run that fails early still gets its summaries and a FAILED verdict", async () => {
+  const c = checkout();
+  const { code } = await run(c, { GPU_CHECK_ONLY: "pretrain,repeat", PRETRAIN_FAILS: "1" });
+  assert.equal(code, 0);
+  assert.match(read(c.logs, "pretrain_summary.txt"), /^no .*pretrain_metrics\.jsonl/);
+  assert.match(read(c.logs, "repeat_summary.txt"), /^repeat: no metrics/);
+  const verdict = read(c.logs, "verdict.txt");
+  assert.match(verdict, /^no NaN +FAILED +pretrain\.log: error: no NVIDIA driver$/m);
+  assert.match(verdict, /^same seed +FAILED +repeat: no metrics/m);
+});
+
 Deno.test("gpu_check run: a name that is not a stage stops the run before anything runs", async () => {
   const c = checkout();
   const { code, stderr } = await run(c, { GPU_CHECK_ONLY: "bench,pretrian" });
@@ -233,6 +250,19 @@ Deno.test("gpu_verdict: a divergence, growing memory, a differing repeat, the sp
     v["bound"][1],
     /wall 40\.0 ms, host 20\.0 ms, device floor 23\.3 ms \(this device\): 1\.7x the floor/,
   );
+  write(
+    "finetune_summary.txt",
+    "finetune: 120 steps, 35 ms/step training, 2.1 s evaluating; test accuracy 0.612\n",
+  );
+  write(
+    "deberta_metrics.jsonl",
+    [1, 2, 3].map((i) => JSON.stringify({ step: 10 * i, tokens_per_s: 1e4 * (4 + i), device_mib: 9000 }))
+      .join("\n"),
+  );
+  assert.deepEqual((await verdict(logs))["cost"], [
+    "info",
+    "fine-tuning 120 steps, 35 ms/step training; deberta-v3-xsmall GDES b128: 70000 tokens/s, 9000 MiB (to step 30)",
+  ]);
   // One tensor more per 10 steps is a leak even where the device's memory stays put.
   write("pretrain_metrics.jsonl", [row(20, 1000), row(30, 1000, 901), row(40, 1000, 902)].join("\n"));
   assert.deepEqual((await verdict(logs))["memory flat"][0], "GROWS");
