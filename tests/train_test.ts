@@ -8,6 +8,7 @@ import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
+import { saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, tempDir, VOCAB, writeGrammarCorpus } from "./_helpers.ts";
 
@@ -171,6 +172,24 @@ Deno.test("a diverged run stops at its first non-finite loss and leaves its chec
   // The checkpoints written before the diverged step are all there is (checkpointEvery 5), and no export.
   assert.equal(latest().step, Math.max(4, 5 * Math.floor((stop - 1) / 5))); // the last one due before the stop
   assert.ok(!(await Array.fromAsync(Deno.readDir(out))).some((e) => e.name === "export"));
+});
+
+Deno.test("a checkpoint of NaN weights is refused, naming the parameter, and nothing is written", async () => {
+  const out = join(tempDir(), "run");
+  const r = await pretrain({ config: runConfig("gdes", 12), outDir: out, until: 5, noExport: true });
+  const before = [...Deno.readDirSync(join(out, "checkpoints"))].map((e) => e.name).sort();
+  const name = r.trainer.model.params.names()[0];
+  const w = r.trainer.model.params.get(name) as tf.Variable;
+  w.assign(tf.fill(w.shape, NaN));
+  await assert.rejects(
+    saveCheckpoint(out, r.trainer),
+    new RegExp(
+      `^Error: step 5: ${name.replaceAll(".", "\\.")} holds NaN or infinite values: training diverged`,
+    ),
+  );
+  r.trainer.dispose();
+  assert.deepEqual([...Deno.readDirSync(join(out, "checkpoints"))].map((e) => e.name).sort(), before);
+  assert.equal(JSON.parse(Deno.readTextFileSync(join(out, "checkpoints", "latest.json"))).step, 5);
 });
 
 Deno.test("the tensor count stays flat across training steps (every mode)", async () => {

@@ -42,9 +42,15 @@ export interface CheckpointState {
 
 const FORMAT = "rtdlab-checkpoint-1";
 
+function allFinite(data: Float32Array | Int32Array): boolean {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
+  return true;
+}
+
 /**
  * Writes a checkpoint of `trainer` under `runDir/checkpoints/`, keeping the newest `keep`, and records
- * `elapsedSeconds` (the run's training time so far) in its state. Returns its folder.
+ * `elapsedSeconds` (the run's training time so far) in its state. Returns its folder. Throws, writing
+ * nothing, when a weight is NaN or infinite (training diverged).
  */
 export async function saveCheckpoint(
   runDir: string,
@@ -56,10 +62,25 @@ export async function saveCheckpoint(
   const name = `step-${String(trainer.step).padStart(7, "0")}`;
   const final = join(root, name);
   const tmp = join(root, `.${name}.${Deno.pid}.tmp`);
+  const weights = await trainer.model.params.toHost();
+  // A loss measures the weights before its step's update, so an update can blow them up unseen: such
+  // weights never become a checkpoint (resuming from one would only repeat the divergence).
+  const bad = [...weights].filter(([, t]) => !allFinite(t.data)).map(([k]) => k);
+  if (bad.length) {
+    const which = bad.length > 3
+      ? `${bad.slice(0, 3).join(", ")} and ${bad.length - 3} more`
+      : bad.join(", ");
+    throw new Error(
+      `step ${trainer.step}: ${which} ${bad.length === 1 ? "holds" : "hold"} NaN or infinite values: ` +
+        "training diverged, and no checkpoint of these weights is written (checkpoints/latest.json still " +
+        `names the last one). A smaller learning rate (now ${trainer.config.learningRate}) or a longer ` +
+        "warm-up usually prevents it.",
+    );
+  }
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   await Deno.mkdir(tmp, { recursive: true });
   const meta = { format: FORMAT, step: String(trainer.step) };
-  await saveSafetensors(join(tmp, "model.safetensors"), await trainer.model.params.toHost(), meta);
+  await saveSafetensors(join(tmp, "model.safetensors"), weights, meta);
   const opt = new Map<string, HostTensor>();
   const optimizerSteps: Record<string, number> = {};
   for (const [role, o] of Object.entries(trainer.optimizers)) {
