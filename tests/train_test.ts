@@ -151,11 +151,13 @@ Deno.test("a diverged run stops at its first non-finite loss and leaves its chec
     configPath,
     JSON.stringify({ ...JSON.parse(Deno.readTextFileSync(configPath)), learningRate: 1e30 }),
   );
+  const tensorsBefore = tf.memory().numTensors;
   const err = await pretrain({ config: runConfig("gdes", 12), outDir: out, resume: true }).then(
     () => null,
     (e: Error) => e,
   );
   assert.ok(err, "a run whose loss became NaN finished without an error");
+  assert.equal(tf.memory().numTensors, tensorsBefore, "the stopped run's model was not freed");
   const m = await readMetrics(join(out, "metrics.jsonl"));
   const stop = m.at(-1)!.step + 1; // the step that diverged logged nothing
   assert.ok(stop > 4 && stop < 12, `stopped at ${stop}`);

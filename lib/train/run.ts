@@ -404,6 +404,9 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         break;
       }
     }
+  } catch (e) {
+    trainer.dispose(); // the caller never receives it (a diverged step, a failed write)
+    throw e;
   } finally {
     file.close();
     probe?.dispose();
