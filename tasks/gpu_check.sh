@@ -64,18 +64,16 @@ EOF
   du -sh .device
 }
 
+STAGES="cuda_test bench probe profile pretrain repeat finetune deberta" # in the order run() runs them
+
 # check_only: every name in GPU_CHECK_ONLY is a stage, or the run stops before it starts.
 check_only() {
   local name only=${GPU_CHECK_ONLY:-}
   for name in ${only//,/ }; do
-    case $name in
-      cuda_test | bench | probe | profile | pretrain | repeat | finetune | deberta) ;;
-      *)
-        echo "gpu_check: GPU_CHECK_ONLY names '$name', not a stage (cuda_test bench probe profile pretrain" \
-          "repeat finetune deberta)" >&2
-        exit 2
-        ;;
-    esac
+    if [[ " $STAGES " != *" $name "* ]]; then
+      echo "gpu_check: GPU_CHECK_ONLY names '$name', not a stage ($STAGES)" >&2
+      exit 2
+    fi
   done
 }
 

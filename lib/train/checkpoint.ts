@@ -42,6 +42,12 @@ export interface CheckpointState {
 
 const FORMAT = "rtdlab-checkpoint-1";
 
+/** What usually prevents a divergence, with the run's own values (both divergence errors end with it). */
+export function divergenceAdvice(c: { learningRate: number; warmupSteps: number }): string {
+  return `A smaller learning rate (now ${c.learningRate}) or a longer warm-up (now ${c.warmupSteps} steps) ` +
+    "usually prevents it.";
+}
+
 function allFinite(data: Float32Array | Int32Array): boolean {
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
   return true;
@@ -73,8 +79,7 @@ export async function saveCheckpoint(
     throw new Error(
       `step ${trainer.step}: ${which} ${bad.length === 1 ? "holds" : "hold"} NaN or infinite values: ` +
         "training diverged, and no checkpoint of these weights is written (checkpoints/latest.json still " +
-        `names the last one). A smaller learning rate (now ${trainer.config.learningRate}) or a longer ` +
-        "warm-up usually prevents it.",
+        `names the last one). ${divergenceAdvice(trainer.config)}`,
     );
   }
   await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -25,6 +25,7 @@ import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { BatchSampler } from "./batches.ts";
 import { holdOut } from "./evaluate.ts";
 import {
+  divergenceAdvice,
   exportModels,
   latestCheckpoint,
   loadCheckpoint,
@@ -432,8 +433,7 @@ export function divergence(m: StepMetrics, c: RunConfig, lastCheckpointStep: num
     ? "no checkpoint had been written yet"
     : `its checkpoint of step ${lastCheckpointStep} and the metrics before step ${m.step} are kept`;
   return `step ${m.step}: ${bad.join(" and ")}: training diverged, so the run stops here (${kept}; ` +
-    `nothing of this step was written). A smaller learning rate (now ${c.learningRate}) or a longer ` +
-    `warm-up (now ${c.warmupSteps} steps) usually prevents it.`;
+    `nothing of this step was written). ${divergenceAdvice(c)}`;
 }
 
 /** True when the run trains decoupled (helper for reports). */
