@@ -3,11 +3,12 @@
 
     python3 tasks/gpu_verdict.py LOGS_DIR
 
-One line per bar: every kernel and step against the cpu backend (cuda_test), 200 steps without a
-non-finite loss, device memory and live tensors flat after warm-up, the same bits from one seed, speed
-against PyTorch CUDA in the same run (electra-small b128: 0.5x the bar, 1.0x the goal), whether the
-step is host- or device-bound (probe), and what fine-tuning and DeBERTa's preset cost. A bar whose stage
-wrote nothing says "not run". Python, like the check's summaries: it runs where deno may have failed.
+One line per bar: every kernel and step against the cpu backend (cuda_test; NO GPU when it found no
+usable GPU and skipped those cases), 200 steps without a non-finite loss, device memory and live
+tensors flat after warm-up, the same bits from one seed, speed against PyTorch CUDA in the same run
+(electra-small b128: 0.5x the bar, 1.0x the goal), whether the step is host- or device-bound (probe),
+and what fine-tuning and DeBERTa's preset cost. A bar whose stage wrote nothing says "not run".
+Python, like the check's summaries: it runs where deno may have failed.
 """
 import json
 import math
@@ -52,6 +53,11 @@ def correctness(logs):
     failed, ignored = int(m.group(3) or 0), int(m.group(4) or 0)
     names = re.findall(r"^(.+?) => ", text[text.find("FAILURES"):], re.M) if failed else []
     detail = f"{m.group(2)} passed, {failed} failed, {ignored} ignored" + (f": {'; '.join(names[:3])}" if names else "")
+    # Without a usable GPU (no driver, cuInit failing, no cuBLAS) the GPU cases are skipped and the rest
+    # pass: that is no evidence the kernels work on a GPU, whatever the summary line says.
+    no_gpu = re.search(r"^cuda_test: no usable GPU here, GPU comparisons skipped: (.*)$", text, re.M)
+    if no_gpu and failed == 0:
+        return "NO GPU", f"{detail}; {no_gpu.group(1)[:120]}"
     return ("ok" if m.group(1) == "ok" and failed == 0 else "FAILED"), detail
 
 

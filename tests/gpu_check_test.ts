@@ -193,6 +193,24 @@ Deno.test("gpu_verdict reads the first H200 run (2026-12-04) as GPU_RUNS.md does
   for (const bar of ["same seed", "bound", "cost"]) assert.equal(v[bar][0], "not run");
 });
 
+Deno.test("gpu_verdict: a cuda_test that found no usable GPU is no correctness pass, whatever its summary says", async () => {
+  const logs = tempDir("gpu-verdict-");
+  const log = (summary: string) =>
+    Deno.writeTextFileSync(
+      join(logs, "cuda_test.log"),
+      "------- pre-test output -------\n" +
+        "cuda_test: no usable GPU here, GPU comparisons skipped: cuBLAS not found (searched libcublas.so.13)\n" +
+        `----- pre-test output end -----\nrunning 71 tests from ./.device/cuda_test.js\n${summary}\n`,
+    );
+  log("ok | 28 passed | 0 failed | 43 ignored (14s)");
+  assert.deepEqual((await verdict(logs))["correctness"], [
+    "NO GPU",
+    "28 passed, 0 failed, 43 ignored; cuBLAS not found (searched libcublas.so.13)",
+  ]);
+  log("FAILED | 27 passed | 1 failed | 43 ignored (14s)");
+  assert.equal((await verdict(logs))["correctness"][0], "FAILED");
+});
+
 Deno.test("gpu_verdict: a divergence, growing memory, a differing repeat, the speed goal, a device-bound step", async () => {
   const logs = tempDir("gpu-verdict-");
   const write = (name: string, text: string) => Deno.writeTextFileSync(join(logs, name), text);
