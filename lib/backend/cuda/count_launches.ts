@@ -339,8 +339,8 @@ export function countsMarkdown(counts: StepCounts): string {
 }
 
 if (import.meta.main) {
-  const { parseArgs } = await import("node:util");
-  const { values } = parseArgs({
+  const { intOption, parseArgsOrExit } = await import("../../util/cli.ts");
+  const { values } = parseArgsOrExit({
     args: Deno.args,
     options: {
       config: { type: "string", default: "electra-small" },
@@ -349,12 +349,30 @@ if (import.meta.main) {
       time: { type: "boolean", default: false },
       batch: { type: "string", default: "128" },
       length: { type: "string", default: "128" },
+      help: { type: "boolean", default: false },
     },
     strict: true,
   });
+  if (values.help) {
+    console.log(
+      "count_launches.ts — what one cuda training step asks of a GPU (launches, gemms, host waits per tfjs\n" +
+        "kernel), counted on the host emulator: no GPU needed\n\n" +
+        "  --config NAME   model preset  [electra-small]\n  --sharing MODE  es|nes|gdes  [gdes]\n" +
+        "  --unfused       without rtdlab's fused kernels\n" +
+        "  --time          the host's own ms/step on the null device, its device memory, and the step's\n" +
+        "                  least device time on reference GPUs, at --batch × --length  [128 × 128]",
+    );
+    Deno.exit(0);
+  }
+  let batch = 0, length = 0;
+  try {
+    [batch, length] = [intOption("batch", values.batch, 1)!, intOption("length", values.length, 1)!];
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   if (values.unfused) useFusedKernels(false);
   if (values.time) {
-    const [batch, length] = [Number(values.batch), Number(values.length)];
     const r = await hostTimePerStep(values.config!, values.sharing as SharingMode, { batch, length });
     console.log(
       `${values.config} ${values.sharing} b${batch}×${length}${
