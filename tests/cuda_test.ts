@@ -464,7 +464,7 @@ async function startSimtGrid3(): Promise<void> {
   if (simtGridStarted) return;
   simtGridStarted = true;
   await initBackend("cpu");
-  registerCudaBackend(await hostSimtCuda({ maxGrid: 3 }), "cuda_simt_grid3");
+  registerCudaBackend(await hostSimtCuda({ maxGrid: 3, descendingBlocks: true }), "cuda_simt_grid3");
 }
 
 type Out = Float32Array | Int32Array | Uint8Array;
@@ -1472,9 +1472,50 @@ defineSuites("cuda", startGpu, gpu == null, "cuda_tf32");
 defineSuites("cuda_emu (host emulator)", startEmulator, false, null);
 // kernels.cu itself on the host, each CUDA thread a fiber (host_simt.cpp), where no GPU is: needs a C++ compiler.
 defineSuites("cuda_simt (kernels.cu on the host)", startSimt, simtIgnored, null);
-// The same with every launch on at most 3 blocks: each block takes several turns of its grid-stride loop
-// (the backend's grids only do that past 65,535 rows), which checks the barriers that end each turn.
-defineSuites("cuda_simt_grid3 (kernels.cu on the host, 3 blocks)", startSimtGrid3, simtIgnored, null);
+// The same with every launch on at most 3 blocks, run last to first: each block takes several turns of its
+// grid-stride loop (the backend's grids only do that past 65,535 rows), which checks the barriers that end
+// each turn, and a block that needs another block's output before that block has run reads garbage.
+defineSuites(
+  "cuda_simt_grid3 (kernels.cu on the host, 3 blocks, last first)",
+  startSimtGrid3,
+  simtIgnored,
+  null,
+);
+
+Deno.test({
+  ignore: simtIgnored,
+  name:
+    "cuda_simt: a training step and a fine-tuning step give the same bits whichever order their blocks run in",
+  fn: async () => {
+    // A GPU runs blocks in no fixed order: an output that depends on it (a float atomic sum, a block
+    // reading another's result) would make two runs of one seed differ. Here the two extreme orders.
+    await startSimt();
+    registerCudaBackend(await hostSimtCuda({ descendingBlocks: true }), "cuda_simt_desc");
+    try {
+      const up = await stepOn("cuda_simt", "gdes"), down = await stepOn("cuda_simt_desc", "gdes");
+      assertEquals(down.m.lossMlm, up.m.lossMlm);
+      assertEquals(down.m.lossRtd, up.m.lossRtd);
+      for (const [name, g] of up.grads) {
+        assertEquals(Array.from(down.grads.get(name)!), Array.from(g), `gradient of ${name}`);
+      }
+      const [a, b] = [
+        await finetuneStepOn("cuda_simt", "deberta"),
+        await finetuneStepOn("cuda_simt_desc", "deberta"),
+      ];
+      assertEquals(b.loss, a.loss);
+      for (const [name, g] of a.grads) {
+        assertEquals(
+          Array.from(b.grads.get(name)!),
+          Array.from(g),
+          `DeBERTa fine-tuning gradient of ${name}`,
+        );
+      }
+    } finally {
+      await tf.setBackend("cpu");
+      tf.removeBackend("cuda_simt_desc");
+    }
+  },
+});
 
 Deno.test({
   ignore: simtIgnored,

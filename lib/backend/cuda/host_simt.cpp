@@ -7,10 +7,12 @@
 // memory, barriers, the launch shapes the backend picks, and that each launch packs as many parameters,
 // of the sizes, as the kernel declares.
 //
-// Execution model (one OS thread, deterministic): the blocks of a grid run one after another; the
-// threads of a block are fibers. Between barriers the warps run one after another, each as far as it
-// can go: its lanes run in turn until each finishes, waits at a barrier, or waits at a shuffle (which
-// resolves when all 32 lanes are there).
+// Execution model (one OS thread, deterministic): the blocks of a grid run one after another, in
+// increasing order or, when the caller asks, decreasing (a block that reads what a later block of
+// the same launch writes sees it in one order and not the other, and a sum whose bits depend on the
+// order its blocks add in changes). The threads of a block are fibers. Between barriers the warps run
+// one after another, each as far as it can go: its lanes run in turn until each finishes, waits at a
+// barrier, or waits at a shuffle (which resolves when all 32 lanes are there).
 // - __syncthreads(): a fiber stops there; when every live thread of the block waits at the same
 //   barrier, all go on. Threads waiting at different barriers, or at a barrier while others of the
 //   block wait at a shuffle, are an error (divergent barrier).
@@ -21,7 +23,7 @@
 //   and lanes run in increasing order in one block and phase, decreasing in the next, so both
 //   directions of a race are exercised).
 // - atomicAdd is a plain read-modify-write (one OS thread runs everything).
-// Not modelled: the memory model across blocks (blocks never run concurrently), timing, and numerics
+// Not modelled: the memory model across blocks (blocks never run at once: only the two orders), timing, and numerics
 // of CUDA's math library (the host libm stands in; both are within a few ulp of the cpu backend).
 
 #include <cmath>
@@ -259,8 +261,8 @@ void onFault(int sig, siginfo_t* info, void* ctx) {
   siglongjmp(faultJump, 1);
 }
 
-// Runs `call(arg)` over the grid; 0, or 1 with `error` set.
-int runGrid(const char* name, int grid, int block, void (*call)(void*), void* arg) {
+// Runs `call(arg)` over the grid, its blocks in decreasing order when `descending`; 0, or 1 with `error` set.
+int runGrid(const char* name, int grid, int block, int descending, void (*call)(void*), void* arg) {
   kernelName = name;
   error.clear();
   if (block < 1 || block > MAX_BLOCK) return fail("block size outside 1..1024"), 1;
@@ -283,7 +285,8 @@ int runGrid(const char* name, int grid, int block, void (*call)(void*), void* ar
   int rc = 0;
   if (sigsetjmp(faultJump, 1) == 0) {
     inLaunch = 1;
-    for (blockIdx = 0; blockIdx < grid; blockIdx++) {
+    for (int b = 0; b < grid; b++) {
+      blockIdx = descending ? grid - 1 - b : b;
       if (!runBlock()) {
         rc = 1;
         break;
@@ -364,8 +367,8 @@ struct Call {
 };
 
 template <typename... A, size_t... I>
-int launchWith(const char* name, void (*kernel)(A...), int grid, int block, void** params, const unsigned* sizes,
-               int count, std::index_sequence<I...>) {
+int launchWith(const char* name, void (*kernel)(A...), int grid, int block, int descending, void** params,
+               const unsigned* sizes, int count, std::index_sequence<I...>) {
   kernelName = name;
   error.clear();
   if (count != (int)sizeof...(A)) {
@@ -376,7 +379,7 @@ int launchWith(const char* name, void (*kernel)(A...), int grid, int block, void
   try {
     // A braced list evaluates left to right: parameter i comes from params[i].
     Call<A...> call{kernel, {param<std::decay_t<A>>(params, sizes, (int)I)...}};
-    return runGrid(name, grid, block, &Call<A...>::run, &call);
+    return runGrid(name, grid, block, descending, &Call<A...>::run, &call);
   } catch (const ParamError& e) {
     char msg[120];
     snprintf(msg, sizeof msg, "parameter %d packed as %u bytes, declared as %u", e.index, e.got, e.want);
@@ -385,21 +388,25 @@ int launchWith(const char* name, void (*kernel)(A...), int grid, int block, void
 }
 
 template <typename... A>
-int launch(const char* name, void (*kernel)(A...), int grid, int block, void** params, const unsigned* sizes,
-           int count) {
-  return launchWith(name, kernel, grid, block, params, sizes, count, std::index_sequence_for<A...>{});
+int launch(const char* name, void (*kernel)(A...), int grid, int block, int descending, void** params,
+           const unsigned* sizes, int count) {
+  return launchWith(name, kernel, grid, block, descending, params, sizes, count, std::index_sequence_for<A...>{});
 }
 
 }  // namespace simt
 
 // host_simt.ts writes kernel_table.inc: one KERNEL(name) line per entry of backend.ts's PTX_ENTRIES.
 #define KERNEL(name) \
-  if (strcmp(entry, #name) == 0) return simt::launch(#name, name, grid, block, params, sizes, count);
+  if (strcmp(entry, #name) == 0) return simt::launch(#name, name, grid, block, descending, params, sizes, count);
 
 extern "C" {
 
-/** Launches kernel `entry` over `grid` blocks of `block` threads; 0, else see rtdlab_simt_error. */
-int rtdlab_simt_launch(const char* entry, int grid, int block, void** params, const unsigned* sizes, int count) {
+/**
+ * Launches kernel `entry` over `grid` blocks of `block` threads, run in decreasing block order when
+ * `descending`; 0, else see rtdlab_simt_error.
+ */
+int rtdlab_simt_launch(const char* entry, int grid, int block, int descending, void** params, const unsigned* sizes,
+                       int count) {
 #include "kernel_table.inc"
   simt::kernelName = entry;
   simt::error = std::string("no kernel named ") + entry + " in kernels.cu";

@@ -19,7 +19,10 @@ import { loadBlas } from "../blas.ts";
 const here = new URL(".", import.meta.url).pathname;
 
 const symbols = {
-  rtdlab_simt_launch: { parameters: ["buffer", "i32", "i32", "buffer", "buffer", "i32"], result: "i32" },
+  rtdlab_simt_launch: {
+    parameters: ["buffer", "i32", "i32", "i32", "buffer", "buffer", "i32"],
+    result: "i32",
+  },
   rtdlab_simt_error: { parameters: [], result: "pointer" },
   rtdlab_simt_alloc: { parameters: ["usize"], result: "pointer" },
   rtdlab_simt_free: { parameters: ["pointer", "usize"], result: "void" },
@@ -113,6 +116,12 @@ export interface HostSimtOptions {
    * up to 65,535) only do on huge tensors. Default: the backend's grid.
    */
   maxGrid?: number;
+  /**
+   * Run each launch's blocks in decreasing order (default: increasing). Blocks never run at once
+   * here, so this is how a block that depends on another block of its launch shows up: in one of
+   * the two orders it reads what the other has not written yet, or the result's bits change.
+   */
+  descendingBlocks?: boolean;
 }
 
 /**
@@ -132,7 +141,9 @@ export async function hostSimtCuda(options: HostSimtOptions = {}): Promise<CudaR
   const blas = loadBlas();
   return emulatedCuda({
     sgemm: blas ? blas.sgemm : undefined,
-    name: `kernels.cu on the host (host_simt${options.maxGrid ? `, at most ${options.maxGrid} blocks` : ""})`,
+    name: `kernels.cu on the host (host_simt${options.maxGrid ? `, at most ${options.maxGrid} blocks` : ""}${
+      options.descendingBlocks ? ", blocks in decreasing order" : ""
+    })`,
     // 32 blocks per launch at most: grid-stride loops take several turns on test-sized tensors.
     multiprocessors: 1,
     alloc(bytes) {
@@ -153,6 +164,7 @@ export async function hostSimtCuda(options: HostSimtOptions = {}): Promise<CudaR
         cString(entry),
         grid,
         block,
+        options.descendingBlocks ? 1 : 0,
         params.pointers(),
         new Uint8Array(sizes.buffer, sizes.byteOffset, sizes.byteLength),
         sizes.length,
