@@ -7,7 +7,8 @@ One line per bar: every kernel and step against the cpu backend (cuda_test; NO G
 usable GPU and skipped those cases), 200 steps without a non-finite loss, device memory and live
 tensors flat after warm-up, the same bits from one seed, speed against PyTorch CUDA in the same run
 (electra-small b128: 0.5x the bar, 1.0x the goal), whether the step is host- or device-bound (probe),
-and what fine-tuning and DeBERTa's preset cost. A bar whose stage wrote nothing says "not run".
+the kernels that take most of the device's time (profile), and what fine-tuning and DeBERTa's preset
+cost. A bar whose stage wrote nothing says "not run".
 Python, like the check's summaries: it runs where deno may have failed.
 """
 import json
@@ -152,6 +153,27 @@ def bound(logs):
     return which, detail
 
 
+def profile(logs, top=3):
+    """Where the device's time goes (bench --profile, electra-small b128): the kernels to make faster first."""
+    text = read(logs, "profile.json")
+    if text is None:
+        return missing(logs, "profile")
+    profiles = json.loads(text).get("profiles") or []
+    if not profiles:
+        return "FAILED", "profile.json holds no profile"
+    p = profiles[0]
+    total = p.get("kernelMs") or 0
+    floor = (p.get("floor") or {}).get("byKernel", {})
+    ranked = sorted(p.get("byKernel", []), key=lambda k: -k["ms"])[:top]
+    parts = []
+    for k in ranked:
+        share = f" {100 * k['ms'] / total:.0f}%" if total else ""
+        over = f", {k['ms'] / floor[k['name']]:.1f}x its floor" if floor.get(k["name"]) else ""
+        parts.append(f"{k['name']} {k['ms']:.1f} ms{share}{over}")
+    head = f"{p['config']} b{p['batch']}: kernels {total:.1f} of {p['stepMs']:.1f} ms/step"
+    return "info", head + ("; top: " + "; ".join(parts) if parts else "")
+
+
 def cost(logs):
     parts, failed = [], []
     ft = re.search(r"^finetune: (\d+ steps, \d+ ms/step training)", read(logs, "finetune_summary.txt") or "", re.M)
@@ -176,6 +198,7 @@ BARS = (
     ("same seed", repeat),
     ("speed", speed),
     ("bound", bound),
+    ("profile", profile),
     ("cost", cost),
 )
 

@@ -211,6 +211,36 @@ Deno.test("gpu_verdict: a cuda_test that found no usable GPU is no correctness p
   assert.equal((await verdict(logs))["correctness"][0], "FAILED");
 });
 
+Deno.test("gpu_verdict: the profile line names the kernels that take most of the device's time, against their floors", async () => {
+  const logs = tempDir("gpu-verdict-");
+  const profile = {
+    config: "electra-small",
+    batch: 128,
+    stepMs: 41.2,
+    kernelMs: 36,
+    byKernel: [
+      { name: "RtdlabLayerNorm", ms: 3, calls: 51 },
+      { name: "BatchMatMul", ms: 24, calls: 378 },
+      { name: "Identity", ms: 0, calls: 669 },
+      { name: "RtdlabSoftmaxCrossEntropy", ms: 6, calls: 1 },
+    ],
+    floor: { peak: "H200", totalMs: 21, byKernel: { BatchMatMul: 16, RtdlabSoftmaxCrossEntropy: 0.5 } },
+  };
+  Deno.writeTextFileSync(
+    join(logs, "profile.json"),
+    JSON.stringify({ kind: "profile", profiles: [profile] }),
+  );
+  assert.deepEqual((await verdict(logs))["profile"], [
+    "info",
+    "electra-small b128: kernels 36.0 of 41.2 ms/step; top: BatchMatMul 24.0 ms 67%, 1.5x its floor; " +
+    "RtdlabSoftmaxCrossEntropy 6.0 ms 17%, 12.0x its floor; RtdlabLayerNorm 3.0 ms 8%",
+  ]);
+  // A profile stage that ran and wrote no record says why.
+  Deno.removeSync(join(logs, "profile.json"));
+  Deno.writeTextFileSync(join(logs, "profile.log"), "error: out of memory\n");
+  assert.deepEqual((await verdict(logs))["profile"], ["FAILED", "profile.log: error: out of memory"]);
+});
+
 Deno.test("gpu_verdict: a divergence, growing memory, a differing repeat, the speed goal, a device-bound step", async () => {
   const logs = tempDir("gpu-verdict-");
   const write = (name: string, text: string) => Deno.writeTextFileSync(join(logs, name), text);
