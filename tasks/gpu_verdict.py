@@ -8,8 +8,8 @@ usable GPU and skipped those cases), 200 steps without a non-finite loss, device
 tensors flat after warm-up, the same bits from one seed, speed against PyTorch CUDA in the same run
 (electra-small b128: 0.5x the bar, 1.0x the goal), whether the step is host- or device-bound (probe),
 the kernels that take most of the device's time (profile), and what fine-tuning and DeBERTa's preset
-cost. A bar whose stage wrote nothing says "not run".
-Python, like the check's summaries: it runs where deno may have failed.
+cost. A bar whose stage wrote nothing says "not run". Python, like the check's summaries: it runs
+where deno may have failed.
 """
 import json
 import math
