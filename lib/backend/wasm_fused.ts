@@ -14,6 +14,10 @@
  * chain of conversions in JS), and in float64 it was ~13% faster alone but no faster in a step. So was
  * the generator's softmax cross-entropy (cuda has it): one JS pass with Math.exp took 232 ms forward
  * at 608 × 30522 logits (ELECTRA-Small b32) against 108 ms for the unfused ops (wasm's SIMD Exp).
+ * So was DeBERTa's relative-score gather with its gradient as sums of runs (cuda's
+ * `RtdlabRelativeBucketSum`, in JS): 0.81-0.85 ms per [16, 128, 128] gradient against ~0.8 ms for
+ * tfjs's two transposes and segment sum, and no faster `deberta-mini` b8 step (2026-12-06; tf.profile
+ * had shown the gather at 3 ms a call, ~3× its cost outside the profiler).
  *
  * layers.ts calls these through tf.customGrad ops (contracts and the on/off switch:
  * lib/backend/fused_kernels.ts) and falls back to the plain tensor ops on backends without them.
