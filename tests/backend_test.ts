@@ -274,15 +274,21 @@ Deno.test("gather's gradient on wasm matches cpu (axis 0 and 1, 2-D indices, dup
 
 Deno.test("gather on wasm (rtdlab's GatherV2) matches cpu: axes, batchDims, dtypes, bad indices", async () => {
   // params shape, indices shape, axis, batchDims, dtype
-  const cases: [number[], number[], number, number, "float32" | "int32"][] = [
+  const cases: [number[], number[], number, number, "float32" | "int32" | "bool"][] = [
     [[1000], [77], 0, 0, "float32"], // one value per index: the log-probability pick
+    [[6, 50], [40], 1, 0, "float32"], // one value per index in every row: DeBERTa's relative scores
+    [[3, 4, 20], [3, 6], 2, 1, "int32"], // the same with batchDims
+    [[30, 12], [9], 0, 0, "float32"], // rows wider than 8 values (copied with set())
+    [[7, 5], [4], 0, 0, "bool"],
     [[40, 3], [6, 5], 0, 0, "int32"],
     [[5, 9, 4], [5, 7], 1, 1, "float32"],
     [[2, 3, 10, 2], [2, 3, 4], 2, 2, "float32"],
     [[8, 12], [0], 1, 0, "float32"],
   ];
   for (const [i, [pShape, iShape, axis, batchDims, dtype]] of cases.entries()) {
-    const ps = dtype === "int32" ? ints(size(pShape), -9, 9, 200 + i) : floats(size(pShape), 200 + i);
+    const ps = dtype === "float32"
+      ? floats(size(pShape), 200 + i)
+      : ints(size(pShape), dtype === "bool" ? 0 : -9, dtype === "bool" ? 2 : 9, 200 + i);
     const idx = ints(size(iShape), 0, pShape[axis], 300 + i);
     const run =
       () => [tf.gather(tf.tensor(ps, pShape, dtype), tf.tensor(idx, iShape, "int32"), axis, batchDims)];

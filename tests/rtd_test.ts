@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { DEBERTA_V3_MASKING, ELECTRA_MASKING, maskBatch } from "../lib/text/masking.ts";
-import { corrupt, sampleFromLogits } from "../lib/train/sampling.ts";
+import { corrupt, expNonPositiveForTest, sampleFromLogits } from "../lib/train/sampling.ts";
 import { Rng } from "../lib/rng.ts";
 import { randomBatch, VOCAB } from "./_helpers.ts";
 
@@ -93,6 +93,54 @@ Deno.test("sampling follows softmax(logits/T) and honours 'disallow the correct 
   assert.ok(Math.abs(flat[2] / n - 1 / 3) < 0.02, `${flat}`);
   const banned = sampleFromLogits(rows, n, 3, 1, rng, new Int32Array(n).fill(0));
   assert.ok(banned.every((s) => s !== 0));
+});
+
+Deno.test("the sampler's exp is Math.exp to 2 ulp, so it picks what Math.exp's weights pick", () => {
+  let worst = 0;
+  for (let i = 0; i <= 700_000; i++) {
+    const x = -i / 1000 - (i % 7) * 1e-7; // (−700, 0], off the grid too
+    if (x <= -700) continue;
+    const want = Math.exp(x);
+    worst = Math.max(worst, Math.abs(expNonPositiveForTest(x) - want) / want);
+  }
+  assert.ok(worst <= 4.5e-16, `max relative error ${worst}`);
+  // The old sampler (Math.exp weights, the same inverse CDF) on rows of a peaked and a flat generator,
+  // a far-below-max tail (e^x underflows) and −Infinity / banned entries.
+  const reference = (
+    logits: Float32Array,
+    rows: number,
+    vocab: number,
+    t: number,
+    rng: Rng,
+    banned?: Int32Array,
+  ) =>
+    Int32Array.from({ length: rows }, (_, r) => {
+      const row = logits.subarray(r * vocab, (r + 1) * vocab);
+      const ban = banned ? banned[r] : -1;
+      const max = Math.max(...row.filter((_, v) => v !== ban));
+      const w: number[] = [];
+      let total = 0;
+      for (let v = 0; v < vocab; v++) w.push(total += v === ban ? 0 : Math.exp((row[v] - max) / t));
+      const u = rng.next() * total;
+      const pick = w.findIndex((c) => c > u);
+      return pick < 0 ? vocab - 1 : pick;
+    });
+  const rows = 400, vocab = 500;
+  const logits = new Float32Array(rows * vocab);
+  const g = new Rng(11);
+  for (let i = 0; i < logits.length; i++) {
+    const r = Math.floor(i / vocab);
+    logits[i] = (g.next() - 0.5) * (r % 4 === 0 ? 2 : r % 4 === 1 ? 30 : r % 4 === 2 ? 2000 : 8);
+    if (r % 4 === 3 && i % 9 === 0) logits[i] = -Infinity;
+  }
+  const banned = Int32Array.from({ length: rows }, (_, r) => (r * 37) % vocab);
+  for (const [t, ban] of [[1, undefined], [0.7, undefined], [1, banned]] as const) {
+    assert.deepEqual(
+      sampleFromLogits(logits, rows, vocab, t, new Rng(5), ban),
+      reference(logits, rows, vocab, t, new Rng(5), ban),
+      `T=${t}${ban ? ", banned" : ""}`,
+    );
+  }
 });
 
 Deno.test("the same seed gives the same masks and samples", () => {

@@ -16,8 +16,9 @@
  * at 608 × 30522 logits (ELECTRA-Small b32) against 108 ms for the unfused ops (wasm's SIMD Exp).
  * So was DeBERTa's relative-score gather with its gradient as sums of runs (cuda's
  * `RtdlabRelativeBucketSum`, in JS): 0.81-0.85 ms per [16, 128, 128] gradient against ~0.8 ms for
- * tfjs's two transposes and segment sum, and no faster `deberta-mini` b8 step (2026-12-06; `bench --profile`,
- * 5 steps into a run, had shown the gather at 3 ms a call; profiled after 28 steps, ~1 ms).
+ * tfjs's two transposes and segment sum, and no faster `deberta-mini` b8 step (2026-12-06). The forward
+ * gather's 2–3 ms a call in `bench --profile` was real, not warm-up: one JS loop over Float32Array and
+ * Int32Array alike made V8's loads polymorphic; wasm_gather.ts now copies 32-bit words (0.34 ms).
  *
  * layers.ts calls these through tf.customGrad ops (contracts and the on/off switch:
  * lib/backend/fused_kernels.ts) and falls back to the plain tensor ops on backends without them.
