@@ -95,7 +95,10 @@ function copyRows(
   }
 }
 
-/** copyRows for 1-byte elements (bool). */
+/**
+ * copyRows for 1-byte elements (bool); a copy on purpose: one function per element type keeps V8's loads
+ * monomorphic.
+ */
 function copyBytes(
   src: Uint8Array,
   dst: Uint8Array,
