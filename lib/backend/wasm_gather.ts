@@ -17,14 +17,15 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 let original: tf.KernelConfig | null = null;
 let configs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
 
-type Values = Float32Array | Int32Array | Uint8Array;
+type Values = Float32Array | Int32Array;
 
 /** GatherV2 for wasm in JS over the heap; same results and errors as the package's kernel. */
 export function gatherV2(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
-  if (x.dtype === "string" || x.dtype === "complex64" || indices.dtype !== "int32") {
+  // Other element types (bool, string, complex) are rare on a training path: the package's kernel.
+  if ((x.dtype !== "float32" && x.dtype !== "int32") || indices.dtype !== "int32") {
     return original!.kernelFunc(args) as tf.TensorInfo;
   }
   const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0];
@@ -50,12 +51,8 @@ export function gatherV2(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const src = backend.typedArrayFromHeap(x) as Values;
   const dst = backend.typedArrayFromHeap(out) as Values;
   const idx = backend.typedArrayFromHeap(indices) as Int32Array;
-  // One element type per loop keeps V8's loads monomorphic: float32 and int32 move as 32-bit words.
-  if (src.BYTES_PER_ELEMENT === 4) {
-    copyRows(words(src), words(dst), idx, batchSize, outerSize, dimSize, sliceSize, perBatch);
-  } else {
-    copyBytes(src as Uint8Array, dst as Uint8Array, idx, batchSize, outerSize, dimSize, sliceSize, perBatch);
-  }
+  // One element type in the loop keeps V8's loads monomorphic: float32 and int32 move as 32-bit words.
+  copyRows(words(src), words(dst), idx, batchSize, outerSize, dimSize, sliceSize, perBatch);
   return out;
 }
 
@@ -96,35 +93,8 @@ function copyRows(
 }
 
 /**
- * copyRows for 1-byte elements (bool); a copy on purpose: one function per element type keeps V8's loads
- * monomorphic.
- */
-function copyBytes(
-  src: Uint8Array,
-  dst: Uint8Array,
-  idx: Int32Array,
-  batchSize: number,
-  outerSize: number,
-  dimSize: number,
-  sliceSize: number,
-  perBatch: number,
-): void {
-  let o = 0;
-  for (let b = 0; b < batchSize; b++) {
-    for (let r = 0; r < outerSize; r++) {
-      const base = (b * outerSize + r) * dimSize;
-      for (let k = 0; k < perBatch; k++) {
-        const from = (base + idx[b * perBatch + k]) * sliceSize;
-        for (let j = 0; j < sliceSize; j++) dst[o + j] = src[from + j];
-        o += sliceSize;
-      }
-    }
-  }
-}
-
-/**
  * The package's GatherV2 config and rtdlab's replacement (first call after importing the wasm
- * package; the replacement falls back to the package's kernel for string tensors).
+ * package; the replacement falls back to the package's kernel for tensors other than float32 and int32).
  */
 export function gatherConfigs(): { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } {
   if (configs != null) return configs;
