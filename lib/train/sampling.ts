@@ -71,7 +71,8 @@ export function sampleFromLogits(
 // b8, where Math.exp was 12 ms of a 120 ms step). Picks move only if u lands within 1e-15 of a boundary.
 // e^x = 2^(k/32) · e^r with k = round(32x / ln 2), |r| ≤ ln2/64, e^r by its Taylor series to r⁶ (error
 // < 4e-18); ln 2 / 32 is split in two so that k · LN2_HI_32 is exact.
-const EXP_STEPS = 32;
+const EXP_SHIFT = 5;
+const EXP_STEPS = 1 << EXP_SHIFT; // 32 steps of 2^(1/32)
 const EXP_TABLE = Float64Array.from({ length: EXP_STEPS }, (_, j) => 2 ** (j / EXP_STEPS));
 const POW2_NEG = Float64Array.from({ length: 1100 }, (_, i) => 2 ** (i - 1099)); // 2^-1099 … 2^0
 const LN2_HI_32 = 6.93147180369123816490e-01 / EXP_STEPS; // ln 2's upper 32 bits
@@ -83,7 +84,7 @@ function expNonPositive(x: number): number {
   const r = (x - kf * LN2_HI_32) - kf * LN2_LO_32;
   const k = kf | 0;
   const er = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720))))));
-  return EXP_TABLE[k & (EXP_STEPS - 1)] * er * POW2_NEG[(k >> 5) + 1099];
+  return EXP_TABLE[k & (EXP_STEPS - 1)] * er * POW2_NEG[(k >> EXP_SHIFT) + 1099];
 }
 
 /** {@link expNonPositive}, exported for its accuracy test. */
