@@ -18,7 +18,10 @@
  */
 
 import { join, resolve } from "node:path";
-import { applyOverrides, preset } from "../lib/config.ts";
+import type { RunConfig } from "../lib/config.ts";
+import { checkBackend } from "../lib/backend/preflight.ts";
+import { checkTaskName } from "../lib/tasks/mod.ts";
+import { parseCli as parsePretrainCli } from "./pretrain.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { prepareCorpus } from "../lib/text/dataset.ts";
@@ -61,7 +64,7 @@ const { plan, name, parallel } = args;
 const root = join("runs", "compare", name);
 
 // ---- plan.json: a re-run continues the same comparison, never silently a different one ----
-await Deno.mkdir(root, { recursive: true });
+// (written once every setting has been checked, below: a refused start leaves nothing to --force past)
 const planPath = join(root, "plan.json");
 const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
 if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !args.force) {
@@ -70,7 +73,6 @@ if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !arg
       `continue it with the new settings (finished pieces are kept)`,
   );
 }
-if (!args.reportOnly) await writeJsonAtomic(planPath, plan);
 
 // ---- jobs ----
 interface Job {
@@ -98,6 +100,33 @@ const runDir = (mode: string, seed: number) => join(root, "pretrain", `${mode}-s
 const exportDir = (mode: string, seed: number) =>
   join(runDir(mode, seed), "export", mode === "mlm" ? "mlm" : "discriminator");
 
+/** tasks/pretrain.ts's settings for a new pre-training run of `mode` with seed `seed` (before --steps). */
+function freshPretrainArgs(mode: string, seed: number): string[] {
+  return [
+    "--config",
+    plan.config,
+    "--sharing",
+    mode,
+    "--out",
+    runDir(mode, seed),
+    "--seed",
+    String(seed),
+    "--corpus",
+    plan.corpus,
+    "--set",
+    `batchSize=${plan.batch}`,
+    "--set",
+    `seqLength=${plan.seqLength}`,
+    "--set",
+    `warmupSteps=${Math.max(1, Math.round(plan.steps / 10))}`,
+    "--set",
+    `checkpointEvery=${Math.max(50, Math.round(plan.steps / 10))}`,
+    "--set",
+    `logEvery=${Math.max(1, Math.round(plan.steps / 100))}`,
+    ...plan.set.flatMap((kv) => ["--set", kv]),
+  ];
+}
+
 const jobs: Job[] = [];
 const pretrainJobs = new Map<string, Job>();
 for (const seed of plan.pretrainSeeds) {
@@ -116,29 +145,7 @@ for (const seed of plan.pretrainSeeds) {
           "-A",
           "--unstable-webgpu",
           pretrainScript,
-          ...(resume ? ["--resume", dir] : [
-            "--config",
-            plan.config,
-            "--sharing",
-            mode,
-            "--out",
-            dir,
-            "--seed",
-            String(seed),
-            "--corpus",
-            plan.corpus,
-            "--set",
-            `batchSize=${plan.batch}`,
-            "--set",
-            `seqLength=${plan.seqLength}`,
-            "--set",
-            `warmupSteps=${Math.max(1, Math.round(plan.steps / 10))}`,
-            "--set",
-            `checkpointEvery=${Math.max(50, Math.round(plan.steps / 10))}`,
-            "--set",
-            `logEvery=${Math.max(1, Math.round(plan.steps / 100))}`,
-            ...plan.set.flatMap((kv) => ["--set", kv]),
-          ]),
+          ...(resume ? ["--resume", dir] : freshPretrainArgs(mode, seed)),
           "--steps",
           String(plan.steps),
           "--backend",
@@ -235,28 +242,44 @@ console.error(
 );
 const reportOnly = args.reportOnly;
 if (reportOnly) { for (const j of pending) j.status = "skipped"; }
-if (!reportOnly && pending.some((j) => j.kind === "pretrain")) {
-  console.error("preparing the corpus and tokenizer (cached for the runs)...");
+if (!reportOnly && pending.length) {
+  // Every setting checked before anything is written or trained: a misspelt task, key or corpus, or a
+  // backend that cannot start here, fails now rather than after hours of pre-training.
+  let config: RunConfig | undefined;
   try {
-    const base = plan.config.endsWith(".json")
-      ? applyOverrides(preset("tiny"), JSON.parse(await Deno.readTextFile(plan.config)))
-      : preset(plan.config);
-    const sets = Object.fromEntries(
-      plan.set.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-    );
-    const c = applyOverrides(base, { ...sets, corpus: plan.corpus });
-    await prepareCorpus({
-      corpus: c.corpus,
-      tokenizer: c.tokenizer,
-      vocabSize: c.tokenizerVocabSize,
-      maxLength: plan.seqLength,
-      seed: plan.pretrainSeeds[0],
-      maxChars: c.corpusMaxChars || undefined,
-    });
+    for (const mode of plan.modes) {
+      config =
+        parsePretrainCli([...freshPretrainArgs(mode, plan.pretrainSeeds[0]), "--steps", String(plan.steps)])
+          .config;
+    }
+    for (const t of plan.tasks) {
+      await checkTaskName(t.task);
+      if (config && t.maxLength !== undefined && t.maxLength > config.maxPositions) {
+        throw new Error(
+          `--max-length ${t.maxLength} (task ${t.task}) is longer than the position table (maxPositions ${config.maxPositions})`,
+        );
+      }
+    }
+    console.error(`backend: ${await checkBackend(plan.backend)}`);
+    if (config && pending.some((j) => j.kind === "pretrain")) {
+      // The data, prepared once and cached for the runs (a missing corpus fails here too).
+      console.error("preparing the corpus and tokenizer (cached for the runs)...");
+      await prepareCorpus({
+        corpus: config.corpus,
+        tokenizer: config.tokenizer,
+        vocabSize: config.tokenizerVocabSize,
+        maxLength: config.seqLength,
+        seed: config.seed,
+        maxChars: config.corpusMaxChars || undefined,
+      });
+    }
   } catch (e) {
-    // Only a warm-up: the runs report any real problem themselves.
-    console.error(`(corpus warm-up skipped: ${(e as Error).message.split("\n")[0]})`);
+    fail((e as Error).message);
   }
+}
+if (!reportOnly) {
+  await Deno.mkdir(root, { recursive: true });
+  await writeJsonAtomic(planPath, plan);
 }
 
 // ---- scheduler ----

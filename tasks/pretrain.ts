@@ -86,6 +86,25 @@ export function parseCli(argv: string[]) {
     help?: boolean;
     "progress-jsonl"?: boolean;
   };
+  if (args.resume !== undefined) {
+    // A resumed run keeps the settings it started with: a flag that would change them is refused,
+    // never silently dropped.
+    const given = ["config", "sharing", "seed", "out", "corpus", "rtd-weight"].filter((k) =>
+      args[k] !== undefined
+    )
+      .map((k) => `--${k}`);
+    if (args.joint) given.push("--joint");
+    if (args.set?.length) given.push("--set");
+    if (given.length) {
+      throw new Error(
+        `--resume continues ${args.resume} with the settings in its config.json; ${
+          given.join(", ")
+        } cannot ` +
+          `change them (a resume takes only --steps, --until, --backend and --probe-every). To train with other ` +
+          `settings start a new run (--out DIR), or from this run's weights with --init-from ${args.resume}`,
+      );
+    }
+  }
   // Run length and step counts start at 1; a seed or a probe interval (0 = off) at 0.
   const steps = intOption("steps", args.steps, 1);
   const until = intOption("until", args.until, 1);

@@ -15,6 +15,7 @@
 import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
 import { join, resolve } from "node:path";
 import { blasEnvFor } from "../lib/backend/blas.ts";
+import { checkBackend } from "../lib/backend/preflight.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareCorpus } from "../lib/text/dataset.ts";
 import { holdOut } from "../lib/train/evaluate.ts";
@@ -165,6 +166,15 @@ if (import.meta.main) {
     }
     console.log(`${points.length} runs`);
     Deno.exit(0);
+  }
+
+  if (!values["report-only"]) {
+    // A backend that cannot start here (no GPU driver, a misspelt name) fails before any folder is made.
+    try {
+      console.error(`backend: ${await checkBackend(backend)}`);
+    } catch (e) {
+      fail((e as Error).message);
+    }
   }
 
   // ---- plan.json: a re-run continues the same sweep, never silently a different one ----

@@ -47,7 +47,7 @@ Deno.test("pretrain CLI: unknown options, configs, keys and modes are named in t
   assert.throws(() => parseCli(["--set", "seqLength=1024"]), /longer than the position table/);
 });
 
-Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resume", () => {
+Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resume; resume takes no settings", () => {
   assert.deepEqual(parseCli(["--init-from", "runs/a/export"]).initFrom, {
     dir: "runs/a/export",
     discriminator: undefined,
@@ -57,6 +57,19 @@ Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resum
   assert.deepEqual([two?.discriminator, two?.generator], ["d", "g"]);
   assert.equal(parseCli([]).initFrom, undefined);
   assert.throws(() => parseCli(["--init-from", "x", "--resume", "runs/a"]), /--init-from starts a new run/);
+  // A resume keeps its saved settings: a flag that would change them is refused, not dropped.
+  assert.throws(
+    () => parseCli(["--resume", "runs/a", "--sharing", "es", "--set", "batchSize=16"]),
+    /--resume continues runs\/a with the settings in its config\.json; --sharing, --set cannot change them/,
+  );
+  for (const flag of [["--config", "deberta-mini"], ["--seed", "3"], ["--corpus", "brown"], ["--joint"]]) {
+    assert.throws(
+      () => parseCli(["--resume", "runs/a", ...flag]),
+      new RegExp(`${flag[0]} cannot change them`),
+    );
+  }
+  const resume = parseCli(["--resume", "runs/a", "--steps", "9", "--until", "5", "--backend", "cpu"]);
+  assert.deepEqual([resume.out, resume.steps, resume.until, resume.backend], ["runs/a", 9, 5, "cpu"]);
   assert.throws(
     () => parseCli(["--init-from", "x", "--init-generator", "g"]),
     /give --init-from DIR, or --init-discriminator and --init-generator, not both/,
@@ -140,4 +153,29 @@ Deno.test("finetune CLI: --force is off unless given", () => {
   assert.ok(!plain.help && !forced.help);
   assert.equal(plain.force, false);
   assert.equal(forced.force, true);
+});
+
+Deno.test("compare: a misspelt task, config key or corpus is refused before any run starts or folder is made", async () => {
+  const name = `_preflight_test_${Deno.pid}`;
+  const root = `runs/compare/${name}`;
+  const compare = async (...extra: string[]) => {
+    const script = new URL("../tasks/compare.ts", import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, "--quick", "--name", name, ...extra],
+    }).output();
+    return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
+  };
+  try {
+    const task = await compare("--tasks", "echo-intact,sentimnet-imdb");
+    assert.equal(task.code, 2, task.stderr);
+    assert.match(task.stderr, /error: unknown task "sentimnet-imdb": not one of sentiment-imdb/);
+    const key = await compare("--set", "rtdWieght=20");
+    assert.match(key.stderr, /error: unknown config key "rtdWieght"/);
+    const corpus = await compare("--corpus", "gutenburg");
+    assert.match(corpus.stderr, /error: unknown corpus "gutenburg"/);
+    // Nothing was written, so the corrected command is not held back by a stale plan.json.
+    assert.equal(await Deno.stat(root).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
 });

@@ -359,4 +359,12 @@ Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file
   assert.equal(JSON.parse(await Deno.readTextFile(join(out, "metrics.json"))).hyper.epochs, 2);
   await runFinetune({ ...again, force: true });
   assert.equal(JSON.parse(await Deno.readTextFile(join(out, "metrics.json"))).hyper.epochs, 1);
+  // A --max-length past the encoder's position table is refused (not cut short), and writes nothing.
+  const tooLong = join(run, "finetune", "too-long");
+  const maxPositions = microConfig("es").maxPositions;
+  await assert.rejects(
+    () => runFinetune({ ...again, outDir: tooLong, hyper: { ...again.hyper, maxLength: maxPositions + 1 } }),
+    new RegExp(`--max-length ${maxPositions + 1} is longer than the encoder's position table`),
+  );
+  assert.equal(await Deno.stat(tooLong).then(() => true, () => false), false);
 });

@@ -4,6 +4,7 @@
  * points end to end.
  */
 
+import { checkBackend } from "../lib/backend/preflight.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
@@ -486,4 +487,17 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   const other = await sweep(out, ["--seeds", "0,1"]);
   assert.equal(other.code, 2);
   assert.match(other.stderr, /holds a sweep with other settings .*--force/);
+});
+
+Deno.test("deno task sweep: a backend that cannot start here is refused before any folder is made", async () => {
+  const out = join(tempDir(), "sweep");
+  if (!(await checkBackend("cuda").then(() => true, () => false))) {
+    const r = await sweep(out, ["--backend", "cuda"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /error: backend cuda cannot start here: no NVIDIA driver/);
+    assert.equal(await Deno.stat(out).then(() => true, () => false), false);
+  }
+  const typo = await sweep(out, ["--backend", "wsam"]);
+  assert.match(typo.stderr, /unknown backend "wsam"; valid backends: wasm, cpu/);
+  assert.equal(await Deno.stat(out).then(() => true, () => false), false);
 });

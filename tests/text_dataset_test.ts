@@ -56,6 +56,13 @@ Deno.test("prepareCorpus: trains, packs, caches; a second call reads the cache",
     assert.deepEqual(b.tokenizer.toJSON(), a.tokenizer.toJSON());
     assert.ok(ms < 1000, `cache hit took ${ms} ms`);
 
+    // The vocabulary copied into a run folder (what --resume and --init-from read) finds the same rows.
+    const copy = join(dir, "run-tokenizer.json");
+    await a.tokenizer.save(copy);
+    const resumed = await prepareCorpus({ ...opts, tokenizer: copy });
+    assert.equal(resumed.fromCache, true);
+    assert.equal(resumed.cacheKey, a.cacheKey);
+
     // Another seed re-packs (new key) but reuses the trained tokenizer.
     const msgs2: string[] = [];
     const c = await prepareCorpus({ ...opts, seed: 6, onProgress: (m) => msgs2.push(m) });

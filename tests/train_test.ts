@@ -298,6 +298,56 @@ Deno.test("an output folder holding another run is refused (and left as it was) 
   assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), before);
 });
 
+Deno.test("a new --steps on resume is the run's length from then on; the old export is kept under its step", async () => {
+  const out = join(tempDir(), "run");
+  const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+  const steps = async () => JSON.parse(await Deno.readTextFile(join(out, "config.json"))).steps;
+  const a = await pretrain({ config: runConfig("es", 4), outDir: out });
+  a.trainer.dispose();
+  const exported = await Deno.readFile(join(out, "export", "discriminator", "model.safetensors"));
+  const said: string[] = [];
+  const b = await pretrain({
+    config: runConfig("es", 4),
+    outDir: out,
+    resume: true,
+    steps: 6,
+    until: 5,
+    onMessage: (m) => said.push(m),
+  });
+  b.trainer.dispose();
+  assert.ok(said.some((m) => m.includes("extending the run from 4 to 6 steps")), said.join("\n"));
+  assert.equal(await steps(), 6);
+  // Stopped at 5 of 6: no export/ that could pass for the longer run's, the step-4 one kept beside it.
+  assert.equal(await exists(join(out, "export")), false);
+  assert.deepEqual(
+    await Deno.readFile(join(out, "export-step-4", "discriminator", "model.safetensors")),
+    exported,
+  );
+  // A plain resume (what finetune's hint says) finishes the longer run.
+  const c = await pretrain({ config: runConfig("es", 4), outDir: out, resume: true });
+  assert.equal(c.trainer.step, 6);
+  c.trainer.dispose();
+  assert.ok(await exists(join(out, "export", "discriminator", "model.safetensors")));
+  // Shorter than where the run is, or --until past its end: refused, nothing rewritten.
+  const metrics = await Deno.readTextFile(join(out, "metrics.jsonl"));
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 4), outDir: out, resume: true, steps: 5 }),
+    /is already at step 6, past --steps 5/,
+  );
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 4), outDir: out, resume: true, until: 9 }),
+    /--until 9 is past the run's last step \(6\); give --steps 9/,
+  );
+  assert.equal(await steps(), 6);
+  assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), metrics);
+  const fresh = join(tempDir(), "fresh");
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 4), outDir: fresh, until: 5 }),
+    /--until 5 is past the run's last step \(4\)/,
+  );
+  assert.equal(await exists(fresh), false);
+});
+
 Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming the file", async () => {
   const out = join(tempDir(), "run");
   const r = await pretrain({ config: runConfig("es", 5), outDir: out, noExport: true });
@@ -310,6 +360,7 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
     () => pretrain({ config: runConfig("es", 8), outDir: out, resume: true, steps: 8 }),
     /model\.safetensors: not a valid safetensors file/,
   );
+  assert.equal(JSON.parse(await Deno.readTextFile(join(out, "config.json"))).steps, 5); // not extended
   await Deno.writeFile(weights, good);
   const cfgPath = join(out, "config.json");
   const cfg = JSON.parse(await Deno.readTextFile(cfgPath));

@@ -117,9 +117,16 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
       `${out} already holds a fine-tuning result (metrics.json); pass --force to replace it or choose another --out`,
     );
   }
-  const task = await loadTask(opts.task, opts.taskOptions);
   const hyper = { ...DEFAULT_HYPERPARAMS, ...opts.hyper };
-  hyper.maxLength = Math.min(hyper.maxLength, enc.config.maxPositions);
+  const maxPositions = enc.config.maxPositions;
+  if (opts.hyper?.maxLength !== undefined && opts.hyper.maxLength > maxPositions) {
+    throw new Error(
+      `--max-length ${opts.hyper.maxLength} is longer than the encoder's position table (maxPositions ${maxPositions})`,
+    );
+  }
+  // The default length is only an upper bound: an encoder with a shorter table gets its own length.
+  hyper.maxLength = Math.min(hyper.maxLength, maxPositions);
+  const task = await loadTask(opts.task, opts.taskOptions);
   say(
     `${task.name}: ${task.labels.length} classes, train ${task.train.length} / dev ${task.dev.length} / test ${task.test.length}; ` +
       `encoder ${enc.source === "scratch" ? "random init (no pre-training)" : enc.modelDir} ` +

@@ -41,18 +41,21 @@ export interface LoadTaskOptions extends UserTaskOptions {
  * folder of train/dev/test files. Caps, when given, subsample each split with the split seed.
  */
 export async function loadTask(nameOrPath: string, opts: LoadTaskOptions = {}): Promise<TaskData> {
-  let task: TaskData;
-  if (isPackagedTask(nameOrPath)) task = await loadPackagedTask(nameOrPath, opts.splitSeed);
-  else if (await Deno.stat(nameOrPath).then(() => true, () => false)) {
-    task = await loadUserTask(nameOrPath, opts);
-  } else {
-    throw new Error(
-      `unknown task "${nameOrPath}": not one of ${
-        Object.keys(PACKAGED_TASKS).join(", ")
-      }, and no such file or folder`,
-    );
-  }
+  await checkTaskName(nameOrPath);
+  const task = isPackagedTask(nameOrPath)
+    ? await loadPackagedTask(nameOrPath, opts.splitSeed)
+    : await loadUserTask(nameOrPath, opts);
   return capTask(task, opts.maxTrain, opts.maxEval);
+}
+
+/** Throws, naming the packaged tasks, unless `nameOrPath` is one of them or an existing file or folder. */
+export async function checkTaskName(nameOrPath: string): Promise<void> {
+  if (isPackagedTask(nameOrPath) || await Deno.stat(nameOrPath).then(() => true, () => false)) return;
+  throw new Error(
+    `unknown task "${nameOrPath}": not one of ${
+      Object.keys(PACKAGED_TASKS).join(", ")
+    }, and no such file or folder`,
+  );
 }
 
 /** Applies train and dev/test caps (seeded from the split seed); records them in `split.caps`. */

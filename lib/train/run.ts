@@ -25,6 +25,7 @@ import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { BatchSampler } from "./batches.ts";
 import { holdOut } from "./evaluate.ts";
 import {
+  type CheckpointState,
   divergenceAdvice,
   exportModels,
   latestCheckpoint,
@@ -217,6 +218,9 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const out = opts.outDir;
   const configPath = join(out, "config.json");
   let config: RunConfig;
+  // On a resume: config.json's other fields, and the run's length before a new --steps.
+  let savedExtras: Record<string, unknown> = {};
+  let stepsBefore: number | null = null;
   if (opts.resume) {
     if (!(await exists(configPath))) {
       throw new Error(`--resume ${out}: no config.json there (not an rtdlab run folder)`);
@@ -225,15 +229,25 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       throw new Error("--init-from starts a new run and --resume continues one: give one of them");
     }
     const saved = JSON.parse(await Deno.readTextFile(configPath));
+    savedExtras = {
+      backend: saved.backend ?? null,
+      ...(saved.init_from ? { init_from: saved.init_from } : {}),
+    };
     delete saved.backend;
     delete saved.init_from;
     config = validateConfig(saved as RunConfig);
+    if (opts.backend && savedExtras.backend && opts.backend !== savedExtras.backend) {
+      say(
+        `note: this run was trained on ${savedExtras.backend}; continuing it on ${opts.backend} (the steps ` +
+          `from here are not bit for bit those ${savedExtras.backend} would take)`,
+      );
+    }
     if (opts.steps !== undefined && opts.steps !== config.steps) {
-      if (opts.steps > config.steps) {
-        say(
-          `extending the run from ${config.steps} to ${opts.steps} steps (the LR schedule now decays to step ${opts.steps})`,
-        );
-      }
+      say(
+        `${opts.steps > config.steps ? "extending" : "shortening"} the run from ${config.steps} to ` +
+          `${opts.steps} steps (the LR schedule now decays to step ${opts.steps})`,
+      );
+      stepsBefore = config.steps;
       config.steps = opts.steps;
     }
   } else {
@@ -245,6 +259,11 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
         );
       }
     }
+  }
+  if (opts.until !== undefined && opts.until > config.steps) {
+    throw new Error(
+      `--until ${opts.until} is past the run's last step (${config.steps}); give --steps ${opts.until} to train longer`,
+    );
   }
 
   let init: InitFolders | null = null;
@@ -333,9 +352,36 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     const ckpt = await latestCheckpoint(out);
     // No checkpoint yet (killed before the first): start again from step 0, which the seeded
     // initialisation makes the same run.
-    const state = ckpt ? await loadCheckpoint(ckpt, trainer) : null;
+    let state: CheckpointState | null;
+    try {
+      state = ckpt ? await loadCheckpoint(ckpt, trainer) : null;
+      if (state && state.step > config.steps) {
+        throw new Error(
+          `${out} is already at step ${state.step}, past --steps ${config.steps}; a run cannot be shortened below ` +
+            `where it is (its earlier weights are in export/ or checkpoints/ if kept)`,
+        );
+      }
+    } catch (e) {
+      probe?.dispose();
+      trainer.dispose();
+      throw e;
+    }
     const step = state?.step ?? 0;
     if (state) lastCheckpointStep = step;
+    if (stepsBefore !== null) {
+      // The new length is the run's from now on: a plain --resume later keeps it. An export of the old
+      // end is kept under its step, not left where it would pass for the longer run's.
+      await writeJsonAtomic(configPath, { ...config, ...savedExtras });
+      const exportDir = join(out, "export");
+      if (await exists(exportDir)) {
+        let kept = join(out, `export-step-${stepsBefore}`);
+        for (let i = 2; await exists(kept); i++) kept = join(out, `export-step-${stepsBefore}-${i}`);
+        await Deno.rename(exportDir, kept);
+        say(
+          `the export of step ${stepsBefore} moved to ${kept} (export/ is written again at step ${config.steps})`,
+        );
+      }
+    }
     // Drop log lines past the checkpoint: the resumed run writes them again, identically.
     const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= step);
     await writeFileAtomic(metricsPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
