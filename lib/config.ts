@@ -387,6 +387,20 @@ export function preset(name: string): RunConfig {
   return structuredClone(p);
 }
 
+/**
+ * The config `--config` names: a preset, or a `.json` file of keys over `tiny`'s (errors name the file).
+ */
+export function configFrom(name: string): RunConfig {
+  if (!name.endsWith(".json")) return preset(name);
+  let overrides: Record<string, unknown>;
+  try {
+    overrides = JSON.parse(Deno.readTextFileSync(name));
+  } catch (e) {
+    throw new Error(`--config ${name}: ${(e as Error).message}`);
+  }
+  return applyOverrides(preset("tiny"), overrides);
+}
+
 /** Checks a config for values that cannot train; throws naming the first problem. */
 export function validateConfig(c: RunConfig): RunConfig {
   if (c.backbone !== "electra" && c.backbone !== "deberta") {

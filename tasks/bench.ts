@@ -12,7 +12,13 @@
  */
 
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { type BackendName, initBackend, requestWebgpuAdapter } from "../lib/backend/mod.ts";
+import {
+  adapterName,
+  type BackendName,
+  initBackend,
+  isSoftwareAdapter,
+  requestWebgpuAdapter,
+} from "../lib/backend/mod.ts";
 import { checkCaseSpec, runCase } from "../lib/bench/case.ts";
 import { BENCH_HELP, type BenchOptions, parseBenchArgs } from "../lib/bench/cli.ts";
 import { machineInfo } from "../lib/bench/machine.ts";
@@ -53,15 +59,32 @@ async function locateWasmBinaries(): Promise<void> {
   (globalThis as Record<string, unknown>).__dirname = dir;
 }
 
-/** wasm, plus webgpu when this Deno has WebGPU and an adapter. */
+/** wasm, plus webgpu when this Deno has WebGPU and a GPU adapter (a software one only when named). */
 async function defaultBackends(): Promise<BackendName[]> {
-  return await requestWebgpuAdapter() ? ["wasm", "webgpu"] : ["wasm"];
+  const adapter = await requestWebgpuAdapter();
+  if (adapter == null) return ["wasm"];
+  if (isSoftwareAdapter(adapter)) {
+    // lavapipe runs WebGPU on the CPU: steps of seconds, far slower than wasm; not worth a default run.
+    log(`webgpu: only a software adapter here (${adapterName(adapter)}); --backends webgpu times it anyway`);
+    return ["wasm"];
+  }
+  return ["wasm", "webgpu"];
 }
 
 async function bench(opts: BenchOptions): Promise<void> {
   const backends = opts.backends ?? await defaultBackends();
   const specs = planCases(opts, backends);
   for (const s of specs) checkCaseSpec(s);
+  if (opts.peer && !(await Deno.stat(opts.peerScript ?? PEER_SCRIPT).then(() => true, () => false))) {
+    if (opts.peerScript !== undefined) throw new Error(`--peer-script ${opts.peerScript}: no such file`);
+    // The peer is an independent implementation kept beside the project, not in it: a clone alone
+    // has no peer, and its timings stand without ratios.
+    log(
+      `peer: ${PEER_SCRIPT} is not on this machine (the PyTorch peer lives outside this repository); ` +
+        `timing rtdlab alone (--peer-script PATH to compare)`,
+    );
+    opts = { ...opts, peer: false };
+  }
   const torch = opts.peer ? await torchVersion(opts.peerPython) : null;
   if (opts.peer && torch == null) {
     throw new Error(
@@ -94,7 +117,7 @@ async function bench(opts: BenchOptions): Promise<void> {
       `peer: torch ${torch}, run as \`${example.map(shellWord).join(" ")}\` ` +
         `(${
           PEER_UNSET_ENV.join(" and ")
-        } unset and GLIBC_TUNABLES set in the peer's command only, DESIGN §6)`,
+        } unset and GLIBC_TUNABLES set in the peer's command only: lib/bench/peer.ts says why)`,
     );
   }
   const started = new Date();
@@ -127,6 +150,14 @@ async function bench(opts: BenchOptions): Promise<void> {
     ratios,
   });
   log(`wrote ${out}`);
+  const failed = rows.filter((r) => !r.rtdlab.result);
+  if (failed.length) {
+    throw new Error(
+      `${failed.length} of ${rows.length} cases failed: ${
+        failed.map((r) => `${r.spec.config} ${r.spec.backend} b${r.spec.batch}`).join(", ")
+      } (their errors are above and in ${out})`,
+    );
+  }
 }
 
 async function micro(opts: BenchOptions): Promise<void> {

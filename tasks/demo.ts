@@ -99,7 +99,7 @@ const USAGE = `deno task demo — small pre-training under ${MODES.join(", ")}, 
   --probe-every K  tug-of-war / geometry probes every K steps, 0 = off [${DEMO_DEFAULTS.probeEvery}]
   --set KEY=VALUE  any other config key for all runs (repeatable), e.g. --set biasCorrection=false
   --seed S         seed [0]                      --out DIR      where the runs go [runs/demo]
-  --parallel N     runs at a time [cores]        --backend      wasm | cpu | webgpu [wasm]
+  --parallel N     runs at a time [cores]        --backend      wasm | cpu | webgpu | cuda [wasm]
   --modes LIST     comma-separated subset of ${MODES.join(",")} [all]
   --no-report      skip report.html              --fresh        delete earlier demo runs in --out first
 Runs already finished with the same settings are reused; interrupted ones resume.`;
@@ -234,6 +234,19 @@ if (import.meta.main) {
     console.error(`error: ${(e as Error).message}`);
     Deno.exit(2);
   }
+  // The backend starts before --fresh removes anything: one that cannot run here stops the demo with
+  // its own message and leaves the last demo as it was.
+  const parallel = Number(values.parallel);
+  if (Deno.env.get("RTDLAB_BLAS_THREADS") === undefined) {
+    Deno.env.set("RTDLAB_BLAS_THREADS", blasEnvFor(parallel).RTDLAB_BLAS_THREADS); // each child's share
+  }
+  let backend: Awaited<ReturnType<typeof initBackend>>;
+  try {
+    backend = await initBackend(values.backend as BackendName);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
   const runCorpus = base.corpus;
   const sentences = demoSentences(runCorpus);
   const out = values.out!;
@@ -312,11 +325,6 @@ if (import.meta.main) {
 
   // Before the runs: the backend (OpenBLAS or not), the data (the WordPiece vocabulary is trained once
   // and cached, here rather than in each child) and one measured step per mode, for the time estimate.
-  const parallel = Number(values.parallel);
-  if (Deno.env.get("RTDLAB_BLAS_THREADS") === undefined) {
-    Deno.env.set("RTDLAB_BLAS_THREADS", blasEnvFor(parallel).RTDLAB_BLAS_THREADS); // each child's share
-  }
-  const backend = await initBackend(values.backend as BackendName);
   console.error(`backend: ${backend.info}`);
   if (backend.name === "wasm" && !loadBlas() && Deno.env.get("RTDLAB_BLAS") === undefined) {
     console.error(

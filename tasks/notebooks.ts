@@ -14,6 +14,7 @@
 
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runtimeDirSync } from "../lib/backend/runtime_dir.ts";
 
 const USAGE = `deno task notebooks [options] [NOTEBOOK.ipynb ...]
 
@@ -101,13 +102,6 @@ export async function selectNotebooks(args: NotebookArgs, dir = join(ROOT, "note
     list = matched;
   }
   return list;
-}
-
-/** A private, mode-700 XDG_RUNTIME_DIR for WebGPU (the caller's, when set). */
-export async function runtimeDir(): Promise<string> {
-  const dir = Deno.env.get("XDG_RUNTIME_DIR") || `/tmp/rtdlab-xdg-${Deno.uid() ?? 0}`;
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  return dir;
 }
 
 /** The kernel spec the runner uses: this very deno, with `--unstable-webgpu` and XDG_RUNTIME_DIR. */
@@ -207,7 +201,7 @@ export async function runNotebooks(args: NotebookArgs): Promise<number> {
     console.error(`${problem}\ninstall them with: ${JUPYTER_APT}`);
     return 2;
   }
-  const xdg = await runtimeDir();
+  const xdg = runtimeDirSync();
   const out = resolve(args.out);
   const jupyterPath = join(out, ".jupyter");
   await Deno.mkdir(join(jupyterPath, "kernels/rtdlab-deno"), { recursive: true });

@@ -9,14 +9,7 @@
  * @module
  */
 
-import {
-  applyOverrides,
-  preset,
-  PRESETS,
-  type RunConfig,
-  SHARING_MODES,
-  validateConfig,
-} from "../lib/config.ts";
+import { applyOverrides, configFrom, PRESETS, SHARING_MODES, validateConfig } from "../lib/config.ts";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
@@ -110,12 +103,7 @@ export function parseCli(argv: string[]) {
   const until = intOption("until", args.until, 1);
   const seed = intOption("seed", args.seed, 0);
   const probeEvery = intOption("probe-every", args["probe-every"], 0);
-  let config: RunConfig;
-  const name = args.config ?? "tiny";
-  if (name.endsWith(".json")) {
-    const base = preset("tiny");
-    config = applyOverrides(base, JSON.parse(Deno.readTextFileSync(name)));
-  } else config = preset(name);
+  let config = configFrom(args.config ?? "tiny");
   const overrides: Record<string, unknown> = {};
   if (args.sharing) overrides.sharing = args.sharing;
   if (args.joint) overrides.joint = true;

@@ -13,6 +13,7 @@
  */
 
 import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
+import { PRESETS } from "../lib/config.ts";
 import { join, resolve } from "node:path";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { checkBackend } from "../lib/backend/preflight.ts";
@@ -44,7 +45,7 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
                         vocabSize (with a trained tokenizer: the vocabulary trained on the corpus)
   --point K=V,K=V       one point of an explicit list (repeatable); crossed with any --grid
   --set KEY=VALUE       fix a config key for every point (repeatable), e.g. --set steps=300
-  --config NAME|FILE    base preset (tiny, electra-small, deberta-tiny, deberta-v3-xsmall) or a JSON file
+  --config NAME|FILE    base preset (${Object.keys(PRESETS).join(", ")}) or a JSON file
                         of overrides on tiny  [tiny]
   --seeds LIST          pre-training seeds, every point once per seed  [0]
   --holdout N           sequences each run keeps out of training for the T = 1 evaluation  [64]

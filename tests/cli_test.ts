@@ -113,6 +113,7 @@ Deno.test("integer options: one rule, one message, whether the value is negative
 
 Deno.test("hints print a command that works after README's set-up (npx) or with deno on PATH", () => {
   const saved = Deno.env.get("npm_command");
+  const savedPath = Deno.env.get("PATH") ?? "";
   try {
     Deno.env.set("npm_command", "exec"); // what npx sets for the process it starts
     assert.equal(denoCommand(), `npx -y deno@${Deno.version.deno}`);
@@ -121,12 +122,21 @@ Deno.test("hints print a command that works after README's set-up (npx) or with 
       `npx -y deno@${Deno.version.deno} task pretrain --resume runs/x`,
     );
     Deno.env.delete("npm_command");
-    if (!/[\\/]_npx[\\/]/.test(Deno.execPath())) {
-      assert.equal(taskCommand("pretrain --resume runs/x"), "deno task pretrain --resume runs/x");
-    }
+    // A deno on PATH (this one linked there, or any other): the plain command works.
+    const bin = Deno.makeTempDirSync();
+    Deno.symlinkSync(Deno.execPath(), `${bin}/deno`);
+    Deno.env.set("PATH", bin);
+    assert.equal(taskCommand("pretrain --resume runs/x"), "deno task pretrain --resume runs/x");
+    // No deno on PATH: only a deno from npx's cache could have run this.
+    Deno.env.set("PATH", Deno.makeTempDirSync());
+    assert.equal(
+      denoCommand(),
+      /[\\/]_npx[\\/]/.test(Deno.execPath()) ? `npx -y deno@${Deno.version.deno}` : "deno",
+    );
   } finally {
     if (saved === undefined) Deno.env.delete("npm_command");
     else Deno.env.set("npm_command", saved);
+    Deno.env.set("PATH", savedPath);
   }
 });
 

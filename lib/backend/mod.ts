@@ -18,6 +18,7 @@ import { registerWasmKernels } from "./wasm_kernels.ts";
 import { activeBlas } from "./wasm_matmul.ts";
 import { blasStatus, loadBlas } from "./blas.ts";
 import { findTfjsNode } from "./tfjs_node.ts";
+import { runtimeDirSync } from "./runtime_dir.ts";
 import { guardWebgpu, maxTensorBytes } from "./webgpu_guards.ts";
 
 export { stopGradient } from "./stop_gradient.ts";
@@ -116,8 +117,13 @@ function preferVulkanOnLinux(): void {
     if (Deno.build.os === "linux" && Deno.env.get("DENO_WEBGPU_BACKEND") === undefined) {
       Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
     }
+    // Mesa prints "XDG_RUNTIME_DIR is invalid or not set" for every adapter it opens without one
+    // (a login shell sets it; containers and CI often do not).
+    if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
+      Deno.env.set("XDG_RUNTIME_DIR", runtimeDirSync());
+    }
   } catch {
-    // no --allow-env: wgpu's defaults
+    // no --allow-env or --allow-write: wgpu's and Mesa's defaults
   }
 }
 
@@ -130,6 +136,17 @@ export async function requestWebgpuAdapter(options?: GPURequestAdapterOptions): 
   if (gpu == null) return null;
   preferVulkanOnLinux();
   return await gpu.requestAdapter(options).catch(() => null);
+}
+
+/** The adapter's name as its driver gives it, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+export function adapterName(adapter: GPUAdapter): string {
+  const { description, vendor, architecture, device } = adapter.info;
+  return description || [vendor, architecture, device].filter((s) => s).join(" ") || "unknown";
+}
+
+/** Whether the adapter renders in software on the CPU (Mesa's lavapipe/llvmpipe, SwiftShader). */
+export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  return /llvmpipe|lavapipe|swiftshader/i.test(adapterName(adapter));
 }
 
 async function startWebgpu(): Promise<string> {
@@ -154,9 +171,8 @@ async function startWebgpu(): Promise<string> {
   await activate("webgpu", WEBGPU_HOWTO);
   guardWebgpu(tf.backend());
   const maxMiB = Math.floor(maxTensorBytes(tf.backend()) / 2 ** 20);
-  const { description, vendor, architecture, device } = adapter.info;
-  const what = description || [vendor, architecture, device].filter((s) => s).join(" ") || "unknown";
-  const software = /llvmpipe|lavapipe|swiftshader/i.test(what) ? " (software renderer on the CPU)" : "";
+  const what = adapterName(adapter);
+  const software = isSoftwareAdapter(adapter) ? " (software renderer on the CPU)" : "";
   // The webgpu package exports no version of its own; the import map pins it to tfjs-core's.
   return `tfjs-backend-webgpu ${tf.version_core}, adapter ${what}${software}, max tensor ${maxMiB} MiB`;
 }

@@ -13,7 +13,8 @@ export const BENCH_HELP = `deno task bench — full RTD training steps vs the Py
 
   --configs A,B       presets to time  [tiny,electra-small]
   --batches 8,32      batch sizes (sequence length is the config's, 128)  [8,32]
-  --backends B,C      wasm | cpu | webgpu | tensorflow  [wasm, plus webgpu when an adapter exists]
+  --backends B,C      wasm | cpu | webgpu | tensorflow | cuda  [wasm, plus webgpu on a GPU adapter
+                      (a software one, lavapipe, only when named)]
   --warmup N          untimed steps per case  [2]
   --steps N           timed steps per case (the median is reported)  [5]
   --cpu-steps N       cap on the cpu backend's timed steps (and one warm-up): its steps take minutes  [2]
@@ -39,7 +40,7 @@ export interface BenchOptions {
   mode: "bench" | "case" | "micro" | "profile" | "help";
   configs: string[];
   batches: number[];
-  /** null: wasm, plus webgpu when an adapter exists (decided at run time). */
+  /** null: wasm, plus webgpu on a GPU adapter (decided at run time). */
   backends: BackendName[] | null;
   warmup: number;
   steps: number;

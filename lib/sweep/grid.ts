@@ -13,7 +13,7 @@
  */
 
 import { resolve } from "node:path";
-import { applyOverrides, preset, PRESETS, type RunConfig, validateConfig } from "../config.ts";
+import { applyOverrides, configFrom, preset, PRESETS, type RunConfig, validateConfig } from "../config.ts";
 import { corpusFingerprint } from "../text/corpus.ts";
 
 /** What a sweep varies and fixes, as given on the command line. */
@@ -92,19 +92,6 @@ export function parsePoint(text: string): Record<string, string> {
   return row;
 }
 
-function baseConfig(name: string): RunConfig {
-  if (name.endsWith(".json")) {
-    let overrides: Record<string, unknown>;
-    try {
-      overrides = JSON.parse(Deno.readTextFileSync(name));
-    } catch (e) {
-      throw new Error(`--config ${name}: ${(e as Error).message}`);
-    }
-    return applyOverrides(preset("tiny"), overrides);
-  }
-  return preset(name);
-}
-
 /** A value as it may appear in a folder name: letters, digits and `.+=-`; anything else becomes `-`. */
 function slug(value: string): string {
   return value.replace(/[^A-Za-z0-9.+=-]+/g, "-").replace(/^-+|-+$/g, "") || "x";
@@ -162,7 +149,7 @@ export function expandSweep(spec: SweepSpec): SweepPoint[] {
   let combos: Record<string, string>[] = spec.points.length ? spec.points.map((p) => ({ ...p })) : [{}];
   for (const g of spec.grid) combos = combos.flatMap((c) => g.values.map((v) => ({ ...c, [g.key]: v })));
 
-  const base0 = baseConfig(spec.config);
+  const base0 = configFrom(spec.config);
   const configFlag = spec.config.endsWith(".json") ? resolve(spec.config) : spec.config;
   const out: SweepPoint[] = [];
   const names = new Map<string, string>();

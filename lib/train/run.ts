@@ -294,6 +294,13 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     `data: ${data.count} sequences of ${data.length} tokens, vocabulary ${tokenizer.vocabSize}` +
       (train === data ? "" : ` (${data.count - train.count} held out for evaluation)`),
   );
+  if (train.count < config.batchSize) {
+    say(
+      `warning: the training data is ${train.count} sequence(s) of ${data.length} tokens, fewer than one batch ` +
+        `(${config.batchSize}): every batch repeats them, so the model memorises them rather than learning the ` +
+        `language; give it a larger corpus`,
+    );
+  }
   if (config.warmupSteps >= config.steps) {
     say(
       `warning: warmupSteps ${config.warmupSteps} ≥ steps ${config.steps}: the learning rate never reaches its ` +

@@ -98,8 +98,22 @@ export function denoCommand(): string {
   try {
     exec = Deno.execPath();
   } catch { /* no --allow-read of the executable: keep the default */ }
-  const viaNpx = envVar("npm_command") === "exec" || /[\\/]_npx[\\/]/.test(exec);
+  // A deno from npx's cache can still be the one on PATH (a link to it): then plain `deno` works.
+  const viaNpx = envVar("npm_command") === "exec" || (/[\\/]_npx[\\/]/.test(exec) && !denoOnPath());
   return viaNpx ? `npx -y deno@${Deno.version.deno}` : "deno";
+}
+
+/** Whether the shell's PATH has a `deno` (unknown without the permissions to look: false). */
+function denoOnPath(): boolean {
+  const dirs = (envVar("PATH") ?? "").split(Deno.build.os === "windows" ? ";" : ":").filter(Boolean);
+  const name = Deno.build.os === "windows" ? "deno.exe" : "deno";
+  return dirs.some((d) => {
+    try {
+      return Deno.statSync(`${d}/${name}`).isFile;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** A hint's command line, e.g. `taskCommand("pretrain --resume runs/x")` → `deno task pretrain --resume runs/x`. */
