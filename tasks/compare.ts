@@ -23,8 +23,7 @@ import { checkBackend } from "../lib/backend/preflight.ts";
 import { checkTaskName } from "../lib/tasks/mod.ts";
 import { parseCli as parsePretrainCli } from "./pretrain.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
-import { readMetrics } from "../lib/train/run.ts";
-import { prepareCorpus } from "../lib/text/dataset.ts";
+import { prepareRunData, readMetrics } from "../lib/train/run.ts";
 import { finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
 import {
   COMPARE_HELP,
@@ -225,7 +224,7 @@ for (const fs of plan.finetuneSeeds) {
   }
 }
 
-// ---- warm the corpus cache once, so parallel runs do not all train the tokenizer ----
+// ---- what is left to do; every setting checked, and the data prepared once, before any of it ----
 const t0 = performance.now();
 const pending = [];
 for (const j of jobs) if (!(await j.isDone())) pending.push(j);
@@ -264,14 +263,7 @@ if (!reportOnly && pending.length) {
     if (config && pending.some((j) => j.kind === "pretrain")) {
       // The data, prepared once and cached for the runs (a missing corpus fails here too).
       console.error("preparing the corpus and tokenizer (cached for the runs)...");
-      await prepareCorpus({
-        corpus: config.corpus,
-        tokenizer: config.tokenizer,
-        vocabSize: config.tokenizerVocabSize,
-        maxLength: config.seqLength,
-        seed: config.seed,
-        maxChars: config.corpusMaxChars || undefined,
-      });
+      await prepareRunData(config);
     }
   } catch (e) {
     fail((e as Error).message);
