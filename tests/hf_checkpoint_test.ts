@@ -320,6 +320,8 @@ Deno.test("continued pre-training from an exported pair reproduces the next loss
     });
     resumed.trainer.dispose();
     const next = (await readMetrics(join(runA, "metrics.jsonl"))).find((r) => r.step === 7)!;
+    // The longer run has not ended: its step-6 export is kept under that step.
+    const exportA = join(runA, "export-step-6");
 
     // A new run from runA's export (until 0: build, load, train nothing), then one step on the batch and
     // random streams of step 6 — what the resumed run drew there.
@@ -327,15 +329,15 @@ Deno.test("continued pre-training from an exported pair reproduces the next loss
     const b = await pretrain({
       config: runConfig(sharing, 8),
       outDir: runB,
-      initFrom: { dir: runA },
+      initFrom: { dir: exportA },
       until: 0,
       noExport: true,
       onMessage: (m) => messages.push(m),
     });
     const saved = JSON.parse(Deno.readTextFileSync(join(runB, "config.json")));
     assert.deepEqual(saved.init_from, {
-      discriminator: join(runA, "export", "discriminator"),
-      generator: join(runA, "export", "generator"),
+      discriminator: join(exportA, "discriminator"),
+      generator: join(exportA, "generator"),
     });
     assert.ok(messages.some((m) => /^loaded \d+ tensors from /.test(m)), messages.join("\n"));
     const { data } = await prepareCorpus({
