@@ -3,7 +3,7 @@
  * presets (`tiny`, `electra-small`) and strict validation (an unknown key is an error, not a typo
  * that silently keeps the default).
  *
- * Numbers follow DESIGN.md §1 (ELECTRA, Clark et al. 2020; DeBERTaV3, He et al. 2021).
+ * Numbers follow the papers (ELECTRA, Clark et al. 2020; DeBERTaV3, He et al. 2021).
  *
  * @module
  */

@@ -4,7 +4,7 @@
  * cell error or timeout.
  *
  * Uses Debian's Jupyter (`/usr/bin/python3` with python3-nbclient) through tasks/nbrun.py, whose nbclient
- * subclass keeps reading outputs that the Deno kernel publishes after reporting idle (DESIGN.md §4). The
+ * subclass keeps reading outputs that the Deno kernel publishes after reporting idle (plotly figures, late). The
  * kernel spec it runs is written fresh under the output folder (the running deno, `--unstable-webgpu`, a
  * private XDG_RUNTIME_DIR), so a stale user-level spec cannot change what runs; a user-level `deno` spec is
  * installed too when none exists (for JupyterLab / VS Code), unless `--no-install-kernel`.

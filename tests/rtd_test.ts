@@ -1,5 +1,5 @@
 /**
- * Masking, sampling and labelling: the data side of replaced token detection (DESIGN.md §1).
+ * Masking, sampling and labelling: the data side of replaced token detection (README, *The science, as implemented*).
  */
 
 import assert from "node:assert/strict";

@@ -20,7 +20,7 @@ export interface MachineInfo {
   typescript: string;
   tfjs: string;
   torch: string | null;
-  /** The OpenBLAS variables the machine sets (the peer's command unsets them; DESIGN §6). */
+  /** The OpenBLAS variables the machine sets (the peer's command unsets them: they slow a current OpenBLAS). */
   openblas_env: Record<string, string>;
 }
 

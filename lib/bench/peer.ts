@@ -1,9 +1,9 @@
 /**
- * The PyTorch peer (DESIGN.md §6): `../shared/peer/pytorch_electra_step.py`, an independent ELECTRA
+ * The PyTorch peer: `../shared/peer/pytorch_electra_step.py`, an independent ELECTRA
  * training step. The benchmark runs it on the *same* model as the rtdlab case it sits next to: its
  * `--set` overrides are built from rtdlab's config, never the other way round.
  *
- * It runs as DESIGN §6 says: `/usr/bin/python3` (the Debian torch with libopenblas0-pthread), two
+ * It runs as measured fastest on these machines: `/usr/bin/python3` (the Debian torch with libopenblas0-pthread), two
  * threads, `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE` unset in its own command only (they slow a
  * current OpenBLAS), and glibc malloc tuned so page faults do not dominate.
  *
@@ -21,7 +21,7 @@ export const PEER_SCRIPT: string = fromFileUrl(
 /** The interpreter that has python3-torch (another `python3` may come first on PATH). */
 export const PEER_PYTHON = "/usr/bin/python3";
 
-/** GLIBC_TUNABLES for the peer: no mmap'd chunks, never trim (DESIGN §6: 30-40% faster at batch 128). */
+/** GLIBC_TUNABLES for the peer: no mmap'd chunks, never trim (measured 30-40 % faster at batch 128). */
 export const PEER_GLIBC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736";
 
 /** Environment variables unset in the peer's command (they slow a current OpenBLAS). */
@@ -92,7 +92,7 @@ export interface PeerRun {
   batch: number;
   warmup: number;
   steps: number;
-  /** Torch threads (DESIGN §6: two on these machines). */
+  /** Torch threads (two: the 2-core machines' cores). */
   threads?: number;
   script?: string;
   python?: string;

@@ -1,5 +1,5 @@
 /**
- * Tug-of-war probes (DESIGN.md §1): the gradient that L_MLM and λ·L_RTD each send to the embedding
+ * Tug-of-war probes (README, *The science, as implemented*): the gradient that L_MLM and λ·L_RTD each send to the embedding
  * table, and how much they agree.
  *
  * **What is measured, by sharing mode.** g_MLM = ∂L_MLM/∂(table G reads), g_RTD = ∂(λ·L_RTD)/∂(table D

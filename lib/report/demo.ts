@@ -241,7 +241,7 @@ export function summaryText(summary: Table): string {
 /** How a measured number stands against one of DeBERTaV3's findings. */
 export type Verdict = "agrees" | "disagrees" | "within noise" | "not measured";
 
-/** One finding of DESIGN.md §1, read from the runs' numbers. */
+/** One of DeBERTaV3's findings (README, *The science, as implemented*), read from the runs' numbers. */
 export interface Finding {
   /** Short name: `nes-converges-faster`, `gdes-follows-nes`, `nes-similarity-gap`, `gdes-narrows-gap`, `es-tug-of-war`. */
   id: string;
@@ -316,7 +316,7 @@ const f4 = (x: number | null) => (x === null ? "—" : x.toFixed(4));
 const f3 = (x: number | null) => (x === null ? "—" : x.toFixed(3));
 
 /**
- * Reads DeBERTaV3's findings (DESIGN.md §1) off the runs in `t` (one run per mode), each as a sentence with
+ * Reads DeBERTaV3's findings (README, *The science, as implemented*) off the runs in `t` (one run per mode), each as a sentence with
  * the measured numbers and a verdict:
  *
  * - **NES's generator converges faster than ES's**: the mean MLM loss over the whole run (the area under

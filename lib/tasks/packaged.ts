@@ -1,5 +1,5 @@
 /**
- * Labelled tasks that install by npm package name (DESIGN.md §5), each with a fixed seeded split:
+ * Labelled tasks that install by npm package name (README, *Downstream*), each with a fixed seeded split:
  *
  * - `sentiment-imdb`, `sentiment-amazon`, `sentiment-yelp`: npm `sentiment`'s test fixtures (UCI
  *   Sentiment Labelled Sentences, 1,000 sentences each; the one `class: null` row is dropped).

@@ -1,5 +1,5 @@
 /**
- * Pre-training corpora: the English prose that installs by npm package name (DESIGN §5), a folder
+ * Pre-training corpora: the English prose that installs by npm package name (README, *Pre-training*), a folder
  * of `.txt` files of the user's own, or a controlled synthetic language (`synthetic:NAME`, see
  * lib/text/synthetic.ts).
  *

@@ -1,5 +1,5 @@
 /**
- * Selecting and masking positions for the generator's MLM task (DESIGN.md §1).
+ * Selecting and masking positions for the generator's MLM task (README, *The science, as implemented*).
  *
  * rtdlab selects round(15%) of the maskable positions of each sequence (at least one), never
  * [CLS]/[SEP]/[PAD] or any other special token; of those, 85% become [MASK], 15% stay unchanged and

@@ -3,7 +3,7 @@
  *
  * A run's own metrics.jsonl reports D on the replacements it trained on, sampled at the run's
  * `samplingTemperature`. A run trained at T = 2 learns to spot implausible tokens, which says little
- * about the papers' task (DESIGN.md §8): {@link evaluateRtd} corrupts batches with the generator
+ * about the papers' task (README, *Sweeps*): {@link evaluateRtd} corrupts batches with the generator
  * sampling at T = 1 (unless asked otherwise) from its own seed, so runs trained differently are judged
  * on the same kind of replacements, and with the same draws where their data coincide.
  *

@@ -1,5 +1,5 @@
 /**
- * One pre-training step of replaced token detection, for every sharing mode (DESIGN.md §1).
+ * One pre-training step of replaced token detection, for every sharing mode (README, *The science, as implemented*).
  *
  * A step is two phases, each a gradient computation over its own variables:
  *

@@ -1,5 +1,5 @@
 /**
- * Drawing the generator's replacements and the discriminator's labels (DESIGN.md §1).
+ * Drawing the generator's replacements and the discriminator's labels (README, *The science, as implemented*).
  *
  * Replacements x̂ ~ softmax(logits / T) at the selected positions, drawn by inverse CDF from the
  * run's seeded Rng (no gradient flows through a sample): on the device where the backend registers
