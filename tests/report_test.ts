@@ -251,6 +251,13 @@ Deno.test("report: figure builders produce the expected traces", async () => {
     const smoothed = lossCurves(t, { smooth: { method: "rolling", window: 2 }, metrics: ["loss_mlm"] });
     assert.deepEqual(smoothed.data.find((d) => d.name === "es-s0")!.y, [4, 3.5, 2.5, 1.5]);
     assert.equal(smoothed.layout.grid, undefined);
+    // The x axes say what the step column holds.
+    assert.deepEqual(byRun.layout.xaxis2, { title: { text: "step" } });
+    const tokens = lossCurves(t, { xTitle: "tokens seen" });
+    assert.deepEqual([tokens.layout.xaxis, tokens.layout.xaxis2], [
+      { title: { text: "tokens seen" } },
+      { title: { text: "tokens seen" } },
+    ]);
 
     const probe = probeCurves(t, "tow_cos");
     assert.equal(probe.data.length, 1, "only GDES logged tow_cos");

@@ -93,6 +93,8 @@ export interface CurveOptions {
   logY?: boolean;
   /** Figure height in pixels (default 380). */
   height?: number;
+  /** Title of the x axes, when the table's `step` column holds something else (e.g. tokens seen). */
+  xTitle?: string;
 }
 
 function axisName(kind: "x" | "y", i: number): string {
@@ -253,7 +255,7 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
   if (opts.title) layout.title = { text: opts.title };
   if (ms.length > 1) layout.grid = { rows: 1, columns: ms.length, pattern: "independent" };
   ms.forEach((m, mi) => {
-    layout[layoutAxis("x", mi)] = { title: { text: "step" } };
+    layout[layoutAxis("x", mi)] = { title: { text: opts.xTitle ?? "step" } };
     layout[layoutAxis("y", mi)] = {
       title: { text: METRIC_LABELS[m] ?? m },
       ...(opts.logY ? { type: "log" } : {}),

@@ -151,6 +151,34 @@ export async function trainRuns(specs: RunSpec[], opts: TrainRunsOptions = {}): 
   );
 }
 
+/**
+ * Runs a task (`tasks/NAME.ts ARGS`, from the project root) unless `done()` already says its result is
+ * there, printing `say` first: notebooks read the demo's and the quick comparison's runs, and make them
+ * with the very command a user would run, so what they show is that command's result, not a stand-in.
+ * Throws with the end of the task's log.
+ */
+export async function runTaskUnlessDone(
+  done: () => Promise<boolean>,
+  task: string,
+  args: string[],
+  say: (msg: string) => void = () => {},
+): Promise<void> {
+  if (await done()) return;
+  const root = new URL("../../", import.meta.url).pathname;
+  const t0 = performance.now();
+  say(`running \`deno task ${[task, ...args].join(" ")}\` ...`);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-webgpu", join(root, "tasks", `${task}.ts`), ...args],
+    cwd: root,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!r.success) {
+    throw new Error(`deno task ${task} failed:\n${new TextDecoder().decode(r.stderr).slice(-3000)}`);
+  }
+  say(`deno task ${task}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
 /** Options of {@link evaluateRunDir}. */
 export interface EvaluateRunOptions extends EvaluateOptions {
   /** Sequences per forward pass (default 16). */
