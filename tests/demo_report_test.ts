@@ -24,7 +24,7 @@ import {
   viewStats,
   viewStrip,
 } from "../lib/report/mod.ts";
-import { isCompleteRun, openRun } from "../lib/report/trained.ts";
+import { isCompleteRun, openRun, runTaskUnlessDone } from "../lib/report/trained.ts";
 import { pretrain } from "../lib/train/run.ts";
 import type { DiscriminatorViewRow } from "../lib/probes/discriminator_view.ts";
 import { MICRO_SIZES, tempDir } from "./_helpers.ts";
@@ -297,4 +297,23 @@ Deno.test("openRun reopens a run at its checkpoint; isCompleteRun", async () => 
     if (prev === undefined) Deno.env.delete("RTDLAB_CACHE");
     else Deno.env.set("RTDLAB_CACHE", prev);
   }
+});
+
+Deno.test("runTaskUnlessDone: runs the task only when its result is missing, and a failure says why", async () => {
+  const said: string[] = [];
+  let asked = 0;
+  const done = () => {
+    asked++;
+    return Promise.resolve(true);
+  };
+  await runTaskUnlessDone(done, "pretrain", ["--stepz", "1"], (m) => said.push(m));
+  assert.equal(asked, 1);
+  assert.equal(said.length, 0, "a finished result runs nothing");
+  await assert.rejects(
+    () => runTaskUnlessDone(() => Promise.resolve(false), "pretrain", ["--stepz", "1"], (m) => said.push(m)),
+    /deno task pretrain failed:\n[\s\S]*unknown option --stepz/,
+  );
+  assert.match(said[0], /^running `deno task pretrain --stepz 1` \.\.\.$/);
+  await runTaskUnlessDone(() => Promise.resolve(false), "pretrain", ["--help"], (m) => said.push(m));
+  assert.match(said.at(-1)!, /^deno task pretrain: done in \d+ s$/);
 });
