@@ -99,7 +99,7 @@ const USAGE = `deno task demo — small pre-training under ${MODES.join(", ")}, 
   --probe-every K  tug-of-war / geometry probes every K steps, 0 = off [${DEMO_DEFAULTS.probeEvery}]
   --set KEY=VALUE  any other config key for all runs (repeatable), e.g. --set biasCorrection=false
   --seed S         seed [0]                      --out DIR      where the runs go [runs/demo]
-  --parallel N     runs at a time [cores]        --backend      wasm | cpu | webgpu | cuda [wasm]
+  --parallel N     runs at a time [cores; cuda 1] --backend      wasm | cpu | webgpu | cuda [wasm]
   --modes LIST     comma-separated subset of ${MODES.join(",")} [all]
   --no-report      skip report.html              --fresh        delete earlier demo runs in --out first
 Runs already finished with the same settings are reused; interrupted ones resume.`;
@@ -236,6 +236,12 @@ if (import.meta.main) {
   }
   // The backend starts before --fresh removes anything: one that cannot run here stops the demo with
   // its own message and leaves the last demo as it was.
+  // One GPU: its runs take turns unless --parallel says otherwise (as compare does on cuda).
+  if (
+    values.backend === "cuda" && !Deno.args.some((a) => a === "--parallel" || a.startsWith("--parallel="))
+  ) {
+    values.parallel = "1";
+  }
   const parallel = Number(values.parallel);
   if (Deno.env.get("RTDLAB_BLAS_THREADS") === undefined) {
     Deno.env.set("RTDLAB_BLAS_THREADS", blasEnvFor(parallel).RTDLAB_BLAS_THREADS); // each child's share
