@@ -137,14 +137,7 @@ export async function trainRuns(specs: RunSpec[], opts: TrainRunsOptions = {}): 
         await Deno.remove(s.out, { recursive: true }).catch(() => {});
         const t0 = performance.now();
         say(`training ${s.out}`);
-        const r = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "--unstable-webgpu", script, "--out", s.out, ...s.args],
-          stdout: "null",
-          stderr: "piped",
-        }).output();
-        if (!r.success) {
-          throw new Error(`${s.out} failed:\n${new TextDecoder().decode(r.stderr).slice(-3000)}`);
-        }
+        await runDenoScript(script, ["--out", s.out, ...s.args], `${s.out} failed`);
         say(`trained ${s.out} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       }
     }),
@@ -167,16 +160,19 @@ export async function runTaskUnlessDone(
   const root = new URL("../../", import.meta.url).pathname;
   const t0 = performance.now();
   say(`running \`deno task ${[task, ...args].join(" ")}\` ...`);
+  await runDenoScript(join(root, "tasks", `${task}.ts`), args, `deno task ${task} failed`, root);
+  say(`deno task ${task}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+/** Runs `deno run -A script args` (output discarded); throws `failure` with the end of its stderr. */
+async function runDenoScript(script: string, args: string[], failure: string, cwd?: string): Promise<void> {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-webgpu", join(root, "tasks", `${task}.ts`), ...args],
-    cwd: root,
+    args: ["run", "-A", "--unstable-webgpu", script, ...args],
+    cwd,
     stdout: "null",
     stderr: "piped",
   }).output();
-  if (!r.success) {
-    throw new Error(`deno task ${task} failed:\n${new TextDecoder().decode(r.stderr).slice(-3000)}`);
-  }
-  say(`deno task ${task}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  if (!r.success) throw new Error(`${failure}:\n${new TextDecoder().decode(r.stderr).slice(-3000)}`);
 }
 
 /** Options of {@link evaluateRunDir}. */
