@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   compareModes,
   compareRuns,
+  facetCurves,
   findRuns,
   formatMeanStd,
   groupCurves,
@@ -24,6 +25,7 @@ import {
   smooth,
   smoothSeries,
   type Table,
+  tableFromRows,
   tokenHeatmap,
   tokenStrip,
   toText,
@@ -294,6 +296,75 @@ Deno.test("report: figure builders produce the expected traces", async () => {
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("report: facetCurves puts each knob's runs in their own panel beside the reference", () => {
+  const row = (run: string, knob: string, step: number, auc: number | null) => ({
+    run,
+    knob,
+    step,
+    sharing: "gdes",
+    disc_auc: auc,
+  });
+  const t = tableFromRows([
+    row("preset", "preset", 0, 0.5),
+    row("preset", "preset", 10, 0.8),
+    row("λ=10", "λ", 0, 0.5),
+    row("λ=10", "λ", 10, 0.6),
+    row("λ=200", "λ", 10, 0.9),
+    row("λ=200", "λ", 0, 0.5),
+    row("L=64", "sequence", 0, 0.5),
+    row("L=64", "sequence", 10, null),
+    row("L=64", "sequence", 20, 0.7),
+  ]);
+  const fig = facetCurves(t, "disc_auc", { facet: "knob", reference: "preset", columns: 2 });
+  // Panel 1 (λ): the reference, then its two runs; panel 2 (sequence): the reference and its one run.
+  assert.deepEqual(fig.data.map((d) => `${d.xaxis}:${d.name}`), [
+    "x:preset",
+    "x:λ=10",
+    "x:λ=200",
+    "x2:preset",
+    "x2:L=64",
+  ]);
+  const grid = fig.layout.grid as { rows: number; columns: number };
+  assert.deepEqual([grid.rows, grid.columns], [1, 2]);
+  const l200 = fig.data[2];
+  assert.deepEqual([l200.x, l200.y], [[0, 10], [0.5, 0.9]], "in step order");
+  assert.deepEqual(fig.data[4].x, [0, 20], "unlogged steps are left out, not drawn as gaps");
+  assert.notEqual(
+    (fig.data[1].line as { color: string }).color,
+    (fig.data[2].line as { color: string }).color,
+    "runs in one panel differ in colour",
+  );
+  assert.equal((fig.data[0].line as { color: string }).color, (fig.data[3].line as { color: string }).color);
+  // Each panel's title is its facet value over a key of its own runs' colours, two to a line.
+  const titles = (fig.layout.annotations as { text: string }[]).map((a) => a.text);
+  const entry = (run: string, i: number) => {
+    const line = fig.data[i].line as { color: string };
+    return `<span style="color:${line.color}">${i === 0 || i === 3 ? "╌" : "━"} ${run}</span>`;
+  };
+  assert.deepEqual(titles, [
+    `<b>λ</b><br>${entry("preset", 0)}   ${entry("λ=10", 1)}<br>${entry("λ=200", 2)}`,
+    `<b>sequence</b><br>${entry("preset", 3)}   ${entry("L=64", 4)}`,
+  ]);
+  assert.deepEqual(fig.layout.yaxis2, { matches: "y" }, "panels share their y range");
+  assert.deepEqual(fig.layout.title, { text: "discriminator ROC-AUC (replaced vs original)" });
+  const marked = facetCurves(t, "disc_auc", { facet: "knob", hline: { y: 0.6, label: "learned" } });
+  const shapes = marked.layout.shapes as { y0: number; yref: string }[];
+  assert.deepEqual(
+    shapes.map((l) => `${l.yref}@${l.y0}`),
+    ["y@0.6", "y2@0.6", "y3@0.6"],
+    "one line per panel",
+  );
+  assert.equal(
+    (marked.layout.annotations as unknown[]).length,
+    6,
+    "each panel: its title and the line's label",
+  );
+  // Without a reference every run is a panel member; the reference's own facet gets a panel then.
+  assert.equal(facetCurves(t, "disc_auc", { facet: "knob" }).data.length, 4);
+  assert.throws(() => facetCurves(t, "disc_auc", { facet: "nope" }), /no column "nope"/);
+  assert.throws(() => facetCurves(t, "disc_auc", { facet: "knob", reference: "x" }), /reference run "x"/);
 });
 
 Deno.test("report: show() outside Jupyter prints text and never throws", async () => {

@@ -28,6 +28,9 @@ export const MODE_COLORS: Record<string, string> = {
 };
 
 const EXTRA_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"];
+/** Colours of the runs within one panel of {@link facetCurves} (the reference is grey). */
+const REFERENCE_COLOR = "#7f7f7f";
+const PANEL_COLORS = ["#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 const DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot"];
 
 /**
@@ -258,6 +261,138 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
     layout[layoutAxis("x", mi)] = { title: { text: opts.xTitle ?? "step" } };
     layout[layoutAxis("y", mi)] = {
       title: { text: METRIC_LABELS[m] ?? m },
+      ...(opts.logY ? { type: "log" } : {}),
+    };
+  });
+  return { data, layout };
+}
+
+/** Options of {@link facetCurves}. */
+export interface FacetCurveOptions extends Omit<CurveOptions, "by" | "band"> {
+  /** The column that puts each run in its panel (one panel per distinct value, in order of first appearance). */
+  facet: string;
+  /** A run drawn, grey and dashed, in every panel to compare against (e.g. the preset a sweep changes). */
+  reference?: string;
+  /** Panels per row (default 3). */
+  columns?: number;
+  /** A dotted horizontal line in every panel, e.g. the value from which D counts as learned. */
+  hline?: { y: number; label?: string };
+}
+
+/**
+ * Small multiples: one metric over steps, one panel per value of `opts.facet` (e.g. the knob a sweep run
+ * changed), each run labelled at its last point, and `opts.reference` repeated in every panel. The panels
+ * share their y range, so a curve reads against its own panel's reference and against every other panel.
+ * Where one chart of many runs would need a colour per run, each panel needs only a few.
+ */
+export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): Figure {
+  for (const col of [metric, opts.facet]) {
+    if (!t.columnNames().includes(col)) throw new Error(`facetCurves: no column "${col}" in the table`);
+  }
+  const table = smoothed(t, [metric], opts.smooth);
+  const runs = runIndices(table);
+  if (opts.reference !== undefined && !runs.has(opts.reference)) {
+    throw new Error(`facetCurves: reference run "${opts.reference}" is not in the table`);
+  }
+  const facetOf = table.array(opts.facet) as ArrayLike<unknown>;
+  const steps = table.array("step") as ArrayLike<number>;
+  const col = table.array(metric) as ArrayLike<unknown>;
+  const panels = new Map<string, string[]>();
+  for (const [run, idx] of runs) {
+    if (run === opts.reference) continue;
+    const key = String(facetOf[idx[0]] ?? "");
+    panels.set(key, [...(panels.get(key) ?? []), run]);
+  }
+  const columns = Math.max(1, Math.min(opts.columns ?? 3, panels.size));
+  const rows = Math.ceil(panels.size / columns);
+  const line = (run: string, p: number, style: { color: string; dash: string; width: number }): Trace => {
+    const idx = runs.get(run)!.filter((i) => numOrNull(col[i]) !== null);
+    return {
+      type: "scatter",
+      mode: "lines",
+      name: run,
+      showlegend: false,
+      x: idx.map((i) => steps[i]),
+      y: idx.map((i) => numOrNull(col[i])),
+      xaxis: axisName("x", p),
+      yaxis: axisName("y", p),
+      line: style,
+      hovertemplate: `${escapeHtml(run)}<br>step %{x}<br>${escapeHtml(metric)} %{y:.4g}<extra></extra>`,
+    };
+  };
+  // Each panel's title carries its own colour key: one legend shared by every panel would repeat colours.
+  const keyEntry = (run: string, color: string, mark: string) =>
+    `<span style="color:${color}">${mark} ${escapeHtml(run)}</span>`;
+  const keyLines = Math.max(
+    ...[...panels.values()].map((m) => Math.ceil((m.length + (opts.reference ? 1 : 0)) / 2)),
+  );
+  const data: Trace[] = [];
+  const layout: Record<string, unknown> = {
+    height: opts.height ?? (200 + 16 * keyLines) * rows + 80,
+    margin: { t: 70 + 16 * keyLines, r: 20, b: 50, l: 60 },
+    grid: { rows, columns, pattern: "independent", ygap: 0.25 + 0.08 * keyLines },
+    hovermode: "closest",
+    annotations: [] as unknown[],
+    shapes: [] as unknown[],
+  };
+  // The metric goes in the title: a panel a few hundred pixels high has no room for a long axis title.
+  layout.title = { text: opts.title ?? METRIC_LABELS[metric] ?? metric };
+  [...panels].forEach(([name, members], p) => {
+    const key: string[] = [];
+    if (opts.reference !== undefined) {
+      data.push(line(opts.reference, p, { color: REFERENCE_COLOR, dash: "dash", width: 2 }));
+      key.push(keyEntry(opts.reference, REFERENCE_COLOR, "╌"));
+    }
+    members.forEach((run, k) => {
+      const color = PANEL_COLORS[k % PANEL_COLORS.length];
+      data.push(line(run, p, { color, dash: "solid", width: 2 }));
+      key.push(keyEntry(run, color, "━"));
+    });
+    const keyRows = Array.from(
+      { length: Math.ceil(key.length / 2) },
+      (_, r) => key.slice(2 * r, 2 * r + 2).join("   "),
+    );
+    (layout.annotations as unknown[]).push({
+      text: [`<b>${escapeHtml(name)}</b>`, ...keyRows].join("<br>"),
+      font: { size: 11 },
+      showarrow: false,
+      xref: `${axisName("x", p)} domain`,
+      yref: `${axisName("y", p)} domain`,
+      x: 0.5,
+      y: 1.02,
+      xanchor: "center",
+      yanchor: "bottom",
+    });
+    if (opts.hline) {
+      const at = { xref: `${axisName("x", p)} domain`, yref: axisName("y", p) };
+      (layout.shapes as unknown[]).push({
+        type: "line",
+        ...at,
+        x0: 0,
+        x1: 1,
+        y0: opts.hline.y,
+        y1: opts.hline.y,
+        line: { color: "#2ca02c", width: 1, dash: "dot" },
+      });
+      if (opts.hline.label) {
+        (layout.annotations as unknown[]).push({
+          ...at,
+          text: escapeHtml(opts.hline.label),
+          font: { size: 9, color: "#2ca02c" },
+          showarrow: false,
+          // Under the line at the left, where curves that start at zero skill have long since passed.
+          x: 0.01,
+          y: opts.hline.y,
+          xanchor: "left",
+          yanchor: "top",
+        });
+      }
+    }
+    const last = p >= panels.size - columns;
+    // Only y is shared: a run longer than the rest (a bigger token budget) would squeeze every other panel.
+    layout[layoutAxis("x", p)] = last ? { title: { text: opts.xTitle ?? "step" } } : {};
+    layout[layoutAxis("y", p)] = {
+      ...(p > 0 ? { matches: "y" } : {}),
       ...(opts.logY ? { type: "log" } : {}),
     };
   });

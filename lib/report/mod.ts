@@ -38,6 +38,8 @@ export {
 } from "./metrics.ts";
 export {
   type CurveOptions,
+  type FacetCurveOptions,
+  facetCurves,
   type HtmlBlock,
   isHtmlBlock,
   type LossCurveOptions,
