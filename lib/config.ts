@@ -403,6 +403,15 @@ export function configFrom(name: string): RunConfig {
 
 /** Checks a config for values that cannot train; throws naming the first problem. */
 export function validateConfig(c: RunConfig): RunConfig {
+  // A config built by spreading a preset (`{ ...preset("tiny"), stepz: 20 }`) or read from JSON is not
+  // type-checked when it runs: a misspelt key would silently keep the default.
+  for (const [k, v] of Object.entries(c)) {
+    if (!(k in BASE)) throw unknownKey(k);
+    const base = BASE[k as keyof RunConfig];
+    if (typeof base === "object" && base !== null && typeof v === "object" && v !== null) {
+      for (const sub of Object.keys(v)) if (!(sub in base)) throw unknownKey(`${k}.${sub}`);
+    }
+  }
   if (c.backbone !== "electra" && c.backbone !== "deberta") {
     throw new Error(`unknown backbone "${c.backbone}"; valid backbones: electra, deberta`);
   }

@@ -50,6 +50,7 @@ export {
   maskBatch,
   type MaskedBatch,
   type MaskingRecipe,
+  type MaskingVocab,
 } from "./text/masking.ts";
 export { ElectraModel } from "./model/electra.ts";
 export { attentionSpan, DebertaModel, logBucketPosition, relativeIndex } from "./model/deberta.ts";
@@ -70,6 +71,7 @@ export {
   batchTensors,
   crossEntropy,
   Pretrainer,
+  type PretrainVocab,
   sigmoidBce,
   type StepGradients,
   type StepMetrics,
@@ -86,7 +88,21 @@ export {
   sequenceBatches,
 } from "./train/evaluate.ts";
 export { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./train/checkpoint.ts";
-export { type MetricsRecord, pretrain, type PretrainOptions, readMetrics } from "./train/run.ts";
+export {
+  type MetricsRecord,
+  prepareRunData,
+  pretrain,
+  type PretrainOptions,
+  readMetrics,
+  savedRunConfig,
+} from "./train/run.ts";
+export {
+  evaluateRunDir,
+  type EvaluateRunOptions,
+  type OpenedRun,
+  openRun,
+  type RunEvaluation,
+} from "./report/trained.ts";
 export { loadSafetensors, saveSafetensors } from "./io/safetensors.ts";
 export { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "./model/hf_folder.ts";
 export { formatLoadReport, type LoadReport, loadStateDicts, type StateDicts } from "./model/hf_load.ts";

@@ -413,7 +413,7 @@ interface PretrainSummary {
 }
 const pretrainRows: PretrainSummary[] = [];
 for (const r of rows.filter((r) => !r.scratch)) {
-  const m = await readMetrics(join(r.dir, "metrics.jsonl"));
+  const m = await readMetrics(join(r.dir, "metrics.jsonl"), { allowMissing: true });
   const last = m.at(-1);
   // The last tenth of the run, averaged: single logged steps are one batch each.
   const tail = m.slice(-Math.max(1, Math.round(m.length / 10)));

@@ -269,7 +269,7 @@ if (import.meta.main) {
   const script = new URL("./pretrain.ts", import.meta.url).pathname;
 
   const finishedAlready = async (job: Job) => {
-    const m = await readMetrics(join(job.dir, "metrics.jsonl"));
+    const m = await readMetrics(join(job.dir, "metrics.jsonl"), { allowMissing: true });
     // A run killed mid-export has logged its last step but has no export/ yet: resume it.
     const exported = await Deno.stat(join(job.dir, "export")).then(() => true, () => false);
     return m.length > 0 && m[m.length - 1].step === job.total && exported;
@@ -470,7 +470,7 @@ if (import.meta.main) {
       }
     }
     const perRun = await Promise.all(done.map(async (j) => {
-      const m = await readMetrics(join(j.dir, "metrics.jsonl"));
+      const m = await readMetrics(join(j.dir, "metrics.jsonl"), { allowMissing: true });
       return `${j.mode} ${formatDuration(m.at(-1)?.elapsed_s ?? NaN)}`;
     }));
     const reused = jobs.filter((j) => j.reused).map((j) => j.mode);

@@ -60,7 +60,10 @@ Deno.test("loadCorpus: folder documents in path order, recursive, maxChars cap",
     assert.deepEqual(capped.map((d) => d.text), ["First doc. It has two sentences.", "Second doc."]);
     const cut = await loadCorpus(dir, { maxChars: 20 });
     assert.deepEqual(cut.map((d) => d.text), ["First doc. It has"]);
-    await assert.rejects(() => loadCorpus(dir, { maxChars: 0 }), /maxChars/);
+    // 0 is the config's corpusMaxChars "no cap"; a negative or fractional cap is an error.
+    assert.deepEqual(await loadCorpus(dir, { maxChars: 0 }), docs);
+    await assert.rejects(() => loadCorpus(dir, { maxChars: -1 }), /maxChars must be a non-negative integer/);
+    await assert.rejects(() => loadCorpus(dir, { maxChars: 2.5 }), /maxChars/);
     const fp = await corpusFingerprint(dir);
     await Deno.writeTextFile(join(dir, "ab.txt"), "Second doc, changed.");
     assert.notEqual(await corpusFingerprint(dir), fp);

@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
-import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
-import { pretrain, readMetrics } from "../lib/train/run.ts";
-import { saveCheckpoint } from "../lib/train/checkpoint.ts";
+import { applyOverrides, preset, type RunConfig, validateConfig } from "../lib/config.ts";
+import { pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
+import { loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, tempDir, VOCAB, writeGrammarCorpus } from "./_helpers.ts";
 
@@ -274,6 +274,26 @@ Deno.test("automatic micro-batches: only on wasm, only when the batch would not 
 
 Deno.test("bad configuration is refused with a message that names the problem", () => {
   assert.throws(() => applyOverrides(preset("tiny"), { learningRat: 1 }), /unknown config key "learningRat"/);
+  // A config spread from a preset in a script is not type-checked at run time: the typo must not train.
+  const spread = { ...preset("tiny"), stepz: 20 } as unknown as RunConfig;
+  assert.throws(() => validateConfig(spread), /unknown config key "stepz"; valid keys: preset, backbone/);
+  const nested = { ...preset("tiny"), discriminator: { ...preset("tiny").discriminator, layers: 2 } };
+  assert.throws(() => validateConfig(nested), /unknown config key "discriminator\.layers"/);
+  assert.doesNotThrow(() => validateConfig(preset("tiny")));
+  // A run folder's config.json holds the run's config and what the run added (backend, init_from): only
+  // those two are not config keys (openRun and --resume read such files; an init-from run must open).
+  const saved = { ...microConfig("es"), backend: "wasm", init_from: { discriminator: "x" } };
+  const { config: read, extras } = savedRunConfig(structuredClone(saved));
+  assert.deepEqual(read, microConfig("es"));
+  assert.deepEqual(extras, { backend: "wasm", init_from: { discriminator: "x" } });
+  assert.throws(() => savedRunConfig({ ...saved, rtdWieght: 1 }), /unknown config key "rtdWieght"/);
+  // A Pretrainer built by hand checks its config before any kernel sees it.
+  const badHeads = applyOverrides(microConfig("es"), { "discriminator.numHeads": 3 });
+  assert.throws(() => new Pretrainer(badHeads, VOCAB), /not divisible by 3 attention heads/);
+  assert.throws(
+    () => new Pretrainer(microConfig("es"), { ...VOCAB, vocabSize: 100 }),
+    /tokenizer has 100 tokens but the config says vocabSize 64 \(set the config's vocabSize/,
+  );
   assert.throws(() => preset("huge"), /unknown config "huge"; known configs: tiny, electra-small/);
   assert.throws(() => microConfig("xes" as "es"), /unknown sharing mode "xes"/);
   assert.throws(
@@ -284,6 +304,21 @@ Deno.test("bad configuration is refused with a message that names the problem", 
     () => microConfig("es", { "discriminator.numHeads": 3 }),
     /not divisible by 3 attention heads/,
   );
+});
+
+Deno.test("readMetrics reads a run folder or its file, skips a torn last line, and names a wrong path", async () => {
+  const dir = tempDir();
+  await Deno.writeTextFile(
+    join(dir, "metrics.jsonl"),
+    '{"step":1,"loss_mlm":2}\n{"step":2,"loss_mlm":1}\n{"step":3,"lo',
+  );
+  const steps = (m: { step: number }[]) => m.map((r) => r.step);
+  assert.deepEqual(steps(await readMetrics(dir)), [1, 2], "a run folder reads its metrics.jsonl");
+  assert.deepEqual(steps(await readMetrics(join(dir, "metrics.jsonl"))), [1, 2]);
+  // A mistyped path is an error, not an empty run that fails later far from the cause.
+  await assert.rejects(() => readMetrics(join(dir, "nope")), /no metrics at .*nope: expected a run folder/);
+  assert.deepEqual(await readMetrics(join(dir, "nope"), { allowMissing: true }), []);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("an output folder holding another run is refused (and left as it was) unless resuming", async () => {
@@ -362,6 +397,20 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
   );
   assert.equal(JSON.parse(await Deno.readTextFile(join(out, "config.json"))).steps, 5); // not extended
   await Deno.writeFile(weights, good);
+  // Loading by hand: a run folder instead of its checkpoint, a wrong path, a torn state.json.
+  await assert.rejects(
+    () => loadCheckpoint(out, r.trainer),
+    /is a run folder, not a checkpoint: .*, e\.g\. the latest, .*step-0000005/,
+  );
+  await assert.rejects(() => loadCheckpoint(join(out, "nope"), r.trainer), /no checkpoint at .*nope/);
+  const statePath = join(ckpt, "state.json");
+  const state = await Deno.readTextFile(statePath);
+  await Deno.writeTextFile(statePath, state.slice(0, 20));
+  await assert.rejects(
+    () => loadCheckpoint(ckpt, r.trainer),
+    /corrupt checkpoint: cannot parse .*state\.json/,
+  );
+  await Deno.writeTextFile(statePath, state);
   const cfgPath = join(out, "config.json");
   const cfg = JSON.parse(await Deno.readTextFile(cfgPath));
   await Deno.writeTextFile(cfgPath, JSON.stringify({ ...cfg, vocabSize: cfg.vocabSize + 1 }));

@@ -51,7 +51,11 @@ export interface TugOfWarRow {
   id: number;
   /** Token text, when a tokenizer was given (token table only). */
   token?: string;
-  /** Frequency: from `counts` if given, else occurrences in the batch (non-padding tokens at a position); null if unknown. */
+  /**
+   * Frequency: from `counts` if given, else occurrences in the original (uncorrupted) batch (for positions:
+   * non-padding tokens there); null if unknown. A token the generator sampled, but that the batch does not
+   * hold, has count 0 and still gets gradient (its row in D's input): such rows can top the opposed list.
+   */
   count: number | null;
   /** cos(g_MLM[row], g_RTD[row]); < 0 means the two losses pull the row in opposite directions. */
   cos: number;

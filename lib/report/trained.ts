@@ -15,11 +15,11 @@
  */
 
 import { join } from "node:path";
-import { type RunConfig, validateConfig } from "../config.ts";
+import type { RunConfig } from "../config.ts";
 import { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { Pretrainer } from "../train/pretrain.ts";
-import { readMetrics } from "../train/run.ts";
+import { readMetrics, savedRunConfig } from "../train/run.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import {
   type EvaluateOptions,
@@ -49,8 +49,7 @@ export async function openRun(dir: string): Promise<OpenedRun> {
   } catch (e) {
     throw new Error(`${dir}: cannot read config.json (${(e as Error).message}); is it an rtdlab run folder?`);
   }
-  delete saved.backend;
-  const config = validateConfig(saved as unknown as RunConfig);
+  const { config } = savedRunConfig(saved);
   const tokenizer = await WordPieceTokenizer.load(join(dir, "tokenizer.json"));
   const checkpoint = await latestCheckpoint(dir);
   if (!checkpoint) throw new Error(`${dir}: the run has no checkpoint yet`);
@@ -100,7 +99,7 @@ export async function isCompleteRun(dir: string, opts: CompleteRunOptions = {}):
     }
     if (v === undefined || String(v) !== String(want)) return false;
   }
-  const m = await readMetrics(join(dir, "metrics.jsonl"));
+  const m = await readMetrics(join(dir, "metrics.jsonl"), { allowMissing: true });
   if (!m.length || m[m.length - 1].step !== steps) return false;
   if (opts.probe && config.sharing !== "mlm" && !m.some((r) => typeof r.tow_cos === "number")) return false;
   if (opts.probe && !m.some((r) => typeof r.sim_gen === "number")) return false;

@@ -109,7 +109,7 @@ ${failed.length ? `Failed: ${failed.join(", ")} (logs in \`logs/\`).\n\n` : ""}T
   const series = await Promise.all(points.map(async (p) => ({
     name: plan.seeds.length > 1 ? `${p.label} s${p.seed}` : p.label,
     group: p.group,
-    metrics: await readMetrics(join(input.dirOf(p), "metrics.jsonl")),
+    metrics: await readMetrics(join(input.dirOf(p), "metrics.jsonl"), { allowMissing: true }),
   })));
   const logged = series.filter((s) => s.metrics.length > 0);
   if (logged.length) {

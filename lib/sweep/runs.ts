@@ -81,7 +81,7 @@ export async function pointState(
   if (!saved || !sameRunConfig(expected, saved)) return "fresh";
   const ckpt = await latestCheckpoint(dir);
   if (!ckpt) return "fresh";
-  const m = await readMetrics(join(dir, "metrics.jsonl"));
+  const m = await readMetrics(join(dir, "metrics.jsonl"), { allowMissing: true });
   const state = await readJson(join(ckpt, "state.json"));
   // The export is written after the last checkpoint: a run killed in between resumes to write it.
   const exported = await Deno.stat(
@@ -173,7 +173,7 @@ export async function collectPoint(
   point: SweepPoint,
   status: PointResult["status"],
 ): Promise<PointResult> {
-  const m = await readMetrics(join(dir, "metrics.jsonl"));
+  const m = await readMetrics(join(dir, "metrics.jsonl"), { allowMissing: true });
   const ev = status === "done" ? (await readJson(join(dir, EVAL_FILE))) as EvalFile | null : null;
   const c = point.config;
   return {

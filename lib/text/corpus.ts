@@ -25,7 +25,10 @@ export interface Document {
 
 /** Options of {@link loadCorpus}. */
 export interface LoadCorpusOptions {
-  /** Cap on the total characters returned: documents in their fixed order, the last one cut at a space. */
+  /**
+   * Cap on the total characters returned: documents in their fixed order, the last one cut at a space. 0 or
+   * undefined: no cap (as the config's `corpusMaxChars`).
+   */
   maxChars?: number;
 }
 
@@ -129,9 +132,9 @@ function interleave(lists: Document[][]): Document[] {
  * `maxChars` cap always keeps the same text.
  */
 export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {}): Promise<Document[]> {
-  const maxChars = opts.maxChars;
+  const maxChars = opts.maxChars === 0 ? undefined : opts.maxChars;
   if (maxChars !== undefined && !(Number.isInteger(maxChars) && maxChars > 0)) {
-    throw new Error(`loadCorpus: maxChars must be a positive integer, got ${maxChars}`);
+    throw new Error(`loadCorpus: maxChars must be a non-negative integer (0 = no cap), got ${maxChars}`);
   }
   let docs: Document[];
   const parts = corpusParts(nameOrPath);

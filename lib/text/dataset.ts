@@ -34,11 +34,11 @@ export interface PrepareCorpusOptions {
   maxLength: number;
   /** Seed of the A/B split points. */
   seed: number;
-  /** Cap on the corpus characters used (see loadCorpus). */
+  /** Cap on the corpus characters used (see loadCorpus; 0 or undefined: all, as `corpusMaxChars`). */
   maxChars?: number;
   /** Sentences longer than a row: "truncate" (default) or "split" over rows (see packDocuments). */
   longSentences?: "truncate" | "split";
-  /** Cache folder; default $RTDLAB_CACHE, else ".cache/rtdlab" under the working directory. */
+  /** Cache folder; default {@link defaultCacheDir}: $RTDLAB_CACHE, else `.cache/rtdlab` at the project root. */
   cacheDir?: string;
   /** Progress messages. */
   onProgress?: (msg: string) => void;
@@ -78,7 +78,9 @@ export function defaultCacheDir(): string {
  * the same options reads them back. Throws "empty corpus" when nothing could be packed.
  */
 export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<PreparedCorpus> {
-  const { corpus, maxLength, seed, maxChars, longSentences = "truncate" } = opts;
+  const { corpus, maxLength, seed, longSentences = "truncate" } = opts;
+  // 0 is the config's "no cap": the same cache entries as no cap at all.
+  const maxChars = opts.maxChars === 0 ? undefined : opts.maxChars;
   const log = opts.onProgress ?? (() => {});
   if (!Number.isInteger(maxLength) || maxLength < 4) {
     throw new Error(`prepareCorpus: maxLength must be an integer >= 4, got ${maxLength}`);
@@ -90,7 +92,7 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
   }
   if (!Number.isFinite(seed)) throw new Error(`prepareCorpus: seed must be a finite number, got ${seed}`);
   if (maxChars !== undefined && !(Number.isInteger(maxChars) && maxChars > 0)) {
-    throw new Error(`prepareCorpus: maxChars must be a positive integer, got ${maxChars}`);
+    throw new Error(`prepareCorpus: maxChars must be a non-negative integer (0 = all), got ${maxChars}`);
   }
   const trained = opts.tokenizer === "trained";
   const vocabSize = opts.vocabSize ?? 8192;

@@ -157,10 +157,26 @@ export async function latestCheckpoint(runDir: string): Promise<string | null> {
 export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<CheckpointState> {
   let state: CheckpointState;
   const statePath = join(dir, "state.json");
+  let text: string;
   try {
-    state = JSON.parse(await Deno.readTextFile(statePath));
+    text = await Deno.readTextFile(statePath);
   } catch (e) {
-    throw new Error(`corrupt checkpoint: cannot read ${statePath}: ${(e as Error).message}`);
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new Error(`cannot read checkpoint ${statePath}: ${(e as Error).message}`);
+    }
+    // Not a checkpoint at all: a run folder (say which of its checkpoints to load) or a wrong path.
+    const latest = await latestCheckpoint(dir);
+    throw new Error(
+      latest
+        ? `${dir} is a run folder, not a checkpoint: load one of its checkpoints, e.g. the latest, ${latest} ` +
+          `(latestCheckpoint(dir))`
+        : `no checkpoint at ${dir} (no state.json there)`,
+    );
+  }
+  try {
+    state = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`corrupt checkpoint: cannot parse ${statePath}: ${(e as Error).message}`);
   }
   if (state.format !== FORMAT) throw new Error(`corrupt checkpoint: ${statePath} has format ${state.format}`);
   if (state.vocabSize !== trainer.config.vocabSize) {

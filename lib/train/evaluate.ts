@@ -94,7 +94,10 @@ export function sequenceBatches(data: PackedSequences, batchSize: number): Token
 export interface EvaluateOptions {
   /** Sampling temperature of the replacements (default 1, whatever the run trained with). */
   temperature?: number;
-  /** Seed of the masking and sampling (default 0); batch k draws from (seed, k). */
+  /**
+   * Seed of the masking and sampling (default 0); batch k draws from (seed, k), so another batch size draws
+   * other masks and samples (AUC moves by ~0.005 at a few hundred sequences): compare runs at one batch size.
+   */
   seed?: number;
   /** Never sample the original token (default false, the papers' setting). */
   disallowCorrect?: boolean;

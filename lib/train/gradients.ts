@@ -98,7 +98,9 @@ export function useEarlyRelease(on: boolean): void {
 /**
  * Like `tf.variableGrads(f, varList)`: the value of `f` and its gradients with respect to `varList`
  * (all trainable variables when omitted), but freeing intermediate gradients and saved activations
- * as the backward pass goes (see the module doc).
+ * as the backward pass goes (see the module doc). As in tfjs, `grads` is keyed by each variable's `name`,
+ * which for variables tfjs named itself is a number (`"255"`); the Pretrainer's gradient maps use the
+ * parameter names instead.
  */
 export function variableGrads(
   f: () => tf.Scalar,

@@ -24,7 +24,7 @@
  */
 
 import * as tf from "../tf.ts";
-import { generatorSize, isJoint, type RunConfig } from "../config.ts";
+import { generatorSize, isJoint, type RunConfig, validateConfig } from "../config.ts";
 import { createModel, type EncoderInputs, type RtdModel } from "../model/mod.ts";
 import { deriveSeed, Rng } from "../rng.ts";
 import { maskBatch, type MaskedBatch, type MaskingVocab } from "../text/masking.ts";
@@ -198,9 +198,13 @@ export class Pretrainer {
 
   /** A fresh run for `config` (weights from `config.seed`). */
   constructor(config: RunConfig, vocab: PretrainVocab) {
+    // A config built by hand reaches here unchecked: a bad one should fail naming its problem, not deep in a
+    // kernel (heads that do not divide the width fail in the backend with an unrelated message).
+    validateConfig(config);
     if (vocab.vocabSize !== config.vocabSize) {
       throw new Error(
-        `tokenizer has ${vocab.vocabSize} tokens but the config says vocabSize ${config.vocabSize}`,
+        `tokenizer has ${vocab.vocabSize} tokens but the config says vocabSize ${config.vocabSize} ` +
+          `(set the config's vocabSize to the tokenizer's)`,
       );
     }
     this.config = config;
@@ -303,7 +307,10 @@ export class Pretrainer {
     return microBatchRows(this.config, batchRows, length, tf.getBackend());
   }
 
-  /** Runs one training step on `batch` and returns its metrics. */
+  /**
+   * Runs one training step on `batch` and returns its metrics, at {@link learningRate}'s rate for `this.step`:
+   * from `config.steps` on that is 0 and the step changes no weight (raise `config.steps` to train further).
+   */
   async trainStep(batch: TokenBatch): Promise<StepMetrics> {
     const c = this.config;
     const step = this.step;

@@ -173,13 +173,25 @@ export function memoryRecord(): { tensors: number; mem_mib: number; device_mib?:
   };
 }
 
-/** Reads metrics.jsonl, skipping a torn last line (a crash mid-append). */
-export async function readMetrics(path: string): Promise<MetricsRecord[]> {
+/**
+ * Reads a run's metrics.jsonl (`path` is the file or the run folder), skipping a torn last line (a crash
+ * mid-append). A missing file is an error naming the path, or no records with `allowMissing` (a run that
+ * has not logged yet).
+ */
+export async function readMetrics(
+  path: string,
+  opts: { allowMissing?: boolean } = {},
+): Promise<MetricsRecord[]> {
   let text: string;
   try {
+    if ((await Deno.stat(path)).isDirectory) path = join(path, "metrics.jsonl");
     text = await Deno.readTextFile(path);
-  } catch {
-    return [];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      if (opts.allowMissing) return [];
+      throw new Error(`no metrics at ${path}: expected a run folder or its metrics.jsonl`);
+    }
+    throw new Error(`cannot read metrics at ${path}: ${(e as Error).message}`);
   }
   const out: MetricsRecord[] = [];
   for (const line of text.split("\n")) {
@@ -212,6 +224,21 @@ export function prepareRunData(
   });
 }
 
+/**
+ * A run folder's config.json split into its validated {@link RunConfig} and what the run added beside it
+ * (`backend`, and `init_from` for a run started from other weights).
+ */
+export function savedRunConfig(saved: Record<string, unknown>): {
+  config: RunConfig;
+  extras: Record<string, unknown>;
+} {
+  const { backend, init_from, ...rest } = saved;
+  return {
+    config: validateConfig(rest as unknown as RunConfig),
+    extras: { backend: backend ?? null, ...(init_from ? { init_from } : {}) },
+  };
+}
+
 /** Runs (or resumes) pre-training in `opts.outDir`. */
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const say = opts.onMessage ?? (() => {});
@@ -228,14 +255,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     if (opts.initFrom) {
       throw new Error("--init-from starts a new run and --resume continues one: give one of them");
     }
-    const saved = JSON.parse(await Deno.readTextFile(configPath));
-    savedExtras = {
-      backend: saved.backend ?? null,
-      ...(saved.init_from ? { init_from: saved.init_from } : {}),
-    };
-    delete saved.backend;
-    delete saved.init_from;
-    config = validateConfig(saved as RunConfig);
+    ({ config, extras: savedExtras } = savedRunConfig(JSON.parse(await Deno.readTextFile(configPath))));
     if (opts.backend && savedExtras.backend && opts.backend !== savedExtras.backend) {
       say(
         `note: this run was trained on ${savedExtras.backend}; continuing it on ${opts.backend} (the steps ` +
@@ -390,7 +410,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       }
     }
     // Drop log lines past the checkpoint: the resumed run writes them again, identically.
-    const kept = (await readMetrics(metricsPath)).filter((r) => r.step <= step);
+    const kept = (await readMetrics(metricsPath, { allowMissing: true })).filter((r) => r.step <= step);
     await writeFileAtomic(metricsPath, kept.map((r) => JSON.stringify(r) + "\n").join(""));
     elapsedBefore = state?.elapsedSeconds ?? kept.at(-1)?.elapsed_s ?? 0;
     say(
