@@ -20,6 +20,7 @@ import {
   probeCurves,
   runSummary,
   stepNoise,
+  SUMMARY_KEY,
   summaryText,
   viewStats,
   viewStrip,
@@ -113,7 +114,13 @@ Deno.test("runSummary: first/last means, accuracies, probes, mode order", async 
   assert.equal(rows[0].tow_cos, null);
   const text = summaryText(s);
   assert.match(text, /^mode +\| D AUC +\| RTD gain +\| MLM loss first→last/);
-  assert.equal(text.split("\n").length, 6);
+  // The table (head, rule, four runs), a blank line, then the key to its columns.
+  assert.equal(text.split("\n").length, 6 + 1 + SUMMARY_KEY.length);
+  assert.match(
+    text,
+    /\nD AUC: D's ROC-AUC, replaced vs original tokens; RTD gain: base-rate entropy − RTD loss/,
+  );
+  assert.equal(summaryText(s, { key: false }).split("\n").length, 6);
   assert.match(text.split("\n")[2], /^mlm +\| — +\| — +\| 8\.\d{3} → 4\.\d{3} +\| \d\.\d{3} +\| — /);
   const f = formatSummary(s).objects() as Record<string, string>[];
   assert.equal(f.length, 4);

@@ -272,7 +272,7 @@ Deno.test("automatic micro-batches: only on wasm, only when the batch would not 
   assert.equal(microBatchRows({ ...tiny, microBatchSize: 5 }, 32, 128, "webgpu"), 5);
 });
 
-Deno.test("bad configuration is refused with a message that names the problem", () => {
+Deno.test("bad configuration is refused with a message that names the problem", async () => {
   assert.throws(() => applyOverrides(preset("tiny"), { learningRat: 1 }), /unknown config key "learningRat"/);
   // A config spread from a preset in a script is not type-checked at run time: the typo must not train.
   const spread = { ...preset("tiny"), stepz: 20 } as unknown as RunConfig;
@@ -280,6 +280,15 @@ Deno.test("bad configuration is refused with a message that names the problem", 
   const nested = { ...preset("tiny"), discriminator: { ...preset("tiny").discriminator, layers: 2 } };
   assert.throws(() => validateConfig(nested), /unknown config key "discriminator\.layers"/);
   assert.doesNotThrow(() => validateConfig(preset("tiny")));
+  // A batch from another tokenizer: the error names the id and where it is, not an index in a gather.
+  const stray = randomBatch(1, 2, 16);
+  stray.inputIds[16 + 3] = 64;
+  const t = new Pretrainer(microConfig("es"), VOCAB);
+  await assert.rejects(
+    () => t.trainStep(stray),
+    /token id 64 \(sequence 1, position 3\) is outside the vocabulary of 64 ids/,
+  );
+  t.dispose();
   // A run folder's config.json holds the run's config and what the run added (backend, init_from): only
   // those two are not config keys (openRun and --resume read such files; an init-from run must open).
   const saved = { ...microConfig("es"), backend: "wasm", init_from: { discriminator: "x" } };

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { binaryEntropy, notLearned } from "../train/rtd_metrics.ts";
+import { binaryEntropy, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 import type { DiscriminatorViewRow } from "../probes/discriminator_view.ts";
 import {
   type HtmlBlock,
@@ -230,12 +230,27 @@ export function formatSummary(summary: Table): Table {
   return tableFromRows(cells.map((row) => Object.fromEntries(SUMMARY_HEAD.map((h, j) => [h, row[j]]))));
 }
 
+/** What each column of {@link summaryText} holds, one line per group of columns. */
+export const SUMMARY_KEY: readonly string[] = [
+  "D AUC: D's ROC-AUC, replaced vs original tokens; RTD gain: base-rate entropy − RTD loss, nats (0 = a " +
+  `constant predictor; D counts as learned from AUC ${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain}); both ` +
+  "averaged over the last logged steps, as are disc acc, recall, replaced and gen acc.",
+  "MLM / RTD loss first→last: the first and last logged steps; MLM mean: the whole run (lower = faster " +
+  "convergence); RTD base: a constant predictor's RTD loss at the replaced fraction.",
+  "disc acc: D's accuracy over all tokens; recall(repl): over replaced tokens; replaced: the share of tokens " +
+  "replaced; gen acc: G's samples equal to the original at masked positions.",
+  "sim E_G / E_D / E_Δ: mean cosine among frequent tokens' rows of G's, D's and the delta table (last probe); " +
+  "tow cos: cos(g_MLM, g_RTD) on the shared table (ES: E; NES: E_G vs E_D; GDES: E_G vs E_Δ), mean over " +
+  "probes; tok/s: training tokens per second.",
+];
+
 /** A fixed-width text rendering of {@link runSummary} for terminals (the demo prints it). */
-export function summaryText(summary: Table): string {
+export function summaryText(summary: Table, opts: { key?: boolean } = {}): string {
   const rows = summaryCells(summary);
   const widths = SUMMARY_HEAD.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
   const line = (cells: string[]) => cells.map((c, j) => c.padEnd(widths[j])).join(" | ").trimEnd();
-  return [line(SUMMARY_HEAD), widths.map((w) => "-".repeat(w)).join("-|-"), ...rows.map(line)].join("\n");
+  const table = [line(SUMMARY_HEAD), widths.map((w) => "-".repeat(w)).join("-|-"), ...rows.map(line)];
+  return [...table, ...(opts.key ?? true ? ["", ...SUMMARY_KEY] : [])].join("\n");
 }
 
 /** How a measured number stands against one of DeBERTaV3's findings. */

@@ -86,6 +86,7 @@ export {
   runSeries,
   runSummary,
   stepNoise,
+  SUMMARY_KEY,
   type SummaryOptions,
   summaryText,
   type Verdict,

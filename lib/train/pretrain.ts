@@ -316,9 +316,9 @@ export class Pretrainer {
     const step = this.step;
     const lr = this.currentLearningRate();
     const rngs = stepRngs(c.seed, step);
+    const tokens = countTokens(batch, this.vocab.padId, c.vocabSize);
     const masked = this.#host("mask", () => this.mask(batch, rngs.data));
     if (masked.selected.length === 0) throw new Error(`step ${step}: the batch has no maskable tokens`);
-    const tokens = countTokens(batch, this.vocab.padId);
     const micro = microBatches(
       batch,
       masked,
@@ -590,9 +590,20 @@ export class Pretrainer {
   }
 }
 
-function countTokens(batch: TokenBatch, padId: number): number {
+/** Non-padding tokens of `batch`; an id outside the vocabulary is an error naming where it is. */
+function countTokens(batch: TokenBatch, padId: number, vocabSize: number): number {
   let n = 0;
-  for (const id of batch.inputIds) if (id !== padId) n++;
+  for (let i = 0; i < batch.inputIds.length; i++) {
+    const id = batch.inputIds[i];
+    if (!(id >= 0 && id < vocabSize)) {
+      // Caught here, the problem has a name; in the embedding gather it would be an index error.
+      throw new Error(
+        `token id ${id} (sequence ${Math.floor(i / batch.length)}, position ${i % batch.length}) is outside ` +
+          `the vocabulary of ${vocabSize} ids: was the batch made with another tokenizer?`,
+      );
+    }
+    if (id !== padId) n++;
+  }
   return n;
 }
 
@@ -692,7 +703,7 @@ function microBatches(batch: TokenBatch, masked: MaskedBatch, rows: number, padI
       batch: sub,
       selected: masked.selected.subarray(first, sel).map((p) => p - start * L),
       targets: masked.targets.subarray(first, sel),
-      tokens: countTokens(sub, padId),
+      tokens: countTokens(sub, padId, Infinity),
       slice,
     });
   }
