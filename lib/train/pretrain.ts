@@ -597,9 +597,10 @@ function countTokens(batch: TokenBatch, padId: number, vocabSize: number): numbe
     const id = batch.inputIds[i];
     if (!(id >= 0 && id < vocabSize)) {
       // Caught here, the problem has a name; in the embedding gather it would be an index error.
+      const [row, position] = [Math.floor(i / batch.length), i % batch.length];
       throw new Error(
-        `token id ${id} (sequence ${Math.floor(i / batch.length)}, position ${i % batch.length}) is outside ` +
-          `the vocabulary of ${vocabSize} ids: was the batch made with another tokenizer?`,
+        `token id ${id} (sequence ${row}, position ${position}) is outside the vocabulary of ${vocabSize} ` +
+          `ids: was the batch made with another tokenizer?`,
       );
     }
     if (id !== padId) n++;
