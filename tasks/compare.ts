@@ -17,7 +17,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { RunConfig } from "../lib/config.ts";
 import { checkBackend } from "../lib/backend/preflight.ts";
 import { checkTaskName } from "../lib/tasks/mod.ts";
@@ -25,6 +25,7 @@ import { parseCli as parsePretrainCli } from "./pretrain.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
 import { finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
+import { constantBaseline } from "../lib/finetune/metrics.ts";
 import {
   COMPARE_HELP,
   type CompareArgs,
@@ -34,7 +35,6 @@ import {
 import {
   type ComparisonEntry,
   comparisonTable,
-  formatCell,
   summarizeComparison,
 } from "../lib/finetune/compare.ts";
 import { formatDuration } from "../lib/util/progress.ts";
@@ -42,7 +42,7 @@ import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 import { baseRate } from "../lib/report/demo.ts";
-import { notLearned } from "../lib/train/rtd_metrics.ts";
+import { NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -373,6 +373,8 @@ const skipped = jobs.filter((j) => j.status === "skipped").length;
 
 // ---- results ----
 const entries: ComparisonEntry[] = [];
+/** A finished fine-tune's predictions.jsonl per task: the test labels a constant classifier is scored on. */
+const predictionsOf = new Map<string, string>();
 for (const r of rows) {
   for (const t of plan.tasks) {
     for (const fs of plan.finetuneSeeds) {
@@ -386,6 +388,9 @@ for (const r of rows) {
           finetuneSeed: fs,
           metrics,
         });
+        if (!predictionsOf.has(taskSlug(t.task))) {
+          predictionsOf.set(taskSlug(t.task), join(dirname(p), "predictions.jsonl"));
+        }
       } catch { /* not finished */ }
     }
   }
@@ -439,6 +444,38 @@ for (const r of rows.filter((r) => !r.scratch)) {
   });
 }
 const f = (x: number | null, d = 3) => (x === null ? "—" : x.toFixed(d));
+// What predicting one class everywhere scores on each task's test split (every fine-tune sees the same split).
+const baselines: string[] = [];
+for (const task of tasks) {
+  const path = predictionsOf.get(task);
+  const e = entries.find((x) => x.task === task);
+  if (!path || !e) continue;
+  try {
+    const test = (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as { split: string; label: string }).filter((p) => p.split === "test");
+    const labels = test.map((p) => e.metrics.labels.indexOf(p.label));
+    const base = constantBaseline(labels, e.metrics.labels.length);
+    const metric = e.metrics.metric as keyof typeof base;
+    baselines.push(`${task} ${(100 * base[metric]).toFixed(1)}`);
+  } catch { /* an older fine-tune without predictions */ }
+}
+// D's skill beside the scores that depend on it (the pre-training table below has the rest).
+const rtdRows = pretrainRows.filter((p) => p.learned !== null);
+const dNote = rtdRows.length
+  ? `\nEach pre-trained discriminator (D's ROC-AUC / RTD gain in nats, last tenth of pre-training; learned from ` +
+    `${NOT_LEARNED.auc} / ${NOT_LEARNED.gain}): ${
+      rtdRows.map((p) =>
+        `${p.mode}-s${p.seed} ${f(p.disc_auc)} / ${f(p.rtd_gain)} (${
+          p.learned ? "learned" : "**not learned**"
+        })`
+      ).join(", ")
+    }.\n`
+  : "";
+const baselineNote = baselines.length
+  ? `\nA constant classifier (one class for every example, the best class for the metric) scores ${
+    baselines.join(", ")
+  } on the test splits: a row near these has learned little of the task.\n`
+  : "";
 const taskNotes = plan.tasks.map((t) => {
   const e = entries.find((x) => x.task === taskSlug(t.task));
   const sizes = e
@@ -476,7 +513,7 @@ const collapseNote = collapsed.length
   : "";
 const md = `# rtdlab comparison \`${name}\`
 
-Equal compute: every mode pre-trained with config \`${plan.config}\`, ${plan.steps} steps × batch ${plan.batch} × ` +
+Equal steps and tokens: every mode pre-trained with config \`${plan.config}\`, ${plan.steps} steps × batch ${plan.batch} × ` +
   `sequence ${plan.seqLength} on \`${plan.corpus}\`${plan.set.length ? ` (${plan.set.join(", ")})` : ""}, ` +
   `pre-training seeds ${
     plan.pretrainSeeds.join(", ")
@@ -489,7 +526,7 @@ Equal compute: every mode pre-trained with config \`${plan.config}\`, ${plan.ste
 ${comparisonTable(summary, "test")}
 
 Average: per (pre-training seed, fine-tuning seed), the mean over tasks; then mean ± std.
-${collapseNote}${skillNote}
+${dNote}${baselineNote}${collapseNote}${skillNote}
 ## Dev scores (the split that chose the epoch)
 
 ${comparisonTable(summary, "dev")}
@@ -542,34 +579,31 @@ await writeJsonAtomic(join(root, "results.json"), {
   written_at: new Date().toISOString(),
 });
 
-// ---- HTML report with the pre-training curves (lib/report) ----
+// ---- HTML report: results.md as HTML (every table and note), then the pre-training curves ----
 let htmlNote = "";
 try {
   const report = await import("../lib/report/mod.ts");
-  const { markdownToHtml } = report;
+  const { marked } = await import("marked");
   const t = await report.loadRuns(rows.filter((r) => !r.scratch).map((r) => r.dir));
-  const tableHtml = (split: "test" | "dev") => {
-    const head = [
-      "mode",
-      ...tasks.map((k) => `${k} (${summary.metricOf[k] ?? "?"})`),
-      ...(split === "test" ? ["average"] : []),
-    ];
-    const body = modes.map((m) =>
-      `<tr><td>${m}</td>${tasks.map((k) => `<td>${formatCell(summary[split][m][k])}</td>`).join("")}${
-        split === "test" ? `<td><b>${formatCell(summary.average[m])}</b></td>` : ""
-      }</tr>`
-    ).join("\n");
-    return `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>\n${body}</table>`;
-  };
+  const seeds = plan.pretrainSeeds.length;
+  const per = seeds > 1 ? `mean over ${seeds} pre-training seeds per mode` : "one run per mode";
   const r = new report.Report(`rtdlab comparison: ${name}`)
-    .html(markdownToHtml(md.split("\n## ")[0].replace(/^# .*\n/, "")))
-    .heading("Test scores (×100, mean ± std)")
-    .html(tableHtml("test"))
-    .heading("Dev scores")
-    .html(tableHtml("dev"))
+    .html(await marked.parse(md.replace(/^# .*\n/, "")))
     .heading("Pre-training curves")
-    .figure(report.lossCurves(t, { by: "sharing", smooth: 0.8 }), "MLM and RTD losses, mean per mode")
-    .figure(report.metricCurves(t, ["disc_acc", "gen_acc"], { by: "sharing", smooth: 0.8 }));
+    .figure(
+      report.lossCurves(t, { by: "sharing", smooth: 0.8 }),
+      `MLM and RTD losses (${per}; EMA-smoothed, weight 0.8).`,
+    )
+    .figure(
+      report.metricCurves(t, ["disc_auc", "rtd_gain"], {
+        by: "sharing",
+        smooth: 0.8,
+        title: "Discriminator skill",
+      }),
+      `D's ROC-AUC and RTD gain on each step's own batch (${per}; EMA 0.8): D counts as learned from AUC ` +
+        `${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain} nats. Raw accuracy is not shown: the modes replace ` +
+        `different shares of tokens, so it does not compare across them.`,
+    );
   await r.write(join(root, "report.html"));
   htmlNote = ",report.html";
 } catch (e) {

@@ -19,6 +19,7 @@ import {
 } from "../lib/tasks/mod.ts";
 import {
   classificationMetrics,
+  constantBaseline,
   encodeExamples,
   finetune,
   loadPretrainedEncoder,
@@ -239,6 +240,14 @@ Deno.test("metrics match hand-computed values on known confusion matrices", () =
   m = classificationMetrics([0, 0, 1, 1], [0, 1, 1, 1], 3);
   close(m.accuracy, 0.75);
   close(m.macro_f1, (2 / 3 + 0.8) / 2);
+  // The constant-classifier floor: 7 of class 2, 2 of class 0, 1 of class 1. Accuracy: the majority share;
+  // MCC 0; macro-F1: class 2 everywhere, F1 2·0.7/(0.7 + 1) = 14/17 for class 2 and 0 for the other two
+  // (all three occur in the truth).
+  const base = constantBaseline([2, 2, 0, 2, 1, 2, 2, 0, 2, 2], 3);
+  close(base.accuracy, 0.7);
+  close(base.mcc, 0);
+  close(base.macro_f1, 14 / 17 / 3);
+  assert.equal(base.n, 10);
 });
 
 // ---------------------------------------------------------------- model

@@ -77,6 +77,20 @@ export function classificationMetrics(
   return metricsFromConfusion(confusionMatrix(labels, preds, numClasses));
 }
 
+/**
+ * The best score a constant classifier gets on `labels` (the same class for every example, each class tried):
+ * the floor a fine-tune must clear to have learned anything of the task. Accuracy: the majority share; MCC: 0.
+ */
+export function constantBaseline(labels: ArrayLike<number>, numClasses: number): ClassificationMetrics {
+  const each = Array.from(
+    { length: numClasses },
+    (_, c) => classificationMetrics(labels, new Array<number>(labels.length).fill(c), numClasses),
+  );
+  // Each metric's own best class (accuracy's is the majority class; macro-F1's may differ).
+  const best = (k: "accuracy" | "macro_f1" | "mcc") => Math.max(...each.map((m) => m[k]));
+  return { accuracy: best("accuracy"), macro_f1: best("macro_f1"), mcc: best("mcc"), n: labels.length };
+}
+
 /** Mean and sample standard deviation (n − 1; 0 for a single value). */
 export function meanStd(xs: readonly number[]): { mean: number; std: number; n: number } {
   const n = xs.length;

@@ -26,6 +26,7 @@ export {
   type ClassificationMetrics,
   classificationMetrics,
   confusionMatrix,
+  constantBaseline,
   meanStd,
   metricsFromConfusion,
 } from "./metrics.ts";
