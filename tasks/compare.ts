@@ -32,11 +32,7 @@ import {
   parseCompareArgs,
   type TaskPlan,
 } from "../lib/finetune/compare_plan.ts";
-import {
-  type ComparisonEntry,
-  comparisonTable,
-  summarizeComparison,
-} from "../lib/finetune/compare.ts";
+import { type ComparisonEntry, comparisonTable, summarizeComparison } from "../lib/finetune/compare.ts";
 import { formatDuration } from "../lib/util/progress.ts";
 import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
