@@ -22,6 +22,7 @@ import {
   stepNoise,
   SUMMARY_KEY,
   summaryText,
+  tableFromRows,
   viewStats,
   viewStrip,
 } from "../lib/report/mod.ts";
@@ -174,6 +175,32 @@ Deno.test("findings read the paper's claims off the numbers", async () => {
   const g = Object.fromEntries(findings(flipped).map((x) => [x.id, x]));
   assert.equal(g["nes-converges-faster"].verdict, "disagrees");
   assert.equal(g["es-tug-of-war"].verdict, "disagrees");
+
+  // Discriminators that have learned: the findings that read D still carry its numbers, without a caveat.
+  const skilled = t2.derive({ disc_auc: () => 0.9, rtd_gain: () => 0.2 });
+  const k = Object.fromEntries(findings(skilled).map((x) => [x.id, x]));
+  assert.match(
+    k["gdes-narrows-gap"].text,
+    /\(NES's D has learned: AUC 0\.900, gain 0\.200 nats; GDES's D has/,
+  );
+  assert.match(k["es-tug-of-war"].text, /ES's D has learned: AUC 0\.900, gain 0\.200 nats/);
+  assert.doesNotMatch(k["es-tug-of-war"].text, /Caveat/);
+  assert.doesNotMatch(k["nes-converges-faster"].text, /has learned/);
+  // The similarity noise: the spread over the last third of the probes. Here the last three probes agree
+  // exactly (a decayed learning rate), the ten before them wiggle by ±0.01: the noise is theirs, not 0.
+  const probes = (mode: string, g: number, d: number) =>
+    Array.from({ length: 30 }, (_, i) => ({
+      run: mode,
+      sharing: mode,
+      step: 10 * (i + 1),
+      sim_gen: g + (i < 27 ? wiggle(i, 0.01) : 0),
+      sim_disc: d,
+    }));
+  const sims = findings(tableFromRows([...probes("nes", 0.3, 0.05), ...probes("gdes", 0.3, 0.25)]));
+  const gap = sims.find((x) => x.id === "nes-similarity-gap")!;
+  // The last ten: +,−,+,−,+,−,+ (×0.01), then 0, 0, 0: mean 0.001, squared deviations summing to 6.9e-4.
+  close(gap.values.noise as number, Math.sqrt(6.9e-4 / 9), 1e-9);
+  assert.match(gap.text, /spread over the last third of the probes ±0\.0\d{3}\): agrees/);
 
   // Missing modes are "not measured", not errors.
   const onlyEs = t2.filter((d: Record<string, string>) => d.sharing === "es");

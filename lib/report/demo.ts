@@ -16,6 +16,7 @@
  * @module
  */
 
+import { generatorSize, type RunConfig } from "../config.ts";
 import { binaryEntropy, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 import type { DiscriminatorViewRow } from "../probes/discriminator_view.ts";
 import {
@@ -299,10 +300,21 @@ export function discriminatorSkill(t: Table, tail = 3): DiscriminatorSkill[] {
   return out;
 }
 
-/** The caveat D-dependent findings carry when a mode's discriminator has not learned. */
+/**
+ * What every D-dependent finding carries: the AUC and gain of each discriminator it reads, and a caveat when
+ * one has not learned.
+ */
 function skillCaveat(skill: DiscriminatorSkill[], modes: string[]): string {
-  const weak = skill.filter((s) => modes.includes(s.mode) && !s.learned);
-  if (!weak.length) return "";
+  const read = skill.filter((s) => modes.includes(s.mode));
+  const weak = read.filter((s) => !s.learned);
+  if (!weak.length) {
+    return read.length
+      ? ` (${
+        read.map((s) => `${s.mode.toUpperCase()}'s D has learned: AUC ${f3(s.auc)}, gain ${f3(s.gain)} nats`)
+          .join("; ")
+      }.)`
+      : "";
+  }
   return ` Caveat: ${
     weak.map((s) =>
       `${s.mode.toUpperCase()}'s discriminator has not learned yet (AUC ${f3(s.auc)}, gain ${
@@ -435,8 +447,11 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
     const v = byMode(t, key).get(mode);
     if (!v?.length) return null;
     const last = v.slice(-k);
-    const spread = last.length >= 2
-      ? Math.sqrt(last.reduce((a, x) => a + (x - mean(last)!) ** 2, 0) / (last.length - 1))
+    // The spread over the last third of the probes, not the last k: as the learning rate decays to 0 the
+    // last few probes agree to 4 decimals, a "noise" that says only that training has stopped.
+    const window = v.slice(-Math.max(k, Math.round(v.length / 3)));
+    const spread = window.length >= 2
+      ? Math.sqrt(window.reduce((a, x) => a + (x - mean(window)!) ** 2, 0) / (window.length - 1))
       : null;
     return { value: mean(last)!, spread };
   };
@@ -471,9 +486,9 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
         values: { sim_gen: nesG.value, sim_disc: nesD.value, gap: nesGap, noise },
         text: `NES average cosine over the top tokens: E_G ${f4(nesG.value)}, E_D ${
           f4(nesD.value)
-        } (gap E_G − E_D = ${nesGap >= 0 ? "+" : ""}${f4(nesGap)}, probe-to-probe spread ±${
-          f4(noise)
-        }): ${verdict}.`,
+        } (gap E_G − E_D = ${nesGap >= 0 ? "+" : ""}${
+          f4(nesGap)
+        }, spread over the last third of the probes ±${f4(noise)}): ${verdict}.`,
       });
     }
   }
@@ -633,12 +648,18 @@ export interface DemoReportOptions {
   stripMax?: number;
 }
 
+/** The RTD modes' generator (the MLM baseline has none): layers × width. */
+function generatorLine(c: Record<string, unknown>): string {
+  const g = generatorSize({ ...(c as unknown as RunConfig), sharing: "es" });
+  return `${g.numLayers}×${g.hiddenSize}`;
+}
+
 function configLine(c: Record<string, unknown>): string {
   const d = c.discriminator as Record<string, number> | undefined;
   const parts = [
     `preset \`${c.preset ?? "?"}\``,
     d ? `D ${d.numLayers}×${d.hiddenSize}` : null,
-    `G ${c.generatorHiddenFraction === undefined ? "?" : `${c.generatorHiddenFraction}× width`}`,
+    d && c.generatorHiddenFraction !== undefined ? `G ${generatorLine(c)}` : null,
     `vocabulary ${c.vocabSize}`,
     `${c.steps} steps × batch ${c.batchSize} × ${c.seqLength} tokens`,
     `lr ${c.learningRate} (warmup ${c.warmupSteps})`,
@@ -680,7 +701,8 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
       "gain: RTD base − RTD loss (nats; 0 = a constant predictor) — both means of the last 3 logged steps and " +
       "the headline numbers; first→last: mean of the first / last 3 logged values; MLM mean: mean MLM loss over the run " +
       "(lower = faster convergence); RTD base: the RTD loss of predicting the replaced fraction everywhere " +
-      "(below it, D has learned something); accuracies and replaced fraction: last 3 logged steps; recall(repl): the " +
+      `(D counts as learned from AUC ${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain}); accuracies and ` +
+      "replaced fraction: last 3 logged steps; recall(repl): the " +
       "discriminator's accuracy on replaced tokens; sim: average cosine over the top-1000 tokens at the last " +
       "probe; tow cos: mean cos(∇L_MLM, ∇λL_RTD) over the probed steps.",
   });
@@ -696,7 +718,9 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
   if (cols.includes("disc_auc")) {
     r.figure(
       metricCurves(t, ["disc_auc", "rtd_gain"], { smooth: sm, title: "Discriminator skill", height: 380 }),
-      "D's ROC-AUC (0.5 = chance) and its RTD gain over the constant predictor (0 = none), per step.",
+      `D's ROC-AUC (0.5 = chance) and its RTD gain over the constant predictor (0 = none), each on its step's ` +
+        `own batch, EMA-smoothed (weight ${sm}); D counts as learned from AUC ${NOT_LEARNED.auc} and gain ` +
+        `${NOT_LEARNED.gain} nats.`,
     );
   }
 
@@ -719,7 +743,8 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
     r.figure(
       metricCurves(t, disc, { smooth: sm, title: "Discriminator and generator accuracy", height: 380 }),
       "Discriminator accuracy over all tokens; its recall on the replaced ones (the base rate predicts 0 there); " +
-        "the share of masked positions where the generator sampled the original token.",
+        `the share of masked positions where the generator sampled the original token (EMA ${sm}). The modes ` +
+        "replace different shares of tokens, so D's accuracy does not compare across them: its AUC does.",
     );
   }
   if (cols.includes("tow_cos")) {
@@ -729,7 +754,7 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
         title: "Embedding-gradient conflict",
         height: 380,
       }),
-      "cos(g_MLM, g_RTD), the norm ratio ‖g_RTD‖/‖g_MLM‖ and the share of rows pulled in opposite directions, " +
+      "cos(g_MLM, g_RTD), the norm ratio ‖∇λL_RTD‖/‖∇L_MLM‖ (λ = the RTD weight) and the share of rows pulled in opposite directions, " +
         "both gradients taken at the same parameters before the step's update. What each mode measures: ES, " +
         "g_MLM and g_RTD on the one shared token table E; NES, g_MLM on E_G and g_RTD on E_D (nothing is " +
         "shared: the pulls a shared table would feel); GDES, g_MLM on E_G and g_RTD on E_Δ (= ∂/∂E_D, the pull " +
@@ -763,7 +788,9 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
         `${
           opts.stripMax ?? 0.5
         } or above; hover for the value); underlined bold tokens really were replaced ` +
-        "(shown as sample⟵original). Same masked positions and sampling seed for every mode.",
+        "(shown as sample⟵original). Same masked positions and sampling seed for every mode; the generators " +
+        "differ, so a position one mode's generator filled with the original token (labelled real) may be " +
+        "replaced in another's.",
     );
     for (const v of opts.views) {
       const s = viewStats(v.rows);

@@ -71,7 +71,8 @@ export const METRIC_LABELS: Record<string, string> = {
   grad_norm_g: "generator gradient norm",
   grad_norm_d: "discriminator gradient norm",
   tokens_per_s: "tokens / s",
-  tow_cos: "cos(g_MLM, g_RTD) on the token table (ES: E; NES: E_G vs E_D; GDES: E_G vs E_Δ)",
+  // Short enough for a subplot's y axis; which tables each mode compares is said in captions.
+  tow_cos: "cos(g_MLM, g_RTD) on the token table",
   tow_norm_mlm: "‖g_MLM‖ (ES: on E; NES/GDES: on E_G)",
   tow_norm_rtd: "‖g_RTD‖ (ES: on E; NES: on E_D; GDES: on E_Δ)",
   tow_ratio: "‖∇λL_RTD‖ / ‖∇L_MLM‖",
