@@ -693,6 +693,15 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
       `(${modes.join(", ")}), on the same data, seed and number of steps. Settings: ${configLine(config)}.`,
   );
   if (opts.note) r.text(opts.note);
+  r.html(
+    `<p class="caption">Terms: <b>G</b>, the generator, fills masked positions; <b>D</b>, the discriminator, ` +
+      `labels each token original or replaced (replaced token detection, RTD). <b>MLM</b>: the baseline, a ` +
+      `masked language model alone, no D. Sharing modes (DeBERTaV3 §3): <b>ES</b>, G and D share one token ` +
+      `table E; <b>NES</b>, each has its own (E_G, E_D); <b>GDES</b>, D reads E_D = E_G + E_Δ with E_G behind ` +
+      `a stop-gradient, so D's loss trains only the delta E_Δ. <b>λ</b>: the weight of the RTD loss. ` +
+      `<b>Tug-of-war</b> (tow): the MLM and RTD gradients pulling one shared table in different directions. ` +
+      `Curves are EMA-smoothed (weight ${sm}) where a caption says so.</p>`,
+  );
 
   r.heading("Summary");
   r.table(formatSummary(summary), {
@@ -713,7 +722,9 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
     `<ul>${skill.map((k) => `<li>${escape(k.text)}</li>`).join("")}</ul><p class="caption">ROC-AUC of D's ` +
       `logits (replaced vs original tokens; 0.5 = no skill) and RTD gain = base rate − RTD loss (nats; 0 = ` +
       `a constant predictor), means of the last 3 logged steps. Below AUC 0.6 or gain 0.05, readings that ` +
-      `depend on D (its gradients, E_D, fine-tuning) describe a model that has not learned.</p>`,
+      `depend on D (its gradients, E_D, fine-tuning) describe a model that has not learned. Across modes ` +
+      `the numbers compare only loosely: each D faces its own generator, and a weaker one (lower gen acc in ` +
+      `the summary) leaves more, and easier, replacements to catch.</p>`,
   );
   if (cols.includes("disc_auc")) {
     r.figure(
@@ -768,6 +779,9 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
         title: "Average cosine of E_G and E_D over the top-1000 tokens",
         height: 380,
       }),
+      "Average pairwise cosine of the 1000 most frequent tokens' rows, at every probe. Under ES, E_G and E_D " +
+        "are its one shared table; NES's and GDES's E_G coincide (the same initial weights, and decoupled, G " +
+        "never depends on D); the MLM baseline has only E_G.",
     );
     // E_Δ's self-similarity (GDES) is an order of magnitude above the tables': it gets a sentence, not a bar.
     const last = runSummary(t).objects() as Row[];
@@ -776,7 +790,8 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
       similarityBars(
         last.map((x) => ({ sharing: String(x.sharing), sim_gen: num(x.sim_gen), sim_disc: num(x.sim_disc) })),
       ),
-      "Average pairwise cosine of the 1000 most frequent tokens' embeddings E_G and E_D, at the last probe." +
+      "Average pairwise cosine of the 1000 most frequent tokens' embeddings E_G and E_D, at the last probe " +
+        "(ES: both bars are its one shared table; the MLM baseline has no E_D)." +
         (delta ? ` GDES's E_Δ alone: ${fmt(delta.sim_delta, 4)} (its rows share a common direction).` : ""),
     );
   }
