@@ -185,6 +185,22 @@ Deno.test("findings read the paper's claims off the numbers", async () => {
   );
   assert.match(k["es-tug-of-war"].text, /ES's D has learned: AUC 0\.900, gain 0\.200 nats/);
   assert.doesNotMatch(k["es-tug-of-war"].text, /Caveat/);
+  // The tug-of-war verdict reads the probed steps at which ES's D had learned: here all ten; in the fixture
+  // (no AUC logged) none, and the text says the verdict reads every probe.
+  assert.equal(k["es-tug-of-war"].values.learned_probes, 10);
+  assert.match(
+    k["es-tug-of-war"].text,
+    /Over the 10 probed steps at which ES's D had learned .*: -0\.05\d\d ±/,
+  );
+  assert.match(f["es-tug-of-war"].text, /Fewer than 10 probed steps at which ES's D had learned/);
+  // Skill on some steps only: the 5 probes from step 60 on have learned, too few, so every probe is read.
+  const late = t2.derive({
+    disc_auc: (d: Record<string, number>) => (d.step >= 60 ? 0.9 : 0.5),
+    rtd_gain: () => 0.2,
+  });
+  const lateTow = findings(late).find((x) => x.id === "es-tug-of-war")!;
+  assert.equal(lateTow.values.learned_probes, 5);
+  assert.equal(lateTow.values.learned_mean, null);
   assert.doesNotMatch(k["nes-converges-faster"].text, /has learned/);
   // The similarity noise: the spread over the last third of the probes. Here the last three probes agree
   // exactly (a decayed learning rate), the ten before them wiggle by ±0.01: the noise is theirs, not 0.

@@ -332,6 +332,24 @@ export interface FindingsOptions {
   simTail?: number;
 }
 
+/** The first run of `mode`'s non-null `metric` values with their steps, or null. */
+function firstRun(t: Table, metric: string, mode: string): { steps: number[]; values: number[] } | null {
+  for (const [, s] of runSeries(t, metric)) if (s.sharing === mode) return s;
+  return null;
+}
+
+/** Logged steps of `mode`'s first run at which D's AUC and RTD gain on that step's batch clear NOT_LEARNED. */
+function learnedSteps(t: Table, mode: string): Set<number> {
+  const auc = firstRun(t, "disc_auc", mode), gain = firstRun(t, "rtd_gain", mode);
+  if (!auc || !gain) return new Set();
+  const gainAt = new Map(gain.steps.map((s, i) => [s, gain.values[i]]));
+  return new Set(
+    auc.steps.filter((s, i) =>
+      auc.values[i] >= NOT_LEARNED.auc && (gainAt.get(s) ?? -Infinity) >= NOT_LEARNED.gain
+    ),
+  );
+}
+
 function byMode(t: Table, metric: string): Map<string, number[]> {
   // The first run of each mode (the demo has one seed per mode).
   const out = new Map<string, number[]>();
@@ -543,20 +561,43 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
       const context =
         ` Per row, ${opposed === null ? "—" : Math.round(100 * opposed) + "%"} of the touched rows are ` +
         `pulled in opposite directions on average; ‖∇λL_RTD‖/‖∇L_MLM‖ averages ${f3(ratio)}.`;
-      const verdict: Verdict = se !== null && Math.abs(m!) < z * se
-        ? "within noise"
-        : m! < 0
-        ? "agrees"
-        : "disagrees";
+      const verdictOf = (mu: number, e: number | null): Verdict =>
+        e !== null && Math.abs(mu) < z * e ? "within noise" : mu < 0 ? "agrees" : "disagrees";
+      // The RTD gradient of a D without the skill is not the pull the claim is about: the verdict reads the
+      // probed steps at which ES's D had learned (its AUC and gain on that step's batch), when there are 10.
+      const learned = learnedSteps(t, "es");
+      const esCos = firstRun(t, "tow_cos", "es")!;
+      const skilled = esCos.values.filter((_, i) => learned.has(esCos.steps[i]));
+      const sk = skilled.length >= 10 ? meanSe(skilled) : null;
+      const verdict = sk ? verdictOf(sk.mean!, sk.se) : verdictOf(m!, se);
+      const signed = (x: number | null) => `${x !== null && x >= 0 ? "+" : ""}${f4(x)}`;
+      const skilledText = sk
+        ? ` Over the ${skilled.length} probed steps at which ES's D had learned (AUC ≥ ${NOT_LEARNED.auc} and ` +
+          `gain ≥ ${NOT_LEARNED.gain} on that step's batch), which the verdict reads: ${signed(sk.mean)} ± ${
+            f4(sk.se)
+          } (${Math.round((100 * skilled.filter((x) => x < 0).length) / skilled.length)}% negative).`
+        : ` (Fewer than 10 probed steps at which ES's D had learned: the verdict reads every probe.)`;
       out.push({
         id: "es-tug-of-war",
         claim,
         verdict,
-        values: { mean: m, se, negative_share: neg, probes: cos.length, opposed_rows: opposed, ratio },
+        values: {
+          mean: m,
+          se,
+          negative_share: neg,
+          probes: cos.length,
+          opposed_rows: opposed,
+          ratio,
+          learned_mean: sk?.mean ?? null,
+          learned_se: sk?.se ?? null,
+          learned_probes: skilled.length,
+        },
         text:
-          `ES: cos(∇L_MLM, ∇λL_RTD) on the shared token table averages ${m! >= 0 ? "+" : ""}${f4(m)} ± ${
+          `ES: cos(∇L_MLM, ∇λL_RTD) on the shared token table averages ${signed(m)} ± ${
             f4(se)
-          } over ${cos.length} probed steps (${Math.round(100 * neg)}% of them negative): ${verdict}` +
+          } over ${cos.length} probed steps (${
+            Math.round(100 * neg)
+          }% of them negative).${skilledText} Verdict: ${verdict}` +
           (verdict === "within noise"
             ? " — the two pulls are close to orthogonal rather than opposed."
             : verdict === "agrees"
