@@ -35,7 +35,10 @@ export interface RunConfig {
   preset: string;
   /** Encoder family: ELECTRA's BERT-style encoder, or DeBERTa's disentangled attention (lib/model). */
   backbone: "electra" | "deberta";
-  /** Vocabulary size; set from the tokenizer when the data is prepared. */
+  /**
+   * Vocabulary size of the models: set from the tokenizer when {@link pretrain} prepares the data; a
+   * Pretrainer built by hand needs it equal to its tokenizer's.
+   */
   vocabSize: number;
   /** Size of the position table: the longest sequence the models accept. */
   maxPositions: number;
@@ -130,7 +133,10 @@ export interface RunConfig {
   heldOutSequences: number;
   /** "trained" (WordPiece trained on the corpus), "bert-base-uncased", or a tokenizer.json path. */
   tokenizer: string;
-  /** Target vocabulary size for a trained tokenizer. */
+  /**
+   * Target vocabulary size for a trained tokenizer (`tokenizer: "trained"`); the trained one may come out a
+   * little smaller, and `vocabSize` is then set from it when the data is prepared.
+   */
   tokenizerVocabSize: number;
   /** Log metrics every this many steps. */
   logEvery: number;
