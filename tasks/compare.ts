@@ -33,7 +33,7 @@ import {
   type TaskPlan,
 } from "../lib/finetune/compare_plan.ts";
 import { type ComparisonEntry, comparisonTable, summarizeComparison } from "../lib/finetune/compare.ts";
-import { formatDuration } from "../lib/util/progress.ts";
+import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
@@ -329,7 +329,7 @@ const ticker = setInterval(() => {
   const line = `compare: pretrain ${count(pre)} · finetune ${count(ft)} | ${
     formatDuration((performance.now() - t0) / 1000)
   }${etaText()} | ${running.join(" · ")}`;
-  if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, 200)}`));
+  if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, terminalColumns() - 1)}`));
   else {
     // Logs (no TTY): a line when a job finishes, or every minute.
     const counts = `${count(pre)} ${count(ft)}`;

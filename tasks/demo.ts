@@ -27,7 +27,7 @@ import {
 } from "../lib/report/mod.ts";
 import { openRun } from "../lib/report/trained.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
-import { formatDuration } from "../lib/util/progress.ts";
+import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { blasEnvFor, loadBlas } from "../lib/backend/blas.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { defaultCacheDir } from "../lib/text/dataset.ts";
@@ -403,7 +403,7 @@ if (import.meta.main) {
     );
     const line = `demo ${parts.join(" · ")} | ${formatDuration((performance.now() - t0) / 1000)} elapsed` +
       (measured.size ? `, ETA ${formatDuration(eta())}` : "");
-    if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line}`));
+    if (tty) Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, terminalColumns() - 1)}`));
     else {
       // Non-TTY (CI logs): print when a run crosses a 10% mark.
       const coarse = line.replace(/(\d+)%/g, (_, p) => `${Math.floor(Number(p) / 10) * 10}%`);

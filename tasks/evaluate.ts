@@ -93,14 +93,20 @@ if (import.meta.main) {
     const rows: [string, string][] = [
       ["discriminator ROC-AUC", f(r.discAuc)],
       ["RTD gain (nats)", f(r.rtdGain)],
-      ["RTD loss / base rate", `${f(r.lossRtd)} / ${f(r.baseRate)}`],
+      ["RTD loss / base-rate entropy", `${f(r.lossRtd)} / ${f(r.baseRate)}`],
       ["replaced fraction", f(r.replacedFrac)],
       ["recall on replaced", f(r.discRecall)],
       ["generator MLM loss", f(r.lossMlm)],
       ["generator accuracy", f(r.genAcc)],
     ];
-    for (const [k, v] of rows) console.log(`  ${k.padEnd(22)} ${v}`);
-    if (r.lossRtd !== null) console.log(`  ${notLearned(r.discAuc, r.rtdGain).text}`);
+    for (const [k, v] of rows) console.log(`  ${k.padEnd(29)} ${v}`);
+    if (r.lossRtd !== null) {
+      // Scored on sequences it trained on, D's skill is an upper bound on what it does on new text.
+      const where = r.heldOut
+        ? ""
+        : " (on training sequences: an optimistic reading; train with heldOutSequences > 0)";
+      console.log(`  ${notLearned(r.discAuc, r.rtdGain).text}${where}`);
+    }
     Deno.exit(0);
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);

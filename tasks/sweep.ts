@@ -31,7 +31,7 @@ import {
 } from "../lib/sweep/grid.ts";
 import { EVAL_FILE, type PointState, pointState } from "../lib/sweep/runs.ts";
 import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
-import { formatDuration } from "../lib/util/progress.ts";
+import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 
 const CORES = Math.max(1, navigator.hardwareConcurrency ?? 2);
@@ -45,6 +45,7 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
                         vocabSize (with a trained tokenizer: the vocabulary trained on the corpus)
   --point K=V,K=V       one point of an explicit list (repeatable); crossed with any --grid
   --set KEY=VALUE       fix a config key for every point (repeatable), e.g. --set steps=300
+  --corpus NAME         the same as --set corpus=NAME (e.g. synthetic:echo; README, "Synthetic languages")
   --config NAME|FILE    base preset (${Object.keys(PRESETS).join(", ")}) or a JSON file
                         of overrides on tiny  [tiny]
   --seeds LIST          pre-training seeds, every point once per seed  [0]
@@ -92,6 +93,7 @@ if (import.meta.main) {
       grid: { type: "string", multiple: true, default: [] },
       point: { type: "string", multiple: true, default: [] },
       set: { type: "string", multiple: true, default: [] },
+      corpus: { type: "string" },
       config: { type: "string", default: "tiny" },
       seeds: { type: "string", default: "0" },
       holdout: { type: "string", default: "64" },
@@ -130,26 +132,44 @@ if (import.meta.main) {
   const parallel = int("parallel", values.parallel!, 1);
   const backend = values.backend!;
 
+  const root = values.out ?? join("runs", "sweep", name);
+  const planPath = join(root, "plan.json");
+  const reportOnly = values["report-only"]!;
+  // --report-only rewrites the results of the sweep in the folder, as its plan.json says: the grid need not
+  // be typed again, and no other grid can overwrite its results.
+  const savedPlan = reportOnly
+    ? await Deno.readTextFile(planPath).then((t) => JSON.parse(t) as SweepPlan, (e) => {
+      fail(
+        e instanceof Deno.errors.NotFound
+          ? `--report-only: no sweep in ${root} (no plan.json); run the sweep first, without --report-only`
+          : `--report-only: cannot read ${planPath}: ${(e as Error).message}`,
+      );
+    })
+    : null;
+
   let spec: SweepSpec;
   let points: SweepPoint[];
   try {
-    spec = {
+    spec = savedPlan ?? {
       config: values.config!,
-      sets: (values.set as string[]).map((kv) => splitAssignment("--set", kv)),
+      sets: [
+        ...(values.corpus === undefined ? [] : [`corpus=${values.corpus}`]),
+        ...(values.set as string[]),
+      ].map((kv) => splitAssignment("--set", kv)),
       grid: (values.grid as string[]).map(parseGrid),
       points: (values.point as string[]).map(parsePoint),
       seeds: values.seeds!.split(",").map((s) => s.trim()).filter(Boolean).map((s) => int("seeds", s, 0)),
       holdout: int("holdout", values.holdout!, 0),
     };
     points = expandSweep(spec);
-    await checkData(points);
+    if (!reportOnly) await checkData(points);
   } catch (e) {
     fail((e as Error).message);
   }
   if (spec.holdout === 0) {
     fail("--holdout 0: the T = 1 evaluation needs held-out sequences (e.g. --holdout 64)");
   }
-  const plan: SweepPlan = {
+  const plan: SweepPlan = savedPlan ?? {
     ...spec,
     eval: {
       temperature,
@@ -158,7 +178,6 @@ if (import.meta.main) {
     },
     backend,
   };
-  const root = values.out ?? join("runs", "sweep", name);
   const dirOf = (p: SweepPoint) => join(root, "points", p.name);
 
   if (values.list) {
@@ -180,7 +199,6 @@ if (import.meta.main) {
 
   // ---- plan.json: a re-run continues the same sweep, never silently a different one ----
   await Deno.mkdir(root, { recursive: true });
-  const planPath = join(root, "plan.json");
   const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
   if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !values.force) {
     fail(
@@ -207,21 +225,25 @@ if (import.meta.main) {
     });
   }
   const pending = jobs.filter((j) => j.status === "queued");
-  console.error(
-    `sweep ${name}: ${points.length} runs (${
-      points.length / spec.seeds.length
-    } points × ${spec.seeds.length} ` +
-      `seed${spec.seeds.length > 1 ? "s" : ""}), ${pending.length} to run` +
-      (pending.length
-        ? ` (${pending.filter((j) => j.state === "resume").length} resuming, ${
-          pending.filter((j) => j.state === "evaluate").length
-        } to evaluate only), ${parallel} at a time, backend ${backend}`
-        : ""),
-  );
+  if (reportOnly) {
+    console.error(
+      `sweep ${name}: report only (the grid of ${planPath}): ${points.length - pending.length} of ` +
+        `${points.length} runs finished and evaluated; nothing runs`,
+    );
+  } else {console.error(
+      `sweep ${name}: ${points.length} runs (${
+        points.length / spec.seeds.length
+      } points × ${spec.seeds.length} ` +
+        `seed${spec.seeds.length > 1 ? "s" : ""}), ${pending.length} to run` +
+        (pending.length
+          ? ` (${pending.filter((j) => j.state === "resume").length} resuming, ${
+            pending.filter((j) => j.state === "evaluate").length
+          } to evaluate only), ${parallel} at a time, backend ${backend}`
+          : ""),
+    );}
 
   const t0 = performance.now();
   let stopping = false;
-  const reportOnly = values["report-only"]!;
   if (!reportOnly && pending.length === 0) await writeJsonAtomic(planPath, plan);
   if (!reportOnly && pending.length) {
     // Warm the corpus cache once per distinct data setting, so parallel runs do not all train the
@@ -361,14 +383,7 @@ if (import.meta.main) {
       const tail = `${formatDuration((performance.now() - t0) / 1000)} elapsed, ETA ${formatDuration(eta())}`;
       const line = `${head} | ${running.join(" · ")} | ${tail}`;
       if (tty) {
-        const cols = (() => {
-          try {
-            return Deno.consoleSize().columns;
-          } catch {
-            return 120;
-          }
-        })();
-        Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, cols - 1)}`));
+        Deno.stderr.writeSync(enc.encode(`\r\x1b[2K${line.slice(0, terminalColumns() - 1)}`));
       } else {
         // Logs (no TTY): a line when a run starts or ends, or every minute.
         const key = `${head} ${running.map((r) => r.replace(/ \d+%$/, "")).join(",")}`;

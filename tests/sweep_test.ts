@@ -487,6 +487,46 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   const other = await sweep(out, ["--seeds", "0,1"]);
   assert.equal(other.code, 2);
   assert.match(other.stderr, /holds a sweep with other settings .*--force/);
+  // Three steps teach D nothing, and the results say so in words beside the table.
+  assert.match(
+    md,
+    /\*\*D has not learned in any finished run\*\* \(AUC ≥ 0\.6 and RTD gain ≥ 0\.05 nats at T = 1\)/,
+  );
+
+  // --report-only reads the folder's plan.json: another grid on the command line cannot overwrite the
+  // results, and the sweep's time over all its invocations is kept.
+  const before = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+  const report = await sweep(out, ["--seeds", "0,1", "--report-only"]);
+  assert.equal(report.code, 0, report.stderr);
+  assert.match(report.stderr, /report only .*: 2 of 2 runs finished and evaluated; nothing runs/);
+  const after = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+  const names = (r: { runs: { name: string }[] }) => r.runs.map((x) => x.name);
+  assert.deepEqual(names(after), names(before));
+  assert.ok(before.wall_s_total > 0 && after.wall_s_total >= before.wall_s_total, JSON.stringify(after));
+  // --report-only where no sweep ran is an error, and makes no folder.
+  const empty = join(tempDir(), "none");
+  const nothing = await sweep(empty, ["--report-only"]);
+  assert.equal(nothing.code, 2);
+  assert.match(nothing.stderr, /--report-only: no sweep in .*none \(no plan\.json\); run the sweep first/);
+  assert.equal(await Deno.stat(empty).then(() => true, () => false), false);
+});
+
+Deno.test("deno task sweep: --corpus is --set corpus (as in pretrain and compare)", async () => {
+  const script = join(ROOT, "tasks/sweep.ts");
+  const list = async (...extra: string[]) => {
+    const args = ["run", "-A", script, "--name", "c", "--grid", "learningRate=1e-3,2e-3", "--list", ...extra];
+    const r = await new Deno.Command(Deno.execPath(), { args }).output();
+    return { code: r.code, out: new TextDecoder().decode(r.stdout), err: new TextDecoder().decode(r.stderr) };
+  };
+  const r = await list("--corpus", "synthetic:echo");
+  assert.equal(r.code, 0, r.err);
+  assert.equal(
+    r.out.match(/deno task pretrain --config tiny --set corpus=synthetic:echo --set learningRate/g)?.length,
+    2,
+  );
+  const typo = await list("--corpus", "synthetic:ecko");
+  assert.equal(typo.code, 2);
+  assert.match(typo.err, /unknown synthetic language "ecko"/);
 });
 
 Deno.test("deno task sweep: a backend that cannot start here is refused before any folder is made", async () => {

@@ -55,8 +55,9 @@ export interface GroupRow {
   baseRate: MeanStd | null;
   lossMlm: MeanStd | null;
   genAcc: MeanStd | null;
-  /** D's AUC in training (last tenth of logged steps, at the run's own temperature). */
+  /** D's AUC and RTD gain in training (last tenth of logged steps, at the run's own temperature). */
   trainAuc: MeanStd | null;
+  trainGain: MeanStd | null;
   tokensPerS: MeanStd | null;
   wallS: MeanStd | null;
   tokens: number;
@@ -85,6 +86,7 @@ export function groupResults(results: PointResult[]): GroupRow[] {
       lossMlm: meanStd(ev("loss_mlm")),
       genAcc: meanStd(ev("gen_acc")),
       trainAuc: meanStd(done.map((r) => r.train.disc_auc)),
+      trainGain: meanStd(done.map((r) => r.train.rtd_gain)),
       tokensPerS: meanStd(done.map((r) => r.tokens_per_s)),
       wallS: meanStd(done.map((r) => r.wall_s)),
       tokens: rs[0].tokens,
@@ -121,10 +123,11 @@ export function resultsCells(rows: GroupRow[], swept: string[]): TableCells {
     ...swept,
     "D AUC (T=1)",
     "RTD gain (T=1)",
-    "base rate",
+    "base-rate entropy",
     "MLM loss",
     "G acc",
     "D AUC (train)",
+    "RTD gain (train)",
     "tokens",
     "tokens/s",
     "wall",
@@ -139,12 +142,15 @@ export function resultsCells(rows: GroupRow[], swept: string[]): TableCells {
     formatMeanStd(r.lossMlm),
     formatMeanStd(r.genAcc),
     formatMeanStd(r.trainAuc) + (r.samplingTemperature !== 1 ? ` (T=${r.samplingTemperature})` : ""),
+    formatMeanStd(r.trainGain),
     formatTokens(r.tokens),
     r.tokensPerS ? String(Math.round(r.tokensPerS.mean)) : "—",
     r.wallS ? formatDuration(r.wallS.mean) : "—",
     r.done === 0
       ? `— (0/${r.runs} done)`
-      : `${r.learned}/${r.done}${r.done < r.runs ? ` (${r.done}/${r.runs} done)` : ""}`,
+      : `${r.learned === 0 ? "no, " : r.learned === r.done ? "yes, " : ""}${r.learned}/${r.done}${
+        r.done < r.runs ? ` (${r.done}/${r.runs} done)` : ""
+      }`,
   ]);
   return { head, body };
 }

@@ -61,21 +61,45 @@ export async function writeResults(root: string, input: ResultsInput): Promise<s
 **T = 1 numbers**: every run's final checkpoint is judged on its ${plan.holdout} held-out sequences (kept ` +
     `out of its training, \`heldOutSequences\`), with replacements the generator samples at temperature ` +
     `${plan.eval.temperature} (evaluation seed ${plan.eval.seed}), whatever temperature the run trained at. ` +
-    `D AUC: ROC-AUC of D's logits, replaced vs original tokens (0.5 = chance). RTD gain = base rate − RTD ` +
-    `loss (nats), the base rate being the loss of a constant predictor of the replaced fraction. MLM loss and ` +
-    `G acc: the generator at the masked positions of the same batches. "D AUC (train)": mean of the last ` +
-    `tenth of logged training steps, at the run's own temperature. "learned": runs with AUC ≥ ` +
+    `D AUC: ROC-AUC of D's logits, replaced vs original tokens (0.5 = chance). RTD gain = base-rate entropy − ` +
+    `RTD loss (nats), the base-rate entropy being the binary entropy of the replaced fraction, the loss of a ` +
+    `constant predictor; it grows with the share of tokens replaced, so compare gains at one mask rate. MLM ` +
+    `loss and G acc: the generator at the masked positions of the same batches. "D AUC (train)" and "RTD gain ` +
+    `(train)": means of the last tenth of logged training steps, at the run's own temperature. "learned": runs ` +
+    `with AUC ≥ ` +
     `${NOT_LEARNED.auc} and gain ≥ ${NOT_LEARNED.gain} at T = 1, of those finished. Tokens: steps × batch × ` +
     `sequence length. tokens/s: median of the logged windows; wall: training time from metrics.jsonl.`;
+  // Said plainly, beside the table: whether any discriminator has learned (the project's rule).
+  const judged = results.filter((r) => r.learned !== null);
+  const learnedN = judged.filter((r) => r.learned).length;
+  const threshold = `AUC ≥ ${NOT_LEARNED.auc} and RTD gain ≥ ${NOT_LEARNED.gain} nats at T = 1`;
+  const verdict = judged.length === 0
+    ? ""
+    : learnedN === 0
+    ? `**D has not learned in any finished run** (${threshold}): every number that depends on D describes ` +
+      `a discriminator without the skill.\n\n`
+    : learnedN < judged.length
+    ? `D has learned in ${learnedN} of the ${judged.length} finished runs (${threshold}); in the others, the ` +
+      `numbers that depend on D describe a discriminator without the skill.\n\n`
+    : `D has learned in every finished run (${threshold}).\n\n`;
+  // The sweep's own time over every invocation of this plan (a re-run or --report-only adds its own).
+  const previous = await Deno.readTextFile(join(root, "results.json")).then(
+    (t) => JSON.parse(t) as { plan?: unknown; wall_s?: number; wall_s_total?: number },
+    () => null,
+  );
+  const samePlan = previous !== null && JSON.stringify(previous.plan) === JSON.stringify(plan);
+  const wallTotal = (samePlan ? previous.wall_s_total ?? previous.wall_s ?? 0 : 0) + input.wallSeconds;
   const md = `# rtdlab sweep \`${input.name}\`
 
 ${intro}
 
 ${markdownTable(cells)}
 
-${failed.length ? `Failed: ${failed.join(", ")} (logs in \`logs/\`).\n\n` : ""}This invocation: ${
+${verdict}${failed.length ? `Failed: ${failed.join(", ")} (logs in \`logs/\`).\n\n` : ""}This invocation: ${
     formatDuration(input.wallSeconds)
-  }, ${input.parallel} runs at a time, backend ${plan.backend}.
+  }, ${input.parallel} runs at a time, backend ${plan.backend}; all invocations of this sweep: ${
+    formatDuration(wallTotal)
+  }.
 `;
   await writeFileAtomic(join(root, "results.md"), md);
   await writeJsonAtomic(join(root, "results.json"), {
@@ -93,12 +117,14 @@ ${failed.length ? `Failed: ${failed.join(", ")} (logs in \`logs/\`).\n\n` : ""}T
     points: rows,
     failed,
     wall_s: Math.round(input.wallSeconds),
+    wall_s_total: Math.round(wallTotal),
     written_at: new Date().toISOString(),
   });
 
   const report = new Report(`rtdlab sweep: ${input.name}`)
     .text(intro)
     .html(htmlTable(cells));
+  if (verdict) report.text(verdict.trim());
   const varied = swept.filter((k) =>
     new Set(results.filter((r) => r.eval).map((r) => r.values[k])).size >= 2
   );

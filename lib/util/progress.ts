@@ -5,6 +5,18 @@
  * @module
  */
 
+/**
+ * Width of the terminal stderr writes to, for status lines cut to one row: 120 when there is none, or when
+ * it reports 0 columns (some terminals do, e.g. under `script`).
+ */
+export function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns || 120;
+  } catch {
+    return 120;
+  }
+}
+
 /** Formats seconds as `1h02m`, `3m05s` or `12s`. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
@@ -36,14 +48,7 @@ export class ProgressBar {
       const filled = Math.round(frac * this.width);
       const bar = "█".repeat(filled) + "░".repeat(this.width - filled);
       const line = `${this.label} ${bar} ${String(pct).padStart(3)}% ${done}/${this.total} ${status}`;
-      const cols = (() => {
-        try {
-          return Deno.consoleSize().columns;
-        } catch {
-          return 120;
-        }
-      })();
-      Deno.stderr.writeSync(this.#enc.encode(`\r\x1b[2K${line.slice(0, cols - 1)}`));
+      Deno.stderr.writeSync(this.#enc.encode(`\r\x1b[2K${line.slice(0, terminalColumns() - 1)}`));
       this.#lastDraw = now;
     } else if (pct >= this.#lastPct + 10 || done === this.total) {
       if (pct === this.#lastPct) return;
