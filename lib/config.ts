@@ -8,6 +8,7 @@
  * @module
  */
 
+import { closest, distance } from "fastest-levenshtein";
 import { corpusParts } from "./text/corpus.ts";
 import { isSyntheticName, parseSyntheticName } from "./text/synthetic.ts";
 
@@ -383,7 +384,13 @@ function unknownKey(key: string): Error {
   const keys = Object.entries(BASE).flatMap(([k, v]) =>
     typeof v === "object" && v !== null ? Object.keys(v).map((s) => `${k}.${s}`) : [k]
   );
-  return new Error(`unknown config key "${key}"; valid keys: ${keys.join(", ")}`);
+  // A near miss (a typo, a missing "discriminator.") gets named first; the whole list follows.
+  const nested = keys.find((k) => k.endsWith(`.${key}`));
+  const near = nested ?? closest(key, keys);
+  const hint = nested || distance(key, near) <= Math.max(2, Math.floor(key.length / 4))
+    ? ` (did you mean "${near}"?)`
+    : "";
+  return new Error(`unknown config key "${key}"${hint}; valid keys: ${keys.join(", ")}`);
 }
 
 /** Looks up a preset by name (error lists the known ones). */

@@ -478,9 +478,9 @@ if (import.meta.main) {
       views,
       sentence: sentences.join(" / "),
       note:
-        `Training time per run (from metrics.jsonl): ${
-          perRun.join(", ")
-        }; ${values.parallel} runs at a time, ` +
+        `Training time per run (from metrics.jsonl): ${perRun.join(", ")}; ${values.parallel} run${
+          values.parallel === "1" ? "" : "s"
+        } at a time, ` +
         `backend ${values.backend}. ` +
         (isSyntheticName(runCorpus)
           ? `Corpus: ${runCorpus}, a synthetic language (README, "Synthetic languages"): the discriminators ` +

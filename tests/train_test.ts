@@ -274,9 +274,21 @@ Deno.test("automatic micro-batches: only on wasm, only when the batch would not 
 
 Deno.test("bad configuration is refused with a message that names the problem", async () => {
   assert.throws(() => applyOverrides(preset("tiny"), { learningRat: 1 }), /unknown config key "learningRat"/);
+  // A near miss is named; a key like nothing valid gets the list alone.
+  assert.throws(
+    () => applyOverrides(preset("tiny"), { hiddenSize: 1 }),
+    /"hiddenSize" \(did you mean "discriminator\.hiddenSize"\?\)/,
+  );
+  assert.throws(
+    () => applyOverrides(preset("tiny"), { zzzzzz: 1 }),
+    /unknown config key "zzzzzz"; valid keys/,
+  );
   // A config spread from a preset in a script is not type-checked at run time: the typo must not train.
   const spread = { ...preset("tiny"), stepz: 20 } as unknown as RunConfig;
-  assert.throws(() => validateConfig(spread), /unknown config key "stepz"; valid keys: preset, backbone/);
+  assert.throws(
+    () => validateConfig(spread),
+    /unknown config key "stepz" \(did you mean "steps"\?\); valid keys: preset, backbone/,
+  );
   const nested = { ...preset("tiny"), discriminator: { ...preset("tiny").discriminator, layers: 2 } };
   assert.throws(() => validateConfig(nested), /unknown config key "discriminator\.layers"/);
   assert.doesNotThrow(() => validateConfig(preset("tiny")));

@@ -97,9 +97,9 @@ ${markdownTable(cells)}
 
 ${verdict}${failed.length ? `Failed: ${failed.join(", ")} (logs in \`logs/\`).\n\n` : ""}This invocation: ${
     formatDuration(input.wallSeconds)
-  }, ${input.parallel} runs at a time, backend ${plan.backend}; all invocations of this sweep: ${
-    formatDuration(wallTotal)
-  }.
+  }, ${input.parallel} run${
+    input.parallel === 1 ? "" : "s"
+  } at a time, backend ${plan.backend}; all invocations of this sweep: ${formatDuration(wallTotal)}.
 `;
   await writeFileAtomic(join(root, "results.md"), md);
   await writeJsonAtomic(join(root, "results.json"), {
