@@ -9,7 +9,7 @@
  */
 
 import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
-import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import type { EvalFile } from "../lib/sweep/runs.ts";
@@ -35,6 +35,11 @@ function fail(msg: string): never {
 }
 
 if (import.meta.main) {
+  // `deno task evaluate runs/x` is the likeliest first try: say which flag takes the folder.
+  const bare = Deno.args.find((a, i) =>
+    !a.startsWith("-") && (i === 0 || !Deno.args[i - 1].startsWith("--"))
+  );
+  if (bare !== undefined) fail(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
   // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
   const { values } = parseArgsOrExit({
     options: {
@@ -55,6 +60,9 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   if (!values.run) fail("--run DIR is required (see --help)");
+  if (!(BACKENDS as readonly string[]).includes(values.backend!)) {
+    fail(`unknown backend "${values.backend}"; valid backends: ${BACKENDS.join(", ")}`);
+  }
   const temperature = Number(values.temperature);
   if (!(temperature > 0 && Number.isFinite(temperature))) {
     fail(`--temperature needs a positive number, got "${values.temperature}"`);

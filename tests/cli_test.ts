@@ -189,3 +189,27 @@ Deno.test("compare: a misspelt task, config key or corpus is refused before any 
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("evaluate: a bare folder, an unknown backend, and a folder of runs are named, with what to type", async () => {
+  const evaluate = async (...args: string[]) => {
+    const script = new URL("../tasks/evaluate.ts", import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args] }).output();
+    return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
+  };
+  const bare = await evaluate("runs/x");
+  assert.equal(bare.code, 2);
+  assert.match(bare.stderr, /unexpected argument "runs\/x": give the run folder as --run runs\/x/);
+  const backend = await evaluate("--run", "runs/x", "--backend", "wasn");
+  assert.equal(backend.code, 2);
+  assert.match(backend.stderr, /unknown backend "wasn"; valid backends: wasm, cpu/);
+  // A sweep's folder: its runs sit under points/.
+  const root = await Deno.makeTempDir();
+  for (const p of ["a", "b"]) await Deno.mkdir(`${root}/points/${p}/checkpoints`, { recursive: true });
+  const sweep = await evaluate("--run", root);
+  assert.equal(sweep.code, 1);
+  assert.match(
+    sweep.stderr,
+    /is not a run folder \(no config\.json\) but holds runs, e\.g\. .*points\/a, .*points\/b/,
+  );
+  await Deno.remove(root, { recursive: true });
+});

@@ -41,13 +41,40 @@ export interface OpenedRun {
   checkpoint: string;
 }
 
+/** Run folders (holding config.json and checkpoints/) one or two levels below `dir`, sorted. */
+async function runFoldersIn(dir: string): Promise<string[]> {
+  const isRun = (d: string) => Deno.stat(join(d, "checkpoints")).then((s) => s.isDirectory, () => false);
+  const children = async (d: string) => {
+    const out: string[] = [];
+    try {
+      for await (const e of Deno.readDir(d)) if (e.isDirectory) out.push(join(d, e.name));
+    } catch { /* not a folder */ }
+    return out;
+  };
+  const found: string[] = [];
+  for (const a of await children(dir)) {
+    if (await isRun(a)) found.push(a);
+    else for (const b of await children(a)) if (await isRun(b)) found.push(b);
+  }
+  return found.sort();
+}
+
 /** Opens `dir` (config.json, tokenizer.json, latest checkpoint); throws naming what is missing. */
 export async function openRun(dir: string): Promise<OpenedRun> {
   let saved: Record<string, unknown>;
   try {
     saved = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
   } catch (e) {
-    throw new Error(`${dir}: cannot read config.json (${(e as Error).message}); is it an rtdlab run folder?`);
+    // A sweep's or comparison's folder holds runs a level or two down: name a few.
+    const inside = await runFoldersIn(dir);
+    throw new Error(
+      inside.length
+        ? `${dir} is not a run folder (no config.json) but holds runs, e.g. ${
+          inside.slice(0, 4).join(", ")
+        }` +
+          `${inside.length > 4 ? ` (${inside.length} in all)` : ""}`
+        : `${dir}: cannot read config.json (${(e as Error).message}); is it an rtdlab run folder?`,
+    );
   }
   const { config } = savedRunConfig(saved);
   const tokenizer = await WordPieceTokenizer.load(join(dir, "tokenizer.json"));
