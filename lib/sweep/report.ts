@@ -161,10 +161,15 @@ export function markdownTable(t: TableCells): string {
   return [line(t.head), line(t.head.map(() => "---")), ...t.body.map(line)].join("\n");
 }
 
-/** An HTML table (text escaped). */
+/** An HTML table (text escaped); body cells past the first (the point) do not wrap: "0.878 ± 0.002" stays whole. */
 export function htmlTable(t: TableCells): string {
   const row = (cells: string[], tag: string) =>
-    `<tr>${cells.map((c) => `<${tag}>${escapeHtml(c)}</${tag}>`).join("")}</tr>`;
+    `<tr>${
+      cells.map((c, i) =>
+        `<${tag}${tag === "td" && i > 0 ? ' style="white-space:nowrap"' : ""}>${escapeHtml(c)}</${tag}>`
+      )
+        .join("")
+    }</tr>`;
   return `<table>\n${row(t.head, "th")}\n${t.body.map((r) => row(r, "td")).join("\n")}\n</table>`;
 }
 
