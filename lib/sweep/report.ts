@@ -170,7 +170,10 @@ export function htmlTable(t: TableCells): string {
       )
         .join("")
     }</tr>`;
-  return `<table>\n${row(t.head, "th")}\n${t.body.map((r) => row(r, "td")).join("\n")}\n</table>`;
+  // A wide table scrolls in its own box instead of widening the page.
+  return `<div style="overflow-x:auto"><table>\n${row(t.head, "th")}\n${
+    t.body.map((r) => row(r, "td")).join("\n")
+  }\n</table></div>`;
 }
 
 /** Whether every value parses as a finite number (then the axis is numeric). */
