@@ -441,7 +441,7 @@ for (const r of rows.filter((r) => !r.scratch)) {
 }
 const f = (x: number | null, d = 3) => (x === null ? "—" : x.toFixed(d));
 // What predicting one class everywhere scores on each task's test split (every fine-tune sees the same split).
-const baselines: string[] = [];
+const baselineOf: Record<string, number> = {};
 for (const task of tasks) {
   const path = predictionsOf.get(task);
   const e = entries.find((x) => x.task === task);
@@ -452,7 +452,7 @@ for (const task of tasks) {
     const labels = test.map((p) => e.metrics.labels.indexOf(p.label));
     const base = constantBaseline(labels, e.metrics.labels.length);
     const metric = e.metrics.metric as keyof typeof base;
-    baselines.push(`${task} ${(100 * base[metric]).toFixed(1)}`);
+    baselineOf[task] = base[metric];
   } catch { /* an older fine-tune without predictions */ }
 }
 // D's skill beside the scores that depend on it (the pre-training table below has the rest).
@@ -467,9 +467,9 @@ const dNote = rtdRows.length
       ).join(", ")
     }.\n`
   : "";
-const baselineNote = baselines.length
+const baselineNote = Object.keys(baselineOf).length
   ? `\nA constant classifier (one class for every example, the best class for the metric) scores ${
-    baselines.join(", ")
+    Object.entries(baselineOf).map(([task, v]) => `${task} ${(100 * v).toFixed(1)}`).join(", ")
   } on the test splits: a row near these has learned little of the task.\n`
   : "";
 const taskNotes = plan.tasks.map((t) => {
@@ -562,6 +562,8 @@ await writeJsonAtomic(join(root, "results.json"), {
   plan,
   summary,
   pretrain: pretrainRows,
+  // Per task: the best test score of a classifier that predicts one class for every example.
+  constant_baseline: baselineOf,
   one_class: collapsed.map((e) => ({
     mode: e.mode,
     pretrain_seed: e.pretrainSeed,
