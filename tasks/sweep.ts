@@ -19,6 +19,7 @@ import { blasEnvFor } from "../lib/backend/blas.ts";
 import { checkBackend } from "../lib/backend/preflight.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareCorpus } from "../lib/text/dataset.ts";
+import { readMetrics } from "../lib/train/run.ts";
 import { holdOut } from "../lib/train/evaluate.ts";
 import {
   checkData,
@@ -211,16 +212,20 @@ if (import.meta.main) {
   for (const p of points) {
     const dir = dirOf(p);
     const state = await pointState(dir, p.config, plan.eval);
+    // A run resuming shows its own progress from where it stopped, not 0 %.
+    const reached = state === "resume"
+      ? (await readMetrics(join(dir, "metrics.jsonl"), { allowMissing: true })).at(-1)?.step ?? 0
+      : 0;
     jobs.push({
       point: p,
       dir,
       state,
       status: state === "done" ? "done" : "queued",
-      step: state === "done" ? p.config.steps : 0,
+      step: state === "done" ? p.config.steps : reached,
       total: p.config.steps,
       eta: NaN,
       startedAt: NaN,
-      startStep: 0,
+      startStep: reached,
       log: "",
     });
   }
@@ -230,17 +235,18 @@ if (import.meta.main) {
       `sweep ${name}: report only (the grid of ${planPath}): ${points.length - pending.length} of ` +
         `${points.length} runs finished and evaluated; nothing runs`,
     );
-  } else {console.error(
-      `sweep ${name}: ${points.length} runs (${
-        points.length / spec.seeds.length
-      } points × ${spec.seeds.length} ` +
-        `seed${spec.seeds.length > 1 ? "s" : ""}), ${pending.length} to run` +
+  } else {
+    const n = (k: number, word: string) => `${k} ${word}${k === 1 ? "" : "s"}`;
+    console.error(
+      `sweep ${name}: ${n(points.length, "run")} (${n(points.length / spec.seeds.length, "point")} × ` +
+        `${n(spec.seeds.length, "seed")}), ${pending.length} to run` +
         (pending.length
           ? ` (${pending.filter((j) => j.state === "resume").length} resuming, ${
             pending.filter((j) => j.state === "evaluate").length
           } to evaluate only), ${parallel} at a time, backend ${backend}`
           : ""),
-    );}
+    );
+  }
 
   const t0 = performance.now();
   let stopping = false;
@@ -368,7 +374,7 @@ if (import.meta.main) {
       const running = jobs.filter((j) => j.status === "training")
         .reduce((s, j) => s + (Number.isFinite(j.eta) ? j.eta : perStep * (j.total - j.step)), 0);
       const queued = jobs.filter((j) => j.status === "queued" && j.state !== "evaluate")
-        .reduce((s, j) => s + perStep * j.point.config.steps, 0);
+        .reduce((s, j) => s + perStep * (j.point.config.steps - j.step), 0);
       return (running + queued) / parallel;
     };
     const ticker = setInterval(() => {
