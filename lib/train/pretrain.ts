@@ -316,7 +316,8 @@ export class Pretrainer {
     const step = this.step;
     const lr = this.currentLearningRate();
     const rngs = stepRngs(c.seed, step);
-    const tokens = countTokens(batch, this.vocab.padId, c.vocabSize);
+    checkTokenIds(batch, c.vocabSize);
+    const tokens = countTokens(batch, this.vocab.padId);
     const masked = this.#host("mask", () => this.mask(batch, rngs.data));
     if (masked.selected.length === 0) throw new Error(`step ${step}: the batch has no maskable tokens`);
     const micro = microBatches(
@@ -590,21 +591,25 @@ export class Pretrainer {
   }
 }
 
-/** Non-padding tokens of `batch`; an id outside the vocabulary is an error naming where it is. */
-function countTokens(batch: TokenBatch, padId: number, vocabSize: number): number {
-  let n = 0;
-  for (let i = 0; i < batch.inputIds.length; i++) {
-    const id = batch.inputIds[i];
-    if (!(id >= 0 && id < vocabSize)) {
-      // Caught here, the problem has a name; in the embedding gather it would be an index error.
-      const [row, position] = [Math.floor(i / batch.length), i % batch.length];
-      throw new Error(
-        `token id ${id} (sequence ${row}, position ${position}) is outside the vocabulary of ${vocabSize} ` +
-          `ids: was the batch made with another tokenizer?`,
-      );
-    }
-    if (id !== padId) n++;
+/** Throws, naming the id and where it is, when `batch` holds an id outside the vocabulary. */
+function checkTokenIds(batch: TokenBatch, vocabSize: number): void {
+  const ids = batch.inputIds;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] >= 0 && ids[i] < vocabSize) continue;
+    // Caught here, the problem has a name; in the embedding gather it would be an index error.
+    const [row, position] = [Math.floor(i / batch.length), i % batch.length];
+    throw new Error(
+      `token id ${
+        ids[i]
+      } (sequence ${row}, position ${position}) is outside the vocabulary of ${vocabSize} ` +
+        `ids: was the batch made with another tokenizer?`,
+    );
   }
+}
+
+function countTokens(batch: TokenBatch, padId: number): number {
+  let n = 0;
+  for (const id of batch.inputIds) if (id !== padId) n++;
   return n;
 }
 
@@ -704,7 +709,7 @@ function microBatches(batch: TokenBatch, masked: MaskedBatch, rows: number, padI
       batch: sub,
       selected: masked.selected.subarray(first, sel).map((p) => p - start * L),
       targets: masked.targets.subarray(first, sel),
-      tokens: countTokens(sub, padId, Infinity),
+      tokens: countTokens(sub, padId),
       slice,
     });
   }
