@@ -66,7 +66,15 @@ export { ParameterStore } from "./model/params.ts";
 export { AdamW, learningRate } from "./train/optimizer.ts";
 export { useEarlyRelease, variableGrads } from "./train/gradients.ts";
 export { corrupt, sampleFromLogits, sampleOnDevice } from "./train/sampling.ts";
-export { binaryEntropy, NOT_LEARNED, notLearned, rocAuc, rtdSkill } from "./train/rtd_metrics.ts";
+export {
+  binaryEntropy,
+  lastTenth,
+  NOT_LEARNED,
+  notLearned,
+  rocAuc,
+  rtdSkill,
+  tailMean,
+} from "./train/rtd_metrics.ts";
 export {
   batchTensors,
   crossEntropy,

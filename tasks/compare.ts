@@ -38,7 +38,7 @@ import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 import { baseRate } from "../lib/report/demo.ts";
-import { NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
+import { NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -117,7 +117,9 @@ function freshPretrainArgs(mode: string, seed: number): string[] {
     "--set",
     `checkpointEvery=${Math.max(50, Math.round(plan.steps / 10))}`,
     "--set",
-    `logEvery=${Math.max(1, Math.round(plan.steps / 100))}`,
+    // The demo's cadence (every 5 of 1,200 steps): a comparison at the demo's settings logs the same steps,
+    // so its headline numbers (means over the last tenth of the logged steps) are the demo's.
+    `logEvery=${Math.max(1, Math.round(plan.steps / 240))}`,
     ...plan.set.flatMap((kv) => ["--set", kv]),
   ];
 }
@@ -417,11 +419,7 @@ for (const r of rows.filter((r) => !r.scratch)) {
   const m = await readMetrics(join(r.dir, "metrics.jsonl"), { allowMissing: true });
   const last = m.at(-1);
   // The last tenth of the run, averaged: single logged steps are one batch each.
-  const tail = m.slice(-Math.max(1, Math.round(m.length / 10)));
-  const mean = (k: keyof (typeof m)[number]) => {
-    const xs = tail.map((x) => x[k]).filter((x): x is number => typeof x === "number" && isFinite(x));
-    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
-  };
+  const mean = (k: string) => tailMean(m, k);
   pretrainRows.push({
     mode: r.mode,
     seed: r.seed,

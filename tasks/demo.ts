@@ -437,7 +437,9 @@ if (import.meta.main) {
     `\nrtdlab demo — ${values.config} config on ${runCorpus}, ${steps} steps × batch ${values.batch} × ${values.seq} tokens, lr ${values.lr}, seed ${seed}`,
   );
   console.log(summaryText(runSummary(t)));
-  console.log("\nHas the discriminator learned? (ROC-AUC and RTD gain, last 3 logged steps)");
+  console.log(
+    "\nHas the discriminator learned? (ROC-AUC and RTD gain, means over the last tenth of logged steps)",
+  );
   for (const k of discriminatorSkill(t)) console.log(`- ${k.text}`);
   console.log("\nDeBERTaV3's findings, read off these runs:");
   for (const f of findings(t)) console.log(`- [${f.verdict}] ${f.text}`);

@@ -107,8 +107,13 @@ Deno.test("runSummary: first/last means, accuracies, probes, mode order", async 
   assert.equal(es.steps, 100);
   // First three logged MLM values: steps 5, 10, 15 with wiggles +,−,+ of 0.01.
   close(es.mlm_first as number, 9 - 0.05 * 10 + 0.01 / 3, 1e-9);
-  close(es.mlm_last as number, 9 - 0.05 * 95 - 0.01 / 3, 1e-9);
-  close(es.disc_acc_replaced as number, 0.18, 1e-9);
+  // "Last" is the last tenth of the 20 logged steps, as in compare and sweep: steps 95 and 100 (wiggles +, −).
+  close(es.mlm_last as number, 9 - 0.05 * 97.5, 1e-9);
+  close(es.disc_acc_replaced as number, 0.185, 1e-9);
+  // A window of one's own choosing still works: the last 3 logged values.
+  const es3 = (runSummary(t, { tail: 3 }).objects() as Record<string, number>[])[1];
+  close(es3.mlm_last, 9 - 0.05 * 95 - 0.01 / 3, 1e-9);
+  close(es3.disc_acc_replaced, 0.18, 1e-9);
   close(es.sim_gen as number, 0.1 + wiggle(19 / 2, 0.0005));
   close(es.tow_neg as number, 1);
   assert.equal(rows[0].rtd_first, null, "the MLM baseline has no RTD loss");
@@ -154,7 +159,7 @@ Deno.test("findings read the paper's claims off the numbers", async () => {
   const skill = discriminatorSkill(await loadRuns(root));
   assert.deepEqual(skill.map((k) => k.mode), ["es", "nes", "gdes"]);
   assert.ok(skill.every((k) => !k.learned && k.text.includes("has not learned yet")));
-  close(skill[0].gain!, baseRate(0.14)! - (0.6 - 0.002 * 95), 1e-9); // means of steps 90, 95, 100
+  close(skill[0].gain!, baseRate(0.14)! - (0.6 - 0.002 * 97.5), 1e-9); // the last tenth: steps 95, 100
   for (const id of ["es-tug-of-war", "nes-similarity-gap", "gdes-narrows-gap"]) {
     assert.match(
       f[id].text,

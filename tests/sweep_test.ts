@@ -19,9 +19,9 @@ import {
   medianTokensPerSecond,
   pointState,
   sameRunConfig,
-  tailMean,
   trainingSeconds,
 } from "../lib/sweep/runs.ts";
+import { tailMean } from "../lib/train/rtd_metrics.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import type { MetricsRecord } from "../lib/train/run.ts";

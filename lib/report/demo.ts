@@ -17,7 +17,7 @@
  */
 
 import { generatorSize, type RunConfig } from "../config.ts";
-import { binaryEntropy, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
+import { binaryEntropy, lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 import type { DiscriminatorViewRow } from "../probes/discriminator_view.ts";
 import {
   type HtmlBlock,
@@ -94,24 +94,28 @@ export function baseRate(q: number | null): number | null {
 
 /** Options of {@link runSummary}. */
 export interface SummaryOptions {
-  /** Logged values averaged for the "first" columns (default 3). */
+  /** Logged values averaged for the "first" columns (default 3: the loss at the start). */
   head?: number;
-  /** Logged values averaged for the "last" columns and the accuracies (default 3). */
+  /**
+   * Logged values averaged for the "last" columns, D's AUC and gain, and the accuracies (default: the last
+   * tenth of each run's logged steps, {@link lastTenth}, the window compare and sweep read too).
+   */
   tail?: number;
 }
 
 /**
  * One row per run, runs in report order (mlm, es, nes, gdes): `run`, `sharing`, `steps`; the MLM and RTD
  * losses averaged over the first `head` and last `tail` logged values (`mlm_first`, `mlm_last`,
- * `rtd_first`, `rtd_last`) and over the whole run (`mlm_mean`, a convergence-speed proxy: the area under
- * the curve per step); `rtd_base`, the {@link baseRate} RTD loss of the last replaced fraction; the last-`tail`
+ * `rtd_first`, `rtd_last`; by default the first 3 and the last tenth) and over the whole run (`mlm_mean`, a
+ * convergence-speed proxy: the area under the curve per step); `rtd_base`, the {@link baseRate} RTD loss of
+ * the last-`tail` replaced fraction; the last-`tail`
  * means of `disc_auc` (D's ROC-AUC) and `rtd_gain` (base rate − RTD loss) — the headline numbers — and
  * of `disc_acc`, `disc_acc_replaced` (recall on replaced
  * tokens), `replaced_frac` and `gen_acc`; the last probed `sim_gen`, `sim_disc`, `sim_delta`; the mean
  * `tow_cos` over all probed steps and its share of negative values (`tow_neg`); mean `tokens_per_s`.
  */
 export function runSummary(t: Table, opts: SummaryOptions = {}): Table {
-  const head = opts.head ?? 3, tail = opts.tail ?? 3;
+  const head = opts.head ?? 3;
   const table = t.reify();
   const cols = table.columnNames();
   const series = (m: string) => runSeries(table, m);
@@ -141,6 +145,7 @@ export function runSummary(t: Table, opts: SummaryOptions = {}): Table {
   );
   const rows: Row[] = groups.map(([run, idx]) => {
     const v = (m: string) => s[m]?.get(run)?.values ?? [];
+    const tail = opts.tail ?? lastTenth(idx.length);
     const first = (m: string) => mean(v(m).slice(0, head));
     const last = (m: string) => mean(v(m).slice(-tail));
     const final = (m: string) => v(m).length ? v(m)[v(m).length - 1] : null;
@@ -235,8 +240,8 @@ export function formatSummary(summary: Table): Table {
 export const SUMMARY_KEY: readonly string[] = [
   "D AUC: D's ROC-AUC, replaced vs original tokens; RTD gain: base-rate entropy − RTD loss, nats (0 = a " +
   `constant predictor; D counts as learned from AUC ${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain}); both ` +
-  "averaged over the last logged steps, as are disc acc, recall, replaced and gen acc.",
-  "MLM / RTD loss first→last: the first and last logged steps; MLM mean: the whole run (lower = faster " +
+  "averaged over the last tenth of the logged steps, as are disc acc, recall, replaced and gen acc.",
+  "MLM / RTD loss first→last: the first 3 logged steps → the last tenth; MLM mean: the whole run (lower = faster " +
   "convergence); RTD base: a constant predictor's RTD loss at the replaced fraction.",
   "disc acc: D's accuracy over all tokens; recall(repl): over replaced tokens; replaced: the share of tokens " +
   "replaced; gen acc: G's samples equal to the original at masked positions.",
@@ -282,18 +287,20 @@ export interface DiscriminatorSkill {
 
 /**
  * Per RTD mode (the first run of each), D's ROC-AUC and RTD gain averaged over the last `tail` logged
- * steps and whether they clear {@link NOT_LEARNED}: every finding that depends on D is read next to this.
+ * steps (default: the last tenth, as in {@link runSummary}) and whether they clear {@link NOT_LEARNED}:
+ * every finding that depends on D is read next to this.
  */
-export function discriminatorSkill(t: Table, tail = 3): DiscriminatorSkill[] {
+export function discriminatorSkill(t: Table, tail?: number): DiscriminatorSkill[] {
   const auc = byMode(t, "disc_auc"), gain = byMode(t, "rtd_gain");
   const rtd = byMode(t, "loss_rtd"), q = byMode(t, "replaced_frac");
   const out: DiscriminatorSkill[] = [];
   for (const mode of modeOrder([...rtd.keys()])) {
     if (!rtd.get(mode)?.length) continue;
-    const a = mean((auc.get(mode) ?? []).slice(-tail));
+    const w = tail ?? lastTenth(rtd.get(mode)!.length);
+    const a = mean((auc.get(mode) ?? []).slice(-w));
     const g = gain.get(mode)?.length
-      ? mean(gain.get(mode)!.slice(-tail))
-      : gainFrom(baseRate(mean((q.get(mode) ?? []).slice(-tail))), mean(rtd.get(mode)!.slice(-tail)));
+      ? mean(gain.get(mode)!.slice(-w))
+      : gainFrom(baseRate(mean((q.get(mode) ?? []).slice(-w))), mean(rtd.get(mode)!.slice(-w)));
     const v = notLearned(a, g);
     out.push({ mode, auc: a, gain: g, learned: v.learned, text: `${mode.toUpperCase()}: ${v.text}` });
   }
@@ -728,6 +735,11 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
   const config = await readRunConfig(`${runsDir}/${first?.run ?? modes[0]}`);
   const cols = t.columnNames();
   const sm = opts.smooth ?? 0.6;
+  // The headline window in this report's own terms, e.g. "24 of 240 logged steps here".
+  const logged = [...runIndices(t.reify())].map(([, idx]) => idx.length);
+  const tailNote = logged.length
+    ? `${lastTenth(Math.max(...logged))} of ${Math.max(...logged)} logged steps here`
+    : "none logged here";
   const r = new Report(opts.title ?? "rtdlab demo: MLM vs ES vs NES vs GDES");
   r.text(
     `Replaced token detection pre-training of the same small model under each embedding-sharing mode ` +
@@ -748,11 +760,12 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
   r.table(formatSummary(summary), {
     caption:
       "D AUC: ROC-AUC of the discriminator's logits, replaced vs original tokens (0.5 = chance); RTD " +
-      "gain: RTD base − RTD loss (nats; 0 = a constant predictor) — both means of the last 3 logged steps and " +
-      "the headline numbers; first→last: mean of the first / last 3 logged values; MLM mean: mean MLM loss over the run " +
+      "gain: RTD base − RTD loss (nats; 0 = a constant predictor) — both means over the last tenth of the " +
+      `logged steps (${tailNote}) and the headline numbers; first→last: mean of the first 3 logged values → ` +
+      "mean of the last tenth; MLM mean: mean MLM loss over the run " +
       "(lower = faster convergence); RTD base: the RTD loss of predicting the replaced fraction everywhere " +
       `(D counts as learned from AUC ${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain}); accuracies and ` +
-      "replaced fraction: last 3 logged steps; recall(repl): the " +
+      "replaced fraction: the last tenth; recall(repl): the " +
       "discriminator's accuracy on replaced tokens; sim: average cosine over the top-1000 tokens at the last " +
       "probe; tow cos: mean cos(∇L_MLM, ∇λL_RTD) over the probed steps.",
   });
@@ -762,7 +775,7 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
   r.html(
     `<ul>${skill.map((k) => `<li>${escape(k.text)}</li>`).join("")}</ul><p class="caption">ROC-AUC of D's ` +
       `logits (replaced vs original tokens; 0.5 = no skill) and RTD gain = base rate − RTD loss (nats; 0 = ` +
-      `a constant predictor), means of the last 3 logged steps. Below AUC 0.6 or gain 0.05, readings that ` +
+      `a constant predictor), means over the last tenth of the logged steps (${tailNote}). Below AUC 0.6 or gain 0.05, readings that ` +
       `depend on D (its gradients, E_D, fine-tuning) describe a model that has not learned. Across modes ` +
       `the numbers compare only loosely: each D faces its own generator, and a weaker one (lower gen acc in ` +
       `the summary) leaves more, and easier, replacements to catch.</p>`,

@@ -11,7 +11,7 @@ import type { RunConfig } from "../config.ts";
 import { latestCheckpoint } from "../train/checkpoint.ts";
 import { type MetricsRecord, readMetrics } from "../train/run.ts";
 import type { RunEvaluation } from "../report/trained.ts";
-import { notLearned } from "../train/rtd_metrics.ts";
+import { notLearned, tailMean } from "../train/rtd_metrics.ts";
 import type { SweepPoint } from "./grid.ts";
 
 /** The evaluation's file in a point's folder (written by `deno task evaluate --out`). */
@@ -115,13 +115,6 @@ export function medianTokensPerSecond(m: MetricsRecord[]): number | null {
   if (xs.length === 0) return null;
   const k = Math.floor(xs.length / 2);
   return xs.length % 2 ? xs[k] : (xs[k - 1] + xs[k]) / 2;
-}
-
-/** Mean of `key` over the last tenth of the logged steps (at least one): one logged step is one batch. */
-export function tailMean(m: MetricsRecord[], key: string): number | null {
-  const tail = m.slice(-Math.max(1, Math.round(m.length / 10)));
-  const xs = tail.map((r) => r[key]).filter((x): x is number => typeof x === "number" && Number.isFinite(x));
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
 
 /** One point's row of the results. */

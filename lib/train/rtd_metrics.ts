@@ -87,3 +87,18 @@ export function notLearned(auc: number | null, gain: number | null): SkillVerdic
         "readings that depend on D describe a model without the skill",
   };
 }
+
+/**
+ * How many of `n` logged steps the headline numbers average: the last tenth, at least one. One logged step
+ * is one batch, so a single step's AUC or gain is noisy; demo, compare and sweep all read this window.
+ */
+export function lastTenth(n: number): number {
+  return Math.max(1, Math.round(n / 10));
+}
+
+/** Mean of `key` over the last tenth ({@link lastTenth}) of the logged steps `m`; null when none has it. */
+export function tailMean(m: readonly Record<string, unknown>[], key: string): number | null {
+  const xs = m.slice(-lastTenth(m.length)).map((r) => r[key])
+    .filter((x): x is number => typeof x === "number" && Number.isFinite(x));
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+}
