@@ -11,11 +11,11 @@
 
 import { applyOverrides, configFrom, PRESETS, SHARING_MODES, validateConfig } from "../lib/config.ts";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
-import { pretrain } from "../lib/train/run.ts";
+import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
-import { notLearned } from "../lib/train/rtd_metrics.ts";
-import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { lastTenth, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
+import { intOption, parseCliArgs, taskCommand } from "../lib/util/cli.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
 
@@ -236,14 +236,21 @@ if (import.meta.main) {
       for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
     }
     if (l && l.loss_rtd !== null) {
-      // The last logged step alone is one batch: a verdict on D's skill, with its numbers.
-      console.log(`  ${notLearned(l.disc_auc ?? null, l.rtd_gain ?? null).text}`);
+      // The last logged step is one batch: the verdict reads the last tenth of the logged steps, as the
+      // demo, compare, sweep and report do.
+      const logged = await readMetrics(result.outDir, { allowMissing: true });
+      console.log(
+        `  over the last tenth of the logged steps (${lastTenth(logged.length)} of ${logged.length}): ${
+          notLearned(tailMean(logged, "disc_auc"), tailMean(logged, "rtd_gain")).text
+        }`,
+      );
     }
     console.log(
       `  files: ${result.outDir}/{config.json,metrics.jsonl,checkpoints/${
         result.stoppedEarly ? "" : ",export/"
       }}`,
     );
+    console.log(`  curves and summary: ${taskCommand(`report ${result.outDir}`)}`);
     result.trainer.dispose();
     Deno.exit(0);
   } catch (e) {

@@ -94,3 +94,4 @@ export {
   viewStrip,
   type ViewStripOptions,
 } from "./demo.ts";
+export { type ReportedRun, reportedRuns, runsReport, type RunsReportOptions, settingsDiff } from "./runs.ts";
