@@ -591,13 +591,9 @@ try {
       `MLM and RTD losses (${per}; EMA-smoothed, weight 0.8).`,
     )
     .figure(
-      report.metricCurves(t, ["disc_auc", "rtd_gain"], {
-        by: "sharing",
-        smooth: 0.8,
-        title: "Discriminator skill",
-      }),
+      report.skillCurves(t, { by: "sharing", smooth: 0.8 }),
       `D's ROC-AUC and RTD gain on each step's own batch (${per}; EMA 0.8): D counts as learned from AUC ` +
-        `${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain} nats. Raw accuracy is not shown: the modes replace ` +
+        `${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain} nats (the dotted black lines). Raw accuracy is not shown: the modes replace ` +
         `different shares of tokens, so it does not compare across them.`,
     );
   await r.write(join(root, "report.html"));

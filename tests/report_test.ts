@@ -22,6 +22,7 @@ import {
   runNames,
   show,
   similarityBars,
+  skillCurves,
   smooth,
   smoothSeries,
   type Table,
@@ -296,6 +297,24 @@ Deno.test("report: figure builders produce the expected traces", async () => {
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("report: skillCurves marks where D counts as learned, on each panel, in a colour no mode uses", () => {
+  const rows = [0, 1, 2].flatMap((i) => [
+    { run: "gdes", sharing: "gdes", step: 10 * i, disc_auc: 0.5 + 0.1 * i, rtd_gain: 0.03 * i },
+    { run: "es", sharing: "es", step: 10 * i, disc_auc: 0.55 + 0.1 * i, rtd_gain: 0.02 * i },
+  ]);
+  const fig = skillCurves(tableFromRows(rows));
+  assert.equal(fig.data.length, 4, "two runs on two panels");
+  const shapes = fig.layout.shapes as { yref: string; y0: number; line: { color: string } }[];
+  assert.deepEqual(shapes.map((s) => [s.yref, s.y0]), [["y", 0.6], ["y2", 0.05]]);
+  const modeColours = fig.data.map((d) => (d.line as { color: string }).color);
+  assert.ok(
+    shapes.every((s) => !modeColours.includes(s.line.color)),
+    "a threshold is not mistaken for a run",
+  );
+  const labels = (fig.layout.annotations as { text: string }[]).map((a) => a.text);
+  assert.deepEqual(labels, ["learned from 0.6", "learned from 0.05"]);
 });
 
 Deno.test("report: facetCurves puts each knob's runs in their own panel beside the reference", () => {

@@ -25,6 +25,7 @@ import {
   metricCurves,
   probeCurves,
   similarityBars,
+  skillCurves,
   tokenStrip,
 } from "./figures.ts";
 import { Report } from "./html.ts";
@@ -782,10 +783,10 @@ export async function demoReport(runsDir: string, opts: DemoReportOptions = {}):
   );
   if (cols.includes("disc_auc")) {
     r.figure(
-      metricCurves(t, ["disc_auc", "rtd_gain"], { smooth: sm, title: "Discriminator skill", height: 380 }),
+      skillCurves(t, { smooth: sm, height: 380 }),
       `D's ROC-AUC (0.5 = chance) and its RTD gain over the constant predictor (0 = none), each on its step's ` +
         `own batch, EMA-smoothed (weight ${sm}); D counts as learned from AUC ${NOT_LEARNED.auc} and gain ` +
-        `${NOT_LEARNED.gain} nats.`,
+        `${NOT_LEARNED.gain} nats (the dotted black lines).`,
     );
   }
 

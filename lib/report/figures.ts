@@ -18,6 +18,7 @@ import {
   type Table,
 } from "./metrics.ts";
 import { escapeHtml, type Figure, type Trace } from "./plotly.ts";
+import { NOT_LEARNED } from "../train/rtd_metrics.ts";
 
 /** Colour of each sharing mode. */
 export const MODE_COLORS: Record<string, string> = {
@@ -30,6 +31,10 @@ export const MODE_COLORS: Record<string, string> = {
 const EXTRA_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf"];
 /** Colours of the runs within one panel of {@link facetCurves} (the reference is grey). */
 const REFERENCE_COLOR = "#7f7f7f";
+/** The learned threshold in {@link facetCurves}' panels, whose runs are never green. */
+const LEARNED_COLOR = "#2ca02c";
+/** The learned thresholds in {@link skillCurves}: near-black, since GDES's own curves are green there. */
+const THRESHOLD_COLOR = "#333333";
 const PANEL_COLORS = ["#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 const DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot"];
 
@@ -373,13 +378,13 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
         x1: 1,
         y0: opts.hline.y,
         y1: opts.hline.y,
-        line: { color: "#2ca02c", width: 1, dash: "dot" },
+        line: { color: LEARNED_COLOR, width: 1, dash: "dot" },
       });
       if (opts.hline.label) {
         (layout.annotations as unknown[]).push({
           ...at,
           text: escapeHtml(opts.hline.label),
-          font: { size: 9, color: "#2ca02c" },
+          font: { size: 9, color: LEARNED_COLOR },
           showarrow: false,
           // Under the line at the left, where curves that start at zero skill have long since passed.
           x: 0.01,
@@ -398,6 +403,44 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
     };
   });
   return { data, layout };
+}
+
+/**
+ * D's ROC-AUC and RTD gain side by side ({@link metricCurves} of `disc_auc` and `rtd_gain`), each panel with
+ * a dotted line at the value from which D counts as learned ({@link NOT_LEARNED}).
+ */
+export function skillCurves(t: Table, opts: CurveOptions = {}): Figure {
+  const fig = metricCurves(t, ["disc_auc", "rtd_gain"], { title: "Discriminator skill", ...opts });
+  const layout = fig.layout as Record<string, unknown>;
+  const panels = [["x", "y", NOT_LEARNED.auc], ["x2", "y2", NOT_LEARNED.gain]] as const;
+  layout.shapes = [
+    ...((layout.shapes as unknown[] | undefined) ?? []),
+    ...panels.map(([x, y, at]) => ({
+      type: "line",
+      xref: `${x} domain`,
+      yref: y,
+      x0: 0,
+      x1: 1,
+      y0: at,
+      y1: at,
+      line: { color: THRESHOLD_COLOR, width: 1, dash: "dot" },
+    })),
+  ];
+  layout.annotations = [
+    ...((layout.annotations as unknown[] | undefined) ?? []),
+    ...panels.map(([x, y, at]) => ({
+      xref: `${x} domain`,
+      yref: y,
+      x: 0.01,
+      y: at,
+      xanchor: "left",
+      yanchor: "top",
+      showarrow: false,
+      text: `learned from ${at}`,
+      font: { size: 9, color: THRESHOLD_COLOR },
+    })),
+  ];
+  return fig;
 }
 
 /** Options of {@link lossCurves}. */

@@ -53,6 +53,7 @@ export {
   scoreBars,
   similarityBars,
   type SimilarityRow,
+  skillCurves,
   tokenHeatmap,
   type TokenOptions,
   tokenStrip,

@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import { escapeHtml, type Figure } from "./plotly.ts";
+import { escapeHtml } from "./plotly.ts";
 import { Report } from "./html.ts";
 import {
   findRuns,
@@ -24,7 +24,7 @@ import {
   tableFromRows,
 } from "./metrics.ts";
 import { formatSummary, runSummary, SUMMARY_KEY } from "./demo.ts";
-import { lossCurves, metricCurves } from "./figures.ts";
+import { lossCurves, metricCurves, skillCurves } from "./figures.ts";
 import { lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 
 /** Options of {@link runsReport}. */
@@ -88,45 +88,6 @@ export function settingsDiff(runs: ReportedRun[]): { shared: [string, string][];
     else differing.push(k);
   }
   return { shared, differing };
-}
-
-/** Dotted horizontal lines at D's learned thresholds on the AUC (left) and gain (right) panels. */
-function withThresholds(fig: Figure): Figure {
-  const line = (yref: string, y: number, text: string) =>
-    [
-      {
-        type: "line",
-        xref: `${yref === "y" ? "x" : "x2"} domain`,
-        yref,
-        x0: 0,
-        x1: 1,
-        y0: y,
-        y1: y,
-        line: { color: "#2ca02c", width: 1, dash: "dot" },
-      },
-      text,
-    ] as const;
-  const lines = [
-    line("y", NOT_LEARNED.auc, `learned from ${NOT_LEARNED.auc}`),
-    line("y2", NOT_LEARNED.gain, `learned from ${NOT_LEARNED.gain}`),
-  ];
-  const layout = fig.layout as Record<string, unknown>;
-  layout.shapes = [...((layout.shapes as unknown[]) ?? []), ...lines.map(([s]) => s)];
-  layout.annotations = [
-    ...((layout.annotations as unknown[]) ?? []),
-    ...lines.map(([s, text]) => ({
-      xref: s.xref,
-      yref: s.yref,
-      x: 0.01,
-      y: s.y0,
-      xanchor: "left",
-      yanchor: "top",
-      showarrow: false,
-      text: escapeHtml(text),
-      font: { size: 9, color: "#2ca02c" },
-    })),
-  ];
-  return fig;
 }
 
 /** The table the curves draw: each run its own colour when sharing modes repeat (the mode's otherwise). */
@@ -239,11 +200,9 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
   );
   if (cols.includes("disc_auc")) {
     r.figure(
-      withThresholds(
-        metricCurves(ft, ["disc_auc", "rtd_gain"], { smooth, title: "Discriminator skill", height: 380 }),
-      ),
-      `D's ROC-AUC and RTD gain (base-rate entropy − RTD loss, nats) per logged batch; the dotted lines are ` +
-        `the thresholds from which D counts as learned.`,
+      skillCurves(ft, { smooth, height: 380 }),
+      `D's ROC-AUC and RTD gain (base-rate entropy − RTD loss, nats) per logged batch; the dotted black ` +
+        `lines are the thresholds from which D counts as learned.`,
     );
   }
   const acc = ["disc_acc_replaced", "gen_acc"].filter((c) => cols.includes(c));
