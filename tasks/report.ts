@@ -3,35 +3,51 @@
  * that differ, whether each discriminator has learned, the summary table and the curves. For runs made
  * with `deno task pretrain` (or any folder of them: a demo, a comparison's `pretrain/`, a sweep).
  *
- *   deno task report runs/gdes-lam50 runs/gdes-lam10 [--out runs/report.html]
+ *   deno task report runs/gdes-lam50 runs/gdes-lam10 [--out runs/report-gdes-lam50+gdes-lam10.html]
  *
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseArgsOrExit } from "../lib/util/cli.ts";
-import { reportedRuns, runsReport } from "../lib/report/runs.ts";
-import { loadRuns, runSummary, summaryText } from "../lib/report/mod.ts";
-import { notLearned } from "../lib/train/rtd_metrics.ts";
+import { type ReportedRun, runsReport } from "../lib/report/runs.ts";
+import { summaryText } from "../lib/report/mod.ts";
 
 const HELP = `deno task report — one HTML page comparing run folders side by side
 
   deno task report RUN [RUN ...]
 
   RUN                  a run folder (metrics.jsonl, config.json), or a folder holding runs (runs/demo)
-  --out FILE           where the page goes  [RUN/report.html for one run folder, else runs/report.html]
+  --out FILE.html      where the page goes  [one run: RUN/report.html; one folder of runs:
+                       FOLDER/runs-report.html; several: runs/report-NAME+NAME.html]
   --title TEXT         the page's title  [rtdlab runs: and the run names]
   --smooth W           EMA weight of the curves, 0 for the raw values  [0.6]
   --help               this text
 
 The page: the settings in which the runs differ, whether each discriminator has learned (means over the
 last tenth of the logged steps, and eval.json's held-out numbers where a run has one), the summary table,
-the losses, D's AUC and RTD gain against the learned thresholds, and the probes of runs that logged them.
+the losses, D's AUC and RTD gain against the learned thresholds, accuracies, learning rate and gradient
+norms, and the probes of runs that logged them.
 `;
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
   Deno.exit(2);
+}
+
+/**
+ * Where the page goes unless `--out` says: beside a single run's files; inside a folder of runs under a
+ * name no other command writes (a demo's or sweep's own report.html stays); else runs/, named after the runs.
+ */
+export function defaultOut(paths: string[], runs: ReportedRun[]): string {
+  if (paths.length === 1 && runs.length === 1 && resolve(runs[0].dir) === resolve(paths[0])) {
+    return join(runs[0].dir, "report.html");
+  }
+  if (paths.length === 1) return join(paths[0], "runs-report.html");
+  const slug = (s: string) => s.replace(/[^A-Za-z0-9.=-]+/g, "-").replace(/^-+|-+$/g, "") || "run";
+  const names = paths.map((p) => slug(basename(resolve(p))));
+  const joined = names.join("+");
+  return join("runs", `report-${joined.length <= 80 ? joined : `${names[0]}+${names.length - 1}-more`}.html`);
 }
 
 if (import.meta.main) {
@@ -51,42 +67,29 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   if (positionals.length === 0) fail("give at least one run folder (see --help)");
-  const smooth = Number(values.smooth);
+  const smooth = values.smooth!.trim() === "" ? NaN : Number(values.smooth);
   if (!(smooth >= 0 && smooth < 1)) fail(`--smooth needs a number in [0, 1), got "${values.smooth}"`);
-  let runs;
+  if (values.out !== undefined && !/\.html?$/i.test(values.out)) {
+    // The page never replaces anything but a page: not a run's metrics.jsonl or config.json.
+    fail(`--out ${values.out}: give an .html file name, e.g. ${join(values.out, "report.html")}`);
+  }
+  let built;
   try {
-    runs = await reportedRuns(positionals);
+    built = await runsReport(positionals, { title: values.title, smooth });
   } catch (e) {
     fail((e as Error).message);
   }
-  // One run folder: its page sits beside its files. Several (or a folder of runs, which may hold a demo's or
-  // a sweep's own report.html): the runs folder, so no report another command wrote is overwritten.
-  const single = positionals.length === 1 && runs.length === 1 &&
-    resolve(runs[0].dir) === resolve(positionals[0]);
-  const out = values.out ?? (single ? `${runs[0].dir}/report.html` : "runs/report.html");
-  try {
-    if ((await Deno.stat(out)).isDirectory) {
-      fail(`--out ${out} is a folder; give a file name, e.g. ${out}/report.html`);
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  const out = values.out ?? defaultOut(positionals, built.runs);
+  if (await Deno.stat(out).then((i) => i.isDirectory, () => false)) {
+    fail(`--out ${out} is a folder; give a file name, e.g. ${join(out, "report.html")}`);
   }
-  await Deno.mkdir(dirname(out), { recursive: true });
   try {
-    const report = await runsReport(positionals, { title: values.title, smooth });
-    await report.write(out);
-    const t = await loadRuns(runs.map((r) => r.dir));
-    const summary = runSummary(t);
-    console.log(summaryText(summary, { key: false }));
-    for (const row of summary.objects() as Record<string, number | string | null>[]) {
-      if (row.rtd_last === null) continue;
-      console.log(
-        `${row.run}: ${notLearned(row.disc_auc as number | null, row.rtd_gain as number | null).text}`,
-      );
-    }
-    console.log(`\nwrote ${out} (${runs.length} run${runs.length === 1 ? "" : "s"})`);
+    await Deno.mkdir(dirname(out), { recursive: true });
+    await built.report.write(out);
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
+    fail(`cannot write ${out}: ${(e as Error).message.split("\n")[0]}`);
   }
+  console.log(summaryText(built.summary, { key: false }));
+  for (const v of built.verdicts) console.log(`- ${v.text}`);
+  console.log(`\nwrote ${out} (${built.runs.length} run${built.runs.length === 1 ? "" : "s"})`);
 }

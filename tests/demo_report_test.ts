@@ -119,7 +119,7 @@ Deno.test("runSummary: first/last means, accuracies, probes, mode order", async 
   assert.equal(rows[0].rtd_first, null, "the MLM baseline has no RTD loss");
   assert.equal(rows[0].tow_cos, null);
   const text = summaryText(s);
-  assert.match(text, /^mode +\| D AUC +\| RTD gain +\| MLM loss first→last/);
+  assert.match(text, /^run +\| D AUC +\| RTD gain +\| MLM loss first→last/);
   // The table (head, rule, four runs), a blank line, then the key to its columns.
   assert.equal(text.split("\n").length, 6 + 1 + SUMMARY_KEY.length);
   assert.match(
@@ -130,7 +130,7 @@ Deno.test("runSummary: first/last means, accuracies, probes, mode order", async 
   assert.match(text.split("\n")[2], /^mlm +\| — +\| — +\| 8\.\d{3} → 4\.\d{3} +\| \d\.\d{3} +\| — /);
   const f = formatSummary(s).objects() as Record<string, string>[];
   assert.equal(f.length, 4);
-  assert.equal(f[1].mode, "es");
+  assert.equal(f[1].run, "es");
   assert.equal(f[1]["tow cos"], "-0.0510");
   assert.equal(f[0]["RTD loss first→last"], "—");
   close(es.rtd_base as number, -(0.14 * Math.log(0.14) + 0.86 * Math.log(0.86)), 1e-12);

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { reportedRuns, runsReport, settingsDiff } from "../lib/report/runs.ts";
 
 /** A run folder: config.json and 20 logged steps whose last tenth has the given AUC and gain. */
@@ -53,10 +53,11 @@ async function writeThree(root: string): Promise<void> {
 
 Deno.test("settingsDiff: nested keys by dotted path, a key one run lacks differs", () => {
   const runs = [
-    { dir: "a", name: "a", config: { ...base, rtdWeight: 10, heldOutSequences: 8 } },
+    { dir: "a", name: "a", logged: 1, config: { ...base, rtdWeight: 10, heldOutSequences: 8 } },
     {
       dir: "b",
       name: "b",
+      logged: 1,
       config: { ...base, rtdWeight: 50, discriminator: { hiddenSize: 128, numLayers: 2 } },
     },
   ];
@@ -66,7 +67,7 @@ Deno.test("settingsDiff: nested keys by dotted path, a key one run lacks differs
   assert.deepEqual(shared.find(([k]) => k === "preset"), ["preset", "tiny"]);
 });
 
-Deno.test("runs report: what differs, who learned (training and eval.json), runs of one mode in their own colours", async () => {
+Deno.test("runs report: what differs, who learned (training and eval.json), in the order given", async () => {
   const root = await Deno.makeTempDir();
   try {
     await writeThree(root);
@@ -74,77 +75,151 @@ Deno.test("runs report: what differs, who learned (training and eval.json), runs
       join(root, "lam50", "eval.json"),
       JSON.stringify({ step: 100, heldOut: true, temperature: 1, discAuc: 0.71, rtdGain: 0.06 }),
     );
-    // A folder of runs is searched; runs come in natural order.
+    // A folder of runs is searched; runs come in natural order; a run named twice is counted once.
     assert.deepEqual((await reportedRuns([root])).map((r) => r.name), ["lam10", "lam50", "mlm"]);
-    const html = await (await runsReport([root])).render();
+    assert.deepEqual(
+      (await reportedRuns([relative(Deno.cwd(), join(root, "lam50")) + "/", root])).map((r) => r.name),
+      ["lam50", "lam10", "mlm"],
+    );
+    const { report, summary, verdicts } = await runsReport([join(root, "lam50"), join(root, "mlm"), root]);
+    const html = await report.render();
     // The settings table names exactly the keys that differ.
     for (const k of ["rtdWeight", "discriminator.hiddenSize", "sharing"]) {
       assert.match(html, new RegExp(`<th[^>]*>${k}</th>`));
     }
     assert.doesNotMatch(html, /<th[^>]*>preset<\/th>/);
+    // Everything in the order given (runSummary alone would sort by mode: mlm, lam10, lam50).
+    assert.deepEqual(summary.array("run"), ["lam50", "mlm", "lam10"]);
+    assert.deepEqual(verdicts.map((v) => v.run), ["lam50", "mlm", "lam10"]);
     // Verdicts read the last tenth of the logged steps, not the run's mean or its last step alone.
-    assert.match(
-      html,
-      /lam10: in training, the discriminator has not learned yet \(AUC 0\.580, RTD gain 0\.020 nats/,
+    assert.equal(verdicts[1].text, "mlm: no discriminator (MLM baseline)");
+    assert.equal(
+      verdicts[2].text,
+      "lam10: in training D has not learned yet: AUC 0.580, RTD gain 0.020 nats (last 2 of 20 logged steps)",
     );
-    assert.match(
-      html,
-      /lam50: in training, the discriminator has learned: AUC 0\.800, RTD gain 0\.100 nats\./,
+    assert.equal(
+      verdicts[0].text,
+      "lam50: in training D has learned: AUC 0.800, RTD gain 0.100 nats (last 2 of 20 logged steps); evaluated " +
+        "at step 100 on held-out sequences at T = 1 (eval.json): has learned: AUC 0.710, RTD gain 0.060 nats",
     );
-    assert.match(
-      html,
-      /Evaluated at step 100 on held-out sequences at T = 1 \(eval\.json\): the discriminator has learned: AUC 0\.710/,
-    );
-    assert.match(html, /mlm: no discriminator/);
-    // Two GDES runs must not share a colour: each run is its own line colour when modes repeat.
-    const colour = (run: string) =>
-      html.match(new RegExp(`"name":"${run}"[^}]*?"color":"(#[0-9a-fA-F]{6})"`))?.[1];
-    assert.ok(colour("lam10") && colour("lam50"), "both runs drawn");
-    assert.notEqual(colour("lam10"), colour("lam50"));
+    assert.match(html, /lam10: in training D has not learned yet/);
+    assert.doesNotMatch(html, /log at different intervals/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
 });
 
-Deno.test("deno task report: bad input is named and writes nothing; one run's page goes beside its files", async () => {
+Deno.test("runs report: many runs of one mode each get a line of their own; runs logged at other intervals are flagged", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    for (let k = 1; k <= 12; k++) {
+      await writeRun(join(root, `r${k}`), { ...base, logEvery: k === 12 ? 5 : 10 }, { auc: 0.7, gain: 0.06 });
+    }
+    const { report } = await runsReport([root]);
+    const html = await report.render();
+    const lines = [
+      ...html.matchAll(
+        /"name":"(r\d+) \(gdes\)"[^}]*?"line":\{"color":"(#[0-9a-f]{6})","width":[\d.]+,"dash":"(\w+)"/g,
+      ),
+    ]
+      .map((m) => ({ run: m[1], style: `${m[2]} ${m[3]}` }));
+    const firstPanel = lines.slice(0, 12);
+    assert.deepEqual(firstPanel.map((l) => l.run), Array.from({ length: 12 }, (_, k) => `r${k + 1}`));
+    assert.equal(new Set(firstPanel.map((l) => l.style)).size, 12, "no two runs drawn alike");
+    assert.match(html, /log at different intervals<\/strong> \(logEvery 10, 5\)/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("runs report: a run that has not logged a step yet is listed as such; with no steps at all, an error", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await writeThree(root);
+    await Deno.mkdir(join(root, "fresh"));
+    await Deno.writeTextFile(join(root, "fresh", "config.json"), JSON.stringify(base));
+    await Deno.writeTextFile(join(root, "fresh", "metrics.jsonl"), "");
+    const { verdicts, summary } = await runsReport([root]);
+    assert.equal(verdicts.find((v) => v.run === "fresh")?.text, "fresh: no logged steps yet");
+    assert.equal(summary.numRows(), 3);
+    await assert.rejects(
+      runsReport([join(root, "fresh")]),
+      /no logged steps yet in .*fresh \(metrics\.jsonl is empty\)/,
+    );
+    await assert.rejects(reportedRuns([join(root, "nope")]), /nope does not exist/);
+    await assert.rejects(
+      reportedRuns([join(root, "lam10", "metrics.jsonl")]),
+      /metrics\.jsonl is a file; give the run folder/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("deno task report: bad input is named and writes nothing; pages go where no other report is", async () => {
   const root = await Deno.makeTempDir();
   const report = async (...args: string[]) => {
     const script = new URL("../tasks/report.ts", import.meta.url).pathname;
-    const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args] }).output();
+    // From the temporary folder: a default runs/report-… page lands there, not in the repository.
+    const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args], cwd: root })
+      .output();
     return {
       code: r.code,
       stdout: new TextDecoder().decode(r.stdout),
       stderr: new TextDecoder().decode(r.stderr),
     };
   };
+  const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
   try {
     await writeThree(root);
-    const none = await report();
-    assert.equal(none.code, 2);
-    assert.match(none.stderr, /give at least one run folder/);
-    const missing = await report(join(root, "lam5"));
-    assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /lam5: no run folder \(one holding metrics\.jsonl\) at or below it/);
-    const folder = await report(join(root, "lam10"), "--out", root);
-    assert.equal(folder.code, 2);
-    assert.match(folder.stderr, /is a folder; give a file name/);
-    const smooth = await report(join(root, "lam10"), "--smooth", "1.5");
-    assert.equal(smooth.code, 2);
-    assert.match(smooth.stderr, /--smooth needs a number in \[0, 1\)/);
-    assert.equal(await Deno.stat(join(root, "lam10", "report.html")).then(() => true, () => false), false);
+    await Deno.writeTextFile(
+      join(root, "lam50", "eval.json"),
+      JSON.stringify({ step: 100, heldOut: false, temperature: 1, discAuc: 0.71, rtdGain: 0.06 }),
+    );
+    const metrics = await Deno.readTextFile(join(root, "lam10", "metrics.jsonl"));
+    await Deno.mkdir(join(root, "pages.html"));
+    const usage: [string[], RegExp][] = [
+      [[], /give at least one run folder/],
+      [["lam5"], /lam5 does not exist/],
+      [["lam10", "--out", root], /give an \.html file name, e\.g\. .*\/report\.html/],
+      [["lam10", "--out", "pages.html"], /--out pages\.html is a folder; give a file name/],
+      [["lam10", "--out", "lam10/metrics.jsonl"], /--out lam10\/metrics\.jsonl: give an \.html file name/],
+      [["lam10", "--out", "lam10/config.json/r.html"], /cannot write lam10\/config\.json\/r\.html/],
+      [["lam10", "--smooth", "1.5"], /--smooth needs a number in \[0, 1\)/],
+      [["lam10", "--smooth", ""], /--smooth needs a number in \[0, 1\), got ""/],
+    ];
+    for (const [args, message] of usage) {
+      const r = await report(...args);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    assert.equal(
+      await Deno.readTextFile(join(root, "lam10", "metrics.jsonl")),
+      metrics,
+      "a run's log is never replaced",
+    );
+    assert.equal(await exists(join(root, "lam10", "report.html")), false);
 
-    const one = await report(join(root, "lam10"));
+    const one = await report("lam10");
     assert.equal(one.code, 0, one.stderr);
-    assert.match(one.stdout, /lam10: the discriminator has not learned yet/);
+    assert.match(one.stdout, /- lam10: in training D has not learned yet/);
     assert.match(
       await Deno.readTextFile(join(root, "lam10", "report.html")),
       /<title>rtdlab runs: lam10<\/title>/,
     );
-    const out = join(root, "pages", "both.html");
-    const two = await report(join(root, "lam10"), join(root, "lam50"), "--out", out, "--title", "λ");
+    // Several runs: named after them under runs/; the terminal shows every verdict the page does.
+    const two = await report("lam50", "mlm");
     assert.equal(two.code, 0, two.stderr);
-    assert.match(two.stdout, /wrote .*both\.html \(2 runs\)/);
-    assert.match(await Deno.readTextFile(out), /<title>λ<\/title>/);
+    assert.match(two.stdout, /- mlm: no discriminator \(MLM baseline\)/);
+    assert.match(two.stdout, /on a sample of its training sequences \(an optimistic reading\)/);
+    assert.match(two.stdout, /wrote runs\/report-lam50\+mlm\.html \(2 runs\)/);
+    assert.ok(await exists(join(root, "runs", "report-lam50+mlm.html")));
+    // A folder of runs: inside it, beside (never over) a report.html another command wrote there.
+    await Deno.writeTextFile(join(root, "report.html"), "the demo's page");
+    const folder = await report(".", "--title", "λ");
+    assert.equal(folder.code, 0, folder.stderr);
+    assert.equal(await Deno.readTextFile(join(root, "report.html")), "the demo's page");
+    assert.match(await Deno.readTextFile(join(root, "runs-report.html")), /<title>λ<\/title>/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -6,13 +6,13 @@
  * @module
  */
 
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, decays, learningRate } from "../lib/train/optimizer.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
-import { binaryEntropy, notLearned, rocAuc } from "../lib/train/rtd_metrics.ts";
+import { binaryEntropy, formatAgainst, notLearned, rocAuc } from "../lib/train/rtd_metrics.ts";
 import { maskBatch } from "../lib/text/masking.ts";
 import { createModel } from "../lib/model/mod.ts";
 import { pairedInitKey } from "../lib/model/embeddings.ts";
@@ -230,6 +230,12 @@ Deno.test("ROC-AUC and RTD gain: hand-computed values, ties, a constant predicto
   assert(!notLearned(0.57, 0.012).learned);
   assert(notLearned(0.57, 0.012).text.includes("has not learned yet"));
   assert(notLearned(0.86, 0.2).learned);
+  // A number just under a threshold is never printed as the threshold itself, nor a tiny loss as "-0.000".
+  assertMatch(notLearned(0.5996, 0.1).text, /has not learned yet \(AUC 0\.5996,/);
+  assertMatch(notLearned(0.7, 0.04996).text, /RTD gain 0\.04996 nats/);
+  assertMatch(notLearned(0.7, -0.0001).text, /RTD gain -0\.0001 nats/);
+  assertMatch(notLearned(0.6001, 0.0512).text, /has learned: AUC 0\.600, RTD gain 0\.051 nats/);
+  assertEquals(formatAgainst(0.12345, 0.05), "0.123");
 });
 
 Deno.test("ROC-AUC equals the pairwise definition P(positive > negative) + ½ P(tie) on tied random scores", () => {

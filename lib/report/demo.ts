@@ -192,7 +192,7 @@ function fmt(x: unknown, digits = 3): string {
 }
 
 const SUMMARY_HEAD = [
-  "mode",
+  "run",
   "D AUC",
   "RTD gain",
   "MLM loss first→last",

@@ -37,6 +37,19 @@ const LEARNED_COLOR = "#2ca02c";
 const THRESHOLD_COLOR = "#333333";
 const PANEL_COLORS = ["#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 const DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot"];
+/** Colours of runs told apart one by one ({@link CurveOptions.colorBy} `"run"`): plotly's ten, in order. */
+const RUN_COLORS = [
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
 
 /**
  * Line style of each sharing mode. Lines often coincide (NES's and GDES's generators train alike, and
@@ -104,6 +117,14 @@ export interface CurveOptions {
   height?: number;
   /** Title of the x axes, when the table's `step` column holds something else (e.g. tokens seen). */
   xTitle?: string;
+  /**
+   * With `by: "run"`: `"mode"` (default) colours each run by its sharing mode, later seeds dashed;
+   * `"run"` gives each run its own colour (many runs of one mode, e.g. a sweep's), drawn with its mode's
+   * dash and named "run (mode)" in the legend.
+   */
+  colorBy?: "mode" | "run";
+  /** With `by: "run"`: the runs in this order, in the legend and in the colours (default: by mode, then name). */
+  runOrder?: string[];
 }
 
 function axisName(kind: "x" | "y", i: number): string {
@@ -163,11 +184,16 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
     const steps = table.array("step") as ArrayLike<number>;
     // Runs in report order of their modes (mlm, es, nes, gdes), then by name.
     const rank = (idx: number[]) => modes.indexOf(sharing[idx[0]] ?? "?");
+    const order = opts.runOrder;
     const runs = new Map(
       [...runIndices(table)].sort((a, b) =>
-        rank(a[1]) - rank(b[1]) || a[0].localeCompare(b[0], undefined, { numeric: true })
+        order
+          ? (order.indexOf(a[0]) + 1 || Infinity) - (order.indexOf(b[0]) + 1 || Infinity)
+          : rank(a[1]) - rank(b[1]) || a[0].localeCompare(b[0], undefined, { numeric: true })
       ),
     );
+    const perRun = opts.colorBy === "run";
+    const runNumber = new Map([...runs.keys()].map((r, k) => [r, k]));
     const seedIndex = new Map<string, number>();
     ms.forEach((m, mi) => {
       const col = table.array(m) as ArrayLike<unknown>;
@@ -182,17 +208,28 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
           // The k-th run of a mode gets the k-th dash pattern.
           seedIndex.set(run, [...seedIndex.keys()].filter((r) => sharing[runs.get(r)![0]] === mode).length);
         }
+        // Per run: a colour each (RUN_COLORS, then again with the next dash for every further round).
+        const k = runNumber.get(run)!;
+        const line = perRun
+          ? {
+            color: RUN_COLORS[k % RUN_COLORS.length],
+            width: 2.5,
+            dash: DASHES[
+              (DASHES.indexOf(modeLine(mode).dash) + Math.floor(k / RUN_COLORS.length)) % DASHES.length
+            ],
+          }
+          : { color: colorOf(mode), ...modeLine(mode, seedIndex.get(run)!) };
         data.push({
           type: "scatter",
           mode: "lines",
-          name: run,
+          name: perRun && mode && mode !== run ? `${run} (${mode})` : run,
           legendgroup: run,
           showlegend: !legendShown.has(run),
           x: logged.map((i) => steps[i]),
           y,
           xaxis: axisName("x", mi),
           yaxis: axisName("y", mi),
-          line: { color: colorOf(mode), ...modeLine(mode, seedIndex.get(run)!) },
+          line,
           hovertemplate: `${escapeHtml(run)}<br>step %{x}<br>${escapeHtml(m)} %{y:.4g}<extra></extra>`,
         });
         legendShown.add(run);

@@ -95,4 +95,13 @@ export {
   viewStrip,
   type ViewStripOptions,
 } from "./demo.ts";
-export { type ReportedRun, reportedRuns, runsReport, type RunsReportOptions, settingsDiff } from "./runs.ts";
+export {
+  type ReportedRun,
+  reportedRuns,
+  type RunsReport,
+  runsReport,
+  type RunsReportOptions,
+  type RunVerdict,
+  runVerdicts,
+  settingsDiff,
+} from "./runs.ts";

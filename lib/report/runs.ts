@@ -4,28 +4,29 @@
  * table, and the curves. What `deno task report` writes after a few `deno task pretrain` runs.
  *
  * ```ts
- * const report = await runsReport(["runs/gdes-lam50", "runs/gdes-lam10"]);
+ * const { report } = await runsReport(["runs/gdes-lam50", "runs/gdes-lam10"]);
  * await report.write("runs/report.html");
  * ```
  *
  * @module
  */
 
-import { join } from "node:path";
-import { escapeHtml } from "./plotly.ts";
+import { join, normalize, resolve } from "node:path";
+import { escapeHtml, type Figure } from "./plotly.ts";
 import { Report } from "./html.ts";
 import {
   findRuns,
-  loadRuns,
+  loadRun,
+  readMetricsFile,
   readRunConfig,
-  runIndices,
+  RUN_COLUMNS,
   runNames,
   type Table,
   tableFromRows,
 } from "./metrics.ts";
 import { formatSummary, runSummary, SUMMARY_KEY } from "./demo.ts";
-import { lossCurves, metricCurves, skillCurves } from "./figures.ts";
-import { lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
+import { type CurveOptions, lossCurves, metricCurves, skillCurves } from "./figures.ts";
+import { formatAgainst, lastTenth, NOT_LEARNED } from "../train/rtd_metrics.ts";
 
 /** Options of {@link runsReport}. */
 export interface RunsReportOptions {
@@ -35,30 +36,48 @@ export interface RunsReportOptions {
   smooth?: number;
 }
 
-/** One run's folder, name in the report, and saved settings. */
+/** One run's folder, name in the report, saved settings, and how many steps it has logged. */
 export interface ReportedRun {
   dir: string;
   name: string;
   config: Record<string, unknown>;
+  logged: number;
 }
 
-/** The run folders at or below each path (a run folder, or a folder of runs such as `runs/demo`), in order. */
+/**
+ * The run folders at or below each path (a run folder, or a folder of runs such as `runs/demo`): in the
+ * order given, a folder's runs in natural order (lambda-10, lambda-50, lambda-200), each run once however
+ * it is spelt (`runs/a/` and `runs`). Throws naming a path that does not exist, is a file, or holds no run.
+ */
 export async function reportedRuns(paths: string[]): Promise<ReportedRun[]> {
   if (paths.length === 0) throw new Error("no run folders given");
   const dirs: string[] = [];
+  const seen = new Set<string>();
   for (const p of paths) {
-    const found = await findRuns(p);
-    if (found.length === 0) {
-      throw new Error(`${p}: no run folder (one holding metrics.jsonl) at or below it`);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(p);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw new Error(`${p} does not exist`);
+      throw e;
     }
-    // Within a folder, runs in natural order (lambda-10 before lambda-50 before lambda-200).
+    if (!info.isDirectory) throw new Error(`${p} is a file; give the run folder that holds metrics.jsonl`);
+    const found = await findRuns(normalize(p).replace(/(.)\/+$/, "$1"));
+    if (found.length === 0) throw new Error(`${p}: no run folder (one holding metrics.jsonl) at or below it`);
     found.sort((x, y) => x.localeCompare(y, undefined, { numeric: true }));
-    for (const d of found) if (!dirs.includes(d)) dirs.push(d);
+    for (const d of found) {
+      if (seen.has(resolve(d))) continue;
+      seen.add(resolve(d));
+      dirs.push(d);
+    }
   }
   const names = runNames(dirs);
-  return await Promise.all(
-    dirs.map(async (dir, i) => ({ dir, name: names[i], config: await readRunConfig(dir) })),
-  );
+  return await Promise.all(dirs.map(async (dir, i) => ({
+    dir,
+    name: names[i],
+    config: await readRunConfig(dir),
+    logged: (await readMetricsFile(join(dir, "metrics.jsonl"))).length,
+  })));
 }
 
 /** A config flattened to dotted keys (`discriminator.hiddenSize`), values as they would be typed in `--set`. */
@@ -90,44 +109,127 @@ export function settingsDiff(runs: ReportedRun[]): { shared: [string, string][];
   return { shared, differing };
 }
 
-/** The table the curves draw: each run its own colour when sharing modes repeat (the mode's otherwise). */
-function curveTable(t: Table, runs: ReportedRun[]): Table {
-  const modes = new Set(runs.map((r) => String(r.config.sharing ?? "?")));
-  if (modes.size === runs.length) return t;
-  const table = t.reify();
-  const run = table.array("run") as ArrayLike<string>;
-  return table.assign({ sharing: Array.from(run) });
-}
-
+/** What a run's eval.json says, in a sentence (null when it has none). */
 async function heldOutLine(run: ReportedRun): Promise<string | null> {
   let ev: Record<string, unknown>;
   try {
     ev = JSON.parse(await Deno.readTextFile(join(run.dir, "eval.json")));
-  } catch {
-    return null;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    return `its eval.json could not be read (${(e as Error).message.split("\n")[0]})`;
   }
   const auc = typeof ev.discAuc === "number" ? ev.discAuc : null;
   const gain = typeof ev.rtdGain === "number" ? ev.rtdGain : null;
   if (auc === null && gain === null) return null;
-  const on = ev.heldOut ? "held-out sequences" : "a sample of its training sequences";
+  const on = ev.heldOut ? "held-out sequences" : "a sample of its training sequences (an optimistic reading)";
   const temperature = (ev.settings as { temperature?: number } | undefined)?.temperature ?? ev.temperature;
-  return `evaluated at step ${ev.step} on ${on} at T = ${temperature} (eval.json): ${
-    notLearned(auc, gain).text
-  }`;
+  return `evaluated at step ${ev.step} on ${on} at T = ${temperature} (eval.json): ${skillWords(auc, gain)}`;
+}
+
+/** "has learned: AUC …, RTD gain … nats" or "has not learned yet: …", numbers never rounded across a threshold. */
+function skillWords(auc: number | null, gain: number | null): string {
+  const learned = auc !== null && gain !== null && auc >= NOT_LEARNED.auc && gain >= NOT_LEARNED.gain;
+  const a = auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc);
+  const g = gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain);
+  return `${learned ? "has learned" : "has not learned yet"}: AUC ${a}, RTD gain ${g} nats`;
+}
+
+/** One line per run: whether its discriminator has learned, in training and (eval.json) held out. */
+export interface RunVerdict {
+  run: string;
+  /** False for an MLM baseline or a run with no logged steps yet. */
+  hasDiscriminator: boolean;
+  learned: boolean | null;
+  text: string;
 }
 
 /**
- * The report over the runs at or below `paths` (see {@link reportedRuns}): settings that differ (and the
- * shared ones), whether each discriminator has learned, {@link runSummary}'s table, losses, D's AUC and RTD
- * gain against the learned thresholds, accuracies, and the tug-of-war and similarity probes of runs that
- * logged them. Returns the {@link Report}; `.write(path)` it.
+ * Each run's verdict, in the runs' order, from `summary` ({@link runSummary} of the runs that logged
+ * steps): the training means over the last tenth of the logged steps, then its eval.json's reading.
  */
-export async function runsReport(paths: string[], opts: RunsReportOptions = {}): Promise<Report> {
+export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<RunVerdict[]> {
+  const rows = summary.objects() as Record<string, unknown>[];
+  const out: RunVerdict[] = [];
+  for (const run of runs) {
+    const row = rows.find((x) => x.run === run.name);
+    if (run.logged === 0 || !row) {
+      out.push({
+        run: run.name,
+        hasDiscriminator: false,
+        learned: null,
+        text: `${run.name}: no logged steps yet`,
+      });
+      continue;
+    }
+    if (row.rtd_last === null) {
+      out.push({
+        run: run.name,
+        hasDiscriminator: false,
+        learned: null,
+        text: `${run.name}: no discriminator (MLM baseline)`,
+      });
+      continue;
+    }
+    const auc = row.disc_auc as number | null, gain = row.rtd_gain as number | null;
+    const held = await heldOutLine(run);
+    const learned = auc !== null && gain !== null && auc >= NOT_LEARNED.auc && gain >= NOT_LEARNED.gain;
+    out.push({
+      run: run.name,
+      hasDiscriminator: true,
+      learned,
+      text:
+        `${run.name}: in training D ${skillWords(auc, gain)} (last ${
+          lastTenth(run.logged)
+        } of ${run.logged} ` +
+        `logged steps)${held ? `; ${held}` : ""}`,
+    });
+  }
+  return out;
+}
+
+/** What {@link runsReport} returns: the page, and what the terminal shows of it. */
+export interface RunsReport {
+  report: Report;
+  runs: ReportedRun[];
+  /** {@link runSummary} of the runs that logged steps, in the runs' order. */
+  summary: Table;
+  verdicts: RunVerdict[];
+}
+
+/** y ticks as 8e-4, not plotly's SI "800µ" (a learning rate, a norm ratio). */
+function scientificTicks(fig: Figure): Figure {
+  for (const [key, axis] of Object.entries(fig.layout)) {
+    if (key.startsWith("yaxis")) (axis as Record<string, unknown>).exponentformat = "e";
+  }
+  return fig;
+}
+
+/** The loaded runs' table: names as in the report, rows of runs that logged nothing left out. */
+async function runsTable(runs: ReportedRun[]): Promise<Table> {
+  const rows: Record<string, unknown>[] = [];
+  for (const run of runs.filter((r) => r.logged > 0)) {
+    rows.push(...((await loadRun(run.dir, { name: run.name })).objects() as Record<string, unknown>[]));
+  }
+  return tableFromRows(rows, [...RUN_COLUMNS, "step"]);
+}
+
+/**
+ * The report over the runs at or below `paths` (see {@link reportedRuns}), everything in the runs' order:
+ * the settings that differ (and the shared ones), whether each discriminator has learned, {@link runSummary}'s
+ * table, losses, D's AUC and RTD gain against the learned thresholds, accuracies, optimisation, and the
+ * tug-of-war and similarity probes of runs that logged them. `.report.write(path)` writes the page.
+ */
+export async function runsReport(paths: string[], opts: RunsReportOptions = {}): Promise<RunsReport> {
   const runs = await reportedRuns(paths);
-  const t = await loadRuns(runs.map((r) => r.dir));
+  const withSteps = runs.filter((r) => r.logged > 0);
+  if (withSteps.length === 0) {
+    throw new Error(`no logged steps yet in ${runs.map((r) => r.dir).join(", ")} (metrics.jsonl is empty)`);
+  }
+  const t = await runsTable(runs);
   const cols = t.columnNames();
   const sm = opts.smooth ?? 0.6;
   const smooth = sm > 0 ? sm : undefined;
+  const smoothNote = smooth ? `, EMA-smoothed (weight ${sm}) over each run's logged steps` : "";
   const names = runs.map((r) => r.name);
   const r = new Report(opts.title ?? `rtdlab runs: ${names.join(", ")}`);
   r.text(`${runs.length} run${runs.length === 1 ? "" : "s"}: ${runs.map((x) => `\`${x.dir}\``).join(", ")}.`);
@@ -148,6 +250,15 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
   } else if (runs.length > 1) {
     r.text("The runs share every setting in their config.json.");
   }
+  // Windows and smoothing count logged steps: runs logged at other intervals average over other spans.
+  const every = new Set(runs.map((x) => String(x.config.logEvery ?? "?")));
+  if (every.size > 1) {
+    r.html(
+      `<p><strong>⚠ The runs log at different intervals</strong> (logEvery ${[...every].join(", ")}). The ` +
+        `summary's windows (first 3, last tenth) and the curves' smoothing count logged steps, so they cover ` +
+        `different spans of training here; compare the raw curves (<code>--smooth 0</code>) step by step.</p>`,
+    );
+  }
   r.html(
     // One run's settings are the whole story, so they show unfolded; several runs' shared ones fold away.
     `<details${runs.length > 1 ? "" : " open"}><summary>${
@@ -157,79 +268,81 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
     }</p></details>`,
   );
 
-  const summary = runSummary(t);
-  const rows = summary.objects() as Record<string, unknown>[];
-  const logged = [...runIndices(t.reify()).values()].map((idx) => idx.length);
+  // The summary in the runs' order (runSummary sorts by mode).
+  const byMode = runSummary(t).objects() as Record<string, unknown>[];
+  const summary = tableFromRows(
+    names.flatMap((n) => byMode.filter((row) => row.run === n)),
+  );
+  const verdicts = await runVerdicts(runs, summary);
   r.heading("Has the discriminator learned?");
-  const items: string[] = [];
-  for (const row of rows) {
-    const run = runs.find((x) => x.name === row.run)!;
-    if (row.rtd_last === null) {
-      items.push(`${escapeHtml(String(row.run))}: no discriminator (MLM baseline).`);
-      continue;
-    }
-    const auc = row.disc_auc as number | null, gain = row.rtd_gain as number | null;
-    const held = await heldOutLine(run);
-    items.push(
-      `${escapeHtml(String(row.run))}: in training, ${escapeHtml(notLearned(auc, gain).text)}.` +
-        (held ? ` ${escapeHtml(held[0].toUpperCase() + held.slice(1))}.` : ""),
-    );
-  }
-  const n = Math.max(...logged);
   r.html(
-    `<ul>${
-      items.map((x) => `<li>${x}</li>`).join("")
-    }</ul><p class="caption">In training: means over the last ` +
-      `tenth of the logged steps (${
-        lastTenth(n)
-      } of ${n} here), at the run's own sampling temperature. D counts ` +
-      `as learned from AUC ${NOT_LEARNED.auc} and RTD gain ${NOT_LEARNED.gain} nats (a constant predictor scores ` +
-      `0.5 and 0); below either, readings that depend on D describe a model without the skill. ` +
-      `<code>deno task evaluate --run DIR --out DIR/eval.json</code> scores a run on held-out sequences ` +
-      `at T = 1; this page then shows it.</p>`,
+    `<ul>${verdicts.map((v) => `<li>${escapeHtml(v.text)}.</li>`).join("")}</ul><p class="caption">In ` +
+      `training: means of D's ROC-AUC and RTD gain (base-rate entropy − RTD loss) over the last tenth of each ` +
+      `run's logged steps, at the run's own sampling temperature. D counts as learned from AUC ` +
+      `${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain} nats (a constant predictor scores 0.5 and 0); below ` +
+      `either, readings that depend on D describe a model without the skill. ` +
+      `<code>deno task evaluate --run DIR --out DIR/eval.json</code> scores a run at T = 1 on its held-out ` +
+      `sequences (without any, on a sample of its training sequences); this page then shows it.</p>`,
   );
 
   r.heading("Summary");
   r.table(formatSummary(summary), { caption: SUMMARY_KEY.join(" ") });
 
-  const ft = curveTable(t, runs);
+  // Runs of one mode (a sweep's) each get their own colour; otherwise each mode keeps its own.
+  const modes = new Set(withSteps.map((x) => String(x.config.sharing ?? "?")));
+  const style: CurveOptions = {
+    runOrder: names,
+    colorBy: modes.size === withSteps.length ? "mode" : "run",
+    height: 380,
+  };
   r.heading("Curves");
   r.figure(
-    lossCurves(ft, { smooth, height: 380 }),
-    `Generator MLM loss and discriminator RTD loss${smooth ? `, EMA-smoothed (weight ${sm})` : ""}.`,
+    lossCurves(t, { ...style, smooth }),
+    `Generator MLM loss and discriminator RTD loss${smoothNote}.`,
   );
   if (cols.includes("disc_auc")) {
     r.figure(
-      skillCurves(ft, { smooth, height: 380 }),
-      `D's ROC-AUC and RTD gain (base-rate entropy − RTD loss, nats) per logged batch; the dotted black ` +
-        `lines are the thresholds from which D counts as learned.`,
+      skillCurves(t, { ...style, smooth }),
+      `D's ROC-AUC and RTD gain (base-rate entropy − RTD loss, nats), each logged step on its own batch` +
+        `${smoothNote}; the dotted black lines are the thresholds from which D counts as learned (the ` +
+        `verdicts above read the raw values).`,
     );
   }
   const acc = ["disc_acc_replaced", "gen_acc"].filter((c) => cols.includes(c));
   if (acc.length) {
     r.figure(
-      metricCurves(ft, acc, {
-        smooth,
-        title: "Recall on replaced tokens and generator accuracy",
-        height: 380,
-      }),
-      "D's recall on replaced tokens at threshold 0.5, and the share of G's samples equal to the original.",
+      metricCurves(t, acc, { ...style, smooth, title: "Recall on replaced tokens and generator accuracy" }),
+      `D's recall on replaced tokens at threshold 0.5, and the share of G's samples equal to the original` +
+        `${smoothNote}.`,
+    );
+  }
+  const optim = ["lr", "grad_norm_g", "grad_norm_d"].filter((c) =>
+    cols.includes(c) && (t.array(c) as ArrayLike<unknown>).length > 0 &&
+    Array.from(t.array(c) as ArrayLike<unknown>).some((v) => typeof v === "number")
+  );
+  if (optim.length) {
+    r.figure(
+      scientificTicks(metricCurves(t, optim, { ...style, title: "Optimisation" })),
+      "Learning rate and each optimiser's global gradient norm before clipping (raw): a spike here often " +
+        "comes before a loss does anything odd. ES (and --joint runs) train G and D with one optimiser, whose " +
+        "one norm is logged as the generator's.",
     );
   }
   const tow = ["tow_cos", "tow_ratio"].filter((c) => cols.includes(c));
   if (tow.length) {
     r.figure(
-      metricCurves(ft, tow, { title: "Tug-of-war probes", height: 380 }),
-      "cos(∇L_MLM, ∇λL_RTD) on the shared table and the ratio of their norms, at each probed step (runs " +
-        "that probe).",
+      scientificTicks(metricCurves(t, tow, { ...style, title: "Tug-of-war probes" })),
+      "cos(g_MLM, g_RTD): the cosine between the generator's MLM gradient and the discriminator's λ-weighted " +
+        "RTD gradient on the shared table (ES: E; NES: E_G vs E_D; GDES: E_G vs E_Δ), and the ratio of their " +
+        "norms, at each probed step (raw).",
     );
   }
   const sims = ["sim_gen", "sim_disc", "sim_delta"].filter((c) => cols.includes(c));
   if (sims.length) {
     r.figure(
-      metricCurves(ft, sims, { title: "Embedding similarity", height: 380 }),
-      "Mean cosine among the frequent tokens' rows of E_G, E_D and E_Δ, at each probed step.",
+      metricCurves(t, sims, { ...style, title: "Embedding similarity" }),
+      "Mean cosine among the frequent tokens' rows of E_G, E_D and E_Δ, at each probed step (raw).",
     );
   }
-  return r;
+  return { report: r, runs, summary, verdicts };
 }

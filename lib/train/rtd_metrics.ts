@@ -73,10 +73,24 @@ export interface SkillVerdict {
 /** Below these D counts as "not learned yet": gain under 0.05 nats, or AUC under 0.6. */
 export const NOT_LEARNED = { gain: 0.05, auc: 0.6 } as const;
 
+/**
+ * `x` to 3 decimals, or more where 3 would put it on the other side of `threshold` (AUC 0.5996 is not
+ * "0.600" beside "learned from 0.6") or hide its sign (a gain of −0.0001 is not "-0.000"); at most 6.
+ */
+export function formatAgainst(x: number, threshold: number): string {
+  let digits = 3;
+  const misleads = (d: number) => {
+    const shown = Number(x.toFixed(d));
+    return (x < threshold) !== (shown < threshold) || (x !== 0 && shown === 0);
+  };
+  while (digits < 6 && misleads(digits)) digits++;
+  return x.toFixed(digits);
+}
+
 /** Says whether a discriminator with this AUC and gain has learned (thresholds: {@link NOT_LEARNED}). */
 export function notLearned(auc: number | null, gain: number | null): SkillVerdict {
-  const nums = `AUC ${auc === null ? "—" : auc.toFixed(3)}, RTD gain ${
-    gain === null ? "—" : gain.toFixed(3)
+  const nums = `AUC ${auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc)}, RTD gain ${
+    gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain)
   } nats`;
   const learned = auc !== null && gain !== null && auc >= NOT_LEARNED.auc && gain >= NOT_LEARNED.gain;
   return {
