@@ -26,7 +26,7 @@ import {
 } from "./metrics.ts";
 import { formatSummary, runSummary, SUMMARY_KEY } from "./demo.ts";
 import { type CurveOptions, lossCurves, metricCurves, skillCurves } from "./figures.ts";
-import { formatAgainst, lastTenth, NOT_LEARNED } from "../train/rtd_metrics.ts";
+import { formatAgainst, lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 
 /** Options of {@link runsReport}. */
 export interface RunsReportOptions {
@@ -128,7 +128,7 @@ async function heldOutLine(run: ReportedRun): Promise<string | null> {
 
 /** "has learned: AUC …, RTD gain … nats" or "has not learned yet: …", numbers never rounded across a threshold. */
 function skillWords(auc: number | null, gain: number | null): string {
-  const learned = auc !== null && gain !== null && auc >= NOT_LEARNED.auc && gain >= NOT_LEARNED.gain;
+  const learned = notLearned(auc, gain).learned;
   const a = auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc);
   const g = gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain);
   return `${learned ? "has learned" : "has not learned yet"}: AUC ${a}, RTD gain ${g} nats`;
@@ -172,7 +172,7 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
     }
     const auc = row.disc_auc as number | null, gain = row.rtd_gain as number | null;
     const held = await heldOutLine(run);
-    const learned = auc !== null && gain !== null && auc >= NOT_LEARNED.auc && gain >= NOT_LEARNED.gain;
+    const learned = notLearned(auc, gain).learned;
     out.push({
       run: run.name,
       hasDiscriminator: true,
