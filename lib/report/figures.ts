@@ -37,8 +37,8 @@ const LEARNED_COLOR = "#2ca02c";
 const THRESHOLD_COLOR = "#333333";
 const PANEL_COLORS = ["#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 const DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot"];
-/** Colours of runs told apart one by one ({@link CurveOptions.colorBy} `"run"`): plotly's ten, in order. */
-const RUN_COLORS = [
+/** Colours of runs told apart one by one ({@link CurveOptions.colorBy} `"run"`, sweeps): plotly's ten. */
+export const RUN_COLORS: readonly string[] = [
   "#1f77b4",
   "#ff7f0e",
   "#2ca02c",

@@ -49,6 +49,7 @@ export {
   MODE_COLORS,
   modeColor,
   probeCurves,
+  RUN_COLORS,
   type ScoreBar,
   scoreBars,
   similarityBars,

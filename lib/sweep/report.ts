@@ -7,7 +7,7 @@
  */
 
 import { formatDuration } from "../util/progress.ts";
-import { METRIC_LABELS } from "../report/figures.ts";
+import { METRIC_LABELS, RUN_COLORS } from "../report/figures.ts";
 import { smoothSeries, stdev } from "../report/metrics.ts";
 import { escapeHtml, type Figure, type Trace } from "../report/plotly.ts";
 import { NOT_LEARNED } from "../train/rtd_metrics.ts";
@@ -15,18 +15,7 @@ import type { MetricsRecord } from "../train/run.ts";
 import type { PointResult } from "./runs.ts";
 
 /** A colour per run or series (plotly's default ten, then repeated with dashes). */
-const PALETTE = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf",
-];
+const PALETTE = RUN_COLORS;
 const DASHES = ["solid", "dash", "dot", "dashdot"];
 
 /** Mean and sample std of the finite numbers (std null below two values); null when there are none. */
