@@ -443,7 +443,14 @@ const baselineOf: Record<string, number> = {};
 for (const task of tasks) {
   const path = predictionsOf.get(task);
   const e = entries.find((x) => x.task === task);
-  if (!path || !e) continue;
+  if (!e) continue;
+  const saved = e.metrics.constant?.test;
+  if (saved) {
+    baselineOf[task] = saved[e.metrics.metric as keyof typeof saved];
+    continue;
+  }
+  if (!path) continue;
+  // Older fine-tunes (no `constant` in metrics.json): from the test split's labels in predictions.jsonl.
   try {
     const test = (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim())
       .map((l) => JSON.parse(l) as { split: string; label: string }).filter((p) => p.split === "test");

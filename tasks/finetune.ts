@@ -229,6 +229,16 @@ if (import.meta.main) {
           `  ${k.padEnd(5)}  ${f(v.accuracy)}    ${f(v.macro_f1)}    ${f(v.mcc).padStart(7)}  ${v.n}`,
         );
       }
+      if (m.constant) {
+        // The floor: one class for every example (the best class per metric), on the test split.
+        const c = m.constant.test;
+        console.log(
+          `  const  ${f(c.accuracy)}    ${f(c.macro_f1)}    ${f(c.mcc).padStart(7)}  ${c.n}   ` +
+            `(test: one class for every example, the best per metric; ${m.metric} ${
+              m.test[m.metric as keyof typeof c] > c[m.metric as keyof typeof c] ? "beaten" : "NOT beaten"
+            })`,
+        );
+      }
       console.log(
         `  selection metric: ${m.metric}; wall time ${formatDuration((performance.now() - t0) / 1000)}`,
       );

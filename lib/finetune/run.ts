@@ -20,7 +20,7 @@ import {
   type FinetuneResult,
   type Prediction,
 } from "./train.ts";
-import { type ClassificationMetrics, predictionCollapse } from "./metrics.ts";
+import { type ClassificationMetrics, constantBaseline, predictionCollapse } from "./metrics.ts";
 import { formatLoadReport } from "../model/hf_load.ts";
 
 /** Options of {@link runFinetune}. */
@@ -79,6 +79,11 @@ export interface FinetuneMetricsFile {
    * reaches 95 % (the classifier predicts one class for nearly every example). Absent in older files.
    */
   one_class?: { dev: number; test: number; label: string; flagged: boolean };
+  /**
+   * What a constant classifier (one class for every example, the best such class per metric) scores on
+   * dev and test: the floor a fine-tune must clear to have learned anything. Absent in older files.
+   */
+  constant?: { dev: ClassificationMetrics; test: ClassificationMetrics };
   finished_at: string;
 }
 
@@ -172,6 +177,10 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
     truncated_train_examples: result.truncated,
     seconds: result.seconds,
     one_class: oneClass(result.devPredictions, result.testPredictions, task.labels),
+    constant: {
+      dev: constantBaseline(result.devPredictions.map((p) => p.label), task.labels.length),
+      test: constantBaseline(result.testPredictions.map((p) => p.label), task.labels.length),
+    },
     finished_at: new Date().toISOString(),
   };
   if (metrics.one_class?.flagged) {
