@@ -350,7 +350,8 @@ Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file
   assert.ok(preds.every((p) => ["neg", "pos"].includes(p.pred) && p.probs.length === 2));
   // Beside every score, the floor it must clear: one class for every test example scores the majority share.
   const test = preds.filter((p) => p.split === "test");
-  const majority = Math.max(...["neg", "pos"].map((c) => test.filter((p) => p.label === c).length)) / test.length;
+  const majority = Math.max(...["neg", "pos"].map((c) => test.filter((p) => p.label === c).length)) /
+    test.length;
   assert.equal(saved.constant.test.accuracy, majority);
   assert.equal(saved.constant.test.mcc, 0);
   assert.equal(saved.constant.dev.n, saved.dev.n);
