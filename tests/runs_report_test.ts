@@ -104,6 +104,41 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
     );
     assert.match(html, /lam10: in training D has not learned yet/);
     assert.doesNotMatch(html, /log at different intervals/);
+    assert.doesNotMatch(html, /<h2>Fine-tuning<\/h2>/, "no fine-tunes, no section");
+    // A finished fine-tune (metrics.json) gets a row with the floor it must clear; an unfinished one none.
+    const tune = join(root, "lam50", "finetune", "echo-intact-s1");
+    await Deno.mkdir(tune, { recursive: true });
+    await Deno.mkdir(join(root, "lam50", "finetune", "echo-intact-s2"));
+    const score = (accuracy: number) => ({ accuracy, macro_f1: 0.5, mcc: 0.1, n: 40 });
+    await Deno.writeTextFile(
+      join(tune, "metrics.json"),
+      JSON.stringify({
+        task: "echo-intact",
+        seed: 1,
+        source: "discriminator",
+        metric: "accuracy",
+        dev: score(0.7),
+        test: score(0.65),
+        constant: { dev: score(0.5), test: score(0.55) },
+        one_class: { flagged: false },
+      }),
+    );
+    const tuned = await (await runsReport([root])).report.render();
+    assert.match(tuned, /<h2>Fine-tuning<\/h2>/);
+    const cells = (row: string) => [...row.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
+    const rows = [...tuned.matchAll(/<tr>(<td.*?)<\/tr>/g)].map((m) => cells(m[1]))
+      .filter((c) => c[1] === "echo-intact");
+    assert.deepEqual(rows, [[
+      "lam50",
+      "echo-intact",
+      "1",
+      "discriminator",
+      "accuracy",
+      "0.700",
+      "0.650",
+      "0.550",
+      "40",
+    ]]);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

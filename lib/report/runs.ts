@@ -27,6 +27,7 @@ import {
 import { formatSummary, runSummary, SUMMARY_KEY } from "./demo.ts";
 import { type CurveOptions, lossCurves, metricCurves, skillCurves } from "./figures.ts";
 import { formatAgainst, lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
+import type { FinetuneMetricsFile } from "../finetune/run.ts";
 
 /** Options of {@link runsReport}. */
 export interface RunsReportOptions {
@@ -187,6 +188,42 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
   return out;
 }
 
+/** One row per fine-tune found in the runs' `finetune/<task>-s<seed>/metrics.json`, in the runs' order. */
+async function fineTunes(runs: ReportedRun[]): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for (const run of runs) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(join(run.dir, "finetune")));
+    } catch {
+      continue;
+    }
+    entries.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    for (const e of entries.filter((e) => e.isDirectory)) {
+      let m: FinetuneMetricsFile;
+      try {
+        m = JSON.parse(await Deno.readTextFile(join(run.dir, "finetune", e.name, "metrics.json")));
+      } catch {
+        continue; // unfinished (metrics.json is written last) or not a fine-tune
+      }
+      const metric = m.metric as keyof FinetuneMetricsFile["test"];
+      const f = (x: number | undefined) => (typeof x === "number" ? x.toFixed(3) : "—");
+      rows.push({
+        run: run.name,
+        task: m.task,
+        seed: m.seed,
+        encoder: m.source,
+        metric: m.metric,
+        dev: f(m.dev?.[metric]),
+        test: `${f(m.test?.[metric])}${m.one_class?.flagged ? " ⚠" : ""}`,
+        "constant (test)": f(m.constant?.test?.[metric]),
+        n: m.test?.n ?? "—",
+      });
+    }
+  }
+  return rows;
+}
+
 /** What {@link runsReport} returns: the page, and what the terminal shows of it. */
 export interface RunsReport {
   report: Report;
@@ -287,6 +324,17 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
 
   r.heading("Summary");
   r.table(formatSummary(summary), { caption: SUMMARY_KEY.join(" ") });
+
+  const tunes = await fineTunes(runs);
+  if (tunes.length) {
+    r.heading("Fine-tuning");
+    r.table(tableFromRows(tunes), {
+      caption:
+        "Each fine-tune in the runs' finetune/ folders (deno task finetune): its selection metric on " +
+        "dev and test, and what a constant classifier (one class for every example) scores on test — the " +
+        "floor it must clear. ⚠: the classifier predicted one class for ≥ 95 % of the examples.",
+    });
+  }
 
   // Runs of one mode (a sweep's) each get their own colour; otherwise each mode keeps its own.
   const modes = new Set(withSteps.map((x) => String(x.config.sharing ?? "?")));
