@@ -22,6 +22,7 @@ import {
   trainingSeconds,
 } from "../lib/sweep/runs.ts";
 import { tailMean } from "../lib/train/rtd_metrics.ts";
+import { runCurves } from "../lib/sweep/report.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import type { MetricsRecord } from "../lib/train/run.ts";
@@ -390,6 +391,20 @@ Deno.test("sweep numbers from metrics.jsonl: training time over resumes, median 
   assert.equal(trainingSeconds([]), null);
   const many = Array.from({ length: 20 }, (_, i) => rec(i + 1, i + 1, 1, i < 18 ? 0 : 1));
   assert.equal(tailMean(many, "disc_auc"), 1, "the last tenth of 20 logged steps is 2 steps");
+});
+
+Deno.test("sweep curves: each point a colour, and a dotted line where D counts as learned on the AUC and gain panels", () => {
+  const rec = (step: number) =>
+    ({ step, disc_auc: 0.7, rtd_gain: 0.06, loss_mlm: 5 }) as unknown as MetricsRecord;
+  const runs = ["a", "b"].map((name) => ({ name, group: name, metrics: [rec(10), rec(20)] }));
+  const fig = runCurves(runs, ["loss_mlm", "disc_auc", "rtd_gain"], "t");
+  assert.equal(fig.data.length, 6);
+  assert.notEqual(
+    (fig.data[0].line as { color: string }).color,
+    (fig.data[3].line as { color: string }).color,
+  );
+  const shapes = fig.layout.shapes as { yref: string; y0: number }[];
+  assert.deepEqual(shapes.map((x) => [x.yref, x.y0]), [["y2", 0.6], ["y3", 0.05]]);
 });
 
 // ---- end to end ----

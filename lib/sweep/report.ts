@@ -337,5 +337,21 @@ export function runCurves(runs: RunSeries[], keys: string[], title: string): Fig
       title: { text: SHORT[key] ?? METRIC_LABELS[key] ?? key },
     };
   });
+  // Where D counts as learned, dotted, on the AUC and gain panels (as in the pretrain, demo and run reports).
+  const thresholds: Record<string, number> = { disc_auc: NOT_LEARNED.auc, rtd_gain: NOT_LEARNED.gain };
+  layout.shapes = keys.flatMap((key, ki) =>
+    key in thresholds
+      ? [{
+        type: "line",
+        xref: `${ki === 0 ? "x" : `x${ki + 1}`} domain`,
+        x0: 0,
+        x1: 1,
+        yref: ki === 0 ? "y" : `y${ki + 1}`,
+        y0: thresholds[key],
+        y1: thresholds[key],
+        line: { color: "#333333", width: 1, dash: "dot" },
+      }]
+      : []
+  );
   return { data, layout };
 }
