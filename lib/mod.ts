@@ -68,7 +68,9 @@ export { useEarlyRelease, variableGrads } from "./train/gradients.ts";
 export { corrupt, sampleFromLogits, sampleOnDevice } from "./train/sampling.ts";
 export {
   binaryEntropy,
+  formatAgainst,
   lastTenth,
+  nearThreshold,
   NOT_LEARNED,
   notLearned,
   rocAuc,

@@ -13,7 +13,7 @@ import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import type { EvalFile } from "../lib/sweep/runs.ts";
-import { notLearned } from "../lib/train/rtd_metrics.ts";
+import { nearThreshold, notLearned } from "../lib/train/rtd_metrics.ts";
 
 const HELP =
   `deno task evaluate — D's AUC and RTD gain on temperature-1 replacements, at a run's latest checkpoint
@@ -98,9 +98,11 @@ if (import.meta.main) {
       } ` +
         `sequences, ${r.tokens} tokens, ${r.selected} masked; replacements sampled at T = ${temperature}, seed ${seed}`,
     );
+    const pm = (x: number | null, se: number | null | undefined) =>
+      x === null ? "—" : `${f(x)}${typeof se === "number" ? ` ± ${f(se)}` : ""}`;
     const rows: [string, string][] = [
-      ["discriminator ROC-AUC", f(r.discAuc)],
-      ["RTD gain (nats)", f(r.rtdGain)],
+      ["discriminator ROC-AUC", pm(r.discAuc, r.discAucSe)],
+      ["RTD gain (nats)", pm(r.rtdGain, r.rtdGainSe)],
       ["RTD loss / base-rate entropy", `${f(r.lossRtd)} / ${f(r.baseRate)}`],
       ["replaced fraction", f(r.replacedFrac)],
       ["recall on replaced", f(r.discRecall)],
@@ -109,11 +111,17 @@ if (import.meta.main) {
     ];
     for (const [k, v] of rows) console.log(`  ${k.padEnd(29)} ${v}`);
     if (r.lossRtd !== null) {
+      console.log(
+        `  ± one standard error over the ${r.sequences} sequences (bootstrap, whole sequences resampled)`,
+      );
       // Scored on sequences it trained on, D's skill is an upper bound on what it does on new text.
       const where = r.heldOut
         ? ""
-        : " (on training sequences: an optimistic reading; train with heldOutSequences > 0)";
+        : " (on training sequences: an optimistic reading; train with --set heldOutSequences=64 for a " +
+          "held-out one)";
       console.log(`  ${notLearned(r.discAuc, r.rtdGain).text}${where}`);
+      const near = nearThreshold(r);
+      if (near) console.log(`  ${near}`);
     }
     Deno.exit(0);
   } catch (e) {

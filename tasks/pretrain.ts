@@ -14,7 +14,7 @@ import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
-import { lastTenth, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
+import { formatAgainst, lastTenth, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 import { intOption, parseCliArgs, taskCommand } from "../lib/util/cli.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
@@ -216,16 +216,26 @@ if (import.meta.main) {
       }, step ${result.trainer.step}/${c.steps}`,
     );
     if (l) {
+      // One logged step is one batch: the numbers are means over the last tenth of the logged steps, the
+      // window the demo, compare, sweep and report read, so this run reads the same everywhere.
+      const logged = await readMetrics(result.outDir, { allowMissing: true });
+      const mean = (k: string) => tailMean(logged, k);
+      const f = (x: number | null) => (x === null ? "—" : x.toFixed(4));
+      const auc = mean("disc_auc"), gain = mean("rtd_gain");
+      console.log(
+        `  means over the last tenth of the logged steps (${lastTenth(logged.length)} of ${logged.length}):`,
+      );
       const rows: [string, string][] = [
-        ["generator MLM loss", l.loss_mlm.toFixed(4)],
-        ["discriminator RTD loss", l.loss_rtd === null ? "—" : l.loss_rtd.toFixed(4)],
-        [
-          "discriminator ROC-AUC",
-          l.disc_auc === null || l.disc_auc === undefined ? "—" : l.disc_auc.toFixed(4),
-        ],
-        ["RTD gain (nats)", l.rtd_gain === null || l.rtd_gain === undefined ? "—" : l.rtd_gain.toFixed(4)],
-        ["discriminator accuracy", l.disc_acc === null ? "—" : l.disc_acc.toFixed(4)],
-        ["replaced fraction", l.replaced_frac === null ? "—" : l.replaced_frac.toFixed(4)],
+        ["generator MLM loss", f(mean("loss_mlm"))],
+        ["discriminator RTD loss", f(mean("loss_rtd"))],
+        ["discriminator ROC-AUC", auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc)],
+        ["RTD gain (nats)", gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain)],
+        ["discriminator accuracy", f(mean("disc_acc"))],
+        ["replaced fraction", f(mean("replaced_frac"))],
+      ];
+      for (const [k, v] of rows) console.log(`    ${k.padEnd(24)} ${v}`);
+      if (l.loss_rtd !== null) console.log(`    ${notLearned(auc, gain).text}`);
+      const run: [string, string][] = [
         ["tokens/s (last window)", String(l.tokens_per_s)],
         ["wall time", formatDuration(l.elapsed_s)],
         ["live tensors", `${l.tensors} (${l.mem_mib} MiB)`],
@@ -233,17 +243,7 @@ if (import.meta.main) {
           ? []
           : [["device memory held", `${l.device_mib} MiB`] as [string, string]]),
       ];
-      for (const [k, v] of rows) console.log(`  ${k.padEnd(24)} ${v}`);
-    }
-    if (l && l.loss_rtd !== null) {
-      // The last logged step is one batch: the verdict reads the last tenth of the logged steps, as the
-      // demo, compare, sweep and report do.
-      const logged = await readMetrics(result.outDir, { allowMissing: true });
-      console.log(
-        `  over the last tenth of the logged steps (${lastTenth(logged.length)} of ${logged.length}): ${
-          notLearned(tailMean(logged, "disc_auc"), tailMean(logged, "rtd_gain")).text
-        }`,
-      );
+      for (const [k, v] of run) console.log(`  ${k.padEnd(26)} ${v}`);
     }
     console.log(
       `  files: ${result.outDir}/{config.json,metrics.jsonl,checkpoints/${

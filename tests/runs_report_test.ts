@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { reportedRuns, runsReport, settingsDiff } from "../lib/report/runs.ts";
+import { formatSummary } from "../lib/report/demo.ts";
 
 /** A run folder: config.json and 20 logged steps whose last tenth has the given AUC and gain. */
 async function writeRun(
@@ -103,6 +104,28 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
         "at step 100 on held-out sequences at T = 1 (eval.json): has learned: AUC 0.710, RTD gain 0.060 nats",
     );
     assert.match(html, /lam10: in training D has not learned yet/);
+    // An evaluation that reads the other way is said to disagree, with its spread and sample size.
+    await Deno.writeTextFile(
+      join(root, "lam10", "eval.json"),
+      JSON.stringify({
+        step: 100,
+        heldOut: true,
+        sequences: 64,
+        temperature: 1,
+        discAuc: 0.69,
+        rtdGain: 0.052,
+        discAucSe: 0.012,
+        rtdGainSe: 0.004,
+      }),
+    );
+    const again = (await runsReport([join(root, "lam10")])).verdicts[0].text;
+    assert.match(
+      again,
+      /on 64 held-out sequences at T = 1 \(eval\.json\): has learned: AUC 0\.690 ± 0\.012, RTD gain 0\.052 ± 0\.004 nats/,
+    );
+    assert.match(again, /could go either way: RTD gain 0\.0520 ± 0\.0040 \(threshold 0\.05\)/);
+    assert.match(again, /the two readings disagree/);
+    await Deno.remove(join(root, "lam10", "eval.json"));
     assert.doesNotMatch(html, /log at different intervals/);
     assert.doesNotMatch(html, /<h2>Fine-tuning<\/h2>/, "no fine-tunes, no section");
     // A finished fine-tune (metrics.json) gets a row with the floor it must clear; an unfinished one none.
@@ -162,6 +185,19 @@ Deno.test("runs report: many runs of one mode each get a line of their own; runs
     assert.deepEqual(firstPanel.map((l) => l.run), Array.from({ length: 12 }, (_, k) => `r${k + 1}`));
     assert.equal(new Set(firstPanel.map((l) => l.style)).size, 12, "no two runs drawn alike");
     assert.match(html, /log at different intervals<\/strong> \(logEvery 10, 5\)/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("summary table: D's numbers never round across the learned thresholds", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await writeRun(join(root, "edge"), base, { auc: 0.59996, gain: 0.049996 });
+    const { summary } = await runsReport([root]);
+    const row = formatSummary(summary).objects()[0] as Record<string, string>;
+    assert.equal(row["D AUC"], "0.59996");
+    assert.equal(row["RTD gain"], "+0.049996");
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -246,7 +282,7 @@ Deno.test("deno task report: bad input is named and writes nothing; pages go whe
     const two = await report("lam50", "mlm");
     assert.equal(two.code, 0, two.stderr);
     assert.match(two.stdout, /- mlm: no discriminator \(MLM baseline\)/);
-    assert.match(two.stdout, /on a sample of its training sequences \(an optimistic reading\)/);
+    assert.match(two.stdout, /on its training sequences \(an optimistic reading; no held-out set\)/);
     assert.match(two.stdout, /wrote runs\/report-lam50\+mlm\.html \(2 runs\)/);
     assert.ok(await exists(join(root, "runs", "report-lam50+mlm.html")));
     // A folder of runs: inside it, beside (never over) a report.html another command wrote there.

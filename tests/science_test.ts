@@ -12,7 +12,7 @@ import { initBackend } from "../lib/backend/mod.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, decays, learningRate } from "../lib/train/optimizer.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
-import { binaryEntropy, formatAgainst, notLearned, rocAuc } from "../lib/train/rtd_metrics.ts";
+import { binaryEntropy, formatAgainst, nearThreshold, notLearned, rocAuc } from "../lib/train/rtd_metrics.ts";
 import { maskBatch } from "../lib/text/masking.ts";
 import { createModel } from "../lib/model/mod.ts";
 import { pairedInitKey } from "../lib/model/embeddings.ts";
@@ -236,6 +236,18 @@ Deno.test("ROC-AUC and RTD gain: hand-computed values, ties, a constant predicto
   assertMatch(notLearned(0.7, -0.0001).text, /RTD gain -0\.0001 nats/);
   assertMatch(notLearned(0.6001, 0.0512).text, /has learned: AUC 0\.600, RTD gain 0\.051 nats/);
   assertEquals(formatAgainst(0.12345, 0.05), "0.123");
+  // Whether the verdict could flip within two standard errors: only by the numbers that decide it.
+  const near = (discAuc: number, rtdGain: number, discAucSe: number | null, rtdGainSe: number | null) =>
+    nearThreshold({ discAuc, rtdGain, discAucSe, rtdGainSe });
+  assertEquals(near(0.8, 0.1, 0.01, 0.005), null);
+  assertMatch(
+    near(0.69, 0.052, 0.012, 0.004)!,
+    /could go either way: RTD gain 0\.0520 ± 0\.0040 \(threshold 0\.05\)/,
+  );
+  assertMatch(near(0.7, 0.047, 0.01, 0.003)!, /RTD gain 0\.0470 ± 0\.0030/);
+  assertEquals(near(0.594, -0.18, 0.008, 0.001), null, "a gain far below 0.05 settles it, whatever the AUC");
+  assertMatch(near(0.594, 0.047, 0.008, 0.003)!, /AUC 0\.5940 ± 0\.0080 \(threshold 0\.6\) and RTD gain/);
+  assertEquals(near(0.6, 0.05, null, null), null, "no standard error, no claim");
 });
 
 Deno.test("ROC-AUC equals the pairwise definition P(positive > negative) + ½ P(tie) on tied random scores", () => {

@@ -255,6 +255,15 @@ Deno.test("evaluateRtd: AUC in [0, 1], gain = base rate − loss, base rate = H(
     assert.ok(r.lossMlm > 0 && r.genAcc! >= 0 && r.genAcc! <= 1);
     // The replaced tokens are the selected ones whose sample differs from the original.
     assert.ok(Math.abs(r.replacedFrac! * r.tokens - r.selected * (1 - r.genAcc!)) < 1e-9);
+    // Standard errors over sequences (bootstrap): present, positive, and smaller with more sequences.
+    assert.ok(r.discAucSe! > 0 && r.discAucSe! < 0.5 && r.rtdGainSe! > 0, `${r.discAucSe} ${r.rtdGainSe}`);
+    const few = await evaluateRtd(t, batches.slice(0, 1));
+    assert.ok(
+      few.sequences < r.sequences && few.discAucSe! > r.discAucSe!,
+      `${few.discAucSe} vs ${r.discAucSe}`,
+    );
+    const one = await evaluateRtd(t, [randomBatch(1, 1)]);
+    assert.equal(one.discAucSe, null, "one sequence has no spread to measure");
   } finally {
     t.dispose();
   }
@@ -272,6 +281,7 @@ Deno.test("evaluateRtd: a constant discriminator at the replaced fraction scores
     const r = await evaluateRtd(t, batches);
     assert.equal(r.replacedFrac, p, "D's weights do not change the corruption");
     assert.equal(r.discAuc, 0.5);
+    assert.equal(r.discAucSe, 0, "a constant scores AUC 0.5 in every resample");
     assert.ok(Math.abs(r.rtdGain!) < 1e-6, `gain ${r.rtdGain}`);
     assert.ok(Math.abs(r.lossRtd! - binaryEntropy(p)) < 1e-6);
   } finally {

@@ -17,7 +17,7 @@
  */
 
 import { generatorSize, type RunConfig } from "../config.ts";
-import { binaryEntropy, lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
+import { binaryEntropy, formatAgainst, lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 import type { DiscriminatorViewRow } from "../probes/discriminator_view.ts";
 import {
   type HtmlBlock,
@@ -213,8 +213,11 @@ const SUMMARY_HEAD = [
 function summaryCells(summary: Table): string[][] {
   return (summary.objects() as Row[]).map((r) => [
     String(r.run === r.sharing ? r.sharing : `${r.run} (${r.sharing})`),
-    fmt(r.disc_auc),
-    num(r.rtd_gain) === null ? "—" : (num(r.rtd_gain)! >= 0 ? "+" : "") + fmt(r.rtd_gain),
+    // Never rounded across the learned thresholds (0.5996 is not "0.600" beside "learned from 0.6").
+    num(r.disc_auc) === null ? "—" : formatAgainst(num(r.disc_auc)!, NOT_LEARNED.auc),
+    num(r.rtd_gain) === null
+      ? "—"
+      : (num(r.rtd_gain)! >= 0 ? "+" : "") + formatAgainst(num(r.rtd_gain)!, NOT_LEARNED.gain),
     `${fmt(r.mlm_first)} → ${fmt(r.mlm_last)}`,
     fmt(r.mlm_mean),
     r.rtd_first === null ? "—" : `${fmt(r.rtd_first)} → ${fmt(r.rtd_last)}`,
@@ -248,7 +251,8 @@ export const SUMMARY_KEY: readonly string[] = [
   "replaced; gen acc: G's samples equal to the original at masked positions.",
   "sim E_G / E_D / E_Δ: mean cosine among frequent tokens' rows of G's, D's and the delta table (last probe); " +
   "tow cos: cos(g_MLM, g_RTD) on the shared table (ES: E; NES: E_G vs E_D; GDES: E_G vs E_Δ), mean over " +
-  "probes; tok/s: training tokens per second.",
+  "probes (— for runs without probes: pretrain --probe-every N fills them); tok/s: training tokens per " +
+  "second, mean over the logged windows.",
 ];
 
 /** A fixed-width text rendering of {@link runSummary} for terminals (the demo prints it). */

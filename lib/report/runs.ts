@@ -26,7 +26,7 @@ import {
 } from "./metrics.ts";
 import { formatSummary, runSummary, SUMMARY_KEY } from "./demo.ts";
 import { type CurveOptions, lossCurves, metricCurves, skillCurves } from "./figures.ts";
-import { formatAgainst, lastTenth, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
+import { formatAgainst, lastTenth, nearThreshold, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 import type { FinetuneMetricsFile } from "../finetune/run.ts";
 
 /** Options of {@link runsReport}. */
@@ -110,28 +110,51 @@ export function settingsDiff(runs: ReportedRun[]): { shared: [string, string][];
   return { shared, differing };
 }
 
-/** What a run's eval.json says, in a sentence (null when it has none). */
-async function heldOutLine(run: ReportedRun): Promise<string | null> {
+/** What a run's eval.json says, in a sentence, and its verdict (null when it has none). */
+async function heldOutLine(run: ReportedRun): Promise<{ text: string; learned: boolean | null } | null> {
   let ev: Record<string, unknown>;
   try {
     ev = JSON.parse(await Deno.readTextFile(join(run.dir, "eval.json")));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
-    return `its eval.json could not be read (${(e as Error).message.split("\n")[0]})`;
+    return {
+      text: `its eval.json could not be read (${(e as Error).message.split("\n")[0]})`,
+      learned: null,
+    };
   }
   const auc = typeof ev.discAuc === "number" ? ev.discAuc : null;
   const gain = typeof ev.rtdGain === "number" ? ev.rtdGain : null;
   if (auc === null && gain === null) return null;
-  const on = ev.heldOut ? "held-out sequences" : "a sample of its training sequences (an optimistic reading)";
+  const n = typeof ev.sequences === "number" ? `${ev.sequences} ` : "";
+  const on = ev.heldOut
+    ? `${n}held-out sequences`
+    : `${n ? `${n}of its` : "its"} training sequences (an optimistic reading; no held-out set)`;
   const temperature = (ev.settings as { temperature?: number } | undefined)?.temperature ?? ev.temperature;
-  return `evaluated at step ${ev.step} on ${on} at T = ${temperature} (eval.json): ${skillWords(auc, gain)}`;
+  const se = (x: unknown) => (typeof x === "number" ? x : null);
+  const near = nearThreshold({
+    discAuc: auc,
+    rtdGain: gain,
+    discAucSe: se(ev.discAucSe),
+    rtdGainSe: se(ev.rtdGainSe),
+  });
+  return {
+    text: `evaluated at step ${ev.step} on ${on} at T = ${temperature} (eval.json): ` +
+      skillWords(auc, gain, se(ev.discAucSe), se(ev.rtdGainSe)) + (near ? ` — ${near}` : ""),
+    learned: notLearned(auc, gain).learned,
+  };
 }
 
 /** "has learned: AUC …, RTD gain … nats" or "has not learned yet: …", numbers never rounded across a threshold. */
-function skillWords(auc: number | null, gain: number | null): string {
+function skillWords(
+  auc: number | null,
+  gain: number | null,
+  aucSe?: number | null,
+  gainSe?: number | null,
+): string {
   const learned = notLearned(auc, gain).learned;
-  const a = auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc);
-  const g = gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain);
+  const pm = (se: number | null | undefined) => (typeof se === "number" ? ` ± ${se.toFixed(3)}` : "");
+  const a = auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc) + pm(aucSe);
+  const g = gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain) + pm(gainSe);
   return `${learned ? "has learned" : "has not learned yet"}: AUC ${a}, RTD gain ${g} nats`;
 }
 
@@ -178,11 +201,13 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
       run: run.name,
       hasDiscriminator: true,
       learned,
-      text:
-        `${run.name}: in training D ${skillWords(auc, gain)} (last ${
-          lastTenth(run.logged)
-        } of ${run.logged} ` +
-        `logged steps)${held ? `; ${held}` : ""}`,
+      text: `${run.name}: in training D ${skillWords(auc, gain)} (last ${lastTenth(run.logged)} of ` +
+        `${run.logged} logged steps)${held ? `; ${held.text}` : ""}` +
+        // Two readings of one D that disagree: D sits near a threshold, and neither alone settles it.
+        (held && held.learned !== null && held.learned !== learned
+          ? "; the two readings disagree (training batches at the run's own temperature vs the evaluation's " +
+            "sequences at its T), so D sits near the threshold"
+          : ""),
     });
   }
   return out;

@@ -24,6 +24,10 @@ import { binaryEntropy, rocAuc } from "./rtd_metrics.ts";
 /** Stream ids mixed into seeds here, apart from the training streams (1-3 in lib/train). */
 const HOLDOUT_STREAM = 4;
 const EVAL_STREAM = 5;
+const BOOTSTRAP_STREAM = 6;
+
+/** Bootstrap resamples behind {@link RtdEvaluation.discAucSe} and `rtdGainSe`. */
+export const BOOTSTRAP_RESAMPLES = 200;
 
 /** A packed corpus split into the sequences a run trains on and the ones kept for evaluation. */
 export interface HeldOutSplit {
@@ -124,6 +128,13 @@ export interface RtdEvaluation {
   rtdGain: number | null;
   /** ROC-AUC of D's logits, replaced vs original tokens. */
   discAuc: number | null;
+  /**
+   * Standard errors of `discAuc` and `rtdGain` over sequences: the spread of each number across
+   * {@link BOOTSTRAP_RESAMPLES} resamples of the evaluated sequences, drawn with replacement (seeded). Whole
+   * sequences are drawn because a sequence's tokens are not independent. Null below two sequences.
+   */
+  discAucSe?: number | null;
+  rtdGainSe?: number | null;
   /** D's accuracy at threshold 0.5, and its recall on replaced tokens. */
   discAcc: number | null;
   discRecall: number | null;
@@ -155,6 +166,8 @@ export async function evaluateRtd(
   let ceSum = 0, bceSum = 0, right = 0, recallHits = 0;
   const scores: number[] = [];
   const labels: number[] = [];
+  // Per sequence, for the bootstrap: where its tokens sit in scores/labels, its BCE sum and counts.
+  const seqs: { from: number; to: number; bce: number; tokens: number; replaced: number }[] = [];
 
   for (let k = 0; k < batches.length; k++) {
     const batch = batches[k];
@@ -199,25 +212,36 @@ export async function evaluateRtd(
     const dT = tf.tidy(() => model.discriminatorLogits(model.encode("discriminator", discIn, off), off));
     const d = (await dT.data()) as Float32Array;
     tf.dispose([dT, discIn.inputIds, discIn.tokenTypeIds, discIn.attentionMask]);
-    for (let i = 0; i < n; i++) {
-      if (batch.inputIds[i] === pad) continue;
-      const x = d[i], y = c.labels[i];
-      // max(x, 0) − x·y + log(1 + e^{−|x|}): the stable form the training loss uses.
-      bceSum += Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
-      const pred = x > 0 ? 1 : 0;
-      if (pred === y) right++;
-      if (y === 1) {
-        replaced++;
-        if (pred === 1) recallHits++;
+    const L = n / batch.batch;
+    for (let row = 0; row < batch.batch; row++) {
+      const seq = { from: scores.length, to: 0, bce: 0, tokens: 0, replaced: 0 };
+      for (let i = row * L; i < (row + 1) * L; i++) {
+        if (batch.inputIds[i] === pad) continue;
+        const x = d[i], y = c.labels[i];
+        // max(x, 0) − x·y + log(1 + e^{−|x|}): the stable form the training loss uses.
+        const bce = Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
+        bceSum += bce;
+        seq.bce += bce;
+        seq.tokens++;
+        const pred = x > 0 ? 1 : 0;
+        if (pred === y) right++;
+        if (y === 1) {
+          replaced++;
+          seq.replaced++;
+          if (pred === 1) recallHits++;
+        }
+        scores.push(x);
+        labels.push(y);
       }
-      scores.push(x);
-      labels.push(y);
+      seq.to = scores.length;
+      if (seq.tokens > 0) seqs.push(seq);
     }
   }
   if (selected === 0) throw new Error("evaluateRtd: the batches have no maskable tokens");
   const frac = rtd ? replaced / tokens : null;
   const lossRtd = rtd ? bceSum / tokens : null;
   const baseRate = frac === null ? null : binaryEntropy(frac);
+  const se = rtd ? bootstrapSe(seqs, scores, labels, seed) : { auc: null, gain: null };
   return {
     temperature,
     seed,
@@ -231,7 +255,46 @@ export async function evaluateRtd(
     baseRate,
     rtdGain: lossRtd === null || baseRate === null ? null : baseRate - lossRtd,
     discAuc: rtd ? rocAuc(scores, labels) : null,
+    discAucSe: se.auc,
+    rtdGainSe: se.gain,
     discAcc: rtd ? right / tokens : null,
     discRecall: rtd && replaced > 0 ? recallHits / replaced : null,
   };
+}
+
+/** Sample standard deviation; null below two values. */
+function sd(xs: number[]): number | null {
+  if (xs.length < 2) return null;
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+/** Bootstrap standard errors of the pooled AUC and RTD gain, resampling whole sequences (seeded). */
+function bootstrapSe(
+  seqs: { from: number; to: number; bce: number; tokens: number; replaced: number }[],
+  scores: number[],
+  labels: number[],
+  seed: number,
+): { auc: number | null; gain: number | null } {
+  if (seqs.length < 2) return { auc: null, gain: null };
+  const rng = new Rng(deriveSeed(seed, seqs.length, BOOTSTRAP_STREAM));
+  const aucs: number[] = [], gains: number[] = [];
+  for (let b = 0; b < BOOTSTRAP_RESAMPLES; b++) {
+    let bce = 0, tokens = 0, replaced = 0;
+    const s: number[] = [], l: number[] = [];
+    for (let k = 0; k < seqs.length; k++) {
+      const q = seqs[rng.int(seqs.length)];
+      bce += q.bce;
+      tokens += q.tokens;
+      replaced += q.replaced;
+      for (let i = q.from; i < q.to; i++) {
+        s.push(scores[i]);
+        l.push(labels[i]);
+      }
+    }
+    const auc = rocAuc(s, l);
+    if (auc !== null) aucs.push(auc);
+    gains.push(binaryEntropy(replaced / tokens) - bce / tokens);
+  }
+  return { auc: sd(aucs), gain: sd(gains) };
 }

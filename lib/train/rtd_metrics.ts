@@ -116,3 +116,33 @@ export function tailMean(m: readonly Record<string, unknown>[], key: string): nu
     .filter((x): x is number => typeof x === "number" && Number.isFinite(x));
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
+
+/**
+ * A sentence when the learned verdict could go either way within two standard errors: a learned D with its
+ * AUC or gain that close above its threshold ({@link NOT_LEARNED}), or a D short of learned only by numbers
+ * that close below theirs. Null when the verdict is clear or no standard error is known.
+ */
+export function nearThreshold(r: {
+  discAuc: number | null;
+  rtdGain: number | null;
+  discAucSe?: number | null;
+  rtdGainSe?: number | null;
+  sequences?: number;
+}): string | null {
+  const parts = [
+    { name: "AUC", x: r.discAuc, se: r.discAucSe, at: NOT_LEARNED.auc },
+    { name: "RTD gain", x: r.rtdGain, se: r.rtdGainSe, at: NOT_LEARNED.gain },
+  ];
+  if (parts.some((p) => p.x === null)) return null;
+  const close = (p: (typeof parts)[number]) =>
+    typeof p.se === "number" && p.se > 0 && Math.abs(p.x! - p.at) < 2 * p.se;
+  const failing = parts.filter((p) => p.x! < p.at);
+  // Learned: any number close to its threshold could undo it. Not learned: only if every failing one is close.
+  const deciding = failing.length === 0 ? parts.filter(close) : failing.every(close) ? failing : [];
+  if (deciding.length === 0) return null;
+  const named = deciding.map((p) => `${p.name} ${p.x!.toFixed(4)} ± ${p.se!.toFixed(4)} (threshold ${p.at})`);
+  return `this verdict could go either way: ${named.join(" and ")} ${
+    deciding.length > 1 ? "are" : "is"
+  } within two standard errors of the threshold${r.sequences ? ` on ${r.sequences} sequences` : ""}; ` +
+    "evaluate more (--sequences, or a held-out set) to settle it";
+}
