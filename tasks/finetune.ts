@@ -40,7 +40,7 @@ const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classi
   --max-train N          use a seeded subset of at most N training examples
   --max-eval N           use at most N dev and N test examples
   --source S             discriminator | mlm | scratch (random init, same tokenizer: the no-pre-training control)
-  --out DIR              output folder  [DIR/finetune/<task>-s<seed>]
+  --out DIR              output folder  [DIR/finetune/<task>-s<seed>, with -scratch for --source scratch]
   --force                replace an earlier result in that folder (else it is refused)
   user data:  --text-column C  --text-b-column C  --label-column C  --dev FILE  --test FILE
               --split-seed S  --metric ${METRIC_NAMES.join("|")}
@@ -218,10 +218,14 @@ if (import.meta.main) {
     if (!cli.progressJsonl) {
       const f = (x: number) => x.toFixed(4);
       console.log(
-        `\n${m.task} (seed ${m.seed}, ${m.source}${m.sharing ? `, pre-trained with ${m.sharing}` : ""}): ` +
-          `best dev at epoch ${m.best.epoch} (step ${m.best.step}/${m.steps})${
-            m.stopped_early ? ", stopped early" : ""
-          }`,
+        `\n${m.task} (seed ${m.seed}, ${
+          m.source === "scratch"
+            ? "scratch: random init, the checkpoint's sizes and tokenizer"
+            : `${m.source}${m.sharing ? `, pre-trained with ${m.sharing}` : ""}`
+        }): ` +
+          `best dev at epoch ${m.best.epoch} (step ${m.best.step} of the ${m.steps} run${
+            m.stopped_early ? `; stopped early, no better dev score for ${m.hyper.patience} evaluations` : ""
+          })`,
       );
       console.log(`  split  accuracy  macro-F1  MCC      n`);
       for (const [k, v] of [["dev", m.dev], ["test", m.test]] as const) {

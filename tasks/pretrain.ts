@@ -24,7 +24,9 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
 }) or a JSON file of overrides on "tiny"  [tiny]
   --sharing MODE       ${SHARING_MODES.join(" | ")}: embedding sharing, or the MLM-only baseline  [es]
   --joint              train NES/GDES with one joint loss instead of decoupled G then D steps
-  --steps N            length of the run (the LR schedule decays to 0 there)
+  --steps N            length of the run (the LR schedule decays to 0 there)  [the preset's: ${
+  Object.entries(PRESETS).map(([k, v]) => `${k} ${v.steps}`).join(", ")
+}]
   --until N            stop after step N (checkpointed; --resume continues exactly)
   --seed S             seed of every random choice  [0]
   --out DIR            run folder  [runs/<config>-<sharing>-s<seed>]
@@ -40,9 +42,17 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
                        synthetic:NAME[:key=value...] (${Object.keys(SYNTHETIC_LANGUAGES).join(", ")};
                        e.g. synthetic:agreement:distance=5), a folder of .txt files, or several
                        joined by + (gutenberg+brown+sotu; raise corpusMaxChars to use them all)
+                       [the preset's: ${
+  [...new Set(Object.values(PRESETS).map((c) => c.corpus))].map((corpus) =>
+    `${corpus} (${
+      Object.keys(PRESETS).filter((k) => PRESETS[k as keyof typeof PRESETS].corpus === corpus).join(", ")
+    })`
+  ).join(", ")
+}]
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
   --probe-every K      every K steps log the tug-of-war and embedding-geometry probes (tow_*, sim_*)  [0 = off]
+                       (--set heldOutSequences=64 keeps 64 sequences out of training for deno task evaluate)
   --progress-jsonl     print progress as JSON lines on stdout (for a parent process)
   --help               this text
 `;

@@ -3,12 +3,12 @@
  * that differ, whether each discriminator has learned, the summary table and the curves. For runs made
  * with `deno task pretrain` (or any folder of them: a demo, a comparison's `pretrain/`, a sweep).
  *
- *   deno task report runs/gdes-lam50 runs/gdes-lam10 [--out runs/report-gdes-lam50+gdes-lam10.html]
+ *   deno task report runs/gdes-lam50 runs/gdes-lam10   # → runs/report-gdes-lam50+gdes-lam10.html
  *
  * @module
  */
 
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { parseArgsOrExit } from "../lib/util/cli.ts";
 import { type ReportedRun, runsReport } from "../lib/report/runs.ts";
 import { summaryText } from "../lib/report/mod.ts";
@@ -19,7 +19,7 @@ const HELP = `deno task report — one HTML page comparing run folders side by s
 
   RUN                  a run folder (metrics.jsonl, config.json), or a folder holding runs (runs/demo)
   --out FILE.html      where the page goes  [one run: RUN/report.html; one folder of runs:
-                       FOLDER/runs-report.html; several: runs/report-NAME+NAME.html]
+                       FOLDER/runs-report.html; several: their common folder's report-NAME+NAME.html]
   --title TEXT         the page's title  [rtdlab runs: and the run names]
   --smooth W           EMA weight of the curves, 0 for the raw values  [0.6]
   --help               this text
@@ -27,7 +27,8 @@ const HELP = `deno task report — one HTML page comparing run folders side by s
 The page: the settings in which the runs differ, whether each discriminator has learned (means over the
 last tenth of the logged steps, and eval.json's held-out numbers where a run has one), the summary table,
 the losses, D's AUC and RTD gain against the learned thresholds, accuracies, learning rate and gradient
-norms, and the probes of runs that logged them.
+norms, the probes of runs that logged them, and each finished fine-tune in the runs' finetune/ folders
+beside what a constant classifier scores. The terminal shows the summary, verdicts and fine-tunes.
 `;
 
 function fail(msg: string): never {
@@ -37,7 +38,8 @@ function fail(msg: string): never {
 
 /**
  * Where the page goes unless `--out` says: beside a single run's files; inside a folder of runs under a
- * name no other command writes (a demo's or sweep's own report.html stays); else runs/, named after the runs.
+ * name no other command writes (a demo's or sweep's own report.html stays); for several paths, in their
+ * nearest common folder, named after them (runs/a + runs/b → runs/report-a+b.html).
  */
 export function defaultOut(paths: string[], runs: ReportedRun[]): string {
   if (paths.length === 1 && runs.length === 1 && resolve(runs[0].dir) === resolve(paths[0])) {
@@ -47,7 +49,14 @@ export function defaultOut(paths: string[], runs: ReportedRun[]): string {
   const slug = (s: string) => s.replace(/[^A-Za-z0-9.=-]+/g, "-").replace(/^-+|-+$/g, "") || "run";
   const names = paths.map((p) => slug(basename(resolve(p))));
   const joined = names.join("+");
-  return join("runs", `report-${joined.length <= 80 ? joined : `${names[0]}+${names.length - 1}-more`}.html`);
+  const name = `report-${joined.length <= 80 ? joined : `${names[0]}+${names.length - 1}-more`}.html`;
+  // The nearest folder holding every path, as typed when they share a typed prefix (relative stays relative).
+  let common = dirname(resolve(paths[0]));
+  while (!paths.every((p) => resolve(p).startsWith(common + sep) || resolve(p) === common)) {
+    common = dirname(common);
+  }
+  const rel = relative(Deno.cwd(), common);
+  return join(rel === "" ? "." : rel.startsWith("..") ? common : rel, name);
 }
 
 if (import.meta.main) {
@@ -91,5 +100,16 @@ if (import.meta.main) {
   }
   console.log(summaryText(built.summary, { key: false }));
   for (const v of built.verdicts) console.log(`- ${v.text}`);
+  if (built.fineTunes.length) {
+    console.log("\nfine-tunes (selection metric; constant = one class for every example):");
+    for (const t of built.fineTunes) {
+      console.log(
+        `- ${t.run}/${t["fine-tune"]}: ${t.encoder}, ${t.train} examples × ${t.epochs} epochs, lr ${t.lr}; ` +
+          `${t.metric} dev ${t.dev} (constant ${t["constant (dev)"]}), test ${t.test} (constant ${
+            t["constant (test)"]
+          })`,
+      );
+    }
+  }
   console.log(`\nwrote ${out} (${built.runs.length} run${built.runs.length === 1 ? "" : "s"})`);
 }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { reportedRuns, runsReport, settingsDiff } from "../lib/report/runs.ts";
 import { formatSummary } from "../lib/report/demo.ts";
+import { defaultOut } from "../tasks/report.ts";
 
 /** A run folder: config.json and 20 logged steps whose last tenth has the given AUC and gain. */
 async function writeRun(
@@ -128,6 +129,8 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
     await Deno.remove(join(root, "lam10", "eval.json"));
     assert.doesNotMatch(html, /log at different intervals/);
     assert.doesNotMatch(html, /<h2>Fine-tuning<\/h2>/, "no fine-tunes, no section");
+    // These fixtures log the same MLM losses: said to be a sanity check, not a finding.
+    assert.match(html, /lam50 and mlm; lam50 and lam10; mlm and lam10 log bit-identical generator losses/);
     // A finished fine-tune (metrics.json) gets a row with the floor it must clear; an unfinished one none.
     const tune = join(root, "lam50", "finetune", "echo-intact-s1");
     await Deno.mkdir(tune, { recursive: true });
@@ -143,21 +146,28 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
         dev: score(0.7),
         test: score(0.65),
         constant: { dev: score(0.5), test: score(0.55) },
-        one_class: { flagged: false },
+        one_class: { dev: 0.97, test: 0.6, flagged: true },
+        sizes: { train: 300, dev: 40, test: 40 },
+        hyper: { epochs: 2, learningRate: 0.001 },
       }),
     );
     const tuned = await (await runsReport([root])).report.render();
     assert.match(tuned, /<h2>Fine-tuning<\/h2>/);
     const cells = (row: string) => [...row.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
     const rows = [...tuned.matchAll(/<tr>(<td.*?)<\/tr>/g)].map((m) => cells(m[1]))
-      .filter((c) => c[1] === "echo-intact");
+      .filter((c) => c[2] === "echo-intact");
     assert.deepEqual(rows, [[
       "lam50",
+      "echo-intact-s1",
       "echo-intact",
       "1",
       "discriminator",
+      "300",
+      "2",
+      "0.001",
       "accuracy",
-      "0.700",
+      "0.700 ⚠", // 97 % of dev predicted as one class; test's 60 % is not flagged
+      "0.500",
       "0.650",
       "0.550",
       "40",
@@ -227,6 +237,23 @@ Deno.test("runs report: a run that has not logged a step yet is listed as such; 
   }
 });
 
+Deno.test("deno task report: where a page goes by default", () => {
+  const run = (dir: string) => ({ dir, name: dir, config: {}, logged: 1 });
+  assert.equal(defaultOut(["runs/a"], [run("runs/a")]), join("runs", "a", "report.html"));
+  assert.equal(
+    defaultOut(["runs/demo"], [run("runs/demo/es"), run("runs/demo/nes")]),
+    join("runs", "demo", "runs-report.html"),
+  );
+  assert.equal(
+    defaultOut(["runs/a", "runs/b/"], [run("runs/a"), run("runs/b")]),
+    join("runs", "report-a+b.html"),
+  );
+  assert.equal(
+    defaultOut(["/tmp/study/gdes", "/tmp/study/nes"], [run("/tmp/study/gdes"), run("/tmp/study/nes")]),
+    "/tmp/study/report-gdes+nes.html",
+  );
+});
+
 Deno.test("deno task report: bad input is named and writes nothing; pages go where no other report is", async () => {
   const root = await Deno.makeTempDir();
   const report = async (...args: string[]) => {
@@ -279,12 +306,33 @@ Deno.test("deno task report: bad input is named and writes nothing; pages go whe
       /<title>rtdlab runs: lam10<\/title>/,
     );
     // Several runs: named after them under runs/; the terminal shows every verdict the page does.
+    const tune = join(root, "lam50", "finetune", "echo-intact-s0");
+    await Deno.mkdir(tune, { recursive: true });
+    const score = (accuracy: number) => ({ accuracy, macro_f1: 0.5, mcc: 0, n: 40 });
+    await Deno.writeTextFile(
+      join(tune, "metrics.json"),
+      JSON.stringify({
+        task: "echo-intact",
+        seed: 0,
+        source: "discriminator",
+        metric: "accuracy",
+        dev: score(0.61),
+        test: score(0.62),
+        constant: { dev: score(0.5), test: score(0.52) },
+        sizes: { train: 300, dev: 40, test: 40 },
+        hyper: { epochs: 2, learningRate: 0.001 },
+      }),
+    );
     const two = await report("lam50", "mlm");
+    assert.match(
+      two.stdout,
+      /- lam50\/echo-intact-s0: discriminator, 300 examples × 2 epochs, lr 0\.001; accuracy dev 0\.610 \(constant 0\.500\), test 0\.620 \(constant 0\.520\)/,
+    );
     assert.equal(two.code, 0, two.stderr);
     assert.match(two.stdout, /- mlm: no discriminator \(MLM baseline\)/);
     assert.match(two.stdout, /on its training sequences \(an optimistic reading; no held-out set\)/);
-    assert.match(two.stdout, /wrote runs\/report-lam50\+mlm\.html \(2 runs\)/);
-    assert.ok(await exists(join(root, "runs", "report-lam50+mlm.html")));
+    assert.match(two.stdout, /wrote report-lam50\+mlm\.html \(2 runs\)/, "in the runs' common folder");
+    assert.ok(await exists(join(root, "report-lam50+mlm.html")));
     // A folder of runs: inside it, beside (never over) a report.html another command wrote there.
     await Deno.writeTextFile(join(root, "report.html"), "the demo's page");
     const folder = await report(".", "--title", "λ");

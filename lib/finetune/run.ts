@@ -60,8 +60,10 @@ export interface FinetuneMetricsFile {
   metric: string;
   seed: number;
   run_dir: string;
+  /** Where the encoder's sizes (and, unless `source` is "scratch", its weights) came from. */
   model_dir: string;
   source: EncoderSource;
+  /** The embedding sharing the encoder was pre-trained with; null for "scratch" (never pre-trained). */
   sharing: string | null;
   sizes: { train: number; dev: number; test: number };
   split: TaskData["split"];
@@ -164,7 +166,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
     run_dir: opts.runDir,
     model_dir: enc.modelDir,
     source: enc.source,
-    sharing: enc.sharing,
+    sharing: enc.source === "scratch" ? null : enc.sharing,
     sizes: { train: task.train.length, dev: task.dev.length, test: task.test.length },
     split: task.split,
     hyper: result.hyper,

@@ -28,6 +28,7 @@ import { formatSummary, runSummary, SUMMARY_KEY } from "./demo.ts";
 import { type CurveOptions, lossCurves, metricCurves, skillCurves } from "./figures.ts";
 import { formatAgainst, lastTenth, nearThreshold, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
 import type { FinetuneMetricsFile } from "../finetune/run.ts";
+import { ONE_CLASS_SHARE } from "../finetune/metrics.ts";
 
 /** Options of {@link runsReport}. */
 export interface RunsReportOptions {
@@ -233,20 +234,50 @@ async function fineTunes(runs: ReportedRun[]): Promise<Record<string, unknown>[]
       }
       const metric = m.metric as keyof FinetuneMetricsFile["test"];
       const f = (x: number | undefined) => (typeof x === "number" ? x.toFixed(3) : "—");
+      // ⚠ per split: the classifier predicted one class for nearly every example there.
+      const warn = (
+        share: number | undefined,
+      ) => (typeof share === "number" && share >= ONE_CLASS_SHARE ? " ⚠" : "");
       rows.push({
         run: run.name,
+        "fine-tune": e.name,
         task: m.task,
         seed: m.seed,
         encoder: m.source,
+        train: m.sizes?.train ?? "—",
+        epochs: m.hyper?.epochs ?? "—",
+        lr: m.hyper?.learningRate ?? "—",
         metric: m.metric,
-        dev: f(m.dev?.[metric]),
-        test: `${f(m.test?.[metric])}${m.one_class?.flagged ? " ⚠" : ""}`,
+        dev: `${f(m.dev?.[metric])}${warn(m.one_class?.dev)}`,
+        "constant (dev)": f(m.constant?.dev?.[metric]),
+        test: `${f(m.test?.[metric])}${warn(m.one_class?.test)}`,
         "constant (test)": f(m.constant?.test?.[metric]),
-        n: m.test?.n ?? "—",
+        "n (test)": m.test?.n ?? "—",
       });
     }
   }
   return rows;
+}
+
+/** Pairs of runs whose logged MLM losses are the same numbers at the same steps (at least 3 of them). */
+function identicalGenerators(runs: ReportedRun[], t: Table): [string, string][] {
+  const run = t.array("run") as ArrayLike<string>, step = t.array("step") as ArrayLike<number>;
+  const mlm = t.columnNames().includes("loss_mlm") ? t.array("loss_mlm") as ArrayLike<number | null> : null;
+  if (!mlm) return [];
+  const series = new Map<string, string>();
+  for (const r of runs) {
+    const parts: string[] = [];
+    for (let i = 0; i < run.length; i++) if (run[i] === r.name) parts.push(`${step[i]}:${mlm[i]}`);
+    if (parts.length >= 3) series.set(r.name, parts.join(","));
+  }
+  const pairs: [string, string][] = [];
+  const names = [...series.keys()];
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      if (series.get(names[i]) === series.get(names[j])) pairs.push([names[i], names[j]]);
+    }
+  }
+  return pairs;
 }
 
 /** What {@link runsReport} returns: the page, and what the terminal shows of it. */
@@ -256,6 +287,8 @@ export interface RunsReport {
   /** {@link runSummary} of the runs that logged steps, in the runs' order. */
   summary: Table;
   verdicts: RunVerdict[];
+  /** One row per finished fine-tune in the runs' `finetune/` folders (the page's fine-tuning table). */
+  fineTunes: Record<string, unknown>[];
 }
 
 /** y ticks as 8e-4, not plotly's SI "800µ" (a learning rate, a norm ratio). */
@@ -350,14 +383,27 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
   r.heading("Summary");
   r.table(formatSummary(summary), { caption: SUMMARY_KEY.join(" ") });
 
+  const twins = identicalGenerators(runs, t);
+  if (twins.length) {
+    r.html(
+      `<p class="caption">${
+        twins.map(([a, b]) => `${escapeHtml(a)} and ${escapeHtml(b)}`).join("; ")
+      } log bit-identical generator losses: their generators start from the same weights (paired ` +
+        `initialisation, one seed) and see the same data, and a decoupled NES or GDES generator never depends ` +
+        `on D. That is a sanity check, not a finding.</p>`,
+    );
+  }
+
   const tunes = await fineTunes(runs);
   if (tunes.length) {
     r.heading("Fine-tuning");
     r.table(tableFromRows(tunes), {
-      caption:
-        "Each fine-tune in the runs' finetune/ folders (deno task finetune): its selection metric on " +
-        "dev and test, and what a constant classifier (one class for every example) scores on test — the " +
-        "floor it must clear. ⚠: the classifier predicted one class for ≥ 95 % of the examples.",
+      caption: "Each finished fine-tune in the runs' finetune/ folders (deno task finetune): its training " +
+        "examples, epochs and learning rate, its selection metric on dev and test, and what a constant " +
+        "classifier (one class for every example) scores on each — the floor it must clear. ⚠: the " +
+        `classifier predicted one class for ≥ ${
+          Math.round(100 * ONE_CLASS_SHARE)
+        } % of that split's examples.`,
     });
   }
 
@@ -417,5 +463,5 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
       "Mean cosine among the frequent tokens' rows of E_G, E_D and E_Δ, at each probed step (raw).",
     );
   }
-  return { report: r, runs, summary, verdicts };
+  return { report: r, runs, summary, verdicts, fineTunes: tunes };
 }
