@@ -485,7 +485,12 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   }
   assert.deepEqual(results.runs.map((r: { samplingTemperature: number }) => r.samplingTemperature), [1, 2]);
   const md = await Deno.readTextFile(join(out, "results.md"));
-  assert.match(md, /\| samplingTemperature=2 \| 2 \| 0\.\d{3} \| -?0\.\d{3} \|/);
+  // One seed a point: no spread over seeds, so each T = 1 number carries its standard error over sequences.
+  assert.match(
+    md,
+    /\| samplingTemperature=2 \| 2 \| 0\.\d{3} \(SE 0\.\d{3}\) \| -?0\.\d{3} \(SE 0\.\d{3}\) \|/,
+  );
+  assert.ok(results.runs.every((r: { eval: { disc_auc_se: number } }) => r.eval.disc_auc_se > 0));
   const html = await Deno.readTextFile(join(out, "report.html"));
   assert.match(html, /vs samplingTemperature/);
   assert.match(html, /D's AUC and RTD gain during training/);

@@ -23,6 +23,8 @@ export interface MeanStd {
   mean: number;
   std: number | null;
   n: number;
+  /** One run only: its standard error over the evaluated sequences, where known (no spread over seeds). */
+  se?: number | null;
 }
 
 function meanStd(xs: (number | null | undefined)[]): MeanStd | null {
@@ -55,6 +57,11 @@ export interface GroupRow {
   learned: number;
 }
 
+/** A one-run point's number with that run's standard error (several runs: their spread says more). */
+function withSe(x: MeanStd | null, ses: (number | null | undefined)[]): MeanStd | null {
+  return x && x.n === 1 && typeof ses[0] === "number" ? { ...x, se: ses[0] } : x;
+}
+
 /** Groups the runs of each point (its seeds) in sweep order. */
 export function groupResults(results: PointResult[]): GroupRow[] {
   const groups = new Map<string, PointResult[]>();
@@ -69,8 +76,8 @@ export function groupResults(results: PointResult[]): GroupRow[] {
       values: rs[0].values,
       runs: rs.length,
       done: done.length,
-      auc: meanStd(ev("disc_auc")),
-      gain: meanStd(ev("rtd_gain")),
+      auc: withSe(meanStd(ev("disc_auc")), ev("disc_auc_se")),
+      gain: withSe(meanStd(ev("rtd_gain")), ev("rtd_gain_se")),
       baseRate: meanStd(ev("base_rate")),
       lossMlm: meanStd(ev("loss_mlm")),
       genAcc: meanStd(ev("gen_acc")),
@@ -85,10 +92,13 @@ export function groupResults(results: PointResult[]): GroupRow[] {
   });
 }
 
-/** `0.612 ± 0.013` (std only with two or more values), or `—`. */
+/** `0.612 ± 0.013` (std over seeds, two or more), `0.612 (SE 0.008)` (one run's standard error), or `—`. */
 export function formatMeanStd(x: MeanStd | null, digits = 3): string {
   if (!x) return "—";
-  return x.std === null ? x.mean.toFixed(digits) : `${x.mean.toFixed(digits)} ± ${x.std.toFixed(digits)}`;
+  if (x.std !== null) return `${x.mean.toFixed(digits)} ± ${x.std.toFixed(digits)}`;
+  return typeof x.se === "number"
+    ? `${x.mean.toFixed(digits)} (SE ${x.se.toFixed(digits)})`
+    : x.mean.toFixed(digits);
 }
 
 function formatTokens(n: number): string {

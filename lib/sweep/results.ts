@@ -61,7 +61,8 @@ export async function writeResults(root: string, input: ResultsInput): Promise<s
 **T = 1 numbers**: every run's final checkpoint is judged on its ${plan.holdout} held-out sequences (kept ` +
     `out of its training, \`heldOutSequences\`), with replacements the generator samples at temperature ` +
     `${plan.eval.temperature} (evaluation seed ${plan.eval.seed}), whatever temperature the run trained at. ` +
-    `D AUC: ROC-AUC of D's logits, replaced vs original tokens (0.5 = chance). RTD gain = base-rate entropy − ` +
+    `D AUC: ROC-AUC of D's logits, replaced vs original tokens (0.5 = chance); "± x": the std over seeds, ` +
+    `"(SE x)": a one-seed point's standard error over its held-out sequences (bootstrap). RTD gain = base-rate entropy − ` +
     `RTD loss (nats), the base-rate entropy being the binary entropy of the replaced fraction, the loss of a ` +
     `constant predictor; it grows with the share of tokens replaced, so compare gains at one mask rate. MLM ` +
     `loss and G acc: the generator at the masked positions of the same batches. "D AUC (train)" and "RTD gain ` +

@@ -135,6 +135,9 @@ export interface PointResult {
   eval: {
     disc_auc: number | null;
     rtd_gain: number | null;
+    /** Standard errors over the evaluated sequences (bootstrap; null in evaluations made before them). */
+    disc_auc_se: number | null;
+    rtd_gain_se: number | null;
     base_rate: number | null;
     loss_rtd: number | null;
     loss_mlm: number;
@@ -184,6 +187,8 @@ export async function collectPoint(
       ? {
         disc_auc: ev.discAuc,
         rtd_gain: ev.rtdGain,
+        disc_auc_se: ev.discAucSe ?? null,
+        rtd_gain_se: ev.rtdGainSe ?? null,
         base_rate: ev.baseRate,
         loss_rtd: ev.lossRtd,
         loss_mlm: ev.lossMlm,
