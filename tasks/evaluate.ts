@@ -13,7 +13,8 @@ import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import type { EvalFile } from "../lib/sweep/runs.ts";
-import { nearThreshold, notLearned } from "../lib/train/rtd_metrics.ts";
+import { formatAgainst, formatSe, nearThreshold, NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
+import { MIN_BOOTSTRAP_SEQUENCES } from "../lib/train/evaluate.ts";
 
 const HELP =
   `deno task evaluate — D's AUC and RTD gain on temperature-1 replacements, at a run's latest checkpoint
@@ -47,7 +48,7 @@ if (import.meta.main) {
       temperature: { type: "string", default: "1" },
       seed: { type: "string", default: "0" },
       batch: { type: "string", default: "16" },
-      sequences: { type: "string", default: "64" },
+      sequences: { type: "string" },
       "disallow-correct": { type: "boolean", default: false },
       out: { type: "string" },
       backend: { type: "string", default: "wasm" },
@@ -77,7 +78,7 @@ if (import.meta.main) {
   };
   const seed = int("seed", values.seed!, 0);
   const batchSize = int("batch", values.batch!, 1);
-  const sequences = int("sequences", values.sequences!, 1);
+  const sequences = int("sequences", values.sequences ?? "64", 1);
   try {
     await initBackend(values.backend as BackendName);
     const r = await evaluateRunDir(values.run, {
@@ -87,6 +88,12 @@ if (import.meta.main) {
       sequences,
       disallowCorrect: values["disallow-correct"],
     });
+    if (r.heldOut && values.sequences !== undefined) {
+      console.error(
+        `note: --sequences applies to runs without a held-out set; this run's ${r.sequences} held-out ` +
+          "sequences were all scored (train with a larger heldOutSequences for more)",
+      );
+    }
     if (values.out) {
       const file: EvalFile = { format: "rtdlab-eval-1", settings: { temperature, seed, batchSize }, ...r };
       await writeJsonAtomic(values.out, file);
@@ -98,11 +105,12 @@ if (import.meta.main) {
       } ` +
         `sequences, ${r.tokens} tokens, ${r.selected} masked; replacements sampled at T = ${temperature}, seed ${seed}`,
     );
-    const pm = (x: number | null, se: number | null | undefined) =>
-      x === null ? "—" : `${f(x)}${typeof se === "number" ? ` ± ${f(se)}` : ""}`;
+    // Never rounded across a learned threshold; a standard error never rounded to 0.
+    const pm = (x: number | null, se: number | null | undefined, at: number) =>
+      x === null ? "—" : `${formatAgainst(x, at, 4)}${typeof se === "number" ? ` ± ${formatSe(se, 4)}` : ""}`;
     const rows: [string, string][] = [
-      ["discriminator ROC-AUC", pm(r.discAuc, r.discAucSe)],
-      ["RTD gain (nats)", pm(r.rtdGain, r.rtdGainSe)],
+      ["discriminator ROC-AUC", pm(r.discAuc, r.discAucSe, NOT_LEARNED.auc)],
+      ["RTD gain (nats)", pm(r.rtdGain, r.rtdGainSe, NOT_LEARNED.gain)],
       ["RTD loss / base-rate entropy", `${f(r.lossRtd)} / ${f(r.baseRate)}`],
       ["replaced fraction", f(r.replacedFrac)],
       ["recall on replaced", f(r.discRecall)],
@@ -112,7 +120,9 @@ if (import.meta.main) {
     for (const [k, v] of rows) console.log(`  ${k.padEnd(29)} ${v}`);
     if (r.lossRtd !== null) {
       console.log(
-        `  ± one standard error over the ${r.sequences} sequences (bootstrap, whole sequences resampled)`,
+        r.discAucSe === null || r.discAucSe === undefined
+          ? `  no standard errors: fewer than ${MIN_BOOTSTRAP_SEQUENCES} sequences to resample`
+          : `  ± one standard error over the evaluated sequences (bootstrap, whole sequences resampled)`,
       );
       // Scored on sequences it trained on, D's skill is an upper bound on what it does on new text.
       const where = r.heldOut

@@ -13,6 +13,7 @@
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { DEFAULT_HYPERPARAMS, type FinetuneHyperparams, runFinetune } from "../lib/finetune/mod.ts";
 import type { EncoderSource } from "../lib/finetune/classifier.ts";
+import type { ClassificationMetrics } from "../lib/finetune/metrics.ts";
 import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
@@ -149,6 +150,36 @@ export function parseCli(argv: string[]) {
   };
 }
 
+/**
+ * Whether a fine-tune's test score clears the constant classifier's, in words. For accuracy, against two
+ * binomial standard errors √(p(1 − p)/n) of the fine-tune's own accuracy; the other metrics have no such
+ * simple error, so only above or not.
+ */
+export function floorVerdict(
+  metric: string,
+  test: ClassificationMetrics,
+  constant: ClassificationMetrics,
+): string {
+  const k = metric as keyof ClassificationMetrics;
+  const score = test[k], floor = constant[k];
+  if (metric !== "accuracy") {
+    return `${metric} ${
+      score > floor ? "above" : "NOT above"
+    } the constant classifier's (no standard error for it)`;
+  }
+  const se = Math.sqrt(Math.max(score * (1 - score), 1e-12) / test.n);
+  const diff = score - floor;
+  return diff > 2 * se
+    ? `accuracy beats the constant classifier's by ${diff.toFixed(3)}, more than two standard errors (±${
+      se.toFixed(3)
+    })`
+    : diff > 0
+    ? `accuracy is ${diff.toFixed(3)} above the constant classifier's, within two standard errors (±${
+      se.toFixed(3)
+    } on ${test.n} examples): not shown to beat it`
+    : `accuracy does NOT beat the constant classifier's`;
+}
+
 if (import.meta.main) {
   let cli;
   try {
@@ -223,7 +254,7 @@ if (import.meta.main) {
             ? "scratch: random init, the checkpoint's sizes and tokenizer"
             : `${m.source}${m.sharing ? `, pre-trained with ${m.sharing}` : ""}`
         }): ` +
-          `best dev at epoch ${m.best.epoch} (step ${m.best.step} of the ${m.steps} run${
+          `best dev at epoch ${m.best.epoch} (step ${m.best.step} of ${m.steps} steps run${
             m.stopped_early ? `; stopped early, no better dev score for ${m.hyper.patience} evaluations` : ""
           })`,
       );
@@ -238,10 +269,9 @@ if (import.meta.main) {
         const c = m.constant.test;
         console.log(
           `  const  ${f(c.accuracy)}    ${f(c.macro_f1)}    ${f(c.mcc).padStart(7)}  ${c.n}   ` +
-            `(test: one class for every example, the best per metric; ${m.metric} ${
-              m.test[m.metric as keyof typeof c] > c[m.metric as keyof typeof c] ? "beaten" : "NOT beaten"
-            })`,
+            `(test: one class for every example, the best per metric)`,
         );
+        console.log(`  ${floorVerdict(m.metric, m.test, c)}`);
       }
       console.log(
         `  selection metric: ${m.metric}; wall time ${formatDuration((performance.now() - t0) / 1000)}`,

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { parseCli } from "../tasks/pretrain.ts";
-import { parseCli as parseFinetuneCli } from "../tasks/finetune.ts";
+import { floorVerdict, parseCli as parseFinetuneCli } from "../tasks/finetune.ts";
 import { DEMO_SENTENCES, demoSentences, parseDemoArgs } from "../tasks/demo.ts";
 import { preset, validateConfig } from "../lib/config.ts";
 import { generateSynthetic } from "../lib/text/synthetic.ts";
@@ -155,6 +155,24 @@ Deno.test("demo: deberta-mini on synthetic:echo by default; --config checked; th
   // Fresh: not the first sentences the pre-training corpus holds.
   const corpus = splitSentences(generateSynthetic("synthetic:echo:tokens=2000").map((d) => d.text).join(" "));
   assert.ok(!corpus.includes(a) || !corpus.includes(b));
+});
+
+Deno.test("finetune: the constant classifier is beaten only beyond two standard errors of accuracy", () => {
+  const m = (accuracy: number, n: number) => ({ accuracy, macro_f1: 0.5, mcc: 0.1, n });
+  // 0.555 vs 0.525 on 200 examples: about one standard error (±0.035) — not shown.
+  assert.match(
+    floorVerdict("accuracy", m(0.555, 200), m(0.525, 200)),
+    /within two standard errors \(±0\.035 on 200/,
+  );
+  assert.match(
+    floorVerdict("accuracy", m(0.7, 200), m(0.525, 200)),
+    /beats the constant classifier's by 0\.175/,
+  );
+  assert.match(floorVerdict("accuracy", m(0.5, 200), m(0.525, 200)), /does NOT beat/);
+  assert.match(
+    floorVerdict("macro_f1", m(0.5, 200), { ...m(0.525, 200), macro_f1: 0.4 }),
+    /above the constant/,
+  );
 });
 
 Deno.test("finetune CLI: --force is off unless given", () => {

@@ -125,7 +125,28 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
       /on 64 held-out sequences at T = 1 \(eval\.json\): has learned: AUC 0\.690 ± 0\.012, RTD gain 0\.052 ± 0\.004 nats/,
     );
     assert.match(again, /could go either way: RTD gain 0\.0520 ± 0\.0040 \(threshold 0\.05\)/);
-    assert.match(again, /the two readings disagree/);
+    assert.match(
+      again,
+      /the two readings disagree: training reads its last 2 logged batches \(no standard error\), the evaluation held-out sequences; the evaluation is within two standard errors of a threshold, so D sits near it/,
+    );
+    // Far from the thresholds, and older than the run: no "near" claim, and a word that it is stale.
+    await Deno.writeTextFile(
+      join(root, "lam10", "eval.json"),
+      JSON.stringify({
+        step: 50,
+        heldOut: true,
+        sequences: 64,
+        temperature: 1,
+        discAuc: 0.93,
+        rtdGain: 0.21,
+        discAucSe: 0.004,
+        rtdGainSe: 0.006,
+      }),
+    );
+    const far = (await runsReport([join(root, "lam10")])).verdicts[0].text;
+    assert.match(far, /eval\.json is of step 50, the run has trained to 100: re-run deno task evaluate/);
+    assert.match(far, /the two readings disagree/);
+    assert.doesNotMatch(far, /sits near|could go either way|T = 1, the evaluation/);
     await Deno.remove(join(root, "lam10", "eval.json"));
     assert.doesNotMatch(html, /log at different intervals/);
     assert.doesNotMatch(html, /<h2>Fine-tuning<\/h2>/, "no fine-tunes, no section");

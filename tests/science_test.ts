@@ -12,7 +12,14 @@ import { initBackend } from "../lib/backend/mod.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, decays, learningRate } from "../lib/train/optimizer.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
-import { binaryEntropy, formatAgainst, nearThreshold, notLearned, rocAuc } from "../lib/train/rtd_metrics.ts";
+import {
+  binaryEntropy,
+  formatAgainst,
+  formatSe,
+  nearThreshold,
+  notLearned,
+  rocAuc,
+} from "../lib/train/rtd_metrics.ts";
 import { maskBatch } from "../lib/text/masking.ts";
 import { createModel } from "../lib/model/mod.ts";
 import { pairedInitKey } from "../lib/model/embeddings.ts";
@@ -248,6 +255,20 @@ Deno.test("ROC-AUC and RTD gain: hand-computed values, ties, a constant predicto
   assertEquals(near(0.594, -0.18, 0.008, 0.001), null, "a gain far below 0.05 settles it, whatever the AUC");
   assertMatch(near(0.594, 0.047, 0.008, 0.003)!, /AUC 0\.5940 ± 0\.0080 \(threshold 0\.6\) and RTD gain/);
   assertEquals(near(0.6, 0.05, null, null), null, "no standard error, no claim");
+  assertMatch(
+    near(0.69, 0.0499996, 0.01, 0.001)!,
+    /RTD gain 0\.0499996 ± 0\.0010/,
+    "never rounded onto the threshold",
+  );
+  assertMatch(
+    nearThreshold({ discAuc: 0.69, rtdGain: 0.052, discAucSe: 0.01, rtdGainSe: 0.004, heldOut: true })!,
+    /a larger held-out set settles it/,
+  );
+  assertMatch(near(0.69, 0.052, 0.01, 0.004)!, /more --sequences/);
+  assertEquals(formatAgainst(0.5999996, 0.6), "0.5999996");
+  assertEquals(formatSe(0.00007), "7.0e-5");
+  assertEquals(formatSe(0.0123), "0.012");
+  assertEquals(formatSe(0), "0");
 });
 
 Deno.test("ROC-AUC equals the pairwise definition P(positive > negative) + ½ P(tie) on tied random scores", () => {

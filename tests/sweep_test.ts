@@ -22,7 +22,7 @@ import {
   trainingSeconds,
 } from "../lib/sweep/runs.ts";
 import { tailMean } from "../lib/train/rtd_metrics.ts";
-import { runCurves } from "../lib/sweep/report.ts";
+import { formatMeanStd, runCurves } from "../lib/sweep/report.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import type { MetricsRecord } from "../lib/train/run.ts";
@@ -257,13 +257,12 @@ Deno.test("evaluateRtd: AUC in [0, 1], gain = base rate − loss, base rate = H(
     assert.ok(Math.abs(r.replacedFrac! * r.tokens - r.selected * (1 - r.genAcc!)) < 1e-9);
     // Standard errors over sequences (bootstrap): present, positive, and smaller with more sequences.
     assert.ok(r.discAucSe! > 0 && r.discAucSe! < 0.5 && r.rtdGainSe! > 0, `${r.discAucSe} ${r.rtdGainSe}`);
-    const few = await evaluateRtd(t, batches.slice(0, 1));
-    assert.ok(
-      few.sequences < r.sequences && few.discAucSe! > r.discAucSe!,
-      `${few.discAucSe} vs ${r.discAucSe}`,
-    );
-    const one = await evaluateRtd(t, [randomBatch(1, 1)]);
-    assert.equal(one.discAucSe, null, "one sequence has no spread to measure");
+    const many = await evaluateRtd(t, Array.from({ length: 10 }, (_, k) => randomBatch(10 + k, 4)));
+    assert.ok(many.discAucSe! < r.discAucSe!, `40 sequences: ${many.discAucSe} vs 11: ${r.discAucSe}`);
+    const few = await evaluateRtd(t, batches.slice(0, 2));
+    assert.equal(few.sequences, 8);
+    assert.equal(few.discAucSe, null, "below 10 sequences the resamples are too few to give a spread");
+    assert.equal(few.rtdGainSe, null);
   } finally {
     t.dispose();
   }
@@ -403,6 +402,17 @@ Deno.test("sweep numbers from metrics.jsonl: training time over resumes, median 
   assert.equal(tailMean(many, "disc_auc"), 1, "the last tenth of 20 logged steps is 2 steps");
 });
 
+Deno.test("sweep cells: D's numbers never round across a threshold; a tiny standard error is not 0", () => {
+  assert.equal(formatMeanStd({ mean: 0.0496, std: null, n: 1, se: 0.003 }, 3, 0.05), "0.0496 (SE 0.003)");
+  assert.equal(formatMeanStd({ mean: 0.5996, std: 0.01, n: 2 }, 3, 0.6), "0.5996 ± 0.010");
+  assert.equal(formatMeanStd({ mean: -0.002, std: null, n: 1, se: 0.00007 }, 3, 0.05), "-0.002 (SE 7.0e-5)");
+  assert.equal(
+    formatMeanStd({ mean: 0.5996, std: null, n: 1 }),
+    "0.600",
+    "other columns keep plain rounding",
+  );
+});
+
 Deno.test("sweep curves: each point a colour, and a dotted line where D counts as learned on the AUC and gain panels", () => {
   const rec = (step: number) =>
     ({ step, disc_auc: 0.7, rtd_gain: 0.06, loss_mlm: 5 }) as unknown as MetricsRecord;
@@ -433,7 +443,7 @@ async function sweep(out: string, extra: string[] = []) {
     "--grid",
     "samplingTemperature=1,2",
     "--holdout",
-    "6",
+    "12",
     "--eval-batch",
     "4",
     "--parallel",

@@ -26,7 +26,14 @@ import {
 } from "./metrics.ts";
 import { formatSummary, runSummary, SUMMARY_KEY } from "./demo.ts";
 import { type CurveOptions, lossCurves, metricCurves, skillCurves } from "./figures.ts";
-import { formatAgainst, lastTenth, nearThreshold, NOT_LEARNED, notLearned } from "../train/rtd_metrics.ts";
+import {
+  formatAgainst,
+  formatSe,
+  lastTenth,
+  nearThreshold,
+  NOT_LEARNED,
+  notLearned,
+} from "../train/rtd_metrics.ts";
 import type { FinetuneMetricsFile } from "../finetune/run.ts";
 import { ONE_CLASS_SHARE } from "../finetune/metrics.ts";
 
@@ -111,8 +118,18 @@ export function settingsDiff(runs: ReportedRun[]): { shared: [string, string][];
   return { shared, differing };
 }
 
-/** What a run's eval.json says, in a sentence, and its verdict (null when it has none). */
-async function heldOutLine(run: ReportedRun): Promise<{ text: string; learned: boolean | null } | null> {
+/** What a run's eval.json says: a sentence, its verdict, and what the verdict rests on (null when it has none). */
+interface HeldOutReading {
+  text: string;
+  learned: boolean | null;
+  /** Within two standard errors of a threshold ({@link nearThreshold}). */
+  near: boolean;
+  step: number | null;
+  temperature: number | null;
+  heldOut: boolean;
+}
+
+async function heldOutLine(run: ReportedRun): Promise<HeldOutReading | null> {
   let ev: Record<string, unknown>;
   try {
     ev = JSON.parse(await Deno.readTextFile(join(run.dir, "eval.json")));
@@ -121,27 +138,41 @@ async function heldOutLine(run: ReportedRun): Promise<{ text: string; learned: b
     return {
       text: `its eval.json could not be read (${(e as Error).message.split("\n")[0]})`,
       learned: null,
+      near: false,
+      step: null,
+      temperature: null,
+      heldOut: false,
     };
   }
   const auc = typeof ev.discAuc === "number" ? ev.discAuc : null;
   const gain = typeof ev.rtdGain === "number" ? ev.rtdGain : null;
   if (auc === null && gain === null) return null;
-  const n = typeof ev.sequences === "number" ? `${ev.sequences} ` : "";
-  const on = ev.heldOut
-    ? `${n}held-out sequences`
-    : `${n ? `${n}of its` : "its"} training sequences (an optimistic reading; no held-out set)`;
-  const temperature = (ev.settings as { temperature?: number } | undefined)?.temperature ?? ev.temperature;
-  const se = (x: unknown) => (typeof x === "number" ? x : null);
+  const num = (x: unknown) => (typeof x === "number" ? x : null);
+  const sequences = num(ev.sequences) ?? undefined;
+  const heldOut = ev.heldOut === true;
+  const on = heldOut
+    ? `${sequences ?? ""} held-out sequences`.trim()
+    : `${
+      sequences ? `${sequences} of its` : "its"
+    } training sequences (an optimistic reading; no held-out set)`;
+  const temperature = num((ev.settings as { temperature?: unknown } | undefined)?.temperature) ??
+    num(ev.temperature);
   const near = nearThreshold({
     discAuc: auc,
     rtdGain: gain,
-    discAucSe: se(ev.discAucSe),
-    rtdGainSe: se(ev.rtdGainSe),
+    discAucSe: num(ev.discAucSe),
+    rtdGainSe: num(ev.rtdGainSe),
+    sequences,
+    heldOut,
   });
   return {
-    text: `evaluated at step ${ev.step} on ${on} at T = ${temperature} (eval.json): ` +
-      skillWords(auc, gain, se(ev.discAucSe), se(ev.rtdGainSe)) + (near ? ` — ${near}` : ""),
+    text: `evaluated at step ${ev.step} on ${on} at T = ${temperature ?? "?"} (eval.json): ` +
+      skillWords(auc, gain, num(ev.discAucSe), num(ev.rtdGainSe)) + (near ? ` — ${near}` : ""),
     learned: notLearned(auc, gain).learned,
+    near: near !== null,
+    step: num(ev.step),
+    temperature,
+    heldOut,
   };
 }
 
@@ -153,7 +184,7 @@ function skillWords(
   gainSe?: number | null,
 ): string {
   const learned = notLearned(auc, gain).learned;
-  const pm = (se: number | null | undefined) => (typeof se === "number" ? ` ± ${se.toFixed(3)}` : "");
+  const pm = (se: number | null | undefined) => (typeof se === "number" ? ` ± ${formatSe(se)}` : "");
   const a = auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc) + pm(aucSe);
   const g = gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain) + pm(gainSe);
   return `${learned ? "has learned" : "has not learned yet"}: AUC ${a}, RTD gain ${g} nats`;
@@ -204,11 +235,7 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
       learned,
       text: `${run.name}: in training D ${skillWords(auc, gain)} (last ${lastTenth(run.logged)} of ` +
         `${run.logged} logged steps)${held ? `; ${held.text}` : ""}` +
-        // Two readings of one D that disagree: D sits near a threshold, and neither alone settles it.
-        (held && held.learned !== null && held.learned !== learned
-          ? "; the two readings disagree (training batches at the run's own temperature vs the evaluation's " +
-            "sequences at its T), so D sits near the threshold"
-          : ""),
+        (held ? readingsNote(run, held, learned, Number(row.steps)) : ""),
     });
   }
   return out;
@@ -278,6 +305,36 @@ function identicalGenerators(runs: ReportedRun[], t: Table): [string, string][] 
     }
   }
   return pairs;
+}
+
+/**
+ * What to make of training's and eval.json's readings side by side: an evaluation older than the run's
+ * last step, and when the two verdicts disagree, what differs between them (claiming "near the threshold"
+ * only where the evaluation's own standard errors say so).
+ */
+function readingsNote(run: ReportedRun, held: HeldOutReading, learned: boolean, lastStep: number): string {
+  const notes: string[] = [];
+  if (held.step !== null && held.step < lastStep) {
+    notes.push(
+      `eval.json is of step ${held.step}, the run has trained to ${lastStep}: re-run deno task evaluate`,
+    );
+  }
+  if (held.learned !== null && held.learned !== learned) {
+    const trainT = typeof run.config.samplingTemperature === "number" ? run.config.samplingTemperature : 1;
+    const batch = typeof run.config.batchSize === "number" ? ` of ${run.config.batchSize} sequences` : "";
+    const differs = [
+      `training reads its last ${lastTenth(run.logged)} logged batches${batch} (no standard error), the ` +
+      `evaluation ${held.heldOut ? "held-out" : "training"} sequences`,
+      ...(held.temperature !== null && held.temperature !== trainT
+        ? [`training samples at T = ${trainT}, the evaluation at T = ${held.temperature}`]
+        : []),
+    ];
+    notes.push(
+      `the two readings disagree: ${differs.join("; ")}` +
+        (held.near ? "; the evaluation is within two standard errors of a threshold, so D sits near it" : ""),
+    );
+  }
+  return notes.length ? `; ${notes.join("; ")}` : "";
 }
 
 /** What {@link runsReport} returns: the page, and what the terminal shows of it. */
@@ -375,7 +432,8 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
       `training: means of D's ROC-AUC and RTD gain (base-rate entropy − RTD loss) over the last tenth of each ` +
       `run's logged steps, at the run's own sampling temperature. D counts as learned from AUC ` +
       `${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain} nats (a constant predictor scores 0.5 and 0); below ` +
-      `either, readings that depend on D describe a model without the skill. ` +
+      `either, readings that depend on D describe a model without the skill. "±": one standard error of ` +
+      `the evaluation over its sequences (a bootstrap of whole sequences). ` +
       `<code>deno task evaluate --run DIR --out DIR/eval.json</code> scores a run at T = 1 on its held-out ` +
       `sequences (without any, on a sample of its training sequences); this page then shows it.</p>`,
   );

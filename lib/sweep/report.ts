@@ -10,7 +10,7 @@ import { formatDuration } from "../util/progress.ts";
 import { METRIC_LABELS, RUN_COLORS } from "../report/figures.ts";
 import { smoothSeries, stdev } from "../report/metrics.ts";
 import { escapeHtml, type Figure, type Trace } from "../report/plotly.ts";
-import { NOT_LEARNED } from "../train/rtd_metrics.ts";
+import { formatAgainst, formatSe, NOT_LEARNED } from "../train/rtd_metrics.ts";
 import type { MetricsRecord } from "../train/run.ts";
 import type { PointResult } from "./runs.ts";
 
@@ -58,8 +58,12 @@ export interface GroupRow {
 }
 
 /** A one-run point's number with that run's standard error (several runs: their spread says more). */
-function withSe(x: MeanStd | null, ses: (number | null | undefined)[]): MeanStd | null {
-  return x && x.n === 1 && typeof ses[0] === "number" ? { ...x, se: ses[0] } : x;
+function withSe(values: (number | null)[], ses: (number | null | undefined)[]): MeanStd | null {
+  const x = meanStd(values);
+  if (!x || x.n !== 1) return x;
+  // The one run whose value counted, and its own standard error.
+  const k = values.findIndex((v) => typeof v === "number" && Number.isFinite(v));
+  return typeof ses[k] === "number" ? { ...x, se: ses[k] } : x;
 }
 
 /** Groups the runs of each point (its seeds) in sweep order. */
@@ -76,8 +80,8 @@ export function groupResults(results: PointResult[]): GroupRow[] {
       values: rs[0].values,
       runs: rs.length,
       done: done.length,
-      auc: withSe(meanStd(ev("disc_auc")), ev("disc_auc_se")),
-      gain: withSe(meanStd(ev("rtd_gain")), ev("rtd_gain_se")),
+      auc: withSe(ev("disc_auc"), ev("disc_auc_se")),
+      gain: withSe(ev("rtd_gain"), ev("rtd_gain_se")),
       baseRate: meanStd(ev("base_rate")),
       lossMlm: meanStd(ev("loss_mlm")),
       genAcc: meanStd(ev("gen_acc")),
@@ -92,13 +96,15 @@ export function groupResults(results: PointResult[]): GroupRow[] {
   });
 }
 
-/** `0.612 ± 0.013` (std over seeds, two or more), `0.612 (SE 0.008)` (one run's standard error), or `—`. */
-export function formatMeanStd(x: MeanStd | null, digits = 3): string {
+/**
+ * `0.612 ± 0.013` (std over seeds, two or more), `0.612 (SE 0.008)` (one run's standard error), or `—`.
+ * With `threshold` the mean is never rounded across it (D's AUC and gain beside the "learned" column).
+ */
+export function formatMeanStd(x: MeanStd | null, digits = 3, threshold?: number): string {
   if (!x) return "—";
-  if (x.std !== null) return `${x.mean.toFixed(digits)} ± ${x.std.toFixed(digits)}`;
-  return typeof x.se === "number"
-    ? `${x.mean.toFixed(digits)} (SE ${x.se.toFixed(digits)})`
-    : x.mean.toFixed(digits);
+  const mean = threshold === undefined ? x.mean.toFixed(digits) : formatAgainst(x.mean, threshold, digits);
+  if (x.std !== null) return `${mean} ± ${formatSe(x.std, digits)}`;
+  return typeof x.se === "number" ? `${mean} (SE ${formatSe(x.se, digits)})` : mean;
 }
 
 function formatTokens(n: number): string {
@@ -135,13 +141,14 @@ export function resultsCells(rows: GroupRow[], swept: string[]): TableCells {
   const body = rows.map((r) => [
     r.group,
     ...swept.map((k) => r.values[k] ?? "(base)"),
-    formatMeanStd(r.auc),
-    formatMeanStd(r.gain),
+    formatMeanStd(r.auc, 3, NOT_LEARNED.auc),
+    formatMeanStd(r.gain, 3, NOT_LEARNED.gain),
     formatMeanStd(r.baseRate),
     formatMeanStd(r.lossMlm),
     formatMeanStd(r.genAcc),
-    formatMeanStd(r.trainAuc) + (r.samplingTemperature !== 1 ? ` (T=${r.samplingTemperature})` : ""),
-    formatMeanStd(r.trainGain),
+    formatMeanStd(r.trainAuc, 3, NOT_LEARNED.auc) +
+    (r.samplingTemperature !== 1 ? ` (T=${r.samplingTemperature})` : ""),
+    formatMeanStd(r.trainGain, 3, NOT_LEARNED.gain),
     formatTokens(r.tokens),
     r.tokensPerS ? String(Math.round(r.tokensPerS.mean)) : "—",
     r.wallS ? formatDuration(r.wallS.mean) : "—",

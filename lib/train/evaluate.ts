@@ -28,6 +28,8 @@ const BOOTSTRAP_STREAM = 6;
 
 /** Bootstrap resamples behind {@link RtdEvaluation.discAucSe} and `rtdGainSe`. */
 export const BOOTSTRAP_RESAMPLES = 200;
+/** Fewest scored sequences for which the standard errors are given (null below). */
+export const MIN_BOOTSTRAP_SEQUENCES = 10;
 
 /** A packed corpus split into the sequences a run trains on and the ones kept for evaluation. */
 export interface HeldOutSplit {
@@ -131,7 +133,8 @@ export interface RtdEvaluation {
   /**
    * Standard errors of `discAuc` and `rtdGain` over sequences: the spread of each number across
    * {@link BOOTSTRAP_RESAMPLES} resamples of the evaluated sequences, drawn with replacement (seeded). Whole
-   * sequences are drawn because a sequence's tokens are not independent. Null below two sequences.
+   * sequences are drawn because a sequence's tokens are not independent. Null below
+   * {@link MIN_BOOTSTRAP_SEQUENCES} scored sequences.
    */
   discAucSe?: number | null;
   rtdGainSe?: number | null;
@@ -276,9 +279,10 @@ function bootstrapSe(
   labels: number[],
   seed: number,
 ): { auc: number | null; gain: number | null } {
-  if (seqs.length < 2) return { auc: null, gain: null };
+  // Below MIN_BOOTSTRAP_SEQUENCES the resamples are too few and too alike to give a spread worth reading.
+  if (seqs.length < MIN_BOOTSTRAP_SEQUENCES) return { auc: null, gain: null };
   const rng = new Rng(deriveSeed(seed, seqs.length, BOOTSTRAP_STREAM));
-  const aucs: number[] = [], gains: number[] = [];
+  const aucs: (number | null)[] = [], gains: number[] = [];
   for (let b = 0; b < BOOTSTRAP_RESAMPLES; b++) {
     let bce = 0, tokens = 0, replaced = 0;
     const s: number[] = [], l: number[] = [];
@@ -292,9 +296,9 @@ function bootstrapSe(
         l.push(labels[i]);
       }
     }
-    const auc = rocAuc(s, l);
-    if (auc !== null) aucs.push(auc);
+    aucs.push(rocAuc(s, l));
     gains.push(binaryEntropy(replaced / tokens) - bce / tokens);
   }
-  return { auc: sd(aucs), gain: sd(gains) };
+  // A resample without both classes has no AUC; leaving it out would shrink the spread, so say nothing.
+  return { auc: aucs.some((a) => a === null) ? null : sd(aucs as number[]), gain: sd(gains) };
 }

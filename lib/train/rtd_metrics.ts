@@ -74,17 +74,23 @@ export interface SkillVerdict {
 export const NOT_LEARNED = { gain: 0.05, auc: 0.6 } as const;
 
 /**
- * `x` to 3 decimals, or more where 3 would put it on the other side of `threshold` (AUC 0.5996 is not
- * "0.600" beside "learned from 0.6") or hide its sign (a gain of −0.0001 is not "-0.000"); at most 6.
+ * `x` to `digits` decimals (default 3), or more where that would put it on the other side of `threshold`
+ * (AUC 0.5996 is not "0.600" beside "learned from 0.6") or hide its sign (a gain of −0.0001 is not "-0.000").
  */
-export function formatAgainst(x: number, threshold: number): string {
-  let digits = 3;
+export function formatAgainst(x: number, threshold: number, digits = 3): string {
   const misleads = (d: number) => {
     const shown = Number(x.toFixed(d));
     return (x < threshold) !== (shown < threshold) || (x !== 0 && shown === 0);
   };
-  while (digits < 6 && misleads(digits)) digits++;
-  return x.toFixed(digits);
+  let d = digits;
+  while (d < 15 && misleads(d)) d++;
+  return x.toFixed(d);
+}
+
+/** A standard error to `digits` decimals, or in exponent form when those would read 0 (7e-5 is not "0.000"). */
+export function formatSe(se: number, digits = 3): string {
+  if (se === 0) return "0";
+  return Number(se.toFixed(digits)) === 0 ? se.toExponential(1) : se.toFixed(digits);
 }
 
 /** Says whether a discriminator with this AUC and gain has learned (thresholds: {@link NOT_LEARNED}). */
@@ -120,7 +126,8 @@ export function tailMean(m: readonly Record<string, unknown>[], key: string): nu
 /**
  * A sentence when the learned verdict could go either way within two standard errors: a learned D with its
  * AUC or gain that close above its threshold ({@link NOT_LEARNED}), or a D short of learned only by numbers
- * that close below theirs. Null when the verdict is clear or no standard error is known.
+ * that close below theirs. Null when the verdict is clear or no standard error is known. The advice fits
+ * the data: more `--sequences` for a run scored on its training sequences, a larger held-out set otherwise.
  */
 export function nearThreshold(r: {
   discAuc: number | null;
@@ -128,21 +135,26 @@ export function nearThreshold(r: {
   discAucSe?: number | null;
   rtdGainSe?: number | null;
   sequences?: number;
+  heldOut?: boolean;
 }): string | null {
   const parts = [
     { name: "AUC", x: r.discAuc, se: r.discAucSe, at: NOT_LEARNED.auc },
     { name: "RTD gain", x: r.rtdGain, se: r.rtdGainSe, at: NOT_LEARNED.gain },
   ];
-  if (parts.some((p) => p.x === null)) return null;
+  if (parts.some((p) => p.x === null || !Number.isFinite(p.x))) return null;
   const close = (p: (typeof parts)[number]) =>
     typeof p.se === "number" && p.se > 0 && Math.abs(p.x! - p.at) < 2 * p.se;
   const failing = parts.filter((p) => p.x! < p.at);
   // Learned: any number close to its threshold could undo it. Not learned: only if every failing one is close.
   const deciding = failing.length === 0 ? parts.filter(close) : failing.every(close) ? failing : [];
   if (deciding.length === 0) return null;
-  const named = deciding.map((p) => `${p.name} ${p.x!.toFixed(4)} ± ${p.se!.toFixed(4)} (threshold ${p.at})`);
+  const named = deciding.map((p) =>
+    `${p.name} ${formatAgainst(p.x!, p.at, 4)} ± ${formatSe(p.se!, 4)} (threshold ${p.at})`
+  );
+  const more = r.heldOut
+    ? "a larger held-out set settles it (train with --set heldOutSequences=256)"
+    : "more --sequences (or a held-out set: --set heldOutSequences=64 when training) settle it";
   return `this verdict could go either way: ${named.join(" and ")} ${
     deciding.length > 1 ? "are" : "is"
-  } within two standard errors of the threshold${r.sequences ? ` on ${r.sequences} sequences` : ""}; ` +
-    "evaluate more (--sequences, or a held-out set) to settle it";
+  } within two standard errors of the threshold${r.sequences ? ` on ${r.sequences} sequences` : ""}; ${more}`;
 }
