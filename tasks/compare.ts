@@ -38,7 +38,7 @@ import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
 import { baseRate } from "../lib/report/demo.ts";
-import { NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
+import { formatAgainst, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -438,6 +438,9 @@ for (const r of rows.filter((r) => !r.scratch)) {
   });
 }
 const f = (x: number | null, d = 3) => (x === null ? "—" : x.toFixed(d));
+// D's AUC and gain beside a learned verdict: never rounded across the thresholds.
+const fa = (x: number | null) => (x === null ? "—" : formatAgainst(x, NOT_LEARNED.auc));
+const fg = (x: number | null) => (x === null ? "—" : formatAgainst(x, NOT_LEARNED.gain));
 // What predicting one class everywhere scores on each task's test split (every fine-tune sees the same split).
 const baselineOf: Record<string, number> = {};
 for (const task of tasks) {
@@ -466,7 +469,7 @@ const dNote = rtdRows.length
   ? `\nEach pre-trained discriminator (D's ROC-AUC / RTD gain in nats, last tenth of pre-training; learned from ` +
     `${NOT_LEARNED.auc} / ${NOT_LEARNED.gain}): ${
       rtdRows.map((p) =>
-        `${p.mode}-s${p.seed} ${f(p.disc_auc)} / ${f(p.rtd_gain)} (${
+        `${p.mode}-s${p.seed} ${fa(p.disc_auc)} / ${fg(p.rtd_gain)} (${
           p.learned ? "learned" : "**not learned**"
         })`
       ).join(", ")
@@ -496,8 +499,8 @@ const taskNotes = plan.tasks.map((t) => {
 const weakD = pretrainRows.filter((p) => p.learned === false);
 const skillNote = weakD.length
   ? `\n**The discriminator has not learned yet** in ${weakD.map((p) => `${p.mode}-s${p.seed}`).join(", ")} ` +
-    `(AUC ${weakD.map((p) => f(p.disc_auc)).join(", ")}; RTD gain ${
-      weakD.map((p) => f(p.rtd_gain)).join(", ")
+    `(AUC ${weakD.map((p) => fa(p.disc_auc)).join(", ")}; RTD gain ${
+      weakD.map((p) => fg(p.rtd_gain)).join(", ")
     } ` +
     `nats; thresholds AUC 0.6, gain 0.05): the fine-tuning scores of those rows describe encoders whose ` +
     `pre-training task was not learned.\n`
@@ -546,9 +549,9 @@ discriminator that learned nothing: gain 0, recall on replaced tokens 0). These 
 |-----|-------|----------|----------|----------|-----------|----------|-----------------|-----------|
 ${
     pretrainRows.map((p) =>
-      `| ${p.mode}-s${p.seed} | ${f(p.disc_auc)} | ${f(p.rtd_gain)} | ${f(p.loss_mlm)} | ${f(p.loss_rtd)} | ${
-        f(p.rtd_base)
-      } | ${f(p.disc_acc)} | ${f(p.disc_acc_replaced)} | ${
+      `| ${p.mode}-s${p.seed} | ${fa(p.disc_auc)} | ${fg(p.rtd_gain)} | ${f(p.loss_mlm)} | ${
+        f(p.loss_rtd)
+      } | ${f(p.rtd_base)} | ${f(p.disc_acc)} | ${f(p.disc_acc_replaced)} | ${
         p.elapsed_s === null ? "—" : formatDuration(p.elapsed_s)
       } |`
     ).join("\n")
