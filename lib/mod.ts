@@ -69,6 +69,7 @@ export { corrupt, sampleFromLogits, sampleOnDevice } from "./train/sampling.ts";
 export {
   binaryEntropy,
   formatAgainst,
+  formatSe,
   lastTenth,
   nearThreshold,
   NOT_LEARNED,
@@ -76,6 +77,7 @@ export {
   rocAuc,
   rtdSkill,
   tailMean,
+  tailSe,
 } from "./train/rtd_metrics.ts";
 export {
   batchTensors,

@@ -14,7 +14,15 @@ import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
-import { formatAgainst, lastTenth, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
+import {
+  formatAgainst,
+  formatSe,
+  lastTenth,
+  NOT_LEARNED,
+  notLearned,
+  tailMean,
+  tailSe,
+} from "../lib/train/rtd_metrics.ts";
 import { intOption, parseCliArgs, taskCommand } from "../lib/util/cli.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
@@ -232,14 +240,19 @@ if (import.meta.main) {
       const mean = (k: string) => tailMean(logged, k);
       const f = (x: number | null) => (x === null ? "—" : x.toFixed(4));
       const auc = mean("disc_auc"), gain = mean("rtd_gain");
+      // ± one standard error of the mean over those batches (from 3 of them).
+      const pm = (k: string) => {
+        const se = tailSe(logged, k);
+        return se === null ? "" : ` ± ${formatSe(se)}`;
+      };
       console.log(
         `  means over the last tenth of the logged steps (${lastTenth(logged.length)} of ${logged.length}):`,
       );
       const rows: [string, string][] = [
         ["generator MLM loss", f(mean("loss_mlm"))],
         ["discriminator RTD loss", f(mean("loss_rtd"))],
-        ["discriminator ROC-AUC", auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc)],
-        ["RTD gain (nats)", gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain)],
+        ["discriminator ROC-AUC", auc === null ? "—" : formatAgainst(auc, NOT_LEARNED.auc) + pm("disc_auc")],
+        ["RTD gain (nats)", gain === null ? "—" : formatAgainst(gain, NOT_LEARNED.gain) + pm("rtd_gain")],
         ["discriminator accuracy", f(mean("disc_acc"))],
         ["replaced fraction", f(mean("replaced_frac"))],
       ];

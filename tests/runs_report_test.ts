@@ -127,7 +127,7 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
     assert.match(again, /could go either way: RTD gain 0\.0520 ± 0\.0040 \(threshold 0\.05\)/);
     assert.match(
       again,
-      /the two readings disagree: training reads its last 2 logged batches \(no standard error\), the evaluation held-out sequences; the evaluation is within two standard errors of a threshold, so D sits near it/,
+      /the two readings disagree: training reads its last 2 logged batches, the evaluation held-out sequences; the evaluation is within two standard errors of a threshold, so D sits near it/,
     );
     // Far from the thresholds, and older than the run: no "near" claim, and a word that it is stale.
     await Deno.writeTextFile(
@@ -216,6 +216,41 @@ Deno.test("runs report: many runs of one mode each get a line of their own; runs
     assert.deepEqual(firstPanel.map((l) => l.run), Array.from({ length: 12 }, (_, k) => `r${k + 1}`));
     assert.equal(new Set(firstPanel.map((l) => l.style)).size, 12, "no two runs drawn alike");
     assert.match(html, /log at different intervals<\/strong> \(logEvery 10, 5\)/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("runs report: the training reading carries its batches' standard error, and says when it could go either way", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dir = join(root, "near");
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(base));
+    // 40 logged steps: the last tenth is 4 batches, AUC 0.58–0.64 (mean 0.61), gain 0.06–0.09 (mean 0.075).
+    const late = [[0.58, 0.06], [0.64, 0.09], [0.6, 0.07], [0.62, 0.08]];
+    const lines = Array.from({ length: 40 }, (_, i) => {
+      const [auc, gain] = i >= 36 ? late[i - 36] : [0.55, 0.01];
+      return JSON.stringify({
+        step: 5 * (i + 1),
+        loss_mlm: 5,
+        loss_rtd: 0.3,
+        disc_auc: auc,
+        rtd_gain: gain,
+        replaced_frac: 0.14,
+      });
+    });
+    await Deno.writeTextFile(join(dir, "metrics.jsonl"), lines.join("\n") + "\n");
+    const text = (await runsReport([dir])).verdicts[0].text;
+    // sd(0.58, 0.64, 0.60, 0.62) / √4 = 0.0129; the AUC is 0.61, within two of them of 0.6.
+    assert.match(
+      text,
+      /in training D has learned: AUC 0\.610 ± 0\.013, RTD gain 0\.075 ± 0\.006 nats \(last 4 of 40/,
+    );
+    assert.match(
+      text,
+      /could go either way: AUC 0\.6100 ± 0\.0129 \(threshold 0\.6\).*the last tenth is 4 batches/,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

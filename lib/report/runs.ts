@@ -33,6 +33,7 @@ import {
   nearThreshold,
   NOT_LEARNED,
   notLearned,
+  tailSe,
 } from "../train/rtd_metrics.ts";
 import type { FinetuneMetricsFile } from "../finetune/run.ts";
 import { ONE_CLASS_SHARE } from "../finetune/metrics.ts";
@@ -227,15 +228,27 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
       continue;
     }
     const auc = row.disc_auc as number | null, gain = row.rtd_gain as number | null;
+    // The training reading's own noise: the spread of its last-tenth batches.
+    const logged = await readMetricsFile(join(run.dir, "metrics.jsonl"));
+    const aucSe = tailSe(logged, "disc_auc"), gainSe = tailSe(logged, "rtd_gain");
+    const k = lastTenth(run.logged);
+    const trainNear = nearThreshold({
+      discAuc: auc,
+      rtdGain: gain,
+      discAucSe: aucSe,
+      rtdGainSe: gainSe,
+      advice:
+        `the last tenth is ${k} batches: a longer run, or deno task evaluate on more sequences, settles it`,
+    });
     const held = await heldOutLine(run);
     const learned = notLearned(auc, gain).learned;
     out.push({
       run: run.name,
       hasDiscriminator: true,
       learned,
-      text: `${run.name}: in training D ${skillWords(auc, gain)} (last ${lastTenth(run.logged)} of ` +
-        `${run.logged} logged steps)${held ? `; ${held.text}` : ""}` +
-        (held ? readingsNote(run, held, learned, Number(row.steps)) : ""),
+      text: `${run.name}: in training D ${skillWords(auc, gain, aucSe, gainSe)} (last ${k} of ` +
+        `${run.logged} logged steps)${trainNear ? ` — ${trainNear}` : ""}${held ? `; ${held.text}` : ""}` +
+        (held ? readingsNote(run, held, learned, Number(row.steps), trainNear !== null) : ""),
     });
   }
   return out;
@@ -312,7 +325,13 @@ function identicalGenerators(runs: ReportedRun[], t: Table): [string, string][] 
  * last step, and when the two verdicts disagree, what differs between them (claiming "near the threshold"
  * only where the evaluation's own standard errors say so).
  */
-function readingsNote(run: ReportedRun, held: HeldOutReading, learned: boolean, lastStep: number): string {
+function readingsNote(
+  run: ReportedRun,
+  held: HeldOutReading,
+  learned: boolean,
+  lastStep: number,
+  trainNear: boolean,
+): string {
   const notes: string[] = [];
   if (held.step !== null && held.step < lastStep) {
     notes.push(
@@ -323,15 +342,23 @@ function readingsNote(run: ReportedRun, held: HeldOutReading, learned: boolean, 
     const trainT = typeof run.config.samplingTemperature === "number" ? run.config.samplingTemperature : 1;
     const batch = typeof run.config.batchSize === "number" ? ` of ${run.config.batchSize} sequences` : "";
     const differs = [
-      `training reads its last ${lastTenth(run.logged)} logged batches${batch} (no standard error), the ` +
-      `evaluation ${held.heldOut ? "held-out" : "training"} sequences`,
+      `training reads its last ${lastTenth(run.logged)} logged batches${batch}, the evaluation ` +
+      `${held.heldOut ? "held-out" : "training"} sequences`,
       ...(held.temperature !== null && held.temperature !== trainT
         ? [`training samples at T = ${trainT}, the evaluation at T = ${held.temperature}`]
         : []),
     ];
     notes.push(
       `the two readings disagree: ${differs.join("; ")}` +
-        (held.near ? "; the evaluation is within two standard errors of a threshold, so D sits near it" : ""),
+        (held.near || trainNear
+          ? `; ${
+            held.near && trainNear
+              ? "both readings are"
+              : held.near
+              ? "the evaluation is"
+              : "the training reading is"
+          } within two standard errors of a threshold, so D sits near it`
+          : ""),
     );
   }
   return notes.length ? `; ${notes.join("; ")}` : "";
@@ -432,8 +459,9 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
       `training: means of D's ROC-AUC and RTD gain (base-rate entropy − RTD loss) over the last tenth of each ` +
       `run's logged steps, at the run's own sampling temperature. D counts as learned from AUC ` +
       `${NOT_LEARNED.auc} and gain ${NOT_LEARNED.gain} nats (a constant predictor scores 0.5 and 0); below ` +
-      `either, readings that depend on D describe a model without the skill. "±": one standard error of ` +
-      `the evaluation over its sequences (a bootstrap of whole sequences). ` +
+      `either, readings that depend on D describe a model without the skill. "±": one standard error — in ` +
+      `training, of the mean over those batches (their spread over √k, from 3 batches); in an evaluation, ` +
+      `over its sequences (a bootstrap of whole sequences). ` +
       `<code>deno task evaluate --run DIR --out DIR/eval.json</code> scores a run at T = 1 on its held-out ` +
       `sequences (without any, on a sample of its training sequences); this page then shows it.</p>`,
   );

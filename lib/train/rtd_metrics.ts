@@ -116,6 +116,18 @@ export function lastTenth(n: number): number {
   return Math.max(1, Math.round(n / 10));
 }
 
+/**
+ * Standard error of {@link tailMean}: the spread of `key` over those logged steps (each one batch) over √k;
+ * null below 3 of them. Batches this late in a run differ mostly by their data, so this is the batch noise.
+ */
+export function tailSe(m: readonly Record<string, unknown>[], key: string): number | null {
+  const xs = m.slice(-lastTenth(m.length)).map((r) => r[key])
+    .filter((x): x is number => typeof x === "number" && Number.isFinite(x));
+  if (xs.length < 3) return null;
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) / xs.length);
+}
+
 /** Mean of `key` over the last tenth ({@link lastTenth}) of the logged steps `m`; null when none has it. */
 export function tailMean(m: readonly Record<string, unknown>[], key: string): number | null {
   const xs = m.slice(-lastTenth(m.length)).map((r) => r[key])
@@ -136,6 +148,8 @@ export function nearThreshold(r: {
   rtdGainSe?: number | null;
   sequences?: number;
   heldOut?: boolean;
+  /** What would settle it, when not an evaluation's (default: more sequences or a larger held-out set). */
+  advice?: string;
 }): string | null {
   const parts = [
     { name: "AUC", x: r.discAuc, se: r.discAucSe, at: NOT_LEARNED.auc },
@@ -151,9 +165,10 @@ export function nearThreshold(r: {
   const named = deciding.map((p) =>
     `${p.name} ${formatAgainst(p.x!, p.at, 4)} ± ${formatSe(p.se!, 4)} (threshold ${p.at})`
   );
-  const more = r.heldOut
-    ? "a larger held-out set settles it (train with --set heldOutSequences=256)"
-    : "more --sequences (or a held-out set: --set heldOutSequences=64 when training) settle it";
+  const more = r.advice ??
+    (r.heldOut
+      ? "a larger held-out set settles it (train with --set heldOutSequences=256)"
+      : "more --sequences (or a held-out set: --set heldOutSequences=64 when training) settle it");
   return `this verdict could go either way: ${named.join(" and ")} ${
     deciding.length > 1 ? "are" : "is"
   } within two standard errors of the threshold${r.sequences ? ` on ${r.sequences} sequences` : ""}; ${more}`;
