@@ -116,23 +116,27 @@ export function lastTenth(n: number): number {
   return Math.max(1, Math.round(n / 10));
 }
 
+/** The finite values of `key` over the last tenth ({@link lastTenth}) of the logged steps `m`. */
+function tailValues(m: readonly Record<string, unknown>[], key: string): number[] {
+  return m.slice(-lastTenth(m.length)).map((r) => r[key])
+    .filter((x): x is number => typeof x === "number" && Number.isFinite(x));
+}
+
+/** Mean of `key` over the last tenth ({@link lastTenth}) of the logged steps `m`; null when none has it. */
+export function tailMean(m: readonly Record<string, unknown>[], key: string): number | null {
+  const xs = tailValues(m, key);
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+}
+
 /**
  * Standard error of {@link tailMean}: the spread of `key` over those logged steps (each one batch) over √k;
  * null below 3 of them. Batches this late in a run differ mostly by their data, so this is the batch noise.
  */
 export function tailSe(m: readonly Record<string, unknown>[], key: string): number | null {
-  const xs = m.slice(-lastTenth(m.length)).map((r) => r[key])
-    .filter((x): x is number => typeof x === "number" && Number.isFinite(x));
+  const xs = tailValues(m, key);
   if (xs.length < 3) return null;
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) / xs.length);
-}
-
-/** Mean of `key` over the last tenth ({@link lastTenth}) of the logged steps `m`; null when none has it. */
-export function tailMean(m: readonly Record<string, unknown>[], key: string): number | null {
-  const xs = m.slice(-lastTenth(m.length)).map((r) => r[key])
-    .filter((x): x is number => typeof x === "number" && Number.isFinite(x));
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
 
 /**
