@@ -104,7 +104,8 @@ if (import.meta.main) {
     console.log("\nfine-tunes (selection metric; constant = one class for every example):");
     for (const t of built.fineTunes) {
       console.log(
-        `- ${t.run}/${t["fine-tune"]}: ${t.encoder}, ${t.train} examples × ${t.epochs} epochs, lr ${t.lr}; ` +
+        `- ${t.run}/${t["fine-tune"]}: ${t.encoder} (D AUC / gain ${t["D AUC / gain"]}), ${t.train} ` +
+          `examples × ${t.epochs} epochs, lr ${t.lr}; ` +
           `${t.metric} dev ${t.dev} (constant ${t["constant (dev)"]}), test ${t.test} (constant ${
             t["constant (test)"]
           })`,

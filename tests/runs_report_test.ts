@@ -172,7 +172,34 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
         hyper: { epochs: 2, learningRate: 0.001 },
       }),
     );
+    // A fine-tune of a D that has not learned says so beside its score; a scratch control has no D.
+    for (
+      const [dir, source] of [["echo-reflexive-s0", "discriminator"], [
+        "echo-reflexive-s0-scratch",
+        "scratch",
+      ]]
+    ) {
+      await Deno.mkdir(join(root, "lam10", "finetune", dir), { recursive: true });
+      await Deno.writeTextFile(
+        join(root, "lam10", "finetune", dir, "metrics.json"),
+        JSON.stringify({
+          task: "echo-reflexive",
+          seed: 0,
+          source,
+          metric: "accuracy",
+          dev: score(0.5),
+          test: score(0.5),
+        }),
+      );
+    }
     const tuned = await (await runsReport([root])).report.render();
+    const reflexive = [...tuned.matchAll(/<tr>(<td.*?)<\/tr>/g)]
+      .map((m) => [...m[1].matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((c) => c[1]))
+      .filter((c) => c[2] === "echo-reflexive").map((c) => [c[1], c[5]]);
+    assert.deepEqual(reflexive, [
+      ["echo-reflexive-s0", "0.580 / 0.020 (not learned)"],
+      ["echo-reflexive-s0-scratch", "— (no pre-training)"],
+    ]);
     assert.match(tuned, /<h2>Fine-tuning<\/h2>/);
     const cells = (row: string) => [...row.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
     const rows = [...tuned.matchAll(/<tr>(<td.*?)<\/tr>/g)].map((m) => cells(m[1]))
@@ -183,6 +210,7 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
       "echo-intact",
       "1",
       "discriminator",
+      "0.800 / 0.100", // lam50's D: learned, so no "(not learned)"
       "300",
       "2",
       "0.001",
@@ -382,7 +410,7 @@ Deno.test("deno task report: bad input is named and writes nothing; pages go whe
     const two = await report("lam50", "mlm");
     assert.match(
       two.stdout,
-      /- lam50\/echo-intact-s0: discriminator, 300 examples × 2 epochs, lr 0\.001; accuracy dev 0\.610 \(constant 0\.500\), test 0\.620 \(constant 0\.520\)/,
+      /- lam50\/echo-intact-s0: discriminator \(D AUC \/ gain 0\.800 \/ 0\.100\), 300 examples × 2 epochs, lr 0\.001; accuracy dev 0\.610 \(constant 0\.500\), test 0\.620 \(constant 0\.520\)/,
     );
     assert.equal(two.code, 0, two.stderr);
     assert.match(two.stdout, /- mlm: no discriminator \(MLM baseline\)/);

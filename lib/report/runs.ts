@@ -254,9 +254,24 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
   return out;
 }
 
-/** One row per fine-tune found in the runs' `finetune/<task>-s<seed>/metrics.json`, in the runs' order. */
-async function fineTunes(runs: ReportedRun[]): Promise<Record<string, unknown>[]> {
+/**
+ * One row per fine-tune found in the runs' `finetune/<task>-s<seed>/metrics.json`, in the runs' order, each
+ * beside the skill of the discriminator it started from (`summary`'s last-tenth AUC and gain).
+ */
+async function fineTunes(runs: ReportedRun[], summary: Table): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
+  const skill = new Map((summary.objects() as Record<string, unknown>[]).map((r) => [r.run, r]));
+  // A score from a discriminator's encoder reads only beside that D's skill; scratch and MLM have no D.
+  const dSkill = (run: string, source: string): string => {
+    if (source === "scratch") return "— (no pre-training)";
+    if (source === "mlm") return "— (MLM encoder)";
+    const r = skill.get(run);
+    const auc = r?.disc_auc as number | null | undefined, gain = r?.rtd_gain as number | null | undefined;
+    if (typeof auc !== "number" || typeof gain !== "number") return "—";
+    return `${formatAgainst(auc, NOT_LEARNED.auc)} / ${formatAgainst(gain, NOT_LEARNED.gain)}${
+      notLearned(auc, gain).learned ? "" : " (not learned)"
+    }`;
+  };
   for (const run of runs) {
     let entries: Deno.DirEntry[];
     try {
@@ -284,6 +299,7 @@ async function fineTunes(runs: ReportedRun[]): Promise<Record<string, unknown>[]
         task: m.task,
         seed: m.seed,
         encoder: m.source,
+        "D AUC / gain": dSkill(run.name, m.source),
         train: m.sizes?.train ?? "—",
         epochs: m.hyper?.epochs ?? "—",
         lr: m.hyper?.learningRate ?? "—",
@@ -480,11 +496,13 @@ export async function runsReport(paths: string[], opts: RunsReportOptions = {}):
     );
   }
 
-  const tunes = await fineTunes(runs);
+  const tunes = await fineTunes(runs, summary);
   if (tunes.length) {
     r.heading("Fine-tuning");
     r.table(tableFromRows(tunes), {
-      caption: "Each finished fine-tune in the runs' finetune/ folders (deno task finetune): its training " +
+      caption:
+        "Each finished fine-tune in the runs' finetune/ folders (deno task finetune), beside the AUC and RTD " +
+        "gain (training, last tenth) of the discriminator it started from: its training " +
         "examples, epochs and learning rate, its selection metric on dev and test, and what a constant " +
         "classifier (one class for every example) scores on each — the floor it must clear. ⚠: the " +
         `classifier predicted one class for ≥ ${
