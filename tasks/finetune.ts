@@ -18,6 +18,8 @@ import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { readMetrics } from "../lib/train/run.ts";
+import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
 const D = DEFAULT_HYPERPARAMS;
 const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classification task
@@ -272,6 +274,17 @@ if (import.meta.main) {
             `(test: one class for every example, the best per metric)`,
         );
         console.log(`  ${floorVerdict(m.metric, m.test, c)}`);
+      }
+      if (m.source === "discriminator") {
+        // A score from a discriminator's encoder reads beside that D's skill (its run's last tenth).
+        const logged = await readMetrics(m.run_dir, { allowMissing: true });
+        if (logged.length) {
+          console.log(
+            `  the encoder's pre-training, last tenth of its logged steps: ${
+              notLearned(tailMean(logged, "disc_auc"), tailMean(logged, "rtd_gain")).text
+            }`,
+          );
+        }
       }
       console.log(
         `  selection metric: ${m.metric}; wall time ${formatDuration((performance.now() - t0) / 1000)}`,
