@@ -268,6 +268,19 @@ Deno.test("evaluateRtd: AUC in [0, 1], gain = base rate − loss, base rate = H(
   }
 });
 
+Deno.test("evaluateRtd: a row of padding alone is not counted as an evaluated sequence", async () => {
+  const t = micro();
+  try {
+    const b = randomBatch(4, 3);
+    b.inputIds.fill(0, 2 * b.length); // the third row: all padding
+    const r = await evaluateRtd(t, [b]);
+    assert.equal(r.sequences, 2);
+    assert.equal(r.tokens, 2 * 13);
+  } finally {
+    t.dispose();
+  }
+});
+
 Deno.test("evaluateRtd: a constant discriminator at the replaced fraction scores AUC 0.5 and gain 0", async () => {
   const t = micro();
   try {

@@ -113,7 +113,7 @@ export interface EvaluateOptions {
 export interface RtdEvaluation {
   temperature: number;
   seed: number;
-  /** Sequences, non-padding tokens and selected (masked) positions evaluated. */
+  /** Sequences (rows with at least one non-padding token), non-padding tokens and selected (masked) positions evaluated. */
   sequences: number;
   tokens: number;
   selected: number;
@@ -177,7 +177,6 @@ export async function evaluateRtd(
     const rng = new Rng(deriveSeed(seed, k, EVAL_STREAM));
     const masked = trainer.mask(batch, rng);
     const M = masked.selected.length;
-    sequences += batch.batch;
     if (M === 0) continue;
     const genIn = batchTensors(masked.maskedIds, batch, pad);
     const logitsT = tf.tidy(() => {
@@ -207,15 +206,18 @@ export async function evaluateRtd(
     const c = corrupt(batch.inputIds, masked.selected, samples);
     correct += c.sampledCorrect;
     const n = batch.inputIds.length;
-    let batchTokens = 0;
-    for (let i = 0; i < n; i++) if (batch.inputIds[i] !== pad) batchTokens++;
-    tokens += batchTokens;
+    const L = n / batch.batch;
+    for (let row = 0; row < batch.batch; row++) {
+      let rowTokens = 0;
+      for (let i = row * L; i < (row + 1) * L; i++) if (batch.inputIds[i] !== pad) rowTokens++;
+      tokens += rowTokens;
+      if (rowTokens > 0) sequences++; // rows of padding alone are not evaluated
+    }
     if (!rtd) continue;
     const discIn = batchTensors(c.corruptedIds, batch, pad);
     const dT = tf.tidy(() => model.discriminatorLogits(model.encode("discriminator", discIn, off), off));
     const d = (await dT.data()) as Float32Array;
     tf.dispose([dT, discIn.inputIds, discIn.tokenTypeIds, discIn.attentionMask]);
-    const L = n / batch.batch;
     for (let row = 0; row < batch.batch; row++) {
       const seq = { from: scores.length, to: 0, bce: 0, tokens: 0, replaced: 0 };
       for (let i = row * L; i < (row + 1) * L; i++) {
