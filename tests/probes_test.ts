@@ -354,6 +354,26 @@ Deno.test("token frequencies, top-N tokens (specials excluded), neighbours, drif
   assert.equal(tf.memory().numTensors, before);
 });
 
+Deno.test("embeddingDrift of a million-entry table agrees with a float64 sum (no single float32 accumulator)", async () => {
+  const rows = 8192, width = 128;
+  const rng = new Rng(11);
+  const a = new Float32Array(rows * width), b = new Float32Array(rows * width);
+  for (let i = 0; i < a.length; i++) {
+    a[i] = rng.normal() * 0.02;
+    b[i] = a[i] + rng.normal() * 0.001;
+  }
+  let d2 = 0, a2 = 0;
+  for (let i = 0; i < a.length; i++) {
+    d2 += (b[i] - a[i]) ** 2;
+    a2 += a[i] ** 2;
+  }
+  const current = tf.tensor2d(b, [rows, width]);
+  const d = await embeddingDrift(current, a);
+  current.dispose();
+  close(d.absolute, Math.sqrt(d2), 1e-6 * Math.sqrt(d2), "‖E − E0‖");
+  close(d.relative!, Math.sqrt(d2 / a2), 1e-6 * Math.sqrt(d2 / a2), "‖E − E0‖ / ‖E0‖");
+});
+
 Deno.test("E_G / E_D / E_Δ similarity by mode: ES one table, GDES's E_Δ starts at zero", async () => {
   const ids = [5, 6, 7, 8, 9, 10, 11, 12];
   const es = new Pretrainer(quiet("es"), VOCAB);
