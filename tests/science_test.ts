@@ -323,6 +323,8 @@ Deno.test("DeBERTa: the generator keeps D's heads and FFN; its export names the 
     assert(
       String((m.hfConfig("generator").rtdlab as { note?: string }).note).includes("Enhanced Mask Decoder"),
     );
+    // The cls.predictions.* names above are the head DebertaV2ForMaskedLM loads only when legacy is true.
+    assertEquals(m.hfConfig("generator").legacy, true);
   } finally {
     m.dispose();
   }

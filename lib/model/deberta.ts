@@ -748,6 +748,9 @@ export class DebertaModel implements RtdModel {
       share_att_key: true,
       pos_att_type: ["p2c", "c2p"],
       position_biased_input: false,
+      // DebertaV2ForMaskedLM names its head after this flag (true: cls.predictions.*, what is written here);
+      // written out so that a change of HF's default cannot leave the head randomly initialised.
+      legacy: true,
       pad_token_id: 0,
       rtdlab: {
         sharing: c.sharing,
