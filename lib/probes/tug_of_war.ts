@@ -24,6 +24,11 @@
  * = touched rows whose row cosine is < 0, and their share of the touched rows. Reductions run on the
  * device; only a handful of scalars (plus three vocabulary-length vectors for the per-row table) are read.
  *
+ * **Dropout.** The gradients are the step's own, in training mode with the run's dropout masks. At dropout
+ * 0.1 the masks move one batch's global cosine about as much as it varies between probed steps (notebook
+ * 02), so read means over many probed steps. Checked against an independent PyTorch autograd version
+ * (ELECTRA backbone, dropout 0, 2026-12-06): every number within 2e-6 relative.
+ *
  * @module
  */
 
