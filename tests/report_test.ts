@@ -15,6 +15,7 @@ import {
   loadRun,
   loadRuns,
   lossCurves,
+  metricCurves,
   mimeBundle,
   modeOrder,
   probeCurves,
@@ -380,6 +381,15 @@ Deno.test("report: facetCurves puts each knob's runs in their own panel beside t
     6,
     "each panel: its title and the line's label",
   );
+  // Runs of very different lengths: every panel's x axis on a log scale, the y axes untouched.
+  const logX = facetCurves(t, "disc_auc", { facet: "knob", logX: true }).layout;
+  assert.deepEqual(
+    ["xaxis", "xaxis2", "xaxis3"].map((k) => (logX[k] as { type?: string }).type),
+    ["log", "log", "log"],
+  );
+  assert.equal((logX.yaxis as { type?: string }).type, undefined);
+  const logXLines = metricCurves(t, ["disc_auc"], { logX: true }).layout.xaxis as { type?: string };
+  assert.equal(logXLines.type, "log");
   // Without a reference every run is a panel member; the reference's own facet gets a panel then.
   assert.equal(facetCurves(t, "disc_auc", { facet: "knob" }).data.length, 4);
   assert.throws(() => facetCurves(t, "disc_auc", { facet: "nope" }), /no column "nope"/);

@@ -113,6 +113,8 @@ export interface CurveOptions {
   title?: string;
   /** Log-scale y axes. */
   logY?: boolean;
+  /** Log-scale x axes (e.g. tokens seen by runs of very different lengths). */
+  logX?: boolean;
   /** Figure height in pixels (default 380). */
   height?: number;
   /** Title of the x axes, when the table's `step` column holds something else (e.g. tokens seen). */
@@ -301,7 +303,10 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
   if (opts.title) layout.title = { text: opts.title };
   if (ms.length > 1) layout.grid = { rows: 1, columns: ms.length, pattern: "independent" };
   ms.forEach((m, mi) => {
-    layout[layoutAxis("x", mi)] = { title: { text: opts.xTitle ?? "step" } };
+    layout[layoutAxis("x", mi)] = {
+      title: { text: opts.xTitle ?? "step" },
+      ...(opts.logX ? { type: "log" } : {}),
+    };
     layout[layoutAxis("y", mi)] = {
       title: { text: METRIC_LABELS[m] ?? m },
       ...(opts.logY ? { type: "log" } : {}),
@@ -433,7 +438,10 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
     }
     const last = p >= panels.size - columns;
     // Only y is shared: a run longer than the rest (a bigger token budget) would squeeze every other panel.
-    layout[layoutAxis("x", p)] = last ? { title: { text: opts.xTitle ?? "step" } } : {};
+    layout[layoutAxis("x", p)] = {
+      ...(last ? { title: { text: opts.xTitle ?? "step" } } : {}),
+      ...(opts.logX ? { type: "log" } : {}),
+    };
     layout[layoutAxis("y", p)] = {
       ...(p > 0 ? { matches: "y" } : {}),
       ...(opts.logY ? { type: "log" } : {}),
