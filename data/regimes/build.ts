@@ -3,18 +3,102 @@
  * themselves are not on this machine (each sweep takes minutes to hours on two cores):
  *
  *   deno run -A data/regimes/build.ts map1 map2 ...      # runs/sweep/NAME → data/regimes/NAME.json
+ *   deno run -A data/regimes/build.ts --runs NAME DIR... # `deno task pretrain` runs, each evaluated with
+ *                                                        # `deno task evaluate --run DIR --out DIR/eval.json`
  *
  * Per point: the swept values, the T = 1 evaluation (D's AUC, RTD gain, base rate, MLM loss, G accuracy)
- * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy).
+ * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy). With `--runs`
+ * each run is a point of its own, its values the run's sharing mode and steps.
  *
  * @module
  */
 import { join } from "node:path";
-import { readMetrics } from "../../lib/train/run.ts";
+import { type MetricsRecord, readMetrics, savedRunConfig } from "../../lib/train/run.ts";
 import { writeJsonAtomic } from "../../lib/io/atomic.ts";
+import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
+
+/** A logged training curve as rows of `curve_columns`, rounded to 4 decimals. */
+function curve(m: MetricsRecord[]): number[][] {
+  return m.map((r) =>
+    [
+      r.step,
+      r.disc_auc ?? NaN,
+      r.rtd_gain ?? NaN,
+      r.loss_mlm,
+      r.gen_acc ?? NaN,
+    ].map((x) => Math.round(x * 1e4) / 1e4)
+  );
+}
+
+/** One point per `deno task pretrain` run folder, from its config.json, metrics.jsonl and eval.json. */
+async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
+  const one = (x: number | null) => ({ mean: x, std: null, n: x === null ? 0 : 1 });
+  const points = [], curves: Record<string, number[][]> = {}, commands: string[] = [];
+  for (const dir of dirs) {
+    const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
+    const ev = JSON.parse(await Deno.readTextFile(join(dir, "eval.json")));
+    if (ev.step !== config.steps) {
+      throw new Error(`${dir}: eval.json is of step ${ev.step}, not ${config.steps}`);
+    }
+    const m = await readMetrics(join(dir, "metrics.jsonl"));
+    const group = `sharing=${config.sharing}_steps=${config.steps}`;
+    points.push({
+      group,
+      label: `sharing=${config.sharing} · steps=${config.steps}`,
+      values: { sharing: config.sharing, steps: String(config.steps) },
+      runs: 1,
+      done: 1,
+      auc: one(ev.discAuc),
+      gain: one(ev.rtdGain),
+      aucSe: ev.discAucSe,
+      gainSe: ev.rtdGainSe,
+      sequences: ev.sequences,
+      baseRate: one(ev.baseRate),
+      lossMlm: one(ev.lossMlm),
+      genAcc: one(ev.genAcc),
+      trainAuc: one(tailMean(m, "disc_auc")),
+      tokensPerS: one(tailMean(m, "tokens_per_s")),
+      wallS: one(m.at(-1)!.elapsed_s as number),
+      tokens: config.steps * config.batchSize * config.seqLength,
+      samplingTemperature: config.samplingTemperature,
+      learned: notLearned(ev.discAuc, ev.rtdGain).learned ? 1 : 0,
+    });
+    // At most ~400 logged steps a curve (every k-th, and the last): enough to draw, small enough to ship.
+    const every = Math.ceil(m.length / 400);
+    curves[`${group}_s${config.seed}`] = curve(
+      m.filter((_, i) => i % every === every - 1 || i === m.length - 1),
+    );
+    commands.push(
+      `deno task pretrain --config ${config.preset} --sharing ${config.sharing} --corpus ${config.corpus} ` +
+        `--set corpusMaxChars=${config.corpusMaxChars} --set heldOutSequences=${config.heldOutSequences} ` +
+        `--steps ${config.steps} --seed ${config.seed} --out ${dir} && deno task evaluate --run ${dir} ` +
+        `--out ${dir}/eval.json`,
+    );
+  }
+  const out = {
+    format: "rtdlab-regimes-1",
+    name,
+    built_at: new Date().toISOString(),
+    plan: { commands },
+    swept: ["sharing", "steps"],
+    points,
+    curve_columns: ["step", "disc_auc", "rtd_gain", "loss_mlm", "gen_acc"],
+    curves,
+  };
+  await writeJsonAtomic(join(here, `${name}.json`), out);
+  console.error(`data/regimes/${name}.json: ${points.length} runs`);
+}
+
+if (Deno.args[0] === "--runs") {
+  const [name, ...dirs] = Deno.args.slice(1);
+  if (!name || dirs.length === 0) throw new Error("usage: build.ts --runs NAME DIR...");
+  await buildFromRuns(name, dirs);
+  Deno.exit(0);
+}
+
 for (const name of Deno.args) {
   const results = JSON.parse(await Deno.readTextFile(join(root, name, "results.json")));
   const curves: Record<string, number[][]> = {};
@@ -22,16 +106,7 @@ for (const name of Deno.args) {
     // The sweep records run folders relative to the project root.
     const dir = run.dir.startsWith("/") ? run.dir : new URL(`../../${run.dir}`, import.meta.url).pathname;
     try {
-      const m = await readMetrics(join(dir, "metrics.jsonl"));
-      curves[`${run.group}_s${run.seed}`] = m.map((r) =>
-        [
-          r.step,
-          r.disc_auc ?? NaN,
-          r.rtd_gain ?? NaN,
-          r.loss_mlm,
-          r.gen_acc ?? NaN,
-        ].map((x) => Math.round(x * 1e4) / 1e4)
-      );
+      curves[`${run.group}_s${run.seed}`] = curve(await readMetrics(join(dir, "metrics.jsonl")));
     } catch { /* unfinished run */ }
   }
   const out = {
