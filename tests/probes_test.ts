@@ -262,6 +262,26 @@ Deno.test("ES: probing a batch gives the same numbers as measuring inside the st
   t.dispose();
 });
 
+Deno.test("dropout: false probes as the same weights with dropout 0 would; the default keeps the step's masks", async () => {
+  for (const sharing of ["es", "gdes"] as const) {
+    const noisy = new Pretrainer(microConfig(sharing, { dropout: 0.1 }), VOCAB);
+    const still = new Pretrainer(microConfig(sharing, { dropout: 0 }), VOCAB);
+    // Trained two steps (G's samples and the tables no longer those of initialisation); then the same weights.
+    for (let s = 0; s < 2; s++) await still.trainStep(randomBatch(s));
+    noisy.model.params.assignFrom(await still.model.params.toHost(), "the dropout-0 trainer");
+    noisy.step = still.step; // the step's random streams (masking, sampling) follow the step number
+    const batch = randomBatch(7);
+    const off = await probeTugOfWar(noisy, batch, { rows: false, dropout: false });
+    const reference = await probeTugOfWar(still, batch, { rows: false });
+    assert.deepEqual(off, reference, `${sharing}: dropout off = the dropout-0 model`);
+    const on = await probeTugOfWar(noisy, batch, { rows: false });
+    assert.notEqual(on.token.cos, off.token.cos, `${sharing}: the default runs with the run's dropout`);
+    assert.notEqual(on.lossRtd, off.lossRtd);
+    noisy.dispose();
+    still.dispose();
+  }
+});
+
 Deno.test("probes do not change training: same losses with a probe every step (ES, GDES)", async () => {
   for (const sharing of ["es", "gdes"] as const) {
     const plain = new Pretrainer(microConfig(sharing), VOCAB);

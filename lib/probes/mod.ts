@@ -28,6 +28,7 @@ export {
   agreementTensors,
   type GradientAgreement,
   measureTugOfWar,
+  type ProbeOptions,
   probeTugOfWar,
   stepGradients,
   type TokenNamer,

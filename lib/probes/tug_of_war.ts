@@ -26,7 +26,8 @@
  *
  * **Dropout.** The gradients are the step's own, in training mode with the run's dropout masks. At dropout
  * 0.1 the masks move one batch's global cosine about as much as it varies between probed steps (notebook
- * 02), so read means over many probed steps. Checked against an independent PyTorch autograd version
+ * 02), so read means over many probed steps. {@link probeTugOfWar} with `dropout: false` measures without
+ * them: G (its samples included) and D run as a model with dropout 0 and the same weights would. Checked against an independent PyTorch autograd version
  * (ELECTRA backbone, dropout 0, 2026-12-06): every number within 2e-6 relative.
  *
  * @module
@@ -120,6 +121,16 @@ export interface TugOfWarOptions {
   batch?: TokenBatch;
   /** Padding id (for position counts from `batch`); default 0. */
   padId?: number;
+}
+
+/** Options of {@link probeTugOfWar} and {@link stepGradients}. */
+export interface ProbeOptions extends TugOfWarOptions {
+  /**
+   * Run G and D with the run's dropout, as the step does (default true). False: without dropout, everywhere
+   * (G's forward pass that samples the replacements included), so the reading is what a model with the
+   * same weights and dropout 0 gives: one batch's number no longer carries dropout's noise.
+   */
+  dropout?: boolean;
 }
 
 interface TableTensors {
@@ -284,18 +295,20 @@ function batchCounts(batch: TokenBatch, byToken: boolean, n: number, padId: numb
  * anything (the caller disposes the gradients). Uses the step's own random streams, so they are the
  * gradients `trainStep(batch)` hands `onGradients` (for ES, NES and joint steps also the ones it applies;
  * decoupled GDES applies D's gradient at the updated E_G). Runs with `resampleAfterGeneratorUpdate`
- * differ: their D trains on the updated G's samples.
+ * differ: their D trains on the updated G's samples. `dropout: false` takes them without dropout.
  */
 export async function stepGradients(
   trainer: Pretrainer,
   batch: TokenBatch,
+  opts: Pick<ProbeOptions, "dropout"> = {},
 ): Promise<{ grads: StepGradients; lossMlm: number; lossRtd: number | null }> {
   const c = trainer.config;
+  const training = opts.dropout ?? true;
   const rngs = stepRngs(c.seed, trainer.step);
   const masked = trainer.mask(batch, rngs.data);
   if (masked.selected.length === 0) throw new Error("tug-of-war: the batch has no maskable tokens");
   const genInputs = batchTensors(masked.maskedIds, batch, trainer.vocab.padId);
-  const gen = trainer.generatorGradients(genInputs, masked, rngs.dropout);
+  const gen = trainer.generatorGradients(genInputs, masked, rngs.dropout, 1, training);
   tf.dispose([genInputs.inputIds, genInputs.tokenTypeIds, genInputs.attentionMask]);
   let ok = false;
   try {
@@ -314,7 +327,7 @@ export async function stepGradients(
     );
     const corruption = corrupt(batch.inputIds, masked.selected, samples);
     const discInputs = batchTensors(corruption.corruptedIds, batch, trainer.vocab.padId);
-    const disc = trainer.discriminatorGradients(discInputs, corruption.labels, rngs.dropout);
+    const disc = trainer.discriminatorGradients(discInputs, corruption.labels, rngs.dropout, 1, training);
     tf.dispose([discInputs.inputIds, discInputs.tokenTypeIds, discInputs.attentionMask, disc.logits]);
     const lossRtd = (await disc.loss.data())[0];
     disc.loss.dispose();
@@ -329,15 +342,16 @@ export async function stepGradients(
 /**
  * The tug-of-war at the trainer's current step on `batch` (nothing is updated): both gradients as
  * {@link stepGradients} computes them, measured and read back. In-batch frequencies fill the per-row
- * table unless `opts.counts` is given. Throws for the MLM baseline.
+ * table unless `opts.counts` is given; `opts.dropout` false measures without dropout. Throws for the MLM
+ * baseline.
  */
 export async function probeTugOfWar(
   trainer: Pretrainer,
   batch: TokenBatch,
-  opts: TugOfWarOptions = {},
+  opts: ProbeOptions = {},
 ): Promise<TugOfWarReport> {
   if (trainer.config.sharing === "mlm") throw new Error("tug-of-war: the MLM baseline has no RTD loss");
-  const { grads, lossMlm, lossRtd } = await stepGradients(trainer, batch);
+  const { grads, lossMlm, lossRtd } = await stepGradients(trainer, batch, opts);
   let m: TugOfWarMeasurement | null;
   try {
     m = measureTugOfWar(trainer.model, grads, { batch, padId: trainer.vocab.padId, ...opts });

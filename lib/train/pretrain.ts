@@ -254,21 +254,23 @@ export class Pretrainer {
 
   /**
    * ∇L_MLM over G's variables; returns the loss, the gradients (by parameter name) and the logits [M, V].
-   * `weight` scales the loss (a micro-batch's share of the batch's selected positions).
+   * `weight` scales the loss (a micro-batch's share of the batch's selected positions); `training` false
+   * runs G without dropout (the tug-of-war probe's `dropout: false`).
    */
   generatorGradients(
     inputs: EncoderInputs,
     masked: Pick<MaskedBatch, "selected" | "targets">,
     dropoutRng: Rng,
     weight = 1,
+    training = true,
   ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: tf.Tensor2D } {
     const names = this.model.generatorVariables();
     const selected = tf.tensor1d(masked.selected, "int32");
     const targets = tf.tensor1d(masked.targets, "int32");
     let logits: tf.Tensor2D | undefined;
     const { value, grads } = variableGrads(() => {
-      const hidden = this.model.encode("generator", inputs, { training: true, rng: dropoutRng });
-      logits = tf.keep(this.model.generatorLogits(hidden, selected, { training: true, rng: dropoutRng }));
+      const hidden = this.model.encode("generator", inputs, { training, rng: dropoutRng });
+      logits = tf.keep(this.model.generatorLogits(hidden, selected, { training, rng: dropoutRng }));
       const ce = crossEntropy(logits, targets);
       return weight === 1 ? ce : tf.mul(ce, weight) as tf.Scalar;
     }, names.map((n) => this.model.params.get(n)));
@@ -278,13 +280,15 @@ export class Pretrainer {
 
   /**
    * ∇(λ·L_RTD) over D's variables; returns the loss without λ, gradients and D's logits [B·L]. `weight`
-   * scales the loss (a micro-batch's share of the batch's non-padding tokens).
+   * scales the loss (a micro-batch's share of the batch's non-padding tokens); `training` false runs D
+   * without dropout.
    */
   discriminatorGradients(
     inputs: EncoderInputs,
     labels: Float32Array | tf.Tensor1D,
     dropoutRng: Rng,
     weight = 1,
+    training = true,
   ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; logits: tf.Tensor1D } {
     const names = this.model.discriminatorVariables();
     const labelT = labels instanceof Float32Array ? tf.tensor1d(labels, "float32") : tf.clone(labels);
@@ -292,8 +296,8 @@ export class Pretrainer {
     let logits: tf.Tensor1D | undefined;
     let loss: tf.Scalar | undefined;
     const { value, grads } = variableGrads(() => {
-      const hidden = this.model.encode("discriminator", inputs, { training: true, rng: dropoutRng });
-      logits = tf.keep(this.model.discriminatorLogits(hidden, { training: true, rng: dropoutRng }));
+      const hidden = this.model.encode("discriminator", inputs, { training, rng: dropoutRng });
+      logits = tf.keep(this.model.discriminatorLogits(hidden, { training, rng: dropoutRng }));
       const bce = sigmoidBce(logits, labelT, weights);
       loss = tf.keep(weight === 1 ? bce : tf.mul(bce, weight) as tf.Scalar);
       return tf.mul(loss, this.config.rtdWeight) as tf.Scalar;
