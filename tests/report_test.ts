@@ -14,10 +14,13 @@ import {
   groupCurves,
   loadRun,
   loadRuns,
+  logTicks,
   lossCurves,
+  METRIC_LABELS,
   metricCurves,
   mimeBundle,
   modeOrder,
+  naturalCompare,
   probeCurves,
   Report,
   runNames,
@@ -31,6 +34,7 @@ import {
   tokenHeatmap,
   tokenStrip,
   toText,
+  wrapText,
   writeHtmlReport,
 } from "../lib/report/mod.ts";
 import { checkJupyter, parseArgs, ROOT, selectNotebooks } from "../tasks/notebooks.ts";
@@ -300,22 +304,92 @@ Deno.test("report: figure builders produce the expected traces", async () => {
   }
 });
 
-Deno.test("report: skillCurves marks where D counts as learned, on each panel, in a colour no mode uses", () => {
+Deno.test("report: D's skill is drawn with chance and the learned lines, in a colour no mode uses", () => {
   const rows = [0, 1, 2].flatMap((i) => [
-    { run: "gdes", sharing: "gdes", step: 10 * i, disc_auc: 0.5 + 0.1 * i, rtd_gain: 0.03 * i },
-    { run: "es", sharing: "es", step: 10 * i, disc_auc: 0.55 + 0.1 * i, rtd_gain: 0.02 * i },
+    {
+      run: "gdes",
+      sharing: "gdes",
+      step: 10 * i,
+      disc_auc: 0.5 + 0.1 * i,
+      rtd_gain: -0.27 + 0.1 * i,
+      loss_mlm: 3,
+    },
+    { run: "es", sharing: "es", step: 10 * i, disc_auc: 0.55 + 0.1 * i, rtd_gain: 0.02 * i, loss_mlm: 3 },
   ]);
   const fig = skillCurves(tableFromRows(rows));
   assert.equal(fig.data.length, 4, "two runs on two panels");
   const shapes = fig.layout.shapes as { yref: string; y0: number; line: { color: string } }[];
-  assert.deepEqual(shapes.map((s) => [s.yref, s.y0]), [["y", 0.6], ["y2", 0.05]]);
+  assert.deepEqual(shapes.map((s) => [s.yref, s.y0]), [["y", 0.5], ["y", 0.6], ["y2", 0.05]]);
   const modeColours = fig.data.map((d) => (d.line as { color: string }).color);
   assert.ok(
     shapes.every((s) => !modeColours.includes(s.line.color)),
     "a threshold is not mistaken for a run",
   );
-  const labels = (fig.layout.annotations as { text: string }[]).map((a) => a.text);
-  assert.deepEqual(labels, ["learned from 0.6", "learned from 0.05"]);
+  const labels = (fig.layout.annotations as { text: string; yref: string }[])
+    .filter((a) => !a.yref.endsWith("domain")).map((a) => a.text);
+  assert.deepEqual(labels, ["chance", "learned from 0.6", "learned from 0.05"]);
+  // The gain axis stops above the uncalibrated start (−0.27), so the learned line is not squeezed flat.
+  assert.deepEqual((fig.layout.yaxis2 as { autorangeoptions: unknown }).autorangeoptions, {
+    minallowed: -0.1,
+  });
+  // Any figure that draws them gets the lines; a loss panel gets none, and they can be turned off.
+  const mixed = metricCurves(tableFromRows(rows), ["loss_mlm", "rtd_gain"]);
+  assert.deepEqual((mixed.layout.shapes as { yref: string }[]).map((s) => s.yref), ["y2"]);
+  const bare = metricCurves(tableFromRows(rows), ["disc_auc"], { thresholds: false });
+  assert.deepEqual(bare.layout.shapes, []);
+  // Side by side, the long label goes above each panel and the axis gets a short one.
+  assert.equal((fig.layout.yaxis as { title: { text: string } }).title.text, "AUC");
+  const above = (fig.layout.annotations as { text: string }[]).map((a) => a.text.replaceAll("<br>", " "));
+  assert.ok(above.includes(METRIC_LABELS.disc_auc), "the full label, wrapped to the panel");
+  assert.deepEqual(wrapText("discriminator ROC-AUC (replaced vs original)", 28), [
+    "discriminator ROC-AUC",
+    "(replaced vs original)",
+  ]);
+});
+
+Deno.test("report: a second factor keeps one dash in every mode; numbers in names sort by value", () => {
+  const rows = ["es", "nes", "gdes"].flatMap((mode) =>
+    ["deberta", "electra"].map((backbone) => ({
+      run: `${backbone} ${mode}`,
+      sharing: mode,
+      step: 0,
+      disc_auc: 0.5,
+    }))
+  );
+  const fig = metricCurves(tableFromRows(rows), ["disc_auc"], { dashBy: (run) => run.split(" ")[0] });
+  const dashOf = (run: string) => (fig.data.find((d) => d.name === run)!.line as { dash: string }).dash;
+  for (const mode of ["es", "nes", "gdes"]) {
+    assert.equal(dashOf(`deberta ${mode}`), "solid", mode);
+    assert.equal(dashOf(`electra ${mode}`), "dot", mode);
+  }
+  // Without dashBy the k-th run of a mode continues from the mode's own dash (GDES: dot, then dash).
+  const plain = metricCurves(tableFromRows(rows), ["disc_auc"]);
+  assert.equal((plain.data.find((d) => d.name === "electra gdes")!.line as { dash: string }).dash, "dash");
+
+  assert.deepEqual(
+    ["es mask 0.3", "es mask 0.15", "es mask 0.45", "λ = 200", "λ = 10", "λ = 50"].sort(naturalCompare),
+    ["es mask 0.15", "es mask 0.3", "es mask 0.45", "λ = 10", "λ = 50", "λ = 200"],
+  );
+  const lam = metricCurves(
+    tableFromRows(
+      [200, 10, 50].map((l) => ({ run: `λ = ${l}`, sharing: `λ = ${l}`, step: 0, tow_ratio: l / 10 })),
+    ),
+    ["tow_ratio"],
+    { logY: true, smooth: 0.6, title: "ratio" },
+  );
+  assert.deepEqual(lam.data.map((d) => d.name), ["λ = 10", "λ = 50", "λ = 200"]);
+  assert.equal((lam.layout.title as { text: string }).text, "ratio (EMA 0.6)", "the smoothing is said");
+});
+
+Deno.test("report: log axes are ticked 1-2-5 in full, never a bare minor digit", () => {
+  assert.deepEqual(logTicks([0.41, 36]), {
+    tickvals: [0.2, 0.5, 1, 2, 5, 10, 20, 50],
+    ticktext: ["0.2", "0.5", "1", "2", "5", "10", "20", "50"],
+  });
+  assert.deepEqual(logTicks([8e5, 1.6e7])!.ticktext, ["500k", "1M", "2M", "5M", "10M", "20M"]);
+  // Many decades: only the decades.
+  assert.deepEqual(logTicks([1e-3, 1e4])!.tickvals, [0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000]);
+  assert.equal(logTicks([0, -1, null]), null);
 });
 
 Deno.test("report: facetCurves puts each knob's runs in their own panel beside the reference", () => {

@@ -12,6 +12,7 @@ import {
   compareRuns,
   groupCurves,
   modeOrder,
+  naturalCompare,
   runIndices,
   type SmoothOptions,
   smoothSeries,
@@ -33,8 +34,15 @@ const EXTRA_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#1
 const REFERENCE_COLOR = "#7f7f7f";
 /** The learned threshold in {@link facetCurves}' panels, whose runs are never green. */
 const LEARNED_COLOR = "#2ca02c";
-/** The learned thresholds in {@link skillCurves}: near-black, since GDES's own curves are green there. */
+/** The learned thresholds in {@link metricCurves}: near-black, since GDES's own curves are green there. */
 const THRESHOLD_COLOR = "#333333";
+/** Chance (AUC 0.5), fainter than the learned line. */
+const CHANCE_COLOR = "#aaaaaa";
+/**
+ * Lowest RTD gain an autoscaled axis shows. Every run starts near −0.27 nats (an uncalibrated D), and an
+ * axis fitted to that start squeezes the region around the learned line into a sliver.
+ */
+export const GAIN_AXIS_FLOOR = -0.1;
 const PANEL_COLORS = ["#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 const DASHES = ["solid", "dot", "dash", "dashdot", "longdash", "longdashdot"];
 /** Colours of runs told apart one by one ({@link CurveOptions.colorBy} `"run"`, sweeps): plotly's ten. */
@@ -91,8 +99,8 @@ export const METRIC_LABELS: Record<string, string> = {
   tokens_per_s: "tokens / s",
   // Short enough for a subplot's y axis; which tables each mode compares is said in captions.
   tow_cos: "cos(g_MLM, g_RTD) on the token table",
-  tow_norm_mlm: "‖g_MLM‖ (ES: on E; NES/GDES: on E_G)",
-  tow_norm_rtd: "‖g_RTD‖ (ES: on E; NES: on E_D; GDES: on E_Δ)",
+  tow_norm_mlm: "‖g_MLM‖ on the table G reads",
+  tow_norm_rtd: "‖g_RTD‖ on the table D reads (GDES: E_Δ)",
   tow_ratio: "‖∇λL_RTD‖ / ‖∇L_MLM‖",
   tow_opposed_rows: "share of rows pulled in opposite directions",
   tow_pos_cos: "cos of the position-table gradients",
@@ -100,6 +108,73 @@ export const METRIC_LABELS: Record<string, string> = {
   sim_disc: "avg cosine of E_D",
   sim_delta: "avg cosine of E_Δ",
 };
+
+/**
+ * Short y-axis titles for panels side by side, where the full {@link METRIC_LABELS} label goes above the
+ * panel: a long label on a narrow panel's axis runs into the panel beside it.
+ */
+const SHORT_LABELS: Record<string, string> = {
+  loss_mlm: "MLM loss",
+  loss_rtd: "RTD loss",
+  disc_auc: "AUC",
+  rtd_gain: "nats",
+  gen_acc: "accuracy",
+  disc_acc_replaced: "accuracy",
+  tow_cos: "cosine",
+  tow_norm_mlm: "‖g_MLM‖",
+  tow_norm_rtd: "‖g_RTD‖",
+  tow_ratio: "ratio",
+  tow_opposed_rows: "share",
+};
+
+/**
+ * Ticks of a log axis spanning `values`: 1, 2, 5 × 10^k written out in full ("0.5", "20", "2M"). Plotly's
+ * own minor labels are bare digits, so a "2" may mean 20 or 200. Only the decades when 1-2-5 gives too many.
+ */
+export function logTicks(values: Iterable<number | null>): { tickvals: number[]; ticktext: string[] } | null {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (v !== null && Number.isFinite(v) && v > 0) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  }
+  if (!Number.isFinite(lo)) return null;
+  const candidates = (mantissas: number[]) => {
+    const out: number[] = [];
+    for (let k = Math.floor(Math.log10(lo)) - 1; k <= Math.ceil(Math.log10(hi)); k++) {
+      for (const m of mantissas) {
+        const v = Number((m * 10 ** k).toPrecision(3));
+        if (v >= lo / 2.5 && v <= hi * 2.5) out.push(v);
+      }
+    }
+    return out;
+  };
+  let tickvals = candidates([1, 2, 5]);
+  if (tickvals.length > 12) tickvals = candidates([1]);
+  const text = (v: number) => {
+    for (const [size, unit] of [[1e9, "G"], [1e6, "M"], [1e3, "k"]] as const) {
+      if (v >= size) return `${Number((v / size).toPrecision(3))}${unit}`;
+    }
+    return String(Number(v.toPrecision(3)));
+  };
+  return { tickvals, ticktext: tickvals.map(text) };
+}
+
+/** Splits text at spaces into lines of at most `width` characters (a longer word gets its own line). */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(" ")) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + word.length <= width) lines[last] += " " + word;
+    else lines.push(word);
+  }
+  return lines;
+}
+
+/** The title with the smoothing said, unless it already says it. */
+function smoothedTitle(title: string | undefined, smooth: CurveOptions["smooth"]): string | undefined {
+  if (title === undefined || smooth === undefined || /EMA|smooth|rolling/i.test(title)) return title;
+  const opts: SmoothOptions = typeof smooth === "number" ? { method: "ema", weight: smooth } : smooth;
+  return `${title} (${opts.method === "ema" ? `EMA ${opts.weight}` : `rolling mean over ${opts.window}`})`;
+}
 
 /** Options of {@link metricCurves}. */
 export interface CurveOptions {
@@ -127,6 +202,16 @@ export interface CurveOptions {
   colorBy?: "mode" | "run";
   /** With `by: "run"`: the runs in this order, in the legend and in the colours (default: by mode, then name). */
   runOrder?: string[];
+  /**
+   * With `by: "run"` and `colorBy: "mode"`: a second factor (e.g. the backbone, from the run's name) drawn as
+   * the dash, the same dash for the same value in every mode, so colour reads as the mode and dash as this.
+   */
+  dashBy?: (run: string) => string;
+  /**
+   * Reference lines where D's skill is drawn (default true): chance and the learned line on `disc_auc`, the
+   * learned line on `rtd_gain` (whose axis also stops at {@link GAIN_AXIS_FLOOR}).
+   */
+  thresholds?: boolean;
 }
 
 function axisName(kind: "x" | "y", i: number): string {
@@ -191,11 +276,14 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
       [...runIndices(table)].sort((a, b) =>
         order
           ? (order.indexOf(a[0]) + 1 || Infinity) - (order.indexOf(b[0]) + 1 || Infinity)
-          : rank(a[1]) - rank(b[1]) || a[0].localeCompare(b[0], undefined, { numeric: true })
+          : rank(a[1]) - rank(b[1]) || naturalCompare(a[0], b[0])
       ),
     );
     const perRun = opts.colorBy === "run";
     const runNumber = new Map([...runs.keys()].map((r, k) => [r, k]));
+    const dashValues = opts.dashBy
+      ? [...new Set([...runs.keys()].map(opts.dashBy))].sort(naturalCompare)
+      : [];
     const seedIndex = new Map<string, number>();
     ms.forEach((m, mi) => {
       const col = table.array(m) as ArrayLike<unknown>;
@@ -220,6 +308,12 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
               (DASHES.indexOf(modeLine(mode).dash) + Math.floor(k / RUN_COLORS.length)) % DASHES.length
             ],
           }
+          : opts.dashBy
+          ? {
+            color: colorOf(mode),
+            width: modeLine(mode).width,
+            dash: DASHES[dashValues.indexOf(opts.dashBy(run)) % DASHES.length],
+          }
           : { color: colorOf(mode), ...modeLine(mode, seedIndex.get(run)!) };
         data.push({
           type: "scatter",
@@ -242,6 +336,8 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
     const sharing = curves.array("sharing") as ArrayLike<string | null>;
     const steps = curves.array("step") as ArrayLike<number>;
     const nRuns = curves.array("runs") as ArrayLike<number>;
+    // "(2 runs)" tells means from single runs; with one run per mode it says nothing.
+    const seeds = Array.from(nRuns).some((n) => n >= 2);
     ms.forEach((m, mi) => {
       const meanCol = curves.array(`${m}_mean`) as ArrayLike<unknown>;
       const stdCol = curves.array(`${m}_std`) as ArrayLike<unknown>;
@@ -278,7 +374,7 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
         data.push({
           type: "scatter",
           mode: "lines",
-          name: `${mode} (${maxRuns} run${maxRuns === 1 ? "" : "s"})`,
+          name: seeds ? `${mode} (${maxRuns} run${maxRuns === 1 ? "" : "s"})` : String(mode),
           legendgroup: mode,
           showlegend: !legendShown.has(mode),
           x,
@@ -293,24 +389,91 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
     });
   }
 
+  const multi = ms.length > 1;
+  const height = opts.height ?? 420;
+  // Panel titles wrap to the panel's width (about 1,000 px shared by the panels).
+  const panelTitles = ms.map((m) =>
+    wrapText(METRIC_LABELS[m] ?? m, Math.max(24, Math.floor(112 / ms.length)))
+  );
+  const titleLines = Math.max(...panelTitles.map((t) => t.length));
+  const top = multi ? 64 + 16 * titleLines : 60;
+  // The legend goes under the x-axis titles: placed in pixels, since a fraction of a short plot lands on them.
+  const legendRows = Math.ceil(data.filter((d) => d.showlegend !== false).length / 5);
+  const bottom = 56 + 20 * legendRows;
+  const plotHeight = Math.max(80, height - top - bottom);
   const layout: Record<string, unknown> = {
-    height: opts.height ?? 420,
-    margin: { t: 60, r: 20, b: 40, l: 60 },
-    // Below the plot, clear of the x-axis titles.
-    legend: { orientation: "h", x: 0, y: -0.2, yanchor: "top" },
+    height,
+    margin: { t: top, r: 20, b: bottom, l: 60 },
+    legend: { orientation: "h", x: 0, y: -48 / plotHeight, yanchor: "top" },
     hovermode: "closest",
+    annotations: [] as unknown[],
+    shapes: [] as unknown[],
   };
-  if (opts.title) layout.title = { text: opts.title };
-  if (ms.length > 1) layout.grid = { rows: 1, columns: ms.length, pattern: "independent" };
+  const title = smoothedTitle(opts.title, opts.smooth);
+  if (title) layout.title = { text: title };
+  if (multi) layout.grid = { rows: 1, columns: ms.length, pattern: "independent" };
+  const onAxis = (kind: "x" | "y", mi: number) =>
+    data.filter((d) => d[`${kind}axis`] === axisName(kind, mi)).flatMap((d) => d[kind] as (number | null)[]);
   ms.forEach((m, mi) => {
+    const label = METRIC_LABELS[m] ?? m;
     layout[layoutAxis("x", mi)] = {
       title: { text: opts.xTitle ?? "step" },
-      ...(opts.logX ? { type: "log" } : {}),
+      ...(opts.logX ? { type: "log", ...logTicks(onAxis("x", mi)) } : {}),
     };
     layout[layoutAxis("y", mi)] = {
-      title: { text: METRIC_LABELS[m] ?? m },
-      ...(opts.logY ? { type: "log" } : {}),
+      title: { text: multi ? SHORT_LABELS[m] ?? label : label },
+      ...(opts.logY ? { type: "log", ...logTicks(onAxis("y", mi)) } : {}),
+      ...(m === "rtd_gain" && (opts.thresholds ?? true)
+        ? { autorangeoptions: { minallowed: GAIN_AXIS_FLOOR } }
+        : {}),
     };
+    if (multi) {
+      // Side by side, each panel's full label goes above it.
+      (layout.annotations as unknown[]).push({
+        text: panelTitles[mi].map(escapeHtml).join("<br>"),
+        font: { size: 12 },
+        showarrow: false,
+        xref: `${axisName("x", mi)} domain`,
+        yref: `${axisName("y", mi)} domain`,
+        x: 0.5,
+        y: 1.02,
+        xanchor: "center",
+        yanchor: "bottom",
+      });
+    }
+    if (opts.thresholds ?? true) {
+      const lines = m === "disc_auc"
+        ? [{ at: 0.5, text: "chance", color: CHANCE_COLOR }, {
+          at: NOT_LEARNED.auc,
+          text: `learned from ${NOT_LEARNED.auc}`,
+          color: THRESHOLD_COLOR,
+        }]
+        : m === "rtd_gain"
+        ? [{ at: NOT_LEARNED.gain, text: `learned from ${NOT_LEARNED.gain}`, color: THRESHOLD_COLOR }]
+        : [];
+      for (const { at, text, color } of lines) {
+        const ref = { xref: `${axisName("x", mi)} domain`, yref: axisName("y", mi) };
+        (layout.shapes as unknown[]).push({
+          type: "line",
+          ...ref,
+          x0: 0,
+          x1: 1,
+          y0: at,
+          y1: at,
+          line: { color, width: 1, dash: "dot" },
+        });
+        (layout.annotations as unknown[]).push({
+          ...ref,
+          x: 0.01,
+          y: at,
+          xanchor: "left",
+          yanchor: "top",
+          showarrow: false,
+          text,
+          font: { size: 9, color },
+        });
+      }
+    }
   });
   return { data, layout };
 }
@@ -384,7 +547,8 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
     shapes: [] as unknown[],
   };
   // The metric goes in the title: a panel a few hundred pixels high has no room for a long axis title.
-  layout.title = { text: opts.title ?? METRIC_LABELS[metric] ?? metric };
+  layout.title = { text: smoothedTitle(opts.title ?? METRIC_LABELS[metric] ?? metric, opts.smooth) };
+  const ticks = (kind: "x" | "y") => logTicks(data.flatMap((d) => d[kind] as (number | null)[]));
   [...panels].forEach(([name, members], p) => {
     const key: string[] = [];
     if (opts.reference !== undefined) {
@@ -445,47 +609,27 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
     layout[layoutAxis("y", p)] = {
       ...(p > 0 ? { matches: "y" } : {}),
       ...(opts.logY ? { type: "log" } : {}),
+      ...(p === 0 && metric === "rtd_gain" ? { autorangeoptions: { minallowed: GAIN_AXIS_FLOOR } } : {}),
     };
+  });
+  // Ticks from every panel's data (the panels share y; x ticks the same everywhere read alike).
+  [...panels.keys()].forEach((_, p) => {
+    if (opts.logX) Object.assign(layout[layoutAxis("x", p)] as object, ticks("x"));
+    if (opts.logY) Object.assign(layout[layoutAxis("y", p)] as object, ticks("y"));
   });
   return { data, layout };
 }
 
 /**
- * D's ROC-AUC and RTD gain side by side ({@link metricCurves} of `disc_auc` and `rtd_gain`), each panel with
- * a dotted line at the value from which D counts as learned ({@link NOT_LEARNED}).
+ * D's ROC-AUC and RTD gain side by side ({@link metricCurves} of `disc_auc` and `rtd_gain`), with chance and
+ * the values from which D counts as learned ({@link NOT_LEARNED}) marked.
  */
 export function skillCurves(t: Table, opts: CurveOptions = {}): Figure {
-  const fig = metricCurves(t, ["disc_auc", "rtd_gain"], { title: "Discriminator skill", ...opts });
-  const layout = fig.layout as Record<string, unknown>;
-  const panels = [["x", "y", NOT_LEARNED.auc], ["x2", "y2", NOT_LEARNED.gain]] as const;
-  layout.shapes = [
-    ...((layout.shapes as unknown[] | undefined) ?? []),
-    ...panels.map(([x, y, at]) => ({
-      type: "line",
-      xref: `${x} domain`,
-      yref: y,
-      x0: 0,
-      x1: 1,
-      y0: at,
-      y1: at,
-      line: { color: THRESHOLD_COLOR, width: 1, dash: "dot" },
-    })),
-  ];
-  layout.annotations = [
-    ...((layout.annotations as unknown[] | undefined) ?? []),
-    ...panels.map(([x, y, at]) => ({
-      xref: `${x} domain`,
-      yref: y,
-      x: 0.01,
-      y: at,
-      xanchor: "left",
-      yanchor: "top",
-      showarrow: false,
-      text: `learned from ${at}`,
-      font: { size: 9, color: THRESHOLD_COLOR },
-    })),
-  ];
-  return fig;
+  return metricCurves(t, ["disc_auc", "rtd_gain"], {
+    title: "Discriminator skill",
+    ...opts,
+    thresholds: true,
+  });
 }
 
 /** Options of {@link lossCurves}. */

@@ -164,11 +164,25 @@ export async function loadRuns(paths: string | string[], opts: LoadOptions = {})
   return tableFromRows(rows, [...RUN_COLUMNS, ...keys, "step"]);
 }
 
-/** Sharing modes in report order: mlm, es, nes, gdes, then any others alphabetically. */
+/** Orders names with numbers by their value ("mask 0.15" before "mask 0.3", "λ = 50" before "λ = 200"). */
+export function naturalCompare(a: string, b: string): number {
+  const parts = (s: string) => s.split(/(\d+(?:\.\d+)?)/);
+  const pa = parts(a), pb = parts(b);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    if (pa[i] === pb[i]) continue;
+    // Odd entries are the numbers the split captured.
+    return i % 2 === 1
+      ? Number(pa[i]) - Number(pb[i]) || pa[i].localeCompare(pb[i])
+      : pa[i].localeCompare(pb[i]);
+  }
+  return pa.length - pb.length;
+}
+
+/** Sharing modes in report order: mlm, es, nes, gdes, then any others by name (numbers by value). */
 export function modeOrder(modes: Iterable<string | null>): string[] {
   const set = new Set([...modes].map((m) => m ?? "?"));
   const known = SHARING_MODES.filter((m) => set.has(m)) as string[];
-  return [...known, ...[...set].filter((m) => !known.includes(m)).sort()];
+  return [...known, ...[...set].filter((m) => !known.includes(m)).sort(naturalCompare)];
 }
 
 /** Row indices of each run, each in step order (runs in first-seen order). */

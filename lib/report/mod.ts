@@ -24,6 +24,7 @@ export {
   loadRun,
   loadRuns,
   modeOrder,
+  naturalCompare,
   readMetricsFile,
   readRunConfig,
   RUN_COLUMNS,
@@ -40,8 +41,10 @@ export {
   type CurveOptions,
   type FacetCurveOptions,
   facetCurves,
+  GAIN_AXIS_FLOOR,
   type HtmlBlock,
   isHtmlBlock,
+  logTicks,
   type LossCurveOptions,
   lossCurves,
   METRIC_LABELS,
@@ -58,6 +61,7 @@ export {
   tokenHeatmap,
   type TokenOptions,
   tokenStrip,
+  wrapText,
 } from "./figures.ts";
 export { type Figure, figureHtml, figureSummary, isFigure, plotlySource, type Trace } from "./plotly.ts";
 export {
