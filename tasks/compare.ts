@@ -595,6 +595,21 @@ try {
   const per = seeds > 1 ? `mean over ${seeds} pre-training seeds per mode` : "one run per mode";
   const r = new report.Report(`rtdlab comparison: ${name}`)
     .html(await marked.parse(md.replace(/^# .*\n/, "")))
+    .heading("Downstream scores")
+    .figure(
+      report.scoreDots(summary, {
+        constant: baselineOf,
+        oneClass: collapsed.map((e) => ({
+          mode: e.mode,
+          task: e.task,
+          pretrain_seed: e.pretrainSeed,
+          finetune_seed: e.finetuneSeed,
+        })),
+      }),
+      "Test scores ×100 per task: each mode's mean ± one std (the tick and whisker), every fine-tuning run (dots; " +
+        "✕: it predicted one class), and the dashed segment a constant classifier scores. A mode is read against " +
+        "that floor and the scratch control.",
+    )
     .heading("Pre-training curves")
     .figure(
       report.lossCurves(t, { by: "sharing", smooth: 0.8 }),

@@ -24,6 +24,7 @@ import {
   probeCurves,
   Report,
   runNames,
+  scoreDots,
   show,
   similarityBars,
   skillCurves,
@@ -379,6 +380,41 @@ Deno.test("report: a second factor keeps one dash in every mode; numbers in name
   );
   assert.deepEqual(lam.data.map((d) => d.name), ["λ = 10", "λ = 50", "λ = 200"]);
   assert.equal((lam.layout.title as { text: string }).text, "ratio (EMA 0.6)", "the smoothing is said");
+});
+
+Deno.test("report: scoreDots draws every fine-tune, marks one-class runs, and the constant classifier's floor", () => {
+  const cell = (values: number[]) => ({
+    mean: values.reduce((a, b) => a + b, 0) / values.length,
+    std: 0.01,
+    n: values.length,
+    values: values.map((value, i) => ({ pretrainSeed: 0, finetuneSeed: i, value })),
+  });
+  const summary = {
+    modes: ["es", "scratch"],
+    tasks: ["a", "b"],
+    metricOf: { a: "accuracy", b: "accuracy" },
+    test: {
+      es: { a: cell([0.7, 0.72]), b: cell([0.6, 0.62]) },
+      scratch: { a: cell([0.52, 0.52]), b: cell([0.55, 0.57]) },
+    },
+  };
+  const fig = scoreDots(summary, {
+    constant: { a: 0.516 },
+    oneClass: [{ mode: "scratch", task: "a", pretrain_seed: 0, finetune_seed: 1 }],
+  });
+  const byName = (n: string) => fig.data.find((d) => d.name === n)!;
+  assert.deepEqual(byName("constant classifier").y, [51.6, 51.6, null], "a segment over task a only");
+  assert.deepEqual((byName("es").y as number[]).map(Math.round), [71, 61], "means on the ×100 scale");
+  const ok = byName("single fine-tuning run"), flagged = byName("run predicting one class (⚠)");
+  assert.equal((ok.y as number[]).length + (flagged.y as number[]).length, 8, "every fine-tune is drawn");
+  assert.deepEqual(flagged.y, [52]);
+  // Two equal scores (scratch on a: 52 and 52) sit side by side, not on top of each other.
+  const xs = [ok, flagged].flatMap((d) => (d.y as number[]).map((y, i) => [y, (d.x as number[])[i]]))
+    .filter(([y]) => y === 52).map(([, x]) => x);
+  assert.equal(new Set(xs).size, 2);
+  const range = (fig.layout.yaxis as { range: number[] }).range;
+  assert.ok(range[0] <= 45 && range[0] > 0 && range[1] >= 72, `y range ${range} starts near the floor`);
+  assert.equal(scoreDots(summary).data.some((d) => d.name === "constant classifier"), false);
 });
 
 Deno.test("report: log axes are ticked 1-2-5 in full, never a bare minor digit", () => {

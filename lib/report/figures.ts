@@ -866,65 +866,152 @@ export function tokenStrip(tokens: string[], values: number[], opts: TokenOption
   };
 }
 
-/** One bar of {@link scoreBars}: a mode's mean score on a task, its std and the single runs' scores. */
-export interface ScoreBar {
-  mode: string;
-  task: string;
+/** One cell of {@link ScoreSummary}: a mode's scores on a task (mean ± std over its runs, and each run). */
+export interface ScoreCell {
   mean: number;
   std: number;
-  /** Individual scores (shown as dots over the bar). */
-  values?: number[];
+  n: number;
+  values: { pretrainSeed: number; finetuneSeed: number; value: number }[];
+}
+
+/** Downstream test scores by mode and task (what `deno task compare` summarises: its ComparisonSummary). */
+export interface ScoreSummary {
+  modes: string[];
+  tasks: string[];
+  /** The metric scored on each task. */
+  metricOf: Record<string, string>;
+  /** mode → task → scores. */
+  test: Record<string, Record<string, ScoreCell>>;
+}
+
+/** Options of {@link scoreDots}. */
+export interface ScoreDotOptions {
+  /** Per task, what a classifier predicting one class scores on its test split (a dashed segment). */
+  constant?: Record<string, number>;
+  /** Fine-tuning runs that predicted one class for (nearly) every example: drawn as ✕. */
+  oneClass?: {
+    mode: string;
+    task: string;
+    pretrain_seed: number;
+    finetune_seed: number;
+    flagged?: boolean;
+  }[];
+  title?: string;
+  height?: number;
 }
 
 /**
- * Grouped bars of downstream scores: one group per task, one bar per mode (mean ± std error bars), and
- * every seed's score as a dot, so a reader sees the spread the means hide.
+ * Downstream scores on the tables' scale (×100): per task and mode the mean (a wide tick) ± one std, every
+ * fine-tuning run as a dot, spread sideways so equal scores stay visible (✕: a run that predicted one
+ * class), and a dashed segment at the constant classifier's score, the floor a score must clear. The y axis
+ * starts near that floor, not at 0, where 53 would look half-way good.
  */
-export function scoreBars(
-  rows: ScoreBar[],
-  opts: { title?: string; yTitle?: string; height?: number } = {},
-): Figure {
-  const modes = [...new Set(rows.map((r) => r.mode))];
-  const tasks = [...new Set(rows.map((r) => r.task))];
-  const data: Trace[] = [];
-  modes.forEach((mode, i) => {
-    const mine = tasks.map((t) => rows.find((r) => r.mode === mode && r.task === t));
-    data.push({
-      type: "bar",
-      name: mode,
-      legendgroup: mode,
-      x: tasks,
-      y: mine.map((r) => r?.mean ?? null),
-      error_y: { type: "data", array: mine.map((r) => r?.std ?? 0), visible: true },
-      marker: { color: modeColor(mode, i) },
-      offsetgroup: mode,
-      hovertemplate: `${mode} %{x}: %{y:.3f}<extra></extra>`,
-    });
-    const dots = mine.flatMap((r, k) => (r?.values ?? []).map((v) => [tasks[k], v] as const));
-    if (dots.length) {
-      data.push({
-        type: "scatter",
-        mode: "markers",
-        name: `${mode} (runs)`,
-        legendgroup: mode,
-        showlegend: false,
-        x: dots.map(([t]) => t),
-        y: dots.map(([, v]) => v),
-        offsetgroup: mode,
-        marker: { color: "#333", size: 5, opacity: 0.6 },
-        hovertemplate: `${mode} run %{x}: %{y:.3f}<extra></extra>`,
+export function scoreDots(summary: ScoreSummary, opts: ScoreDotOptions = {}): Figure {
+  const { modes, tasks } = summary;
+  const constant = opts.constant ?? {};
+  const key = (mode: string, task: string, pre: number, ft: number) => `${mode}|${task}|${pre}|${ft}`;
+  const oneClass = new Set(
+    (opts.oneClass ?? []).filter((r) => r.flagged !== false).map((r) =>
+      key(r.mode, r.task, r.pretrain_seed, r.finetune_seed)
+    ),
+  );
+  const slot = 0.8 / modes.length; // each task spans 1 on the x axis; its modes share 0.8 of it
+  const xOf = (ti: number, mi: number) => ti + (mi - (modes.length - 1) / 2) * slot;
+  const dots: { x: number; y: number; text: string; oneClass: boolean }[] = [];
+  const means: Trace[] = modes.map((mode, mi) => {
+    const color = modeColor(mode, mi);
+    tasks.forEach((task, ti) => {
+      const vs = summary.test[mode]?.[task]?.values ?? [];
+      vs.forEach((v, j) => {
+        const flagged = oneClass.has(key(mode, task, v.pretrainSeed, v.finetuneSeed));
+        dots.push({
+          x: xOf(ti, mi) + (j - (vs.length - 1) / 2) * (0.5 * slot / Math.max(1, vs.length - 1)),
+          y: 100 * v.value,
+          text:
+            `${escapeHtml(mode)}, ${escapeHtml(task)}, pre-training seed ${v.pretrainSeed}, fine-tuning ` +
+            `seed ${v.finetuneSeed}${flagged ? " (one class)" : ""}`,
+          oneClass: flagged,
+        });
       });
-    }
+    });
+    const cellOf = (task: string) => summary.test[mode]?.[task];
+    return {
+      type: "scatter",
+      mode: "markers",
+      name: mode,
+      x: tasks.map((_, ti) => xOf(ti, mi)),
+      y: tasks.map((task) => (cellOf(task)?.n ? 100 * cellOf(task)!.mean : null)),
+      error_y: {
+        type: "data",
+        array: tasks.map((task) => 100 * (cellOf(task)?.std ?? 0)),
+        visible: true,
+        color,
+        thickness: 2,
+        width: 0,
+      },
+      marker: { symbol: "line-ew", size: 26, line: { color, width: 4 } },
+      hovertemplate: `${escapeHtml(mode)} mean %{y:.1f}<extra></extra>`,
+    };
   });
+  const dotTrace = (flagged: boolean): Trace => {
+    const ds = dots.filter((d) => d.oneClass === flagged);
+    return {
+      type: "scatter",
+      mode: "markers",
+      name: flagged ? "run predicting one class (⚠)" : "single fine-tuning run",
+      x: ds.map((d) => d.x),
+      y: ds.map((d) => d.y),
+      text: ds.map((d) => d.text),
+      marker: flagged
+        ? { symbol: "x-thin-open", size: 10, line: { color: "#000000", width: 2 } }
+        : { symbol: "circle", size: 7, color: "#333333", opacity: 0.7 },
+      hovertemplate: "%{text}: %{y:.1f}<extra></extra>",
+    };
+  };
+  const floors = tasks.filter((task) => typeof constant[task] === "number");
+  const data: Trace[] = [];
+  if (floors.length) {
+    data.push({
+      type: "scatter",
+      mode: "lines",
+      name: "constant classifier",
+      x: floors.flatMap((task) => [tasks.indexOf(task) - 0.45, tasks.indexOf(task) + 0.45, null]),
+      y: floors.flatMap((task) => [100 * constant[task], 100 * constant[task], null]),
+      line: { color: "#555555", width: 1.5, dash: "dash" },
+      hovertemplate: "constant classifier %{y:.1f}<extra></extra>",
+    });
+  }
+  data.push(...means, dotTrace(false));
+  if (dots.some((d) => d.oneClass)) data.push(dotTrace(true));
+  const ys = [
+    ...dots.map((d) => d.y),
+    ...modes.flatMap((m) =>
+      tasks.map((t) => summary.test[m]?.[t]).filter((c) => c?.n).map((c) => 100 * (c!.mean + c!.std))
+    ),
+  ];
+  const lows = [...ys, ...floors.map((t) => 100 * constant[t])];
+  const metrics = [...new Set(tasks.map((t) => summary.metricOf[t]))].join(" / ");
   return {
     data,
     layout: {
-      title: { text: opts.title ?? "Downstream scores (mean ± std; dots: single runs)" },
-      barmode: "group",
-      scattermode: "group",
-      height: opts.height ?? 380,
-      yaxis: { title: { text: opts.yTitle ?? "score" } },
-      margin: { t: 60, r: 20, b: 50, l: 60 },
+      title: {
+        text: opts.title ?? "Fine-tuned test scores per task (mean ± std, single runs, constant classifier)",
+      },
+      height: opts.height ?? 440,
+      margin: { t: 60, r: 20, b: 40, l: 60 },
+      xaxis: {
+        tickvals: tasks.map((_, ti) => ti),
+        ticktext: tasks.map((t) => `${escapeHtml(t)} (${escapeHtml(summary.metricOf[t])})`),
+        range: [-0.5, tasks.length - 0.5],
+        showgrid: false,
+        zeroline: false,
+      },
+      yaxis: {
+        title: { text: `test ${metrics} ×100` },
+        range: [Math.min(45, Math.floor(Math.min(...lows) - 3)), Math.ceil(Math.max(...ys) + 2)],
+      },
+      legend: { orientation: "h", x: 0, y: -0.1, yanchor: "top" },
+      hovermode: "closest",
     },
   };
 }
