@@ -300,6 +300,11 @@ Deno.test("report: figure builders produce the expected traces", async () => {
     assert.match(strip.html, /&lt;cat&gt;/);
     assert.match(strip.html, /rgba\(214,39,40,0\.900\)/);
     assert.equal(strip.text, "P\nthe(0.10) *<cat>(0.90)");
+    // A strip has no colour bar: its key says what the shade and the underline mean.
+    assert.match(strip.html, /shade: P\(replaced\) .*>0<.*>0\.5<.*>1</);
+    assert.match(strip.html, /underlined bold<\/span>: marked/);
+    const plain = tokenStrip(["a"], [0.2], { highlightLabel: "replaced" });
+    assert.doesNotMatch(plain.html, /underlined/, "no underline key when nothing is underlined");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

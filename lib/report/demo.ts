@@ -658,6 +658,7 @@ export function viewStrip(rows: DiscriminatorViewRow[], opts: ViewStripOptions =
     title: opts.title,
     zmax: opts.zmax,
     highlight: kept.map((r) => r.label === 1),
+    highlightLabel: "really replaced (sample⟵original)",
   });
 }
 

@@ -763,6 +763,8 @@ export interface TokenOptions {
   highlight?: boolean[] | boolean[][];
   /** Tokens per row when one flat sequence is given (default 16). */
   wrap?: number;
+  /** What the highlighted tokens are, for the strip's key (default "marked"). */
+  highlightLabel?: string;
 }
 
 function rowsOf<T>(x: T[] | T[][], wrap: number): T[][] {
@@ -856,11 +858,25 @@ export function tokenStrip(tokens: string[], values: number[], opts: TokenOption
   const caption = opts.title
     ? `<div style="font-weight:bold;margin-bottom:4px">${escapeHtml(opts.title)}</div>`
     : "";
+  // The key: what a shade means (a strip has no colour bar), and what the underline marks.
+  const swatch = (v: number) => {
+    const a = (v - lo) / (hi - lo || 1);
+    return `<span style="background:rgba(214,39,40,${a.toFixed(2)});color:${a > 0.6 ? "#fff" : "#000"};` +
+      `padding:0 6px;margin:0 2px;border-radius:3px">${Number(v.toPrecision(3))}</span>`;
+  };
+  const key = `<div style="font:11px sans-serif;color:#555;margin-top:4px">shade: ${escapeHtml(label)} ` +
+    `${swatch(lo)}${swatch((lo + hi) / 2)}${swatch(hi)}` +
+    (hl.some(Boolean)
+      ? ` · <span style="text-decoration:underline;font-weight:bold">underlined bold</span>: ${
+        escapeHtml(opts.highlightLabel ?? "marked")
+      }`
+      : "") +
+    `</div>`;
   return {
     kind: "html",
     html: `<div class="rtdlab-token-strip" style="font:13px monospace;line-height:1.9">${caption}${
       spans.join("")
-    }</div>`,
+    }${key}</div>`,
     text: (opts.title ? opts.title + "\n" : "") +
       tokens.map((tok, i) => `${hl[i] ? "*" : ""}${tok}(${values[i].toFixed(2)})`).join(" "),
   };
