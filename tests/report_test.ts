@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   compareModes,
   compareRuns,
+  differencePlot,
   facetCurves,
   findRuns,
   formatMeanStd,
@@ -420,6 +421,26 @@ Deno.test("report: scoreDots draws every fine-tune, marks one-class runs, and th
   const range = (fig.layout.yaxis as { range: number[] }).range;
   assert.ok(range[0] <= 45 && range[0] > 0 && range[1] >= 72, `y range ${range} starts near the floor`);
   assert.equal(scoreDots(summary).data.some((d) => d.name === "constant classifier"), false);
+});
+
+Deno.test("report: differencePlot puts each A − B at its mean with ± 2 SE, split by the verdict", () => {
+  const rows = [
+    { a: "gdes", b: "nes", mean: 0.113, stderr: 0.021, n: 3, verdict: "a" as const },
+    { a: "gdes", b: "es", mean: 0.018, stderr: 0.019, n: 3, verdict: "noise" as const },
+    { a: "es", b: "mlm", mean: -0.066, stderr: 0.001, n: 2, verdict: "noise" as const },
+  ];
+  const fig = differencePlot(rows);
+  const [clear, noise] = fig.data;
+  assert.deepEqual(clear.y, ["gdes − nes"]);
+  assert.ok(Math.abs((clear.x as number[])[0] - 11.3) < 1e-9);
+  assert.ok(Math.abs((clear.error_x as { array: number[] }).array[0] - 4.2) < 1e-9, "two standard errors");
+  assert.deepEqual(noise.y, ["gdes − es", "es − mlm"]);
+  assert.deepEqual((noise.marker as { color: string[] }).color, ["#aaaaaa", "#ffffff"], "n < 3: hollow");
+  assert.deepEqual((fig.layout.yaxis as { categoryarray: string[] }).categoryarray, [
+    "gdes − nes",
+    "gdes − es",
+    "es − mlm",
+  ]);
 });
 
 Deno.test("report: log axes are ticked 1-2-5 in full, never a bare minor digit", () => {

@@ -1031,3 +1031,65 @@ export function scoreDots(summary: ScoreSummary, opts: ScoreDotOptions = {}): Fi
     },
   };
 }
+
+/** One row of {@link differencePlot}: a paired difference A − B (as `pairedDifference` returns it). */
+export interface DifferenceRow {
+  a: string;
+  b: string;
+  mean: number;
+  stderr: number;
+  n: number;
+  /** "a" or "b" when the difference is beyond two standard errors, else "noise". */
+  verdict: "a" | "b" | "noise";
+}
+
+/**
+ * Paired differences as a forest plot (×100, the tables' points): one row per A − B, the mean with ± two
+ * standard errors (the verdict's rule), a line at zero; dark where the rule calls a difference, grey where
+ * it is within noise. Rows with fewer than 3 pairs, where the rule calls nothing, are hollow.
+ */
+export function differencePlot(
+  rows: DifferenceRow[],
+  opts: { title?: string; height?: number } = {},
+): Figure {
+  const label = (r: DifferenceRow) => `${r.a} − ${r.b}`;
+  const group = (clear: boolean, color: string, name: string): Trace => {
+    const rs = rows.filter((r) => (r.verdict !== "noise") === clear);
+    return {
+      type: "scatter",
+      mode: "markers",
+      name,
+      y: rs.map(label),
+      x: rs.map((r) => 100 * r.mean),
+      error_x: { type: "data", array: rs.map((r) => 200 * r.stderr), visible: true, color, thickness: 2 },
+      marker: {
+        size: 10,
+        color: rs.map((r) => (r.n < 3 ? "#ffffff" : color)),
+        line: { color, width: 2 },
+      },
+      text: rs.map((r) => `${r.n} pairs`),
+      hovertemplate: "%{y}: %{x:.1f} points (± 2 SE), %{text}<extra></extra>",
+    };
+  };
+  return {
+    data: [
+      group(true, "#222222", "beyond two standard errors"),
+      group(false, "#aaaaaa", "within noise"),
+    ].filter((t) => (t.x as number[]).length > 0),
+    layout: {
+      title: { text: opts.title ?? "Paired differences A − B (mean ± 2 standard errors, points ×100)" },
+      height: opts.height ?? Math.max(260, 90 + 32 * rows.length),
+      margin: { t: 60, r: 20, b: 60, l: 110 },
+      xaxis: {
+        title: { text: "A − B (points)" },
+        zeroline: true,
+        zerolinewidth: 2,
+        zerolinecolor: "#666666",
+      },
+      // Top to bottom in the order given, as in the table beside it.
+      yaxis: { autorange: "reversed", categoryorder: "array", categoryarray: rows.map(label) },
+      legend: { orientation: "h", x: 0, y: -0.25, yanchor: "top" },
+      hovermode: "closest",
+    },
+  };
+}

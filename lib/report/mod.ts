@@ -39,6 +39,8 @@ export {
 } from "./metrics.ts";
 export {
   type CurveOptions,
+  differencePlot,
+  type DifferenceRow,
   type FacetCurveOptions,
   facetCurves,
   GAIN_AXIS_FLOOR,
