@@ -281,6 +281,12 @@ Deno.test("report: figure builders produce the expected traces", async () => {
     assert.deepEqual(sim.data[2].y, [null, 0.05]);
     const simRows = similarityBars([{ sharing: "nes", sim_gen: 0.4, sim_disc: 0.2, std: { sim_gen: 0.01 } }]);
     assert.equal(simRows.data.length, 2);
+    // The MLM baseline's table is its encoder's, not a generator's: its own bar, not E_G's.
+    const withMlm = similarityBars([{ sharing: "mlm", sim_gen: 0.5 }, { sharing: "nes", sim_gen: 0.4 }]);
+    assert.deepEqual(withMlm.data.map((d) => [d.name, d.y]), [["E_G", [null, 0.4]], ["E (MLM encoder)", [
+      0.5,
+      null,
+    ]]]);
     assert.deepEqual((simRows.data[0].error_y as { array: number[] }).array, [0.01]);
 
     const toks = Array.from({ length: 20 }, (_, i) => `t${i}`);

@@ -714,10 +714,16 @@ export function similarityBars(
   }
   const x = rows.map((r) => r.sharing);
   const data: Trace[] = [];
-  for (const [key, label, color] of SIM_KEYS) {
-    const y = rows.map((r) => numOrNull(r[key]));
+  // The MLM baseline's one table is a D-sized encoder's, not a generator's E_G: it gets a bar of its own.
+  const isMlm = (r: SimilarityRow) => r.sharing === "mlm";
+  const columns = [
+    ...SIM_KEYS.map(([key, label, color]) => ({ key, label, color, of: (r: SimilarityRow) => !isMlm(r) })),
+    { key: "sim_gen" as const, label: "E (MLM encoder)", color: MODE_COLORS.mlm, of: isMlm },
+  ];
+  for (const { key, label, color, of } of columns) {
+    const y = rows.map((r) => (of(r) ? numOrNull(r[key]) : null));
     if (y.every((v) => v === null)) continue;
-    const sd = rows.map((r) => numOrNull(r.std?.[key]));
+    const sd = rows.map((r) => (of(r) ? numOrNull(r.std?.[key]) : null));
     const trace: Trace = {
       type: "bar",
       name: label,
