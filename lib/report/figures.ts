@@ -222,6 +222,55 @@ function layoutAxis(kind: "x" | "y", i: number): string {
   return i === 0 ? `${kind}axis` : `${kind}axis${i + 1}`;
 }
 
+/** A title above panel `p`, in the panel's own coordinates (a figure's one title cannot say what each panel is). */
+function panelTitle(p: number, html: string, size: number): Record<string, unknown> {
+  return {
+    text: html,
+    font: { size },
+    showarrow: false,
+    xref: `${axisName("x", p)} domain`,
+    yref: `${axisName("y", p)} domain`,
+    x: 0.5,
+    y: 1.02,
+    xanchor: "center",
+    yanchor: "bottom",
+  };
+}
+
+/**
+ * A dotted horizontal line across panel `p` at `y` and its label, under the line at the left (where curves
+ * that start at zero skill have long since passed).
+ */
+function panelLine(
+  layout: Record<string, unknown>,
+  p: number,
+  y: number,
+  color: string,
+  label?: string,
+): void {
+  const ref = { xref: `${axisName("x", p)} domain`, yref: axisName("y", p) };
+  (layout.shapes as unknown[]).push({
+    type: "line",
+    ...ref,
+    x0: 0,
+    x1: 1,
+    y0: y,
+    y1: y,
+    line: { color, width: 1, dash: "dot" },
+  });
+  if (label === undefined) return;
+  (layout.annotations as unknown[]).push({
+    ...ref,
+    x: 0.01,
+    y,
+    xanchor: "left",
+    yanchor: "top",
+    showarrow: false,
+    text: escapeHtml(label),
+    font: { size: 9, color },
+  });
+}
+
 function numOrNull(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
@@ -429,17 +478,9 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
     };
     if (multi) {
       // Side by side, each panel's full label goes above it.
-      (layout.annotations as unknown[]).push({
-        text: panelTitles[mi].map(escapeHtml).join("<br>"),
-        font: { size: 12 },
-        showarrow: false,
-        xref: `${axisName("x", mi)} domain`,
-        yref: `${axisName("y", mi)} domain`,
-        x: 0.5,
-        y: 1.02,
-        xanchor: "center",
-        yanchor: "bottom",
-      });
+      (layout.annotations as unknown[]).push(
+        panelTitle(mi, panelTitles[mi].map(escapeHtml).join("<br>"), 12),
+      );
     }
     if (opts.thresholds ?? true) {
       const lines = m === "disc_auc"
@@ -451,28 +492,7 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
         : m === "rtd_gain"
         ? [{ at: NOT_LEARNED.gain, text: `learned from ${NOT_LEARNED.gain}`, color: THRESHOLD_COLOR }]
         : [];
-      for (const { at, text, color } of lines) {
-        const ref = { xref: `${axisName("x", mi)} domain`, yref: axisName("y", mi) };
-        (layout.shapes as unknown[]).push({
-          type: "line",
-          ...ref,
-          x0: 0,
-          x1: 1,
-          y0: at,
-          y1: at,
-          line: { color, width: 1, dash: "dot" },
-        });
-        (layout.annotations as unknown[]).push({
-          ...ref,
-          x: 0.01,
-          y: at,
-          xanchor: "left",
-          yanchor: "top",
-          showarrow: false,
-          text,
-          font: { size: 9, color },
-        });
-      }
+      for (const { at, text, color } of lines) panelLine(layout, mi, at, color, text);
     }
   });
   return { data, layout };
@@ -564,42 +584,10 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
       { length: Math.ceil(key.length / 2) },
       (_, r) => key.slice(2 * r, 2 * r + 2).join("   "),
     );
-    (layout.annotations as unknown[]).push({
-      text: [`<b>${escapeHtml(name)}</b>`, ...keyRows].join("<br>"),
-      font: { size: 11 },
-      showarrow: false,
-      xref: `${axisName("x", p)} domain`,
-      yref: `${axisName("y", p)} domain`,
-      x: 0.5,
-      y: 1.02,
-      xanchor: "center",
-      yanchor: "bottom",
-    });
-    if (opts.hline) {
-      const at = { xref: `${axisName("x", p)} domain`, yref: axisName("y", p) };
-      (layout.shapes as unknown[]).push({
-        type: "line",
-        ...at,
-        x0: 0,
-        x1: 1,
-        y0: opts.hline.y,
-        y1: opts.hline.y,
-        line: { color: LEARNED_COLOR, width: 1, dash: "dot" },
-      });
-      if (opts.hline.label) {
-        (layout.annotations as unknown[]).push({
-          ...at,
-          text: escapeHtml(opts.hline.label),
-          font: { size: 9, color: LEARNED_COLOR },
-          showarrow: false,
-          // Under the line at the left, where curves that start at zero skill have long since passed.
-          x: 0.01,
-          y: opts.hline.y,
-          xanchor: "left",
-          yanchor: "top",
-        });
-      }
-    }
+    (layout.annotations as unknown[]).push(
+      panelTitle(p, [`<b>${escapeHtml(name)}</b>`, ...keyRows].join("<br>"), 11),
+    );
+    if (opts.hline) panelLine(layout, p, opts.hline.y, LEARNED_COLOR, opts.hline.label);
     const last = p >= panels.size - columns;
     // Only y is shared: a run longer than the rest (a bigger token budget) would squeeze every other panel.
     layout[layoutAxis("x", p)] = {
