@@ -770,7 +770,7 @@ Deno.test({
   },
 });
 
-Deno.test("every notebook cell ends with a newline (deno 2.9.6's fmt --check on a cold cache needs it)", async () => {
+Deno.test("every notebook cell ends with a newline (deno 2.9.6's fmt --check on a cold cache needs it) and has a unique id", async () => {
   for (const path of await selectNotebooks(parseArgs([]) as Exclude<ReturnType<typeof parseArgs>, "help">)) {
     const nb = JSON.parse(await Deno.readTextFile(path));
     nb.cells.forEach((c: { source: string | string[] }, i: number) => {
@@ -780,6 +780,10 @@ Deno.test("every notebook cell ends with a newline (deno 2.9.6's fmt --check on 
         `${path} cell ${i}: add a trailing "\\n" to its last line`,
       );
     });
+    // nbformat 4.5 requires cell ids (a missing one is a validation warning now, an error in later versions).
+    const ids = nb.cells.map((c: { id?: string }) => c.id);
+    ids.forEach((id: string | undefined, i: number) => assert.ok(id, `${path} cell ${i}: give it an "id"`));
+    assert.equal(new Set(ids).size, ids.length, `${path}: cell ids repeat`);
   }
 });
 
