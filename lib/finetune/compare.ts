@@ -118,15 +118,17 @@ export function formatCell(c: Cell | undefined, percent = true): string {
 
 /** Markdown table: a row per mode, a column per task (test score ×100, mean ± std) and the average. */
 export function comparisonTable(s: ComparisonSummary, split: "test" | "dev" = "test"): string {
+  // The task average is of test scores only (the summary keeps no dev average): the dev table has none.
+  const average = split === "test";
   const head = [
     "mode",
     ...s.tasks.map((t) => `${t} (${SHORT[s.metricOf[t]] ?? s.metricOf[t] ?? "?"})`),
-    "average",
+    ...(average ? ["average"] : []),
   ];
   const rows = s.modes.map((m) => [
     m,
     ...s.tasks.map((t) => formatCell(s[split][m][t])),
-    split === "test" ? formatCell(s.average[m]) : "",
+    ...(average ? [formatCell(s.average[m])] : []),
   ]);
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(" | ")} |`;

@@ -1,0 +1,91 @@
+/**
+ * The equal-compute comparison's bookkeeping (lib/finetune/compare.ts): per mode and task the mean ± std
+ * of the test and dev scores, the per-run task average, the tables, and the paired differences whose
+ * verdicts notebook 04 and the README quote.
+ */
+
+import assert from "node:assert/strict";
+import {
+  type ComparisonEntry,
+  comparisonTable,
+  pairedDifference,
+  summarizeComparison,
+} from "../lib/finetune/compare.ts";
+import type { FinetuneMetricsFile } from "../lib/finetune/run.ts";
+
+/** A fine-tuning result scoring `test` (and `dev`) accuracy; `oneClass` marks a degenerate fine-tune. */
+function entry(
+  mode: string,
+  task: string,
+  pretrainSeed: number,
+  finetuneSeed: number,
+  test: number,
+  dev = test,
+  oneClass = false,
+): ComparisonEntry {
+  const metrics = {
+    metric: "accuracy",
+    test: { accuracy: test },
+    dev: { accuracy: dev },
+    ...(oneClass ? { one_class: { dev: 1, test: 1, label: "yes", flagged: true } } : {}),
+  } as unknown as FinetuneMetricsFile;
+  return { mode, task, pretrainSeed, finetuneSeed, metrics };
+}
+
+const close = (a: number, b: number, what: string) =>
+  assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
+
+Deno.test("summary: mean ± std per mode and task, one-class fine-tunes counted, the average only over complete runs", () => {
+  const entries = [
+    entry("es", "a", 0, 0, 0.7, 0.72),
+    entry("es", "a", 0, 1, 0.8, 0.78),
+    entry("es", "b", 0, 0, 0.5),
+    entry("es", "b", 0, 1, 0.6, 0.6, true),
+    entry("scratch", "a", 0, 0, 0.55),
+    // scratch's seed 1 has no result on task b: that run is left out of its average, not averaged over a.
+    entry("scratch", "a", 0, 1, 0.65),
+    entry("scratch", "b", 0, 0, 0.45),
+  ];
+  const s = summarizeComparison(entries, ["es", "scratch"], ["a", "b"]);
+  close(s.test.es.a.mean, 0.75, "es on a");
+  close(s.test.es.a.std, Math.sqrt(0.005), "sample std of 0.7 and 0.8");
+  close(s.dev.es.a.mean, 0.75, "dev is kept apart");
+  assert.equal(s.test.es.b.oneClass, 1);
+  assert.equal(s.test.es.a.oneClass, undefined);
+  assert.deepEqual(s.average.es.values.map((v) => v.value), [0.6, 0.7]);
+  assert.deepEqual(s.average.scratch.values, [{ pretrainSeed: 0, finetuneSeed: 0, value: 0.5 }]);
+  assert.equal(s.entries, 7);
+
+  const test = comparisonTable(s, "test");
+  assert.match(test, /\| mode +\| a \(acc\) +\| b \(acc\) +\| average/);
+  assert.match(test, /\| es +\| 75\.0 ± 7\.1 +\| 55\.0 ± 7\.1 ⚠1\/2 +\| 65\.0 ± 7\.1 +\|/);
+  // No dev average is computed, so the dev table has no such column (it used to be an empty one).
+  const dev = comparisonTable(s, "dev");
+  assert.doesNotMatch(dev, /average/);
+  assert.equal(dev.split("\n")[0].split("|").length, test.split("\n")[0].split("|").length - 1);
+});
+
+Deno.test("paired differences: pairs share seeds (scratch on the fine-tuning seed); two SEs and three pairs call a winner", () => {
+  const es = [0.70, 0.72, 0.74], nes = [0.60, 0.63, 0.61], gdes = [0.71, 0.70, 0.76];
+  const entries = [0, 1, 2].flatMap((ft) => [
+    entry("es", "a", 0, ft, es[ft]),
+    entry("nes", "a", 0, ft, nes[ft]),
+    entry("gdes", "a", 0, ft, gdes[ft]),
+    entry("scratch", "a", 0, ft, 0.5),
+  ]);
+  const s = summarizeComparison(entries, ["es", "nes", "gdes", "scratch"], ["a"]);
+  const esNes = pairedDifference(s, "es", "nes", "a");
+  close(esNes.mean, 0.64 / 6, "mean of 0.10, 0.09, 0.13");
+  assert.equal(esNes.n, 3);
+  assert.equal(esNes.verdict, "a");
+  // gdes − es: differences +0.01, −0.02, +0.02: within noise.
+  assert.equal(pairedDifference(s, "gdes", "es", "a").verdict, "noise");
+  assert.equal(pairedDifference(s, "nes", "es", "average").verdict, "b");
+  const scratch = pairedDifference(s, "scratch", "es", "a");
+  assert.equal(scratch.n, 3, "scratch pairs on the fine-tuning seed");
+  assert.equal(scratch.verdict, "b");
+  // Two pairs are too few for the rule, however clear the gap.
+  const two = summarizeComparison(entries.filter((e) => e.finetuneSeed < 2), ["es", "nes"], ["a"]);
+  assert.equal(pairedDifference(two, "es", "nes", "a").verdict, "noise");
+  assert.throws(() => pairedDifference(s, "es", "mlm", "a"), /no cells for es \/ mlm/);
+});
