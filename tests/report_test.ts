@@ -312,6 +312,8 @@ Deno.test("report: figure builders produce the expected traces", async () => {
     assert.match(strip.html, /underlined bold<\/span>: marked/);
     const plain = tokenStrip(["a"], [0.2], { highlightLabel: "replaced" });
     assert.doesNotMatch(plain.html, /underlined/, "no underline key when nothing is underlined");
+    const marks = tokenStrip(["a", "b"], [0, 0.6], { highlight: [false, true], shadeKey: false });
+    assert.doesNotMatch(marks.html, /shade:/, "a shade that only marks gets no scale");
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -345,13 +347,21 @@ Deno.test("report: D's skill is drawn with chance and the learned lines, in a co
   assert.deepEqual((fig.layout.yaxis2 as { autorangeoptions: unknown }).autorangeoptions, {
     minallowed: -0.1,
   });
+  // ... and says where the curve goes that leaves the panel.
+  assert.ok(
+    (fig.layout.annotations as { text: string }[]).some((a) => a.text === "↓ off scale, down to -0.27"),
+  );
   // Any figure that draws them gets the lines; a loss panel gets none, and they can be turned off.
   const mixed = metricCurves(tableFromRows(rows), ["loss_mlm", "rtd_gain"]);
   assert.deepEqual((mixed.layout.shapes as { yref: string }[]).map((s) => s.yref), ["y2"]);
   const bare = metricCurves(tableFromRows(rows), ["disc_auc"], { thresholds: false });
   assert.deepEqual(bare.layout.shapes, []);
-  // Side by side, the long label goes above each panel and the axis gets a short one.
-  assert.equal((fig.layout.yaxis as { title: { text: string } }).title.text, "AUC");
+  // Side by side, the label goes above each panel, not along its y axis.
+  assert.equal(
+    (fig.layout.yaxis as { title?: unknown }).title,
+    undefined,
+    "no y title to run into the next panel",
+  );
   const above = (fig.layout.annotations as { text: string }[]).map((a) => a.text.replaceAll("<br>", " "));
   assert.ok(above.includes(METRIC_LABELS.disc_auc), "the full label, wrapped to the panel");
   assert.deepEqual(wrapText("discriminator ROC-AUC (replaced vs original)", 28), [

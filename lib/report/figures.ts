@@ -101,30 +101,12 @@ export const METRIC_LABELS: Record<string, string> = {
   tow_cos: "cos(g_MLM, g_RTD) on the token table",
   tow_norm_mlm: "‖g_MLM‖ on the table G reads",
   tow_norm_rtd: "‖g_RTD‖ on the table D reads (GDES: E_Δ)",
-  tow_ratio: "‖∇λL_RTD‖ / ‖∇L_MLM‖",
+  tow_ratio: "‖g_RTD‖ / ‖g_MLM‖ (λ included)",
   tow_opposed_rows: "share of rows pulled in opposite directions",
   tow_pos_cos: "cos of the position-table gradients",
   sim_gen: "avg cosine of E_G",
   sim_disc: "avg cosine of E_D",
   sim_delta: "avg cosine of E_Δ",
-};
-
-/**
- * Short y-axis titles for panels side by side, where the full {@link METRIC_LABELS} label goes above the
- * panel: a long label on a narrow panel's axis runs into the panel beside it.
- */
-const SHORT_LABELS: Record<string, string> = {
-  loss_mlm: "MLM loss",
-  loss_rtd: "RTD loss",
-  disc_auc: "AUC",
-  rtd_gain: "nats",
-  gen_acc: "accuracy",
-  disc_acc_replaced: "accuracy",
-  tow_cos: "cosine",
-  tow_norm_mlm: "‖g_MLM‖",
-  tow_norm_rtd: "‖g_RTD‖",
-  tow_ratio: "ratio",
-  tow_opposed_rows: "share",
 };
 
 /**
@@ -222,6 +204,32 @@ function layoutAxis(kind: "x" | "y", i: number): string {
   return i === 0 ? `${kind}axis` : `${kind}axis${i + 1}`;
 }
 
+/**
+ * A note at the bottom left of panel `p` when its curves go below `floor`, where the axis stops (an RTD gain
+ * axis at {@link GAIN_AXIS_FLOOR}): the lowest value, so a curve leaving the panel is not read as starting there.
+ */
+function offScaleNote(
+  layout: Record<string, unknown>,
+  p: number,
+  values: (number | null)[],
+  floor: number,
+): void {
+  const low = Math.min(...values.filter((v): v is number => v !== null && Number.isFinite(v)));
+  if (!(low < floor)) return;
+  (layout.annotations as unknown[]).push({
+    xref: `${axisName("x", p)} domain`,
+    yref: `${axisName("y", p)} domain`,
+    x: 0.01,
+    y: 0.01,
+    xanchor: "left",
+    yanchor: "bottom",
+    showarrow: false,
+    text: `↓ off scale, down to ${low.toFixed(2)}`,
+    font: { size: 9, color: "#777777" },
+    bgcolor: "rgba(255,255,255,0.7)",
+  });
+}
+
 /** A title above panel `p`, in the panel's own coordinates (a figure's one title cannot say what each panel is). */
 function panelTitle(p: number, html: string, size: number): Record<string, unknown> {
   return {
@@ -238,8 +246,8 @@ function panelTitle(p: number, html: string, size: number): Record<string, unkno
 }
 
 /**
- * A dotted horizontal line across panel `p` at `y` and its label, under the line at the left (where curves
- * that start at zero skill have long since passed).
+ * A dotted horizontal line across panel `p` at `y` and its label, above the line at the right end: at the
+ * left every curve's early spike and dip cross it, and the curves would be drawn over the label.
  */
 function panelLine(
   layout: Record<string, unknown>,
@@ -261,13 +269,14 @@ function panelLine(
   if (label === undefined) return;
   (layout.annotations as unknown[]).push({
     ...ref,
-    x: 0.01,
+    x: 0.99,
     y,
-    xanchor: "left",
-    yanchor: "top",
+    xanchor: "right",
+    yanchor: "bottom",
     showarrow: false,
     text: escapeHtml(label),
     font: { size: 9, color },
+    bgcolor: "rgba(255,255,255,0.7)",
   });
 }
 
@@ -448,12 +457,12 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
   const top = multi ? 64 + 16 * titleLines : 60;
   // The legend goes under the x-axis titles: placed in pixels, since a fraction of a short plot lands on them.
   const legendRows = Math.ceil(data.filter((d) => d.showlegend !== false).length / 5);
-  const bottom = 56 + 20 * legendRows;
+  const bottom = 76 + 20 * legendRows;
   const plotHeight = Math.max(80, height - top - bottom);
   const layout: Record<string, unknown> = {
     height,
     margin: { t: top, r: 20, b: bottom, l: 60 },
-    legend: { orientation: "h", x: 0, y: -48 / plotHeight, yanchor: "top" },
+    legend: { orientation: "h", x: 0, y: -66 / plotHeight, yanchor: "top" },
     hovermode: "closest",
     annotations: [] as unknown[],
     shapes: [] as unknown[],
@@ -470,7 +479,8 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
       ...(opts.logX ? { type: "log", ...logTicks(onAxis("x", mi)) } : {}),
     };
     layout[layoutAxis("y", mi)] = {
-      title: { text: multi ? SHORT_LABELS[m] ?? label : label },
+      // Side by side, the panel's title names the quantity; a y title would sit in the neighbour's plot.
+      ...(multi ? {} : { title: { text: label } }),
       ...(opts.logY ? { type: "log", ...logTicks(onAxis("y", mi)) } : {}),
       ...(m === "rtd_gain" && (opts.thresholds ?? true)
         ? { autorangeoptions: { minallowed: GAIN_AXIS_FLOOR } }
@@ -491,8 +501,11 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
         }]
         : m === "rtd_gain"
         ? [{ at: NOT_LEARNED.gain, text: `learned from ${NOT_LEARNED.gain}`, color: THRESHOLD_COLOR }]
+        : m === "tow_opposed_rows"
+        ? [{ at: 0.5, text: "even split", color: CHANCE_COLOR }]
         : [];
       for (const { at, text, color } of lines) panelLine(layout, mi, at, color, text);
+      if (m === "rtd_gain") offScaleNote(layout, mi, onAxis("y", mi), GAIN_AXIS_FLOOR);
     }
   });
   return { data, layout };
@@ -560,7 +573,7 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
   const data: Trace[] = [];
   const layout: Record<string, unknown> = {
     height: opts.height ?? (200 + 16 * keyLines) * rows + 80,
-    margin: { t: 70 + 16 * keyLines, r: 20, b: 50, l: 60 },
+    margin: { t: 86 + 16 * keyLines, r: 20, b: 50, l: 60 },
     grid: { rows, columns, pattern: "independent", ygap: 0.25 + 0.08 * keyLines },
     hovermode: "closest",
     annotations: [] as unknown[],
@@ -588,6 +601,14 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
       panelTitle(p, [`<b>${escapeHtml(name)}</b>`, ...keyRows].join("<br>"), 11),
     );
     if (opts.hline) panelLine(layout, p, opts.hline.y, LEARNED_COLOR, opts.hline.label);
+    if (metric === "rtd_gain") {
+      offScaleNote(
+        layout,
+        p,
+        data.filter((d) => d.yaxis === axisName("y", p)).flatMap((d) => d.y as (number | null)[]),
+        GAIN_AXIS_FLOOR,
+      );
+    }
     const last = p >= panels.size - columns;
     // Only y is shared: a run longer than the rest (a bigger token budget) would squeeze every other panel.
     layout[layoutAxis("x", p)] = {
@@ -759,6 +780,8 @@ export interface TokenOptions {
   wrap?: number;
   /** What the highlighted tokens are, for the strip's key (default "marked"). */
   highlightLabel?: string;
+  /** The strip's key shows the shade's scale (default true; false for a shade that only marks, not measures). */
+  shadeKey?: boolean;
 }
 
 function rowsOf<T>(x: T[] | T[][], wrap: number): T[][] {
@@ -858,14 +881,21 @@ export function tokenStrip(tokens: string[], values: number[], opts: TokenOption
     return `<span style="background:rgba(214,39,40,${a.toFixed(2)});color:${a > 0.6 ? "#fff" : "#000"};` +
       `padding:0 6px;margin:0 2px;border-radius:3px">${Number(v.toPrecision(3))}</span>`;
   };
-  const key = `<div style="font:11px sans-serif;color:#555;margin-top:4px">shade: ${escapeHtml(label)} ` +
-    `${swatch(lo)}${swatch((lo + hi) / 2)}${swatch(hi)}` +
-    (hl.some(Boolean)
-      ? ` · <span style="text-decoration:underline;font-weight:bold">underlined bold</span>: ${
-        escapeHtml(opts.highlightLabel ?? "marked")
-      }`
-      : "") +
-    `</div>`;
+  const parts = [
+    ...(opts.shadeKey ?? true)
+      ? [`shade: ${escapeHtml(label)} ${swatch(lo)}${swatch((lo + hi) / 2)}${swatch(hi)}`]
+      : [],
+    ...hl.some(Boolean)
+      ? [
+        `<span style="text-decoration:underline;font-weight:bold">underlined bold</span>: ${
+          escapeHtml(opts.highlightLabel ?? "marked")
+        }`,
+      ]
+      : [],
+  ];
+  const key = parts.length
+    ? `<div style="font:11px sans-serif;color:#555;margin-top:4px">${parts.join(" · ")}</div>`
+    : "";
   return {
     kind: "html",
     html: `<div class="rtdlab-token-strip" style="font:13px monospace;line-height:1.9">${caption}${
