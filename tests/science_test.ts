@@ -262,7 +262,19 @@ Deno.test("ROC-AUC and RTD gain: hand-computed values, ties, a constant predicto
   );
   assertMatch(
     nearThreshold({ discAuc: 0.69, rtdGain: 0.052, discAucSe: 0.01, rtdGainSe: 0.004, heldOut: true })!,
-    /a larger held-out set settles it/,
+    /held-out set four times larger .* --set heldOutSequences=256\)/,
+  );
+  // A run that already holds out 256 is told a size above it, not the one it has.
+  assertMatch(
+    nearThreshold({
+      discAuc: 0.75,
+      rtdGain: 0.0524,
+      discAucSe: 0.01,
+      rtdGainSe: 0.0021,
+      heldOut: true,
+      sequences: 256,
+    })!,
+    /on 256 sequences; .*heldOutSequences=1024\)/,
   );
   assertMatch(near(0.69, 0.052, 0.01, 0.004)!, /more --sequences/);
   assertEquals(formatAgainst(0.5999996, 0.6), "0.5999996");

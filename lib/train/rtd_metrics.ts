@@ -169,9 +169,11 @@ export function nearThreshold(r: {
   const named = deciding.map((p) =>
     `${p.name} ${formatAgainst(p.x!, p.at, 4)} ± ${formatSe(p.se!, 4)} (threshold ${p.at})`
   );
+  // Four times the sequences halve a standard error: the advice names a size above the one just used.
+  const larger = Math.max(256, 4 * (r.sequences ?? 0));
   const more = r.advice ??
     (r.heldOut
-      ? "a larger held-out set settles it (train with --set heldOutSequences=256)"
+      ? `a held-out set four times larger halves the standard error (a new run with --set heldOutSequences=${larger})`
       : "more --sequences (or a held-out set: --set heldOutSequences=64 when training) settle it");
   return `this verdict could go either way: ${named.join(" and ")} ${
     deciding.length > 1 ? "are" : "is"
