@@ -57,3 +57,19 @@ Deno.test("data/corpus-sample is a corpus folder: one document per book", async 
   for (const d of docs) assert.ok(d.text.length >= 40_000, d.source);
   assert.match(docs.map((d) => d.text).join("\n"), /Call me Ishmael/);
 });
+
+Deno.test("data/regimes: a long run's curve keeps its early steps (thinned evenly over log(step))", async () => {
+  const { logThinned } = await import("../data/regimes/build.ts");
+  const rows = Array.from({ length: 3200 }, (_, i) => ({ step: 10 * (i + 1) }));
+  const kept = logThinned(rows, 400);
+  assert.ok(kept.length >= 400 && kept.length <= 450, `${kept.length} rows`);
+  assert.deepEqual([kept[0].step, kept.at(-1)!.step], [10, 32000], "the first and the last");
+  // Every logged step of the first 200 is kept (the early peak and fall), while late rows are sparse.
+  assert.deepEqual(
+    kept.filter((r) => r.step <= 200).map((r) => r.step),
+    rows.slice(0, 20).map((r) => r.step),
+  );
+  assert.ok(kept.filter((r) => r.step > 16000).length < 70, "late rows are sparse");
+  assert.deepEqual(kept.map((r) => r.step), [...kept.map((r) => r.step)].sort((a, b) => a - b));
+  assert.equal(logThinned(rows.slice(0, 50), 400).length, 50, "short runs are kept whole");
+});

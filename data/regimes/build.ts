@@ -33,6 +33,28 @@ function curve(m: MetricsRecord[]): number[][] {
   );
 }
 
+/**
+ * About `n` of a run's logged rows (at least `n`), spread evenly over log(step), with the first and the last: these runs
+ * are drawn against tokens on a log axis, where keeping every k-th row would leave a long run's first
+ * thousand steps (the early peak and fall) a handful of points.
+ */
+export function logThinned<T extends { step: number }>(m: T[], n: number): T[] {
+  if (m.length <= n) return m;
+  const lo = Math.log(m[0].step), hi = Math.log(m[m.length - 1].step);
+  // Early targets fall on the same logged row: more targets until n distinct rows are kept.
+  for (let targets = n;; targets = Math.ceil(targets * 1.1)) {
+    const keep = new Set([0, m.length - 1]);
+    let j = 0;
+    for (let k = 0; k < targets; k++) {
+      const target = Math.exp(lo + (k / (targets - 1)) * (hi - lo));
+      while (j < m.length - 1 && m[j + 1].step <= target) j++;
+      keep.add(j);
+    }
+    // (Repeated steps could keep it under n for ever: past a bound, what is kept is what there is.)
+    if (keep.size >= n || targets > 64 * m.length) return [...keep].sort((a, b) => a - b).map((i) => m[i]);
+  }
+}
+
 /** One point per `deno task pretrain` run folder, from its config.json, metrics.jsonl and eval.json. */
 async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
   const one = (x: number | null) => ({ mean: x, std: null, n: x === null ? 0 : 1 });
@@ -66,11 +88,7 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
       samplingTemperature: config.samplingTemperature,
       learned: notLearned(ev.discAuc, ev.rtdGain).learned ? 1 : 0,
     });
-    // At most ~400 logged steps a curve (every k-th, and the last): enough to draw, small enough to ship.
-    const every = Math.ceil(m.length / 400);
-    curves[`${group}_s${config.seed}`] = curve(
-      m.filter((_, i) => i % every === every - 1 || i === m.length - 1),
-    );
+    curves[`${group}_s${config.seed}`] = curve(logThinned(m, 400));
     commands.push(
       `deno task pretrain --config ${config.preset} --sharing ${config.sharing} --corpus ${config.corpus} ` +
         `--set corpusMaxChars=${config.corpusMaxChars} --set heldOutSequences=${config.heldOutSequences} ` +
@@ -92,35 +110,38 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
   console.error(`data/regimes/${name}.json: ${points.length} runs`);
 }
 
-if (Deno.args[0] === "--runs") {
-  const [name, ...dirs] = Deno.args.slice(1);
-  if (!name || dirs.length === 0) throw new Error("usage: build.ts --runs NAME DIR...");
-  await buildFromRuns(name, dirs);
-  Deno.exit(0);
-}
-
-for (const name of Deno.args) {
-  const results = JSON.parse(await Deno.readTextFile(join(root, name, "results.json")));
-  const curves: Record<string, number[][]> = {};
-  for (const run of results.runs as { dir: string; group: string; seed: number }[]) {
-    // The sweep records run folders relative to the project root.
-    const dir = run.dir.startsWith("/") ? run.dir : new URL(`../../${run.dir}`, import.meta.url).pathname;
-    try {
-      curves[`${run.group}_s${run.seed}`] = curve(await readMetrics(join(dir, "metrics.jsonl")));
-    } catch { /* unfinished run */ }
+// A script (the module can also be imported, for logThinned).
+if (import.meta.main) {
+  if (Deno.args[0] === "--runs") {
+    const [name, ...dirs] = Deno.args.slice(1);
+    if (!name || dirs.length === 0) throw new Error("usage: build.ts --runs NAME DIR...");
+    await buildFromRuns(name, dirs);
+    Deno.exit(0);
   }
-  const out = {
-    format: "rtdlab-regimes-1",
-    name,
-    built_at: new Date().toISOString(),
-    plan: results.plan,
-    swept: results.swept,
-    points: results.points,
-    curve_columns: ["step", "disc_auc", "rtd_gain", "loss_mlm", "gen_acc"],
-    curves,
-  };
-  await writeJsonAtomic(join(here, `${name}.json`), out);
-  console.error(
-    `data/regimes/${name}.json: ${results.points.length} points, ${Object.keys(curves).length} curves`,
-  );
+
+  for (const name of Deno.args) {
+    const results = JSON.parse(await Deno.readTextFile(join(root, name, "results.json")));
+    const curves: Record<string, number[][]> = {};
+    for (const run of results.runs as { dir: string; group: string; seed: number }[]) {
+      // The sweep records run folders relative to the project root.
+      const dir = run.dir.startsWith("/") ? run.dir : new URL(`../../${run.dir}`, import.meta.url).pathname;
+      try {
+        curves[`${run.group}_s${run.seed}`] = curve(await readMetrics(join(dir, "metrics.jsonl")));
+      } catch { /* unfinished run */ }
+    }
+    const out = {
+      format: "rtdlab-regimes-1",
+      name,
+      built_at: new Date().toISOString(),
+      plan: results.plan,
+      swept: results.swept,
+      points: results.points,
+      curve_columns: ["step", "disc_auc", "rtd_gain", "loss_mlm", "gen_acc"],
+      curves,
+    };
+    await writeJsonAtomic(join(here, `${name}.json`), out);
+    console.error(
+      `data/regimes/${name}.json: ${results.points.length} points, ${Object.keys(curves).length} curves`,
+    );
+  }
 }
