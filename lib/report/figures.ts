@@ -204,6 +204,23 @@ function layoutAxis(kind: "x" | "y", i: number): string {
   return i === 0 ? `${kind}axis` : `${kind}axis${i + 1}`;
 }
 
+/** A note placed in panel `p`'s own coordinates (0..1 across and up the panel). */
+function panelNote(
+  p: number,
+  at: { x: number; y: number; xanchor: string; yanchor: string },
+  text: string,
+  style: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    text,
+    showarrow: false,
+    xref: `${axisName("x", p)} domain`,
+    yref: `${axisName("y", p)} domain`,
+    ...at,
+    ...style,
+  };
+}
+
 /**
  * A note at the bottom left of panel `p` when its curves go below `floor`, where the axis stops (an RTD gain
  * axis at {@link GAIN_AXIS_FLOOR}): the lowest value, so a curve leaving the panel is not read as starting there.
@@ -216,33 +233,22 @@ function offScaleNote(
 ): void {
   const low = Math.min(...values.filter((v): v is number => v !== null && Number.isFinite(v)));
   if (!(low < floor)) return;
-  (layout.annotations as unknown[]).push({
-    xref: `${axisName("x", p)} domain`,
-    yref: `${axisName("y", p)} domain`,
-    x: 0.01,
-    y: 0.01,
-    xanchor: "left",
-    yanchor: "bottom",
-    showarrow: false,
-    text: `↓ off scale, down to ${low.toFixed(2)}`,
-    font: { size: 9, color: "#777777" },
-    bgcolor: "rgba(255,255,255,0.7)",
-  });
+  (layout.annotations as unknown[]).push(
+    panelNote(
+      p,
+      { x: 0.01, y: 0.01, xanchor: "left", yanchor: "bottom" },
+      `↓ off scale, down to ${low.toFixed(2)}`,
+      {
+        font: { size: 9, color: "#777777" },
+        bgcolor: "rgba(255,255,255,0.7)",
+      },
+    ),
+  );
 }
 
-/** A title above panel `p`, in the panel's own coordinates (a figure's one title cannot say what each panel is). */
+/** A title above panel `p` (a figure's one title cannot say what each panel is). */
 function panelTitle(p: number, html: string, size: number): Record<string, unknown> {
-  return {
-    text: html,
-    font: { size },
-    showarrow: false,
-    xref: `${axisName("x", p)} domain`,
-    yref: `${axisName("y", p)} domain`,
-    x: 0.5,
-    y: 1.02,
-    xanchor: "center",
-    yanchor: "bottom",
-  };
+  return panelNote(p, { x: 0.5, y: 1.02, xanchor: "center", yanchor: "bottom" }, html, { font: { size } });
 }
 
 /**
