@@ -231,7 +231,9 @@ function offScaleNote(
   values: (number | null)[],
   floor: number,
 ): void {
-  const low = Math.min(...values.filter((v): v is number => v !== null && Number.isFinite(v)));
+  // A loop, not Math.min(...values): a long run's curve can pass the engine's argument limit.
+  let low = Infinity;
+  for (const v of values) if (v !== null && Number.isFinite(v) && v < low) low = v;
   if (!(low < floor)) return;
   (layout.annotations as unknown[]).push(
     panelNote(
