@@ -401,6 +401,15 @@ Deno.test("report: a second factor keeps one dash in every mode; numbers in name
     { logY: true, smooth: 0.6, title: "ratio" },
   );
   assert.deepEqual(lam.data.map((d) => d.name), ["λ = 10", "λ = 50", "λ = 200"]);
+  const ramp = { "λ = 10": "#9ecae1", "λ = 50": "#4292c6", "λ = 200": "#08306b" };
+  const ramped = metricCurves(
+    tableFromRows(
+      [200, 10, 50].map((l) => ({ run: `λ = ${l}`, sharing: `λ = ${l}`, step: 0, tow_ratio: l })),
+    ),
+    ["tow_ratio"],
+    { colors: ramp },
+  );
+  assert.deepEqual(ramped.data.map((d) => (d.line as { color: string }).color), Object.values(ramp));
   assert.equal((lam.layout.title as { text: string }).text, "ratio (EMA 0.6)", "the smoothing is said");
 });
 

@@ -185,6 +185,11 @@ export interface CurveOptions {
   /** With `by: "run"`: the runs in this order, in the legend and in the colours (default: by mode, then name). */
   runOrder?: string[];
   /**
+   * Colours by sharing mode (or whatever the table's `sharing` column holds), over the modes' own: e.g. a
+   * light-to-dark ramp when the "modes" are the values of an ordered setting such as λ.
+   */
+  colors?: Record<string, string>;
+  /**
    * With `by: "run"` and `colorBy: "mode"`: a second factor (e.g. the backbone, from the run's name) drawn as
    * the dash, the same dash for the same value in every mode, so colour reads as the mode and dash as this.
    */
@@ -330,7 +335,8 @@ export function metricCurves(t: Table, metrics: string | string[], opts: CurveOp
   const data: Trace[] = [];
   const legendShown = new Set<string>();
   const modes = modeOrder(Array.from(table.array("sharing") as ArrayLike<string | null>));
-  const colorOf = (mode: string | null) => modeColor(mode, Math.max(0, modes.indexOf(mode ?? "?")));
+  const colorOf = (mode: string | null) =>
+    opts.colors?.[mode ?? "?"] ?? modeColor(mode, Math.max(0, modes.indexOf(mode ?? "?")));
 
   if ((opts.by ?? "run") === "run") {
     const sharing = table.array("sharing") as ArrayLike<string | null>;
