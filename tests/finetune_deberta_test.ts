@@ -205,16 +205,13 @@ Deno.test("the classification head learns a separable synthetic task on a DeBERT
   const before = tf.memory().numTensors;
   const clf = new SequenceClassifier(debertaMicro({ dropout: 0 }), 2, new Map(), 0);
   assert.ok(clf.encoder instanceof DebertaModel);
-  const t0 = performance.now();
   const r = await finetune(clf, TOKENIZER, task, {
     seed: 0,
     hyper: { epochs: 4, batchSize: 16, learningRate: 3e-3, maxLength: 16, patience: 0, layerDecay: 0.9 },
   });
-  const seconds = (performance.now() - t0) / 1000;
   clf.dispose();
   assert.ok(r.test.accuracy >= 0.9, `test accuracy ${r.test.accuracy}`);
   assert.ok(r.history.length === 4 && r.best.dev.accuracy >= 0.9);
-  assert.ok(seconds < 30, `${seconds.toFixed(1)} s`);
   assert.equal(tf.memory().numTensors, before, "no tensors leak");
 });
 

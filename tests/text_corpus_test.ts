@@ -4,7 +4,9 @@ import {
   CORPORA,
   corpusFingerprint,
   corpusParts,
+  describeParts,
   loadCorpus,
+  partShares,
   stripGutenbergBoilerplate,
 } from "../lib/text/corpus.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
@@ -181,4 +183,36 @@ Deno.test("packaged corpora load from a script run in another folder", async () 
     assert.equal(out.code, 0, stderr);
     assert.equal(new TextDecoder().decode(out.stdout).trim(), "brown/ca01");
   });
+});
+
+Deno.test("a combined corpus names each document's part; partShares and describeParts give the mix", async () => {
+  await withTempDir(async (dir) => {
+    const [a, b] = [join(dir, "a"), join(dir, "b")];
+    await Deno.mkdir(a);
+    await Deno.mkdir(b);
+    await Deno.writeTextFile(join(a, "long.txt"), "word ".repeat(200).trim()); // 999 characters
+    await Deno.writeTextFile(join(b, "one.txt"), "Short one.");
+    await Deno.writeTextFile(join(b, "two.txt"), "Short two.");
+    const docs = await loadCorpus(`${a}+${b}`);
+    assert.deepEqual(docs.map((d) => d.part), [a, b, b]);
+    assert.deepEqual(partShares(docs), { [a]: 999, [b]: 20 });
+    // One corpus has no parts.
+    assert.equal(partShares(await loadCorpus(b)), null);
+    // A cap keeps whole documents in turn: the long one first, so the cut falls inside b's first document.
+    const capped = await loadCorpus(`${a}+${b}`, { maxChars: 1005 });
+    assert.deepEqual(partShares(capped), { [a]: 999, [b]: 5 });
+    assert.equal(describeParts({ x: 980, y: 20 }), "x 98%, y 2.0% of 1,000 characters");
+    // A part the cap left out entirely still shows, at 0%.
+    assert.equal(
+      describeParts({ x: 11_564_310, y: 435_686 }, ["x", "y", "z"]),
+      "x 96%, y 3.6%, z 0% of 12.0 M characters",
+    );
+  });
+});
+
+Deno.test("12 M characters of gutenberg+brown+sotu are almost all Gutenberg (what README and notebook 06 say)", async () => {
+  const shares = partShares(await loadCorpus("gutenberg+brown+sotu", { maxChars: 12_000_000 }))!;
+  const total = Object.values(shares).reduce((a, b) => a + b, 0);
+  assert.ok(shares.gutenberg / total > 0.95, describeParts(shares));
+  assert.ok(shares.brown > 0 && shares.sotu > 0, describeParts(shares));
 });

@@ -354,6 +354,25 @@ Deno.test("an output folder holding another run is refused (and left as it was) 
   assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), before);
 });
 
+Deno.test("a run on a capped combined corpus says the mix the cap kept, and which part it starved", async () => {
+  // Two grammar folders: one of long documents, one of short; a cap that fits the long one's first few.
+  const [long, short] = [tempDir("rtdlab-long-"), tempDir("rtdlab-short-")];
+  writeGrammarCorpus(long, 6, 400);
+  writeGrammarCorpus(short, 6, 4);
+  const said: string[] = [];
+  const config = { ...runConfig("es", 1), corpus: `${long}+${short}`, corpusMaxChars: 30_000 };
+  const r = await pretrain({
+    config,
+    outDir: join(tempDir(), "run"),
+    noExport: true,
+    onMessage: (m) => said.push(m),
+  });
+  r.trainer.dispose();
+  const mix = said.find((m) => m.startsWith("corpus mix: ")) ?? said.join("\n");
+  assert.ok(mix.startsWith(`corpus mix: ${long} 9`) && mix.includes(`, ${short} `), mix);
+  assert.ok(said.some((m) => m.startsWith(`note: ${short} has under 5% of the text`)), said.join("\n"));
+});
+
 Deno.test("a new --steps on resume is the run's length from then on; the old export is kept under its step", async () => {
   const out = join(tempDir(), "run");
   const exists = (p: string) => Deno.stat(p).then(() => true, () => false);

@@ -12,7 +12,7 @@
 import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
 import { Rng } from "../rng.ts";
-import { corpusFingerprint, loadCorpus } from "./corpus.ts";
+import { corpusFingerprint, loadCorpus, partShares } from "./corpus.ts";
 import { packageDir, pathExists, sha256Hex, writeFileAtomic } from "./files.ts";
 import { packDocuments, type PackedCorpus } from "./packing.ts";
 import { splitSentences } from "./sentences.ts";
@@ -54,6 +54,12 @@ export interface PreparedCorpus {
   cacheKey: string;
   /** Whether the rows came from the cache. */
   fromCache: boolean;
+  /**
+   * For a combined corpus (`gutenberg+brown+sotu`): characters kept of each part, after any `maxChars` cap
+   * (lib/text/corpus.ts `partShares`). Absent for one corpus, and for cache entries packed before rtdlab
+   * recorded it.
+   */
+  parts?: Record<string, number>;
 }
 
 /**
@@ -157,10 +163,11 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
 
   if (pathExists(packedPath)) {
     try {
-      const { data } = await loadPacked(packedPath);
+      const { data, meta } = await loadPacked(packedPath);
       tokenizer ??= trainedPath ? await WordPieceTokenizer.load(trainedPath) : await bertBaseUncased();
       log(`cache hit ${cacheKey}: ${data.count} rows of ${data.length} tokens`);
-      return { tokenizer, data, cacheKey, fromCache: true };
+      const parts = meta.parts as Record<string, number> | undefined;
+      return { tokenizer, data, cacheKey, fromCache: true, ...(parts ? { parts } : {}) };
     } catch (e) {
       log(`cache entry ${packedPath} unreadable (${(e as Error).message}); rebuilding`);
     }
@@ -180,14 +187,16 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
   const data = packDocuments(tokenized, { maxLength, cls, sep, pad, rng: new Rng(seed), longSentences });
   if (data.count === 0) throw new Error(`empty corpus: "${corpus}" gave no tokens to pack`);
   log(`packed ${data.count} rows of ${maxLength} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const parts = partShares(docs) ?? undefined;
   await savePacked(packedPath, data, {
     corpus,
     tokenizer: tokSpec,
     maxLength,
     seed,
     maxChars: maxChars ?? null,
+    ...(parts ? { parts } : {}),
   });
-  return { tokenizer: tok, data, cacheKey, fromCache: false };
+  return { tokenizer: tok, data, cacheKey, fromCache: false, ...(parts ? { parts } : {}) };
 }
 
 const MAGIC = "RTDPACK1";

@@ -21,6 +21,7 @@ import * as tf from "../tf.ts";
 import { isJoint, type RunConfig, validateConfig } from "../config.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { prepareCorpus } from "../text/dataset.ts";
+import { corpusParts, describeParts } from "../text/corpus.ts";
 import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { BatchSampler } from "./batches.ts";
 import { holdOut } from "./evaluate.ts";
@@ -296,7 +297,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     config.tokenizer = join(out, "tokenizer.json");
   }
 
-  const { tokenizer, data } = await prepareRunData(
+  const { tokenizer, data, parts } = await prepareRunData(
     config,
     say,
     opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
@@ -314,6 +315,22 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     `data: ${data.count} sequences of ${data.length} tokens, vocabulary ${tokenizer.vocabSize}` +
       (train === data ? "" : ` (${data.count - train.count} held out for evaluation)`),
   );
+  // A cap keeps whole documents in turn, so a combined corpus can be mostly its longest-document part.
+  if (parts) {
+    const names = corpusParts(config.corpus) ?? Object.keys(parts);
+    say(`corpus mix: ${describeParts(parts, names)}`);
+    const total = names.reduce((a, n) => a + (parts[n] ?? 0), 0);
+    const scarce = names.filter((n) => (parts[n] ?? 0) < 0.05 * total);
+    if (scarce.length > 0 && config.corpusMaxChars > 0) {
+      say(
+        `note: ${scarce.join(" and ")} ${scarce.length === 1 ? "has" : "have"} under 5% of the text: the ` +
+          `corpusMaxChars cap (${
+            config.corpusMaxChars.toLocaleString("en")
+          }) keeps whole documents in turn, so ` +
+          `long ones fill it first; raise it (0 = no cap) for more of ${scarce.length === 1 ? "it" : "them"}`,
+      );
+    }
+  }
   if (train.count < config.batchSize) {
     say(
       `warning: the training data is ${train.count} sequence(s) of ${data.length} tokens, fewer than one batch ` +
