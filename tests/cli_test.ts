@@ -231,3 +231,32 @@ Deno.test("evaluate: a bare folder, an unknown backend, and a folder of runs are
   );
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("probe: a missing --run, a bare folder, a bad number and a folder without a run say what to type", async () => {
+  const probe = async (...args: string[]) => {
+    const script = new URL("../tasks/probe.ts", import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args] }).output();
+    return {
+      code: r.code,
+      stdout: new TextDecoder().decode(r.stdout),
+      stderr: new TextDecoder().decode(r.stderr),
+    };
+  };
+  const none = await probe();
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--run DIR is required/);
+  const bare = await probe("runs/x");
+  assert.equal(bare.code, 2);
+  assert.match(bare.stderr, /give the run folder as --run runs\/x/);
+  const batch = await probe("--run", "runs/x", "--batch", "0");
+  assert.equal(batch.code, 2);
+  assert.match(batch.stderr, /--batch needs an integer >= 1, got "0"/);
+  const empty = await Deno.makeTempDir();
+  const missing = await probe("--run", empty);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /cannot read config\.json .*is it an rtdlab run folder\?/);
+  await Deno.remove(empty, { recursive: true });
+  const help = await probe("--help");
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /GDES, E_G and E_Δ/);
+});

@@ -22,6 +22,7 @@ import {
 } from "../lib/train/pretrain.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { parseCli } from "../tasks/pretrain.ts";
+import { evaluateRunDir } from "../lib/report/trained.ts";
 import { corrupt, sampleFromLogits } from "../lib/train/sampling.ts";
 import {
   averageCosine,
@@ -29,8 +30,10 @@ import {
   embeddingDrift,
   embeddingSimilarity,
   embeddingTable,
+  meanSe,
   measureTugOfWar,
   nearestNeighbours,
+  probeRunDir,
   probeTugOfWar,
   readTableParam,
   stepGradients,
@@ -502,4 +505,89 @@ Deno.test("pretrain --probe-every: probed steps are logged with tow_*/sim_* keys
   assert.equal(cli.config.probeEvery, 10);
   assert.equal(cli.probeEvery, 10);
   assert.equal(parseCli([]).config.probeEvery, 0, "off by default");
+});
+
+Deno.test("probeRunDir: a checkpoint's tug-of-war over its held-out batches, D's skill as evaluate scores it, the folder untouched", async () => {
+  Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
+  const corpus = tempDir("rtdlab-corpus-");
+  const rng = new Rng(5);
+  const words = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "tree", "by", "river", "old", "red"];
+  for (let d = 0; d < 4; d++) {
+    const text = Array.from(
+      { length: 60 },
+      // Capitalised, so the sentence splitter sees 60 sentences (rows are packed from whole sentences).
+      () => "The " + Array.from({ length: 5 }, () => words[rng.int(words.length)]).join(" ") + ".",
+    );
+    Deno.writeTextFileSync(join(corpus, `d${d}.txt`), text.join(" "));
+  }
+  const config = (sharing: SharingMode) =>
+    validateConfig(applyOverrides(preset("tiny"), {
+      sharing,
+      corpus,
+      tokenizerVocabSize: 60,
+      maxPositions: 16,
+      seqLength: 16,
+      ...MICRO_SIZES,
+      batchSize: 4,
+      steps: 3,
+      warmupSteps: 1,
+      heldOutSequences: 12,
+      checkpointEvery: 0,
+    }));
+  const folderBytes = async (dir: string) => {
+    const out: Record<string, string> = {};
+    const walk = async (d: string) => {
+      for await (const e of Deno.readDir(d)) {
+        const p = join(d, e.name);
+        if (e.isDirectory) await walk(p);
+        else out[p] = (await Deno.readFile(p)).join(",");
+      }
+    };
+    await walk(dir);
+    return out;
+  };
+  const runs: Record<string, string> = {};
+  for (const sharing of ["es", "gdes", "mlm"] as const) {
+    runs[sharing] = join(tempDir(), sharing);
+    (await pretrain({ config: config(sharing), outDir: runs[sharing], noExport: true })).trainer.dispose();
+  }
+  const before = await folderBytes(runs.es);
+  const tensors = tf.memory().numTensors;
+  const es = await probeRunDir(runs.es);
+  assert.equal(tf.memory().numTensors, tensors, "no tensors leak");
+  assert.deepEqual(await folderBytes(runs.es), before, "the run folder is read, never written");
+  assert.equal(es.step, 3);
+  assert.equal(es.heldOut, true);
+  assert.equal(es.sequences, 12);
+  assert.equal(es.batchSize, 4, "the run's own batch size");
+  assert.equal(es.batches, 3);
+  assert.equal(es.token.cos.n, 3);
+  assert.ok(es.token.cos.se !== null && es.token.cos.se > 0);
+  assert.ok(es.token.opposedShare.mean >= 0 && es.token.opposedShare.mean <= 1);
+  assert.ok(es.position !== null, "ELECTRA's discriminator reads absolute positions");
+  assert.equal(es.similarity.delta, null);
+  assert.equal(es.similarity.generator, es.similarity.discriminator, "ES: one table");
+  // D's skill is `deno task evaluate`'s: the same numbers from the same sequences and seed.
+  const evaluated = await evaluateRunDir(runs.es);
+  assert.equal(es.evaluation.discAuc, evaluated.discAuc);
+  assert.equal(es.evaluation.rtdGain, evaluated.rtdGain);
+  // The same seed gives the same readings; another seed other draws.
+  assert.deepEqual(await probeRunDir(runs.es), es);
+  const reseeded = await probeRunDir(runs.es, { seed: 1 });
+  assert.notEqual(reseeded.token.cos.mean, es.token.cos.mean);
+  // Without dropout: another reading of the same weights.
+  const quietRead = await probeRunDir(runs.es, { dropout: false, batchSize: 6 });
+  assert.equal(quietRead.batches, 2);
+  assert.notEqual(quietRead.token.cos.mean, es.token.cos.mean);
+  const gdes = await probeRunDir(runs.gdes);
+  assert.equal(typeof gdes.similarity.delta, "number", "GDES has E_Δ");
+  await assert.rejects(() => probeRunDir(runs.mlm), /MLM baseline: it has no RTD loss/);
+});
+
+Deno.test("meanSe: mean and standard error over batches, nulls left out", () => {
+  const m = meanSe([1, 2, 3, null]);
+  assert.equal(m.mean, 2);
+  assert.equal(m.n, 3);
+  assert.ok(Math.abs(m.se! - 1 / Math.sqrt(3)) < 1e-12, `${m.se}`);
+  assert.deepEqual(meanSe([0.5]), { mean: 0.5, se: null, n: 1 });
 });

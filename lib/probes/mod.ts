@@ -61,3 +61,11 @@ export {
   type ViewTokenizer,
 } from "./discriminator_view.ts";
 export { TrainingProbe, type TrainingProbeOptions } from "./training_probe.ts";
+export {
+  type MeanSe,
+  meanSe,
+  probeRunDir,
+  type RunProbe,
+  type RunProbeOptions,
+  type TableProbe,
+} from "./run_probe.ts";

@@ -131,6 +131,11 @@ export interface ProbeOptions extends TugOfWarOptions {
    * same weights and dropout 0 gives: one batch's number no longer carries dropout's noise.
    */
   dropout?: boolean;
+  /**
+   * Seed of the masking, sampling and dropout draws (default the run's seed: the draws of the step at
+   * `trainer.step`, what training used). Another seed measures the same weights on other draws.
+   */
+  seed?: number;
 }
 
 interface TableTensors {
@@ -295,16 +300,17 @@ function batchCounts(batch: TokenBatch, byToken: boolean, n: number, padId: numb
  * anything (the caller disposes the gradients). Uses the step's own random streams, so they are the
  * gradients `trainStep(batch)` hands `onGradients` (for ES, NES and joint steps also the ones it applies;
  * decoupled GDES applies D's gradient at the updated E_G). Runs with `resampleAfterGeneratorUpdate`
- * differ: their D trains on the updated G's samples. `dropout: false` takes them without dropout.
+ * differ: their D trains on the updated G's samples. `dropout: false` takes them without dropout, `seed` on other
+ * draws.
  */
 export async function stepGradients(
   trainer: Pretrainer,
   batch: TokenBatch,
-  opts: Pick<ProbeOptions, "dropout"> = {},
+  opts: Pick<ProbeOptions, "dropout" | "seed"> = {},
 ): Promise<{ grads: StepGradients; lossMlm: number; lossRtd: number | null }> {
   const c = trainer.config;
   const training = opts.dropout ?? true;
-  const rngs = stepRngs(c.seed, trainer.step);
+  const rngs = stepRngs(opts.seed ?? c.seed, trainer.step);
   const masked = trainer.mask(batch, rngs.data);
   if (masked.selected.length === 0) throw new Error("tug-of-war: the batch has no maskable tokens");
   const genInputs = batchTensors(masked.maskedIds, batch, trainer.vocab.padId);

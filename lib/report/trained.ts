@@ -19,6 +19,7 @@ import type { RunConfig } from "../config.ts";
 import { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { Pretrainer } from "../train/pretrain.ts";
+import type { PackedSequences } from "../train/batches.ts";
 import { readMetrics, savedRunConfig } from "../train/run.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import {
@@ -230,32 +231,45 @@ export interface RunEvaluation extends RtdEvaluation {
 export async function evaluateRunDir(dir: string, opts: EvaluateRunOptions = {}): Promise<RunEvaluation> {
   const run = await openRun(dir);
   try {
-    const c = run.config;
-    const prepare = (tokenizer: string) =>
-      prepareCorpus({
-        corpus: c.corpus,
-        tokenizer,
-        vocabSize: c.tokenizerVocabSize,
-        maxLength: c.seqLength,
-        seed: c.seed,
-        maxChars: c.corpusMaxChars || undefined,
-        onProgress: opts.onMessage,
-      });
-    // The corpus cache is keyed by how the tokenizer was made: "trained" hits the entry training wrote.
-    // Use it only when it is this run's tokenizer (a changed cache would retrain another one).
-    const same = (t: { toJSON(): unknown }) =>
-      JSON.stringify(t.toJSON()) === JSON.stringify(run.tokenizer.toJSON());
-    let prepared = c.tokenizer === "trained" ? await prepare("trained") : null;
-    if (!prepared || !same(prepared.tokenizer)) prepared = await prepare(join(dir, "tokenizer.json"));
-    const data = prepared.data;
-    const heldOut = c.heldOutSequences > 0;
-    const split = heldOut
-      ? holdOut(data, c.heldOutSequences, c.seed)
-      : holdOut(data, Math.min(opts.sequences ?? 64, Math.floor(data.count / 2)), c.seed);
-    const batches = sequenceBatches(split.heldOut, opts.batchSize ?? 16);
-    const evaluation = await evaluateRtd(run.trainer, batches, opts);
+    const { sequences, heldOut } = await evaluationSequences(run, dir, opts);
+    const evaluation = await evaluateRtd(run.trainer, sequenceBatches(sequences, opts.batchSize ?? 16), opts);
     return { ...evaluation, step: run.step, heldOut };
   } finally {
     run.trainer.dispose();
   }
+}
+
+/**
+ * The sequences an opened run is judged on: its held-out set, or for a run without one a seeded sample of
+ * `opts.sequences` (default 64, at most half) of its training sequences (`heldOut` false); `train` is the
+ * rest.
+ */
+export async function evaluationSequences(
+  run: OpenedRun,
+  dir: string,
+  opts: Pick<EvaluateRunOptions, "sequences" | "onMessage"> = {},
+): Promise<{ sequences: PackedSequences; heldOut: boolean; train: PackedSequences }> {
+  const c = run.config;
+  const prepare = (tokenizer: string) =>
+    prepareCorpus({
+      corpus: c.corpus,
+      tokenizer,
+      vocabSize: c.tokenizerVocabSize,
+      maxLength: c.seqLength,
+      seed: c.seed,
+      maxChars: c.corpusMaxChars || undefined,
+      onProgress: opts.onMessage,
+    });
+  // The corpus cache is keyed by how the tokenizer was made: "trained" hits the entry training wrote.
+  // Use it only when it is this run's tokenizer (a changed cache would retrain another one).
+  const same = (t: { toJSON(): unknown }) =>
+    JSON.stringify(t.toJSON()) === JSON.stringify(run.tokenizer.toJSON());
+  let prepared = c.tokenizer === "trained" ? await prepare("trained") : null;
+  if (!prepared || !same(prepared.tokenizer)) prepared = await prepare(join(dir, "tokenizer.json"));
+  const data = prepared.data;
+  const heldOut = c.heldOutSequences > 0;
+  const split = heldOut
+    ? holdOut(data, c.heldOutSequences, c.seed)
+    : holdOut(data, Math.min(opts.sequences ?? 64, Math.floor(data.count / 2)), c.seed);
+  return { sequences: split.heldOut, heldOut, train: split.train };
 }
