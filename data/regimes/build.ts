@@ -5,6 +5,8 @@
  *   deno run -A data/regimes/build.ts map1 map2 ...      # runs/sweep/NAME → data/regimes/NAME.json
  *   deno run -A data/regimes/build.ts --runs NAME DIR... # `deno task pretrain` runs, each evaluated with
  *                                                        # `deno task evaluate --run DIR --out DIR/eval.json`
+ *                                                        # (and, where it exists, probed with
+ *                                                        # `deno task probe --run DIR --out DIR/probe.json`)
  *
  * Per point: the swept values, the T = 1 evaluation (D's AUC, RTD gain, base rate, MLM loss, G accuracy)
  * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy). With `--runs`
@@ -16,6 +18,7 @@ import { join } from "node:path";
 import { type MetricsRecord, readMetrics, savedRunConfig } from "../../lib/train/run.ts";
 import { writeJsonAtomic } from "../../lib/io/atomic.ts";
 import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
+import type { RunProbe } from "../../lib/probes/run_probe.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
@@ -55,6 +58,35 @@ export function logThinned<T extends { step: number }>(m: T[], n: number): T[] {
   }
 }
 
+/** A run's probe.json, compacted (null when it has none); it must be of the run's last step, as eval.json is. */
+async function readProbe(dir: string, steps: number, evalAuc: number | null) {
+  let p: RunProbe;
+  try {
+    p = JSON.parse(await Deno.readTextFile(join(dir, "probe.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  if (p.step !== steps) throw new Error(`${dir}: probe.json is of step ${p.step}, not ${steps}`);
+  // Both score D on the same sequences with the same seed: a mismatch means one of them is stale.
+  if (p.evaluation.discAuc !== evalAuc) {
+    throw new Error(`${dir}: probe.json's AUC ${p.evaluation.discAuc} is not eval.json's ${evalAuc}`);
+  }
+  const t = p.token;
+  return {
+    batches: p.batches,
+    batchSize: p.batchSize,
+    dropout: p.dropout,
+    cos: t.cos.mean,
+    cosSe: t.cos.se,
+    opposedShare: t.opposedShare.mean,
+    opposedShareSe: t.opposedShare.se,
+    ratio: t.ratio.mean,
+    ratioSe: t.ratio.se,
+    similarity: p.similarity,
+  };
+}
+
 /** One point per `deno task pretrain` run folder, from its config.json, metrics.jsonl and eval.json. */
 async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
   const one = (x: number | null) => ({ mean: x, std: null, n: x === null ? 0 : 1 });
@@ -67,6 +99,8 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
     }
     const m = await readMetrics(join(dir, "metrics.jsonl"));
     const group = `sharing=${config.sharing}_steps=${config.steps}`;
+    // The tug-of-war at the last checkpoint, where `deno task probe --out DIR/probe.json` measured it.
+    const probe = await readProbe(dir, config.steps, ev.discAuc);
     points.push({
       group,
       label: `sharing=${config.sharing} · steps=${config.steps}`,
@@ -87,13 +121,14 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
       tokens: config.steps * config.batchSize * config.seqLength,
       samplingTemperature: config.samplingTemperature,
       learned: notLearned(ev.discAuc, ev.rtdGain).learned ? 1 : 0,
+      ...(probe ? { probe } : {}),
     });
     curves[`${group}_s${config.seed}`] = curve(logThinned(m, 400));
     commands.push(
       `deno task pretrain --config ${config.preset} --sharing ${config.sharing} --corpus ${config.corpus} ` +
         `--set corpusMaxChars=${config.corpusMaxChars} --set heldOutSequences=${config.heldOutSequences} ` +
         `--steps ${config.steps} --seed ${config.seed} --out ${dir} && deno task evaluate --run ${dir} ` +
-        `--out ${dir}/eval.json`,
+        `--out ${dir}/eval.json` + (probe ? ` && deno task probe --run ${dir} --out ${dir}/probe.json` : ""),
     );
   }
   const out = {
