@@ -14,7 +14,7 @@ import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import type { EvalFile } from "../lib/sweep/runs.ts";
 import { formatAgainst, formatSe, nearThreshold, NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
-import { MIN_BOOTSTRAP_SEQUENCES } from "../lib/train/evaluate.ts";
+import { EVALUATE_BATCH_SIZE, MIN_BOOTSTRAP_SEQUENCES } from "../lib/train/evaluate.ts";
 
 const HELP =
   `deno task evaluate — D's AUC and RTD gain on temperature-1 replacements, at a run's latest checkpoint
@@ -47,7 +47,7 @@ if (import.meta.main) {
       run: { type: "string" },
       temperature: { type: "string", default: "1" },
       seed: { type: "string", default: "0" },
-      batch: { type: "string", default: "16" },
+      batch: { type: "string", default: String(EVALUATE_BATCH_SIZE) },
       sequences: { type: "string" },
       "disallow-correct": { type: "boolean", default: false },
       out: { type: "string" },

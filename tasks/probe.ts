@@ -2,7 +2,8 @@
  * `deno task probe`: the tug-of-war of a trained run at its latest checkpoint (lib/probes/run_probe.ts):
  * cos(g_MLM, g_RTD) on the embeddings, the share of opposed rows and the gradients' ratio, as means ± one
  * standard error over the batches of its held-out sequences, beside D's AUC and RTD gain on the same
- * sequences and the embeddings' average cosine. Reads the run folder; writes nothing there.
+ * sequences and the embeddings' average cosine. Reads the run folder; writes nothing there unless `--out`
+ * points there.
  *
  *   deno task probe --run runs/gdes [--batch 8] [--seed 0] [--no-dropout] [--out runs/gdes/probe.json]
  *
@@ -13,30 +14,39 @@ import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { type MeanSe, probeRunDir, type TableProbe } from "../lib/probes/run_probe.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
-import { formatAgainst, formatSe, NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
+import { formatAgainst, formatSe, nearThreshold, NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
+import { EVALUATE_BATCH_SIZE } from "../lib/train/evaluate.ts";
 import { ProgressBar } from "../lib/util/progress.ts";
 
 const HELP = `deno task probe — the tug-of-war between L_MLM and λ·L_RTD at a run's latest checkpoint
 
   --run DIR            run folder (config.json, tokenizer.json, checkpoints/)
-  --batch B            sequences per probed batch  [the run's batchSize]
+  --batch B            sequences per probed batch  [the run's batchSize: per-batch numbers depend on it]
   --seed S             seed of the masking, sampling and dropout draws  [0]
   --no-dropout         measure without dropout (less noise per batch; training-time probes keep it)
   --sequences N        runs without held-out sequences: how many training sequences to probe  [64]
-  --tokens N           tokens the embeddings' average cosine is taken over (the most frequent)  [1000]
+  --tokens N           tokens the embeddings' average cosine is taken over (the most frequent; ≥ 2)  [1000]
   --out FILE           also write the numbers as JSON (atomically)
-  --backend B          wasm | cpu | webgpu | cuda  [wasm]
+  --backend B          ${BACKENDS.join(" | ")}  [wasm]
   --help               this text
 
+D's AUC and RTD gain are \`deno task evaluate\`'s at the same seed (T = 1, no dropout, batches of ${EVALUATE_BATCH_SIZE}).
 What g_MLM and g_RTD are depends on the sharing mode: ES, both on the one shared table (the tug-of-war
-itself); NES, each network's own table; GDES, E_G and E_Δ (the pull the stop-gradient keeps off E_G).
+itself); NES, each on its network's own table; GDES, E_G and E_Δ (the pull the stop-gradient keeps off E_G). cos < 0: the two gradients oppose each other; about 0: near-orthogonal (under ES the larger one
+still dominates the summed update); > 0: they agree. Opposed rows: the share of the tokens in D's input (rows
+both gradients reach), each counted once, whose own cosine is negative (about 0.5 for unrelated directions).
+‖g_RTD‖ / ‖g_MLM‖ includes λ; it says which loss dominates the update only under ES, where both share a table.
 `;
 
 /** What the two gradients are under each sharing mode, in one line. */
 const MEANING: Record<string, string> = {
-  es: "both gradients land on the one shared table E: a negative cosine is the tug-of-war itself",
-  nes: "nothing is shared: g_MLM is on E_G, g_RTD on E_D (the pulls a shared table would feel)",
-  gdes: "g_MLM is on E_G, g_RTD on E_Δ: the pull GDES's stop-gradient keeps away from E_G",
+  es:
+    "ES: both gradients land on the one shared table E, summed in the update: this is the tug-of-war itself",
+  nes:
+    "NES: nothing is shared: g_MLM on E_G, g_RTD on E_D, the pulls each loss would exert on a shared table " +
+    "placed at its own",
+  gdes: "GDES: g_MLM on E_G, g_RTD on E_Δ: the pull the stop-gradient keeps away from E_G (what it would " +
+    "oppose or agree with on a shared table)",
 };
 
 function fail(msg: string): never {
@@ -45,8 +55,11 @@ function fail(msg: string): never {
 }
 
 if (import.meta.main) {
+  // A word after a flag is its value, unless the flag takes none.
+  const BOOLEAN_FLAGS = ["--no-dropout", "--help"];
   const bare = Deno.args.find((a, i) =>
-    !a.startsWith("-") && (i === 0 || !Deno.args[i - 1].startsWith("--"))
+    !a.startsWith("-") &&
+    (i === 0 || !Deno.args[i - 1].startsWith("--") || BOOLEAN_FLAGS.includes(Deno.args[i - 1]))
   );
   if (bare !== undefined) fail(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
   const { values } = parseArgsOrExit({
@@ -80,8 +93,13 @@ if (import.meta.main) {
   };
   try {
     await initBackend(values.backend as BackendName);
+    const isFile = await Deno.stat(values.run).then((s) => s.isFile, () => false);
+    if (isFile) {
+      fail(`${values.run} is a file: give the run folder that holds it (config.json, checkpoints/)`);
+    }
     let bar: ProgressBar | undefined;
     const r = await probeRunDir(values.run, {
+      onMessage: (m) => console.error(m),
       batchSize: int("batch", values.batch, 1),
       seed: int("seed", values.seed, 0),
       dropout: !values["no-dropout"],
@@ -95,12 +113,23 @@ if (import.meta.main) {
     });
     if (values.out) await writeJsonAtomic(values.out, { format: "rtdlab-probe-1", run: values.run, ...r });
     const e = r.evaluation;
+    if (r.heldOut && values.sequences !== undefined) {
+      console.error(
+        `note: --sequences applies to runs without a held-out set; this run's ${r.sequences} held-out ` +
+          "sequences were all probed",
+      );
+    }
+    const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "es"}`;
     console.log(
       `${values.run} at step ${r.step} (${r.sharing.toUpperCase()}): ${r.sequences} ${
         r.heldOut ? "held-out" : "training (no held-out set)"
-      } sequences in ${r.batches} batches of ${r.batchSize}; ${
-        r.dropout ? "the run's dropout" : "no dropout"
-      }; seed ${r.seed}`,
+      } sequences in ${plural(r.batches, "batch")} of ${
+        r.sequences % r.batchSize === 0 ? "" : "up to "
+      }${r.batchSize}; ${r.dropout ? "the run's dropout" : "no dropout"}; seed ${r.seed}${
+        r.samplingTemperature === 1
+          ? ""
+          : `; the gradients' replacements at the run's T = ${r.samplingTemperature}`
+      }`,
     );
     const pmSkill = (x: number | null, se: number | null | undefined, at: number) =>
       x === null ? "—" : `${formatAgainst(x, at)}${typeof se === "number" ? ` ± ${formatSe(se)}` : ""}`;
@@ -109,7 +138,10 @@ if (import.meta.main) {
         pmSkill(e.rtdGain, e.rtdGainSe, NOT_LEARNED.gain)
       } nats — ${notLearned(e.discAuc, e.rtdGain).learned ? "learned" : "NOT learned"}`,
     );
-    if (!notLearned(e.discAuc, e.rtdGain).learned) {
+    // Near a threshold the verdict can turn with the seed or the sequences: say so, as evaluate does.
+    const near = nearThreshold({ ...e, heldOut: r.heldOut });
+    if (near) console.log(`  ${near}`);
+    else if (!notLearned(e.discAuc, e.rtdGain).learned) {
       console.log(
         "  (the readings below describe a discriminator that has not learned to spot replacements)",
       );
@@ -123,10 +155,14 @@ if (import.meta.main) {
         console.log(`  ${name}: — (D reads no such table)`);
         return;
       }
-      console.log(`  ${name} (mean ± SE over ${t.cos.n} batches):`);
+      console.log(
+        `  ${name} (${
+          t.cos.n === 1 ? "one batch: no standard error" : `mean ± SE over ${t.cos.n} batches`
+        }):`,
+      );
       console.log(`    cos(g_MLM, g_RTD)         ${pm(t.cos, 3, true)}`);
       console.log(`    opposed rows (cos < 0)    ${pm(t.opposedShare)}`);
-      console.log(`    ‖g_RTD‖ / ‖g_MLM‖         ${pm(t.ratio, 2)}`);
+      console.log(`    ‖g_RTD‖ / ‖g_MLM‖ (λ in)  ${pm(t.ratio, 2)}`);
     };
     table("token embeddings", r.token);
     table("position embeddings", r.position);
@@ -134,7 +170,7 @@ if (import.meta.main) {
     const s = r.similarity;
     const f = (x: number | null) => (x === null ? "—" : x.toFixed(3));
     console.log(
-      `  average cosine of the ${Number(values.tokens).toLocaleString("en")} most frequent tokens: E_G ${
+      `  average cosine of the ${r.similarityTokens.toLocaleString("en")} most frequent tokens: E_G ${
         f(s.generator)
       }, E_D ${f(s.discriminator)}${s.delta === null ? "" : `, E_Δ ${f(s.delta)}`}`,
     );

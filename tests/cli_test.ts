@@ -251,7 +251,15 @@ Deno.test("probe: a missing --run, a bare folder, a bad number and a folder with
   const batch = await probe("--run", "runs/x", "--batch", "0");
   assert.equal(batch.code, 2);
   assert.match(batch.stderr, /--batch needs an integer >= 1, got "0"/);
+  // A boolean flag takes no value: the word after it is the stray folder.
+  const afterFlag = await probe("--no-dropout", "runs/x");
+  assert.match(afterFlag.stderr, /give the run folder as --run runs\/x/);
   const empty = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${empty}/config.json`, "{}");
+  const file = await probe("--run", `${empty}/config.json`);
+  assert.equal(file.code, 2);
+  assert.match(file.stderr, /config\.json is a file: give the run folder that holds it/);
+  await Deno.remove(`${empty}/config.json`);
   const missing = await probe("--run", empty);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /cannot read config\.json .*is it an rtdlab run folder\?/);

@@ -579,6 +579,11 @@ Deno.test("probeRunDir: a checkpoint's tug-of-war over its held-out batches, D's
   const quietRead = await probeRunDir(runs.es, { dropout: false, batchSize: 6 });
   assert.equal(quietRead.batches, 2);
   assert.notEqual(quietRead.token.cos.mean, es.token.cos.mean);
+  // A batch larger than the sequences is one batch of them all: no standard error, and it says so.
+  const whole = await probeRunDir(runs.es, { batchSize: 100, similarityTokens: 100_000 });
+  assert.deepEqual([whole.batches, whole.batchSize, whole.token.cos.se], [1, 12, null]);
+  assert.ok(whole.similarityTokens < 60, "only the tokens that occur (vocabulary 60)");
+  assert.equal(es.similarityTokens > 0 && es.samplingTemperature, 1);
   const gdes = await probeRunDir(runs.gdes);
   assert.equal(typeof gdes.similarity.delta, "number", "GDES has E_Δ");
   await assert.rejects(() => probeRunDir(runs.mlm), /MLM baseline: it has no RTD loss/);

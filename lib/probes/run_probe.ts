@@ -10,15 +10,13 @@
 
 import type { SharingMode } from "../config.ts";
 import { deriveSeed } from "../rng.ts";
-import { evaluateRtd, type RtdEvaluation, sequenceBatches } from "../train/evaluate.ts";
+import { EVALUATE_BATCH_SIZE, evaluateRtd, type RtdEvaluation, sequenceBatches } from "../train/evaluate.ts";
 import { evaluationSequences, openRun } from "../report/trained.ts";
 import { type EmbeddingSimilarity, embeddingSimilarity, tokenFrequencies, topTokens } from "./geometry.ts";
 import { type GradientAgreement, probeTugOfWar } from "./tug_of_war.ts";
 
 /** Seed stream of the probe's draws, apart from training's (1-3) and evaluation's (4-6). */
 const PROBE_STREAM = 7;
-/** The batch size `deno task evaluate` scores in by default. */
-const EVALUATE_BATCH = 16;
 
 /** A mean over batches with its standard error (null with fewer than two batches). */
 export interface MeanSe {
@@ -40,7 +38,10 @@ export interface TableProbe {
 
 /** Options of {@link probeRunDir}. */
 export interface RunProbeOptions {
-  /** Sequences per probed batch (default: the run's batchSize, the batch its gradients were taken on). */
+  /**
+   * Sequences per probed batch (default: the run's batchSize, the batch its gradients were taken on in
+   * training; a per-batch cosine depends on it through the gradients' noise).
+   */
   batchSize?: number;
   /** Seed of the masking, sampling and dropout draws (default 0); batch k draws from (seed, k). */
   seed?: number;
@@ -48,7 +49,10 @@ export interface RunProbeOptions {
   dropout?: boolean;
   /** For a run without a held-out set: how many training sequences to use (default 64). */
   sequences?: number;
-  /** Tokens the embedding similarity averages over: the most frequent in the training split (default 1,000). */
+  /**
+   * Tokens the embedding similarity averages over: the most frequent in the training split (default 1,000;
+   * at least 2, an average over pairs).
+   */
   similarityTokens?: number;
   /** Data preparation messages. */
   onMessage?: (msg: string) => void;
@@ -58,20 +62,25 @@ export interface RunProbeOptions {
 
 /** What {@link probeRunDir} measured. */
 export interface RunProbe {
-  /** The checkpoint's step, and the run's sharing mode (what g_MLM and g_RTD are: see tug_of_war.ts). */
+  /** The checkpoint's step. */
   step: number;
+  /** The run's sharing mode: what g_MLM and g_RTD are (lib/probes/tug_of_war.ts). */
   sharing: SharingMode;
   /** True when the sequences were kept out of training. */
   heldOut: boolean;
-  /** Sequences probed, in `batches` batches of `batchSize`. */
+  /** Sequences probed, in `batches` batches of up to `batchSize` (the last may be smaller). */
   sequences: number;
   batches: number;
   batchSize: number;
   seed: number;
   dropout: boolean;
+  /** The run's sampling temperature: the gradients' replacements are drawn at it (D's score is at T = 1). */
+  samplingTemperature: number;
+  /** Tokens the average cosines were taken over (fewer than asked when fewer occur). */
+  similarityTokens: number;
   /**
-   * D's skill on the same sequences at T = 1 with its standard errors (lib/train/evaluate.ts), scored as
-   * `deno task evaluate --seed S` scores them: the same numbers.
+   * D's skill on the same sequences at T = 1, without dropout, in batches of {@link EVALUATE_BATCH_SIZE},
+   * with its standard errors (lib/train/evaluate.ts): `deno task evaluate --seed S`'s numbers.
    */
   evaluation: RtdEvaluation;
   /** The token table. */
@@ -114,12 +123,14 @@ export async function probeRunDir(dir: string, opts: RunProbeOptions = {}): Prom
       throw new Error(`${dir} is the MLM baseline: it has no RTD loss to pull against`);
     }
     const { sequences, heldOut, train } = await evaluationSequences(run, dir, opts);
-    const batchSize = opts.batchSize ?? c.batchSize;
+    const batchSize = Math.min(opts.batchSize ?? c.batchSize, sequences.count);
     const seed = opts.seed ?? 0;
     const dropout = opts.dropout ?? true;
     const batches = sequenceBatches(sequences, batchSize);
-    // D's skill in `deno task evaluate`'s batches of 16 (its draws depend on the batch size): the same numbers.
-    const evaluation = await evaluateRtd(run.trainer, sequenceBatches(sequences, EVALUATE_BATCH), { seed });
+    // D's skill in `deno task evaluate`'s batches (its draws depend on the batch size): the same numbers.
+    const evaluation = await evaluateRtd(run.trainer, sequenceBatches(sequences, EVALUATE_BATCH_SIZE), {
+      seed,
+    });
     const token: (GradientAgreement | null)[] = [];
     const position: (GradientAgreement | null)[] = [];
     for (const [k, batch] of batches.entries()) {
@@ -146,6 +157,8 @@ export async function probeRunDir(dir: string, opts: RunProbeOptions = {}): Prom
       batchSize,
       seed,
       dropout,
+      samplingTemperature: c.samplingTemperature,
+      similarityTokens: ids.length,
       evaluation,
       token: tableProbe(token)!,
       position: tableProbe(position),

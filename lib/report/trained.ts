@@ -23,6 +23,7 @@ import type { PackedSequences } from "../train/batches.ts";
 import { readMetrics, savedRunConfig } from "../train/run.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import {
+  EVALUATE_BATCH_SIZE,
   type EvaluateOptions,
   evaluateRtd,
   holdOut,
@@ -204,7 +205,7 @@ async function runDenoScript(script: string, args: string[], failure: string, cw
 
 /** Options of {@link evaluateRunDir}. */
 export interface EvaluateRunOptions extends EvaluateOptions {
-  /** Sequences per forward pass (default 16). */
+  /** Sequences per forward pass (default {@link EVALUATE_BATCH_SIZE}, 16). */
   batchSize?: number;
   /**
    * For a run without a held-out set (`heldOutSequences` 0): how many of its training sequences to
@@ -232,7 +233,11 @@ export async function evaluateRunDir(dir: string, opts: EvaluateRunOptions = {})
   const run = await openRun(dir);
   try {
     const { sequences, heldOut } = await evaluationSequences(run, dir, opts);
-    const evaluation = await evaluateRtd(run.trainer, sequenceBatches(sequences, opts.batchSize ?? 16), opts);
+    const evaluation = await evaluateRtd(
+      run.trainer,
+      sequenceBatches(sequences, opts.batchSize ?? EVALUATE_BATCH_SIZE),
+      opts,
+    );
     return { ...evaluation, step: run.step, heldOut };
   } finally {
     run.trainer.dispose();

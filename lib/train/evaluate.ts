@@ -21,6 +21,9 @@ import { batchTensors, type Pretrainer, type TokenBatch } from "./pretrain.ts";
 import { corrupt, sampleFromLogits } from "./sampling.ts";
 import { binaryEntropy, rocAuc } from "./rtd_metrics.ts";
 
+/** Sequences per forward pass when `deno task evaluate` (and `deno task probe`'s D score) is not told otherwise. */
+export const EVALUATE_BATCH_SIZE = 16;
+
 /** Stream ids mixed into seeds here, apart from the training streams (1-3 in lib/train). */
 const HOLDOUT_STREAM = 4;
 const EVAL_STREAM = 5;
