@@ -148,6 +148,29 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
     assert.match(far, /the two readings disagree/);
     assert.doesNotMatch(far, /sits near|could go either way|T = 1, the evaluation/);
     await Deno.remove(join(root, "lam10", "eval.json"));
+    // A probe.json (deno task probe --out) adds the tug-of-war at its step; an older one is called stale.
+    const probe = (step: number) =>
+      JSON.stringify({
+        step,
+        heldOut: true,
+        token: {
+          cos: { mean: -0.0123, se: 0.004, n: 8 },
+          opposedShare: { mean: 0.52, se: 0.01, n: 8 },
+          ratio: { mean: 2.5, se: 0.1, n: 8 },
+        },
+      });
+    await Deno.writeTextFile(join(root, "lam10", "probe.json"), probe(100));
+    const probed = (await runsReport([join(root, "lam10")])).verdicts[0].text;
+    assert.match(
+      probed,
+      /; the tug-of-war at step 100 over 8 held-out batches \(probe\.json\): cos\(g_MLM, g_RTD\) -0\.012 ± 0\.004, opposed rows 0\.520 ± 0\.010, ‖g_RTD‖ \/ ‖g_MLM‖ 2\.50 ± 0\.10$/,
+    );
+    await Deno.writeTextFile(join(root, "lam10", "probe.json"), probe(50));
+    assert.match(
+      (await runsReport([join(root, "lam10")])).verdicts[0].text,
+      /probe\.json is of step 50, the run has trained to 100: re-run deno task probe/,
+    );
+    await Deno.remove(join(root, "lam10", "probe.json"));
     assert.doesNotMatch(html, /log at different intervals/);
     assert.doesNotMatch(html, /<h2>Fine-tuning<\/h2>/, "no fine-tunes, no section");
     // These fixtures log the same MLM losses: said to be a sanity check, not a finding.

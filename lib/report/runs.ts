@@ -37,6 +37,7 @@ import {
 } from "../train/rtd_metrics.ts";
 import type { FinetuneMetricsFile } from "../finetune/run.ts";
 import { ONE_CLASS_SHARE } from "../finetune/metrics.ts";
+import type { MeanSe, RunProbe } from "../probes/run_probe.ts";
 
 /** Options of {@link runsReport}. */
 export interface RunsReportOptions {
@@ -177,6 +178,35 @@ async function heldOutLine(run: ReportedRun): Promise<HeldOutReading | null> {
   };
 }
 
+/**
+ * What a run's probe.json (`deno task probe --run DIR --out DIR/probe.json`) says: the tug-of-war at its
+ * checkpoint, or null when it has none. One older than the run's last logged step says so.
+ */
+async function probeLine(run: ReportedRun, lastStep: number): Promise<string | null> {
+  let p: Partial<RunProbe>;
+  try {
+    p = JSON.parse(await Deno.readTextFile(join(run.dir, "probe.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    return `its probe.json could not be read (${(e as Error).message.split("\n")[0]})`;
+  }
+  const t = p.token;
+  if (!t || typeof t.cos?.mean !== "number") return "its probe.json holds no tug-of-war reading";
+  const pm = (m: MeanSe, digits: number, signed = false) =>
+    `${signed && m.mean >= 0 ? "+" : ""}${m.mean.toFixed(digits)}${
+      m.se === null ? "" : ` ± ${m.se.toFixed(digits)}`
+    }`;
+  const stale = p.step !== undefined && p.step < lastStep
+    ? ` (probe.json is of step ${p.step}, the run has trained to ${lastStep}: re-run deno task probe)`
+    : "";
+  return `the tug-of-war at step ${p.step} over ${t.cos.n} ${
+    p.heldOut === false ? "training" : "held-out"
+  } batches (probe.json): cos(g_MLM, g_RTD) ` +
+    `${pm(t.cos, 3, true)}, opposed rows ${pm(t.opposedShare, 3)}, ‖g_RTD‖ / ‖g_MLM‖ ${
+      pm(t.ratio, 2)
+    }${stale}`;
+}
+
 /** "has learned: AUC …, RTD gain … nats" or "has not learned yet: …", numbers never rounded across a threshold. */
 function skillWords(
   auc: number | null,
@@ -241,6 +271,7 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
         `the last tenth is ${k} batches: a longer run, or deno task evaluate on more sequences, settles it`,
     });
     const held = await heldOutLine(run);
+    const probe = await probeLine(run, Number(row.steps));
     const learned = notLearned(auc, gain).learned;
     out.push({
       run: run.name,
@@ -248,7 +279,8 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
       learned,
       text: `${run.name}: in training D ${skillWords(auc, gain, aucSe, gainSe)} (last ${k} of ` +
         `${run.logged} logged steps)${trainNear ? ` — ${trainNear}` : ""}${held ? `; ${held.text}` : ""}` +
-        (held ? readingsNote(run, held, learned, Number(row.steps), trainNear !== null) : ""),
+        (held ? readingsNote(run, held, learned, Number(row.steps), trainNear !== null) : "") +
+        (probe ? `; ${probe}` : ""),
     });
   }
   return out;
