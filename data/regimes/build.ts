@@ -10,7 +10,7 @@
  *
  * Per point: the swept values, the T = 1 evaluation (D's AUC, RTD gain, base rate, MLM loss, G accuracy)
  * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy). With `--runs`
- * each run is a point of its own, its values the run's sharing mode and steps.
+ * each run is a point of its own, its values the run's sharing mode, steps and seed.
  *
  * @module
  */
@@ -98,13 +98,15 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
       throw new Error(`${dir}: eval.json is of step ${ev.step}, not ${config.steps}`);
     }
     const m = await readMetrics(join(dir, "metrics.jsonl"));
-    const group = `sharing=${config.sharing}_steps=${config.steps}`;
+    // A second seed of the same run is a point of its own (seed 0 keeps the plain name).
+    const seeded = config.seed === 0 ? "" : `_seed=${config.seed}`;
+    const group = `sharing=${config.sharing}_steps=${config.steps}${seeded}`;
     // The tug-of-war at the last checkpoint, where `deno task probe --out DIR/probe.json` measured it.
     const probe = await readProbe(dir, config.steps, ev.discAuc);
     points.push({
       group,
-      label: `sharing=${config.sharing} · steps=${config.steps}`,
-      values: { sharing: config.sharing, steps: String(config.steps) },
+      label: `sharing=${config.sharing} · steps=${config.steps}${seeded ? ` · seed=${config.seed}` : ""}`,
+      values: { sharing: config.sharing, steps: String(config.steps), seed: String(config.seed) },
       runs: 1,
       done: 1,
       auc: one(ev.discAuc),
@@ -136,7 +138,7 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
     name,
     built_at: new Date().toISOString(),
     plan: { commands },
-    swept: ["sharing", "steps"],
+    swept: ["sharing", "steps", "seed"],
     points,
     curve_columns: ["step", "disc_auc", "rtd_gain", "loss_mlm", "gen_acc"],
     curves,
