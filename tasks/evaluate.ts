@@ -8,7 +8,7 @@
  * @module
  */
 
-import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
+import { intOption, parseArgsOrExit, strayArgument } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -36,24 +36,23 @@ function fail(msg: string): never {
 }
 
 if (import.meta.main) {
-  // `deno task evaluate runs/x` is the likeliest first try: say which flag takes the folder.
-  const bare = Deno.args.find((a, i) =>
-    !a.startsWith("-") && (i === 0 || !Deno.args[i - 1].startsWith("--"))
-  );
+  const options = {
+    run: { type: "string" },
+    temperature: { type: "string", default: "1" },
+    seed: { type: "string", default: "0" },
+    batch: { type: "string", default: String(EVALUATE_BATCH_SIZE) },
+    sequences: { type: "string" },
+    "disallow-correct": { type: "boolean", default: false },
+    out: { type: "string" },
+    backend: { type: "string", default: "wasm" },
+    help: { type: "boolean", default: false },
+  } as const;
+  // `deno task X runs/x` is the likeliest first try: say which flag takes the folder.
+  const bare = strayArgument(Deno.args, options);
   if (bare !== undefined) fail(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
   // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
   const { values } = parseArgsOrExit({
-    options: {
-      run: { type: "string" },
-      temperature: { type: "string", default: "1" },
-      seed: { type: "string", default: "0" },
-      batch: { type: "string", default: String(EVALUATE_BATCH_SIZE) },
-      sequences: { type: "string" },
-      "disallow-correct": { type: "boolean", default: false },
-      out: { type: "string" },
-      backend: { type: "string", default: "wasm" },
-      help: { type: "boolean", default: false },
-    },
+    options,
     strict: true,
   });
   if (values.help) {

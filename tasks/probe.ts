@@ -10,7 +10,7 @@
  * @module
  */
 
-import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
+import { intOption, parseArgsOrExit, strayArgument } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { type MeanSe, probeRunDir, type TableProbe } from "../lib/probes/run_probe.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -55,25 +55,23 @@ function fail(msg: string): never {
 }
 
 if (import.meta.main) {
-  // A word after a flag is its value, unless the flag takes none.
-  const BOOLEAN_FLAGS = ["--no-dropout", "--help"];
-  const bare = Deno.args.find((a, i) =>
-    !a.startsWith("-") &&
-    (i === 0 || !Deno.args[i - 1].startsWith("--") || BOOLEAN_FLAGS.includes(Deno.args[i - 1]))
-  );
+  const options = {
+    run: { type: "string" },
+    batch: { type: "string" },
+    seed: { type: "string", default: "0" },
+    "no-dropout": { type: "boolean", default: false },
+    sequences: { type: "string" },
+    tokens: { type: "string", default: "1000" },
+    out: { type: "string" },
+    backend: { type: "string", default: "wasm" },
+    help: { type: "boolean", default: false },
+  } as const;
+  // `deno task X runs/x` is the likeliest first try: say which flag takes the folder.
+  const bare = strayArgument(Deno.args, options);
   if (bare !== undefined) fail(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
+  // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
   const { values } = parseArgsOrExit({
-    options: {
-      run: { type: "string" },
-      batch: { type: "string" },
-      seed: { type: "string", default: "0" },
-      "no-dropout": { type: "boolean", default: false },
-      sequences: { type: "string" },
-      tokens: { type: "string", default: "1000" },
-      out: { type: "string" },
-      backend: { type: "string", default: "wasm" },
-      help: { type: "boolean", default: false },
-    },
+    options,
     strict: true,
   });
   if (values.help) {

@@ -11,7 +11,7 @@ import { preset, validateConfig } from "../lib/config.ts";
 import { generateSynthetic } from "../lib/text/synthetic.ts";
 import { splitSentences } from "../lib/text/sentences.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
-import { denoCommand, intOption, joinNegativeValues, taskCommand } from "../lib/util/cli.ts";
+import { denoCommand, intOption, joinNegativeValues, strayArgument, taskCommand } from "../lib/util/cli.ts";
 
 Deno.test("pretrain CLI: defaults, overrides and the run folder name", () => {
   const cli = parseCli([
@@ -267,4 +267,13 @@ Deno.test("probe: a missing --run, a bare folder, a bad number and a folder with
   const help = await probe("--help");
   assert.equal(help.code, 0);
   assert.match(help.stdout, /GDES, E_G and E_Δ/);
+});
+
+Deno.test("strayArgument: a word that is no option's value, after string and boolean options alike", () => {
+  const options = { run: { type: "string" }, quiet: { type: "boolean" } } as const;
+  assert.equal(strayArgument(["runs/x"], options), "runs/x");
+  assert.equal(strayArgument(["--run", "runs/a"], options), undefined);
+  assert.equal(strayArgument(["--run=runs/a", "runs/b"], options), "runs/b");
+  assert.equal(strayArgument(["--quiet", "runs/x"], options), "runs/x", "a boolean option takes no value");
+  assert.equal(strayArgument(["--run", "runs/a", "--quiet"], options), undefined);
 });

@@ -457,18 +457,28 @@ Deno.test("discriminator view: one row per token, labels follow the samples, eva
   t.dispose();
 });
 
-Deno.test("pretrain --probe-every: probed steps are logged with tow_*/sim_* keys; losses match an unprobed run", async () => {
-  Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
+/**
+ * A corpus folder of four documents, each `sentences` random six-word runs of a 13-word vocabulary; with
+ * `capitalised` each starts with "The", so the sentence splitter sees every one.
+ */
+function writeWordCorpus(seed: number, sentences: number, capitalised: boolean): string {
   const corpus = tempDir("rtdlab-corpus-");
-  const rng = new Rng(3);
+  const rng = new Rng(seed);
   const words = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "tree", "by", "river", "old", "red"];
   for (let d = 0; d < 4; d++) {
-    const text = Array.from(
-      { length: 40 },
-      () => Array.from({ length: 6 }, () => words[rng.int(words.length)]).join(" ") + ".",
-    );
+    const text = Array.from({ length: sentences }, () => {
+      const six = Array.from({ length: 6 }, () => words[rng.int(words.length)]);
+      if (capitalised) six[0] = "The";
+      return six.join(" ") + ".";
+    });
     Deno.writeTextFileSync(join(corpus, `d${d}.txt`), text.join(" "));
   }
+  return corpus;
+}
+
+Deno.test("pretrain --probe-every: probed steps are logged with tow_*/sim_* keys; losses match an unprobed run", async () => {
+  Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
+  const corpus = writeWordCorpus(3, 40, false);
   const config = (probeEvery: number) =>
     validateConfig(applyOverrides(preset("tiny"), {
       corpus,
@@ -509,17 +519,8 @@ Deno.test("pretrain --probe-every: probed steps are logged with tow_*/sim_* keys
 
 Deno.test("probeRunDir: a checkpoint's tug-of-war over its held-out batches, D's skill as evaluate scores it, the folder untouched", async () => {
   Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
-  const corpus = tempDir("rtdlab-corpus-");
-  const rng = new Rng(5);
-  const words = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "tree", "by", "river", "old", "red"];
-  for (let d = 0; d < 4; d++) {
-    const text = Array.from(
-      { length: 60 },
-      // Capitalised, so the sentence splitter sees 60 sentences (rows are packed from whole sentences).
-      () => "The " + Array.from({ length: 5 }, () => words[rng.int(words.length)]).join(" ") + ".",
-    );
-    Deno.writeTextFileSync(join(corpus, `d${d}.txt`), text.join(" "));
-  }
+  // Capitalised, so the sentence splitter sees 60 sentences a document (rows pack whole sentences).
+  const corpus = writeWordCorpus(5, 60, true);
   const config = (sharing: SharingMode) =>
     validateConfig(applyOverrides(preset("tiny"), {
       sharing,

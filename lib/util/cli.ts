@@ -68,6 +68,21 @@ export function parseCliArgs<O extends Options>(
 }
 
 /**
+ * The first word of `argv` that is neither an option nor a string option's value (`options` says which
+ * options take one), or undefined: a run folder given without its flag (`deno task evaluate runs/x`, the
+ * likeliest first try) is named back with the flag it needs.
+ */
+export function strayArgument(argv: readonly string[], options: Options): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("-")) return a;
+    const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : null;
+    if (name && options[name]?.type === "string") i++; // its value
+  }
+  return undefined;
+}
+
+/**
  * The value of integer option `--name`: undefined when absent, else a whole number >= `min` written
  * in decimal digits. Every other value ("-5", "0" when min is 1, "2.5", "1e3", "four", "") gets the
  * same message: `--name needs an integer >= min, got "value"`.
