@@ -8,7 +8,7 @@
  * @module
  */
 
-import { intOption, parseArgsOrExit, strayArgument } from "../lib/util/cli.ts";
+import { failUsage, intOption, parseRunTaskArgs } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -30,11 +30,6 @@ const HELP =
   --help               this text
 `;
 
-function fail(msg: string): never {
-  console.error(`error: ${msg}`);
-  Deno.exit(2);
-}
-
 if (import.meta.main) {
   const options = {
     run: { type: "string" },
@@ -47,32 +42,18 @@ if (import.meta.main) {
     backend: { type: "string", default: "wasm" },
     help: { type: "boolean", default: false },
   } as const;
-  // `deno task X runs/x` is the likeliest first try: say which flag takes the folder.
-  const bare = strayArgument(Deno.args, options);
-  if (bare !== undefined) fail(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
-  // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
-  const { values } = parseArgsOrExit({
-    options,
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    Deno.exit(0);
-  }
-  if (!values.run) fail("--run DIR is required (see --help)");
-  if (!(BACKENDS as readonly string[]).includes(values.backend!)) {
-    fail(`unknown backend "${values.backend}"; valid backends: ${BACKENDS.join(", ")}`);
-  }
+  // Stray folder, parse errors, --help, --run and --backend: one rule for the run-folder tasks.
+  const values = parseRunTaskArgs(options, HELP, BACKENDS);
   const temperature = Number(values.temperature);
   if (!(temperature > 0 && Number.isFinite(temperature))) {
-    fail(`--temperature needs a positive number, got "${values.temperature}"`);
+    failUsage(`--temperature needs a positive number, got "${values.temperature}"`);
   }
   // One rule and one message for every integer option (lib/util/cli.ts).
   const int = (flag: string, v: string, min: number): number => {
     try {
       return intOption(flag, v, min)!;
     } catch (e) {
-      fail((e as Error).message);
+      failUsage((e as Error).message);
     }
   };
   const seed = int("seed", values.seed!, 0);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { intOption, parseArgsOrExit, strayArgument } from "../lib/util/cli.ts";
+import { failUsage, intOption, parseRunTaskArgs } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { type MeanSe, probeRunDir, type TableProbe } from "../lib/probes/run_probe.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -49,11 +49,6 @@ const MEANING: Record<string, string> = {
     "oppose or agree with on a shared table)",
 };
 
-function fail(msg: string): never {
-  console.error(`error: ${msg}`);
-  Deno.exit(2);
-}
-
 if (import.meta.main) {
   const options = {
     run: { type: "string" },
@@ -66,34 +61,20 @@ if (import.meta.main) {
     backend: { type: "string", default: "wasm" },
     help: { type: "boolean", default: false },
   } as const;
-  // `deno task X runs/x` is the likeliest first try: say which flag takes the folder.
-  const bare = strayArgument(Deno.args, options);
-  if (bare !== undefined) fail(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
-  // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
-  const { values } = parseArgsOrExit({
-    options,
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    Deno.exit(0);
-  }
-  if (!values.run) fail("--run DIR is required (see --help)");
-  if (!(BACKENDS as readonly string[]).includes(values.backend!)) {
-    fail(`unknown backend "${values.backend}"; valid backends: ${BACKENDS.join(", ")}`);
-  }
+  // Stray folder, parse errors, --help, --run and --backend: one rule for the run-folder tasks.
+  const values = parseRunTaskArgs(options, HELP, BACKENDS);
   const int = (flag: string, v: string | undefined, min: number): number | undefined => {
     try {
       return intOption(flag, v, min);
     } catch (e) {
-      fail((e as Error).message);
+      failUsage((e as Error).message);
     }
   };
   try {
     await initBackend(values.backend as BackendName);
     const isFile = await Deno.stat(values.run).then((s) => s.isFile, () => false);
     if (isFile) {
-      fail(`${values.run} is a file: give the run folder that holds it (config.json, checkpoints/)`);
+      failUsage(`${values.run} is a file: give the run folder that holds it (config.json, checkpoints/)`);
     }
     let bar: ProgressBar | undefined;
     const r = await probeRunDir(values.run, {

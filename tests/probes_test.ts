@@ -476,23 +476,25 @@ function writeWordCorpus(seed: number, sentences: number, capitalised: boolean):
   return corpus;
 }
 
+/** A micro `tiny` run on a {@link writeWordCorpus} folder (vocabulary 60, 16 tokens, batch 4), with `overrides`. */
+function wordRunConfig(corpus: string, overrides: Record<string, unknown>) {
+  return validateConfig(applyOverrides(preset("tiny"), {
+    corpus,
+    tokenizerVocabSize: 60,
+    maxPositions: 16,
+    seqLength: 16,
+    ...MICRO_SIZES,
+    batchSize: 4,
+    warmupSteps: 1,
+    checkpointEvery: 0,
+    ...overrides,
+  }));
+}
+
 Deno.test("pretrain --probe-every: probed steps are logged with tow_*/sim_* keys; losses match an unprobed run", async () => {
   Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
   const corpus = writeWordCorpus(3, 40, false);
-  const config = (probeEvery: number) =>
-    validateConfig(applyOverrides(preset("tiny"), {
-      corpus,
-      tokenizerVocabSize: 60,
-      maxPositions: 16,
-      seqLength: 16,
-      ...MICRO_SIZES,
-      batchSize: 4,
-      steps: 4,
-      warmupSteps: 1,
-      logEvery: 3,
-      checkpointEvery: 0,
-      probeEvery,
-    }));
+  const config = (probeEvery: number) => wordRunConfig(corpus, { steps: 4, logEvery: 3, probeEvery });
   const runs = [];
   for (const probeEvery of [0, 2]) {
     const out = join(tempDir(), "run");
@@ -521,20 +523,7 @@ Deno.test("probeRunDir: a checkpoint's tug-of-war over its held-out batches, D's
   Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
   // Capitalised, so the sentence splitter sees 60 sentences a document (rows pack whole sentences).
   const corpus = writeWordCorpus(5, 60, true);
-  const config = (sharing: SharingMode) =>
-    validateConfig(applyOverrides(preset("tiny"), {
-      sharing,
-      corpus,
-      tokenizerVocabSize: 60,
-      maxPositions: 16,
-      seqLength: 16,
-      ...MICRO_SIZES,
-      batchSize: 4,
-      steps: 3,
-      warmupSteps: 1,
-      heldOutSequences: 12,
-      checkpointEvery: 0,
-    }));
+  const config = (sharing: SharingMode) => wordRunConfig(corpus, { sharing, steps: 3, heldOutSequences: 12 });
   const folderBytes = async (dir: string) => {
     const out: Record<string, string> = {};
     const walk = async (d: string) => {

@@ -28,7 +28,7 @@ export interface MeanSe {
 
 /** One embedding table's agreement numbers over the probed batches. */
 export interface TableProbe {
-  /** cos(g_MLM, g_RTD) over the whole table; < 0: the losses pull the table in opposite directions. */
+  /** cos(g_MLM, g_RTD) over the whole table; < 0: the two gradients oppose each other. */
   cos: MeanSe;
   /** Share of the rows both losses touch whose row cosine is < 0. */
   opposedShare: MeanSe;

@@ -156,3 +156,31 @@ export function parseArgsOrExit<T extends ParseArgsConfig & { options: Options }
     Deno.exit(2);
   }
 }
+
+/** Prints "error: MSG" and exits with 2: a task's answer to bad command-line input. */
+export function failUsage(msg: string): never {
+  console.error(`error: ${msg}`);
+  Deno.exit(2);
+}
+
+/**
+ * The command line of a task that reads one run folder (`--run DIR`, `--backend B`, `--help` among
+ * `options`): a folder given without `--run`, a parse error, a missing `--run` and a backend not in
+ * `backends` each end the process with one line and exit 2; `--help` prints `help` and exits 0.
+ */
+export function parseRunTaskArgs<O extends Options>(options: O, help: string, backends: readonly string[]) {
+  // `deno task X runs/x` is the likeliest first try: say which flag takes the folder.
+  const bare = strayArgument(Deno.args, options);
+  if (bare !== undefined) failUsage(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
+  const { values } = parseArgsOrExit({ options, strict: true });
+  const v = values as Record<string, unknown>;
+  if (v.help) {
+    console.log(help);
+    Deno.exit(0);
+  }
+  if (!v.run) failUsage("--run DIR is required (see --help)");
+  if (!backends.includes(v.backend as string)) {
+    failUsage(`unknown backend "${v.backend}"; valid backends: ${backends.join(", ")}`);
+  }
+  return values as typeof values & { run: string; backend: string };
+}
