@@ -62,6 +62,21 @@ Deno.test("loadCorpus: folder documents in path order, recursive, maxChars cap",
     assert.deepEqual(capped.map((d) => d.text), ["First doc. It has two sentences.", "Second doc."]);
     const cut = await loadCorpus(dir, { maxChars: 20 });
     assert.deepEqual(cut.map((d) => d.text), ["First doc. It has"]);
+    // What a cap leaves out, for judging a run on text it never saw: the cut document's rest, then the others.
+    assert.deepEqual(
+      (await loadCorpus(dir, { maxChars: 20, beyondCap: true })).map((d) => [d.source, d.text]),
+      [
+        ["a.txt", "two sentences."],
+        ["ab.txt", "Second doc."],
+        [join("b", "x.TXT"), "Third doc here."],
+      ],
+    );
+    assert.deepEqual(
+      (await loadCorpus(dir, { maxChars: 45, beyondCap: true })).map((d) => d.text),
+      ["Third doc here."],
+    );
+    assert.deepEqual(await loadCorpus(dir, { maxChars: 10_000, beyondCap: true }), []);
+    await assert.rejects(() => loadCorpus(dir, { beyondCap: true }), /beyondCap needs a maxChars cap/);
     // 0 is the config's corpusMaxChars "no cap"; a negative or fractional cap is an error.
     assert.deepEqual(await loadCorpus(dir, { maxChars: 0 }), docs);
     await assert.rejects(() => loadCorpus(dir, { maxChars: -1 }), /maxChars must be a non-negative integer/);
@@ -215,4 +230,10 @@ Deno.test("12 M characters of gutenberg+brown+sotu are almost all Gutenberg (wha
   const total = Object.values(shares).reduce((a, b) => a + b, 0);
   assert.ok(shares.gutenberg / total > 0.95, describeParts(shares));
   assert.ok(shares.brown > 0 && shares.sotu > 0, describeParts(shares));
+  // What the cap leaves out (`deno task evaluate --unseen`) is another mix: Brown and State of the Union.
+  const rest = partShares(
+    await loadCorpus("gutenberg+brown+sotu", { maxChars: 12_000_000, beyondCap: true }),
+  )!;
+  const restTotal = Object.values(rest).reduce((a, b) => a + b, 0);
+  assert.ok(rest.gutenberg / restTotal < 0.05 && rest.sotu > rest.brown, describeParts(rest));
 });

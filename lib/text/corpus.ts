@@ -32,6 +32,11 @@ export interface LoadCorpusOptions {
    * undefined: no cap (as the config's `corpusMaxChars`).
    */
   maxChars?: number;
+  /**
+   * Return the text the `maxChars` cap leaves out instead of what it keeps: the rest of the document it
+   * cuts, then every later document — text a run trained under that cap never saw.
+   */
+  beyondCap?: boolean;
 }
 
 interface CorpusSpec {
@@ -160,7 +165,11 @@ export async function loadCorpus(nameOrPath: string, opts: LoadCorpusOptions = {
   }
   docs = docs.filter((d) => d.text.trim().length > 0);
   if (docs.length === 0) throw new Error(`empty corpus: "${nameOrPath}" holds no text`);
-  return maxChars === undefined ? docs : capChars(docs, maxChars);
+  if (opts.beyondCap) {
+    if (maxChars === undefined) throw new Error("loadCorpus: beyondCap needs a maxChars cap");
+    return capChars(docs, maxChars).rest;
+  }
+  return maxChars === undefined ? docs : capChars(docs, maxChars).kept;
 }
 
 /**
@@ -280,23 +289,30 @@ function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Keeps whole documents in order until `maxChars`; the last one is cut at whitespace. */
-function capChars(docs: Document[], maxChars: number): Document[] {
-  const out: Document[] = [];
+/**
+ * Keeps whole documents in order until `maxChars`; the last one is cut at whitespace. `rest` is what the cap
+ * leaves out: the cut document's remainder, then every later document.
+ */
+function capChars(docs: Document[], maxChars: number): { kept: Document[]; rest: Document[] } {
+  const kept: Document[] = [];
   let left = maxChars;
-  for (const d of docs) {
+  for (const [i, d] of docs.entries()) {
     if (d.text.length <= left) {
-      out.push(d);
+      kept.push(d);
       left -= d.text.length;
       continue;
     }
     let cut = d.text.slice(0, left);
     // Never end on half a word: back up to the last whitespace unless the cut already falls on one.
     if (!/\s/.test(d.text[left])) cut = cut.slice(0, Math.max(0, cut.search(/\s\S*$/)));
-    if (cut.trim().length > 0) out.push({ ...d, text: cut.trimEnd() });
-    break;
+    if (cut.trim().length > 0) kept.push({ ...d, text: cut.trimEnd() });
+    const remainder = d.text.slice(cut.trim().length > 0 ? cut.length : 0).trimStart();
+    return {
+      kept,
+      rest: [...(remainder.length > 0 ? [{ ...d, text: remainder }] : []), ...docs.slice(i + 1)],
+    };
   }
-  return out;
+  return { kept, rest: [] };
 }
 
 /** Decodes package text: UTF-8 where valid; else Windows-1252 (NLTK's Gutenberg files are Latin-1). */
