@@ -8,7 +8,7 @@ import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { applyOverrides, preset, type RunConfig, validateConfig } from "../lib/config.ts";
 import { pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
-import { loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, tempDir, VOCAB, writeGrammarCorpus } from "./_helpers.ts";
 
@@ -437,6 +437,22 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
   );
   assert.equal(JSON.parse(await Deno.readTextFile(join(out, "config.json"))).steps, 5); // not extended
   await Deno.writeFile(weights, good);
+  // A damaged checkpoint index is an error naming it and the checkpoints there, not a fresh start that would
+  // empty metrics.jsonl.
+  const index = join(out, "checkpoints", "latest.json");
+  const metrics = await Deno.readTextFile(join(out, "metrics.jsonl"));
+  await Deno.writeTextFile(index, '{"checkpoint": "step-00');
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: out, resume: true, steps: 8 }),
+    /corrupt checkpoint index .*latest\.json: cannot parse it .*checkpoints are step-0000005/,
+  );
+  await Deno.writeTextFile(index, JSON.stringify({ checkpoint: "step-0000009" }));
+  await assert.rejects(() => latestCheckpoint(out), /names step-0000009, which is not there/);
+  assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), metrics);
+  // Killed between a first checkpoint and its index: the folder, renamed into place whole, is the latest.
+  await Deno.remove(index);
+  assert.equal(await latestCheckpoint(out), ckpt);
+  assert.equal(await latestCheckpoint(join(out, "nope")), null);
   // Loading by hand: a run folder instead of its checkpoint, a wrong path, a torn state.json.
   await assert.rejects(
     () => loadCheckpoint(out, r.trainer),

@@ -142,14 +142,55 @@ export async function removePartialFiles(runDir: string): Promise<string[]> {
   return removed;
 }
 
-/** The newest checkpoint folder of a run, or null when it has none. */
+/**
+ * The newest checkpoint folder of a run, or null when it has none. `checkpoints/latest.json` names it; a
+ * run killed between writing its first checkpoint and that index has none, and then the newest `step-*`
+ * folder is it (each is renamed into place whole). An index that cannot be read, or that names a missing
+ * folder, is an error naming the file: a resume from nothing would overwrite the run's metrics.
+ */
 export async function latestCheckpoint(runDir: string): Promise<string | null> {
   const root = join(runDir, "checkpoints");
-  try {
-    const { checkpoint } = JSON.parse(await Deno.readTextFile(join(root, "latest.json")));
-    return join(root, checkpoint);
-  } catch {
-    return null;
+  const index = join(root, "latest.json");
+  const stepFolders = async () =>
+    (await Array.fromAsync(Deno.readDir(root)))
+      .filter((e) => e.isDirectory && /^step-\d+$/.test(e.name)).map((e) => e.name).sort();
+  const isDir = (p: string) => Deno.stat(p).then((s) => s.isDirectory, () => false);
+  if (!(await isDir(root))) return null;
+  // Twice at most: a live run may write a new index and prune the folder the first read named.
+  for (let attempt = 0;; attempt++) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(index);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw new Error(`cannot read ${index}: ${(e as Error).message}`);
+      }
+      const steps = await stepFolders();
+      return steps.length ? join(root, steps[steps.length - 1]) : null;
+    }
+    const corrupt = async (why: string) => {
+      const steps = await stepFolders();
+      return new Error(
+        `corrupt checkpoint index ${index}: ${why}. ${
+          steps.length
+            ? `The run's checkpoints are ${steps.join(", ")}: write {"checkpoint": "${steps.at(-1)}"} there`
+            : "The run has no checkpoint folder: remove the file"
+        }, or move checkpoints/ away to train the run again from step 0`,
+      );
+    };
+    let checkpoint: unknown;
+    try {
+      checkpoint = JSON.parse(text).checkpoint;
+    } catch (e) {
+      throw await corrupt(`cannot parse it (${(e as Error).message})`);
+    }
+    if (typeof checkpoint !== "string" || !/^step-\d+$/.test(checkpoint)) {
+      throw await corrupt(
+        `"checkpoint" should name a step-NNNNNNN folder, got ${JSON.stringify(checkpoint)}`,
+      );
+    }
+    if (await isDir(join(root, checkpoint))) return join(root, checkpoint);
+    if (attempt > 0) throw await corrupt(`it names ${checkpoint}, which is not there`);
   }
 }
 
