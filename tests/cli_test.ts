@@ -11,7 +11,14 @@ import { preset, validateConfig } from "../lib/config.ts";
 import { generateSynthetic } from "../lib/text/synthetic.ts";
 import { splitSentences } from "../lib/text/sentences.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
-import { denoCommand, intOption, joinNegativeValues, strayArgument, taskCommand } from "../lib/util/cli.ts";
+import {
+  denoCommand,
+  intOption,
+  joinNegativeValues,
+  outFileProblem,
+  strayArgument,
+  taskCommand,
+} from "../lib/util/cli.ts";
 
 Deno.test("pretrain CLI: defaults, overrides and the run folder name", () => {
   const cli = parseCli([
@@ -276,4 +283,46 @@ Deno.test("strayArgument: a word that is no option's value, after string and boo
   assert.equal(strayArgument(["--run=runs/a", "runs/b"], options), "runs/b");
   assert.equal(strayArgument(["--quiet", "runs/x"], options), "runs/x", "a boolean option takes no value");
   assert.equal(strayArgument(["--run", "runs/a", "--quiet"], options), undefined);
+  assert.equal(
+    strayArgument(["--seeds", "3"], options),
+    undefined,
+    "an unknown option's value is the parser's",
+  );
+});
+
+Deno.test("evaluate and probe: a misspelt option is named, and --out never replaces the run's own files", async () => {
+  const task = async (name: string, ...args: string[]) => {
+    const script = new URL(`../tasks/${name}.ts`, import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args] }).output();
+    return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
+  };
+  const run = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${run}/config.json`, "{}");
+    for (const name of ["evaluate", "probe"]) {
+      // A value-taking typo: the option is what is wrong, not its value.
+      const typo = await task(name, "--run", run, "--seeds", "3");
+      assert.equal(typo.code, 2);
+      assert.match(typo.stderr, /unknown option --seeds/);
+      for (
+        const [out, why] of [
+          [`${run}/config.json`, /would replace the run's own config\.json/],
+          [`${run}/checkpoints/x.json`, /would replace the run's own checkpoints/],
+          [run, /give a file name ending in \.json/],
+        ] as const
+      ) {
+        const r = await task(name, "--run", run, "--out", out);
+        assert.equal(r.code, 2, `${name} --out ${out}`);
+        assert.match(r.stderr, why);
+      }
+      await Deno.mkdir(`${run}/d.json`);
+      assert.match((await task(name, "--run", run, "--out", `${run}/d.json`)).stderr, /d\.json is a folder/);
+      await Deno.remove(`${run}/d.json`);
+    }
+    assert.equal(await Deno.readTextFile(`${run}/config.json`), "{}");
+    assert.equal(outFileProblem(`${run}/eval.json`, ".json", run), null);
+    assert.equal(outFileProblem(`${run}/new/eval.json`, ".json", run), null, "a new folder is made");
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
 });

@@ -7,6 +7,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { relative, resolve } from "node:path";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -70,13 +71,15 @@ export function parseCliArgs<O extends Options>(
 /**
  * The first word of `argv` that is neither an option nor a string option's value (`options` says which
  * options take one), or undefined: a run folder given without its flag (`deno task evaluate runs/x`, the
- * likeliest first try) is named back with the flag it needs.
+ * likeliest first try) is named back with the flag it needs. After an unknown option it stops (undefined):
+ * the word may be that option's value, and the parser names the option.
  */
 export function strayArgument(argv: readonly string[], options: Options): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith("-")) return a;
     const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : null;
+    if (name !== null && !(name in options)) return undefined;
     if (name && options[name]?.type === "string") i++; // its value
   }
   return undefined;
@@ -157,6 +160,34 @@ export function parseArgsOrExit<T extends ParseArgsConfig & { options: Options }
   }
 }
 
+/** A run folder's own files and folders, which an `--out` must never replace. */
+const RUN_FILES = ["config.json", "tokenizer.json", "metrics.jsonl", "checkpoints", "export", "finetune"];
+
+/**
+ * What is wrong with `--out FILE` before any work starts, or null: it must end in `ext`, not be a folder,
+ * and not be (or lie inside) one of `runDir`'s own files — an answer written there
+ * would break the run it reads.
+ */
+export function outFileProblem(out: string, ext: string, runDir?: string): string | null {
+  if (!out.endsWith(ext)) return `--out ${out}: give a file name ending in ${ext}`;
+  const stat = (p: string) => {
+    try {
+      return Deno.statSync(p);
+    } catch {
+      return null;
+    }
+  };
+  if (stat(out)?.isDirectory) return `--out ${out} is a folder: give a file name ending in ${ext}`;
+  if (runDir !== undefined) {
+    const inRun = relative(resolve(runDir), resolve(out));
+    const first = inRun.split(/[\\/]/)[0];
+    if (!inRun.startsWith("..") && RUN_FILES.includes(first)) {
+      return `--out ${out} would replace the run's own ${first}: give another file name`;
+    }
+  }
+  return null;
+}
+
 /** Prints "error: MSG" and exits with 2: a task's answer to bad command-line input. */
 export function failUsage(msg: string): never {
   console.error(`error: ${msg}`);
@@ -182,5 +213,8 @@ export function parseRunTaskArgs<O extends Options>(options: O, help: string, ba
   if (!backends.includes(v.backend as string)) {
     failUsage(`unknown backend "${v.backend}"; valid backends: ${backends.join(", ")}`);
   }
+  // Checked before the model loads: a bad --out would otherwise fail after the work, or replace a run file.
+  const outProblem = typeof v.out === "string" ? outFileProblem(v.out, ".json", v.run as string) : null;
+  if (outProblem) failUsage(outProblem);
   return values as typeof values & { run: string; backend: string };
 }
