@@ -101,8 +101,9 @@ const USAGE = `deno task demo — small pre-training under ${MODES.join(", ")}, 
   --seed S         seed [0]                      --out DIR      where the runs go [runs/demo]
   --parallel N     runs at a time [cores; cuda 1] --backend      wasm | cpu | webgpu | cuda [wasm]
   --modes LIST     comma-separated subset of ${MODES.join(",")} [all]
-  --no-report      skip report.html              --fresh        delete earlier demo runs in --out first
-Runs already finished with the same settings are reused; interrupted ones resume.`;
+  --no-report      skip report.html              --fresh        train again, replacing runs
+Runs already finished with the same settings are reused; interrupted ones resume; runs with other
+settings are kept unless --fresh.`;
 
 /** The config overrides every demo run gets (one list, so a finished run can be checked against it). */
 export function demoOverrides(v: {
@@ -234,7 +235,7 @@ if (import.meta.main) {
     console.error(`error: ${(e as Error).message}`);
     Deno.exit(2);
   }
-  // The backend starts before --fresh removes anything: one that cannot run here stops the demo with
+  // The backend starts before any run folder is replaced: one that cannot run here stops the demo with
   // its own message and leaves the last demo as it was.
   // One GPU: its runs take turns unless --parallel says otherwise (as compare does on cuda).
   if (
@@ -256,7 +257,6 @@ if (import.meta.main) {
   const runCorpus = base.corpus;
   const sentences = demoSentences(runCorpus);
   const out = values.out!;
-  if (values.fresh) await Deno.remove(out, { recursive: true }).catch(() => {});
   const jobs: Job[] = modes.map((mode) => ({
     mode,
     dir: join(out, mode),
@@ -266,6 +266,25 @@ if (import.meta.main) {
     status: "queued",
     log: "",
   }));
+  // A demo run with other settings is work already done: replaced only with --fresh, as compare and sweep
+  // ask for --force. --fresh replaces the mode folders it runs, one by one after the data is ready, and
+  // nothing else in --out.
+  if (!values.fresh) {
+    const other = [];
+    for (const j of jobs) {
+      const isRun = await Deno.stat(join(j.dir, "config.json")).then(() => true, () => false);
+      if (isRun && !(await sameSettings(j.dir, values.config!, overrides, steps, seed))) other.push(j.dir);
+    }
+    if (other.length > 0) {
+      console.error(
+        `error: ${other.join(", ")} ${
+          other.length === 1 ? "holds a demo run" : "hold demo runs"
+        } with other ` +
+          "settings (config, steps, seed, --set): give --fresh to replace them, or another --out",
+      );
+      Deno.exit(2);
+    }
+  }
   const script = new URL("./pretrain.ts", import.meta.url).pathname;
 
   const finishedAlready = async (job: Job) => {
@@ -276,7 +295,7 @@ if (import.meta.main) {
   };
 
   const run = async (job: Job): Promise<void> => {
-    const same = await sameSettings(job.dir, values.config!, overrides, steps, seed);
+    const same = !values.fresh && await sameSettings(job.dir, values.config!, overrides, steps, seed);
     if (same && await finishedAlready(job)) {
       job.status = "done";
       job.reused = true;
@@ -340,17 +359,25 @@ if (import.meta.main) {
   const measured = new Map<string, number>();
   const pending = [];
   for (const j of jobs) {
-    if (!(await sameSettings(j.dir, values.config!, overrides, steps, seed) && await finishedAlready(j))) {
-      pending.push(j);
-    }
+    const reusable = !values.fresh && await sameSettings(j.dir, values.config!, overrides, steps, seed) &&
+      await finishedAlready(j);
+    if (!reusable) pending.push(j);
   }
   if (pending.length > 0) {
-    const { tokenizer, data } = await prepareRunData(base, (m) =>
-      console.error(
-        m.startsWith("training a")
-          ? `data: ${m} on ${base.corpus} (first run only; cached in ${defaultCacheDir()})`
-          : `data: ${m}`,
-      ));
+    let prepared: Awaited<ReturnType<typeof prepareRunData>>;
+    try {
+      prepared = await prepareRunData(base, (m) =>
+        console.error(
+          m.startsWith("training a")
+            ? `data: ${m} on ${base.corpus} (first run only; cached in ${defaultCacheDir()})`
+            : `data: ${m}`,
+        ));
+    } catch (e) {
+      // Before any run folder is touched: a corpus that cannot be read leaves the last demo as it was.
+      console.error(`error: ${(e as Error).message}`);
+      Deno.exit(1);
+    }
+    const { tokenizer, data } = prepared;
     const vocab = {
       padId: tokenizer.specialIds.pad,
       maskId: tokenizer.specialIds.mask,

@@ -326,3 +326,29 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
     await Deno.remove(run, { recursive: true });
   }
 });
+
+Deno.test("demo: runs with other settings are kept unless --fresh, and a bad corpus replaces nothing", async () => {
+  const demo = async (...args: string[]) => {
+    const script = new URL("../tasks/demo.ts", import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args] }).output();
+    return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
+  };
+  const out = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${out}/es`);
+    const config = JSON.stringify({ preset: "deberta-mini", steps: 30, seed: 0 });
+    await Deno.writeTextFile(`${out}/es/config.json`, config);
+    await Deno.writeTextFile(`${out}/NOTES.md`, "mine");
+    const other = await demo("--out", out, "--modes", "es", "--no-report");
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /es holds a demo run with other settings .*give --fresh to replace them/);
+    const typo = await demo("--out", out, "--modes", "es", "--fresh", "--set", "corpus=gutenbrg");
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /unknown corpus "gutenbrg"/);
+    assert.doesNotMatch(typo.stderr, /Uncaught|at file:/);
+    assert.equal(await Deno.readTextFile(`${out}/es/config.json`), config);
+    assert.equal(await Deno.readTextFile(`${out}/NOTES.md`), "mine");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
