@@ -341,7 +341,9 @@ export function generatorSize(c: RunConfig): EncoderSize {
 function coerce(key: string, value: unknown, example: unknown): unknown {
   if (typeof example === "number" || (example === null && key === "generatorLayers")) {
     if (value === null || value === "null") return null;
-    const n = typeof value === "number" ? value : Number(value);
+    // Decimal notation only: Number("") is 0 and Number("0x40") is 64, neither what was meant.
+    const decimal = typeof value === "string" && /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(value);
+    const n = typeof value === "number" ? value : decimal ? Number(value) : NaN;
     if (!Number.isFinite(n)) {
       throw new Error(`config key "${key}" needs a number, got ${JSON.stringify(value)}`);
     }

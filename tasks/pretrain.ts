@@ -128,7 +128,7 @@ export function parseCli(argv: string[]) {
   if (steps !== undefined) overrides.steps = steps;
   if (seed !== undefined) overrides.seed = seed;
   if (args.corpus) overrides.corpus = args.corpus;
-  if (args["rtd-weight"] !== undefined) overrides.rtdWeight = Number(args["rtd-weight"]);
+  if (args["rtd-weight"] !== undefined) overrides.rtdWeight = args["rtd-weight"]; // checked as a number by applyOverrides
   if (probeEvery !== undefined) overrides.probeEvery = probeEvery;
   for (const kv of (args.set ?? []) as string[]) {
     const i = kv.indexOf("=");

@@ -46,6 +46,12 @@ Deno.test("pretrain CLI: unknown options, configs, keys and modes are named in t
   assert.throws(() => parseCli(["--config", "gigantic"]), /unknown config "gigantic"/);
   assert.throws(() => parseCli(["--set", "hiddenSize=3"]), /unknown config key "hiddenSize"/);
   assert.throws(() => parseCli(["--set", "batchSize"]), /--set needs KEY=VALUE/);
+  // An empty or non-decimal number is refused, not read as 0 (no RTD loss, the whole corpus) or as hex.
+  assert.throws(() => parseCli(["--set", "rtdWeight="]), /config key "rtdWeight" needs a number, got ""/);
+  assert.throws(() => parseCli(["--rtd-weight", "abc"]), /"rtdWeight" needs a number, got "abc"/);
+  assert.throws(() => parseCli(["--set", "seqLength=0x40"]), /"seqLength" needs a number, got "0x40"/);
+  assert.equal(parseCli(["--set", "learningRate=2.5e-4"]).config.learningRate, 2.5e-4);
+  assert.equal(parseCli(["--set", "generatorLayers=null"]).config.generatorLayers, null);
   assert.throws(
     () => parseCli(["--sharing", "tied"]),
     /unknown sharing mode "tied"; valid modes: mlm, es, nes, gdes/,
