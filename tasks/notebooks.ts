@@ -12,7 +12,7 @@
  * @module
  */
 
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runtimeDirSync } from "../lib/backend/runtime_dir.ts";
 
@@ -85,6 +85,16 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Picks the notebooks to run: the given files, else notebooks/*.ipynb (sorted), filtered by `--only`. */
 export async function selectNotebooks(args: NotebookArgs, dir = join(ROOT, "notebooks")): Promise<string[]> {
   let list = args.files.map((f) => resolve(f));
+  // Every file checked before any runs (a missing one would fail after the others, in a Python traceback).
+  for (const [i, f] of args.files.entries()) {
+    if (await Deno.stat(list[i]).then((s) => s.isFile, () => false)) continue;
+    const there = join(dir, basename(f));
+    const hint = await Deno.stat(there).then(
+      () => ` (did you mean ${relative(Deno.cwd(), there)}?)`,
+      () => "",
+    );
+    throw new Error(`no notebook file ${f}${hint}`);
+  }
   if (list.length === 0) {
     for await (const e of Deno.readDir(dir)) {
       if (e.isFile && e.name.endsWith(".ipynb") && !e.name.startsWith(".")) list.push(join(dir, e.name));

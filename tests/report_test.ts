@@ -675,6 +675,11 @@ Deno.test("notebook runner: options and notebook selection", async () => {
     () => selectNotebooks(parseArgs(["--only", "nope"]) as Exclude<ReturnType<typeof parseArgs>, "help">),
     /no notebook named nope \(known: .*00_smoke\.ipynb/,
   );
+  // A file named without its folder: refused before any notebook runs, with the path that exists.
+  await assert.rejects(
+    () => selectNotebooks(parseArgs(["00_smoke.ipynb"]) as Exclude<ReturnType<typeof parseArgs>, "help">),
+    /no notebook file 00_smoke\.ipynb \(did you mean .*notebooks\/00_smoke\.ipynb\?\)/,
+  );
 });
 
 interface Cell {
