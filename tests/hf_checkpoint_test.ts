@@ -380,8 +380,19 @@ Deno.test("--init-from refuses what it cannot start from, naming the folders", a
     /--init-from .*: expected model folders .*discriminator and .*generator \(an rtdlab export\/\)/,
   );
   const a = new Pretrainer(microConfig("es"), VOCAB);
-  const [disc] = await exportModels(a, tempDir("rtdlab-export-"), MICRO_TOKENIZER);
+  const [disc, gen] = await exportModels(a, tempDir("rtdlab-export-"), MICRO_TOKENIZER);
   a.dispose();
+  // A start refused after the model's tokenizer is written (here: a corpus that is not there) takes it back.
+  const refused = join(tempDir(), "refused");
+  await assert.rejects(
+    pretrain({
+      config: { ...runConfig("es", 4), corpus: join(empty, "nope") },
+      outDir: refused,
+      initFrom: { discriminator: disc, generator: gen },
+    }),
+    /nope/,
+  );
+  assert.throws(() => Deno.statSync(refused), "a refused start leaves no run folder behind");
   await assert.rejects(readInitFolders({ discriminator: disc }, "es"), /missing --init-generator DIR/);
   await assert.rejects(
     readInitFolders({ discriminator: disc }, "mlm"),

@@ -474,6 +474,19 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
     () => pretrain({ config: runConfig("es", 8), outDir: out, resume: true, steps: 8 }),
     /tokenizer\.json has \d+ tokens but config\.json says/,
   );
+  // A torn config.json is named; an exported model is pointed at --init-from.
+  await Deno.writeTextFile(cfgPath, JSON.stringify(cfg).slice(0, 30));
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: out, resume: true }),
+    /--resume .*: cannot read .*config\.json \(/,
+  );
+  const exported = join(tempDir(), "export");
+  await Deno.mkdir(exported);
+  await Deno.writeTextFile(join(exported, "config.json"), '{"architectures": ["ElectraForPreTraining"]}');
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: exported, resume: true }),
+    /an exported model, not a run folder; .*--init-from /,
+  );
 });
 
 Deno.test("an empty corpus folder is refused before anything is written", async () => {

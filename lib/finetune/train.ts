@@ -375,6 +375,7 @@ function validateHyper(hp: FinetuneHyperparams, maxPositions: number): void {
   if (!(hp.layerDecay > 0 && hp.layerDecay <= 1)) {
     throw new Error(`layer decay must be in (0, 1], got ${hp.layerDecay}`);
   }
+  if (!(hp.weightDecay >= 0)) throw new Error(`weight decay must be >= 0, got ${hp.weightDecay}`);
   if (!(hp.warmupFraction >= 0 && hp.warmupFraction < 1)) {
     throw new Error(`warmup fraction must be in [0, 1), got ${hp.warmupFraction}`);
   }

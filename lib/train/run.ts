@@ -256,7 +256,20 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     if (opts.initFrom) {
       throw new Error("--init-from starts a new run and --resume continues one: give one of them");
     }
-    ({ config, extras: savedExtras } = savedRunConfig(JSON.parse(await Deno.readTextFile(configPath))));
+    let saved: Record<string, unknown>;
+    try {
+      saved = JSON.parse(await Deno.readTextFile(configPath));
+    } catch (e) {
+      throw new Error(`--resume ${out}: cannot read ${configPath} (${(e as Error).message})`);
+    }
+    // An exported model (HF config.json) is a starting point for a new run, not a run to continue.
+    if ("architectures" in saved || "model_type" in saved) {
+      throw new Error(
+        `--resume ${out}: this is an exported model, not a run folder; start a new run from it with ` +
+          `--init-from ${out}`,
+      );
+    }
+    ({ config, extras: savedExtras } = savedRunConfig(saved));
     if (opts.backend && savedExtras.backend && opts.backend !== savedExtras.backend) {
       say(
         `note: this run was trained on ${savedExtras.backend}; continuing it on ${opts.backend} (the steps ` +
@@ -288,20 +301,34 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   }
 
   let init: InitFolders | null = null;
+  // A refused start leaves no run behind: what --init-from wrote before the run exists is taken back.
+  let undoInit = async () => {};
   if (opts.initFrom && !opts.resume) {
     init = await readInitFolders(opts.initFrom, config.sharing);
     config = initConfig(config, init);
     // The model's own vocabulary tokenizes the corpus: written into the run folder and read from there.
+    const madeOut = !(await exists(out));
     await Deno.mkdir(out, { recursive: true });
     await initTokenizer(init, config).save(join(out, "tokenizer.json"));
     config.tokenizer = join(out, "tokenizer.json");
+    undoInit = async () => {
+      await Deno.remove(join(out, "tokenizer.json")).catch(() => {});
+      if (madeOut) await Deno.remove(out).catch(() => {}); // only if empty
+    };
   }
 
-  const { tokenizer, data, parts } = await prepareRunData(
-    config,
-    say,
-    opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
-  );
+  let prepared: Awaited<ReturnType<typeof prepareRunData>>;
+  try {
+    prepared = await prepareRunData(
+      config,
+      say,
+      opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
+    );
+  } catch (e) {
+    await undoInit();
+    throw e;
+  }
+  const { tokenizer, data, parts } = prepared;
   if (opts.resume) {
     if (tokenizer.vocabSize !== config.vocabSize) {
       throw new Error(
@@ -357,6 +384,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       for (const line of loadInitWeights(trainer.model, init).lines) say(line);
     } catch (e) {
       trainer.dispose();
+      await undoInit();
       throw e;
     }
   }
