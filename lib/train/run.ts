@@ -20,6 +20,7 @@ import { join } from "node:path";
 import * as tf from "../tf.ts";
 import { isJoint, type RunConfig, validateConfig } from "../config.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { RunLock } from "../io/run_lock.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import { corpusParts, describeParts } from "../text/corpus.ts";
 import type { WordPieceTokenizer } from "../text/tokenizer.ts";
@@ -240,8 +241,20 @@ export function savedRunConfig(saved: Record<string, unknown>): {
   };
 }
 
-/** Runs (or resumes) pre-training in `opts.outDir`. */
+/**
+ * Runs (or resumes) pre-training in `opts.outDir`, holding the folder's lock ({@link RunLock}) while it
+ * writes there: a second process on the same folder is refused.
+ */
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
+  const lock = new RunLock(opts.outDir);
+  try {
+    return await pretrainLocked(opts, lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function pretrainLocked(opts: PretrainOptions, lock: RunLock): Promise<PretrainResult> {
   const say = opts.onMessage ?? (() => {});
   const out = opts.outDir;
   const configPath = join(out, "config.json");
@@ -253,6 +266,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     if (!(await exists(configPath))) {
       throw new Error(`--resume ${out}: no config.json there (not an rtdlab run folder)`);
     }
+    await lock.acquire(); // before anything here is tidied or rewritten
     if (opts.initFrom) {
       throw new Error("--init-from starts a new run and --resume continues one: give one of them");
     }
@@ -391,6 +405,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   if (!opts.resume) {
     // Written once the model exists (and any checkpoint loaded): a refused start leaves no run behind.
     await Deno.mkdir(out, { recursive: true });
+    await lock.acquire();
     await tokenizer.save(join(out, "tokenizer.json"));
     const initFrom = init
       ? {
