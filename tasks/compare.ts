@@ -24,6 +24,7 @@ import { checkTaskName } from "../lib/tasks/mod.ts";
 import { parseCli as parsePretrainCli } from "./pretrain.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
+import { latestCheckpoint } from "../lib/train/checkpoint.ts";
 import { finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
 import { constantBaseline } from "../lib/finetune/metrics.ts";
 import {
@@ -55,19 +56,18 @@ if (args.help) {
   console.log(COMPARE_HELP);
   Deno.exit(0);
 }
-const { plan, name, parallel } = args;
+const { name, parallel } = args;
 const root = join("runs", "compare", name);
 
 // ---- plan.json: a re-run continues the same comparison, never silently a different one ----
 // (written once every setting has been checked, below: a refused start leaves nothing to --force past)
 const planPath = join(root, "plan.json");
 const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
-if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !args.force) {
-  fail(
-    `${root} holds a comparison with other settings (${planPath}); use another --name, or --force to ` +
-      `continue it with the new settings (finished pieces are kept)`,
-  );
+// --report-only reports the comparison that is there, whatever the other flags say.
+if (args.reportOnly && oldPlan === null) {
+  fail(`no comparison in ${root} (no ${planPath}): check --name, or run it without --report-only first`);
 }
+const plan: CompareArgs["plan"] = args.reportOnly ? JSON.parse(oldPlan!) : args.plan;
 
 // ---- jobs ----
 interface Job {
@@ -124,6 +124,21 @@ function freshPretrainArgs(mode: string, seed: number): string[] {
   ];
 }
 
+if (!args.reportOnly && oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !args.force) {
+  // A misspelt --set key is named as such, not as a change of settings.
+  try {
+    for (const mode of plan.modes) {
+      parsePretrainCli([...freshPretrainArgs(mode, plan.pretrainSeeds[0]), "--steps", String(plan.steps)]);
+    }
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  fail(
+    `${root} holds a comparison with other settings (${planPath}); use another --name, or --force to ` +
+      `continue it with the new settings (finished pieces are kept)`,
+  );
+}
+
 const jobs: Job[] = [];
 const pretrainJobs = new Map<string, Job>();
 for (const seed of plan.pretrainSeeds) {
@@ -135,7 +150,8 @@ for (const seed of plan.pretrainSeeds) {
       args: [],
       isDone: () => exists(join(exportDir(mode, seed), "model.safetensors")),
       prepare: async () => {
-        const resume = await exists(join(dir, "checkpoints", "latest.json"));
+        // A damaged checkpoint index throws here, naming it, rather than restarting the run.
+        const resume = (await latestCheckpoint(dir)) !== null;
         if (!resume) await Deno.remove(dir, { recursive: true }).catch(() => {});
         job.args = [
           "run",
@@ -285,7 +301,14 @@ const signal = () => {
 async function runJob(job: Job): Promise<void> {
   job.status = "running";
   job.startedAt = performance.now();
-  await job.prepare?.();
+  try {
+    await job.prepare?.();
+  } catch (e) {
+    job.log = `error: ${(e as Error).message}`;
+    job.status = "failed";
+    job.endedAt = performance.now();
+    return;
+  }
   const r = await runWithProgress(job.args, {
     env: blasEnvFor(parallel),
     onProgress: (p) => {

@@ -216,6 +216,16 @@ Deno.test("compare: a misspelt task, config key or corpus is refused before any 
     assert.match(corpus.stderr, /error: unknown corpus "gutenburg"/);
     // Nothing was written, so the corrected command is not held back by a stale plan.json.
     assert.equal(await Deno.stat(root).then(() => true, () => false), false);
+    // --report-only reports the comparison that is there: a misspelt --name is an error, not an empty report.
+    const none = await compare("--report-only");
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no comparison in .* \(no .*plan\.json\): check --name/);
+    assert.equal(await Deno.stat(root).then(() => true, () => false), false);
+    // Beside another comparison's plan, a misspelt key is still named as a misspelt key.
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(`${root}/plan.json`, "{}");
+    assert.match((await compare("--set", "stepz=5")).stderr, /unknown config key "stepz"/);
+    assert.match((await compare()).stderr, /holds a comparison with other settings/);
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
