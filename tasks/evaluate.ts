@@ -1,9 +1,11 @@
 /**
  * `deno task evaluate`: judge a run's generator and discriminator at its latest checkpoint on
  * replacements sampled at temperature 1 (lib/train/evaluate.ts), on its held-out sequences
- * (`heldOutSequences`) or, for a run without them, on a seeded sample of its training sequences.
+ * (`heldOutSequences`) or, for a run without them, on a seeded sample of its training sequences; with
+ * `--unseen`, on text of its corpus that a `corpusMaxChars` cap kept out of training altogether.
  *
  *   deno task evaluate --run runs/gdes [--temperature 1] [--seed 0] [--out runs/gdes/eval.json]
+ *   deno task evaluate --run runs/gdes --unseen [--part brown] [--sequences 1024] [--out runs/gdes/eval-unseen.json]
  *
  * @module
  */
@@ -11,6 +13,7 @@
 import { failUsage, intOption, parseRunTaskArgs } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
+import { describeParts } from "../lib/text/corpus.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import type { EvalFile } from "../lib/sweep/runs.ts";
 import { formatAgainst, formatSe, nearThreshold, NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
@@ -23,7 +26,11 @@ const HELP =
   --temperature T      sampling temperature of the replacements  [1]
   --seed S             seed of the masking and sampling  [0]
   --batch B            sequences per forward pass  [16]
-  --sequences N        runs without held-out sequences: how many training sequences to score  [64]
+  --sequences N        how many sequences to score: of the training sequences, for runs without
+                       held-out ones [64]; of the unseen text, with --unseen [256]
+  --unseen             score text of the corpus the run never saw: what its corpusMaxChars cap left out
+                       (other documents than its held-out set; on a combined corpus, another mix)
+  --part NAME          with --unseen: only this part of a combined corpus (e.g. brown)
   --disallow-correct   never sample the original token
   --out FILE           also write the numbers as JSON (atomically)
   --backend B          wasm | cpu | webgpu | cuda  [wasm]
@@ -37,6 +44,8 @@ if (import.meta.main) {
     seed: { type: "string", default: "0" },
     batch: { type: "string", default: String(EVALUATE_BATCH_SIZE) },
     sequences: { type: "string" },
+    unseen: { type: "boolean", default: false },
+    part: { type: "string" },
     "disallow-correct": { type: "boolean", default: false },
     out: { type: "string" },
     backend: { type: "string", default: "wasm" },
@@ -58,7 +67,10 @@ if (import.meta.main) {
   };
   const seed = int("seed", values.seed!, 0);
   const batchSize = int("batch", values.batch!, 1);
-  const sequences = int("sequences", values.sequences ?? "64", 1);
+  const sequences = int("sequences", values.sequences ?? (values.unseen ? "256" : "64"), 1);
+  if (values.part !== undefined && !values.unseen) {
+    failUsage("--part picks a part of the unseen text: give --unseen too");
+  }
   try {
     await initBackend(values.backend as BackendName);
     const r = await evaluateRunDir(values.run, {
@@ -67,8 +79,9 @@ if (import.meta.main) {
       batchSize,
       sequences,
       disallowCorrect: values["disallow-correct"],
+      ...(values.unseen ? { unseen: { part: values.part } } : {}),
     });
-    if (r.heldOut && values.sequences !== undefined) {
+    if (r.heldOut && !r.unseen && values.sequences !== undefined) {
       console.error(
         `note: --sequences applies to runs without a held-out set; this run's ${r.sequences} held-out ` +
           "sequences were all scored (train with a larger heldOutSequences for more)",
@@ -81,10 +94,25 @@ if (import.meta.main) {
     const f = (x: number | null, d = 4) => (x === null ? "—" : x.toFixed(d));
     console.log(
       `${values.run} at step ${r.step}: ${r.sequences} ${
-        r.heldOut ? "held-out" : "training (no held-out set)"
+        r.unseen ? "unseen" : r.heldOut ? "held-out" : "training (no held-out set)"
       } ` +
         `sequences, ${r.tokens} tokens, ${r.selected} masked; replacements sampled at T = ${temperature}, seed ${seed}`,
     );
+    if (r.unseen) {
+      const u = r.unseen;
+      const size = u.chars >= 1e6 ? `${(u.chars / 1e6).toFixed(1)} M` : u.chars.toLocaleString("en");
+      const what = u.part !== null
+        ? `its ${u.part} part, ${size} characters`
+        : u.parts
+        ? describeParts(u.parts)
+        : `${size} characters`;
+      console.log(
+        `  from text the corpusMaxChars cap kept out of training (${what}), ${
+          u.available.toLocaleString("en")
+        } ` +
+          "sequences packed: other documents than the held-out set, so not the same test",
+      );
+    }
     // Never rounded across a learned threshold; a standard error never rounded to 0.
     const pm = (x: number | null, se: number | null | undefined, at: number) =>
       x === null ? "—" : `${formatAgainst(x, at, 4)}${typeof se === "number" ? ` ± ${formatSe(se, 4)}` : ""}`;
@@ -110,7 +138,18 @@ if (import.meta.main) {
         : " (on training sequences: an optimistic reading; train with --set heldOutSequences=64 for a " +
           "held-out one)";
       console.log(`  ${notLearned(r.discAuc, r.rtdGain).text}${where}`);
-      const near = nearThreshold(r);
+      const near = nearThreshold({
+        ...r,
+        ...(r.unseen
+          ? {
+            advice: r.sequences < r.unseen.available
+              ? `four times the --sequences halve the standard error (${
+                r.unseen.available.toLocaleString("en")
+              } are there)`
+              : "all of the unseen text was scored",
+          }
+          : {}),
+      });
       if (near) console.log(`  ${near}`);
     }
     Deno.exit(0);

@@ -335,6 +335,9 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
       assert.match((await task(name, "--run", run, "--out", `${run}/d.json`)).stderr, /d\.json is a folder/);
       await Deno.remove(`${run}/d.json`);
     }
+    const part = await task("evaluate", "--run", run, "--part", "brown");
+    assert.equal(part.code, 2);
+    assert.match(part.stderr, /--part picks a part of the unseen text: give --unseen too/);
     assert.equal(await Deno.readTextFile(`${run}/config.json`), "{}");
     assert.equal(outFileProblem(`${run}/eval.json`, ".json", run), null);
     assert.equal(outFileProblem(`${run}/new/eval.json`, ".json", run), null, "a new folder is made");

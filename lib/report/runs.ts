@@ -152,7 +152,9 @@ async function heldOutLine(run: ReportedRun): Promise<HeldOutReading | null> {
   const num = (x: unknown) => (typeof x === "number" ? x : null);
   const sequences = num(ev.sequences) ?? undefined;
   const heldOut = ev.heldOut === true;
-  const on = heldOut
+  const on = ev.unseen
+    ? `${sequences ?? ""} sequences of text its corpus cap kept out of training (evaluate --unseen)`.trim()
+    : heldOut
     ? `${sequences ?? ""} held-out sequences`.trim()
     : `${
       sequences ? `${sequences} of its` : "its"

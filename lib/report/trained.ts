@@ -28,8 +28,13 @@ import {
   evaluateRtd,
   holdOut,
   type RtdEvaluation,
+  sampleSequences,
   sequenceBatches,
 } from "../train/evaluate.ts";
+import { corpusParts, loadCorpus, partShares } from "../text/corpus.ts";
+import { packDocuments } from "../text/packing.ts";
+import { splitSentences } from "../text/sentences.ts";
+import { Rng } from "../rng.ts";
 
 /** A run folder opened at its latest checkpoint. */
 export interface OpenedRun {
@@ -214,6 +219,11 @@ export interface EvaluateRunOptions extends EvaluateOptions {
   sequences?: number;
   /** Data preparation messages. */
   onMessage?: (msg: string) => void;
+  /**
+   * Score text of the corpus the run never saw instead of its held-out set ({@link unseenSequences}:
+   * `sequences` of them, default 256; `part` picks one part of a combined corpus).
+   */
+  unseen?: { part?: string };
 }
 
 /** What {@link evaluateRunDir} returns: the numbers, the step they are from, and on what data. */
@@ -222,6 +232,79 @@ export interface RunEvaluation extends RtdEvaluation {
   step: number;
   /** True when the sequences were kept out of training; false when they are a sample of its data. */
   heldOut: boolean;
+  /** Set when the sequences came from the text the run's `corpusMaxChars` cap left out ({@link unseenSequences}). */
+  unseen?: UnseenText;
+}
+
+/** Where {@link unseenSequences} took its sequences from. */
+export interface UnseenText {
+  /** Characters of text the cap left out (of `part` only, when given). */
+  chars: number;
+  /** Characters per part of a combined corpus, or null for one corpus. */
+  parts: Record<string, number> | null;
+  /** The one part scored, or null for all of them. */
+  part: string | null;
+  /** Sequences that text packs into (the scored ones are a seeded choice of these). */
+  available: number;
+}
+
+/** Options of {@link unseenSequences}. */
+export interface UnseenOptions {
+  /** How many sequences to score, a seeded choice (default 256; all when there are fewer). */
+  sequences?: number;
+  /** Seed of the choice (and of the packing's A/B split points). Default 0. */
+  seed?: number;
+  /** Only documents of this part of a combined corpus (`brown` of `gutenberg+brown+sotu`). */
+  part?: string;
+}
+
+/**
+ * Sequences from text of a run's corpus that it never saw: what its `corpusMaxChars` cap left out (the rest
+ * of the document the cap cut, then every later document), tokenized with the run's tokenizer and packed as
+ * training packs, `opts.sequences` of them chosen by `opts.seed`. Not its held-out set: other documents, so
+ * on a combined corpus another mix (12 M characters of `gutenberg+brown+sotu` keep Gutenberg and leave Brown
+ * and the State of the Union). Throws when the run had no cap or the cap left nothing out.
+ */
+export async function unseenSequences(
+  config: RunConfig,
+  tokenizer: WordPieceTokenizer,
+  opts: UnseenOptions = {},
+): Promise<{ sequences: PackedSequences; unseen: UnseenText }> {
+  const corpus = config.corpus;
+  if (!(config.corpusMaxChars > 0)) {
+    throw new Error(
+      `this run trained on all of "${corpus}" (corpusMaxChars 0): none of it is unseen; its held-out ` +
+        "sequences are the text it never trained on",
+    );
+  }
+  const parts = corpusParts(corpus);
+  if (opts.part !== undefined && !parts?.includes(opts.part)) {
+    throw new Error(
+      parts
+        ? `no part "${opts.part}" in "${corpus}" (its parts: ${parts.join(", ")})`
+        : `--part needs a combined corpus (a+b); "${corpus}" is one`,
+    );
+  }
+  let docs = await loadCorpus(corpus, { maxChars: config.corpusMaxChars, beyondCap: true });
+  const shares = partShares(docs);
+  if (opts.part !== undefined) docs = docs.filter((d) => d.part === opts.part);
+  const chars = docs.reduce((a, d) => a + d.text.length, 0);
+  if (chars === 0) {
+    throw new Error(
+      `the cap of ${config.corpusMaxChars.toLocaleString("en")} characters keeps all of ` +
+        `${opts.part === undefined ? `"${corpus}"` : `"${corpus}"'s ${opts.part}`}: no text of it is unseen`,
+    );
+  }
+  const { cls, sep, pad } = tokenizer.specialIds;
+  const seed = opts.seed ?? 0;
+  const packed = packDocuments(
+    docs.map((d) => splitSentences(d.text).map((x) => tokenizer.encode(x))),
+    { maxLength: config.seqLength, cls, sep, pad, rng: new Rng(seed) },
+  );
+  return {
+    sequences: sampleSequences(packed, opts.sequences ?? 256, seed),
+    unseen: { chars, parts: shares, part: opts.part ?? null, available: packed.count },
+  };
 }
 
 /**
@@ -232,13 +315,22 @@ export interface RunEvaluation extends RtdEvaluation {
 export async function evaluateRunDir(dir: string, opts: EvaluateRunOptions = {}): Promise<RunEvaluation> {
   const run = await openRun(dir);
   try {
-    const { sequences, heldOut } = await evaluationSequences(run, dir, opts);
+    const { sequences, heldOut, unseen } = opts.unseen
+      ? {
+        heldOut: true,
+        ...await unseenSequences(run.config, run.tokenizer, {
+          sequences: opts.sequences,
+          seed: opts.seed,
+          part: opts.unseen.part,
+        }),
+      }
+      : { ...await evaluationSequences(run, dir, opts), unseen: undefined };
     const evaluation = await evaluateRtd(
       run.trainer,
       sequenceBatches(sequences, opts.batchSize ?? EVALUATE_BATCH_SIZE),
       opts,
     );
-    return { ...evaluation, step: run.step, heldOut };
+    return { ...evaluation, step: run.step, heldOut, ...(unseen ? { unseen } : {}) };
   } finally {
     run.trainer.dispose();
   }

@@ -28,6 +28,7 @@ export const EVALUATE_BATCH_SIZE = 16;
 const HOLDOUT_STREAM = 4;
 const EVAL_STREAM = 5;
 const BOOTSTRAP_STREAM = 6;
+const SAMPLE_STREAM = 7;
 
 /** Bootstrap resamples behind {@link RtdEvaluation.discAucSe} and `rtdGainSe`. */
 export const BOOTSTRAP_RESAMPLES = 200;
@@ -78,6 +79,15 @@ export function holdOut(data: PackedSequences, n: number, seed: number): HeldOut
     train: pick(data, rows.filter((r) => !held.has(r))),
     heldOut: pick(data, rows.filter((r) => held.has(r))),
   };
+}
+
+/** A seeded choice of `n` of `data`'s sequences (all of them when `n` ≥ their count), in their original order. */
+export function sampleSequences(data: PackedSequences, n: number, seed: number): PackedSequences {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`sequences must be a positive integer, got ${n}`);
+  const rows = Array.from({ length: data.count }, (_, i) => i);
+  if (n >= data.count) return pick(data, rows);
+  const chosen = new Rng(deriveSeed(seed, data.count, SAMPLE_STREAM)).shuffle(rows.slice()).slice(0, n);
+  return pick(data, chosen.sort((a, b) => a - b));
 }
 
 /** Consecutive batches of at most `batchSize` sequences over all of `data`, in order. */

@@ -1,0 +1,106 @@
+/**
+ * `deno task evaluate --unseen`: a run judged on text of its corpus that its `corpusMaxChars` cap kept out
+ * of training — never its training text, a seeded choice, one part of a combined corpus on request.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { initBackend } from "../lib/backend/mod.ts";
+import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
+import { pretrain } from "../lib/train/run.ts";
+import { evaluateRunDir, openRun, unseenSequences } from "../lib/report/trained.ts";
+import { MICRO_SIZES, tempDir } from "./_helpers.ts";
+
+await initBackend("wasm");
+Deno.env.set("RTDLAB_CACHE", tempDir("rtdlab-cache-"));
+
+/** `n` sentences over `words`, each starting with "The" (so the splitter sees every one). */
+const sentences = (words: string[], n: number) =>
+  Array.from({ length: n }, (_, i) => `The ${words[i % words.length]} ${words[(i * 3 + 1) % words.length]}.`)
+    .join(" ");
+
+// Two corpus folders combined: documents taken in turn, a1, b1, a2, b2. A cap of a1's length trains on a1
+// alone; b1, a2 and b2 are the unseen text. Each document has words of its own.
+const [dirA, dirB] = [tempDir("rtdlab-a-"), tempDir("rtdlab-b-")];
+const a1 = sentences(["cat", "sat", "mat", "hat"], 80);
+Deno.writeTextFileSync(join(dirA, "a1.txt"), a1);
+Deno.writeTextFileSync(join(dirA, "a2.txt"), sentences(["ran", "tree", "red", "old"], 80));
+Deno.writeTextFileSync(join(dirB, "b1.txt"), sentences(["fish", "swam", "lake", "blue"], 80));
+Deno.writeTextFileSync(join(dirB, "b2.txt"), sentences(["bird", "flew", "sky", "high"], 80));
+const corpus = `${dirA}+${dirB}`;
+
+const config = validateConfig(applyOverrides(preset("tiny"), {
+  corpus,
+  corpusMaxChars: a1.length,
+  tokenizerVocabSize: 60,
+  maxPositions: 16,
+  seqLength: 16,
+  ...MICRO_SIZES,
+  batchSize: 4,
+  steps: 2,
+  warmupSteps: 1,
+  checkpointEvery: 0,
+  heldOutSequences: 4,
+}));
+const runDir = join(tempDir(), "run");
+(await pretrain({ config, outDir: runDir, noExport: true })).trainer.dispose();
+const run = await openRun(runDir);
+run.trainer.dispose();
+const ids = (s: { inputIds: Int32Array }) => new Set(s.inputIds);
+
+Deno.test("unseen sequences: only text the cap kept out, a seeded choice, one part on request", async () => {
+  const tok = run.tokenizer;
+  // Words only a1 — the training text — holds: in every held-out sequence's vocabulary, in no unseen one.
+  const trainedOnly = ["sat", "mat"].map((w) => tok.encode(w)[0]);
+  assert.ok(trainedOnly.every((id) => !tok.isSpecial(id)), "the tokenizer knows a1's words");
+  const all = await unseenSequences(run.config, tok, { sequences: 6, seed: 0 });
+  assert.equal(all.sequences.count, 6);
+  assert.ok(all.unseen.available > 6);
+  assert.ok(trainedOnly.every((id) => !ids(all.sequences).has(id)), "no sequence of the training text");
+  assert.deepEqual(Object.keys(all.unseen.parts!).sort(), [dirA, dirB].sort(), "both parts left text out");
+  assert.equal(all.unseen.part, null);
+  // The same seed chooses the same sequences; another seed others.
+  assert.deepEqual(
+    (await unseenSequences(run.config, tok, { sequences: 6, seed: 0 })).sequences,
+    all.sequences,
+  );
+  const reseeded = await unseenSequences(run.config, tok, { sequences: 6, seed: 1 });
+  assert.notDeepEqual(reseeded.sequences.inputIds, all.sequences.inputIds);
+  // One part: b1 and b2, all of their text and none of a2's; asking for more than there are gives all.
+  const b = await unseenSequences(run.config, tok, { sequences: 100_000, part: dirB });
+  assert.equal(b.sequences.count, b.unseen.available);
+  assert.equal(b.unseen.part, dirB);
+  assert.equal(b.unseen.chars, all.unseen.parts![dirB]);
+  assert.ok(b.unseen.available < all.unseen.available);
+});
+
+Deno.test("unseen sequences: a run without a cap, a cap that keeps everything and a wrong part are named", async () => {
+  const tok = run.tokenizer;
+  await assert.rejects(
+    () => unseenSequences({ ...run.config, corpusMaxChars: 0 }, tok),
+    /trained on all of .* \(corpusMaxChars 0\): none of it is unseen/,
+  );
+  await assert.rejects(
+    () => unseenSequences({ ...run.config, corpusMaxChars: 10_000_000 }, tok),
+    /keeps all of .*: no text of it is unseen/,
+  );
+  await assert.rejects(
+    () => unseenSequences(run.config, tok, { part: "brown" }),
+    /no part "brown" in .*its parts:/,
+  );
+  await assert.rejects(
+    () => unseenSequences({ ...run.config, corpus: dirA, corpusMaxChars: a1.length }, tok, { part: "x" }),
+    /--part needs a combined corpus/,
+  );
+});
+
+Deno.test("evaluateRunDir --unseen scores the unseen sequences and says so", async () => {
+  const r = await evaluateRunDir(runDir, { unseen: {}, sequences: 8 });
+  assert.equal(r.sequences, 8);
+  assert.equal(r.heldOut, true);
+  assert.ok(r.unseen && r.unseen.available > 8 && r.unseen.part === null);
+  assert.equal(typeof r.discAuc, "number");
+  const held = await evaluateRunDir(runDir);
+  assert.equal(held.sequences, 4, "without --unseen: the held-out set");
+  assert.equal(held.unseen, undefined);
+});
