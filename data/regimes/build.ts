@@ -5,8 +5,11 @@
  *   deno run -A data/regimes/build.ts map1 map2 ...      # runs/sweep/NAME → data/regimes/NAME.json
  *   deno run -A data/regimes/build.ts --runs NAME DIR... # `deno task pretrain` runs, each evaluated with
  *                                                        # `deno task evaluate --run DIR --out DIR/eval.json`
- *                                                        # (and, where it exists, probed with
- *                                                        # `deno task probe --run DIR --out DIR/probe.json`)
+ *                                                        # (and, where they exist, probed with
+ *                                                        # `deno task probe --run DIR --out DIR/probe.json`
+ *                                                        # and judged on unseen text with `deno task
+ *                                                        # evaluate --run DIR --unseen --out
+ *                                                        # DIR/eval-unseen.json`)
  *
  * Per point: the swept values, the T = 1 evaluation (D's AUC, RTD gain, base rate, MLM loss, G accuracy)
  * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy). With `--runs`
@@ -87,6 +90,35 @@ async function readProbe(dir: string, steps: number, evalAuc: number | null) {
   };
 }
 
+/**
+ * A run's eval-unseen.json (`deno task evaluate --unseen`: text its corpus cap kept out), compacted; null when
+ * it has none. It must be of the run's last step.
+ */
+async function readUnseen(dir: string, steps: number) {
+  let u;
+  try {
+    u = JSON.parse(await Deno.readTextFile(join(dir, "eval-unseen.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  if (u.step !== steps) throw new Error(`${dir}: eval-unseen.json is of step ${u.step}, not ${steps}`);
+  if (!u.unseen) throw new Error(`${dir}: eval-unseen.json is not an --unseen evaluation`);
+  return {
+    auc: u.discAuc,
+    aucSe: u.discAucSe,
+    gain: u.rtdGain,
+    gainSe: u.rtdGainSe,
+    baseRate: u.baseRate,
+    lossMlm: u.lossMlm,
+    genAcc: u.genAcc,
+    sequences: u.sequences,
+    available: u.unseen.available,
+    part: u.unseen.part,
+    parts: u.unseen.parts,
+  };
+}
+
 /** One point per `deno task pretrain` run folder, from its config.json, metrics.jsonl and eval.json. */
 async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
   const one = (x: number | null) => ({ mean: x, std: null, n: x === null ? 0 : 1 });
@@ -103,6 +135,7 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
     const group = `sharing=${config.sharing}_steps=${config.steps}${seeded}`;
     // The tug-of-war at the last checkpoint, where `deno task probe --out DIR/probe.json` measured it.
     const probe = await readProbe(dir, config.steps, ev.discAuc);
+    const unseen = await readUnseen(dir, config.steps);
     points.push({
       group,
       label: `sharing=${config.sharing} · steps=${config.steps}${seeded ? ` · seed=${config.seed}` : ""}`,
@@ -124,13 +157,19 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
       samplingTemperature: config.samplingTemperature,
       learned: notLearned(ev.discAuc, ev.rtdGain).learned ? 1 : 0,
       ...(probe ? { probe } : {}),
+      ...(unseen ? { unseen } : {}),
     });
     curves[`${group}_s${config.seed}`] = curve(logThinned(m, 400));
     commands.push(
       `deno task pretrain --config ${config.preset} --sharing ${config.sharing} --corpus ${config.corpus} ` +
         `--set corpusMaxChars=${config.corpusMaxChars} --set heldOutSequences=${config.heldOutSequences} ` +
         `--steps ${config.steps} --seed ${config.seed} --out ${dir} && deno task evaluate --run ${dir} ` +
-        `--out ${dir}/eval.json` + (probe ? ` && deno task probe --run ${dir} --out ${dir}/probe.json` : ""),
+        `--out ${dir}/eval.json` + (probe ? ` && deno task probe --run ${dir} --out ${dir}/probe.json` : "") +
+        (unseen
+          ? ` && deno task evaluate --run ${dir} --unseen --sequences ${unseen.sequences}${
+            unseen.part ? ` --part ${unseen.part}` : ""
+          } --out ${dir}/eval-unseen.json`
+          : ""),
     );
   }
   const out = {
