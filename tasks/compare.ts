@@ -25,6 +25,7 @@ import { parseCli as parsePretrainCli } from "./pretrain.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
 import { latestCheckpoint } from "../lib/train/checkpoint.ts";
+import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
 import { constantBaseline } from "../lib/finetune/metrics.ts";
 import {
@@ -67,7 +68,14 @@ const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
 if (args.reportOnly && oldPlan === null) {
   fail(`no comparison in ${root} (no ${planPath}): check --name, or run it without --report-only first`);
 }
-const plan: CompareArgs["plan"] = args.reportOnly ? JSON.parse(oldPlan!) : args.plan;
+let plan: CompareArgs["plan"] = args.plan;
+if (args.reportOnly) {
+  try {
+    plan = JSON.parse(oldPlan!);
+  } catch (e) {
+    fail(`${planPath} cannot be read (${(e as Error).message})`);
+  }
+}
 
 // ---- jobs ----
 interface Job {
@@ -152,7 +160,7 @@ for (const seed of plan.pretrainSeeds) {
       prepare: async () => {
         // A damaged checkpoint index throws here, naming it, rather than restarting the run.
         const resume = (await latestCheckpoint(dir)) !== null;
-        if (!resume) await Deno.remove(dir, { recursive: true }).catch(() => {});
+        if (!resume) await removeRunFolder(dir);
         job.args = [
           "run",
           "-A",

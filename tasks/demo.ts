@@ -27,6 +27,8 @@ import {
 } from "../lib/report/mod.ts";
 import { openRun } from "../lib/report/trained.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
+import { latestCheckpoint } from "../lib/train/checkpoint.ts";
+import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { blasEnvFor, loadBlas } from "../lib/backend/blas.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
@@ -103,7 +105,7 @@ const USAGE = `deno task demo — small pre-training under ${MODES.join(", ")}, 
   --modes LIST     comma-separated subset of ${MODES.join(",")} [all]
   --no-report      skip report.html              --fresh        train again, replacing runs
 Runs already finished with the same settings are reused; interrupted ones resume; runs with other
-settings are kept unless --fresh.`;
+settings stop the demo (exit 2, nothing touched) unless --fresh.`;
 
 /** The config overrides every demo run gets (one list, so a finished run can be checked against it). */
 export function demoOverrides(v: {
@@ -302,10 +304,17 @@ if (import.meta.main) {
       job.step = job.total;
       return;
     }
-    // An interrupted demo with the same settings resumes; anything else starts fresh in its own folder.
-    const resume = same &&
-      await Deno.stat(join(job.dir, "checkpoints", "latest.json")).then(() => true, () => false);
-    if (!resume) await Deno.remove(job.dir, { recursive: true }).catch(() => {});
+    // An interrupted demo with the same settings resumes; anything else starts fresh in its own folder. A
+    // damaged checkpoint index, or a folder another process trains, fails this run and touches nothing.
+    let resume: boolean;
+    try {
+      resume = same && (await latestCheckpoint(job.dir)) !== null;
+      if (!resume) await removeRunFolder(job.dir);
+    } catch (e) {
+      job.log = `error: ${(e as Error).message}`;
+      job.status = "failed";
+      return;
+    }
     job.status = "running";
     job.spawnedAt = performance.now();
     const args = [

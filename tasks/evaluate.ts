@@ -88,7 +88,13 @@ if (import.meta.main) {
       );
     }
     if (values.out) {
-      const file: EvalFile = { format: "rtdlab-eval-1", settings: { temperature, seed, batchSize }, ...r };
+      // An --unseen file says so in its settings: a sweep never takes it for the held-out evaluation.
+      const unseen = values.unseen ? { unseen: { part: values.part ?? null, sequences } } : {};
+      const file: EvalFile = {
+        format: "rtdlab-eval-1",
+        settings: { temperature, seed, batchSize, ...unseen },
+        ...r,
+      };
       await writeJsonAtomic(values.out, file);
     }
     const f = (x: number | null, d = 4) => (x === null ? "—" : x.toFixed(d));

@@ -31,6 +31,7 @@ import {
   type SweepSpec,
 } from "../lib/sweep/grid.ts";
 import { EVAL_FILE, type PointState, pointState } from "../lib/sweep/runs.ts";
+import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
 import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { runWithProgress } from "../lib/util/subprocess.ts";
@@ -211,7 +212,14 @@ if (import.meta.main) {
   const jobs: Job[] = [];
   for (const p of points) {
     const dir = dirOf(p);
-    const state = await pointState(dir, p.config, plan.eval);
+    // A point whose folder cannot be read (a damaged checkpoint index) fails alone, with its reason.
+    let state: PointState, problem = "";
+    try {
+      state = await pointState(dir, p.config, plan.eval);
+    } catch (e) {
+      state = "fresh";
+      problem = `error: ${(e as Error).message}`;
+    }
     // A run resuming shows its own progress from where it stopped, not 0 %.
     const reached = state === "resume"
       ? (await readMetrics(join(dir, "metrics.jsonl"), { allowMissing: true })).at(-1)?.step ?? 0
@@ -220,13 +228,13 @@ if (import.meta.main) {
       point: p,
       dir,
       state,
-      status: state === "done" ? "done" : "queued",
+      status: problem ? "failed" : state === "done" ? "done" : "queued",
       step: state === "done" ? p.config.steps : reached,
       total: p.config.steps,
       eta: NaN,
       startedAt: NaN,
       startStep: reached,
-      log: "",
+      log: problem,
     });
   }
   const pending = jobs.filter((j) => j.status === "queued");
@@ -319,8 +327,17 @@ if (import.meta.main) {
       return r.success;
     };
     const run = async (job: Job) => {
+      try {
+        await runPoint(job);
+      } catch (e) {
+        // A folder another process trains, or one that cannot be read: this point fails, the others go on.
+        job.log = `error: ${(e as Error).message}`;
+        job.status = "failed";
+      }
+    };
+    const runPoint = async (job: Job) => {
       if (job.state === "fresh" || job.state === "resume") {
-        if (job.state === "fresh") await Deno.remove(job.dir, { recursive: true }).catch(() => {});
+        if (job.state === "fresh") await removeRunFolder(job.dir);
         job.status = "training";
         const args = job.state === "fresh"
           ? [pretrainScript, ...job.point.args, "--out", job.dir]

@@ -50,7 +50,7 @@ const ids = (s: { inputIds: Int32Array }) => new Set(s.inputIds);
 
 Deno.test("unseen sequences: only text the cap kept out, a seeded choice, one part on request", async () => {
   const tok = run.tokenizer;
-  // Words only a1 — the training text — holds: in every held-out sequence's vocabulary, in no unseen one.
+  // Words only a1 — the training text — holds appear in no unseen sequence.
   const trainedOnly = ["sat", "mat"].map((w) => tok.encode(w)[0]);
   assert.ok(trainedOnly.every((id) => !tok.isSpecial(id)), "the tokenizer knows a1's words");
   const all = await unseenSequences(run.config, tok, { sequences: 6, seed: 0 });
@@ -103,4 +103,31 @@ Deno.test("evaluateRunDir --unseen scores the unseen sequences and says so", asy
   const held = await evaluateRunDir(runDir);
   assert.equal(held.sequences, 4, "without --unseen: the held-out set");
   assert.equal(held.unseen, undefined);
+});
+
+Deno.test("deno task evaluate --unseen: the file says it is an unseen reading, so nothing takes it for the held-out one", async () => {
+  const out = join(tempDir(), "eval-unseen.json");
+  const script = new URL("../tasks/evaluate.ts", import.meta.url).pathname;
+  const args = [
+    "run",
+    "-A",
+    script,
+    "--run",
+    runDir,
+    "--unseen",
+    "--part",
+    dirB,
+    "--sequences",
+    "8",
+    "--out",
+    out,
+  ];
+  const r = await new Deno.Command(Deno.execPath(), { args }).output();
+  const stdout = new TextDecoder().decode(r.stdout);
+  assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  assert.match(stdout, /8 unseen sequences/);
+  assert.match(stdout, /from text the corpusMaxChars cap kept out of training \(its .* part/);
+  const file = JSON.parse(await Deno.readTextFile(out));
+  assert.deepEqual(file.settings.unseen, { part: dirB, sequences: 8 });
+  assert.equal(file.unseen.part, dirB);
 });

@@ -556,6 +556,20 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   const names = (r: { runs: { name: string }[] }) => r.runs.map((x) => x.name);
   assert.deepEqual(names(after), names(before));
   assert.ok(before.wall_s_total > 0 && after.wall_s_total >= before.wall_s_total, JSON.stringify(after));
+  // A point whose checkpoint index is damaged fails alone, named, and is never restarted over its metrics;
+  // the other point is still reported.
+  const index = join(out, "points", "samplingTemperature=1_s0", "checkpoints", "latest.json");
+  const good = await Deno.readTextFile(index);
+  await Deno.writeTextFile(index, "{");
+  const damaged = await sweep(out);
+  assert.match(
+    damaged.stderr,
+    /samplingTemperature=1_s0 failed:\nerror: corrupt checkpoint index .*latest\.json/,
+  );
+  assert.equal(await mtime(metrics), m0);
+  const rows = JSON.parse(await Deno.readTextFile(join(out, "results.json"))).runs;
+  assert.deepEqual(rows.map((r: { status: string }) => r.status).sort(), ["done", "failed"]);
+  await Deno.writeTextFile(index, good);
   // --report-only where no sweep ran is an error, and makes no folder.
   const empty = join(tempDir(), "none");
   const nothing = await sweep(empty, ["--report-only"]);

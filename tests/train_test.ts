@@ -9,7 +9,7 @@ import { initBackend } from "../lib/backend/mod.ts";
 import { applyOverrides, preset, type RunConfig, validateConfig } from "../lib/config.ts";
 import { pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
-import { LOCK_FILE } from "../lib/io/run_lock.ts";
+import { LOCK_FILE, refuseIfTraining } from "../lib/io/run_lock.ts";
 import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, tempDir, VOCAB, writeGrammarCorpus } from "./_helpers.ts";
 
@@ -353,27 +353,28 @@ Deno.test("an output folder holding another run is refused (and left as it was) 
     /already holds a run \(config\.json\); pass --resume/,
   );
   assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), before);
-  // A folder another live process trains is refused even with --resume: its temporary files and metrics stay.
+  // A folder another live process trains (it holds the lock) is refused even with --resume: its temporary
+  // files and metrics stay.
   const lockPath = join(out, LOCK_FILE);
   const partial = join(out, "metrics.jsonl.999.1.1.tmp");
   await Deno.writeTextFile(partial, "in flight");
-  await Deno.writeTextFile(lockPath, JSON.stringify({ pid: Deno.pid, since: "now" }));
+  const holder = await Deno.open(lockPath, { write: true, create: true });
+  assert.ok(await holder.tryLock(true));
+  await Deno.writeTextFile(lockPath, JSON.stringify({ pid: 4242, since: "now" }));
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 3), outDir: out, resume: true, steps: 3 }),
-    new RegExp(`is being trained by process ${Deno.pid} \\(since now\\)`),
+    /is being trained by process 4242 \(since now\): wait for it, or stop it/,
   );
+  await assert.rejects(() => refuseIfTraining(out), /is being trained by process 4242/);
   assert.equal(await Deno.readTextFile(partial), "in flight");
   assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), before);
-  // A lock whose process has died is taken over, and given back when the run ends.
-  if (Deno.build.os === "linux") {
-    const gone = new Deno.Command("true").spawn();
-    await gone.status;
-    await Deno.writeTextFile(lockPath, JSON.stringify({ pid: gone.pid }));
-    const resumed = await pretrain({ config: runConfig("es", 3), outDir: out, resume: true, steps: 3 });
-    resumed.trainer.dispose();
-    assert.equal(resumed.trainer.step, 3);
-    assert.throws(() => Deno.statSync(lockPath), "the lock is given back");
-  }
+  // The holder gone (its lock with it; the file stays), the run resumes, and gives the lock back at its end.
+  holder.close();
+  await refuseIfTraining(out);
+  const resumed = await pretrain({ config: runConfig("es", 3), outDir: out, resume: true, steps: 3 });
+  resumed.trainer.dispose();
+  assert.equal(resumed.trainer.step, 3);
+  await refuseIfTraining(out);
 });
 
 Deno.test("a run on a capped combined corpus says the mix the cap kept, and which part it starved", async () => {

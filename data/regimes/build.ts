@@ -104,6 +104,10 @@ async function readUnseen(dir: string, steps: number) {
   }
   if (u.step !== steps) throw new Error(`${dir}: eval-unseen.json is of step ${u.step}, not ${steps}`);
   if (!u.unseen) throw new Error(`${dir}: eval-unseen.json is not an --unseen evaluation`);
+  // The flags that reproduce it, beyond the defaults (seed 0, T = 1, batch 16).
+  const st = u.settings ?? {};
+  const flags = [["--seed", st.seed, 0], ["--temperature", st.temperature, 1], ["--batch", st.batchSize, 16]]
+    .filter(([, v, d]) => v !== undefined && v !== d).map(([f, v]) => ` ${f} ${v}`).join("");
   return {
     auc: u.discAuc,
     aucSe: u.discAucSe,
@@ -116,6 +120,7 @@ async function readUnseen(dir: string, steps: number) {
     available: u.unseen.available,
     part: u.unseen.part,
     parts: u.unseen.parts,
+    flags,
   };
 }
 
@@ -126,6 +131,7 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
   for (const dir of dirs) {
     const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
     const ev = JSON.parse(await Deno.readTextFile(join(dir, "eval.json")));
+    if (ev.unseen) throw new Error(`${dir}: eval.json is an --unseen evaluation, not the held-out one`);
     if (ev.step !== config.steps) {
       throw new Error(`${dir}: eval.json is of step ${ev.step}, not ${config.steps}`);
     }
@@ -168,7 +174,7 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
         (unseen
           ? ` && deno task evaluate --run ${dir} --unseen --sequences ${unseen.sequences}${
             unseen.part ? ` --part ${unseen.part}` : ""
-          } --out ${dir}/eval-unseen.json`
+          }${unseen.flags} --out ${dir}/eval-unseen.json`
           : ""),
     );
   }

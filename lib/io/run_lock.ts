@@ -1,9 +1,10 @@
 /**
- * One writer per run folder. `pretrain` holds `.rtdlab-lock` (the process id) in the folder it trains, so
- * a second process pointed at the same folder (`--resume runs/es-s1` typed for another run) is refused
- * instead of deleting the first one's temporary files and rewriting its metrics.jsonl. A lock left by a
- * process that has died is taken over (on Linux, where /proc says which processes live; elsewhere the
- * message says which file to remove).
+ * One writer per run folder. `pretrain` holds an exclusive lock on `.rtdlab-lock` in the folder it trains
+ * (the kernel's file lock: it goes when the process does, even on `kill -9`), so a second process pointed
+ * at the same folder (`--resume runs/es-s1` typed for another run) is refused instead of deleting the first
+ * one's temporary files and rewriting its metrics.jsonl; {@link refuseIfTraining} lets the tasks that
+ * replace run folders (sweep, compare, demo) check the same lock. The file stays after the run (it names the
+ * last writer's process id); only a held lock means a live writer.
  *
  * @module
  */
@@ -13,20 +14,23 @@ import { join } from "node:path";
 /** The lock file's name inside a run folder. */
 export const LOCK_FILE = ".rtdlab-lock";
 
-/** Whether process `pid` is alive: null where this system cannot say. */
-function processAlive(pid: number): boolean | null {
-  if (Deno.build.os !== "linux") return null;
+/** The error for a folder a live process trains, naming it from what the lock file says. */
+async function trainedError(runDir: string): Promise<Error> {
+  let holder: { pid?: unknown; since?: unknown } = {};
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
+    holder = JSON.parse(await Deno.readTextFile(join(runDir, LOCK_FILE)));
+  } catch { /* being written: name no process */ }
+  const who = typeof holder.pid === "number"
+    ? `process ${holder.pid}${typeof holder.since === "string" ? ` (since ${holder.since})` : ""}`
+    : "another process";
+  return new Error(
+    `${runDir} is being trained by ${who}: wait for it, or stop it (did you mean another run folder?)`,
+  );
 }
 
 /** A run folder's lock: {@link acquire} it before writing, {@link release} it when done (idempotent). */
 export class RunLock {
-  #held = false;
+  #file: Deno.FsFile | null = null;
   /** The lock file's path. */
   readonly path: string;
 
@@ -36,43 +40,48 @@ export class RunLock {
 
   /** Takes the lock (the folder must exist); throws naming the process that holds it. */
   async acquire(): Promise<void> {
-    if (this.#held) return;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const f = await Deno.open(this.path, { write: true, createNew: true });
-        await f.write(
-          new TextEncoder().encode(JSON.stringify({ pid: Deno.pid, since: new Date().toISOString() })),
-        );
-        f.close();
-        this.#held = true;
-        return;
-      } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      }
-      let holder: { pid?: unknown; since?: unknown } = {};
-      try {
-        holder = JSON.parse(await Deno.readTextFile(this.path));
-      } catch { /* torn or vanished: judged below as a dead holder */ }
-      const pid = typeof holder.pid === "number" ? holder.pid : null;
-      const alive = pid === null ? false : processAlive(pid);
-      if (alive !== false) {
-        throw new Error(
-          `${this.runDir} is being trained by process ${pid}${
-            typeof holder.since === "string" ? ` (since ${holder.since})` : ""
-          }: wait for it, or stop it${
-            alive === null ? `; if that process is gone, remove ${this.path}` : ""
-          } (did you mean another run folder?)`,
-        );
-      }
-      await Deno.remove(this.path).catch(() => {}); // its holder died: take it over
+    if (this.#file) return;
+    const f = await Deno.open(this.path, { read: true, write: true, create: true });
+    if (!(await f.tryLock(true))) {
+      f.close();
+      throw await trainedError(this.runDir);
     }
-    throw new Error(`cannot take the lock ${this.path}: another process keeps taking it`);
+    await f.truncate(0);
+    await f.write(
+      new TextEncoder().encode(JSON.stringify({ pid: Deno.pid, since: new Date().toISOString() })),
+    );
+    this.#file = f;
   }
 
-  /** Gives the lock back (removes the file), if this object holds it. */
-  async release(): Promise<void> {
-    if (!this.#held) return;
-    this.#held = false;
-    await Deno.remove(this.path).catch(() => {});
+  /** Gives the lock back (the file stays, unlocked). */
+  release(): void {
+    this.#file?.close(); // closing drops the kernel's lock
+    this.#file = null;
   }
+}
+
+/**
+ * Throws when a live process trains `runDir` (holds its lock): call it before deleting or replacing a run
+ * folder. A folder without a lock file, or whose lock nobody holds, passes.
+ */
+export async function refuseIfTraining(runDir: string): Promise<void> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(join(runDir, LOCK_FILE), { read: true });
+  } catch {
+    return; // no lock file: never trained by a process that holds one
+  }
+  try {
+    if (!(await f.tryLock(false))) throw await trainedError(runDir);
+  } finally {
+    f.close();
+  }
+}
+
+/** Deletes run folder `dir` (if there), unless a live process trains it ({@link refuseIfTraining} throws). */
+export async function removeRunFolder(dir: string): Promise<void> {
+  await refuseIfTraining(dir);
+  await Deno.remove(dir, { recursive: true }).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
 }

@@ -168,6 +168,9 @@ async function heldOutLine(run: ReportedRun): Promise<HeldOutReading | null> {
     rtdGainSe: num(ev.rtdGainSe),
     sequences,
     heldOut,
+    ...(ev.unseen
+      ? { advice: "more --sequences of the unseen text (deno task evaluate --unseen) settle it" }
+      : {}),
   });
   return {
     text: `evaluated at step ${ev.step} on ${on} at T = ${temperature ?? "?"} (eval.json): ` +

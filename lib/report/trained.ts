@@ -35,6 +35,7 @@ import { corpusParts, loadCorpus, partShares } from "../text/corpus.ts";
 import { packDocuments } from "../text/packing.ts";
 import { splitSentences } from "../text/sentences.ts";
 import { Rng } from "../rng.ts";
+import { removeRunFolder } from "../io/run_lock.ts";
 
 /** A run folder opened at its latest checkpoint. */
 export interface OpenedRun {
@@ -167,7 +168,7 @@ export async function trainRuns(specs: RunSpec[], opts: TrainRunsOptions = {}): 
   await Promise.all(
     Array.from({ length: Math.min(parallel, specs.length) }, async () => {
       for (let s = queue.shift(); s; s = queue.shift()) {
-        await Deno.remove(s.out, { recursive: true }).catch(() => {});
+        await removeRunFolder(s.out);
         const t0 = performance.now();
         say(`training ${s.out}`);
         await runDenoScript(script, ["--out", s.out, ...s.args], `${s.out} failed`);

@@ -25,6 +25,8 @@ export interface EvalSettings {
   seed: number;
   /** Sequences per forward pass. */
   batchSize: number;
+  /** Set for `--unseen` (text the corpus cap left out): which part, and how many sequences were asked for. */
+  unseen?: { part: string | null; sequences: number };
 }
 
 /** The contents of `eval.json`. */

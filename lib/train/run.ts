@@ -247,14 +247,23 @@ export function savedRunConfig(saved: Record<string, unknown>): {
  */
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const lock = new RunLock(opts.outDir);
+  // Set while a start has written files but no run exists yet: a refused start takes them back.
+  const undo: { start?: () => Promise<void> } = {};
   try {
-    return await pretrainLocked(opts, lock);
+    return await pretrainLocked(opts, lock, undo);
+  } catch (e) {
+    await undo.start?.();
+    throw e;
   } finally {
-    await lock.release();
+    lock.release();
   }
 }
 
-async function pretrainLocked(opts: PretrainOptions, lock: RunLock): Promise<PretrainResult> {
+async function pretrainLocked(
+  opts: PretrainOptions,
+  lock: RunLock,
+  undo: { start?: () => Promise<void> },
+): Promise<PretrainResult> {
   const say = opts.onMessage ?? (() => {});
   const out = opts.outDir;
   const configPath = join(out, "config.json");
@@ -315,8 +324,6 @@ async function pretrainLocked(opts: PretrainOptions, lock: RunLock): Promise<Pre
   }
 
   let init: InitFolders | null = null;
-  // A refused start leaves no run behind: what --init-from wrote before the run exists is taken back.
-  let undoInit = async () => {};
   if (opts.initFrom && !opts.resume) {
     init = await readInitFolders(opts.initFrom, config.sharing);
     config = initConfig(config, init);
@@ -325,24 +332,18 @@ async function pretrainLocked(opts: PretrainOptions, lock: RunLock): Promise<Pre
     await Deno.mkdir(out, { recursive: true });
     await initTokenizer(init, config).save(join(out, "tokenizer.json"));
     config.tokenizer = join(out, "tokenizer.json");
-    undoInit = async () => {
+    // A refused start leaves no run behind: what --init-from wrote before the run exists is taken back.
+    undo.start = async () => {
       await Deno.remove(join(out, "tokenizer.json")).catch(() => {});
       if (madeOut) await Deno.remove(out).catch(() => {}); // only if empty
     };
   }
 
-  let prepared: Awaited<ReturnType<typeof prepareRunData>>;
-  try {
-    prepared = await prepareRunData(
-      config,
-      say,
-      opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
-    );
-  } catch (e) {
-    await undoInit();
-    throw e;
-  }
-  const { tokenizer, data, parts } = prepared;
+  const { tokenizer, data, parts } = await prepareRunData(
+    config,
+    say,
+    opts.resume ? join(out, "tokenizer.json") : config.tokenizer,
+  );
   if (opts.resume) {
     if (tokenizer.vocabSize !== config.vocabSize) {
       throw new Error(
@@ -398,7 +399,6 @@ async function pretrainLocked(opts: PretrainOptions, lock: RunLock): Promise<Pre
       for (const line of loadInitWeights(trainer.model, init).lines) say(line);
     } catch (e) {
       trainer.dispose();
-      await undoInit();
       throw e;
     }
   }
@@ -413,6 +413,7 @@ async function pretrainLocked(opts: PretrainOptions, lock: RunLock): Promise<Pre
       }
       : {};
     await writeJsonAtomic(configPath, { ...config, backend: opts.backend ?? null, ...initFrom });
+    undo.start = undefined; // the run exists from here on
   }
   // Probes (lib/probes): tug-of-war on the step's own gradients + average cosines over the top-1000 tokens.
   const probeEvery = opts.probeEvery ?? config.probeEvery ?? 0;
