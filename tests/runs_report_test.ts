@@ -171,6 +171,24 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
       /probe\.json is of step 50, the run has trained to 100: re-run deno task probe/,
     );
     await Deno.remove(join(root, "lam10", "probe.json"));
+    // An eval-unseen.json (deno task evaluate --unseen) adds D's skill on text the run never saw.
+    await Deno.writeTextFile(
+      join(root, "lam10", "eval-unseen.json"),
+      JSON.stringify({
+        step: 100,
+        sequences: 1024,
+        discAuc: 0.632,
+        discAucSe: 0.002,
+        rtdGain: 0.02,
+        rtdGainSe: 0.0006,
+        unseen: { part: null },
+      }),
+    );
+    assert.match(
+      (await runsReport([join(root, "lam10")])).verdicts[0].text,
+      /; on 1024 sequences of text its corpus cap kept out of training \(eval-unseen\.json\) D has not learned yet: AUC 0\.632 ± 0\.002, RTD gain 0\.020 ± 0\.001 nats/,
+    );
+    await Deno.remove(join(root, "lam10", "eval-unseen.json"));
     assert.doesNotMatch(html, /log at different intervals/);
     assert.doesNotMatch(html, /<h2>Fine-tuning<\/h2>/, "no fine-tunes, no section");
     // These fixtures log the same MLM losses: said to be a sanity check, not a finding.

@@ -212,6 +212,30 @@ async function probeLine(run: ReportedRun, lastStep: number): Promise<string | n
     }${stale}`;
 }
 
+/**
+ * What a run's eval-unseen.json (`deno task evaluate --run DIR --unseen --out DIR/eval-unseen.json`) says:
+ * D's skill on text its corpus cap kept out of training, or null when it has none.
+ */
+async function unseenLine(run: ReportedRun, lastStep: number): Promise<string | null> {
+  let u: Record<string, unknown>;
+  try {
+    u = JSON.parse(await Deno.readTextFile(join(run.dir, "eval-unseen.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    return `its eval-unseen.json could not be read (${(e as Error).message.split("\n")[0]})`;
+  }
+  const num = (x: unknown) => (typeof x === "number" ? x : null);
+  const auc = num(u.discAuc), gain = num(u.rtdGain);
+  if (auc === null && gain === null) return "its eval-unseen.json holds no D reading";
+  const part = (u.unseen as { part?: string | null } | undefined)?.part;
+  const stale = num(u.step) !== null && num(u.step)! < lastStep
+    ? ` (of step ${u.step}, the run has trained to ${lastStep}: re-run deno task evaluate --unseen)`
+    : "";
+  return `on ${u.sequences} sequences of text its corpus cap kept out of training${
+    part ? ` (${part})` : ""
+  } (eval-unseen.json) D ${skillWords(auc, gain, num(u.discAucSe), num(u.rtdGainSe))}${stale}`;
+}
+
 /** "has learned: AUC …, RTD gain … nats" or "has not learned yet: …", numbers never rounded across a threshold. */
 function skillWords(
   auc: number | null,
@@ -277,6 +301,7 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
     });
     const held = await heldOutLine(run);
     const probe = await probeLine(run, Number(row.steps));
+    const unseen = await unseenLine(run, Number(row.steps));
     const learned = notLearned(auc, gain).learned;
     out.push({
       run: run.name,
@@ -285,7 +310,7 @@ export async function runVerdicts(runs: ReportedRun[], summary: Table): Promise<
       text: `${run.name}: in training D ${skillWords(auc, gain, aucSe, gainSe)} (last ${k} of ` +
         `${run.logged} logged steps)${trainNear ? ` — ${trainNear}` : ""}${held ? `; ${held.text}` : ""}` +
         (held ? readingsNote(run, held, learned, Number(row.steps), trainNear !== null) : "") +
-        (probe ? `; ${probe}` : ""),
+        (unseen ? `; ${unseen}` : "") + (probe ? `; ${probe}` : ""),
     });
   }
   return out;
