@@ -21,7 +21,7 @@ import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { Pretrainer } from "../train/pretrain.ts";
 import type { PackedSequences } from "../train/batches.ts";
 import { readMetrics, savedRunConfig } from "../train/run.ts";
-import { prepareCorpus } from "../text/dataset.ts";
+import { prepareCorpus, tokenizeAndPack } from "../text/dataset.ts";
 import {
   EVALUATE_BATCH_SIZE,
   type EvaluateOptions,
@@ -32,9 +32,6 @@ import {
   sequenceBatches,
 } from "../train/evaluate.ts";
 import { corpusParts, loadCorpus, partShares } from "../text/corpus.ts";
-import { packDocuments } from "../text/packing.ts";
-import { splitSentences } from "../text/sentences.ts";
-import { Rng } from "../rng.ts";
 import { removeRunFolder } from "../io/run_lock.ts";
 
 /** A run folder opened at its latest checkpoint. */
@@ -296,12 +293,8 @@ export async function unseenSequences(
         `${opts.part === undefined ? `"${corpus}"` : `"${corpus}"'s ${opts.part}`}: no text of it is unseen`,
     );
   }
-  const { cls, sep, pad } = tokenizer.specialIds;
   const seed = opts.seed ?? 0;
-  const packed = packDocuments(
-    docs.map((d) => splitSentences(d.text).map((x) => tokenizer.encode(x))),
-    { maxLength: config.seqLength, cls, sep, pad, rng: new Rng(seed) },
-  );
+  const packed = tokenizeAndPack(docs, tokenizer, { maxLength: config.seqLength, seed });
   return {
     sequences: sampleSequences(packed, opts.sequences ?? 256, seed),
     unseen: { chars, parts: shares, part: opts.part ?? null, available: packed.count },

@@ -12,7 +12,7 @@
 import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
 import { Rng } from "../rng.ts";
-import { corpusFingerprint, loadCorpus, partShares } from "./corpus.ts";
+import { corpusFingerprint, type Document, loadCorpus, partShares } from "./corpus.ts";
 import { packageDir, pathExists, sha256Hex, writeFileAtomic } from "./files.ts";
 import { packDocuments, type PackedCorpus } from "./packing.ts";
 import { splitSentences } from "./sentences.ts";
@@ -182,9 +182,7 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
 
   log(`tokenizing ${docs.length} documents`);
   const t0 = performance.now();
-  const tokenized = docs.map((d) => splitSentences(d.text).map((s) => tok.encode(s)));
-  const { cls, sep, pad } = tok.specialIds;
-  const data = packDocuments(tokenized, { maxLength, cls, sep, pad, rng: new Rng(seed), longSentences });
+  const data = tokenizeAndPack(docs, tok, { maxLength, seed, longSentences });
   if (data.count === 0) throw new Error(`empty corpus: "${corpus}" gave no tokens to pack`);
   log(`packed ${data.count} rows of ${maxLength} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const parts = partShares(docs) ?? undefined;
@@ -197,6 +195,23 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
     ...(parts ? { parts } : {}),
   });
   return { tokenizer: tok, data, cacheKey, fromCache: false, ...(parts ? { parts } : {}) };
+}
+
+/**
+ * Documents as a run trains on them: split into sentences, tokenized by `tokenizer`, packed into rows of
+ * `maxLength` (A/B split points drawn from `seed`). What {@link prepareCorpus} caches, and what `deno task
+ * evaluate --unseen` packs from text a run never saw.
+ */
+export function tokenizeAndPack(
+  docs: readonly Document[],
+  tokenizer: WordPieceTokenizer,
+  opts: { maxLength: number; seed: number; longSentences?: "truncate" | "split" },
+): PackedCorpus {
+  const { cls, sep, pad } = tokenizer.specialIds;
+  return packDocuments(
+    docs.map((d) => splitSentences(d.text).map((s) => tokenizer.encode(s))),
+    { maxLength: opts.maxLength, cls, sep, pad, rng: new Rng(opts.seed), longSentences: opts.longSentences },
+  );
 }
 
 const MAGIC = "RTDPACK1";
