@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { buildData, PER_CLASS } from "../data/build.ts";
 import { loadTask } from "../lib/tasks/mod.ts";
 import { loadCorpus } from "../lib/text/corpus.ts";
+import { preset } from "../lib/config.ts";
 
 const DATA = fileURLToPath(new URL("../data/", import.meta.url));
 
@@ -72,4 +73,55 @@ Deno.test("data/regimes: a long run's curve keeps its early steps (thinned evenl
   assert.ok(kept.filter((r) => r.step > 16000).length < 70, "late rows are sparse");
   assert.deepEqual(kept.map((r) => r.step), [...kept.map((r) => r.step)].sort((a, b) => a - b));
   assert.equal(logThinned(rows.slice(0, 50), 400).length, 50, "short runs are kept whole");
+});
+
+Deno.test("data/regimes --add: new runs join a file built before, a run replaces its own group's point", async () => {
+  const { buildFromRuns } = await import("../data/regimes/build.ts");
+  const root = await Deno.makeTempDir();
+  /** A finished, evaluated run folder: `steps` logged every 10 steps, eval.json with the given AUC. */
+  const writeRun = async (name: string, seed: number, auc: number) => {
+    const dir = join(root, name);
+    await Deno.mkdir(dir);
+    const config = { ...preset("tiny"), sharing: "gdes", seed, steps: 40 };
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config));
+    const rows = [10, 20, 30, 40].map((step) =>
+      JSON.stringify({ step, loss_mlm: 7, disc_auc: auc, rtd_gain: 0.01, gen_acc: 0.1, elapsed_s: step })
+    );
+    await Deno.writeTextFile(join(dir, "metrics.jsonl"), rows.join("\n") + "\n");
+    const ev = { step: 40, discAuc: auc, discAucSe: 0.01, rtdGain: 0.01, rtdGainSe: 0.002, sequences: 8 };
+    await Deno.writeTextFile(join(dir, "eval.json"), JSON.stringify(ev));
+    return dir;
+  };
+  try {
+    const first = await buildFromRuns("t", [await writeRun("s0", 0, 0.55), await writeRun("s1", 1, 0.56)]);
+    // s0 again, re-evaluated (its folder rewritten), and a new seed: the other point stays as it was.
+    await Deno.remove(join(root, "s0"), { recursive: true });
+    const added = await buildFromRuns(
+      "t",
+      [await writeRun("s2", 2, 0.57), await writeRun("s0", 0, 0.65)],
+      first,
+    );
+    assert.deepEqual(added.points.map((p) => p.group), [
+      "sharing=gdes_steps=40",
+      "sharing=gdes_steps=40_seed=1",
+      "sharing=gdes_steps=40_seed=2",
+    ]);
+    const auc = (p: { group: string }) => (p as unknown as { auc: { mean: number } }).auc.mean;
+    assert.deepEqual(added.points.map(auc), [0.65, 0.56, 0.57]);
+    assert.deepEqual(added.points[1], first.points[1], "a run not named is kept whole");
+    // Each point's command re-runs it (the same order as the points), every curve is there once.
+    added.plan.commands.forEach((c, i) => assert.match(c, new RegExp(`--seed ${[0, 1, 2][i]} `)));
+    assert.deepEqual(Object.keys(added.curves).sort(), [
+      "sharing=gdes_steps=40_s0",
+      "sharing=gdes_steps=40_seed=1_s1",
+      "sharing=gdes_steps=40_seed=2_s2",
+    ]);
+    // A sweep's file has no commands to extend.
+    await assert.rejects(
+      buildFromRuns("map1", [join(root, "s2")], { ...first, plan: {} as typeof first.plan }),
+      /built from a sweep, not from runs/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

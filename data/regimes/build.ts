@@ -10,6 +10,8 @@
  *                                                        # and judged on unseen text with `deno task
  *                                                        # evaluate --run DIR --unseen --out
  *                                                        # DIR/eval-unseen.json`)
+ *   deno run -A data/regimes/build.ts --add NAME DIR...  # the same, into the NAME.json built before: its
+ *                                                        # points stay, a run replaces its own group's
  *
  * Per point: the swept values, the T = 1 evaluation (D's AUC, RTD gain, base rate, MLM loss, G accuracy)
  * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy). With `--runs`
@@ -124,61 +126,96 @@ async function readUnseen(dir: string, steps: number) {
   };
 }
 
-/** One point per `deno task pretrain` run folder, from its config.json, metrics.jsonl and eval.json. */
-async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
+/** A `deno task pretrain` run folder as a regime point: its point, its curve's key and rows, the commands. */
+async function runPoint(dir: string) {
   const one = (x: number | null) => ({ mean: x, std: null, n: x === null ? 0 : 1 });
-  const points = [], curves: Record<string, number[][]> = {}, commands: string[] = [];
-  for (const dir of dirs) {
-    const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
-    const ev = JSON.parse(await Deno.readTextFile(join(dir, "eval.json")));
-    if (ev.unseen) throw new Error(`${dir}: eval.json is an --unseen evaluation, not the held-out one`);
-    if (ev.step !== config.steps) {
-      throw new Error(`${dir}: eval.json is of step ${ev.step}, not ${config.steps}`);
-    }
-    const m = await readMetrics(join(dir, "metrics.jsonl"));
-    // A second seed of the same run is a point of its own (seed 0 keeps the plain name).
-    const seeded = config.seed === 0 ? "" : `_seed=${config.seed}`;
-    const group = `sharing=${config.sharing}_steps=${config.steps}${seeded}`;
-    // The tug-of-war at the last checkpoint, where `deno task probe --out DIR/probe.json` measured it.
-    const probe = await readProbe(dir, config.steps, ev.discAuc);
-    const unseen = await readUnseen(dir, config.steps);
-    points.push({
-      group,
-      label: `sharing=${config.sharing} · steps=${config.steps}${seeded ? ` · seed=${config.seed}` : ""}`,
-      values: { sharing: config.sharing, steps: String(config.steps), seed: String(config.seed) },
-      runs: 1,
-      done: 1,
-      auc: one(ev.discAuc),
-      gain: one(ev.rtdGain),
-      aucSe: ev.discAucSe,
-      gainSe: ev.rtdGainSe,
-      sequences: ev.sequences,
-      baseRate: one(ev.baseRate),
-      lossMlm: one(ev.lossMlm),
-      genAcc: one(ev.genAcc),
-      trainAuc: one(tailMean(m, "disc_auc")),
-      tokensPerS: one(tailMean(m, "tokens_per_s")),
-      wallS: one(m.at(-1)!.elapsed_s as number),
-      tokens: config.steps * config.batchSize * config.seqLength,
-      samplingTemperature: config.samplingTemperature,
-      learned: notLearned(ev.discAuc, ev.rtdGain).learned ? 1 : 0,
-      ...(probe ? { probe } : {}),
-      ...(unseen ? { unseen } : {}),
-    });
-    curves[`${group}_s${config.seed}`] = curve(logThinned(m, 400));
-    commands.push(
-      `deno task pretrain --config ${config.preset} --sharing ${config.sharing} --corpus ${config.corpus} ` +
-        `--set corpusMaxChars=${config.corpusMaxChars} --set heldOutSequences=${config.heldOutSequences} ` +
-        `--steps ${config.steps} --seed ${config.seed} --out ${dir} && deno task evaluate --run ${dir} ` +
-        `--out ${dir}/eval.json` + (probe ? ` && deno task probe --run ${dir} --out ${dir}/probe.json` : "") +
-        (unseen
-          ? ` && deno task evaluate --run ${dir} --unseen --sequences ${unseen.sequences}${
-            unseen.part ? ` --part ${unseen.part}` : ""
-          }${unseen.flags} --out ${dir}/eval-unseen.json`
-          : ""),
+  const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
+  const ev = JSON.parse(await Deno.readTextFile(join(dir, "eval.json")));
+  if (ev.unseen) throw new Error(`${dir}: eval.json is an --unseen evaluation, not the held-out one`);
+  if (ev.step !== config.steps) {
+    throw new Error(`${dir}: eval.json is of step ${ev.step}, not ${config.steps}`);
+  }
+  const m = await readMetrics(join(dir, "metrics.jsonl"));
+  // A second seed of the same run is a point of its own (seed 0 keeps the plain name).
+  const seeded = config.seed === 0 ? "" : `_seed=${config.seed}`;
+  const group = `sharing=${config.sharing}_steps=${config.steps}${seeded}`;
+  // The tug-of-war at the last checkpoint, where `deno task probe --out DIR/probe.json` measured it.
+  const probe = await readProbe(dir, config.steps, ev.discAuc);
+  const unseen = await readUnseen(dir, config.steps);
+  const point = {
+    group,
+    label: `sharing=${config.sharing} · steps=${config.steps}${seeded ? ` · seed=${config.seed}` : ""}`,
+    values: { sharing: config.sharing, steps: String(config.steps), seed: String(config.seed) },
+    runs: 1,
+    done: 1,
+    auc: one(ev.discAuc),
+    gain: one(ev.rtdGain),
+    aucSe: ev.discAucSe,
+    gainSe: ev.rtdGainSe,
+    sequences: ev.sequences,
+    baseRate: one(ev.baseRate),
+    lossMlm: one(ev.lossMlm),
+    genAcc: one(ev.genAcc),
+    trainAuc: one(tailMean(m, "disc_auc")),
+    tokensPerS: one(tailMean(m, "tokens_per_s")),
+    wallS: one(m.at(-1)!.elapsed_s as number),
+    tokens: config.steps * config.batchSize * config.seqLength,
+    samplingTemperature: config.samplingTemperature,
+    learned: notLearned(ev.discAuc, ev.rtdGain).learned ? 1 : 0,
+    ...(probe ? { probe } : {}),
+    ...(unseen ? { unseen } : {}),
+  };
+  const command =
+    `deno task pretrain --config ${config.preset} --sharing ${config.sharing} --corpus ${config.corpus} ` +
+    `--set corpusMaxChars=${config.corpusMaxChars} --set heldOutSequences=${config.heldOutSequences} ` +
+    `--steps ${config.steps} --seed ${config.seed} --out ${dir} && deno task evaluate --run ${dir} ` +
+    `--out ${dir}/eval.json` + (probe ? ` && deno task probe --run ${dir} --out ${dir}/probe.json` : "") +
+    (unseen
+      ? ` && deno task evaluate --run ${dir} --unseen --sequences ${unseen.sequences}${
+        unseen.part ? ` --part ${unseen.part}` : ""
+      }${unseen.flags} --out ${dir}/eval-unseen.json`
+      : "");
+  return { point, curveKey: `${group}_s${config.seed}`, curve: curve(logThinned(m, 400)), command };
+}
+
+/** A regime file built from `deno task pretrain` runs: one point per run, `plan.commands` to re-run them. */
+export interface RunsRegime {
+  format: "rtdlab-regimes-1";
+  name: string;
+  built_at: string;
+  plan: { commands: string[] };
+  swept: string[];
+  points: { group: string }[];
+  curve_columns: string[];
+  curves: Record<string, number[][]>;
+}
+
+/**
+ * One point per `deno task pretrain` run folder, from its config.json, metrics.jsonl and eval.json. With a
+ * `base` (a file built from runs before), its points stay and each run replaces the point of its own group
+ * (same mode, steps and seed) or is added after them: runs whose folders are gone need not be re-run.
+ */
+export async function buildFromRuns(name: string, dirs: string[], base?: RunsRegime): Promise<RunsRegime> {
+  if (base && !base.plan?.commands) {
+    throw new Error(
+      `data/regimes/${name}.json was built from a sweep, not from runs: --add needs a --runs file`,
     );
   }
-  const out = {
+  const points = [...(base?.points ?? [])], commands = [...(base?.plan.commands ?? [])];
+  const curves: Record<string, number[][]> = { ...(base?.curves ?? {}) };
+  for (const dir of dirs) {
+    const run = await runPoint(dir);
+    const at = points.findIndex((p) => p.group === run.point.group);
+    if (at >= 0) {
+      points[at] = run.point;
+      commands[at] = run.command;
+    } else {
+      points.push(run.point);
+      commands.push(run.command);
+    }
+    curves[run.curveKey] = run.curve;
+  }
+  return {
     format: "rtdlab-regimes-1",
     name,
     built_at: new Date().toISOString(),
@@ -188,16 +225,18 @@ async function buildFromRuns(name: string, dirs: string[]): Promise<void> {
     curve_columns: ["step", "disc_auc", "rtd_gain", "loss_mlm", "gen_acc"],
     curves,
   };
-  await writeJsonAtomic(join(here, `${name}.json`), out);
-  console.error(`data/regimes/${name}.json: ${points.length} runs`);
 }
 
 // A script (the module can also be imported, for logThinned).
 if (import.meta.main) {
-  if (Deno.args[0] === "--runs") {
+  if (Deno.args[0] === "--runs" || Deno.args[0] === "--add") {
     const [name, ...dirs] = Deno.args.slice(1);
-    if (!name || dirs.length === 0) throw new Error("usage: build.ts --runs NAME DIR...");
-    await buildFromRuns(name, dirs);
+    if (!name || dirs.length === 0) throw new Error(`usage: build.ts ${Deno.args[0]} NAME DIR...`);
+    const file = join(here, `${name}.json`);
+    const base = Deno.args[0] === "--add" ? JSON.parse(await Deno.readTextFile(file)) : undefined;
+    const out = await buildFromRuns(name, dirs, base);
+    await writeJsonAtomic(file, out);
+    console.error(`data/regimes/${name}.json: ${out.points.length} runs`);
     Deno.exit(0);
   }
 
