@@ -10,7 +10,16 @@ import { batchTensors, Pretrainer, stepRngs } from "../lib/train/pretrain.ts";
 import { exportModels } from "../lib/train/checkpoint.ts";
 import { loadSafetensors } from "../lib/io/safetensors.ts";
 import { corrupt } from "../lib/train/sampling.ts";
-import { maxAbsDiff, MICRO_TOKENIZER, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+import {
+  debertaMicroConfig,
+  maxAbsDiff,
+  MICRO_TOKENIZER,
+  microConfig,
+  randomBatch,
+  tempDir,
+  VOCAB,
+} from "./_helpers.ts";
+import type { SharingMode } from "../lib/config.ts";
 
 await initBackend("wasm");
 
@@ -171,4 +180,24 @@ Deno.test("GDES export writes a plain discriminator with E_D = E_G + E_Δ merged
   assert.equal(maxAbsDiff(gen.tensors.get("electra.embeddings.word_embeddings.weight")!.data, eg), 0);
   t.dispose();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("export leaves no tensor behind: every mode, both backbones, both roles", async () => {
+  for (
+    const config of ["mlm", "es", "nes", "gdes"].flatMap((
+      m,
+    ) => [microConfig(m as SharingMode), debertaMicroConfig(m as SharingMode)])
+  ) {
+    const t = new Pretrainer(config, VOCAB);
+    const before = tf.memory().numTensors;
+    const dir = await tempDir();
+    await exportModels(t, dir, MICRO_TOKENIZER);
+    assert.equal(
+      tf.memory().numTensors,
+      before,
+      `${config.backbone} ${config.sharing}: tensors left by the export`,
+    );
+    t.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

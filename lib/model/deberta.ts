@@ -696,10 +696,10 @@ export class DebertaModel implements RtdModel {
       }
     }
     for (const t of this.#tables) {
-      out.set(
-        `deberta.embeddings.${t}.weight`,
-        tf.tidy(() => tf.clone(this.#table(role, t))),
-      );
+      // Replaces (and frees) the loop's clone where the role has a table of its own.
+      const key = `deberta.embeddings.${t}.weight`;
+      out.get(key)?.dispose();
+      out.set(key, tf.tidy(() => tf.clone(this.#table(role, t))));
     }
     // The MLM head as transformers' DebertaV2ForMaskedLM names it (BERT-style `cls.predictions`), the
     // decoder tied to the word table. HF has no Enhanced Mask Decoder: the head reads the encoder's

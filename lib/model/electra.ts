@@ -367,11 +367,16 @@ export class ElectraModel {
       return [t.word, t.position, t.tokenType, t.layerNormWeight, t.layerNormBias].map((x) => tf.clone(x));
     });
     const e = "electra.embeddings";
-    out.set(`${e}.word_embeddings.weight`, word);
-    out.set(`${e}.position_embeddings.weight`, position);
-    out.set(`${e}.token_type_embeddings.weight`, tokenType);
-    out.set(`${e}.LayerNorm.weight`, lnWeight);
-    out.set(`${e}.LayerNorm.bias`, lnBias);
+    // The loop above cloned the role's own tables too where it has them: these replace (and free) them.
+    const put = (key: string, t: tf.Tensor) => {
+      out.get(key)?.dispose();
+      out.set(key, t);
+    };
+    put(`${e}.word_embeddings.weight`, word);
+    put(`${e}.position_embeddings.weight`, position);
+    put(`${e}.token_type_embeddings.weight`, tokenType);
+    put(`${e}.LayerNorm.weight`, lnWeight);
+    put(`${e}.LayerNorm.bias`, lnBias);
     if (role === "generator") out.set("generator_lm_head.weight", tf.clone(word)); // tied, for loaders that expect it
     return out;
   }
