@@ -427,6 +427,24 @@ export function validateConfig(c: RunConfig): RunConfig {
       for (const sub of Object.keys(v)) if (!(sub in base)) throw unknownKey(`${k}.${sub}`);
     }
   }
+  // Nor are its values' types: `joint: "false"` would be true (a non-empty string), `dropout: "0.1"` a string.
+  const checkType = (key: string, base: unknown, v: unknown) => {
+    if (v === undefined || (base === null && v === null)) return; // a key run folders from before lack
+    const want = base === null ? "number" : typeof base; // generatorLayers: a number, or null for the default
+    const got = typeof v;
+    if (got !== want) throw new Error(`config ${key} must be a ${want}, got ${JSON.stringify(v)} (a ${got})`);
+  };
+  for (const [k, v] of Object.entries(c)) {
+    const base = BASE[k as keyof RunConfig];
+    if (typeof base === "object" && base !== null) {
+      if (typeof v !== "object" || v === null) {
+        throw new Error(`config ${k} must be an object, got ${JSON.stringify(v)}`);
+      }
+      for (const [sub, sv] of Object.entries(v)) {
+        checkType(`${k}.${sub}`, (base as unknown as Record<string, unknown>)[sub], sv);
+      }
+    } else checkType(k, base, v);
+  }
   if (c.backbone !== "electra" && c.backbone !== "deberta") {
     throw new Error(`unknown backbone "${c.backbone}"; valid backbones: electra, deberta`);
   }
@@ -447,7 +465,9 @@ export function validateConfig(c: RunConfig): RunConfig {
     ["steps", c.steps],
   ];
   for (const [k, v] of ints) {
-    if (!Number.isInteger(v) || v <= 0) throw new Error(`config ${k} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new Error(`config ${k} must be a positive integer, got ${JSON.stringify(v)}`);
+    }
   }
   if (c.seqLength > c.maxPositions) {
     throw new Error(

@@ -109,11 +109,20 @@ export {
   savedRunConfig,
 } from "./train/run.ts";
 export {
+  type CompleteRunOptions,
   evaluateRunDir,
   type EvaluateRunOptions,
+  isCompleteRun,
   type OpenedRun,
   openRun,
   type RunEvaluation,
+  type RunSpec,
+  runTaskUnlessDone,
+  trainRuns,
+  type TrainRunsOptions,
+  type UnseenOptions,
+  unseenSequences,
+  type UnseenText,
 } from "./report/trained.ts";
 export { loadSafetensors, saveSafetensors } from "./io/safetensors.ts";
 export { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "./model/hf_folder.ts";
@@ -150,3 +159,46 @@ export {
 } from "./probes/mod.ts";
 export * from "./finetune/mod.ts";
 export * from "./tasks/mod.ts";
+
+// The option and result types the functions above take and return, for scripts that name them.
+export type { BackendInfo } from "./backend/mod.ts";
+export type { EncoderSize } from "./config.ts";
+export type { RngState } from "./rng.ts";
+export type { CorpusName, LoadCorpusOptions } from "./text/corpus.ts";
+export type { PrepareCorpusOptions, PreparedCorpus } from "./text/dataset.ts";
+export type { PackOptions } from "./text/packing.ts";
+export type { DecodeOptions, SpecialIds, TokenizerJson } from "./text/tokenizer.ts";
+export type { TrainWordPieceOptions } from "./text/wordpiece_trainer.ts";
+export type { HfTokenizer, HfTokenizerFileOptions } from "./text/hf_files.ts";
+export type { SyntheticNoun, SyntheticVerb } from "./text/synthetic.ts";
+export type { ElectraModelOptions, EmbeddingTables } from "./model/electra.ts";
+export type { DebertaForwardOptions, DebertaModelOptions, RelativePositionConfig } from "./model/deberta.ts";
+export type { ModelOptions } from "./model/mod.ts";
+export type { SharedEmbeddings, TableName } from "./model/embeddings.ts";
+export type { Init } from "./model/params.ts";
+export type { StateDict } from "./model/hf_load.ts";
+export type { AdamWConfig } from "./train/optimizer.ts";
+export type { Corruption } from "./train/sampling.ts";
+export type { SkillVerdict } from "./train/rtd_metrics.ts";
+export type { HostPhase } from "./train/pretrain.ts";
+export type { PackedSequences } from "./train/batches.ts";
+export type { CheckpointState } from "./train/checkpoint.ts";
+export type { PretrainResult, Progress } from "./train/run.ts";
+export type { InitFolders } from "./train/init_from.ts";
+export type { HostTensor } from "./io/safetensors.ts";
+export type { EmailTextOptions } from "./tasks/email.ts";
+export type {
+  DiscriminatorViewOptions,
+  Drift,
+  EmbeddingTableName,
+  EmbeddingView,
+  MeanSe,
+  Neighbour,
+  NeighbourList,
+  NeighbourOptions,
+  ProbeOptions,
+  TableProbe,
+  TokenNamer,
+  TugOfWarOptions,
+  ViewTokenizer,
+} from "./probes/mod.ts";

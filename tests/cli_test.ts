@@ -371,3 +371,28 @@ Deno.test("demo: runs with other settings are kept unless --fresh, and a bad cor
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("a script's config: values of the wrong type are errors, not a run that reads them otherwise", () => {
+  const tiny = preset("tiny");
+  // "false" is a non-empty string: read as true it would train NES/GDES jointly, the opposite of what was asked.
+  assert.throws(
+    () => validateConfig({ ...tiny, sharing: "gdes", joint: "false" } as never),
+    /config joint must be a boolean, got "false"/,
+  );
+  assert.throws(
+    () => validateConfig({ ...tiny, dropout: "0.1" } as never),
+    /config dropout must be a number, got "0.1"/,
+  );
+  assert.throws(
+    () => validateConfig({ ...tiny, disallowCorrect: 1 } as never),
+    /disallowCorrect must be a boolean/,
+  );
+  assert.throws(
+    () => validateConfig({ ...tiny, discriminator: { ...tiny.discriminator, numLayers: "2" } } as never),
+    /config discriminator\.numLayers must be a number, got "2"/,
+  );
+  // generatorLayers is a number or null (the default), and a run folder from before a key existed lacks it.
+  assert.equal(validateConfig({ ...tiny, generatorLayers: 2 }).generatorLayers, 2);
+  const { probeEvery: _, ...older } = tiny;
+  assert.equal(validateConfig(older as typeof tiny).probeEvery, 0);
+});

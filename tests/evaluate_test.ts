@@ -131,3 +131,14 @@ Deno.test("deno task evaluate --unseen: the file says it is an unseen reading, s
   assert.deepEqual(file.settings.unseen, { part: dirB, sequences: 8 });
   assert.equal(file.unseen.part, dirB);
 });
+
+Deno.test("openRun on an exported model says so, instead of naming its HuggingFace keys as unknown", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const hf = { architectures: ["ElectraForPreTraining"], model_type: "electra", hidden_size: 64 };
+    await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(hf));
+    await assert.rejects(openRun(dir), /is an exported model \(HuggingFace config\.json\), not a run folder/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

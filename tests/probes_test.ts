@@ -586,3 +586,22 @@ Deno.test("meanSe: mean and standard error over batches, nulls left out", () => 
   assert.ok(Math.abs(m.se! - 1 / Math.sqrt(3)) < 1e-12, `${m.se}`);
   assert.deepEqual(meanSe([0.5]), { mean: 0.5, se: null, n: 1 });
 });
+
+Deno.test("a probe handed the trainer where it takes the model (or the other way round) says which to pass", async () => {
+  const t = new Pretrainer(quiet("gdes"), VOCAB);
+  try {
+    const trainerAsModel = t as unknown as Pretrainer["model"];
+    await assert.rejects(
+      embeddingSimilarity(trainerAsModel, [5, 6]),
+      /takes the model, not the trainer: pass trainer\.model/,
+    );
+    await assert.rejects(
+      discriminatorView(trainerAsModel, [2, 5, 6, 3]),
+      /discriminatorView takes the model/,
+    );
+    const modelAsTrainer = t.model as unknown as Pretrainer;
+    await assert.rejects(probeTugOfWar(modelAsTrainer, randomBatch(0)), /probeTugOfWar takes the trainer/);
+  } finally {
+    t.dispose();
+  }
+});

@@ -12,6 +12,7 @@ import { Rng } from "../rng.ts";
 import { maskBatch, type MaskingRecipe } from "../text/masking.ts";
 import type { PretrainVocab } from "../train/pretrain.ts";
 import { corrupt, sampleFromLogits } from "../train/sampling.ts";
+import { requireModel } from "./tables.ts";
 
 /** What the view needs from a tokenizer (a WordPieceTokenizer will do). */
 export interface ViewTokenizer {
@@ -68,6 +69,7 @@ export async function discriminatorView(
   input: string | ArrayLike<number>,
   opts: DiscriminatorViewOptions = {},
 ): Promise<DiscriminatorViewRow[]> {
+  requireModel(model, "discriminatorView");
   const c = model.config;
   if (c.sharing === "mlm") throw new Error("discriminatorView: the MLM baseline has no discriminator");
   const tok = opts.tokenizer;

@@ -13,7 +13,7 @@
 
 import * as tf from "../tf.ts";
 import type { RtdModel } from "../model/mod.ts";
-import { embeddingTable, type EmbeddingTableName } from "./tables.ts";
+import { embeddingTable, type EmbeddingTableName, requireModel } from "./tables.ts";
 import type { TokenNamer } from "./tug_of_war.ts";
 
 /** Token frequencies indexed by id, from packed rows (or any id array). Ids outside [0, vocabSize) are ignored. */
@@ -93,6 +93,7 @@ export async function embeddingSimilarity(
   ids: ArrayLike<number>,
   table: EmbeddingTableName = "word_embeddings",
 ): Promise<EmbeddingSimilarity> {
+  requireModel(model, "embeddingSimilarity");
   const one = async (view: "generator" | "discriminator" | "delta") => {
     const t = embeddingTable(model, view, table);
     if (!t) return null;

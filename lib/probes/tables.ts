@@ -47,6 +47,17 @@ export function readTableParam(
 }
 
 /**
+ * Throws a clear error when `probe` was handed the trainer instead of its model (`trainer.model`): untyped
+ * scripts would otherwise fail deep inside with "… is not a function".
+ */
+export function requireModel(model: RtdModel, probe: string): void {
+  const m = model as unknown as Record<string, unknown>;
+  if (typeof m.embeddingTables !== "function" && typeof m.model === "object") {
+    throw new Error(`${probe} takes the model, not the trainer: pass trainer.model`);
+  }
+}
+
+/**
  * A fresh copy of E_G, E_D or E_Δ (the caller disposes it), or null where the mode has no such table
  * (E_Δ outside GDES; E_D in the MLM baseline). Under ES, E_G and E_D are the same table.
  */

@@ -356,6 +356,10 @@ export async function probeTugOfWar(
   batch: TokenBatch,
   opts: ProbeOptions = {},
 ): Promise<TugOfWarReport> {
+  // It takes the step's gradients, so it needs the trainer (its masking and losses), not only the model.
+  if (typeof (trainer as unknown as Record<string, unknown>).mask !== "function") {
+    throw new Error("probeTugOfWar takes the trainer (a Pretrainer, e.g. openRun's .trainer), not its model");
+  }
   if (trainer.config.sharing === "mlm") throw new Error("tug-of-war: the MLM baseline has no RTD loss");
   const { grads, lossMlm, lossRtd } = await stepGradients(trainer, batch, opts);
   let m: TugOfWarMeasurement | null;

@@ -81,6 +81,13 @@ export async function openRun(dir: string): Promise<OpenedRun> {
         : `${dir}: cannot read config.json (${(e as Error).message}); is it an rtdlab run folder?`,
     );
   }
+  // An exported model's config.json is HuggingFace's: its weights open with readHfModelFolder.
+  if ("architectures" in saved || "model_type" in saved) {
+    throw new Error(
+      `${dir} is an exported model (HuggingFace config.json), not a run folder: open the run itself, or ` +
+        `read the model with readHfModelFolder / start a run from it with --init-from`,
+    );
+  }
   const { config } = savedRunConfig(saved);
   const tokenizer = await WordPieceTokenizer.load(join(dir, "tokenizer.json"));
   const checkpoint = await latestCheckpoint(dir);

@@ -63,10 +63,14 @@ export function rtdSkill(
   return { baseRate, gain: baseRate - lossRtd, auc };
 }
 
-/** How far D is from a constant predictor, in words, or null when it has learned (see {@link notLearned}). */
+/** Whether D has learned by {@link NOT_LEARNED}'s rule, and that verdict in words (see {@link notLearned}). */
 export interface SkillVerdict {
+  /** AUC ≥ 0.6 and RTD gain ≥ 0.05 nats. */
   learned: boolean;
-  /** One sentence with the numbers, e.g. "the discriminator has not learned yet: AUC 0.57, RTD gain 0.012 nats". */
+  /**
+   * One sentence with the numbers, e.g. "the discriminator has not learned yet (AUC 0.551, RTD gain -0.183
+   * nats; a constant predictor scores AUC 0.5 and gain 0): …" or "the discriminator has learned: …".
+   */
   text: string;
 }
 

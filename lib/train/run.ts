@@ -207,8 +207,9 @@ export async function readMetrics(
 
 /**
  * A run's tokenizer and packed rows (trained and packed on first use, then read from the cache), for
- * `tokenizer` ("trained", "bert-base-uncased" or a tokenizer.json path; default the config's): exactly
- * what {@link pretrain} trains on, so a parent process can prepare the data before its runs start.
+ * `tokenizer` ("trained", "bert-base-uncased" or a tokenizer.json path; default the config's): what
+ * {@link pretrain} reads, so a parent process can prepare the data before its runs start. The rows include
+ * the held-out ones: `holdOut(data, config.heldOutSequences, config.seed)` splits them as the run does.
  */
 export function prepareRunData(
   config: RunConfig,
