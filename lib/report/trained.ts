@@ -38,7 +38,9 @@ import { removeRunFolder } from "../io/run_lock.ts";
 export interface OpenedRun {
   /** The trainer holding the model (and optimiser state) at the checkpoint; dispose it when done. */
   trainer: Pretrainer;
+  /** The run's tokenizer (its tokenizer.json). */
   tokenizer: WordPieceTokenizer;
+  /** The run's validated config (its config.json). */
   config: RunConfig;
   /** The checkpoint's step. */
   step: number;

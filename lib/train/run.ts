@@ -50,10 +50,15 @@ import {
 
 /** One line of metrics.jsonl. */
 export interface MetricsRecord {
+  /** Optimiser steps taken (the record is of the step that ends here). */
   step: number;
+  /** G's MLM cross-entropy over the selected positions (nats), this step's batch, before the update. */
   loss_mlm: number;
+  /** D's RTD binary cross-entropy per non-padding token (nats), unweighted by λ; null for MLM. */
   loss_rtd: number | null;
+  /** D's accuracy over non-padding tokens at threshold 0.5 (near 1 − replaced_frac means no skill). */
   disc_acc: number | null;
+  /** D's recall on replaced tokens at threshold 0.5. */
   disc_acc_replaced: number | null;
   /** ROC-AUC of D's logits (replaced vs original): the headline number, with rtd_gain. */
   disc_auc: number | null;
@@ -61,12 +66,19 @@ export interface MetricsRecord {
   base_rate: number | null;
   /** base_rate − loss_rtd (nats). */
   rtd_gain: number | null;
+  /** Fraction of non-padding tokens labelled replaced (a sample equal to the original counts as real). */
   replaced_frac: number | null;
+  /** Fraction of selected positions where G's sample equals the original token. */
   gen_acc: number | null;
+  /** The learning rate this step used (after warm-up and decay). */
   lr: number;
+  /** Global norm of G's gradient before clipping (under ES and joint runs: of the joint loss). */
   grad_norm_g: number;
+  /** Global norm of D's gradient (of λ · L_RTD) before clipping; null for joint runs (ES, MLM, `joint`). */
   grad_norm_d: number | null;
+  /** Tokens per second over the steps since the last record (probing time left out). */
   tokens_per_s: number;
+  /** Training seconds since the run started, across resumes. */
   elapsed_s: number;
   /** Live tensors and their bytes (tf.memory()): flat after warm-up, or the run leaks. */
   tensors?: number;
@@ -123,10 +135,15 @@ export interface PretrainOptions {
 
 /** What {@link pretrain} returns: the live trainer (caller disposes it), the tokenizer and the last metrics. */
 export interface PretrainResult {
+  /** The trainer at the last step (model and optimiser state); dispose it when done. */
   trainer: Pretrainer;
+  /** The run's tokenizer (also in the folder's tokenizer.json). */
   tokenizer: WordPieceTokenizer;
+  /** The last record written to metrics.jsonl, or null when no step was logged. */
   last: MetricsRecord | null;
+  /** The run folder. */
   outDir: string;
+  /** True when the run ended before `config.steps` (`until`, or an abort); a diverged run throws instead. */
   stoppedEarly: boolean;
 }
 
