@@ -291,11 +291,13 @@ async function pretrainLocked(
   let stepsBefore: number | null = null;
   if (opts.resume) {
     if (!(await exists(configPath))) {
-      throw new Error(`--resume ${out}: no config.json there (not an rtdlab run folder)`);
+      throw new Error(`--resume ${out} (resume: true): no config.json there (not an rtdlab run folder)`);
     }
     await lock.acquire(); // before anything here is tidied or rewritten
     if (opts.initFrom) {
-      throw new Error("--init-from starts a new run and --resume continues one: give one of them");
+      throw new Error(
+        "--init-from (initFrom) starts a new run and --resume (resume) continues one: give one of them",
+      );
     }
     let saved: Record<string, unknown>;
     try {
@@ -330,14 +332,14 @@ async function pretrainLocked(
     for (const f of ["config.json", "metrics.jsonl", "checkpoints"]) {
       if (await exists(join(out, f))) {
         throw new Error(
-          `${out} already holds a run (${f}); pass --resume to continue it or choose another --out`,
+          `${out} already holds a run (${f}); pass --resume (resume: true) to continue it or choose another --out (outDir)`,
         );
       }
     }
   }
   if (opts.until !== undefined && opts.until > config.steps) {
     throw new Error(
-      `--until ${opts.until} is past the run's last step (${config.steps}); give --steps ${opts.until} to train longer`,
+      `--until ${opts.until} is past the run's last step (${config.steps}); give --steps ${opts.until} (config.steps) to train longer`,
     );
   }
 
