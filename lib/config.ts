@@ -84,9 +84,9 @@ export interface RunConfig {
   maskSelectProb: number;
   /**
    * 0: select round(maskSelectProb · maskable tokens) positions per sequence (at least 1). > 0:
-   * ELECTRA's exact rule (pretrain_helpers.mask): k = max(1, min(maxPredictionsPerSeq,
-   * round(maskSelectProb · non-padding tokens))), [CLS]/[SEP] counted, never selected. ELECTRA's
-   * configure_pretraining sets 19 at sequence length 128.
+   * ELECTRA's count (pretrain_helpers.mask): k = max(1, min(maxPredictionsPerSeq,
+   * round(maskSelectProb · non-padding tokens))), [CLS]/[SEP] counted, never selected; k distinct
+   * positions (ELECTRA draws with replacement). ELECTRA's configure_pretraining sets 19 at length 128.
    */
   maxPredictionsPerSeq: number;
   /** Of the selected positions: fraction replaced by [MASK] (ELECTRA 0.85, DeBERTaV3 1.0). */
@@ -301,7 +301,8 @@ export const PRESETS: Record<string, RunConfig> = {
   },
   // DeBERTaV3-xsmall: 12×384, 6 heads, FFN 1536, E = H, G 6 layers. The released model uses a 128k
   // SentencePiece vocabulary; we use bert-base-uncased (30,522) since it ships here. Run settings
-  // (batch, lr, steps, seq 128) are electra-small's; DeBERTaV3 pre-trains at seq 512.
+  // (batch, lr, steps, seq 128, λ = 50) are electra-small's; DeBERTaV3's reference script trains xsmall
+  // at seq 512, batch 64, lr 3e-4 and λ = 10 (rtd_task.py's default).
   "deberta-v3-xsmall": {
     ...BASE,
     ...DEBERTA_V3,

@@ -4,8 +4,10 @@
  * rtdlab selects round(15%) of the maskable positions of each sequence (at least one), never
  * [CLS]/[SEP]/[PAD] or any other special token; of those, 85% become [MASK], 15% stay unchanged and
  * 0% become a random token. DeBERTaV3 masks 100% of the selected positions. With `maxPredictions`,
- * the count is ELECTRA's exactly (pretrain_helpers.mask): max(1, min(maxPredictions, round(15% of
- * the non-padding tokens, [CLS]/[SEP] included))), still drawn among the maskable positions.
+ * the count is ELECTRA's formula (pretrain_helpers.mask): max(1, min(maxPredictions, round(15% of
+ * the non-padding tokens, [CLS]/[SEP] included))), still drawn among the maskable positions. ELECTRA's
+ * code draws the positions with replacement (fewer distinct ones) and rounds halves to even; rtdlab draws
+ * distinct positions and rounds halves up (README, *Masking count*).
  *
  * @module
  */
