@@ -36,6 +36,7 @@ import {
   probeRunDir,
   probeTugOfWar,
   readTableParam,
+  snapshotEmbeddings,
   stepGradients,
   tokenFrequencies,
   topTokens,
@@ -599,6 +600,8 @@ Deno.test("a probe handed the trainer where it takes the model (or the other way
       discriminatorView(trainerAsModel, [2, 5, 6, 3]),
       /discriminatorView takes the model/,
     );
+    assert.throws(() => embeddingTable(trainerAsModel, "generator"), /embeddingTable takes the model/);
+    await assert.rejects(snapshotEmbeddings(trainerAsModel), /snapshotEmbeddings takes the model/);
     const modelAsTrainer = t.model as unknown as Pretrainer;
     await assert.rejects(probeTugOfWar(modelAsTrainer, randomBatch(0)), /probeTugOfWar takes the trainer/);
   } finally {

@@ -211,6 +211,7 @@ export async function snapshotEmbeddings(
   model: RtdModel,
   table: EmbeddingTableName = "word_embeddings",
 ): Promise<Record<"generator" | "discriminator" | "delta", Float32Array | null>> {
+  requireModel(model, "snapshotEmbeddings");
   const out: Record<string, Float32Array | null> = {};
   for (const view of ["generator", "discriminator", "delta"] as const) {
     const t = embeddingTable(model, view, table);

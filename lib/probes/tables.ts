@@ -66,6 +66,7 @@ export function embeddingTable(
   view: EmbeddingView,
   table: EmbeddingTableName = "word_embeddings",
 ): tf.Tensor2D | null {
+  requireModel(model, "embeddingTable");
   const sharing = model.config.sharing;
   if (view === "delta") {
     if (sharing !== "gdes") return null;
