@@ -20,7 +20,7 @@ import {
   useBlas,
 } from "../lib/backend/mod.ts";
 import { blasCalls } from "../lib/backend/wasm_matmul.ts";
-import { blasStatus, loadBlas, openBlas } from "../lib/backend/blas.ts";
+import { blasStatus, loadBlas, openBlas, pinnedCoreType } from "../lib/backend/blas.ts";
 
 // Deterministic data without touching tfjs's RNG, so every backend sees the same numbers.
 function rng(seed: number): () => number {
@@ -538,4 +538,22 @@ Deno.test("tensor count stays flat across tidy'ed gradient steps on wasm", async
   assertEquals(backend.numDataIds(), dataIds);
   opt.dispose();
   tf.dispose([emb, w, ids]);
+});
+
+Deno.test("OpenBLAS kernels are chosen from the CPU's features, the same on every machine that has them", async () => {
+  const zen4 = "fma avx2 avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16 avx512vnni";
+  assertEquals(pinnedCoreType(new Set(zen4.split(" "))), "Cooperlake");
+  // AVX-512 without BF16 (Skylake-SP, Ice Lake) and AVX2 machines: Haswell's kernels; older ones: OpenBLAS's choice.
+  assertEquals(pinnedCoreType(new Set(zen4.replace(" avx512_bf16", "").split(" "))), "Haswell");
+  assertEquals(pinnedCoreType(new Set(["sse4_2", "avx", "fma", "avx2"])), "Haswell");
+  assertEquals(pinnedCoreType(new Set(["sse4_2", "avx"])), null);
+  if (loadBlas() == null || !loadBlas()!.version.startsWith("OpenBLAS")) return;
+  // The kernels OpenBLAS runs are the ones asked for, and the backend line names them.
+  const flags = (await Deno.readTextFile("/proc/cpuinfo")).split("\n").find((l) => l.startsWith("flags"))!;
+  const asked = Deno.env.get("RTDLAB_BLAS_CORETYPE") ??
+    pinnedCoreType(new Set(flags.split(":")[1].trim().split(/\s+/)));
+  if (asked && asked !== "auto") {
+    assert(loadBlas()!.version.includes(` ${asked} `), loadBlas()!.version);
+    assert(blasStatus().includes(`${asked} kernels`), blasStatus());
+  }
 });

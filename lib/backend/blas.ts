@@ -10,6 +10,9 @@
  * - `RTDLAB_BLAS`: `off` keeps XNNPACK; a path loads that library (it must export `cblas_sgemm`).
  * - `RTDLAB_BLAS_THREADS`: OpenBLAS threads (default: all cores). Tasks that run one process per core
  *   (demo, compare) give each child one thread.
+ * - `RTDLAB_BLAS_CORETYPE`: the OpenBLAS kernels to use (an `OPENBLAS_CORETYPE` name), or `auto` for
+ *   OpenBLAS's own choice. By default rtdlab picks them from the CPU's features ({@link pinnedCoreType}),
+ *   so that one seed gives the same run on every machine that can run the same kernels.
  *
  * @module
  */
@@ -100,11 +103,54 @@ function tryOpen(path: string): Blas | null {
   }
 }
 
+/** AVX-512 features OpenBLAS's Cooperlake kernels may use (Zen 4 and later, Cooper Lake, Sapphire Rapids). */
+const COOPERLAKE_FLAGS = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16"];
+
+/**
+ * The OpenBLAS kernels rtdlab asks for on a CPU with these `/proc/cpuinfo` flags, or null to leave the
+ * choice to OpenBLAS. OpenBLAS otherwise picks its kernels by CPU model (or by the environment's
+ * `OPENBLAS_CORETYPE`), and each kind sums a product in its own order, so one seed trained another run
+ * on another machine (the demo's ES discriminator: AUC 0.911 with Cooperlake's kernels, 0.918 with
+ * Haswell's, 0.909 with SkylakeX's). Cooperlake's where the CPU runs them (the machines the notebooks'
+ * readings were written on chose them), else Haswell's where it has AVX2 and FMA.
+ */
+export function pinnedCoreType(cpuFlags: ReadonlySet<string>): string | null {
+  if (COOPERLAKE_FLAGS.every((f) => cpuFlags.has(f))) return "Cooperlake";
+  if (cpuFlags.has("avx2") && cpuFlags.has("fma")) return "Haswell";
+  return null;
+}
+
+/** This CPU's feature flags (Linux's /proc/cpuinfo), or null where they cannot be read. */
+function cpuFlags(): Set<string> | null {
+  try {
+    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) => l.startsWith("flags"));
+    return line ? new Set(line.split(":")[1].trim().split(/\s+/)) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Sets `OPENBLAS_CORETYPE` for OpenBLAS to read when it loads (RTDLAB_BLAS_CORETYPE, or
+ * {@link pinnedCoreType}; `auto` leaves the environment as it is). Child processes inherit it.
+ */
+function pinCoreType(): void {
+  const asked = env("RTDLAB_BLAS_CORETYPE");
+  if (asked === "auto") return;
+  const flags = asked ? null : cpuFlags();
+  const core = asked ?? (flags ? pinnedCoreType(flags) : null);
+  if (!core) return;
+  try {
+    Deno.env.set("OPENBLAS_CORETYPE", core);
+  } catch { /* no --allow-env: OpenBLAS's own choice */ }
+}
+
 /**
  * Opens the BLAS library at `path` (a file or a name the dynamic loader resolves). Throws an error
  * naming the path and the loader's reason when it is missing or lacks `cblas_sgemm`.
  */
 export function openBlas(path: string): Blas {
+  pinCoreType();
   let lib;
   try {
     lib = Deno.dlopen(path, { ...SYMBOLS, ...OPENBLAS_SYMBOLS });
@@ -178,7 +224,11 @@ export function blasStatus(): string {
   const blas = loadBlas();
   if (blas == null) return `matmuls on XNNPACK (${why})`;
   const name = blas.version.split(" ").slice(0, 2).join(" ") || blas.path;
-  return `matmuls on ${name} (${blas.threads} thread${blas.threads === 1 ? "" : "s"})`;
+  // OpenBLAS's config string names the kernels it runs just before MAX_THREADS.
+  const core = blas.version.match(/ (\w+) MAX_THREADS/)?.[1];
+  return `matmuls on ${name}${core ? `, ${core} kernels` : ""} (${blas.threads} thread${
+    blas.threads === 1 ? "" : "s"
+  })`;
 }
 
 /**
