@@ -420,15 +420,8 @@ export function configFrom(name: string): RunConfig {
 /** Checks a config for values that cannot train; throws naming the first problem. */
 export function validateConfig(c: RunConfig): RunConfig {
   // A config built by spreading a preset (`{ ...preset("tiny"), stepz: 20 }`) or read from JSON is not
-  // type-checked when it runs: a misspelt key would silently keep the default.
-  for (const [k, v] of Object.entries(c)) {
-    if (!(k in BASE)) throw unknownKey(k);
-    const base = BASE[k as keyof RunConfig];
-    if (typeof base === "object" && base !== null && typeof v === "object" && v !== null) {
-      for (const sub of Object.keys(v)) if (!(sub in base)) throw unknownKey(`${k}.${sub}`);
-    }
-  }
-  // Nor are its values' types: `joint: "false"` would be true (a non-empty string), `dropout: "0.1"` a string.
+  // type-checked when it runs: a misspelt key would silently keep the default, and a value of another type
+  // be read otherwise (`joint: "false"` is true, a non-empty string; `dropout: "0.1"` stays a string).
   const checkType = (key: string, base: unknown, v: unknown) => {
     if (v === undefined || (base === null && v === null)) return; // a key run folders from before lack
     const want = base === null ? "number" : typeof base; // generatorLayers: a number, or null for the default
@@ -436,12 +429,14 @@ export function validateConfig(c: RunConfig): RunConfig {
     if (got !== want) throw new Error(`config ${key} must be a ${want}, got ${JSON.stringify(v)} (a ${got})`);
   };
   for (const [k, v] of Object.entries(c)) {
+    if (!(k in BASE)) throw unknownKey(k);
     const base = BASE[k as keyof RunConfig];
     if (typeof base === "object" && base !== null) {
       if (typeof v !== "object" || v === null) {
         throw new Error(`config ${k} must be an object, got ${JSON.stringify(v)}`);
       }
       for (const [sub, sv] of Object.entries(v)) {
+        if (!(sub in base)) throw unknownKey(`${k}.${sub}`);
         checkType(`${k}.${sub}`, (base as unknown as Record<string, unknown>)[sub], sv);
       }
     } else checkType(k, base, v);
