@@ -17,7 +17,7 @@ import { readHfModelFolder } from "../lib/model/hf_folder.ts";
 import { exportModels, loadCheckpoint } from "../lib/train/checkpoint.ts";
 import { loadInitWeights, readInitFolders } from "../lib/train/init_from.ts";
 import { batchTensors, Pretrainer, type TokenBatch } from "../lib/train/pretrain.ts";
-import { pretrain, readMetrics } from "../lib/train/run.ts";
+import { pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
 import { BatchSampler } from "../lib/train/batches.ts";
 import { prepareCorpus } from "../lib/text/dataset.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
@@ -351,9 +351,8 @@ Deno.test("continued pre-training from an exported pair reproduces the next loss
 
     // Both networks at the loaded weights equal the run's own step-6 checkpoint, bit for bit (GDES: the
     // discriminator reads E_G + E_Δ exactly as before the export merged them: E_Δ folded in once).
-    const runCfg = JSON.parse(Deno.readTextFileSync(join(runA, "config.json")));
-    delete runCfg.backend;
-    const c = new Pretrainer(validateConfig(runCfg), b.trainer.vocab);
+    const { config: runCfg } = savedRunConfig(JSON.parse(Deno.readTextFileSync(join(runA, "config.json"))));
+    const c = new Pretrainer(runCfg, b.trainer.vocab);
     await loadCheckpoint(join(runA, "checkpoints", "step-0000006"), c);
     const [lb, lc] = [await logits(b.trainer.model, batch), await logits(c.model, batch)];
     assertSameBits(lb.g, lc.g, `${sharing}: generator logits`);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
-import { initBackend } from "../lib/backend/mod.ts";
+import { describeBackend, initBackend } from "../lib/backend/mod.ts";
 import { applyOverrides, preset, type RunConfig, validateConfig } from "../lib/config.ts";
 import { pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
@@ -304,10 +304,19 @@ Deno.test("bad configuration is refused with a message that names the problem", 
   t.dispose();
   // A run folder's config.json holds the run's config and what the run added (backend, init_from): only
   // those two are not config keys (openRun and --resume read such files; an init-from run must open).
-  const saved = { ...microConfig("es"), backend: "wasm", init_from: { discriminator: "x" } };
+  const saved = {
+    ...microConfig("es"),
+    backend: "wasm",
+    backend_info: "wasm: tfjs-backend-wasm 4.22.0",
+    init_from: { discriminator: "x" },
+  };
   const { config: read, extras } = savedRunConfig(structuredClone(saved));
   assert.deepEqual(read, microConfig("es"));
-  assert.deepEqual(extras, { backend: "wasm", init_from: { discriminator: "x" } });
+  assert.deepEqual(extras, {
+    backend: "wasm",
+    backend_info: "wasm: tfjs-backend-wasm 4.22.0",
+    init_from: { discriminator: "x" },
+  });
   assert.throws(() => savedRunConfig({ ...saved, rtdWieght: 1 }), /unknown config key "rtdWieght"/);
   // A Pretrainer built by hand checks its config before any kernel sees it.
   const badHeads = applyOverrides(microConfig("es"), { "discriminator.numHeads": 3 });
@@ -518,4 +527,41 @@ Deno.test("an empty corpus folder is refused before anything is written", async 
   const c = validateConfig(applyOverrides(runConfig("es", 2), { corpus: empty }));
   await assert.rejects(() => pretrain({ config: c, outDir: out }), /empty corpus/);
   await assert.rejects(() => Deno.stat(out), Deno.errors.NotFound);
+});
+
+Deno.test("a run records the backend line it started with; a resume on other BLAS kernels says its steps differ", async () => {
+  const out = join(tempDir(), "run");
+  const a = await pretrain({ config: runConfig("gdes", 4), outDir: out, until: 2 });
+  a.trainer.dispose();
+  const configPath = join(out, "config.json");
+  const saved = JSON.parse(await Deno.readTextFile(configPath));
+  assert.equal(
+    saved.backend_info,
+    describeBackend().replace(/\s*\(\d+ threads?\)/g, "").replace(/, \d+ threads?/g, ""),
+  );
+  const resume = async () => {
+    const said: string[] = [];
+    const r = await pretrain({
+      config: runConfig("gdes", 4),
+      outDir: out,
+      resume: true,
+      until: 3,
+      onMessage: (m) => said.push(m),
+    });
+    r.trainer.dispose();
+    return said.filter((m) => m.startsWith("note: this run started with"));
+  };
+  // Only the thread counts differ: the same sums, no note.
+  const threads = describeBackend().replace(/\(\d+ threads?\)/, "(7 threads)");
+  await Deno.writeTextFile(configPath, JSON.stringify({ ...saved, backend_info: threads }));
+  assert.deepEqual(await resume(), []);
+  await Deno.writeTextFile(
+    configPath,
+    JSON.stringify({ ...saved, backend_info: "wasm: matmuls on OpenBLAS, Zen kernels" }),
+  );
+  const [note] = await resume();
+  assert.match(
+    note ?? "",
+    /started with "wasm: matmuls on OpenBLAS, Zen kernels"; continuing with .*not bit for bit/,
+  );
 });

@@ -50,11 +50,11 @@ function canonical(x: unknown): unknown {
 
 /**
  * Whether a run folder's config.json is the config the sweep wants: every key equal except
- * `vocabSize` (set from the tokenizer) and `backend` (recorded by the run).
+ * `vocabSize` (set from the tokenizer) and `backend`, `backend_info` (recorded by the run).
  */
 export function sameRunConfig(expected: RunConfig, saved: Record<string, unknown>): boolean {
   const strip = (c: Record<string, unknown>) => {
-    const { vocabSize: _v, backend: _b, ...rest } = c;
+    const { vocabSize: _v, backend: _b, backend_info: _i, ...rest } = c;
     return JSON.stringify(canonical(rest));
   };
   return strip(expected as unknown as Record<string, unknown>) === strip(saved);

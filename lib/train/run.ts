@@ -19,6 +19,7 @@
 import { join } from "node:path";
 import * as tf from "../tf.ts";
 import { isJoint, type RunConfig, validateConfig } from "../config.ts";
+import { describeBackend } from "../backend/mod.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { RunLock } from "../io/run_lock.ts";
 import { prepareCorpus } from "../text/dataset.ts";
@@ -244,18 +245,28 @@ export function prepareRunData(
   });
 }
 
+/** A backend line without its thread counts (threads split a product's rows, not its sums). */
+function kernelsOf(backendLine: string): string {
+  return backendLine.replace(/\s*\(\d+ threads?\)/g, "").replace(/, \d+ threads?/g, "");
+}
+
 /**
  * A run folder's config.json split into its validated {@link RunConfig} and what the run added beside it
- * (`backend`, and `init_from` for a run started from other weights).
+ * (`backend`; `backend_info`, the backend line it started with, which names the BLAS kernels; and
+ * `init_from` for a run started from other weights).
  */
 export function savedRunConfig(saved: Record<string, unknown>): {
   config: RunConfig;
   extras: Record<string, unknown>;
 } {
-  const { backend, init_from, ...rest } = saved;
+  const { backend, backend_info, init_from, ...rest } = saved;
   return {
     config: validateConfig(rest as unknown as RunConfig),
-    extras: { backend: backend ?? null, ...(init_from ? { init_from } : {}) },
+    extras: {
+      backend: backend ?? null,
+      ...(backend_info ? { backend_info } : {}),
+      ...(init_from ? { init_from } : {}),
+    },
   };
 }
 
@@ -317,6 +328,13 @@ async function pretrainLocked(
       say(
         `note: this run was trained on ${savedExtras.backend}; continuing it on ${opts.backend} (the steps ` +
           `from here are not bit for bit those ${savedExtras.backend} would take)`,
+      );
+    } else if (
+      savedExtras.backend_info && kernelsOf(String(savedExtras.backend_info)) !== kernelsOf(describeBackend())
+    ) {
+      say(
+        `note: this run started with "${savedExtras.backend_info}"; continuing with "${describeBackend()}" ` +
+          `(other kernels sum in another order: the steps from here are not bit for bit the first machine's)`,
       );
     }
     if (opts.steps !== undefined && opts.steps !== config.steps) {
@@ -432,7 +450,12 @@ async function pretrainLocked(
         init_from: { discriminator: init.discriminator?.dir ?? null, generator: init.generator?.dir ?? null },
       }
       : {};
-    await writeJsonAtomic(configPath, { ...config, backend: opts.backend ?? null, ...initFrom });
+    await writeJsonAtomic(configPath, {
+      ...config,
+      backend: opts.backend ?? null,
+      backend_info: kernelsOf(describeBackend()), // without thread counts, which do not change the sums
+      ...initFrom,
+    });
     undo.start = undefined; // the run exists from here on
   }
   // Probes (lib/probes): tug-of-war on the step's own gradients + average cosines over the top-1000 tokens.
