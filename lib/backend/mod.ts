@@ -37,7 +37,9 @@ export const BACKENDS: readonly BackendName[] = ["wasm", "cpu", "webgpu", "tenso
 
 /** What initBackend started: the tfjs backend name and a one-line description. */
 export interface BackendInfo {
+  /** The tfjs backend name ("cpu", "wasm", "webgpu", "cuda"). */
   name: string;
+  /** One line for logs: engine, threads, BLAS kernels or device. */
   info: string;
 }
 

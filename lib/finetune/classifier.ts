@@ -162,7 +162,9 @@ function encoderFrom(runDir: string, folder: HfModelFolder, source: EncoderSourc
 
 /** Forward options of the classifier. */
 export interface ClassifierForward {
+  /** Training mode: dropout on. */
   training: boolean;
+  /** Dropout seeds come from here (required when training). */
   rng?: Rng;
 }
 

@@ -14,16 +14,23 @@ import { meanStd } from "./metrics.ts";
 export interface ComparisonEntry {
   /** Row of the table: a sharing mode, or "scratch" (no pre-training). */
   mode: string;
+  /** Seed of the pre-training run the encoder came from. */
   pretrainSeed: number;
+  /** Task name. */
   task: string;
+  /** Seed of the fine-tune (head init, example order, dropout). */
   finetuneSeed: number;
+  /** The job's metrics.json. */
   metrics: FinetuneMetricsFile;
 }
 
 /** Mean ± std of one cell. */
 export interface Cell {
+  /** Mean over the scores. */
   mean: number;
+  /** Sample standard deviation (0 for one score). */
   std: number;
+  /** Number of scores. */
   n: number;
   /** The individual scores (pre-training seed, fine-tuning seed, value). */
   values: { pretrainSeed: number; finetuneSeed: number; value: number }[];
@@ -33,7 +40,9 @@ export interface Cell {
 
 /** The aggregated table. */
 export interface ComparisonSummary {
+  /** Rows, in table order. */
   modes: string[];
+  /** Columns, in table order. */
   tasks: string[];
   /** Metric reported per task (its selection metric). */
   metricOf: Record<string, string>;
@@ -137,8 +146,11 @@ export function comparisonTable(s: ComparisonSummary, split: "test" | "dev" = "t
 
 /** Paired difference of two rows of a comparison on one task (or the average over tasks). */
 export interface PairedDifference {
+  /** First row (mode). */
   a: string;
+  /** Second row (mode). */
   b: string;
+  /** The task, or "average" over tasks. */
   task: string;
   /** Mean of (a − b) over the (pre-training seed, fine-tuning seed) pairs both rows have. */
   mean: number;

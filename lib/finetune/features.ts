@@ -13,8 +13,11 @@ import type { Example } from "../tasks/types.ts";
 
 /** One tokenized example. */
 export interface Feature {
+  /** Token ids: [CLS] a [SEP] (b [SEP]), truncated to the maximum length. */
   ids: Int32Array;
+  /** Token type ids (0 for the first segment, 1 for the second). */
   typeIds: Int32Array;
+  /** Class index. */
   label: number;
 }
 
@@ -53,9 +56,13 @@ export function encodeExamples(
 
 /** Encoder inputs plus labels for a batch of features. */
 export interface FeatureBatch {
+  /** Ids, token types and attention mask, [batch, length], padded. */
   inputs: EncoderInputs;
+  /** Class indices, [batch]. */
   labels: tf.Tensor1D;
+  /** Examples in the batch. */
   batch: number;
+  /** Padded sequence length. */
   length: number;
 }
 

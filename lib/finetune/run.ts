@@ -53,28 +53,47 @@ export interface RunFinetuneOptions {
 
 /** Contents of metrics.json. */
 export interface FinetuneMetricsFile {
+  /** File format tag. */
   format: "rtdlab-finetune-1";
+  /** Task name (a packaged task or a CSV path). */
   task: string;
+  /** One line on the task and where its data came from. */
   task_description: string;
+  /** Class names, by class index. */
   labels: string[];
+  /** The metric that chose the kept evaluation. */
   metric: string;
+  /** Fine-tuning seed. */
   seed: number;
+  /** The pre-training run fine-tuned (its exported discriminator). */
   run_dir: string;
   /** Where the encoder's sizes (and, unless `source` is "scratch", its weights) came from. */
   model_dir: string;
+  /** Which weights the encoder started from. */
   source: EncoderSource;
   /** The embedding sharing the encoder was pre-trained with; null for "scratch" (never pre-trained). */
   sharing: string | null;
+  /** Examples per split (after caps). */
   sizes: { train: number; dev: number; test: number };
+  /** How the splits were made (seed, fractions, caps). */
   split: TaskData["split"];
+  /** The hyper-parameters used. */
   hyper: FinetuneHyperparams;
+  /** Step and epoch of the kept (best-dev) evaluation. */
   best: { step: number; epoch: number };
+  /** Dev metrics of the kept weights. */
   dev: ClassificationMetrics;
+  /** Test metrics of the kept weights. */
   test: ClassificationMetrics;
+  /** Every dev evaluation, in order. */
   history: EvalRecord[];
+  /** Optimiser steps taken. */
   steps: number;
+  /** True when patience ran out before the last epoch. */
   stopped_early: boolean;
+  /** Training examples cut to the maximum length. */
   truncated_train_examples: number;
+  /** Wall-clock seconds spent training and evaluating. */
   seconds: FinetuneResult["seconds"];
   /**
    * Degenerate fine-tunes: the share of the most predicted class on dev and test, and whether either
@@ -86,6 +105,7 @@ export interface FinetuneMetricsFile {
    * dev and test: the floor a fine-tune must clear to have learned anything. Absent in older files.
    */
   constant?: { dev: ClassificationMetrics; test: ClassificationMetrics };
+  /** ISO time the job finished. */
   finished_at: string;
 }
 

@@ -67,12 +67,17 @@ export const DEFAULT_HYPERPARAMS: FinetuneHyperparams = {
 
 /** One dev evaluation during training. */
 export interface EvalRecord {
+  /** Optimiser steps taken when evaluated. */
   step: number;
+  /** Epoch (1-based) the step is in. */
   epoch: number;
   /** Mean training loss since the previous evaluation. */
   train_loss: number;
+  /** Dev metrics at this step. */
   dev: ClassificationMetrics;
+  /** Learning rate of the last step. */
   lr: number;
+  /** Seconds since the fine-tune started. */
   elapsed_s: number;
 }
 
@@ -80,7 +85,9 @@ export interface EvalRecord {
 export interface Prediction {
   /** Index of the example in its split. */
   index: number;
+  /** Gold class index. */
   label: number;
+  /** Predicted class index (argmax of probs). */
   pred: number;
   /** Class probabilities. */
   probs: number[];
@@ -88,12 +95,19 @@ export interface Prediction {
 
 /** Progress of a fine-tuning run. */
 export interface FinetuneProgress {
+  /** Optimiser steps taken. */
   step: number;
+  /** Steps the schedule plans. */
   totalSteps: number;
+  /** Current epoch (1-based). */
   epoch: number;
+  /** Training loss of the last step. */
   loss: number;
+  /** Best dev score so far (null before the first evaluation). */
   bestDev: number | null;
+  /** Training throughput. */
   examplesPerSecond: number;
+  /** Estimated seconds left. */
   etaSeconds: number;
 }
 
@@ -113,6 +127,7 @@ export interface FinetuneOptions {
 
 /** What {@link finetune} returns. */
 export interface FinetuneResult {
+  /** The hyper-parameters used (defaults filled in). */
   hyper: FinetuneHyperparams;
   /** Metric that chose the best evaluation. */
   metric: MetricName;
@@ -124,12 +139,17 @@ export interface FinetuneResult {
   test: ClassificationMetrics;
   /** Dev metrics of the kept weights (= best.dev). */
   dev: ClassificationMetrics;
+  /** Dev predictions of the kept weights. */
   devPredictions: Prediction[];
+  /** Test predictions of the kept weights. */
   testPredictions: Prediction[];
+  /** Optimiser steps taken. */
   steps: number;
+  /** True when patience ran out before the last epoch. */
   stoppedEarly: boolean;
   /** Training examples truncated to maxLength. */
   truncated: number;
+  /** Wall-clock seconds spent training and evaluating. */
   seconds: { train: number; eval: number };
 }
 

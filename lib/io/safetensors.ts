@@ -38,8 +38,11 @@ export type SafeDtype =
 
 /** One tensor as host data. */
 export interface HostTensor {
+  /** Element type as safetensors names it. */
   dtype: "F32" | "I32";
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Elements in row-major order. */
   data: Float32Array | Int32Array;
 }
 

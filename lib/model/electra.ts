@@ -40,27 +40,37 @@ export type { Role };
 
 /** The embedding tables a network reads, as tensors (for GDES, E_D is computed from E_G and E_Δ). */
 export interface EmbeddingTables {
+  /** Token table [V, E]. */
   word: tf.Tensor2D;
+  /** Absolute position table [P, E]. */
   position: tf.Tensor2D;
+  /** Token type (segment) table [T, E]. */
   tokenType: tf.Tensor2D;
+  /** Embedding LayerNorm gain [E]. */
   layerNormWeight: tf.Tensor1D;
+  /** Embedding LayerNorm bias [E]. */
   layerNormBias: tf.Tensor1D;
 }
 
 /** Inputs of one forward pass (int32 ids [B, L]; attention mask 1 = token, 0 = padding). */
 export interface EncoderInputs {
+  /** Token ids [B, L] (int32). */
   inputIds: tf.Tensor2D;
+  /** Token type ids [B, L] (int32). */
   tokenTypeIds: tf.Tensor2D;
+  /** Attention mask [B, L]: 1 = token, 0 = padding. */
   attentionMask: tf.Tensor2D;
 }
 
 /** Options of one forward pass. */
 export interface ForwardOptions {
+  /** Training mode: dropout on. */
   training: boolean;
   /** Dropout seeds come from here. */
   rng?: Rng;
   /** Collect hook-point activations here (caller disposes them). */
   capture?: Map<string, tf.Tensor>;
+  /** Which hook points to capture (default: all). */
   captureFilter?: (name: string) => boolean;
   /** Replace the word table this network reads (the probes use this to measure would-be gradients). */
   wordTableOverride?: tf.Tensor2D;

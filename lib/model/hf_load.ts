@@ -35,7 +35,9 @@ export interface StateDict {
 
 /** The folders a model loads from: a discriminator (ElectraForPreTraining) and/or a generator (masked LM). */
 export interface StateDicts {
+  /** ElectraForPreTraining (or DeBERTa) weights. */
   discriminator?: StateDict;
+  /** Masked-LM generator weights. */
   generator?: StateDict;
 }
 

@@ -32,8 +32,11 @@ export type ModelOptions = ElectraModelOptions & DebertaModelOptions;
  * Implemented by {@link ElectraModel} and, when `config.backbone` is "deberta", {@link DebertaModel}.
  */
 export interface RtdModel {
+  /** Every variable, by HuggingFace-style name. */
   readonly params: ParameterStore;
+  /** The run configuration the model was built from. */
   readonly config: RunConfig;
+  /** The generator's encoder sizes (a fraction of the discriminator's). */
   readonly generatorSize: EncoderSize;
   /** True when built with `{ encoderOnly: true }` (see {@link ModelOptions}). */
   readonly encoderOnly: boolean;

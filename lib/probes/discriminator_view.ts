@@ -18,7 +18,9 @@ import { requireModel } from "./tables.ts";
 export interface ViewTokenizer {
   idToToken(id: number): string;
   isSpecial(id: number): boolean;
+  /** Number of ids. */
   readonly vocabSize: number;
+  /** Ids of [PAD] and [MASK]. */
   readonly specialIds: { pad: number; mask: number };
   encodePair(a: string, b?: string): { ids: number[]; tokenTypeIds: number[] };
 }
@@ -29,12 +31,15 @@ export interface DiscriminatorViewRow {
   position: number;
   /** Original token id / text. */
   originalId: number;
+  /** The original token's text (null without a tokenizer). */
   original: string | null;
   /** What the generator read at this position ([MASK] where masked). */
   inputId: number;
+  /** The generator input's text (null without a tokenizer). */
   input: string | null;
   /** What the discriminator read: the generator's sample at selected positions, else the original. */
   sampleId: number;
+  /** The discriminator input's text (null without a tokenizer). */
   sample: string | null;
   /** Whether the position was selected for masking. */
   selected: boolean;

@@ -111,15 +111,21 @@ export async function embeddingSimilarity(
 
 /** One neighbour of a query token. */
 export interface Neighbour {
+  /** Token id. */
   id: number;
+  /** Token text, when a tokenizer was given. */
   token?: string;
+  /** Cosine similarity to the query. */
   cos: number;
 }
 
 /** A query token and its nearest neighbours, most similar first. */
 export interface NeighbourList {
+  /** Query token id. */
   id: number;
+  /** Query token text, when a tokenizer was given. */
   token?: string;
+  /** Nearest tokens by cosine, most similar first (the query itself left out). */
   neighbours: Neighbour[];
 }
 
@@ -178,7 +184,9 @@ export async function nearestNeighbours(
 
 /** Change of a table from a snapshot: ‖E − E0‖_F and ‖E − E0‖_F / ‖E0‖_F (null when E0 = 0, e.g. E_Δ's start). */
 export interface Drift {
+  /** ‖E − E0‖_F. */
   absolute: number;
+  /** ‖E − E0‖_F / ‖E0‖_F; null when E0 = 0. */
   relative: number | null;
 }
 

@@ -20,7 +20,9 @@ const PROBE_STREAM = 7;
 
 /** A mean over batches with its standard error (null with fewer than two batches). */
 export interface MeanSe {
+  /** Mean over batches. */
   mean: number;
+  /** Standard error of the mean (null with fewer than two batches). */
   se: number | null;
   /** Batches with a value. */
   n: number;
@@ -70,9 +72,13 @@ export interface RunProbe {
   heldOut: boolean;
   /** Sequences probed, in `batches` batches of up to `batchSize` (the last may be smaller). */
   sequences: number;
+  /** Number of batches probed. */
   batches: number;
+  /** Sequences per batch (the last may be smaller). */
   batchSize: number;
+  /** Seed of the masking, sampling and dropout draws. */
   seed: number;
+  /** Whether the run's dropout was on while probing. */
   dropout: boolean;
   /** The run's sampling temperature: the gradients' replacements are drawn at it (D's score is at T = 1). */
   samplingTemperature: number;

@@ -149,7 +149,9 @@ export async function isCompleteRun(dir: string, opts: CompleteRunOptions = {}):
 
 /** One run for {@link trainRuns}: its folder and the `deno task pretrain` flags (without `--out`). */
 export interface RunSpec {
+  /** The run folder (`--out`). */
   out: string;
+  /** `deno task pretrain` flags, without `--out`. */
   args: string[];
 }
 

@@ -105,6 +105,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** A model folder's tokenizer and the file it came from. */
 export interface HfTokenizer {
+  /** The tokenizer read from the folder. */
   tokenizer: WordPieceTokenizer;
   /** `DIR/tokenizer.json` or `DIR/vocab.txt`. */
   path: string;

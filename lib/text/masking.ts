@@ -46,7 +46,9 @@ export interface MaskedBatch {
 
 /** Special-token facts the masker needs. */
 export interface MaskingVocab {
+  /** Id of [MASK]. */
   maskId: number;
+  /** Number of ids (random replacements are drawn below it). */
   vocabSize: number;
   /** True for [CLS], [SEP], [PAD], [UNK], [MASK] and any other special id: never selected, never drawn at random. */
   isSpecial: (id: number) => boolean;

@@ -28,13 +28,21 @@ import { writeHfTokenizerFiles } from "../text/hf_files.ts";
 
 /** Contents of state.json. */
 export interface CheckpointState {
+  /** File format tag. */
   format: "rtdlab-checkpoint-1";
+  /** Training steps taken. */
   step: number;
+  /** The run's seed. */
   seed: number;
+  /** How the next step's random draws are derived: from (seed, step), so resume needs no RNG state. */
   rng: { scheme: "per-step-derived"; seed: number; nextStep: number };
+  /** Vocabulary size the weights were built for (checked on resume). */
   vocabSize: number;
+  /** Embedding sharing mode (checked on resume). */
   sharing: string;
+  /** AdamW step counts per optimiser ("generator", "discriminator" or "joint"). */
   optimizerSteps: Record<string, number>;
+  /** ISO time the checkpoint was written. */
   savedAt: string;
   /** Training seconds up to this step, over every session of the run (absent in older checkpoints). */
   elapsedSeconds?: number;

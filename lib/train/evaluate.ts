@@ -124,14 +124,19 @@ export interface EvaluateOptions {
 
 /** What {@link evaluateRtd} measured, pooled over every batch. RTD fields are null for the MLM baseline. */
 export interface RtdEvaluation {
+  /** Sampling temperature of the generator's replacements. */
   temperature: number;
+  /** Seed of the masking and sampling draws. */
   seed: number;
   /** Sequences (rows with at least one non-padding token), non-padding tokens and selected (masked) positions evaluated. */
   sequences: number;
+  /** Non-padding tokens evaluated. */
   tokens: number;
+  /** Positions selected for masking. */
   selected: number;
   /** Generator: mean cross-entropy at the selected positions, and the share of samples equal to the original. */
   lossMlm: number;
+  /** Share of the generator's samples equal to the original. */
   genAcc: number | null;
   /** Fraction of non-padding tokens whose sample differs from the original. */
   replacedFrac: number | null;
@@ -150,9 +155,11 @@ export interface RtdEvaluation {
    * {@link MIN_BOOTSTRAP_SEQUENCES} scored sequences.
    */
   discAucSe?: number | null;
+  /** Bootstrap standard error of `rtdGain` (see `discAucSe`). */
   rtdGainSe?: number | null;
   /** D's accuracy at threshold 0.5, and its recall on replaced tokens. */
   discAcc: number | null;
+  /** D's recall on replaced tokens at threshold 0.5. */
   discRecall: number | null;
 }
 

@@ -33,7 +33,9 @@ export interface InitFrom {
 
 /** The model folders a run starts from, read. */
 export interface InitFolders {
+  /** The folder the discriminator starts from. */
   discriminator?: HfModelFolder;
+  /** The folder the generator starts from. */
   generator?: HfModelFolder;
 }
 

@@ -17,9 +17,13 @@ import { FUSED, fusedKernelsActive } from "../backend/fused_kernels.ts";
 
 /** Optimiser hyper-parameters. */
 export interface AdamWConfig {
+  /** First-moment decay (0.9). */
   beta1: number;
+  /** Second-moment decay (0.999). */
   beta2: number;
+  /** Added to √v (1e-6, as ELECTRA). */
   epsilon: number;
+  /** Decoupled weight decay (0.01); not applied to biases and LayerNorm. */
   weightDecay: number;
   /** Global-norm clip threshold (0 = no clipping). */
   clipNorm: number;

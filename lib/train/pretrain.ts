@@ -45,21 +45,29 @@ import { rocAuc, rtdSkill } from "./rtd_metrics.ts";
 
 /** A batch of packed sequences: ids and token types, [batch, length] flat; padding is `padId`. */
 export interface TokenBatch {
+  /** Token ids, [batch × length] row-major. */
   inputIds: Int32Array;
+  /** Token type ids, same layout. */
   tokenTypeIds: Int32Array;
+  /** Sequences. */
   batch: number;
+  /** Tokens per sequence (padded). */
   length: number;
 }
 
 /** What the trainer needs to know about the vocabulary. */
 export interface PretrainVocab extends MaskingVocab {
+  /** Id of [PAD]: positions holding it are never selected nor scored. */
   padId: number;
 }
 
 /** Numbers from one step (losses unscaled; `lossRtd` etc. are null for the MLM baseline). */
 export interface StepMetrics {
+  /** Optimiser steps taken (this step included). */
   step: number;
+  /** G's MLM cross-entropy at the selected positions (nats). */
   lossMlm: number;
+  /** D's RTD binary cross-entropy per non-padding token (nats), before λ. */
   lossRtd: number | null;
   /** Discriminator accuracy over non-padding tokens (threshold 0.5). */
   discAcc: number | null;
@@ -75,8 +83,11 @@ export interface StepMetrics {
   replacedFrac: number | null;
   /** Fraction of selected positions where the generator's sample equals the original. */
   genAcc: number | null;
+  /** The learning rate this step used. */
   lr: number;
+  /** Global norm of G's gradient before clipping. */
   gradNormGenerator: number;
+  /** Global norm of D's gradient before clipping; null for joint updates. */
   gradNormDiscriminator: number | null;
   /** Non-padding tokens in the batch. */
   tokens: number;
@@ -84,7 +95,9 @@ export interface StepMetrics {
 
 /** Both gradient sets of a step, before the optimiser consumes them (for probes). Disposed after the callback. */
 export interface StepGradients {
+  /** Gradients of L_MLM (ES: of the joint loss), by variable name. */
   generator: Map<string, tf.Tensor>;
+  /** Gradients of λ·L_RTD, by variable name; null for joint updates (ES, MLM). */
   discriminator: Map<string, tf.Tensor> | null;
 }
 

@@ -83,6 +83,7 @@ export interface MetricsRecord {
   elapsed_s: number;
   /** Live tensors and their bytes (tf.memory()): flat after warm-up, or the run leaks. */
   tensors?: number;
+  /** MiB of live tensors (tf.memory().numBytes). */
   mem_mib?: number;
   /** Device memory the backend holds (GPU backends): cuda's caching allocator reservation. */
   device_mib?: number;
@@ -91,11 +92,17 @@ export interface MetricsRecord {
 
 /** Progress of a running job, for bars and notebooks. */
 export interface Progress {
+  /** Steps taken. */
   step: number;
+  /** Steps the run will take. */
   totalSteps: number;
+  /** The last step's numbers. */
   metrics: StepMetrics;
+  /** Recent throughput. */
   tokensPerSecond: number;
+  /** Training seconds so far, across resumes. */
   elapsedSeconds: number;
+  /** Estimated seconds left. */
   etaSeconds: number;
 }
 
