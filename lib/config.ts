@@ -379,7 +379,16 @@ export function applyOverrides(base: RunConfig, overrides: Record<string, unknow
       for (const [k, v] of Object.entries(value)) set([...path, k], v);
     } else obj[last] = coerce(path.join("."), value, obj[last]);
   };
-  for (const [k, v] of Object.entries(overrides)) set(k.split("."), v);
+  for (const [k, v] of Object.entries(overrides)) {
+    // Setting it would relabel the run without changing it: the preset is the starting point, not a knob.
+    if (k === "preset") {
+      throw new Error(
+        `"preset" cannot be set: it names the preset a config starts from; use --config NAME ` +
+          `(or "preset": "NAME" in a --config JSON file)`,
+      );
+    }
+    set(k.split("."), v);
+  }
   return c;
 }
 
@@ -404,17 +413,24 @@ export function preset(name: string): RunConfig {
 }
 
 /**
- * The config `--config` names: a preset, or a `.json` file of keys over `tiny`'s (errors name the file).
+ * The config `--config` names: a preset, or a `.json` file of keys over a preset's — its `"preset"` key's,
+ * else `tiny`'s (errors name the file).
  */
 export function configFrom(name: string): RunConfig {
   if (!name.endsWith(".json")) return preset(name);
-  let overrides: Record<string, unknown>;
   try {
-    overrides = JSON.parse(Deno.readTextFileSync(name));
+    const overrides = JSON.parse(Deno.readTextFileSync(name));
+    if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
+      throw new Error("not a JSON object of config keys");
+    }
+    const { preset: base = "tiny", ...rest } = overrides as Record<string, unknown>;
+    if (typeof base !== "string") {
+      throw new Error(`"preset" must be a preset's name, not ${JSON.stringify(base)}`);
+    }
+    return applyOverrides(preset(base), rest);
   } catch (e) {
     throw new Error(`--config ${name}: ${(e as Error).message}`);
   }
-  return applyOverrides(preset("tiny"), overrides);
 }
 
 /** Checks a config for values that cannot train; throws naming the first problem. */

@@ -26,7 +26,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
 import { latestCheckpoint } from "../lib/train/checkpoint.ts";
 import { removeRunFolder } from "../lib/io/run_lock.ts";
-import { finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
+import { earlierResult, finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
 import { constantBaseline } from "../lib/finetune/metrics.ts";
 import {
   COMPARE_HELP,
@@ -38,7 +38,7 @@ import { type ComparisonEntry, comparisonTable, summarizeComparison } from "../l
 import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
-import { runWithProgress } from "../lib/util/subprocess.ts";
+import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
 import { baseRate } from "../lib/report/demo.ts";
 import { formatAgainst, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
@@ -216,7 +216,8 @@ function finetuneJob(row: string, dir: string, dep: Job, t: TaskPlan, fs: number
       plan.backend,
       "--progress-jsonl",
     ],
-    isDone: () => exists(join(out, "metrics.json")),
+    // An interrupted fine-tune's result is re-run; a damaged one fails its job by name (runFinetune).
+    isDone: async () => (await earlierResult(join(out, "metrics.json"))) === "finished",
     deps: [dep],
     status: "queued",
     step: 0,
@@ -297,6 +298,7 @@ if (!reportOnly) {
 }
 
 // ---- scheduler ----
+forwardTermination(); // `kill` stops the runs too (they checkpoint), not only this process
 const logDir = join(root, "logs");
 await Deno.mkdir(logDir, { recursive: true });
 let wake: () => void = () => {};
@@ -408,19 +410,30 @@ for (const r of rows) {
   for (const t of plan.tasks) {
     for (const fs of plan.finetuneSeeds) {
       const p = join(finetuneDir(r.dir, t.task, fs, r.scratch ? "scratch" : undefined), "metrics.json");
-      try {
-        const metrics = JSON.parse(await Deno.readTextFile(p)) as FinetuneMetricsFile;
-        entries.push({
-          mode: r.mode,
-          pretrainSeed: r.seed,
-          task: taskSlug(t.task),
-          finetuneSeed: fs,
-          metrics,
-        });
-        if (!predictionsOf.has(taskSlug(t.task))) {
-          predictionsOf.set(taskSlug(t.task), join(dirname(p), "predictions.jsonl"));
-        }
-      } catch { /* not finished */ }
+      const earlier = await earlierResult(p);
+      if (earlier === "none") continue; // not run (yet)
+      if (earlier !== "finished") {
+        // Left out of the table by name, never silently: the job re-runs (interrupted) or failed (damaged).
+        console.error(
+          `left out of the results: ${p} ${
+            earlier === "interrupted"
+              ? "is an interrupted fine-tune's"
+              : `cannot be read (${earlier.unreadable})`
+          }`,
+        );
+        continue;
+      }
+      const metrics = JSON.parse(await Deno.readTextFile(p)) as FinetuneMetricsFile;
+      entries.push({
+        mode: r.mode,
+        pretrainSeed: r.seed,
+        task: taskSlug(t.task),
+        finetuneSeed: fs,
+        metrics,
+      });
+      if (!predictionsOf.has(taskSlug(t.task))) {
+        predictionsOf.set(taskSlug(t.task), join(dirname(p), "predictions.jsonl"));
+      }
     }
   }
 }

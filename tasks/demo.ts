@@ -34,7 +34,7 @@ import { blasEnvFor, loadBlas } from "../lib/backend/blas.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { defaultCacheDir } from "../lib/text/dataset.ts";
 import { etaSeconds, measureStepSeconds } from "../lib/train/estimate.ts";
-import { runWithProgress } from "../lib/util/subprocess.ts";
+import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
 import { intOption, parseCliArgs } from "../lib/util/cli.ts";
 import { freshSentences, isSyntheticName } from "../lib/text/synthetic.ts";
 
@@ -190,7 +190,19 @@ export function parseDemoArgs(argv: string[]) {
   }
   if (!(Number(values.lr) > 0)) throw new Error(`--lr needs a positive number, got "${values.lr}"`);
   preset(values.config); // an unknown name fails here, listing the known ones
+  demoModes(values.modes!);
   return values;
+}
+
+/** The `--modes` list: known modes, at least one, none twice (two runs of one mode would share a folder). */
+export function demoModes(list: string): string[] {
+  const modes = list.split(",").map((m) => m.trim()).filter(Boolean);
+  if (modes.length === 0) throw new Error(`--modes needs at least one of ${MODES.join(", ")}`);
+  const unknown = modes.find((m) => !(MODES as readonly string[]).includes(m));
+  if (unknown) throw new Error(`unknown mode "${unknown}" in --modes (valid: ${MODES.join(", ")})`);
+  const repeated = modes.find((m, i) => modes.indexOf(m) !== i);
+  if (repeated) throw new Error(`--modes: "${repeated}" is repeated`);
+  return modes;
 }
 
 if (import.meta.main) {
@@ -206,13 +218,7 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   const steps = Number(values.steps), seed = Number(values.seed);
-  const modes = values.modes!.split(",").map((m) => m.trim()).filter(Boolean);
-  for (const m of modes) {
-    if (!(MODES as readonly string[]).includes(m)) {
-      console.error(`error: unknown mode "${m}" in --modes (valid: ${MODES.join(", ")})`);
-      Deno.exit(2);
-    }
-  }
+  const modes = demoModes(values.modes!);
   let overrides: Record<string, string>;
   try {
     overrides = demoOverrides({
@@ -296,6 +302,7 @@ if (import.meta.main) {
     return m.length > 0 && m[m.length - 1].step === job.total && exported;
   };
 
+  forwardTermination(); // `kill` stops the runs too (they checkpoint), not only this process
   const run = async (job: Job): Promise<void> => {
     const same = !values.fresh && await sameSettings(job.dir, values.config!, overrides, steps, seed);
     if (same && await finishedAlready(job)) {

@@ -18,6 +18,7 @@ import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
@@ -198,9 +199,11 @@ if (import.meta.main) {
     const backend = await initBackend(cli.backend);
     if (!cli.progressJsonl) console.error(`backend: ${backend.info}`);
     const abort = new AbortController();
-    Deno.addSignalListener("SIGINT", () => {
-      if (abort.signal.aborted) Deno.exit(130);
-      console.error("\ninterrupted: testing the best weights so far (Ctrl-C again to quit now)");
+    const stop = onStopSignal((signal) => {
+      console.error(
+        `\n${signal === "SIGINT" ? "interrupted" : "terminated"}: testing the best weights so far ` +
+          `(${signal === "SIGINT" ? "Ctrl-C" : "the signal"} again to quit now)`,
+      );
       abort.abort();
     });
     let bar: ProgressBar | undefined;
@@ -290,7 +293,9 @@ if (import.meta.main) {
         `  selection metric: ${m.metric}; wall time ${formatDuration((performance.now() - t0) / 1000)}`,
       );
     }
-    Deno.exit(0);
+    // An interrupted fine-tune wrote what it had (marked "interrupted"), but it is not a finished one.
+    const by = stop.stoppedBy();
+    Deno.exit(by && m.interrupted ? SIGNAL_EXIT[by] : 0);
   } catch (e) {
     console.error(`\nerror: ${(e as Error).message}`);
     Deno.exit(1);

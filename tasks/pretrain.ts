@@ -24,12 +24,13 @@ import {
   tailSe,
 } from "../lib/train/rtd_metrics.ts";
 import { intOption, parseCliArgs, taskCommand } from "../lib/util/cli.ts";
+import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
 
   --config NAME|FILE   preset (${
   Object.keys(PRESETS).join(", ")
-}) or a JSON file of overrides on "tiny"  [tiny]
+}) or a JSON file of overrides on "tiny" (or on its "preset" key's)  [tiny]
   --sharing MODE       ${SHARING_MODES.join(" | ")}: embedding sharing, or the MLM-only baseline  [es]
   --joint              train NES/GDES with one joint loss instead of decoupled G then D steps
   --steps N            length of the run (the LR schedule decays to 0 there)  [the preset's: ${
@@ -181,9 +182,13 @@ if (import.meta.main) {
     const backend = await initBackend(cli.backend);
     console.error(`backend: ${backend.info}`);
     const abort = new AbortController();
-    Deno.addSignalListener("SIGINT", () => {
-      if (abort.signal.aborted) Deno.exit(130);
-      console.error("\ninterrupted: finishing the step and writing a checkpoint (Ctrl-C again to quit now)");
+    const stop = onStopSignal((signal) => {
+      console.error(
+        `\n${
+          signal === "SIGINT" ? "interrupted" : "terminated"
+        }: finishing the step and writing a checkpoint ` +
+          `(${signal === "SIGINT" ? "Ctrl-C" : "the signal"} again to quit now)`,
+      );
       abort.abort();
     });
     let bar: ProgressBar | undefined;
@@ -275,7 +280,9 @@ if (import.meta.main) {
     );
     console.log(`  curves and summary: ${taskCommand(`report ${result.outDir}`)}`);
     result.trainer.dispose();
-    Deno.exit(0);
+    // An interrupted run is unfinished (no export/): `pretrain … && finetune …` must not go on.
+    const by = stop.stoppedBy();
+    Deno.exit(by && result.stoppedEarly ? SIGNAL_EXIT[by] : 0);
   } catch (e) {
     console.error(`\nerror: ${(e as Error).message}`);
     Deno.exit(1);

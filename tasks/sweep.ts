@@ -34,7 +34,7 @@ import { EVAL_FILE, type PointState, pointState } from "../lib/sweep/runs.ts";
 import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
 import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
-import { runWithProgress } from "../lib/util/subprocess.ts";
+import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
 
 const CORES = Math.max(1, navigator.hardwareConcurrency ?? 2);
 
@@ -302,6 +302,8 @@ if (import.meta.main) {
         "\ninterrupted: the running points checkpoint and stop; results follow (Ctrl-C again to quit now)",
       );
     });
+    // `kill` as Ctrl-C: the running points get the signal too, and the results follow.
+    forwardTermination(() => (stopping = true));
     const logDir = join(root, "logs");
     const pretrainScript = new URL("./pretrain.ts", import.meta.url).pathname;
     const evaluateScript = new URL("./evaluate.ts", import.meta.url).pathname;

@@ -60,6 +60,28 @@ Deno.test("pretrain CLI: unknown options, configs, keys and modes are named in t
   assert.throws(() => parseCli(["--set", "seqLength=1024"]), /longer than the position table/);
 });
 
+Deno.test('pretrain CLI: the preset is chosen by --config (or a JSON file\'s "preset"), never relabelled by --set', () => {
+  // --set preset=… would name the run electra-small while training tiny.
+  assert.throws(() => parseCli(["--set", "preset=electra-small"]), /"preset" cannot be set.*--config/);
+  const dir = Deno.makeTempDirSync();
+  try {
+    const file = `${dir}/small.json`;
+    Deno.writeTextFileSync(file, JSON.stringify({ preset: "electra-small", steps: 7 }));
+    const c = parseCli(["--config", file]).config;
+    assert.equal(c.preset, "electra-small");
+    assert.equal(c.discriminator.hiddenSize, 256); // electra-small's, not tiny's
+    assert.equal(c.steps, 7);
+    Deno.writeTextFileSync(file, JSON.stringify({ steps: 7 }));
+    assert.equal(parseCli(["--config", file]).config.preset, "tiny");
+    Deno.writeTextFileSync(file, JSON.stringify({ preset: "tinyy" }));
+    assert.throws(() => parseCli(["--config", file]), /small\.json: unknown config "tinyy"; known configs/);
+    Deno.writeTextFileSync(file, "[1, 2]");
+    assert.throws(() => parseCli(["--config", file]), /not a JSON object of config keys/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resume; resume takes no settings", () => {
   assert.deepEqual(parseCli(["--init-from", "runs/a/export"]).initFrom, {
     dir: "runs/a/export",
@@ -159,6 +181,9 @@ Deno.test("demo: deberta-mini on synthetic:echo by default; --config checked; th
   assert.equal(c.backbone, "deberta");
   assert.equal(c.corpus, "synthetic:echo");
   assert.throws(() => parseDemoArgs(["--config", "tinny"]), /unknown config "tinny"; known configs: tiny/);
+  assert.throws(() => parseDemoArgs(["--modes", "es,es"]), /--modes: "es" is repeated/);
+  assert.throws(() => parseDemoArgs(["--modes="]), /--modes needs at least one of mlm, es, nes, gdes/);
+  assert.throws(() => parseDemoArgs(["--modes", "es,tied"]), /unknown mode "tied" in --modes/);
   assert.deepEqual(demoSentences("gutenberg"), [...DEMO_SENTENCES]);
   const [a, b] = demoSentences("synthetic:echo");
   for (const s of [a, b]) {

@@ -42,6 +42,16 @@ Deno.test("compare: conflicting presets and bad options are errors naming them",
   assertThrows(() => parseCompareArgs(["--modes", "es,bogus"]), /unknown mode "bogus"/);
   assertThrows(() => parseCompareArgs(["--steps", "0"]), /--steps needs an integer >= 1/);
   assertThrows(() => parseCompareArgs(["--gpu", "--nope"]), /nope/);
+  // A repeat would train two jobs into one folder and count one result twice; an empty list runs nothing.
+  assertThrows(() => parseCompareArgs(["--pretrain-seeds", "0,00"]), /--pretrain-seeds: "0" is repeated/);
+  assertThrows(() => parseCompareArgs(["--modes", "es,nes,es"]), /--modes: "es" is repeated/);
+  assertThrows(() => parseCompareArgs(["--modes="]), /--modes needs at least one value, got ""/);
+  assertThrows(
+    () => parseCompareArgs(["--finetune-seeds", ","]),
+    /--finetune-seeds needs at least one value/,
+  );
+  assertThrows(() => parseCompareArgs(["--tasks="]), /--tasks needs at least one value/);
+  assertEquals(parseCompareArgs(["--finetune-seeds", "2, 0"]).plan.finetuneSeeds, [2, 0]);
 });
 
 Deno.test("every compare preset is a config its pre-training runs accept", () => {

@@ -20,6 +20,7 @@ import {
 import {
   classificationMetrics,
   constantBaseline,
+  earlierResult,
   encodeExamples,
   finetune,
   loadPretrainedEncoder,
@@ -380,4 +381,25 @@ Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file
     new RegExp(`--max-length ${maxPositions + 1} is longer than the encoder's position table`),
   );
   assert.equal(await Deno.stat(tooLong).then(() => true, () => false), false);
+
+  // Stopped by a signal: written, marked interrupted (compare re-runs it), and replaced by the next call.
+  const stopped = new AbortController();
+  stopped.abort();
+  const cut = await runFinetune({ ...again, outDir: join(run, "finetune", "cut"), signal: stopped.signal });
+  assert.equal(cut.interrupted, true);
+  assert.equal(cut.steps, 0);
+  const cutFile = join(run, "finetune", "cut", "metrics.json");
+  assert.equal(await earlierResult(cutFile), "interrupted");
+  assert.equal(await earlierResult(join(out, "metrics.json")), "finished");
+  const redone = await runFinetune({ ...again, outDir: join(run, "finetune", "cut") });
+  assert.equal(redone.interrupted, false);
+  assert.equal(await earlierResult(cutFile), "finished");
+  // A damaged result is named and kept, never taken for a finished or a missing one.
+  await Deno.writeTextFile(cutFile, '{"format": "rtdlab-fine');
+  assert.match(JSON.stringify(await earlierResult(cutFile)), /unreadable/);
+  await assert.rejects(
+    () => runFinetune({ ...again, outDir: join(run, "finetune", "cut") }),
+    /cut\/metrics\.json cannot be read \(.*\); move it away, or pass --force to replace it/,
+  );
+  assert.equal(await Deno.readTextFile(cutFile), '{"format": "rtdlab-fine');
 });

@@ -198,3 +198,66 @@ Deno.test({
     assert.ok(elapsed.every((e, i) => i === 0 || e >= elapsed[i - 1]), `elapsed_s goes back: ${elapsed}`);
   },
 });
+
+Deno.test({
+  name: "SIGTERM and Ctrl-C stop a run at the next step, not at its next file write: a checkpoint, no " +
+    "export, the signal's exit status; the resume finishes the run",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const root = tempDir("rtdlab-term-");
+    const configPath = join(root, "micro.json");
+    // Nothing logged or checkpointed before the end: only the loop's own turn of the event loop lets the
+    // signal in (without it the run trains on to step 400 and exits 0).
+    await Deno.writeTextFile(
+      configPath,
+      JSON.stringify({ ...CONFIG, logEvery: 1000, checkpointEvery: 1000 }),
+    );
+    const env = { RTDLAB_BLAS_THREADS: "1", RTDLAB_CACHE: join(root, "cache") };
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const out = join(root, signal);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          PRETRAIN,
+          "--config",
+          configPath,
+          "--steps",
+          "400",
+          "--out",
+          out,
+          "--progress-jsonl",
+        ],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      let signalledAt = 0;
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        const steps = chunk.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l).step);
+        if (!signalledAt && steps.some((s) => s >= 5)) {
+          signalledAt = Math.max(...steps);
+          child.kill(signal);
+        }
+      }
+      const status = await child.status;
+      const log = await stderr;
+      assert.equal(status.code, signal === "SIGTERM" ? 143 : 130, log);
+      const latest = JSON.parse(await Deno.readTextFile(join(out, "checkpoints", "latest.json")));
+      const stoppedAt: number = latest.step;
+      assert.ok(stoppedAt >= signalledAt && stoppedAt < 400, `stopped at ${stoppedAt}: ${log}`);
+      assert.match(log, new RegExp(`stopped at step ${stoppedAt}; checkpoint written`));
+      assert.equal(await Deno.stat(join(out, "export")).then(() => true, () => false), false);
+      const resume = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", PRETRAIN, "--resume", out],
+        env,
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.equal(resume.code, 0, new TextDecoder().decode(resume.stderr));
+      assert.equal((await readMetrics(join(out, "metrics.jsonl"))).at(-1)?.step, 400);
+    }
+  },
+});

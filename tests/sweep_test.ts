@@ -135,6 +135,7 @@ Deno.test("sweep grid: bad input is refused before anything runs, naming the pro
     [() => parseGrid("learningRate"), /--grid needs KEY=VALUE, got "learningRate"/],
     [() => parseGrid("learningRate=1e-3,,3e-3"), /--grid learningRate: empty value/],
     [() => parseGrid("learningRate=1e-3,1e-3"), /value "1e-3" is repeated/],
+    [() => parseGrid("learningRate=1e-3,0.001"), /value "0.001" is repeated \("1e-3" is the same number\)/],
     [() => parsePoint("a=1,a=2"), /a is given twice/],
     [
       () => expandSweep(spec({ grid: [parseGrid("learningRat=1e-3")] })),

@@ -198,9 +198,16 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
     help: { type: "boolean", default: false },
   });
   const intArg = (k: string, v: string | undefined, min = 1) => intOption(k, v, min);
-  const listArg = (v: string | undefined) =>
-    v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);
-  const seedsArg = (k: string, v: string | undefined) => listArg(v)?.map((s) => intArg(k, s, 0)!);
+  // An empty list would run nothing (or crash later); a repeat would train two jobs into one folder.
+  const listArg = <T>(k: string, v: string | undefined, parse: (s: string) => T): T[] | undefined => {
+    if (v === undefined) return undefined;
+    const items = v.split(",").map((s) => s.trim()).filter(Boolean).map(parse);
+    if (items.length === 0) throw new Error(`--${k} needs at least one value, got "${v}"`);
+    const repeated = items.find((x, i) => items.indexOf(x) !== i);
+    if (repeated !== undefined) throw new Error(`--${k}: "${repeated}" is repeated`);
+    return items;
+  };
+  const seedsArg = (k: string, v: string | undefined) => listArg(k, v, (s) => intArg(k, s, 0)!);
 
   const named = (["quick", "medium", "gpu"] as const).filter((k) => values[k]);
   if (named.length > 1) throw new Error(`--${named.join(" and --")} are presets: give one`);
@@ -218,7 +225,7 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
     backend,
     set: [...base.set, ...(values.set ?? [])],
   };
-  plan.modes = listArg(values.modes) ?? plan.modes;
+  plan.modes = listArg("modes", values.modes, String) ?? plan.modes;
   for (const m of plan.modes) {
     if (!(SHARING_MODES as readonly string[]).includes(m)) {
       throw new Error(`unknown mode "${m}" (${SHARING_MODES.join(", ")})`);
@@ -231,7 +238,7 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
   plan.corpus = values.corpus ?? plan.corpus;
   plan.pretrainSeeds = seedsArg("pretrain-seeds", values["pretrain-seeds"]) ?? plan.pretrainSeeds;
   plan.finetuneSeeds = seedsArg("finetune-seeds", values["finetune-seeds"]) ?? plan.finetuneSeeds;
-  const taskList = listArg(values.tasks);
+  const taskList = listArg("tasks", values.tasks, String);
   if (taskList) plan.tasks = taskList.map((t) => plan.tasks.find((p) => p.task === t) ?? { task: t });
   for (const t of plan.tasks) {
     t.maxTrain = intArg("max-train", values["max-train"]) ?? t.maxTrain;

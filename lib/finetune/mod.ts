@@ -43,6 +43,7 @@ export {
   scorePredictions,
 } from "./train.ts";
 export {
+  earlierResult,
   finetuneDir,
   type FinetuneMetricsFile,
   runFinetune,

@@ -91,6 +91,11 @@ export interface FinetuneMetricsFile {
   steps: number;
   /** True when patience ran out before the last epoch. */
   stopped_early: boolean;
+  /**
+   * True when Ctrl-C or SIGTERM stopped training: the scores are the best weights of an unfinished fine-tune,
+   * which `compare` does not count and re-runs. Absent in older files.
+   */
+  interrupted?: boolean;
   /** Training examples cut to the maximum length. */
   truncated_train_examples: number;
   /** Wall-clock seconds spent training and evaluating. */
@@ -133,15 +138,40 @@ export function finetuneDir(runDir: string, task: string, seed: number, source?:
   return join(runDir, "finetune", `${taskSlug(task)}-s${seed}${source === "scratch" ? "-scratch" : ""}`);
 }
 
+/** What a fine-tune folder's metrics.json holds: nothing, a finished or an interrupted result, or damage. */
+export async function earlierResult(
+  path: string,
+): Promise<"none" | "finished" | "interrupted" | { unreadable: string }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return "none";
+    return { unreadable: (e as Error).message };
+  }
+  try {
+    const m = JSON.parse(text) as FinetuneMetricsFile;
+    if (m?.format !== "rtdlab-finetune-1") return { unreadable: `not an rtdlab fine-tune result` };
+    return m.interrupted ? "interrupted" : "finished";
+  } catch (e) {
+    return { unreadable: (e as Error).message };
+  }
+}
+
 /** Runs one fine-tuning job and writes its files; returns the metrics written. */
 export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMetricsFile> {
   const say = opts.onMessage ?? (() => {});
   const enc = await loadPretrainedEncoder(opts.runDir, { source: opts.source });
   const out = opts.outDir ?? finetuneDir(opts.runDir, opts.task, opts.seed, enc.source);
-  // Refuse before training, not after: an earlier result is never replaced silently.
-  if (!opts.force && await Deno.stat(join(out, "metrics.json")).then(() => true, () => false)) {
+  // Refuse before training, not after: an earlier result is never replaced silently (an interrupted one
+  // is, with a word: it is the fine-tune this call finishes).
+  const earlier = opts.force ? "none" : await earlierResult(join(out, "metrics.json"));
+  if (earlier === "interrupted") say(`${out}: replacing the interrupted fine-tune's result`);
+  else if (earlier !== "none") {
     throw new Error(
-      `${out} already holds a fine-tuning result (metrics.json); pass --force to replace it or choose another --out`,
+      earlier === "finished"
+        ? `${out} already holds a fine-tuning result (metrics.json); pass --force to replace it or choose another --out`
+        : `${out}/metrics.json cannot be read (${earlier.unreadable}); move it away, or pass --force to replace it`,
     );
   }
   const hyper = { ...DEFAULT_HYPERPARAMS, ...opts.hyper };
@@ -196,6 +226,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
     history: result.history,
     steps: result.steps,
     stopped_early: result.stoppedEarly,
+    interrupted: result.interrupted,
     truncated_train_examples: result.truncated,
     seconds: result.seconds,
     one_class: oneClass(result.devPredictions, result.testPredictions, task.labels),

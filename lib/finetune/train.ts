@@ -14,6 +14,7 @@ import { AdamW, globalNorm, learningRate } from "../train/optimizer.ts";
 import { variableGrads } from "../train/gradients.ts";
 import { crossEntropy } from "../train/pretrain.ts";
 import { Rng } from "../rng.ts";
+import { yieldToEventLoop } from "../util/signals.ts";
 import type { HostTensor } from "../io/safetensors.ts";
 import type { WordPieceTokenizer } from "../text/tokenizer.ts";
 import type { MetricName, TaskData } from "../tasks/types.ts";
@@ -147,6 +148,8 @@ export interface FinetuneResult {
   steps: number;
   /** True when patience ran out before the last epoch. */
   stoppedEarly: boolean;
+  /** True when `signal` stopped training: the kept weights are the best of an unfinished run. */
+  interrupted: boolean;
   /** Training examples truncated to maxLength. */
   truncated: number;
   /** Wall-clock seconds spent training and evaluating. */
@@ -222,6 +225,7 @@ export async function finetune(
   let sinceBest = 0;
   let step = 0, lossSum = 0, lossCount = 0;
   let stoppedEarly = false;
+  let interrupted = false;
   const t0 = performance.now();
   let evalSeconds = 0;
 
@@ -252,8 +256,9 @@ export async function finetune(
     outer: for (let epoch = 1; epoch <= hp.epochs; epoch++) {
       const order = rng.shuffle(train.map((_, i) => i));
       for (let s = 0; s < order.length; s += hp.batchSize) {
+        await yieldToEventLoop(); // lets Ctrl-C reach opts.signal between steps
         if (opts.signal?.aborted) {
-          stoppedEarly = true;
+          interrupted = true;
           break outer;
         }
         const batch = makeBatch(train, order.slice(s, s + hp.batchSize), padId, hp.maxLength);
@@ -322,6 +327,7 @@ export async function finetune(
       testPredictions,
       steps: step,
       stoppedEarly,
+      interrupted,
       truncated,
       seconds: {
         train: Math.round(((performance.now() - t0) / 1000 - evalSeconds) * 10) / 10,

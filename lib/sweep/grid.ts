@@ -72,10 +72,17 @@ export function parseGrid(text: string): { key: string; values: string[] } {
   if (values.length === 0 || values.some((v) => v === "")) {
     throw new Error(`--grid ${key}: empty value in "${list}" (give comma-separated values, e.g. ${key}=1,2)`);
   }
-  const seen = new Set<string>();
+  // Numbers compare as numbers: 1e-3 and 0.001 would train the same point twice.
+  const seen = new Map<string, string>();
   for (const v of values) {
-    if (seen.has(v)) throw new Error(`--grid ${key}: value "${v}" is repeated`);
-    seen.add(v);
+    const id = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(v) ? String(Number(v)) : v;
+    const earlier = seen.get(id);
+    if (earlier !== undefined) {
+      throw new Error(
+        `--grid ${key}: value "${v}" is repeated${earlier === v ? "" : ` ("${earlier}" is the same number)`}`,
+      );
+    }
+    seen.set(id, v);
   }
   return { key, values };
 }

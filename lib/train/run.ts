@@ -16,6 +16,7 @@
  * @module
  */
 
+import { yieldToEventLoop } from "../util/signals.ts";
 import { join } from "node:path";
 import * as tf from "../tf.ts";
 import { isJoint, type RunConfig, validateConfig } from "../config.ts";
@@ -571,6 +572,7 @@ async function pretrainLocked(
         windowStart = probed ? performance.now() : now; // keep probe time out of tokens_per_s
         windowTokens = 0;
       }
+      await yieldToEventLoop(); // lets Ctrl-C reach opts.signal now, not at the next file write
       const aborted = opts.signal?.aborted ?? false;
       if (
         (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery === 0) ||

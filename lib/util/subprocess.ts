@@ -6,6 +6,13 @@
  * @module
  */
 
+import { SIGNAL_EXIT } from "./signals.ts";
+
+/** The children running now: a SIGTERM to the parent is passed on to them (see {@link forwardTermination}). */
+const running = new Set<Deno.ChildProcess>();
+/** Set once the parent is terminating and will exit when its children have: no new child starts. */
+let exiting = false;
+
 /** How a child process ended. */
 export interface ChildResult {
   success: boolean;
@@ -21,8 +28,11 @@ export async function runWithProgress(
   args: string[],
   opts: { env?: Record<string, string>; onProgress?: (p: Record<string, unknown>) => void } = {},
 ): Promise<ChildResult> {
+  if (exiting) return { success: false, stderr: "not started: the parent process is terminating" };
   const child = new Deno.Command(Deno.execPath(), { args, env: opts.env, stdout: "piped", stderr: "piped" })
     .spawn();
+  running.add(child);
+  child.status.finally(() => running.delete(child));
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
@@ -41,4 +51,28 @@ export async function runWithProgress(
   }
   const status = await child.status;
   return { success: status.success, stderr: await stderr };
+}
+
+/**
+ * Passes a SIGTERM on to the running children (Ctrl-C needs no help: the terminal sends SIGINT to the whole
+ * process group), which checkpoint and stop as on Ctrl-C. With `onTerminate`, the caller stops scheduling
+ * and reports as it does on Ctrl-C; without, no new child starts and the process exits (143) once the
+ * running ones have. A second SIGTERM exits at once.
+ */
+export function forwardTermination(onTerminate?: () => void): void {
+  let terminating = false;
+  Deno.addSignalListener("SIGTERM", async () => {
+    if (terminating) Deno.exit(SIGNAL_EXIT.SIGTERM);
+    terminating = true;
+    console.error(`\nterminated: ${running.size} running child process(es) checkpoint and stop`);
+    for (const child of running) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+    }
+    if (onTerminate) return onTerminate();
+    exiting = true;
+    while (running.size) await Promise.race([...running].map((c) => c.status));
+    Deno.exit(SIGNAL_EXIT.SIGTERM);
+  });
 }
