@@ -39,6 +39,7 @@ import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
+import { jsonProblem } from "../lib/util/cli.ts";
 import { baseRate } from "../lib/report/demo.ts";
 import { formatAgainst, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
@@ -140,6 +141,11 @@ if (!args.reportOnly && oldPlan !== null && oldPlan.trim() !== JSON.stringify(pl
     }
   } catch (e) {
     fail((e as Error).message);
+  }
+  // A damaged plan is not "other settings": say so before offering --force, which would replace it.
+  const damage = jsonProblem(oldPlan);
+  if (damage) {
+    fail(`${planPath} cannot be read (${damage}); look at it and move it away, or --force to replace it`);
   }
   fail(
     `${root} holds a comparison with other settings (${planPath}); use another --name, or --force to ` +

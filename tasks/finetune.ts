@@ -11,7 +11,12 @@
  */
 
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
-import { DEFAULT_HYPERPARAMS, type FinetuneHyperparams, runFinetune } from "../lib/finetune/mod.ts";
+import {
+  DEFAULT_HYPERPARAMS,
+  type FinetuneHyperparams,
+  runFinetune,
+  validateHyperparams,
+} from "../lib/finetune/mod.ts";
 import type { EncoderSource } from "../lib/finetune/classifier.ts";
 import type { ClassificationMetrics } from "../lib/finetune/metrics.ts";
 import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
@@ -127,6 +132,8 @@ export function parseCli(argv: string[]) {
   set("weightDecay", num("weight-decay"));
   set("patience", int("patience"));
   set("evalEvery", int("eval-every"));
+  // Ranges are checked here, before the backend, the task and the encoder load.
+  validateHyperparams({ ...DEFAULT_HYPERPARAMS, ...hyper });
   return {
     help: false as const,
     runDir: a.checkpoint,

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { intOption, parseArgsOrExit } from "../lib/util/cli.ts";
+import { intOption, jsonProblem, parseArgsOrExit } from "../lib/util/cli.ts";
 import { PRESETS } from "../lib/config.ts";
 import { join, resolve } from "node:path";
 import { blasEnvFor } from "../lib/backend/blas.ts";
@@ -140,7 +140,7 @@ if (import.meta.main) {
   // --report-only rewrites the results of the sweep in the folder, as its plan.json says: the grid need not
   // be typed again, and no other grid can overwrite its results.
   const savedPlan = reportOnly
-    ? await Deno.readTextFile(planPath).then((t) => JSON.parse(t) as SweepPlan, (e) => {
+    ? await Deno.readTextFile(planPath).then((t) => JSON.parse(t) as SweepPlan).catch((e) => {
       fail(
         e instanceof Deno.errors.NotFound
           ? `--report-only: no sweep in ${root} (no plan.json); run the sweep first, without --report-only`
@@ -202,6 +202,11 @@ if (import.meta.main) {
   // ---- plan.json: a re-run continues the same sweep, never silently a different one ----
   await Deno.mkdir(root, { recursive: true });
   const oldPlan = await Deno.readTextFile(planPath).catch(() => null);
+  // A damaged plan is not "other settings": say so before offering --force, which would replace it.
+  const damage = oldPlan === null ? null : jsonProblem(oldPlan);
+  if (damage && !values.force) {
+    fail(`${planPath} cannot be read (${damage}); look at it and move it away, or --force to replace it`);
+  }
   if (oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !values.force) {
     fail(
       `${root} holds a sweep with other settings (${planPath}); use another --name, or --force to continue ` +

@@ -213,12 +213,21 @@ Deno.test("finetune: the constant classifier is beaten only beyond two standard 
   );
 });
 
-Deno.test("finetune CLI: --force is off unless given", () => {
+Deno.test("finetune CLI: --force is off unless given; ranges are checked before anything loads", () => {
   const ft = ["--checkpoint", "runs/x", "--task", "t.csv"];
   const plain = parseFinetuneCli(ft), forced = parseFinetuneCli([...ft, "--force"]);
   assert.ok(!plain.help && !forced.help);
   assert.equal(plain.force, false);
   assert.equal(forced.force, true);
+  // Out-of-range hyper-parameters are refused while parsing, before the encoder loads.
+  for (
+    const [flag, value, msg] of [
+      ["--lr", "0", /learning rate \(--lr\) must be > 0, got 0/],
+      ["--layer-decay", "0", /layer decay \(--layer-decay\) must be in \(0, 1\], got 0/],
+      ["--warmup", "1", /warmup fraction \(--warmup\) must be in \[0, 1\), got 1/],
+      ["--weight-decay", "-1", /weight decay \(--weight-decay\) must be >= 0, got -1/],
+    ] as const
+  ) assert.throws(() => parseFinetuneCli([...ft, flag, value]), msg);
 });
 
 Deno.test("compare: a misspelt task, config key or corpus is refused before any run starts or folder is made", async () => {

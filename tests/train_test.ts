@@ -349,6 +349,15 @@ Deno.test("readMetrics reads a run folder or its file, skips a torn last line, a
   // A mistyped path is an error, not an empty run that fails later far from the cause.
   await assert.rejects(() => readMetrics(join(dir, "nope")), /no metrics at .*nope: expected a run folder/);
   assert.deepEqual(await readMetrics(join(dir, "nope"), { allowMissing: true }), []);
+  // Damage before the last line is named (a resume would otherwise rewrite the file without it).
+  await Deno.writeTextFile(
+    join(dir, "metrics.jsonl"),
+    '{"step":1,"loss_mlm":2}\n{"step":2,"lo\n{"step":3,"loss_mlm":1}\n',
+  );
+  await assert.rejects(
+    () => readMetrics(dir),
+    /metrics\.jsonl line 2 cannot be read \(.*\): the file is damaged/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -41,6 +41,7 @@ export {
   predict,
   type Prediction,
   scorePredictions,
+  validateHyperparams,
 } from "./train.ts";
 export {
   earlierResult,

@@ -150,8 +150,8 @@ export async function earlierResult(
     return { unreadable: (e as Error).message };
   }
   try {
-    const m = JSON.parse(text) as FinetuneMetricsFile;
-    if (m?.format !== "rtdlab-finetune-1") return { unreadable: `not an rtdlab fine-tune result` };
+    const m = JSON.parse(text) as FinetuneMetricsFile | null;
+    if (typeof m !== "object" || m === null || Array.isArray(m)) return { unreadable: "not a JSON object" };
     return m.interrupted ? "interrupted" : "finished";
   } catch (e) {
     return { unreadable: (e as Error).message };

@@ -198,7 +198,7 @@ export async function finetune(
   opts: FinetuneOptions,
 ): Promise<FinetuneResult> {
   const hp: FinetuneHyperparams = { ...DEFAULT_HYPERPARAMS, ...opts.hyper };
-  validateHyper(hp, clf.encoder.config.maxPositions);
+  validateHyperparams(hp, clf.encoder.config.maxPositions);
   if (task.labels.length !== clf.numLabels) {
     throw new Error(`task ${task.name} has ${task.labels.length} classes, the classifier ${clf.numLabels}`);
   }
@@ -387,22 +387,35 @@ function applyUpdate(groups: LrGroup[], grads: Map<string, tf.Tensor>, lr: numbe
   tf.dispose(extra);
 }
 
-function validateHyper(hp: FinetuneHyperparams, maxPositions: number): void {
+/**
+ * Checks fine-tuning hyper-parameters (each message names the `deno task finetune` flag too); `maxPositions`
+ * is the encoder's position table, when known.
+ */
+export function validateHyperparams(hp: FinetuneHyperparams, maxPositions = Infinity): void {
+  const flags: Partial<Record<keyof FinetuneHyperparams, string>> = {
+    epochs: "--epochs",
+    batchSize: "--batch",
+    maxLength: "--max-length",
+  };
   const posInt: (keyof FinetuneHyperparams)[] = ["epochs", "batchSize", "maxLength", "evalBatchSize"];
   for (const k of posInt) {
     if (!(Number.isInteger(hp[k]) && hp[k] > 0)) {
-      throw new Error(`fine-tuning ${k} must be a positive integer, got ${hp[k]}`);
+      throw new Error(
+        `fine-tuning ${k}${flags[k] ? ` (${flags[k]})` : ""} must be a positive integer, got ${hp[k]}`,
+      );
     }
   }
   if (hp.maxLength > maxPositions) {
     throw new Error(`max length ${hp.maxLength} is longer than the model's position table (${maxPositions})`);
   }
-  if (!(hp.learningRate > 0)) throw new Error(`learning rate must be > 0, got ${hp.learningRate}`);
+  if (!(hp.learningRate > 0)) throw new Error(`learning rate (--lr) must be > 0, got ${hp.learningRate}`);
   if (!(hp.layerDecay > 0 && hp.layerDecay <= 1)) {
-    throw new Error(`layer decay must be in (0, 1], got ${hp.layerDecay}`);
+    throw new Error(`layer decay (--layer-decay) must be in (0, 1], got ${hp.layerDecay}`);
   }
-  if (!(hp.weightDecay >= 0)) throw new Error(`weight decay must be >= 0, got ${hp.weightDecay}`);
+  if (!(hp.weightDecay >= 0)) {
+    throw new Error(`weight decay (--weight-decay) must be >= 0, got ${hp.weightDecay}`);
+  }
   if (!(hp.warmupFraction >= 0 && hp.warmupFraction < 1)) {
-    throw new Error(`warmup fraction must be in [0, 1), got ${hp.warmupFraction}`);
+    throw new Error(`warmup fraction (--warmup) must be in [0, 1), got ${hp.warmupFraction}`);
   }
 }

@@ -35,7 +35,7 @@ import {
   notLearned,
   tailSe,
 } from "../train/rtd_metrics.ts";
-import type { FinetuneMetricsFile } from "../finetune/run.ts";
+import { earlierResult, type FinetuneMetricsFile } from "../finetune/run.ts";
 import { ONE_CLASS_SHARE } from "../finetune/metrics.ts";
 import type { MeanSe, RunProbe } from "../probes/run_probe.ts";
 
@@ -343,12 +343,18 @@ async function fineTunes(runs: ReportedRun[], summary: Table): Promise<Record<st
     }
     entries.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     for (const e of entries.filter((e) => e.isDirectory)) {
-      let m: FinetuneMetricsFile;
-      try {
-        m = JSON.parse(await Deno.readTextFile(join(run.dir, "finetune", e.name, "metrics.json")));
-      } catch {
-        continue; // unfinished (metrics.json is written last) or not a fine-tune
+      const path = join(run.dir, "finetune", e.name, "metrics.json");
+      const state = await earlierResult(path);
+      if (state === "none") continue; // unfinished (metrics.json is written last) or not a fine-tune
+      if (typeof state === "object") {
+        rows.push({
+          run: run.name,
+          "fine-tune": e.name,
+          task: `— (${path} cannot be read: ${state.unreadable})`,
+        });
+        continue;
       }
+      const m: FinetuneMetricsFile = JSON.parse(await Deno.readTextFile(path));
       const metric = m.metric as keyof FinetuneMetricsFile["test"];
       const f = (x: number | undefined) => (typeof x === "number" ? x.toFixed(3) : "—");
       // ⚠ per split: the classifier predicted one class for nearly every example there.
@@ -357,7 +363,7 @@ async function fineTunes(runs: ReportedRun[], summary: Table): Promise<Record<st
       ) => (typeof share === "number" && share >= ONE_CLASS_SHARE ? " ⚠" : "");
       rows.push({
         run: run.name,
-        "fine-tune": e.name,
+        "fine-tune": state === "interrupted" ? `${e.name} (interrupted)` : e.name,
         task: m.task,
         seed: m.seed,
         encoder: m.source,

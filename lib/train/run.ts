@@ -222,11 +222,18 @@ export async function readMetrics(
     throw new Error(`cannot read metrics at ${path}: ${(e as Error).message}`);
   }
   const out: MetricsRecord[] = [];
-  for (const line of text.split("\n")) {
+  const lines = text.split("\n");
+  const last = lines.findLastIndex((l) => l.trim() !== "");
+  for (const [i, line] of lines.entries()) {
     if (!line.trim()) continue;
     try {
       out.push(JSON.parse(line));
-    } catch { /* torn line */ }
+    } catch (e) {
+      // A kill mid-write tears the last line only (a resume rewrites the file without it); a bad line
+      // before it is damage, named rather than dropped.
+      if (i === last) continue;
+      throw new Error(`${path} line ${i + 1} cannot be read (${(e as Error).message}): the file is damaged`);
+    }
   }
   return out;
 }

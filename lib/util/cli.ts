@@ -218,3 +218,13 @@ export function parseRunTaskArgs<O extends Options>(options: O, help: string, ba
   if (outProblem) failUsage(outProblem);
   return values as typeof values & { run: string; backend: string };
 }
+
+/** Why `text` is not JSON (the parser's message), or null when it parses. */
+export function jsonProblem(text: string): string | null {
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
