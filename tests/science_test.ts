@@ -11,7 +11,9 @@ import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { ParameterStore } from "../lib/model/params.ts";
 import { AdamW, decays, learningRate } from "../lib/train/optimizer.ts";
-import { Pretrainer } from "../lib/train/pretrain.ts";
+import { batchTensors, Pretrainer, stepRngs, type TokenBatch } from "../lib/train/pretrain.ts";
+import { sampleFromLogits } from "../lib/train/sampling.ts";
+import type { RunConfig } from "../lib/config.ts";
 import {
   binaryEntropy,
   formatAgainst,
@@ -24,7 +26,7 @@ import { maskBatch } from "../lib/text/masking.ts";
 import { createModel } from "../lib/model/mod.ts";
 import { pairedInitKey } from "../lib/model/embeddings.ts";
 import { Rng } from "../lib/rng.ts";
-import { debertaMicroConfig, microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+import { debertaMicroConfig, maxAbsDiff, microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 
 await initBackend("cpu");
 
@@ -349,4 +351,133 @@ Deno.test("a fine-tune that predicts one class for (nearly) every example is fla
   const nearly = Array.from({ length: 100 }, (_, i) => (i < 96 ? 2 : 0));
   assertEquals(predictionCollapse(nearly), { share: 0.96, cls: 2, collapsed: true });
   assertEquals(predictionCollapse([]).collapsed, false);
+});
+
+/**
+ * One training step replayed by hand from the trainer's parts (its masking, its two gradient functions, its
+ * optimisers): the labels, the order of the updates, the ES sum, the learning rate, the sampling settings,
+ * and every logged metric recomputed on the host in float64 over the non-padding tokens.
+ */
+async function replayStep(t: Pretrainer, batch: TokenBatch) {
+  const c = t.config;
+  const lr = learningRate(t.step, c.learningRate, c.warmupSteps, c.steps);
+  const rngs = stepRngs(c.seed, t.step);
+  const masked = t.mask(batch, rngs.data);
+  const genInputs = batchTensors(masked.maskedIds, batch, VOCAB.padId);
+  const gen = t.generatorGradients(genInputs, masked, rngs.dropout);
+  const lossMlm = (await gen.loss.data())[0];
+  const samples = sampleFromLogits(
+    (await gen.logits.data()) as Float32Array,
+    masked.selected.length,
+    c.vocabSize,
+    c.samplingTemperature,
+    rngs.data,
+    c.disallowCorrect ? masked.targets : undefined,
+  );
+  // D's input and labels: the sample where a position was selected; replaced only where it differs.
+  const corrupted = batch.inputIds.slice();
+  const labels = new Float32Array(corrupted.length);
+  masked.selected.forEach((pos, i) => {
+    corrupted[pos] = samples[i];
+    labels[pos] = samples[i] !== batch.inputIds[pos] ? 1 : 0;
+  });
+  const discInputs = batchTensors(corrupted, batch, VOCAB.padId);
+  const joint = c.sharing === "es" || c.joint;
+  // D's loss before G's update: under GDES the order must matter, or the check below could not fail.
+  const before = t.discriminatorGradients(discInputs, labels, Rng.fromState(rngs.dropout.state()));
+  const lossRtdBeforeG = (await before.loss.data())[0];
+  tf.dispose([before.loss, before.logits, ...before.grads.values()]);
+  const toDispose: tf.Tensor[] = [];
+  if (!joint) toDispose.push(t.optimizers.generator!.apply(gen.grads, lr)); // decoupled: G first
+  const disc = t.discriminatorGradients(discInputs, labels, rngs.dropout);
+  if (joint) {
+    // ES (and --joint): one update with ∇(L_MLM + λ·L_RTD), summed where both reach a variable.
+    const total = new Map(gen.grads);
+    for (const [n, g] of disc.grads) {
+      const sum = total.has(n) ? tf.add(total.get(n)!, g) : g;
+      if (sum !== g) toDispose.push(sum);
+      total.set(n, sum);
+    }
+    toDispose.push(t.optimizers.joint!.apply(total, lr));
+  } else toDispose.push(t.optimizers.discriminator!.apply(disc.grads, lr));
+  t.step++;
+  const logits = (await disc.logits.data()) as Float32Array;
+  const lossRtdLibrary = (await disc.loss.data())[0];
+  tf.dispose([gen.loss, gen.logits, disc.loss, disc.logits, ...gen.grads.values(), ...disc.grads.values()]);
+  tf.dispose([...toDispose, ...Object.values(genInputs), ...Object.values(discInputs)]);
+
+  // The metrics by hand, over non-padding tokens only.
+  const real = [...batch.inputIds.keys()].filter((i) => batch.inputIds[i] !== VOCAB.padId);
+  const bce = (x: number, y: number) => y === 1 ? Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+  const pos = real.filter((i) => labels[i] === 1), neg = real.filter((i) => labels[i] === 0);
+  let wins = 0;
+  for (const p of pos) {
+    for (const n of neg) {
+      wins += logits[p] > logits[n] ? 1 : logits[p] === logits[n] ? 0.5 : 0;
+    }
+  }
+  return {
+    lr,
+    lossMlm,
+    lossRtd: real.reduce((s, i) => s + bce(logits[i], labels[i]), 0) / real.length,
+    lossRtdLibrary,
+    lossRtdBeforeG,
+    discAcc: real.filter((i) => (logits[i] > 0 ? 1 : 0) === labels[i]).length / real.length,
+    discAccReplaced: pos.filter((i) => logits[i] > 0).length / pos.length,
+    discAuc: wins / (pos.length * neg.length),
+    replacedFrac: pos.length / real.length,
+    genAcc: masked.selected.filter((p, i) => samples[i] === batch.inputIds[p]).length /
+      masked.selected.length,
+  };
+}
+
+Deno.test("a training step equals its replay by hand: labels, update order, ES's summed gradient, lr, sampling settings, and every logged metric over non-padding tokens", async () => {
+  const cases: [string, RunConfig][] = [
+    ["es", microConfig("es", { dropout: 0, batchSize: 8 })],
+    ["nes", microConfig("nes", { dropout: 0, batchSize: 8 })],
+    ["gdes", microConfig("gdes", { dropout: 0, batchSize: 8 })],
+    ["gdes, joint", microConfig("gdes", { dropout: 0, batchSize: 8, joint: true })],
+    ["gdes, T = 0.1", microConfig("gdes", { dropout: 0, batchSize: 8, samplingTemperature: 0.1 })],
+    ["es, disallowCorrect", microConfig("es", { dropout: 0, batchSize: 8, disallowCorrect: true })],
+    ["gdes, warm-up", microConfig("gdes", { dropout: 0, batchSize: 8, warmupSteps: 2 })],
+  ];
+  for (const [name, config] of cases) {
+    const trained = new Pretrainer(config, VOCAB), replayed = new Pretrainer(config, VOCAB);
+    for (let s = 0; s < 2; s++) {
+      const batch = randomBatch(10 + s, 8, 16, 5); // five pads per row: padding must not count
+      const m = await trained.trainStep(batch);
+      const r = await replayStep(replayed, batch);
+      const near = (a: number | null, b: number, tol: number, what: string) =>
+        assert(a !== null && Math.abs(a - b) <= tol, `${name}, step ${s}: ${what} ${a} vs ${b} by hand`);
+      assertEquals(m.lr, r.lr, `${name}, step ${s}: lr`);
+      near(m.lossMlm, r.lossMlm, 1e-6, "L_MLM");
+      near(m.lossRtd, r.lossRtd, 1e-5, "L_RTD (host BCE over non-padding tokens)");
+      near(m.lossRtd, r.lossRtdLibrary, 1e-6, "L_RTD (replayed)");
+      near(m.discAcc, r.discAcc, 1e-12, "D accuracy");
+      near(m.discAccReplaced, r.discAccReplaced, 1e-12, "D recall on replaced");
+      near(m.discAuc, r.discAuc, 1e-12, "D AUC");
+      near(m.replacedFrac, r.replacedFrac, 1e-12, "replaced fraction");
+      near(m.genAcc, r.genAcc, 1e-12, "G accuracy");
+      if (config.disallowCorrect) assertEquals(m.genAcc, 0);
+      // GDES, decoupled: D reads E_G after G's update, which changes its loss (so the order is tested).
+      if (config.sharing === "gdes" && !config.joint && config.warmupSteps === 0) {
+        assert(Math.abs(r.lossRtd - r.lossRtdBeforeG) > 1e-4, `${name}: G's update does not reach D's loss`);
+      }
+      // The same update of every parameter.
+      for (const n of trained.model.params.names()) {
+        const a = await trained.model.params.get(n).data(), b = await replayed.model.params.get(n).data();
+        assert(maxAbsDiff(a, b) <= 1e-6, `${name}, step ${s}: ${n} differs from the replay's`);
+      }
+    }
+    // The first warm-up step's rate is 0: it moves no weight (ELECTRA's first update only fills the moments).
+    if (config.warmupSteps > 0) {
+      const fresh = new Pretrainer(config, VOCAB);
+      const w0 = await fresh.model.params.get(fresh.model.sharedTableName()).data();
+      assertEquals((await fresh.trainStep(randomBatch(10, 8, 16, 5))).lr, 0);
+      assertEquals(await fresh.model.params.get(fresh.model.sharedTableName()).data(), w0);
+      fresh.dispose();
+    }
+    trained.dispose();
+    replayed.dispose();
+  }
 });
