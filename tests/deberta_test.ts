@@ -313,19 +313,31 @@ Deno.test("GDES: a D step leaves E_G (tokens, positions) untouched and moves E_�
   t.dispose();
 });
 
-Deno.test("GDES: L_RTD's gradient through E_D = sg(E_G) + E_Δ is zero at E_G (stop-gradient)", () => {
+Deno.test("GDES: L_RTD's gradient through E_D = sg(E_G) + E_Δ is zero at E_G (stop-gradient), for every shared table", () => {
   const t = new Pretrainer(debertaMicro("gdes"), VOCAB);
   const { inputs, labels } = discriminatorBatch(t, 2);
-  const eg = t.model.params.get(EG), delta = t.model.params.get(EDELTA);
-  const { grads, value } = tf.variableGrads(() => {
-    const h = t.model.encode("discriminator", inputs, { training: false });
-    return tf.sum(
-      tf.mul(t.model.discriminatorLogits(h, { training: false }), tf.tensor1d(labels)),
-    ) as tf.Scalar;
-  }, [eg, delta]);
-  assert.equal(Math.max(...grads[eg.name].dataSync().map(Math.abs)), 0, "no gradient reaches E_G");
-  assert.ok(Math.max(...grads[delta.name].dataSync().map(Math.abs)) > 0, "E_Δ receives it");
-  tf.dispose([value, ...Object.values(grads)]);
+  // Every table with a delta: E_Δ's name without "_delta", on G's side.
+  const deltas = t.model.params.names().filter((n) => n.includes("_delta"));
+  assert.ok(deltas.includes(EDELTA) && deltas.length >= 2, deltas.join(", "));
+  for (const deltaName of deltas) {
+    const egName = deltaName.replace("discriminator.", "generator.").replace("_delta", "");
+    const eg = t.model.params.get(egName), delta = t.model.params.get(deltaName);
+    const loss = () => {
+      const h = t.model.encode("discriminator", inputs, { training: false });
+      return tf.sum(
+        tf.mul(t.model.discriminatorLogits(h, { training: false }), tf.tensor1d(labels)),
+      ) as tf.Scalar;
+    };
+    if (deltaName === PDELTA) {
+      // D reads relative positions only: neither the absolute table nor its delta reaches L_RTD.
+      assert.throws(() => tf.variableGrads(loss, [eg, delta]), /Cannot find a connection/);
+      continue;
+    }
+    const { grads, value } = tf.variableGrads(loss, [eg, delta]);
+    assert.equal(Math.max(...grads[eg.name].dataSync().map(Math.abs)), 0, `no gradient reaches ${egName}`);
+    assert.ok(Math.max(...grads[delta.name].dataSync().map(Math.abs)) > 0, `${deltaName} receives it`);
+    tf.dispose([value, ...Object.values(grads)]);
+  }
   disposeInputs(inputs);
   t.dispose();
 });

@@ -481,3 +481,18 @@ Deno.test("a training step equals its replay by hand: labels, update order, ES's
     replayed.dispose();
   }
 });
+
+Deno.test("each step draws its own masking and dropout streams, from the run's seed and the step alone", () => {
+  const draws = (r: Rng) => [r.nextUint32(), r.nextUint32(), r.nextUint32()];
+  for (const stream of ["data", "dropout"] as const) {
+    const at = (seed: number, step: number) => draws(stepRngs(seed, step)[stream]);
+    assertEquals(at(3, 5), at(3, 5)); // a resume at step 5 draws what the first session would have
+    assert(JSON.stringify(at(3, 5)) !== JSON.stringify(at(3, 6)), `${stream}: steps 5 and 6 draw alike`);
+    assert(JSON.stringify(at(3, 5)) !== JSON.stringify(at(4, 5)), `${stream}: seeds 3 and 4 draw alike`);
+  }
+  const s = stepRngs(3, 5);
+  assert(
+    JSON.stringify(draws(s.data)) !== JSON.stringify(draws(s.dropout)),
+    "masking and dropout share a stream",
+  );
+});

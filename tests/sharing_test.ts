@@ -62,20 +62,27 @@ Deno.test("GDES: a discriminator step leaves E_G untouched and moves E_Δ", () =
   t.dispose();
 });
 
-Deno.test("GDES: L_RTD's gradient through E_D = sg(E_G) + E_Δ is zero at E_G (stop-gradient)", () => {
+Deno.test("GDES: L_RTD's gradient through E_D = sg(E_G) + E_Δ is zero at E_G (stop-gradient), for every shared table", () => {
   const t = new Pretrainer(microConfig("gdes"), VOCAB);
   const { inputs, labels } = discriminatorBatch(t, 2);
-  const eg = t.model.params.get(EG), delta = t.model.params.get(EDELTA);
-  // Ask for E_G explicitly: only the stop-gradient can make this zero.
-  const { grads, value } = tf.variableGrads(() => {
-    const h = t.model.encode("discriminator", inputs, { training: false });
-    const logits = t.model.discriminatorLogits(h, { training: false });
-    return tf.sum(tf.mul(logits, tf.tensor1d(labels))) as tf.Scalar;
-  }, [eg, delta]);
-  const gEG = grads[eg.name].dataSync(), gDelta = grads[delta.name].dataSync();
-  assert.equal(Math.max(...gEG.map(Math.abs)), 0, "no gradient reaches E_G");
-  assert.ok(Math.max(...gDelta.map(Math.abs)) > 0, "E_Δ receives the gradient");
-  tf.dispose([value, ...Object.values(grads), inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);
+  // Every table with a delta (token, position, token type): E_Δ's name without "_delta", on G's side.
+  const deltas = t.model.params.names().filter((n) => n.includes("_delta"));
+  assert.ok(deltas.includes(EDELTA) && deltas.length === 3, deltas.join(", "));
+  for (const deltaName of deltas) {
+    const egName = deltaName.replace("discriminator.", "generator.").replace("_delta", "");
+    const eg = t.model.params.get(egName), delta = t.model.params.get(deltaName);
+    // Ask for E_G explicitly: only the stop-gradient can make this zero.
+    const { grads, value } = tf.variableGrads(() => {
+      const h = t.model.encode("discriminator", inputs, { training: false });
+      const logits = t.model.discriminatorLogits(h, { training: false });
+      return tf.sum(tf.mul(logits, tf.tensor1d(labels))) as tf.Scalar;
+    }, [eg, delta]);
+    const gEG = grads[eg.name].dataSync(), gDelta = grads[delta.name].dataSync();
+    assert.equal(Math.max(...gEG.map(Math.abs)), 0, `no gradient reaches ${egName}`);
+    assert.ok(Math.max(...gDelta.map(Math.abs)) > 0, `${deltaName} receives the gradient`);
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+  tf.dispose([inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);
   t.dispose();
 });
 
@@ -113,7 +120,7 @@ Deno.test("ES: both losses send gradient to the one shared token table", () => {
   const norm = (x: tf.Tensor) => tf.tidy(() => tf.norm(x).dataSync()[0]);
   assert.ok(norm(g.grads.get(ES_TABLE)!) > 0, "L_MLM reaches the shared table");
   assert.ok(norm(d.grads.get(ES_TABLE)!) > 0, "λ·L_RTD reaches the shared table");
-  // One joint optimiser owns the table; a full step moves it.
+  // One joint optimiser owns the table (science_test's replay pins that a step applies the sum of both).
   assert.ok(t.optimizers.joint && !t.optimizers.generator);
   tf.dispose([g.loss, g.logits, d.loss, d.logits, ...g.grads.values(), ...d.grads.values()]);
   tf.dispose([inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);

@@ -20,7 +20,7 @@ Deno.env.set("RTDLAB_CACHE", CACHE);
 const corpusDir = tempDir("rtdlab-corpus-");
 writeGrammarCorpus(corpusDir, 12, 60);
 
-function runConfig(sharing: "es" | "gdes" | "mlm", steps: number) {
+function runConfig(sharing: "es" | "nes" | "gdes" | "mlm", steps: number) {
   return validateConfig(applyOverrides(preset("tiny"), {
     sharing,
     corpus: corpusDir,
@@ -63,20 +63,23 @@ Deno.test("the losses fall on a small corpus within a few dozen steps (ES and GD
   }
 });
 
-Deno.test("resume reproduces exactly the losses of an uninterrupted run (GDES, decoupled)", async () => {
-  const whole = join(tempDir(), "whole"), split = join(tempDir(), "split");
-  const a = await pretrain({ config: runConfig("gdes", 12), outDir: whole, noExport: true });
-  a.trainer.dispose();
-  const b = await pretrain({ config: runConfig("gdes", 12), outDir: split, until: 7, noExport: true });
-  b.trainer.dispose();
-  // A crash after the checkpoint at step 7 could have logged more; resume drops and rewrites those lines.
-  const c = await pretrain({ config: runConfig("gdes", 12), outDir: split, resume: true, noExport: true });
-  c.trainer.dispose();
-  const ma = await readMetrics(join(whole, "metrics.jsonl")),
-    mb = await readMetrics(join(split, "metrics.jsonl"));
-  assert.deepEqual(mb.map((x) => x.step), ma.map((x) => x.step));
-  const losses = (m: typeof ma) => m.map((x) => [x.step, x.loss_mlm, x.loss_rtd, x.disc_acc, x.lr]);
-  assert.deepEqual(losses(mb), losses(ma));
+Deno.test("resume reproduces exactly the losses of an uninterrupted run (GDES and NES decoupled, ES and MLM joint)", async () => {
+  // Each restores its own optimisers: generator + discriminator (decoupled) or the one joint AdamW.
+  for (const sharing of ["gdes", "nes", "es", "mlm"] as const) {
+    const whole = join(tempDir(), "whole"), split = join(tempDir(), "split");
+    const a = await pretrain({ config: runConfig(sharing, 12), outDir: whole, noExport: true });
+    a.trainer.dispose();
+    const b = await pretrain({ config: runConfig(sharing, 12), outDir: split, until: 7, noExport: true });
+    b.trainer.dispose();
+    // A crash after the checkpoint at step 7 could have logged more; resume drops and rewrites those lines.
+    const c = await pretrain({ config: runConfig(sharing, 12), outDir: split, resume: true, noExport: true });
+    c.trainer.dispose();
+    const ma = await readMetrics(join(whole, "metrics.jsonl")),
+      mb = await readMetrics(join(split, "metrics.jsonl"));
+    assert.deepEqual(mb.map((x) => x.step), ma.map((x) => x.step), sharing);
+    const losses = (m: typeof ma) => m.map((x) => [x.step, x.loss_mlm, x.loss_rtd, x.disc_acc, x.lr]);
+    assert.deepEqual(losses(mb), losses(ma), sharing);
+  }
 });
 
 Deno.test("elapsed_s continues across a resume (from the checkpoint's time, else the last kept log line)", async () => {
