@@ -82,13 +82,15 @@ interface LoadReport {
 }
 interface Reference {
   logits: unknown;
+  /** A DeBERTa generator's logits through the Enhanced Mask Decoder (asked with `emd`). */
+  logits_emd?: unknown;
   load: LoadReport;
   architectures: string[];
 }
 
 /** Runs the numpy oracle on the export folders and `batch`. */
 async function reference(
-  folders: { discriminator?: string; generator: string },
+  folders: { discriminator?: string; generator: string; emd?: boolean },
   batch: TokenBatch,
 ): Promise<{ discriminator?: Reference; generator: Reference }> {
   const dir = tempDir("rtdlab-hf-parity-");
@@ -163,11 +165,24 @@ async function checkParity(name: string, config: RunConfig): Promise<void> {
   const off = { training: false }, noEmd = { training: false, emd: false };
   const d = tf.tidy(() => model.discriminatorLogits(model.encode("discriminator", inputs, off), off));
   const g = tf.tidy(() => model.generatorLogits(model.encode("generator", inputs, noEmd), selected, off));
-  const [dGot, gGot] = [await d.data(), await g.data()];
-  tf.dispose([d, g, selected, inputs.inputIds, inputs.tokenTypeIds, inputs.attentionMask]);
+  // The pre-training generator, through DeBERTaV3's Enhanced Mask Decoder (microsoft/DeBERTa needs E = H).
+  const emd = deberta && config.embeddingSize === config.discriminator.hiddenSize;
+  const gE = emd
+    ? tf.tidy(() => model.generatorLogits(model.encode("generator", inputs, off), selected, off))
+    : null;
+  const [dGot, gGot, gEmdGot] = [await d.data(), await g.data(), await gE?.data()];
+  tf.dispose([
+    d,
+    g,
+    selected,
+    inputs.inputIds,
+    inputs.tokenTypeIds,
+    inputs.attentionMask,
+    ...(gE ? [gE] : []),
+  ]);
   trainer.dispose();
 
-  const ref = await reference({ discriminator: discDir, generator: genDir }, batch);
+  const ref = await reference({ discriminator: discDir, generator: genDir, emd }, batch);
   await Deno.remove(exportDir, { recursive: true });
   const arch = deberta
     ? ["DebertaV2Model", "DebertaV2ForMaskedLM"]
@@ -186,6 +201,19 @@ async function checkParity(name: string, config: RunConfig): Promise<void> {
   console.log(`${name}: max |Δ| / max |HF logit|: D ${dErr.toExponential(2)}, G ${gErr.toExponential(2)}`);
   assert.ok(dErr <= TOLERANCE, `${name}: discriminator logits differ from HF's by ${dErr} of the largest`);
   assert.ok(gErr <= TOLERANCE, `${name}: generator logits differ from HF's by ${gErr} of the largest`);
+  if (emd) {
+    const want = (ref.generator.logits_emd as number[][][]).flat();
+    const eErr = relativeError(keep.flatMap((i) => want[i]), gEmdGot!, `${name} G (EMD)`);
+    console.log(
+      `${name}: generator through the EMD: max |Δ| / max |reference logit| ${eErr.toExponential(2)}`,
+    );
+    assert.ok(
+      eErr <= TOLERANCE,
+      `${name}: the EMD generator's logits differ from the reference's by ${eErr}`,
+    );
+    // The EMD changes the logits (else this check could not tell a wrong EMD from none).
+    assert.ok(relativeError(keep.flatMap((i) => gWant[i]), gEmdGot!, `${name} G vs EMD`) > 100 * TOLERANCE);
+  }
 }
 
 /**
