@@ -366,8 +366,21 @@ async function replayStep(t: Pretrainer, batch: TokenBatch) {
   const genInputs = batchTensors(masked.maskedIds, batch, VOCAB.padId);
   const gen = t.generatorGradients(genInputs, masked, rngs.dropout);
   const lossMlm = (await gen.loss.data())[0];
+  const joint = c.sharing === "es" || c.joint;
+  const toDispose: tf.Tensor[] = [];
+  // The older order (resampleAfterGeneratorUpdate): update G, run it again, sample from the updated G.
+  const resample = !joint && c.resampleAfterGeneratorUpdate;
+  if (resample) toDispose.push(t.optimizers.generator!.apply(gen.grads, lr));
+  const sampleLogits = resample
+    ? tf.tidy(() => {
+      const selected = tf.tensor1d(masked.selected, "int32");
+      const h = t.model.encode("generator", genInputs, { training: true, rng: rngs.dropout });
+      return t.model.generatorLogits(h, selected, { training: true, rng: rngs.dropout });
+    })
+    : gen.logits;
+  if (resample) toDispose.push(sampleLogits);
   const samples = sampleFromLogits(
-    (await gen.logits.data()) as Float32Array,
+    (await sampleLogits.data()) as Float32Array,
     masked.selected.length,
     c.vocabSize,
     c.samplingTemperature,
@@ -382,13 +395,11 @@ async function replayStep(t: Pretrainer, batch: TokenBatch) {
     labels[pos] = samples[i] !== batch.inputIds[pos] ? 1 : 0;
   });
   const discInputs = batchTensors(corrupted, batch, VOCAB.padId);
-  const joint = c.sharing === "es" || c.joint;
   // D's loss before G's update: under GDES the order must matter, or the check below could not fail.
   const before = t.discriminatorGradients(discInputs, labels, Rng.fromState(rngs.dropout.state()));
   const lossRtdBeforeG = (await before.loss.data())[0];
   tf.dispose([before.loss, before.logits, ...before.grads.values()]);
-  const toDispose: tf.Tensor[] = [];
-  if (!joint) toDispose.push(t.optimizers.generator!.apply(gen.grads, lr)); // decoupled: G first
+  if (!joint && !resample) toDispose.push(t.optimizers.generator!.apply(gen.grads, lr)); // decoupled: G first
   const disc = t.discriminatorGradients(discInputs, labels, rngs.dropout);
   if (joint) {
     // ES (and --joint): one update with ∇(L_MLM + λ·L_RTD), summed where both reach a variable.
@@ -437,6 +448,8 @@ Deno.test("a training step equals its replay by hand: labels, update order, ES's
     ["nes", microConfig("nes", { dropout: 0, batchSize: 8 })],
     ["gdes", microConfig("gdes", { dropout: 0, batchSize: 8 })],
     ["gdes, joint", microConfig("gdes", { dropout: 0, batchSize: 8, joint: true })],
+    ["nes, joint", microConfig("nes", { dropout: 0, batchSize: 8, joint: true })],
+    ["gdes, resample", microConfig("gdes", { dropout: 0, batchSize: 8, resampleAfterGeneratorUpdate: true })],
     ["gdes, T = 0.1", microConfig("gdes", { dropout: 0, batchSize: 8, samplingTemperature: 0.1 })],
     ["es, disallowCorrect", microConfig("es", { dropout: 0, batchSize: 8, disallowCorrect: true })],
     ["gdes, warm-up", microConfig("gdes", { dropout: 0, batchSize: 8, warmupSteps: 2 })],
@@ -460,7 +473,10 @@ Deno.test("a training step equals its replay by hand: labels, update order, ES's
       near(m.genAcc, r.genAcc, 1e-12, "G accuracy");
       if (config.disallowCorrect) assertEquals(m.genAcc, 0);
       // GDES, decoupled: D reads E_G after G's update, which changes its loss (so the order is tested).
-      if (config.sharing === "gdes" && !config.joint && config.warmupSteps === 0) {
+      if (
+        config.sharing === "gdes" && !config.joint && config.warmupSteps === 0 &&
+        !config.resampleAfterGeneratorUpdate
+      ) {
         assert(Math.abs(r.lossRtd - r.lossRtdBeforeG) > 1e-4, `${name}: G's update does not reach D's loss`);
       }
       // The same update of every parameter.
