@@ -35,6 +35,7 @@ import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
 import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
+import { SIGNAL_EXIT } from "../lib/util/signals.ts";
 
 const CORES = Math.max(1, navigator.hardwareConcurrency ?? 2);
 
@@ -263,6 +264,7 @@ if (import.meta.main) {
 
   const t0 = performance.now();
   let stopping = false;
+  let stopStatus = SIGNAL_EXIT.SIGINT; // the exit status of the signal that stopped the sweep
   if (!reportOnly && pending.length === 0) await writeJsonAtomic(planPath, plan);
   if (!reportOnly && pending.length) {
     // Warm the corpus cache once per distinct data setting, so parallel runs do not all train the
@@ -308,7 +310,10 @@ if (import.meta.main) {
       );
     });
     // `kill` as Ctrl-C: the running points get the signal too, and the results follow.
-    forwardTermination(() => (stopping = true));
+    forwardTermination(() => {
+      stopping = true;
+      stopStatus = SIGNAL_EXIT.SIGTERM;
+    });
     const logDir = join(root, "logs");
     const pretrainScript = new URL("./pretrain.ts", import.meta.url).pathname;
     const evaluateScript = new URL("./evaluate.ts", import.meta.url).pathname;
@@ -451,5 +456,5 @@ if (import.meta.main) {
   });
   console.log(`\n${md}`);
   console.log(`files: ${resolve(root)}/{results.md,results.json,report.html}`);
-  Deno.exit(stopping ? 130 : failed.length ? 1 : 0);
+  Deno.exit(stopping ? stopStatus : failed.length ? 1 : 0);
 }

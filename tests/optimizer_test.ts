@@ -61,7 +61,7 @@ async function run(
 }
 
 for (const backend of ["wasm", "cpu"] as const) {
-  Deno.test(`AdamW on ${backend}: the host update equals the tensor update (clip, decay, bias correction)`, async () => {
+  Deno.test(`AdamW on ${backend}: the host update equals the tensor update, path for path (clip, decay, bias correction; ELECTRA's formula itself: science_test)`, async () => {
     await initBackend(backend);
     const cases: [AdamWConfig, number][] = [
       // ELECTRA: no bias correction, clipping active (gradients of norm ~ 20 > 1).
