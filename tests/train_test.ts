@@ -7,7 +7,11 @@ import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
 import { describeBackend, initBackend } from "../lib/backend/mod.ts";
 import { applyOverrides, preset, type RunConfig, validateConfig } from "../lib/config.ts";
-import { pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
+import { prepareRunData, pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
+import { holdOut } from "../lib/train/evaluate.ts";
+import { BatchSampler } from "../lib/train/batches.ts";
+import { evaluationSequences, openRun } from "../lib/report/trained.ts";
+import { Rng } from "../lib/rng.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { LOCK_FILE, refuseIfTraining } from "../lib/io/run_lock.ts";
 import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
@@ -576,4 +580,54 @@ Deno.test("a run records the backend line it started with; a resume on other BLA
     note ?? "",
     /started with "wasm: matmuls on OpenBLAS, Zen kernels"; continuing with .*not bit for bit/,
   );
+});
+
+Deno.test("a run trains on exactly the rows it did not hold out, never masks its tokenizer's specials, and evaluation scores exactly the held-out rows", async () => {
+  // Seed 3, not 0: a split that dropped the seed would still pass at 0.
+  const config = validateConfig({ ...runConfig("gdes", 12), seed: 3, heldOutSequences: 6, logEvery: 100 });
+  const served: Int32Array[] = [];
+  const trainStep = Pretrainer.prototype.trainStep;
+  Pretrainer.prototype.trainStep = function (batch) {
+    served.push(batch.inputIds.slice());
+    return trainStep.call(this, batch);
+  };
+  const out = join(tempDir(), "run");
+  let r;
+  try {
+    r = await pretrain({ config, outDir: out, noExport: true });
+  } finally {
+    Pretrainer.prototype.trainStep = trainStep;
+  }
+  const { tokenizer, data } = await prepareRunData(config);
+  const { train, heldOut } = holdOut(data, 6, 3);
+  assert.equal(heldOut.count, 6);
+  const rowsOf = (ids: Int32Array, length: number) =>
+    Array.from(
+      { length: ids.length / length },
+      (_, i) => ids.subarray(i * length, (i + 1) * length).join(","),
+    );
+  const heldRows = new Set(rowsOf(heldOut.inputIds, heldOut.length));
+  assert.equal(heldRows.size, 6, "the held-out rows are distinct");
+  // Every step's batch is the sampler's over the training rows, and no held-out row is ever served.
+  const sampler = new BatchSampler(train, config.batchSize, config.seed);
+  served.forEach((ids, k) => assert.deepEqual(ids, sampler.batchAt(k).inputIds, `step ${k}'s batch`));
+  const servedRows = served.flatMap((ids) => rowsOf(ids, config.seqLength));
+  assert.equal(servedRows.filter((row) => heldRows.has(row)).length, 0, "a held-out row was trained on");
+  // The run's masking treats all five of its tokenizer's specials as special, and never selects them.
+  const specials = Object.values(tokenizer.specialIds);
+  assert.equal(specials.length, 5);
+  for (const id of specials) assert.ok(r.trainer.vocab.isSpecial(id), `special id ${id} is maskable`);
+  for (const [k, ids] of served.entries()) {
+    const masked = r.trainer.mask(sampler.batchAt(k), new Rng(k));
+    for (const pos of masked.selected) {
+      assert.ok(!specials.includes(ids[pos]), `step ${k} masks special ${ids[pos]}`);
+    }
+  }
+  // What `deno task evaluate` scores is the very set training withheld.
+  const opened = await openRun(out);
+  const ev = await evaluationSequences(opened, out);
+  assert.equal(ev.heldOut, true);
+  assert.deepEqual(ev.sequences.inputIds, heldOut.inputIds);
+  opened.trainer.dispose();
+  r.trainer.dispose();
 });

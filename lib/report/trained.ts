@@ -20,8 +20,8 @@ import { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
 import { Pretrainer } from "../train/pretrain.ts";
 import type { PackedSequences } from "../train/batches.ts";
-import { readMetrics, savedRunConfig } from "../train/run.ts";
-import { prepareCorpus, tokenizeAndPack } from "../text/dataset.ts";
+import { prepareRunData, readMetrics, savedRunConfig } from "../train/run.ts";
+import { tokenizeAndPack } from "../text/dataset.ts";
 import {
   EVALUATE_BATCH_SIZE,
   type EvaluateOptions,
@@ -352,16 +352,8 @@ export async function evaluationSequences(
   opts: Pick<EvaluateRunOptions, "sequences" | "onMessage"> = {},
 ): Promise<{ sequences: PackedSequences; heldOut: boolean; train: PackedSequences }> {
   const c = run.config;
-  const prepare = (tokenizer: string) =>
-    prepareCorpus({
-      corpus: c.corpus,
-      tokenizer,
-      vocabSize: c.tokenizerVocabSize,
-      maxLength: c.seqLength,
-      seed: c.seed,
-      maxChars: c.corpusMaxChars || undefined,
-      onProgress: opts.onMessage,
-    });
+  // The very preparation training ran (lib/train/run.ts), so the held-out rows are the ones it withheld.
+  const prepare = (tokenizer: string) => prepareRunData(c, opts.onMessage, tokenizer);
   // The corpus cache is keyed by how the tokenizer was made: "trained" hits the entry training wrote.
   // Use it only when it is this run's tokenizer (a changed cache would retrain another one).
   const same = (t: { toJSON(): unknown }) =>
