@@ -108,6 +108,9 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
     ]);
     const auc = (p: { group: string }) => (p as unknown as { auc: { mean: number } }).auc.mean;
     assert.deepEqual(added.points.map(auc), [0.65, 0.56, 0.57]);
+    // Each run's standard errors over sequences, the AUC's and the gain's, each under its own name.
+    const ses = (p: unknown) => [(p as { aucSe: number }).aucSe, (p as { gainSe: number }).gainSe];
+    assert.deepEqual(added.points.map(ses), [[0.01, 0.002], [0.01, 0.002], [0.01, 0.002]]);
     assert.deepEqual(added.points[1], first.points[1], "a run not named is kept whole");
     // Each point's command re-runs it (the same order as the points), every curve is there once.
     added.plan.commands.forEach((c, i) => assert.match(c, new RegExp(`--seed ${[0, 1, 2][i]} `)));

@@ -10,19 +10,20 @@ import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
-import { evaluateRtd, holdOut, sequenceBatches } from "../lib/train/evaluate.ts";
+import { bootstrapSe, evaluateRtd, holdOut, sequenceBatches } from "../lib/train/evaluate.ts";
 import { binaryEntropy } from "../lib/train/rtd_metrics.ts";
 import { checkData, expandSweep, parseGrid, parsePoint, type SweepSpec } from "../lib/sweep/grid.ts";
 import {
   EVAL_FILE,
   type EvalFile,
   medianTokensPerSecond,
+  type PointResult,
   pointState,
   sameRunConfig,
   trainingSeconds,
 } from "../lib/sweep/runs.ts";
 import { tailMean } from "../lib/train/rtd_metrics.ts";
-import { formatMeanStd, runCurves } from "../lib/sweep/report.ts";
+import { formatMeanStd, groupResults, runCurves } from "../lib/sweep/report.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import type { MetricsRecord } from "../lib/train/run.ts";
@@ -277,9 +278,52 @@ Deno.test("evaluateRtd: a row of padding alone is not counted as an evaluated se
     const r = await evaluateRtd(t, [b]);
     assert.equal(r.sequences, 2);
     assert.equal(r.tokens, 2 * 13);
+    // Nor is it scored: the same two rows without it give the same numbers (padding counted as a real
+    // token would move the AUC and the loss).
+    const two = {
+      ...b,
+      batch: 2,
+      inputIds: b.inputIds.slice(0, 2 * b.length),
+      tokenTypeIds: b.tokenTypeIds.slice(0, 2 * b.length),
+    };
+    const s = await evaluateRtd(t, [two]);
+    for (const k of ["discAuc", "lossRtd", "rtdGain", "replacedFrac", "lossMlm"] as const) {
+      assert.ok(Math.abs(r[k]! - s[k]!) < 1e-6, `${k}: ${r[k]} with the padding row, ${s[k]} without`);
+    }
   } finally {
     t.dispose();
   }
+});
+
+Deno.test("evaluateRtd: each batch draws its own masks and samples (the same batch twice is two readings)", async () => {
+  const t = micro();
+  try {
+    const b = randomBatch(4, 4);
+    const once = await evaluateRtd(t, [b]), twice = await evaluateRtd(t, [b, b]);
+    assert.equal(twice.sequences, 2 * once.sequences);
+    assert.notEqual(twice.lossRtd, once.lossRtd, "the second copy drew the first one's masks and samples");
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("bootstrapSe resamples whole sequences: copies of one sequence have no spread", () => {
+  // Ten copies of one sequence: every resample is the same pooled set, so both errors are 0.
+  // (Resampling tokens would mix its replaced and original tokens in other proportions.)
+  const one = { scores: [2, -1, 0.5, -3, 1], labels: [1, 0, 1, 0, 0] };
+  const scores: number[] = [], labels: number[] = [], seqs = [];
+  for (let k = 0; k < 10; k++) {
+    seqs.push({ from: scores.length, to: scores.length + 5, bce: 2.5, tokens: 5, replaced: 2 });
+    scores.push(...one.scores);
+    labels.push(...one.labels);
+  }
+  const same = bootstrapSe(seqs, scores, labels, 0);
+  assert.ok(same.auc! < 1e-12 && same.gain! < 1e-12, JSON.stringify(same)); // 0 up to the mean's rounding
+  // Sequences that differ do spread.
+  seqs[0] = { ...seqs[0], bce: 1, replaced: 1 };
+  labels[1] = 1;
+  const se = bootstrapSe(seqs, scores, labels, 0);
+  assert.ok(se.auc! > 0 && se.gain! > 0, JSON.stringify(se));
 });
 
 Deno.test("evaluateRtd: a constant discriminator at the replaced fraction scores AUC 0.5 and gain 0", async () => {
@@ -515,6 +559,11 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     /\| samplingTemperature=2 \| 2 \| 0\.\d{3} \(SE 0\.\d{3}\) \| -?0\.\d{3} \(SE 0\.\d{3}\) \|/,
   );
   assert.ok(results.runs.every((r: { eval: { disc_auc_se: number } }) => r.eval.disc_auc_se > 0));
+  // The standard errors are each number's own: results.json carries eval.json's, unswapped.
+  for (const r of results.runs) {
+    const ev = JSON.parse(await Deno.readTextFile(join(out, "points", r.name, EVAL_FILE)));
+    assert.deepEqual([r.eval.disc_auc_se, r.eval.rtd_gain_se], [ev.discAucSe, ev.rtdGainSe], r.name);
+  }
   const html = await Deno.readTextFile(join(out, "report.html"));
   assert.match(html, /vs samplingTemperature/);
   assert.match(html, /D's AUC and RTD gain during training/);
@@ -608,4 +657,58 @@ Deno.test("deno task sweep: a backend that cannot start here is refused before a
   const typo = await sweep(out, ["--backend", "wsam"]);
   assert.match(typo.stderr, /unknown backend "wsam"; valid backends: wasm, cpu/);
   assert.equal(await Deno.stat(out).then(() => true, () => false), false);
+});
+
+Deno.test("groupResults: a point's seeds pool into mean ± std (unfinished runs left out), in sweep order", () => {
+  const run = (group: string, seed: number, auc: number | null, gain: number): PointResult => ({
+    name: `${group}-s${seed}`,
+    group,
+    label: group,
+    values: { rtdWeight: group },
+    seed,
+    status: auc === null ? "unfinished" : "done",
+    sharing: "gdes",
+    steps: 10,
+    tokens: 100,
+    samplingTemperature: 1,
+    eval: auc === null ? null : {
+      disc_auc: auc,
+      rtd_gain: gain,
+      disc_auc_se: 0.01,
+      rtd_gain_se: 0.002,
+      base_rate: 0.5,
+      loss_rtd: 0.5 - gain,
+      loss_mlm: 3,
+      gen_acc: 0.1,
+      replaced_frac: 0.13,
+      disc_recall: 0.2,
+      temperature: 1,
+      tokens: 100,
+      held_out: true,
+    },
+    learned: auc === null ? null : auc >= 0.6 && gain >= 0.05,
+    train: { disc_auc: null, rtd_gain: null, loss_mlm: null, gen_acc: null },
+    tokens_per_s: 1000,
+    wall_s: 10,
+    last_step: 10,
+  });
+  const rows = groupResults([
+    run("b", 0, 0.6, 0.04),
+    run("a", 0, 0.9, 0.2),
+    run("b", 1, 0.7, 0.06),
+    run("b", 2, 0.8, 0.08),
+    run("b", 3, null, 0),
+  ]);
+  assert.deepEqual(rows.map((r) => r.group), ["b", "a"]);
+  const b = rows[0];
+  assert.equal(b.runs, 4);
+  assert.equal(b.done, 3);
+  assert.ok(Math.abs(b.auc!.mean - 0.7) < 1e-12 && Math.abs(b.auc!.std! - 0.1) < 1e-12 && b.auc!.n === 3);
+  assert.ok(Math.abs(b.gain!.mean - 0.06) < 1e-12 && Math.abs(b.gain!.std! - 0.02) < 1e-12);
+  assert.equal(b.auc!.se, undefined, "several seeds: their spread, not one run's error");
+  assert.equal(b.learned, 2);
+  // One seed: its own bootstrap errors, the AUC's and the gain's, each in its place.
+  const a = rows[1];
+  assert.deepEqual([a.auc!.mean, a.auc!.std, a.auc!.se], [0.9, null, 0.01]);
+  assert.deepEqual([a.gain!.mean, a.gain!.std, a.gain!.se], [0.2, null, 0.002]);
 });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { defaultCacheDir, loadPacked, prepareCorpus, savePacked } from "../lib/text/dataset.ts";
+import {
+  defaultCacheDir,
+  loadPacked,
+  prepareCorpus,
+  type PrepareCorpusOptions,
+  savePacked,
+} from "../lib/text/dataset.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "rtdlab_dataset_" });
@@ -66,6 +72,24 @@ Deno.test("prepareCorpus: trains, packs, caches; a second call reads the cache",
     assert.notEqual(c.cacheKey, a.cacheKey);
     assert.ok(!msgs2.some((m) => m.includes("training")));
     assert.deepEqual(c.tokenizer.toJSON(), a.tokenizer.toJSON());
+
+    // Each setting the rows depend on names its own entry: a changed one never reads stale rows.
+    for (
+      const [what, change] of [
+        ["maxLength", { maxLength: 16 }],
+        ["maxChars", { maxChars: 400 }],
+        ["longSentences", { longSentences: "split" }],
+      ] as [string, Partial<PrepareCorpusOptions>][]
+    ) {
+      const other = await prepareCorpus({ ...opts, ...change });
+      assert.equal(other.fromCache, false, `${what}: read the cache of another setting`);
+      assert.notEqual(other.cacheKey, a.cacheKey, what);
+    }
+    // Another vocabulary size trains another tokenizer (its own cache entry) and packs again.
+    const msgs3: string[] = [];
+    const small = await prepareCorpus({ ...opts, vocabSize: 150, onProgress: (m) => msgs3.push(m) });
+    assert.ok(msgs3.some((m) => m.includes("training")), "vocabSize 150 reused the 200-token vocabulary");
+    assert.notEqual(small.cacheKey, a.cacheKey);
 
     // Changing a corpus file changes the key.
     await Deno.writeTextFile(join(corpus, "doc3.txt"), "A new document. With new words.");

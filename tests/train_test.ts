@@ -631,3 +631,38 @@ Deno.test("a run trains on exactly the rows it did not hold out, never masks its
   opened.trainer.dispose();
   r.trainer.dispose();
 });
+
+Deno.test("BatchSampler: each epoch is a fresh seeded permutation that serves every row once, in disjoint batches", () => {
+  // Row r of a corpus of `count` rows holds the id r + 10 at every position: a batch names its rows.
+  const corpus = (count: number) => ({
+    inputIds: Int32Array.from({ length: count * 4 }, (_, i) => Math.floor(i / 4) + 10),
+    tokenTypeIds: new Int32Array(count * 4),
+    length: 4,
+    count,
+  });
+  const rowsAt = (s: BatchSampler, step: number) => {
+    const ids = s.batchAt(step).inputIds;
+    return Array.from({ length: s.batchSize }, (_, i) => ids[i * 4] - 10);
+  };
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const all = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const s = new BatchSampler(corpus(10), 5, 1);
+  const epoch0 = [...rowsAt(s, 0), ...rowsAt(s, 1)], epoch1 = [...rowsAt(s, 2), ...rowsAt(s, 3)];
+  assert.deepEqual(sorted(epoch0), all(10), "epoch 0 serves every row once");
+  assert.deepEqual(sorted(epoch1), all(10), "epoch 1 serves every row once");
+  assert.notDeepEqual(epoch1, epoch0, "epoch 1 is another order");
+  assert.notDeepEqual(
+    rowsAt(new BatchSampler(corpus(10), 5, 2), 0),
+    rowsAt(s, 0),
+    "another seed, another batch",
+  );
+  assert.deepEqual(
+    rowsAt(new BatchSampler(corpus(10), 5, 1), 3),
+    rowsAt(s, 3),
+    "a pure function of (seed, step)",
+  );
+  // Batches that straddle epochs (7 rows, 3 a batch): any 7 consecutive draws from an epoch's start are all rows.
+  const odd = new BatchSampler(corpus(7), 3, 0);
+  const draws = [0, 1, 2, 3, 4, 5, 6].flatMap((step) => rowsAt(odd, step)); // 21 draws = 3 epochs
+  for (let e = 0; e < 3; e++) assert.deepEqual(sorted(draws.slice(7 * e, 7 * e + 7)), all(7), `epoch ${e}`);
+});

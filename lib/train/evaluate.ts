@@ -294,8 +294,11 @@ function sd(xs: number[]): number | null {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
-/** Bootstrap standard errors of the pooled AUC and RTD gain, resampling whole sequences (seeded). */
-function bootstrapSe(
+/**
+ * Bootstrap standard errors of the pooled AUC and RTD gain, resampling whole sequences (seeded): `seqs[k]` spans
+ * `scores`/`labels` [from, to) and carries its summed BCE, token and replaced counts.
+ */
+export function bootstrapSe(
   seqs: { from: number; to: number; bce: number; tokens: number; replaced: number }[],
   scores: number[],
   labels: number[],
