@@ -65,6 +65,10 @@ Deno.test("prepareCorpus: trains, packs, caches; a second call reads the cache",
     const resumed = await prepareCorpus({ ...opts, tokenizer: copy });
     assert.equal(resumed.fromCache, true);
     assert.equal(resumed.cacheKey, a.cacheKey);
+    // With that fixed vocabulary, a character cap alone still packs again (a trained one would differ anyway).
+    const capped = await prepareCorpus({ ...opts, tokenizer: copy, maxChars: 400 });
+    assert.equal(capped.fromCache, false, "a capped corpus read the uncapped rows");
+    assert.notEqual(capped.cacheKey, a.cacheKey);
 
     // Another seed re-packs (new key) but reuses the trained tokenizer.
     const msgs2: string[] = [];
