@@ -89,3 +89,35 @@ Deno.test("paired differences: pairs share seeds (scratch on the fine-tuning see
   assert.equal(pairedDifference(two, "es", "nes", "a").verdict, "noise");
   assert.throws(() => pairedDifference(s, "es", "mlm", "a"), /no cells for es \/ mlm/);
 });
+
+Deno.test("paired differences: the error is the pairs' own (std/√n), 1.15 standard errors is noise, pairs match both seeds, dev cells hold dev scores", () => {
+  // b varies a lot seed to seed and a tracks it: the paired differences 0.02, −0.01, 0.05 (mean 0.02,
+  // std 0.03): far tighter than either row's own spread, and only 1.15 standard errors from 0.
+  const b = [0.50, 0.70, 0.60], d = [0.02, -0.01, 0.05];
+  const tracked = [0, 1, 2].flatMap((
+    ft,
+  ) => [entry("a", "t", 0, ft, b[ft] + d[ft]), entry("b", "t", 0, ft, b[ft])]);
+  const p = pairedDifference(summarizeComparison(tracked, ["a", "b"], ["t"]), "a", "b", "t");
+  assert.ok(Math.abs(p.mean - 0.02) < 1e-9 && Math.abs(p.std - 0.03) < 1e-9, JSON.stringify(p));
+  assert.ok(Math.abs(p.stderr - 0.03 / Math.sqrt(3)) < 1e-9, `stderr ${p.stderr}`);
+  assert.equal(p.verdict, "noise", "1.15 standard errors is not a winner");
+  // Pairs are (pre-training seed, fine-tuning seed): pre-training seed 1 scores 0.2 higher in both rows.
+  const seeds = [0, 1].flatMap((ps) =>
+    [0, 1].flatMap((ft) => [
+      entry("es", "t", ps, ft, 0.6 + 0.2 * ps + 0.01 * ft),
+      entry("nes", "t", ps, ft, 0.59 + 0.2 * ps + 0.01 * ft),
+    ])
+  );
+  const q = pairedDifference(summarizeComparison(seeds, ["es", "nes"], ["t"]), "es", "nes", "t");
+  assert.equal(q.n, 4);
+  assert.ok(Math.abs(q.mean - 0.01) < 1e-9 && q.std < 1e-9, JSON.stringify(q));
+  assert.equal(q.verdict, "a");
+  // The dev cell is the dev scores, not the test scores.
+  const s = summarizeComparison(
+    [entry("es", "t", 0, 0, 0.7, 0.9), entry("es", "t", 0, 1, 0.8, 0.6)],
+    ["es"],
+    ["t"],
+  );
+  assert.deepEqual(s.dev.es.t.values.map((v) => v.value), [0.9, 0.6]);
+  assert.deepEqual(s.test.es.t.values.map((v) => v.value), [0.7, 0.8]);
+});

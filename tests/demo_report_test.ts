@@ -134,6 +134,18 @@ Deno.test("runSummary: first/last means, accuracies, probes, mode order", async 
   assert.equal(f[1]["tow cos"], "-0.0510");
   assert.equal(f[0]["RTD loss first→last"], "—");
   close(es.rtd_base as number, -(0.14 * Math.log(0.14) + 0.86 * Math.log(0.86)), 1e-12);
+  // The base rate is the entropy of the replaced fraction over the last tenth (here rising 0.10 → 0.29).
+  const rising = tableFromRows(
+    Array.from({ length: 20 }, (_, i) => ({
+      run: "es",
+      sharing: "es",
+      step: i + 1,
+      loss_mlm: 5,
+      loss_rtd: 0.4,
+      replaced_frac: 0.1 + 0.01 * i,
+    })),
+  );
+  close((runSummary(rising).objects()[0] as Record<string, number>).rtd_base, baseRate(0.285)!, 1e-12);
   assert.equal(baseRate(0), null);
   assert.equal(baseRate(null), null);
 });
@@ -227,6 +239,20 @@ Deno.test("findings read the paper's claims off the numbers", async () => {
   const onlyEs = t2.filter((d: Record<string, string>) => d.sharing === "es");
   const h = findings(onlyEs);
   assert.ok(h.filter((x) => x.id !== "es-tug-of-war").every((x) => x.verdict === "not measured"));
+
+  // The noise band is two standard errors: NES 1.5 standard errors below ES is within noise, 2.5 agrees.
+  const series = (mode: string, level: number) =>
+    Array.from(
+      { length: 20 },
+      (_, i) => ({ run: mode, sharing: mode, step: i + 1, loss_mlm: level + wiggle(i, 0.1) }),
+    );
+  const se = Math.SQRT2 * stepNoise(series("es", 0).map((r) => r.loss_mlm))! / Math.sqrt(20);
+  for (const [gap, verdict] of [[1.5, "within noise"], [2.5, "agrees"]] as const) {
+    const rows = [...series("es", 5), ...series("nes", 5 - gap * se)];
+    const nes = findings(tableFromRows(rows)).find((x) => x.id === "nes-converges-faster")!;
+    close(nes.values.se as number, se, 1e-12);
+    assert.equal(nes.verdict, verdict, `NES ${gap} standard errors below ES`);
+  }
 });
 
 function viewRows(): DiscriminatorViewRow[] {

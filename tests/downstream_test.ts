@@ -23,8 +23,11 @@ import {
   earlierResult,
   encodeExamples,
   finetune,
+  finetuneFloors,
   loadPretrainedEncoder,
   metricsFromConfusion,
+  predict,
+  predictionCollapse,
   runFinetune,
   SequenceClassifier,
 } from "../lib/finetune/mod.ts";
@@ -249,6 +252,22 @@ Deno.test("metrics match hand-computed values on known confusion matrices", () =
   close(base.mcc, 0);
   close(base.macro_f1, 14 / 17 / 3);
   assert.equal(base.n, 10);
+  // A class predicted but absent from the truth still counts in macro-F1, at F1 0.
+  close(metricsFromConfusion([[2, 0, 1], [0, 2, 0], [0, 0, 0]]).macro_f1, (0.8 + 1 + 0) / 3);
+  // One class for 95 % of the predictions (19 of 20) is flagged; 90 % is not.
+  assert.equal(predictionCollapse([...new Array(19).fill(1), 0]).collapsed, true);
+  assert.equal(predictionCollapse([...new Array(18).fill(1), 0, 0]).collapsed, false);
+  // A fine-tune's floors: one split collapsed is enough to flag it; each split's constant classifier is
+  // scored on that split's own labels (dev balanced, test 3 : 1).
+  const preds = (labels: number[], pred: (i: number) => number) =>
+    labels.map((label, index) => ({ index, label, pred: pred(index), probs: [0.5, 0.5] }));
+  const dev = preds([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], (i) => i % 2);
+  const test = preds([...new Array(15).fill(0), 1, 1, 1, 1, 1], (i) => (i === 19 ? 1 : 0)); // 95 % class 0
+  const floors = finetuneFloors(dev, test, ["neg", "pos"]);
+  assert.deepEqual(floors.one_class, { dev: 0.5, test: 0.95, label: "neg", flagged: true });
+  close(floors.constant.dev.accuracy, 0.5);
+  close(floors.constant.test.accuracy, 0.75);
+  assert.equal(floors.constant.test.n, 20);
 });
 
 // ---------------------------------------------------------------- model
@@ -279,6 +298,98 @@ Deno.test("the classification head learns a separable synthetic task in four epo
   assert.ok(r.test.accuracy >= 0.9, `test accuracy ${r.test.accuracy}`);
   assert.ok(r.history.length === 4 && r.best.dev.accuracy >= 0.9);
   assert.equal(tf.memory().numTensors, before, "no tensors leak");
+});
+
+/** Zeroes the classification head's output layer: every logit 0, one class for every example. */
+function wreckHead(clf: SequenceClassifier): void {
+  for (const n of ["classifier.out_proj.weight", "classifier.out_proj.bias"]) {
+    const v = clf.params.get(n);
+    tf.tidy(() => v.assign(tf.zerosLike(v)));
+  }
+}
+
+Deno.test("fine-tuning keeps and tests the best dev evaluation's weights, not the last; patience stops after a worse one", async () => {
+  const task = syntheticSeparableTask();
+  const clf = new SequenceClassifier(microConfig("nes", { dropout: 0 }), 2, new Map(), 0);
+  const steps = Math.ceil(task.train.length / 16);
+  const r = await finetune(clf, TOKENIZER, task, {
+    seed: 0,
+    hyper: { epochs: 4, batchSize: 16, learningRate: 1e-2, maxLength: 16, patience: 1 },
+    // The last step of epoch 2 wrecks the head: evaluation 2 is worse than evaluation 1.
+    onProgress: (p) => p.step === 2 * steps && wreckHead(clf),
+  });
+  assert.ok(r.history[0].dev.accuracy > 0.6, `epoch 1 dev ${r.history[0].dev.accuracy}`);
+  assert.equal(r.history[1].dev.accuracy, 0.5);
+  assert.equal(r.history.length, 2, "patience 1: stops after one worse evaluation");
+  assert.equal(r.stoppedEarly, true);
+  assert.equal(r.best.step, steps);
+  assert.deepEqual(r.dev, r.best.dev, "restored: the dev score is the best evaluation's");
+  // The test predictions are the kept weights' on the test split.
+  const again = await predict(clf, encodeExamples(TOKENIZER, task.test, 16), TOKENIZER.specialIds.pad, 16);
+  assert.deepEqual(r.testPredictions.map((p) => [p.label, p.pred]), again.map((p) => [p.label, p.pred]));
+  assert.deepEqual(r.testPredictions.map((p) => p.label), task.test.map((e) => e.label));
+  clf.dispose();
+});
+
+Deno.test("evaluation runs without dropout: a classifier with dropout predicts as the same weights without it", async () => {
+  const task = syntheticSeparableTask();
+  const noisy = new SequenceClassifier(microConfig("nes", { dropout: 0.5 }), 2, new Map(), 0);
+  const still = new SequenceClassifier(microConfig("nes", { dropout: 0 }), 2, new Map(), 0);
+  still.params.assignFrom(await noisy.params.toHost(), "the dropout-0.5 classifier");
+  const features = encodeExamples(TOKENIZER, task.dev, 16);
+  const pad = TOKENIZER.specialIds.pad;
+  const [a, b] = [await predict(noisy, features, pad, 16), await predict(still, features, pad, 16)];
+  assert.deepEqual(a.map((p) => p.probs), b.map((p) => p.probs));
+  noisy.dispose();
+  still.dispose();
+});
+
+Deno.test("fine-tuning's schedule: the first warm-up step moves nothing; layer-wise decay scales each depth's first step", async () => {
+  const task = syntheticSeparableTask();
+  // Warm-up 0.5 of 4 steps: step 1 runs at lr 0.
+  let clf = new SequenceClassifier(microConfig("nes", { dropout: 0 }), 2, new Map(), 0);
+  const w = clf.params.get("classifier.out_proj.weight");
+  const w0 = Array.from(w.dataSync());
+  let afterFirst: number[] = [];
+  await finetune(clf, TOKENIZER, { ...task, train: task.train.slice(0, 64) }, {
+    seed: 0,
+    hyper: { epochs: 1, batchSize: 16, learningRate: 1e-2, maxLength: 16, patience: 0, warmupFraction: 0.5 },
+    onProgress: (p) => {
+      if (p.step === 1) afterFirst = Array.from(w.dataSync());
+    },
+  });
+  assert.deepEqual(afterFirst, w0);
+  clf.dispose();
+  // One step, no warm-up, no clip, no decay: Adam's first step moves each weight by about its rate, so the
+  // largest move at each depth is lr · d^(top − depth) (the head at depth top, the embeddings at 0).
+  clf = new SequenceClassifier(microConfig("nes", { dropout: 0 }), 2, new Map(), 0);
+  const before = await clf.params.toHost();
+  const d = 0.5, top = clf.encoder.config.discriminator.numLayers + 1;
+  await finetune(clf, TOKENIZER, { ...task, train: task.train.slice(0, 16) }, {
+    seed: 0,
+    hyper: {
+      epochs: 1,
+      batchSize: 16,
+      learningRate: 1e-2,
+      maxLength: 16,
+      patience: 0,
+      warmupFraction: 0,
+      weightDecay: 0,
+      layerDecay: d,
+      clipNorm: 0,
+    },
+  });
+  const after = await clf.params.toHost();
+  const largestMove = (name: string) => maxAbsDiff(before.get(name)!.data, after.get(name)!.data);
+  const named = (f: (n: string) => boolean) => clf.params.names().find(f)!;
+  const head = largestMove("classifier.out_proj.weight");
+  const emb = largestMove(named((n) => n.endsWith("embeddings.word_embeddings.weight")));
+  const l0 = largestMove(named((n) => n.includes(".encoder.layer.0.output.dense.weight")));
+  const near = (x: number, want: number, what: string) =>
+    assert.ok(Math.abs(x - want) <= 0.1 * want, `${what}: ${x} vs ${want}`);
+  near(emb / head, d ** top, "embeddings / head");
+  near(l0 / head, d ** (top - 1), "layer 0 / head");
+  clf.dispose();
 });
 
 Deno.test("an exported discriminator (GDES: E_G + E_Δ merged) and the MLM encoder load into the classifier", async () => {

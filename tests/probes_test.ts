@@ -22,7 +22,9 @@ import {
 } from "../lib/train/pretrain.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { parseCli } from "../tasks/pretrain.ts";
-import { evaluateRunDir } from "../lib/report/trained.ts";
+import { evaluateRunDir, evaluationSequences, openRun } from "../lib/report/trained.ts";
+import { sequenceBatches } from "../lib/train/evaluate.ts";
+import { deriveSeed } from "../lib/rng.ts";
 import { corrupt, sampleFromLogits } from "../lib/train/sampling.ts";
 import {
   averageCosine,
@@ -33,6 +35,7 @@ import {
   meanSe,
   measureTugOfWar,
   nearestNeighbours,
+  PROBE_STREAM,
   probeRunDir,
   probeTugOfWar,
   readTableParam,
@@ -575,6 +578,24 @@ Deno.test("probeRunDir: a checkpoint's tug-of-war over its held-out batches, D's
   assert.equal(es.batchSize, 4, "the run's own batch size");
   assert.equal(es.batches, 3);
   assert.equal(es.token.cos.n, 3);
+  // Each batch read by hand, with its own draws (seed, k): the token and position tables each in place.
+  {
+    const run = await openRun(runs.es);
+    const { sequences } = await evaluationSequences(run, runs.es);
+    const readings = [];
+    for (const [k, batch] of sequenceBatches(sequences, 4).entries()) {
+      readings.push(
+        await probeTugOfWar(run.trainer, batch, {
+          rows: false,
+          dropout: true,
+          seed: deriveSeed(0, k, PROBE_STREAM),
+        }),
+      );
+    }
+    run.trainer.dispose();
+    assert.deepEqual(es.token.cos, meanSe(readings.map((r) => r.token.cos)));
+    assert.deepEqual(es.position!.cos, meanSe(readings.map((r) => r.position!.cos)));
+  }
   assert.ok(es.token.cos.se !== null && es.token.cos.se > 0);
   assert.ok(es.token.opposedShare.mean >= 0 && es.token.opposedShare.mean <= 1);
   assert.ok(es.position !== null, "ELECTRA's discriminator reads absolute positions");
@@ -626,6 +647,22 @@ Deno.test("a probe handed the trainer where it takes the model (or the other way
     await assert.rejects(snapshotEmbeddings(trainerAsModel), /snapshotEmbeddings takes the model/);
     const modelAsTrainer = t.model as unknown as Pretrainer;
     await assert.rejects(probeTugOfWar(modelAsTrainer, randomBatch(0)), /probeTugOfWar takes the trainer/);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("snapshotEmbeddings: GDES's three views are E_G, E_D = E_G + E_Δ and E_Δ, read from their own tables", async () => {
+  const t = new Pretrainer(quiet("gdes"), VOCAB);
+  try {
+    await t.trainStep(randomBatch(1)); // E_Δ ≠ 0 afterwards
+    const snap = await snapshotEmbeddings(t.model);
+    const eg = t.model.params.get(WORD("generator")).dataSync() as Float32Array;
+    const delta = t.model.params.get(DELTA).dataSync() as Float32Array;
+    assert.ok(Math.max(...delta.map(Math.abs)) > 0, "E_Δ moved");
+    assert.deepEqual(snap.generator, eg);
+    assert.deepEqual(snap.delta, delta);
+    assert.ok(maxAbsDiff(snap.discriminator!, eg.map((x, i) => x + delta[i])) < 1e-7, "E_D = E_G + E_Δ");
   } finally {
     t.dispose();
   }

@@ -29,6 +29,7 @@ export {
   constantBaseline,
   meanStd,
   metricsFromConfusion,
+  predictionCollapse,
 } from "./metrics.ts";
 export {
   DEFAULT_HYPERPARAMS,
@@ -46,6 +47,7 @@ export {
 export {
   earlierResult,
   finetuneDir,
+  finetuneFloors,
   type FinetuneMetricsFile,
   runFinetune,
   type RunFinetuneOptions,

@@ -114,14 +114,29 @@ export interface FinetuneMetricsFile {
   finished_at: string;
 }
 
-function oneClass(dev: Prediction[], test: Prediction[], labels: string[]): FinetuneMetricsFile["one_class"] {
+/**
+ * The floors a fine-tune's scores are read against, from its dev and test predictions: whether it predicts
+ * one class for (nearly) every example of either split (`one_class`), and what a constant classifier scores
+ * on each split's own labels (`constant`).
+ */
+export function finetuneFloors(
+  dev: Prediction[],
+  test: Prediction[],
+  labels: string[],
+): Required<Pick<FinetuneMetricsFile, "one_class" | "constant">> {
   const d = predictionCollapse(dev.map((p) => p.pred)), t = predictionCollapse(test.map((p) => p.pred));
   const cls = t.share >= d.share ? t.cls : d.cls;
   return {
-    dev: d.share,
-    test: t.share,
-    label: labels[cls] ?? String(cls),
-    flagged: d.collapsed || t.collapsed,
+    one_class: {
+      dev: d.share,
+      test: t.share,
+      label: labels[cls] ?? String(cls),
+      flagged: d.collapsed || t.collapsed,
+    },
+    constant: {
+      dev: constantBaseline(dev.map((p) => p.label), labels.length),
+      test: constantBaseline(test.map((p) => p.label), labels.length),
+    },
   };
 }
 
@@ -229,11 +244,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
     interrupted: result.interrupted,
     truncated_train_examples: result.truncated,
     seconds: result.seconds,
-    one_class: oneClass(result.devPredictions, result.testPredictions, task.labels),
-    constant: {
-      dev: constantBaseline(result.devPredictions.map((p) => p.label), task.labels.length),
-      test: constantBaseline(result.testPredictions.map((p) => p.label), task.labels.length),
-    },
+    ...finetuneFloors(result.devPredictions, result.testPredictions, task.labels),
     finished_at: new Date().toISOString(),
   };
   if (metrics.one_class?.flagged) {

@@ -64,6 +64,7 @@ export { TrainingProbe, type TrainingProbeOptions } from "./training_probe.ts";
 export {
   type MeanSe,
   meanSe,
+  PROBE_STREAM,
   probeRunDir,
   type RunProbe,
   type RunProbeOptions,

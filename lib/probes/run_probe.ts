@@ -15,8 +15,11 @@ import { evaluationSequences, openRun } from "../report/trained.ts";
 import { type EmbeddingSimilarity, embeddingSimilarity, tokenFrequencies, topTokens } from "./geometry.ts";
 import { type GradientAgreement, probeTugOfWar } from "./tug_of_war.ts";
 
-/** Seed stream of the probe's draws, apart from training's (1-3) and evaluation's (4-6). */
-const PROBE_STREAM = 7;
+/**
+ * Seed stream of the probe's draws, apart from training's (1-3) and evaluation's (4-6): batch k of a probe
+ * draws from (seed, k, PROBE_STREAM).
+ */
+export const PROBE_STREAM = 7;
 
 /** A mean over batches with its standard error (null with fewer than two batches). */
 export interface MeanSe {
