@@ -26,12 +26,14 @@ import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
 import { latestCheckpoint } from "../lib/train/checkpoint.ts";
 import { removeRunFolder } from "../lib/io/run_lock.ts";
+import { sameRunConfig } from "../lib/sweep/runs.ts";
 import { earlierResult, finetuneDir, type FinetuneMetricsFile, taskSlug } from "../lib/finetune/run.ts";
 import { constantBaseline } from "../lib/finetune/metrics.ts";
 import {
   COMPARE_HELP,
   type CompareArgs,
   parseCompareArgs,
+  pretrainArgs,
   type TaskPlan,
 } from "../lib/finetune/compare_plan.ts";
 import { type ComparisonEntry, comparisonTable, summarizeComparison } from "../lib/finetune/compare.ts";
@@ -105,33 +107,7 @@ const exportDir = (mode: string, seed: number) =>
   join(runDir(mode, seed), "export", mode === "mlm" ? "mlm" : "discriminator");
 
 /** tasks/pretrain.ts's settings for a new pre-training run of `mode` with seed `seed` (before --steps). */
-function freshPretrainArgs(mode: string, seed: number): string[] {
-  return [
-    "--config",
-    plan.config,
-    "--sharing",
-    mode,
-    "--out",
-    runDir(mode, seed),
-    "--seed",
-    String(seed),
-    "--corpus",
-    plan.corpus,
-    "--set",
-    `batchSize=${plan.batch}`,
-    "--set",
-    `seqLength=${plan.seqLength}`,
-    "--set",
-    `warmupSteps=${Math.max(1, Math.round(plan.steps / 10))}`,
-    "--set",
-    `checkpointEvery=${Math.max(50, Math.round(plan.steps / 10))}`,
-    "--set",
-    // The demo's cadence (every 5 of 1,200 steps): a comparison at the demo's settings logs the same steps,
-    // so its headline numbers (means over the last tenth of the logged steps) are the demo's.
-    `logEvery=${Math.max(1, Math.round(plan.steps / 240))}`,
-    ...plan.set.flatMap((kv) => ["--set", kv]),
-  ];
-}
+const freshPretrainArgs = (mode: string, seed: number) => pretrainArgs(plan, mode, seed, runDir(mode, seed));
 
 if (!args.reportOnly && oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !args.force) {
   // A misspelt --set key is named as such, not as a change of settings.
@@ -149,23 +125,57 @@ if (!args.reportOnly && oldPlan !== null && oldPlan.trim() !== JSON.stringify(pl
   }
   fail(
     `${root} holds a comparison with other settings (${planPath}); use another --name, or --force to ` +
-      `continue it with the new settings (finished pieces are kept)`,
+      `continue it with the new settings (finished pieces of the same settings are kept, the others run again)`,
   );
+}
+
+/** The config a new pre-training run of (mode, seed) gets under this plan. */
+const plannedConfig = (mode: string, seed: number) =>
+  parsePretrainCli([...freshPretrainArgs(mode, seed), "--steps", String(plan.steps)]).config;
+
+/**
+ * Whether run (mode, seed)'s folder holds a run of this plan's settings. After --force with other settings a
+ * finished run is trained again (its fine-tunes with it), not reported under the new plan; no folder, or an
+ * unreadable config.json (the resume names it), is nothing to disagree with.
+ */
+async function runMatchesPlan(mode: string, seed: number): Promise<boolean> {
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(join(runDir(mode, seed), "config.json")));
+  } catch {
+    return true;
+  }
+  return sameRunConfig(plannedConfig(mode, seed), saved);
+}
+
+/** Whether a finished fine-tune's settings are this plan's (learning rate, batch, epochs, length, caps). */
+async function finetuneMatchesPlan(out: string, t: TaskPlan): Promise<boolean> {
+  const m = JSON.parse(await Deno.readTextFile(join(out, "metrics.json"))) as FinetuneMetricsFile;
+  const caps = (m.split as { caps?: { train?: number; eval?: number } } | undefined)?.caps;
+  return m.hyper?.learningRate === plan.lr && m.hyper?.batchSize === plan.batchFt &&
+    (t.epochs === undefined || m.hyper.epochs === t.epochs) &&
+    (t.maxLength === undefined || m.hyper.maxLength === t.maxLength) &&
+    caps?.train === t.maxTrain && caps?.eval === t.maxEval;
 }
 
 const jobs: Job[] = [];
 const pretrainJobs = new Map<string, Job>();
+/** Each run folder's check against the plan, for its fine-tunes (a retrained run's are redone). */
+const runCurrent = new Map<string, () => Promise<boolean>>();
 for (const seed of plan.pretrainSeeds) {
   for (const mode of plan.modes) {
     const dir = runDir(mode, seed);
+    runCurrent.set(dir, () => runMatchesPlan(mode, seed));
     const job: Job = {
       id: `pretrain ${mode}-s${seed}`,
       kind: "pretrain",
       args: [],
-      isDone: () => exists(join(exportDir(mode, seed), "model.safetensors")),
+      isDone: async () =>
+        (await exists(join(exportDir(mode, seed), "model.safetensors"))) && runMatchesPlan(mode, seed),
       prepare: async () => {
-        // A damaged checkpoint index throws here, naming it, rather than restarting the run.
-        const resume = (await latestCheckpoint(dir)) !== null;
+        // A run of other settings (--force) starts again; a damaged checkpoint index throws here, naming it,
+        // rather than restarting the run.
+        const resume = await runMatchesPlan(mode, seed) && (await latestCheckpoint(dir)) !== null;
         if (!resume) await removeRunFolder(dir);
         job.args = [
           "run",
@@ -195,7 +205,7 @@ for (const seed of plan.pretrainSeeds) {
 function finetuneJob(row: string, dir: string, dep: Job, t: TaskPlan, fs: number, scratch: boolean): Job {
   const out = finetuneDir(dir, t.task, fs, scratch ? "scratch" : undefined);
   const opt = (flag: string, v: number | undefined) => (v === undefined ? [] : [flag, String(v)]);
-  return {
+  const job: Job = {
     id: `finetune ${row} ${taskSlug(t.task)} s${fs}`,
     kind: "finetune",
     args: [
@@ -222,14 +232,21 @@ function finetuneJob(row: string, dir: string, dep: Job, t: TaskPlan, fs: number
       plan.backend,
       "--progress-jsonl",
     ],
-    // An interrupted fine-tune's result is re-run; a damaged one fails its job by name (runFinetune).
-    isDone: async () => (await earlierResult(join(out, "metrics.json"))) === "finished",
+    // An interrupted fine-tune's result is re-run; a damaged one fails its job by name (runFinetune); one of
+    // other settings (--force), or of a run trained again, is replaced.
+    isDone: async () =>
+      (await earlierResult(join(out, "metrics.json"))) === "finished" && (await runCurrent.get(dir)!()) &&
+      (await finetuneMatchesPlan(out, t)),
+    prepare: async () => {
+      if ((await earlierResult(join(out, "metrics.json"))) === "finished") job.args.push("--force");
+    },
     deps: [dep],
     status: "queued",
     step: 0,
     total: 1,
     log: "",
   };
+  return job;
 }
 
 // Fine-tuning jobs, interleaved so that partial results already cover every mode.

@@ -138,6 +138,7 @@ export function demoOverrides(v: {
 /** Whether a run folder's config.json has these overrides, steps and seed (so its results can be reused). */
 async function sameSettings(
   dir: string,
+  mode: string,
   config: string,
   overrides: Record<string, string>,
   steps: number,
@@ -149,7 +150,8 @@ async function sameSettings(
   } catch {
     return false;
   }
-  if (c.preset !== config || c.steps !== steps || c.seed !== seed) return false;
+  // The mode too: a GDES run moved into es/ is not the ES run.
+  if (c.preset !== config || c.sharing !== mode || c.steps !== steps || c.seed !== seed) return false;
   return Object.entries(overrides).every(([k, v]) => {
     let x: unknown = c;
     for (const p of k.split(".")) {
@@ -281,7 +283,9 @@ if (import.meta.main) {
     const other = [];
     for (const j of jobs) {
       const isRun = await Deno.stat(join(j.dir, "config.json")).then(() => true, () => false);
-      if (isRun && !(await sameSettings(j.dir, values.config!, overrides, steps, seed))) other.push(j.dir);
+      if (isRun && !(await sameSettings(j.dir, j.mode, values.config!, overrides, steps, seed))) {
+        other.push(j.dir);
+      }
     }
     if (other.length > 0) {
       console.error(
@@ -304,7 +308,8 @@ if (import.meta.main) {
 
   forwardTermination(); // `kill` stops the runs too (they checkpoint), not only this process
   const run = async (job: Job): Promise<void> => {
-    const same = !values.fresh && await sameSettings(job.dir, values.config!, overrides, steps, seed);
+    const same = !values.fresh &&
+      await sameSettings(job.dir, job.mode, values.config!, overrides, steps, seed);
     if (same && await finishedAlready(job)) {
       job.status = "done";
       job.reused = true;
@@ -375,7 +380,8 @@ if (import.meta.main) {
   const measured = new Map<string, number>();
   const pending = [];
   for (const j of jobs) {
-    const reusable = !values.fresh && await sameSettings(j.dir, values.config!, overrides, steps, seed) &&
+    const reusable = !values.fresh &&
+      await sameSettings(j.dir, j.mode, values.config!, overrides, steps, seed) &&
       await finishedAlready(j);
     if (!reusable) pending.push(j);
   }

@@ -150,7 +150,7 @@ export const COMPARE_HELP =
   --parallel N            subprocesses at a time  [cores; 1 on cuda: one GPU]
   --backend B             wasm | cpu | webgpu | cuda  [wasm; cuda with --gpu]
   --report-only           write results.{md,json} (and report.html) from the pieces finished so far; run nothing
-  --force                 accept settings that differ from the folder's plan.json (finished pieces are kept)
+  --force                 accept settings that differ from the folder's plan.json (finished pieces of the same settings are kept, the others run again)
 `;
 
 /** What compare's command line asks for: the plan and how to run it. */
@@ -265,4 +265,36 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
     reportOnly: values["report-only"]!,
     help: values.help!,
   };
+}
+
+/**
+ * `deno task pretrain`'s flags for a new pre-training run of `mode` with seed `seed` into `out` under `plan`
+ * (before `--steps`): what `deno task compare` starts, and what its finished runs are checked against.
+ */
+export function pretrainArgs(plan: Plan, mode: string, seed: number, out: string): string[] {
+  return [
+    "--config",
+    plan.config,
+    "--sharing",
+    mode,
+    "--out",
+    out,
+    "--seed",
+    String(seed),
+    "--corpus",
+    plan.corpus,
+    "--set",
+    `batchSize=${plan.batch}`,
+    "--set",
+    `seqLength=${plan.seqLength}`,
+    "--set",
+    `warmupSteps=${Math.max(1, Math.round(plan.steps / 10))}`,
+    "--set",
+    `checkpointEvery=${Math.max(50, Math.round(plan.steps / 10))}`,
+    "--set",
+    // The demo's cadence (every 5 of 1,200 steps): a comparison at the demo's settings logs the same steps,
+    // so its headline numbers (means over the last tenth of the logged steps) are the demo's.
+    `logEvery=${Math.max(1, Math.round(plan.steps / 240))}`,
+    ...plan.set.flatMap((kv) => ["--set", kv]),
+  ];
 }
