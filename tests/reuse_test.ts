@@ -354,14 +354,15 @@ Deno.test("deno task compare: a pre-training run is done only once exported and 
   assert.equal(await toRun(), "1/2");
   const ft = finetuneDir(run, "echo-intact", 0);
   await Deno.mkdir(ft, { recursive: true });
-  await Deno.writeTextFile(join(ft, "metrics.json"), JSON.stringify({ interrupted: true }));
-  assert.equal(await toRun(), "1/2", "an interrupted fine-tune is re-run"); // m17
   const t = plan.tasks[0];
   const finished = {
     task: "echo-intact",
     hyper: { learningRate: plan.lr, batchSize: plan.batchFt, epochs: t.epochs, maxLength: t.maxLength },
     split: { caps: { train: t.maxTrain, eval: t.maxEval } },
   };
+  // Of these settings but interrupted: re-run.
+  await Deno.writeTextFile(join(ft, "metrics.json"), JSON.stringify({ ...finished, interrupted: true }));
+  assert.equal(await toRun(), "1/2", "an interrupted fine-tune is re-run"); // m17
   await Deno.writeTextFile(join(ft, "metrics.json"), JSON.stringify(finished));
   assert.equal(await toRun(), "0/2");
   // A fine-tune of another learning rate (a --force over other settings) is redone, not reported as this plan's.
