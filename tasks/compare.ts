@@ -446,6 +446,11 @@ for (const r of rows) {
         );
         continue;
       }
+      // A result of other settings left behind by a job that failed is not this plan's.
+      if (!(await runCurrent.get(r.dir)!()) || !(await finetuneMatchesPlan(dirname(p), t))) {
+        console.error(`left out of the results: ${p} is of other settings than this comparison's`);
+        continue;
+      }
       const metrics = JSON.parse(await Deno.readTextFile(p)) as FinetuneMetricsFile;
       entries.push({
         mode: r.mode,

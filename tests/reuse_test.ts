@@ -324,12 +324,14 @@ Deno.test("deno task compare: a pre-training run is done only once exported and 
   await Deno.mkdir(root, { recursive: true });
   await Deno.writeTextFile(join(root, "plan.json"), JSON.stringify(plan, null, 2));
   const run = join(root, "pretrain", "es-s0");
+  let lastErr = "";
   const toRun = async () => {
     const r = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", join(ROOT, "tasks/compare.ts"), ...argv, "--report-only"],
       cwd,
     }).output();
     const err = new TextDecoder().decode(r.stderr);
+    lastErr = err;
     return err.match(/(\d+) of (\d+) jobs to run/)?.slice(1).join("/") ?? err;
   };
   // The config the plan's run would have (as the child saves it, less what it adds).
@@ -364,6 +366,10 @@ Deno.test("deno task compare: a pre-training run is done only once exported and 
     JSON.stringify({ ...finished, hyper: { ...finished.hyper, learningRate: plan.lr * 2 } }),
   );
   assert.equal(await toRun(), "1/2");
+  assert.match(
+    lastErr,
+    /left out of the results: .*metrics\.json is of other settings than this comparison's/,
+  );
   await Deno.writeTextFile(join(ft, "metrics.json"), JSON.stringify(finished));
   // A finished run of other settings (here: half the steps) is trained again, and its fine-tunes with it.
   await Deno.writeTextFile(
