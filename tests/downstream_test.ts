@@ -22,8 +22,10 @@ import {
   constantBaseline,
   earlierResult,
   encodeExamples,
+  type EvalRecord,
   finetune,
   finetuneFloors,
+  improvesOn,
   loadPretrainedEncoder,
   metricsFromConfusion,
   predict,
@@ -329,6 +331,22 @@ Deno.test("fine-tuning keeps and tests the best dev evaluation's weights, not th
   assert.deepEqual(r.testPredictions.map((p) => [p.label, p.pred]), again.map((p) => [p.label, p.pred]));
   assert.deepEqual(r.testPredictions.map((p) => p.label), task.test.map((e) => e.label));
   clf.dispose();
+});
+
+Deno.test("the kept evaluation is chosen by the task's own metric, and a tie keeps the earlier weights", () => {
+  const rec = (step: number, accuracy: number, mcc: number): EvalRecord => ({
+    step,
+    epoch: 1,
+    train_loss: 0.5,
+    dev: { accuracy, macro_f1: 0.5, mcc, n: 100 },
+    lr: 1e-3,
+    elapsed_s: 1,
+  });
+  const first = rec(10, 0.8, 0.1), later = rec(20, 0.7, 0.4);
+  assert.equal(improvesOn(first, null, "mcc"), true);
+  assert.equal(improvesOn(later, first, "mcc"), true, "better MCC, worse accuracy: an MCC task keeps it");
+  assert.equal(improvesOn(later, first, "accuracy"), false);
+  assert.equal(improvesOn(rec(30, 0.8, 0.1), first, "accuracy"), false, "a tie keeps the earlier weights");
 });
 
 Deno.test("evaluation runs without dropout: a classifier with dropout predicts as the same weights without it", async () => {

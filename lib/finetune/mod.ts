@@ -39,6 +39,7 @@ export {
   type FinetuneOptions,
   type FinetuneProgress,
   type FinetuneResult,
+  improvesOn,
   predict,
   type Prediction,
   scorePredictions,

@@ -244,7 +244,7 @@ export async function finetune(
     lossSum = lossCount = 0;
     history.push(rec);
     opts.onEval?.(rec);
-    if (!best || rec.dev[task.metric] > best.dev[task.metric]) {
+    if (improvesOn(rec, best, task.metric)) {
       best = rec;
       bestWeights = await clf.params.toHost();
       sinceBest = 0;
@@ -385,6 +385,14 @@ function applyUpdate(groups: LrGroup[], grads: Map<string, tf.Tensor>, lr: numbe
   }
   for (const g of groups) tf.dispose(g.opt.apply(scaled, lr * g.scale));
   tf.dispose(extra);
+}
+
+/**
+ * Whether a dev evaluation replaces the kept one: strictly better on the task's selection metric (a tie keeps
+ * the earlier weights, trained for less); the first evaluation always does.
+ */
+export function improvesOn(rec: EvalRecord, best: EvalRecord | null, metric: MetricName): boolean {
+  return best === null || rec.dev[metric] > best.dev[metric];
 }
 
 /**
