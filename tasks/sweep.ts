@@ -369,6 +369,10 @@ if (import.meta.main) {
           return;
         }
       }
+      if (stopping) { // trained, but stopped before its evaluation started: the next run evaluates it
+        job.status = "queued";
+        return;
+      }
       job.status = "evaluating";
       job.step = job.total;
       const ev = plan.eval;
@@ -387,7 +391,10 @@ if (import.meta.main) {
         "--backend",
         backend,
       ], false);
-      job.status = ok && await pointState(job.dir, job.point.config, ev) === "done" ? "done" : "failed";
+      const done = ok && await pointState(job.dir, job.point.config, ev) === "done";
+      // An evaluation cut short by Ctrl-C or `kill` wrote nothing (its file is written atomically): the point
+      // waits for the next run, which evaluates it without training again.
+      job.status = done ? "done" : stopping ? "queued" : "failed";
     };
 
     // One status line: runs done, each running run's progress, elapsed and an ETA from the speed so far.

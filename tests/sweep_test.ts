@@ -26,6 +26,8 @@ import { tailMean } from "../lib/train/rtd_metrics.ts";
 import { formatMeanStd, groupResults, runCurves } from "../lib/sweep/report.ts";
 import { pretrain } from "../lib/train/run.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
+import { readMetrics } from "../lib/train/run.ts";
+import { setTimeout as delay } from "node:timers/promises";
 import type { MetricsRecord } from "../lib/train/run.ts";
 import { debertaMicroConfig, MICRO_SIZES, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
 
@@ -489,8 +491,9 @@ Deno.test("sweep curves: each point a colour, and a dotted line where D counts a
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-async function sweep(out: string, extra: string[] = []) {
-  const args = [
+/** The command line of a two-point sweep of tiny runs into `out`, with `extra` flags last. */
+function sweepArgs(out: string, extra: string[] = []): string[] {
+  return [
     "run",
     "-A",
     join(ROOT, "tasks/sweep.ts"),
@@ -524,6 +527,10 @@ async function sweep(out: string, extra: string[] = []) {
     ].flatMap((kv) => ["--set", kv]),
     ...extra,
   ];
+}
+
+async function sweep(out: string, extra: string[] = []) {
+  const args = sweepArgs(out, extra);
   const r = await new Deno.Command(Deno.execPath(), { args, env: { RTDLAB_CACHE: CACHE } }).output();
   const dec = new TextDecoder();
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
@@ -626,6 +633,72 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   assert.equal(nothing.code, 2);
   assert.match(nothing.stderr, /--report-only: no sweep in .*none \(no plan\.json\); run the sweep first/);
   assert.equal(await Deno.stat(empty).then(() => true, () => false), false);
+});
+
+Deno.test("deno task sweep: `kill` during an evaluation leaves the point to evaluate, not failed; --force retrains changed points from scratch", async () => {
+  const out = join(tempDir(), "sweep");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: sweepArgs(out),
+    env: { RTDLAB_CACHE: CACHE },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  const stderr = new Response(child.stderr).text();
+  // The cue: an evaluate child of the sweep is running (found in /proc; it lives for a second or more).
+  let sent = false;
+  const evaluating = async () => {
+    for await (const e of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      const [stat, cmd] = await Promise.all([
+        Deno.readTextFile(`/proc/${e.name}/stat`),
+        Deno.readTextFile(`/proc/${e.name}/cmdline`),
+      ]).catch(() => ["", ""]);
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === child.pid && cmd.includes("tasks/evaluate.ts")) return true;
+    }
+    return false;
+  };
+  const watch = (async () => {
+    for (let ended = false; !sent && !ended;) {
+      if (await evaluating()) {
+        child.kill("SIGTERM");
+        sent = true;
+      } else {
+        ended = await Promise.race([child.status.then(() => true), delay(10).then(() => false)]);
+      }
+    }
+  })();
+  const { code } = await child.status;
+  await watch;
+  const log = await stderr;
+  await stdout;
+  assert.ok(sent, log);
+  assert.equal(code, 143, log);
+  assert.doesNotMatch(log, /failed/, "an evaluation cut short is not a failure");
+  const statuses = JSON.parse(await Deno.readTextFile(join(out, "results.json"))).runs
+    .map((r: { status: string }) => r.status);
+  assert.ok(statuses.includes("unfinished") && !statuses.includes("failed"), statuses.join());
+
+  // The next run evaluates what was cut short without training it again (the other point may have been
+  // stopped mid-training, and resumes).
+  const again = await sweep(out);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /to run \([01] resuming, [12] to evaluate only\)/);
+
+  // Other settings with --force: each point's folder is cleared and trained again from step 0.
+  const lr = ["--set", "learningRate=2e-3"];
+  assert.equal((await sweep(out, lr)).code, 2, "other settings are refused without --force");
+  const forced = await sweep(out, [...lr, "--force"]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stderr, /2 runs \(2 points × 1 seed\), 2 to run \(0 resuming, 0 to evaluate only\)/);
+  for (const r of JSON.parse(await Deno.readTextFile(join(out, "results.json"))).runs) {
+    assert.equal(r.status, "done", r.name);
+    const dir = join(out, "points", r.name);
+    assert.equal(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))).learningRate, 2e-3);
+    const steps = (await readMetrics(join(dir, "metrics.jsonl"))).map((m) => m.step);
+    assert.deepEqual(steps, [...new Set(steps)].sort((a, b) => a - b), `${r.name}: one training, not two`);
+  }
 });
 
 Deno.test("deno task sweep: --corpus is --set corpus (as in pretrain and compare)", async () => {
