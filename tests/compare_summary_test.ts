@@ -65,7 +65,7 @@ Deno.test("summary: mean ± std per mode and task, one-class fine-tunes counted,
   assert.equal(dev.split("\n")[0].split("|").length, test.split("\n")[0].split("|").length - 1);
 });
 
-Deno.test("paired differences: pairs share seeds (scratch on the fine-tuning seed); two SEs and three pairs call a winner", () => {
+Deno.test("paired differences: pairs share seeds (scratch on the fine-tuning seed); a 95 % t interval clear of zero and three pairs call a winner", () => {
   const es = [0.70, 0.72, 0.74], nes = [0.60, 0.63, 0.61], gdes = [0.71, 0.70, 0.76];
   const entries = [0, 1, 2].flatMap((ft) => [
     entry("es", "a", 0, ft, es[ft]),
@@ -84,13 +84,50 @@ Deno.test("paired differences: pairs share seeds (scratch on the fine-tuning see
   const scratch = pairedDifference(s, "scratch", "es", "a");
   assert.equal(scratch.n, 3, "scratch pairs on the fine-tuning seed");
   assert.equal(scratch.verdict, "b");
+  assert.equal(esNes.unit, "fine-tuning seed", "one encoder: the fine-tuning seeds are the replicates");
+  // The 95 % interval is mean ± t(2) · SE, t(2) = 4.303: far wider than ± 2 SE with three pairs.
+  close(esNes.interval[1] - esNes.mean, 4.303 * esNes.stderr, "t interval");
   // Two pairs are too few for the rule, however clear the gap.
   const two = summarizeComparison(entries.filter((e) => e.finetuneSeed < 2), ["es", "nes"], ["a"]);
   assert.equal(pairedDifference(two, "es", "nes", "a").verdict, "noise");
   assert.throws(() => pairedDifference(s, "es", "mlm", "a"), /no cells for es \/ mlm/);
 });
 
-Deno.test("paired differences: the error is the pairs' own (std/√n), 1.15 standard errors is noise, pairs match both seeds, dev cells hold dev scores", () => {
+Deno.test("paired differences: with several pre-training seeds the encoder is the replicate, not the fine-tune", () => {
+  // Three encoders whose gains over scratch are +1, +1.4 and +13.5 points, each fine-tuned with three seeds
+  // that barely move it, against three scratch runs reused for every encoder: nine fine-tunes, but three
+  // independent encoders. Counted as nine pairs the gain would look clear (5.3 > 2 × 2.1); over encoders it
+  // is +5.3 ± 4.1 and its 95 % interval spans zero.
+  const gain = [0.01, 0.014, 0.135], scratch = [0.6, 0.62, 0.58];
+  const comparison = (gains: number[]) =>
+    summarizeComparison(
+      [0, 1, 2].flatMap((ps) =>
+        [0, 1, 2].flatMap((ft) => [
+          entry("nes", "t", ps, ft, scratch[ft] + gains[ps] + 0.001 * ft),
+          ...(ps === 0 ? [entry("scratch", "t", 0, ft, scratch[ft])] : []),
+        ])
+      ),
+      ["nes", "scratch"],
+      ["t"],
+    );
+  const s = comparison(gain);
+  for (const [a, b, sign] of [["nes", "scratch", 1], ["scratch", "nes", -1]] as const) {
+    const d = pairedDifference(s, a, b, "t");
+    assert.equal(d.unit, "pretraining seed");
+    assert.deepEqual([d.n, d.pairs], [3, 9]);
+    close(d.mean, sign * (0.053 + 0.001), "mean of the encoders' means");
+    const perEncoder = gain.map((g) => g + 0.001);
+    const sd = Math.sqrt(perEncoder.reduce((t, x) => t + (x - 0.054) ** 2, 0) / 2);
+    close(d.stderr, sd / Math.sqrt(3), "SE over the three encoders");
+    assert.ok(d.interval[0] < 0 && d.interval[1] > 0, JSON.stringify(d));
+    assert.equal(d.verdict, "noise");
+  }
+  // Encoders that agree are a clear gain.
+  const steady = comparison([0.05, 0.052, 0.049]);
+  assert.equal(pairedDifference(steady, "nes", "scratch", "t").verdict, "a");
+});
+
+Deno.test("paired differences: the error is the pairs' own (std/√n), 2.3 standard errors of three pairs is noise, pairs match both seeds, dev cells hold dev scores", () => {
   // b varies a lot seed to seed and a tracks it: the paired differences 0.02, −0.01, 0.05 (mean 0.02,
   // std 0.03): far tighter than either row's own spread, and only 1.15 standard errors from 0.
   const b = [0.50, 0.70, 0.60], d = [0.02, -0.01, 0.05];
@@ -101,6 +138,20 @@ Deno.test("paired differences: the error is the pairs' own (std/√n), 1.15 stan
   assert.ok(Math.abs(p.mean - 0.02) < 1e-9 && Math.abs(p.std - 0.03) < 1e-9, JSON.stringify(p));
   assert.ok(Math.abs(p.stderr - 0.03 / Math.sqrt(3)) < 1e-9, `stderr ${p.stderr}`);
   assert.equal(p.verdict, "noise", "1.15 standard errors is not a winner");
+  // Nor is 2.3: with three pairs the 95 % interval reaches 4.3 standard errors (Student's t, 2 df).
+  const wider = [0.02, 0.05, 0.11];
+  const w = pairedDifference(
+    summarizeComparison(
+      [0, 1, 2].flatMap((ft) => [entry("a", "t", 0, ft, b[ft] + wider[ft]), entry("b", "t", 0, ft, b[ft])]),
+      ["a", "b"],
+      ["t"],
+    ),
+    "a",
+    "b",
+    "t",
+  );
+  assert.ok(w.mean > 2 * w.stderr && w.mean < 4.303 * w.stderr, JSON.stringify(w));
+  assert.equal(w.verdict, "noise");
   // Pairs are (pre-training seed, fine-tuning seed): pre-training seed 1 scores 0.2 higher in both rows.
   const seeds = [0, 1].flatMap((ps) =>
     [0, 1].flatMap((ft) => [
@@ -109,9 +160,10 @@ Deno.test("paired differences: the error is the pairs' own (std/√n), 1.15 stan
     ])
   );
   const q = pairedDifference(summarizeComparison(seeds, ["es", "nes"], ["t"]), "es", "nes", "t");
-  assert.equal(q.n, 4);
+  assert.equal(q.n, 2, "two encoders");
+  assert.equal(q.pairs, 4);
   assert.ok(Math.abs(q.mean - 0.01) < 1e-9 && q.std < 1e-9, JSON.stringify(q));
-  assert.equal(q.verdict, "a");
+  assert.equal(q.verdict, "noise", "two encoders are too few for the rule, however consistent");
   // The dev cell is the dev scores, not the test scores.
   const s = summarizeComparison(
     [entry("es", "t", 0, 0, 0.7, 0.9), entry("es", "t", 0, 1, 0.8, 0.6)],

@@ -448,17 +448,45 @@ Deno.test("report: scoreDots draws every fine-tune, marks one-class runs, and th
   assert.equal(scoreDots(summary).data.some((d) => d.name === "constant classifier"), false);
 });
 
-Deno.test("report: differencePlot puts each A − B at its mean with ± 2 SE, split by the verdict", () => {
+Deno.test("report: differencePlot puts each A − B at its mean with its 95 % interval, split by the verdict", () => {
   const rows = [
-    { a: "gdes", b: "nes", mean: 0.113, stderr: 0.021, n: 3, verdict: "a" as const },
-    { a: "gdes", b: "es", mean: 0.018, stderr: 0.019, n: 3, verdict: "noise" as const },
-    { a: "es", b: "mlm", mean: -0.066, stderr: 0.001, n: 2, verdict: "noise" as const },
+    {
+      a: "gdes",
+      b: "nes",
+      mean: 0.113,
+      stderr: 0.021,
+      n: 3,
+      interval: [0.05, 0.2] as [number, number],
+      verdict: "a" as const,
+    },
+    {
+      a: "gdes",
+      b: "es",
+      mean: 0.018,
+      stderr: 0.019,
+      n: 3,
+      interval: [-0.06, 0.1] as [number, number],
+      verdict: "noise" as const,
+    },
+    {
+      a: "es",
+      b: "mlm",
+      mean: -0.066,
+      stderr: 0.001,
+      n: 2,
+      interval: [-0.08, -0.05] as [number, number],
+      verdict: "noise" as const,
+    },
   ];
   const fig = differencePlot(rows);
   const [clear, noise] = fig.data;
   assert.deepEqual(clear.y, ["gdes − nes"]);
   assert.ok(Math.abs((clear.x as number[])[0] - 11.3) < 1e-9);
-  assert.ok(Math.abs((clear.error_x as { array: number[] }).array[0] - 4.2) < 1e-9, "two standard errors");
+  const bar = clear.error_x as { array: number[]; arrayminus: number[] };
+  assert.ok(
+    Math.abs(bar.array[0] - 8.7) < 1e-9 && Math.abs(bar.arrayminus[0] - 6.3) < 1e-9,
+    "to the interval's ends",
+  );
   assert.deepEqual(noise.y, ["gdes − es", "es − mlm"]);
   assert.deepEqual((noise.marker as { color: string[] }).color, ["#aaaaaa", "#ffffff"], "n < 3: hollow");
   assert.deepEqual((fig.layout.yaxis as { categoryarray: string[] }).categoryarray, [

@@ -8,7 +8,7 @@
  */
 
 import type { FinetuneMetricsFile } from "./run.ts";
-import { meanStd } from "./metrics.ts";
+import { meanStd, studentT975 } from "./metrics.ts";
 
 /** One finished fine-tuning job, as the comparison sees it. */
 export interface ComparisonEntry {
@@ -154,24 +154,35 @@ export interface PairedDifference {
   task: string;
   /** Mean of (a − b) over the (pre-training seed, fine-tuning seed) pairs both rows have. */
   mean: number;
-  /** Standard deviation of those differences. */
+  /**
+   * What the standard error counts as independent: the pre-training seeds when the pairs span several (each
+   * encoder's fine-tunes averaged first, since a mode's fine-tunes of one encoder, and the scratch runs reused
+   * for every encoder, are not independent replicates), else the fine-tuning seeds of the one encoder.
+   */
+  unit: "pretraining seed" | "fine-tuning seed";
+  /** Standard deviation of the differences over `unit` (per pre-training seed: of each one's mean). */
   std: number;
-  /** Number of pairs. */
+  /** Number of independent values: pre-training seeds or fine-tuning seeds, per {@link PairedDifference.unit}. */
   n: number;
+  /** Fine-tuning runs paired (n × the fine-tuning seeds when the unit is the pre-training seed). */
+  pairs: number;
   /** Standard error of the mean difference (std / √n). */
   stderr: number;
+  /** The 95 % interval of the mean difference: mean ± t(n − 1) · stderr ({@link studentT975}). */
+  interval: [number, number];
   /**
-   * "a" or "b" when the mean difference is more than two standard errors from zero (with n ≥ 3), else
-   * "noise": the data cannot tell the two apart.
+   * "a" or "b" when the 95 % interval excludes zero (with n ≥ 3), else "noise": the data cannot tell the two
+   * apart.
    */
   verdict: "a" | "b" | "noise";
 }
 
 /**
- * Compares rows `a` and `b` on `task` ("average" for the per-run task average) seed by seed: both
- * rows' runs share fine-tuning seeds (and, for pre-trained modes, pre-training seeds), so the paired
- * differences remove the seed-to-seed variation both share. The verdict is a rough two-standard-error
- * rule, not a significance test; with 3-9 pairs it says "noise" unless the gap is consistent.
+ * Compares rows `a` and `b` on `task` ("average" for the per-run task average) seed by seed: both rows' runs
+ * share fine-tuning seeds (and, for pre-trained modes, pre-training seeds), so the paired differences remove
+ * the seed-to-seed variation both share. With several pre-training seeds the encoder is the replicate: each
+ * one's differences are averaged over its fine-tuning seeds, and the standard error is over encoders. The
+ * verdict asks that the 95 % t interval exclude zero, with at least 3 independent values.
  */
 export function pairedDifference(
   summary: ComparisonSummary,
@@ -182,27 +193,42 @@ export function pairedDifference(
   const cellOf = (m: string) => (task === "average" ? summary.average[m] : summary.test[m]?.[task]);
   const ca = cellOf(a), cb = cellOf(b);
   if (!ca || !cb) throw new Error(`pairedDifference: no cells for ${a} / ${b} on ${task}`);
-  // scratch has no pre-training seed of its own: pair on the fine-tuning seed (and the pre-training
-  // seed when both rows have it).
-  const diffs: number[] = [];
-  for (const va of ca.values) {
-    const vb = cb.values.find((v) =>
-      v.finetuneSeed === va.finetuneSeed &&
-      (a === "scratch" || b === "scratch" || v.pretrainSeed === va.pretrainSeed)
+  // scratch has no pre-training seed of its own: its runs pair on the fine-tuning seed with every encoder's
+  // (so go over the pre-trained row's runs), other rows on both seeds; the pre-trained run names the encoder.
+  const flip = a === "scratch";
+  const [outer, inner] = flip ? [cb, ca] : [ca, cb];
+  const byEncoder = new Map<number, number[]>();
+  let pairs = 0;
+  for (const vo of outer.values) {
+    const vi = inner.values.find((v) =>
+      v.finetuneSeed === vo.finetuneSeed &&
+      (a === "scratch" || b === "scratch" || v.pretrainSeed === vo.pretrainSeed)
     );
-    if (vb) diffs.push(va.value - vb.value);
+    if (!vi) continue;
+    const d = flip ? vi.value - vo.value : vo.value - vi.value;
+    byEncoder.set(vo.pretrainSeed, [...(byEncoder.get(vo.pretrainSeed) ?? []), d]);
+    pairs++;
   }
+  const perEncoder = byEncoder.size > 1;
+  const diffs = perEncoder
+    ? [...byEncoder.values()].map((ds) => ds.reduce((x, y) => x + y, 0) / ds.length)
+    : [...byEncoder.values()].flat();
   const s = meanStd(diffs);
   const stderr = s.n > 0 ? s.std / Math.sqrt(s.n) : NaN;
-  const clear = s.n >= 3 && Math.abs(s.mean) > 2 * stderr && s.mean !== 0;
+  const half = studentT975(s.n - 1) * stderr;
+  const interval: [number, number] = [s.mean - half, s.mean + half];
+  const clear = s.n >= 3 && (interval[0] > 0 || interval[1] < 0);
   return {
     a,
     b,
     task,
     mean: s.mean,
+    unit: perEncoder ? "pretraining seed" : "fine-tuning seed",
     std: s.std,
     n: s.n,
+    pairs,
     stderr,
+    interval,
     verdict: clear ? (s.mean > 0 ? "a" : "b") : "noise",
   };
 }

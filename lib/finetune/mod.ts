@@ -30,6 +30,7 @@ export {
   meanStd,
   metricsFromConfusion,
   predictionCollapse,
+  studentT975,
 } from "./metrics.ts";
 export {
   DEFAULT_HYPERPARAMS,

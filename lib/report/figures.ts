@@ -1076,15 +1076,18 @@ export interface DifferenceRow {
   b: string;
   mean: number;
   stderr: number;
+  /** Independent values behind the mean (pre-training seeds, or one encoder's fine-tuning seeds). */
   n: number;
-  /** "a" or "b" when the difference is beyond two standard errors, else "noise". */
+  /** Its 95 % interval (mean ± t · SE). */
+  interval: [number, number];
+  /** "a" or "b" when the interval excludes zero (n ≥ 3), else "noise". */
   verdict: "a" | "b" | "noise";
 }
 
 /**
- * Paired differences as a forest plot (×100, the tables' points): one row per A − B, the mean with ± two
- * standard errors (the verdict's rule), a line at zero; dark where the rule calls a difference, grey where
- * it is within noise. Rows with fewer than 3 pairs, where the rule calls nothing, are hollow.
+ * Paired differences as a forest plot (×100, the tables' points): one row per A − B, the mean with its 95 %
+ * interval (the verdict's rule), a line at zero; dark where the interval excludes zero, grey where it does
+ * not. Rows with fewer than 3 independent values, where the rule calls nothing, are hollow.
  */
 export function differencePlot(
   rows: DifferenceRow[],
@@ -1099,23 +1102,31 @@ export function differencePlot(
       name,
       y: rs.map(label),
       x: rs.map((r) => 100 * r.mean),
-      error_x: { type: "data", array: rs.map((r) => 200 * r.stderr), visible: true, color, thickness: 2 },
+      error_x: {
+        type: "data",
+        symmetric: false,
+        array: rs.map((r) => 100 * (r.interval[1] - r.mean)),
+        arrayminus: rs.map((r) => 100 * (r.mean - r.interval[0])),
+        visible: true,
+        color,
+        thickness: 2,
+      },
       marker: {
         size: 10,
         color: rs.map((r) => (r.n < 3 ? "#ffffff" : color)),
         line: { color, width: 2 },
       },
-      text: rs.map((r) => `${r.n} pairs`),
-      hovertemplate: "%{y}: %{x:.1f} points (± 2 SE), %{text}<extra></extra>",
+      text: rs.map((r) => `n = ${r.n}`),
+      hovertemplate: "%{y}: %{x:.1f} points (95 % interval), %{text}<extra></extra>",
     };
   };
   return {
     data: [
-      group(true, "#222222", "beyond two standard errors"),
+      group(true, "#222222", "95 % interval excludes 0"),
       group(false, "#aaaaaa", "within noise"),
     ].filter((t) => (t.x as number[]).length > 0),
     layout: {
-      title: { text: opts.title ?? "Paired differences A − B (mean ± 2 standard errors, points ×100)" },
+      title: { text: opts.title ?? "Paired differences A − B (mean and 95 % interval, points ×100)" },
       height: opts.height ?? Math.max(260, 90 + 32 * rows.length),
       margin: { t: 60, r: 20, b: 60, l: 110 },
       xaxis: {
