@@ -115,6 +115,8 @@ Deno.test("paired differences: with several pre-training seeds the encoder is th
     const d = pairedDifference(s, a, b, "t");
     assert.equal(d.unit, "pretraining seed");
     assert.deepEqual([d.n, d.pairs], [3, 9]);
+    assert.deepEqual(d.encoders.map((e) => e.pretrainSeed), [0, 1, 2]);
+    d.encoders.forEach((e, i) => close(e.mean, sign * (gain[i] + 0.001), `encoder ${i}`));
     close(d.mean, sign * (0.053 + 0.001), "mean of the encoders' means");
     const perEncoder = gain.map((g) => g + 0.001);
     const sd = Math.sqrt(perEncoder.reduce((t, x) => t + (x - 0.054) ** 2, 0) / 2);

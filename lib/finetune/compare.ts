@@ -166,6 +166,8 @@ export interface PairedDifference {
   n: number;
   /** Fine-tuning runs paired (n × the fine-tuning seeds when the unit is the pre-training seed). */
   pairs: number;
+  /** Each encoder's mean difference over its fine-tuning seeds, by pre-training seed (one entry for one encoder). */
+  encoders: { pretrainSeed: number; mean: number }[];
   /** Standard error of the mean difference (std / √n). */
   stderr: number;
   /** The 95 % interval of the mean difference: mean ± t(n − 1) · stderr ({@link studentT975}). */
@@ -209,10 +211,10 @@ export function pairedDifference(
     byEncoder.set(vo.pretrainSeed, [...(byEncoder.get(vo.pretrainSeed) ?? []), d]);
     pairs++;
   }
-  const perEncoder = byEncoder.size > 1;
-  const diffs = perEncoder
-    ? [...byEncoder.values()].map((ds) => ds.reduce((x, y) => x + y, 0) / ds.length)
-    : [...byEncoder.values()].flat();
+  const encoders = [...byEncoder].sort(([x], [y]) => x - y)
+    .map(([pretrainSeed, ds]) => ({ pretrainSeed, mean: ds.reduce((x, y) => x + y, 0) / ds.length }));
+  const perEncoder = encoders.length > 1;
+  const diffs = perEncoder ? encoders.map((e) => e.mean) : [...byEncoder.values()].flat();
   const s = meanStd(diffs);
   const stderr = s.n > 0 ? s.std / Math.sqrt(s.n) : NaN;
   const half = studentT975(s.n - 1) * stderr;
@@ -227,6 +229,7 @@ export function pairedDifference(
     std: s.std,
     n: s.n,
     pairs,
+    encoders,
     stderr,
     interval,
     verdict: clear ? (s.mean > 0 ? "a" : "b") : "noise",
