@@ -6,6 +6,7 @@
  *
  *   deno task evaluate --run runs/gdes [--temperature 1] [--seed 0] [--out runs/gdes/eval.json]
  *   deno task evaluate --run runs/gdes --unseen [--part brown] [--sequences 1024] [--out runs/gdes/eval-unseen.json]
+ *   deno task evaluate --run runs/es --generator-from runs/gdes   # ES's D on GDES's generator's replacements
  *
  * @module
  */
@@ -32,6 +33,9 @@ const HELP =
                        (other documents than its held-out set; on a combined corpus, another mix)
   --part NAME          with --unseen: only this part of a combined corpus (e.g. brown)
   --disallow-correct   never sample the original token
+  --generator-from DIR replacements from another run's generator (same tokenizer and data settings), so that
+                       several runs' discriminators are scored on one task: each D's own generator sets its
+                       task's difficulty, and a weak generator makes an easy one
   --out FILE           also write the numbers as JSON (atomically)
   --backend B          wasm | cpu | webgpu | cuda  [wasm]
   --help               this text
@@ -47,6 +51,7 @@ if (import.meta.main) {
     unseen: { type: "boolean", default: false },
     part: { type: "string" },
     "disallow-correct": { type: "boolean", default: false },
+    "generator-from": { type: "string" },
     out: { type: "string" },
     backend: { type: "string", default: "wasm" },
     help: { type: "boolean", default: false },
@@ -80,6 +85,7 @@ if (import.meta.main) {
       sequences,
       disallowCorrect: values["disallow-correct"],
       ...(values.unseen ? { unseen: { part: values.part } } : {}),
+      generatorFrom: values["generator-from"],
     });
     if (r.heldOut && !r.unseen && values.sequences !== undefined) {
       console.error(
@@ -92,7 +98,13 @@ if (import.meta.main) {
       const unseen = values.unseen ? { unseen: { part: values.part ?? null, sequences } } : {};
       const file: EvalFile = {
         format: "rtdlab-eval-1",
-        settings: { temperature, seed, batchSize, ...unseen },
+        settings: {
+          temperature,
+          seed,
+          batchSize,
+          ...unseen,
+          ...(r.generatorFrom ? { generatorFrom: r.generatorFrom.dir } : {}),
+        },
         ...r,
       };
       await writeJsonAtomic(values.out, file);
@@ -104,6 +116,12 @@ if (import.meta.main) {
       } ` +
         `sequences, ${r.tokens} tokens, ${r.selected} masked; replacements sampled at T = ${temperature}, seed ${seed}`,
     );
+    if (r.generatorFrom) {
+      console.log(
+        `  replacements from the generator of ${r.generatorFrom.dir} (step ${r.generatorFrom.step}): ` +
+          "the generator rows below are that generator's",
+      );
+    }
     if (r.unseen) {
       const u = r.unseen;
       const size = u.chars >= 1e6 ? `${(u.chars / 1e6).toFixed(1)} M` : u.chars.toLocaleString("en");

@@ -142,3 +142,45 @@ Deno.test("openRun on an exported model says so, instead of naming its HuggingFa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("evaluateRunDir --generator-from: another run's generator makes the replacements, D stays this run's", async () => {
+  // Runs of one data setting: GDES, the MLM baseline, and a GDES run of another seed.
+  const dirs: Record<string, string> = {};
+  for (
+    const [name, over] of Object.entries({
+      gdes: { sharing: "gdes" },
+      mlm: { sharing: "mlm" },
+      seed1: { seed: 1 },
+    })
+  ) {
+    dirs[name] = join(tempDir(), name);
+    const c = validateConfig(applyOverrides(config, over));
+    (await pretrain({ config: c, outDir: dirs[name], noExport: true })).trainer.dispose();
+  }
+  const own = await evaluateRunDir(runDir);
+  // Its own generator named as "another" is its own evaluation.
+  const self = await evaluateRunDir(runDir, { generatorFrom: runDir });
+  assert.deepEqual(self.generatorFrom, { dir: runDir, step: 2 });
+  assert.deepEqual({ ...self, generatorFrom: undefined }, { ...own, generatorFrom: undefined });
+  // GDES's generator: its samples (the generator's numbers and the replaced fraction are GDES's own), this D.
+  const gdesOwn = await evaluateRunDir(dirs.gdes);
+  const cross = await evaluateRunDir(runDir, { generatorFrom: dirs.gdes });
+  for (const k of ["lossMlm", "genAcc", "replacedFrac", "baseRate", "selected"] as const) {
+    assert.equal(cross[k], gdesOwn[k], k);
+  }
+  assert.notEqual(cross.lossRtd, gdesOwn.lossRtd, "scored by this run's D, not GDES's");
+  assert.notEqual(cross.lossMlm, own.lossMlm, "not this run's generator");
+  // The MLM baseline's model can corrupt too: its masked-LM head is the generator.
+  const mlm = await evaluateRunDir(runDir, { generatorFrom: dirs.mlm });
+  assert.equal(mlm.lossMlm, (await evaluateRunDir(dirs.mlm)).lossMlm);
+  assert.ok(mlm.discAuc !== null);
+  // Refused: an MLM run has no D; another seed holds out other rows.
+  await assert.rejects(
+    () => evaluateRunDir(dirs.mlm, { generatorFrom: runDir }),
+    /is an MLM run: it has no discriminator/,
+  );
+  await assert.rejects(
+    () => evaluateRunDir(runDir, { generatorFrom: dirs.seed1 }),
+    /--generator-from .*seed1: its data settings differ from .*\(seed 1 vs 0\)/,
+  );
+});

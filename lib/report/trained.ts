@@ -233,6 +233,12 @@ export interface EvaluateRunOptions extends EvaluateOptions {
    * `sequences` of them, default 256; `part` picks one part of a combined corpus).
    */
   unseen?: { part?: string };
+  /**
+   * Another run folder whose generator (at its latest checkpoint) makes the replacements, so that several
+   * runs' discriminators are scored on one task ({@link EvaluateOptions.generator}). It must have the same
+   * tokenizer and data settings, so that the scored sequences are held out (or not) for it as for this run.
+   */
+  generatorFrom?: string;
 }
 
 /** What {@link evaluateRunDir} returns: the numbers, the step they are from, and on what data. */
@@ -243,7 +249,20 @@ export interface RunEvaluation extends RtdEvaluation {
   heldOut: boolean;
   /** Set when the sequences came from the text the run's `corpusMaxChars` cap left out ({@link unseenSequences}). */
   unseen?: UnseenText;
+  /** The run whose generator made the replacements and its step, when not this run's own. */
+  generatorFrom?: { dir: string; step: number };
 }
+
+/** The data settings two runs must share for one's generator to corrupt the other's evaluation sequences. */
+const SHARED_DATA_KEYS = [
+  "corpus",
+  "corpusMaxChars",
+  "tokenizer",
+  "tokenizerVocabSize",
+  "seqLength",
+  "seed",
+  "heldOutSequences",
+] as const;
 
 /** Where {@link unseenSequences} took its sequences from. */
 export interface UnseenText {
@@ -319,7 +338,27 @@ export async function unseenSequences(
  */
 export async function evaluateRunDir(dir: string, opts: EvaluateRunOptions = {}): Promise<RunEvaluation> {
   const run = await openRun(dir);
+  let other: OpenedRun | null = null;
   try {
+    if (opts.generatorFrom !== undefined) {
+      if (run.config.sharing === "mlm") {
+        throw new Error(
+          `${dir} is an MLM run: it has no discriminator to score on another generator's samples`,
+        );
+      }
+      other = await openRun(opts.generatorFrom);
+      if (JSON.stringify(other.tokenizer.toJSON()) !== JSON.stringify(run.tokenizer.toJSON())) {
+        throw new Error(`--generator-from ${opts.generatorFrom}: its tokenizer differs from ${dir}'s`);
+      }
+      const differ = SHARED_DATA_KEYS.filter((k) => other!.config[k] !== run.config[k]);
+      if (differ.length) {
+        throw new Error(
+          `--generator-from ${opts.generatorFrom}: its data settings differ from ${dir}'s (` +
+            differ.map((k) => `${k} ${other!.config[k]} vs ${run.config[k]}`).join(", ") +
+            `), so the scored sequences would not be held out (or not) for both alike`,
+        );
+      }
+    }
     const { sequences, heldOut, unseen } = opts.unseen
       ? {
         heldOut: true,
@@ -333,11 +372,18 @@ export async function evaluateRunDir(dir: string, opts: EvaluateRunOptions = {})
     const evaluation = await evaluateRtd(
       run.trainer,
       sequenceBatches(sequences, opts.batchSize ?? EVALUATE_BATCH_SIZE),
-      opts,
+      { ...opts, generator: other?.trainer },
     );
-    return { ...evaluation, step: run.step, heldOut, ...(unseen ? { unseen } : {}) };
+    return {
+      ...evaluation,
+      step: run.step,
+      heldOut,
+      ...(unseen ? { unseen } : {}),
+      ...(other ? { generatorFrom: { dir: opts.generatorFrom!, step: other.step } } : {}),
+    };
   } finally {
     run.trainer.dispose();
+    other?.trainer.dispose();
   }
 }
 

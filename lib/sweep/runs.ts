@@ -27,6 +27,8 @@ export interface EvalSettings {
   batchSize: number;
   /** Set for `--unseen` (text the corpus cap left out): which part, and how many sequences were asked for. */
   unseen?: { part: string | null; sequences: number };
+  /** Set for `--generator-from`: the run whose generator made the replacements (never a sweep's own evaluation). */
+  generatorFrom?: string;
 }
 
 /** The contents of `eval.json`. */

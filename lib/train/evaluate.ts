@@ -120,6 +120,12 @@ export interface EvaluateOptions {
   seed?: number;
   /** Never sample the original token (default false, the papers' setting). */
   disallowCorrect?: boolean;
+  /**
+   * Another run's trainer whose generator makes the replacements (default: the evaluated run's own), with the
+   * same vocabulary. Each discriminator is otherwise scored on its own generator's samples, an easier task
+   * when that generator is weak; one reference generator puts every D on the same task.
+   */
+  generator?: Pretrainer;
 }
 
 /** What {@link evaluateRtd} measured, pooled over every batch. RTD fields are null for the MLM baseline. */
@@ -183,6 +189,12 @@ export async function evaluateRtd(
   const model = trainer.model;
   const pad = trainer.vocab.padId;
   const V = trainer.config.vocabSize;
+  const generator = (opts.generator ?? trainer).model;
+  if (opts.generator && opts.generator.config.vocabSize !== V) {
+    throw new Error(
+      `evaluateRtd: the generator's vocabulary has ${opts.generator.config.vocabSize} ids, the run's ${V}`,
+    );
+  }
   const rtd = trainer.config.sharing !== "mlm";
   const off = { training: false };
   let sequences = 0, tokens = 0, selected = 0, correct = 0, replaced = 0;
@@ -200,8 +212,8 @@ export async function evaluateRtd(
     if (M === 0) continue;
     const genIn = batchTensors(masked.maskedIds, batch, pad);
     const logitsT = tf.tidy(() => {
-      const hidden = model.encode("generator", genIn, off);
-      return model.generatorLogits(hidden, tf.tensor1d(masked.selected, "int32"), off);
+      const hidden = generator.encode("generator", genIn, off);
+      return generator.generatorLogits(hidden, tf.tensor1d(masked.selected, "int32"), off);
     });
     const logits = (await logitsT.data()) as Float32Array;
     tf.dispose([logitsT, genIn.inputIds, genIn.tokenTypeIds, genIn.attentionMask]);
