@@ -528,12 +528,27 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
     () => pretrain({ config: runConfig("es", 8), outDir: out, resume: true }),
     /--resume .*: cannot read .*config\.json \(/,
   );
-  const exported = join(tempDir(), "export");
-  await Deno.mkdir(exported);
-  await Deno.writeTextFile(join(exported, "config.json"), '{"architectures": ["ElectraForPreTraining"]}');
+  // An exported model is refused without a file written into it, pointed at the folder --init-from takes.
+  const exportDir = join(tempDir(), "export");
+  const exported = join(exportDir, "discriminator");
+  for (const m of ["discriminator", "generator"]) {
+    await Deno.mkdir(join(exportDir, m), { recursive: true });
+    await Deno.writeTextFile(
+      join(exportDir, m, "config.json"),
+      '{"architectures": ["ElectraForPreTraining"]}',
+    );
+  }
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 8), outDir: exported, resume: true }),
-    /an exported model, not a run folder; .*--init-from /,
+    new RegExp(`an exported model, not a run folder; start a new run from it with --init-from ${exportDir}$`),
+  );
+  assert.deepEqual([...Deno.readDirSync(exported)].map((e) => e.name), ["config.json"], "no lock file left");
+  const alone = join(tempDir(), "model");
+  await Deno.mkdir(alone);
+  await Deno.writeTextFile(join(alone, "config.json"), '{"model_type": "electra"}');
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: alone, resume: true }),
+    /--init-discriminator .*model --init-generator DIR, or --init-from .*model --sharing mlm/,
   );
 });
 

@@ -17,7 +17,7 @@
  */
 
 import { yieldToEventLoop } from "../util/signals.ts";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import * as tf from "../tf.ts";
 import { isJoint, type RunConfig, validateConfig } from "../config.ts";
 import { describeBackend } from "../backend/mod.ts";
@@ -303,6 +303,18 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   }
 }
 
+/** How to start a new run from the exported model folder `dir` (the hint of a refused `--resume`). */
+async function startFrom(dir: string): Promise<string> {
+  const parent = dirname(dir);
+  const both = await exists(join(parent, "discriminator", "config.json")) &&
+    await exists(join(parent, "generator", "config.json"));
+  if (both) return `start a new run from it with --init-from ${parent}`;
+  return basename(dir) === "mlm"
+    ? `start a new run from it with --init-from ${dir} --sharing mlm`
+    : `start a new run from it with --init-discriminator ${dir} --init-generator DIR, or --init-from ${dir} ` +
+      "--sharing mlm for a masked-LM model";
+}
+
 async function pretrainLocked(
   opts: PretrainOptions,
   lock: RunLock,
@@ -319,7 +331,6 @@ async function pretrainLocked(
     if (!(await exists(configPath))) {
       throw new Error(`--resume ${out} (resume: true): no config.json there (not an rtdlab run folder)`);
     }
-    await lock.acquire(); // before anything here is tidied or rewritten
     if (opts.initFrom) {
       throw new Error(
         "--init-from (initFrom) starts a new run and --resume (resume) continues one: give one of them",
@@ -331,13 +342,12 @@ async function pretrainLocked(
     } catch (e) {
       throw new Error(`--resume ${out}: cannot read ${configPath} (${(e as Error).message})`);
     }
-    // An exported model (HF config.json) is a starting point for a new run, not a run to continue.
+    // An exported model (HF config.json) is a starting point for a new run, not a run to continue; refused
+    // before the lock, which would leave its file in a folder meant to be shared.
     if ("architectures" in saved || "model_type" in saved) {
-      throw new Error(
-        `--resume ${out}: this is an exported model, not a run folder; start a new run from it with ` +
-          `--init-from ${out}`,
-      );
+      throw new Error(`--resume ${out}: this is an exported model, not a run folder; ${await startFrom(out)}`);
     }
+    await lock.acquire(); // before anything here is tidied or rewritten
     ({ config, extras: savedExtras } = savedRunConfig(saved));
     if (opts.backend && savedExtras.backend && opts.backend !== savedExtras.backend) {
       say(
