@@ -420,6 +420,13 @@ Deno.test("an exported discriminator (GDES: E_G + E_Δ merged) and the MLM encod
     await TOKENIZER.save(join(run, "tokenizer.json"));
     const enc = await loadPretrainedEncoder(run);
     assert.equal(enc.source, sharing === "mlm" ? "mlm" : "discriminator");
+    // The other kind's model is named as absent from a finished run, with the --source that works.
+    await assert.rejects(
+      loadPretrainedEncoder(run, { source: sharing === "mlm" ? "discriminator" : "mlm" }),
+      sharing === "mlm"
+        ? /export\/ holds mlm, not discriminator: it is an MLM run \(no discriminator\); leave --source out, or give --source mlm/
+        : /export\/ holds discriminator and generator, not mlm: it is an RTD run \(no MLM model\); leave --source out/,
+    );
     assert.equal(enc.sharing, sharing);
     const clf = SequenceClassifier.fromPretrained(enc, 3, 0);
     const batch = randomBatch(2, 2, 16, 3);

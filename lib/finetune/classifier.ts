@@ -108,6 +108,18 @@ export async function loadPretrainedEncoder(
       );
     }
     const exports = wanted.filter(([, d]) => d.includes(join(dir, "export")));
+    // A finished run of another kind: its export/ holds the other model, and resuming would change nothing.
+    const other = candidates.filter(([s, d]) => d.includes(join(dir, "export")) && s !== opts.source);
+    const there: string[] = [];
+    for (const [s, d] of other) if (await exists(join(d, "config.json"))) there.push(s);
+    if (opts.source && opts.source !== "scratch" && there.length) {
+      throw new Error(
+        `${dir}'s export/ holds ${there.join(" and ")}${there[0] === "discriminator" ? " and generator" : ""}, ` +
+          `not ${opts.source}: it is ${
+            there[0] === "mlm" ? "an MLM run (no discriminator)" : "an RTD run (no MLM model)"
+          }; leave --source out, or give --source ${there[0]}`,
+      );
+    }
     throw new Error(
       `${dir} has no exported ${exports.map(([s]) => s).join(" or ")} model (${
         exports.map(([, d]) => join(d, "model.safetensors")).join(", ")
