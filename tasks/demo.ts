@@ -13,6 +13,7 @@
  * @module
  */
 
+import { corpusFingerprint } from "../lib/text/corpus.ts";
 import { join } from "node:path";
 import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { discriminatorView } from "../lib/probes/discriminator_view.ts";
@@ -241,6 +242,7 @@ if (import.meta.main) {
   let base: ReturnType<typeof validateConfig>;
   try {
     base = validateConfig(applyOverrides(preset(values.config!), { ...overrides, seed, steps }));
+    await corpusFingerprint(base.corpus); // a misspelt corpus is a bad command line too
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
     Deno.exit(2);

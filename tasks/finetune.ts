@@ -10,7 +10,7 @@
  * @module
  */
 
-import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import {
   DEFAULT_HYPERPARAMS,
   type FinetuneHyperparams,
@@ -19,7 +19,7 @@ import {
 } from "../lib/finetune/mod.ts";
 import type { EncoderSource } from "../lib/finetune/classifier.ts";
 import type { ClassificationMetrics } from "../lib/finetune/metrics.ts";
-import { PACKAGED_TASKS } from "../lib/tasks/mod.ts";
+import { checkTaskName, PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 import { intOption, parseCliArgs } from "../lib/util/cli.ts";
@@ -201,6 +201,16 @@ if (import.meta.main) {
   if (cli.help) {
     console.log(HELP);
     Deno.exit(0);
+  }
+  // A misspelt backend or task is a bad command line (exit 2), found before the backend starts.
+  try {
+    if (!BACKENDS.includes(cli.backend)) {
+      throw new Error(`unknown backend "${cli.backend}"; valid backends: ${BACKENDS.join(", ")}`);
+    }
+    await checkTaskName(cli.task);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
   }
   try {
     const backend = await initBackend(cli.backend);

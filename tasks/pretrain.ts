@@ -10,7 +10,8 @@
  */
 
 import { applyOverrides, configFrom, PRESETS, SHARING_MODES, validateConfig } from "../lib/config.ts";
-import { type BackendName, initBackend } from "../lib/backend/mod.ts";
+import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
+import { corpusFingerprint } from "../lib/text/corpus.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
 import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
@@ -177,6 +178,16 @@ if (import.meta.main) {
   if (cli.help) {
     console.log(HELP);
     Deno.exit(0);
+  }
+  // A misspelt backend or corpus is a bad command line (exit 2), found before the backend starts.
+  try {
+    if (!BACKENDS.includes(cli.backend)) {
+      throw new Error(`unknown backend "${cli.backend}"; valid backends: ${BACKENDS.join(", ")}`);
+    }
+    if (!cli.resume) await corpusFingerprint(cli.config.corpus);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
   }
   try {
     const backend = await initBackend(cli.backend);

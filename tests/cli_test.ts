@@ -382,6 +382,40 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
   }
 });
 
+Deno.test("pretrain and finetune: a misspelt backend, corpus or task is a bad command line (exit 2), nothing written", async () => {
+  const run = async (task: string, ...args: string[]) => {
+    const script = new URL(`../tasks/${task}.ts`, import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args] }).output();
+    return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
+  };
+  const out = `${await Deno.makeTempDir()}/run`;
+  for (
+    const [task, args, msg] of [
+      ["pretrain", ["--corpus", "gutenbrg", "--out", out], /^error: unknown corpus "gutenbrg"/m],
+      [
+        "pretrain",
+        ["--backend", "wsam", "--out", out],
+        /^error: unknown backend "wsam"; valid backends: wasm/m,
+      ],
+      [
+        "finetune",
+        ["--checkpoint", out, "--task", "sentiment-yelpp"],
+        /^error: unknown task "sentiment-yelpp"/m,
+      ],
+      [
+        "finetune",
+        ["--checkpoint", out, "--task", "spam", "--backend", "gpu"],
+        /^error: unknown backend "gpu"/m,
+      ],
+    ] as const
+  ) {
+    const r = await run(task, ...args);
+    assert.equal(r.code, 2, `${task} ${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+  }
+  assert.equal(await Deno.stat(out).then(() => true, () => false), false);
+});
+
 Deno.test("demo: runs with other settings are kept unless --fresh, and a bad corpus replaces nothing", async () => {
   const demo = async (...args: string[]) => {
     const script = new URL("../tasks/demo.ts", import.meta.url).pathname;
@@ -398,7 +432,7 @@ Deno.test("demo: runs with other settings are kept unless --fresh, and a bad cor
     assert.equal(other.code, 2);
     assert.match(other.stderr, /es holds a demo run with other settings .*give --fresh to replace them/);
     const typo = await demo("--out", out, "--modes", "es", "--fresh", "--set", "corpus=gutenbrg");
-    assert.equal(typo.code, 1);
+    assert.equal(typo.code, 2, "a misspelt corpus is a bad command line");
     assert.match(typo.stderr, /unknown corpus "gutenbrg"/);
     assert.doesNotMatch(typo.stderr, /Uncaught|at file:/);
     assert.equal(await Deno.readTextFile(`${out}/es/config.json`), config);
