@@ -213,6 +213,7 @@ if (import.meta.main) {
       initFrom: cli.initFrom,
       backend: backend.name,
       signal: abort.signal,
+      cli: true,
       onMessage: (m) => {
         if (bar) bar.done();
         console.error(m);

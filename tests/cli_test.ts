@@ -414,6 +414,18 @@ Deno.test("pretrain and finetune: a misspelt backend, corpus or task is a bad co
     assert.match(r.stderr, msg);
   }
   assert.equal(await Deno.stat(out).then(() => true, () => false), false);
+  // The command line's errors name its flags, not the library's option names.
+  const empty = await Deno.makeTempDir();
+  const resume = await run("pretrain", "--resume", empty);
+  assert.match(resume.stderr, new RegExp(`^error: --resume ${empty}: no config\\.json there`, "m"));
+  const until = await run("pretrain", "--steps", "3", "--until", "5", "--out", out);
+  assert.match(
+    until.stderr,
+    /^error: --until 5 is past the run's last step \(3\); give --steps 5 to train longer$/m,
+  );
+  for (const r of [resume, until]) {
+    assert.doesNotMatch(r.stderr, /resume: true|outDir|config\.steps|\(initFrom\)/);
+  }
 });
 
 Deno.test("demo: runs with other settings are kept unless --fresh, and a bad corpus replaces nothing", async () => {

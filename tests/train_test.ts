@@ -375,7 +375,7 @@ Deno.test("an output folder holding another run is refused (and left as it was) 
   const before = await Deno.readTextFile(join(out, "metrics.jsonl"));
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 2), outDir: out }),
-    /already holds a run \(config\.json\); pass --resume/,
+    /outDir .*run already holds a run \(config\.json\): pass resume: true to continue it, or choose another outDir/,
   );
   assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), before);
   // A folder another live process trains (it holds the lock) is refused even with --resume: its temporary
@@ -459,14 +459,14 @@ Deno.test("a new --steps on resume is the run's length from then on; the old exp
   );
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 4), outDir: out, resume: true, until: 9 }),
-    /--until 9 is past the run's last step \(6\); give --steps 9/,
+    /until 9 is past the run's last step \(6\); give steps 9 to train longer/,
   );
   assert.equal(await steps(), 6);
   assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), metrics);
   const fresh = join(tempDir(), "fresh");
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 4), outDir: fresh, until: 5 }),
-    /--until 5 is past the run's last step \(4\)/,
+    /until 5 is past the run's last step \(4\)/,
   );
   assert.equal(await exists(fresh), false);
 });
@@ -526,7 +526,7 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
   await Deno.writeTextFile(cfgPath, JSON.stringify(cfg).slice(0, 30));
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 8), outDir: out, resume: true }),
-    /--resume .*: cannot read .*config\.json \(/,
+    /resume of .*: cannot read .*config\.json \(/,
   );
   // An exported model is refused without a file written into it, pointed at the folder --init-from takes.
   const exportDir = join(tempDir(), "export");

@@ -114,7 +114,9 @@ export async function loadPretrainedEncoder(
     for (const [s, d] of other) if (await exists(join(d, "config.json"))) there.push(s);
     if (opts.source && opts.source !== "scratch" && there.length) {
       throw new Error(
-        `${dir}'s export/ holds ${there.join(" and ")}${there[0] === "discriminator" ? " and generator" : ""}, ` +
+        `${dir}'s export/ holds ${there.join(" and ")}${
+          there[0] === "discriminator" ? " and generator" : ""
+        }, ` +
           `not ${opts.source}: it is ${
             there[0] === "mlm" ? "an MLM run (no discriminator)" : "an RTD run (no MLM model)"
           }; leave --source out, or give --source ${there[0]}`,

@@ -140,6 +140,11 @@ export interface PretrainOptions {
    * tokenizer come from the folders, the training settings and sharing from `config`.
    */
   initFrom?: InitFrom;
+  /**
+   * Name the command line's flags in errors (`--resume`, `--out`) rather than these options (`resume`,
+   * `outDir`): `deno task pretrain` sets it.
+   */
+  cli?: boolean;
 }
 
 /** What {@link pretrain} returns: the live trainer (caller disposes it), the tokenizer and the last metrics. */
@@ -323,29 +328,35 @@ async function pretrainLocked(
   const say = opts.onMessage ?? (() => {});
   const out = opts.outDir;
   const configPath = join(out, "config.json");
+  // Errors name the command line's flags, or this function's options for a library caller.
+  const name = (flag: string, option: string) => (opts.cli ? flag : option);
+  const resumeOf = opts.cli ? `--resume ${out}` : `resume of ${out}`;
   let config: RunConfig;
   // On a resume: config.json's other fields, and the run's length before a new --steps.
   let savedExtras: Record<string, unknown> = {};
   let stepsBefore: number | null = null;
   if (opts.resume) {
     if (!(await exists(configPath))) {
-      throw new Error(`--resume ${out} (resume: true): no config.json there (not an rtdlab run folder)`);
+      throw new Error(`${resumeOf}: no config.json there (not an rtdlab run folder)`);
     }
     if (opts.initFrom) {
       throw new Error(
-        "--init-from (initFrom) starts a new run and --resume (resume) continues one: give one of them",
+        `${name("--init-from", "initFrom")} starts a new run and ${
+          name("--resume", "resume")
+        } continues one: ` +
+          "give one of them",
       );
     }
     let saved: Record<string, unknown>;
     try {
       saved = JSON.parse(await Deno.readTextFile(configPath));
     } catch (e) {
-      throw new Error(`--resume ${out}: cannot read ${configPath} (${(e as Error).message})`);
+      throw new Error(`${resumeOf}: cannot read ${configPath} (${(e as Error).message})`);
     }
     // An exported model (HF config.json) is a starting point for a new run, not a run to continue; refused
     // before the lock, which would leave its file in a folder meant to be shared.
     if ("architectures" in saved || "model_type" in saved) {
-      throw new Error(`--resume ${out}: this is an exported model, not a run folder; ${await startFrom(out)}`);
+      throw new Error(`${resumeOf}: this is an exported model, not a run folder; ${await startFrom(out)}`);
     }
     await lock.acquire(); // before anything here is tidied or rewritten
     ({ config, extras: savedExtras } = savedRunConfig(saved));
@@ -375,14 +386,17 @@ async function pretrainLocked(
     for (const f of ["config.json", "metrics.jsonl", "checkpoints"]) {
       if (await exists(join(out, f))) {
         throw new Error(
-          `${out} already holds a run (${f}); pass --resume (resume: true) to continue it or choose another --out (outDir)`,
+          opts.cli
+            ? `${out} already holds a run (${f}): continue it with --resume ${out}, or choose another --out`
+            : `outDir ${out} already holds a run (${f}): pass resume: true to continue it, or choose another outDir`,
         );
       }
     }
   }
   if (opts.until !== undefined && opts.until > config.steps) {
     throw new Error(
-      `--until ${opts.until} is past the run's last step (${config.steps}); give --steps ${opts.until} (config.steps) to train longer`,
+      `${name("--until", "until")} ${opts.until} is past the run's last step (${config.steps}); give ` +
+        `${name("--steps", "steps")} ${opts.until} to train longer`,
     );
   }
 
