@@ -102,7 +102,7 @@ const USAGE = `deno task demo — small pre-training under ${MODES.join(", ")}, 
   --probe-every K  tug-of-war / geometry probes every K steps, 0 = off [${DEMO_DEFAULTS.probeEvery}]
   --set KEY=VALUE  any other config key for all runs (repeatable), e.g. --set biasCorrection=false
   --seed S         seed [0]                      --out DIR      where the runs go [runs/demo]
-  --parallel N     runs at a time [cores; cuda 1] --backend      wasm | cpu | webgpu | cuda [wasm]
+  --parallel N     runs at a time [cores; cuda 1] --backend      wasm | cpu | webgpu | tensorflow | cuda [wasm]
   --modes LIST     comma-separated subset of ${MODES.join(",")} [all]
   --no-report      skip report.html              --fresh        train again, replacing runs
 Runs already finished with the same settings are reused; interrupted ones resume; runs with other

@@ -37,7 +37,7 @@ const HELP =
                        several runs' discriminators are scored on one task: each D's own generator sets its
                        task's difficulty, and a weak generator makes an easy one
   --out FILE           also write the numbers as JSON (atomically)
-  --backend B          wasm | cpu | webgpu | cuda  [wasm]
+  --backend B          wasm | cpu | webgpu | tensorflow | cuda  [wasm]
   --help               this text
 `;
 

@@ -54,6 +54,10 @@ export function parseArgs(argv: string[]): NotebookArgs | "help" {
     html: true,
     installKernel: true,
   };
+  // `--out=DIR` as `--out DIR`, as every other task takes it (node's parseArgs).
+  argv = argv.flatMap((
+    x,
+  ) => (/^--[a-z-]+=/.test(x) ? [x.slice(0, x.indexOf("=")), x.slice(x.indexOf("=") + 1)] : [x]));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {

@@ -61,8 +61,8 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
 }]
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
-  --probe-every K      every K steps log the tug-of-war and embedding-geometry probes (tow_*, sim_*)  [0 = off]
                        (--set heldOutSequences=64 keeps 64 sequences out of training for deno task evaluate)
+  --probe-every K      every K steps log the tug-of-war and embedding-geometry probes (tow_*, sim_*)  [0 = off]
   --progress-jsonl     print progress as JSON lines on stdout (for a parent process)
   --help               this text
 `;
@@ -286,7 +286,7 @@ if (import.meta.main) {
       for (const [k, v] of run) console.log(`  ${k.padEnd(26)} ${v}`);
     }
     console.log(
-      `  files: ${result.outDir}/{config.json,metrics.jsonl,checkpoints/${
+      `  files: ${result.outDir}/{config.json,tokenizer.json,metrics.jsonl,checkpoints/${
         result.stoppedEarly ? "" : ",export/"
       }}`,
     );

@@ -80,7 +80,11 @@ if (import.meta.main) {
   if (!(smooth >= 0 && smooth < 1)) fail(`--smooth needs a number in [0, 1), got "${values.smooth}"`);
   if (values.out !== undefined && !/\.html?$/i.test(values.out)) {
     // The page never replaces anything but a page: not a run's metrics.jsonl or config.json.
-    fail(`--out ${values.out}: give an .html file name, e.g. ${join(values.out, "report.html")}`);
+    // A name with another extension is a file's (config.json), not a folder's: suggest a page beside it.
+    const suggestion = /\.[a-z0-9]+$/i.test(values.out)
+      ? join(dirname(values.out), "report.html")
+      : join(values.out, "report.html");
+    fail(`--out ${values.out}: give an .html file name, e.g. ${suggestion}`);
   }
   let built;
   try {

@@ -57,7 +57,7 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
   --eval-batch B        sequences per evaluation forward pass  [16]
   --eval-temperature T  temperature of the replacements D is judged on  [1]
   --parallel N          runs at a time (the OpenBLAS threads are shared among them)  [${CORES}]
-  --backend B           wasm | cpu | webgpu | cuda  [wasm]
+  --backend B           wasm | cpu | webgpu | tensorflow | cuda  [wasm]
   --out DIR             the sweep's folder  [runs/sweep/NAME]
   --list                print the points and the pretrain command of each, then stop
   --report-only         write results and report from what is finished; run nothing

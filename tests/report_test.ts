@@ -693,6 +693,15 @@ Deno.test("notebook runner: options and notebook selection", async () => {
   const a = parseArgs(["--only", "00_smoke", "--timeout", "30", "--no-html"]);
   assert.ok(a !== "help");
   assert.deepEqual([a.only, a.timeout, a.html, a.out], [["00_smoke"], 30, false, "runs/notebooks"]);
+  const eq = parseArgs(["--only=00_smoke", "--timeout=30", "--out=/tmp/nb"]) as Exclude<
+    ReturnType<typeof parseArgs>,
+    "help"
+  >;
+  assert.deepEqual(
+    [eq.only, eq.timeout, eq.out],
+    [["00_smoke"], 30, "/tmp/nb"],
+    "--flag=value as --flag value",
+  );
   assert.throws(() => parseArgs(["--timeout", "soon"]), /positive number/);
   assert.throws(() => parseArgs(["--frobnicate"]), /unknown option/);
   const sel = await selectNotebooks(

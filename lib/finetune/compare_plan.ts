@@ -148,9 +148,10 @@ export const COMPARE_HELP =
   --no-scratch            skip the no-pre-training control
   --set KEY=VALUE         extra pre-training config override (repeatable; same for every mode)
   --parallel N            subprocesses at a time  [cores; 1 on cuda: one GPU]
-  --backend B             wasm | cpu | webgpu | cuda  [wasm; cuda with --gpu]
+  --backend B             wasm | cpu | webgpu | tensorflow | cuda  [wasm; cuda with --gpu]
   --report-only           write results.{md,json} (and report.html) from the pieces finished so far; run nothing
   --force                 accept settings that differ from the folder's plan.json (finished pieces of the same settings are kept, the others run again)
+  --help                  this text
 `;
 
 /** What compare's command line asks for: the plan and how to run it. */
