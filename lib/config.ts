@@ -1,6 +1,6 @@
 /**
  * Run configuration: model sizes, embedding sharing, masking, optimiser and data, with the named
- * presets (`tiny`, `electra-small`) and strict validation (an unknown key is an error, not a typo
+ * presets ({@link PRESETS}: `tiny`, `electra-small`, `deberta-tiny`, `deberta-mini`, `deberta-v3-xsmall`) and strict validation (an unknown key is an error, not a typo
  * that silently keeps the default).
  *
  * Numbers follow the papers (ELECTRA, Clark et al. 2020; DeBERTaV3, He et al. 2021).
@@ -219,7 +219,8 @@ const DEBERTA_V3 = {
 
 /**
  * Named presets. `tiny` trains in CPU-minutes; `electra-small` is the paper's ELECTRA-Small;
- * `deberta-tiny` is `tiny`'s size on the DeBERTa backbone; `deberta-v3-xsmall` is DeBERTaV3-xsmall.
+ * `deberta-tiny` is `tiny`'s size on the DeBERTa backbone; `deberta-mini` is the demo's (D 2 × 64 on the
+ * synthetic `echo` language, where D learns in minutes on two cores); `deberta-v3-xsmall` is DeBERTaV3-xsmall.
  */
 export const PRESETS: Record<string, RunConfig> = {
   "tiny": {

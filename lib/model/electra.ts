@@ -90,8 +90,11 @@ export interface ElectraModelOptions {
 
 /** An ELECTRA pre-training model: parameters plus the forward passes of both networks. */
 export class ElectraModel {
+  /** Every trainable tensor by its HuggingFace-style name (the shared tables too, once). */
   readonly params = new ParameterStore();
+  /** The run's configuration the model was built from. */
   readonly config: RunConfig;
+  /** The generator's encoder size (width, layers, heads), derived from the config. */
   readonly generatorSize: EncoderSize;
   /** True when the model holds the discriminator's encoder only (see {@link ElectraModelOptions}). */
   readonly encoderOnly: boolean;

@@ -42,11 +42,16 @@ export interface SharedEmbeddingsOptions {
 
 /** Where each network's tables live and what it reads (see the module doc). */
 export class SharedEmbeddings {
+  /** ES, NES, GDES or MLM: which tables the two networks share. */
   readonly sharing: SharingMode;
+  /** The backbone, which decides the tables (DeBERTa has no absolute position table). */
   readonly family: "electra" | "deberta";
+  /** The embedding tables each network reads (word, position, token type). */
   readonly tables: readonly TableName[];
+  /** True when only the discriminator's tables exist (a fine-tuning encoder). */
   readonly encoderOnly: boolean;
 
+  /** Registers the tables of `opts.sharing` in `params` (GDES: E_Δ at zero beside E_G). */
   constructor(readonly params: ParameterStore, opts: SharedEmbeddingsOptions) {
     this.sharing = opts.sharing;
     this.family = opts.family;

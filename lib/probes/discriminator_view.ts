@@ -16,12 +16,15 @@ import { requireModel } from "./tables.ts";
 
 /** What the view needs from a tokenizer (a WordPieceTokenizer will do). */
 export interface ViewTokenizer {
+  /** The token an id stands for. */
   idToToken(id: number): string;
+  /** Whether an id is a special token ([CLS], [SEP], [PAD], [MASK], [UNK]). */
   isSpecial(id: number): boolean;
   /** Number of ids. */
   readonly vocabSize: number;
   /** Ids of [PAD] and [MASK]. */
   readonly specialIds: { pad: number; mask: number };
+  /** [CLS] a [SEP] (b [SEP]) as ids with their token types. */
   encodePair(a: string, b?: string): { ids: number[]; tokenTypeIds: number[] };
 }
 

@@ -23,8 +23,11 @@ export interface TrainingProbeOptions {
 
 /** Collects probe metrics every `every` steps: hook {@link onGradients} into the trainer, then {@link collect}. */
 export class TrainingProbe {
+  /** The model whose gradients and tables are probed. */
   readonly model: RtdModel;
+  /** Probe every this many steps. */
   readonly every: number;
+  /** The token ids the embedding-similarity probe averages over (the most frequent tokens). */
   readonly similarityIds: ArrayLike<number>;
   #pending: { step: number; m: TugOfWarMeasurement | null } | null = null;
 

@@ -48,6 +48,7 @@ import { type EmbeddingTableName, readTableParam } from "./tables.ts";
 
 /** Anything that names token ids (a WordPieceTokenizer will do). */
 export interface TokenNamer {
+  /** The token an id stands for. */
   idToToken(id: number): string;
 }
 

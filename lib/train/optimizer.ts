@@ -42,6 +42,7 @@ export class AdamW {
   static hostUpdate = true;
   /** Use a backend's fused AdamW kernel where it has one (cuda); false forces the op-by-op path. */
   static fusedUpdate = true;
+  /** The parameters this optimiser updates, by name, in update order. */
   readonly names: string[];
   /** Updates applied so far. */
   step = 0;

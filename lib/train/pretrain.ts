@@ -192,8 +192,11 @@ function disposeInputs(x: EncoderInputs): void {
 
 /** The model, its optimiser(s) and the step counter of a pre-training run. */
 export class Pretrainer {
+  /** The generator and discriminator (ELECTRA or DeBERTa backbone) with their shared embeddings. */
   readonly model: RtdModel;
+  /** The run's configuration (sharing mode, sizes, masking, optimiser settings). */
   readonly config: RunConfig;
+  /** The special token ids masking and padding use. */
   readonly vocab: PretrainVocab;
   /** One optimiser in joint mode; a generator and a discriminator optimiser when decoupled. */
   readonly optimizers: { joint?: AdamW; generator?: AdamW; discriminator?: AdamW };

@@ -88,6 +88,7 @@ export interface MetricsRecord {
   mem_mib?: number;
   /** Device memory the backend holds (GPU backends): cuda's caching allocator reservation. */
   device_mib?: number;
+  /** The probes' numbers at probed steps (`tow_*`, `sim_*`), null where a probe had nothing to measure. */
   [probe: string]: number | null | undefined;
 }
 
