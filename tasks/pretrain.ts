@@ -24,7 +24,7 @@ import {
   tailMean,
   tailSe,
 } from "../lib/train/rtd_metrics.ts";
-import { intOption, parseCliArgs, taskCommand } from "../lib/util/cli.ts";
+import { intOption, parseCliArgs, strayArgument, taskCommand } from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
@@ -69,7 +69,7 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
 
 /** Parses argv into a resolved config and run options; throws on bad input. */
 export function parseCli(argv: string[]) {
-  const { values } = parseCliArgs(argv, {
+  const options = {
     ...Object.fromEntries(
       [
         "config",
@@ -92,7 +92,15 @@ export function parseCli(argv: string[]) {
     joint: { type: "boolean" },
     help: { type: "boolean" },
     "progress-jsonl": { type: "boolean" },
-  });
+  } as const;
+  // A folder without its flag (`deno task pretrain runs/x`) is named back with the flags that take one.
+  const bare = strayArgument(argv, options);
+  if (bare !== undefined) {
+    throw new Error(
+      `unexpected argument "${bare}": continue a run with --resume ${bare}, or start one with --out ${bare}`,
+    );
+  }
+  const { values } = parseCliArgs(argv, options);
   const args = values as Record<string, string | undefined> & {
     set?: string[];
     joint?: boolean;

@@ -423,6 +423,12 @@ Deno.test("pretrain and finetune: a misspelt backend, corpus or task is a bad co
     until.stderr,
     /^error: --until 5 is past the run's last step \(3\); give --steps 5 to train longer$/m,
   );
+  const bare = await run("pretrain", "--steps", "3", "runs/x");
+  assert.equal(bare.code, 2);
+  assert.match(
+    bare.stderr,
+    /unexpected argument "runs\/x": continue a run with --resume runs\/x, or start one with --out runs\/x/,
+  );
   for (const r of [resume, until]) {
     assert.doesNotMatch(r.stderr, /resume: true|outDir|config\.steps|\(initFrom\)/);
   }
