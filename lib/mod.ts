@@ -28,6 +28,7 @@ export { Rng } from "./rng.ts";
 export { CORPORA, type Document, loadCorpus } from "./text/corpus.ts";
 export { splitSentences } from "./text/sentences.ts";
 export {
+  FRESH_SEED,
   freshSentences,
   generateSynthetic,
   isSyntheticName,
@@ -43,7 +44,7 @@ export {
 export { bertBaseUncased, WordPieceTokenizer } from "./text/tokenizer.ts";
 export { trainWordPiece } from "./text/wordpiece_trainer.ts";
 export { packDocuments, type PackedCorpus } from "./text/packing.ts";
-export { prepareCorpus } from "./text/dataset.ts";
+export { defaultCacheDir, prepareCorpus } from "./text/dataset.ts";
 export {
   DEBERTA_V3_MASKING,
   ELECTRA_MASKING,
@@ -82,6 +83,7 @@ export {
 export {
   batchTensors,
   crossEntropy,
+  microBatchRows,
   Pretrainer,
   type PretrainVocab,
   sigmoidBce,
@@ -92,10 +94,13 @@ export {
 } from "./train/pretrain.ts";
 export { BatchSampler } from "./train/batches.ts";
 export {
+  BOOTSTRAP_RESAMPLES,
+  EVALUATE_BATCH_SIZE,
   type EvaluateOptions,
   evaluateRtd,
   type HeldOutSplit,
   holdOut,
+  MIN_BOOTSTRAP_SEQUENCES,
   type RtdEvaluation,
   sequenceBatches,
 } from "./train/evaluate.ts";
@@ -125,6 +130,7 @@ export {
   type UnseenText,
 } from "./report/trained.ts";
 export { loadSafetensors, saveSafetensors } from "./io/safetensors.ts";
+export { RunLock } from "./io/run_lock.ts";
 export { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "./model/hf_folder.ts";
 export { formatLoadReport, type LoadReport, loadStateDicts, type StateDicts } from "./model/hf_load.ts";
 export { configFromHfPair } from "./model/hf_config.ts";
@@ -175,6 +181,7 @@ export type { ElectraModelOptions, EmbeddingTables } from "./model/electra.ts";
 export type { DebertaForwardOptions, DebertaModelOptions, RelativePositionConfig } from "./model/deberta.ts";
 export type { ModelOptions } from "./model/mod.ts";
 export type { SharedEmbeddings, TableName } from "./model/embeddings.ts";
+export { pairedInitKey } from "./model/embeddings.ts";
 export type { Init } from "./model/params.ts";
 export type { StateDict } from "./model/hf_load.ts";
 export type { AdamWConfig } from "./train/optimizer.ts";

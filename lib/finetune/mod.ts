@@ -29,6 +29,7 @@ export {
   constantBaseline,
   meanStd,
   metricsFromConfusion,
+  ONE_CLASS_SHARE,
   predictionCollapse,
   studentT975,
 } from "./metrics.ts";
