@@ -368,6 +368,25 @@ Deno.test("readMetrics reads a run folder or its file, skips a torn last line, a
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("an output folder holding other files gets the run beside them, and says so", async () => {
+  const out = join(tempDir(), "run");
+  await Deno.mkdir(out);
+  await Deno.writeTextFile(join(out, "notes.txt"), "mine");
+  const said: string[] = [];
+  const r = await pretrain({
+    config: runConfig("es", 2),
+    outDir: out,
+    noExport: true,
+    onMessage: (m) => said.push(m),
+  });
+  r.trainer.dispose();
+  assert.ok(
+    said.some((m) => /already holds other files \(notes\.txt\); the run's files go beside them/.test(m)),
+    said.join("\n"),
+  );
+  assert.equal(await Deno.readTextFile(join(out, "notes.txt")), "mine");
+});
+
 Deno.test("an output folder holding another run is refused (and left as it was) unless resuming", async () => {
   const out = join(tempDir(), "run");
   const r = await pretrain({ config: runConfig("es", 2), outDir: out, noExport: true });

@@ -384,6 +384,18 @@ async function pretrainLocked(
     }
   } else {
     config = validateConfig(structuredClone(opts.config));
+    // Other files in a new run's folder are left alone, but said, so that a wrong --out shows.
+    const others: string[] = [];
+    try {
+      for await (const e of Deno.readDir(out)) if (e.name !== ".rtdlab-lock") others.push(e.name);
+    } catch { /* no folder yet */ }
+    if (others.length && !others.some((f) => ["config.json", "metrics.jsonl", "checkpoints"].includes(f))) {
+      say(
+        `note: ${out} already holds other files (${others.slice(0, 3).join(", ")}${
+          others.length > 3 ? ", …" : ""
+        }); the run's files go beside them`,
+      );
+    }
     for (const f of ["config.json", "metrics.jsonl", "checkpoints"]) {
       if (await exists(join(out, f))) {
         throw new Error(
