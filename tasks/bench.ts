@@ -34,7 +34,7 @@ import {
 } from "../lib/bench/peer.ts";
 import { formatProfile, profileSteps, type StepProfile } from "../lib/bench/profile.ts";
 import { benchTable, defaultOutPath, ratioLines, textTable, writeRecord } from "../lib/bench/report.ts";
-import { planCases, runSuite } from "../lib/bench/suite.ts";
+import { type BenchRow, planCases, runSuite } from "../lib/bench/suite.ts";
 import { caseConfig } from "../lib/bench/case.ts";
 import * as tf from "../lib/tf.ts";
 import type { CudaBackend } from "../lib/backend/cuda/backend.ts";
@@ -121,34 +121,37 @@ async function bench(opts: BenchOptions): Promise<void> {
     );
   }
   const started = new Date();
-  // Children re-run this entry point (tasks/bench.ts, or the bundle a GPU machine runs).
-  const rows = await runSuite(opts, specs, log, fromFileUrl(Deno.mainModule));
-  const table = benchTable(rows);
-  const ratios = ratioLines(rows);
-  console.log(table);
-  console.log(ratios.join("\n"));
   const out = opts.out ?? defaultOutPath(started);
-  await writeRecord(out, {
-    kind: "rtdlab-bench",
-    started: started.toISOString(),
-    finished: new Date().toISOString(),
-    argv: Deno.args,
-    options: opts,
-    machine,
-    machine_end: { loadavg: Deno.loadavg() },
-    peer: opts.peer
-      ? {
-        script: opts.peerScript ?? PEER_SCRIPT,
-        python: opts.peerPython ?? PEER_PYTHON,
-        device: opts.peerDevice,
-        env: { unset: PEER_UNSET_ENV, GLIBC_TUNABLES: PEER_GLIBC_TUNABLES },
-        threads: opts.threads,
-      }
-      : null,
-    rows,
-    table,
-    ratios,
-  });
+  // The record is written after every case (`finished` null until the last), so a run stopped by a time limit
+  // keeps the cases it measured.
+  const record = (rows: BenchRow[], finished: Date | null) =>
+    writeRecord(out, {
+      kind: "rtdlab-bench",
+      started: started.toISOString(),
+      finished: finished?.toISOString() ?? null,
+      cases: specs.length,
+      argv: Deno.args,
+      options: opts,
+      machine,
+      machine_end: { loadavg: Deno.loadavg() },
+      peer: opts.peer
+        ? {
+          script: opts.peerScript ?? PEER_SCRIPT,
+          python: opts.peerPython ?? PEER_PYTHON,
+          device: opts.peerDevice,
+          env: { unset: PEER_UNSET_ENV, GLIBC_TUNABLES: PEER_GLIBC_TUNABLES },
+          threads: opts.threads,
+        }
+        : null,
+      rows,
+      table: benchTable(rows),
+      ratios: ratioLines(rows),
+    });
+  // Children re-run this entry point (tasks/bench.ts, or the bundle a GPU machine runs).
+  const rows = await runSuite(opts, specs, log, fromFileUrl(Deno.mainModule), (rows) => record(rows, null));
+  console.log(benchTable(rows));
+  console.log(ratioLines(rows).join("\n"));
+  await record(rows, new Date());
   log(`wrote ${out}`);
   const failed = rows.filter((r) => !r.rtdlab.result);
   if (failed.length) {

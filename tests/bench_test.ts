@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { addRowVector, dropoutMask, gelu, layerNormWith } from "../lib/model/layers.ts";
@@ -162,6 +163,51 @@ Deno.test("a failing case reports why instead of throwing", async () => {
   const run = await spawnCase(spec, 300);
   assert.equal(run.ok, false);
   assert.match(run.error!, /not divisible by 3 attention heads/);
+});
+
+Deno.test("a case stopped by --case-timeout says it timed out; the task's record keeps the cases measured so far", async () => {
+  const spec: CaseSpec = {
+    config: "tiny",
+    overrides: MICRO,
+    backend: "wasm",
+    batch: 2,
+    warmup: 0,
+    steps: 1,
+    seed: 0,
+  };
+  const cut = await spawnCase(spec, 0.05); // no Deno process starts in 50 ms
+  assert.equal(cut.ok, false);
+  assert.match(cut.error!, /^timed out after 0\.05 s/);
+  // The whole task, two cases: its record holds both rows and says when it finished; written after each case.
+  const out = join(await Deno.makeTempDir(), "bench.json");
+  const script = new URL("../tasks/bench.ts", import.meta.url).pathname;
+  const sets = Object.entries(MICRO).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      script,
+      "--no-peer",
+      "--backends",
+      "wasm",
+      "--configs",
+      "tiny",
+      "--batches",
+      "1,2",
+      ...sets,
+      "--warmup",
+      "0",
+      "--steps",
+      "1",
+      "--out",
+      out,
+    ],
+  }).output();
+  assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  const record = JSON.parse(await Deno.readTextFile(out));
+  assert.equal(record.cases, 2);
+  assert.equal(record.rows.length, 2);
+  assert.ok(typeof record.finished === "string");
 });
 
 Deno.test("argument errors name the problem", () => {

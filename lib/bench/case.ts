@@ -292,7 +292,12 @@ export async function spawnCase(
     const line = stdout.split("\n").filter((l) => l.startsWith("{")).pop();
     if (!out.success || !line) {
       const why = (stderr || stdout).split("\n").filter((l) => l.trim()).slice(-4).join(" | ");
-      return { ok: false, error: `exit ${out.code}: ${why}`, wall_s: wall() };
+      // The time limit kills the case (SIGTERM, exit 143): say so rather than print an empty exit.
+      const timedOut = !out.success && wall() >= timeoutS * 0.99;
+      const error = timedOut
+        ? `timed out after ${timeoutS} s${why ? ` (${why})` : ""}`
+        : `exit ${out.code}: ${why}`;
+      return { ok: false, error, wall_s: wall() };
     }
     return { ok: true, result: JSON.parse(line), wall_s: wall() };
   } catch (e) {

@@ -162,6 +162,7 @@ export async function runPeer(run: PeerRun, timeoutS = 1800): Promise<PeerResult
       error: `peer script not found: ${script} (pass --peer-script or --no-peer)`,
     };
   }
+  const t0 = performance.now();
   try {
     const out = await new Deno.Command(cmd[0], {
       args: cmd.slice(1),
@@ -172,7 +173,12 @@ export async function runPeer(run: PeerRun, timeoutS = 1800): Promise<PeerResult
     const stdout = new TextDecoder().decode(out.stdout).trim();
     const stderr = new TextDecoder().decode(out.stderr).trim();
     if (!out.success) {
-      return { command, ok: false, error: `exit ${out.code}: ${lastLines(stderr || stdout, 6)}` };
+      const why = lastLines(stderr || stdout, 6);
+      // The time limit kills the peer (SIGTERM): say so rather than print an empty exit.
+      if ((performance.now() - t0) / 1000 >= timeoutS * 0.99) {
+        return { command, ok: false, error: `timed out after ${timeoutS} s${why ? ` (${why})` : ""}` };
+      }
+      return { command, ok: false, error: `exit ${out.code}: ${why}` };
     }
     const line = stdout.split("\n").filter((l) => l.startsWith("{")).pop();
     if (!line) {

@@ -5,6 +5,7 @@
  */
 
 import { dirname } from "node:path";
+import { writeFileAtomic } from "../io/atomic.ts";
 import type { BenchRow } from "./suite.ts";
 
 /** Text table with a header rule (markdown-compatible): the first `left` columns left-aligned, the rest right. */
@@ -92,5 +93,6 @@ export function defaultOutPath(now = new Date()): string {
 /** Writes `record` as pretty JSON, creating the folder. */
 export async function writeRecord(path: string, record: unknown): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
-  await Deno.writeTextFile(path, JSON.stringify(record, null, 2) + "\n");
+  // Atomic: the bench rewrites its record after every case, and a time limit may kill it mid-write.
+  await writeFileAtomic(path, JSON.stringify(record, null, 2) + "\n");
 }

@@ -48,13 +48,15 @@ export type Log = (line: string) => void;
 
 /**
  * Runs every case in a fresh process (`script --case ...`), each right after a peer run on the same
- * config and batch. `script` is the entry point to re-run: tasks/bench.ts, or a bundle of it.
+ * config and batch. `script` is the entry point to re-run: tasks/bench.ts, or a bundle of it. `onRow`
+ * gets the rows so far after each case (the task writes its record then, so a run cut short keeps them).
  */
 export async function runSuite(
   opts: BenchOptions,
   specs: CaseSpec[],
   log: Log,
   script?: string,
+  onRow?: (rows: BenchRow[]) => Promise<void>,
 ): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const [i, spec] of specs.entries()) {
@@ -92,6 +94,7 @@ export async function runSuite(
     );
     const ratio = r && peer?.result ? r.tokens_per_s / peer.result.tokens_per_s : null;
     rows.push({ spec, rtdlab, peer, ratio });
+    await onRow?.(rows);
   }
   return rows;
 }
