@@ -11,7 +11,13 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import * as tf from "../lib/tf.ts";
 import { BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { CachingAllocator, type DeviceMemory, MIN_BLOCK, sizeClass } from "../lib/backend/cuda/allocator.ts";
-import { type CudaRuntime, DRIVER_SYMBOLS, openCuda, ParamBlock } from "../lib/backend/cuda/driver.ts";
+import {
+  cublasCandidates,
+  type CudaRuntime,
+  DRIVER_SYMBOLS,
+  openCuda,
+  ParamBlock,
+} from "../lib/backend/cuda/driver.ts";
 import {
   broadcastStrides,
   choosePtx,
@@ -132,8 +138,11 @@ function fileExists(path: string): boolean {
   }
 }
 
-/** Builds a fake libcuda.so.1 with `cc`: every bound symbol, cuInit returning `initResult`. */
-function fakeDriver(initResult: number): string | null {
+/**
+ * Builds a fake libcuda.so.1 with `cc`: every bound symbol, cuInit returning `initResult`, the driver
+ * reporting CUDA `driverVersion` (13000 = 13.0).
+ */
+function fakeDriver(initResult: number, driverVersion = 13000): string | null {
   const cc = ["cc", "gcc", "clang"].find((c) => {
     try {
       return new Deno.Command(c, { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
@@ -149,7 +158,7 @@ function fakeDriver(initResult: number): string | null {
     cuGetErrorName: `int cuGetErrorName(int e, const char** s) {
       *s = e == 100 ? "CUDA_ERROR_NO_DEVICE" : e == 999 ? "CUDA_ERROR_UNKNOWN" : "CUDA_ERROR_OTHER"; return 0; }`,
     cuDeviceGetCount: "int cuDeviceGetCount(int* n) { *n = 1; return 0; }",
-    cuDriverGetVersion: "int cuDriverGetVersion(int* v) { *v = 13000; return 0; }",
+    cuDriverGetVersion: `int cuDriverGetVersion(int* v) { *v = ${driverVersion}; return 0; }`,
   };
   const src = Object.keys(DRIVER_SYMBOLS).map((name) => special[name] ?? `int ${name}(void) { return 0; }`);
   Deno.writeTextFileSync(`${dir}/fake.c`, src.join("\n") + "\n");
@@ -185,6 +194,21 @@ Deno.test("openCuda names cuInit's error, and a missing cuBLAS, through a fake d
   withEnv({ RTDLAB_CUDA_DRIVER: working, RTDLAB_CUBLAS: "/nonexistent/libcublas.so.12" }, () => {
     const err = assertThrows(() => openCuda());
     assertStringIncludes(err.message, "cuBLAS not found (searched /nonexistent/libcublas.so.12)");
+  });
+  // A cuBLAS newer than the driver's CUDA would load and fail later: it is named, or not a candidate at all.
+  const cuda12 = fakeDriver(0, 12040)!;
+  withEnv({ RTDLAB_CUDA_DRIVER: cuda12, RTDLAB_CUBLAS: "/nonexistent/libcublas.so.13" }, () => {
+    const err = assertThrows(() => openCuda());
+    assertStringIncludes(
+      err.message,
+      "is cuBLAS 13, which needs a CUDA 13 driver; this driver runs CUDA 12.4",
+    );
+  });
+  withEnv({ RTDLAB_CUBLAS: "" }, () => {
+    Deno.env.delete("RTDLAB_CUBLAS");
+    assert(cublasCandidates(12040).every((p) => !p.endsWith(".so.13")), "no cuBLAS 13 for a CUDA 12 driver");
+    assert(cublasCandidates(13000).some((p) => p.endsWith(".so.13")));
+    assertEquals(cublasCandidates(13000)[0], "libcublas.so.13", "the newest the driver runs, first");
   });
   withEnv({ RTDLAB_CUDA_DRIVER: "/nonexistent/libcuda.so.1" }, () => {
     const err = assertThrows(() => openCuda());

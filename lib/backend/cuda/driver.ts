@@ -312,10 +312,14 @@ export function driverCandidates(): string[] {
  * lib64, then PyTorch's bundled NVIDIA wheels (site-packages/nvidia/{cublas,cu13,cu12}/lib) of the Python
  * installations found through VIRTUAL_ENV, CONDA_PREFIX, pyenv, the python3 on PATH and the usual prefixes.
  */
-export function cublasCandidates(): string[] {
+export function cublasCandidates(driverVersion?: number): string[] {
   const forced = env("RTDLAB_CUBLAS");
   if (forced) return [forced];
-  const names = ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11"];
+  // A cuBLAS newer than the driver's CUDA loads but fails at cublasCreate: with the driver's version
+  // (cuDriverGetVersion: 12040 = CUDA 12.4) only the majors it runs are candidates.
+  const driverMajor = driverVersion ? Math.floor(driverVersion / 1000) : Infinity;
+  const names = ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11"]
+    .filter((n) => Number(n.split(".").pop()) <= driverMajor);
   const dirs: string[] = [];
   for (const v of ["CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"]) {
     const root = env(v);
@@ -478,7 +482,18 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
   const totalBytes = Number(u64[0]);
 
   // cuBLAS before any context exists, so a missing library leaves nothing to clean up.
-  const blasPaths = cublasCandidates();
+  const blasPaths = cublasCandidates(driverVersion);
+  const forcedMajor = Number(env("RTDLAB_CUBLAS")?.match(/\.so\.(\d+)$/)?.[1]);
+  if (forcedMajor > Math.floor(driverVersion / 1000)) {
+    throw new Error(
+      `RTDLAB_CUBLAS=${
+        env("RTDLAB_CUBLAS")
+      } is cuBLAS ${forcedMajor}, which needs a CUDA ${forcedMajor} driver; ` +
+        `this driver runs CUDA ${Math.floor(driverVersion / 1000)}.${
+          (driverVersion % 1000) / 10
+        }: give an older cuBLAS`,
+    );
+  }
   const blas = openFirst(blasPaths, CUBLAS_SYMBOLS);
   if (blas.lib == null) {
     throw new Error(
