@@ -7,7 +7,7 @@
 # `pack` bundles the five entry points (tests/cuda_test.ts, tasks/bench.ts, tasks/pretrain.ts,
 # tasks/finetune.ts, lib/backend/cuda/probe.ts) with their npm dependencies, compresses Deno, and copies
 # the PyTorch peer, a 3 MB Gutenberg corpus folder and one task as CSV files into .device/ (git-ignored,
-# ~50 MB). `run` unpacks Deno, finds cuBLAS (PyTorch's nvidia wheel on a machine
+# ~36 MB, the bundles xz-compressed). `run` unpacks Deno and the bundles, finds cuBLAS (PyTorch's nvidia wheel on a machine
 # without the CUDA toolkit), then runs, each under its own time limit and logged to $GPU_CHECK_WORK/logs
 # (default /tmp/gpu-check/logs):
 #   1. tests/cuda_test.ts: every kernel against the cpu backend, one ES and one GDES step against cpu;
