@@ -12,6 +12,9 @@
  *                                                        # DIR/eval-unseen.json`)
  *   deno run -A data/regimes/build.ts --add NAME DIR...  # the same, into the NAME.json built before: its
  *                                                        # points stay, a run replaces its own group's
+ *   deno run -A data/regimes/build.ts --cross NAME       # runs/sweep/NAME → data/regimes/NAME-cross.json:
+ *                                                        # every discriminator on every generator of the
+ *                                                        # runs that differ only in `sharing`
  *
  * Per point: the swept values, the T = 1 evaluation (D's AUC, RTD gain, base rate, MLM loss, G accuracy)
  * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy). With `--runs`
@@ -228,7 +231,86 @@ export async function buildFromRuns(name: string, dirs: string[], base?: RunsReg
 }
 
 // A script (the module can also be imported, for logThinned).
+/** One discriminator scored on one generator's replacements (T = 1, held out). */
+export interface CrossReading {
+  /** The sharing mode of the run whose discriminator is scored. */
+  d: string;
+  /** The sharing mode of the run whose generator made the replacements. */
+  g: string;
+  auc: number;
+  aucSe: number | null;
+  gain: number;
+  gainSe: number | null;
+  /** The generator's accuracy on these masks (the share of its samples equal to the original). */
+  genAcc: number;
+}
+
+/**
+ * Every discriminator of sweep NAME scored on the replacements of every generator among the runs that differ
+ * from it only in `sharing` (`evaluateRunDir`'s `generatorFrom`, with the sweep's own evaluation settings): a
+ * point's own evaluation scores D on its own generator, and a weak generator is an easy task, so only these
+ * readings compare discriminators on one task.
+ */
+export async function buildCross(name: string) {
+  const { initBackend } = await import("../../lib/backend/mod.ts");
+  const { evaluateRunDir } = await import("../../lib/report/trained.ts");
+  await initBackend("wasm");
+  const results = JSON.parse(await Deno.readTextFile(join(root, name, "results.json")));
+  const ev = results.plan.eval as { temperature: number; seed: number; batchSize: number };
+  type Run = { dir: string; seed: number; sharing: string; status: string; values: Record<string, string> };
+  const runs = (results.runs as Run[]).filter((r) => r.status === "done");
+  const keyOf = (r: Run) => {
+    const { sharing: _s, ...rest } = r.values;
+    return JSON.stringify([rest, r.seed]);
+  };
+  const groups = new Map<string, Run[]>();
+  for (const r of runs) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r]);
+  const out = [];
+  for (const [key, members] of groups) {
+    const [values, seed] = JSON.parse(key);
+    const cross: CrossReading[] = [];
+    for (const d of members.filter((r) => r.sharing !== "mlm")) {
+      for (const g of members) {
+        const dir = (
+          r: Run,
+        ) => (r.dir.startsWith("/") ? r.dir : new URL(`../../${r.dir}`, import.meta.url).pathname);
+        const e = await evaluateRunDir(dir(d), { ...ev, generatorFrom: dir(g) });
+        const round = (
+          x: number | null | undefined,
+        ) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
+        cross.push({
+          d: d.sharing,
+          g: g.sharing,
+          auc: round(e.discAuc)!,
+          aucSe: round(e.discAucSe),
+          gain: round(e.rtdGain)!,
+          gainSe: round(e.rtdGainSe),
+          genAcc: round(e.genAcc)!,
+        });
+        console.error(`${name} ${key}: D ${d.sharing} on G ${g.sharing}: AUC ${e.discAuc?.toFixed(3)}`);
+      }
+    }
+    out.push({ values, seed, cross });
+  }
+  return {
+    format: "rtdlab-regimes-cross-1",
+    name,
+    built_at: new Date().toISOString(),
+    plan: results.plan,
+    eval: ev,
+    groups: out,
+  };
+}
+
 if (import.meta.main) {
+  if (Deno.args[0] === "--cross") {
+    for (const name of Deno.args.slice(1)) {
+      const out = await buildCross(name);
+      await writeJsonAtomic(join(here, `${name}-cross.json`), out);
+      console.error(`data/regimes/${name}-cross.json: ${out.groups.length} groups`);
+    }
+    Deno.exit(0);
+  }
   if (Deno.args[0] === "--runs" || Deno.args[0] === "--add") {
     const [name, ...dirs] = Deno.args.slice(1);
     if (!name || dirs.length === 0) throw new Error(`usage: build.ts ${Deno.args[0]} NAME DIR...`);
