@@ -37,6 +37,7 @@ cd "$top"
 pack() {
   set -e
   local shared="$top/../shared"
+  command -v xz >/dev/null || { echo "gpu_check pack: needs xz (apt-get install xz-utils)" >&2; exit 1; }
   [ -x "$shared/device/pack" ] || { echo "gpu_check pack: needs ../shared/device/pack" >&2; exit 1; }
   "$shared/device/pack" tests/cuda_test.ts tasks/bench.ts tasks/pretrain.ts tasks/finetune.ts \
     lib/backend/cuda/probe.ts
@@ -100,8 +101,10 @@ run() {
     if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import torch' 2>/dev/null; then py=$c; break; fi
   done
   # unxz FILE.xz OUT: python's lzma, else xz; written whole, then renamed into place.
-  unxz() { { "$py" -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
-    "$1" "$2.tmp" 2>/dev/null || xz -dc "$1" >"$2.tmp"; } && mv -f "$2.tmp" "$2"; }
+  unxz() {
+    { "$py" -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' \
+      "$1" "$2.tmp" 2>/dev/null || xz -dc "$1" >"$2.tmp"; } && mv -f "$2.tmp" "$2" || { rm -f "$2.tmp"; return 1; }
+  }
   # Deno unpacked once per machine into GPU_CHECK_BIN (tests/gpu_check_test.ts puts a stand-in there).
   local bin=${GPU_CHECK_BIN:-/tmp/denobin}
   mkdir -p "$bin"
@@ -113,7 +116,9 @@ run() {
     [ "${xzf%.xz}" -nt "$xzf" ] || unxz "$xzf" "${xzf%.xz}"
   done
   # The torch interpreter's folder first on PATH: the backend's cuBLAS search reads the python3 on PATH.
-  export PATH=$bin:$(dirname "$(command -v "$py" || echo /usr/bin/python3)"):$PATH NO_COLOR=1
+  local pydir
+  pydir=$(command -v "$py") && pydir=$(dirname "$pydir") || pydir=""
+  export PATH=$bin${pydir:+:$pydir}:$PATH NO_COLOR=1
   export RTDLAB_CUDA_PTX_DIR="$top/lib/backend/cuda" RTDLAB_CACHE=/tmp/rtdlab-cache
   # cuBLAS: the backend searches the toolkit, then PyTorch's nvidia wheels, keeping only the versions the
   # driver runs (lib/backend/cuda/driver.ts); their folders go on LD_LIBRARY_PATH for libcublasLt beside them.
@@ -159,7 +164,7 @@ run() {
       rm -f "$logs/$name.log"
       return 1
     fi
-    timeout "${tk[@]}" "$secs" "$@" >"$logs/$name.log" 2>&1
+    timeout ${tk[@]+"${tk[@]}"} "$secs" "$@" >"$logs/$name.log" 2>&1
     rc=$?
     echo "stage $name: exit $rc in $(($(date +%s) - t0)) s (limit $secs s)" | tee -a "$logs/stages.txt"
     save

@@ -150,7 +150,8 @@ def speed(logs):
     text = read(logs, "bench.json")
     if text is None:
         return missing(logs, "bench")
-    rows = json.loads(text).get("rows", [])
+    record = json.loads(text)
+    rows = record.get("rows", [])
     cases, status = [], "not run"
     for r in rows:
         spec, ratio = r["spec"], r.get("ratio")
@@ -166,7 +167,16 @@ def speed(logs):
             status = "GOAL" if ratio >= 1.0 else "ok" if ratio >= 0.5 else "BELOW"
     if status == "not run" and rows:
         status = "FAILED"  # the case the bar is about gave no ratio
-    return status, "rtdlab/PyTorch tokens/s: " + "; ".join(cases)
+    detail = "rtdlab/PyTorch tokens/s: " + "; ".join(cases)
+    # A record the bench rewrote after each case but never finished: its time limit (or a crash) cut it short.
+    planned = record.get("cases")
+    if record.get("finished", "") is None:
+        ended = stage_line(logs, "bench")
+        why = f"its {ended[3]} s limit" if ended and ended[0] == "exit" and ended[1] in (124, 137) else "a crash"
+        detail = f"{len(rows)} of {planned} cases measured before {why}; " + detail
+        if status in ("not run", "FAILED"):
+            status = "TIMED OUT" if why != "a crash" else "FAILED"
+    return status, detail
 
 
 def bound(logs):
@@ -208,11 +218,12 @@ def profile(logs, top=3):
 
 
 def cost(logs):
-    parts, failed = [], []
+    parts, failed, timed_out = [], [], False
     ft = re.search(r"^finetune: (\d+ steps, \d+ ms/step training)", read(logs, "finetune_summary.txt") or "", re.M)
     if ft:
         parts.append(f"fine-tuning {ft.group(1)}")
-    elif missing(logs, "finetune")[0] == "FAILED":
+    elif missing(logs, "finetune")[0] in ("FAILED", "TIMED OUT"):
+        timed_out |= missing(logs, "finetune")[0] == "TIMED OUT"
         failed.append(missing(logs, "finetune")[1])
     rows = jsonl(logs, "deberta_metrics.jsonl")
     late = sorted(r["tokens_per_s"] for r in (rows or [])[len(rows or []) // 2:] if r.get("tokens_per_s"))
@@ -220,9 +231,11 @@ def cost(logs):
         batch = run_setting(logs, "deberta", "batchSize", 128)
         parts.append(f"deberta-v3-xsmall GDES b{batch}: {late[len(late) // 2]} tokens/s, "
                      f"{rows[-1].get('device_mib')} MiB (to step {rows[-1]['step']})")
-    elif missing(logs, "deberta")[0] == "FAILED":
+    elif missing(logs, "deberta")[0] in ("FAILED", "TIMED OUT"):
+        timed_out |= missing(logs, "deberta")[0] == "TIMED OUT"
         failed.append(missing(logs, "deberta")[1])
-    return ("FAILED" if failed else "info" if parts else "not run"), "; ".join(parts + failed)
+    status = ("TIMED OUT" if timed_out else "FAILED") if failed else "info" if parts else "not run"
+    return status, "; ".join(parts + failed)
 
 
 BARS = (

@@ -34,6 +34,7 @@ elif [[ "$*" == *pretrain.js* ]]; then
   for s in 10 20; do
     echo "{\\"step\\":$s,\\"loss_mlm\\":$loss,\\"loss_rtd\\":0.5,\\"tokens_per_s\\":1000}" >> "$out/metrics.jsonl"
   done
+  echo '{"steps":200,"batchSize":128}' > "$out/config.json"
 fi
 `;
 
@@ -120,9 +121,11 @@ Deno.test("gpu_check run: GPU_CHECK_ONLY runs the stages it names and no other s
   assert.deepEqual(written.sort(), [
     "./machine.txt",
     "./pretrain.log",
+    "./pretrain_config.json",
     "./pretrain_metrics.jsonl",
     "./pretrain_summary.txt",
     "./repeat.log",
+    "./repeat_config.json",
     "./repeat_metrics.jsonl",
     "./repeat_summary.txt",
     "./stages.txt",
@@ -351,6 +354,38 @@ Deno.test("gpu_verdict: a stage its time limit stopped says so; the run's own si
   assert.deepEqual(v["no NaN"], ["SHORT", "stopped at step 10 of 300 (its 120 s limit)"]);
   assert.match(v["cost"][1], /^deberta-v3-xsmall GDES b64: 5000 tokens\/s/);
   assert.equal(v["same seed"][0], "not run");
+  // A fine-tune and a DeBERTa run that hit their limits; a bench that measured 1 of its 4 cases before its own.
+  write(
+    "stages.txt",
+    "stage bench: exit 124 in 175 s (limit 170 s)\nstage finetune: exit 124 in 65 s (limit 60 s)\n" +
+      "stage deberta: exit 137 in 45 s (limit 40 s)\n",
+  );
+  Deno.removeSync(join(logs, "deberta_metrics.jsonl"));
+  write("finetune.log", "loading\n");
+  write("deberta.log", "step 5\n");
+  write(
+    "bench.json",
+    JSON.stringify({
+      finished: null,
+      cases: 4,
+      rows: [{
+        spec: { config: "tiny", batch: 32 },
+        ratio: 1.2,
+        rtdlab: { result: { median_s: 0.06, gpu: {} } },
+      }],
+    }),
+  );
+  const cut = await verdict(logs);
+  assert.equal(cut["cost"][0], "TIMED OUT");
+  assert.match(
+    cut["cost"][1],
+    /finetune stopped at its 60 s limit; last: loading; deberta stopped at its 40 s limit/,
+  );
+  assert.equal(cut["speed"][0], "TIMED OUT");
+  assert.match(
+    cut["speed"][1],
+    /^1 of 4 cases measured before its 170 s limit; rtdlab\/PyTorch tokens\/s: tiny b32 1\.20x/,
+  );
 });
 
 Deno.test("gpu_check run: the bundles are unpacked from their .xz, and a rehearsal on the host says so", async () => {
