@@ -33,9 +33,9 @@ const HELP =
                        (other documents than its held-out set; on a combined corpus, another mix)
   --part NAME          with --unseen: only this part of a combined corpus (e.g. brown)
   --disallow-correct   never sample the original token
-  --generator-from DIR replacements from another run's generator (same tokenizer and data settings), so that
-                       several runs' discriminators are scored on one task: each D's own generator sets its
-                       task's difficulty, and a weak generator makes an easy one
+  --generator-from DIR masks and replacements from another run (its generator and masking settings; the same
+                       tokenizer and data settings), so that several runs' discriminators are scored on one
+                       task: each D's own generator sets its task's difficulty, and a weak one makes it easy
   --out FILE           also write the numbers as JSON (atomically)
   --backend B          wasm | cpu | webgpu | tensorflow | cuda  [wasm]
   --help               this text

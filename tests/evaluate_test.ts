@@ -148,9 +148,12 @@ Deno.test("evaluateRunDir --generator-from: another run's generator makes the re
   const dirs: Record<string, string> = {};
   for (
     const [name, over] of Object.entries({
-      gdes: { sharing: "gdes" },
+      gdes: { sharing: "gdes", steps: 3 },
       mlm: { sharing: "mlm" },
       seed1: { seed: 1 },
+      wide: { maskSelectProb: 0.3 },
+      held: { heldOutSequences: 6 },
+      vocab: { tokenizerVocabSize: 50 },
     })
   ) {
     dirs[name] = join(tempDir(), name);
@@ -165,6 +168,7 @@ Deno.test("evaluateRunDir --generator-from: another run's generator makes the re
   // GDES's generator: its samples (the generator's numbers and the replaced fraction are GDES's own), this D.
   const gdesOwn = await evaluateRunDir(dirs.gdes);
   const cross = await evaluateRunDir(runDir, { generatorFrom: dirs.gdes });
+  assert.deepEqual(cross.generatorFrom, { dir: dirs.gdes, step: 3 }, "the generator's own step");
   for (const k of ["lossMlm", "genAcc", "replacedFrac", "baseRate", "selected"] as const) {
     assert.equal(cross[k], gdesOwn[k], k);
   }
@@ -174,6 +178,12 @@ Deno.test("evaluateRunDir --generator-from: another run's generator makes the re
   const mlm = await evaluateRunDir(runDir, { generatorFrom: dirs.mlm });
   assert.equal(mlm.lossMlm, (await evaluateRunDir(dirs.mlm)).lossMlm);
   assert.ok(mlm.discAuc !== null);
+  // The generator's run masks: a discriminator trained at another mask rate sees the same corrupted sequences.
+  const wide = await evaluateRunDir(dirs.wide, { generatorFrom: dirs.gdes });
+  for (const k of ["selected", "replacedFrac", "lossMlm", "genAcc"] as const) {
+    assert.equal(wide[k], gdesOwn[k], k);
+  }
+  assert.notEqual((await evaluateRunDir(dirs.wide)).selected, gdesOwn.selected, "its own masks differ");
   // Refused: an MLM run has no D; another seed holds out other rows.
   await assert.rejects(
     () => evaluateRunDir(dirs.mlm, { generatorFrom: runDir }),
@@ -181,6 +191,29 @@ Deno.test("evaluateRunDir --generator-from: another run's generator makes the re
   );
   await assert.rejects(
     () => evaluateRunDir(runDir, { generatorFrom: dirs.seed1 }),
-    /--generator-from .*seed1: its data settings differ from .*\(seed 1 vs 0\)/,
+    /the generator's run .*seed1: its data settings differ from .*\(seed 1 vs 0\)/,
   );
+  await assert.rejects(
+    () => evaluateRunDir(runDir, { generatorFrom: dirs.held }),
+    /its data settings differ .*\(heldOutSequences 6 vs 4\)/,
+  );
+  await assert.rejects(
+    () => evaluateRunDir(runDir, { generatorFrom: dirs.vocab }),
+    /its data settings differ .*\(tokenizerVocabSize 50 vs 60\)/,
+  );
+  // One token spelt otherwise (same size, same settings): another vocabulary all the same.
+  const respelt = join(tempDir(), "respelt");
+  await Deno.mkdir(respelt);
+  for (const e of Deno.readDirSync(dirs.gdes)) {
+    if (e.isFile) Deno.copyFileSync(join(dirs.gdes, e.name), join(respelt, e.name));
+  }
+  await Deno.symlink(join(dirs.gdes, "checkpoints"), join(respelt, "checkpoints"));
+  const tok = JSON.parse(Deno.readTextFileSync(join(respelt, "tokenizer.json")));
+  const [word, id] = Object.entries(tok.model.vocab as Record<string, number>).find(([w]) =>
+    /^[a-z]+$/.test(w)
+  )!;
+  delete tok.model.vocab[word];
+  tok.model.vocab[`${word}x`] = id;
+  Deno.writeTextFileSync(join(respelt, "tokenizer.json"), JSON.stringify(tok));
+  await assert.rejects(() => evaluateRunDir(runDir, { generatorFrom: respelt }), /its tokenizer differs/);
 });

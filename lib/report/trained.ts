@@ -348,12 +348,12 @@ export async function evaluateRunDir(dir: string, opts: EvaluateRunOptions = {})
       }
       other = await openRun(opts.generatorFrom);
       if (JSON.stringify(other.tokenizer.toJSON()) !== JSON.stringify(run.tokenizer.toJSON())) {
-        throw new Error(`--generator-from ${opts.generatorFrom}: its tokenizer differs from ${dir}'s`);
+        throw new Error(`the generator's run ${opts.generatorFrom}: its tokenizer differs from ${dir}'s`);
       }
       const differ = SHARED_DATA_KEYS.filter((k) => other!.config[k] !== run.config[k]);
       if (differ.length) {
         throw new Error(
-          `--generator-from ${opts.generatorFrom}: its data settings differ from ${dir}'s (` +
+          `the generator's run ${opts.generatorFrom}: its data settings differ from ${dir}'s (` +
             differ.map((k) => `${k} ${other!.config[k]} vs ${run.config[k]}`).join(", ") +
             `), so the scored sequences would not be held out (or not) for both alike`,
         );

@@ -122,8 +122,9 @@ export interface EvaluateOptions {
   disallowCorrect?: boolean;
   /**
    * Another run's trainer whose generator makes the replacements (default: the evaluated run's own), with the
-   * same vocabulary. Each discriminator is otherwise scored on its own generator's samples, an easier task
-   * when that generator is weak; one reference generator puts every D on the same task.
+   * same vocabulary; its masking settings choose the masked positions too. Each discriminator is otherwise
+   * scored on its own generator's samples, an easier task when that generator is weak; one reference generator
+   * puts every D on the same task: the same corrupted sequences.
    */
   generator?: Pretrainer;
 }
@@ -207,7 +208,9 @@ export async function evaluateRtd(
   for (let k = 0; k < batches.length; k++) {
     const batch = batches[k];
     const rng = new Rng(deriveSeed(seed, k, EVAL_STREAM));
-    const masked = trainer.mask(batch, rng);
+    // The generator's run masks (its mask rate and recipe): every discriminator scored against one generator
+    // then sees the same corrupted sequences, whatever masking its own run trained with.
+    const masked = (opts.generator ?? trainer).mask(batch, rng);
     const M = masked.selected.length;
     if (M === 0) continue;
     const genIn = batchTensors(masked.maskedIds, batch, pad);
