@@ -11,6 +11,7 @@ import {
   pairedDifference,
   summarizeComparison,
 } from "../lib/finetune/compare.ts";
+import { studentT975 } from "../lib/finetune/metrics.ts";
 import type { FinetuneMetricsFile } from "../lib/finetune/run.ts";
 
 /** A fine-tuning result scoring `test` (and `dev`) accuracy; `oneClass` marks a degenerate fine-tune. */
@@ -93,6 +94,15 @@ Deno.test("paired differences: pairs share seeds (scratch on the fine-tuning see
   assert.throws(() => pairedDifference(s, "es", "mlm", "a"), /no cells for es \/ mlm/);
 });
 
+Deno.test("studentT975: Student's t at 97.5 % (the tables' values), towards 1.960 past 30 degrees of freedom", () => {
+  for (const [df, t] of [[1, 12.706], [2, 4.303], [4, 2.776], [10, 2.228], [30, 2.042]]) {
+    close(studentT975(df), t, `df ${df}`);
+  }
+  assert.ok(Math.abs(studentT975(60) - 2.0) < 0.002, `df 60: ${studentT975(60)}`);
+  assert.ok(Math.abs(studentT975(1e6) - 1.96) < 1e-3);
+  assert.ok(Number.isNaN(studentT975(0)));
+});
+
 Deno.test("paired differences: with several pre-training seeds the encoder is the replicate, not the fine-tune", () => {
   // Three encoders whose gains over scratch are +1, +1.4 and +13.5 points, each fine-tuned with three seeds
   // that barely move it, against three scratch runs reused for every encoder: nine fine-tunes, but three
@@ -120,13 +130,45 @@ Deno.test("paired differences: with several pre-training seeds the encoder is th
     close(d.mean, sign * (0.053 + 0.001), "mean of the encoders' means");
     const perEncoder = gain.map((g) => g + 0.001);
     const sd = Math.sqrt(perEncoder.reduce((t, x) => t + (x - 0.054) ** 2, 0) / 2);
-    close(d.stderr, sd / Math.sqrt(3), "SE over the three encoders");
+    // Plus the fine-tuning seeds' spread, which every encoder shares (here 0.001 per seed: sd 0.001).
+    close(d.stderr, Math.sqrt(sd ** 2 / 3 + 0.001 ** 2 / 3), "SE over the encoders and the seeds");
     assert.ok(d.interval[0] < 0 && d.interval[1] > 0, JSON.stringify(d));
     assert.equal(d.verdict, "noise");
   }
   // Encoders that agree are a clear gain.
   const steady = comparison([0.05, 0.052, 0.049]);
   assert.equal(pairedDifference(steady, "nes", "scratch", "t").verdict, "a");
+  // Encoders that agree only because the one scratch run of each seed is shared: each fine-tuning seed moves
+  // every encoder alike (+0.11, −0.07, −0.01), so the encoders' means are equal and their spread is 0. The
+  // seeds' spread is the error: +0.01 ± 0.053 is noise, not a gain known to ± 0.
+  const shared = [0.11, -0.07, -0.01];
+  const seedBound = summarizeComparison(
+    [0, 1, 2].flatMap((ps) =>
+      [0, 1, 2].flatMap((ft) => [
+        entry("nes", "t", ps, ft, scratch[ft] + shared[ft]),
+        ...(ps === 0 ? [entry("scratch", "t", 0, ft, scratch[ft])] : []),
+      ])
+    ),
+    ["nes", "scratch"],
+    ["t"],
+  );
+  const sb = pairedDifference(seedBound, "nes", "scratch", "t");
+  close(sb.std, 0, "no spread between encoders");
+  close(sb.stderr, 0.09165151389911681 / Math.sqrt(3), "the seeds' spread");
+  assert.equal(sb.verdict, "noise");
+  // A design of three encoders of which one pairs: no verdict, not one encoder's fine-tunes as replicates.
+  const lone = summarizeComparison(
+    [0, 1, 2].flatMap((ps) =>
+      [0, 1, 2].flatMap((ft) => [
+        entry("nes", "t", ps, ft, 0.7 + 0.001 * ft),
+        ...(ps === 0 ? [entry("es", "t", 0, ft, 0.6)] : []),
+      ])
+    ),
+    ["nes", "es"],
+    ["t"],
+  );
+  const l = pairedDifference(lone, "nes", "es", "t");
+  assert.deepEqual([l.unit, l.n, l.verdict], ["pretraining seed", 1, "noise"]);
 });
 
 Deno.test("paired differences: the error is the pairs' own (std/√n), 2.3 standard errors of three pairs is noise, pairs match both seeds, dev cells hold dev scores", () => {

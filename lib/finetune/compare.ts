@@ -152,7 +152,10 @@ export interface PairedDifference {
   b: string;
   /** The task, or "average" over tasks. */
   task: string;
-  /** Mean of (a − b) over the (pre-training seed, fine-tuning seed) pairs both rows have. */
+  /**
+   * Mean of (a − b): over the fine-tuning seeds for one encoder; with several, the mean of each encoder's mean
+   * over its fine-tuning seeds (every encoder weighs the same, however many of its fine-tunes pair).
+   */
   mean: number;
   /**
    * What the standard error counts as independent: the pre-training seeds when the pairs span several (each
@@ -168,9 +171,15 @@ export interface PairedDifference {
   pairs: number;
   /** Each encoder's mean difference over its fine-tuning seeds, by pre-training seed (one entry for one encoder). */
   encoders: { pretrainSeed: number; mean: number }[];
-  /** Standard error of the mean difference (std / √n). */
+  /**
+   * Standard error of the mean difference: std / √n for one encoder. With several, the spread over encoders
+   * plus the spread over fine-tuning seeds, which every encoder shares (√(s²_enc / E + s²_seed / F)).
+   */
   stderr: number;
-  /** The 95 % interval of the mean difference: mean ± t(n − 1) · stderr ({@link studentT975}). */
+  /**
+   * The 95 % interval of the mean difference: mean ± t · stderr ({@link studentT975}), with n − 1 degrees of
+   * freedom, or min(E, F) − 1 with several encoders.
+   */
   interval: [number, number];
   /**
    * "a" or "b" when the 95 % interval excludes zero (with n ≥ 3), else "noise": the data cannot tell the two
@@ -200,6 +209,7 @@ export function pairedDifference(
   const flip = a === "scratch";
   const [outer, inner] = flip ? [cb, ca] : [ca, cb];
   const byEncoder = new Map<number, number[]>();
+  const bySeed = new Map<number, number[]>(); // the same differences by fine-tuning seed
   let pairs = 0;
   for (const vo of outer.values) {
     const vi = inner.values.find((v) =>
@@ -209,15 +219,27 @@ export function pairedDifference(
     if (!vi) continue;
     const d = flip ? vi.value - vo.value : vo.value - vi.value;
     byEncoder.set(vo.pretrainSeed, [...(byEncoder.get(vo.pretrainSeed) ?? []), d]);
+    bySeed.set(vo.finetuneSeed, [...(bySeed.get(vo.finetuneSeed) ?? []), d]);
     pairs++;
   }
+  const average = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
   const encoders = [...byEncoder].sort(([x], [y]) => x - y)
-    .map(([pretrainSeed, ds]) => ({ pretrainSeed, mean: ds.reduce((x, y) => x + y, 0) / ds.length }));
-  const perEncoder = encoders.length > 1;
+    .map(([pretrainSeed, ds]) => ({ pretrainSeed, mean: average(ds) }));
+  // The design has several encoders when the pre-trained row does, even where fewer of them pair.
+  const perEncoder = new Set(outer.values.map((v) => v.pretrainSeed)).size > 1;
   const diffs = perEncoder ? encoders.map((e) => e.mean) : [...byEncoder.values()].flat();
   const s = meanStd(diffs);
-  const stderr = s.n > 0 ? s.std / Math.sqrt(s.n) : NaN;
-  const half = studentT975(s.n - 1) * stderr;
+  let stderr = s.n > 0 ? s.std / Math.sqrt(s.n) : NaN;
+  let df = s.n - 1;
+  if (perEncoder && bySeed.size > 1) {
+    // What every encoder shares drops out of the spread between encoders: the fine-tuning seed's effect (its
+    // head initialisation and example order, and the one scratch run reused for every encoder). Its own term,
+    // the spread of the per-seed means over the seeds, is added: a conservative two-way standard error.
+    const seeds = meanStd([...bySeed.values()].map(average));
+    stderr = Math.sqrt(stderr ** 2 + seeds.std ** 2 / seeds.n);
+    df = Math.min(s.n, seeds.n) - 1;
+  }
+  const half = studentT975(df) * stderr;
   const interval: [number, number] = [s.mean - half, s.mean + half];
   const clear = s.n >= 3 && (interval[0] > 0 || interval[1] < 0);
   return {
