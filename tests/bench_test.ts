@@ -14,6 +14,7 @@ import { Rng } from "../lib/rng.ts";
 import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { caseArgs, type CaseSpec, spawnCase } from "../lib/bench/case.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
+import { runSuite } from "../lib/bench/suite.ts";
 import { PEER_GLIBC_TUNABLES, peerCommand, peerOverrides, peerSetArgs } from "../lib/bench/peer.ts";
 import { benchTable, ratioLines } from "../lib/bench/report.ts";
 import { type BenchRow, planCases } from "../lib/bench/suite.ts";
@@ -208,6 +209,14 @@ Deno.test("a case stopped by --case-timeout says it timed out; the task's record
   assert.equal(record.cases, 2);
   assert.equal(record.rows.length, 2);
   assert.ok(typeof record.finished === "string");
+  // The suite hands over its rows after every case (the task rewrites its record then): two cases, two calls.
+  const failing: CaseSpec = { ...spec, overrides: { ...MICRO, "discriminator.numHeads": "3" } };
+  const seen: number[] = [];
+  await runSuite(parseBenchArgs(["--no-peer"]), [failing, failing], () => {}, undefined, (rows) => {
+    seen.push(rows.length);
+    return Promise.resolve();
+  });
+  assert.deepEqual(seen, [1, 2]);
 });
 
 Deno.test("argument errors name the problem", () => {

@@ -406,7 +406,10 @@ Deno.test("deno task report: bad input is named and writes nothing; pages go whe
       [["lam5"], /lam5 does not exist/],
       [["lam10", "--out", root], /give an \.html file name, e\.g\. .*\/report\.html/],
       [["lam10", "--out", "pages.html"], /--out pages\.html is a folder; give a file name/],
-      [["lam10", "--out", "lam10/metrics.jsonl"], /--out lam10\/metrics\.jsonl: give an \.html file name/],
+      [
+        ["lam10", "--out", "lam10/metrics.jsonl"],
+        /--out lam10\/metrics\.jsonl: give an \.html file name, e\.g\. lam10\/report\.html$/m,
+      ],
       [["lam10", "--out", "lam10/config.json/r.html"], /cannot write lam10\/config\.json\/r\.html/],
       [["lam10", "--smooth", "1.5"], /--smooth needs a number in \[0, 1\)/],
       [["lam10", "--smooth", ""], /--smooth needs a number in \[0, 1\), got ""/],

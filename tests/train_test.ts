@@ -385,6 +385,19 @@ Deno.test("an output folder holding other files gets the run beside them, and sa
     said.join("\n"),
   );
   assert.equal(await Deno.readTextFile(join(out, "notes.txt")), "mine");
+  // A folder that holds nothing, or only a lock a dead process left, gets no note.
+  const clean = join(tempDir(), "clean");
+  await Deno.mkdir(clean);
+  await Deno.writeTextFile(join(clean, ".rtdlab-lock"), "");
+  const quiet: string[] = [];
+  const c = await pretrain({
+    config: runConfig("es", 2),
+    outDir: clean,
+    noExport: true,
+    onMessage: (m) => quiet.push(m),
+  });
+  c.trainer.dispose();
+  assert.ok(!quiet.some((m) => /other files/.test(m)), quiet.join("\n"));
 });
 
 Deno.test("an output folder holding another run is refused (and left as it was) unless resuming", async () => {
