@@ -369,34 +369,29 @@ Deno.test("readMetrics reads a run folder or its file, skips a torn last line, a
 });
 
 Deno.test("an output folder holding other files gets the run beside them, and says so", async () => {
-  const out = join(tempDir(), "run");
-  await Deno.mkdir(out);
-  await Deno.writeTextFile(join(out, "notes.txt"), "mine");
-  const said: string[] = [];
-  const r = await pretrain({
-    config: runConfig("es", 2),
-    outDir: out,
-    noExport: true,
-    onMessage: (m) => said.push(m),
-  });
-  r.trainer.dispose();
+  /** A 2-step run into a new folder holding `files`: what it said. */
+  const runInto = async (files: Record<string, string>) => {
+    const out = join(tempDir(), "run");
+    await Deno.mkdir(out);
+    for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(join(out, name), text);
+    const said: string[] = [];
+    const r = await pretrain({
+      config: runConfig("es", 2),
+      outDir: out,
+      noExport: true,
+      onMessage: (m) => said.push(m),
+    });
+    r.trainer.dispose();
+    return { out, said };
+  };
+  const { out, said } = await runInto({ "notes.txt": "mine" });
   assert.ok(
     said.some((m) => /already holds other files \(notes\.txt\); the run's files go beside them/.test(m)),
     said.join("\n"),
   );
   assert.equal(await Deno.readTextFile(join(out, "notes.txt")), "mine");
   // A folder that holds nothing, or only a lock a dead process left, gets no note.
-  const clean = join(tempDir(), "clean");
-  await Deno.mkdir(clean);
-  await Deno.writeTextFile(join(clean, ".rtdlab-lock"), "");
-  const quiet: string[] = [];
-  const c = await pretrain({
-    config: runConfig("es", 2),
-    outDir: clean,
-    noExport: true,
-    onMessage: (m) => quiet.push(m),
-  });
-  c.trainer.dispose();
+  const quiet = (await runInto({ ".rtdlab-lock": "" })).said;
   assert.ok(!quiet.some((m) => /other files/.test(m)), quiet.join("\n"));
 });
 

@@ -31,6 +31,11 @@ import type { RunProbe } from "../../lib/probes/run_probe.ts";
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
 
+/** A sweep's run folder: the sweep records them relative to the project root. */
+function runFolder(dir: string): string {
+  return dir.startsWith("/") ? dir : new URL(`../../${dir}`, import.meta.url).pathname;
+}
+
 /** A logged training curve as rows of `curve_columns`, rounded to 4 decimals. */
 function curve(m: MetricsRecord[]): number[][] {
   return m.map((r) =>
@@ -271,10 +276,7 @@ export async function buildCross(name: string) {
     const cross: CrossReading[] = [];
     for (const d of members.filter((r) => r.sharing !== "mlm")) {
       for (const g of members) {
-        const dir = (
-          r: Run,
-        ) => (r.dir.startsWith("/") ? r.dir : new URL(`../../${r.dir}`, import.meta.url).pathname);
-        const e = await evaluateRunDir(dir(d), { ...ev, generatorFrom: dir(g) });
+        const e = await evaluateRunDir(runFolder(d.dir), { ...ev, generatorFrom: runFolder(g.dir) });
         const round = (
           x: number | null | undefined,
         ) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
@@ -326,8 +328,7 @@ if (import.meta.main) {
     const results = JSON.parse(await Deno.readTextFile(join(root, name, "results.json")));
     const curves: Record<string, number[][]> = {};
     for (const run of results.runs as { dir: string; group: string; seed: number }[]) {
-      // The sweep records run folders relative to the project root.
-      const dir = run.dir.startsWith("/") ? run.dir : new URL(`../../${run.dir}`, import.meta.url).pathname;
+      const dir = runFolder(run.dir);
       try {
         curves[`${run.group}_s${run.seed}`] = curve(await readMetrics(join(dir, "metrics.jsonl")));
       } catch { /* unfinished run */ }
