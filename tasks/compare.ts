@@ -275,22 +275,13 @@ const t0 = performance.now();
 const pending = [];
 for (const j of jobs) if (!(await j.isDone())) pending.push(j);
 for (const j of jobs) if (!pending.includes(j)) j.status = "done";
-console.error(
-  `compare ${name}: ${plan.modes.join("/")} × pre-training seeds ${
-    plan.pretrainSeeds.join(",")
-  } (${plan.config}, ` +
-    `${plan.steps} steps × batch ${plan.batch} × seq ${plan.seqLength}), tasks ${
-      plan.tasks.map((t) => t.task).join(", ")
-    }, fine-tuning seeds ${
-      plan.finetuneSeeds.join(",")
-    }; ${pending.length} of ${jobs.length} jobs to run, ${parallel} at a time`,
-);
 const reportOnly = args.reportOnly;
 if (reportOnly) { for (const j of pending) j.status = "skipped"; }
+// Every setting checked before anything is written or trained: a misspelt task, key or corpus, or a
+// backend that cannot start here, fails now rather than after hours of pre-training (the keys and tasks
+// before the plan line, so that a typo's error is all a user sees).
+let config: RunConfig | undefined;
 if (!reportOnly && pending.length) {
-  // Every setting checked before anything is written or trained: a misspelt task, key or corpus, or a
-  // backend that cannot start here, fails now rather than after hours of pre-training.
-  let config: RunConfig | undefined;
   try {
     for (const mode of plan.modes) {
       config =
@@ -305,6 +296,22 @@ if (!reportOnly && pending.length) {
         );
       }
     }
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+console.error(
+  `compare ${name}: ${plan.modes.join("/")} × pre-training seeds ${
+    plan.pretrainSeeds.join(",")
+  } (${plan.config}, ` +
+    `${plan.steps} steps × batch ${plan.batch} × seq ${plan.seqLength}), tasks ${
+      plan.tasks.map((t) => t.task).join(", ")
+    }, fine-tuning seeds ${
+      plan.finetuneSeeds.join(",")
+    }; ${pending.length} of ${jobs.length} jobs to run, ${parallel} at a time`,
+);
+if (!reportOnly && pending.length) {
+  try {
     console.error(`backend: ${await checkBackend(plan.backend)}`);
     if (config && pending.some((j) => j.kind === "pretrain")) {
       // The data, prepared once and cached for the runs (a missing corpus fails here too).

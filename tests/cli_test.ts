@@ -248,6 +248,8 @@ Deno.test("compare: a misspelt task, config key or corpus is refused before any 
     assert.match(task.stderr, /error: unknown task "sentimnet-imdb": not one of sentiment-imdb/);
     const key = await compare("--set", "rtdWieght=20");
     assert.match(key.stderr, /error: unknown config key "rtdWieght"/);
+    // The error is all it prints: no plan line for a plan that will not run.
+    for (const r of [task, key]) assert.doesNotMatch(r.stderr, /jobs to run/);
     const corpus = await compare("--corpus", "gutenburg");
     assert.match(corpus.stderr, /error: unknown corpus "gutenburg"/);
     // Nothing was written, so the corrected command is not held back by a stale plan.json.
