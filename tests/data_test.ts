@@ -128,3 +128,42 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("data/regimes --cross: runs are crossed only with runs that differ in the keys named by --by", async () => {
+  const { crossGroups } = await import("../data/regimes/build.ts");
+  const run = (values: Record<string, string>, seed = 0, status = "done") => ({
+    dir: JSON.stringify([values, seed]),
+    seed,
+    sharing: values.sharing ?? "es",
+    status,
+    values,
+  });
+  const runs = [
+    run({ sharing: "es", mask: "0.15", size: "64" }),
+    run({ sharing: "gdes", mask: "0.15", size: "64" }),
+    run({ sharing: "es", mask: "0.45", size: "64" }),
+    run({ sharing: "gdes", mask: "0.45", size: "64" }),
+    run({ sharing: "gdes", mask: "0.45", size: "64" }, 1), // another seed: a group of its own, with no partner
+    run({ sharing: "es", mask: "0.45", size: "128" }),
+    run({ sharing: "nes", mask: "0.45", size: "64" }, 0, "failed"),
+  ];
+  const names = (gs: ReturnType<typeof crossGroups>) =>
+    gs.map((g) => [g.values, g.seed, g.members.map((m) => m.label)]);
+  // By sharing: the two mask rates at size 64; the failed NES run, the lone seed and the size-128 run stay out.
+  assert.deepEqual(names(crossGroups(runs, ["sharing"])), [
+    [{ mask: "0.15", size: "64" }, 0, ["es", "gdes"]],
+    [{ mask: "0.45", size: "64" }, 0, ["es", "gdes"]],
+  ]);
+  // By size: only ES at 0.45 has both sizes; labelled by the keys crossed.
+  assert.deepEqual(names(crossGroups(runs, ["size"])), [
+    [{ sharing: "es", mask: "0.45" }, 0, ["size=64", "size=128"]],
+  ]);
+  // By two keys at once (a point that sets several keys): labels join them.
+  assert.deepEqual(names(crossGroups(runs, ["sharing", "size"]))[1], [
+    { mask: "0.45" },
+    0,
+    ["sharing=es · size=64", "sharing=gdes · size=64", "sharing=es · size=128"],
+  ]);
+  assert.throws(() => crossGroups(runs, ["seedless"]), /no two finished runs differ only in seedless/);
+  assert.throws(() => crossGroups(runs, []), /at least one config key/);
+});

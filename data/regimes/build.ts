@@ -15,6 +15,9 @@
  *   deno run -A data/regimes/build.ts --cross NAME       # runs/sweep/NAME → data/regimes/NAME-cross.json:
  *                                                        # every discriminator on every generator of the
  *                                                        # runs that differ only in `sharing`
+ *   deno run -A data/regimes/build.ts --cross NAME --by K1,K2 [--tag T]
+ *                                                        # the same among runs that differ only in K1, K2
+ *                                                        # → data/regimes/NAME-cross-T.json (T: K1)
  *
  * Per point: the swept values, the T = 1 evaluation (D's AUC, RTD gain, base rate, MLM loss, G accuracy)
  * and, per run, the logged training curve (step, D's AUC, RTD gain, MLM loss, G accuracy). With `--runs`
@@ -235,12 +238,12 @@ export async function buildFromRuns(name: string, dirs: string[], base?: RunsReg
   };
 }
 
-// A script (the module can also be imported, for logThinned).
+// A script (the module can also be imported, for logThinned and crossGroups).
 /** One discriminator scored on one generator's replacements (T = 1, held out). */
 export interface CrossReading {
-  /** The sharing mode of the run whose discriminator is scored. */
+  /** The run whose discriminator is scored: its sharing mode, or its values of `by` ("k=v · k=v"). */
   d: string;
-  /** The sharing mode of the run whose generator made the replacements. */
+  /** The run whose generator made the replacements, named as `d` is. */
   g: string;
   auc: number;
   aucSe: number | null;
@@ -250,46 +253,74 @@ export interface CrossReading {
   genAcc: number;
 }
 
+/** A finished run of a sweep, as results.json lists it. */
+export interface SweepRun {
+  dir: string;
+  seed: number;
+  sharing: string;
+  status: string;
+  values: Record<string, string>;
+}
+
+/**
+ * The sweep's finished runs grouped by everything but the keys in `by` (and the seed apart): within a group
+ * the runs differ only in those keys, so one's discriminator can be scored on another's generator. Each run
+ * gets a label: its sharing mode when `by` is `["sharing"]`, else its values of `by` ("k=v · k=v", a key it
+ * does not set left out). A group of one run is dropped: there is nothing to cross.
+ */
+export function crossGroups(runs: SweepRun[], by: string[]) {
+  if (by.length === 0) throw new Error("--by needs at least one config key");
+  const label = (r: SweepRun) =>
+    by.length === 1 && by[0] === "sharing"
+      ? r.sharing
+      : by.filter((k) => k in r.values).map((k) => `${k}=${r.values[k]}`).join(" · ");
+  const groups = new Map<string, { values: Record<string, string>; seed: number; members: SweepRun[] }>();
+  for (const r of runs.filter((r) => r.status === "done")) {
+    const values = Object.fromEntries(Object.entries(r.values).filter(([k]) => !by.includes(k)));
+    const key = JSON.stringify([values, r.seed]);
+    if (!groups.has(key)) groups.set(key, { values, seed: r.seed, members: [] });
+    groups.get(key)!.members.push(r);
+  }
+  const out = [...groups.values()].filter((g) => g.members.length > 1);
+  if (out.length === 0) {
+    throw new Error(`no two finished runs differ only in ${by.join(", ")}: nothing to cross`);
+  }
+  return out.map((g) => ({ ...g, members: g.members.map((r) => ({ run: r, label: label(r) })) }));
+}
+
 /**
  * Every discriminator of sweep NAME scored on the replacements of every generator among the runs that differ
- * from it only in `sharing` (`evaluateRunDir`'s `generatorFrom`, with the sweep's own evaluation settings): a
- * point's own evaluation scores D on its own generator, and a weak generator is an easy task, so only these
- * readings compare discriminators on one task.
+ * from it only in the keys `by` (default `sharing`; `evaluateRunDir`'s `generatorFrom`, with the sweep's own
+ * evaluation settings): a point's own evaluation scores D on its own generator, and a weak generator is an
+ * easy task, so only these readings compare discriminators on one task.
  */
-export async function buildCross(name: string) {
+export async function buildCross(name: string, by: string[] = ["sharing"]) {
   const { initBackend } = await import("../../lib/backend/mod.ts");
   const { evaluateRunDir } = await import("../../lib/report/trained.ts");
   await initBackend("wasm");
   const results = JSON.parse(await Deno.readTextFile(join(root, name, "results.json")));
   const ev = results.plan.eval as { temperature: number; seed: number; batchSize: number };
-  type Run = { dir: string; seed: number; sharing: string; status: string; values: Record<string, string> };
-  const runs = (results.runs as Run[]).filter((r) => r.status === "done");
-  const keyOf = (r: Run) => {
-    const { sharing: _s, ...rest } = r.values;
-    return JSON.stringify([rest, r.seed]);
-  };
-  const groups = new Map<string, Run[]>();
-  for (const r of runs) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r]);
+  const round = (x: number | null | undefined) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
   const out = [];
-  for (const [key, members] of groups) {
-    const [values, seed] = JSON.parse(key);
+  for (const { values, seed, members } of crossGroups(results.runs as SweepRun[], by)) {
     const cross: CrossReading[] = [];
-    for (const d of members.filter((r) => r.sharing !== "mlm")) {
+    for (const d of members.filter((m) => m.run.sharing !== "mlm")) {
       for (const g of members) {
-        const e = await evaluateRunDir(runFolder(d.dir), { ...ev, generatorFrom: runFolder(g.dir) });
-        const round = (
-          x: number | null | undefined,
-        ) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
+        const e = await evaluateRunDir(runFolder(d.run.dir), { ...ev, generatorFrom: runFolder(g.run.dir) });
         cross.push({
-          d: d.sharing,
-          g: g.sharing,
+          d: d.label,
+          g: g.label,
           auc: round(e.discAuc)!,
           aucSe: round(e.discAucSe),
           gain: round(e.rtdGain)!,
           gainSe: round(e.rtdGainSe),
           genAcc: round(e.genAcc)!,
         });
-        console.error(`${name} ${key}: D ${d.sharing} on G ${g.sharing}: AUC ${e.discAuc?.toFixed(3)}`);
+        console.error(
+          `${name} ${JSON.stringify(values)} s${seed}: D ${d.label} on G ${g.label}: AUC ${
+            e.discAuc?.toFixed(3)
+          }`,
+        );
       }
     }
     out.push({ values, seed, cross });
@@ -298,6 +329,7 @@ export async function buildCross(name: string) {
     format: "rtdlab-regimes-cross-1",
     name,
     built_at: new Date().toISOString(),
+    by,
     plan: results.plan,
     eval: ev,
     groups: out,
@@ -306,10 +338,21 @@ export async function buildCross(name: string) {
 
 if (import.meta.main) {
   if (Deno.args[0] === "--cross") {
-    for (const name of Deno.args.slice(1)) {
-      const out = await buildCross(name);
-      await writeJsonAtomic(join(here, `${name}-cross.json`), out);
-      console.error(`data/regimes/${name}-cross.json: ${out.groups.length} groups`);
+    // --cross NAME... [--by KEY,KEY --tag TAG]: by sharing into NAME-cross.json, by other keys into
+    // NAME-cross-TAG.json (TAG: the first key, unless given).
+    const { parseArgsOrExit } = await import("../../lib/util/cli.ts");
+    const a = parseArgsOrExit({
+      args: Deno.args.slice(1),
+      options: { by: { type: "string" }, tag: { type: "string" } },
+      allowPositionals: true,
+    });
+    const by = (a.values.by ?? "sharing").split(",").map((k) => k.trim()).filter((k) => k);
+    const tag = a.values.tag ?? (by.length === 1 && by[0] === "sharing" ? "" : by[0]);
+    for (const name of a.positionals) {
+      const out = await buildCross(name, by);
+      const file = `${name}-cross${tag ? `-${tag}` : ""}.json`;
+      await writeJsonAtomic(join(here, file), out);
+      console.error(`data/regimes/${file}: ${out.groups.length} groups`);
     }
     Deno.exit(0);
   }
