@@ -565,17 +565,26 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
       '{"architectures": ["ElectraForPreTraining"]}',
     );
   }
+  // The hint names the command line's flags under `deno task pretrain` (cli), pretrain()'s options otherwise.
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: exported, resume: true, cli: true }),
+    new RegExp(`an exported model, not a run folder; start a new run from it with --init-from ${exportDir}$`),
+  );
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 8), outDir: exported, resume: true }),
-    new RegExp(`an exported model, not a run folder; start a new run from it with --init-from ${exportDir}$`),
+    new RegExp(`start a new run from it with initFrom: \\{ dir: "${exportDir}" \\}$`),
   );
   assert.deepEqual([...Deno.readDirSync(exported)].map((e) => e.name), ["config.json"], "no lock file left");
   const alone = join(tempDir(), "model");
   await Deno.mkdir(alone);
   await Deno.writeTextFile(join(alone, "config.json"), '{"model_type": "electra"}');
   await assert.rejects(
-    () => pretrain({ config: runConfig("es", 8), outDir: alone, resume: true }),
+    () => pretrain({ config: runConfig("es", 8), outDir: alone, resume: true, cli: true }),
     /--init-discriminator .*model --init-generator DIR, or --init-from .*model --sharing mlm/,
+  );
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: alone, resume: true }),
+    /initFrom: \{ discriminator: ".*model", generator: DIR \}, or initFrom: \{ dir: ".*model" \} and sharing "mlm"/,
   );
 });
 

@@ -309,16 +309,26 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   }
 }
 
-/** How to start a new run from the exported model folder `dir` (the hint of a refused `--resume`). */
-async function startFrom(dir: string): Promise<string> {
+/**
+ * How to start a new run from the exported model folder `dir` (the hint of a refused `--resume`), in the
+ * command line's flags (`cli`) or in `pretrain()`'s options.
+ */
+async function startFrom(dir: string, cli: boolean): Promise<string> {
   const parent = dirname(dir);
   const both = await exists(join(parent, "discriminator", "config.json")) &&
     await exists(join(parent, "generator", "config.json"));
-  if (both) return `start a new run from it with --init-from ${parent}`;
+  if (cli) {
+    if (both) return `start a new run from it with --init-from ${parent}`;
+    return basename(dir) === "mlm"
+      ? `start a new run from it with --init-from ${dir} --sharing mlm`
+      : `start a new run from it with --init-discriminator ${dir} --init-generator DIR, or --init-from ${dir} ` +
+        "--sharing mlm for a masked-LM model";
+  }
+  if (both) return `start a new run from it with initFrom: { dir: "${parent}" }`;
   return basename(dir) === "mlm"
-    ? `start a new run from it with --init-from ${dir} --sharing mlm`
-    : `start a new run from it with --init-discriminator ${dir} --init-generator DIR, or --init-from ${dir} ` +
-      "--sharing mlm for a masked-LM model";
+    ? `start a new run from it with initFrom: { dir: "${dir}" } and sharing "mlm"`
+    : `start a new run from it with initFrom: { discriminator: "${dir}", generator: DIR }, or ` +
+      `initFrom: { dir: "${dir}" } and sharing "mlm" for a masked-LM model`;
 }
 
 async function pretrainLocked(
@@ -357,7 +367,12 @@ async function pretrainLocked(
     // An exported model (HF config.json) is a starting point for a new run, not a run to continue; refused
     // before the lock, which would leave its file in a folder meant to be shared.
     if ("architectures" in saved || "model_type" in saved) {
-      throw new Error(`${resumeOf}: this is an exported model, not a run folder; ${await startFrom(out)}`);
+      throw new Error(
+        `${resumeOf}: this is an exported model, not a run folder; ${await startFrom(
+          out,
+          opts.cli ?? false,
+        )}`,
+      );
     }
     await lock.acquire(); // before anything here is tidied or rewritten
     ({ config, extras: savedExtras } = savedRunConfig(saved));
