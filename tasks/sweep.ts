@@ -33,6 +33,8 @@ import {
 import { EVAL_FILE, type PointState, pointState } from "../lib/sweep/runs.ts";
 import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
+import { crossMarkdown, crossSweep, type SweepRun } from "../lib/sweep/cross.ts";
+import type { BackendName } from "../lib/backend/mod.ts";
 import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
 import { SIGNAL_EXIT } from "../lib/util/signals.ts";
@@ -61,6 +63,9 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
   --out DIR             the sweep's folder  [runs/sweep/NAME]
   --list                print the points and the pretrain command of each, then stop
   --report-only         write results and report from what is finished; run nothing
+  --cross KEYS          then score every discriminator on every generator among the runs that differ only
+                        in KEYS (swept keys, comma-separated, e.g. sharing): is it D, or its task?
+                        → cross-KEYS.json and cross-KEYS.md (works with --report-only)
   --force               continue a folder whose plan.json differs (points with another config restart)
   --help                this text
 
@@ -88,6 +93,39 @@ interface Job {
   log: string;
 }
 
+/**
+ * `--cross KEYS`: every discriminator of the finished runs scored on every generator of the runs that differ
+ * from it only in KEYS (lib/sweep/cross.ts), in this process on `backend`; cross-KEYS.{json,md} beside the
+ * results. False (after saying why) when there is nothing to cross.
+ */
+async function crossRuns(root: string, name: string, by: string[], backend: string): Promise<boolean> {
+  const results = JSON.parse(await Deno.readTextFile(join(root, "results.json")));
+  const { initBackend } = await import("../lib/backend/mod.ts"); // only a crossing sweep starts one here
+  await initBackend(backend as BackendName);
+  let cross;
+  try {
+    cross = await crossSweep(name, results.runs as SweepRun[], by, results.plan.eval, {
+      onReading: (grp, r, done, total) =>
+        console.error(
+          `cross ${done}/${total}: ${r.d}'s D on ${r.g}'s G: AUC ${r.auc.toFixed(3)}` +
+            (Object.keys(grp.values).length
+              ? ` (${Object.entries(grp.values).map(([k, v]) => `${k}=${v}`).join(", ")})`
+              : ""),
+        ),
+    });
+  } catch (e) {
+    console.error(`error: --cross: ${(e as Error).message}`);
+    return false;
+  }
+  const base = join(root, `cross-${by.join("+")}`);
+  const md = crossMarkdown(cross);
+  await writeJsonAtomic(`${base}.json`, cross);
+  await writeFileAtomic(`${base}.md`, md);
+  console.log(`\n${md}`);
+  console.log(`files: ${resolve(base)}.{json,md}`);
+  return true;
+}
+
 if (import.meta.main) {
   // A parse error prints one short line naming the option and exits with 2 (lib/util/cli.ts).
   const { values } = parseArgsOrExit({
@@ -108,6 +146,7 @@ if (import.meta.main) {
       out: { type: "string" },
       list: { type: "boolean", default: false },
       "report-only": { type: "boolean", default: false },
+      cross: { type: "string" },
       force: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -182,6 +221,17 @@ if (import.meta.main) {
     backend,
   };
   const dirOf = (p: SweepPoint) => join(root, "points", p.name);
+  // --cross names swept keys: checked now, not after hours of training.
+  const crossBy = values.cross?.split(",").map((k) => k.trim()).filter(Boolean);
+  if (crossBy) {
+    const swept = [...new Set(points.flatMap((p) => Object.keys(p.values)))];
+    if (crossBy.length === 0) fail("--cross needs the keys to cross, e.g. --cross sharing");
+    for (const k of crossBy) {
+      if (!swept.includes(k)) {
+        fail(`--cross ${k}: not a key this sweep varies (it varies: ${swept.join(", ") || "nothing"})`);
+      }
+    }
+  }
 
   if (values.list) {
     for (const p of points) {
@@ -463,5 +513,8 @@ if (import.meta.main) {
   });
   console.log(`\n${md}`);
   console.log(`files: ${resolve(root)}/{results.md,results.json,report.html}`);
+  if (crossBy && !stopping) {
+    if (!await crossRuns(root, name, crossBy, backend)) Deno.exit(1);
+  }
   Deno.exit(stopping ? stopStatus : failed.length ? 1 : 0);
 }

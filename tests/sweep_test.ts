@@ -30,6 +30,7 @@ import { readMetrics } from "../lib/train/run.ts";
 import { setTimeout as delay } from "node:timers/promises";
 import type { MetricsRecord } from "../lib/train/run.ts";
 import { debertaMicroConfig, MICRO_SIZES, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
+import { crossGroups, crossMarkdown, crossSweep } from "../lib/sweep/cross.ts";
 
 await initBackend("wasm");
 const CACHE = tempDir("rtdlab-cache-");
@@ -576,6 +577,42 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   assert.match(html, /D's AUC and RTD gain during training/);
   assert.equal(html.split('class="rtdlab-figure"').length - 1, 3);
 
+  // --cross: each discriminator on each generator's replacements. A run's own cell is its own evaluation
+  // (the same sequences, masks and samples), and a generator is as often right whichever D is scored.
+  const notSwept = await sweep(out, ["--report-only", "--cross", "sharing"]);
+  assert.equal(notSwept.code, 2);
+  assert.match(
+    notSwept.stderr,
+    /--cross sharing: not a key this sweep varies \(it varies: samplingTemperature\)/,
+  );
+  const crossed = await sweep(out, ["--report-only", "--cross", "samplingTemperature"]);
+  assert.equal(crossed.code, 0, crossed.stderr);
+  const cross = JSON.parse(await Deno.readTextFile(join(out, "cross-samplingTemperature.json")));
+  assert.deepEqual(cross.by, ["samplingTemperature"]);
+  assert.equal(cross.groups.length, 1);
+  const cell = (d: string, g: string) =>
+    cross.groups[0].cross.find((c: { d: string; g: string }) =>
+      c.d === `samplingTemperature=${d}` && c.g === `samplingTemperature=${g}`
+    );
+  const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+  for (const [i, t] of ["1", "2"].entries()) {
+    const own = results.runs[i].eval;
+    assert.deepEqual(
+      [cell(t, t).auc, cell(t, t).gain],
+      [round6(own.disc_auc), round6(own.rtd_gain)],
+      `run T=${t}`,
+    );
+    const other = t === "1" ? "2" : "1";
+    assert.equal(cell(other, t).genAcc, round6(own.gen_acc), `T=${t}'s generator under the other D`);
+    assert.notEqual(cell(other, t).gain, cell(t, t).gain, "scored by the other run's D");
+    // (Which run's generator each cell uses is pinned by "crossSweep" below: at 3 steps the two generators
+    // make the same replacements.)
+  }
+  assert.match(
+    await Deno.readTextFile(join(out, "cross-samplingTemperature.md")),
+    /\| samplingTemperature=1 \| 0\.\d{3} \/ -?0\.\d{3} \(own\) \|/,
+  );
+
   // A re-run finds both points finished and runs nothing.
   const metrics = join(out, "points", "samplingTemperature=1_s0", "metrics.jsonl");
   const evalFile = join(out, "points", "samplingTemperature=2_s0", EVAL_FILE);
@@ -784,4 +821,114 @@ Deno.test("groupResults: a point's seeds pool into mean ± std (unfinished runs 
   const a = rows[1];
   assert.deepEqual([a.auc!.mean, a.auc!.std, a.auc!.se], [0.9, null, 0.01]);
   assert.deepEqual([a.gain!.mean, a.gain!.std, a.gain!.se], [0.2, null, 0.002]);
+});
+
+Deno.test("crossGroups: runs are crossed only with runs that differ in the keys named (--cross)", () => {
+  const run = (values: Record<string, string>, seed = 0, status = "done") => ({
+    dir: JSON.stringify([values, seed]),
+    seed,
+    sharing: values.sharing ?? "es",
+    status,
+    values,
+  });
+  const runs = [
+    run({ sharing: "es", mask: "0.15", size: "64" }),
+    run({ sharing: "gdes", mask: "0.15", size: "64" }),
+    run({ sharing: "es", mask: "0.45", size: "64" }),
+    run({ sharing: "gdes", mask: "0.45", size: "64" }),
+    run({ sharing: "gdes", mask: "0.45", size: "64" }, 1), // another seed: a group of its own, with no partner
+    run({ sharing: "es", mask: "0.45", size: "128" }),
+    run({ sharing: "nes", mask: "0.45", size: "64" }, 0, "failed"),
+  ];
+  const names = (gs: ReturnType<typeof crossGroups>) =>
+    gs.map((g) => [g.values, g.seed, g.members.map((m) => m.label)]);
+  // By sharing: the two mask rates at size 64; the failed NES run, the lone seed and the size-128 run stay out.
+  assert.deepEqual(names(crossGroups(runs, ["sharing"])), [
+    [{ mask: "0.15", size: "64" }, 0, ["es", "gdes"]],
+    [{ mask: "0.45", size: "64" }, 0, ["es", "gdes"]],
+  ]);
+  // By size: only ES at 0.45 has both sizes; labelled by the keys crossed.
+  assert.deepEqual(names(crossGroups(runs, ["size"])), [
+    [{ sharing: "es", mask: "0.45" }, 0, ["size=64", "size=128"]],
+  ]);
+  // By two keys at once (a point that sets several keys): labels join them.
+  assert.deepEqual(names(crossGroups(runs, ["sharing", "size"]))[1], [
+    { mask: "0.45" },
+    0,
+    ["sharing=es · size=64", "sharing=gdes · size=64", "sharing=es · size=128"],
+  ]);
+  assert.throws(() => crossGroups(runs, ["seedless"]), /no two finished runs differ only in seedless/);
+  assert.throws(() => crossGroups(runs, []), /at least one config key/);
+});
+
+Deno.test("crossSweep: every discriminator on every generator of its group (an MLM model only as a generator)", async () => {
+  const run = (sharing: string, mask: string) => ({
+    dir: `${sharing}-${mask}`,
+    seed: 0,
+    sharing,
+    status: "done",
+    values: { sharing, mask },
+  });
+  const runs = [
+    run("es", "0.15"),
+    run("mlm", "0.15"),
+    run("gdes", "0.15"),
+    run("es", "0.45"),
+    run("gdes", "0.45"),
+  ];
+  const calls: string[] = [];
+  const heard: string[] = [];
+  const ev = { temperature: 1, seed: 7, batchSize: 4 };
+  const cross = await crossSweep("t", runs, ["sharing"], ev, {
+    dirOf: (d) => `/root/${d}`,
+    // A reading that names its D and G: auc from D's folder, genAcc from G's.
+    evaluate: (dir, opts) => {
+      calls.push(`${dir} on ${opts.generatorFrom} T${opts.temperature} s${opts.seed} b${opts.batchSize}`);
+      const code = (d: string) => ["es", "mlm", "gdes"].findIndex((m) => d.includes(`/${m}-`));
+      return Promise.resolve({
+        discAuc: 0.5 + code(dir) / 10 + 0.0000004,
+        discAucSe: 0.01,
+        rtdGain: 0.01,
+        rtdGainSe: null,
+        genAcc: code(opts.generatorFrom!) / 100,
+      });
+    },
+    onReading: (_g, r, done, total) => heard.push(`${r.d}/${r.g} ${done}/${total}`),
+  });
+  assert.deepEqual(calls.slice(0, 3), [
+    "/root/es-0.15 on /root/es-0.15 T1 s7 b4",
+    "/root/es-0.15 on /root/mlm-0.15 T1 s7 b4",
+    "/root/es-0.15 on /root/gdes-0.15 T1 s7 b4",
+  ]);
+  assert.equal(calls.length, 2 * 3 + 2 * 2, "no MLM discriminator");
+  assert.deepEqual(cross.groups.map((g) => g.values), [{ mask: "0.15" }, { mask: "0.45" }]);
+  const first = cross.groups[0].cross;
+  assert.deepEqual(first.map((c) => `${c.d}/${c.g}`), [
+    "es/es",
+    "es/mlm",
+    "es/gdes",
+    "gdes/es",
+    "gdes/mlm",
+    "gdes/gdes",
+  ]);
+  assert.deepEqual(first.map((c) => [c.auc, c.genAcc]), [
+    [0.5, 0],
+    [0.5, 0.01],
+    [0.5, 0.02],
+    [0.7, 0],
+    [0.7, 0.01],
+    [0.7, 0.02],
+  ], "rounded to 6 decimals; D's numbers from D's run, G's accuracy from G's");
+  assert.equal(first[0].gainSe, null);
+  assert.deepEqual(heard.slice(0, 2), ["es/es 1/10", "es/mlm 2/10"]);
+  assert.equal(heard.at(-1), "gdes/gdes 10/10");
+  assert.deepEqual(cross.by, ["sharing"]);
+  assert.deepEqual(cross.eval, ev);
+  // The markdown puts each D's own cell on the diagonal and says how far the others lie from it.
+  const md = crossMarkdown(cross);
+  assert.match(md, /\| es \| 0\.500 \/ 0\.010 \(own\) \| 0\.500 \/ 0\.010 \| 0\.500 \/ 0\.010 \|/);
+  assert.match(
+    md,
+    /within 0\.200 AUC of that generator's own \(median 0\.200, 4 readings\); one discriminator's AUC moves by up to 0\.000 between/,
+  );
 });

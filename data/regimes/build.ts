@@ -30,6 +30,7 @@ import { type MetricsRecord, readMetrics, savedRunConfig } from "../../lib/train
 import { writeJsonAtomic } from "../../lib/io/atomic.ts";
 import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
 import type { RunProbe } from "../../lib/probes/run_probe.ts";
+import { crossSweep, type SweepRun } from "../../lib/sweep/cross.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
@@ -238,102 +239,26 @@ export async function buildFromRuns(name: string, dirs: string[], base?: RunsReg
   };
 }
 
-// A script (the module can also be imported, for logThinned and crossGroups).
-/** One discriminator scored on one generator's replacements (T = 1, held out). */
-export interface CrossReading {
-  /** The run whose discriminator is scored: its sharing mode, or its values of `by` ("k=v · k=v"). */
-  d: string;
-  /** The run whose generator made the replacements, named as `d` is. */
-  g: string;
-  auc: number;
-  aucSe: number | null;
-  gain: number;
-  gainSe: number | null;
-  /** The generator's accuracy on these masks (the share of its samples equal to the original). */
-  genAcc: number;
-}
-
-/** A finished run of a sweep, as results.json lists it. */
-export interface SweepRun {
-  dir: string;
-  seed: number;
-  sharing: string;
-  status: string;
-  values: Record<string, string>;
-}
-
-/**
- * The sweep's finished runs grouped by everything but the keys in `by` (and the seed apart): within a group
- * the runs differ only in those keys, so one's discriminator can be scored on another's generator. Each run
- * gets a label: its sharing mode when `by` is `["sharing"]`, else its values of `by` ("k=v · k=v", a key it
- * does not set left out). A group of one run is dropped: there is nothing to cross.
- */
-export function crossGroups(runs: SweepRun[], by: string[]) {
-  if (by.length === 0) throw new Error("--by needs at least one config key");
-  const label = (r: SweepRun) =>
-    by.length === 1 && by[0] === "sharing"
-      ? r.sharing
-      : by.filter((k) => k in r.values).map((k) => `${k}=${r.values[k]}`).join(" · ");
-  const groups = new Map<string, { values: Record<string, string>; seed: number; members: SweepRun[] }>();
-  for (const r of runs.filter((r) => r.status === "done")) {
-    const values = Object.fromEntries(Object.entries(r.values).filter(([k]) => !by.includes(k)));
-    const key = JSON.stringify([values, r.seed]);
-    if (!groups.has(key)) groups.set(key, { values, seed: r.seed, members: [] });
-    groups.get(key)!.members.push(r);
-  }
-  const out = [...groups.values()].filter((g) => g.members.length > 1);
-  if (out.length === 0) {
-    throw new Error(`no two finished runs differ only in ${by.join(", ")}: nothing to cross`);
-  }
-  return out.map((g) => ({ ...g, members: g.members.map((r) => ({ run: r, label: label(r) })) }));
-}
-
+// A script (the module can also be imported, for logThinned and buildFromRuns).
 /**
  * Every discriminator of sweep NAME scored on the replacements of every generator among the runs that differ
- * from it only in the keys `by` (default `sharing`; `evaluateRunDir`'s `generatorFrom`, with the sweep's own
- * evaluation settings): a point's own evaluation scores D on its own generator, and a weak generator is an
- * easy task, so only these readings compare discriminators on one task.
+ * from it only in the keys `by` (lib/sweep/cross.ts), with the sweep's own evaluation settings, on wasm.
  */
-export async function buildCross(name: string, by: string[] = ["sharing"]) {
+async function buildCross(name: string, by: string[]) {
   const { initBackend } = await import("../../lib/backend/mod.ts");
-  const { evaluateRunDir } = await import("../../lib/report/trained.ts");
   await initBackend("wasm");
   const results = JSON.parse(await Deno.readTextFile(join(root, name, "results.json")));
-  const ev = results.plan.eval as { temperature: number; seed: number; batchSize: number };
-  const round = (x: number | null | undefined) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
-  const out = [];
-  for (const { values, seed, members } of crossGroups(results.runs as SweepRun[], by)) {
-    const cross: CrossReading[] = [];
-    for (const d of members.filter((m) => m.run.sharing !== "mlm")) {
-      for (const g of members) {
-        const e = await evaluateRunDir(runFolder(d.run.dir), { ...ev, generatorFrom: runFolder(g.run.dir) });
-        cross.push({
-          d: d.label,
-          g: g.label,
-          auc: round(e.discAuc)!,
-          aucSe: round(e.discAucSe),
-          gain: round(e.rtdGain)!,
-          gainSe: round(e.rtdGainSe),
-          genAcc: round(e.genAcc)!,
-        });
-        console.error(
-          `${name} ${JSON.stringify(values)} s${seed}: D ${d.label} on G ${g.label}: AUC ${
-            e.discAuc?.toFixed(3)
-          }`,
-        );
-      }
-    }
-    out.push({ values, seed, cross });
-  }
-  return {
-    format: "rtdlab-regimes-cross-1",
-    name,
-    built_at: new Date().toISOString(),
-    by,
-    plan: results.plan,
-    eval: ev,
-    groups: out,
-  };
+  const cross = await crossSweep(name, results.runs as SweepRun[], by, results.plan.eval, {
+    dirOf: runFolder,
+    onReading: (grp, r, done, total) =>
+      console.error(
+        `${name} ${JSON.stringify(grp.values)} s${grp.seed}: D ${r.d} on G ${r.g}: AUC ${
+          r.auc.toFixed(3)
+        } (${done}/${total})`,
+      ),
+  });
+  // The shipped files keep the sweep's plan beside the readings.
+  return { ...cross, plan: results.plan };
 }
 
 if (import.meta.main) {

@@ -1,0 +1,220 @@
+/**
+ * Crossing a sweep's runs: every discriminator scored on the replacements of every generator among the runs
+ * that differ from it only in some keys (by default the sharing mode). A point's own evaluation scores D on
+ * its own generator's samples, and a weak generator is an easy task (as sampling at T > 1 is), so only these
+ * readings compare discriminators on one task: `deno task sweep --cross KEYS`, and
+ * `data/regimes/build.ts --cross` for the shipped sweeps.
+ *
+ * @module
+ */
+
+import { evaluateRunDir, type RunEvaluation } from "../report/trained.ts";
+
+import type { EvalSettings } from "./runs.ts";
+
+/** One discriminator scored on one generator's replacements (held out, the sweep's evaluation settings). */
+export interface CrossReading {
+  /** The run whose discriminator is scored: its sharing mode, or its values of `by` ("k=v · k=v"). */
+  d: string;
+  /** The run whose generator made the replacements, named as `d` is. */
+  g: string;
+  auc: number;
+  aucSe: number | null;
+  gain: number;
+  gainSe: number | null;
+  /** The generator's accuracy on these masks (the share of its samples equal to the original). */
+  genAcc: number;
+}
+
+/** A finished run of a sweep, as results.json lists it. */
+export interface SweepRun {
+  dir: string;
+  seed: number;
+  sharing: string;
+  status: string;
+  values: Record<string, string>;
+}
+
+/** One group of runs that differ only in the crossed keys, each named by its label. */
+export interface CrossGroup {
+  /** The values the group's runs share (the crossed keys left out). */
+  values: Record<string, string>;
+  seed: number;
+  members: { run: SweepRun; label: string }[];
+}
+
+/** A crossed sweep: what `cross*.json` holds. */
+export interface SweepCross {
+  format: "rtdlab-regimes-cross-1";
+  name: string;
+  built_at: string;
+  /** The keys crossed. */
+  by: string[];
+  eval: EvalSettings;
+  groups: { values: Record<string, string>; seed: number; cross: CrossReading[] }[];
+}
+
+/**
+ * The sweep's finished runs grouped by everything but the keys in `by` (and the seed apart): within a group
+ * the runs differ only in those keys, so one's discriminator can be scored on another's generator. Each run
+ * gets a label: its sharing mode when `by` is `["sharing"]`, else its values of `by` ("k=v · k=v", a key it
+ * does not set left out). A group of one run is dropped: there is nothing to cross.
+ */
+export function crossGroups(runs: SweepRun[], by: string[]): CrossGroup[] {
+  if (by.length === 0) throw new Error("--cross needs at least one config key");
+  const label = (r: SweepRun) =>
+    by.length === 1 && by[0] === "sharing"
+      ? r.sharing
+      : by.filter((k) => k in r.values).map((k) => `${k}=${r.values[k]}`).join(" · ");
+  const groups = new Map<string, { values: Record<string, string>; seed: number; members: SweepRun[] }>();
+  for (const r of runs.filter((r) => r.status === "done")) {
+    const values = Object.fromEntries(Object.entries(r.values).filter(([k]) => !by.includes(k)));
+    const key = JSON.stringify([values, r.seed]);
+    if (!groups.has(key)) groups.set(key, { values, seed: r.seed, members: [] });
+    groups.get(key)!.members.push(r);
+  }
+  const out = [...groups.values()].filter((g) => g.members.length > 1);
+  if (out.length === 0) {
+    throw new Error(`no two finished runs differ only in ${by.join(", ")}: nothing to cross`);
+  }
+  return out.map((g) => ({ ...g, members: g.members.map((r) => ({ run: r, label: label(r) })) }));
+}
+
+/** Rounded to 6 decimals (null stays null): the files' readings. */
+const round6 = (x: number | null | undefined) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
+
+/**
+ * Scores every discriminator of each group on every member's generator (an MLM baseline's model serves as a
+ * generator only), on the backend already started. `dirOf` resolves a run's recorded folder; `onReading`
+ * hears each reading as it is made, with how many are done of how many.
+ */
+export async function crossSweep(
+  name: string,
+  runs: SweepRun[],
+  by: string[],
+  ev: EvalSettings,
+  opts: {
+    dirOf?: (dir: string) => string;
+    onReading?: (group: CrossGroup, r: CrossReading, done: number, total: number) => void;
+    /** What scores one D on one G's replacements (tests stand in for it). */
+    evaluate?: (
+      dir: string,
+      opts: { temperature: number; seed: number; batchSize: number; generatorFrom: string },
+    ) => Promise<
+      Pick<RunEvaluation, "discAuc" | "discAucSe" | "rtdGain" | "rtdGainSe" | "genAcc">
+    >;
+  } = {},
+): Promise<SweepCross> {
+  const dirOf = opts.dirOf ?? ((d: string) => d);
+  const evaluate = opts.evaluate ?? evaluateRunDir;
+  const groups = crossGroups(runs, by);
+  const total = groups.reduce(
+    (s, g) => s + g.members.filter((m) => m.run.sharing !== "mlm").length * g.members.length,
+    0,
+  );
+  let done = 0;
+  const out: SweepCross["groups"] = [];
+  for (const group of groups) {
+    const cross: CrossReading[] = [];
+    for (const d of group.members.filter((m) => m.run.sharing !== "mlm")) {
+      for (const g of group.members) {
+        const e = await evaluate(dirOf(d.run.dir), {
+          temperature: ev.temperature,
+          seed: ev.seed,
+          batchSize: ev.batchSize,
+          generatorFrom: dirOf(g.run.dir),
+        });
+        const reading = {
+          d: d.label,
+          g: g.label,
+          auc: round6(e.discAuc)!,
+          aucSe: round6(e.discAucSe),
+          gain: round6(e.rtdGain)!,
+          gainSe: round6(e.rtdGainSe),
+          genAcc: round6(e.genAcc)!,
+        };
+        cross.push(reading);
+        opts.onReading?.(group, reading, ++done, total);
+      }
+    }
+    out.push({ values: group.values, seed: group.seed, cross });
+  }
+  return {
+    format: "rtdlab-regimes-cross-1",
+    name,
+    built_at: new Date().toISOString(),
+    by,
+    eval: ev,
+    groups: out,
+  };
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * The crossed readings as markdown: per group a table, rows the discriminators, columns the generators (with
+ * how often each is right), each cell "AUC / gain", and a closing line on how far another discriminator
+ * lies from each generator's own.
+ */
+export function crossMarkdown(c: SweepCross): string {
+  const f3 = (x: number) => x.toFixed(3);
+  const parts = [
+    `## ${c.name}: every discriminator on every generator's replacements (crossed by ${c.by.join(", ")})`,
+    "",
+    `Held out, T = ${c.eval.temperature}, evaluation seed ${c.eval.seed}; each cell D's ROC-AUC / RTD gain ` +
+    "(nats). A discriminator is judged on its own generator's replacements in its point's row; the other " +
+    "cells put every discriminator on one task.",
+  ];
+  const gaps: number[] = []; // another D against the G's own, on one G
+  const moves: number[] = []; // one D between two Gs
+  for (const grp of c.groups) {
+    const ds = [...new Set(grp.cross.map((r) => r.d))];
+    const gs = [...new Set(grp.cross.map((r) => r.g))];
+    const at = (d: string, g: string) => grp.cross.find((r) => r.d === d && r.g === g);
+    const shared = Object.entries(grp.values).map(([k, v]) => `${k}=${v}`).join(" · ") || "(no other key)";
+    const head = gs.map((g) => {
+      const acc = grp.cross.find((r) => r.g === g)!.genAcc;
+      return `on ${g}'s G (${(100 * acc).toFixed(1)} % right)`;
+    });
+    parts.push(
+      "",
+      `### ${shared}, seed ${grp.seed}`,
+      "",
+      `| discriminator | ${head.join(" | ")} |`,
+      `| --- | ${gs.map(() => "---").join(" | ")} |`,
+      ...ds.map((d) =>
+        `| ${d} | ${
+          gs.map((g) => {
+            const r = at(d, g);
+            return r ? `${f3(r.auc)} / ${f3(r.gain)}${d === g ? " (own)" : ""}` : "—";
+          }).join(" | ")
+        } |`
+      ),
+    );
+    for (const r of grp.cross) {
+      const own = at(r.g, r.g);
+      if (r.d !== r.g && own) gaps.push(Math.abs(r.auc - own.auc));
+      for (const q of grp.cross) if (q.d === r.d && q.g > r.g) moves.push(Math.abs(q.auc - r.auc));
+    }
+  }
+  if (gaps.length) {
+    parts.push(
+      "",
+      `Another discriminator on a generator's replacements lies within ${
+        f3(Math.max(...gaps))
+      } AUC of that ` +
+        `generator's own (median ${f3(median(gaps))}, ${gaps.length} readings); one discriminator's AUC ` +
+        `moves by up to ${f3(Math.max(...moves))} between the generators of its group (median ` +
+        `${
+          f3(median(moves))
+        }). Where the second is the larger, the generator, not the discriminator, decides ` +
+        "the AUC.",
+    );
+  }
+  return parts.join("\n") + "\n";
+}
