@@ -105,6 +105,15 @@ export {
   sequenceBatches,
 } from "./train/evaluate.ts";
 export { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./train/checkpoint.ts";
+// Is it the discriminator or its task? Every D of a sweep on every generator of its group.
+export {
+  crossGroups,
+  crossMarkdown,
+  type CrossReading,
+  crossSweep,
+  type SweepCross,
+  type SweepRun,
+} from "./sweep/cross.ts";
 export {
   type MetricsRecord,
   prepareRunData,

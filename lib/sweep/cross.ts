@@ -18,9 +18,13 @@ export interface CrossReading {
   d: string;
   /** The run whose generator made the replacements, named as `d` is. */
   g: string;
+  /** D's ROC-AUC, replaced against original tokens. */
   auc: number;
+  /** Its standard error over the held-out sequences (bootstrap). */
   aucSe: number | null;
+  /** D's RTD gain (nats): base-rate entropy − RTD loss. */
   gain: number;
+  /** Its standard error over the held-out sequences. */
   gainSe: number | null;
   /** The generator's accuracy on these masks (the share of its samples equal to the original). */
   genAcc: number;
@@ -28,10 +32,15 @@ export interface CrossReading {
 
 /** A finished run of a sweep, as results.json lists it. */
 export interface SweepRun {
+  /** The run's folder, as the sweep recorded it. */
   dir: string;
+  /** Its pre-training seed. */
   seed: number;
+  /** Its sharing mode (an MLM baseline is crossed as a generator only). */
   sharing: string;
+  /** "done" once trained and evaluated; other runs are left out. */
   status: string;
+  /** Its swept keys' values. */
   values: Record<string, string>;
 }
 
@@ -39,18 +48,25 @@ export interface SweepRun {
 export interface CrossGroup {
   /** The values the group's runs share (the crossed keys left out). */
   values: Record<string, string>;
+  /** The runs' pre-training seed (seeds are never crossed). */
   seed: number;
+  /** The runs, each with the label its readings use. */
   members: { run: SweepRun; label: string }[];
 }
 
 /** A crossed sweep: what `cross*.json` holds. */
 export interface SweepCross {
+  /** The file format. */
   format: "rtdlab-regimes-cross-1";
+  /** The sweep's name. */
   name: string;
+  /** When the readings were made (ISO time). */
   built_at: string;
   /** The keys crossed. */
   by: string[];
+  /** The sweep's evaluation settings, which every reading used. */
   eval: EvalSettings;
+  /** Per group, every reading. */
   groups: { values: Record<string, string>; seed: number; cross: CrossReading[] }[];
 }
 
