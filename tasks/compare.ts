@@ -278,8 +278,8 @@ for (const j of jobs) if (!pending.includes(j)) j.status = "done";
 const reportOnly = args.reportOnly;
 if (reportOnly) { for (const j of pending) j.status = "skipped"; }
 // Every setting checked before anything is written or trained: a misspelt task, key or corpus, or a
-// backend that cannot start here, fails now rather than after hours of pre-training (the keys and tasks
-// before the plan line, so that a typo's error is all a user sees).
+// backend that cannot start here, fails now rather than after hours of pre-training (a misspelt key or task
+// before the plan line, so that its error is all a user sees; a corpus when its data is prepared, after it).
 let config: RunConfig | undefined;
 if (!reportOnly && pending.length) {
   try {

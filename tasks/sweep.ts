@@ -33,7 +33,15 @@ import {
 import { EVAL_FILE, type PointState, pointState } from "../lib/sweep/runs.ts";
 import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
-import { crossMarkdown, crossSweep, type SweepRun } from "../lib/sweep/cross.ts";
+import {
+  aucText,
+  crossKeys,
+  crossMarkdown,
+  crossSweep,
+  type SweepCross,
+  type SweepRun,
+} from "../lib/sweep/cross.ts";
+import { SHARED_DATA_KEYS } from "../lib/report/trained.ts";
 import type { BackendName } from "../lib/backend/mod.ts";
 import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
@@ -64,8 +72,9 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
   --list                print the points and the pretrain command of each, then stop
   --report-only         write results and report from what is finished; run nothing
   --cross KEYS          then score every discriminator on every generator among the runs that differ only
-                        in KEYS (swept keys, comma-separated, e.g. sharing): is it D, or its task?
-                        → cross-KEYS.json and cross-KEYS.md (works with --report-only)
+                        in KEYS (swept keys of the model or training, comma-separated, e.g. sharing): is
+                        it D, or its task? → cross-KEY1+KEY2.{json,md}. One evaluation per reading, one at
+                        a time, in this process on --backend (also with --report-only, on a finished sweep)
   --force               continue a folder whose plan.json differs (points with another config restart)
   --help                this text
 
@@ -95,19 +104,30 @@ interface Job {
 
 /**
  * `--cross KEYS`: every discriminator of the finished runs scored on every generator of the runs that differ
- * from it only in KEYS (lib/sweep/cross.ts), in this process on `backend`; cross-KEYS.{json,md} beside the
- * results. False (after saying why) when there is nothing to cross.
+ * from it only in KEYS (lib/sweep/cross.ts), in this process on the backend already started;
+ * cross-KEYS.{json,md} beside the results (what was made, when stopped). False (after saying why) when there
+ * is nothing to cross or a reading failed.
  */
-async function crossRuns(root: string, name: string, by: string[], backend: string): Promise<boolean> {
+async function crossRuns(
+  root: string,
+  name: string,
+  by: string[],
+  shouldStop: () => boolean,
+): Promise<boolean> {
   const results = JSON.parse(await Deno.readTextFile(join(root, "results.json")));
-  const { initBackend } = await import("../lib/backend/mod.ts"); // only a crossing sweep starts one here
-  await initBackend(backend as BackendName);
-  let cross;
+  const runs = results.runs as SweepRun[];
+  const left = runs.filter((r) => r.status !== "done");
+  if (left.length) {
+    console.error(`--cross: left out, not finished: ${left.map((r) => `${r.dir} (${r.status})`).join(", ")}`);
+  }
+  let cross: SweepCross;
   try {
-    cross = await crossSweep(name, results.runs as SweepRun[], by, results.plan.eval, {
+    cross = await crossSweep(name, runs, by, results.plan.eval, {
+      shouldStop,
       onReading: (grp, r, done, total) =>
         console.error(
-          `cross ${done}/${total}: ${r.d}'s D on ${r.g}'s G: AUC ${r.auc.toFixed(3)}` +
+          `cross ${done}/${total}: ${r.d}'s D on ${r.g}'s G: ` +
+            (r.error ? `failed: ${r.error}` : `AUC ${aucText(r.auc)}`) +
             (Object.keys(grp.values).length
               ? ` (${Object.entries(grp.values).map(([k, v]) => `${k}=${v}`).join(", ")})`
               : ""),
@@ -123,7 +143,11 @@ async function crossRuns(root: string, name: string, by: string[], backend: stri
   await writeFileAtomic(`${base}.md`, md);
   console.log(`\n${md}`);
   console.log(`files: ${resolve(base)}.{json,md}`);
-  return true;
+  const failedReadings = cross.groups.flatMap((g) => g.cross).filter((r) => r.error).length;
+  if (failedReadings) {
+    console.error(`error: --cross: ${failedReadings} reading(s) failed (named in the table)`);
+  }
+  return failedReadings === 0;
 }
 
 if (import.meta.main) {
@@ -221,8 +245,9 @@ if (import.meta.main) {
     backend,
   };
   const dirOf = (p: SweepPoint) => join(root, "points", p.name);
-  // --cross names swept keys: checked now, not after hours of training.
-  const crossBy = values.cross?.split(",").map((k) => k.trim()).filter(Boolean);
+  // --cross names swept keys that leave the data alone (one run's generator must corrupt another's held-out
+  // sequences): checked now, not after hours of training.
+  const crossBy = values.cross === undefined ? undefined : crossKeys(values.cross.split(","));
   if (crossBy) {
     const swept = [...new Set(points.flatMap((p) => Object.keys(p.values)))];
     if (crossBy.length === 0) fail("--cross needs the keys to cross, e.g. --cross sharing");
@@ -230,6 +255,16 @@ if (import.meta.main) {
       if (!swept.includes(k)) {
         fail(`--cross ${k}: not a key this sweep varies (it varies: ${swept.join(", ") || "nothing"})`);
       }
+      if ((SHARED_DATA_KEYS as readonly string[]).includes(k) || k === "vocabSize") {
+        fail(
+          `--cross ${k}: runs that differ in ${k} have other data or vocabularies, so one's generator cannot ` +
+            "corrupt another's sequences; cross keys of the model or the training (e.g. sharing)",
+        );
+      }
+    }
+    const combos = new Set(points.map((p) => JSON.stringify(crossBy.map((k) => p.values[k] ?? null))));
+    if (combos.size < 2) {
+      fail(`--cross ${crossBy.join(",")}: every point has the same value, nothing to cross`);
     }
   }
 
@@ -241,7 +276,7 @@ if (import.meta.main) {
     Deno.exit(0);
   }
 
-  if (!values["report-only"]) {
+  if (!values["report-only"] || crossBy) {
     // A backend that cannot start here (no GPU driver, a misspelt name) fails before any folder is made.
     try {
       console.error(`backend: ${await checkBackend(backend)}`);
@@ -315,6 +350,27 @@ if (import.meta.main) {
   const t0 = performance.now();
   let stopping = false;
   let stopStatus = SIGNAL_EXIT.SIGINT; // the exit status of the signal that stopped the sweep
+  let crossing = false; // past the runs, crossing them (--cross)
+  let listening = false;
+  /** Ctrl-C and `kill` stop the sweep between steps of its work: once, for the training and the crossing. */
+  const listenForStop = () => {
+    if (listening) return;
+    listening = true;
+    Deno.addSignalListener("SIGINT", () => {
+      if (stopping) Deno.exit(130);
+      stopping = true;
+      console.error(
+        crossing
+          ? "\ninterrupted: the crossing stops after this reading and writes those made (Ctrl-C again to quit now)"
+          : "\ninterrupted: the running points checkpoint and stop; results follow (Ctrl-C again to quit now)",
+      );
+    });
+    // `kill` as Ctrl-C: the running points get the signal too, and the results follow.
+    forwardTermination(() => {
+      stopping = true;
+      stopStatus = SIGNAL_EXIT.SIGTERM;
+    });
+  };
   if (!reportOnly && pending.length === 0) await writeJsonAtomic(planPath, plan);
   if (!reportOnly && pending.length) {
     // Warm the corpus cache once per distinct data setting, so parallel runs do not all train the
@@ -352,18 +408,7 @@ if (import.meta.main) {
 
     // Written once the data checks passed: a sweep refused before any run keeps no plan to --force past.
     await writeJsonAtomic(planPath, plan);
-    Deno.addSignalListener("SIGINT", () => {
-      if (stopping) Deno.exit(130);
-      stopping = true;
-      console.error(
-        "\ninterrupted: the running points checkpoint and stop; results follow (Ctrl-C again to quit now)",
-      );
-    });
-    // `kill` as Ctrl-C: the running points get the signal too, and the results follow.
-    forwardTermination(() => {
-      stopping = true;
-      stopStatus = SIGNAL_EXIT.SIGTERM;
-    });
+    listenForStop();
     const logDir = join(root, "logs");
     const pretrainScript = new URL("./pretrain.ts", import.meta.url).pathname;
     const evaluateScript = new URL("./evaluate.ts", import.meta.url).pathname;
@@ -513,8 +558,18 @@ if (import.meta.main) {
   });
   console.log(`\n${md}`);
   console.log(`files: ${resolve(root)}/{results.md,results.json,report.html}`);
-  if (crossBy && !stopping) {
-    if (!await crossRuns(root, name, crossBy, backend)) Deno.exit(1);
+  let crossFailed = false;
+  if (crossBy && stopping) {
+    console.error(
+      "--cross skipped: the sweep was stopped; run the same command again to finish and cross it",
+    );
+  } else if (crossBy) {
+    crossing = true;
+    listenForStop();
+    // The readings run in this process (tfjs is loaded only for a crossing).
+    const { initBackend } = await import("../lib/backend/mod.ts");
+    await initBackend(backend as BackendName);
+    crossFailed = !await crossRuns(root, name, crossBy, () => stopping);
   }
-  Deno.exit(stopping ? stopStatus : failed.length ? 1 : 0);
+  Deno.exit(stopping ? stopStatus : failed.length || crossFailed ? 1 : 0);
 }

@@ -585,6 +585,32 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     notSwept.stderr,
     /--cross sharing: not a key this sweep varies \(it varies: samplingTemperature\)/,
   );
+  // A data key cannot be crossed (one run's generator cannot corrupt another's sequences), nor no key at all:
+  // both refused before any run (here with --list, which runs nothing).
+  const dataKey = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      join(ROOT, "tasks/sweep.ts"),
+      "--name",
+      "d",
+      "--out",
+      join(tempDir(), "d"),
+      "--grid",
+      "corpus=synthetic:plain,synthetic:mix",
+      "--cross",
+      "corpus",
+      "--list",
+    ],
+  }).output();
+  assert.equal(dataKey.code, 2);
+  assert.match(
+    new TextDecoder().decode(dataKey.stderr),
+    /--cross corpus: runs that differ in corpus have other data or vocabularies/,
+  );
+  const noKey = await sweep(join(tempDir(), "d"), ["--cross", ",", "--list"]);
+  assert.equal(noKey.code, 2);
+  assert.match(noKey.stderr, /--cross needs the keys to cross/);
   const crossed = await sweep(out, ["--report-only", "--cross", "samplingTemperature"]);
   assert.equal(crossed.code, 0, crossed.stderr);
   const cross = JSON.parse(await Deno.readTextFile(join(out, "cross-samplingTemperature.json")));
@@ -663,6 +689,14 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   assert.equal(await mtime(metrics), m0);
   const rows = JSON.parse(await Deno.readTextFile(join(out, "results.json"))).runs;
   assert.deepEqual(rows.map((r: { status: string }) => r.status).sort(), ["done", "failed"]);
+  // With one of the two finished, there is nothing to cross: said, and a failed exit.
+  const lone = await sweep(out, ["--report-only", "--cross", "samplingTemperature"]);
+  assert.equal(lone.code, 1, lone.stderr);
+  assert.match(lone.stderr, /--cross: left out, not finished: .*samplingTemperature=1_s0 \(failed\)/);
+  assert.match(
+    lone.stderr,
+    /error: --cross: no two finished runs differ only in samplingTemperature: nothing to cross/,
+  );
   await Deno.writeTextFile(index, good);
   // --report-only where no sweep ran is an error, and makes no folder.
   const empty = join(tempDir(), "none");
@@ -824,8 +858,8 @@ Deno.test("groupResults: a point's seeds pool into mean ± std (unfinished runs 
 });
 
 Deno.test("crossGroups: runs are crossed only with runs that differ in the keys named (--cross)", () => {
-  const run = (values: Record<string, string>, seed = 0, status = "done") => ({
-    dir: JSON.stringify([values, seed]),
+  const run = (values: Record<string, string>, seed = 0, status = "done", dir?: string) => ({
+    dir: dir ?? JSON.stringify([values, seed]),
     seed,
     sharing: values.sharing ?? "es",
     status,
@@ -848,9 +882,10 @@ Deno.test("crossGroups: runs are crossed only with runs that differ in the keys 
     [{ mask: "0.45", size: "64" }, 0, ["es", "gdes"]],
   ]);
   // By size: only ES at 0.45 has both sizes; labelled by the keys crossed.
-  assert.deepEqual(names(crossGroups(runs, ["size"])), [
-    [{ sharing: "es", mask: "0.45" }, 0, ["size=64", "size=128"]],
-  ]);
+  assert.deepEqual(names(crossGroups(runs, ["size"])), [[{ mask: "0.45", sharing: "es" }, 0, [
+    "size=64",
+    "size=128",
+  ]]]);
   // By two keys at once (a point that sets several keys): labels join them.
   assert.deepEqual(names(crossGroups(runs, ["sharing", "size"]))[1], [
     { mask: "0.45" },
@@ -859,6 +894,25 @@ Deno.test("crossGroups: runs are crossed only with runs that differ in the keys 
   ]);
   assert.throws(() => crossGroups(runs, ["seedless"]), /no two finished runs differ only in seedless/);
   assert.throws(() => crossGroups(runs, []), /at least one config key/);
+  // The same keys in another order are one group; a key a point does not set is labelled as the default;
+  // two runs of one label are told apart by their folders.
+  const points = [
+    run({ mask: "0.15", lr: "1e-3", size: "64" }, 0, "done", "runs/a"),
+    run({ lr: "1e-3", mask: "0.15" }, 0, "done", "runs/b"),
+  ];
+  assert.deepEqual(names(crossGroups(points, ["size"])), [[{ lr: "1e-3", mask: "0.15" }, 0, [
+    "size=64",
+    "size=(default)",
+  ]]]);
+  assert.throws(() => crossGroups(points, ["sharing"]), /nothing to cross/, "they differ in size too");
+  const twins = [
+    run({ mask: "0.15" }, 0, "done", "runs/p1"),
+    run({ mask: "0.15", sharing: "es" }, 0, "done", "runs/p2"),
+  ];
+  assert.deepEqual(names(crossGroups(twins, ["sharing"]))[0][2], ["es [p1]", "es [p2]"]);
+  // A group of MLM runs alone has no discriminator to score: nothing to cross.
+  const mlmOnly = [run({ sharing: "mlm", size: "64" }), run({ sharing: "mlm", size: "128" })];
+  assert.throws(() => crossGroups(mlmOnly, ["size"]), /nothing to cross/);
 });
 
 Deno.test("crossSweep: every discriminator on every generator of its group (an MLM model only as a generator)", async () => {
@@ -878,15 +932,15 @@ Deno.test("crossSweep: every discriminator on every generator of its group (an M
   ];
   const calls: string[] = [];
   const heard: string[] = [];
-  const ev = { temperature: 1, seed: 7, batchSize: 4 };
+  const ev = { temperature: 1.5, seed: 7, batchSize: 4 };
+  const code = (d: string) => ["es", "mlm", "gdes"].findIndex((m) => d.includes(`/${m}-`));
   const cross = await crossSweep("t", runs, ["sharing"], ev, {
     dirOf: (d) => `/root/${d}`,
-    // A reading that names its D and G: auc from D's folder, genAcc from G's.
+    // A reading that names its D and G: AUC from both folders (G moves GDES's D more), genAcc from G's.
     evaluate: (dir, opts) => {
       calls.push(`${dir} on ${opts.generatorFrom} T${opts.temperature} s${opts.seed} b${opts.batchSize}`);
-      const code = (d: string) => ["es", "mlm", "gdes"].findIndex((m) => d.includes(`/${m}-`));
       return Promise.resolve({
-        discAuc: 0.5 + code(dir) / 10 + 0.0000004,
+        discAuc: 0.5 + code(dir) / 10 + code(opts.generatorFrom!) * (code(dir) + 1) / 100 + 0.0000004,
         discAucSe: 0.01,
         rtdGain: 0.01,
         rtdGainSe: null,
@@ -896,11 +950,12 @@ Deno.test("crossSweep: every discriminator on every generator of its group (an M
     onReading: (_g, r, done, total) => heard.push(`${r.d}/${r.g} ${done}/${total}`),
   });
   assert.deepEqual(calls.slice(0, 3), [
-    "/root/es-0.15 on /root/es-0.15 T1 s7 b4",
-    "/root/es-0.15 on /root/mlm-0.15 T1 s7 b4",
-    "/root/es-0.15 on /root/gdes-0.15 T1 s7 b4",
+    "/root/es-0.15 on /root/es-0.15 T1.5 s7 b4",
+    "/root/es-0.15 on /root/mlm-0.15 T1.5 s7 b4",
+    "/root/es-0.15 on /root/gdes-0.15 T1.5 s7 b4",
   ]);
   assert.equal(calls.length, 2 * 3 + 2 * 2, "no MLM discriminator");
+  assert.equal(cross.complete, true);
   assert.deepEqual(cross.groups.map((g) => g.values), [{ mask: "0.15" }, { mask: "0.45" }]);
   const first = cross.groups[0].cross;
   assert.deepEqual(first.map((c) => `${c.d}/${c.g}`), [
@@ -913,22 +968,49 @@ Deno.test("crossSweep: every discriminator on every generator of its group (an M
   ]);
   assert.deepEqual(first.map((c) => [c.auc, c.genAcc]), [
     [0.5, 0],
-    [0.5, 0.01],
-    [0.5, 0.02],
+    [0.51, 0.01],
+    [0.52, 0.02],
     [0.7, 0],
-    [0.7, 0.01],
-    [0.7, 0.02],
+    [0.73, 0.01],
+    [0.76, 0.02],
   ], "rounded to 6 decimals; D's numbers from D's run, G's accuracy from G's");
   assert.equal(first[0].gainSe, null);
   assert.deepEqual(heard.slice(0, 2), ["es/es 1/10", "es/mlm 2/10"]);
   assert.equal(heard.at(-1), "gdes/gdes 10/10");
   assert.deepEqual(cross.by, ["sharing"]);
   assert.deepEqual(cross.eval, ev);
-  // The markdown puts each D's own cell on the diagonal and says how far the others lie from it.
+  // The markdown: each G's accuracy in its column's head, each D's own cell marked, and per group how far
+  // another D lies from the G's own (gaps 0.2 and 0.24: median 0.22, max 0.24) against how far one D moves
+  // between Gs (es 0.01, 0.02, 0.01; gdes 0.03, 0.06, 0.03: median 0.025, max 0.06).
   const md = crossMarkdown(cross);
-  assert.match(md, /\| es \| 0\.500 \/ 0\.010 \(own\) \| 0\.500 \/ 0\.010 \| 0\.500 \/ 0\.010 \|/);
   assert.match(
     md,
-    /within 0\.200 AUC of that generator's own \(median 0\.200, 4 readings\); one discriminator's AUC moves by up to 0\.000 between/,
+    /\| discriminator \| on es's G \(0\.0 % right\) \| on mlm's G \(1\.0 % right\) \| on gdes's G \(2\.0 % right\) \|/,
   );
+  assert.match(md, /\| es \| 0\.500 \/ 0\.010 \(own\) \| 0\.510 \/ 0\.010 \| 0\.520 \/ 0\.010 \|/);
+  assert.match(
+    md,
+    /within 0\.240 AUC of the generator's own \(median 0\.220\); one discriminator's AUC moves by up to 0\.060 between generators \(median 0\.025\); a reading's standard error is ~0\.010/,
+  );
+
+  // A reading that fails is kept with its error and the others go on; a null AUC (nothing replaced) is shown
+  // as n/a; a stop between readings returns those made, marked incomplete.
+  let n = 0;
+  const rough = await crossSweep("t", runs.slice(3), ["sharing"], ev, {
+    evaluate: (dir, opts) => {
+      if (++n === 2) return Promise.reject(new Error("torn | checkpoint"));
+      return Promise.resolve({ discAuc: dir === opts.generatorFrom ? null : 0.6, rtdGain: 0, genAcc: 0.5 });
+    },
+    shouldStop: () => n >= 3,
+  });
+  assert.equal(rough.complete, false);
+  assert.deepEqual(rough.groups[0].cross.map((c) => [c.d, c.g, c.auc, c.error ?? ""]), [
+    ["es", "es", null, ""],
+    ["es", "gdes", null, "torn | checkpoint"],
+    ["gdes", "es", 0.6, ""],
+  ]);
+  const roughMd = crossMarkdown(rough);
+  assert.match(roughMd, /Stopped before every reading was made/);
+  assert.match(roughMd, /\| es \| n\/a \/ 0\.000 \(own\) \| failed: torn \/ checkpoint \|/);
+  assert.match(roughMd, /\| gdes \| 0\.600 \/ 0\.000 \| — \|/, "a reading never made");
 });

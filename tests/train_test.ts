@@ -584,7 +584,19 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
   );
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 8), outDir: alone, resume: true }),
-    /initFrom: \{ discriminator: ".*model", generator: DIR \}, or initFrom: \{ dir: ".*model" \} and sharing "mlm"/,
+    /initFrom: \{ discriminator: ".*model", generator: DIR \}, or initFrom: \{ dir: ".*model" \} and config\.sharing "mlm"/,
+  );
+  // An exported MLM baseline (a folder named mlm) is pointed at the MLM mode, in either wording.
+  const mlm = join(tempDir(), "mlm");
+  await Deno.mkdir(mlm);
+  await Deno.writeTextFile(join(mlm, "config.json"), '{"model_type": "electra"}');
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: mlm, resume: true }),
+    /start a new run from it with initFrom: \{ dir: ".*mlm" \} and config\.sharing "mlm"$/,
+  );
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: mlm, resume: true, cli: true }),
+    /start a new run from it with --init-from .*mlm --sharing mlm$/,
   );
 });
 

@@ -30,7 +30,7 @@ import { type MetricsRecord, readMetrics, savedRunConfig } from "../../lib/train
 import { writeJsonAtomic } from "../../lib/io/atomic.ts";
 import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
 import type { RunProbe } from "../../lib/probes/run_probe.ts";
-import { crossSweep, type SweepRun } from "../../lib/sweep/cross.ts";
+import { aucText, crossKeys, crossSweep, type SweepRun } from "../../lib/sweep/cross.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
@@ -252,11 +252,12 @@ async function buildCross(name: string, by: string[]) {
     dirOf: runFolder,
     onReading: (grp, r, done, total) =>
       console.error(
-        `${name} ${JSON.stringify(grp.values)} s${grp.seed}: D ${r.d} on G ${r.g}: AUC ${
-          r.auc.toFixed(3)
-        } (${done}/${total})`,
+        `${name} ${JSON.stringify(grp.values)} s${grp.seed}: D ${r.d} on G ${r.g}: ` +
+          `${r.error ? `failed: ${r.error}` : `AUC ${aucText(r.auc)}`} (${done}/${total})`,
       ),
   });
+  const failed = cross.groups.flatMap((g) => g.cross).filter((r) => r.error);
+  if (failed.length) throw new Error(`${failed.length} reading(s) failed, e.g. ${failed[0].error}`);
   // The shipped files keep the sweep's plan beside the readings.
   return { ...cross, plan: results.plan };
 }
@@ -271,10 +272,20 @@ if (import.meta.main) {
       options: { by: { type: "string" }, tag: { type: "string" } },
       allowPositionals: true,
     });
-    const by = (a.values.by ?? "sharing").split(",").map((k) => k.trim()).filter((k) => k);
+    const by = crossKeys((a.values.by ?? "sharing").split(","));
     const tag = a.values.tag ?? (by.length === 1 && by[0] === "sharing" ? "" : by[0]);
+    if (a.positionals.length === 0 || by.length === 0) {
+      console.error("usage: build.ts --cross NAME... [--by KEY,KEY] [--tag TAG]");
+      Deno.exit(2);
+    }
     for (const name of a.positionals) {
-      const out = await buildCross(name, by);
+      let out;
+      try {
+        out = await buildCross(name, by);
+      } catch (e) {
+        console.error(`error: ${name}: ${(e as Error).message}`);
+        Deno.exit(1);
+      }
       const file = `${name}-cross${tag ? `-${tag}` : ""}.json`;
       await writeJsonAtomic(join(here, file), out);
       console.error(`data/regimes/${file}: ${out.groups.length} groups`);

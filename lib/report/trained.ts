@@ -254,7 +254,7 @@ export interface RunEvaluation extends RtdEvaluation {
 }
 
 /** The data settings two runs must share for one's generator to corrupt the other's evaluation sequences. */
-const SHARED_DATA_KEYS = [
+export const SHARED_DATA_KEYS = [
   "corpus",
   "corpusMaxChars",
   "tokenizer",

@@ -8,8 +8,8 @@
  * @module
  */
 
+import { join } from "node:path";
 import { evaluateRunDir, type RunEvaluation } from "../report/trained.ts";
-
 import type { EvalSettings } from "./runs.ts";
 
 /** One discriminator scored on one generator's replacements (held out, the sweep's evaluation settings). */
@@ -18,21 +18,23 @@ export interface CrossReading {
   d: string;
   /** The run whose generator made the replacements, named as `d` is. */
   g: string;
-  /** D's ROC-AUC, replaced against original tokens. */
-  auc: number;
+  /** D's ROC-AUC, replaced against original tokens (null: no position replaced, or the reading failed). */
+  auc: number | null;
   /** Its standard error over the held-out sequences (bootstrap). */
   aucSe: number | null;
-  /** D's RTD gain (nats): base-rate entropy − RTD loss. */
-  gain: number;
+  /** D's RTD gain (nats): base-rate entropy − RTD loss (null: the reading failed). */
+  gain: number | null;
   /** Its standard error over the held-out sequences. */
   gainSe: number | null;
   /** The generator's accuracy on these masks (the share of its samples equal to the original). */
-  genAcc: number;
+  genAcc: number | null;
+  /** Why the reading failed, when it did (the others are still made). */
+  error?: string;
 }
 
 /** A finished run of a sweep, as results.json lists it. */
 export interface SweepRun {
-  /** The run's folder, as the sweep recorded it. */
+  /** The run's folder, as the sweep recorded it (relative to the directory the sweep ran in). */
   dir: string;
   /** Its pre-training seed. */
   seed: number;
@@ -66,43 +68,86 @@ export interface SweepCross {
   by: string[];
   /** The sweep's evaluation settings, which every reading used. */
   eval: EvalSettings;
+  /** False when it was stopped before every reading was made (the groups hold those made). */
+  complete: boolean;
   /** Per group, every reading. */
   groups: { values: Record<string, string>; seed: number; cross: CrossReading[] }[];
+}
+
+/** The keys to cross, sorted and without repeats (so `a,b` and `b,a` are one crossing). */
+export function crossKeys(by: string[]): string[] {
+  return [...new Set(by.map((k) => k.trim()).filter(Boolean))].sort();
 }
 
 /**
  * The sweep's finished runs grouped by everything but the keys in `by` (and the seed apart): within a group
  * the runs differ only in those keys, so one's discriminator can be scored on another's generator. Each run
- * gets a label: its sharing mode when `by` is `["sharing"]`, else its values of `by` ("k=v · k=v", a key it
- * does not set left out). A group of one run is dropped: there is nothing to cross.
+ * gets a label: its sharing mode when `by` is `["sharing"]`, else its values of `by` ("k=v · k=v", "k=(default)"
+ * for a key its point does not set); two runs of one label are told apart by their folders' names. A group with
+ * one run, or with no discriminator (MLM runs only), is dropped: there is nothing to cross.
  */
 export function crossGroups(runs: SweepRun[], by: string[]): CrossGroup[] {
   if (by.length === 0) throw new Error("--cross needs at least one config key");
   const label = (r: SweepRun) =>
     by.length === 1 && by[0] === "sharing"
       ? r.sharing
-      : by.filter((k) => k in r.values).map((k) => `${k}=${r.values[k]}`).join(" · ");
+      : by.map((k) => `${k}=${r.values[k] ?? "(default)"}`).join(" · ");
   const groups = new Map<string, { values: Record<string, string>; seed: number; members: SweepRun[] }>();
   for (const r of runs.filter((r) => r.status === "done")) {
-    const values = Object.fromEntries(Object.entries(r.values).filter(([k]) => !by.includes(k)));
+    // Sorted, so that two points listing the same keys in another order fall in one group.
+    const values = Object.fromEntries(
+      Object.entries(r.values).filter(([k]) => !by.includes(k)).sort((
+        [a],
+        [b],
+      ) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
     const key = JSON.stringify([values, r.seed]);
     if (!groups.has(key)) groups.set(key, { values, seed: r.seed, members: [] });
     groups.get(key)!.members.push(r);
   }
-  const out = [...groups.values()].filter((g) => g.members.length > 1);
+  const out = [...groups.values()].filter((g) =>
+    g.members.length > 1 && g.members.some((r) => r.sharing !== "mlm")
+  );
   if (out.length === 0) {
     throw new Error(`no two finished runs differ only in ${by.join(", ")}: nothing to cross`);
   }
-  return out.map((g) => ({ ...g, members: g.members.map((r) => ({ run: r, label: label(r) })) }));
+  return out.map((g) => {
+    const labels = g.members.map(label);
+    const clash = (l: string) => labels.filter((x) => x === l).length > 1;
+    return {
+      ...g,
+      members: g.members.map((r, i) => ({
+        run: r,
+        label: clash(labels[i]) ? `${labels[i]} [${r.dir.split(/[\\/]/).filter(Boolean).at(-1)}]` : labels[i],
+      })),
+    };
+  });
 }
 
 /** Rounded to 6 decimals (null stays null): the files' readings. */
 const round6 = (x: number | null | undefined) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
 
+/** The value of a dotted config key ("discriminator.hiddenSize") in a run's config.json, as text. */
+async function configValue(dir: string, key: string): Promise<string | undefined> {
+  try {
+    let v: unknown = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+    for (const part of key.split(".")) v = (v as Record<string, unknown> | undefined)?.[part];
+    return v === undefined || typeof v === "object" ? undefined : String(v);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An AUC for a message: "n/a" when there is none. */
+export const aucText = (x: number | null): string => (x === null ? "n/a" : x.toFixed(3));
+
 /**
  * Scores every discriminator of each group on every member's generator (an MLM baseline's model serves as a
- * generator only), on the backend already started. `dirOf` resolves a run's recorded folder; `onReading`
- * hears each reading as it is made, with how many are done of how many.
+ * generator only), on the backend already started. A crossed key a run's point does not set is read from its
+ * config.json, so its label says the value it ran with. `dirOf` resolves a run's recorded folder; `onReading`
+ * hears each reading as it is made, with how many are done of how many; a reading that fails is kept with
+ * its error and the others go on; `shouldStop` is asked between readings (the result then says it is not
+ * complete).
  */
 export async function crossSweep(
   name: string,
@@ -112,6 +157,7 @@ export async function crossSweep(
   opts: {
     dirOf?: (dir: string) => string;
     onReading?: (group: CrossGroup, r: CrossReading, done: number, total: number) => void;
+    shouldStop?: () => boolean;
     /** What scores one D on one G's replacements (tests stand in for it). */
     evaluate?: (
       dir: string,
@@ -123,37 +169,66 @@ export async function crossSweep(
 ): Promise<SweepCross> {
   const dirOf = opts.dirOf ?? ((d: string) => d);
   const evaluate = opts.evaluate ?? evaluateRunDir;
-  const groups = crossGroups(runs, by);
+  const filled: SweepRun[] = [];
+  for (const r of runs) {
+    const values = { ...r.values };
+    if (r.status === "done" && !(by.length === 1 && by[0] === "sharing")) {
+      for (const k of by) values[k] ??= (await configValue(dirOf(r.dir), k)) ?? "(default)";
+    }
+    filled.push({ ...r, values });
+  }
+  const groups = crossGroups(filled, by);
   const total = groups.reduce(
     (s, g) => s + g.members.filter((m) => m.run.sharing !== "mlm").length * g.members.length,
     0,
   );
   let done = 0;
+  let complete = true;
   const out: SweepCross["groups"] = [];
   for (const group of groups) {
     const cross: CrossReading[] = [];
     for (const d of group.members.filter((m) => m.run.sharing !== "mlm")) {
       for (const g of group.members) {
-        const e = await evaluate(dirOf(d.run.dir), {
-          temperature: ev.temperature,
-          seed: ev.seed,
-          batchSize: ev.batchSize,
-          generatorFrom: dirOf(g.run.dir),
-        });
-        const reading = {
-          d: d.label,
-          g: g.label,
-          auc: round6(e.discAuc)!,
-          aucSe: round6(e.discAucSe),
-          gain: round6(e.rtdGain)!,
-          gainSe: round6(e.rtdGainSe),
-          genAcc: round6(e.genAcc)!,
-        };
+        if (opts.shouldStop?.()) {
+          complete = false;
+          break;
+        }
+        let reading: CrossReading;
+        try {
+          const e = await evaluate(dirOf(d.run.dir), {
+            temperature: ev.temperature,
+            seed: ev.seed,
+            batchSize: ev.batchSize,
+            generatorFrom: dirOf(g.run.dir),
+          });
+          reading = {
+            d: d.label,
+            g: g.label,
+            auc: round6(e.discAuc),
+            aucSe: round6(e.discAucSe),
+            gain: round6(e.rtdGain),
+            gainSe: round6(e.rtdGainSe),
+            genAcc: round6(e.genAcc),
+          };
+        } catch (e) {
+          const error = (e as Error).message;
+          reading = {
+            d: d.label,
+            g: g.label,
+            auc: null,
+            aucSe: null,
+            gain: null,
+            gainSe: null,
+            genAcc: null,
+            error,
+          };
+        }
         cross.push(reading);
         opts.onReading?.(group, reading, ++done, total);
       }
     }
-    out.push({ values: group.values, seed: group.seed, cross });
+    if (cross.length) out.push({ values: group.values, seed: group.seed, cross });
+    if (!complete) break;
   }
   return {
     format: "rtdlab-regimes-cross-1",
@@ -161,6 +236,7 @@ export async function crossSweep(
     built_at: new Date().toISOString(),
     by,
     eval: ev,
+    complete,
     groups: out,
   };
 }
@@ -174,28 +250,29 @@ function median(xs: number[]): number {
 
 /**
  * The crossed readings as markdown: per group a table, rows the discriminators, columns the generators (with
- * how often each is right), each cell "AUC / gain", and a closing line on how far another discriminator
- * lies from each generator's own.
+ * how often each is right), each cell "AUC / gain" ("—" where no reading was made, the error where it
+ * failed), and per group how far another discriminator lies from each generator's own against how far one
+ * discriminator moves between generators, beside the readings' standard error.
  */
 export function crossMarkdown(c: SweepCross): string {
-  const f3 = (x: number) => x.toFixed(3);
+  const f3 = (x: number | null) => (x === null ? "n/a" : x.toFixed(3));
   const parts = [
     `## ${c.name}: every discriminator on every generator's replacements (crossed by ${c.by.join(", ")})`,
     "",
     `Held out, T = ${c.eval.temperature}, evaluation seed ${c.eval.seed}; each cell D's ROC-AUC / RTD gain ` +
-    "(nats). A discriminator is judged on its own generator's replacements in its point's row; the other " +
-    "cells put every discriminator on one task.",
+    "(nats). A discriminator is judged on its own generator's replacements in its point's row (own); the other " +
+    "cells put every discriminator on one task. The AUC ranks tokens and so transfers between tasks; the gain " +
+    "also needs D's probabilities calibrated to how often, and how plausibly, the generator replaces.",
   ];
-  const gaps: number[] = []; // another D against the G's own, on one G
-  const moves: number[] = []; // one D between two Gs
+  if (!c.complete) parts.push("", "**Stopped before every reading was made**: the tables hold those made.");
   for (const grp of c.groups) {
     const ds = [...new Set(grp.cross.map((r) => r.d))];
     const gs = [...new Set(grp.cross.map((r) => r.g))];
     const at = (d: string, g: string) => grp.cross.find((r) => r.d === d && r.g === g);
     const shared = Object.entries(grp.values).map(([k, v]) => `${k}=${v}`).join(" · ") || "(no other key)";
     const head = gs.map((g) => {
-      const acc = grp.cross.find((r) => r.g === g)!.genAcc;
-      return `on ${g}'s G (${(100 * acc).toFixed(1)} % right)`;
+      const acc = grp.cross.find((r) => r.g === g && r.genAcc !== null)?.genAcc;
+      return `on ${g}'s G (${acc === undefined || acc === null ? "n/a" : (100 * acc).toFixed(1)} % right)`;
     });
     parts.push(
       "",
@@ -207,30 +284,34 @@ export function crossMarkdown(c: SweepCross): string {
         `| ${d} | ${
           gs.map((g) => {
             const r = at(d, g);
-            return r ? `${f3(r.auc)} / ${f3(r.gain)}${d === g ? " (own)" : ""}` : "—";
+            if (!r) return "—";
+            if (r.error) return `failed: ${r.error.replaceAll("|", "/")}`;
+            return `${f3(r.auc)} / ${f3(r.gain)}${d === g ? " (own)" : ""}`;
           }).join(" | ")
         } |`
       ),
     );
+    // Another D against the G's own, on one G; one D between two Gs; both beside the readings' errors.
+    const gaps: number[] = [], moves: number[] = [], ses: number[] = [];
     for (const r of grp.cross) {
+      if (r.auc === null) continue;
+      if (r.aucSe !== null) ses.push(r.aucSe);
       const own = at(r.g, r.g);
-      if (r.d !== r.g && own) gaps.push(Math.abs(r.auc - own.auc));
-      for (const q of grp.cross) if (q.d === r.d && q.g > r.g) moves.push(Math.abs(q.auc - r.auc));
+      if (r.d !== r.g && own?.auc != null) gaps.push(Math.abs(r.auc - own.auc));
+      for (const q of grp.cross) {
+        if (q.d === r.d && q.g > r.g && q.auc !== null) moves.push(Math.abs(q.auc - r.auc));
+      }
     }
-  }
-  if (gaps.length) {
-    parts.push(
-      "",
-      `Another discriminator on a generator's replacements lies within ${
-        f3(Math.max(...gaps))
-      } AUC of that ` +
-        `generator's own (median ${f3(median(gaps))}, ${gaps.length} readings); one discriminator's AUC ` +
-        `moves by up to ${f3(Math.max(...moves))} between the generators of its group (median ` +
-        `${
-          f3(median(moves))
-        }). Where the second is the larger, the generator, not the discriminator, decides ` +
-        "the AUC.",
-    );
+    if (gaps.length && moves.length) {
+      parts.push(
+        "",
+        `Another discriminator lies within ${f3(Math.max(...gaps))} AUC of the generator's own (median ` +
+          `${f3(median(gaps))}); one discriminator's AUC moves by up to ${f3(Math.max(...moves))} between ` +
+          `generators (median ${f3(median(moves))})` +
+          (ses.length ? `; a reading's standard error is ~${f3(median(ses))}` : "") +
+          ". Where the moves are the larger, the generator decides the AUC more than the discriminator does.",
+      );
+    }
   }
   return parts.join("\n") + "\n";
 }

@@ -324,11 +324,12 @@ async function startFrom(dir: string, cli: boolean): Promise<string> {
       : `start a new run from it with --init-discriminator ${dir} --init-generator DIR, or --init-from ${dir} ` +
         "--sharing mlm for a masked-LM model";
   }
-  if (both) return `start a new run from it with initFrom: { dir: "${parent}" }`;
+  const q = JSON.stringify; // a path as a string literal
+  if (both) return `start a new run from it with initFrom: { dir: ${q(parent)} }`;
   return basename(dir) === "mlm"
-    ? `start a new run from it with initFrom: { dir: "${dir}" } and sharing "mlm"`
-    : `start a new run from it with initFrom: { discriminator: "${dir}", generator: DIR }, or ` +
-      `initFrom: { dir: "${dir}" } and sharing "mlm" for a masked-LM model`;
+    ? `start a new run from it with initFrom: { dir: ${q(dir)} } and config.sharing "mlm"`
+    : `start a new run from it with initFrom: { discriminator: ${q(dir)}, generator: DIR }, or ` +
+      `initFrom: { dir: ${q(dir)} } and config.sharing "mlm" for a masked-LM model`;
 }
 
 async function pretrainLocked(
