@@ -107,13 +107,16 @@ export {
 export { exportModels, latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./train/checkpoint.ts";
 // Is it the discriminator or its task? Every D of a sweep on every generator of its group.
 export {
+  type CrossGroup,
   crossGroups,
+  crossKeys,
   crossMarkdown,
   type CrossReading,
   crossSweep,
   type SweepCross,
   type SweepRun,
 } from "./sweep/cross.ts";
+export type { EvalSettings } from "./sweep/runs.ts";
 export {
   type MetricsRecord,
   prepareRunData,
