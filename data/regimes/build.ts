@@ -15,6 +15,8 @@
  *   deno run -A data/regimes/build.ts --cross NAME       # runs/sweep/NAME → data/regimes/NAME-cross.json:
  *                                                        # every discriminator on every generator of the
  *                                                        # runs that differ only in `sharing`
+ *   deno run -A data/regimes/build.ts --cross-runs NAME DIR... # runs of `deno task pretrain` crossed by sharing
+ *                                                        # mode, seed by seed → data/regimes/NAME-cross.json
  *   deno run -A data/regimes/build.ts --cross NAME --by K1,K2 [--tag T]
  *                                                        # the same among runs that differ only in K1, K2
  *                                                        # → data/regimes/NAME-cross-T.json (T: K1)
@@ -290,6 +292,39 @@ if (import.meta.main) {
       await writeJsonAtomic(join(here, file), out);
       console.error(`data/regimes/${file}: ${out.groups.length} groups`);
     }
+    Deno.exit(0);
+  }
+  if (Deno.args[0] === "--cross-runs") {
+    // --cross-runs NAME DIR...: `deno task pretrain` runs (not a sweep) crossed by sharing mode, seed by seed
+    // → data/regimes/NAME-cross.json, with the held-out evaluation's defaults (T = 1, seed 0).
+    const [name, ...dirs] = Deno.args.slice(1);
+    if (!name || dirs.length < 2) {
+      console.error("usage: build.ts --cross-runs NAME DIR DIR...");
+      Deno.exit(2);
+    }
+    const runs: SweepRun[] = [];
+    for (const dir of dirs) {
+      const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
+      runs.push({
+        dir,
+        seed: config.seed,
+        sharing: config.sharing,
+        status: "done",
+        values: { sharing: config.sharing },
+      });
+    }
+    const { initBackend } = await import("../../lib/backend/mod.ts");
+    await initBackend("wasm");
+    const ev = { temperature: 1, seed: 0, batchSize: 16 };
+    const cross = await crossSweep(name, runs, ["sharing"], ev, {
+      onReading: (_g, r, done, total) =>
+        console.error(
+          `${name}: D ${r.d} on G ${r.g}: ${r.error ?? `AUC ${aucText(r.auc)}`} (${done}/${total})`,
+        ),
+    });
+    if (cross.groups.some((g) => g.cross.some((r) => r.error))) Deno.exit(1);
+    await writeJsonAtomic(join(here, `${name}-cross.json`), { ...cross, runs: dirs });
+    console.error(`data/regimes/${name}-cross.json: ${cross.groups.length} groups`);
     Deno.exit(0);
   }
   if (Deno.args[0] === "--runs" || Deno.args[0] === "--add") {
