@@ -37,6 +37,7 @@ import {
   aucText,
   crossKeys,
   crossMarkdown,
+  crossReport,
   crossSweep,
   type SweepCross,
   type SweepRun,
@@ -73,7 +74,7 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
   --report-only         write results and report from what is finished; run nothing
   --cross KEYS          then score every discriminator on every generator among the runs that differ only
                         in KEYS (swept keys of the model or training, comma-separated, e.g. sharing): is
-                        it D, or its task? → cross-KEY1+KEY2.{json,md}. One evaluation per reading, one at
+                        it D, or its task? → cross-KEY1+KEY2.{json,md,html}. One evaluation per reading, one at
                         a time, in this process on --backend (also with --report-only, on a finished sweep)
   --force               continue a folder whose plan.json differs (points with another config restart)
   --help                this text
@@ -141,8 +142,9 @@ async function crossRuns(
   const md = crossMarkdown(cross);
   await writeJsonAtomic(`${base}.json`, cross);
   await writeFileAtomic(`${base}.md`, md);
+  await crossReport(cross).write(`${base}.html`);
   console.log(`\n${md}`);
-  console.log(`files: ${resolve(base)}.{json,md}`);
+  console.log(`files: ${resolve(base)}.{json,md,html}`);
   const failedReadings = cross.groups.flatMap((g) => g.cross).filter((r) => r.error).length;
   if (failedReadings) {
     console.error(`error: --cross: ${failedReadings} reading(s) failed (named in the table)`);

@@ -30,7 +30,7 @@ import { readMetrics } from "../lib/train/run.ts";
 import { setTimeout as delay } from "node:timers/promises";
 import type { MetricsRecord } from "../lib/train/run.ts";
 import { debertaMicroConfig, MICRO_SIZES, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
-import { crossGroups, crossMarkdown, crossSweep } from "../lib/sweep/cross.ts";
+import { crossFigure, crossGroups, crossMarkdown, crossReport, crossSweep } from "../lib/sweep/cross.ts";
 
 await initBackend("wasm");
 const CACHE = tempDir("rtdlab-cache-");
@@ -1011,6 +1011,33 @@ Deno.test("crossSweep: every discriminator on every generator of its group (an M
   ]);
   const roughMd = crossMarkdown(rough);
   assert.match(roughMd, /Stopped before every reading was made/);
-  assert.match(roughMd, /\| es \| n\/a \/ 0\.000 \(own\) \| failed: torn \/ checkpoint \|/);
+  assert.match(roughMd, /\| es \| n\/a \/ 0\.000 \(own\) \| failed: torn \\\| checkpoint \|/);
   assert.match(roughMd, /\| gdes \| 0\.600 \/ 0\.000 \| — \|/, "a reading never made");
+  // The page: one figure (a trace per group with its off-diagonal readings that have an own reading to stand
+  // against: not those on the MLM generator; then the diagonal), then the tables.
+  const fig = crossFigure(cross);
+  assert.deepEqual(fig.data.map((t) => (t.x as number[]).length), [2, 2, 2]);
+  assert.deepEqual((fig.data[1].y as number[]).slice().sort(), [0.52, 0.7]);
+  const page = crossReport(cross);
+  assert.equal(page.figureCount, 1);
+  assert.match(await page.render(), /<td[^>]*>0\.700 \/ 0\.010<\/td>/);
+  // Spreads within two standard errors are said to decide nothing.
+  const flat = crossMarkdown({
+    ...cross,
+    groups: [{
+      values: {},
+      seed: 0,
+      cross: [["a", "a", 0.6], ["a", "b", 0.61], ["b", "a", 0.59], ["b", "b", 0.6]].map(([d, g, auc]) => ({
+        d: d as string,
+        g: g as string,
+        auc: auc as number,
+        aucSe: 0.01,
+        gain: 0,
+        gainSe: 0.001,
+        genAcc: 0.1,
+      })),
+    }],
+  });
+  assert.match(flat, /Both within two standard errors: at this precision neither decides\./);
+  assert.doesNotMatch(md, /neither decides/);
 });

@@ -11,6 +11,9 @@
 import { join } from "node:path";
 import { evaluateRunDir, type RunEvaluation } from "../report/trained.ts";
 import type { EvalSettings } from "./runs.ts";
+import { htmlTable, markdownTable, type TableCells } from "./report.ts";
+import { Report } from "../report/html.ts";
+import type { Figure, Trace } from "../report/plotly.ts";
 
 /** One discriminator scored on one generator's replacements (held out, the sweep's evaluation settings). */
 export interface CrossReading {
@@ -248,24 +251,20 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/**
- * The crossed readings as markdown: per group a table, rows the discriminators, columns the generators (with
- * how often each is right), each cell "AUC / gain" ("—" where no reading was made, the error where it
- * failed), and per group how far another discriminator lies from each generator's own against how far one
- * discriminator moves between generators, beside the readings' standard error.
- */
-export function crossMarkdown(c: SweepCross): string {
+/** One group's table and the line that reads it, as {@link crossMarkdown} and {@link crossReport} show them. */
+export interface CrossTable {
+  /** The values the group's runs share, and its seed. */
+  title: string;
+  /** Rows the discriminators, columns the generators (with how often each is right), cells "AUC / gain". */
+  cells: TableCells;
+  /** How far another D lies from each G's own against how far one D moves between Gs (null: too few). */
+  summary: string | null;
+}
+
+/** The crossed readings, group by group: a table and the line that reads it. */
+export function crossTables(c: SweepCross): CrossTable[] {
   const f3 = (x: number | null) => (x === null ? "n/a" : x.toFixed(3));
-  const parts = [
-    `## ${c.name}: every discriminator on every generator's replacements (crossed by ${c.by.join(", ")})`,
-    "",
-    `Held out, T = ${c.eval.temperature}, evaluation seed ${c.eval.seed}; each cell D's ROC-AUC / RTD gain ` +
-    "(nats). A discriminator is judged on its own generator's replacements in its point's row (own); the other " +
-    "cells put every discriminator on one task. The AUC ranks tokens and so transfers between tasks; the gain " +
-    "also needs D's probabilities calibrated to how often, and how plausibly, the generator replaces.",
-  ];
-  if (!c.complete) parts.push("", "**Stopped before every reading was made**: the tables hold those made.");
-  for (const grp of c.groups) {
+  return c.groups.map((grp) => {
     const ds = [...new Set(grp.cross.map((r) => r.d))];
     const gs = [...new Set(grp.cross.map((r) => r.g))];
     const at = (d: string, g: string) => grp.cross.find((r) => r.d === d && r.g === g);
@@ -274,23 +273,15 @@ export function crossMarkdown(c: SweepCross): string {
       const acc = grp.cross.find((r) => r.g === g && r.genAcc !== null)?.genAcc;
       return `on ${g}'s G (${acc === undefined || acc === null ? "n/a" : (100 * acc).toFixed(1)} % right)`;
     });
-    parts.push(
-      "",
-      `### ${shared}, seed ${grp.seed}`,
-      "",
-      `| discriminator | ${head.join(" | ")} |`,
-      `| --- | ${gs.map(() => "---").join(" | ")} |`,
-      ...ds.map((d) =>
-        `| ${d} | ${
-          gs.map((g) => {
-            const r = at(d, g);
-            if (!r) return "—";
-            if (r.error) return `failed: ${r.error.replaceAll("|", "/")}`;
-            return `${f3(r.auc)} / ${f3(r.gain)}${d === g ? " (own)" : ""}`;
-          }).join(" | ")
-        } |`
-      ),
-    );
+    const body = ds.map((d) => [
+      d,
+      ...gs.map((g) => {
+        const r = at(d, g);
+        if (!r) return "—";
+        if (r.error) return `failed: ${r.error}`;
+        return `${f3(r.auc)} / ${f3(r.gain)}${d === g ? " (own)" : ""}`;
+      }),
+    ]);
     // Another D against the G's own, on one G; one D between two Gs; both beside the readings' errors.
     const gaps: number[] = [], moves: number[] = [], ses: number[] = [];
     for (const r of grp.cross) {
@@ -302,16 +293,112 @@ export function crossMarkdown(c: SweepCross): string {
         if (q.d === r.d && q.g > r.g && q.auc !== null) moves.push(Math.abs(q.auc - r.auc));
       }
     }
-    if (gaps.length && moves.length) {
-      parts.push(
-        "",
-        `Another discriminator lies within ${f3(Math.max(...gaps))} AUC of the generator's own (median ` +
-          `${f3(median(gaps))}); one discriminator's AUC moves by up to ${f3(Math.max(...moves))} between ` +
-          `generators (median ${f3(median(moves))})` +
-          (ses.length ? `; a reading's standard error is ~${f3(median(ses))}` : "") +
-          ". Where the moves are the larger, the generator decides the AUC more than the discriminator does.",
-      );
-    }
+    const summary = gaps.length && moves.length
+      ? `Another discriminator lies within ${f3(Math.max(...gaps))} AUC of the generator's own (median ` +
+        `${f3(median(gaps))}); one discriminator's AUC moves by up to ${f3(Math.max(...moves))} between ` +
+        `generators (median ${f3(median(moves))})` +
+        (ses.length ? `; a reading's standard error is ~${f3(median(ses))}` : "") +
+        (ses.length && Math.max(...gaps, ...moves) < 2 * median(ses)
+          ? ". Both within two standard errors: at this precision neither decides."
+          : ". Where the moves are the larger, the generator decides the AUC more than the discriminator does.")
+      : null;
+    return {
+      title: `${shared}, seed ${grp.seed}`,
+      cells: { head: ["discriminator", ...head], body },
+      summary,
+    };
+  });
+}
+
+/** What a crossing's page and markdown say first: the settings and how to read a cell. */
+function crossIntro(c: SweepCross): string {
+  return `Held out, T = ${c.eval.temperature}, evaluation seed ${c.eval.seed}; each cell D's ROC-AUC / RTD gain ` +
+    "(nats). A discriminator is judged on its own generator's replacements in its point's row (own); the other " +
+    "cells put every discriminator on one task. The AUC ranks tokens and so transfers between tasks; the gain " +
+    "also needs D's probabilities calibrated to how often, and how plausibly, the generator replaces." +
+    (c.complete ? "" : "\n\n**Stopped before every reading was made**: the tables hold those made.");
+}
+
+/**
+ * The crossed readings as markdown: per group a table, rows the discriminators, columns the generators (with
+ * how often each is right), each cell "AUC / gain" ("—" where no reading was made, the error where it
+ * failed), and per group how far another discriminator lies from each generator's own against how far one
+ * discriminator moves between generators, beside the readings' standard error.
+ */
+export function crossMarkdown(c: SweepCross): string {
+  const parts = [
+    `## ${c.name}: every discriminator on every generator's replacements (crossed by ${c.by.join(", ")})`,
+    "",
+    crossIntro(c),
+  ];
+  for (const t of crossTables(c)) {
+    parts.push("", `### ${t.title}`, "", markdownTable(t.cells));
+    if (t.summary) parts.push("", t.summary);
   }
   return parts.join("\n") + "\n";
+}
+
+/**
+ * Each reading of a discriminator on another run's replacements against that generator's own discriminator
+ * (one colour per group, ± 1 SE over sequences): on the diagonal, the discriminator does not matter.
+ */
+export function crossFigure(c: SweepCross): Figure {
+  const tables = crossTables(c);
+  const xs: number[] = [];
+  const data: Trace[] = c.groups.map((grp, i) => {
+    const pts = grp.cross.flatMap((r) => {
+      const own = grp.cross.find((o) => o.d === r.g && o.g === r.g);
+      return r.d !== r.g && r.auc !== null && own?.auc != null ? [{ r, own: own.auc }] : [];
+    });
+    xs.push(...pts.flatMap((p) => [p.own, p.r.auc!]));
+    return {
+      type: "scatter",
+      mode: "markers",
+      name: tables[i].title,
+      x: pts.map((p) => p.own),
+      y: pts.map((p) => p.r.auc!),
+      error_y: { type: "data", array: pts.map((p) => p.r.aucSe ?? 0), visible: true, thickness: 1 },
+      text: pts.map((p) =>
+        `${p.r.d}'s D on ${p.r.g}'s G: ${p.r.auc!.toFixed(3)}<br>${p.r.g}'s own: ${p.own.toFixed(3)}`
+      ),
+      hovertemplate: "%{text}<extra>%{fullData.name}</extra>",
+      marker: { size: 10, opacity: 0.8 },
+    };
+  });
+  const lo = Math.min(0.5, ...xs) - 0.01, hi = Math.max(0.6, ...xs) + 0.02;
+  data.push({
+    type: "scatter",
+    mode: "lines",
+    name: "the same score",
+    x: [lo, hi],
+    y: [lo, hi],
+    line: { dash: "dot", color: "#333333", width: 1 },
+    hoverinfo: "skip",
+  });
+  return {
+    data,
+    layout: {
+      title: {
+        text:
+          `${c.name}: one generator's replacements, two discriminators<br><sub>another run's D against the ` +
+          `generator's own (crossed by ${c.by.join(", ")}); ± 1 SE over sequences</sub>`,
+      },
+      xaxis: { title: { text: "AUC of the generator's own discriminator" }, range: [lo, hi] },
+      yaxis: { title: { text: "AUC of the other run's discriminator" }, range: [lo, hi] },
+      height: 520,
+      width: 700,
+      legend: { orientation: "h", x: 0, y: -0.2, yanchor: "top" },
+    },
+  };
+}
+
+/** The crossing as a page: the figure, then each group's table and reading. */
+export function crossReport(c: SweepCross): Report {
+  const report = new Report(`rtdlab sweep ${c.name}: crossed by ${c.by.join(", ")}`).text(crossIntro(c));
+  report.figure(crossFigure(c));
+  for (const t of crossTables(c)) {
+    report.heading(t.title, 3).html(htmlTable(t.cells));
+    if (t.summary) report.text(t.summary);
+  }
+  return report;
 }
