@@ -74,8 +74,8 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
   --report-only         write results and report from what is finished; run nothing
   --cross KEYS          then score every discriminator on every generator among the runs that differ only
                         in KEYS (swept keys of the model or training, comma-separated, e.g. sharing): is
-                        it D, or its task? → cross-KEY1+KEY2.{json,md,html}. One evaluation per reading, one at
-                        a time, in this process on --backend (also with --report-only, on a finished sweep)
+                        it D, or its task? → cross-KEY1+KEY2.{json,md,html}. One evaluation per
+                        reading, one at a time, in this process on --backend (also with --report-only)
   --force               continue a folder whose plan.json differs (points with another config restart)
   --help                this text
 
