@@ -35,12 +35,15 @@ import { removeRunFolder } from "../lib/io/run_lock.ts";
 import { type SweepPlan, writeResults } from "../lib/sweep/results.ts";
 import {
   aucText,
+  crossBase,
+  type CrossGroup,
+  crossGroups,
   crossKeys,
   crossMarkdown,
-  crossReport,
   crossSweep,
   type SweepCross,
   type SweepRun,
+  writeCross,
 } from "../lib/sweep/cross.ts";
 import { SHARED_DATA_KEYS } from "../lib/report/trained.ts";
 import type { BackendName } from "../lib/backend/mod.ts";
@@ -136,16 +139,19 @@ async function crossRuns(
     });
   } catch (e) {
     console.error(`error: --cross: ${(e as Error).message}`);
+    const earlier = await Deno.stat(`${crossBase(root, by)}.json`).then((st) => st.mtime, () => null);
+    if (earlier) {
+      console.error(
+        `(${resolve(crossBase(root, by))}.* are an earlier crossing's, of ${earlier.toISOString()})`,
+      );
+    }
     return false;
   }
-  const base = join(root, `cross-${by.join("+")}`);
+  const base = await writeCross(root, cross);
   const md = crossMarkdown(cross);
-  await writeJsonAtomic(`${base}.json`, cross);
-  await writeFileAtomic(`${base}.md`, md);
-  await crossReport(cross).write(`${base}.html`);
+  const failedReadings = cross.groups.flatMap((g) => g.cross).filter((r) => r.error).length;
   console.log(`\n${md}`);
   console.log(`files: ${resolve(base)}.{json,md,html}`);
-  const failedReadings = cross.groups.flatMap((g) => g.cross).filter((r) => r.error).length;
   if (failedReadings) {
     console.error(`error: --cross: ${failedReadings} reading(s) failed (named in the table)`);
   }
@@ -268,6 +274,38 @@ if (import.meta.main) {
     if (combos.size < 2) {
       fail(`--cross ${crossBy.join(",")}: every point has the same value, nothing to cross`);
     }
+    // The groups the finished sweep will cross, formed now from the points: none, or one whose runs would
+    // differ in their data (a preset brings its own corpus and tokenizer), is refused before any training.
+    const asRun = (p: SweepPoint): SweepRun => ({
+      dir: dirOf(p),
+      seed: p.config.seed,
+      sharing: p.config.sharing,
+      status: "done",
+      values: p.values,
+    });
+    let groups: CrossGroup[] = [];
+    try {
+      groups = crossGroups(points.map(asRun), crossBy);
+    } catch {
+      fail(
+        `--cross ${crossBy.join(",")}: no two points differ only in ${
+          crossBy.join(", ")
+        }, so nothing would be ` +
+          "crossed (other keys differ between them too)",
+      );
+    }
+    for (const g of groups) {
+      const configs = g.members.map((m) => points.find((p) => dirOf(p) === m.run.dir)!.config);
+      for (const k of [...SHARED_DATA_KEYS, "vocabSize"] as const) {
+        if (configs.some((c) => c[k] !== configs[0][k])) {
+          fail(
+            `--cross ${crossBy.join(",")}: the runs of a group differ in ${k} (${
+              [...new Set(configs.map((c) => c[k]))].join(" vs ")
+            }), so one's generator cannot corrupt another's sequences`,
+          );
+        }
+      }
+    }
   }
 
   if (values.list) {
@@ -371,6 +409,7 @@ if (import.meta.main) {
     forwardTermination(() => {
       stopping = true;
       stopStatus = SIGNAL_EXIT.SIGTERM;
+      if (crossing) console.error("the crossing stops after this reading and writes those made");
     });
   };
   if (!reportOnly && pending.length === 0) await writeJsonAtomic(planPath, plan);

@@ -30,7 +30,17 @@ import { readMetrics } from "../lib/train/run.ts";
 import { setTimeout as delay } from "node:timers/promises";
 import type { MetricsRecord } from "../lib/train/run.ts";
 import { debertaMicroConfig, MICRO_SIZES, microConfig, randomBatch, tempDir, VOCAB } from "./_helpers.ts";
-import { crossFigure, crossGroups, crossMarkdown, crossReport, crossSweep } from "../lib/sweep/cross.ts";
+import {
+  crossBase,
+  crossFigure,
+  crossGroups,
+  crossKeys,
+  crossMarkdown,
+  crossReport,
+  crossSweep,
+  crossTables,
+  writeCross,
+} from "../lib/sweep/cross.ts";
 
 await initBackend("wasm");
 const CACHE = tempDir("rtdlab-cache-");
@@ -638,6 +648,60 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     await Deno.readTextFile(join(out, "cross-samplingTemperature.md")),
     /\| samplingTemperature=1 \| 0\.\d{3} \/ -?0\.\d{3} \(own\) \|/,
   );
+  assert.ok(await Deno.stat(join(out, "cross-samplingTemperature.html")));
+  // A backend that cannot start is refused before the results are rewritten, under --report-only too.
+  const resultsAt = (await Deno.stat(join(out, "results.json"))).mtime!.getTime();
+  const noBackend = await sweep(out, [
+    "--report-only",
+    "--cross",
+    "samplingTemperature",
+    "--backend",
+    "nope",
+  ]);
+  assert.equal(noBackend.code, 2, noBackend.stderr);
+  assert.equal((await Deno.stat(join(out, "results.json"))).mtime!.getTime(), resultsAt);
+  // A reading that fails (one run's last checkpoint torn, in a copy of the sweep) is named in its cell,
+  // the others are made, and the crossing goes to .partial files beside the whole one: a failed exit.
+  const copy = join(tempDir(), "copy");
+  await new Deno.Command("cp", { args: ["-r", out, copy] }).output();
+  const ckpts = join(copy, "points", "samplingTemperature=2_s0", "checkpoints");
+  const latest = JSON.parse(await Deno.readTextFile(join(ckpts, "latest.json"))).checkpoint;
+  const torn = join(ckpts, latest, "model.safetensors");
+  await Deno.writeFile(torn, (await Deno.readFile(torn)).slice(0, 100));
+  const tornRun = await sweep(copy, ["--report-only", "--cross", "samplingTemperature"]);
+  assert.equal(tornRun.code, 1, tornRun.stderr);
+  assert.match(tornRun.stderr, /error: --cross: 3 reading\(s\) failed/); // every reading with its D or G
+  const partial = JSON.parse(await Deno.readTextFile(join(copy, "cross-samplingTemperature.partial.json")));
+  assert.deepEqual(
+    partial.groups[0].cross.map((c: { d: string; g: string; error?: string }) => c.error === undefined),
+    [true, false, false, false],
+  );
+  assert.equal(
+    await Deno.readTextFile(join(copy, "cross-samplingTemperature.json")),
+    await Deno.readTextFile(join(out, "cross-samplingTemperature.json")),
+    "the whole crossing copied along is kept",
+  );
+  // Points that differ in more than the crossed key form no group: refused before any run.
+  const apart = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      join(ROOT, "tasks/sweep.ts"),
+      "--name",
+      "d",
+      "--out",
+      join(tempDir(), "d"),
+      "--point",
+      "samplingTemperature=1,maskSelectProb=0.15",
+      "--point",
+      "samplingTemperature=2,maskSelectProb=0.3",
+      "--cross",
+      "samplingTemperature",
+      "--list",
+    ],
+  }).output();
+  assert.equal(apart.code, 2);
+  assert.match(new TextDecoder().decode(apart.stderr), /no two points differ only in samplingTemperature/);
 
   // A re-run finds both points finished and runs nothing.
   const metrics = join(out, "points", "samplingTemperature=1_s0", "metrics.jsonl");
@@ -1040,4 +1104,118 @@ Deno.test("crossSweep: every discriminator on every generator of its group (an M
   });
   assert.match(flat, /Both within two standard errors: at this precision neither decides\./);
   assert.doesNotMatch(md, /neither decides/);
+});
+
+Deno.test("crossing: keys sorted once, files named by them; a crossed key a point leaves alone is read from config.json", async () => {
+  assert.deepEqual(crossKeys(["sharing", " rtdWeight", "sharing", ""]), ["rtdWeight", "sharing"]);
+  assert.equal(crossBase("/r", crossKeys(["b", "a"])), join("/r", "cross-a+b"));
+  // Two runs, one setting discriminator.hiddenSize and one inheriting it: the label says the value it ran with.
+  const root = tempDir();
+  const runs = [];
+  for (
+    const [name, values, hidden] of [["p1", { "discriminator.hiddenSize": "32" }, 32], [
+      "p2",
+      {},
+      64,
+    ]] as const
+  ) {
+    await Deno.mkdir(join(root, name));
+    await Deno.writeTextFile(
+      join(root, name, "config.json"),
+      JSON.stringify({ discriminator: { hiddenSize: hidden } }),
+    );
+    runs.push({
+      dir: join(root, name),
+      seed: 0,
+      sharing: "gdes",
+      status: "done",
+      values: { ...values, mask: "0.15" },
+    });
+  }
+  const stub = () =>
+    Promise.resolve({ discAuc: 0.6, discAucSe: 0.01, rtdGain: 0.05, rtdGainSe: 0.002, genAcc: 0.1 });
+  const cross = await crossSweep("t", runs, ["discriminator.hiddenSize"], {
+    temperature: 1,
+    seed: 0,
+    batchSize: 4,
+  }, {
+    evaluate: stub,
+  });
+  assert.deepEqual(cross.groups[0].cross.map((c) => c.d), [
+    "discriminator.hiddenSize=32",
+    "discriminator.hiddenSize=32",
+    "discriminator.hiddenSize=64",
+    "discriminator.hiddenSize=64",
+  ]);
+  // A stop after the first group's readings returns that group alone (no empty second group).
+  const twoGroups = [...runs, ...runs.map((r) => ({ ...r, values: { ...r.values, mask: "0.45" } }))];
+  let n = 0;
+  const stopped = await crossSweep("t", twoGroups, ["discriminator.hiddenSize"], cross.eval, {
+    evaluate: () => (n++, stub()),
+    shouldStop: () => n >= 4,
+  });
+  assert.equal(stopped.complete, false);
+  assert.deepEqual(stopped.groups.map((g) => g.cross.length), [4]);
+  // Written: a whole crossing under its name; a stopped one beside it as .partial, the whole one untouched;
+  // a whole one again removes the partial files.
+  const base = await writeCross(root, cross);
+  assert.equal(base, join(root, "cross-discriminator.hiddenSize"));
+  const wholeJson = await Deno.readTextFile(`${base}.json`);
+  assert.equal(await writeCross(root, { ...stopped, by: cross.by }), `${base}.partial`);
+  assert.equal(await Deno.readTextFile(`${base}.json`), wholeJson, "the whole crossing is kept");
+  assert.match(await Deno.readTextFile(`${base}.partial.md`), /Stopped before every reading was made/);
+  await writeCross(root, cross);
+  for (const ext of ["json", "md", "html"]) {
+    assert.equal(await Deno.stat(`${base}.partial.${ext}`).then(() => true, () => false), false, ext);
+  }
+  // The figure's whiskers are the readings' standard errors.
+  assert.deepEqual(crossFigure(cross).data[0].error_y, {
+    type: "data",
+    array: [0.01, 0.01],
+    visible: true,
+    thickness: 1,
+  });
+});
+
+Deno.test("crossTables: which spread is larger is said only beyond two standard errors (the median SE)", () => {
+  const table = (aucs: [string, string, number][], se: number) =>
+    crossTables({
+      format: "rtdlab-regimes-cross-1",
+      name: "t",
+      built_at: "",
+      by: ["sharing"],
+      eval: { temperature: 1, seed: 0, batchSize: 4 },
+      complete: true,
+      groups: [{
+        values: {},
+        seed: 0,
+        cross: aucs.map(([d, g, auc], i) => ({
+          d,
+          g,
+          auc,
+          aucSe: i === 0 ? se / 2 : se, // the median, not the first or the largest
+          gain: 0,
+          gainSe: 0,
+          genAcc: 0.1,
+        })),
+      }],
+    })[0].summary!;
+  // Generators apart by 0.1, discriminators by 0.025, with SE 0.01: the generators move it more.
+  const g = table([["a", "a", 0.6], ["a", "b", 0.7], ["b", "a", 0.625], ["b", "b", 0.725]], 0.01);
+  assert.match(g, /a reading's standard error is ~0\.010\. The generators move the AUC more/);
+  // Discriminators apart by 0.1, generators by 0.025: said the other way round.
+  assert.match(
+    table([["a", "a", 0.6], ["a", "b", 0.625], ["b", "a", 0.7], ["b", "b", 0.725]], 0.01),
+    /The discriminators move the AUC as much as the generators do, or more/,
+  );
+  // Both at 0.025 with SE 0.013: within two standard errors, neither.
+  assert.match(
+    table([["a", "a", 0.6], ["a", "b", 0.625], ["b", "a", 0.625], ["b", "b", 0.6]], 0.013),
+    /Both within two standard errors/,
+  );
+  // At SE 0.01 the same 0.025 is beyond two: a side is named.
+  assert.doesNotMatch(
+    table([["a", "a", 0.6], ["a", "b", 0.625], ["b", "a", 0.625], ["b", "b", 0.6]], 0.01),
+    /Both within/,
+  );
 });

@@ -296,22 +296,25 @@ if (import.meta.main) {
   }
   if (Deno.args[0] === "--cross-runs") {
     // --cross-runs NAME DIR...: `deno task pretrain` runs (not a sweep) crossed by sharing mode, seed by seed
-    // → data/regimes/NAME-cross.json, with the held-out evaluation's defaults (T = 1, seed 0).
+    // → data/regimes/NAME-cross.json, with the held-out evaluation's defaults (T = 1, seed 0, on wasm: on another
+    // machine's BLAS kernels a run's own reading can differ from its eval.json in the 4th decimal).
     const [name, ...dirs] = Deno.args.slice(1);
     if (!name || dirs.length < 2) {
       console.error("usage: build.ts --cross-runs NAME DIR DIR...");
       Deno.exit(2);
     }
+    // Crossed by sharing mode alone: every other setting must be the same, seed apart.
     const runs: SweepRun[] = [];
+    const others: string[] = [];
     for (const dir of dirs) {
       const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
-      runs.push({
-        dir,
-        seed: config.seed,
-        sharing: config.sharing,
-        status: "done",
-        values: { sharing: config.sharing },
-      });
+      const { sharing, seed, ...rest } = config;
+      others.push(JSON.stringify(rest));
+      runs.push({ dir, seed, sharing, status: "done", values: { sharing } });
+    }
+    if (new Set(others).size > 1) {
+      console.error("error: --cross-runs: the runs' configs differ in more than sharing and seed");
+      Deno.exit(2);
     }
     const { initBackend } = await import("../../lib/backend/mod.ts");
     await initBackend("wasm");

@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { evaluateRunDir, type RunEvaluation } from "../report/trained.ts";
 import type { EvalSettings } from "./runs.ts";
 import { htmlTable, markdownTable, type TableCells } from "./report.ts";
@@ -71,7 +72,8 @@ export interface SweepCross {
   by: string[];
   /** The sweep's evaluation settings, which every reading used. */
   eval: EvalSettings;
-  /** False when it was stopped before every reading was made (the groups hold those made). */
+  /** Whether every reading was attempted (false: stopped; the groups hold those made). A reading may still
+   * have failed: see each reading's `error`. */
   complete: boolean;
   /** Per group, every reading. */
   groups: { values: Record<string, string>; seed: number; cross: CrossReading[] }[];
@@ -80,6 +82,11 @@ export interface SweepCross {
 /** The keys to cross, sorted and without repeats (so `a,b` and `b,a` are one crossing). */
 export function crossKeys(by: string[]): string[] {
   return [...new Set(by.map((k) => k.trim()).filter(Boolean))].sort();
+}
+
+/** Where a sweep's crossing by `by` is written, less the extension: `ROOT/cross-KEY1+KEY2`. */
+export function crossBase(root: string, by: string[]): string {
+  return join(root, `cross-${by.join("+")}`);
 }
 
 /**
@@ -278,7 +285,7 @@ export function crossTables(c: SweepCross): CrossTable[] {
       ...gs.map((g) => {
         const r = at(d, g);
         if (!r) return "—";
-        if (r.error) return `failed: ${r.error}`;
+        if (r.error) return `failed: ${r.error.replace(/\s*\n\s*/g, " ")}`;
         return `${f3(r.auc)} / ${f3(r.gain)}${d === g ? " (own)" : ""}`;
       }),
     ]);
@@ -300,7 +307,9 @@ export function crossTables(c: SweepCross): CrossTable[] {
         (ses.length ? `; a reading's standard error is ~${f3(median(ses))}` : "") +
         (ses.length && Math.max(...gaps, ...moves) < 2 * median(ses)
           ? ". Both within two standard errors: at this precision neither decides."
-          : ". Where the moves are the larger, the generator decides the AUC more than the discriminator does.")
+          : Math.max(...moves) > Math.max(...gaps)
+          ? ". The generators move the AUC more than the discriminators do."
+          : ". The discriminators move the AUC as much as the generators do, or more.")
       : null;
     return {
       title: `${shared}, seed ${grp.seed}`,
@@ -401,4 +410,21 @@ export function crossReport(c: SweepCross): Report {
     if (t.summary) report.text(t.summary);
   }
   return report;
+}
+
+/**
+ * Writes a crossing as `cross-KEYS.{json,md,html}` under `root`, atomically. A stopped crossing, or one with
+ * a failed reading, goes to `cross-KEYS.partial.*` beside the whole one, never over it; a whole one removes
+ * any partial files left by an earlier attempt. Returns the base path written (no extension).
+ */
+export async function writeCross(root: string, cross: SweepCross): Promise<string> {
+  const whole = cross.complete && cross.groups.every((g) => g.cross.every((r) => !r.error));
+  const base = crossBase(root, cross.by) + (whole ? "" : ".partial");
+  await writeJsonAtomic(`${base}.json`, cross);
+  await writeFileAtomic(`${base}.md`, crossMarkdown(cross));
+  await crossReport(cross).write(`${base}.html`);
+  if (whole) {
+    for (const ext of ["json", "md", "html"]) await Deno.remove(`${base}.partial.${ext}`).catch(() => {});
+  }
+  return base;
 }

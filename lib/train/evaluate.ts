@@ -20,6 +20,7 @@ import type { PackedSequences } from "./batches.ts";
 import { batchTensors, type Pretrainer, type TokenBatch } from "./pretrain.ts";
 import { corrupt, sampleFromLogits } from "./sampling.ts";
 import { binaryEntropy, rocAuc } from "./rtd_metrics.ts";
+import { yieldToEventLoop } from "../util/signals.ts";
 
 /** Sequences per forward pass when `deno task evaluate` (and `deno task probe`'s D score) is not told otherwise. */
 export const EVALUATE_BATCH_SIZE = 16;
@@ -206,6 +207,8 @@ export async function evaluateRtd(
   const seqs: { from: number; to: number; bce: number; tokens: number; replaced: number }[] = [];
 
   for (let k = 0; k < batches.length; k++) {
+    // Ctrl-C and `kill` heard between batches, not only when a long evaluation ends (lib/util/signals.ts).
+    await yieldToEventLoop();
     const batch = batches[k];
     const rng = new Rng(deriveSeed(seed, k, EVAL_STREAM));
     // The generator's run masks (its mask rate and recipe): every discriminator scored against one generator
