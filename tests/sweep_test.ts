@@ -641,6 +641,10 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     const other = t === "1" ? "2" : "1";
     assert.equal(cell(other, t).genAcc, round6(own.gen_acc), `T=${t}'s generator under the other D`);
     assert.notEqual(cell(other, t).gain, cell(t, t).gain, "scored by the other run's D");
+    // Beside it, the difference to the generator's own discriminator, with its paired bootstrap error.
+    const v = cell(other, t).vsOwn;
+    assert.equal(v.auc, round6(cell(other, t).auc - cell(t, t).auc));
+    assert.ok(typeof v.aucSe === "number" && v.aucSe >= 0 && typeof v.gainSe === "number", JSON.stringify(v));
     // (Which run's generator each cell uses is pinned by "crossSweep" below: at 3 steps the two generators
     // make the same replacements.)
   }
@@ -1217,5 +1221,64 @@ Deno.test("crossTables: which spread is larger is said only beyond two standard 
   assert.doesNotMatch(
     table([["a", "a", 0.6], ["a", "b", 0.625], ["b", "a", 0.625], ["b", "b", 0.6]], 0.01),
     /Both within/,
+  );
+});
+
+Deno.test("pairedSe: the spread of replicate-by-replicate differences (what the shared sequences leave)", async () => {
+  const { pairedSe } = await import("../lib/train/evaluate.ts");
+  const a = [0.6, 0.62, 0.58, 0.61, 0.59];
+  assert.equal(pairedSe(a, a), 0, "a reading against itself");
+  assert.ok(Math.abs(pairedSe(a, a.map((x) => x - 0.05))!) < 1e-12, "a constant lead has no spread");
+  const b = [0.55, 0.56, 0.54, 0.58, 0.52];
+  const d = a.map((x, i) => x - b[i]);
+  const m = d.reduce((s, x) => s + x, 0) / d.length;
+  assert.ok(
+    Math.abs(pairedSe(a, b)! - Math.sqrt(d.reduce((s, x) => s + (x - m) ** 2, 0) / (d.length - 1))) < 1e-15,
+  );
+  assert.equal(pairedSe(a, b.slice(1)), null, "other resamples");
+  assert.equal(pairedSe(a, undefined), null);
+  assert.equal(pairedSe([0.6, null], [0.5, 0.5]), null, "a resample without an AUC");
+});
+
+Deno.test("crossSweep: each reading against the generator's own on the same resamples, and one D between two Gs", async () => {
+  const run = (sharing: string) => ({ dir: sharing, seed: 0, sharing, status: "done", values: { sharing } });
+  // Replicates: D "es" reads 0.1 above D "gdes" on every resample of either G (a steady lead, SE 0); G "gdes"
+  // lowers every D by an amount that varies across resamples.
+  const noise = [0, 0.02, -0.02, 0.01, -0.01];
+  const cross = await crossSweep("t", [run("es"), run("gdes")], ["sharing"], {
+    temperature: 1,
+    seed: 0,
+    batchSize: 4,
+  }, {
+    evaluate: (dir, opts) => {
+      const base = (dir === "es" ? 0.7 : 0.6) - (opts.generatorFrom === "gdes" ? 0.1 : 0);
+      const auc = noise.map((e) => base + (opts.generatorFrom === "gdes" ? e : 0));
+      assert.equal(opts.keepReplicates, true);
+      return Promise.resolve({
+        discAuc: base,
+        discAucSe: 0.01,
+        rtdGain: 0.05,
+        rtdGainSe: 0.002,
+        genAcc: 0.1,
+        replicates: { auc, gain: auc.map((x) => x / 10) },
+      });
+    },
+  });
+  const [group] = cross.groups;
+  const at = (d: string, g: string) => group.cross.find((c) => c.d === d && c.g === g)!;
+  assert.deepEqual(at("gdes", "es").vsOwn, { auc: -0.1, aucSe: 0, gain: 0, gainSe: 0 });
+  assert.deepEqual(at("es", "gdes").vsOwn, { auc: 0.1, aucSe: 0, gain: 0, gainSe: 0 });
+  assert.equal(at("es", "es").vsOwn, undefined, "nothing beside a D's own reading");
+  assert.deepEqual(group.moves!.map((m) => [m.d, m.g1, m.g2, m.auc]), [["es", "es", "gdes", -0.1], [
+    "gdes",
+    "es",
+    "gdes",
+    -0.1,
+  ]]);
+  assert.ok(group.moves!.every((m) => m.aucSe! > 0.01), "the generator's lowering varies across resamples");
+  // The line reads the paired errors: both gaps beyond two (a steady lead), both moves beyond two.
+  assert.match(
+    crossTables(cross)[0].summary!,
+    /Beyond two paired standard errors: 2 of 2 discriminator gaps, 2 of 2 generator moves\. The discriminators move/,
   );
 });

@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { evaluateRunDir, type RunEvaluation } from "../report/trained.ts";
+import { pairedSe } from "../train/evaluate.ts";
 import type { EvalSettings } from "./runs.ts";
 import { htmlTable, markdownTable, type TableCells } from "./report.ts";
 import { Report } from "../report/html.ts";
@@ -34,6 +35,26 @@ export interface CrossReading {
   genAcc: number | null;
   /** Why the reading failed, when it did (the others are still made). */
   error?: string;
+  /**
+   * Off the diagonal: this reading minus the generator's own discriminator's on the same replacements, each
+   * with its paired bootstrap standard error (the same resampled sequences for both: their own difficulty
+   * cancels, so it is smaller than either reading's). Null errors where the evaluations kept no replicates.
+   */
+  vsOwn?: { auc: number; aucSe: number | null; gain: number; gainSe: number | null };
+}
+
+/** One discriminator's reading on one generator's replacements minus its reading on another's (paired SE). */
+export interface CrossMove {
+  /** The discriminator. */
+  d: string;
+  /** The two generators: the reading on `g2`'s replacements minus that on `g1`'s. */
+  g1: string;
+  /** See `g1`. */
+  g2: string;
+  /** The AUC's difference. */
+  auc: number;
+  /** Its paired bootstrap standard error (null without replicates). */
+  aucSe: number | null;
 }
 
 /** A finished run of a sweep, as results.json lists it. */
@@ -75,8 +96,8 @@ export interface SweepCross {
   /** Whether every reading was attempted (false: stopped; the groups hold those made). A reading may still
    * have failed: see each reading's `error`. */
   complete: boolean;
-  /** Per group, every reading. */
-  groups: { values: Record<string, string>; seed: number; cross: CrossReading[] }[];
+  /** Per group, every reading, and each discriminator's moves between generators. */
+  groups: { values: Record<string, string>; seed: number; cross: CrossReading[]; moves?: CrossMove[] }[];
 }
 
 /** The keys to cross, sorted and without repeats (so `a,b` and `b,a` are one crossing). */
@@ -171,9 +192,15 @@ export async function crossSweep(
     /** What scores one D on one G's replacements (tests stand in for it). */
     evaluate?: (
       dir: string,
-      opts: { temperature: number; seed: number; batchSize: number; generatorFrom: string },
+      opts: {
+        temperature: number;
+        seed: number;
+        batchSize: number;
+        generatorFrom: string;
+        keepReplicates: true;
+      },
     ) => Promise<
-      Pick<RunEvaluation, "discAuc" | "discAucSe" | "rtdGain" | "rtdGainSe" | "genAcc">
+      Pick<RunEvaluation, "discAuc" | "discAucSe" | "rtdGain" | "rtdGainSe" | "genAcc" | "replicates">
     >;
   } = {},
 ): Promise<SweepCross> {
@@ -197,6 +224,7 @@ export async function crossSweep(
   const out: SweepCross["groups"] = [];
   for (const group of groups) {
     const cross: CrossReading[] = [];
+    const replicates = new Map<CrossReading, RunEvaluation["replicates"]>();
     for (const d of group.members.filter((m) => m.run.sharing !== "mlm")) {
       for (const g of group.members) {
         if (opts.shouldStop?.()) {
@@ -210,6 +238,7 @@ export async function crossSweep(
             seed: ev.seed,
             batchSize: ev.batchSize,
             generatorFrom: dirOf(g.run.dir),
+            keepReplicates: true,
           });
           reading = {
             d: d.label,
@@ -220,6 +249,7 @@ export async function crossSweep(
             gainSe: round6(e.rtdGainSe),
             genAcc: round6(e.genAcc),
           };
+          replicates.set(reading, e.replicates);
         } catch (e) {
           const error = (e as Error).message;
           reading = {
@@ -237,7 +267,33 @@ export async function crossSweep(
         opts.onReading?.(group, reading, ++done, total);
       }
     }
-    if (cross.length) out.push({ values: group.values, seed: group.seed, cross });
+    // The paired differences: another D against the G's own, and one D between two Gs.
+    const at = (d: string, g: string) => cross.find((r) => r.d === d && r.g === g && r.auc !== null);
+    for (const r of cross) {
+      const own = at(r.g, r.g);
+      if (r.d === r.g || r.auc === null || r.gain === null || !own || own.gain === null) continue;
+      const [a, b] = [replicates.get(r), replicates.get(own)];
+      r.vsOwn = {
+        auc: round6(r.auc - own.auc!)!,
+        aucSe: round6(pairedSe(a?.auc, b?.auc)),
+        gain: round6(r.gain - own.gain)!,
+        gainSe: round6(pairedSe(a?.gain, b?.gain)),
+      };
+    }
+    const moves: CrossMove[] = [];
+    for (const [i, r1] of cross.entries()) {
+      for (const r2 of cross.slice(i + 1)) {
+        if (r1.d !== r2.d || r1.auc === null || r2.auc === null) continue;
+        moves.push({
+          d: r1.d,
+          g1: r1.g,
+          g2: r2.g,
+          auc: round6(r2.auc - r1.auc)!,
+          aucSe: round6(pairedSe(replicates.get(r1)?.auc, replicates.get(r2)?.auc)),
+        });
+      }
+    }
+    if (cross.length) out.push({ values: group.values, seed: group.seed, cross, moves });
     if (!complete) break;
   }
   return {
@@ -300,17 +356,37 @@ export function crossTables(c: SweepCross): CrossTable[] {
         if (q.d === r.d && q.g > r.g && q.auc !== null) moves.push(Math.abs(q.auc - r.auc));
       }
     }
-    const summary = gaps.length && moves.length
+    const spreads = gaps.length && moves.length
       ? `Another discriminator lies within ${f3(Math.max(...gaps))} AUC of the generator's own (median ` +
         `${f3(median(gaps))}); one discriminator's AUC moves by up to ${f3(Math.max(...moves))} between ` +
-        `generators (median ${f3(median(moves))})` +
-        (ses.length ? `; a reading's standard error is ~${f3(median(ses))}` : "") +
+        `generators (median ${f3(median(moves))})`
+      : null;
+    // Beyond two standard errors of each difference itself where the readings kept their bootstrap
+    // (paired: the same resampled sequences); else against two of a single reading's (median) error.
+    const gapsP = grp.cross.flatMap((
+      r,
+    ) => (r.vsOwn ? [{ x: Math.abs(r.vsOwn.auc), se: r.vsOwn.aucSe }] : []));
+    const movesP = (grp.moves ?? []).map((m) => ({ x: Math.abs(m.auc), se: m.aucSe }));
+    const paired = gapsP.length > 0 && movesP.length > 0 && [...gapsP, ...movesP].every((p) => p.se !== null);
+    let summary: string | null = null;
+    if (spreads && paired) {
+      const beyond = (xs: { x: number; se: number | null }[]) => xs.filter((p) => p.x > 2 * p.se!);
+      const [bg, bm] = [beyond(gapsP), beyond(movesP)];
+      summary =
+        `${spreads}. Beyond two paired standard errors: ${bg.length} of ${gapsP.length} discriminator ` +
+        `gaps, ${bm.length} of ${movesP.length} generator moves` +
+        (bg.length === 0 && bm.length === 0 ? "; at this precision neither decides." : bm.length > 0 &&
+            (bg.length === 0 || Math.max(...bm.map((p) => p.x)) > Math.max(...bg.map((p) => p.x)))
+          ? ". The generators move the AUC more than the discriminators do."
+          : ". The discriminators move the AUC as much as the generators do, or more.");
+    } else if (spreads) {
+      summary = spreads + (ses.length ? `; a reading's standard error is ~${f3(median(ses))}` : "") +
         (ses.length && Math.max(...gaps, ...moves) < 2 * median(ses)
           ? ". Both within two standard errors: at this precision neither decides."
           : Math.max(...moves) > Math.max(...gaps)
           ? ". The generators move the AUC more than the discriminators do."
-          : ". The discriminators move the AUC as much as the generators do, or more.")
-      : null;
+          : ". The discriminators move the AUC as much as the generators do, or more.");
+    }
     return {
       title: `${shared}, seed ${grp.seed}`,
       cells: { head: ["discriminator", ...head], body },
@@ -366,7 +442,13 @@ export function crossFigure(c: SweepCross): Figure {
       name: tables[i].title,
       x: pts.map((p) => p.own),
       y: pts.map((p) => p.r.auc!),
-      error_y: { type: "data", array: pts.map((p) => p.r.aucSe ?? 0), visible: true, thickness: 1 },
+      // The error of the distance from the diagonal: paired where the readings kept their bootstrap.
+      error_y: {
+        type: "data",
+        array: pts.map((p) => p.r.vsOwn?.aucSe ?? p.r.aucSe ?? 0),
+        visible: true,
+        thickness: 1,
+      },
       text: pts.map((p) =>
         `${p.r.d}'s D on ${p.r.g}'s G: ${p.r.auc!.toFixed(3)}<br>${p.r.g}'s own: ${p.own.toFixed(3)}`
       ),
@@ -390,7 +472,7 @@ export function crossFigure(c: SweepCross): Figure {
       title: {
         text:
           `${c.name}: one generator's replacements, two discriminators<br><sub>another run's D against the ` +
-          `generator's own (crossed by ${c.by.join(", ")}); ± 1 SE over sequences</sub>`,
+          `generator's own (crossed by ${c.by.join(", ")}); ± 1 SE of the difference (paired)</sub>`,
       },
       xaxis: { title: { text: "AUC of the generator's own discriminator" }, range: [lo, hi] },
       yaxis: { title: { text: "AUC of the other run's discriminator" }, range: [lo, hi] },

@@ -128,6 +128,12 @@ export interface EvaluateOptions {
    * puts every D on the same task: the same corrupted sequences.
    */
   generator?: Pretrainer;
+  /**
+   * Keep the bootstrap's resampled AUCs and gains (`replicates`). Two evaluations with the same seed on the
+   * same sequences draw the same resamples, so the spread of their replicates' differences is the standard
+   * error of the difference itself (paired: the sequences' own difficulty cancels).
+   */
+  keepReplicates?: boolean;
 }
 
 /** What {@link evaluateRtd} measured, pooled over every batch. RTD fields are null for the MLM baseline. */
@@ -165,6 +171,8 @@ export interface RtdEvaluation {
   discAucSe?: number | null;
   /** Bootstrap standard error of `rtdGain` (see `discAucSe`). */
   rtdGainSe?: number | null;
+  /** With `keepReplicates`: the AUC and gain of every bootstrap resample, in draw order. */
+  replicates?: { auc: (number | null)[]; gain: number[] };
   /** D's accuracy at threshold 0.5, and its recall on replaced tokens. */
   discAcc: number | null;
   /** D's recall on replaced tokens at threshold 0.5. */
@@ -284,7 +292,7 @@ export async function evaluateRtd(
   const frac = rtd ? replaced / tokens : null;
   const lossRtd = rtd ? bceSum / tokens : null;
   const baseRate = frac === null ? null : binaryEntropy(frac);
-  const se = rtd ? bootstrapSe(seqs, scores, labels, seed) : { auc: null, gain: null };
+  const se = rtd ? bootstrapSe(seqs, scores, labels, seed) : { auc: null, gain: null, replicates: null };
   return {
     temperature,
     seed,
@@ -302,6 +310,7 @@ export async function evaluateRtd(
     rtdGainSe: se.gain,
     discAcc: rtd ? right / tokens : null,
     discRecall: rtd && replaced > 0 ? recallHits / replaced : null,
+    ...(opts.keepReplicates && se.replicates ? { replicates: se.replicates } : {}),
   };
 }
 
@@ -321,9 +330,13 @@ export function bootstrapSe(
   scores: number[],
   labels: number[],
   seed: number,
-): { auc: number | null; gain: number | null } {
+): {
+  auc: number | null;
+  gain: number | null;
+  replicates: { auc: (number | null)[]; gain: number[] } | null;
+} {
   // Below MIN_BOOTSTRAP_SEQUENCES the resamples are too few and too alike to give a spread worth reading.
-  if (seqs.length < MIN_BOOTSTRAP_SEQUENCES) return { auc: null, gain: null };
+  if (seqs.length < MIN_BOOTSTRAP_SEQUENCES) return { auc: null, gain: null, replicates: null };
   const rng = new Rng(deriveSeed(seed, seqs.length, BOOTSTRAP_STREAM));
   const aucs: (number | null)[] = [], gains: number[] = [];
   for (let b = 0; b < BOOTSTRAP_RESAMPLES; b++) {
@@ -343,5 +356,21 @@ export function bootstrapSe(
     gains.push(binaryEntropy(replaced / tokens) - bce / tokens);
   }
   // A resample without both classes has no AUC; leaving it out would shrink the spread, so say nothing.
-  return { auc: aucs.some((a) => a === null) ? null : sd(aucs as number[]), gain: sd(gains) };
+  return {
+    auc: aucs.some((a) => a === null) ? null : sd(aucs as number[]),
+    gain: sd(gains),
+    replicates: { auc: aucs, gain: gains },
+  };
+}
+
+/**
+ * The standard error of a difference between two evaluations of the same sequences with the same seed, from
+ * their bootstrap replicates (`keepReplicates`): the spread of the replicate-by-replicate differences. Null
+ * when either lacks replicates, they differ in number, or a resample has no AUC.
+ */
+export function pairedSe(a: (number | null)[] | undefined, b: (number | null)[] | undefined): number | null {
+  if (!a || !b || a.length !== b.length || a.some((x) => x === null) || b.some((x) => x === null)) {
+    return null;
+  }
+  return sd(a.map((x, i) => x! - b[i]!));
 }
