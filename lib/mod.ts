@@ -111,6 +111,7 @@ export {
   crossGroups,
   crossKeys,
   crossMarkdown,
+  type CrossMove,
   type CrossReading,
   crossSweep,
   type SweepCross,

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import * as tf from "../lib/tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { Pretrainer } from "../lib/train/pretrain.ts";
-import { bootstrapSe, evaluateRtd, holdOut, sequenceBatches } from "../lib/train/evaluate.ts";
+import { bootstrapSe, evaluateRtd, holdOut, pairedSe, sequenceBatches } from "../lib/train/evaluate.ts";
 import { binaryEntropy } from "../lib/train/rtd_metrics.ts";
 import { checkData, expandSweep, parseGrid, parsePoint, type SweepSpec } from "../lib/sweep/grid.ts";
 import {
@@ -641,13 +641,20 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     const other = t === "1" ? "2" : "1";
     assert.equal(cell(other, t).genAcc, round6(own.gen_acc), `T=${t}'s generator under the other D`);
     assert.notEqual(cell(other, t).gain, cell(t, t).gain, "scored by the other run's D");
-    // Beside it, the difference to the generator's own discriminator, with its paired bootstrap error.
-    const v = cell(other, t).vsOwn;
-    assert.equal(v.auc, round6(cell(other, t).auc - cell(t, t).auc));
-    assert.ok(typeof v.aucSe === "number" && v.aucSe >= 0 && typeof v.gainSe === "number", JSON.stringify(v));
-    // (Which run's generator each cell uses is pinned by "crossSweep" below: at 3 steps the two generators
-    // make the same replacements.)
   }
+  // After 3 steps the two generators make the same replacements (their small differences change no sample): the
+  // crossing says so, and keeps one of the two repeated gaps and no moves between them.
+  assert.deepEqual(cross.groups[0].identical, [["samplingTemperature=1", "samplingTemperature=2"]]);
+  assert.deepEqual(cross.groups[0].moves, []);
+  assert.equal(cell("1", "2").vsOwn, undefined);
+  // The kept gap: the difference to the generator's own discriminator, with its paired bootstrap error: above 0,
+  // and below what an unpaired difference of the two readings would carry.
+  const v = cell("2", "1").vsOwn;
+  assert.equal(v.auc, round6(cell("2", "1").auc - cell("1", "1").auc));
+  assert.ok(
+    v.aucSe > 0 && v.aucSe < Math.hypot(cell("2", "1").aucSe, cell("1", "1").aucSe) && v.gainSe > 0,
+    JSON.stringify(v),
+  );
   assert.match(
     await Deno.readTextFile(join(out, "cross-samplingTemperature.md")),
     /\| samplingTemperature=1 \| 0\.\d{3} \/ -?0\.\d{3} \(own\) \|/,
@@ -1224,8 +1231,7 @@ Deno.test("crossTables: which spread is larger is said only beyond two standard 
   );
 });
 
-Deno.test("pairedSe: the spread of replicate-by-replicate differences (what the shared sequences leave)", async () => {
-  const { pairedSe } = await import("../lib/train/evaluate.ts");
+Deno.test("pairedSe: the spread of replicate-by-replicate differences (what the shared sequences leave)", () => {
   const a = [0.6, 0.62, 0.58, 0.61, 0.59];
   assert.equal(pairedSe(a, a), 0, "a reading against itself");
   assert.ok(Math.abs(pairedSe(a, a.map((x) => x - 0.05))!) < 1e-12, "a constant lead has no spread");
@@ -1260,7 +1266,7 @@ Deno.test("crossSweep: each reading against the generator's own on the same resa
         rtdGain: 0.05,
         rtdGainSe: 0.002,
         genAcc: 0.1,
-        replicates: { auc, gain: auc.map((x) => x / 10) },
+        replicates: { auc, gain: auc.map((x) => x / 10), key: "k" },
       });
     },
   });
@@ -1279,6 +1285,143 @@ Deno.test("crossSweep: each reading against the generator's own on the same resa
   // The line reads the paired errors: both gaps beyond two (a steady lead), both moves beyond two.
   assert.match(
     crossTables(cross)[0].summary!,
-    /Beyond two paired standard errors: 2 of 2 discriminator gaps, 2 of 2 generator moves\. The discriminators move/,
+    /Beyond two paired standard errors: 2 of 2 discriminator gaps, 2 of 2 generator moves: both move it\./,
+  );
+});
+
+Deno.test("bootstrap replicates depend on the seed and the sequences, not on the scores (so two Ds pair up)", () => {
+  const seqs = Array.from(
+    { length: 20 },
+    (_, k) => ({ from: 4 * k, to: 4 * k + 4, bce: 1, tokens: 4, replaced: 1 }),
+  );
+  const labels = Array.from({ length: 80 }, (_, i) => (i % 4 === 0 ? 1 : 0));
+  const scores = labels.map((y, i) => y + Math.sin(i));
+  const a = bootstrapSe(seqs, scores, labels, 0).replicates!;
+  const b = bootstrapSe(seqs, scores.map((x) => 3 * x + 1.1234), labels, 0).replicates!; // the same ranking
+  assert.equal(pairedSe(a.auc, b.auc), 0);
+  assert.ok(
+    pairedSe(a.auc, bootstrapSe(seqs, scores, labels, 1).replicates!.auc)! > 0,
+    "another seed's resamples",
+  );
+});
+
+Deno.test("crossSweep: a gap's paired error is the two Ds' own; other resamples, or identical generators, are not paired", async () => {
+  const run = (sharing: string) => ({ dir: sharing, seed: 0, sharing, status: "done", values: { sharing } });
+  const noise: Record<string, number[]> = {
+    es: [0, 0.02, -0.02, 0.01, -0.01],
+    gdes: [0.01, -0.01, 0, 0.02, -0.02],
+    nes: [0.01, -0.01, 0, 0.02, -0.02],
+  };
+  const ev = { temperature: 1, seed: 0, batchSize: 4 };
+  // NES's and GDES's generators make the same replacements (every D reads the same on both).
+  const evaluate = (key: (d: string) => string) => (dir: string, opts: { generatorFrom: string }) => {
+    const base = { es: 0.7, nes: 0.65, gdes: 0.6 }[dir]! - (opts.generatorFrom === "es" ? 0 : 0.05);
+    const gain = { es: 0.05, nes: 0.03, gdes: 0.02 }[dir]!;
+    return Promise.resolve({
+      discAuc: base,
+      discAucSe: 0.01,
+      rtdGain: gain,
+      rtdGainSe: 0.002,
+      genAcc: opts.generatorFrom === "es" ? 0.01 : 0.03,
+      replicates: {
+        auc: noise[dir].map((e) => base + e),
+        gain: noise[dir].map((e) => gain + e / 5),
+        key: key(dir),
+      },
+    });
+  };
+  const cross = await crossSweep("t", [run("es"), run("nes"), run("gdes")], ["sharing"], ev, {
+    evaluate: evaluate(() => "k"),
+  });
+  const [g] = cross.groups;
+  const at = (d: string, gen: string) => g.cross.find((c) => c.d === d && c.g === gen)!;
+  const diff = noise.es.map((x, i) => noise.gdes[i] - x);
+  const m = diff.reduce((a, x) => a + x, 0) / diff.length;
+  const sd = Math.sqrt(diff.reduce((a, x) => a + (x - m) ** 2, 0) / (diff.length - 1));
+  const v = at("gdes", "es").vsOwn!;
+  assert.ok(
+    Math.abs(v.aucSe! - Math.round(sd * 1e6) / 1e6) < 1e-12,
+    "the sd of the two Ds' replicate differences",
+  );
+  assert.ok(Math.abs(v.gainSe! - Math.round((sd / 5) * 1e6) / 1e6) < 1e-12);
+  assert.equal(v.gain, -0.03, "signed: this reading's gain minus the G's own");
+  // The identical pair is named; its moves (0, and repeats of the moves to NES) and its repeated gap left out.
+  assert.deepEqual(g.identical, [["nes", "gdes"]]);
+  assert.ok(g.moves!.every((mv) => mv.g1 !== "gdes" && mv.g2 !== "gdes"));
+  assert.deepEqual(g.moves!.map((mv) => [mv.d, mv.g1, mv.g2]), [["es", "es", "nes"], ["nes", "es", "nes"], [
+    "gdes",
+    "es",
+    "nes",
+  ]]);
+  assert.equal(at("nes", "gdes").vsOwn, undefined, "repeats GDES's D on NES's G");
+  assert.ok(at("gdes", "nes").vsOwn);
+  assert.match(crossTables(cross)[0].summary!, /nes's and gdes's generators made identical replacements/);
+  // Replicates of other resamples (another key) give differences without an error.
+  const unpaired = await crossSweep("t", [run("es"), run("gdes")], ["sharing"], ev, {
+    evaluate: evaluate((d) => d),
+  });
+  assert.equal(unpaired.groups[0].cross.find((c) => c.d === "gdes" && c.g === "es")!.vsOwn!.aucSe, null);
+});
+
+Deno.test("crossTables: a side is named only when its differences alone are beyond two paired errors", () => {
+  const table = (gaps: [number, number][], moves: [number, number][]) =>
+    crossTables({
+      format: "rtdlab-regimes-cross-1",
+      name: "t",
+      built_at: "",
+      by: ["sharing"],
+      eval: { temperature: 1, seed: 0, batchSize: 4 },
+      complete: true,
+      groups: [{
+        values: {},
+        seed: 0,
+        cross: [
+          { d: "a", g: "a", auc: 0.6, aucSe: 0.01, gain: 0, gainSe: 0, genAcc: 0.1 },
+          {
+            d: "a",
+            g: "b",
+            auc: 0.6 + moves[0][0],
+            aucSe: 0.01,
+            gain: 0,
+            gainSe: 0,
+            genAcc: 0.1,
+            vsOwn: { auc: gaps[0][0], aucSe: gaps[0][1], gain: 0, gainSe: 0 },
+          },
+          {
+            d: "b",
+            g: "a",
+            auc: 0.6 + gaps[1][0],
+            aucSe: 0.01,
+            gain: 0,
+            gainSe: 0,
+            genAcc: 0.1,
+            vsOwn: { auc: gaps[1][0], aucSe: gaps[1][1], gain: 0, gainSe: 0 },
+          },
+          { d: "b", g: "b", auc: 0.6, aucSe: 0.01, gain: 0, gainSe: 0, genAcc: 0.1 },
+        ],
+        moves: moves.map(([auc, aucSe], i) => ({ d: i ? "b" : "a", g1: "a", g2: "b", auc, aucSe })),
+      }],
+    })[0].summary!;
+  assert.match(
+    table([[0.01, 0.01], [0.01, 0.01]], [[0, 0.01], [0, 0.01]]),
+    /0 of 2 discriminator gaps, 0 of 2 generator moves; at this precision neither/,
+  );
+  assert.match(
+    table([[0.025, 0.01], [0.015, 0.01]], [[0.01, 0.01], [0.01, 0.01]]),
+    /1 of 2 discriminator gaps, 0 of 2 generator moves: the discriminators move the AUC, the generators not/,
+  );
+  assert.match(
+    table([[0.001, 0.01], [0.001, 0.01]], [[0.025, 0.01], [0.001, 0.01]]),
+    /0 of 2 discriminator gaps, 1 of 2 generator moves: the generators move the AUC, the discriminators not/,
+  );
+  assert.match(
+    table([[0.03, 0.01], [0.001, 0.01]], [[0.07, 0.01], [0.001, 0.01]]),
+    /1 of 2 generator moves: both move it, the generators at least twice as much\./,
+  );
+  assert.match(table([[0.03, 0.01], [0.001, 0.01]], [[0.04, 0.01], [0.001, 0.01]]), /both move it\./);
+  // Exactly twice the error is not beyond it.
+  assert.match(
+    table([[0.02, 0.01], [0.02, 0.01]], [[0.02, 0.01], [0.02, 0.01]]),
+    /0 of 2 discriminator gaps, 0 of 2 generator moves/,
   );
 });

@@ -38,7 +38,9 @@ export interface CrossReading {
   /**
    * Off the diagonal: this reading minus the generator's own discriminator's on the same replacements, each
    * with its paired bootstrap standard error (the same resampled sequences for both: their own difficulty
-   * cancels, so it is smaller than either reading's). Null errors where the evaluations kept no replicates.
+   * cancels, so it is below what an unpaired difference would carry). Null errors where the evaluations kept
+   * no replicates or drew other resamples. None on an MLM generator (no own reading), nor where it repeats
+   * another (two identical generators).
    */
   vsOwn?: { auc: number; aucSe: number | null; gain: number; gainSe: number | null };
 }
@@ -96,8 +98,17 @@ export interface SweepCross {
   /** Whether every reading was attempted (false: stopped; the groups hold those made). A reading may still
    * have failed: see each reading's `error`. */
   complete: boolean;
-  /** Per group, every reading, and each discriminator's moves between generators. */
-  groups: { values: Record<string, string>; seed: number; cross: CrossReading[]; moves?: CrossMove[] }[];
+  /**
+   * Per group, every reading; each discriminator's moves between generators; and the pairs of generators that
+   * made identical replacements (their moves, and the repeated gap between them, are left out).
+   */
+  groups: {
+    values: Record<string, string>;
+    seed: number;
+    cross: CrossReading[];
+    moves?: CrossMove[];
+    identical?: [string, string][];
+  }[];
 }
 
 /** The keys to cross, sorted and without repeats (so `a,b` and `b,a` are one crossing). */
@@ -157,6 +168,9 @@ export function crossGroups(runs: SweepRun[], by: string[]): CrossGroup[] {
 
 /** Rounded to 6 decimals (null stays null): the files' readings. */
 const round6 = (x: number | null | undefined) => (typeof x === "number" ? Math.round(x * 1e6) / 1e6 : null);
+
+/** A standard error to 6 decimals, never rounded down to 0 unless it is 0 (a tiny error is not none). */
+const roundSe = (x: number | null) => (x === null || x === 0 ? x : Math.max(1e-6, Math.round(x * 1e6) / 1e6));
 
 /** The value of a dotted config key ("discriminator.hiddenSize") in a run's config.json, as text. */
 async function configValue(dir: string, key: string): Promise<string | undefined> {
@@ -267,33 +281,63 @@ export async function crossSweep(
         opts.onReading?.(group, reading, ++done, total);
       }
     }
-    // The paired differences: another D against the G's own, and one D between two Gs.
+    // The paired differences: another D against the G's own, and one D between two Gs. Replicates pair up only
+    // when they come from the same seed and sequences (their key); else the difference gets no error.
+    const paired = (x: CrossReading, y: CrossReading, k: "auc" | "gain") => {
+      const [a, b] = [replicates.get(x), replicates.get(y)];
+      return a && b && a.key === b.key ? roundSe(pairedSe(a[k], b[k])) : null;
+    };
     const at = (d: string, g: string) => cross.find((r) => r.d === d && r.g === g && r.auc !== null);
+    // Two generators that made the same replacements (NES's and GDES's: GDES keeps D's gradient off E_G) give
+    // every D the same readings: their moves are 0 and repeat, so they are named once and left out.
+    const gens = [...new Set(cross.map((r) => r.g))];
+    const identical: [string, string][] = [];
+    for (const [i, g1] of gens.entries()) {
+      for (const g2 of gens.slice(i + 1)) {
+        const pairs = [...new Set(cross.map((r) => r.d))].map((d) => [at(d, g1), at(d, g2)]);
+        const same = pairs.length > 0 &&
+          pairs.every(([x, y]) =>
+            x && y && x.auc === y.auc && x.gain === y.gain && x.genAcc === y.genAcc &&
+            JSON.stringify(replicates.get(x)) === JSON.stringify(replicates.get(y))
+          );
+        if (same && !identical.some(([, b]) => b === g2)) identical.push([g1, g2]);
+      }
+    }
+    const twin = new Set(identical.map(([, g2]) => g2)); // the second of each identical pair
     for (const r of cross) {
       const own = at(r.g, r.g);
       if (r.d === r.g || r.auc === null || r.gain === null || !own || own.gain === null) continue;
-      const [a, b] = [replicates.get(r), replicates.get(own)];
+      // On identical generators, "D1 on G2 against G2's own" repeats "D2 on G1 against G1's own".
+      if (identical.some(([g1, g2]) => r.d === g1 && r.g === g2)) continue;
       r.vsOwn = {
         auc: round6(r.auc - own.auc!)!,
-        aucSe: round6(pairedSe(a?.auc, b?.auc)),
+        aucSe: paired(r, own, "auc"),
         gain: round6(r.gain - own.gain)!,
-        gainSe: round6(pairedSe(a?.gain, b?.gain)),
+        gainSe: paired(r, own, "gain"),
       };
     }
     const moves: CrossMove[] = [];
     for (const [i, r1] of cross.entries()) {
       for (const r2 of cross.slice(i + 1)) {
-        if (r1.d !== r2.d || r1.auc === null || r2.auc === null) continue;
+        if (r1.d !== r2.d || r1.auc === null || r2.auc === null || twin.has(r1.g) || twin.has(r2.g)) continue;
         moves.push({
           d: r1.d,
           g1: r1.g,
           g2: r2.g,
           auc: round6(r2.auc - r1.auc)!,
-          aucSe: round6(pairedSe(replicates.get(r1)?.auc, replicates.get(r2)?.auc)),
+          aucSe: paired(r1, r2, "auc"),
         });
       }
     }
-    if (cross.length) out.push({ values: group.values, seed: group.seed, cross, moves });
+    if (cross.length) {
+      out.push({
+        values: group.values,
+        seed: group.seed,
+        cross,
+        moves,
+        ...(identical.length ? { identical } : {}),
+      });
+    }
     if (!complete) break;
   }
   return {
@@ -375,10 +419,23 @@ export function crossTables(c: SweepCross): CrossTable[] {
       summary =
         `${spreads}. Beyond two paired standard errors: ${bg.length} of ${gapsP.length} discriminator ` +
         `gaps, ${bm.length} of ${movesP.length} generator moves` +
-        (bg.length === 0 && bm.length === 0 ? "; at this precision neither decides." : bm.length > 0 &&
-            (bg.length === 0 || Math.max(...bm.map((p) => p.x)) > Math.max(...bg.map((p) => p.x)))
-          ? ". The generators move the AUC more than the discriminators do."
-          : ". The discriminators move the AUC as much as the generators do, or more.");
+        (bg.length === 0 && bm.length === 0
+          ? "; at this precision neither decides."
+          : bg.length === 0
+          ? ": the generators move the AUC, the discriminators not beyond their errors."
+          : bm.length === 0
+          ? ": the discriminators move the AUC, the generators not beyond their errors."
+          : `: both move it${
+            Math.max(...bm.map((p) => p.x)) >= 2 * Math.max(...bg.map((p) => p.x))
+              ? ", the generators at least twice as much"
+              : Math.max(...bg.map((p) => p.x)) >= 2 * Math.max(...bm.map((p) => p.x))
+              ? ", the discriminators at least twice as much"
+              : ""
+          }.`) +
+        (grp.identical?.length
+          ? ` (${grp.identical.map(([a, b]) => `${a}'s and ${b}'s`).join(", ")} generators made identical ` +
+            "replacements: their repeated differences are left out.)"
+          : "");
     } else if (spreads) {
       summary = spreads + (ses.length ? `; a reading's standard error is ~${f3(median(ses))}` : "") +
         (ses.length && Math.max(...gaps, ...moves) < 2 * median(ses)

@@ -172,7 +172,7 @@ export interface RtdEvaluation {
   /** Bootstrap standard error of `rtdGain` (see `discAucSe`). */
   rtdGainSe?: number | null;
   /** With `keepReplicates`: the AUC and gain of every bootstrap resample, in draw order. */
-  replicates?: { auc: (number | null)[]; gain: number[] };
+  replicates?: { auc: (number | null)[]; gain: number[]; key: string };
   /** D's accuracy at threshold 0.5, and its recall on replaced tokens. */
   discAcc: number | null;
   /** D's recall on replaced tokens at threshold 0.5. */
@@ -310,7 +310,9 @@ export async function evaluateRtd(
     rtdGainSe: se.gain,
     discAcc: rtd ? right / tokens : null,
     discRecall: rtd && replaced > 0 ? recallHits / replaced : null,
-    ...(opts.keepReplicates && se.replicates ? { replicates: se.replicates } : {}),
+    ...(opts.keepReplicates && se.replicates
+      ? { replicates: { ...se.replicates, key: replicatesKey(seed, batches) } }
+      : {}),
   };
 }
 
@@ -364,9 +366,23 @@ export function bootstrapSe(
 }
 
 /**
- * The standard error of a difference between two evaluations of the same sequences with the same seed, from
- * their bootstrap replicates (`keepReplicates`): the spread of the replicate-by-replicate differences. Null
- * when either lacks replicates, they differ in number, or a resample has no AUC.
+ * What decides an evaluation's bootstrap resamples: its seed and the sequences scored (an FNV-1a hash of every
+ * batch's token ids). Two evaluations with one key drew the same resamples, so their replicates pair up.
+ */
+export function replicatesKey(seed: number, batches: TokenBatch[]): string {
+  let h = 0x811c9dc5;
+  for (const b of batches) {
+    for (const id of b.inputIds) h = Math.imul(h ^ id, 0x01000193) >>> 0;
+    h = Math.imul(h ^ 0xffff, 0x01000193) >>> 0; // batch boundary
+  }
+  return `${seed}:${batches.reduce((n, b) => n + b.batch, 0)}:${h.toString(16)}`;
+}
+
+/**
+ * The standard error of a difference between two evaluations from their bootstrap replicates
+ * (`keepReplicates`): the spread of the replicate-by-replicate differences. Only meaningful when both drew the
+ * same resamples, i.e. their `replicates.key` is the same (the same seed and sequences): the caller checks
+ * that. Null when either lacks replicates or a resample has no AUC.
  */
 export function pairedSe(a: (number | null)[] | undefined, b: (number | null)[] | undefined): number | null {
   if (!a || !b || a.length !== b.length || a.some((x) => x === null) || b.some((x) => x === null)) {
