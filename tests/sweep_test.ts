@@ -36,9 +36,12 @@ import {
   crossGroups,
   crossKeys,
   crossMarkdown,
+  type CrossMove,
+  type CrossReading,
   crossReport,
   crossSweep,
   crossTables,
+  type SweepCross,
   writeCross,
 } from "../lib/sweep/cross.ts";
 
@@ -547,6 +550,22 @@ async function sweep(out: string, extra: string[] = []) {
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
 }
 
+/** `deno task sweep --list` with only `flags` (no tiny-run settings): what a plan is refused for, before any run. */
+async function listOnly(flags: string[]) {
+  const args = [
+    "run",
+    "-A",
+    join(ROOT, "tasks/sweep.ts"),
+    "--name",
+    "d",
+    "--out",
+    join(tempDir(), "d"),
+    "--list",
+  ];
+  const r = await new Deno.Command(Deno.execPath(), { args: [...args, ...flags] }).output();
+  return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
+}
+
 Deno.test("deno task sweep: two tiny points end to end, report written, a re-run skips them", async () => {
   const out = join(tempDir(), "sweep");
   const first = await sweep(out);
@@ -597,27 +616,9 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   );
   // A data key cannot be crossed (one run's generator cannot corrupt another's sequences), nor no key at all:
   // both refused before any run (here with --list, which runs nothing).
-  const dataKey = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      join(ROOT, "tasks/sweep.ts"),
-      "--name",
-      "d",
-      "--out",
-      join(tempDir(), "d"),
-      "--grid",
-      "corpus=synthetic:plain,synthetic:mix",
-      "--cross",
-      "corpus",
-      "--list",
-    ],
-  }).output();
+  const dataKey = await listOnly(["--grid", "corpus=synthetic:plain,synthetic:mix", "--cross", "corpus"]);
   assert.equal(dataKey.code, 2);
-  assert.match(
-    new TextDecoder().decode(dataKey.stderr),
-    /--cross corpus: runs that differ in corpus have other data or vocabularies/,
-  );
+  assert.match(dataKey.stderr, /--cross corpus: runs that differ in corpus have other data or vocabularies/);
   const noKey = await sweep(join(tempDir(), "d"), ["--cross", ",", "--list"]);
   assert.equal(noKey.code, 2);
   assert.match(noKey.stderr, /--cross needs the keys to cross/);
@@ -693,26 +694,16 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     "the whole crossing copied along is kept",
   );
   // Points that differ in more than the crossed key form no group: refused before any run.
-  const apart = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      join(ROOT, "tasks/sweep.ts"),
-      "--name",
-      "d",
-      "--out",
-      join(tempDir(), "d"),
-      "--point",
-      "samplingTemperature=1,maskSelectProb=0.15",
-      "--point",
-      "samplingTemperature=2,maskSelectProb=0.3",
-      "--cross",
-      "samplingTemperature",
-      "--list",
-    ],
-  }).output();
+  const apart = await listOnly([
+    "--point",
+    "samplingTemperature=1,maskSelectProb=0.15",
+    "--point",
+    "samplingTemperature=2,maskSelectProb=0.3",
+    "--cross",
+    "samplingTemperature",
+  ]);
   assert.equal(apart.code, 2);
-  assert.match(new TextDecoder().decode(apart.stderr), /no two points differ only in samplingTemperature/);
+  assert.match(apart.stderr, /no two points differ only in samplingTemperature/);
 
   // A re-run finds both points finished and runs nothing.
   const metrics = join(out, "points", "samplingTemperature=1_s0", "metrics.jsonl");
@@ -1190,27 +1181,17 @@ Deno.test("crossing: keys sorted once, files named by them; a crossed key a poin
 
 Deno.test("crossTables: which spread is larger is said only beyond two standard errors (the median SE)", () => {
   const table = (aucs: [string, string, number][], se: number) =>
-    crossTables({
-      format: "rtdlab-regimes-cross-1",
-      name: "t",
-      built_at: "",
-      by: ["sharing"],
-      eval: { temperature: 1, seed: 0, batchSize: 4 },
-      complete: true,
-      groups: [{
-        values: {},
-        seed: 0,
-        cross: aucs.map(([d, g, auc], i) => ({
-          d,
-          g,
-          auc,
-          aucSe: i === 0 ? se / 2 : se, // the median, not the first or the largest
-          gain: 0,
-          gainSe: 0,
-          genAcc: 0.1,
-        })),
-      }],
-    })[0].summary!;
+    crossTables(oneGroup({
+      cross: aucs.map(([d, g, auc], i) => ({
+        d,
+        g,
+        auc,
+        aucSe: i === 0 ? se / 2 : se, // the median, not the first or the largest
+        gain: 0,
+        gainSe: 0,
+        genAcc: 0.1,
+      })),
+    }))[0].summary!;
   // Generators apart by 0.1, discriminators by 0.025, with SE 0.01: the generators move it more.
   const g = table([["a", "a", 0.6], ["a", "b", 0.7], ["b", "a", 0.625], ["b", "b", 0.725]], 0.01);
   assert.match(g, /a reading's standard error is ~0\.010\. The generators move the AUC more/);
@@ -1365,43 +1346,26 @@ Deno.test("crossSweep: a gap's paired error is the two Ds' own; other resamples,
 
 Deno.test("crossTables: a side is named only when its differences alone are beyond two paired errors", () => {
   const table = (gaps: [number, number][], moves: [number, number][]) =>
-    crossTables({
-      format: "rtdlab-regimes-cross-1",
-      name: "t",
-      built_at: "",
-      by: ["sharing"],
-      eval: { temperature: 1, seed: 0, batchSize: 4 },
-      complete: true,
-      groups: [{
-        values: {},
-        seed: 0,
-        cross: [
-          { d: "a", g: "a", auc: 0.6, aucSe: 0.01, gain: 0, gainSe: 0, genAcc: 0.1 },
-          {
-            d: "a",
-            g: "b",
-            auc: 0.6 + moves[0][0],
-            aucSe: 0.01,
-            gain: 0,
-            gainSe: 0,
-            genAcc: 0.1,
-            vsOwn: { auc: gaps[0][0], aucSe: gaps[0][1], gain: 0, gainSe: 0 },
-          },
-          {
-            d: "b",
-            g: "a",
-            auc: 0.6 + gaps[1][0],
-            aucSe: 0.01,
-            gain: 0,
-            gainSe: 0,
-            genAcc: 0.1,
-            vsOwn: { auc: gaps[1][0], aucSe: gaps[1][1], gain: 0, gainSe: 0 },
-          },
-          { d: "b", g: "b", auc: 0.6, aucSe: 0.01, gain: 0, gainSe: 0, genAcc: 0.1 },
-        ],
-        moves: moves.map(([auc, aucSe], i) => ({ d: i ? "b" : "a", g1: "a", g2: "b", auc, aucSe })),
-      }],
-    })[0].summary!;
+    crossTables(oneGroup({
+      cross: [
+        { d: "a", g: "a", auc: 0.6, aucSe: 0.01, gain: 0, gainSe: 0, genAcc: 0.1 },
+        // Another D's reading on each G, with its gap to the G's own: [difference, paired SE].
+        ...([["a", "b", 0.6 + moves[0][0], gaps[0]], ["b", "a", 0.6 + gaps[1][0], gaps[1]]] as const).map((
+          [d, g, auc, [gap, gapSe]],
+        ) => ({
+          d,
+          g,
+          auc,
+          aucSe: 0.01,
+          gain: 0,
+          gainSe: 0,
+          genAcc: 0.1,
+          vsOwn: { auc: gap, aucSe: gapSe, gain: 0, gainSe: 0 },
+        })),
+        { d: "b", g: "b", auc: 0.6, aucSe: 0.01, gain: 0, gainSe: 0, genAcc: 0.1 },
+      ],
+      moves: moves.map(([auc, aucSe], i) => ({ d: i ? "b" : "a", g1: "a", g2: "b", auc, aucSe })),
+    }))[0].summary!;
   assert.match(
     table([[0.01, 0.01], [0.01, 0.01]], [[0, 0.01], [0, 0.01]]),
     /0 of 2 discriminator gaps, 0 of 2 generator moves; at this precision neither/,
@@ -1425,3 +1389,16 @@ Deno.test("crossTables: a side is named only when its differences alone are beyo
     /0 of 2 discriminator gaps, 0 of 2 generator moves/,
   );
 });
+
+/** A crossing of one group (seed 0, no shared values) with the given readings and moves. */
+function oneGroup(group: { cross: CrossReading[]; moves?: CrossMove[] }): SweepCross {
+  return {
+    format: "rtdlab-regimes-cross-1",
+    name: "t",
+    built_at: "",
+    by: ["sharing"],
+    eval: { temperature: 1, seed: 0, batchSize: 4 },
+    complete: true,
+    groups: [{ values: {}, seed: 0, ...group }],
+  };
+}
