@@ -281,54 +281,7 @@ export async function crossSweep(
         opts.onReading?.(group, reading, ++done, total);
       }
     }
-    // The paired differences: another D against the G's own, and one D between two Gs. Replicates pair up only
-    // when they come from the same seed and sequences (their key); else the difference gets no error.
-    const paired = (x: CrossReading, y: CrossReading, k: "auc" | "gain") => {
-      const [a, b] = [replicates.get(x), replicates.get(y)];
-      return a && b && a.key === b.key ? roundSe(pairedSe(a[k], b[k])) : null;
-    };
-    const at = (d: string, g: string) => cross.find((r) => r.d === d && r.g === g && r.auc !== null);
-    // Two generators that made the same replacements (NES's and GDES's: GDES keeps D's gradient off E_G) give
-    // every D the same readings: their moves are 0 and repeat, so they are named once and left out.
-    const gens = [...new Set(cross.map((r) => r.g))];
-    const identical: [string, string][] = [];
-    for (const [i, g1] of gens.entries()) {
-      for (const g2 of gens.slice(i + 1)) {
-        const pairs = [...new Set(cross.map((r) => r.d))].map((d) => [at(d, g1), at(d, g2)]);
-        const same = pairs.length > 0 &&
-          pairs.every(([x, y]) =>
-            x && y && x.auc === y.auc && x.gain === y.gain && x.genAcc === y.genAcc &&
-            JSON.stringify(replicates.get(x)) === JSON.stringify(replicates.get(y))
-          );
-        if (same && !identical.some(([, b]) => b === g2)) identical.push([g1, g2]);
-      }
-    }
-    const twin = new Set(identical.map(([, g2]) => g2)); // the second of each identical pair
-    for (const r of cross) {
-      const own = at(r.g, r.g);
-      if (r.d === r.g || r.auc === null || r.gain === null || !own || own.gain === null) continue;
-      // On identical generators, "D1 on G2 against G2's own" repeats "D2 on G1 against G1's own".
-      if (identical.some(([g1, g2]) => r.d === g1 && r.g === g2)) continue;
-      r.vsOwn = {
-        auc: round6(r.auc - own.auc!)!,
-        aucSe: paired(r, own, "auc"),
-        gain: round6(r.gain - own.gain)!,
-        gainSe: paired(r, own, "gain"),
-      };
-    }
-    const moves: CrossMove[] = [];
-    for (const [i, r1] of cross.entries()) {
-      for (const r2 of cross.slice(i + 1)) {
-        if (r1.d !== r2.d || r1.auc === null || r2.auc === null || twin.has(r1.g) || twin.has(r2.g)) continue;
-        moves.push({
-          d: r1.d,
-          g1: r1.g,
-          g2: r2.g,
-          auc: round6(r2.auc - r1.auc)!,
-          aucSe: paired(r1, r2, "auc"),
-        });
-      }
-    }
+    const { moves, identical } = pairedDifferences(cross, replicates);
     if (cross.length) {
       out.push({
         values: group.values,
@@ -349,6 +302,66 @@ export async function crossSweep(
     complete,
     groups: out,
   };
+}
+
+/**
+ * A group's paired differences, from its readings' bootstrap replicates: each reading's `vsOwn` (set in place:
+ * another D against the G's own) and each D's moves between two Gs; generators that made identical
+ * replacements are named, and the differences they repeat left out.
+ */
+function pairedDifferences(
+  cross: CrossReading[],
+  replicates: Map<CrossReading, RunEvaluation["replicates"]>,
+): { moves: CrossMove[]; identical: [string, string][] } {
+  // The paired differences: another D against the G's own, and one D between two Gs. Replicates pair up only
+  // when they come from the same seed and sequences (their key); else the difference gets no error.
+  const paired = (x: CrossReading, y: CrossReading, k: "auc" | "gain") => {
+    const [a, b] = [replicates.get(x), replicates.get(y)];
+    return a && b && a.key === b.key ? roundSe(pairedSe(a[k], b[k])) : null;
+  };
+  const at = (d: string, g: string) => cross.find((r) => r.d === d && r.g === g && r.auc !== null);
+  // Two generators that made the same replacements (NES's and GDES's: GDES keeps D's gradient off E_G) give
+  // every D the same readings: their moves are 0 and repeat, so they are named once and left out.
+  const gens = [...new Set(cross.map((r) => r.g))];
+  const identical: [string, string][] = [];
+  for (const [i, g1] of gens.entries()) {
+    for (const g2 of gens.slice(i + 1)) {
+      const pairs = [...new Set(cross.map((r) => r.d))].map((d) => [at(d, g1), at(d, g2)]);
+      const same = pairs.length > 0 &&
+        pairs.every(([x, y]) =>
+          x && y && x.auc === y.auc && x.gain === y.gain && x.genAcc === y.genAcc &&
+          JSON.stringify(replicates.get(x)) === JSON.stringify(replicates.get(y))
+        );
+      if (same && !identical.some(([, b]) => b === g2)) identical.push([g1, g2]);
+    }
+  }
+  const twin = new Set(identical.map(([, g2]) => g2)); // the second of each identical pair
+  for (const r of cross) {
+    const own = at(r.g, r.g);
+    if (r.d === r.g || r.auc === null || r.gain === null || !own || own.gain === null) continue;
+    // On identical generators, "D1 on G2 against G2's own" repeats "D2 on G1 against G1's own".
+    if (identical.some(([g1, g2]) => r.d === g1 && r.g === g2)) continue;
+    r.vsOwn = {
+      auc: round6(r.auc - own.auc!)!,
+      aucSe: paired(r, own, "auc"),
+      gain: round6(r.gain - own.gain)!,
+      gainSe: paired(r, own, "gain"),
+    };
+  }
+  const moves: CrossMove[] = [];
+  for (const [i, r1] of cross.entries()) {
+    for (const r2 of cross.slice(i + 1)) {
+      if (r1.d !== r2.d || r1.auc === null || r2.auc === null || twin.has(r1.g) || twin.has(r2.g)) continue;
+      moves.push({
+        d: r1.d,
+        g1: r1.g,
+        g2: r2.g,
+        auc: round6(r2.auc - r1.auc)!,
+        aucSe: paired(r1, r2, "auc"),
+      });
+    }
+  }
+  return { moves, identical };
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */
