@@ -128,3 +128,43 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.json was made with", async () => {
+  const { evalSettingsOf } = await import("../data/regimes/build.ts");
+  const dir = await Deno.makeTempDir();
+  const write = (x: unknown) => Deno.writeTextFile(join(dir, "eval.json"), JSON.stringify(x));
+  try {
+    // No eval.json: the evaluation's defaults.
+    assert.deepEqual(await evalSettingsOf(dir), { temperature: 1, seed: 0, batchSize: 16 });
+    await write({ step: 40, discAuc: 0.6, settings: { temperature: 1.5, seed: 3, batchSize: 8 } });
+    assert.deepEqual(await evalSettingsOf(dir), { temperature: 1.5, seed: 3, batchSize: 8 });
+    // A file of another kind of reading is not the run's held-out evaluation.
+    await write({ step: 40, settings: { temperature: 1, seed: 0, batchSize: 16, generatorFrom: "x" } });
+    await assert.rejects(evalSettingsOf(dir), /not the held-out evaluation/);
+    await write({ step: 40, unseen: { available: 9 }, settings: { temperature: 1, seed: 0, batchSize: 16 } });
+    await assert.rejects(evalSettingsOf(dir), /not the held-out evaluation/);
+    await Deno.writeTextFile(join(dir, "eval.json"), "{ half");
+    await assert.rejects(evalSettingsOf(dir), /eval\.json: .*JSON/);
+    // Two runs evaluated differently are refused before any reading, naming both.
+    const runs = await Promise.all(["es", "gdes"].map(async (sharing, i) => {
+      const run = join(dir, sharing);
+      await Deno.mkdir(run);
+      const config = { ...preset("tiny"), sharing, steps: 40 };
+      await Deno.writeTextFile(join(run, "config.json"), JSON.stringify(config));
+      const settings = { temperature: 1, seed: i, batchSize: 16 };
+      await Deno.writeTextFile(join(run, "eval.json"), JSON.stringify({ step: 40, settings }));
+      return run;
+    }));
+    const build = fileURLToPath(new URL("../data/regimes/build.ts", import.meta.url));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", build, "--cross-runs", "t", ...runs],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, err);
+    assert.match(err, /evaluated with different settings .*es: .*"seed":0.*gdes: .*"seed":1/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -33,6 +33,7 @@ import { writeJsonAtomic } from "../../lib/io/atomic.ts";
 import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
 import type { RunProbe } from "../../lib/probes/run_probe.ts";
 import { aucText, crossKeys, crossSweep, type SweepRun } from "../../lib/sweep/cross.ts";
+import type { EvalSettings } from "../../lib/sweep/runs.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
@@ -138,6 +139,25 @@ async function readUnseen(dir: string, steps: number) {
     parts: u.unseen.parts,
     flags,
   };
+}
+
+/**
+ * The settings a run's held-out eval.json was made with (temperature, seed, batch); the evaluation's defaults
+ * (T = 1, seed 0, batch 16) where it has none. An --unseen or --generator-from file there is refused.
+ */
+export async function evalSettingsOf(dir: string): Promise<EvalSettings> {
+  let ev;
+  try {
+    ev = JSON.parse(await Deno.readTextFile(join(dir, "eval.json")));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { temperature: 1, seed: 0, batchSize: 16 };
+    throw new Error(`${dir}: eval.json: ${(e as Error).message}`);
+  }
+  const st = ev.settings ?? {};
+  if (ev.unseen || st.unseen || st.generatorFrom) {
+    throw new Error(`${dir}: eval.json is not the held-out evaluation of the run's own generator`);
+  }
+  return { temperature: st.temperature ?? 1, seed: st.seed ?? 0, batchSize: st.batchSize ?? 16 };
 }
 
 /** A `deno task pretrain` run folder as a regime point: its point, its curve's key and rows, the commands. */
@@ -296,8 +316,9 @@ if (import.meta.main) {
   }
   if (Deno.args[0] === "--cross-runs") {
     // --cross-runs NAME DIR...: `deno task pretrain` runs (not a sweep) crossed by sharing mode, seed by seed
-    // → data/regimes/NAME-cross.json, with the held-out evaluation's defaults (T = 1, seed 0, on wasm: on another
-    // machine's BLAS kernels a run's own reading can differ from its eval.json in the 4th decimal).
+    // → data/regimes/NAME-cross.json, with the settings of the runs' eval.json (the defaults, T = 1, seed 0,
+    // batch 16, where a run has none), on wasm: on another machine's BLAS kernels a run's own reading can
+    // differ from its eval.json in the 4th decimal.
     const [name, ...dirs] = Deno.args.slice(1);
     if (!name || dirs.length < 2) {
       console.error("usage: build.ts --cross-runs NAME DIR DIR...");
@@ -306,19 +327,34 @@ if (import.meta.main) {
     // Crossed by sharing mode alone: every other setting must be the same, seed apart.
     const runs: SweepRun[] = [];
     const others: string[] = [];
+    const settings = new Map<string, string[]>();
     for (const dir of dirs) {
       const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
       const { sharing, seed, ...rest } = config;
       others.push(JSON.stringify(rest));
       runs.push({ dir, seed, sharing, status: "done", values: { sharing } });
+      let ev;
+      try {
+        ev = await evalSettingsOf(dir);
+      } catch (e) {
+        console.error(`error: --cross-runs: ${(e as Error).message}`);
+        Deno.exit(2);
+      }
+      settings.set(JSON.stringify(ev), [...settings.get(JSON.stringify(ev)) ?? [], dir]);
     }
     if (new Set(others).size > 1) {
       console.error("error: --cross-runs: the runs' configs differ in more than sharing and seed");
       Deno.exit(2);
     }
+    // One setting for every reading, so that a discriminator's readings on two generators compare.
+    if (settings.size > 1) {
+      const list = [...settings].map(([ev, ds]) => `${ds.join(", ")}: ${ev}`).join("; ");
+      console.error(`error: --cross-runs: the runs were evaluated with different settings (${list})`);
+      Deno.exit(2);
+    }
+    const ev: EvalSettings = JSON.parse([...settings.keys()][0]);
     const { initBackend } = await import("../../lib/backend/mod.ts");
     await initBackend("wasm");
-    const ev = { temperature: 1, seed: 0, batchSize: 16 };
     const cross = await crossSweep(name, runs, ["sharing"], ev, {
       onReading: (_g, r, done, total) =>
         console.error(
