@@ -506,7 +506,7 @@ Deno.test("sweep curves: each point a colour, and a dotted line where D counts a
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /** The command line of a two-point sweep of tiny runs into `out`, with `extra` flags last. */
-function sweepArgs(out: string, extra: string[] = []): string[] {
+function sweepArgs(out: string, extra: string[] = [], steps = 3): string[] {
   return [
     "run",
     "-A",
@@ -536,18 +536,46 @@ function sweepArgs(out: string, extra: string[] = []): string[] {
       "discriminator.intermediateSize=64",
       "generatorHiddenFraction=0.5",
       "batchSize=4",
-      "steps=3",
+      `steps=${steps}`,
       "warmupSteps=1",
     ].flatMap((kv) => ["--set", kv]),
     ...extra,
   ];
 }
 
-async function sweep(out: string, extra: string[] = []) {
-  const args = sweepArgs(out, extra);
+async function sweep(out: string, extra: string[] = [], steps = 3) {
+  const args = sweepArgs(out, extra, steps);
   const r = await new Deno.Command(Deno.execPath(), { args, env: { RTDLAB_CACHE: CACHE } }).output();
   const dec = new TextDecoder();
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+}
+
+/**
+ * `deno task sweep` (sweepArgs) sent `signal` once its stderr first matches `when`: what a user pressing Ctrl-C
+ * (or a `kill`) at that moment sees. `signalled` says whether the moment came before the sweep ended.
+ */
+async function sweepSignalled(
+  out: string,
+  extra: string[],
+  when: RegExp,
+  signal: "SIGINT" | "SIGTERM",
+  steps = 3,
+) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: sweepArgs(out, extra, steps),
+    env: { RTDLAB_CACHE: CACHE },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "", signalled = false;
+  for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+    stderr += chunk;
+    if (!signalled && when.test(stderr)) {
+      signalled = true;
+      child.kill(signal);
+    }
+  }
+  return { code: (await child.status).code, stderr, signalled };
 }
 
 /** `deno task sweep --list` with only `flags` (no tiny-run settings): what a plan is refused for, before any run. */
@@ -693,6 +721,27 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     await Deno.readTextFile(join(out, "cross-samplingTemperature.json")),
     "the whole crossing copied along is kept",
   );
+  // Ctrl-C during a crossing (here after its first reading): the reading under way is finished, the rest are
+  // not made, and those made go to .partial files; the whole crossing beside them is untouched.
+  const stopped = join(tempDir(), "stopped");
+  await new Deno.Command("cp", { args: ["-r", out, stopped] }).output();
+  const wholeBefore = await Deno.readTextFile(join(stopped, "cross-samplingTemperature.json"));
+  const cut = await sweepSignalled(
+    stopped,
+    ["--report-only", "--cross", "samplingTemperature"],
+    /cross 1\/4/,
+    "SIGINT",
+  );
+  assert.ok(cut.signalled, cut.stderr);
+  assert.equal(cut.code, 130, cut.stderr);
+  assert.match(cut.stderr, /interrupted: the crossing stops after this reading and writes those made/);
+  const cutCross = JSON.parse(
+    await Deno.readTextFile(join(stopped, "cross-samplingTemperature.partial.json")),
+  );
+  assert.equal(cutCross.complete, false);
+  const made = cutCross.groups.flatMap((g: { cross: unknown[] }) => g.cross).length;
+  assert.ok(made >= 1 && made < 4, `${made} readings made after Ctrl-C at the first`);
+  assert.equal(await Deno.readTextFile(join(stopped, "cross-samplingTemperature.json")), wholeBefore);
   // Points that differ in more than the crossed key form no group: refused before any run.
   const apart = await listOnly([
     "--point",
@@ -1402,3 +1451,23 @@ function oneGroup(group: { cross: CrossReading[]; moves?: CrossMove[] }): SweepC
     groups: [{ values: {}, seed: 0, ...group }],
   };
 }
+
+Deno.test("deno task sweep --cross: a sweep stopped while training is not crossed; the same command again finishes and crosses it", async () => {
+  const out = join(tempDir(), "sweep");
+  const extra = ["--cross", "samplingTemperature"];
+  // `kill` while the runs train: they checkpoint and stop, nothing is evaluated, and the crossing is skipped.
+  const stopped = await sweepSignalled(out, extra, /samplingTemperature=\d_s0 \d+%/, "SIGTERM", 300);
+  assert.ok(stopped.signalled, stopped.stderr);
+  assert.equal(stopped.code, 143, stopped.stderr);
+  assert.match(stopped.stderr, /--cross skipped: the sweep was stopped; run the same command again/);
+  const files = [];
+  for await (const e of Deno.readDir(out)) files.push(e.name);
+  assert.deepEqual(files.filter((f) => f.startsWith("cross-")), [], "no crossing of unfinished runs");
+  const again = await sweep(out, extra, 300);
+  assert.equal(again.code, 0, again.stderr);
+  // Each run resumes from its checkpoint, or starts afresh where the signal came before its first one.
+  assert.match(again.stderr, /2 to run \([012] resuming, 0 to evaluate only\)/);
+  const cross = JSON.parse(await Deno.readTextFile(join(out, "cross-samplingTemperature.json")));
+  assert.equal(cross.complete, true);
+  assert.equal(cross.groups[0].cross.length, 4);
+});
