@@ -130,31 +130,72 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
 });
 
 Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.json was made with", async () => {
-  const { evalSettingsOf } = await import("../data/regimes/build.ts");
+  const { crossPretrainRuns, evalSettingsOf, RefusedRuns } = await import("../data/regimes/build.ts");
   const dir = await Deno.makeTempDir();
-  const write = (x: unknown) => Deno.writeTextFile(join(dir, "eval.json"), JSON.stringify(x));
+  const write = (d: string, x: unknown) => Deno.writeTextFile(join(d, "eval.json"), JSON.stringify(x));
   try {
-    // No eval.json: the evaluation's defaults.
-    assert.deepEqual(await evalSettingsOf(dir), { temperature: 1, seed: 0, batchSize: 16 });
-    await write({ step: 40, discAuc: 0.6, settings: { temperature: 1.5, seed: 3, batchSize: 8 } });
+    // No eval.json: nothing to follow (the crossing then uses the evaluation's defaults).
+    assert.equal(await evalSettingsOf(dir), null);
+    await write(dir, { step: 40, discAuc: 0.6, settings: { temperature: 1.5, seed: 3, batchSize: 8 } });
     assert.deepEqual(await evalSettingsOf(dir), { temperature: 1.5, seed: 3, batchSize: 8 });
-    // A file of another kind of reading is not the run's held-out evaluation.
-    await write({ step: 40, settings: { temperature: 1, seed: 0, batchSize: 16, generatorFrom: "x" } });
+    // A file from before `settings` existed: its top-level temperature and seed.
+    await write(dir, { step: 40, discAuc: 0.6, temperature: 2, seed: 5 });
+    assert.deepEqual(await evalSettingsOf(dir), { temperature: 2, seed: 5, batchSize: 16 });
+    // A file of another kind of reading is not the run's held-out evaluation; nor is a file that is no object.
+    await write(dir, { step: 40, settings: { temperature: 1, seed: 0, batchSize: 16, generatorFrom: "x" } });
     await assert.rejects(evalSettingsOf(dir), /not the held-out evaluation/);
-    await write({ step: 40, unseen: { available: 9 }, settings: { temperature: 1, seed: 0, batchSize: 16 } });
+    await write(dir, {
+      step: 40,
+      unseen: { available: 9 },
+      settings: { temperature: 1, seed: 0, batchSize: 16 },
+    });
     await assert.rejects(evalSettingsOf(dir), /not the held-out evaluation/);
+    await write(dir, null);
+    await assert.rejects(evalSettingsOf(dir), new RegExp(`${dir}: eval\\.json is not an evaluation`));
     await Deno.writeTextFile(join(dir, "eval.json"), "{ half");
     await assert.rejects(evalSettingsOf(dir), /eval\.json: .*JSON/);
-    // Two runs evaluated differently are refused before any reading, naming both.
-    const runs = await Promise.all(["es", "gdes"].map(async (sharing, i) => {
+
+    // Two runs (ES and GDES, seed 0) evaluated at T = 1.5, seed 3, batch 8: every reading is made so.
+    const runs = await Promise.all(["es", "gdes"].map(async (sharing) => {
       const run = join(dir, sharing);
       await Deno.mkdir(run);
       const config = { ...preset("tiny"), sharing, steps: 40 };
       await Deno.writeTextFile(join(run, "config.json"), JSON.stringify(config));
-      const settings = { temperature: 1, seed: i, batchSize: 16 };
-      await Deno.writeTextFile(join(run, "eval.json"), JSON.stringify({ step: 40, settings }));
+      await write(run, { step: 40, settings: { temperature: 1.5, seed: 3, batchSize: 8 } });
       return run;
     }));
+    const calls: string[] = [];
+    const cross = await crossPretrainRuns("t", runs, {
+      evaluate: (d, o) => {
+        calls.push(`${d} on ${o.generatorFrom} T${o.temperature} s${o.seed} b${o.batchSize}`);
+        return Promise.resolve({
+          discAuc: 0.6,
+          discAucSe: 0.01,
+          rtdGain: 0.01,
+          rtdGainSe: 0.002,
+          genAcc: 0.1,
+        });
+      },
+    });
+    const [es, gdes] = runs;
+    assert.deepEqual(calls, [
+      `${es} on ${es} T1.5 s3 b8`,
+      `${es} on ${gdes} T1.5 s3 b8`,
+      `${gdes} on ${es} T1.5 s3 b8`,
+      `${gdes} on ${gdes} T1.5 s3 b8`,
+    ]);
+    assert.deepEqual(cross.eval, { temperature: 1.5, seed: 3, batchSize: 8 });
+    assert.deepEqual(cross.runs, runs);
+    // Evaluated differently (here one run without eval.json: the defaults), the runs are refused before any
+    // reading, each named with its setting.
+    await Deno.remove(join(gdes, "eval.json"));
+    const refused = crossPretrainRuns("t", runs, { evaluate: () => Promise.reject(new Error("read")) });
+    await assert.rejects(refused, RefusedRuns);
+    await assert.rejects(
+      crossPretrainRuns("t", runs, { evaluate: () => Promise.reject(new Error("read")) }),
+      /evaluated with different settings .*es: .*"seed":3.*gdes \(no eval\.json: the defaults\): .*"seed":0/,
+    );
+    // The script says so, a bad command line (exit 2).
     const build = fileURLToPath(new URL("../data/regimes/build.ts", import.meta.url));
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", build, "--cross-runs", "t", ...runs],
@@ -163,7 +204,7 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     }).output();
     const err = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 2, err);
-    assert.match(err, /evaluated with different settings .*es: .*"seed":0.*gdes: .*"seed":1/);
+    assert.match(err, /^error: --cross-runs: the runs were evaluated with different settings/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

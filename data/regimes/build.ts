@@ -32,7 +32,7 @@ import { type MetricsRecord, readMetrics, savedRunConfig } from "../../lib/train
 import { writeJsonAtomic } from "../../lib/io/atomic.ts";
 import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
 import type { RunProbe } from "../../lib/probes/run_probe.ts";
-import { aucText, crossKeys, crossSweep, type SweepRun } from "../../lib/sweep/cross.ts";
+import { aucText, crossKeys, crossSweep, type SweepCross, type SweepRun } from "../../lib/sweep/cross.ts";
 import type { EvalSettings } from "../../lib/sweep/runs.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
@@ -142,22 +142,77 @@ async function readUnseen(dir: string, steps: number) {
 }
 
 /**
- * The settings a run's held-out eval.json was made with (temperature, seed, batch); the evaluation's defaults
- * (T = 1, seed 0, batch 16) where it has none. An --unseen or --generator-from file there is refused.
+ * The settings a run's held-out eval.json was made with (temperature, seed, batch); null where the run has none.
+ * An --unseen or --generator-from file there is refused. `--disallow-correct` and `--sequences` are not
+ * recorded in eval.json, so a reading made with them is taken for one with the defaults.
  */
-export async function evalSettingsOf(dir: string): Promise<EvalSettings> {
+export async function evalSettingsOf(dir: string): Promise<EvalSettings | null> {
   let ev;
   try {
     ev = JSON.parse(await Deno.readTextFile(join(dir, "eval.json")));
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { temperature: 1, seed: 0, batchSize: 16 };
+    if (e instanceof Deno.errors.NotFound) return null;
     throw new Error(`${dir}: eval.json: ${(e as Error).message}`);
   }
+  if (!ev || typeof ev !== "object") throw new Error(`${dir}: eval.json is not an evaluation`);
   const st = ev.settings ?? {};
   if (ev.unseen || st.unseen || st.generatorFrom) {
     throw new Error(`${dir}: eval.json is not the held-out evaluation of the run's own generator`);
   }
-  return { temperature: st.temperature ?? 1, seed: st.seed ?? 0, batchSize: st.batchSize ?? 16 };
+  // Files written before `settings` existed carry the temperature and seed at the top level.
+  return {
+    temperature: st.temperature ?? ev.temperature ?? 1,
+    seed: st.seed ?? ev.seed ?? 0,
+    batchSize: st.batchSize ?? 16,
+  };
+}
+
+/** What `--cross-runs` refuses before any reading (a bad command line, exit 2), unlike a reading that fails. */
+export class RefusedRuns extends Error {}
+
+/**
+ * `deno task pretrain` runs (not a sweep) crossed by sharing mode, seed by seed (`--cross-runs`): every
+ * discriminator on every generator of its seed's runs, with the settings the runs' eval.json files were made with
+ * (`deno task evaluate`'s defaults, T = 1, seed 0, batch 16, for a run without one). Refused (RefusedRuns) when
+ * the configs differ beyond sharing and seed, or the runs were evaluated with different settings: no one
+ * setting would then reproduce every run's own eval.json. Readings run on wasm unless `evaluate` stands in.
+ */
+export async function crossPretrainRuns(
+  name: string,
+  dirs: string[],
+  opts: Pick<NonNullable<Parameters<typeof crossSweep>[4]>, "evaluate" | "onReading"> = {},
+): Promise<SweepCross & { runs: string[] }> {
+  const runs: SweepRun[] = [];
+  const others: string[] = [];
+  const settings = new Map<string, string[]>(); // each setting → the runs evaluated with it
+  for (const dir of dirs) {
+    const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
+    const { sharing, seed, ...rest } = config;
+    others.push(JSON.stringify(rest));
+    runs.push({ dir, seed, sharing, status: "done", values: { sharing } });
+    let found;
+    try {
+      found = await evalSettingsOf(dir);
+    } catch (e) {
+      throw new RefusedRuns((e as Error).message);
+    }
+    const key = JSON.stringify(found ?? { temperature: 1, seed: 0, batchSize: 16 });
+    settings.set(key, [...settings.get(key) ?? [], found ? dir : `${dir} (no eval.json: the defaults)`]);
+  }
+  if (new Set(others).size > 1) {
+    throw new RefusedRuns("the runs' configs differ in more than sharing and seed");
+  }
+  if (settings.size > 1) {
+    const list = [...settings].map(([ev, ds]) => `${ds.join(", ")}: ${ev}`).join("; ");
+    throw new RefusedRuns(`the runs were evaluated with different settings (${list})`);
+  }
+  const ev: EvalSettings = JSON.parse([...settings.keys()][0]);
+  if (!opts.evaluate) {
+    const { initBackend } = await import("../../lib/backend/mod.ts");
+    await initBackend("wasm");
+  }
+  const cross = await crossSweep(name, runs, ["sharing"], ev, opts);
+  return { ...cross, runs: dirs };
 }
 
 /** A `deno task pretrain` run folder as a regime point: its point, its curve's key and rows, the commands. */
@@ -315,54 +370,28 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   if (Deno.args[0] === "--cross-runs") {
-    // --cross-runs NAME DIR...: `deno task pretrain` runs (not a sweep) crossed by sharing mode, seed by seed
-    // → data/regimes/NAME-cross.json, with the settings of the runs' eval.json (the defaults, T = 1, seed 0,
-    // batch 16, where a run has none), on wasm: on another machine's BLAS kernels a run's own reading can
-    // differ from its eval.json in the 4th decimal.
+    // --cross-runs NAME DIR...: → data/regimes/NAME-cross.json (crossPretrainRuns). On another machine's BLAS
+    // kernels a run's own reading can differ from its eval.json in the 4th decimal.
     const [name, ...dirs] = Deno.args.slice(1);
     if (!name || dirs.length < 2) {
       console.error("usage: build.ts --cross-runs NAME DIR DIR...");
       Deno.exit(2);
     }
-    // Crossed by sharing mode alone: every other setting must be the same, seed apart.
-    const runs: SweepRun[] = [];
-    const others: string[] = [];
-    const settings = new Map<string, string[]>();
-    for (const dir of dirs) {
-      const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
-      const { sharing, seed, ...rest } = config;
-      others.push(JSON.stringify(rest));
-      runs.push({ dir, seed, sharing, status: "done", values: { sharing } });
-      let ev;
-      try {
-        ev = await evalSettingsOf(dir);
-      } catch (e) {
-        console.error(`error: --cross-runs: ${(e as Error).message}`);
-        Deno.exit(2);
-      }
-      settings.set(JSON.stringify(ev), [...settings.get(JSON.stringify(ev)) ?? [], dir]);
-    }
-    if (new Set(others).size > 1) {
-      console.error("error: --cross-runs: the runs' configs differ in more than sharing and seed");
+    let cross;
+    try {
+      cross = await crossPretrainRuns(name, dirs, {
+        onReading: (_g, r, done, total) =>
+          console.error(
+            `${name}: D ${r.d} on G ${r.g}: ${r.error ?? `AUC ${aucText(r.auc)}`} (${done}/${total})`,
+          ),
+      });
+    } catch (e) {
+      if (!(e instanceof RefusedRuns)) throw e;
+      console.error(`error: --cross-runs: ${e.message}`);
       Deno.exit(2);
     }
-    // One setting for every reading, so that a discriminator's readings on two generators compare.
-    if (settings.size > 1) {
-      const list = [...settings].map(([ev, ds]) => `${ds.join(", ")}: ${ev}`).join("; ");
-      console.error(`error: --cross-runs: the runs were evaluated with different settings (${list})`);
-      Deno.exit(2);
-    }
-    const ev: EvalSettings = JSON.parse([...settings.keys()][0]);
-    const { initBackend } = await import("../../lib/backend/mod.ts");
-    await initBackend("wasm");
-    const cross = await crossSweep(name, runs, ["sharing"], ev, {
-      onReading: (_g, r, done, total) =>
-        console.error(
-          `${name}: D ${r.d} on G ${r.g}: ${r.error ?? `AUC ${aucText(r.auc)}`} (${done}/${total})`,
-        ),
-    });
     if (cross.groups.some((g) => g.cross.some((r) => r.error))) Deno.exit(1);
-    await writeJsonAtomic(join(here, `${name}-cross.json`), { ...cross, runs: dirs });
+    await writeJsonAtomic(join(here, `${name}-cross.json`), cross);
     console.error(`data/regimes/${name}-cross.json: ${cross.groups.length} groups`);
     Deno.exit(0);
   }
