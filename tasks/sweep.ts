@@ -607,6 +607,10 @@ if (import.meta.main) {
   } else if (crossBy) {
     crossing = true;
     listenForStop();
+    console.error(
+      `crossing ${crossBy.join(", ")}: every discriminator on every generator of its group ` +
+        "(Ctrl-C stops after the reading under way and writes those made)",
+    );
     // The readings run in this process (tfjs is loaded only for a crossing).
     const { initBackend } = await import("../lib/backend/mod.ts");
     await initBackend(backend as BackendName);

@@ -551,13 +551,14 @@ async function sweep(out: string, extra: string[] = [], steps = 3) {
 }
 
 /**
- * `deno task sweep` (sweepArgs) sent `signal` once its stderr first matches `when`: what a user pressing Ctrl-C
- * (or a `kill`) at that moment sees. `signalled` says whether the moment came before the sweep ended.
+ * `deno task sweep` (sweepArgs) sent `signal` once `when` holds — its stderr so far matches, or a check of its
+ * folder passes (polled): what a user pressing Ctrl-C (or a `kill`) at that moment sees. `signalled` says
+ * whether the moment came before the sweep ended. A sweep that outlives two minutes is killed (the test fails).
  */
 async function sweepSignalled(
   out: string,
   extra: string[],
-  when: RegExp,
+  when: RegExp | (() => Promise<boolean>),
   signal: "SIGINT" | "SIGTERM",
   steps = 3,
 ) {
@@ -567,15 +568,28 @@ async function sweepSignalled(
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let stderr = "", signalled = false;
+  let stderr = "", signalled = false, ended = false;
+  const send = () => {
+    if (signalled || ended) return;
+    signalled = true;
+    child.kill(signal);
+  };
+  const hang = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const poll = (async () => {
+    while (typeof when === "function" && !signalled && !ended) {
+      if (await when()) send();
+      else await delay(50);
+    }
+  })();
   for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
     stderr += chunk;
-    if (!signalled && when.test(stderr)) {
-      signalled = true;
-      child.kill(signal);
-    }
+    if (when instanceof RegExp && when.test(stderr)) send();
   }
-  return { code: (await child.status).code, stderr, signalled };
+  const { code } = await child.status;
+  ended = true;
+  clearTimeout(hang);
+  await poll;
+  return { code, stderr, signalled };
 }
 
 /** `deno task sweep --list` with only `flags` (no tiny-run settings): what a plan is refused for, before any run. */
@@ -721,15 +735,16 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     await Deno.readTextFile(join(out, "cross-samplingTemperature.json")),
     "the whole crossing copied along is kept",
   );
-  // Ctrl-C during a crossing (here after its first reading): the reading under way is finished, the rest are
-  // not made, and those made go to .partial files; the whole crossing beside them is untouched.
+  // Ctrl-C once the crossing has started (its first line is printed before the backend starts, the readings
+  // after): the reading under way is finished, the rest are not made, and those made go to .partial files; the
+  // whole crossing beside them is untouched.
   const stopped = join(tempDir(), "stopped");
-  await new Deno.Command("cp", { args: ["-r", out, stopped] }).output();
+  assert.ok((await new Deno.Command("cp", { args: ["-r", out, stopped] }).output()).success);
   const wholeBefore = await Deno.readTextFile(join(stopped, "cross-samplingTemperature.json"));
   const cut = await sweepSignalled(
     stopped,
     ["--report-only", "--cross", "samplingTemperature"],
-    /cross 1\/4/,
+    /^crossing samplingTemperature: /m,
     "SIGINT",
   );
   assert.ok(cut.signalled, cut.stderr);
@@ -739,8 +754,12 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
     await Deno.readTextFile(join(stopped, "cross-samplingTemperature.partial.json")),
   );
   assert.equal(cutCross.complete, false);
-  const made = cutCross.groups.flatMap((g: { cross: unknown[] }) => g.cross).length;
-  assert.ok(made >= 1 && made < 4, `${made} readings made after Ctrl-C at the first`);
+  const madeReadings = cutCross.groups.flatMap((g: { cross: { error?: string }[] }) => g.cross);
+  assert.ok(madeReadings.length < 4, `${madeReadings.length} readings made after Ctrl-C`);
+  assert.ok(
+    madeReadings.every((r: { error?: string }) => r.error === undefined),
+    JSON.stringify(madeReadings),
+  );
   assert.equal(await Deno.readTextFile(join(stopped, "cross-samplingTemperature.json")), wholeBefore);
   // Points that differ in more than the crossed key form no group: refused before any run.
   const apart = await listOnly([
@@ -1455,18 +1474,30 @@ function oneGroup(group: { cross: CrossReading[]; moves?: CrossMove[] }): SweepC
 Deno.test("deno task sweep --cross: a sweep stopped while training is not crossed; the same command again finishes and crosses it", async () => {
   const out = join(tempDir(), "sweep");
   const extra = ["--cross", "samplingTemperature"];
-  // `kill` while the runs train: they checkpoint and stop, nothing is evaluated, and the crossing is skipped.
-  const stopped = await sweepSignalled(out, extra, /samplingTemperature=\d_s0 \d+%/, "SIGTERM", 300);
+  // `kill` while both runs train (each has logged a step): they checkpoint and stop, nothing is evaluated, and
+  // the crossing is skipped.
+  const training = async () => {
+    for (const t of [1, 2]) {
+      const metrics = join(out, "points", `samplingTemperature=${t}_s0`, "metrics.jsonl");
+      if (!await Deno.stat(metrics).then((st) => st.size > 0, () => false)) return false;
+    }
+    return true;
+  };
+  const stopped = await sweepSignalled(out, extra, training, "SIGTERM", 300);
   assert.ok(stopped.signalled, stopped.stderr);
   assert.equal(stopped.code, 143, stopped.stderr);
   assert.match(stopped.stderr, /--cross skipped: the sweep was stopped; run the same command again/);
   const files = [];
   for await (const e of Deno.readDir(out)) files.push(e.name);
   assert.deepEqual(files.filter((f) => f.startsWith("cross-")), [], "no crossing of unfinished runs");
+  for (const t of [1, 2]) {
+    const log = await Deno.readTextFile(join(out, "logs", `samplingTemperature=${t}_s0.pretrain.log`));
+    assert.match(log, /stopped at step \d+; checkpoint written/, `T=${t}: ${log}`);
+  }
+  // Each run resumes from its checkpoint.
   const again = await sweep(out, extra, 300);
   assert.equal(again.code, 0, again.stderr);
-  // Each run resumes from its checkpoint, or starts afresh where the signal came before its first one.
-  assert.match(again.stderr, /2 to run \([012] resuming, 0 to evaluate only\)/);
+  assert.match(again.stderr, /2 to run \(2 resuming, 0 to evaluate only\)/);
   const cross = JSON.parse(await Deno.readTextFile(join(out, "cross-samplingTemperature.json")));
   assert.equal(cross.complete, true);
   assert.equal(cross.groups[0].cross.length, 4);
