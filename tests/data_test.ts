@@ -195,6 +195,11 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
       crossPretrainRuns("t", runs, { evaluate: () => Promise.reject(new Error("read")) }),
       /evaluated with different settings .*es: .*"seed":3.*gdes \(no eval\.json: the defaults\): .*"seed":0/,
     );
+    // A folder that is no run is named.
+    await assert.rejects(
+      crossPretrainRuns("t", [es, join(dir, "nope")], { evaluate: () => Promise.reject(new Error("read")) }),
+      new RegExp(`${join(dir, "nope")}: not a finished run's folder \\(config\\.json: `),
+    );
     // The script says so, a bad command line (exit 2).
     const build = fileURLToPath(new URL("../data/regimes/build.ts", import.meta.url));
     const out = await new Deno.Command(Deno.execPath(), {

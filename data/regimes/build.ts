@@ -186,7 +186,12 @@ export async function crossPretrainRuns(
   const others: string[] = [];
   const settings = new Map<string, string[]>(); // each setting → the runs evaluated with it
   for (const dir of dirs) {
-    const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
+    let config;
+    try {
+      ({ config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json")))));
+    } catch (e) {
+      throw new RefusedRuns(`${dir}: not a finished run's folder (config.json: ${(e as Error).message})`);
+    }
     const { sharing, seed, ...rest } = config;
     others.push(JSON.stringify(rest));
     runs.push({ dir, seed, sharing, status: "done", values: { sharing } });
