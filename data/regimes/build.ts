@@ -34,6 +34,7 @@ import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
 import type { RunProbe } from "../../lib/probes/run_probe.ts";
 import { aucText, crossKeys, crossSweep, type SweepCross, type SweepRun } from "../../lib/sweep/cross.ts";
 import type { EvalSettings } from "../../lib/sweep/runs.ts";
+import { EVALUATE_BATCH_SIZE } from "../../lib/train/evaluate.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
@@ -141,6 +142,9 @@ async function readUnseen(dir: string, steps: number) {
   };
 }
 
+/** `deno task evaluate`'s own settings: T = 1, seed 0, its default batch. */
+const EVAL_DEFAULTS: EvalSettings = { temperature: 1, seed: 0, batchSize: EVALUATE_BATCH_SIZE };
+
 /**
  * The settings a run's held-out eval.json was made with (temperature, seed, batch); null where the run has none.
  * An --unseen or --generator-from file there is refused. `--disallow-correct` and `--sequences` are not
@@ -161,9 +165,9 @@ export async function evalSettingsOf(dir: string): Promise<EvalSettings | null> 
   }
   // Files written before `settings` existed carry the temperature and seed at the top level.
   return {
-    temperature: st.temperature ?? ev.temperature ?? 1,
-    seed: st.seed ?? ev.seed ?? 0,
-    batchSize: st.batchSize ?? 16,
+    temperature: st.temperature ?? ev.temperature ?? EVAL_DEFAULTS.temperature,
+    seed: st.seed ?? ev.seed ?? EVAL_DEFAULTS.seed,
+    batchSize: st.batchSize ?? EVAL_DEFAULTS.batchSize,
   };
 }
 
@@ -201,7 +205,7 @@ export async function crossPretrainRuns(
     } catch (e) {
       throw new RefusedRuns((e as Error).message);
     }
-    const key = JSON.stringify(found ?? { temperature: 1, seed: 0, batchSize: 16 });
+    const key = JSON.stringify(found ?? EVAL_DEFAULTS);
     settings.set(key, [...settings.get(key) ?? [], found ? dir : `${dir} (no eval.json: the defaults)`]);
   }
   if (new Set(others).size > 1) {
