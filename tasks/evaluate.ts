@@ -104,6 +104,9 @@ if (import.meta.main) {
           batchSize,
           ...unseen,
           ...(r.generatorFrom ? { generatorFrom: r.generatorFrom.dir } : {}),
+          // Only where they change the reading, so that files of the usual settings stay as they were.
+          ...(values["disallow-correct"] ? { disallowCorrect: true as const } : {}),
+          ...(!r.heldOut ? { sequences } : {}),
         },
         ...r,
       };

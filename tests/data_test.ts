@@ -11,6 +11,7 @@ import { buildData, PER_CLASS } from "../data/build.ts";
 import { loadTask } from "../lib/tasks/mod.ts";
 import { loadCorpus } from "../lib/text/corpus.ts";
 import { preset } from "../lib/config.ts";
+import { crossMarkdown } from "../lib/sweep/cross.ts";
 
 const DATA = fileURLToPath(new URL("../data/", import.meta.url));
 
@@ -186,6 +187,28 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     ]);
     assert.deepEqual(cross.eval, { temperature: 1.5, seed: 3, batchSize: 8 });
     assert.deepEqual(cross.runs, runs);
+    // Evaluated with --disallow-correct, and (no held-out set) on 8 training sequences: so is every reading,
+    // and the crossing's page says so.
+    const other = { temperature: 1, seed: 0, batchSize: 16, disallowCorrect: true, sequences: 8 };
+    for (const run of runs) await write(run, { step: 40, settings: other });
+    assert.deepEqual(await evalSettingsOf(runs[0]), other);
+    const seen: string[] = [];
+    const unusual = await crossPretrainRuns("t", runs, {
+      evaluate: (d, o) => {
+        seen.push(`${d} dc=${o.disallowCorrect} n=${o.sequences}`);
+        return Promise.resolve({ discAuc: 0.6, discAucSe: 0.01, rtdGain: 0.01, rtdGainSe: 0.002, genAcc: 0 });
+      },
+    });
+    assert.deepEqual(seen, [...runs, ...runs].sort().map((d) => `${d} dc=true n=8`));
+    assert.deepEqual(unusual.eval, other);
+    assert.match(
+      crossMarkdown(unusual),
+      /8 of the training sequences \(the runs hold none out\), T = 1, replacements never the original/,
+    );
+    assert.match(crossMarkdown(cross), /^Held out, T = 1\.5, evaluation seed 3;/m);
+    for (const run of runs) {
+      await write(run, { step: 40, settings: { temperature: 1.5, seed: 3, batchSize: 8 } });
+    }
     // Evaluated differently (here one run without eval.json: the defaults), the runs are refused before any
     // reading, each named with its setting.
     await Deno.remove(join(gdes, "eval.json"));

@@ -132,6 +132,35 @@ Deno.test("deno task evaluate --unseen: the file says it is an unseen reading, s
   assert.equal(file.unseen.part, dirB);
 });
 
+Deno.test("deno task evaluate --out: the file records --disallow-correct and, for a run with no held-out set, --sequences", async () => {
+  const script = new URL("../tasks/evaluate.ts", import.meta.url).pathname;
+  const noneHeld = join(tempDir(), "none-held");
+  const c = validateConfig(applyOverrides(config, { heldOutSequences: 0 }));
+  (await pretrain({ config: c, outDir: noneHeld, noExport: true })).trainer.dispose();
+  const settings = async (run: string, ...flags: string[]) => {
+    const out = join(tempDir(), "eval.json");
+    const args = ["run", "-A", script, "--run", run, "--out", out, ...flags];
+    const r = await new Deno.Command(Deno.execPath(), { args }).output();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    return JSON.parse(await Deno.readTextFile(out)).settings;
+  };
+  // The usual reading's file is as it always was: a sweep's settings compare equal to it.
+  assert.deepEqual(await settings(runDir), { temperature: 1, seed: 0, batchSize: 16 });
+  // --sequences picks held-out sequences of no run that has them, so it is not a setting of this reading.
+  assert.deepEqual(await settings(runDir, "--disallow-correct", "--sequences", "3"), {
+    temperature: 1,
+    seed: 0,
+    batchSize: 16,
+    disallowCorrect: true,
+  });
+  assert.deepEqual(await settings(noneHeld, "--sequences", "3"), {
+    temperature: 1,
+    seed: 0,
+    batchSize: 16,
+    sequences: 3,
+  });
+});
+
 Deno.test("openRun on an exported model says so, instead of naming its HuggingFace keys as unknown", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -146,9 +146,10 @@ async function readUnseen(dir: string, steps: number) {
 const EVAL_DEFAULTS: EvalSettings = { temperature: 1, seed: 0, batchSize: EVALUATE_BATCH_SIZE };
 
 /**
- * The settings a run's held-out eval.json was made with (temperature, seed, batch); null where the run has none.
- * An --unseen or --generator-from file there is refused. `--disallow-correct` and `--sequences` are not
- * recorded in eval.json, so a reading made with them is taken for one with the defaults.
+ * The settings a run's held-out eval.json was made with (temperature, seed, batch, and `--disallow-correct` or,
+ * for a run without a held-out set, `--sequences` where the file records them); null where the run has none.
+ * An --unseen or --generator-from file there is refused. Files written before 2026-12-07 do not record the
+ * last two: a reading made with them is taken for one with the defaults.
  */
 export async function evalSettingsOf(dir: string): Promise<EvalSettings | null> {
   let ev;
@@ -168,6 +169,8 @@ export async function evalSettingsOf(dir: string): Promise<EvalSettings | null> 
     temperature: st.temperature ?? ev.temperature ?? EVAL_DEFAULTS.temperature,
     seed: st.seed ?? ev.seed ?? EVAL_DEFAULTS.seed,
     batchSize: st.batchSize ?? EVAL_DEFAULTS.batchSize,
+    ...(st.disallowCorrect ? { disallowCorrect: true as const } : {}),
+    ...(st.sequences !== undefined ? { sequences: st.sequences } : {}),
   };
 }
 

@@ -210,6 +210,8 @@ export async function crossSweep(
         temperature: number;
         seed: number;
         batchSize: number;
+        disallowCorrect?: true;
+        sequences?: number;
         generatorFrom: string;
         keepReplicates: true;
       },
@@ -251,6 +253,8 @@ export async function crossSweep(
             temperature: ev.temperature,
             seed: ev.seed,
             batchSize: ev.batchSize,
+            ...(ev.disallowCorrect ? { disallowCorrect: true as const } : {}),
+            ...(ev.sequences !== undefined ? { sequences: ev.sequences } : {}),
             generatorFrom: dirOf(g.run.dir),
             keepReplicates: true,
           });
@@ -467,7 +471,11 @@ export function crossTables(c: SweepCross): CrossTable[] {
 
 /** What a crossing's page and markdown say first: the settings and how to read a cell. */
 function crossIntro(c: SweepCross): string {
-  return `Held out, T = ${c.eval.temperature}, evaluation seed ${c.eval.seed}; each cell D's ROC-AUC / RTD gain ` +
+  const on = c.eval.sequences !== undefined
+    ? `${c.eval.sequences} of the training sequences (the runs hold none out)`
+    : "Held out";
+  const sampled = c.eval.disallowCorrect ? ", replacements never the original (--disallow-correct)" : "";
+  return `${on}, T = ${c.eval.temperature}${sampled}, evaluation seed ${c.eval.seed}; each cell D's ROC-AUC / RTD gain ` +
     "(nats). A discriminator is judged on its own generator's replacements in its point's row (own); the other " +
     "cells put every discriminator on one task. The AUC ranks tokens and so transfers between tasks; the gain " +
     "also needs D's probabilities calibrated to how often, and how plausibly, the generator replaces." +

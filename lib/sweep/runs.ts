@@ -29,6 +29,10 @@ export interface EvalSettings {
   unseen?: { part: string | null; sequences: number };
   /** Set for `--generator-from`: the run whose generator made the replacements (never a sweep's own evaluation). */
   generatorFrom?: string;
+  /** Set for `--disallow-correct` (replacements never equal the original; not the papers' setting). */
+  disallowCorrect?: true;
+  /** For a run without a held-out set: how many of its training sequences were scored (a seeded choice). */
+  sequences?: number;
 }
 
 /** The contents of `eval.json`. */
