@@ -852,6 +852,15 @@ Deno.test("proseCheck: quoted numbers within their rounding match; others are li
   const { proseCheck, roundingTolerance } = await import("../lib/report/mod.ts");
   assert.equal(roundingTolerance(0.37), 0.005);
   assert.equal(roundingTolerance(12), 0.5);
+  // Written as text, a quoted number keeps its trailing zeros, and the check its last digit.
+  assert.equal(roundingTolerance("0.030"), 0.0005);
+  assert.ok(proseCheck([{ what: "gain", quoted: 0.030, measured: 0.0334 }], "r").matches, "0.03 ± 0.005");
+  assert.deepEqual(
+    proseCheck([{ what: "gain", quoted: "0.030", measured: 0.0334 }], "r").differing.map((q) => q.what),
+    ["gain"],
+  );
+  assert.ok(proseCheck([{ what: "gain", quoted: "-0.030", measured: -0.0304 }], "r").matches);
+  assert.throws(() => roundingTolerance("0,030"), /a quoted number is written as "0,030": give digits/);
   const ok = proseCheck([{ what: "RTD loss", quoted: 0.37, measured: 0.3712 }], "runs/demo (seed 0)");
   assert.ok(ok.matches);
   assert.match(ok.markdown, /match this run/);

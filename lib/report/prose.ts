@@ -11,18 +11,24 @@
 export interface QuotedNumber {
   /** What it is, as the prose says it ("ES's final RTD loss"). */
   what: string;
-  /** The value written in the prose. */
-  quoted: number;
+  /**
+   * The value written in the prose. Give it as text where it ends in zeros ("0.030"): a number loses them
+   * (0.030 is 0.03 to JavaScript), and with them a digit of the rounding it is checked to.
+   */
+  quoted: number | string;
   /** The value this run gives (null: not available in this run). */
   measured: number | null;
   /** Largest |measured − quoted| still called a match (default: half a unit of the quoted number's last digit). */
   tolerance?: number;
 }
 
-/** Half a unit in the last decimal place `x` was written with (0.37 → 0.005; 12 → 0.5). */
-export function roundingTolerance(x: number): number {
+/** Half a unit in the last decimal place `x` was written with (0.37 → 0.005; "0.030" → 0.0005; 12 → 0.5). */
+export function roundingTolerance(x: number | string): number {
   const text = String(x);
-  const decimals = text.includes(".") ? text.split(".")[1].length : 0;
+  if (!/^[-+]?\d+(\.\d+)?$/.test(text.trim())) {
+    throw new Error(`a quoted number is written as ${JSON.stringify(text)}: give digits, e.g. 0.030 or 12`);
+  }
+  const decimals = text.includes(".") ? text.trim().split(".")[1].length : 0;
   return 0.5 * 10 ** -decimals;
 }
 
@@ -39,7 +45,8 @@ export interface ProseCheck {
  */
 export function proseCheck(items: QuotedNumber[], run: string): ProseCheck {
   const differing = items.filter((q) =>
-    q.measured === null || !(Math.abs(q.measured - q.quoted) <= (q.tolerance ?? roundingTolerance(q.quoted)))
+    q.measured === null ||
+    !(Math.abs(q.measured - Number(q.quoted)) <= (q.tolerance ?? roundingTolerance(q.quoted)))
   );
   if (!differing.length) {
     return {
