@@ -18,7 +18,11 @@ import { describeParts } from "../lib/text/corpus.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import type { EvalFile } from "../lib/sweep/runs.ts";
 import { formatAgainst, formatSe, nearThreshold, NOT_LEARNED, notLearned } from "../lib/train/rtd_metrics.ts";
-import { EVALUATE_BATCH_SIZE, MIN_BOOTSTRAP_SEQUENCES } from "../lib/train/evaluate.ts";
+import {
+  EVALUATE_BATCH_SIZE,
+  EVALUATE_TRAIN_SEQUENCES,
+  MIN_BOOTSTRAP_SEQUENCES,
+} from "../lib/train/evaluate.ts";
 
 const HELP =
   `deno task evaluate — D's AUC and RTD gain on temperature-1 replacements, at a run's latest checkpoint
@@ -26,9 +30,9 @@ const HELP =
   --run DIR            run folder (config.json, tokenizer.json, checkpoints/)
   --temperature T      sampling temperature of the replacements  [1]
   --seed S             seed of the masking and sampling  [0]
-  --batch B            sequences per forward pass  [16]
+  --batch B            sequences per forward pass  [${EVALUATE_BATCH_SIZE}]
   --sequences N        how many sequences to score: of the training sequences, for runs without
-                       held-out ones [64]; of the unseen text, with --unseen [256]
+                       held-out ones [${EVALUATE_TRAIN_SEQUENCES}; at most half]; of the unseen text, with --unseen [256]
   --unseen             score text of the corpus the run never saw: what its corpusMaxChars cap left out
                        (other documents than its held-out set; on a combined corpus, another mix)
   --part NAME          with --unseen: only this part of a combined corpus (e.g. brown)
@@ -72,7 +76,11 @@ if (import.meta.main) {
   };
   const seed = int("seed", values.seed!, 0);
   const batchSize = int("batch", values.batch!, 1);
-  const sequences = int("sequences", values.sequences ?? (values.unseen ? "256" : "64"), 1);
+  const sequences = int(
+    "sequences",
+    values.sequences ?? (values.unseen ? "256" : String(EVALUATE_TRAIN_SEQUENCES)),
+    1,
+  );
   if (values.part !== undefined && !values.unseen) {
     failUsage("--part picks a part of the unseen text: give --unseen too");
   }
@@ -104,7 +112,7 @@ if (import.meta.main) {
           batchSize,
           ...unseen,
           ...(r.generatorFrom ? { generatorFrom: r.generatorFrom.dir } : {}),
-          // Only where they change the reading, so that files of the usual settings stay as they were.
+          // Only where they apply, so that a held-out reading of the usual settings is written as before.
           ...(values["disallow-correct"] ? { disallowCorrect: true as const } : {}),
           ...(!r.heldOut ? { sequences } : {}),
         },

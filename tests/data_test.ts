@@ -80,7 +80,7 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
   const { buildFromRuns } = await import("../data/regimes/build.ts");
   const root = await Deno.makeTempDir();
   /** A finished, evaluated run folder: `steps` logged every 10 steps, eval.json with the given AUC. */
-  const writeRun = async (name: string, seed: number, auc: number) => {
+  const writeRun = async (name: string, seed: number, auc: number, settings?: unknown) => {
     const dir = join(root, name);
     await Deno.mkdir(dir);
     const config = { ...preset("tiny"), sharing: "gdes", seed, steps: 40 };
@@ -89,7 +89,15 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
       JSON.stringify({ step, loss_mlm: 7, disc_auc: auc, rtd_gain: 0.01, gen_acc: 0.1, elapsed_s: step })
     );
     await Deno.writeTextFile(join(dir, "metrics.jsonl"), rows.join("\n") + "\n");
-    const ev = { step: 40, discAuc: auc, discAucSe: 0.01, rtdGain: 0.01, rtdGainSe: 0.002, sequences: 8 };
+    const ev = {
+      step: 40,
+      discAuc: auc,
+      discAucSe: 0.01,
+      rtdGain: 0.01,
+      rtdGainSe: 0.002,
+      sequences: 8,
+      settings,
+    };
     await Deno.writeTextFile(join(dir, "eval.json"), JSON.stringify(ev));
     return dir;
   };
@@ -97,9 +105,11 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
     const first = await buildFromRuns("t", [await writeRun("s0", 0, 0.55), await writeRun("s1", 1, 0.56)]);
     // s0 again, re-evaluated (its folder rewritten), and a new seed: the other point stays as it was.
     await Deno.remove(join(root, "s0"), { recursive: true });
+    // (s2 was evaluated with other settings than the defaults: its command repeats them.)
+    const s2Settings = { temperature: 1, seed: 2, batchSize: 16, disallowCorrect: true, sequences: 32 };
     const added = await buildFromRuns(
       "t",
-      [await writeRun("s2", 2, 0.57), await writeRun("s0", 0, 0.65)],
+      [await writeRun("s2", 2, 0.57, s2Settings), await writeRun("s0", 0, 0.65)],
       first,
     );
     assert.deepEqual(added.points.map((p) => p.group), [
@@ -115,6 +125,12 @@ Deno.test("data/regimes --add: new runs join a file built before, a run replaces
     assert.deepEqual(added.points[1], first.points[1], "a run not named is kept whole");
     // Each point's command re-runs it (the same order as the points), every curve is there once.
     added.plan.commands.forEach((c, i) => assert.match(c, new RegExp(`--seed ${[0, 1, 2][i]} `)));
+    const evaluate = (c: string) => c.match(/deno task evaluate (.*?) --out /)![1];
+    assert.equal(evaluate(added.plan.commands[0]), `--run ${join(root, "s0")}`);
+    assert.equal(
+      evaluate(added.plan.commands[2]),
+      `--run ${join(root, "s2")} --seed 2 --sequences 32 --disallow-correct`,
+    );
     assert.deepEqual(Object.keys(added.curves).sort(), [
       "sharing=gdes_steps=40_s0",
       "sharing=gdes_steps=40_seed=1_s1",
@@ -156,39 +172,45 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     await Deno.writeTextFile(join(dir, "eval.json"), "{ half");
     await assert.rejects(evalSettingsOf(dir), /eval\.json: .*JSON/);
 
-    // Two runs (ES and GDES, seed 0) evaluated at T = 1.5, seed 3, batch 8: every reading is made so.
+    // Two runs (ES and GDES, seed 0, 8 held-out sequences) evaluated at T = 1.5, seed 3, batch 8: every
+    // reading is made so.
+    const configure = (run: string, sharing: string, heldOutSequences: number) =>
+      Deno.writeTextFile(
+        join(run, "config.json"),
+        JSON.stringify({ ...preset("tiny"), sharing, steps: 40, heldOutSequences }),
+      );
     const runs = await Promise.all(["es", "gdes"].map(async (sharing) => {
       const run = join(dir, sharing);
       await Deno.mkdir(run);
-      const config = { ...preset("tiny"), sharing, steps: 40 };
-      await Deno.writeTextFile(join(run, "config.json"), JSON.stringify(config));
+      await configure(run, sharing, 8);
       await write(run, { step: 40, settings: { temperature: 1.5, seed: 3, batchSize: 8 } });
       return run;
     }));
+    const reading = { discAuc: 0.6, discAucSe: 0.01, rtdGain: 0.01, rtdGainSe: 0.002, genAcc: 0.1 };
     const calls: string[] = [];
     const cross = await crossPretrainRuns("t", runs, {
       evaluate: (d, o) => {
-        calls.push(`${d} on ${o.generatorFrom} T${o.temperature} s${o.seed} b${o.batchSize}`);
-        return Promise.resolve({
-          discAuc: 0.6,
-          discAucSe: 0.01,
-          rtdGain: 0.01,
-          rtdGainSe: 0.002,
-          genAcc: 0.1,
-        });
+        calls.push(
+          `${d} on ${o.generatorFrom} T${o.temperature} s${o.seed} b${o.batchSize} dc=${o.disallowCorrect} ` +
+            `n=${o.sequences}`,
+        );
+        return Promise.resolve(reading);
       },
     });
     const [es, gdes] = runs;
     assert.deepEqual(calls, [
-      `${es} on ${es} T1.5 s3 b8`,
-      `${es} on ${gdes} T1.5 s3 b8`,
-      `${gdes} on ${es} T1.5 s3 b8`,
-      `${gdes} on ${gdes} T1.5 s3 b8`,
+      `${es} on ${es} T1.5 s3 b8 dc=undefined n=undefined`,
+      `${es} on ${gdes} T1.5 s3 b8 dc=undefined n=undefined`,
+      `${gdes} on ${es} T1.5 s3 b8 dc=undefined n=undefined`,
+      `${gdes} on ${gdes} T1.5 s3 b8 dc=undefined n=undefined`,
     ]);
     assert.deepEqual(cross.eval, { temperature: 1.5, seed: 3, batchSize: 8 });
     assert.deepEqual(cross.runs, runs);
-    // Evaluated with --disallow-correct, and (no held-out set) on 8 training sequences: so is every reading,
-    // and the crossing's page says so.
+    assert.match(crossMarkdown(cross), /^Held out, T = 1\.5, evaluation seed 3;/m);
+
+    // Runs without a held-out set, evaluated with --disallow-correct on 8 training sequences: so is every
+    // reading, and the crossing's page says so.
+    for (const [i, run] of runs.entries()) await configure(run, ["es", "gdes"][i], 0);
     const other = { temperature: 1, seed: 0, batchSize: 16, disallowCorrect: true, sequences: 8 };
     for (const run of runs) await write(run, { step: 40, settings: other });
     assert.deepEqual(await evalSettingsOf(runs[0]), other);
@@ -196,7 +218,7 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     const unusual = await crossPretrainRuns("t", runs, {
       evaluate: (d, o) => {
         seen.push(`${d} dc=${o.disallowCorrect} n=${o.sequences}`);
-        return Promise.resolve({ discAuc: 0.6, discAucSe: 0.01, rtdGain: 0.01, rtdGainSe: 0.002, genAcc: 0 });
+        return Promise.resolve(reading);
       },
     });
     assert.deepEqual(seen, [...runs, ...runs].sort().map((d) => `${d} dc=true n=8`));
@@ -205,8 +227,21 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
       crossMarkdown(unusual),
       /8 of the training sequences \(the runs hold none out\), T = 1, replacements never the original/,
     );
-    assert.match(crossMarkdown(cross), /^Held out, T = 1\.5, evaluation seed 3;/m);
-    for (const run of runs) {
+    // One file that records the default 64 and one run evaluated before files did (or never: no eval.json)
+    // were evaluated alike: crossed, not refused, on 64 training sequences.
+    await write(es, { step: 40, settings: { temperature: 1, seed: 0, batchSize: 16, sequences: 64 } });
+    for (const gdesFile of [{ step: 40, settings: { temperature: 1, seed: 0, batchSize: 16 } }, null]) {
+      if (gdesFile) await write(gdes, gdesFile);
+      else await Deno.remove(join(gdes, "eval.json"));
+      const alike = await crossPretrainRuns("t", runs, { evaluate: () => Promise.resolve(reading) });
+      assert.deepEqual(alike.eval, { temperature: 1, seed: 0, batchSize: 16, sequences: 64 });
+      assert.match(
+        crossMarkdown(alike),
+        /^64 of the training sequences \(the runs hold none out\), T = 1, /m,
+      );
+    }
+    for (const [i, run] of runs.entries()) {
+      await configure(run, ["es", "gdes"][i], 8);
       await write(run, { step: 40, settings: { temperature: 1.5, seed: 3, batchSize: 8 } });
     }
     // Evaluated differently (here one run without eval.json: the defaults), the runs are refused before any

@@ -146,7 +146,7 @@ Deno.test("deno task evaluate --out: the file records --disallow-correct and, fo
   };
   // The usual reading's file is as it always was: a sweep's settings compare equal to it.
   assert.deepEqual(await settings(runDir), { temperature: 1, seed: 0, batchSize: 16 });
-  // --sequences picks held-out sequences of no run that has them, so it is not a setting of this reading.
+  // A run with a held-out set scores all of it, whatever --sequences says: not a setting of its reading.
   assert.deepEqual(await settings(runDir, "--disallow-correct", "--sequences", "3"), {
     temperature: 1,
     seed: 0,
@@ -158,6 +158,13 @@ Deno.test("deno task evaluate --out: the file records --disallow-correct and, fo
     seed: 0,
     batchSize: 16,
     sequences: 3,
+  });
+  // On unseen text the count is the unseen reading's own, recorded once.
+  assert.deepEqual(await settings(noneHeld, "--unseen", "--sequences", "5"), {
+    temperature: 1,
+    seed: 0,
+    batchSize: 16,
+    unseen: { part: null, sequences: 5 },
   });
 });
 

@@ -861,6 +861,13 @@ Deno.test("proseCheck: quoted numbers within their rounding match; others are li
   );
   assert.ok(proseCheck([{ what: "gain", quoted: "-0.030", measured: -0.0304 }], "r").matches);
   assert.throws(() => roundingTolerance("0,030"), /a quoted number is written as "0,030": give digits/);
+  // Given its own tolerance, a quote still has to be a number; one JavaScript writes with an exponent is one.
+  assert.throws(
+    () => proseCheck([{ what: "x", quoted: "", measured: 0, tolerance: 1 }], "r"),
+    /written as ""/,
+  );
+  assert.equal(roundingTolerance(1e-7), 0.5e-7);
+  assert.equal(roundingTolerance(1.5e21), 0.5e20); // "1.5e+21": its last digit is the 1e20s
   const ok = proseCheck([{ what: "RTD loss", quoted: 0.37, measured: 0.3712 }], "runs/demo (seed 0)");
   assert.ok(ok.matches);
   assert.match(ok.markdown, /match this run/);

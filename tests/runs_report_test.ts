@@ -113,6 +113,7 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
         heldOut: true,
         sequences: 64,
         temperature: 1,
+        settings: { temperature: 1, seed: 0, batchSize: 16, disallowCorrect: true },
         discAuc: 0.69,
         rtdGain: 0.052,
         discAucSe: 0.012,
@@ -122,7 +123,7 @@ Deno.test("runs report: what differs, who learned (training and eval.json), in t
     const again = (await runsReport([join(root, "lam10")])).verdicts[0].text;
     assert.match(
       again,
-      /on 64 held-out sequences at T = 1 \(eval\.json\): has learned: AUC 0\.690 ± 0\.012, RTD gain 0\.052 ± 0\.004 nats/,
+      /on 64 held-out sequences at T = 1, replacements never the original \(--disallow-correct\) \(eval\.json\): has learned: AUC 0\.690 ± 0\.012, RTD gain 0\.052 ± 0\.004 nats/,
     );
     assert.match(again, /could go either way: RTD gain 0\.0520 ± 0\.0040 \(threshold 0\.05\)/);
     assert.match(

@@ -34,7 +34,7 @@ import { notLearned, tailMean } from "../../lib/train/rtd_metrics.ts";
 import type { RunProbe } from "../../lib/probes/run_probe.ts";
 import { aucText, crossKeys, crossSweep, type SweepCross, type SweepRun } from "../../lib/sweep/cross.ts";
 import type { EvalSettings } from "../../lib/sweep/runs.ts";
-import { EVALUATE_BATCH_SIZE } from "../../lib/train/evaluate.ts";
+import { EVALUATE_BATCH_SIZE, EVALUATE_TRAIN_SEQUENCES } from "../../lib/train/evaluate.ts";
 
 const root = new URL("../../runs/sweep/", import.meta.url).pathname;
 const here = new URL(".", import.meta.url).pathname;
@@ -108,6 +108,18 @@ async function readProbe(dir: string, steps: number, evalAuc: number | null) {
   };
 }
 
+/** The `deno task evaluate` flags, beyond its defaults, that reproduce a reading made with `st`. */
+function evaluateFlags(st: Partial<EvalSettings>): string {
+  const valued: [string, unknown, unknown][] = [
+    ["--seed", st.seed, EVAL_DEFAULTS.seed],
+    ["--temperature", st.temperature, EVAL_DEFAULTS.temperature],
+    ["--batch", st.batchSize, EVAL_DEFAULTS.batchSize],
+    ["--sequences", st.sequences, EVALUATE_TRAIN_SEQUENCES],
+  ];
+  return valued.filter(([, v, d]) => v !== undefined && v !== d).map(([f, v]) => ` ${f} ${v}`).join("") +
+    (st.disallowCorrect ? " --disallow-correct" : "");
+}
+
 /**
  * A run's eval-unseen.json (`deno task evaluate --unseen`: text its corpus cap kept out), compacted; null when
  * it has none. It must be of the run's last step.
@@ -122,10 +134,7 @@ async function readUnseen(dir: string, steps: number) {
   }
   if (u.step !== steps) throw new Error(`${dir}: eval-unseen.json is of step ${u.step}, not ${steps}`);
   if (!u.unseen) throw new Error(`${dir}: eval-unseen.json is not an --unseen evaluation`);
-  // The flags that reproduce it, beyond the defaults (seed 0, T = 1, batch 16).
-  const st = u.settings ?? {};
-  const flags = [["--seed", st.seed, 0], ["--temperature", st.temperature, 1], ["--batch", st.batchSize, 16]]
-    .filter(([, v, d]) => v !== undefined && v !== d).map(([f, v]) => ` ${f} ${v}`).join("");
+  const flags = evaluateFlags(u.settings ?? {});
   return {
     auc: u.discAuc,
     aucSe: u.discAucSe,
@@ -208,7 +217,12 @@ export async function crossPretrainRuns(
     } catch (e) {
       throw new RefusedRuns((e as Error).message);
     }
-    const key = JSON.stringify(found ?? EVAL_DEFAULTS);
+    // A run without a held-out set is scored on a seeded choice of training sequences: files written before
+    // eval.json recorded how many (and a run without eval.json) had the default.
+    const { sequences, ...read } = found ?? EVAL_DEFAULTS;
+    const key = JSON.stringify(
+      config.heldOutSequences > 0 ? read : { ...read, sequences: sequences ?? EVALUATE_TRAIN_SEQUENCES },
+    );
     settings.set(key, [...settings.get(key) ?? [], found ? dir : `${dir} (no eval.json: the defaults)`]);
   }
   if (new Set(others).size > 1) {
@@ -269,8 +283,9 @@ async function runPoint(dir: string) {
   const command =
     `deno task pretrain --config ${config.preset} --sharing ${config.sharing} --corpus ${config.corpus} ` +
     `--set corpusMaxChars=${config.corpusMaxChars} --set heldOutSequences=${config.heldOutSequences} ` +
-    `--steps ${config.steps} --seed ${config.seed} --out ${dir} && deno task evaluate --run ${dir} ` +
-    `--out ${dir}/eval.json` + (probe ? ` && deno task probe --run ${dir} --out ${dir}/probe.json` : "") +
+    `--steps ${config.steps} --seed ${config.seed} --out ${dir} && deno task evaluate --run ${dir}` +
+    `${evaluateFlags(ev.settings ?? { seed: ev.seed, temperature: ev.temperature })} --out ${dir}/eval.json` +
+    (probe ? ` && deno task probe --run ${dir} --out ${dir}/probe.json` : "") +
     (unseen
       ? ` && deno task evaluate --run ${dir} --unseen --sequences ${unseen.sequences}${
         unseen.part ? ` --part ${unseen.part}` : ""

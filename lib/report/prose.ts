@@ -24,11 +24,14 @@ export interface QuotedNumber {
 
 /** Half a unit in the last decimal place `x` was written with (0.37 → 0.005; "0.030" → 0.0005; 12 → 0.5). */
 export function roundingTolerance(x: number | string): number {
-  const text = String(x);
-  if (!/^[-+]?\d+(\.\d+)?$/.test(text.trim())) {
-    throw new Error(`a quoted number is written as ${JSON.stringify(text)}: give digits, e.g. 0.030 or 12`);
+  // JavaScript writes very small and very large numbers with an exponent (1e-7): its digits count too.
+  const m = String(x).trim().match(/^[-+]?\d+(?:\.(\d+))?(?:e([-+]?\d+))?$/i);
+  if (!m) {
+    throw new Error(
+      `a quoted number is written as ${JSON.stringify(String(x))}: give digits, e.g. 0.030 or 12`,
+    );
   }
-  const decimals = text.includes(".") ? text.trim().split(".")[1].length : 0;
+  const decimals = (m[1]?.length ?? 0) - Number(m[2] ?? 0);
   return 0.5 * 10 ** -decimals;
 }
 
@@ -44,10 +47,10 @@ export interface ProseCheck {
  * markdown either confirms the prose describes this run or warns, listing every number that differs.
  */
 export function proseCheck(items: QuotedNumber[], run: string): ProseCheck {
-  const differing = items.filter((q) =>
-    q.measured === null ||
-    !(Math.abs(q.measured - Number(q.quoted)) <= (q.tolerance ?? roundingTolerance(q.quoted)))
-  );
+  const differing = items.filter((q) => {
+    const rounding = roundingTolerance(q.quoted); // also refuses a quote that is no number ("", "0,03")
+    return q.measured === null || !(Math.abs(q.measured - Number(q.quoted)) <= (q.tolerance ?? rounding));
+  });
   if (!differing.length) {
     return {
       matches: true,

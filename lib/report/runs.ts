@@ -173,7 +173,12 @@ async function heldOutLine(run: ReportedRun): Promise<HeldOutReading | null> {
       : {}),
   });
   return {
-    text: `evaluated at step ${ev.step} on ${on} at T = ${temperature ?? "?"} (eval.json): ` +
+    text:
+      `evaluated at step ${ev.step} on ${on} at T = ${temperature ?? "?"}${
+        (ev.settings as { disallowCorrect?: unknown } | undefined)?.disallowCorrect
+          ? ", replacements never the original (--disallow-correct)"
+          : ""
+      } (eval.json): ` +
       skillWords(auc, gain, num(ev.discAucSe), num(ev.rtdGainSe)) + (near ? ` — ${near}` : ""),
     learned: notLearned(auc, gain).learned,
     near: near !== null,

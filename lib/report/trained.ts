@@ -24,6 +24,7 @@ import { prepareRunData, readMetrics, savedRunConfig } from "../train/run.ts";
 import { tokenizeAndPack } from "../text/dataset.ts";
 import {
   EVALUATE_BATCH_SIZE,
+  EVALUATE_TRAIN_SEQUENCES,
   type EvaluateOptions,
   evaluateRtd,
   holdOut,
@@ -410,6 +411,6 @@ export async function evaluationSequences(
   const heldOut = c.heldOutSequences > 0;
   const split = heldOut
     ? holdOut(data, c.heldOutSequences, c.seed)
-    : holdOut(data, Math.min(opts.sequences ?? 64, Math.floor(data.count / 2)), c.seed);
+    : holdOut(data, Math.min(opts.sequences ?? EVALUATE_TRAIN_SEQUENCES, Math.floor(data.count / 2)), c.seed);
   return { sequences: split.heldOut, heldOut, train: split.train };
 }

@@ -31,7 +31,7 @@ export interface EvalSettings {
   generatorFrom?: string;
   /** Set for `--disallow-correct` (replacements never equal the original; not the papers' setting). */
   disallowCorrect?: true;
-  /** For a run without a held-out set: how many of its training sequences were scored (a seeded choice). */
+  /** For a run without a held-out set: how many of its training sequences were asked for (a seeded choice; at most half are scored). */
   sequences?: number;
 }
 

@@ -25,6 +25,9 @@ import { yieldToEventLoop } from "../util/signals.ts";
 /** Sequences per forward pass when `deno task evaluate` (and `deno task probe`'s D score) is not told otherwise. */
 export const EVALUATE_BATCH_SIZE = 16;
 
+/** Training sequences `deno task evaluate` scores (a seeded choice, at most half) for a run without a held-out set. */
+export const EVALUATE_TRAIN_SEQUENCES = 64;
+
 /** Stream ids mixed into seeds here, apart from the training streams (1-3 in lib/train). */
 const HOLDOUT_STREAM = 4;
 const EVAL_STREAM = 5;
