@@ -207,6 +207,32 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     assert.deepEqual(cross.eval, { temperature: 1.5, seed: 3, batchSize: 8 });
     assert.deepEqual(cross.runs, runs);
     assert.match(crossMarkdown(cross), /^Held out, T = 1\.5, evaluation seed 3;/m);
+    // On unseen text: every reading on that many sequences of what the corpus cap left out, with the runs' own
+    // sampling settings, and the crossing says so.
+    const unseenCalls: string[] = [];
+    const onUnseen = await crossPretrainRuns("t", runs, {
+      unseen: { sequences: 4096, part: "brown" },
+      evaluate: (d, o) => {
+        unseenCalls.push(
+          `${d} on ${o.generatorFrom} T${o.temperature} s${o.seed} n=${o.sequences} ${o.unseen?.part}`,
+        );
+        return Promise.resolve(reading);
+      },
+    });
+    assert.deepEqual(
+      unseenCalls,
+      calls.map((c) => c.replace(/ b8 dc=undefined n=undefined$/, " n=4096 brown")),
+    );
+    assert.deepEqual(onUnseen.eval, {
+      temperature: 1.5,
+      seed: 3,
+      batchSize: 8,
+      unseen: { part: "brown", sequences: 4096 },
+    });
+    assert.match(
+      crossMarkdown(onUnseen),
+      /^4096 sequences of text the runs never saw \(what their corpusMaxChars cap left out, part brown\), T = 1\.5/m,
+    );
 
     // Runs without a held-out set, evaluated with --disallow-correct on 8 training sequences: so is every
     // reading, and the crossing's page says so.

@@ -17,6 +17,8 @@
  *                                                        # runs that differ only in `sharing`
  *   deno run -A data/regimes/build.ts --cross-runs NAME DIR... # runs of `deno task pretrain` crossed by sharing
  *                                                        # mode, seed by seed → data/regimes/NAME-cross.json
+ *                                                        # (--unseen N [--part P]: on N sequences of the
+ *                                                        # text their corpus cap left out, not held out)
  *   deno run -A data/regimes/build.ts --cross NAME --by K1,K2 [--tag T]
  *                                                        # the same among runs that differ only in K1, K2
  *                                                        # → data/regimes/NAME-cross-T.json (T: K1)
@@ -196,7 +198,10 @@ export class RefusedRuns extends Error {}
 export async function crossPretrainRuns(
   name: string,
   dirs: string[],
-  opts: Pick<NonNullable<Parameters<typeof crossSweep>[4]>, "evaluate" | "onReading"> = {},
+  opts: Pick<NonNullable<Parameters<typeof crossSweep>[4]>, "evaluate" | "onReading"> & {
+    /** Read on this many sequences of the text the runs' corpus cap left out (one part of it), not held out. */
+    unseen?: { sequences: number; part?: string };
+  } = {},
 ): Promise<SweepCross & { runs: string[] }> {
   const runs: SweepRun[] = [];
   const others: string[] = [];
@@ -232,7 +237,12 @@ export async function crossPretrainRuns(
     const list = [...settings].map(([ev, ds]) => `${ds.join(", ")}: ${ev}`).join("; ");
     throw new RefusedRuns(`the runs were evaluated with different settings (${list})`);
   }
-  const ev: EvalSettings = JSON.parse([...settings.keys()][0]);
+  const held: EvalSettings = JSON.parse([...settings.keys()][0]);
+  // On unseen text the runs' own sampling settings stand; the held-out (or training) sequences do not.
+  const { sequences: _, ...sampling } = held;
+  const ev: EvalSettings = opts.unseen
+    ? { ...sampling, unseen: { part: opts.unseen.part ?? null, sequences: opts.unseen.sequences } }
+    : held;
   if (!opts.evaluate) {
     const { initBackend } = await import("../../lib/backend/mod.ts");
     await initBackend("wasm");
@@ -399,14 +409,32 @@ if (import.meta.main) {
   if (Deno.args[0] === "--cross-runs") {
     // --cross-runs NAME DIR...: → data/regimes/NAME-cross.json (crossPretrainRuns). On another machine's BLAS
     // kernels a run's own reading can differ from its eval.json in the 4th decimal.
-    const [name, ...dirs] = Deno.args.slice(1);
-    if (!name || dirs.length < 2) {
-      console.error("usage: build.ts --cross-runs NAME DIR DIR...");
+    // With --unseen N [--part P]: on N sequences of the text the runs' corpus cap left out, not held out.
+    const { parseArgsOrExit, intOption } = await import("../../lib/util/cli.ts");
+    const a = parseArgsOrExit({
+      args: Deno.args.slice(1),
+      options: { unseen: { type: "string" }, part: { type: "string" } },
+      allowPositionals: true,
+    });
+    const [name, ...dirs] = a.positionals;
+    if (!name || dirs.length < 2 || (a.values.part !== undefined && a.values.unseen === undefined)) {
+      console.error("usage: build.ts --cross-runs NAME DIR DIR... [--unseen SEQUENCES [--part PART]]");
+      Deno.exit(2);
+    }
+    let unseen;
+    try {
+      unseen = a.values.unseen === undefined ? undefined : {
+        sequences: intOption("unseen", a.values.unseen, 1)!,
+        ...(a.values.part !== undefined ? { part: a.values.part } : {}),
+      };
+    } catch (e) {
+      console.error(`error: --cross-runs: ${(e as Error).message}`);
       Deno.exit(2);
     }
     let cross;
     try {
       cross = await crossPretrainRuns(name, dirs, {
+        unseen,
         onReading: (_g, r, done, total) =>
           console.error(
             `${name}: D ${r.d} on G ${r.g}: ${r.error ?? `AUC ${aucText(r.auc)}`} (${done}/${total})`,

@@ -212,6 +212,7 @@ export async function crossSweep(
         batchSize: number;
         disallowCorrect?: true;
         sequences?: number;
+        unseen?: { part?: string };
         generatorFrom: string;
         keepReplicates: true;
       },
@@ -254,7 +255,15 @@ export async function crossSweep(
             seed: ev.seed,
             batchSize: ev.batchSize,
             ...(ev.disallowCorrect ? { disallowCorrect: true as const } : {}),
-            ...(ev.sequences !== undefined ? { sequences: ev.sequences } : {}),
+            // Unseen text (what the runs' corpus cap left out) is read in place of the held-out sequences.
+            ...(ev.unseen
+              ? {
+                unseen: ev.unseen.part === null ? {} : { part: ev.unseen.part },
+                sequences: ev.unseen.sequences,
+              }
+              : ev.sequences !== undefined
+              ? { sequences: ev.sequences }
+              : {}),
             generatorFrom: dirOf(g.run.dir),
             keepReplicates: true,
           });
@@ -471,7 +480,10 @@ export function crossTables(c: SweepCross): CrossTable[] {
 
 /** What a crossing's page and markdown say first: the settings and how to read a cell. */
 function crossIntro(c: SweepCross): string {
-  const on = c.eval.sequences !== undefined
+  const on = c.eval.unseen
+    ? `${c.eval.unseen.sequences} sequences of text the runs never saw (what their corpusMaxChars cap left ` +
+      `out${c.eval.unseen.part === null ? "" : `, part ${c.eval.unseen.part}`})`
+    : c.eval.sequences !== undefined
     ? `${c.eval.sequences} of the training sequences (the runs hold none out)`
     : "Held out";
   const sampled = c.eval.disallowCorrect ? ", replacements never the original (--disallow-correct)" : "";
