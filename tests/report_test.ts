@@ -557,7 +557,14 @@ Deno.test("report: facetCurves puts each knob's runs in their own panel beside t
     `<b>sequence</b><br>${entry("preset", 3)}   ${entry("L=64", 4)}`,
   ]);
   assert.deepEqual(fig.layout.yaxis2, { matches: "y" }, "panels share their y range");
-  assert.deepEqual(fig.layout.title, { text: "discriminator ROC-AUC (replaced vs original)" });
+  // The figure's title sits at the top of the figure, clear of the panels' keys below it.
+  assert.deepEqual(fig.layout.title, {
+    text: "discriminator ROC-AUC (replaced vs original)",
+    yref: "container",
+    y: 1,
+    yanchor: "top",
+    pad: { t: 12 },
+  });
   const marked = facetCurves(t, "disc_auc", { facet: "knob", hline: { y: 0.6, label: "learned" } });
   const shapes = marked.layout.shapes as { y0: number; yref: string }[];
   assert.deepEqual(

@@ -593,8 +593,15 @@ export function facetCurves(t: Table, metric: string, opts: FacetCurveOptions): 
     annotations: [] as unknown[],
     shapes: [] as unknown[],
   };
-  // The metric goes in the title: a panel a few hundred pixels high has no room for a long axis title.
-  layout.title = { text: smoothedTitle(opts.title ?? METRIC_LABELS[metric] ?? metric, opts.smooth) };
+  // The metric goes in the title: a panel a few hundred pixels high has no room for a long axis title. Held
+  // at the top of the figure: plotly's default (the middle of the top margin) falls on the panels' keys.
+  layout.title = {
+    text: smoothedTitle(opts.title ?? METRIC_LABELS[metric] ?? metric, opts.smooth),
+    yref: "container",
+    y: 1,
+    yanchor: "top",
+    pad: { t: 12 },
+  };
   const ticks = (kind: "x" | "y") => logTicks(data.flatMap((d) => d[kind] as (number | null)[]));
   [...panels].forEach(([name, members], p) => {
     const key: string[] = [];
