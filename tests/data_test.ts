@@ -214,15 +214,13 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
       unseen: { sequences: 4096, part: "brown" },
       evaluate: (d, o) => {
         unseenCalls.push(
-          `${d} on ${o.generatorFrom} T${o.temperature} s${o.seed} n=${o.sequences} ${o.unseen?.part}`,
+          `${d} on ${o.generatorFrom} T${o.temperature} s${o.seed} b${o.batchSize} dc=${o.disallowCorrect} ` +
+            `n=${o.sequences} ${JSON.stringify(o.unseen)}`,
         );
         return Promise.resolve(reading);
       },
     });
-    assert.deepEqual(
-      unseenCalls,
-      calls.map((c) => c.replace(/ b8 dc=undefined n=undefined$/, " n=4096 brown")),
-    );
+    assert.deepEqual(unseenCalls, calls.map((c) => c.replace(/n=undefined$/, 'n=4096 {"part":"brown"}')));
     assert.deepEqual(onUnseen.eval, {
       temperature: 1.5,
       seed: 3,
@@ -233,7 +231,28 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
       crossMarkdown(onUnseen),
       /^4096 sequences of text the runs never saw \(what their corpusMaxChars cap left out, part brown\), T = 1\.5/m,
     );
-
+    assert.equal(onUnseen.groups[0].cross[0].replicates, undefined, "replicates only when asked for");
+    // All of the unseen text (no part: the evaluation is given none), each reading's bootstrap replicates kept.
+    const replicates = { key: "3:8:ab", auc: [0.61234567, null], gain: [0.0100000049, 0.02] };
+    const whole = await crossPretrainRuns("t", runs, {
+      unseen: { sequences: 64 },
+      keepReplicates: true,
+      evaluate: (_d, o) => {
+        assert.deepEqual(o.unseen, {});
+        assert.equal(o.sequences, 64);
+        return Promise.resolve({ ...reading, replicates });
+      },
+    });
+    assert.deepEqual(whole.eval.unseen, { part: null, sequences: 64 });
+    assert.deepEqual(whole.groups[0].cross[1].replicates, {
+      key: "3:8:ab",
+      auc: [0.612346, null],
+      gain: [0.01, 0.02],
+    });
+    assert.match(
+      crossMarkdown(whole),
+      /^64 sequences of text the runs never saw \(what their corpusMaxChars cap left out\), T = 1\.5/m,
+    );
     // Runs without a held-out set, evaluated with --disallow-correct on 8 training sequences: so is every
     // reading, and the crossing's page says so.
     for (const [i, run] of runs.entries()) await configure(run, ["es", "gdes"][i], 0);

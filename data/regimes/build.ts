@@ -18,7 +18,9 @@
  *   deno run -A data/regimes/build.ts --cross-runs NAME DIR... # runs of `deno task pretrain` crossed by sharing
  *                                                        # mode, seed by seed → data/regimes/NAME-cross.json
  *                                                        # (--unseen N [--part P]: on N sequences of the
- *                                                        # text their corpus cap left out, not held out)
+ *                                                        # text their corpus cap left out, not held out;
+ *                                                        # --replicates: each reading's bootstrap replicates
+ *                                                        # kept, for contrasts' paired errors)
  *   deno run -A data/regimes/build.ts --cross NAME --by K1,K2 [--tag T]
  *                                                        # the same among runs that differ only in K1, K2
  *                                                        # → data/regimes/NAME-cross-T.json (T: K1)
@@ -198,7 +200,7 @@ export class RefusedRuns extends Error {}
 export async function crossPretrainRuns(
   name: string,
   dirs: string[],
-  opts: Pick<NonNullable<Parameters<typeof crossSweep>[4]>, "evaluate" | "onReading"> & {
+  opts: Pick<NonNullable<Parameters<typeof crossSweep>[4]>, "evaluate" | "onReading" | "keepReplicates"> & {
     /** Read on this many sequences of the text the runs' corpus cap left out (one part of it), not held out. */
     unseen?: { sequences: number; part?: string };
   } = {},
@@ -413,12 +415,14 @@ if (import.meta.main) {
     const { parseArgsOrExit, intOption } = await import("../../lib/util/cli.ts");
     const a = parseArgsOrExit({
       args: Deno.args.slice(1),
-      options: { unseen: { type: "string" }, part: { type: "string" } },
+      options: { unseen: { type: "string" }, part: { type: "string" }, replicates: { type: "boolean" } },
       allowPositionals: true,
     });
     const [name, ...dirs] = a.positionals;
     if (!name || dirs.length < 2 || (a.values.part !== undefined && a.values.unseen === undefined)) {
-      console.error("usage: build.ts --cross-runs NAME DIR DIR... [--unseen SEQUENCES [--part PART]]");
+      console.error(
+        "usage: build.ts --cross-runs NAME DIR DIR... [--unseen SEQUENCES [--part PART]] [--replicates]",
+      );
       Deno.exit(2);
     }
     let unseen;
@@ -435,6 +439,7 @@ if (import.meta.main) {
     try {
       cross = await crossPretrainRuns(name, dirs, {
         unseen,
+        keepReplicates: a.values.replicates,
         onReading: (_g, r, done, total) =>
           console.error(
             `${name}: D ${r.d} on G ${r.g}: ${r.error ?? `AUC ${aucText(r.auc)}`} (${done}/${total})`,

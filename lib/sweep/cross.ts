@@ -36,6 +36,12 @@ export interface CrossReading {
   /** Why the reading failed, when it did (the others are still made). */
   error?: string;
   /**
+   * With `keepReplicates`: the bootstrap's resampled AUCs and gains (to 6 decimals) and what decided the
+   * resamples. Readings with one key drew the same resamples (the same sequences and seed, in any group), so
+   * any contrast of them gets its paired error over the sequences from these.
+   */
+  replicates?: { key: string; auc: (number | null)[]; gain: number[] };
+  /**
    * Off the diagonal: this reading minus the generator's own discriminator's on the same replacements, each
    * with its paired bootstrap standard error (the same resampled sequences for both: their own difficulty
    * cancels, so it is below what an unpaired difference would carry). Null errors where the evaluations kept
@@ -203,6 +209,8 @@ export async function crossSweep(
     dirOf?: (dir: string) => string;
     onReading?: (group: CrossGroup, r: CrossReading, done: number, total: number) => void;
     shouldStop?: () => boolean;
+    /** Write each reading's bootstrap replicates into the crossing (`CrossReading.replicates`). */
+    keepReplicates?: boolean;
     /** What scores one D on one G's replacements (tests stand in for it). */
     evaluate?: (
       dir: string,
@@ -277,6 +285,13 @@ export async function crossSweep(
             genAcc: round6(e.genAcc),
           };
           replicates.set(reading, e.replicates);
+          if (opts.keepReplicates && e.replicates) {
+            reading.replicates = {
+              key: e.replicates.key,
+              auc: e.replicates.auc.map(round6),
+              gain: e.replicates.gain.map((x) => round6(x)!),
+            };
+          }
         } catch (e) {
           const error = (e as Error).message;
           reading = {
