@@ -212,6 +212,7 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     const unseenCalls: string[] = [];
     const onUnseen = await crossPretrainRuns("t", runs, {
       unseen: { sequences: 4096, part: "brown" },
+      unseenAvailable: (_dir, part) => Promise.resolve(part === "brown" ? 4096 : 0),
       evaluate: (d, o) => {
         unseenCalls.push(
           `${d} on ${o.generatorFrom} T${o.temperature} s${o.seed} b${o.batchSize} dc=${o.disallowCorrect} ` +
@@ -236,6 +237,7 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     const replicates = { key: "3:8:ab", auc: [0.61234567, null], gain: [0.0100000049, 0.02] };
     const whole = await crossPretrainRuns("t", runs, {
       unseen: { sequences: 64 },
+      unseenAvailable: () => Promise.resolve(38454),
       keepReplicates: true,
       evaluate: (_d, o) => {
         assert.deepEqual(o.unseen, {});
@@ -252,6 +254,26 @@ Deno.test("data/regimes --cross-runs: readings use the settings each run's eval.
     assert.match(
       crossMarkdown(whole),
       /^64 sequences of text the runs never saw \(what their corpusMaxChars cap left out\), T = 1\.5/m,
+    );
+    // More sequences than the unseen text holds, or a part it has not: refused before any reading, named.
+    const never = () => Promise.reject(new Error("no reading may be made"));
+    await assert.rejects(
+      crossPretrainRuns("t", runs, {
+        unseen: { sequences: 40000 },
+        unseenAvailable: () => Promise.resolve(38454),
+        evaluate: never,
+      }),
+      (e: Error) =>
+        e instanceof RefusedRuns &&
+        /^--unseen 40000: the text the runs' cap left out packs into 38,454 sequences$/.test(e.message),
+    );
+    await assert.rejects(
+      crossPretrainRuns("t", runs, {
+        unseen: { sequences: 64, part: "wiki" },
+        unseenAvailable: () => Promise.reject(new Error('no part "wiki" in "a+b"')),
+        evaluate: never,
+      }),
+      (e: Error) => e instanceof RefusedRuns && e.message === '--unseen: no part "wiki" in "a+b"',
     );
     // Runs without a held-out set, evaluated with --disallow-correct on 8 training sequences: so is every
     // reading, and the crossing's page says so.

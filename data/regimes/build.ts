@@ -187,6 +187,16 @@ export async function evalSettingsOf(dir: string): Promise<EvalSettings | null> 
   };
 }
 
+/** How many sequences the text a run's corpus cap left out packs into (one part of it, if named). */
+async function unseenAvailable(dir: string, part: string | undefined): Promise<number> {
+  const { unseenSequences } = await import("../../lib/report/trained.ts");
+  const { WordPieceTokenizer } = await import("../../lib/text/tokenizer.ts");
+  const { config } = savedRunConfig(JSON.parse(await Deno.readTextFile(join(dir, "config.json"))));
+  const tokenizer = await WordPieceTokenizer.load(join(dir, "tokenizer.json"));
+  return (await unseenSequences(config, tokenizer, { sequences: 1, ...(part === undefined ? {} : { part }) }))
+    .unseen.available;
+}
+
 /** What `--cross-runs` refuses before any reading (a bad command line, exit 2), unlike a reading that fails. */
 export class RefusedRuns extends Error {}
 
@@ -203,6 +213,11 @@ export async function crossPretrainRuns(
   opts: Pick<NonNullable<Parameters<typeof crossSweep>[4]>, "evaluate" | "onReading" | "keepReplicates"> & {
     /** Read on this many sequences of the text the runs' corpus cap left out (one part of it), not held out. */
     unseen?: { sequences: number; part?: string };
+    /**
+     * How many sequences that unseen text packs into, for the first run (their data settings are alike): it
+     * throws where there is none (no cap, no such part). Default: packs it (`unseenSequences`); tests stand in.
+     */
+    unseenAvailable?: (dir: string, part: string | undefined) => Promise<number>;
   } = {},
 ): Promise<SweepCross & { runs: string[] }> {
   const runs: SweepRun[] = [];
@@ -238,6 +253,24 @@ export async function crossPretrainRuns(
   if (settings.size > 1) {
     const list = [...settings].map(([ev, ds]) => `${ds.join(", ")}: ${ev}`).join("; ");
     throw new RefusedRuns(`the runs were evaluated with different settings (${list})`);
+  }
+  if (opts.unseen) {
+    // Once, before any reading: a part that is not there, or more sequences than the text holds, would
+    // otherwise fail every reading, or be scored on fewer than the crossing says.
+    const available = opts.unseenAvailable ?? unseenAvailable;
+    let n;
+    try {
+      n = await available(dirs[0], opts.unseen.part);
+    } catch (e) {
+      throw new RefusedRuns(`--unseen: ${(e as Error).message}`);
+    }
+    if (opts.unseen.sequences > n) {
+      throw new RefusedRuns(
+        `--unseen ${opts.unseen.sequences}: the text the runs' cap left out${
+          opts.unseen.part === undefined ? "" : ` (part ${opts.unseen.part})`
+        } packs into ${n.toLocaleString("en")} sequences`,
+      );
+    }
   }
   const held: EvalSettings = JSON.parse([...settings.keys()][0]);
   // On unseen text the runs' own sampling settings stand; the held-out (or training) sequences do not.
