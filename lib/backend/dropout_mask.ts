@@ -18,6 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { heapAddress, wasmSimdKernels } from "./wasm_simd.ts";
 
 /** Name of the kernel (no inputs; attrs shape, rate, seed) that returns the mask as a float32 tensor. */
 export const DROPOUT_MASK = "RtdlabDropoutMask";
@@ -77,13 +78,47 @@ function dropoutMaskKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { shape, rate, seed } = args.attrs as unknown as { shape: number[]; rate: number; seed: number };
   const out = backend.makeOutput(shape, "float32");
-  fillDropoutMask(backend.typedArrayFromHeap(out) as Float32Array, rate, seed);
+  const simd = wasmSimdKernels(backend);
+  if (simd) {
+    const { k0, k1, threshold, scale } = dropoutParams(rate, seed);
+    simd.dropout_mask(heapAddress(backend, out), tf.util.sizeFromShape(shape), k0, k1, threshold, scale);
+  } else {
+    fillDropoutMask(backend.typedArrayFromHeap(out) as Float32Array, rate, seed);
+  }
   return out;
 }
 
-/** Kernel config of {@link DROPOUT_MASK} for the wasm backend. */
+/** Kernel config of {@link DROPOUT_MASK} for the wasm backend (wasm SIMD where the engine has it). */
 export const dropoutMaskConfig: tf.KernelConfig = {
   kernelName: DROPOUT_MASK,
   backendName: "wasm",
   kernelFunc: dropoutMaskKernel as tf.KernelFunc,
 };
+
+/**
+ * `RtdlabDropout` on wasm: {x}, attrs rate, seed → x·mask in one pass, the mask never stored (the
+ * gradient runs the same kernel on dy). The same bits as multiplying by {@link DROPOUT_MASK}'s tensor.
+ * Registered by lib/backend/wasm_fused.ts.
+ */
+export function dropoutWasm(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { rate, seed } = args.attrs as unknown as { rate: number; seed: number };
+  if (x == null || x.dtype !== "float32") {
+    throw new Error("RtdlabDropout (wasm): input x must be a float32 tensor");
+  }
+  const n = tf.util.sizeFromShape(x.shape);
+  // Allocate first: _malloc may grow the wasm memory, which detaches earlier views of the heap.
+  const out = backend.makeOutput(x.shape, "float32");
+  const { k0, k1, threshold, scale } = dropoutParams(rate, seed);
+  const simd = wasmSimdKernels(backend);
+  if (simd) {
+    simd.dropout(heapAddress(backend, x), heapAddress(backend, out), n, k0, k1, threshold, scale);
+  } else {
+    const y = backend.typedArrayFromHeap(out) as Float32Array;
+    fillDropoutMask(y, rate, seed);
+    const xs = backend.typedArrayFromHeap(x) as Float32Array;
+    for (let i = 0; i < n; i++) y[i] = xs[i] * y[i];
+  }
+  return out;
+}

@@ -2,8 +2,8 @@
  * rtdlab's fused kernels: their names, their contracts, and the switch that turns them off.
  *
  * A fused kernel does in one pass what a chain of tfjs ops does in many. lib/model/layers.ts and
- * lib/train/optimizer.ts call one when the active backend registers it (wasm: GELU,
- * lib/backend/wasm_fused.ts; cuda: all of them, lib/backend/cuda/kernels.cu),
+ * lib/train/optimizer.ts call one when the active backend registers it (wasm: GELU, dropout and
+ * LayerNorm, lib/backend/wasm_fused.ts and wasm_layer_norm.ts; cuda: all of them, lib/backend/cuda/kernels.cu),
  * and the plain tensor ops otherwise, so every backend computes the same function:
  *
  * - `RtdlabGelu` {x} → y = x·Φ(x); `RtdlabGeluGrad` {dy, x} → dy·(Φ(x) + x·φ(x)).

@@ -1,6 +1,8 @@
 /**
- * Fused kernels for the wasm backend, in JS over the wasm heap: exact GELU, forward and backward;
- * and `Identity` and same-dtype `Cast` that share memory instead of copying it.
+ * Fused kernels for the wasm backend over the wasm heap: exact GELU, forward and backward (wasm SIMD,
+ * lib/backend/wasm_simd.wat, with this file's JS loops where an engine lacks SIMD: the same bits);
+ * and `Identity` and same-dtype `Cast` that share memory instead of copying it. LayerNorm and dropout:
+ * lib/backend/wasm_layer_norm.ts, dropout_mask.ts.
  *
  * Why: GELU was 5 tfjs kernels forward and 8 backward, and wasm's Erf (a scalar erff) alone costs
  * 7-14 ns per value; one JS pass each way with Φ from a table costs ~6. And tfjs's autodiff clones
@@ -9,9 +11,10 @@
  * copies; the cpu backend shares the data, and so do these.
  *
  * GELU's values differ from the unfused ops' by float32 rounding, not bit for bit (they round
- * 1 + erf to float32, ±6e-8; the table is within 2e-9 of Φ). LayerNorm was tried too and dropped:
+ * 1 + erf to float32, ±6e-8; the table is within 2e-9 of Φ). LayerNorm in JS was tried and dropped:
  * bit-identical to the unfused ops it was slower than them (float32 rounding after every add is a
- * chain of conversions in JS), and in float64 it was ~13% faster alone but no faster in a step. So was
+ * chain of conversions in JS), and in float64 it was ~13% faster alone but no faster in a step; in
+ * wasm SIMD, where float32 is native, it is bit-identical and faster (wasm_layer_norm.ts). So was
  * the generator's softmax cross-entropy (cuda has it): one JS pass with Math.exp took 232 ms forward
  * at 608 × 30522 logits (ELECTRA-Small b32) against 108 ms for the unfused ops (wasm's SIMD Exp).
  * So was DeBERTa's relative-score gather with its gradient as sums of runs (cuda's
@@ -27,8 +30,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { dropoutMaskConfig } from "./dropout_mask.ts";
+import { dropoutMaskConfig, dropoutWasm } from "./dropout_mask.ts";
 import { FUSED } from "./fused_kernels.ts";
+import { heapAddress, heapConstant, wasmSimdKernels } from "./wasm_simd.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
 
@@ -155,7 +159,17 @@ function gelu(args: Args): tf.TensorInfo {
   checkFloat(FUSED.gelu, { x });
   // Allocate first: _malloc may grow the wasm memory, which detaches earlier views of the heap.
   const y = backend.makeOutput(x.shape, "float32");
-  cubicTimesX(PHI, f32(backend, x), f32(backend, y));
+  const simd = wasmSimdKernels(backend);
+  if (simd) {
+    const at = heapAddress(backend, x);
+    simd.cubic_times(
+      heapConstant(backend, PHI),
+      at,
+      at,
+      heapAddress(backend, y),
+      tf.util.sizeFromShape(x.shape),
+    );
+  } else cubicTimesX(PHI, f32(backend, x), f32(backend, y));
   return y;
 }
 
@@ -165,7 +179,12 @@ function geluGrad(args: Args): tf.TensorInfo {
   const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
   checkFloat(FUSED.geluGrad, { dy, x });
   const dx = backend.makeOutput(x.shape, "float32");
-  cubicTimesDy(DGELU, f32(backend, x), f32(backend, dy), f32(backend, dx));
+  const simd = wasmSimdKernels(backend);
+  if (simd) {
+    const n = tf.util.sizeFromShape(x.shape);
+    const table = heapConstant(backend, DGELU);
+    simd.cubic_times(table, heapAddress(backend, x), heapAddress(backend, dy), heapAddress(backend, dx), n);
+  } else cubicTimesDy(DGELU, f32(backend, x), f32(backend, dy), f32(backend, dx));
   return dx;
 }
 
@@ -186,6 +205,7 @@ export function identity(args: Args): tf.TensorInfo {
 /** The fused kernels rtdlab adds to wasm (and the dropout-mask kernel). */
 export const FUSED_KERNELS: readonly tf.KernelConfig[] = [
   dropoutMaskConfig,
+  { kernelName: FUSED.dropout, backendName: "wasm", kernelFunc: dropoutWasm as tf.KernelFunc },
   { kernelName: FUSED.gelu, backendName: "wasm", kernelFunc: gelu as tf.KernelFunc },
   { kernelName: FUSED.geluGrad, backendName: "wasm", kernelFunc: geluGrad as tf.KernelFunc },
 ];

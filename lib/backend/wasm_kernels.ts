@@ -10,8 +10,9 @@
  * - `Identity` and same-dtype `Cast` (replaced, see wasm_fused.ts): share memory instead of copying,
  *   as the cpu backend's do (autodiff clones every tensor it saves; `mul`'s gradient casts float32
  *   to float32). Always on: it is how tfjs's other backends behave rather than a faster variant.
- * - rtdlab's fused GELU and LayerNorm kernels (forward and backward) and the dropout-mask kernel
- *   (wasm_fused.ts, dropout_mask.ts), which lib/model/layers.ts calls on wasm.
+ * - rtdlab's fused GELU, LayerNorm and dropout kernels (forward and backward) and the dropout-mask
+ *   kernel (wasm_fused.ts, wasm_layer_norm.ts, dropout_mask.ts), which lib/model/layers.ts calls on
+ *   wasm; their loops run as wasm SIMD (wasm_simd.wat) on tfjs's own heap.
  *
  * Other kernels wasm lacks (Einsum, FFT/complex, Conv2DBackpropFilter, depthwise-conv gradients,
  * Ragged*, StaticRegexReplace, Draw) are not on a transformer's training path; use tf.matMul
@@ -25,6 +26,8 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { gatherConfigs } from "./wasm_gather.ts";
 import { matMulConfigs } from "./wasm_matmul.ts";
 import { FUSED_KERNELS, sharingKernelConfigs } from "./wasm_fused.ts";
+import { LAYER_NORM_KERNELS } from "./wasm_layer_norm.ts";
+import { wasmSimdAvailable } from "./wasm_simd.ts";
 
 /** Sums the rows of `x` that share a segment id: out[s, ...] = Σ_{i: ids[i] = s} x[i, ...]. */
 export function unsortedSegmentSum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
@@ -81,8 +84,12 @@ export const unsortedSegmentSumConfig: tf.KernelConfig = {
   kernelFunc: unsortedSegmentSum as tf.KernelFunc,
 };
 
-/** Kernels rtdlab adds to wasm because the package lacks them. */
-export const WASM_EXTRA_KERNELS: readonly tf.KernelConfig[] = [unsortedSegmentSumConfig, ...FUSED_KERNELS];
+/** Kernels rtdlab adds to wasm: one the package lacks, and its fused ones (LayerNorm's need wasm SIMD). */
+export const WASM_EXTRA_KERNELS: readonly tf.KernelConfig[] = [
+  unsortedSegmentSumConfig,
+  ...FUSED_KERNELS,
+  ...(wasmSimdAvailable() ? LAYER_NORM_KERNELS : []),
+];
 
 /** Options for registerWasmKernels. */
 export interface WasmKernelOptions {

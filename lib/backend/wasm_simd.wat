@@ -1,0 +1,429 @@
+;; rtdlab's SIMD kernels for the wasm backend, run on tfjs-backend-wasm's own memory (imported), so
+;; they read and write tensors where they lie. Source of lib/backend/wasm_simd_bytes.ts, which
+;; `deno run -A lib/backend/wasm_simd_build.ts` regenerates (tests/wasm_simd_test.ts checks they agree).
+;;
+;; Dropout's mask is lib/backend/dropout_mask.ts's, bit for bit: element i is kept (value `scale`)
+;; iff (h(i) >>> 8) >= threshold, else 0, with h(i) = mix(mix(i ^ k0) + k1) and mix the "lowbias32"
+;; finaliser. Four elements per instruction (i32x4); the last n mod 4 in scalar code.
+(module
+  (import "env" "memory" (memory 0))
+
+  ;; lowbias32 on four lanes.
+  (func $mix4 (param $x v128) (result v128)
+    (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+    (local.set $x (i32x4.mul (local.get $x) (v128.const i32x4 0x7feb352d 0x7feb352d 0x7feb352d 0x7feb352d)))
+    (local.set $x (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 15))))
+    (local.set $x (i32x4.mul (local.get $x) (v128.const i32x4 0x846ca68b 0x846ca68b 0x846ca68b 0x846ca68b)))
+    (v128.xor (local.get $x) (i32x4.shr_u (local.get $x) (i32.const 16))))
+
+  ;; lowbias32 on one value.
+  (func $mix (param $x i32) (result i32)
+    (local.set $x (i32.xor (local.get $x) (i32.shr_u (local.get $x) (i32.const 16))))
+    (local.set $x (i32.mul (local.get $x) (i32.const 0x7feb352d)))
+    (local.set $x (i32.xor (local.get $x) (i32.shr_u (local.get $x) (i32.const 15))))
+    (local.set $x (i32.mul (local.get $x) (i32.const 0x846ca68b)))
+    (i32.xor (local.get $x) (i32.shr_u (local.get $x) (i32.const 16))))
+
+  ;; The masks of elements idx..idx+3: all ones where kept, else 0.
+  (func $keep4 (param $idx v128) (param $k0 v128) (param $k1 v128) (param $thr v128) (result v128)
+    (i32x4.ge_u
+      (i32x4.shr_u
+        (call $mix4 (i32x4.add (call $mix4 (v128.xor (local.get $idx) (local.get $k0))) (local.get $k1)))
+        (i32.const 8))
+      (local.get $thr)))
+
+  ;; The multiplier of element i: scale where kept, else 0.
+  (func $mask1 (param $i i32) (param $k0 i32) (param $k1 i32) (param $thr i32) (param $scale f32) (result f32)
+    (select
+      (local.get $scale)
+      (f32.const 0)
+      (i32.ge_u
+        (i32.shr_u
+          (call $mix (i32.add (call $mix (i32.xor (local.get $i) (local.get $k0))) (local.get $k1)))
+          (i32.const 8))
+        (local.get $thr))))
+
+  ;; out[i] = the multiplier of element i, for i < n (out: a byte address of float32s).
+  (func (export "dropout_mask")
+    (param $out i32) (param $n i32) (param $k0 i32) (param $k1 i32) (param $thr i32) (param $scale f32)
+    (local $i i32) (local $n4 i32) (local $idx v128)
+    (local $vk0 v128) (local $vk1 v128) (local $vthr v128) (local $vscale v128)
+    (local.set $vk0 (i32x4.splat (local.get $k0)))
+    (local.set $vk1 (i32x4.splat (local.get $k1)))
+    (local.set $vthr (i32x4.splat (local.get $thr)))
+    (local.set $vscale (f32x4.splat (local.get $scale)))
+    (local.set $idx (v128.const i32x4 0 1 2 3))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $four
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (v128.store align=4
+          (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
+          (v128.and
+            (call $keep4 (local.get $idx) (local.get $vk0) (local.get $vk1) (local.get $vthr))
+            (local.get $vscale)))
+        (local.set $idx (i32x4.add (local.get $idx) (v128.const i32x4 4 4 4 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $four)))
+    (block $end
+      (loop $one
+        (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+        (f32.store
+          (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 2)))
+          (call $mask1 (local.get $i) (local.get $k0) (local.get $k1) (local.get $thr) (local.get $scale)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $one))))
+
+  ;; out[i] = x[i] · (the multiplier of element i), for i < n: dropout without a mask tensor, the same
+  ;; bits as multiplying by the mask (a NaN or infinite x dropped gives NaN, as x·0 does).
+  (func (export "dropout")
+    (param $x i32) (param $out i32) (param $n i32) (param $k0 i32) (param $k1 i32) (param $thr i32)
+    (param $scale f32)
+    (local $i i32) (local $n4 i32) (local $at i32) (local $idx v128)
+    (local $vk0 v128) (local $vk1 v128) (local $vthr v128) (local $vscale v128)
+    (local.set $vk0 (i32x4.splat (local.get $k0)))
+    (local.set $vk1 (i32x4.splat (local.get $k1)))
+    (local.set $vthr (i32x4.splat (local.get $thr)))
+    (local.set $vscale (f32x4.splat (local.get $scale)))
+    (local.set $idx (v128.const i32x4 0 1 2 3))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done
+      (loop $four
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+        (v128.store align=4
+          (i32.add (local.get $out) (local.get $at))
+          (f32x4.mul
+            (v128.load align=4 (i32.add (local.get $x) (local.get $at)))
+            (v128.and
+              (call $keep4 (local.get $idx) (local.get $vk0) (local.get $vk1) (local.get $vthr))
+              (local.get $vscale))))
+        (local.set $idx (i32x4.add (local.get $idx) (v128.const i32x4 4 4 4 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $four)))
+    (block $end
+      (loop $one
+        (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+        (f32.store
+          (i32.add (local.get $out) (local.get $at))
+          (f32.mul
+            (f32.load (i32.add (local.get $x) (local.get $at)))
+            (call $mask1 (local.get $i) (local.get $k0) (local.get $k1) (local.get $thr) (local.get $scale))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $one))))
+
+  ;; The sum of v's four lanes added one by one to acc, in lane order: a row's sum in the order a
+  ;; sequential loop takes (tfjs-backend-wasm's Mean and Sum), so results match them bit for bit.
+  (func $addLanes (param $acc f32) (param $v v128) (result f32)
+    (f32.add
+      (f32.add
+        (f32.add (f32.add (local.get $acc) (f32x4.extract_lane 0 (local.get $v))) (f32x4.extract_lane 1 (local.get $v)))
+        (f32x4.extract_lane 2 (local.get $v)))
+      (f32x4.extract_lane 3 (local.get $v))))
+
+  ;; LayerNorm over rows of `cols` floats, as tfjs's ops compute it (lib/model/layers.ts layerNormOp):
+  ;; s = x, or with mode & 1: s = x + t, t = h (mode & 2: + hb[col]; mode & 4: · dropout multiplier of
+  ;; the element's flat index); mean = Σ s / cols; c = s − mean; var = Σ c² / cols; rstd = 1/√(var + eps);
+  ;; xhat = c·rstd; y = xhat·gamma + beta. Sums run in column order, every operation in float32.
+  (func (export "layer_norm")
+    (param $x i32) (param $h i32) (param $hb i32) (param $gamma i32) (param $beta i32)
+    (param $y i32) (param $xhat i32) (param $rstd i32) (param $rows i32) (param $cols i32) (param $eps f32)
+    (param $mode i32) (param $k0 i32) (param $k1 i32) (param $thr i32) (param $scale f32)
+    (local $r i32) (local $j i32) (local $cols4 i32) (local $row i32) (local $at i32) (local $base i32)
+    (local $sum f32) (local $mean f32) (local $rs f32) (local $fcols f32) (local $sc f32) (local $tc f32)
+    (local $s v128) (local $t v128) (local $vmean v128) (local $vrs v128)
+    (local $vk0 v128) (local $vk1 v128) (local $vthr v128) (local $vscale v128)
+    (local.set $vk0 (i32x4.splat (local.get $k0)))
+    (local.set $vk1 (i32x4.splat (local.get $k1)))
+    (local.set $vthr (i32x4.splat (local.get $thr)))
+    (local.set $vscale (f32x4.splat (local.get $scale)))
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $fcols (f32.convert_i32_u (local.get $cols)))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $base (i32.mul (local.get $r) (local.get $cols)))
+        (local.set $row (i32.shl (local.get $base) (i32.const 2)))
+        ;; Pass 1: s (kept in y) and its sum.
+        (local.set $sum (f32.const 0))
+        (local.set $j (i32.const 0))
+        (block $d1 (loop $l1
+          (br_if $d1 (i32.ge_u (local.get $j) (local.get $cols4)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $s (v128.load align=4 (i32.add (local.get $x) (local.get $at))))
+          (if (i32.and (local.get $mode) (i32.const 1)) (then
+            (local.set $t (v128.load align=4 (i32.add (local.get $h) (local.get $at))))
+            (if (i32.and (local.get $mode) (i32.const 2)) (then
+              (local.set $t (f32x4.add (local.get $t)
+                (v128.load align=4 (i32.add (local.get $hb) (i32.shl (local.get $j) (i32.const 2))))))))
+            (if (i32.and (local.get $mode) (i32.const 4)) (then
+              (local.set $t (f32x4.mul (local.get $t)
+                (v128.and
+                  (call $keep4
+                    (i32x4.add (i32x4.splat (i32.add (local.get $base) (local.get $j))) (v128.const i32x4 0 1 2 3))
+                    (local.get $vk0) (local.get $vk1) (local.get $vthr))
+                  (local.get $vscale))))))
+            (local.set $s (f32x4.add (local.get $s) (local.get $t)))))
+          (v128.store align=4 (i32.add (local.get $y) (local.get $at)) (local.get $s))
+          (local.set $sum (call $addLanes (local.get $sum) (local.get $s)))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $l1)))
+        (block $d1t (loop $l1t
+          (br_if $d1t (i32.ge_u (local.get $j) (local.get $cols)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $sc (f32.load (i32.add (local.get $x) (local.get $at))))
+          (if (i32.and (local.get $mode) (i32.const 1)) (then
+            (local.set $tc (f32.load (i32.add (local.get $h) (local.get $at))))
+            (if (i32.and (local.get $mode) (i32.const 2)) (then
+              (local.set $tc (f32.add (local.get $tc)
+                (f32.load (i32.add (local.get $hb) (i32.shl (local.get $j) (i32.const 2))))))))
+            (if (i32.and (local.get $mode) (i32.const 4)) (then
+              (local.set $tc (f32.mul (local.get $tc)
+                (call $mask1 (i32.add (local.get $base) (local.get $j))
+                  (local.get $k0) (local.get $k1) (local.get $thr) (local.get $scale))))))
+            (local.set $sc (f32.add (local.get $sc) (local.get $tc)))))
+          (f32.store (i32.add (local.get $y) (local.get $at)) (local.get $sc))
+          (local.set $sum (f32.add (local.get $sum) (local.get $sc)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $l1t)))
+        (local.set $mean (f32.div (local.get $sum) (local.get $fcols)))
+        (local.set $vmean (f32x4.splat (local.get $mean)))
+        ;; Pass 2: c = s − mean (kept in xhat) and Σ c².
+        (local.set $sum (f32.const 0))
+        (local.set $j (i32.const 0))
+        (block $d2 (loop $l2
+          (br_if $d2 (i32.ge_u (local.get $j) (local.get $cols4)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $s (f32x4.sub (v128.load align=4 (i32.add (local.get $y) (local.get $at))) (local.get $vmean)))
+          (v128.store align=4 (i32.add (local.get $xhat) (local.get $at)) (local.get $s))
+          (local.set $sum (call $addLanes (local.get $sum) (f32x4.mul (local.get $s) (local.get $s))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $l2)))
+        (block $d2t (loop $l2t
+          (br_if $d2t (i32.ge_u (local.get $j) (local.get $cols)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $sc (f32.sub (f32.load (i32.add (local.get $y) (local.get $at))) (local.get $mean)))
+          (f32.store (i32.add (local.get $xhat) (local.get $at)) (local.get $sc))
+          (local.set $sum (f32.add (local.get $sum) (f32.mul (local.get $sc) (local.get $sc))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $l2t)))
+        (local.set $rs
+          (f32.div (f32.const 1)
+            (f32.sqrt (f32.add (f32.div (local.get $sum) (local.get $fcols)) (local.get $eps)))))
+        (f32.store (i32.add (local.get $rstd) (i32.shl (local.get $r) (i32.const 2))) (local.get $rs))
+        (local.set $vrs (f32x4.splat (local.get $rs)))
+        ;; Pass 3: xhat = c·rstd, y = xhat·gamma + beta.
+        (local.set $j (i32.const 0))
+        (block $d3 (loop $l3
+          (br_if $d3 (i32.ge_u (local.get $j) (local.get $cols4)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $s (f32x4.mul (v128.load align=4 (i32.add (local.get $xhat) (local.get $at))) (local.get $vrs)))
+          (v128.store align=4 (i32.add (local.get $xhat) (local.get $at)) (local.get $s))
+          (v128.store align=4 (i32.add (local.get $y) (local.get $at))
+            (f32x4.add
+              (f32x4.mul (local.get $s)
+                (v128.load align=4 (i32.add (local.get $gamma) (i32.shl (local.get $j) (i32.const 2)))))
+              (v128.load align=4 (i32.add (local.get $beta) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $l3)))
+        (block $d3t (loop $l3t
+          (br_if $d3t (i32.ge_u (local.get $j) (local.get $cols)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $sc (f32.mul (f32.load (i32.add (local.get $xhat) (local.get $at))) (local.get $rs)))
+          (f32.store (i32.add (local.get $xhat) (local.get $at)) (local.get $sc))
+          (f32.store (i32.add (local.get $y) (local.get $at))
+            (f32.add
+              (f32.mul (local.get $sc) (f32.load (i32.add (local.get $gamma) (i32.shl (local.get $j) (i32.const 2)))))
+              (f32.load (i32.add (local.get $beta) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $l3t)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop))))
+
+  ;; LayerNorm's backward pass as layerNormOp's gradient computes it: dxhat = dy·gamma;
+  ;; m1 = Σ dxhat / cols, m2 = Σ dxhat·xhat / cols (column order); dx = ((dxhat − m1) − xhat·m2)·rstd;
+  ;; and gx = dy·xhat, whose column sums are gamma's gradient (the caller sums them as columnSums does).
+  (func (export "layer_norm_grad")
+    (param $dy i32) (param $xhat i32) (param $rstd i32) (param $gamma i32) (param $dx i32) (param $gx i32)
+    (param $rows i32) (param $cols i32)
+    (local $r i32) (local $j i32) (local $cols4 i32) (local $row i32) (local $at i32) (local $gat i32)
+    (local $m1 f32) (local $m2 f32) (local $rs f32) (local $fcols f32) (local $gc f32) (local $dyc f32) (local $xc f32)
+    (local $g v128) (local $d v128) (local $xv v128) (local $vm1 v128) (local $vm2 v128) (local $vrs v128)
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $fcols (f32.convert_i32_u (local.get $cols)))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $row (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2)))
+        (local.set $m1 (f32.const 0))
+        (local.set $m2 (f32.const 0))
+        (local.set $j (i32.const 0))
+        (block $d1 (loop $l1
+          (br_if $d1 (i32.ge_u (local.get $j) (local.get $cols4)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $g (f32x4.mul (v128.load align=4 (i32.add (local.get $dy) (local.get $at)))
+            (v128.load align=4 (i32.add (local.get $gamma) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $m1 (call $addLanes (local.get $m1) (local.get $g)))
+          (local.set $m2 (call $addLanes (local.get $m2)
+            (f32x4.mul (local.get $g) (v128.load align=4 (i32.add (local.get $xhat) (local.get $at))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $l1)))
+        (block $d1t (loop $l1t
+          (br_if $d1t (i32.ge_u (local.get $j) (local.get $cols)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $gc (f32.mul (f32.load (i32.add (local.get $dy) (local.get $at)))
+            (f32.load (i32.add (local.get $gamma) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $m1 (f32.add (local.get $m1) (local.get $gc)))
+          (local.set $m2 (f32.add (local.get $m2)
+            (f32.mul (local.get $gc) (f32.load (i32.add (local.get $xhat) (local.get $at))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $l1t)))
+        (local.set $vm1 (f32x4.splat (f32.div (local.get $m1) (local.get $fcols))))
+        (local.set $vm2 (f32x4.splat (f32.div (local.get $m2) (local.get $fcols))))
+        (local.set $rs (f32.load (i32.add (local.get $rstd) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $vrs (f32x4.splat (local.get $rs)))
+        (local.set $j (i32.const 0))
+        (block $d2 (loop $l2
+          (br_if $d2 (i32.ge_u (local.get $j) (local.get $cols4)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $gat (i32.add (local.get $gamma) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $d (v128.load align=4 (i32.add (local.get $dy) (local.get $at))))
+          (local.set $xv (v128.load align=4 (i32.add (local.get $xhat) (local.get $at))))
+          (local.set $g (f32x4.mul (local.get $d) (v128.load align=4 (local.get $gat))))
+          (v128.store align=4 (i32.add (local.get $dx) (local.get $at))
+            (f32x4.mul
+              (f32x4.sub (f32x4.sub (local.get $g) (local.get $vm1)) (f32x4.mul (local.get $xv) (local.get $vm2)))
+              (local.get $vrs)))
+          (v128.store align=4 (i32.add (local.get $gx) (local.get $at)) (f32x4.mul (local.get $d) (local.get $xv)))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $l2)))
+        (block $d2t (loop $l2t
+          (br_if $d2t (i32.ge_u (local.get $j) (local.get $cols)))
+          (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $dyc (f32.load (i32.add (local.get $dy) (local.get $at))))
+          (local.set $xc (f32.load (i32.add (local.get $xhat) (local.get $at))))
+          (local.set $gc (f32.mul (local.get $dyc)
+            (f32.load (i32.add (local.get $gamma) (i32.shl (local.get $j) (i32.const 2))))))
+          (f32.store (i32.add (local.get $dx) (local.get $at))
+            (f32.mul
+              (f32.sub (f32.sub (local.get $gc) (f32x4.extract_lane 0 (local.get $vm1)))
+                (f32.mul (local.get $xc) (f32x4.extract_lane 0 (local.get $vm2))))
+              (local.get $rs)))
+          (f32.store (i32.add (local.get $gx) (local.get $at)) (f32.mul (local.get $dyc) (local.get $xc)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $l2t)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop))))
+
+  ;; out[col] = Σ_rows x[row, col], rows in order (as rtdlab's one-segment UnsortedSegmentSum adds them).
+  (func (export "column_sums") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $j i32) (local $cols4 i32) (local $row i32)
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (memory.fill (local.get $out) (i32.const 0) (i32.shl (local.get $cols) (i32.const 2)))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $row (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $d (loop $l
+          (br_if $d (i32.ge_u (local.get $j) (local.get $cols4)))
+          (v128.store align=4 (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+            (f32x4.add
+              (v128.load align=4 (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
+              (v128.load align=4 (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $l)))
+        (block $dt (loop $lt
+          (br_if $dt (i32.ge_u (local.get $j) (local.get $cols)))
+          (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+            (f32.add
+              (f32.load (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2))))
+              (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $lt)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop))))
+
+  ;; A table of cubics (lib/backend/wasm_fused.ts: 512 intervals of 1/32 over [−8, 8], four float64
+  ;; coefficients each) at two float64 values: the same operations in the same order as that file's
+  ;; JS loop, so the same bits. Below −8 it is 0, from 8 on 1, NaN for NaN.
+  (func $cubic2 (param $xd v128) (param $table i32) (result v128)
+    (local $t v128) (local $k v128) (local $u v128) (local $lo0 v128) (local $hi0 v128) (local $lo1 v128)
+    (local $hi1 v128) (local $o0 i32) (local $o1 i32)
+    (local.set $t (f64x2.mul (f64x2.add (local.get $xd) (v128.const f64x2 8 8)) (v128.const f64x2 32 32)))
+    ;; Interval index, clamped so values out of range (whose result is replaced below) read the table.
+    (local.set $k (i32x4.max_s (i32x4.min_s (i32x4.trunc_sat_f64x2_s_zero (local.get $t))
+      (v128.const i32x4 511 511 511 511)) (v128.const i32x4 0 0 0 0)))
+    (local.set $u (f64x2.sub (f64x2.sub (local.get $t) (f64x2.convert_low_i32x4_s (local.get $k)))
+      (v128.const f64x2 0.5 0.5)))
+    (local.set $o0 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 0 (local.get $k)) (i32.const 5))))
+    (local.set $o1 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 1 (local.get $k)) (i32.const 5))))
+    (local.set $lo0 (v128.load (local.get $o0)))
+    (local.set $hi0 (v128.load offset=16 (local.get $o0)))
+    (local.set $lo1 (v128.load (local.get $o1)))
+    (local.set $hi1 (v128.load offset=16 (local.get $o1)))
+    (v128.bitselect
+      ;; c0 + u·(c1 + u·(c2 + u·c3)), coefficient j of both lanes gathered by a shuffle.
+      (f64x2.add
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo0) (local.get $lo1))
+        (f64x2.mul (local.get $u)
+          (f64x2.add
+            (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $lo0) (local.get $lo1))
+            (f64x2.mul (local.get $u)
+              (f64x2.add
+                (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $hi0) (local.get $hi1))
+                (f64x2.mul (local.get $u)
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $hi0) (local.get $hi1))))))))
+      ;; Out of range: 1 from 8 on, 0 up to −8, NaN for NaN.
+      (v128.bitselect
+        (v128.const f64x2 1 1)
+        (v128.bitselect
+          (v128.const f64x2 0 0)
+          (v128.const i64x2 0x7ff8000000000000 0x7ff8000000000000)
+          (f64x2.le (local.get $xd) (v128.const f64x2 -8 -8)))
+        (f64x2.ge (local.get $xd) (v128.const f64x2 8 8)))
+      (v128.and
+        (f64x2.gt (local.get $xd) (v128.const f64x2 -8 -8))
+        (f64x2.lt (local.get $xd) (v128.const f64x2 8 8)))))
+
+  ;; out[i] = m[i]·table(x[i]) for i < n, in float64 rounded once to float32: GELU forward with m = x
+  ;; and the Φ table, its gradient with m = dy and the GELU' table (lib/backend/wasm_fused.ts).
+  (func (export "cubic_times") (param $table i32) (param $x i32) (param $m i32) (param $out i32) (param $n i32)
+    (local $i i32) (local $n4 i32) (local $at i32) (local $xv v128) (local $mv v128)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (block $done (loop $four
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
+      (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $xv (v128.load align=4 (i32.add (local.get $x) (local.get $at))))
+      (local.set $mv (v128.load align=4 (i32.add (local.get $m) (local.get $at))))
+      ;; Lanes 0–1 and 2–3 as float64 pairs; the two float32 pairs joined again.
+      (v128.store align=4 (i32.add (local.get $out) (local.get $at))
+        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero
+            (f64x2.mul (f64x2.promote_low_f32x4 (local.get $mv))
+              (call $cubic2 (f64x2.promote_low_f32x4 (local.get $xv)) (local.get $table))))
+          (f32x4.demote_f64x2_zero
+            (f64x2.mul
+              (f64x2.promote_low_f32x4
+                (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $mv) (local.get $mv)))
+              (call $cubic2
+                (f64x2.promote_low_f32x4
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xv) (local.get $xv)))
+                (local.get $table))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $four)))
+    (block $end (loop $one
+      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+      (f32.store (i32.add (local.get $out) (local.get $at))
+        (f32.demote_f64
+          (f64.mul
+            (f64.promote_f32 (f32.load (i32.add (local.get $m) (local.get $at))))
+            (f64x2.extract_lane 0
+              (call $cubic2
+                (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $x) (local.get $at)))))
+                (local.get $table))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $one))))
+)

@@ -1,0 +1,224 @@
+/**
+ * rtdlab's wasm SIMD kernels (lib/backend/wasm_simd.wat): the committed bytes are the source's, and
+ * dropout, LayerNorm (with its residual, bias and dropout) and GELU give the same bits as the plain
+ * ops and JS loops they replace, so switching them on changes no number of a run.
+ *
+ * Run: deno test -A tests/wasm_simd_test.ts
+ */
+import * as tf from "../lib/tf.ts";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { initBackend, useBlas } from "../lib/backend/mod.ts";
+import { FUSED, fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
+import { useWasmSimd, wasmSimdAvailable, wasmSimdBytes } from "../lib/backend/wasm_simd.ts";
+import { assembleWat, WAT_PATH } from "../lib/backend/wasm_simd_build.ts";
+import {
+  addLayerNorm,
+  denseAddLayerNorm,
+  dropout,
+  dropoutMask,
+  type LayerContext,
+} from "../lib/model/layers.ts";
+import { layerNormWith } from "../lib/model/layers.ts";
+import { ParameterStore } from "../lib/model/params.ts";
+import { Pretrainer } from "../lib/train/pretrain.ts";
+import { Rng } from "../lib/rng.ts";
+import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+
+function floats(n: number, seed: number, scale = 1, offset = 0): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale + offset);
+}
+
+/** Index of the first element whose bits differ (NaNs count as equal), or −1. */
+function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return 0;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
+  return -1;
+}
+
+function assertSameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  const i = firstDiff(a, b);
+  assert(i < 0, `${what}: differs at ${i} (${a[i]} vs ${b[i]}; lengths ${a.length}, ${b.length})`);
+}
+
+/** Runs f with the given fused kernels and SIMD switched off, restoring both. */
+function without<T>(ops: Parameters<typeof useFusedKernels>[1], simd: boolean, f: () => T): T {
+  useFusedKernels(false, ops);
+  useWasmSimd(simd);
+  try {
+    return f();
+  } finally {
+    useFusedKernels(true);
+    useWasmSimd(true);
+  }
+}
+
+Deno.test("the committed wasm bytes are lib/backend/wasm_simd.wat assembled", async () => {
+  const bytes = await assembleWat(await Deno.readTextFile(WAT_PATH));
+  assertSameBits(
+    wasmSimdBytes(),
+    bytes,
+    "wasm_simd_bytes.ts vs wasm_simd.wat (run lib/backend/wasm_simd_build.ts)",
+  );
+  assert(wasmSimdAvailable(), "this engine (Deno's V8) runs wasm SIMD");
+});
+
+Deno.test("fused dropout on wasm is x·mask bit for bit, NaN and infinities included, SIMD or not", async () => {
+  await initBackend("wasm");
+  assert(fusedKernelsActive("dropout"));
+  for (
+    const [shape, rate, seed] of [[[7], 0.5, 3], [[33, 5], 0.1, 12345], [
+      [2, 3, 64, 64],
+      0.1,
+      2 ** 40 + 7,
+    ]] as const
+  ) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const xs = floats(n, seed, 4);
+    xs.set([NaN, Infinity, -Infinity, -0].slice(0, n));
+    const x = tf.tensor(xs, [...shape]);
+    const want = tf.mul(x, dropoutMask([...shape], rate, seed));
+    for (const simd of [true, false]) {
+      useWasmSimd(simd);
+      const got = tf.engine().runKernel(FUSED.dropout, { x }, { rate, seed }) as tf.Tensor;
+      assertSameBits(got.dataSync(), want.dataSync(), `dropout ${shape} simd ${simd}`);
+      got.dispose();
+    }
+    useWasmSimd(true);
+    tf.dispose([x, want]);
+  }
+  // In a layer: the same values and the same gradient (the mask) as the product with the mask tensor.
+  const ctx = { training: true, dropout: 0.25, rng: new Rng(4) } as LayerContext;
+  const x = tf.tensor(floats(300, 1), [3, 100]);
+  const grad = (fused: boolean) => {
+    useFusedKernels(fused, ["dropout"]);
+    ctx.rng = new Rng(4);
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(dropout(ctx, v), v)))(x);
+    useFusedKernels(true);
+    return g;
+  };
+  const [on, off] = [grad(true), grad(false)];
+  assertSameBits(on.dataSync(), off.dataSync(), "gradient through dropout, fused vs mask tensor");
+  assert(on.dataSync().some((v) => v === 0), "some elements dropped");
+  tf.dispose([x, on, off]);
+});
+
+/** A LayerNorm case (37 columns: the scalar tails run, and OpenBLAS sums 96 rows in another order than a loop). */
+function lnSetup(rows: number, cols: number) {
+  const params = new ParameterStore();
+  const rng = new Rng(9);
+  params.create("ln.weight", [cols], "normal", rng, 0.5);
+  params.create("ln.bias", [cols], "normal", rng, 0.5);
+  params.create("out.weight", [cols, cols + 3], "normal", rng, 0.3);
+  params.create("out.bias", [cols], "normal", rng, 0.3);
+  const residual = tf.variable(tf.tensor2d(floats(rows * cols, 2, 3, 0.7), [rows, cols]));
+  const h = tf.variable(tf.tensor2d(floats(rows * cols, 3, 2), [rows, cols]));
+  const x = tf.variable(tf.tensor2d(floats(rows * (cols + 3), 4), [rows, cols + 3]));
+  const dy = tf.tensor2d(floats(rows * cols, 5), [rows, cols]);
+  return { params, residual, h, x, dy };
+}
+
+Deno.test("fused LayerNorm on wasm equals the plain ops bit for bit: values and every gradient", async () => {
+  await initBackend("wasm");
+  assert(fusedKernelsActive("layerNorm"), "wasm registers RtdlabLayerNorm");
+  for (const blas of [true, false]) {
+    useBlas(blas);
+    for (const [rows, cols] of [[16, 64], [96, 37]]) {
+      const { params, residual, h, x, dy } = lnSetup(rows, cols);
+      const variables = [
+        residual,
+        h,
+        x,
+        ...["ln.weight", "ln.bias", "out.weight", "out.bias"].map((n) => params.get(n)),
+      ];
+      const cases: [string, (ctx: LayerContext) => tf.Tensor][] = [
+        [
+          "layerNorm",
+          (ctx) => layerNormWith(residual, params.get("ln.weight"), params.get("ln.bias"), ctx.layerNormEps),
+        ],
+        ["addLayerNorm", (ctx) => addLayerNorm(ctx, "ln", residual, h)],
+        ["denseAddLayerNorm", (ctx) => denseAddLayerNorm(ctx, "out", "ln", residual, x)],
+      ];
+      for (const [name, f] of cases) {
+        for (const training of [true, false]) {
+          const run = () =>
+            tf.tidy(() => {
+              const ctx: LayerContext = {
+                params,
+                training,
+                dropout: 0.2,
+                layerNormEps: 1e-12,
+                rng: new Rng(6),
+              };
+              const { value, grads } = tf.variableGrads(
+                () => tf.sum(tf.mul(f(ctx), dy)) as tf.Scalar,
+                variables,
+              );
+              const ctx2: LayerContext = { ...ctx, rng: new Rng(6) };
+              return [
+                f(ctx2).dataSync(),
+                value.dataSync(),
+                ...variables.map((v) => grads[v.name]?.dataSync() ?? []),
+              ];
+            });
+          const fused = run();
+          const plain = without(["layerNorm", "dropout"], false, run);
+          const what = `${name} ${rows}x${cols} training ${training} blas ${blas}`;
+          assertSameBits(fused[0], plain[0], `${what}: y`);
+          for (let i = 2; i < fused.length; i++) {
+            assertSameBits(fused[i], plain[i], `${what}: gradient ${i - 2}`);
+          }
+          assert(
+            fused.slice(2).some((g) => g.length > 0 && g.some((v) => v !== 0)),
+            `${what}: gradients reached`,
+          );
+        }
+      }
+      tf.dispose([residual, h, x, dy]);
+      params.dispose();
+    }
+  }
+  useBlas(true);
+});
+
+Deno.test("GELU on wasm: the SIMD kernels give the JS loops' bits, edge values included", async () => {
+  await initBackend("wasm");
+  const n = 4099;
+  const xs = floats(n, 7, 10);
+  xs.set([NaN, Infinity, -Infinity, 8, -8, 7.9999995, -7.9999995, 0, -0, 1e-30, -1e-30, 8.000001, -8.000001]);
+  const x = tf.tensor1d(xs), dy = tf.tensor1d(floats(n, 8));
+  for (const [name, inputs] of [[FUSED.gelu, { x }], [FUSED.geluGrad, { dy, x }]] as const) {
+    const simd = tf.engine().runKernel(name, inputs) as tf.Tensor;
+    const js = without([], false, () => tf.engine().runKernel(name, inputs) as tf.Tensor);
+    assertSameBits(simd.dataSync(), js.dataSync(), name);
+    tf.dispose([simd, js]);
+  }
+  tf.dispose([x, dy]);
+});
+
+Deno.test("training steps on wasm: the SIMD and fused kernels change no loss and no weight, bit for bit", async () => {
+  await initBackend("wasm");
+  const config = microConfig("gdes", { dropout: 0.1 });
+  const run = async () => {
+    const trainer = new Pretrainer(config, VOCAB);
+    const losses: number[] = [];
+    for (let s = 0; s < 4; s++) {
+      const m = await trainer.trainStep(randomBatch(s, 2, config.seqLength));
+      losses.push(m.lossMlm, m.lossRtd ?? NaN);
+    }
+    const params = trainer.model.params;
+    const weights = params.names().flatMap((n) => [...params.get(n).dataSync()]);
+    trainer.dispose();
+    return { losses, weights };
+  };
+  const fast = await run();
+  useFusedKernels(false, ["layerNorm", "dropout"]);
+  useWasmSimd(false);
+  const plain = await run().finally(() => {
+    useFusedKernels(true);
+    useWasmSimd(true);
+  });
+  assertEquals(fast.losses.length, 8);
+  assertSameBits(fast.losses, plain.losses, "losses of 4 steps");
+  assertSameBits(fast.weights, plain.weights, "every weight after 4 steps");
+});
