@@ -41,9 +41,10 @@ export function hook<T extends tf.Tensor>(ctx: LayerContext, name: string, t: T)
 // forward passes are the same ops in the same order as the plain compositions, so activations are
 // bit-identical; the backward passes are the closed forms, which need about half the kernels the
 // autodiff chains do, and sum over rows without an axis-0 Sum (see columnSums). Gradients agree with
-// autodiff's to float rounding. Where the backend has rtdlab's fused kernels (wasm: GELU; cuda: GELU,
-// LayerNorm, dropout, attention's scaled masked softmax) they run instead: one pass each way instead
-// of 3 to 13 kernels, values equal to float32 rounding, not bit for bit (lib/backend/fused_kernels.ts).
+// autodiff's to float rounding. Where the backend has rtdlab's fused kernels (wasm: GELU, LayerNorm,
+// dropout; cuda: those and attention's scaled masked softmax) they run instead: one pass each way
+// instead of 3 to 30 kernels. On wasm LayerNorm and dropout give the plain ops' bits exactly
+// (lib/backend/wasm_layer_norm.ts); elsewhere values are equal to float32 rounding, not bit for bit.
 
 /**
  * Column sums of a [rows, cols] tensor: [cols]. An axis-0 Sum transposes first, and wasm's Transpose
@@ -139,7 +140,7 @@ function layerNormOp(eps: number) {
   });
 }
 
-// The same LayerNorm as two fused kernels (lib/backend/fused_kernels.ts; cuda).
+// The same LayerNorm as two fused kernels (lib/backend/fused_kernels.ts; wasm, cuda).
 function fusedLayerNormOp(eps: number) {
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, gamma, beta] = args as tf.Tensor[];
@@ -161,7 +162,7 @@ function fusedLayerNormOp(eps: number) {
   });
 }
 
-// LayerNorm(residual + dropout(h + hBias)) as one kernel each way (cuda): the sublayer output of a
+// LayerNorm(residual + dropout(h + hBias)) as one kernel each way (wasm, cuda): the sublayer output of a
 // post-LN block, without the bias, dropout and add kernels. The backward kernel also returns h's gradient.
 function fusedAddLayerNorm(
   ctx: LayerContext,
@@ -202,7 +203,7 @@ function fusedAddLayerNorm(
 
 /**
  * LayerNorm(residual + dropout(h)): a post-LN block's sublayer output (h: the attention or FFN
- * output, before dropout). The same numbers on every backend; one kernel each way on cuda.
+ * output, before dropout). The same numbers on every backend; one kernel each way on wasm and cuda.
  */
 export function addLayerNorm<T extends tf.Tensor>(ctx: LayerContext, name: string, residual: T, h: T): T {
   if (!fusedKernelsActive("layerNorm")) return layerNorm(ctx, name, tf.add(residual, dropout(ctx, h)) as T);
@@ -211,7 +212,7 @@ export function addLayerNorm<T extends tf.Tensor>(ctx: LayerContext, name: strin
 
 /**
  * LayerNorm(residual + dropout(x·Wᵀ + b)): a post-LN block's output dense layer (`denseName`), its
- * dropout, the residual and LayerNorm (`lnName`). On cuda the bias add runs inside the LayerNorm kernel.
+ * dropout, the residual and LayerNorm (`lnName`). On wasm and cuda the bias add runs inside the LayerNorm kernel.
  */
 export function denseAddLayerNorm(
   ctx: LayerContext,
@@ -310,7 +311,7 @@ export function dropoutMask(shape: number[], rate: number, seed: number): tf.Ten
   return tf.tensor(out, shape, "float32");
 }
 
-// Dropout as one kernel each way (cuda): x·mask without a mask tensor; the gradient recomputes it.
+// Dropout as one kernel each way (wasm, cuda): x·mask without a mask tensor; the gradient recomputes it.
 const fusedDropoutOp = (rate: number, seed: number) =>
   tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
     value: tf.engine().runKernel(FUSED.dropout, { x: args[0] as tf.Tensor }, { rate, seed }) as tf.Tensor,
