@@ -59,6 +59,26 @@ export interface WasmSimdKernels {
   column_sums(x: number, out: number, rows: number, cols: number): void;
   /** out[i] = m[i]·table(x[i]), a table of cubics in the heap (GELU: lib/backend/wasm_fused.ts). */
   cubic_times(table: number, x: number, m: number, out: number, n: number): void;
+  /** One AdamW step in place (lib/train/optimizer.ts's host loop; c1 = 1 − β1, c2 = 1 − β2). */
+  adamw(
+    p: number,
+    grad: number,
+    m: number,
+    v: number,
+    n: number,
+    scale: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    lr: number,
+    corr1: number,
+    corr2: number,
+    eps: number,
+    wd: number,
+  ): void;
+  /** acc + Σ x[i]² over n float32s, in float64, in index order. */
+  sum_squares(x: number, n: number, acc: number): number;
 }
 
 let moduleBytes: Uint8Array<ArrayBuffer> | null = null;

@@ -426,4 +426,91 @@
                 (local.get $table))))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $one))))
+
+  ;; One AdamW step in place over n float32 parameters, in float64 with the operations, constants and
+  ;; order of lib/train/optimizer.ts's host loop (so the same bits), two per instruction:
+  ;;   g = grad·scale;  m' = β1·m + (1−β1)·g;  v' = β2·v + (1−β2)·g·g
+  ;;   p' = p − lr·((m'/corr1) / (√(v'/corr2) + ε) + wd·p);  m', v', p' rounded to float32.
+  (func (export "adamw")
+    (param $p i32) (param $grad i32) (param $m i32) (param $v i32) (param $n i32)
+    (param $scale f64) (param $b1 f64) (param $c1 f64) (param $b2 f64) (param $c2 f64) (param $lr f64)
+    (param $corr1 f64) (param $corr2 f64) (param $eps f64) (param $wd f64)
+    (local $i i32) (local $n2 i32) (local $at i32)
+    (local $g v128) (local $mi v128) (local $vi v128) (local $pi v128)
+    (local $gs f64) (local $ms f64) (local $vs f64) (local $ps f64)
+    (local $vscale v128) (local $vb1 v128) (local $vc1 v128) (local $vb2 v128) (local $vc2 v128)
+    (local $vlr v128) (local $vcorr1 v128) (local $vcorr2 v128) (local $veps v128) (local $vwd v128)
+    (local.set $vscale (f64x2.splat (local.get $scale)))
+    (local.set $vb1 (f64x2.splat (local.get $b1)))
+    (local.set $vc1 (f64x2.splat (local.get $c1)))
+    (local.set $vb2 (f64x2.splat (local.get $b2)))
+    (local.set $vc2 (f64x2.splat (local.get $c2)))
+    (local.set $vlr (f64x2.splat (local.get $lr)))
+    (local.set $vcorr1 (f64x2.splat (local.get $corr1)))
+    (local.set $vcorr2 (f64x2.splat (local.get $corr2)))
+    (local.set $veps (f64x2.splat (local.get $eps)))
+    (local.set $vwd (f64x2.splat (local.get $wd)))
+    (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
+    (block $done (loop $two
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n2)))
+      (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $g (f64x2.mul
+        (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $grad) (local.get $at))))
+        (local.get $vscale)))
+      (local.set $mi (f64x2.add
+        (f64x2.mul (local.get $vb1)
+          (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $m) (local.get $at)))))
+        (f64x2.mul (local.get $vc1) (local.get $g))))
+      (local.set $vi (f64x2.add
+        (f64x2.mul (local.get $vb2)
+          (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $v) (local.get $at)))))
+        (f64x2.mul (f64x2.mul (local.get $vc2) (local.get $g)) (local.get $g))))
+      (local.set $pi (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $p) (local.get $at)))))
+      (v128.store64_lane align=4 0 (i32.add (local.get $m) (local.get $at)) (f32x4.demote_f64x2_zero (local.get $mi)))
+      (v128.store64_lane align=4 0 (i32.add (local.get $v) (local.get $at)) (f32x4.demote_f64x2_zero (local.get $vi)))
+      (v128.store64_lane align=4 0 (i32.add (local.get $p) (local.get $at))
+        (f32x4.demote_f64x2_zero
+          (f64x2.sub (local.get $pi)
+            (f64x2.mul (local.get $vlr)
+              (f64x2.add
+                (f64x2.div
+                  (f64x2.div (local.get $mi) (local.get $vcorr1))
+                  (f64x2.add (f64x2.sqrt (f64x2.div (local.get $vi) (local.get $vcorr2))) (local.get $veps)))
+                (f64x2.mul (local.get $vwd) (local.get $pi)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 2)))
+      (br $two)))
+    (if (i32.lt_u (local.get $i) (local.get $n)) (then
+      (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $gs (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $grad) (local.get $at)))) (local.get $scale)))
+      (local.set $ms (f64.add
+        (f64.mul (local.get $b1) (f64.promote_f32 (f32.load (i32.add (local.get $m) (local.get $at)))))
+        (f64.mul (local.get $c1) (local.get $gs))))
+      (local.set $vs (f64.add
+        (f64.mul (local.get $b2) (f64.promote_f32 (f32.load (i32.add (local.get $v) (local.get $at)))))
+        (f64.mul (f64.mul (local.get $c2) (local.get $gs)) (local.get $gs))))
+      (local.set $ps (f64.promote_f32 (f32.load (i32.add (local.get $p) (local.get $at)))))
+      (f32.store (i32.add (local.get $m) (local.get $at)) (f32.demote_f64 (local.get $ms)))
+      (f32.store (i32.add (local.get $v) (local.get $at)) (f32.demote_f64 (local.get $vs)))
+      (f32.store (i32.add (local.get $p) (local.get $at))
+        (f32.demote_f64
+          (f64.sub (local.get $ps)
+            (f64.mul (local.get $lr)
+              (f64.add
+                (f64.div
+                  (f64.div (local.get $ms) (local.get $corr1))
+                  (f64.add (f64.sqrt (f64.div (local.get $vs) (local.get $corr2))) (local.get $eps)))
+                (f64.mul (local.get $wd) (local.get $ps))))))))))
+
+  ;; acc + Σ x[i]² over n float32s, in float64 and in index order (the optimiser's global norm, as its
+  ;; JS loop sums it: the same bits).
+  (func (export "sum_squares") (param $x i32) (param $n i32) (param $acc f64) (result f64)
+    (local $end i32) (local $g f64)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $g (f64.promote_f32 (f32.load (local.get $x))))
+      (local.set $acc (f64.add (local.get $acc) (f64.mul (local.get $g) (local.get $g))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (br $next)))
+    (local.get $acc))
 )

@@ -14,6 +14,8 @@ import type { HostTensor } from "../io/safetensors.ts";
 import { ADAMW } from "../backend/adamw_kernel.ts";
 import { capabilities } from "../backend/capabilities.ts";
 import { FUSED, fusedKernelsActive } from "../backend/fused_kernels.ts";
+import { wasmSimdKernels } from "../backend/wasm_simd.ts";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 
 /** Optimiser hyper-parameters. */
 export interface AdamWConfig {
@@ -129,10 +131,13 @@ export class AdamW {
   #applyOnHost(grads: Map<string, tf.Tensor>, lr: number, corr1: number, corr2: number): tf.Scalar {
     const c = this.config;
     const present = this.names.filter((n) => grads.has(n));
+    // wasm: the loops below as wasm over the heap (the same float64 operations in order, the same bits).
+    const simd = tf.getBackend() === "wasm" ? wasmSimdKernels(tf.backend() as unknown as BackendWasm) : null;
     let sumSq = 0;
     for (const n of present) {
       const g = hostValues(grads.get(n)!);
-      for (let i = 0; i < g.length; i++) sumSq += g[i] * g[i];
+      if (simd) sumSq = simd.sum_squares(g.byteOffset, g.length, sumSq);
+      else for (let i = 0; i < g.length; i++) sumSq += g[i] * g[i];
     }
     const norm = Math.sqrt(sumSq);
     const scale = c.clipNorm > 0 ? c.clipNorm / Math.max(norm, c.clipNorm) : 1;
@@ -146,6 +151,12 @@ export class AdamW {
       const wd = c.weightDecay > 0 && decays(n) ? c.weightDecay : 0;
       // In place where only this optimiser holds the memory: no new arrays, no copy back into the backend.
       const inPlace = [p, m, v].every(soleOwner);
+      if (inPlace && simd) {
+        // Heap views: their byte offsets are the tensors' heap addresses.
+        const [pa, ga, ma, va] = [pv, g, mv, vv].map((x) => x.byteOffset);
+        simd.adamw(pa, ga, ma, va, size, scale, b1, 1 - b1, b2, 1 - b2, lr, corr1, corr2, eps, wd);
+        continue;
+      }
       const [p1, m1, v1] = inPlace ? [pv, mv, vv] : [pv, mv, vv].map(() => new Float32Array(size));
       for (let i = 0; i < size; i++) {
         const gi = g[i] * scale;
