@@ -345,87 +345,71 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowLoop))))
 
-  ;; A table of cubics (lib/backend/wasm_fused.ts: 512 intervals of 1/32 over [−8, 8], four float64
-  ;; coefficients each) at two float64 values: the same operations in the same order as that file's
-  ;; JS loop, so the same bits. Below −8 it is 0, from 8 on 1, NaN for NaN.
-  (func $cubic2 (param $xd v128) (param $table i32) (result v128)
+  ;; out[i] = m[i]·table(x[i]) for i < n, in float64 rounded once to float32: GELU forward with m = x
+  ;; and the Φ table, its gradient with m = dy and the GELU' table (lib/backend/wasm_fused.ts: 512
+  ;; cubics over [−8, 8], four float64 coefficients each). The same operations in the same order as
+  ;; that file's JS loops, so the same bits; below −8 the table is 0, from 8 on 1, NaN for NaN. Two
+  ;; values per iteration (the last one alone when n is odd), the cubic written inline (a call per
+  ;; pair cost ~8 %).
+  (func (export "cubic_times") (param $table i32) (param $x i32) (param $m i32) (param $out i32) (param $n i32)
+    (local $i i32) (local $at i32) (local $pair i32) (local $xd v128) (local $md v128)
     (local $t v128) (local $k v128) (local $u v128) (local $lo0 v128) (local $hi0 v128) (local $lo1 v128)
-    (local $hi1 v128) (local $o0 i32) (local $o1 i32)
-    (local.set $t (f64x2.mul (f64x2.add (local.get $xd) (v128.const f64x2 8 8)) (v128.const f64x2 32 32)))
-    ;; Interval index, clamped so values out of range (whose result is replaced below) read the table.
-    (local.set $k (i32x4.max_s (i32x4.min_s (i32x4.trunc_sat_f64x2_s_zero (local.get $t))
-      (v128.const i32x4 511 511 511 511)) (v128.const i32x4 0 0 0 0)))
-    (local.set $u (f64x2.sub (f64x2.sub (local.get $t) (f64x2.convert_low_i32x4_s (local.get $k)))
-      (v128.const f64x2 0.5 0.5)))
-    (local.set $o0 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 0 (local.get $k)) (i32.const 5))))
-    (local.set $o1 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 1 (local.get $k)) (i32.const 5))))
-    (local.set $lo0 (v128.load (local.get $o0)))
-    (local.set $hi0 (v128.load offset=16 (local.get $o0)))
-    (local.set $lo1 (v128.load (local.get $o1)))
-    (local.set $hi1 (v128.load offset=16 (local.get $o1)))
-    (v128.bitselect
-      ;; c0 + u·(c1 + u·(c2 + u·c3)), coefficient j of both lanes gathered by a shuffle.
-      (f64x2.add
-        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo0) (local.get $lo1))
-        (f64x2.mul (local.get $u)
+    (local $hi1 v128) (local $o0 i32) (local $o1 i32) (local $y v128)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+      (local.set $pair (i32.le_u (i32.add (local.get $i) (i32.const 2)) (local.get $n)))
+      (if (local.get $pair)
+        (then
+          (local.set $xd (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $x) (local.get $at)))))
+          (local.set $md (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $m) (local.get $at))))))
+        (else
+          (local.set $xd (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $x) (local.get $at))))))
+          (local.set $md (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $m) (local.get $at))))))))
+      (local.set $t (f64x2.mul (f64x2.add (local.get $xd) (v128.const f64x2 8 8)) (v128.const f64x2 32 32)))
+      ;; Interval index, clamped so values out of range (whose result is replaced below) read the table.
+      (local.set $k (i32x4.max_s (i32x4.min_s (i32x4.trunc_sat_f64x2_s_zero (local.get $t))
+        (v128.const i32x4 511 511 511 511)) (v128.const i32x4 0 0 0 0)))
+      (local.set $u (f64x2.sub (f64x2.sub (local.get $t) (f64x2.convert_low_i32x4_s (local.get $k)))
+        (v128.const f64x2 0.5 0.5)))
+      (local.set $o0 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 0 (local.get $k)) (i32.const 5))))
+      (local.set $o1 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 1 (local.get $k)) (i32.const 5))))
+      (local.set $lo0 (v128.load (local.get $o0)))
+      (local.set $hi0 (v128.load offset=16 (local.get $o0)))
+      (local.set $lo1 (v128.load (local.get $o1)))
+      (local.set $hi1 (v128.load offset=16 (local.get $o1)))
+      (local.set $y (f32x4.demote_f64x2_zero (f64x2.mul (local.get $md)
+        (v128.bitselect
+          ;; c0 + u·(c1 + u·(c2 + u·c3)), coefficient j of both values gathered by a shuffle.
           (f64x2.add
-            (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $lo0) (local.get $lo1))
+            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo0) (local.get $lo1))
             (f64x2.mul (local.get $u)
               (f64x2.add
-                (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $hi0) (local.get $hi1))
+                (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $lo0) (local.get $lo1))
                 (f64x2.mul (local.get $u)
-                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $hi0) (local.get $hi1))))))))
-      ;; Out of range: 1 from 8 on, 0 up to −8, NaN for NaN.
-      (v128.bitselect
-        (v128.const f64x2 1 1)
-        (v128.bitselect
-          (v128.const f64x2 0 0)
-          (v128.const i64x2 0x7ff8000000000000 0x7ff8000000000000)
-          (f64x2.le (local.get $xd) (v128.const f64x2 -8 -8)))
-        (f64x2.ge (local.get $xd) (v128.const f64x2 8 8)))
-      (v128.and
-        (f64x2.gt (local.get $xd) (v128.const f64x2 -8 -8))
-        (f64x2.lt (local.get $xd) (v128.const f64x2 8 8)))))
-
-  ;; out[i] = m[i]·table(x[i]) for i < n, in float64 rounded once to float32: GELU forward with m = x
-  ;; and the Φ table, its gradient with m = dy and the GELU' table (lib/backend/wasm_fused.ts).
-  (func (export "cubic_times") (param $table i32) (param $x i32) (param $m i32) (param $out i32) (param $n i32)
-    (local $i i32) (local $n4 i32) (local $at i32) (local $xv v128) (local $mv v128)
-    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (block $done (loop $four
-      (br_if $done (i32.ge_u (local.get $i) (local.get $n4)))
-      (local.set $at (i32.shl (local.get $i) (i32.const 2)))
-      (local.set $xv (v128.load align=4 (i32.add (local.get $x) (local.get $at))))
-      (local.set $mv (v128.load align=4 (i32.add (local.get $m) (local.get $at))))
-      ;; Lanes 0–1 and 2–3 as float64 pairs; the two float32 pairs joined again.
-      (v128.store align=4 (i32.add (local.get $out) (local.get $at))
-        (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-          (f32x4.demote_f64x2_zero
-            (f64x2.mul (f64x2.promote_low_f32x4 (local.get $mv))
-              (call $cubic2 (f64x2.promote_low_f32x4 (local.get $xv)) (local.get $table))))
-          (f32x4.demote_f64x2_zero
-            (f64x2.mul
-              (f64x2.promote_low_f32x4
-                (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $mv) (local.get $mv)))
-              (call $cubic2
-                (f64x2.promote_low_f32x4
-                  (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xv) (local.get $xv)))
-                (local.get $table))))))
-      (local.set $i (i32.add (local.get $i) (i32.const 4)))
-      (br $four)))
-    (block $end (loop $one
-      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
-      (local.set $at (i32.shl (local.get $i) (i32.const 2)))
-      (f32.store (i32.add (local.get $out) (local.get $at))
-        (f32.demote_f64
-          (f64.mul
-            (f64.promote_f32 (f32.load (i32.add (local.get $m) (local.get $at))))
-            (f64x2.extract_lane 0
-              (call $cubic2
-                (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $x) (local.get $at)))))
-                (local.get $table))))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $one))))
+                  (f64x2.add
+                    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $hi0) (local.get $hi1))
+                    (f64x2.mul (local.get $u)
+                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $hi0) (local.get $hi1))))))))
+          ;; Out of range: 1 from 8 on, 0 up to −8, NaN for NaN.
+          (v128.bitselect
+            (v128.const f64x2 1 1)
+            (v128.bitselect
+              (v128.const f64x2 0 0)
+              (v128.const i64x2 0x7ff8000000000000 0x7ff8000000000000)
+              (f64x2.le (local.get $xd) (v128.const f64x2 -8 -8)))
+            (f64x2.ge (local.get $xd) (v128.const f64x2 8 8)))
+          (v128.and
+            (f64x2.gt (local.get $xd) (v128.const f64x2 -8 -8))
+            (f64x2.lt (local.get $xd) (v128.const f64x2 8 8)))))))
+      (if (local.get $pair)
+        (then
+          (v128.store64_lane align=4 0 (i32.add (local.get $out) (local.get $at)) (local.get $y))
+          (local.set $i (i32.add (local.get $i) (i32.const 2))))
+        (else
+          (f32.store (i32.add (local.get $out) (local.get $at)) (f32x4.extract_lane 0 (local.get $y)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))))
+      (br $next))))
 
   ;; One AdamW step in place over n float32 parameters, in float64 with the operations, constants and
   ;; order of lib/train/optimizer.ts's host loop (so the same bits), two per instruction:
