@@ -17,6 +17,7 @@ import { parseBenchArgs } from "../lib/bench/cli.ts";
 import { runSuite } from "../lib/bench/suite.ts";
 import { PEER_GLIBC_TUNABLES, peerCommand, peerOverrides, peerSetArgs } from "../lib/bench/peer.ts";
 import { benchTable, ratioLines } from "../lib/bench/report.ts";
+import { formatProfile, profileSteps, type StepProfile } from "../lib/bench/profile.ts";
 import { type BenchRow, planCases } from "../lib/bench/suite.ts";
 
 await initBackend("wasm");
@@ -410,4 +411,35 @@ Deno.test("inverse-CDF sampling picks what a linear scan picks (any temperature,
       assert.equal(got[i], want, `trial ${trial} row ${i}`);
     }
   }
+});
+
+Deno.test("--profile on wasm reports each kernel's wall time beside its CPU time, summing to the step", async () => {
+  await initBackend("wasm");
+  const spec: CaseSpec = {
+    config: "tiny",
+    overrides: MICRO,
+    backend: "wasm",
+    batch: 2,
+    warmup: 1,
+    steps: 2,
+    seed: 0,
+  };
+  const p: StepProfile = await profileSteps(spec);
+  assert.equal(p.kernelClock, "cpu");
+  assert.ok(p.kernelWallMs !== undefined && p.kernelWallMs > 0);
+  // Kernels run inside the profiled steps: their wall time cannot exceed the steps'.
+  assert.ok(
+    p.kernelWallMs! <= p.profiledStepMs,
+    `${p.kernelWallMs} ms of kernels in a ${p.profiledStepMs} ms step`,
+  );
+  assert.ok(p.byKernel.every((k) => k.wallMs !== undefined && k.wallMs >= 0));
+  const sum = p.byKernel.reduce((s, k) => s + k.wallMs!, 0);
+  assert.ok(Math.abs(sum - p.kernelWallMs!) < 1e-6);
+  const text = formatProfile(p);
+  assert.match(text, /\| kernel +\| ms\/step \| share \| wall ms \| wall share \| calls\/step \|/);
+  assert.match(text, /kernels, wall time \(of \d+ ms\)/);
+  assert.match(text, /other, wall time/);
+  // Without wall times (webgpu: the backend's own timer) the columns are left out.
+  const plain = formatProfile({ ...p, kernelWallMs: undefined, kernelClock: "wall" });
+  assert.doesNotMatch(plain, /wall ms|other, wall time/);
 });

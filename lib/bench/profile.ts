@@ -4,9 +4,11 @@
  * reading the logits back, sampling, metric reads), and the rest (tfjs engine, autodiff tape, JS).
  *
  * On wasm and cpu (synchronous backends) kernel times are the CPU time of this process around each
- * kernel (`process.cpuUsage`), not wall time: on a shared machine wall time also counts the time other
- * processes hold the core, which inflated single kernels 3-20× in our runs. On webgpu they are tfjs's
- * own timings. Profiling itself costs time (bookkeeping per kernel), so un-profiled steps are timed
+ * kernel (`process.cpuUsage`), and its wall time beside it: on a shared machine wall time also counts the
+ * time other processes hold the core, which inflated single kernels 3-20× in our runs; CPU time counts
+ * every thread of this process, so a one-thread kernel that runs while OpenBLAS's idle threads still
+ * spin after a product counts up to twice its wall time (GELU, LayerNorm: the wall column is their real
+ * cost on an idle machine). On webgpu they are tfjs's own timings. Profiling itself costs time (bookkeeping per kernel), so un-profiled steps are timed
  * too and reported next to it. Custom-gradient ops (tf.customGrad) appear in tf.profile as a wrapper
  * entry *and* as the kernels they run; wrappers are listed apart and left out of the kernel total.
  *
@@ -23,7 +25,10 @@ import { textTable } from "./report.ts";
 /** Aggregated time of one kernel (or kernel + shapes) per step. */
 export interface KernelTime {
   name: string;
+  /** Milliseconds on the profile's kernel clock (`kernelClock`). */
   ms: number;
+  /** Wall milliseconds, where the clock is "cpu" (wasm, cpu). */
+  wallMs?: number;
   calls: number;
 }
 
@@ -42,6 +47,8 @@ export interface StepProfile {
   /** Mean CPU time of the profiled steps (the denominator of the shares when kernelClock is "cpu"). */
   profiledStepCpuMs: number;
   kernelMs: number;
+  /** Wall time of those kernels, where the clock is "cpu". */
+  kernelWallMs?: number;
   /** "cpu" (process CPU time per kernel) or "wall" (the backend's own timer). */
   kernelClock: "cpu" | "wall";
   kernelsPerStep: number;
@@ -99,12 +106,14 @@ export async function profileSteps(spec: CaseSpec): Promise<StepProfile> {
         cpu += (c.user + c.system) / 1000;
         for (const k of info.kernels) {
           const ms = Number(k.kernelTimeMs) || 0;
+          // useCpuClock passes each kernel's wall time as tf.profile's "extra info".
+          const wallMs = restore ? Number(k.extraInfo) || 0 : undefined;
           if (tf.getKernel(k.name, backendName) == null) {
-            add(wrappers, k.name, ms);
+            add(wrappers, k.name, ms, wallMs);
             continue;
           }
-          add(byKernel, k.name, ms);
-          add(byShape, `${k.name} ${JSON.stringify(k.inputShapes)}`, ms);
+          add(byKernel, k.name, ms, wallMs);
+          add(byShape, `${k.name} ${JSON.stringify(k.inputShapes)}`, ms, wallMs);
           kernelCount++;
         }
       }
@@ -114,9 +123,12 @@ export async function profileSteps(spec: CaseSpec): Promise<StepProfile> {
     }
     const n = spec.steps;
     const per = (m: Map<string, KernelTime>) =>
-      [...m.values()].map((k) => ({ name: k.name, ms: k.ms / n, calls: k.calls / n })).sort((a, b) =>
-        b.ms - a.ms
-      );
+      [...m.values()].map((k) => ({
+        name: k.name,
+        ms: k.ms / n,
+        ...(k.wallMs === undefined ? {} : { wallMs: k.wallMs / n }),
+        calls: k.calls / n,
+      })).sort((a, b) => b.ms - a.ms);
     const kernels = per(byKernel);
     return {
       config: spec.config,
@@ -128,6 +140,7 @@ export async function profileSteps(spec: CaseSpec): Promise<StepProfile> {
       profiledStepMs: wall / n,
       profiledStepCpuMs: cpu / n,
       kernelMs: kernels.reduce((s, k) => s + k.ms, 0),
+      ...(restore ? { kernelWallMs: kernels.reduce((s, k) => s + (k.wallMs ?? 0), 0) } : {}),
       kernelClock: restore ? "cpu" : "wall",
       kernelsPerStep: kernelCount / n,
       wrappers: per(wrappers),
@@ -141,16 +154,22 @@ export async function profileSteps(spec: CaseSpec): Promise<StepProfile> {
   }
 }
 
-/** Makes the active backend's `time()` (which tf.profile calls per kernel) measure process CPU time. */
+/**
+ * Makes the active backend's `time()` (which tf.profile calls per kernel) measure process CPU time, and
+ * pass the wall time as the timing's extra info (tf.profile's `extraInfo`).
+ */
 function useCpuClock(): () => void {
-  const backend = tf.backend() as unknown as { time: (f: () => void) => Promise<{ kernelMs: number }> };
+  type Timing = { kernelMs: number; getExtraProfileInfo: () => string };
+  const backend = tf.backend() as unknown as { time: (f: () => void) => Promise<Timing> };
   const own = Object.prototype.hasOwnProperty.call(backend, "time");
   const original = backend.time;
   backend.time = (f: () => void) => {
     const c0 = process.cpuUsage();
+    const t0 = performance.now();
     f();
+    const wall = performance.now() - t0;
     const c = process.cpuUsage(c0);
-    return Promise.resolve({ kernelMs: (c.user + c.system) / 1000 });
+    return Promise.resolve({ kernelMs: (c.user + c.system) / 1000, getExtraProfileInfo: () => String(wall) });
   };
   return () => {
     if (own) backend.time = original;
@@ -158,9 +177,10 @@ function useCpuClock(): () => void {
   };
 }
 
-function add(m: Map<string, KernelTime>, name: string, ms: number): void {
-  const k = m.get(name) ?? { name, ms: 0, calls: 0 };
+function add(m: Map<string, KernelTime>, name: string, ms: number, wallMs?: number): void {
+  const k = m.get(name) ?? { name, ms: 0, ...(wallMs === undefined ? {} : { wallMs: 0 }), calls: 0 };
   k.ms += ms;
+  if (wallMs !== undefined) k.wallMs = (k.wallMs ?? 0) + wallMs;
   k.calls++;
   m.set(name, k);
 }
@@ -172,6 +192,10 @@ export function formatProfile(p: StepProfile, top = 20): string {
   const other = total - p.kernelMs - hostTotal;
   const wrapped = p.wrappers.map((w) => `${w.name} ×${w.calls.toFixed(0)}`).join(", ");
   const pct = (ms: number) => `${(100 * ms / total).toFixed(1)}%`;
+  // Where kernels ran on the CPU clock, their wall time too, as a share of the profiled step's wall time.
+  const walls = p.kernelWallMs !== undefined;
+  const wallCols = (k: KernelTime) =>
+    walls ? [(k.wallMs ?? 0).toFixed(1), `${(100 * (k.wallMs ?? 0) / p.profiledStepMs).toFixed(1)}%`] : [];
   const lines: string[] = [
     `## ${p.config} ${p.backend} b${p.batch}: ${p.stepMs.toFixed(0)} ms/step un-profiled ` +
     `(${p.stepCpuMs.toFixed(0)} ms CPU), ` +
@@ -181,8 +205,22 @@ export function formatProfile(p: StepProfile, top = 20): string {
     "",
     textTable(["part", "ms/step", "share"], [
       [`kernels (tf.profile, ${p.kernelClock} time)`, p.kernelMs.toFixed(1), pct(p.kernelMs)],
+      ...(walls
+        ? [[
+          `kernels, wall time (of ${p.profiledStepMs.toFixed(0)} ms)`,
+          p.kernelWallMs!.toFixed(1),
+          `${(100 * p.kernelWallMs! / p.profiledStepMs).toFixed(1)}%`,
+        ]]
+        : []),
       ...Object.entries(p.hostMs).map(([k, v]) => [`host: ${k}`, v.toFixed(1), pct(v)]),
       ["other (engine, tape, JS)", other.toFixed(1), pct(other)],
+      ...(walls
+        ? [[
+          "other, wall time",
+          (p.profiledStepMs - p.kernelWallMs! - hostTotal).toFixed(1),
+          `${(100 * (p.profiledStepMs - p.kernelWallMs! - hostTotal) / p.profiledStepMs).toFixed(1)}%`,
+        ]]
+        : []),
     ], 1),
     "",
     ...(p.floor
@@ -193,13 +231,21 @@ export function formatProfile(p: StepProfile, top = 20): string {
       ]
       : []),
     textTable(
-      ["kernel", "ms/step", "share", "calls/step", ...(p.floor ? ["floor ms", "× floor"] : [])],
+      [
+        "kernel",
+        "ms/step",
+        "share",
+        ...(walls ? ["wall ms", "wall share"] : []),
+        "calls/step",
+        ...(p.floor ? ["floor ms", "× floor"] : []),
+      ],
       p.byKernel.slice(0, top).map((k) => {
         const floor = p.floor?.byKernel[k.name];
         return [
           k.name,
           k.ms.toFixed(1),
           pct(k.ms),
+          ...wallCols(k),
           k.calls.toFixed(0),
           ...(p.floor ? [floor?.toFixed(2) ?? "-", floor ? (k.ms / floor).toFixed(1) : "-"] : []),
         ];
@@ -208,8 +254,16 @@ export function formatProfile(p: StepProfile, top = 20): string {
     ),
     "",
     textTable(
-      ["kernel [input shapes]", "ms/step", "share", "calls/step"],
-      p.byShape.slice(0, top).map((k) => [k.name, k.ms.toFixed(1), pct(k.ms), k.calls.toFixed(0)]),
+      [
+        "kernel [input shapes]",
+        "ms/step",
+        "share",
+        ...(walls ? ["wall ms", "wall share"] : []),
+        "calls/step",
+      ],
+      p.byShape.slice(0, top).map((
+        k,
+      ) => [k.name, k.ms.toFixed(1), pct(k.ms), ...wallCols(k), k.calls.toFixed(0)]),
       1,
     ),
   ];
