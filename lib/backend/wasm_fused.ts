@@ -7,9 +7,8 @@
  * Why: GELU was 5 tfjs kernels forward and 8 backward, and wasm's Erf (a scalar erff) alone costs
  * 7-14 ns per value; one JS pass each way with Φ from a table costs ~6, the same pass in wasm SIMD
  * ~2.7. And tfjs's autodiff clones every tensor it saves for the backward pass (`Identity`; 431 per
- * `tiny` b16 step) and `mul`'s
- * gradient casts float32 to float32 (`Cast`; ~40 per step), which the wasm package implements as
- * copies; the cpu backend shares the data, and so do these.
+ * `tiny` b16 step) and `mul`'s gradient casts float32 to float32 (`Cast`; ~40 per step), which the
+ * wasm package implements as copies; the cpu backend shares the data, and so do these.
  *
  * GELU's values differ from the unfused ops' by float32 rounding, not bit for bit (they round
  * 1 + erf to float32, ±6e-8; the table is within 2e-9 of Φ). LayerNorm in JS was tried and dropped:
