@@ -20,7 +20,7 @@ import {
 } from "../lib/model/layers.ts";
 import { layerNormWith } from "../lib/model/layers.ts";
 import { ParameterStore } from "../lib/model/params.ts";
-import { Pretrainer } from "../lib/train/pretrain.ts";
+import { crossEntropy, Pretrainer } from "../lib/train/pretrain.ts";
 import { AdamW } from "../lib/train/optimizer.ts";
 import { Rng } from "../lib/rng.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
@@ -197,6 +197,26 @@ Deno.test("GELU on wasm: the SIMD kernels give the JS loops' bits, edge values i
   tf.dispose([x, dy]);
 });
 
+Deno.test("the cross-entropy's gradient on wasm: one kernel, the bits of one-hot, subtract and scale", async () => {
+  await initBackend("wasm");
+  assert(fusedKernelsActive("softmaxCrossEntropyGrad") && !fusedKernelsActive("softmaxCrossEntropy"));
+  for (const [rows, cols] of [[5, 37], [8, 64]]) {
+    const logits = tf.variable(tf.tensor2d(floats(rows * cols, rows, 6), [rows, cols]));
+    // A target out of range (−1) gets no 1, as tf.oneHot gives it none.
+    const targets = tf.tensor1d(
+      Array.from({ length: rows }, (_, i) => i === 1 ? -1 : (i * 7) % cols),
+      "int32",
+    );
+    const grad = () => tf.grad((x: tf.Tensor) => tf.mul(crossEntropy(x as tf.Tensor2D, targets), 3))(logits);
+    const fused = grad();
+    const plain = without(["softmaxCrossEntropyGrad"], true, grad);
+    assertSameBits(fused.dataSync(), plain.dataSync(), `cross-entropy gradient ${rows}x${cols}`);
+    const js = without([], false, grad);
+    assertSameBits(js.dataSync(), plain.dataSync(), `cross-entropy gradient ${rows}x${cols}, JS loop`);
+    tf.dispose([logits, targets, fused, plain, js]);
+  }
+});
+
 Deno.test("AdamW on wasm: the SIMD loop gives the JS loop's bits, odd sizes, decay and clipping included", async () => {
   await initBackend("wasm");
   const shapes: [string, number[]][] = [["a.weight", [7, 5]], ["b.bias", [3]], ["c.weight", [1]], [
@@ -253,7 +273,7 @@ Deno.test("training steps on wasm: the SIMD and fused kernels change no loss and
     return { losses, weights };
   };
   const fast = await run();
-  useFusedKernels(false, ["layerNorm", "dropout"]);
+  useFusedKernels(false, ["layerNorm", "dropout", "softmaxCrossEntropyGrad"]);
   useWasmSimd(false);
   const plain = await run().finally(() => {
     useFusedKernels(true);

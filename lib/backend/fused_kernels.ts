@@ -2,8 +2,9 @@
  * rtdlab's fused kernels: their names, their contracts, and the switch that turns them off.
  *
  * A fused kernel does in one pass what a chain of tfjs ops does in many. lib/model/layers.ts and
- * lib/train/optimizer.ts call one when the active backend registers it (wasm: GELU, dropout and
- * LayerNorm, lib/backend/wasm_fused.ts and wasm_layer_norm.ts; cuda: all of them, lib/backend/cuda/kernels.cu),
+ * lib/train/optimizer.ts call one when the active backend registers it (wasm: GELU, dropout, LayerNorm
+ * and the cross-entropy's gradient, lib/backend/wasm_fused.ts and wasm_layer_norm.ts; cuda: all of them,
+ * lib/backend/cuda/kernels.cu),
  * and the plain tensor ops otherwise, so every backend computes the same function:
  *
  * - `RtdlabGelu` {x} → y = x·Φ(x); `RtdlabGeluGrad` {dy, x} → dy·(Φ(x) + x·φ(x)).
@@ -104,6 +105,7 @@ export type FusedOp =
   | "disentangledProjections"
   | "relativeBucketSum"
   | "softmaxCrossEntropy"
+  | "softmaxCrossEntropyGrad"
   | "dropoutMask";
 
 const KERNEL: Record<FusedOp, string> = {
@@ -120,6 +122,8 @@ const KERNEL: Record<FusedOp, string> = {
   disentangledProjections: FUSED.disentangledProjections,
   relativeBucketSum: FUSED.relativeBucketSum,
   softmaxCrossEntropy: FUSED.softmaxCrossEntropy,
+  // The gradient alone (wasm registers it without the forward kernel: lib/train/pretrain.ts crossEntropy).
+  softmaxCrossEntropyGrad: FUSED.softmaxCrossEntropyGrad,
   dropoutMask: DROPOUT_MASK,
 };
 const ALL = Object.keys(KERNEL) as FusedOp[];

@@ -189,6 +189,48 @@ function geluGrad(args: Args): tf.TensorInfo {
 }
 
 /**
+ * The mean cross-entropy's gradient: inputs {probs [M, V], targets [M] int32, dy (float32 scalar)} →
+ * (probs − oneHot(targets))·(dy / M), the contract of `RtdlabSoftmaxCrossEntropyGrad`
+ * (lib/backend/fused_kernels.ts), with the float32 operations of the plain ops it replaces (one-hot,
+ * cast, subtract, divide, multiply: four kernels and three [M, V] temporaries), so the same bits.
+ */
+function softmaxCrossEntropyGrad(args: Args): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { probs, targets, dy } = args.inputs as {
+    probs: tf.TensorInfo;
+    targets: tf.TensorInfo;
+    dy: tf.TensorInfo;
+  };
+  const name = FUSED.softmaxCrossEntropyGrad;
+  checkFloat(name, { probs, dy });
+  if (targets == null || targets.dtype !== "int32") {
+    throw new Error(`${name} (wasm): targets must be an int32 tensor`);
+  }
+  const [rows, cols] = probs.shape;
+  if (probs.shape.length !== 2 || targets.shape.length !== 1 || targets.shape[0] !== rows) {
+    throw new Error(
+      `${name} (wasm): probs [M, V] and targets [M] expected, got [${probs.shape}] and [${targets.shape}]`,
+    );
+  }
+  const out = backend.makeOutput(probs.shape, "float32");
+  // dy / M in float32: the quotient of two float32 values, rounded from float64, is float32's own quotient.
+  const scale = Math.fround(f32(backend, dy)[0] / rows);
+  const simd = wasmSimdKernels(backend);
+  if (simd) {
+    const at = (t: tf.TensorInfo) => heapAddress(backend, t);
+    simd.softmax_ce_grad(at(probs), at(targets), at(out), rows, cols, scale);
+    return out;
+  }
+  const p = f32(backend, probs), o = f32(backend, out), t = backend.typedArrayFromHeap(targets) as Int32Array;
+  for (let i = 0; i < p.length; i++) o[i] = Math.fround(p[i] * scale);
+  for (let r = 0; r < rows; r++) {
+    const j = t[r];
+    if (j >= 0 && j < cols) o[r * cols + j] = Math.fround(Math.fround(p[r * cols + j] - 1) * scale);
+  }
+  return out;
+}
+
+/**
  * Identity that shares the input's memory (reference-counted, as Reshape does and as the cpu and
  * webgpu backends' Identity do) instead of copying it. tfjs's autodiff clones every tensor it saves
  * for the backward pass, so on wasm the copies cost 15-30 ms per `tiny` b16 step. Sharing is safe
@@ -208,6 +250,11 @@ export const FUSED_KERNELS: readonly tf.KernelConfig[] = [
   { kernelName: FUSED.dropout, backendName: "wasm", kernelFunc: dropoutWasm as tf.KernelFunc },
   { kernelName: FUSED.gelu, backendName: "wasm", kernelFunc: gelu as tf.KernelFunc },
   { kernelName: FUSED.geluGrad, backendName: "wasm", kernelFunc: geluGrad as tf.KernelFunc },
+  {
+    kernelName: FUSED.softmaxCrossEntropyGrad,
+    backendName: "wasm",
+    kernelFunc: softmaxCrossEntropyGrad as tf.KernelFunc,
+  },
 ];
 
 let originalIdentity: tf.KernelConfig | null = null;

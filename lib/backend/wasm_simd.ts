@@ -79,6 +79,15 @@ export interface WasmSimdKernels {
   ): void;
   /** acc + Σ x[i]² over n float32s, in float64, in index order. */
   sum_squares(x: number, n: number, acc: number): number;
+  /** (probs − oneHot(targets))·scale over rows × cols float32 probabilities (targets int32). */
+  softmax_ce_grad(
+    probs: number,
+    targets: number,
+    out: number,
+    rows: number,
+    cols: number,
+    scale: number,
+  ): void;
 }
 
 let moduleBytes: Uint8Array<ArrayBuffer> | null = null;

@@ -497,4 +497,44 @@
       (local.set $x (i32.add (local.get $x) (i32.const 4)))
       (br $next)))
     (local.get $acc))
+
+  ;; The gradient of the mean cross-entropy over `rows` rows of `cols` softmax probabilities:
+  ;; out = (probs − oneHot(targets))·scale in float32 (scale = dy / rows), as the plain ops compute it;
+  ;; p − 0 is p bit for bit, so every element is p·scale but the target's, (p − 1)·scale. A target out
+  ;; of [0, cols) has no 1 (tf.oneHot's rule).
+  (func (export "softmax_ce_grad") (param $probs i32) (param $targets i32) (param $out i32)
+    (param $rows i32) (param $cols i32) (param $scale f32)
+    (local $r i32) (local $j i32) (local $cols4 i32) (local $row i32) (local $t i32) (local $vscale v128)
+    (local.set $vscale (f32x4.splat (local.get $scale)))
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (block $rowsDone (loop $rowLoop
+      (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $row (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2)))
+      (local.set $j (i32.const 0))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $j) (local.get $cols4)))
+        (v128.store align=4 (i32.add (local.get $out) (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (f32x4.mul
+            (v128.load align=4 (i32.add (local.get $probs) (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.get $vscale)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $l)))
+      (block $dt (loop $lt
+        (br_if $dt (i32.ge_u (local.get $j) (local.get $cols)))
+        (f32.store (i32.add (local.get $out) (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+          (f32.mul
+            (f32.load (i32.add (local.get $probs) (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.get $scale)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $lt)))
+      (local.set $t (i32.load (i32.add (local.get $targets) (i32.shl (local.get $r) (i32.const 2)))))
+      (if (i32.lt_u (local.get $t) (local.get $cols)) (then
+        (f32.store (i32.add (local.get $out) (i32.add (local.get $row) (i32.shl (local.get $t) (i32.const 2))))
+          (f32.mul
+            (f32.sub
+              (f32.load (i32.add (local.get $probs) (i32.add (local.get $row) (i32.shl (local.get $t) (i32.const 2)))))
+              (f32.const 1))
+            (local.get $scale)))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rowLoop))))
 )

@@ -135,8 +135,15 @@ export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scal
     return {
       value: tf.mean(tf.sub(tf.reshape(lse, [m]), picked)) as tf.Scalar,
       // int32 one-hot, then cast: wasm's OneHot writes int32 bits into a float32 output (1 → 1.4e-45).
+      // On wasm one kernel computes the same (lib/backend/wasm_fused.ts), without the [m, v] temporaries.
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf.mul(tf.sub(saved[0], tf.cast(tf.oneHot(targets, v), "float32")), tf.div(dy as tf.Tensor, m)),
+        fusedKernelsActive("softmaxCrossEntropyGrad")
+          ? tf.engine().runKernel(FUSED.softmaxCrossEntropyGrad, {
+            probs: saved[0],
+            targets,
+            dy: dy as tf.Tensor,
+          })
+          : tf.mul(tf.sub(saved[0], tf.cast(tf.oneHot(targets, v), "float32")), tf.div(dy as tf.Tensor, m)),
     };
   });
   return op(logits) as tf.Scalar;
