@@ -372,6 +372,32 @@ Deno.test("matMul on wasm: the OpenBLAS path and the XNNPACK path each match cpu
   }
 });
 
+Deno.test("matMul on wasm over an empty inner axis gives zeros, not what the heap held", async () => {
+  await initBackend("wasm");
+  for (const blas of [true, false]) {
+    useBlas(blas);
+    try {
+      for (
+        const [aShape, bShape, ta, tb] of [[[3, 0], [0, 4], false, false], [[0, 4], [0, 3], true, false], [
+          [2, 3, 0],
+          [2, 5, 0],
+          false,
+          true,
+        ]] as const
+      ) {
+        tf.dispose(tf.fill([64, 64], 7)); // leave junk where the output will be allocated
+        const y = tf.matMul(tf.zeros([...aShape]), tf.zeros([...bShape]), ta, tb);
+        const want = tf.matMul(tf.ones([...aShape]), tf.ones([...bShape]), ta, tb).shape;
+        assertEquals(y.shape, want);
+        assert([...y.dataSync()].every((v) => v === 0), `blas=${blas} ${aShape}·${bShape}: ${y.dataSync()}`);
+        y.dispose();
+      }
+    } finally {
+      useBlas(true);
+    }
+  }
+});
+
 Deno.test("openBlas names a library it cannot open", () => {
   let err: Error | undefined;
   try {

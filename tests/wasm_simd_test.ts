@@ -6,11 +6,10 @@
  * Run: deno test -A tests/wasm_simd_test.ts
  */
 import * as tf from "../lib/tf.ts";
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert, throws as assertThrows } from "node:assert/strict";
 import { initBackend, useBlas } from "../lib/backend/mod.ts";
 import { FUSED, fusedKernelsActive, useFusedKernels } from "../lib/backend/fused_kernels.ts";
 import { useWasmSimd, wasmSimdAvailable, wasmSimdBytes } from "../lib/backend/wasm_simd.ts";
-import { assembleWat, WAT_PATH } from "../lib/backend/wasm_simd_build.ts";
 import {
   addLayerNorm,
   denseAddLayerNorm,
@@ -32,14 +31,14 @@ function floats(n: number, seed: number, scale = 1, offset = 0): Float32Array {
 
 /** Index of the first element whose bits differ (NaNs count as equal), or −1. */
 function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return 0;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
   return -1;
 }
 
 function assertSameBits(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
+  assertEquals(a.length, b.length, `${what}: lengths`);
   const i = firstDiff(a, b);
-  assert(i < 0, `${what}: differs at ${i} (${a[i]} vs ${b[i]}; lengths ${a.length}, ${b.length})`);
+  assert(i < 0, `${what}: differs at ${i} (${a[i]} vs ${b[i]})`);
 }
 
 /** Runs f with the given fused kernels and SIMD switched off, restoring both. */
@@ -55,6 +54,8 @@ function without<T>(ops: Parameters<typeof useFusedKernels>[1], simd: boolean, f
 }
 
 Deno.test("the committed wasm bytes are lib/backend/wasm_simd.wat assembled", async () => {
+  // Imported here, so that the other tests need no npm package beyond tfjs.
+  const { assembleWat, WAT_PATH } = await import("../lib/backend/wasm_simd_build.ts");
   const bytes = await assembleWat(await Deno.readTextFile(WAT_PATH));
   assertSameBits(
     wasmSimdBytes(),
@@ -67,12 +68,13 @@ Deno.test("the committed wasm bytes are lib/backend/wasm_simd.wat assembled", as
 Deno.test("fused dropout on wasm is x·mask bit for bit, NaN and infinities included, SIMD or not", async () => {
   await initBackend("wasm");
   assert(fusedKernelsActive("dropout"));
+  const cases = [[[3], 0.5, 3], [[7], 0.5, 3], [[33, 5], 0.1, 12345], [
+    [2, 3, 64, 64],
+    0.1,
+    2 ** 40 + 7,
+  ]] as const;
   for (
-    const [shape, rate, seed] of [[[7], 0.5, 3], [[33, 5], 0.1, 12345], [
-      [2, 3, 64, 64],
-      0.1,
-      2 ** 40 + 7,
-    ]] as const
+    const [shape, rate, seed] of cases
   ) {
     const n = shape.reduce((a, b) => a * b, 1);
     const xs = floats(n, seed, 4);
@@ -182,6 +184,69 @@ Deno.test("fused LayerNorm on wasm equals the plain ops bit for bit: values and 
   useBlas(true);
 });
 
+Deno.test("fused LayerNorm on wasm: rank-3 inputs and rows narrower than four values, bit for bit", async () => {
+  await initBackend("wasm");
+  for (const shape of [[2, 3, 5], [3, 2, 3], [4, 1], [2, 2, 2]]) {
+    const cols = shape[shape.length - 1], n = shape.reduce((a, b) => a * b, 1);
+    const params = new ParameterStore();
+    params.create("ln.weight", [cols], "normal", new Rng(1), 0.5);
+    params.create("ln.bias", [cols], "normal", new Rng(2), 0.5);
+    const x = tf.variable(tf.tensor(floats(n, 3, 2, 0.3), shape));
+    const h = tf.variable(tf.tensor(floats(n, 4, 2), shape));
+    const dy = tf.tensor(floats(n, 5), shape);
+    const variables = [x, h, params.get("ln.weight"), params.get("ln.bias")];
+    for (const training of [true, false]) {
+      const run = () =>
+        tf.tidy(() => {
+          const ctx: LayerContext = { params, training, dropout: 0.3, layerNormEps: 1e-5, rng: new Rng(7) };
+          const { grads } = tf.variableGrads(
+            () => tf.sum(tf.mul(addLayerNorm(ctx, "ln", x, h), dy)) as tf.Scalar,
+            variables,
+          );
+          const y = addLayerNorm({ ...ctx, rng: new Rng(7) }, "ln", x, h);
+          return [y.dataSync(), ...variables.map((v) => grads[v.name].dataSync())];
+        });
+      const fused = run(), plain = without(["layerNorm", "dropout"], false, run);
+      fused.forEach((f, i) =>
+        assertSameBits(f, plain[i], `addLayerNorm [${shape}] training ${training}: output ${i}`)
+      );
+    }
+    tf.dispose([x, h, dy]);
+    params.dispose();
+  }
+});
+
+Deno.test("fused LayerNorm on wasm: wrong shapes are refused; with SIMD off layers.ts runs the plain ops", async () => {
+  await initBackend("wasm");
+  const x = tf.ones([4, 8]), g = tf.ones([8]), b = tf.zeros([8]);
+  const run = (inputs: tf.NamedTensorMap) => () =>
+    tf.engine().runKernel(FUSED.layerNorm, inputs, { eps: 1e-5 });
+  assertThrows(run({ x, gamma: tf.ones([4]), beta: b }), /gamma has shape \[4\], expected \[8\]/);
+  assertThrows(run({ x, gamma: g, beta: b, h: tf.ones([2, 8]) }), /h has shape \[2,8\], x \[4,8\]/);
+  const [, xhat, rstd] = tf.engine().runKernel(FUSED.layerNorm, { x, gamma: g, beta: b }, {
+    eps: 1e-5,
+  }) as tf.Tensor[];
+  assertThrows(
+    () => tf.engine().runKernel(FUSED.layerNormGrad, { dy: tf.ones([4, 7]), xhat, rstd, gamma: g }),
+    /dy has shape \[4,7\], expected \[4,8\]/,
+  );
+  useWasmSimd(false);
+  try {
+    assert(!fusedKernelsActive("layerNorm"), "without the SIMD module LayerNorm falls back to the plain ops");
+    assertEquals(fusedKernelsActive("dropout"), true, "dropout keeps its kernel (a JS loop)");
+    const params = new ParameterStore();
+    params.create("ln.weight", [8], "ones", new Rng(1));
+    params.create("ln.bias", [8], "zeros", new Rng(1));
+    const ctx: LayerContext = { params, training: false, dropout: 0, layerNormEps: 1e-5 };
+    const y = addLayerNorm(ctx, "ln", tf.tensor2d(floats(32, 1), [4, 8]), tf.tensor2d(floats(32, 2), [4, 8]));
+    assert(y.dataSync().every(Number.isFinite));
+    params.dispose();
+  } finally {
+    useWasmSimd(true);
+  }
+  assert(fusedKernelsActive("layerNorm"));
+});
+
 Deno.test("GELU on wasm: the SIMD kernels give the JS loops' bits, edge values included", async () => {
   await initBackend("wasm");
   const n = 4099;
@@ -250,8 +315,11 @@ Deno.test("AdamW on wasm: the SIMD loop gives the JS loop's bits, odd sizes, dec
     params.dispose();
     return { norms, weights };
   };
+  const before = AdamW.simdUpdates;
   const simd = run();
+  assertEquals(AdamW.simdUpdates - before, 3 * shapes.length, "every update ran the SIMD loop");
   const js = without([], false, run);
+  assertEquals(AdamW.simdUpdates - before, 3 * shapes.length, "and none with SIMD off");
   assert(simd.norms[0] > 1, "the gradient is clipped");
   assertSameBits(simd.norms, js.norms, "global norms");
   assertSameBits(simd.weights, js.weights, "weights after 3 updates");

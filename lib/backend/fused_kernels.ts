@@ -57,8 +57,10 @@
  * Why: on a GPU at ELECTRA-Small sizes a step is bound by the host's kernel launches, not by the
  * device (lib/backend/cuda/GPU_RUNS.md); LayerNorm's forward and backward pass were ~20 launches,
  * GELU's 13, attention's scale, mask and softmax 8, dropout 3, and the global norm ~3 per parameter
- * tensor. Values equal the unfused ops' up to
- * float32 rounding (sums run in double), not bit for bit.
+ * tensor. On cuda values equal the unfused ops' up to float32 rounding (sums run in double), not bit for
+ * bit; on wasm dropout, LayerNorm and the cross-entropy's gradient give the unfused ops' bits exactly
+ * (lib/backend/wasm_layer_norm.ts) and GELU those of its former JS loop, which differ from the unfused
+ * ops' erf by float32 rounding.
  *
  * @module
  */
@@ -137,9 +139,24 @@ export function useFusedKernels(on: boolean, which: FusedOp[] = ALL): void {
   for (const op of which) enabled[op] = on;
 }
 
-/** True when callers should use the fused kernel for `op`: it is on and the active backend registers it. */
+const runnable = new Map<string, () => boolean>();
+
+/**
+ * Lets a backend's fused kernel say, each time callers ask, whether it can run now: wasm's LayerNorm
+ * runs only where rtdlab's wasm SIMD module can (lib/backend/wasm_layer_norm.ts).
+ */
+export function setFusedKernelRunnable(kernelName: string, backendName: string, can: () => boolean): void {
+  runnable.set(`${backendName}/${kernelName}`, can);
+}
+
+/**
+ * True when callers should use the fused kernel for `op`: it is on, the active backend registers it,
+ * and it can run there now.
+ */
 export function fusedKernelsActive(op: FusedOp): boolean {
-  return enabled[op] && tf.getKernel(KERNEL[op], tf.getBackend()) != null;
+  const backend = tf.getBackend();
+  return enabled[op] && tf.getKernel(KERNEL[op], backend) != null &&
+    (runnable.get(`${backend}/${KERNEL[op]}`)?.() ?? true);
 }
 
 /**

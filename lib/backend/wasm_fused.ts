@@ -40,7 +40,8 @@ function f32(backend: BackendWasm, t: tf.TensorInfo): Float32Array {
   return backend.typedArrayFromHeap(t) as Float32Array;
 }
 
-function checkFloat(name: string, inputs: tf.NamedTensorInfoMap): void {
+/** Throws naming the kernel and the input unless every one of `inputs` is a float32 tensor. */
+export function checkFloat(name: string, inputs: tf.NamedTensorInfoMap): void {
   for (const [k, t] of Object.entries(inputs)) {
     if (t == null || t.dtype !== "float32") {
       throw new Error(`${name} (wasm): input ${k} must be a float32 tensor`);
@@ -178,6 +179,9 @@ function geluGrad(args: Args): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
   checkFloat(FUSED.geluGrad, { dy, x });
+  if (!tf.util.arraysEqual(dy.shape, x.shape)) {
+    throw new Error(`${FUSED.geluGrad} (wasm): dy has shape [${dy.shape}], x [${x.shape}]: they must match`);
+  }
   const dx = backend.makeOutput(x.shape, "float32");
   const simd = wasmSimdKernels(backend);
   if (simd) {

@@ -27,7 +27,6 @@ import { gatherConfigs } from "./wasm_gather.ts";
 import { matMulConfigs } from "./wasm_matmul.ts";
 import { FUSED_KERNELS, sharingKernelConfigs } from "./wasm_fused.ts";
 import { LAYER_NORM_KERNELS } from "./wasm_layer_norm.ts";
-import { wasmSimdAvailable } from "./wasm_simd.ts";
 
 /** Sums the rows of `x` that share a segment id: out[s, ...] = Σ_{i: ids[i] = s} x[i, ...]. */
 export function unsortedSegmentSum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
@@ -84,11 +83,14 @@ export const unsortedSegmentSumConfig: tf.KernelConfig = {
   kernelFunc: unsortedSegmentSum as tf.KernelFunc,
 };
 
-/** Kernels rtdlab adds to wasm: one the package lacks, and its fused ones (LayerNorm's need wasm SIMD). */
+/**
+ * Kernels rtdlab adds to wasm: one the package lacks, and its fused ones (LayerNorm's run where its
+ * wasm SIMD module can; elsewhere layers.ts runs the plain ops).
+ */
 export const WASM_EXTRA_KERNELS: readonly tf.KernelConfig[] = [
   unsortedSegmentSumConfig,
   ...FUSED_KERNELS,
-  ...(wasmSimdAvailable() ? LAYER_NORM_KERNELS : []),
+  ...LAYER_NORM_KERNELS,
 ];
 
 /** Options for registerWasmKernels. */

@@ -9,30 +9,38 @@
  * number of a run, only how many kernels a step runs: LayerNorm with its residual add, the sublayer's
  * bias and its dropout was ~12 kernels forward and ~20 backward, now one each way.
  *
- * Where the engine has no wasm SIMD they are not registered and layers.ts runs the plain ops.
+ * Where rtdlab's SIMD module cannot run (no wasm SIMD, `useWasmSimd(false)`, a heap it cannot import)
+ * `fusedKernelsActive("layerNorm")` is false and layers.ts runs the plain ops.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { dropoutParams } from "./dropout_mask.ts";
-import { FUSED } from "./fused_kernels.ts";
+import { FUSED, setFusedKernelRunnable } from "./fused_kernels.ts";
 import { heapAddress, type WasmSimdKernels, wasmSimdKernels } from "./wasm_simd.ts";
 import { activeBlas } from "./wasm_matmul.ts";
+import { checkFloat } from "./wasm_fused.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
 
+// layers.ts asks before each LayerNorm; without the SIMD module it runs the plain ops instead.
+for (const name of [FUSED.layerNorm, FUSED.layerNormGrad]) {
+  setFusedKernelRunnable(name, "wasm", () => wasmSimdKernels(tf.backend() as unknown as BackendWasm) != null);
+}
+
 function simdOf(backend: BackendWasm, name: string): WasmSimdKernels {
   const simd = wasmSimdKernels(backend);
-  if (simd == null) throw new Error(`${name} (wasm): needs wasm SIMD, which this engine lacks`);
+  if (simd == null) {
+    throw new Error(`${name} (wasm): rtdlab's wasm SIMD module is off or cannot run here; use the plain ops`);
+  }
   return simd;
 }
 
-function checkFloat(name: string, inputs: Record<string, tf.TensorInfo | undefined>): void {
-  for (const [k, t] of Object.entries(inputs)) {
-    if (t != null && t.dtype !== "float32") {
-      throw new Error(`${name} (wasm): input ${k} must be a float32 tensor`);
-    }
+/** Throws naming `what` unless `t` holds `size` values (`shape`: the shape it must have, for the message). */
+function checkSize(name: string, what: string, t: tf.TensorInfo, size: number, shape: number[]): void {
+  if (tf.util.sizeFromShape(t.shape) !== size) {
+    throw new Error(`${name} (wasm): ${what} has shape [${t.shape}], expected [${shape}]`);
   }
 }
 
@@ -48,11 +56,12 @@ function dropoutArgs(rate: number | undefined, seed: number | undefined) {
   return { on: true, ...dropoutParams(rate, seed ?? 0) };
 }
 
-const ones = new Map<number, Float32Array>();
+let ones = new Float32Array(0);
 
 /**
- * Column sums of `x` [rows, cols] into `out` [cols], the way layers.ts's columnSums sums them on wasm:
- * OpenBLAS's gemm with a row of ones when it is loaded, else rows in order.
+ * Column sums of `x` [rows, cols] into `out` [cols], the way layers.ts's columnSums sums them on wasm
+ * (keep the two in step): OpenBLAS's gemm with a row of ones when it is loaded, else rows in order as
+ * the one-segment UnsortedSegmentSum adds them.
  */
 function columnSumsInto(
   backend: BackendWasm,
@@ -67,10 +76,9 @@ function columnSumsInto(
     simd.column_sums(heapAddress(backend, x), heapAddress(backend, out), rows, cols);
     return;
   }
-  let row = ones.get(rows);
-  if (row == null) ones.set(rows, row = new Float32Array(rows).fill(1));
+  if (ones.length < rows) ones = new Float32Array(rows).fill(1);
   const f32 = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
-  blas.sgemm(false, false, 1, cols, rows, row, f32(x), f32(out));
+  blas.sgemm(false, false, 1, cols, rows, ones.subarray(0, rows), f32(x), f32(out));
 }
 
 /** Forward: {x, gamma, beta[, h[, hBias]]}, attrs eps[, rate, seed] → [y, xhat, rstd]. */
@@ -81,9 +89,15 @@ function layerNorm(args: Args): tf.TensorInfo[] {
   if (x == null || gamma == null || beta == null) {
     throw new Error(`${FUSED.layerNorm} (wasm): inputs x, gamma and beta are required`);
   }
-  checkFloat(FUSED.layerNorm, { x, gamma, beta, h, hBias });
+  checkFloat(FUSED.layerNorm, { x, gamma, beta, ...(h ? { h } : {}), ...(hBias ? { hBias } : {}) });
   if (hBias != null && h == null) throw new Error(`${FUSED.layerNorm} (wasm): hBias needs h`);
   const [rows, cols] = rowsCols(x.shape);
+  for (const [what, t] of [["gamma", gamma], ["beta", beta], ["hBias", hBias]] as const) {
+    if (t) checkSize(FUSED.layerNorm, what, t, cols, [cols]);
+  }
+  if (h && !tf.util.arraysEqual(h.shape, x.shape)) {
+    throw new Error(`${FUSED.layerNorm} (wasm): h has shape [${h.shape}], x [${x.shape}]: they must match`);
+  }
   const simd = simdOf(backend, FUSED.layerNorm);
   // Allocate first: _malloc may grow the wasm memory (addresses stay valid, views do not).
   const y = backend.makeOutput(x.shape, "float32");
@@ -131,6 +145,9 @@ function layerNormGrad(args: Args): tf.TensorInfo[] {
   }
   checkFloat(FUSED.layerNormGrad, { dy, xhat, rstd, gamma });
   const [rows, cols] = rowsCols(xhat.shape);
+  checkSize(FUSED.layerNormGrad, "dy", dy, rows * cols, xhat.shape);
+  checkSize(FUSED.layerNormGrad, "rstd", rstd, rows, [...xhat.shape.slice(0, -1), 1]);
+  checkSize(FUSED.layerNormGrad, "gamma", gamma, cols, [cols]);
   const n = rows * cols;
   const simd = simdOf(backend, FUSED.layerNormGrad);
   const dx = backend.makeOutput(xhat.shape, "float32");

@@ -148,6 +148,17 @@ export function batchMatMul(args: KernelArgs): tf.TensorInfo {
   if (a == null || b == null || a.dtype !== "float32" || b.dtype !== "float32") {
     return original.kernelFunc(args) as tf.TensorInfo; // it raises tfjs's own error
   }
+  const [ra, rb] = [a.shape.length, b.shape.length];
+  const [M, K] = attrs.transposeA ? [a.shape[ra - 1], a.shape[ra - 2]] : [a.shape[ra - 2], a.shape[ra - 1]];
+  const [K2, N] = attrs.transposeB ? [b.shape[rb - 1], b.shape[rb - 2]] : [b.shape[rb - 2], b.shape[rb - 1]];
+  if (K === 0 && K2 === 0 && ra >= 2 && rb >= 2) {
+    // A sum over nothing: zeros (the package's kernel fails in XNNPACK and leaves its output as malloc
+    // found it).
+    const batch = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const out = backend.makeOutput([...batch, M, N], "float32");
+    (backend.typedArrayFromHeap(out) as Float32Array).fill(0);
+    return out;
+  }
   const blas = activeBlas();
   if (blas != null) {
     const out = blasMatMul(blas, backend, a, b, !!attrs.transposeA, !!attrs.transposeB);

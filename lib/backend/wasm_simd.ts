@@ -92,12 +92,13 @@ export interface WasmSimdKernels {
 
 let moduleBytes: Uint8Array<ArrayBuffer> | null = null;
 let compiled: WebAssembly.Module | null | undefined;
-const instances = new WeakMap<WebAssembly.Memory, WasmSimdKernels>();
+const instances = new WeakMap<WebAssembly.Memory, WasmSimdKernels | null>();
 let enabled = true;
 
 /**
- * Turns the SIMD kernels on (default) or off; off, the dropout kernels run their JS loops (tests pin
- * both) and the LayerNorm kernels refuse (switch them off too: `useFusedKernels(false, ["layerNorm"])`).
+ * Turns the SIMD kernels on (default) or off; off, dropout, GELU, the cross-entropy's gradient and
+ * AdamW run their JS loops (the same bits; tests pin both) and layers.ts runs LayerNorm as plain ops
+ * (its kernels have no JS loop: lib/backend/wasm_layer_norm.ts).
  */
 export function useWasmSimd(on: boolean): void {
   enabled = on;
@@ -123,27 +124,29 @@ function simdModule(): WebAssembly.Module | null {
   return compiled;
 }
 
-/** The wasm backend's heap (emscripten's exported memory). */
-function heapMemory(backend: BackendWasm): WebAssembly.Memory {
+/** The wasm backend's heap (emscripten's exported memory, `Module.asm.memory` in 4.22.0), or null. */
+function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
   const memory = (backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) {
-    throw new Error("tfjs-backend-wasm exports no memory (Module.asm.memory): is this version 4.22.0?");
-  }
-  return memory;
+  return memory instanceof WebAssembly.Memory ? memory : null;
 }
 
 /**
- * rtdlab's SIMD kernels on `backend`'s heap, or null without wasm SIMD. Instantiated once per heap;
- * they see the heap grow, as the backend's own kernels do.
+ * rtdlab's SIMD kernels on `backend`'s heap, or null where they cannot run there: no wasm SIMD, switched
+ * off, or a heap they cannot import (another emscripten layout, or the threaded build's shared memory);
+ * callers then run their JS loops. Instantiated once per heap; they see the heap grow, as the backend's
+ * own kernels do.
  */
 export function wasmSimdKernels(backend: BackendWasm): WasmSimdKernels | null {
   const module = enabled ? simdModule() : null;
-  if (module == null) return null;
-  const memory = heapMemory(backend);
+  const memory = module && heapMemory(backend);
+  if (module == null || memory == null) return null;
   let kernels = instances.get(memory);
-  if (kernels == null) {
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
-    kernels = instance.exports as unknown as WasmSimdKernels;
+  if (kernels === undefined) {
+    try {
+      kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmSimdKernels;
+    } catch {
+      kernels = null; // a shared memory does not link to the module's unshared import
+    }
     instances.set(memory, kernels);
   }
   return kernels;
@@ -162,6 +165,7 @@ const heapCopies = new WeakMap<WebAssembly.Memory, Map<Float64Array, number>>();
  */
 export function heapConstant(backend: BackendWasm, data: Float64Array): number {
   const memory = heapMemory(backend);
+  if (memory == null) throw new Error("heapConstant: the wasm backend's heap is not reachable");
   let copies = heapCopies.get(memory);
   if (copies == null) heapCopies.set(memory, copies = new Map());
   const known = copies.get(data);

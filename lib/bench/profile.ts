@@ -4,12 +4,12 @@
  * reading the logits back, sampling, metric reads), and the rest (tfjs engine, autodiff tape, JS).
  *
  * On wasm and cpu (synchronous backends) kernel times are the CPU time of this process around each
- * kernel (`process.cpuUsage`), and its wall time beside it: on a shared machine wall time also counts the
- * time other processes hold the core, which inflated single kernels 3-20× in our runs; CPU time counts
- * every thread of this process, so a one-thread kernel that runs while OpenBLAS's idle threads still
- * spin after a product counts up to twice its wall time (GELU, LayerNorm: the wall column is their real
- * cost on an idle machine). On webgpu they are tfjs's own timings. Profiling itself costs time (bookkeeping per kernel), so un-profiled steps are timed
- * too and reported next to it. Custom-gradient ops (tf.customGrad) appear in tf.profile as a wrapper
+ * kernel (`process.cpuUsage`), and its wall time beside it: on a shared machine wall time also counts
+ * the time other processes hold the core, which inflated single kernels 3-20× in our runs; CPU time
+ * counts every thread of this process, and OpenBLAS's threads spin between products, so on an idle
+ * machine every kernel's CPU time is about twice its wall time there (the wall column is the real
+ * cost). On webgpu they are tfjs's own timings. Profiling itself costs time (bookkeeping per kernel),
+ * so un-profiled steps are timed too and reported next to it. Custom-gradient ops (tf.customGrad) appear in tf.profile as a wrapper
  * entry *and* as the kernels they run; wrappers are listed apart and left out of the kernel total.
  *
  * @module

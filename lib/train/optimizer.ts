@@ -44,6 +44,8 @@ export class AdamW {
   static hostUpdate = true;
   /** Use a backend's fused AdamW kernel where it has one (cuda); false forces the op-by-op path. */
   static fusedUpdate = true;
+  /** Parameter updates run by the wasm SIMD loop so far (tests check that path really ran). */
+  static simdUpdates = 0;
   /** The parameters this optimiser updates, by name, in update order. */
   readonly names: string[];
   /** Updates applied so far. */
@@ -155,6 +157,7 @@ export class AdamW {
         // Heap views: their byte offsets are the tensors' heap addresses.
         const [pa, ga, ma, va] = [pv, g, mv, vv].map((x) => x.byteOffset);
         simd.adamw(pa, ga, ma, va, size, scale, b1, 1 - b1, b2, 1 - b2, lr, corr1, corr2, eps, wd);
+        AdamW.simdUpdates++;
         continue;
       }
       const [p1, m1, v1] = inPlace ? [pv, mv, vv] : [pv, mv, vv].map(() => new Float32Array(size));
