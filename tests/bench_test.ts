@@ -278,13 +278,20 @@ Deno.test("the table and the ratio lines show both sides and the ratio", () => {
     rtdlab: {
       ok: true,
       wall_s: 1,
-      result: { median_s: 0.5, tokens_per_s: 2048, peak_rss_mib: 500, cpu_s_per_step: 0.5 } as never,
+      result: {
+        median_s: 0.5,
+        min_s: 0.4,
+        tokens_per_s: 2048,
+        peak_rss_mib: 500,
+        cpu_s_per_step: 0.5,
+      } as never,
     },
     peer: {
       command: "x",
       ok: true,
       result: {
         median_s: 0.25,
+        min_s: 0.1,
         tokens_per_s: 4096,
         peak_rss_mib: 400,
         timed_user_s: 1.2,
@@ -303,7 +310,7 @@ Deno.test("the table and the ratio lines show both sides and the ratio", () => {
   const table = benchTable(rows);
   assert.match(
     table,
-    /\| tiny +\| wasm +\| 8 +\| +0\.500 \| +2048 \| +500 \| +0\.250 \| +4096 \| +400 \| +0\.50 \|/,
+    /\| tiny +\| wasm +\| 8 +\| +0\.500 \| +2048 \| +500 \| +0\.250 \| +4096 \| +400 \| +0\.50 \| +0\.25 \|/,
   );
   assert.match(table, /FAILED/);
 });

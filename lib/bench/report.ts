@@ -20,7 +20,10 @@ export function textTable(header: string[], rows: string[][], left = 3): string 
 
 const fmt = (x: number | undefined | null, digits: number) => x == null ? "—" : x.toFixed(digits);
 
-/** The results table: config, backend, batch, median step s, tokens/s, peak RSS, peer tokens/s, ratio. */
+/**
+ * The results table: config, backend, batch, median step s, tokens/s, peak RSS, the peer's, the ratio
+ * of medians, the ratio of each side's fastest timed step, and the CPU-time ratio.
+ */
 export function benchTable(rows: BenchRow[]): string {
   return textTable(
     [
@@ -34,6 +37,7 @@ export function benchTable(rows: BenchRow[]): string {
       "peer tokens/s",
       "peer RSS MiB",
       "ratio rtdlab/peer",
+      "ratio, fastest steps",
       "cpu s/step",
       "peer cpu s/step",
       "cpu ratio",
@@ -51,12 +55,23 @@ export function benchTable(rows: BenchRow[]): string {
         fmt(p?.tokens_per_s, 0),
         fmt(p?.peak_rss_mib, 0),
         fmt(r.ratio, 2),
+        fmt(bestRatio(r), 2),
         fmt(x?.cpu_s_per_step, 3),
         fmt(peerCpu(r), 3),
         fmt(cpuRatio(r), 2),
       ];
     }),
   );
+}
+
+/**
+ * The peer's fastest timed step ÷ rtdlab's: the ratio at each side's best. Where a side's steps fall in
+ * two modes (the peer's at tiny b8: 0.08 s and 0.15–0.67 s on 2026-12-07), the median ratio depends on
+ * which mode the median lands in, and this one does not.
+ */
+export function bestRatio(r: BenchRow): number | null {
+  const x = r.rtdlab.result, p = r.peer?.result;
+  return x && p && typeof p.min_s === "number" && x.min_s > 0 ? p.min_s / x.min_s : null;
 }
 
 /** The peer's CPU seconds (user + system, both threads) per timed step, from its JSON. */
