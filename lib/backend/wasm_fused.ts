@@ -6,7 +6,7 @@
  *
  * Why: GELU was 5 tfjs kernels forward and 8 backward, and wasm's Erf (a scalar erff) alone costs
  * 7-14 ns per value; one JS pass each way with Φ from a table costs ~6, the same pass in wasm SIMD
- * ~2.7. And tfjs's autodiff clones every tensor it saves for the backward pass (`Identity`; 431 per
+ * ~1.9. And tfjs's autodiff clones every tensor it saves for the backward pass (`Identity`; 431 per
  * `tiny` b16 step) and `mul`'s gradient casts float32 to float32 (`Cast`; ~40 per step), which the
  * wasm package implements as copies; the cpu backend shares the data, and so do these.
  *
@@ -94,6 +94,10 @@ for (let k = 0; k < CUBES; k++) {
   ], 4 * k);
 }
 
+// The tables as the wasm SIMD kernel reads them: one more interval, 512, the constant 1 (x ≥ 8).
+const PHI_WASM = Float64Array.from([...PHI, 1, 0, 0, 0]);
+const DGELU_WASM = Float64Array.from([...DGELU, 1, 0, 0, 0]);
+
 /** Evaluates one of the tables at x: 0 below −8, 1 above 8, NaN for NaN. */
 function cubic(table: Float64Array, x: number): number {
   if (x >= LIM) return 1;
@@ -164,7 +168,7 @@ function gelu(args: Args): tf.TensorInfo {
   if (simd) {
     const at = heapAddress(backend, x);
     simd.cubic_times(
-      heapConstant(backend, PHI),
+      heapConstant(backend, PHI_WASM),
       at,
       at,
       heapAddress(backend, y),
@@ -186,7 +190,7 @@ function geluGrad(args: Args): tf.TensorInfo {
   const simd = wasmSimdKernels(backend);
   if (simd) {
     const n = tf.util.sizeFromShape(x.shape);
-    const table = heapConstant(backend, DGELU);
+    const table = heapConstant(backend, DGELU_WASM);
     simd.cubic_times(table, heapAddress(backend, x), heapAddress(backend, dy), heapAddress(backend, dx), n);
   } else cubicTimesDy(DGELU, f32(backend, x), f32(backend, dy), f32(backend, dx));
   return dx;

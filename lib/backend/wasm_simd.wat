@@ -367,41 +367,38 @@
           (local.set $xd (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $x) (local.get $at))))))
           (local.set $md (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $m) (local.get $at))))))))
       (local.set $t (f64x2.mul (f64x2.add (local.get $xd) (v128.const f64x2 8 8)) (v128.const f64x2 32 32)))
-      ;; Interval index, clamped so values out of range (whose result is replaced below) read the table.
-      (local.set $k (i32x4.max_s (i32x4.min_s (i32x4.trunc_sat_f64x2_s_zero (local.get $t))
-        (v128.const i32x4 511 511 511 511)) (v128.const i32x4 0 0 0 0)))
-      (local.set $u (f64x2.sub (f64x2.sub (local.get $t) (f64x2.convert_low_i32x4_s (local.get $k)))
-        (v128.const f64x2 0.5 0.5)))
-      (local.set $o0 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 0 (local.get $k)) (i32.const 5))))
-      (local.set $o1 (i32.add (local.get $table) (i32.shl (i32x4.extract_lane 1 (local.get $k)) (i32.const 5))))
+      ;; Interval k = floor(t), t clamped to [0, 512] (NaN to 512): from 8 on (t ≥ 512) the table's extra
+      ;; entry 512, the constant 1; below it the cubics, zeroed below (t ≤ 0, x ≤ −8) by the mask of
+      ;; t > 0. k as an integer: the low bits of k + 2^52.
+      (local.set $u (f64x2.pmax (f64x2.pmin (v128.const f64x2 512 512) (local.get $t)) (v128.const f64x2 0 0)))
+      (local.set $k (f64x2.floor (local.get $u)))
+      (local.set $u (f64x2.sub (f64x2.sub (local.get $u) (local.get $k)) (v128.const f64x2 0.5 0.5)))
+      (local.set $k (f64x2.add (local.get $k) (v128.const f64x2 0x1p52 0x1p52)))
+      (local.set $o0 (i32.add (local.get $table)
+        (i32.shl (i32.wrap_i64 (i64x2.extract_lane 0 (local.get $k))) (i32.const 5))))
+      (local.set $o1 (i32.add (local.get $table)
+        (i32.shl (i32.wrap_i64 (i64x2.extract_lane 1 (local.get $k))) (i32.const 5))))
       (local.set $lo0 (v128.load (local.get $o0)))
       (local.set $hi0 (v128.load offset=16 (local.get $o0)))
       (local.set $lo1 (v128.load (local.get $o1)))
       (local.set $hi1 (v128.load offset=16 (local.get $o1)))
       (local.set $y (f32x4.demote_f64x2_zero (f64x2.mul (local.get $md)
-        (v128.bitselect
-          ;; c0 + u·(c1 + u·(c2 + u·c3)), coefficient j of both values gathered by a shuffle.
-          (f64x2.add
-            (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo0) (local.get $lo1))
-            (f64x2.mul (local.get $u)
-              (f64x2.add
-                (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $lo0) (local.get $lo1))
-                (f64x2.mul (local.get $u)
-                  (f64x2.add
-                    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $hi0) (local.get $hi1))
-                    (f64x2.mul (local.get $u)
-                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $hi0) (local.get $hi1))))))))
-          ;; Out of range: 1 from 8 on, 0 up to −8, NaN for NaN.
-          (v128.bitselect
-            (v128.const f64x2 1 1)
-            (v128.bitselect
-              (v128.const f64x2 0 0)
-              (v128.const i64x2 0x7ff8000000000000 0x7ff8000000000000)
-              (f64x2.le (local.get $xd) (v128.const f64x2 -8 -8)))
-            (f64x2.ge (local.get $xd) (v128.const f64x2 8 8)))
+        (v128.or
           (v128.and
-            (f64x2.gt (local.get $xd) (v128.const f64x2 -8 -8))
-            (f64x2.lt (local.get $xd) (v128.const f64x2 8 8)))))))
+            ;; c0 + u·(c1 + u·(c2 + u·c3)), coefficient j of both values gathered by a shuffle.
+            (f64x2.add
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo0) (local.get $lo1))
+              (f64x2.mul (local.get $u)
+                (f64x2.add
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $lo0) (local.get $lo1))
+                  (f64x2.mul (local.get $u)
+                    (f64x2.add
+                      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $hi0) (local.get $hi1))
+                      (f64x2.mul (local.get $u)
+                        (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $hi0) (local.get $hi1))))))))
+            (f64x2.gt (local.get $t) (v128.const f64x2 0 0)))
+          ;; NaN stays NaN.
+          (f64x2.ne (local.get $xd) (local.get $xd))))))
       (if (local.get $pair)
         (then
           (v128.store64_lane align=4 0 (i32.add (local.get $out) (local.get $at)) (local.get $y))
