@@ -35,6 +35,17 @@ const MICRO: Record<string, string> = {
   generatorHiddenFraction: "0.5",
 };
 
+/** A short case of the micro model on wasm: one warm-up step and two timed ones. */
+const MICRO_CASE: CaseSpec = {
+  config: "tiny",
+  overrides: MICRO,
+  backend: "wasm",
+  batch: 2,
+  warmup: 1,
+  steps: 2,
+  seed: 0,
+};
+
 Deno.test("peer overrides come from rtdlab's config: tiny", () => {
   assert.deepEqual(peerOverrides(preset("tiny")), {
     vocab: 8192,
@@ -108,15 +119,7 @@ Deno.test("the peer's command unsets the OpenBLAS variables and tunes malloc in 
 });
 
 Deno.test("--case prints one JSON line with the fields the report needs (micro config, wasm)", async () => {
-  const spec: CaseSpec = {
-    config: "tiny",
-    overrides: MICRO,
-    backend: "wasm",
-    batch: 2,
-    warmup: 1,
-    steps: 2,
-    seed: 0,
-  };
+  const spec = MICRO_CASE;
   assert.deepEqual(caseArgs(spec).slice(0, 3), ["--case", "--configs", "tiny"]);
   const run = await spawnCase(spec, 300);
   assert.ok(run.ok, run.error);
@@ -422,15 +425,7 @@ Deno.test("inverse-CDF sampling picks what a linear scan picks (any temperature,
 
 Deno.test("--profile on wasm reports each kernel's wall time beside its CPU time, summing to the step", async () => {
   await initBackend("wasm");
-  const spec: CaseSpec = {
-    config: "tiny",
-    overrides: MICRO,
-    backend: "wasm",
-    batch: 2,
-    warmup: 1,
-    steps: 2,
-    seed: 0,
-  };
+  const spec = MICRO_CASE;
   const p: StepProfile = await profileSteps(spec);
   assert.equal(p.kernelClock, "cpu");
   assert.ok(p.kernelWallMs !== undefined && p.kernelWallMs > 0);
