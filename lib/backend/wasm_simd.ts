@@ -11,7 +11,10 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type * as tf from "@tensorflow/tfjs-core";
 import { WASM_SIMD_BASE64 } from "./wasm_simd_bytes.ts";
 
-/** The exported functions, named as the module exports them; addresses are byte offsets into the wasm heap, counts are elements. */
+/**
+ * The exported functions, named as the module exports them; addresses are byte offsets into the wasm
+ * heap, counts are elements.
+ */
 export interface WasmSimdKernels {
   /** out[i] = dropout's multiplier of element i (lib/backend/dropout_mask.ts), i < n. */
   dropout_mask(out: number, n: number, k0: number, k1: number, threshold: number, scale: number): void;
