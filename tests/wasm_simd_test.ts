@@ -282,6 +282,23 @@ Deno.test("the cross-entropy's gradient on wasm: one kernel, the bits of one-hot
   }
 });
 
+Deno.test("embedding lookups and their gradient on wasm: SIMD rows give the JS loops' bits", async () => {
+  await initBackend("wasm");
+  for (const inner of [37, 128]) {
+    const table = tf.tensor2d(floats(50 * inner, inner, 3), [50, inner]);
+    const ids = tf.tensor1d([3, 0, 49, 3, 17, 3, 25, 0], "int32");
+    // Out-of-range ids are dropped by the segment sum (TensorFlow's rule); repeated ones are summed.
+    const segIds = tf.tensor1d([3, -1, 49, 3, 50, 3, 25, 0], "int32");
+    const rows = tf.tensor2d(floats(8 * inner, 2 * inner, 2), [8, inner]);
+    const run = () => [tf.gather(table, ids).dataSync(), tf.unsortedSegmentSum(rows, segIds, 50).dataSync()];
+    const [simd, js] = [run(), without([], false, run)];
+    assertSameBits(simd[0], js[0], `gather, rows of ${inner}`);
+    assertSameBits(simd[1], js[1], `segment sum, rows of ${inner}`);
+    assertEquals([...simd[0].slice(0, inner)], [...table.dataSync().slice(3 * inner, 4 * inner)]);
+    tf.dispose([table, ids, segIds, rows]);
+  }
+});
+
 Deno.test("AdamW on wasm: the SIMD loop gives the JS loop's bits, odd sizes, decay and clipping included", async () => {
   await initBackend("wasm");
   const shapes: [string, number[]][] = [["a.weight", [7, 5]], ["b.bias", [3]], ["c.weight", [1]], [

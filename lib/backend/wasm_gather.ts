@@ -13,6 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { heapAddress, wasmSimdKernels } from "./wasm_simd.ts";
 
 let original: tf.KernelConfig | null = null;
 let configs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
@@ -48,6 +49,13 @@ export function gatherV2(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   // Allocate before taking heap views: _malloc may grow (and so detach) the wasm memory.
   const out = backend.makeOutput(info.outputShape, x.dtype);
   if (tf.util.sizeFromShape(info.outputShape) === 0) return out;
+  const simd = batchSize === 1 && outerSize === 1 && sliceSize >= 8 ? wasmSimdKernels(backend) : null;
+  if (simd) {
+    // An embedding lookup: one memory.copy per row in wasm (1,024 rows of 128: 1.1 → 0.1 ms).
+    const at = (t: tf.TensorInfo) => heapAddress(backend, t);
+    simd.copy_rows(at(x), at(out), at(indices), ids.length, sliceSize * 4);
+    return out;
+  }
   const src = backend.typedArrayFromHeap(x) as Values;
   const dst = backend.typedArrayFromHeap(out) as Values;
   const idx = backend.typedArrayFromHeap(indices) as Int32Array;

@@ -27,6 +27,7 @@ import { gatherConfigs } from "./wasm_gather.ts";
 import { matMulConfigs } from "./wasm_matmul.ts";
 import { FUSED_KERNELS, sharingKernelConfigs } from "./wasm_fused.ts";
 import { LAYER_NORM_KERNELS } from "./wasm_layer_norm.ts";
+import { heapAddress, wasmSimdKernels } from "./wasm_simd.ts";
 
 /** Sums the rows of `x` that share a segment id: out[s, ...] = Σ_{i: ids[i] = s} x[i, ...]. */
 export function unsortedSegmentSum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
@@ -60,6 +61,13 @@ export function unsortedSegmentSum(args: Parameters<tf.KernelFunc>[0]): tf.Tenso
 
   // Allocate first: _malloc may grow the wasm memory, which detaches earlier views of the heap.
   const out = backend.makeOutput([numSegments, ...innerShape], x.dtype);
+  const simd = x.dtype === "float32" ? wasmSimdKernels(backend) : null;
+  if (simd) {
+    // The loop below in wasm SIMD: the same additions in the same order (an embedding's gradient).
+    const at = (t: tf.TensorInfo) => heapAddress(backend, t);
+    simd.segment_sum(at(x), at(segmentIds), at(out), numIds, inner, numSegments);
+    return out;
+  }
   const outVals = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
   // malloc reuses freed blocks, so the output is not zeroed.
   outVals.fill(0);

@@ -80,6 +80,10 @@ export interface WasmSimdKernels {
     eps: number,
     wd: number,
   ): void;
+  /** dst row k = src row idx[k] (k < n), rows of `rowBytes` bytes. */
+  copy_rows(src: number, dst: number, idx: number, n: number, rowBytes: number): void;
+  /** out[s] = Σ_{i: ids[i] = s} x[i] over rows of `inner` float32s, in index order; out zeroed first. */
+  segment_sum(x: number, ids: number, out: number, n: number, inner: number, segments: number): void;
   /** acc + Σ x[i]² over n float32s, in float64, in index order. */
   sum_squares(x: number, n: number, acc: number): number;
   /** (probs − oneHot(targets))·scale over rows × cols float32 probabilities (targets int32). */

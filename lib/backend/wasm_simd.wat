@@ -534,4 +534,52 @@
             (local.get $scale)))))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rowLoop))))
+
+  ;; dst row k = src row idx[k], for k < n, rows of `rowBytes` bytes: an embedding lookup as one copy
+  ;; per row (tf.gather on axis 0; lib/backend/wasm_gather.ts checks the indices first).
+  (func (export "copy_rows") (param $src i32) (param $dst i32) (param $idx i32) (param $n i32) (param $rowBytes i32)
+    (local $k i32)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+      (memory.copy
+        (i32.add (local.get $dst) (i32.mul (local.get $k) (local.get $rowBytes)))
+        (i32.add (local.get $src)
+          (i32.mul (i32.load (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))) (local.get $rowBytes)))
+        (local.get $rowBytes))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $next))))
+
+  ;; out[s] = Σ_{i: ids[i] = s} x[i] over rows of `inner` float32s, out zeroed first and the rows added
+  ;; in index order (UnsortedSegmentSum; lib/backend/wasm_kernels.ts's loop, the same bits). Ids outside
+  ;; [0, segments) are dropped, as TensorFlow drops them.
+  (func (export "segment_sum")
+    (param $x i32) (param $ids i32) (param $out i32) (param $n i32) (param $inner i32) (param $segments i32)
+    (local $i i32) (local $j i32) (local $s i32) (local $inner4 i32) (local $src i32) (local $dst i32)
+    (memory.fill (local.get $out) (i32.const 0) (i32.shl (i32.mul (local.get $segments) (local.get $inner)) (i32.const 2)))
+    (local.set $inner4 (i32.and (local.get $inner) (i32.const -4)))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $s (i32.load (i32.add (local.get $ids) (i32.shl (local.get $i) (i32.const 2)))))
+      (if (i32.lt_u (local.get $s) (local.get $segments)) (then
+        (local.set $src (i32.add (local.get $x) (i32.shl (i32.mul (local.get $i) (local.get $inner)) (i32.const 2))))
+        (local.set $dst (i32.add (local.get $out) (i32.shl (i32.mul (local.get $s) (local.get $inner)) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $d4 (loop $l4
+          (br_if $d4 (i32.ge_u (local.get $j) (local.get $inner4)))
+          (v128.store align=4 (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+            (f32x4.add
+              (v128.load align=4 (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+              (v128.load align=4 (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $l4)))
+        (block $d1 (loop $l1
+          (br_if $d1 (i32.ge_u (local.get $j) (local.get $inner)))
+          (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+            (f32.add
+              (f32.load (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))))
+              (f32.load (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $l1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next))))
 )
