@@ -7,7 +7,8 @@
  * embeddings for two models. DeBERTa's relative scores gather single values ([16, 16256] → [16, 16384]
  * eight times a `deberta-mini` b8 step): one loop over 32-bit words for float32 and int32 alike keeps
  * V8's loads monomorphic, 0.34 ms a call where one loop over either array type took 1.2 ms in a step
- * (2026-12-06; ~7 % of that step).
+ * (2026-12-06; ~7 % of that step). Embedding lookups (rows of 8 values or more, axis 0) copy each row
+ * with one wasm `memory.copy` (wasm_simd.wat `copy_rows`).
  *
  * @module
  */

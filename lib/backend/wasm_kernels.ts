@@ -3,7 +3,8 @@
  *
  * - `UnsortedSegmentSum` (missing): the gradient of `tf.gather` (embedding lookups, picking the
  *   label's log-probability) needs it. Written in JS over the wasm heap, the way
- *   tfjs-backend-wasm's own JS-side kernels (Identity, Unique) are.
+ *   tfjs-backend-wasm's own JS-side kernels (Identity, Unique) are; float32 sums run in wasm SIMD
+ *   (wasm_simd.wat `segment_sum`, the same additions in the same order).
  * - `BatchMatMul`, `_FusedMatMul` (replaced, see wasm_matmul.ts): keep transposed and batched
  *   products on XNNPACK instead of the package's scalar fallback (10-60x faster there).
  * - `GatherV2` (replaced, see wasm_gather.ts): row copies in JS, ~30x faster embedding lookups.
