@@ -8,6 +8,7 @@
  * - `BatchMatMul`, `_FusedMatMul` (replaced, see wasm_matmul.ts): keep transposed and batched
  *   products on XNNPACK instead of the package's scalar fallback (10-60x faster there).
  * - `GatherV2` (replaced, see wasm_gather.ts): row copies in JS, ~30x faster embedding lookups.
+ * - `Sum` (replaced, see wasm_reduce.ts): the package's float32 adds in the same order, in wasm SIMD.
  * - `Identity` and same-dtype `Cast` (replaced, see wasm_fused.ts): share memory instead of copying,
  *   as the cpu backend's do (autodiff clones every tensor it saves; `mul`'s gradient casts float32
  *   to float32). Always on: it is how tfjs's other backends behave rather than a faster variant.
@@ -26,6 +27,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { gatherConfigs } from "./wasm_gather.ts";
 import { matMulConfigs } from "./wasm_matmul.ts";
+import { sumConfigs } from "./wasm_reduce.ts";
 import { FUSED_KERNELS, sharingKernelConfigs } from "./wasm_fused.ts";
 import { LAYER_NORM_KERNELS } from "./wasm_layer_norm.ts";
 import { heapAddress, wasmSimdKernels } from "./wasm_simd.ts";
@@ -104,14 +106,14 @@ export const WASM_EXTRA_KERNELS: readonly tf.KernelConfig[] = [
 
 /** Options for registerWasmKernels. */
 export interface WasmKernelOptions {
-  /** Replace the package's BatchMatMul, _FusedMatMul and GatherV2 with rtdlab's (default true). */
+  /** Replace the package's BatchMatMul, _FusedMatMul, GatherV2 and Sum with rtdlab's (default true). */
   faster?: boolean;
 }
 
 /**
  * Registers rtdlab's wasm kernels; call after importing @tensorflow/tfjs-backend-wasm. Returns the
  * names it (re-)registered. Idempotent; `{ faster: false }` restores the package's own BatchMatMul,
- * _FusedMatMul and GatherV2 (the sharing Identity and Cast and the added kernels stay).
+ * _FusedMatMul, GatherV2 and Sum (the sharing Identity and Cast and the added kernels stay).
  */
 export function registerWasmKernels(options: WasmKernelOptions = {}): string[] {
   const changed: string[] = [];
@@ -127,7 +129,7 @@ export function registerWasmKernels(options: WasmKernelOptions = {}): string[] {
     tf.registerKernel(config);
     changed.push(config.kernelName);
   }
-  const swaps = [matMulConfigs(), gatherConfigs()];
+  const swaps = [matMulConfigs(), gatherConfigs(), sumConfigs()];
   const want = swaps.flatMap(({ original, fast }) => (options.faster ?? true) ? fast : original);
   for (const config of want) {
     if (tf.getKernel(config.kernelName, "wasm") === config) continue;

@@ -60,6 +60,24 @@ export interface WasmSimdKernels {
   ): void;
   /** out[col] = Σ_rows x[row, col], rows in order. */
   column_sums(x: number, out: number, rows: number, cols: number): void;
+  /** out[r] = Σ_j x[r, j] in float32, j in order from 0 (tfjs-backend-wasm's Sum's bits). */
+  row_sums(x: number, out: number, rows: number, cols: number): void;
+  /** max of n float32s skipping index `banned` and NaNs (lib/train/sampling.ts's host sampler). */
+  masked_max(x: number, n: number, banned: number): number;
+  /** The host sampler's running weight sums for two rows, interleaved; returns rows to redo (bits 1, 2). */
+  sample_weights(
+    x0: number,
+    x1: number,
+    n: number,
+    banned0: number,
+    banned1: number,
+    max0: number,
+    max1: number,
+    temperature: number,
+    divide: number,
+    constants: number,
+    weights: number,
+  ): number;
   /** out[i] = m[i]·table(x[i]), a table of cubics in the heap (GELU: lib/backend/wasm_fused.ts). */
   cubic_times(table: number, x: number, m: number, out: number, n: number): void;
   /** One AdamW step in place (lib/train/optimizer.ts's host loop; c1 = 1 − β1, c2 = 1 − β2). */
@@ -132,7 +150,7 @@ function simdModule(): WebAssembly.Module | null {
 }
 
 /** The wasm backend's heap (emscripten's exported memory, `Module.asm.memory` in 4.22.0), or null. */
-function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
+export function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
   const memory = (backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
   return memory instanceof WebAssembly.Memory ? memory : null;
 }

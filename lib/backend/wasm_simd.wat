@@ -345,6 +345,201 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowLoop))))
 
+  ;; out[r] = Σ_j x[r, j] over `cols` float32s, j in order from 0.0, one float32 add at a time: the sums
+  ;; of tfjs-backend-wasm's Sum over the innermost axis, bit for bit. One row's chain of dependent adds
+  ;; is what makes that kernel slow (8,192 adds of ~4 cycles each per row); here four rows run side by
+  ;; side, one per lane, each lane still adding its row's values in order: a 4×4 block of four rows is
+  ;; transposed so that each f32x4.add takes the next column of all four.
+  (func (export "row_sums") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $j i32) (local $rows4 i32) (local $cols4 i32) (local $stride i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128) (local $acc v128) (local $s f32)
+    (local.set $rows4 (i32.and (local.get $rows) (i32.const -4)))
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $stride (i32.shl (local.get $cols) (i32.const 2)))
+    (block $groupsDone (loop $group
+      (br_if $groupsDone (i32.ge_u (local.get $r) (local.get $rows4)))
+      (local.set $p0 (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $stride))))
+      (local.set $p1 (i32.add (local.get $p0) (local.get $stride)))
+      (local.set $p2 (i32.add (local.get $p1) (local.get $stride)))
+      (local.set $p3 (i32.add (local.get $p2) (local.get $stride)))
+      (local.set $acc (v128.const f32x4 0 0 0 0))
+      (local.set $j (i32.const 0))
+      (block $d (loop $l
+        (br_if $d (i32.ge_u (local.get $j) (local.get $cols4)))
+        (local.set $a0 (v128.load align=4 (local.get $p0)))
+        (local.set $a1 (v128.load align=4 (local.get $p1)))
+        (local.set $a2 (v128.load align=4 (local.get $p2)))
+        (local.set $a3 (v128.load align=4 (local.get $p3)))
+        ;; t0 = [a0.0 a1.0 a0.1 a1.1], t1 = [a0.2 a1.2 a0.3 a1.3]; t2, t3 the same for rows 2 and 3.
+        (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+        (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+        (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+        (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+        ;; Columns j, j+1, j+2, j+3 of the four rows, added in that order.
+        (local.set $acc (f32x4.add (local.get $acc)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2))))
+        (local.set $acc (f32x4.add (local.get $acc)
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2))))
+        (local.set $acc (f32x4.add (local.get $acc)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3))))
+        (local.set $acc (f32x4.add (local.get $acc)
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3))))
+        (local.set $p0 (i32.add (local.get $p0) (i32.const 16)))
+        (local.set $p1 (i32.add (local.get $p1) (i32.const 16)))
+        (local.set $p2 (i32.add (local.get $p2) (i32.const 16)))
+        (local.set $p3 (i32.add (local.get $p3) (i32.const 16)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $l)))
+      ;; The last cols mod 4 columns, one column of the four rows at a time.
+      (block $dt (loop $lt
+        (br_if $dt (i32.ge_u (local.get $j) (local.get $cols)))
+        (local.set $acc (f32x4.add (local.get $acc)
+          (v128.load32_lane 3 (local.get $p3)
+            (v128.load32_lane 2 (local.get $p2)
+              (v128.load32_lane 1 (local.get $p1) (v128.load32_zero (local.get $p0)))))))
+        (local.set $p0 (i32.add (local.get $p0) (i32.const 4)))
+        (local.set $p1 (i32.add (local.get $p1) (i32.const 4)))
+        (local.set $p2 (i32.add (local.get $p2) (i32.const 4)))
+        (local.set $p3 (i32.add (local.get $p3) (i32.const 4)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $lt)))
+      (v128.store align=4 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (local.get $acc))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $group)))
+    ;; The last rows mod 4 rows, one at a time.
+    (block $rowsDone (loop $row
+      (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p0 (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $stride))))
+      (local.set $s (f32.const 0))
+      (local.set $j (i32.const 0))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $j) (local.get $cols)))
+        (local.set $s (f32.add (local.get $s) (f32.load (local.get $p0))))
+        (local.set $p0 (i32.add (local.get $p0) (i32.const 4)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $l1)))
+      (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (local.get $s))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; max over the n float32s at x, skipping index `banned` (−1: none) and NaNs, −∞ when nothing is left:
+  ;; the maximum lib/train/sampling.ts's host loop finds (up to the sign of a zero maximum, which no
+  ;; weight depends on: x − (+0) = x − (−0) but for x = −0, and e^{±0} = 1).
+  (func (export "masked_max") (param $x i32) (param $n i32) (param $banned i32) (result f32)
+    (local $i i32) (local $n4 i32) (local $acc v128) (local $idx v128) (local $v v128) (local $m f32) (local $e f32)
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))
+    (local.set $idx (v128.const i32x4 0 1 2 3))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $i) (local.get $n4)))
+      (local.set $v (v128.load align=4 (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))
+      ;; The banned lane becomes −∞; pmax(acc, v) = acc < v ? v : acc keeps acc against a NaN.
+      (local.set $v (v128.bitselect (v128.const f32x4 -inf -inf -inf -inf) (local.get $v)
+        (i32x4.eq (local.get $idx) (i32x4.splat (local.get $banned)))))
+      (local.set $acc (f32x4.pmax (local.get $acc) (local.get $v)))
+      (local.set $idx (i32x4.add (local.get $idx) (v128.const i32x4 4 4 4 4)))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $l)))
+    (local.set $m (f32x4.extract_lane 0 (local.get $acc)))
+    (if (f32.gt (f32x4.extract_lane 1 (local.get $acc)) (local.get $m)) (then (local.set $m (f32x4.extract_lane 1 (local.get $acc)))))
+    (if (f32.gt (f32x4.extract_lane 2 (local.get $acc)) (local.get $m)) (then (local.set $m (f32x4.extract_lane 2 (local.get $acc)))))
+    (if (f32.gt (f32x4.extract_lane 3 (local.get $acc)) (local.get $m)) (then (local.set $m (f32x4.extract_lane 3 (local.get $acc)))))
+    (block $dt (loop $lt
+      (br_if $dt (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $e (f32.load (i32.add (local.get $x) (i32.shl (local.get $i) (i32.const 2)))))
+      (if (i32.and (i32.ne (local.get $i) (local.get $banned)) (f32.gt (local.get $e) (local.get $m)))
+        (then (local.set $m (local.get $e))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $lt)))
+    (local.get $m))
+
+  ;; The sampler's running sums of weights for two rows at once, one per lane (lib/train/sampling.ts,
+  ;; the same float64 operations in the same order, so the same bits): for v < n,
+  ;;   x = (row[v] − max) / T,  w = 0 at the banned index, else e^x by that file's expNonPositive,
+  ;;   total += w,  weights[2v + lane] = total.
+  ;; `c` holds that exp's constants: 32 values 2^(j/32), then 32/ln 2, ln 2/32 high and low, 1/2, 1/6,
+  ;; 1/24, 1/120, 1/720 and 1.5·2^52. Returns a bit per lane (1, 2) whose row had an x outside
+  ;; (−700, 0] or NaN, where the host loop takes Math.exp: the caller redoes that row on the host. T = 1
+  ;; (divide = 0) skips the division, which would not change x.
+  (func (export "sample_weights")
+    (param $x0 i32) (param $x1 i32) (param $n i32) (param $banned0 i32) (param $banned1 i32)
+    (param $max0 f32) (param $max1 f32) (param $temperature f64) (param $divide i32) (param $c i32)
+    (param $weights i32) (result i32)
+    (local $v i32) (local $xd v128) (local $mx v128) (local $t v128) (local $kf v128) (local $r v128)
+    (local $er v128) (local $tab v128) (local $w v128) (local $total v128)
+    (local $ban v128) (local $vv v128) (local $bans v128) (local $temp v128) (local $out i32)
+    (local $lo v128) (local $hi v128) (local $xr v128)
+    (local $scale v128) (local $ln2hi v128) (local $ln2lo v128) (local $round v128)
+    (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128)
+    (local.set $scale (v128.load64_splat offset=256 (local.get $c)))
+    (local.set $ln2hi (v128.load64_splat offset=264 (local.get $c)))
+    (local.set $ln2lo (v128.load64_splat offset=272 (local.get $c)))
+    (local.set $c2 (v128.load64_splat offset=280 (local.get $c)))
+    (local.set $c3 (v128.load64_splat offset=288 (local.get $c)))
+    (local.set $c4 (v128.load64_splat offset=296 (local.get $c)))
+    (local.set $c5 (v128.load64_splat offset=304 (local.get $c)))
+    (local.set $c6 (v128.load64_splat offset=312 (local.get $c)))
+    (local.set $round (v128.load64_splat offset=320 (local.get $c)))
+    (local.set $lo (v128.const f64x2 0 0))
+    (local.set $hi (v128.const f64x2 -1 -1))
+    (local.set $mx (f64x2.replace_lane 1 (f64x2.splat (f64.promote_f32 (local.get $max0))) (f64.promote_f32 (local.get $max1))))
+    (local.set $bans (i64x2.replace_lane 1 (i64x2.splat (i64.extend_i32_s (local.get $banned0))) (i64.extend_i32_s (local.get $banned1))))
+    (local.set $temp (f64x2.splat (local.get $temperature)))
+    (local.set $out (local.get $weights))
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get $v) (local.get $n)))
+      (local.set $xd (f64x2.sub
+        (f64x2.replace_lane 1
+          (f64x2.splat (f64.promote_f32 (f32.load (i32.add (local.get $x0) (i32.shl (local.get $v) (i32.const 2))))))
+          (f64.promote_f32 (f32.load (i32.add (local.get $x1) (i32.shl (local.get $v) (i32.const 2))))))
+        (local.get $mx)))
+      (if (local.get $divide) (then (local.set $xd (f64x2.div (local.get $xd) (local.get $temp)))))
+      (local.set $ban (i64x2.eq (local.get $vv) (local.get $bans)))
+      ;; The range of x over the row, the banned lane counted as 0 (pmin and pmax skip a NaN, which
+      ;; instead makes the total NaN).
+      (local.set $xr (v128.andnot (local.get $xd) (local.get $ban)))
+      (local.set $lo (f64x2.pmin (local.get $lo) (local.get $xr)))
+      (local.set $hi (f64x2.pmax (local.get $hi) (local.get $xr)))
+      ;; kf = (x·32/ln 2 + 1.5·2^52) − 1.5·2^52, an integer; r = (x − kf·ln2hi) − kf·ln2lo.
+      (local.set $t (f64x2.add (f64x2.mul (local.get $xd) (local.get $scale)) (local.get $round)))
+      (local.set $kf (f64x2.sub (local.get $t) (local.get $round)))
+      (local.set $r (f64x2.sub
+        (f64x2.sub (local.get $xd) (f64x2.mul (local.get $kf) (local.get $ln2hi)))
+        (f64x2.mul (local.get $kf) (local.get $ln2lo))))
+      ;; e^r = 1 + r·(1 + r·(1/2 + r·(1/6 + r·(1/24 + r·(1/120 + r·(1/720)))))).
+      (local.set $er (f64x2.mul (local.get $r) (local.get $c6)))
+      (local.set $er (f64x2.mul (local.get $r) (f64x2.add (local.get $c5) (local.get $er))))
+      (local.set $er (f64x2.mul (local.get $r) (f64x2.add (local.get $c4) (local.get $er))))
+      (local.set $er (f64x2.mul (local.get $r) (f64x2.add (local.get $c3) (local.get $er))))
+      (local.set $er (f64x2.mul (local.get $r) (f64x2.add (local.get $c2) (local.get $er))))
+      (local.set $er (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 1 1) (local.get $er))))
+      (local.set $er (f64x2.add (v128.const f64x2 1 1) (local.get $er)))
+      ;; k = the low bits of t (1.5·2^52's low 12 bits are 0): the table's 2^((k mod 32)/32), then
+      ;; 2^(k >> 5) as a float64's exponent field, n + 1023, with n = floor(kf/32) (exact) read the same way.
+      (local.set $tab (f64x2.replace_lane 1
+        (f64x2.splat (f64.load (i32.add (local.get $c)
+          (i32.shl (i32.and (i32.wrap_i64 (i64x2.extract_lane 0 (local.get $t))) (i32.const 31)) (i32.const 3)))))
+        (f64.load (i32.add (local.get $c)
+          (i32.shl (i32.and (i32.wrap_i64 (i64x2.extract_lane 1 (local.get $t))) (i32.const 31)) (i32.const 3))))))
+      (local.set $w (f64x2.mul (f64x2.mul (local.get $tab) (local.get $er))
+        (i64x2.shl (i64x2.add
+          (f64x2.add (f64x2.floor (f64x2.mul (local.get $kf) (v128.const f64x2 0.03125 0.03125))) (local.get $round))
+          (v128.const i64x2 1023 1023)) (i32.const 52))))
+      (local.set $total (f64x2.add (local.get $total) (v128.andnot (local.get $w) (local.get $ban))))
+      (v128.store (local.get $out) (local.get $total))
+      (local.set $out (i32.add (local.get $out) (i32.const 16)))
+      (local.set $vv (i64x2.add (local.get $vv) (v128.const i64x2 1 1)))
+      (local.set $v (i32.add (local.get $v) (i32.const 1)))
+      (br $l)))
+    ;; Flag a lane whose range left (−700, 0] or whose total is NaN.
+    (i64x2.bitmask (v128.or
+      (v128.not (v128.and
+        (f64x2.gt (local.get $lo) (v128.const f64x2 -700 -700))
+        (f64x2.le (local.get $hi) (v128.const f64x2 0 0))))
+      (f64x2.ne (local.get $total) (local.get $total)))))
+
   ;; out[i] = m[i]·table(x[i]) for i < n, in float64 rounded once to float32: GELU forward with m = x
   ;; and the Φ table, its gradient with m = dy and the GELU' table (lib/backend/wasm_fused.ts: 512
   ;; cubics over [−8, 8], four float64 coefficients each). The same operations in the same order as

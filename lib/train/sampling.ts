@@ -12,6 +12,7 @@
 import * as tf from "../tf.ts";
 import type { Rng } from "../rng.ts";
 import { SAMPLE_ROWS } from "../backend/sample_rows.ts";
+import { heapWeights } from "../backend/wasm_sample.ts";
 
 /**
  * One sample per row of `logits` ([rows, vocab], flat). With `disallow`, row i never returns
@@ -30,40 +31,76 @@ export function sampleFromLogits(
   }
   const out = new Int32Array(rows);
   const weights = new Float64Array(vocab);
+  // Logits in the wasm heap (Pretrainer's view of the generator's output): the same weights, two rows
+  // at a time in wasm SIMD (lib/backend/wasm_sample.ts); rows it flags are weighed here.
+  const heap = heapWeights(logits, vocab, temperature, EXP_CONSTANTS);
+  if (heap != null) logits = heap.logits;
+  let redo = 0;
   for (let r = 0; r < rows; r++) {
-    const row = logits.subarray(r * vocab, (r + 1) * vocab);
     const banned = disallow ? disallow[r] : -1;
-    let max = -Infinity;
-    for (let v = 0; v < vocab; v++) if (v !== banned && row[v] > max) max = row[v];
-    let total = 0;
-    if (temperature === 1) { // x / 1 === x: the same weights without a division per logit
-      for (let v = 0; v < vocab; v++) {
-        const x = row[v] - max;
-        total += v === banned ? 0 : x > -700 && x <= 0 ? expNonPositive(x) : Math.exp(x);
-        weights[v] = total;
+    const lane = r % 2;
+    if (heap != null) {
+      if (lane === 0) {
+        const pair = r + 1 < rows;
+        redo = heap.weigh(r, banned, pair && disallow ? disallow[r + 1] : -1, pair);
       }
-    } else {
-      for (let v = 0; v < vocab; v++) {
-        const x = (row[v] - max) / temperature;
-        total += v === banned ? 0 : x > -700 && x <= 0 ? expNonPositive(x) : Math.exp(x);
-        weights[v] = total;
+      if ((redo & (1 << lane)) === 0) {
+        const w = heap.weights;
+        out[r] = pick(w, lane, 2, vocab, rng.next() * w[2 * (vocab - 1) + lane], banned);
+        continue;
       }
     }
-    const u = rng.next() * total;
-    // The first v with weights[v] > u (weights never decrease): binary search, same pick as a scan.
-    let pick = vocab - 1;
-    if (weights[vocab - 1] > u) {
-      let lo = 0;
-      while (lo < pick) {
-        const mid = (lo + pick) >> 1;
-        if (weights[mid] > u) pick = mid;
-        else lo = mid + 1;
-      }
-    }
-    if (pick === banned) pick = banned === 0 ? 1 : 0; // only reachable when every other weight underflowed
-    out[r] = pick;
+    const total = rowWeights(logits.subarray(r * vocab, (r + 1) * vocab), temperature, banned, weights);
+    out[r] = pick(weights, 0, 1, vocab, rng.next() * total, banned);
   }
   return out;
+}
+
+/** weights[v] = Σ_{u ≤ v} e^{(row[u] − max) / T} (0 at `banned`); returns the total. */
+function rowWeights(row: Float32Array, temperature: number, banned: number, weights: Float64Array): number {
+  const vocab = row.length;
+  let max = -Infinity;
+  for (let v = 0; v < vocab; v++) if (v !== banned && row[v] > max) max = row[v];
+  let total = 0;
+  if (temperature === 1) { // x / 1 === x: the same weights without a division per logit
+    for (let v = 0; v < vocab; v++) {
+      const x = row[v] - max;
+      total += v === banned ? 0 : x > -700 && x <= 0 ? expNonPositive(x) : Math.exp(x);
+      weights[v] = total;
+    }
+  } else {
+    for (let v = 0; v < vocab; v++) {
+      const x = (row[v] - max) / temperature;
+      total += v === banned ? 0 : x > -700 && x <= 0 ? expNonPositive(x) : Math.exp(x);
+      weights[v] = total;
+    }
+  }
+  return total;
+}
+
+/**
+ * The first v with weights[offset + v·stride] > u (running sums never decrease): a binary search, the
+ * same pick as a scan; never `banned` (only reachable when every other weight underflowed).
+ */
+function pick(
+  weights: Float64Array,
+  offset: number,
+  stride: number,
+  vocab: number,
+  u: number,
+  banned: number,
+): number {
+  let picked = vocab - 1;
+  if (weights[offset + (vocab - 1) * stride] > u) {
+    let lo = 0;
+    while (lo < picked) {
+      const mid = (lo + picked) >> 1;
+      if (weights[offset + mid * stride] > u) picked = mid;
+      else lo = mid + 1;
+    }
+  }
+  if (picked === banned) picked = banned === 0 ? 1 : 0;
+  return picked;
 }
 
 // e^x for −700 < x ≤ 0 within 4e-16 relative of Math.exp (2 ulp; tests/rtd_test.ts), at ~3.5 ns a
@@ -78,6 +115,21 @@ const POW2_NEG = Float64Array.from({ length: 1100 }, (_, i) => 2 ** (i - 1099));
 const LN2_HI_32 = 6.93147180369123816490e-01 / EXP_STEPS; // ln 2's upper 32 bits
 const LN2_LO_32 = 1.90821492927058770002e-10 / EXP_STEPS;
 const ROUND = 6755399441055744; // 1.5 · 2^52: (y + ROUND) − ROUND rounds y to an integer
+
+// The same constants for the wasm SIMD weights (lib/backend/wasm_simd.wat `sample_weights` reads them
+// in this order), built by the same expressions, so the same float64 values.
+const EXP_CONSTANTS = Float64Array.from([
+  ...EXP_TABLE,
+  EXP_STEPS / Math.LN2,
+  LN2_HI_32,
+  LN2_LO_32,
+  1 / 2,
+  1 / 6,
+  1 / 24,
+  1 / 120,
+  1 / 720,
+  ROUND,
+]);
 
 function expNonPositive(x: number): number {
   const kf = (x * (EXP_STEPS / Math.LN2) + ROUND) - ROUND;
