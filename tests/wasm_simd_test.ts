@@ -22,6 +22,10 @@ import { ParameterStore } from "../lib/model/params.ts";
 import { crossEntropy, Pretrainer } from "../lib/train/pretrain.ts";
 import { AdamW } from "../lib/train/optimizer.ts";
 import { Rng } from "../lib/rng.ts";
+import { simdSums, sumConfigs } from "../lib/backend/wasm_reduce.ts";
+import { heapWeights, simdRowPairs } from "../lib/backend/wasm_sample.ts";
+import { heapView } from "../lib/backend/host_read.ts";
+import { rowWeights, sampleFromLogits, SAMPLER_CONSTANTS } from "../lib/train/sampling.ts";
 import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
 
 function floats(n: number, seed: number, scale = 1, offset = 0): Float32Array {
@@ -367,4 +371,95 @@ Deno.test("training steps on wasm: the SIMD and fused kernels change no loss and
   assertEquals(fast.losses.length, 8);
   assertSameBits(fast.losses, plain.losses, "losses of 4 steps");
   assertSameBits(fast.weights, plain.weights, "every weight after 4 steps");
+});
+
+Deno.test("Sum on wasm: the SIMD sums give the package's bits over the innermost and the outermost axes", async () => {
+  await initBackend("wasm");
+  const { original, fast } = sumConfigs();
+  const use = (config: tf.KernelConfig) => {
+    tf.unregisterKernel(tf.Sum, "wasm");
+    tf.registerKernel(config);
+  };
+  const cases: [number[], number | number[] | null][] = [
+    [[152, 512], 1], // the cross-entropy's logSumExp: four rows a lane group
+    [[151, 37], -1], // rows and columns not multiples of four
+    [[3, 5], 1], // fewer rows than a lane group
+    [[152, 512], 0], // a bias gradient: column sums
+    [[4, 6, 10], [0, 1]],
+    [[2, 3, 64, 64], 3],
+    [[7, 5, 3], null], // everything: one row
+    [[9, 6, 11], [1, 2]],
+    [[9, 6, 11], [2, 1]], // the package sums axis 2 outside axis 1: its kernel
+    [[9, 6, 11], 1], // a middle axis: its kernel
+  ];
+  const before = simdSums;
+  try {
+    for (const [i, [shape, axis]] of cases.entries()) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      // Magnitudes over 12 decades, so a changed order of adds changes bits.
+      const rng = new Rng(i);
+      const x = tf.tensor(
+        Float32Array.from({ length: size }, () => (rng.next() - 0.5) * 10 ** (rng.next() * 12 - 6)),
+        shape,
+      );
+      for (const keepDims of [false, true]) {
+        use(original[0]);
+        const want = tf.sum(x, axis ?? undefined, keepDims);
+        use(fast[0]);
+        const got = tf.sum(x, axis ?? undefined, keepDims);
+        assertEquals(got.shape, want.shape, `${shape} axis ${axis}`);
+        assertSameBits(got.dataSync(), want.dataSync(), `sum of [${shape}] over ${axis}`);
+        tf.dispose([want, got]);
+      }
+      x.dispose();
+    }
+    assertEquals(simdSums - before, 2 * (cases.length - 2), "every case but the last two ran in SIMD");
+    // An empty reduction is 0 (the package's kernel leaves such an output unwritten).
+    const empty = tf.sum(tf.zeros([5, 0]), 1);
+    assertEquals([...empty.dataSync()], [0, 0, 0, 0, 0]);
+    empty.dispose();
+  } finally {
+    use(fast[0]);
+  }
+});
+
+Deno.test("the host sampler on wasm: SIMD weights and picks equal the JS loop's, flagged rows included", async () => {
+  await initBackend("wasm");
+  const rng = new Rng(5);
+  const before = simdRowPairs;
+  for (const [rows, vocab] of [[6, 515], [5, 33], [1, 7]]) {
+    for (const temperature of [1, 0.7]) {
+      for (const spread of [8, 2000]) { // 2000: values below −700 send a row to the host loop
+        const values = Float32Array.from({ length: rows * vocab }, () => (rng.next() - 0.5) * spread);
+        if (rows > 2) values[2 * vocab + 3] = NaN; // a NaN row is redone on the host too
+        const banned = Int32Array.from({ length: rows }, () => Math.floor(rng.next() * vocab));
+        const logits = tf.tensor2d(values, [rows, vocab]);
+        const view = heapView(logits)!;
+        // The weights themselves, bit for bit, for rows the SIMD loop does not flag.
+        const heap = heapWeights(view, vocab, temperature, SAMPLER_CONSTANTS)!;
+        const expected = new Float64Array(vocab);
+        for (let r = 0; r + 1 < rows; r += 2) {
+          const redo = heap.weigh(r, banned[r], banned[r + 1], true);
+          for (const lane of [0, 1]) {
+            if (redo & (1 << lane)) continue;
+            rowWeights(
+              view.subarray((r + lane) * vocab, (r + lane + 1) * vocab),
+              temperature,
+              banned[r + lane],
+              expected,
+            );
+            const got = Float64Array.from({ length: vocab }, (_, v) => heap.weights[2 * v + lane]);
+            assertSameBits(got, expected, `row ${r + lane} of ${rows}×${vocab}, T ${temperature}`);
+          }
+        }
+        for (const disallow of [undefined, banned]) {
+          const got = sampleFromLogits(heapView(logits)!, rows, vocab, temperature, new Rng(11), disallow);
+          const want = sampleFromLogits(values.slice(), rows, vocab, temperature, new Rng(11), disallow);
+          assertEquals([...got], [...want], `picks, ${rows}×${vocab}, T ${temperature}, spread ${spread}`);
+        }
+        logits.dispose();
+      }
+    }
+  }
+  assert(simdRowPairs > before, "the SIMD path ran");
 });

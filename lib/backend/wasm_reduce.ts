@@ -30,7 +30,8 @@ export function sum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const simd = x.dtype === "float32" ? wasmSimdKernels(backend) : null;
   if (simd == null) return original!.kernelFunc(args) as tf.TensorInfo;
   const rank = x.shape.length;
-  const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((a, b) => a - b);
+  // In the order given: the package sums the reduced axes in that order (tests/wasm_simd_test.ts).
+  const axes = tf.util.parseAxisParam(axis, x.shape);
   const innermost = axes.every((a, i) => a === rank - axes.length + i);
   const outermost = axes.every((a, i) => a === i);
   if (!innermost && !outermost) return original!.kernelFunc(args) as tf.TensorInfo;

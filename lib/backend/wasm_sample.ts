@@ -25,6 +25,9 @@ export interface HeapWeights {
   weights: Float64Array;
 }
 
+/** Row pairs weighed in wasm SIMD so far (tests check that the SIMD path really ran). */
+export let simdRowPairs = 0;
+
 const scratch = new WeakMap<WebAssembly.Memory, { address: number; bytes: number }>();
 
 /**
@@ -76,6 +79,7 @@ function weighPair(
   constants: number,
   weights: number,
 ): number {
+  simdRowPairs++;
   const x0 = address + 4 * r * vocab;
   const x1 = pair ? x0 + 4 * vocab : x0;
   const max0 = simd.masked_max(x0, vocab, banned0);

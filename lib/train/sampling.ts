@@ -33,7 +33,7 @@ export function sampleFromLogits(
   const weights = new Float64Array(vocab);
   // Logits in the wasm heap (Pretrainer's view of the generator's output): the same weights, two rows
   // at a time in wasm SIMD (lib/backend/wasm_sample.ts); rows it flags are weighed here.
-  const heap = heapWeights(logits, vocab, temperature, EXP_CONSTANTS);
+  const heap = heapWeights(logits, vocab, temperature, SAMPLER_CONSTANTS);
   if (heap != null) logits = heap.logits;
   let redo = 0;
   for (let r = 0; r < rows; r++) {
@@ -56,8 +56,16 @@ export function sampleFromLogits(
   return out;
 }
 
-/** weights[v] = Σ_{u ≤ v} e^{(row[u] − max) / T} (0 at `banned`); returns the total. */
-function rowWeights(row: Float32Array, temperature: number, banned: number, weights: Float64Array): number {
+/**
+ * weights[v] = Σ_{u ≤ v} e^{(row[u] − max) / T} (0 at `banned`, max over the others): the running sums
+ * the sampler picks from by inverse CDF; returns the total.
+ */
+export function rowWeights(
+  row: Float32Array,
+  temperature: number,
+  banned: number,
+  weights: Float64Array,
+): number {
   const vocab = row.length;
   let max = -Infinity;
   for (let v = 0; v < vocab; v++) if (v !== banned && row[v] > max) max = row[v];
@@ -118,7 +126,8 @@ const ROUND = 6755399441055744; // 1.5 · 2^52: (y + ROUND) − ROUND rounds y t
 
 // The same constants for the wasm SIMD weights (lib/backend/wasm_simd.wat `sample_weights` reads them
 // in this order), built by the same expressions, so the same float64 values.
-const EXP_CONSTANTS = Float64Array.from([
+/** The sampler's exp table and constants, in the order wasm_simd.wat `sample_weights` reads them. */
+export const SAMPLER_CONSTANTS: Float64Array = Float64Array.from([
   ...EXP_TABLE,
   EXP_STEPS / Math.LN2,
   LN2_HI_32,
