@@ -389,6 +389,9 @@ Deno.test("Sum on wasm: the SIMD sums give the package's bits over the innermost
     [[2, 3, 64, 64], 3],
     [[7, 5, 3], null], // everything: one row
     [[9, 6, 11], [1, 2]],
+    [[5, 1, 8], -1], // size-1 axes and a negative axis
+    [[1, 9], 0],
+    [[6, 4], [-2]],
     [[9, 6, 11], [2, 1]], // the package sums axis 2 outside axis 1: its kernel
     [[9, 6, 11], 1], // a middle axis: its kernel
   ];
@@ -414,6 +417,15 @@ Deno.test("Sum on wasm: the SIMD sums give the package's bits over the innermost
       x.dispose();
     }
     assertEquals(simdSums - before, 2 * (cases.length - 2), "every case but the last two ran in SIMD");
+    // Rows of −0 sum to +0 (0 + −0), as the package's sum = 0 starts them.
+    const zeros = tf.tensor(new Float32Array(4 * 9).fill(-0), [4, 9]);
+    for (const config of [original[0], fast[0]]) {
+      use(config);
+      const z = tf.sum(zeros, 1);
+      assert([...z.dataSync()].every((v) => Object.is(v, 0)), "+0 sums");
+      z.dispose();
+    }
+    zeros.dispose();
     // An empty reduction is 0 (the package's kernel leaves such an output unwritten).
     const empty = tf.sum(tf.zeros([5, 0]), 1);
     assertEquals([...empty.dataSync()], [0, 0, 0, 0, 0]);
@@ -422,6 +434,34 @@ Deno.test("Sum on wasm: the SIMD sums give the package's bits over the innermost
     use(fast[0]);
   }
 });
+
+/** The SIMD weights of every row the kernel does not flag equal rowWeights' bits; returns the flags. */
+function checkHeapWeights(
+  logits: tf.Tensor2D,
+  temperature: number,
+  banned: Int32Array,
+  what: string,
+): number[] {
+  const [rows, vocab] = logits.shape;
+  const heap = heapWeights(heapView(logits)!, vocab, temperature, SAMPLER_CONSTANTS)!;
+  const expected = new Float64Array(vocab);
+  const flags: number[] = [];
+  for (let r = 0; r < rows; r += 2) {
+    const pair = r + 1 < rows;
+    const redo = heap.weigh(r, banned[r], pair ? banned[r + 1] : -1, pair);
+    for (const lane of pair ? [0, 1] : [0]) {
+      const flagged = (redo & (1 << lane)) !== 0;
+      flags.push(flagged ? 1 : 0);
+      if (flagged) continue;
+      // heap.logits, not an earlier view: the scratch allocation may have grown the heap.
+      const row = heap.logits.subarray((r + lane) * vocab, (r + lane + 1) * vocab);
+      rowWeights(row, temperature, banned[r + lane], expected);
+      const got = Float64Array.from({ length: vocab }, (_, v) => heap.weights[2 * v + lane]);
+      assertSameBits(got, expected, `${what}: row ${r + lane}`);
+    }
+  }
+  return flags;
+}
 
 Deno.test("the host sampler on wasm: SIMD weights and picks equal the JS loop's, flagged rows included", async () => {
   await initBackend("wasm");
@@ -433,25 +473,12 @@ Deno.test("the host sampler on wasm: SIMD weights and picks equal the JS loop's,
         const values = Float32Array.from({ length: rows * vocab }, () => (rng.next() - 0.5) * spread);
         if (rows > 2) values[2 * vocab + 3] = NaN; // a NaN row is redone on the host too
         const banned = Int32Array.from({ length: rows }, () => Math.floor(rng.next() * vocab));
+        // The banned token as its row's maximum (ELECTRA's disallowed target often is), in the SIMD part
+        // of the row and in its last values: the other values' maximum must be used.
+        values[banned[0]] = spread;
+        if (rows > 1) values[vocab + (banned[1] = vocab - 1)] = spread;
         const logits = tf.tensor2d(values, [rows, vocab]);
-        const view = heapView(logits)!;
-        // The weights themselves, bit for bit, for rows the SIMD loop does not flag.
-        const heap = heapWeights(view, vocab, temperature, SAMPLER_CONSTANTS)!;
-        const expected = new Float64Array(vocab);
-        for (let r = 0; r + 1 < rows; r += 2) {
-          const redo = heap.weigh(r, banned[r], banned[r + 1], true);
-          for (const lane of [0, 1]) {
-            if (redo & (1 << lane)) continue;
-            rowWeights(
-              view.subarray((r + lane) * vocab, (r + lane + 1) * vocab),
-              temperature,
-              banned[r + lane],
-              expected,
-            );
-            const got = Float64Array.from({ length: vocab }, (_, v) => heap.weights[2 * v + lane]);
-            assertSameBits(got, expected, `row ${r + lane} of ${rows}×${vocab}, T ${temperature}`);
-          }
-        }
+        checkHeapWeights(logits, temperature, banned, `${rows}×${vocab}, T ${temperature}, spread ${spread}`);
         for (const disallow of [undefined, banned]) {
           const got = sampleFromLogits(heapView(logits)!, rows, vocab, temperature, new Rng(11), disallow);
           const want = sampleFromLogits(values.slice(), rows, vocab, temperature, new Rng(11), disallow);
@@ -462,4 +489,27 @@ Deno.test("the host sampler on wasm: SIMD weights and picks equal the JS loop's,
     }
   }
   assert(simdRowPairs > before, "the SIMD path ran");
+});
+
+Deno.test("the host sampler on wasm: a row leaves the SIMD loop exactly where the JS loop leaves its fast exp", async () => {
+  await initBackend("wasm");
+  // x = row − max: the fast exp covers (−700, 0]; at −700 and below the JS loop takes Math.exp, and the
+  // SIMD exp's exponent trick wraps below about −708, so those rows must be flagged and redone.
+  const lows = [-699.99, -700, -715, -1e30, -5];
+  const vocab = 37;
+  const values = new Float32Array(lows.length * vocab);
+  lows.forEach((low, r) => {
+    for (let v = 0; v < vocab; v++) values[r * vocab + v] = Math.sin(r * 7 + v) * 3; // max ≈ 3
+    values[r * vocab + 5] = 3 + low; // one value `low` below a maximum of 3 … exactly, where f32 allows
+    values[r * vocab + 6] = 3;
+  });
+  const logits = tf.tensor2d(values, [lows.length, vocab]);
+  const banned = new Int32Array(lows.length).fill(-1);
+  const flags = checkHeapWeights(logits, 1, banned, "rows near −700");
+  assertEquals(flags, lows.map((low) => (Math.fround(3 + low) - 3 > -700 ? 0 : 1)));
+  assertEquals(flags, [0, 1, 1, 1, 0]);
+  const got = sampleFromLogits(heapView(logits)!, lows.length, vocab, 1, new Rng(3), banned);
+  const want = sampleFromLogits(values.slice(), lows.length, vocab, 1, new Rng(3), banned);
+  assertEquals([...got], [...want]);
+  logits.dispose();
 });

@@ -8,7 +8,7 @@
  * rtdlab's kernel does the same adds in the same order, so the same bits, in wasm SIMD
  * (wasm_simd.wat): four rows' chains side by side for the innermost axes (`row_sums`), and column
  * sums straight from the untransposed rows for the outermost ones (`column_sums`). Other reductions
- * (middle axes, int32, no SIMD) go to the package's kernel.
+ * (middle axes, axes given out of order or repeated, int32, no SIMD) go to the package's kernel.
  *
  * @module
  */
@@ -19,7 +19,7 @@ import { heapAddress, wasmSimdKernels } from "./wasm_simd.ts";
 let original: tf.KernelConfig | null = null;
 let configs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
 
-/** Sums calls that ran rtdlab's SIMD path (tests check that it really ran). */
+/** Counts the Sum calls that ran rtdlab's SIMD path (tests check that it really ran). */
 export let simdSums = 0;
 
 /** `Sum` for wasm: float32 over the innermost or the outermost axes in wasm SIMD, else the package's. */

@@ -33,7 +33,8 @@ const scratch = new WeakMap<WebAssembly.Memory, { address: number; bytes: number
 /**
  * The SIMD weights for `logits` ([rows, vocab], flat) when they are a view of the active wasm backend's
  * heap and its SIMD kernels run, else null. `constants` is the sampler's exp table and constants
- * (lib/train/sampling.ts, in the order wasm_simd.wat documents).
+ * (lib/train/sampling.ts, in the order wasm_simd.wat documents). Valid until the next call: that may
+ * free its scratch buffer for a larger one.
  */
 export function heapWeights(
   logits: Float32Array,
@@ -54,8 +55,13 @@ export function heapWeights(
   if (buffer == null || buffer.bytes < bytes) {
     const wasm = backend.wasm as unknown as { _malloc(n: number): number; _free(p: number): void };
     if (buffer != null) wasm._free(buffer.address);
-    // Kept for the heap's life, like heapConstant: one per vocabulary size in practice.
-    buffer = { address: wasm._malloc(bytes), bytes };
+    // Kept for the heap's life, like heapConstant: one buffer per heap, the largest asked for so far
+    // (so a HeapWeights is valid until the next heapWeights call).
+    const address = wasm._malloc(bytes);
+    if (address === 0) {
+      throw new Error(`sampleFromLogits: the wasm heap has no room for ${bytes} bytes of weights`);
+    }
+    buffer = { address, bytes };
     scratch.set(memory, buffer);
   }
   const at = buffer.address;

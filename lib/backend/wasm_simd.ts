@@ -12,8 +12,8 @@ import type * as tf from "@tensorflow/tfjs-core";
 import { WASM_SIMD_BASE64 } from "./wasm_simd_bytes.ts";
 
 /**
- * The exported functions, named as the module exports them; addresses are byte offsets into the wasm
- * heap, counts are elements.
+ * The exported functions, named as the module exports them (hence snake_case); addresses are byte
+ * offsets into the wasm heap, counts are elements.
  */
 export interface WasmSimdKernels {
   /** out[i] = dropout's multiplier of element i (lib/backend/dropout_mask.ts), i < n. */

@@ -9,8 +9,9 @@
  * counts every thread of this process, and OpenBLAS's threads spin between products, so on an idle
  * machine every kernel's CPU time is about twice its wall time there (the wall column is the real
  * cost). On webgpu they are tfjs's own timings. Profiling itself costs time (bookkeeping per kernel),
- * so un-profiled steps are timed too and reported next to it. Custom-gradient ops (tf.customGrad) appear in tf.profile as a wrapper
- * entry *and* as the kernels they run; wrappers are listed apart and left out of the kernel total.
+ * so un-profiled steps are timed too and reported next to it. Custom-gradient ops (tf.customGrad)
+ * appear in tf.profile as a wrapper entry *and* as the kernels they run; wrappers are listed apart and
+ * left out of the kernel total.
  *
  * @module
  */

@@ -16,7 +16,9 @@ import { heapWeights } from "../backend/wasm_sample.ts";
 
 /**
  * One sample per row of `logits` ([rows, vocab], flat). With `disallow`, row i never returns
- * `disallow[i]` (ELECTRA's optional "disallow the correct token").
+ * `disallow[i]` (ELECTRA's optional "disallow the correct token"). `logits` may be a view of the wasm
+ * backend's heap (then the weights run in wasm SIMD, the same bits); such a view may be detached on
+ * return (the weights' scratch buffer can grow the heap), so read the tensor again, not the view.
  */
 export function sampleFromLogits(
   logits: Float32Array,
@@ -124,9 +126,11 @@ const LN2_HI_32 = 6.93147180369123816490e-01 / EXP_STEPS; // ln 2's upper 32 bit
 const LN2_LO_32 = 1.90821492927058770002e-10 / EXP_STEPS;
 const ROUND = 6755399441055744; // 1.5 · 2^52: (y + ROUND) − ROUND rounds y to an integer
 
-// The same constants for the wasm SIMD weights (lib/backend/wasm_simd.wat `sample_weights` reads them
-// in this order), built by the same expressions, so the same float64 values.
-/** The sampler's exp table and constants, in the order wasm_simd.wat `sample_weights` reads them. */
+/**
+ * The sampler's exp table and constants, built by the same expressions as above (so the same float64
+ * values), in the order wasm_simd.wat `sample_weights` reads them. Read-only: the wasm heap keeps a
+ * copy made on first use.
+ */
 export const SAMPLER_CONSTANTS: Float64Array = Float64Array.from([
   ...EXP_TABLE,
   EXP_STEPS / Math.LN2,
