@@ -33,7 +33,16 @@ import {
   torchVersion,
 } from "../lib/bench/peer.ts";
 import { formatProfile, profileSteps, type StepProfile } from "../lib/bench/profile.ts";
-import { benchTable, defaultOutPath, ratioLines, textTable, writeRecord } from "../lib/bench/report.ts";
+import {
+  benchTable,
+  caseSpreads,
+  defaultOutPath,
+  ratioLines,
+  spreadLines,
+  spreadTable,
+  textTable,
+  writeRecord,
+} from "../lib/bench/report.ts";
 import { type BenchRow, planCases, runSuite } from "../lib/bench/suite.ts";
 import { caseConfig } from "../lib/bench/case.ts";
 import * as tf from "../lib/tf.ts";
@@ -100,7 +109,8 @@ async function bench(opts: BenchOptions): Promise<void> {
       `batches ${opts.batches.join(",")}; ${
         backends.join(", ")
       }), ${opts.warmup} warm-up + ${opts.steps} timed ` +
-      `steps each; ${machine.cpu_model}, ${machine.nproc} cores, load ${machine.loadavg.join(" ")}`,
+      `steps each${opts.repeat > 1 ? `, ${opts.repeat} rounds` : ""}; ${machine.cpu_model}, ` +
+      `${machine.nproc} cores, load ${machine.loadavg.join(" ")}`,
   );
   if (opts.peer) {
     const example = peerCommand({
@@ -124,7 +134,7 @@ async function bench(opts: BenchOptions): Promise<void> {
   const out = opts.out ?? defaultOutPath(started);
   // The record is written after every case (`finished` null until the last), so a run stopped by a time limit
   // keeps the cases it measured.
-  const record = (rows: BenchRow[], finished: Date | null) =>
+  const record = (rounds: BenchRow[][], finished: Date | null) =>
     writeRecord(out, {
       kind: "rtdlab-bench",
       started: started.toISOString(),
@@ -143,16 +153,41 @@ async function bench(opts: BenchOptions): Promise<void> {
           threads: opts.threads,
         }
         : null,
-      rows,
-      table: benchTable(rows),
-      ratios: ratioLines(rows),
+      rounds: opts.repeat,
+      rows: rounds.flat(),
+      table: rounds.map((rows) => benchTable(rows)).join("\n\n"),
+      ratios: rounds.flatMap((rows) => ratioLines(rows)),
+      ...(opts.repeat > 1
+        ? { spread: caseSpreads(rounds), spread_lines: spreadLines(caseSpreads(rounds)) }
+        : {}),
     });
-  // Children re-run this entry point (tasks/bench.ts, or the bundle a GPU machine runs).
-  const rows = await runSuite(opts, specs, log, fromFileUrl(Deno.mainModule), (rows) => record(rows, null));
-  console.log(benchTable(rows));
-  console.log(ratioLines(rows).join("\n"));
-  await record(rows, new Date());
+  const rounds: BenchRow[][] = [];
+  for (let round = 1; round <= opts.repeat; round++) {
+    const many = opts.repeat > 1;
+    const roundLog = many ? (line: string) => log(`round ${round}/${opts.repeat} ${line}`) : log;
+    // Children re-run this entry point (tasks/bench.ts, or the bundle a GPU machine runs).
+    const rows = await runSuite(
+      opts,
+      specs,
+      roundLog,
+      fromFileUrl(Deno.mainModule),
+      (rows) => record([...rounds, many ? rows.map((r) => ({ ...r, round })) : rows], null),
+    );
+    rounds.push(many ? rows.map((r) => ({ ...r, round })) : rows);
+    if (many) console.log(`\n## round ${round} of ${opts.repeat}\n`);
+    console.log(benchTable(rows));
+    console.log(ratioLines(rows).join("\n"));
+  }
+  if (opts.repeat > 1) {
+    // Each side's medians move between rounds (the peer's tiny b8 steps have two modes): the spread.
+    const spreads = caseSpreads(rounds);
+    console.log(`\n## spread over ${opts.repeat} rounds\n`);
+    console.log(spreadTable(spreads));
+    console.log(spreadLines(spreads).join("\n"));
+  }
+  await record(rounds, new Date());
   log(`wrote ${out}`);
+  const rows = rounds.flat();
   const failed = rows.filter((r) => !r.rtdlab.result);
   if (failed.length) {
     throw new Error(

@@ -16,7 +16,7 @@ import { caseArgs, type CaseSpec, spawnCase } from "../lib/bench/case.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
 import { runSuite } from "../lib/bench/suite.ts";
 import { PEER_GLIBC_TUNABLES, peerCommand, peerOverrides, peerSetArgs } from "../lib/bench/peer.ts";
-import { benchTable, ratioLines } from "../lib/bench/report.ts";
+import { benchTable, caseSpreads, ratioLines, spreadLines, spreadTable } from "../lib/bench/report.ts";
 import { formatProfile, profileSteps, type StepProfile } from "../lib/bench/profile.ts";
 import { type BenchRow, planCases } from "../lib/bench/suite.ts";
 
@@ -238,6 +238,9 @@ Deno.test("argument errors name the problem", () => {
     [["--set", "batchSize=4"], /use --batches/],
     [["--micro", "--profile"], /--micro and --profile cannot be combined/],
     [["--case", "--batches", "8,32"], /--case runs one case/],
+    [["--repeat", "0"], /--repeat needs an integer >= 1, got "0"/],
+    [["--repeat", "3", "--micro"], /--repeat repeats the suite; it does not apply to --micro/],
+    [["--repeat", "2", "--profile"], /it does not apply to --profile/],
   ];
   for (const [argv, msg] of bad) assert.throws(() => parseBenchArgs(argv), msg, argv.join(" "));
 });
@@ -316,6 +319,58 @@ Deno.test("the table and the ratio lines show both sides and the ratio", () => {
     /\| tiny +\| wasm +\| 8 +\| +0\.500 \| +2048 \| +500 \| +0\.250 \| +4096 \| +400 \| +0\.50 \| +0\.25 \|/,
   );
   assert.match(table, /FAILED/);
+});
+
+Deno.test("--repeat: each case's spread over the rounds (median, range, rounds at or above 1.0)", () => {
+  assert.equal(parseBenchArgs([]).repeat, 1);
+  assert.equal(parseBenchArgs(["--repeat", "4"]).repeat, 4);
+  const spec: CaseSpec = {
+    config: "tiny",
+    overrides: {},
+    backend: "wasm",
+    batch: 8,
+    warmup: 1,
+    steps: 3,
+    seed: 0,
+  };
+  const row = (ratio: number | null, rtdlabS: number, peerS: number, round: number): BenchRow => ({
+    spec,
+    rtdlab: ratio == null ? { ok: false, error: "boom", wall_s: 1 } : {
+      ok: true,
+      wall_s: 1,
+      result: { median_s: rtdlabS, min_s: rtdlabS * 0.9, tokens_per_s: 1 / rtdlabS } as never,
+    },
+    peer: {
+      command: "x",
+      ok: true,
+      result: { median_s: peerS, min_s: peerS * 0.5, tokens_per_s: 1 / peerS, peak_rss_mib: 1 },
+    },
+    ratio,
+    round,
+  });
+  const other = (r: BenchRow): BenchRow => ({ ...r, spec: { ...spec, batch: 32 } });
+  // Four rounds of two cases: ratios 2.0, 0.8, 1.5 and a failed round for b8.
+  const rounds = [
+    [row(2.0, 0.1, 0.2, 1), other(row(1.2, 0.3, 0.36, 1))],
+    [row(0.8, 0.125, 0.1, 2), other(row(1.1, 0.3, 0.33, 2))],
+    [row(1.5, 0.1, 0.15, 3), other(row(1.3, 0.3, 0.39, 3))],
+    [row(null, 0.1, 0.15, 4), other(row(1.0, 0.3, 0.3, 4))],
+  ];
+  const spreads = caseSpreads(rounds);
+  assert.deepEqual(spreads.map((s) => s.batch), [8, 32]);
+  assert.deepEqual(spreads[0].ratios, [2.0, 0.8, 1.5, null]);
+  assert.deepEqual(spreads[0].rtdlabStepS, [0.1, 0.125, 0.1, null]);
+  // The peer's fastest step over rtdlab's: (0.5·peer) / (0.9·rtdlab).
+  assert.ok(Math.abs(spreads[0].bestRatios[0]! - (0.1 / 0.09)) < 1e-12);
+  assert.deepEqual(spreadLines(spreads), [
+    "ratio tiny wasm b8: median 1.50 (0.80–2.00), 2/3 rounds ≥ 1.0",
+    "ratio tiny wasm b32: median 1.15 (1.00–1.30), 4/4 rounds ≥ 1.0",
+  ]);
+  const table = spreadTable(spreads);
+  assert.match(
+    table,
+    /\| tiny +\| wasm +\| 8 +\| +4 \| +1\.50 \| +0\.80–2\.00 \| +2\/3 \| +0\.44–1\.11 \| +0\.100–0\.125 \| +0\.100–0\.200 \|/,
+  );
 });
 
 // The performance rewrites the benchmark led to (lib/model/layers.ts, lib/train/pretrain.ts,

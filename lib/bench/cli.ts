@@ -18,7 +18,9 @@ export const BENCH_HELP = `deno task bench — full RTD training steps vs the Py
   --warmup N          untimed steps per case  [2]
   --steps N           timed steps per case (the median is reported)  [5]
   --cpu-steps N       cap on the cpu backend's timed steps (and one warm-up): its steps take minutes  [2]
-  --quick             1 warm-up + 3 timed steps; tiny, and electra-small at batch 8 only
+    --quick             1 warm-up + 3 timed steps; tiny, and electra-small at batch 8 only
+  --repeat N          run the whole suite N times (round by round) and report each case's spread:
+                      the ratio's median, range and rounds at or above 1.0  [1]
   --no-peer           skip the PyTorch peer
   --peer-script PATH  the peer  [../shared/peer/pytorch_electra_step.py]
   --peer-python PATH  the interpreter with torch  [/usr/bin/python3]
@@ -55,6 +57,8 @@ export interface BenchOptions {
   seed: number;
   out?: string;
   caseTimeout: number;
+  /** Rounds of the whole suite (--repeat); over 1, the spread of each case's ratio is reported. */
+  repeat: number;
   /** Which of configs/batches were given explicitly (quick and profile defaults apply to the others). */
   explicit: { configs: boolean; batches: boolean; warmup: boolean; steps: boolean };
 }
@@ -73,6 +77,7 @@ const STRING_OPTS = [
   "seed",
   "out",
   "case-timeout",
+  "repeat",
 ] as const;
 
 /** Parses `argv` into {@link BenchOptions}; throws an Error whose message says what is wrong. */
@@ -136,6 +141,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     seed: num("seed", 0, 0),
     out: str("out"),
     caseTimeout: num("case-timeout", 3600, 1),
+    repeat: num("repeat", 1, 1),
     explicit: {
       configs: str("configs") !== undefined,
       batches: str("batches") !== undefined,
@@ -143,6 +149,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       steps: str("steps") !== undefined,
     },
   };
+  if (opts.repeat > 1 && (mode === "case" || mode === "micro" || mode === "profile")) {
+    throw new Error(`--repeat repeats the suite; it does not apply to --${mode}`);
+  }
   if (mode === "case" && (configs.length !== 1 || batches.length !== 1 || (backends?.length ?? 1) !== 1)) {
     throw new Error("--case runs one case: give exactly one --configs, one --batches and one --backends");
   }

@@ -111,3 +111,98 @@ export async function writeRecord(path: string, record: unknown): Promise<void> 
   // Atomic: the bench rewrites its record after every case, and a time limit may kill it mid-write.
   await writeFileAtomic(path, JSON.stringify(record, null, 2) + "\n");
 }
+
+/** One case over the rounds of a repeated suite (--repeat): each round's numbers, in round order. */
+export interface CaseSpread {
+  config: string;
+  backend: string;
+  batch: number;
+  /** Ratio of medians per round (null: a side failed that round). */
+  ratios: (number | null)[];
+  /** Ratio of each side's fastest step per round. */
+  bestRatios: (number | null)[];
+  /** rtdlab's and the peer's median step, seconds, per round. */
+  rtdlabStepS: (number | null)[];
+  peerStepS: (number | null)[];
+}
+
+/** Groups the rows of repeated rounds by case (rounds list the same cases in the same order). */
+export function caseSpreads(rounds: BenchRow[][]): CaseSpread[] {
+  return (rounds[0] ?? []).map((first, i) => {
+    const rows = rounds.map((round) => round[i]);
+    return {
+      config: first.spec.config,
+      backend: first.spec.backend,
+      batch: first.spec.batch,
+      ratios: rows.map((r) => r?.ratio ?? null),
+      bestRatios: rows.map((r) => (r ? bestRatio(r) : null)),
+      rtdlabStepS: rows.map((r) => r?.rtdlab.result?.median_s ?? null),
+      peerStepS: rows.map((r) => r?.peer?.result?.median_s ?? null),
+    };
+  });
+}
+
+/** Median of the finite values (null when there are none). */
+function medianOf(xs: (number | null)[]): number | null {
+  const v = xs.filter((x): x is number => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** "min–max" of the finite values to `digits`, or "—". */
+function rangeOf(xs: (number | null)[], digits: number): string {
+  const v = xs.filter((x): x is number => x != null && Number.isFinite(x));
+  return v.length ? `${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)}` : "—";
+}
+
+/** Rounds whose ratio reached 1.0, as "k/n" over the rounds with a ratio. */
+function atLeastOne(xs: (number | null)[]): string {
+  const v = xs.filter((x): x is number => x != null);
+  return `${v.filter((x) => x >= 1).length}/${v.length}`;
+}
+
+/**
+ * The spread table of a repeated suite: per case, the ratio of medians as median and range over the
+ * rounds, the rounds at or above 1.0, the fastest-step ratio's range, and each side's median step range.
+ */
+export function spreadTable(spreads: CaseSpread[]): string {
+  return textTable(
+    [
+      "config",
+      "backend",
+      "batch",
+      "rounds",
+      "ratio, median",
+      "ratio, range",
+      "rounds ≥ 1.0",
+      "ratio, fastest steps, range",
+      "rtdlab step s, range",
+      "peer step s, range",
+    ],
+    spreads.map((s) => [
+      s.config,
+      s.backend,
+      String(s.batch),
+      String(s.ratios.length),
+      fmt(medianOf(s.ratios), 2),
+      rangeOf(s.ratios, 2),
+      atLeastOne(s.ratios),
+      rangeOf(s.bestRatios, 2),
+      rangeOf(s.rtdlabStepS, 3),
+      rangeOf(s.peerStepS, 3),
+    ]),
+  );
+}
+
+/** `ratio <config> <backend> b<batch>: median m (lo–hi), k/n rounds ≥ 1.0` per case of a repeated suite. */
+export function spreadLines(spreads: CaseSpread[]): string[] {
+  return spreads.map((s) => {
+    const m = medianOf(s.ratios);
+    return `ratio ${s.config} ${s.backend} b${s.batch}: ${
+      m == null
+        ? "n/a"
+        : `median ${m.toFixed(2)} (${rangeOf(s.ratios, 2)}), ${atLeastOne(s.ratios)} rounds ≥ 1.0`
+    }`;
+  });
+}

@@ -17,6 +17,8 @@ export interface BenchRow {
   peer: PeerResult | null;
   /** rtdlab tokens/s ÷ peer tokens/s (null when either side failed or the peer was skipped). */
   ratio: number | null;
+  /** The round of the suite it ran in (1, 2, …) when the suite ran more than once (--repeat). */
+  round?: number;
 }
 
 /** Cases for `opts` on `backends`, in run order (config, then batch, then backend). */
