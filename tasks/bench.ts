@@ -5,6 +5,7 @@
  *   deno task bench --quick --backends wasm,cpu      # short run
  *   deno task bench --micro --backends wasm          # hottest ops at the models' shapes
  *   deno task bench --profile                        # where a step's time goes (tf.profile + host)
+ *   deno task bench --repeat 5                       # five rounds: each ratio's median, range, rounds ≥ 1
  *
  * Each case runs in a fresh subprocess (`--case`, one JSON line) so peak memory is per case.
  *
