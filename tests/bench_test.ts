@@ -269,16 +269,19 @@ Deno.test("--quick plans tiny plus electra-small at batch 8; the cpu backend's s
   assert.deepEqual([wasmTiny.warmup, wasmTiny.steps], [2, 5]);
 });
 
+/** A tiny wasm b8 case, for the report's tests. */
+const TINY_B8: CaseSpec = {
+  config: "tiny",
+  overrides: {},
+  backend: "wasm",
+  batch: 8,
+  warmup: 1,
+  steps: 3,
+  seed: 0,
+};
+
 Deno.test("the table and the ratio lines show both sides and the ratio", () => {
-  const spec: CaseSpec = {
-    config: "tiny",
-    overrides: {},
-    backend: "wasm",
-    batch: 8,
-    warmup: 1,
-    steps: 3,
-    seed: 0,
-  };
+  const spec = TINY_B8;
   const rows: BenchRow[] = [{
     spec,
     rtdlab: {
@@ -324,15 +327,7 @@ Deno.test("the table and the ratio lines show both sides and the ratio", () => {
 Deno.test("--repeat: each case's spread over the rounds (median, range, rounds at or above 1.0)", () => {
   assert.equal(parseBenchArgs([]).repeat, 1);
   assert.equal(parseBenchArgs(["--repeat", "4"]).repeat, 4);
-  const spec: CaseSpec = {
-    config: "tiny",
-    overrides: {},
-    backend: "wasm",
-    batch: 8,
-    warmup: 1,
-    steps: 3,
-    seed: 0,
-  };
+  const spec = TINY_B8;
   const row = (ratio: number | null, rtdlabS: number, peerS: number, round: number): BenchRow => ({
     spec,
     rtdlab: ratio == null ? { ok: false, error: "boom", wall_s: 1 } : {
