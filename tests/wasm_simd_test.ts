@@ -508,6 +508,9 @@ Deno.test("the host sampler on wasm: a row leaves the SIMD loop exactly where th
   const flags = checkHeapWeights(logits, 1, banned, "rows near −700");
   assertEquals(flags, lows.map((low) => (Math.fround(3 + low) - 3 > -700 ? 0 : 1)));
   assertEquals(flags, [0, 1, 1, 1, 0]);
+  const heap = heapWeights(heapView(logits)!, vocab, 1, SAMPLER_CONSTANTS)!;
+  assertThrows(() => heap.weigh(4, -1, -1, true), /row 4 and 5 not in 5 rows/);
+  assertThrows(() => heap.weigh(-1, -1, -1, false), /row -1 not in 5 rows/);
   const got = sampleFromLogits(heapView(logits)!, lows.length, vocab, 1, new Rng(3), banned);
   const want = sampleFromLogits(values.slice(), lows.length, vocab, 1, new Rng(3), banned);
   assertEquals([...got], [...want]);

@@ -68,8 +68,14 @@ export function heapWeights(
   return {
     logits: new Float32Array(memory.buffer, address, length),
     weights: new Float64Array(memory.buffer, at, 2 * vocab),
-    weigh: (r, banned0, banned1, pair) =>
-      weighPair(simd, address, r, vocab, banned0, banned1, pair, temperature, c, at),
+    weigh: (r, banned0, banned1, pair) => {
+      if (!(Number.isInteger(r) && r >= 0 && (r + (pair ? 2 : 1)) * vocab <= length)) {
+        throw new RangeError(
+          `heapWeights: row ${r}${pair ? ` and ${r + 1}` : ""} not in ${length / vocab} rows`,
+        );
+      }
+      return weighPair(simd, address, r, vocab, banned0, banned1, pair, temperature, c, at);
+    },
   };
 }
 
