@@ -135,8 +135,9 @@ async function bench(opts: BenchOptions): Promise<void> {
   const out = opts.out ?? defaultOutPath(started);
   // The record is written after every case (`finished` null until the last), so a run stopped by a time limit
   // keeps the cases it measured.
-  const record = (rounds: BenchRow[][], finished: Date | null) =>
-    writeRecord(out, {
+  const record = (rounds: BenchRow[][], finished: Date | null) => {
+    const spreads = opts.repeat > 1 ? caseSpreads(rounds) : null;
+    return writeRecord(out, {
       kind: "rtdlab-bench",
       started: started.toISOString(),
       finished: finished?.toISOString() ?? null,
@@ -158,23 +159,23 @@ async function bench(opts: BenchOptions): Promise<void> {
       rows: rounds.flat(),
       table: rounds.map((rows) => benchTable(rows)).join("\n\n"),
       ratios: rounds.flatMap((rows) => ratioLines(rows)),
-      ...(opts.repeat > 1
-        ? { spread: caseSpreads(rounds), spread_lines: spreadLines(caseSpreads(rounds)) }
-        : {}),
+      ...(spreads ? { spread: spreads, spread_lines: spreadLines(spreads) } : {}),
     });
+  };
   const rounds: BenchRow[][] = [];
   for (let round = 1; round <= opts.repeat; round++) {
     const many = opts.repeat > 1;
     const roundLog = many ? (line: string) => log(`round ${round}/${opts.repeat} ${line}`) : log;
+    const tagged = (rows: BenchRow[]) => many ? rows.map((r) => ({ ...r, round })) : rows;
     // Children re-run this entry point (tasks/bench.ts, or the bundle a GPU machine runs).
     const rows = await runSuite(
       opts,
       specs,
       roundLog,
       fromFileUrl(Deno.mainModule),
-      (rows) => record([...rounds, many ? rows.map((r) => ({ ...r, round })) : rows], null),
+      (rows) => record([...rounds, tagged(rows)], null),
     );
-    rounds.push(many ? rows.map((r) => ({ ...r, round })) : rows);
+    rounds.push(tagged(rows));
     if (many) console.log(`\n## round ${round} of ${opts.repeat}\n`);
     console.log(benchTable(rows));
     console.log(ratioLines(rows).join("\n"));

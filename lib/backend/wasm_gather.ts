@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapAddress, wasmSimdKernels } from "./wasm_simd.ts";
+import { kernelSwap } from "./wasm_replace.ts";
 
 let original: tf.KernelConfig | null = null;
 let configs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
@@ -107,17 +108,8 @@ function copyRows(
  */
 export function gatherConfigs(): { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } {
   if (configs != null) return configs;
-  original = tf.getKernel(tf.GatherV2, "wasm");
-  if (original == null) {
-    throw new Error("GatherV2 is not registered for wasm: import @tensorflow/tfjs-backend-wasm first");
-  }
-  const fast: tf.KernelConfig = {
-    kernelName: tf.GatherV2,
-    backendName: "wasm",
-    kernelFunc: gatherV2 as tf.KernelFunc,
-    setupFunc: original.setupFunc,
-    disposeFunc: original.disposeFunc,
-  };
-  configs = { original: [original], fast: [fast] };
+  const swap = kernelSwap(tf.GatherV2, gatherV2 as tf.KernelFunc);
+  original = swap.original;
+  configs = { original: [swap.original], fast: [swap.fast] };
   return configs;
 }

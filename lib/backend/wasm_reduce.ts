@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { heapAddress, wasmSimdKernels } from "./wasm_simd.ts";
+import { kernelSwap } from "./wasm_replace.ts";
 
 let original: tf.KernelConfig | null = null;
 let configs: { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } | null = null;
@@ -53,17 +54,8 @@ export function sum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
 /** The package's Sum config and rtdlab's replacement (first call after importing the wasm package). */
 export function sumConfigs(): { original: tf.KernelConfig[]; fast: tf.KernelConfig[] } {
   if (configs != null) return configs;
-  original = tf.getKernel(tf.Sum, "wasm");
-  if (original == null) {
-    throw new Error("Sum is not registered for wasm: import @tensorflow/tfjs-backend-wasm first");
-  }
-  const fast: tf.KernelConfig = {
-    kernelName: tf.Sum,
-    backendName: "wasm",
-    kernelFunc: sum as tf.KernelFunc,
-    setupFunc: original.setupFunc,
-    disposeFunc: original.disposeFunc,
-  };
-  configs = { original: [original], fast: [fast] };
+  const swap = kernelSwap(tf.Sum, sum as tf.KernelFunc);
+  original = swap.original;
+  configs = { original: [swap.original], fast: [swap.fast] };
   return configs;
 }
