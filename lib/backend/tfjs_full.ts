@@ -8,8 +8,11 @@
  * inlines both and registers them against the same tfjs-core instance (same version, so Deno shares
  * one copy); it also loads tfjs-layers/-converter/-data (~0.3 s), which rtdlab does not use.
  *
- * Import this (lib/backend/mod.ts does) before taking any gradient.
+ * Import this (lib/backend/mod.ts does) before taking any gradient. It also installs
+ * lib/backend/saved_tensors.ts.
  *
  * @module
  */
 import "@tensorflow/tfjs";
+// Saved tensors for the backward pass without an engine run each (lib/backend/saved_tensors.ts).
+import "./saved_tensors.ts";
