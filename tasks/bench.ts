@@ -48,6 +48,7 @@ import { type BenchRow, planCases, runSuite } from "../lib/bench/suite.ts";
 import { caseConfig } from "../lib/bench/case.ts";
 import * as tf from "../lib/tf.ts";
 import type { CudaBackend } from "../lib/backend/cuda/backend.ts";
+import { missingDriver } from "../lib/backend/cuda/driver.ts";
 
 const log = (line: string) => console.error(line);
 
@@ -85,6 +86,9 @@ async function bench(opts: BenchOptions): Promise<void> {
   const backends = opts.backends ?? await defaultBackends();
   const specs = planCases(opts, backends);
   for (const s of specs) checkCaseSpec(s);
+  // Each case runs in a child: without a driver every cuda case would fail alike, one after another.
+  const noDriver = backends.includes("cuda") && !Deno.env.get("RTDLAB_CUDA_EMULATE") ? missingDriver() : null;
+  if (noDriver) throw new Error(`--backends cuda: ${noDriver}`);
   if (opts.peer && !(await Deno.stat(opts.peerScript ?? PEER_SCRIPT).then(() => true, () => false))) {
     if (opts.peerScript !== undefined) throw new Error(`--peer-script ${opts.peerScript}: no such file`);
     // The peer is an independent implementation kept beside the project, not in it: a clone alone
@@ -106,7 +110,9 @@ async function bench(opts: BenchOptions): Promise<void> {
   }
   const machine = machineInfo(torch);
   log(
-    `bench: ${specs.length} cases (${[...new Set(specs.map((s) => s.config))].join(", ")}; ` +
+    `bench: ${specs.length} case${specs.length === 1 ? "" : "s"} (${
+      [...new Set(specs.map((s) => s.config))].join(", ")
+    }; ` +
       `batches ${opts.batches.join(",")}; ${
         backends.join(", ")
       }), ${opts.warmup} warm-up + ${opts.steps} timed ` +

@@ -36,7 +36,7 @@ import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { defaultCacheDir } from "../lib/text/dataset.ts";
 import { etaSeconds, measureStepSeconds } from "../lib/train/estimate.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
-import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { intOption, outDirProblem, parseCliArgs } from "../lib/util/cli.ts";
 import { freshSentences, isSyntheticName } from "../lib/text/synthetic.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
@@ -238,6 +238,11 @@ if (import.meta.main) {
     Deno.exit(2);
   }
 
+  const outProblem = outDirProblem("--out", values.out);
+  if (outProblem) {
+    console.error(`error: ${outProblem}`);
+    Deno.exit(2);
+  }
   // One validated config for every mode (sharing aside): a bad --set fails here, before any run starts.
   let base: ReturnType<typeof validateConfig>;
   try {

@@ -22,7 +22,7 @@ import type { ClassificationMetrics } from "../lib/finetune/metrics.ts";
 import { checkTaskName, PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
-import { intOption, parseCliArgs } from "../lib/util/cli.ts";
+import { intOption, outDirProblem, parseCliArgs } from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
@@ -112,6 +112,8 @@ export function parseCli(argv: string[]) {
     return n;
   };
   if (!a.checkpoint) throw new Error("--checkpoint DIR is required (see --help)");
+  const outProblem = outDirProblem("--out", a.out);
+  if (outProblem) throw new Error(outProblem);
   if (!a.task) throw new Error("--task is required (see --help)");
   const source = a.source as EncoderSource | undefined;
   if (source && !["discriminator", "mlm", "scratch"].includes(source)) {

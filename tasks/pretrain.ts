@@ -24,7 +24,7 @@ import {
   tailMean,
   tailSe,
 } from "../lib/train/rtd_metrics.ts";
-import { intOption, parseCliArgs, strayArgument, taskCommand } from "../lib/util/cli.ts";
+import { intOption, outDirProblem, parseCliArgs, strayArgument, taskCommand } from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
@@ -160,6 +160,8 @@ export function parseCli(argv: string[]) {
     throw new Error("give --init-from DIR, or --init-discriminator and --init-generator, not both");
   }
   const backend = (args.backend ?? "wasm") as BackendName;
+  const outProblem = outDirProblem("--out", args.out) ?? outDirProblem("--resume", args.resume);
+  if (outProblem) throw new Error(outProblem);
   const out = args.resume ?? args.out ?? `runs/${config.preset}-${config.sharing}-s${config.seed}`;
   return {
     help: args.help,

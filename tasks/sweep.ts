@@ -12,7 +12,7 @@
  * @module
  */
 
-import { intOption, jsonProblem, parseArgsOrExit } from "../lib/util/cli.ts";
+import { intOption, jsonProblem, outDirProblem, parseArgsOrExit } from "../lib/util/cli.ts";
 import { PRESETS } from "../lib/config.ts";
 import { join, resolve } from "node:path";
 import { blasEnvFor } from "../lib/backend/blas.ts";
@@ -206,6 +206,8 @@ if (import.meta.main) {
   const parallel = int("parallel", values.parallel!, 1);
   const backend = values.backend!;
 
+  const outProblem = outDirProblem("--out", values.out);
+  if (outProblem) fail(outProblem);
   const root = values.out ?? join("runs", "sweep", name);
   const planPath = join(root, "plan.json");
   const reportOnly = values["report-only"]!;

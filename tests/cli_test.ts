@@ -15,6 +15,7 @@ import {
   denoCommand,
   intOption,
   joinNegativeValues,
+  outDirProblem,
   outFileProblem,
   strayArgument,
   taskCommand,
@@ -341,6 +342,32 @@ Deno.test("strayArgument: a word that is no option's value, after string and boo
     strayArgument(["--seeds", "3"], options),
     undefined,
     "an unknown option's value is the parser's",
+  );
+});
+
+Deno.test("a string option followed by another option has no value: the parser names it, not the next word", () => {
+  assert.throws(
+    () => parseCli(["--sharing", "--steps", "2"]),
+    /^Error: --sharing needs a value \(see --help\)$/,
+  );
+  const options = { sharing: { type: "string" }, steps: { type: "string" } } as const;
+  assert.equal(strayArgument(["--sharing", "--steps", "2"], options), undefined);
+  assert.equal(strayArgument(["--sharing", "-5", "x"], options), "x", "a negative number is still a value");
+});
+
+Deno.test("an empty --out, or the folder the command runs in, is refused before anything is written", () => {
+  assert.equal(outDirProblem("--out", undefined), null);
+  assert.equal(outDirProblem("--out", "runs/a"), null);
+  assert.match(outDirProblem("--out", "")!, /--out needs a folder name/);
+  assert.match(outDirProblem("--out", " ")!, /--out needs a folder name/);
+  for (const here of [".", "./", Deno.cwd()]) {
+    assert.match(outDirProblem("--out", here)!, /is the folder the command runs in/, here);
+  }
+  assert.throws(() => parseCli(["--steps", "2", "--out", ""]), /--out needs a folder name/);
+  assert.throws(() => parseCli(["--resume", "."]), /--resume \. is the folder the command runs in/);
+  assert.throws(
+    () => parseFinetuneCli(["--checkpoint", "runs/x", "--task", "sst2", "--out", "."]),
+    /--out \. is the folder/,
   );
 });
 

@@ -119,6 +119,37 @@ Deno.test("elapsed_s continues across a resume (from the checkpoint's time, else
   );
 });
 
+Deno.test("a resume that would shorten a run below its step is refused before it says it shortens it", async () => {
+  const out = join(tempDir(), "run");
+  const a = await pretrain({ config: runConfig("es", 9), outDir: out, until: 5, noExport: true });
+  a.trainer.dispose();
+  const configBefore = await Deno.readTextFile(join(out, "config.json"));
+  const said: string[] = [];
+  const err = await pretrain({
+    config: runConfig("es", 9),
+    outDir: out,
+    resume: true,
+    steps: 4,
+    noExport: true,
+    onMessage: (m) => said.push(m),
+  }).then(() => null, (e: Error) => e);
+  assert.match(String(err), /already at step 5, past --steps 4/);
+  assert.ok(!said.some((m) => /shortening|warmupSteps/.test(m)), said.join("\n"));
+  assert.equal(await Deno.readTextFile(join(out, "config.json")), configBefore, "config.json untouched");
+  // Shortening to a step not yet reached is allowed, and said.
+  const b = await pretrain({
+    config: runConfig("es", 9),
+    outDir: out,
+    resume: true,
+    steps: 7,
+    noExport: true,
+    onMessage: (m) => said.push(m),
+  });
+  b.trainer.dispose();
+  assert.ok(said.some((m) => /shortening the run from 9 to 7 steps/.test(m)), said.join("\n"));
+  assert.equal((await readMetrics(join(out, "metrics.jsonl"))).at(-1)!.step, 7);
+});
+
 Deno.test("resume of a run killed before its first checkpoint starts again at step 0 (same losses) and removes partial files", async () => {
   const whole = join(tempDir(), "whole"), killed = join(tempDir(), "killed");
   const a = await pretrain({ config: runConfig("gdes", 6), outDir: whole, noExport: true });

@@ -179,8 +179,9 @@ async function startWebgpu(): Promise<string> {
   return `tfjs-backend-webgpu ${tf.version_core}, adapter ${what}${software}, max tensor ${maxMiB} MiB`;
 }
 
-const TFJS_NODE_HOWTO = "@tensorflow/tfjs-node(-gpu) cannot be installed on these machines: its install " +
-  "script downloads libtensorflow from the internet (and tfjs-node-gpu needs CUDA 11.2 + cuDNN 8.1). " +
+const TFJS_NODE_HOWTO = "@tensorflow/tfjs-node(-gpu) is not installed: its install script downloads " +
+  "libtensorflow from the internet, which machines without internet access cannot do (and tfjs-node-gpu needs " +
+  "CUDA 11.2 + cuDNN 8.1). " +
   "Where it is possible, add it to deno.json's imports and run " +
   "`deno install --allow-scripts=npm:@tensorflow/tfjs-node`, then run with --allow-ffi. " +
   'Otherwise use "wasm" (fastest on CPU) or "webgpu" (GPU through Vulkan, or lavapipe on CPU).';

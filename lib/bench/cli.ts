@@ -18,7 +18,7 @@ export const BENCH_HELP = `deno task bench — full RTD training steps vs the Py
   --warmup N          untimed steps per case  [2]
   --steps N           timed steps per case (the median is reported)  [5]
   --cpu-steps N       cap on the cpu backend's timed steps (and one warm-up): its steps take minutes  [2]
-    --quick             1 warm-up + 3 timed steps; tiny, and electra-small at batch 8 only
+  --quick             1 warm-up + 3 timed steps; tiny, and electra-small at batch 8 only
   --repeat N          run the whole suite N times (round by round) and report each case's spread:
                       the ratio's median, range and rounds at or above 1.0  [1]
   --no-peer           skip the PyTorch peer

@@ -415,7 +415,10 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
       });
     } else {
       const d = nes.mean - es.mean, se = seDiff(es, nes);
-      const verdict: Verdict = se !== null && Math.abs(d) < z * se
+      // Too few logged steps to estimate the noise: no difference can be called one.
+      const verdict: Verdict = se === null
+        ? "not measured"
+        : Math.abs(d) < z * se
         ? "within noise"
         : d < 0
         ? "agrees"
@@ -433,6 +436,8 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
             ? " — NES's generator learns faster."
             : verdict === "disagrees"
             ? " — here ES's generator is ahead."
+            : verdict === "not measured"
+            ? " — too few logged steps to estimate the noise."
             : " — no difference this run can resolve."),
       });
     }
@@ -453,7 +458,8 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
       });
     } else {
       const dg = gdes.mean - nes.mean, de = es.mean - nes.mean, se = seDiff(gdes, nes);
-      const close = se !== null && Math.abs(dg) < z * se;
+      // Identical curves (the expected outcome) need no noise estimate.
+      const close = dg === 0 || (se !== null && Math.abs(dg) < z * se);
       const verdict: Verdict = close || Math.abs(dg) < Math.abs(de) ? "agrees" : "disagrees";
       out.push({
         id: "gdes-follows-nes",
@@ -464,7 +470,9 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
           `GDES ${f3(gdes.mean)} vs NES ${f3(nes.mean)}: GDES − NES = ${dg >= 0 ? "+" : ""}${
             f3(dg)
           } (noise ±${f3(se)}), against ES − NES = ${de >= 0 ? "+" : ""}${f3(de)}: ${verdict}` +
-          (close
+          (dg === 0
+            ? " — GDES's curve is NES's exactly."
+            : close
             ? " — GDES's curve is NES's within noise."
             : verdict === "agrees"
             ? " — GDES is closer to NES than ES is."
@@ -529,7 +537,10 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
         id: "gdes-narrows-gap",
         claim,
         verdict: "not measured",
-        text: claim + " (no NES or GDES probes)",
+        text: claim +
+          ` (no ${
+            [!gdG || !gdD ? "GDES" : "", nesGap === null ? "NES" : ""].filter(Boolean).join(" or ")
+          } probes)`,
         values: {},
       });
     } else {

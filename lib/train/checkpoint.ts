@@ -52,8 +52,10 @@ const FORMAT = "rtdlab-checkpoint-1";
 
 /** What usually prevents a divergence, with the run's own values (both divergence errors end with it). */
 export function divergenceAdvice(c: { learningRate: number; warmupSteps: number }): string {
-  return `A smaller learning rate (now ${c.learningRate}) or a longer warm-up (now ${c.warmupSteps} steps) ` +
-    "usually prevents it.";
+  const steps = c.warmupSteps === 1 ? "step" : "steps";
+  return `A smaller learning rate (now ${c.learningRate}) or a longer warm-up (now ${c.warmupSteps} ${steps}) ` +
+    "usually prevents it: a resume keeps the run's settings, so start a new run (another --out) with " +
+    "--set learningRate=… or --set warmupSteps=….";
 }
 
 function allFinite(data: Float32Array | Int32Array): boolean {

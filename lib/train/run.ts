@@ -347,6 +347,8 @@ async function pretrainLocked(
   // On a resume: config.json's other fields, and the run's length before a new --steps.
   let savedExtras: Record<string, unknown> = {};
   let stepsBefore: number | null = null;
+  /** What a resume says only once its checkpoint allows it (a shortened run may be refused). */
+  const afterResumeCheck: string[] = [];
   if (opts.resume) {
     if (!(await exists(configPath))) {
       throw new Error(`${resumeOf}: no config.json there (not an rtdlab run folder)`);
@@ -391,7 +393,7 @@ async function pretrainLocked(
       );
     }
     if (opts.steps !== undefined && opts.steps !== config.steps) {
-      say(
+      afterResumeCheck.push(
         `${opts.steps > config.steps ? "extending" : "shortening"} the run from ${config.steps} to ` +
           `${opts.steps} steps (the LR schedule now decays to step ${opts.steps})`,
       );
@@ -487,11 +489,13 @@ async function pretrainLocked(
     );
   }
   if (config.warmupSteps >= config.steps) {
-    say(
+    afterResumeCheck.push(
       `warning: warmupSteps ${config.warmupSteps} ≥ steps ${config.steps}: the learning rate never reaches its ` +
         `peak ${config.learningRate} (set --set warmupSteps=N below the run's length)`,
     );
   }
+  // A new run says them now; a resumed one once its checkpoint shows the new length is possible.
+  if (!opts.resume) afterResumeCheck.splice(0).forEach((m) => say(m));
 
   const ids = tokenizer.specialIds;
   const trainer = new Pretrainer(config, {
@@ -565,6 +569,7 @@ async function pretrainLocked(
       trainer.dispose();
       throw e;
     }
+    afterResumeCheck.splice(0).forEach((m) => say(m));
     const step = state?.step ?? 0;
     if (state) lastCheckpointStep = step;
     if (stepsBefore !== null) {

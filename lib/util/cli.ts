@@ -39,7 +39,7 @@ function parserMessage(e: Error & { code?: string }): string {
     }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const opt = m.match(/Option '(--?[\w-]+)/)?.[1];
-      if (opt && /argument missing/.test(m)) return `${opt} needs a value`;
+      if (opt && /argument missing|argument is ambiguous/.test(m)) return `${opt} needs a value`;
       if (opt && /does not take an argument/.test(m)) return `${opt} takes no value`;
       return m;
     }
@@ -80,7 +80,8 @@ export function strayArgument(argv: readonly string[], options: Options): string
     if (!a.startsWith("-")) return a;
     const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : null;
     if (name !== null && !(name in options)) return undefined;
-    if (name && options[name]?.type === "string") i++; // its value
+    // Its value, unless the next word is an option (`--sharing --steps 2`: the parser says --sharing needs one).
+    if (name && options[name]?.type === "string" && !argv[i + 1]?.startsWith("--")) i++;
   }
   return undefined;
 }
@@ -184,6 +185,20 @@ export function outFileProblem(out: string, ext: string, runDir?: string): strin
     if (!inRun.startsWith("..") && RUN_FILES.includes(first)) {
       return `--out ${out} would replace the run's own ${first}: give another file name`;
     }
+  }
+  return null;
+}
+
+/**
+ * What is wrong with `flag DIR`, the folder a task writes its run (or runs) into, or null when `dir` is
+ * undefined or names a folder of its own. An empty name or the folder the command runs in (`.`, the
+ * repository root under `deno task`) is refused: the run's files would land among the project's own.
+ */
+export function outDirProblem(flag: string, dir: string | undefined): string | null {
+  if (dir === undefined) return null;
+  if (dir.trim() === "") return `${flag} needs a folder name, got ""`;
+  if (resolve(dir) === resolve(".")) {
+    return `${flag} ${dir} is the folder the command runs in: give the run a folder of its own, e.g. runs/NAME`;
   }
   return null;
 }

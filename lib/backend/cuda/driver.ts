@@ -408,6 +408,21 @@ function searched(candidates: string[], reasons: string[]): string {
 }
 
 /**
+ * Whether this machine has an NVIDIA driver rtdlab can load: null, or the message `openCuda` would throw
+ * for a missing one. Loads and closes the library only (no device, no context): a parent process that
+ * runs its GPU work in children checks with it before starting them.
+ */
+export function missingDriver(): string | null {
+  const driverPaths = driverCandidates();
+  const drv = openFirst(driverPaths, DRIVER_SYMBOLS);
+  if (drv.lib == null) {
+    return `no NVIDIA driver: libcuda.so.1 not found (${searched(driverPaths, drv.reasons)})`;
+  }
+  drv.lib.close();
+  return null;
+}
+
+/**
  * Starts CUDA on this machine: loads the driver and cuBLAS, initialises device RTDLAB_CUDA_DEVICE
  * (default 0), makes its primary context current, and creates one stream and one cuBLAS handle.
  * Throws one clear error naming what is missing (see the module doc); never crashes on a machine
