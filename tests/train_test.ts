@@ -529,6 +529,38 @@ Deno.test("a new --steps on resume is the run's length from then on; the old exp
   assert.equal(await exists(fresh), false);
 });
 
+Deno.test("a damaged newest checkpoint names the older one to resume from, and that way works", async () => {
+  const out = join(tempDir(), "run");
+  // Checkpoints at steps 5 and 10 (two are kept).
+  const r = await pretrain({ config: runConfig("es", 10), outDir: out, noExport: true });
+  r.trainer.dispose();
+  const weights = join(out, "checkpoints", "step-0000010", "model.safetensors");
+  await Deno.writeFile(weights, (await Deno.readFile(weights)).slice(0, 100));
+  const index = join(out, "checkpoints", "latest.json");
+  const err = await pretrain({ config: runConfig("es", 12), outDir: out, resume: true, steps: 12 })
+    .then(() => null, (e: Error) => e.message);
+  assert.match(String(err), /model\.safetensors: not a valid safetensors file/);
+  assert.match(
+    String(err),
+    /older checkpoints: step-0000005: .*write \{"checkpoint": "step-0000005"\} into .*latest\.json/,
+  );
+  await Deno.writeTextFile(index, JSON.stringify({ checkpoint: "step-0000005" }));
+  const b = await pretrain({
+    config: runConfig("es", 12),
+    outDir: out,
+    resume: true,
+    steps: 12,
+    noExport: true,
+  });
+  b.trainer.dispose();
+  const steps = (await readMetrics(join(out, "metrics.jsonl"))).map((m) => m.step);
+  assert.deepEqual(
+    steps,
+    Array.from({ length: 12 }, (_, i) => i + 1),
+    "steps 6-10 retrained once, not twice",
+  );
+});
+
 Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming the file", async () => {
   const out = join(tempDir(), "run");
   const r = await pretrain({ config: runConfig("es", 5), outDir: out, noExport: true });

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import * as tf from "../tf.ts";
 import { type HostTensor, loadSafetensors, saveSafetensors } from "../io/safetensors.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
@@ -202,6 +202,24 @@ export async function latestCheckpoint(runDir: string): Promise<string | null> {
     if (await isDir(join(root, checkpoint))) return join(root, checkpoint);
     if (attempt > 0) throw await corrupt(`it names ${checkpoint}, which is not there`);
   }
+}
+
+/**
+ * Rethrows `e`, the error of loading checkpoint folder `failed`, with the way back to an older one of the
+ * same run when there is one: a damaged newest checkpoint need not cost the whole run.
+ */
+export async function olderCheckpointHint(e: unknown, failed: string): Promise<never> {
+  const root = dirname(failed);
+  const older = (await Array.fromAsync(Deno.readDir(root)).catch(() => []))
+    .filter((f) => f.isDirectory && /^step-\d+$/.test(f.name) && f.name < basename(failed))
+    .map((f) => f.name).sort();
+  if (!older.length) throw e;
+  throw new Error(
+    `${(e as Error).message}. The run's older checkpoints: ${
+      older.join(", ")
+    }: to resume from the newest, write ` +
+      `{"checkpoint": "${older.at(-1)}"} into ${join(root, "latest.json")}`,
+  );
 }
 
 /** Restores parameters, optimiser moments and the step counter from `dir`; errors name the file and the problem. */

@@ -34,6 +34,7 @@ import {
   exportModels,
   latestCheckpoint,
   loadCheckpoint,
+  olderCheckpointHint,
   removePartialFiles,
   saveCheckpoint,
 } from "./checkpoint.ts";
@@ -557,7 +558,7 @@ async function pretrainLocked(
     // initialisation makes the same run.
     let state: CheckpointState | null;
     try {
-      state = ckpt ? await loadCheckpoint(ckpt, trainer) : null;
+      state = ckpt ? await loadCheckpoint(ckpt, trainer).catch((e) => olderCheckpointHint(e, ckpt)) : null;
       if (state && state.step > config.steps) {
         throw new Error(
           `${out} is already at step ${state.step}, past --steps ${config.steps}; a run cannot be shortened below ` +
