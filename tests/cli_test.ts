@@ -348,7 +348,7 @@ Deno.test("strayArgument: a word that is no option's value, after string and boo
 Deno.test("a string option followed by another option has no value: the parser names it, not the next word", () => {
   assert.throws(
     () => parseCli(["--sharing", "--steps", "2"]),
-    /^Error: --sharing needs a value \(see --help\)$/,
+    /^Error: --sharing needs a value \(one that starts with "-" is written --sharing=VALUE\) \(see --help\)$/,
   );
   const options = { sharing: { type: "string" }, steps: { type: "string" } } as const;
   assert.equal(strayArgument(["--sharing", "--steps", "2"], options), undefined);

@@ -166,6 +166,10 @@ Deno.test("findings from two logged steps: no noise estimate, so no difference i
   const g = Object.fromEntries(findings(await loadRuns(same)).map((x) => [x.id, x]));
   assert.equal(g["gdes-follows-nes"].verdict, "agrees");
   assert.equal(g["nes-converges-faster"].verdict, "not measured");
+  // One probe each (step 10): no spread, so the similarity and tug-of-war readings are not measured either.
+  for (const id of ["nes-similarity-gap", "gdes-narrows-gap", "es-tug-of-war"]) {
+    assert.equal(f[id].verdict, "not measured", id);
+  }
 });
 
 Deno.test("findings read the paper's claims off the numbers", async () => {

@@ -5,7 +5,7 @@
  * Run: deno test -A tests/saved_tensors_test.ts
  */
 import * as tf from "../lib/tf.ts";
-import { ok as assert } from "node:assert/strict";
+import { deepEqual, ok as assert } from "node:assert/strict";
 import { initBackend } from "../lib/backend/mod.ts";
 import { useDirectSaves } from "../lib/backend/saved_tensors.ts";
 import { createModel } from "../lib/model/mod.ts";
@@ -98,4 +98,50 @@ Deno.test("a second-order gradient still flows through the saved tensors", async
     `${y.dataSync()}`,
   );
   tf.dispose([x, y]);
+});
+
+Deno.test("a gradient nested inside a taped function still flows through the copies saved before it", async () => {
+  await initBackend("cpu");
+  /** Each case's values with direct saves and through tfjs's own clone: they must be the same. */
+  const both = (f: () => tf.Tensor) => {
+    const out: number[][] = [];
+    for (const direct of [true, false]) {
+      useDirectSaves(direct);
+      const before = tf.memory().numTensors;
+      const y = f();
+      out.push(Array.from(y.dataSync()));
+      y.dispose();
+      assert(
+        tf.memory().numTensors === before,
+        `direct ${direct}: ${tf.memory().numTensors - before} left behind`,
+      );
+    }
+    useDirectSaves(true);
+    return out;
+  };
+  const x = tf.tensor1d([1, 2, 3]);
+  // Square saves v on the outer (first-order) tape; the inner gradient's backward reads that copy, and the
+  // outer gradient must flow back through it to v: d/dv Σ 2v = 2.
+  const [closure, closureTfjs] = both(() =>
+    tf.grad((v: tf.Tensor) => {
+      const z = tf.square(v);
+      return tf.sum(tf.grad((_: tf.Tensor) => tf.sum(z))(v));
+    })(x)
+  );
+  deepEqual(closure, closureTfjs);
+  deepEqual(closure, [2, 2, 2]);
+  // tf.variableGrads inside a differentiated function, through ops taped before it: z = w²·v, its gradient
+  // for w is 2w·v, and the outer gradient of Σ 2w·v·v is 4w·v.
+  const w = tf.variable(tf.tensor1d([1, 2, 3]), true, "saved_tensors_test_w");
+  const [nested, nestedTfjs] = both(() =>
+    tf.grad((v: tf.Tensor) => {
+      const z = tf.mul(tf.square(w), v);
+      const { value, grads } = tf.variableGrads(() => tf.sum(z) as tf.Scalar, [w]);
+      value.dispose();
+      return tf.sum(tf.mul(grads[w.name], v));
+    })(x)
+  );
+  deepEqual(nested, nestedTfjs);
+  deepEqual(nested, [4, 16, 36]);
+  tf.dispose([x, w]);
 });

@@ -12,7 +12,13 @@ import { holdOut } from "../lib/train/evaluate.ts";
 import { BatchSampler } from "../lib/train/batches.ts";
 import { evaluationSequences, openRun } from "../lib/report/trained.ts";
 import { Rng } from "../lib/rng.ts";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
+import {
+  CheckpointMismatch,
+  latestCheckpoint,
+  loadCheckpoint,
+  olderCheckpointHint,
+  saveCheckpoint,
+} from "../lib/train/checkpoint.ts";
 import { LOCK_FILE, refuseIfTraining } from "../lib/io/run_lock.ts";
 import { microBatchRows, Pretrainer } from "../lib/train/pretrain.ts";
 import { microConfig, randomBatch, tempDir, VOCAB, writeGrammarCorpus } from "./_helpers.ts";
@@ -543,6 +549,16 @@ Deno.test("a damaged newest checkpoint names the older one to resume from, and t
   assert.match(
     String(err),
     /older checkpoints: step-0000005: .*write \{"checkpoint": "step-0000005"\} into .*latest\.json/,
+  );
+  // A checkpoint of another run is no damage: an older one would not match either, so no hint.
+  const newest = join(out, "checkpoints", "step-0000010");
+  await assert.rejects(
+    () => olderCheckpointHint(new CheckpointMismatch("other vocabulary"), newest),
+    (e: Error) => e.message === "other vocabulary",
+  );
+  await assert.rejects(
+    () => olderCheckpointHint(new Error("torn"), newest),
+    /^Error: torn\. The run's older/,
   );
   await Deno.writeTextFile(index, JSON.stringify({ checkpoint: "step-0000005" }));
   const b = await pretrain({

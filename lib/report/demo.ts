@@ -460,7 +460,13 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
       const dg = gdes.mean - nes.mean, de = es.mean - nes.mean, se = seDiff(gdes, nes);
       // Identical curves (the expected outcome) need no noise estimate.
       const close = dg === 0 || (se !== null && Math.abs(dg) < z * se);
-      const verdict: Verdict = close || Math.abs(dg) < Math.abs(de) ? "agrees" : "disagrees";
+      const verdict: Verdict = close
+        ? "agrees"
+        : se === null
+        ? "not measured"
+        : Math.abs(dg) < Math.abs(de)
+        ? "agrees"
+        : "disagrees";
       out.push({
         id: "gdes-follows-nes",
         claim,
@@ -474,6 +480,8 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
             ? " — GDES's curve is NES's exactly."
             : close
             ? " — GDES's curve is NES's within noise."
+            : verdict === "not measured"
+            ? " — too few logged steps to estimate the noise."
             : verdict === "agrees"
             ? " — GDES is closer to NES than ES is."
             : " — GDES is further from NES than ES is."),
@@ -512,7 +520,9 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
     } else {
       nesGap = nesG.value - nesD.value;
       const noise = noiseOf(nesG, nesD);
-      const verdict: Verdict = noise !== null && Math.abs(nesGap) < z * noise
+      const verdict: Verdict = noise === null
+        ? "not measured" // one probe: no spread to judge the gap against
+        : Math.abs(nesGap) < z * noise
         ? "within noise"
         : nesGap > 0
         ? "agrees"
@@ -547,7 +557,9 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
       const gap = gdG.value - gdD.value;
       const gn = noiseOf(gdG, gdD), nn = noiseOf(nesG, nesD);
       const noise = gn !== null && nn !== null ? Math.sqrt(gn ** 2 + nn ** 2) : null;
-      const verdict: Verdict = noise !== null && Math.abs(Math.abs(gap) - Math.abs(nesGap)) < z * noise
+      const verdict: Verdict = noise === null
+        ? "not measured"
+        : Math.abs(Math.abs(gap) - Math.abs(nesGap)) < z * noise
         ? "within noise"
         : Math.abs(gap) < Math.abs(nesGap)
         ? "agrees"
@@ -585,7 +597,7 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
         ` Per row, ${opposed === null ? "—" : Math.round(100 * opposed) + "%"} of the touched rows are ` +
         `pulled in opposite directions on average; ‖∇λL_RTD‖/‖∇L_MLM‖ averages ${f3(ratio)}.`;
       const verdictOf = (mu: number, e: number | null): Verdict =>
-        e !== null && Math.abs(mu) < z * e ? "within noise" : mu < 0 ? "agrees" : "disagrees";
+        e === null ? "not measured" : Math.abs(mu) < z * e ? "within noise" : mu < 0 ? "agrees" : "disagrees";
       // The RTD gradient of a D without the skill is not the pull the claim is about: the verdict reads the
       // probed steps at which ES's D had learned (its AUC and gain on that step's batch), when there are 10.
       const learned = learnedSteps(t, "es");

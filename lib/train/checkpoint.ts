@@ -54,8 +54,7 @@ const FORMAT = "rtdlab-checkpoint-1";
 export function divergenceAdvice(c: { learningRate: number; warmupSteps: number }): string {
   const steps = c.warmupSteps === 1 ? "step" : "steps";
   return `A smaller learning rate (now ${c.learningRate}) or a longer warm-up (now ${c.warmupSteps} ${steps}) ` +
-    "usually prevents it: a resume keeps the run's settings, so start a new run (another --out) with " +
-    "--set learningRate=… or --set warmupSteps=….";
+    "usually prevents it; a resume keeps the run's settings, so start a new run with them changed.";
 }
 
 function allFinite(data: Float32Array | Int32Array): boolean {
@@ -204,11 +203,16 @@ export async function latestCheckpoint(runDir: string): Promise<string | null> {
   }
 }
 
+/** A sound checkpoint that belongs to another run (vocabulary, sharing mode): every one of the run's would fail alike. */
+export class CheckpointMismatch extends Error {}
+
 /**
  * Rethrows `e`, the error of loading checkpoint folder `failed`, with the way back to an older one of the
- * same run when there is one: a damaged newest checkpoint need not cost the whole run.
+ * same run when there is one: a damaged newest checkpoint need not cost the whole run. A mismatch with
+ * the run's config is rethrown as it is (an older checkpoint would not match either).
  */
 export async function olderCheckpointHint(e: unknown, failed: string): Promise<never> {
+  if (e instanceof CheckpointMismatch) throw e;
   const root = dirname(failed);
   const older = (await Array.fromAsync(Deno.readDir(root)).catch(() => []))
     .filter((f) => f.isDirectory && /^step-\d+$/.test(f.name) && f.name < basename(failed))
@@ -249,12 +253,12 @@ export async function loadCheckpoint(dir: string, trainer: Pretrainer): Promise<
   }
   if (state.format !== FORMAT) throw new Error(`corrupt checkpoint: ${statePath} has format ${state.format}`);
   if (state.vocabSize !== trainer.config.vocabSize) {
-    throw new Error(
+    throw new CheckpointMismatch(
       `checkpoint ${dir} has a ${state.vocabSize}-token vocabulary but the run's tokenizer has ${trainer.config.vocabSize}`,
     );
   }
   if (state.sharing !== trainer.config.sharing) {
-    throw new Error(
+    throw new CheckpointMismatch(
       `checkpoint ${dir} was trained with sharing ${state.sharing}, not ${trainer.config.sharing}`,
     );
   }

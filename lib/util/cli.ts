@@ -39,7 +39,11 @@ function parserMessage(e: Error & { code?: string }): string {
     }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const opt = m.match(/Option '(--?[\w-]+)/)?.[1];
-      if (opt && /argument missing|argument is ambiguous/.test(m)) return `${opt} needs a value`;
+      if (opt && /argument missing/.test(m)) return `${opt} needs a value`;
+      // `--sharing --steps 2` (a forgotten value) or `--out -x` (a value that looks like an option).
+      if (opt && /argument is ambiguous/.test(m)) {
+        return `${opt} needs a value (one that starts with "-" is written ${opt}=VALUE)`;
+      }
       if (opt && /does not take an argument/.test(m)) return `${opt} takes no value`;
       return m;
     }

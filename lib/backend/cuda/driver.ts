@@ -407,6 +407,11 @@ function searched(candidates: string[], reasons: string[]): string {
   return `searched ${tried}${reasons.length ? `; ${reasons.join("; ")}` : ""}`;
 }
 
+/** The error of a machine without a driver rtdlab can load (`candidates` searched; why some failed). */
+function noDriver(candidates: string[], reasons: string[]): string {
+  return `no NVIDIA driver: libcuda.so.1 not found (${searched(candidates, reasons)})`;
+}
+
 /**
  * Whether this machine has an NVIDIA driver rtdlab can load: null, or the message `openCuda` would throw
  * for a missing one. Loads and closes the library only (no device, no context): a parent process that
@@ -416,7 +421,7 @@ export function missingDriver(): string | null {
   const driverPaths = driverCandidates();
   const drv = openFirst(driverPaths, DRIVER_SYMBOLS);
   if (drv.lib == null) {
-    return `no NVIDIA driver: libcuda.so.1 not found (${searched(driverPaths, drv.reasons)})`;
+    return noDriver(driverPaths, drv.reasons);
   }
   drv.lib.close();
   return null;
@@ -432,7 +437,7 @@ export function openCuda(): CudaRuntime {
   const driverPaths = driverCandidates();
   const drv = openFirst(driverPaths, DRIVER_SYMBOLS);
   if (drv.lib == null) {
-    throw new Error(`no NVIDIA driver: libcuda.so.1 not found (${searched(driverPaths, drv.reasons)})`);
+    throw new Error(noDriver(driverPaths, drv.reasons));
   }
   const lib = drv.lib;
   try {
