@@ -85,7 +85,8 @@ if (import.meta.main) {
     failUsage("--part picks a part of the unseen text: give --unseen too");
   }
   try {
-    await initBackend(values.backend as BackendName);
+    // A backend that cannot start here is a bad command line, as a misspelt one is (exit 2).
+    await initBackend(values.backend as BackendName).catch((e: Error) => failUsage(e.message));
     const r = await evaluateRunDir(values.run, {
       temperature,
       seed,

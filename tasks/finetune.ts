@@ -22,7 +22,7 @@ import type { ClassificationMetrics } from "../lib/finetune/metrics.ts";
 import { checkTaskName, PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
-import { intOption, outDirProblem, parseCliArgs } from "../lib/util/cli.ts";
+import { failUsage, intOption, outDirProblem, parseCliArgs } from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
@@ -216,7 +216,8 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const backend = await initBackend(cli.backend);
+    // A backend that cannot start here is a bad command line, as a misspelt one is (exit 2).
+    const backend = await initBackend(cli.backend).catch((e: Error) => failUsage(e.message));
     if (!cli.progressJsonl) console.error(`backend: ${backend.info}`);
     const abort = new AbortController();
     const stop = onStopSignal((signal) => {

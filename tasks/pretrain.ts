@@ -24,7 +24,14 @@ import {
   tailMean,
   tailSe,
 } from "../lib/train/rtd_metrics.ts";
-import { intOption, outDirProblem, parseCliArgs, strayArgument, taskCommand } from "../lib/util/cli.ts";
+import {
+  failUsage,
+  intOption,
+  outDirProblem,
+  parseCliArgs,
+  strayArgument,
+  taskCommand,
+} from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 
 const HELP = `deno task pretrain — replaced token detection pre-training (ELECTRA / DeBERTaV3 sharing modes)
@@ -200,7 +207,8 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const backend = await initBackend(cli.backend);
+    // A backend that cannot start here is a bad command line, as a misspelt one is (exit 2).
+    const backend = await initBackend(cli.backend).catch((e: Error) => failUsage(e.message));
     console.error(`backend: ${backend.info}`);
     const abort = new AbortController();
     const stop = onStopSignal((signal) => {

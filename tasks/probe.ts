@@ -71,7 +71,8 @@ if (import.meta.main) {
     }
   };
   try {
-    await initBackend(values.backend as BackendName);
+    // A backend that cannot start here is a bad command line, as a misspelt one is (exit 2).
+    await initBackend(values.backend as BackendName).catch((e: Error) => failUsage(e.message));
     const isFile = await Deno.stat(values.run).then((s) => s.isFile, () => false);
     if (isFile) {
       failUsage(`${values.run} is a file: give the run folder that holds it (config.json, checkpoints/)`);

@@ -11,6 +11,7 @@ import { preset, validateConfig } from "../lib/config.ts";
 import { generateSynthetic } from "../lib/text/synthetic.ts";
 import { splitSentences } from "../lib/text/sentences.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
+import { missingDriver } from "../lib/backend/cuda/driver.ts";
 import {
   denoCommand,
   intOption,
@@ -411,7 +412,7 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
   }
 });
 
-Deno.test("pretrain and finetune: a misspelt backend, corpus or task is a bad command line (exit 2), nothing written", async () => {
+Deno.test("a misspelt backend, corpus or task, or a backend that cannot start, is a bad command line (exit 2), nothing written", async () => {
   const run = async (task: string, ...args: string[]) => {
     const script = new URL(`../tasks/${task}.ts`, import.meta.url).pathname;
     const r = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, ...args] }).output();
@@ -441,6 +442,21 @@ Deno.test("pretrain and finetune: a misspelt backend, corpus or task is a bad co
     const r = await run(task, ...args);
     assert.equal(r.code, 2, `${task} ${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, msg);
+  }
+  // A backend that cannot start here (cuda without a driver) is the same kind of error, in every task.
+  if (missingDriver() !== null && !Deno.env.get("RTDLAB_CUDA_EMULATE")) {
+    for (
+      const [task, args] of [
+        ["pretrain", ["--backend", "cuda", "--steps", "2", "--out", out]],
+        ["finetune", ["--checkpoint", out, "--task", "spam", "--backend", "cuda"]],
+        ["evaluate", ["--run", out, "--backend", "cuda"]],
+        ["probe", ["--run", out, "--backend", "cuda"]],
+      ] as const
+    ) {
+      const r = await run(task, ...args);
+      assert.equal(r.code, 2, `${task} ${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /^error: no NVIDIA driver: libcuda\.so\.1 not found/m);
+    }
   }
   assert.equal(await Deno.stat(out).then(() => true, () => false), false);
   // The command line's errors name its flags, not the library's option names.
