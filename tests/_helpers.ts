@@ -7,7 +7,15 @@
 
 import { applyOverrides, preset, type RunConfig, type SharingMode, validateConfig } from "../lib/config.ts";
 import { Rng } from "../lib/rng.ts";
-import type { PretrainVocab, TokenBatch } from "../lib/train/pretrain.ts";
+import * as tf from "../lib/tf.ts";
+import type { RtdModel } from "../lib/model/mod.ts";
+import {
+  batchTensors,
+  crossEntropy,
+  type PretrainVocab,
+  sigmoidBce,
+  type TokenBatch,
+} from "../lib/train/pretrain.ts";
 import { type Example, stratifiedSplit, type TaskData } from "../lib/tasks/mod.ts";
 import { WordPieceTokenizer } from "../lib/text/tokenizer.ts";
 
@@ -150,4 +158,36 @@ export function writeGrammarCorpus(dir: string, documents: number, sentences: nu
     const text = Array.from({ length: sentences }, () => `${pick(subj)} ${pick(verb)} ${pick(obj)}.`);
     Deno.writeTextFileSync(`${dir}/doc${d}.txt`, text.join(" "));
   }
+}
+
+/**
+ * The generator's and the discriminator's losses on one fixed batch of 4 × 16 ids as one scalar, MLM +
+ * 50·RTD, so that shared embeddings get gradients from both. `loss` runs the forward passes (the same
+ * dropout masks every call); `dispose` frees the batch's tensors.
+ */
+export function jointRtdLoss(model: RtdModel): { loss: () => tf.Scalar; dispose: () => void } {
+  const batch = randomBatch(5, 4, 16, 2);
+  const inputs = batchTensors(batch.inputIds, batch, VOCAB.padId);
+  const selected = tf.tensor1d([1, 3, 17, 20, 40, 55], "int32");
+  const targets = tf.tensor1d([7, 8, 9, 10, 11, 12], "int32");
+  const labels = tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 5 === 0 ? 1 : 0), "float32");
+  const weights = tf.reshape(inputs.attentionMask, [-1]) as tf.Tensor1D;
+  const loss = () => {
+    const rng = new Rng(3);
+    const g = model.encode("generator", inputs, { training: true, rng });
+    const mlm = crossEntropy(model.generatorLogits(g, selected, { training: true, rng }), targets);
+    const d = model.encode("discriminator", inputs, { training: true, rng });
+    const rtd = sigmoidBce(model.discriminatorLogits(d, { training: true, rng }), labels, weights);
+    return tf.add(mlm, tf.mul(rtd, 50)) as tf.Scalar;
+  };
+  const tensors = [
+    inputs.inputIds,
+    inputs.tokenTypeIds,
+    inputs.attentionMask,
+    selected,
+    targets,
+    labels,
+    weights,
+  ];
+  return { loss, dispose: () => tf.dispose(tensors) };
 }

@@ -8,10 +8,8 @@ import * as tf from "../lib/tf.ts";
 import { ok as assert } from "node:assert/strict";
 import { initBackend } from "../lib/backend/mod.ts";
 import { createModel } from "../lib/model/mod.ts";
-import { batchTensors, crossEntropy, sigmoidBce } from "../lib/train/pretrain.ts";
 import { variableGrads } from "../lib/train/gradients.ts";
-import { Rng } from "../lib/rng.ts";
-import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+import { jointRtdLoss, microConfig } from "./_helpers.ts";
 
 await initBackend("cpu");
 
@@ -41,21 +39,8 @@ Deno.test("an RTD step's gradients are bit-identical to tf.variableGrads', with 
   for (const sharing of ["es", "gdes"] as const) {
     const cfg = microConfig(sharing, { "discriminator.numLayers": 3, generatorLayers: 2 });
     const model = createModel(cfg, 0);
-    const batch = randomBatch(5, 4, 16, 2);
-    const inputs = batchTensors(batch.inputIds, batch, VOCAB.padId);
-    const selected = tf.tensor1d([1, 3, 17, 20, 40, 55], "int32");
-    const targets = tf.tensor1d([7, 8, 9, 10, 11, 12], "int32");
-    const labels = tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 5 === 0 ? 1 : 0), "float32");
-    const weights = tf.reshape(inputs.attentionMask, [-1]) as tf.Tensor1D;
     // Generator and discriminator losses together: shared embeddings get gradients from both.
-    const loss = () => {
-      const rng = new Rng(3);
-      const g = model.encode("generator", inputs, { training: true, rng });
-      const mlm = crossEntropy(model.generatorLogits(g, selected, { training: true, rng }), targets);
-      const d = model.encode("discriminator", inputs, { training: true, rng });
-      const rtd = sigmoidBce(model.discriminatorLogits(d, { training: true, rng }), labels, weights);
-      return tf.add(mlm, tf.mul(rtd, 50)) as tf.Scalar;
-    };
+    const { loss, dispose } = jointRtdLoss(model);
     const vars = model.params.names().map((n) => model.params.get(n));
     const run = async (grads: Grads) => {
       const before = tf.memory().numTensors;
@@ -74,15 +59,7 @@ Deno.test("an RTD step's gradients are bit-identical to tf.variableGrads', with 
       lean.peakBytes < 0.8 * standard.peakBytes,
       `${sharing}: peak ${lean.peakBytes} B, tf.variableGrads' ${standard.peakBytes} B`,
     );
-    tf.dispose([
-      inputs.inputIds,
-      inputs.tokenTypeIds,
-      inputs.attentionMask,
-      selected,
-      targets,
-      labels,
-      weights,
-    ]);
+    dispose();
     model.dispose();
   }
 });

@@ -9,30 +9,15 @@ import { deepEqual, ok as assert } from "node:assert/strict";
 import { initBackend } from "../lib/backend/mod.ts";
 import { useDirectSaves } from "../lib/backend/saved_tensors.ts";
 import { createModel } from "../lib/model/mod.ts";
-import { batchTensors, crossEntropy, sigmoidBce } from "../lib/train/pretrain.ts";
 import { variableGrads } from "../lib/train/gradients.ts";
-import { Rng } from "../lib/rng.ts";
-import { microConfig, randomBatch, VOCAB } from "./_helpers.ts";
+import { jointRtdLoss, microConfig } from "./_helpers.ts";
 
 /** One GDES loss (generator and discriminator) and its gradients: values, tfjs calls, Identity calls. */
 async function gdesStep(direct: boolean) {
   useDirectSaves(direct);
   try {
     const model = createModel(microConfig("gdes", { "discriminator.numLayers": 2, generatorLayers: 1 }), 0);
-    const batch = randomBatch(5, 4, 16, 2);
-    const inputs = batchTensors(batch.inputIds, batch, VOCAB.padId);
-    const selected = tf.tensor1d([1, 3, 17, 20, 40, 55], "int32");
-    const targets = tf.tensor1d([7, 8, 9, 10, 11, 12], "int32");
-    const labels = tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 5 === 0 ? 1 : 0), "float32");
-    const weights = tf.reshape(inputs.attentionMask, [-1]) as tf.Tensor1D;
-    const loss = () => {
-      const rng = new Rng(3);
-      const g = model.encode("generator", inputs, { training: true, rng });
-      const mlm = crossEntropy(model.generatorLogits(g, selected, { training: true, rng }), targets);
-      const d = model.encode("discriminator", inputs, { training: true, rng });
-      const rtd = sigmoidBce(model.discriminatorLogits(d, { training: true, rng }), labels, weights);
-      return tf.add(mlm, tf.mul(rtd, 50)) as tf.Scalar;
-    };
+    const { loss, dispose } = jointRtdLoss(model);
     const vars = model.params.names().map((n) => model.params.get(n));
     const before = tf.memory().numTensors;
     const values = new Map<string, Float32Array>();
@@ -46,15 +31,7 @@ async function gdesStep(direct: boolean) {
       tf.dispose([value, ...Object.values(grads)]);
     });
     const leftBehind = tf.memory().numTensors - before;
-    tf.dispose([
-      inputs.inputIds,
-      inputs.tokenTypeIds,
-      inputs.attentionMask,
-      selected,
-      targets,
-      labels,
-      weights,
-    ]);
+    dispose();
     model.dispose();
     const identities = profile.kernels.filter((k) => k.name === "Identity").length;
     return { values, calls: profile.kernels.length, identities, leftBehind };
