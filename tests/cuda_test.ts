@@ -13,6 +13,7 @@ import { BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { CachingAllocator, type DeviceMemory, MIN_BLOCK, sizeClass } from "../lib/backend/cuda/allocator.ts";
 import {
   cublasCandidates,
+  CudaError,
   type CudaRuntime,
   DRIVER_SYMBOLS,
   openCuda,
@@ -22,7 +23,7 @@ import {
   broadcastStrides,
   choosePtx,
   CUDA_KERNEL_NAMES,
-  type CudaBackend,
+  CudaBackend,
   packIdx,
   PTX_ENTRIES,
   ptxArchs,
@@ -227,6 +228,9 @@ class FakeDevice implements DeviceMemory {
   live = new Map<bigint, number>();
   allocs = 0;
   capacity = Infinity;
+  /** Work queued on the stream (a kernel that may still use a block): cleared by synchronize. */
+  busy = false;
+  syncs = 0;
   alloc(bytes: number): bigint {
     const used = [...this.live.values()].reduce((a, b) => a + b, 0);
     if (used + bytes > this.capacity) throw new Error("cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY");
@@ -237,7 +241,12 @@ class FakeDevice implements DeviceMemory {
     return p;
   }
   free(ptr: bigint): void {
+    if (this.busy) throw new Error(`fake device: ${ptr} freed while queued work may still use it`);
     if (!this.live.delete(ptr)) throw new Error(`fake device: bad free ${ptr}`);
+  }
+  synchronize(): void {
+    this.busy = false;
+    this.syncs++;
   }
 }
 
@@ -325,6 +334,50 @@ Deno.test("CachingAllocator: zero bytes, double free, cache cap, out-of-memory r
     0,
     0,
   ]);
+});
+
+Deno.test("cuda backend: after a kernel's fault, dispose still closes the runtime and reports the fault", () => {
+  // A fault is sticky: every later call fails with it, the synchronize in dispose first.
+  const rt = emulatedCuda();
+  const fault = new CudaError("cuStreamSynchronize", 700, "CUDA_ERROR_ILLEGAL_ADDRESS");
+  let closed = 0;
+  const close = rt.close.bind(rt);
+  const backend = new CudaBackend(rt);
+  backend.write(new Float32Array(1000), [1000], "float32");
+  const fail = () => {
+    throw fault;
+  };
+  Object.assign(rt, {
+    synchronize: fail,
+    memFree: fail,
+    close: () => (closed++, close()),
+  });
+  assert(assertThrows(() => backend.dispose()) === fault, "the fault itself is reported");
+  assertEquals(closed, 1);
+});
+
+Deno.test("CachingAllocator waits for queued work before it gives a block back to the device", () => {
+  // On a GPU a block freed by tfjs may still be used by a kernel queued before: reusing it on the same
+  // stream is safe, handing it to cuMemFree is not unless the stream has drained.
+  const dev = new FakeDevice();
+  const a = new CachingAllocator(dev, { maxCachedBytes: 2048 });
+  const x = a.alloc(2048);
+  const y = a.alloc(1024);
+  a.free(x);
+  dev.busy = true;
+  a.free(y); // past the cap: back to the device
+  assertEquals(dev.syncs, 1);
+  dev.busy = true;
+  dev.capacity = 4096;
+  a.alloc(4000); // out of memory: the cache is released, then the allocation retried
+  assertEquals(dev.syncs, 2);
+  dev.capacity = Infinity;
+  a.free(a.alloc(100));
+  dev.busy = true;
+  a.emptyCache();
+  assertEquals(dev.syncs, 3);
+  a.emptyCache(); // nothing cached: no wait
+  assertEquals(dev.syncs, 3);
 });
 
 // ---- host-side index math and parameter packing ---------------------------------------------------
@@ -1558,6 +1611,7 @@ Deno.test({
     unary(64);
     const out = new Float32Array(64);
     rt.copyDtoHAsync(out, y);
+    rt.synchronize();
     assertEquals(out[63], 4);
     assertThrows(
       () => unary(64, p.reset("unary_f32").i32(7).i32(64).ptr(x).ptr(y)),

@@ -17,6 +17,8 @@
 export interface DeviceMemory {
   alloc(bytes: number): bigint;
   free(ptr: bigint): void;
+  /** Waits for the work queued on the device: a cached block may still be in use by a queued kernel. */
+  synchronize?(): void;
 }
 
 /** A block handed out by the allocator. */
@@ -129,6 +131,7 @@ export class CachingAllocator {
     s.bytesInUse -= block.size;
     s.blocksInUse--;
     if (s.bytesCached + block.size > this.#maxCached) {
+      this.#device.synchronize?.();
       this.#deviceFree(block.ptr, block.size);
       return;
     }
@@ -139,8 +142,10 @@ export class CachingAllocator {
     s.blocksCached++;
   }
 
-  /** Gives every cached block back to the device. */
+  /** Gives every cached block back to the device, once the work queued on it is done. */
   emptyCache(): void {
+    // A cached block may still be read or written by a queued kernel, and cuMemFree may not wait.
+    if (this.#free.size > 0) this.#device.synchronize?.();
     for (const [size, list] of this.#free) {
       for (const ptr of list) this.#deviceFree(ptr, size);
     }

@@ -254,7 +254,11 @@ export class CudaBackend extends tf.KernelBackend {
   constructor(rt: CudaRuntime) {
     super();
     this.rt = rt;
-    this.allocator = new CachingAllocator({ alloc: (n) => rt.memAlloc(n), free: (p) => rt.memFree(p) });
+    this.allocator = new CachingAllocator({
+      alloc: (n) => rt.memAlloc(n),
+      free: (p) => rt.memFree(p),
+      synchronize: () => rt.synchronize(),
+    });
     const dir = ptxDir();
     const archs = ptxArchs(dir);
     const arch = choosePtx(archs, rt.info.computeCapability);
@@ -396,12 +400,19 @@ export class CudaBackend extends tf.KernelBackend {
   override dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    try {
-      this.rt.synchronize();
-    } finally {
-      this.allocator.releaseAll();
-      this.rt.close();
+    // Each step runs even if one before it throws (after a kernel's fault every call fails), and the
+    // first error is the one reported.
+    const errors: unknown[] = [];
+    for (
+      const release of [() => this.rt.synchronize(), () => this.allocator.releaseAll(), () => this.rt.close()]
+    ) {
+      try {
+        release();
+      } catch (e) {
+        errors.push(e);
+      }
     }
+    if (errors.length > 0) throw errors[0];
   }
 
   // ---- helpers for kernels -------------------------------------------------------------------

@@ -16,6 +16,8 @@
  * - `RTDLAB_CUBLAS`: path of libcublas.so.* to load instead of searching.
  * - `RTDLAB_CUDA_DEVICE`: device ordinal (default 0).
  * - `RTDLAB_CUDA_TF32`: `1` lets cuBLAS use TF32 tensor cores for fp32 matmuls (default off: exact fp32).
+ * - `RTDLAB_CUDA_SYNC`: `1` waits for the device after every launch and gemm, so a kernel that faults is
+ *   named in the error (slow; for debugging: otherwise a fault surfaces at the next call that checks).
  *
  * Linux only (the library names are Linux's). Nothing is loaded until `openCuda()` is called.
  *
@@ -39,6 +41,8 @@ export class CudaError extends Error {
 /** CUresult values rtdlab looks at. */
 export const CUDA_SUCCESS = 0;
 export const CUDA_ERROR_NOT_READY = 600;
+/** The errors a faulting kernel leaves behind (illegal address, trap, launch failure…): the context is lost. */
+const STICKY_ERRORS = new Set([700, 702, 710, 714, 715, 716, 717, 718, 719]);
 
 const P = "pointer", U64 = "u64", I32 = "i32", U32 = "u32", BUF = "buffer", USIZE = "usize";
 
@@ -69,7 +73,6 @@ export const DRIVER_SYMBOLS = {
   cuMemGetInfo_v2: { parameters: [BUF, BUF], result: I32 },
   cuMemcpyHtoDAsync_v2: { parameters: [U64, BUF, USIZE, P], result: I32 },
   cuMemcpyDtoHAsync_v2: { parameters: [BUF, U64, USIZE, P], result: I32 },
-  cuMemcpyDtoH_v2: { parameters: [BUF, U64, USIZE], result: I32 },
   cuMemcpyDtoDAsync_v2: { parameters: [U64, U64, USIZE, P], result: I32 },
   cuMemsetD32Async: { parameters: [U64, U32, USIZE, P], result: I32 },
   cuModuleLoadData: { parameters: [BUF, BUF], result: I32 },
@@ -244,7 +247,10 @@ export interface CudaRuntime {
   memFree(ptr: DevicePtr): void;
   /** Free and total device memory in bytes. */
   memInfo(): { free: number; total: number };
-  /** Enqueues a host→device copy on the stream (the host buffer may be reused when it returns). */
+  /**
+   * Enqueues a host→device copy on the stream. The host buffer may be reused when it returns: it is
+   * pageable JS memory, which the driver stages before returning (a pinned one would need an event).
+   */
   copyHtoD(dst: DevicePtr, src: ArrayBufferView): void;
   /** Enqueues a device→host copy; the data is there after `synchronize()` (or an awaited `wait`). */
   copyDtoHAsync(dst: ArrayBufferView, src: DevicePtr): void;
@@ -456,8 +462,14 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     return Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(out[0])!);
   };
   const check = (func: string, code: number, detail = ""): void => {
-    if (code !== CUDA_SUCCESS) throw new CudaError(func, code, errorName(code), detail);
+    if (code === CUDA_SUCCESS) return;
+    // A kernel's fault is sticky and asynchronous: whichever call checks next reports it.
+    const note = STICKY_ERRORS.has(code) && !syncEveryCall
+      ? "raised by a kernel queued earlier, not necessarily this call; RTDLAB_CUDA_SYNC=1 names the one"
+      : "";
+    throw new CudaError(func, code, errorName(code), [detail, note].filter(Boolean).join("; "));
   };
+  const syncEveryCall = env("RTDLAB_CUDA_SYNC") === "1";
   const i32 = new Int32Array(1);
   const u64 = new BigUint64Array(1);
   const u64b = new BigUint64Array(1);
@@ -579,24 +591,27 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
     check("cuEventCreate", d.cuEventCreate(u64, CU_EVENT_DISABLE_TIMING));
     return Deno.UnsafePointer.create(u64[0]);
   };
-  // Resolves when the stream passes an event recorded now, polling so the event loop keeps running.
-  // The first 2 ms poll without yielding: a Deno timer takes ~2 ms even at 0 ms, and at the end of a
+  // Resolves when the stream passes event `ev`, polling so the event loop keeps running. `spinMs`
+  // polls without yielding first: a Deno timer takes ~2 ms even at 0 ms, and at the end of a
   // host-bound step the device is usually that close behind.
+  const passed = async (ev: Handle, spinMs: number): Promise<void> => {
+    for (const until = performance.now() + spinMs; performance.now() < until;) {
+      const r = d.cuEventQuery(ev);
+      if (r === CUDA_SUCCESS) return;
+      if (r !== CUDA_ERROR_NOT_READY) check("cuEventQuery", r);
+    }
+    for (let spins = 0;; spins++) {
+      const r = d.cuEventQuery(ev);
+      if (r === CUDA_SUCCESS) return;
+      if (r !== CUDA_ERROR_NOT_READY) check("cuEventQuery", r);
+      await new Promise((res) => setTimeout(res, spins < 64 ? 0 : 1));
+    }
+  };
   const wait = async (): Promise<void> => {
     const ev = newEvent();
     try {
       check("cuEventRecord", d.cuEventRecord(ev, stream));
-      for (const until = performance.now() + 2; performance.now() < until;) {
-        const r = d.cuEventQuery(ev);
-        if (r === CUDA_SUCCESS) return;
-        if (r !== CUDA_ERROR_NOT_READY) check("cuEventQuery", r);
-      }
-      for (let spins = 0;; spins++) {
-        const r = d.cuEventQuery(ev);
-        if (r === CUDA_SUCCESS) return;
-        if (r !== CUDA_ERROR_NOT_READY) check("cuEventQuery", r);
-        await new Promise((res) => setTimeout(res, spins < 64 ? 0 : 1));
-      }
+      await passed(ev, 2);
     } finally {
       d.cuEventDestroy_v2(ev);
     }
@@ -663,7 +678,9 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
         check("cuEventRecord", d.cuEventRecord(events[0], stream));
         f();
         check("cuEventRecord", d.cuEventRecord(events[1], stream));
-        await wait();
+        // No spin: tf.profile times every kernel, and a spin here would make the host wait for each
+        // one before queueing the next (the profiled step's wall time would be the device's, serialized).
+        await passed(events[1], 0);
         const ms = new Float32Array(1);
         check("cuEventElapsedTime", d.cuEventElapsedTime(ms, events[0], events[1]));
         return ms[0];
@@ -705,6 +722,7 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
         d.cuLaunchKernel(fn, grid, 1, 1, block, 1, 1, 0, stream, params.pointers(), null),
         params.label,
       );
+      if (syncEveryCall) check("cuStreamSynchronize", d.cuStreamSynchronize(stream), `after ${params.label}`);
     },
     sgemmBatched(transA, transB, m, n, k, a, strideA, bp, strideB, c, batch, beta = 0) {
       if (m === 0 || n === 0 || batch === 0) return;
@@ -734,6 +752,9 @@ function startDevice(lib: DriverLib, driverPath: string): CudaRuntime {
           batch,
         ),
       );
+      if (syncEveryCall) {
+        check("cuStreamSynchronize", d.cuStreamSynchronize(stream), `after sgemm ${m}×${n}×${k} ×${batch}`);
+      }
     },
     close() {
       release();
