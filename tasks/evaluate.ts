@@ -61,7 +61,7 @@ if (import.meta.main) {
     help: { type: "boolean", default: false },
   } as const;
   // Stray folder, parse errors, --help, --run and --backend: one rule for the run-folder tasks.
-  const values = parseRunTaskArgs(options, HELP, BACKENDS);
+  const values = parseRunTaskArgs(options, HELP, BACKENDS, "evaluate");
   const temperature = Number(values.temperature);
   if (!(temperature > 0 && Number.isFinite(temperature))) {
     failUsage(`--temperature needs a positive number, got "${values.temperature}"`);

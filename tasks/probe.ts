@@ -62,7 +62,7 @@ if (import.meta.main) {
     help: { type: "boolean", default: false },
   } as const;
   // Stray folder, parse errors, --help, --run and --backend: one rule for the run-folder tasks.
-  const values = parseRunTaskArgs(options, HELP, BACKENDS);
+  const values = parseRunTaskArgs(options, HELP, BACKENDS, "probe");
   const int = (flag: string, v: string | undefined, min: number): number | undefined => {
     try {
       return intOption(flag, v, min);

@@ -379,8 +379,10 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
     return { code: r.code, stderr: new TextDecoder().decode(r.stderr) };
   };
   const run = await Deno.makeTempDir();
+  const other = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${run}/config.json`, "{}");
+    await Deno.writeTextFile(`${other}/config.json`, "{}");
     for (const name of ["evaluate", "probe"]) {
       // A value-taking typo: the option is what is wrong, not its value.
       const typo = await task(name, "--run", run, "--seeds", "3");
@@ -390,6 +392,7 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
         const [out, why] of [
           [`${run}/config.json`, /would replace the run's own config\.json/],
           [`${run}/checkpoints/x.json`, /would replace the run's own checkpoints/],
+          [`${other}/config.json`, /would replace run .*'s own config\.json/],
           [run, /give a file name ending in \.json/],
         ] as const
       ) {
@@ -407,8 +410,29 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
     assert.equal(await Deno.readTextFile(`${run}/config.json`), "{}");
     assert.equal(outFileProblem(`${run}/eval.json`, ".json", run), null);
     assert.equal(outFileProblem(`${run}/new/eval.json`, ".json", run), null, "a new folder is made");
+    // Any run folder's own files, not only those of the run being read; and not another task's reading.
+    assert.match(
+      outFileProblem(`${other}/export/x.json`, ".json", run)!,
+      /would replace run .*'s own export/,
+    );
+    assert.match(
+      outFileProblem(`${run}/eval.json`, ".json", run, "probe")!,
+      /which deno task evaluate writes/,
+    );
+    assert.match(
+      outFileProblem(`${other}/probe.json`, ".json", run, "evaluate")!,
+      /which deno task probe writes/,
+    );
+    assert.equal(outFileProblem(`${run}/eval.json`, ".json", run, "evaluate"), null);
+    assert.equal(
+      outFileProblem(`${run}/sub/eval.json`, ".json", run, "probe"),
+      null,
+      "not the run's reading",
+    );
+    assert.equal(await Deno.readTextFile(`${other}/config.json`), "{}");
   } finally {
     await Deno.remove(run, { recursive: true });
+    await Deno.remove(other, { recursive: true });
   }
 });
 

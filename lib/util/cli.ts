@@ -7,7 +7,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { relative, resolve } from "node:path";
+import { basename, dirname, relative, resolve } from "node:path";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -168,12 +168,16 @@ export function parseArgsOrExit<T extends ParseArgsConfig & { options: Options }
 /** A run folder's own files and folders, which an `--out` must never replace. */
 const RUN_FILES = ["config.json", "tokenizer.json", "metrics.jsonl", "checkpoints", "export", "finetune"];
 
+/** The readings a run folder keeps for `deno task report`, and the task that writes each. */
+const RUN_READINGS: Record<string, string> = { "eval.json": "evaluate", "probe.json": "probe" };
+
 /**
  * What is wrong with `--out FILE` before any work starts, or null: it must end in `ext`, not be a folder,
- * and not be (or lie inside) one of `runDir`'s own files — an answer written there
- * would break the run it reads.
+ * and not be (or lie inside) one of a run folder's own files — `runDir`'s, or those of any run folder
+ * (one with a config.json) it lies in: an answer written there would break that run. `task` (e.g.
+ * "probe") may not replace the reading another task keeps in a run folder (evaluate's eval.json).
  */
-export function outFileProblem(out: string, ext: string, runDir?: string): string | null {
+export function outFileProblem(out: string, ext: string, runDir?: string, task?: string): string | null {
   if (!out.endsWith(ext)) return `--out ${out}: give a file name ending in ${ext}`;
   const stat = (p: string) => {
     try {
@@ -183,11 +187,26 @@ export function outFileProblem(out: string, ext: string, runDir?: string): strin
     }
   };
   if (stat(out)?.isDirectory) return `--out ${out} is a folder: give a file name ending in ${ext}`;
-  if (runDir !== undefined) {
-    const inRun = relative(resolve(runDir), resolve(out));
+  const target = resolve(out);
+  const runs = runDir === undefined ? [] : [resolve(runDir)];
+  for (let dir = dirname(target);; dir = dirname(dir)) {
+    if (stat(`${dir}/config.json`)?.isFile && !runs.includes(dir)) runs.push(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of runs) {
+    const inRun = relative(dir, target);
+    if (inRun.startsWith("..")) continue;
     const first = inRun.split(/[\\/]/)[0];
-    if (!inRun.startsWith("..") && RUN_FILES.includes(first)) {
-      return `--out ${out} would replace the run's own ${first}: give another file name`;
+    const whose = dir === runs[0] && runDir !== undefined
+      ? "the run's"
+      : `run ${relative(".", dir) || "."}'s`;
+    if (RUN_FILES.includes(first)) {
+      return `--out ${out} would replace ${whose} own ${first}: give another file name`;
+    }
+    const writer = RUN_READINGS[basename(target)];
+    if (inRun === basename(target) && task !== undefined && writer !== undefined && writer !== task) {
+      return `--out ${out} would replace ${whose} ${inRun}, which deno task ${writer} writes and report reads: ` +
+        `give another file name`;
     }
   }
   return null;
@@ -218,7 +237,12 @@ export function failUsage(msg: string): never {
  * `options`): a folder given without `--run`, a parse error, a missing `--run` and a backend not in
  * `backends` each end the process with one line and exit 2; `--help` prints `help` and exits 0.
  */
-export function parseRunTaskArgs<O extends Options>(options: O, help: string, backends: readonly string[]) {
+export function parseRunTaskArgs<O extends Options>(
+  options: O,
+  help: string,
+  backends: readonly string[],
+  task?: string,
+) {
   // `deno task X runs/x` is the likeliest first try: say which flag takes the folder.
   const bare = strayArgument(Deno.args, options);
   if (bare !== undefined) failUsage(`unexpected argument "${bare}": give the run folder as --run ${bare}`);
@@ -233,7 +257,7 @@ export function parseRunTaskArgs<O extends Options>(options: O, help: string, ba
     failUsage(`unknown backend "${v.backend}"; valid backends: ${backends.join(", ")}`);
   }
   // Checked before the model loads: a bad --out would otherwise fail after the work, or replace a run file.
-  const outProblem = typeof v.out === "string" ? outFileProblem(v.out, ".json", v.run as string) : null;
+  const outProblem = typeof v.out === "string" ? outFileProblem(v.out, ".json", v.run as string, task) : null;
   if (outProblem) failUsage(outProblem);
   return values as typeof values & { run: string; backend: string };
 }
