@@ -44,6 +44,7 @@ import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
 import { jsonProblem } from "../lib/util/cli.ts";
 import { baseRate } from "../lib/report/demo.ts";
 import { formatAgainst, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
+import { exists } from "../lib/util/fs.ts";
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -99,7 +100,6 @@ interface Job {
   endedAt?: number;
 }
 
-const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 const pretrainScript = new URL("./pretrain.ts", import.meta.url).pathname;
 const finetuneScript = new URL("./finetune.ts", import.meta.url).pathname;
 const runDir = (mode: string, seed: number) => join(root, "pretrain", `${mode}-s${seed}`);

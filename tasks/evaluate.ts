@@ -11,7 +11,7 @@
  * @module
  */
 
-import { failUsage, intOption, parseRunTaskArgs } from "../lib/util/cli.ts";
+import { failUsage, intOption, parseRunTaskArgs, runFolderProblem } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { evaluateRunDir } from "../lib/report/trained.ts";
 import { describeParts } from "../lib/text/corpus.ts";
@@ -85,8 +85,10 @@ if (import.meta.main) {
     failUsage("--part picks a part of the unseen text: give --unseen too");
   }
   try {
-    // A backend that cannot start here is a bad command line, as a misspelt one is (exit 2).
+    // A backend that cannot start here, or a folder that is not there, is a bad command line (exit 2).
     await initBackend(values.backend as BackendName).catch((e: Error) => failUsage(e.message));
+    const folderProblem = runFolderProblem(values.run);
+    if (folderProblem) failUsage(folderProblem);
     const r = await evaluateRunDir(values.run, {
       temperature,
       seed,

@@ -15,6 +15,7 @@
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runtimeDirSync } from "../lib/backend/runtime_dir.ts";
+import { exists } from "../lib/util/fs.ts";
 
 const USAGE = `deno task notebooks [options] [NOTEBOOK.ipynb ...]
 
@@ -138,15 +139,6 @@ export function jupyterDataDirs(): string[] {
     "/usr/local/share/jupyter",
     "/usr/share/jupyter",
   ];
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { applyOverrides, configFrom, PRESETS, SHARING_MODES, validateConfig } fr
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { corpusFingerprint } from "../lib/text/corpus.ts";
 import { pretrain, readMetrics } from "../lib/train/run.ts";
+import { folderKeyProblem } from "../lib/train/init_from.ts";
 import { SYNTHETIC_LANGUAGES } from "../lib/text/synthetic.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
 import {
@@ -50,7 +51,8 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --resume DIR         continue the run in DIR from its latest checkpoint (to --steps, if given)
   --init-from DIR      start a new run from HuggingFace checkpoints: DIR/discriminator + DIR/generator
                        (an rtdlab export/, or a run folder), or DIR/mlm (or DIR) for --sharing mlm.
-                       Sizes and tokenizer come from the folders; --config/--set give the training settings
+                       Sizes and tokenizer come from the folders (--set of one is refused); --config/--set
+                       give the training settings, and --set dropout, initStd or seqLength win over the folders'
   --init-discriminator DIR, --init-generator DIR
                        the two folders given separately (ElectraForPreTraining + ElectraForMaskedLM, or the
                        DeBERTa-v2 equivalents); model.safetensors only (pytorch_model.bin is refused)
@@ -140,6 +142,7 @@ export function parseCli(argv: string[]) {
   const probeEvery = intOption("probe-every", args["probe-every"], 0);
   let config = configFrom(args.config ?? "tiny");
   const overrides: Record<string, unknown> = {};
+  const setKeys: Record<string, unknown> = {};
   if (args.sharing) overrides.sharing = args.sharing;
   if (args.joint) overrides.joint = true;
   if (steps !== undefined) overrides.steps = steps;
@@ -150,7 +153,7 @@ export function parseCli(argv: string[]) {
   for (const kv of (args.set ?? []) as string[]) {
     const i = kv.indexOf("=");
     if (i <= 0) throw new Error(`--set needs KEY=VALUE, got "${kv}"`);
-    overrides[kv.slice(0, i)] = kv.slice(i + 1);
+    overrides[kv.slice(0, i)] = setKeys[kv.slice(0, i)] = kv.slice(i + 1);
   }
   config = applyOverrides(config, overrides);
   if (!args.resume) validateConfig(config);
@@ -166,6 +169,9 @@ export function parseCli(argv: string[]) {
   if (init.dir && (init.discriminator || init.generator)) {
     throw new Error("give --init-from DIR, or --init-discriminator and --init-generator, not both");
   }
+  // A size the folders decide is refused, never silently replaced; --set dropout etc. win over theirs.
+  const folderProblem = hasInit ? folderKeyProblem(Object.keys(setKeys)) : null;
+  if (folderProblem) throw new Error(`--set ${folderProblem}`);
   const backend = (args.backend ?? "wasm") as BackendName;
   const outProblem = outDirProblem("--out", args.out) ?? outDirProblem("--resume", args.resume);
   if (outProblem) throw new Error(outProblem);
@@ -180,7 +186,7 @@ export function parseCli(argv: string[]) {
     steps,
     until,
     probeEvery,
-    initFrom: hasInit ? init : undefined,
+    initFrom: hasInit ? { ...init, settings: setKeys } : undefined,
   };
 }
 
@@ -262,16 +268,21 @@ if (import.meta.main) {
     });
     bar?.done();
     const c = result.trainer.config;
-    const l = result.last;
+    // One logged step is one batch: the numbers are means over the last tenth of the logged steps, the
+    // window the demo, compare, sweep and report read, so this run reads the same everywhere.
+    const logged = await readMetrics(result.outDir, { allowMissing: true });
+    // A resume of a finished run trains nothing: its summary is still the run's own.
+    const l = result.last ?? logged.at(-1) ?? null;
     console.log(
       `\nrun ${result.outDir}: ${c.preset}, sharing ${c.sharing}${
         c.joint ? " (joint)" : ""
-      }, step ${result.trainer.step}/${c.steps}`,
+      }, step ${result.trainer.step}/${c.steps}${
+        result.last === null && result.trainer.step >= c.steps
+          ? ` (already finished: nothing trained; --steps N > ${c.steps} trains it longer)`
+          : ""
+      }`,
     );
     if (l) {
-      // One logged step is one batch: the numbers are means over the last tenth of the logged steps, the
-      // window the demo, compare, sweep and report read, so this run reads the same everywhere.
-      const logged = await readMetrics(result.outDir, { allowMissing: true });
       const mean = (k: string) => tailMean(logged, k);
       const f = (x: number | null) => (x === null ? "—" : x.toFixed(4));
       const auc = mean("disc_auc"), gain = mean("rtd_gain");

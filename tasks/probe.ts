@@ -10,7 +10,7 @@
  * @module
  */
 
-import { failUsage, intOption, parseRunTaskArgs } from "../lib/util/cli.ts";
+import { failUsage, intOption, parseRunTaskArgs, runFolderProblem } from "../lib/util/cli.ts";
 import { type BackendName, BACKENDS, initBackend } from "../lib/backend/mod.ts";
 import { type MeanSe, probeRunDir, type TableProbe } from "../lib/probes/run_probe.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -70,21 +70,22 @@ if (import.meta.main) {
       failUsage((e as Error).message);
     }
   };
+  const numbers = {
+    batchSize: int("batch", values.batch, 1),
+    seed: int("seed", values.seed, 0),
+    sequences: int("sequences", values.sequences, 1),
+    similarityTokens: int("tokens", values.tokens, 2),
+  };
   try {
-    // A backend that cannot start here is a bad command line, as a misspelt one is (exit 2).
+    // A backend that cannot start here, or a folder that is not there, is a bad command line (exit 2).
     await initBackend(values.backend as BackendName).catch((e: Error) => failUsage(e.message));
-    const isFile = await Deno.stat(values.run).then((s) => s.isFile, () => false);
-    if (isFile) {
-      failUsage(`${values.run} is a file: give the run folder that holds it (config.json, checkpoints/)`);
-    }
+    const folderProblem = runFolderProblem(values.run);
+    if (folderProblem) failUsage(folderProblem);
     let bar: ProgressBar | undefined;
     const r = await probeRunDir(values.run, {
       onMessage: (m) => console.error(m),
-      batchSize: int("batch", values.batch, 1),
-      seed: int("seed", values.seed, 0),
+      ...numbers,
       dropout: !values["no-dropout"],
-      sequences: int("sequences", values.sequences, 1),
-      similarityTokens: int("tokens", values.tokens, 2),
       onBatch: (done, total) => {
         bar ??= new ProgressBar(total, "probe");
         bar.update(done);

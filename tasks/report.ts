@@ -41,7 +41,9 @@ function fail(msg: string): never {
  * name no other command writes (a demo's or sweep's own report.html stays); for several paths, in their
  * nearest common folder, named after them (runs/a + runs/b → runs/report-a+b.html).
  */
-export function defaultOut(paths: string[], runs: ReportedRun[]): string {
+export function defaultOut(typed: string[], runs: ReportedRun[]): string {
+  // A folder typed twice (runs/a and ./runs/a/) is one path, as it is one run.
+  const paths = [...new Map(typed.map((p) => [resolve(p), p])).values()];
   if (paths.length === 1 && runs.length === 1 && resolve(runs[0].dir) === resolve(paths[0])) {
     return join(runs[0].dir, "report.html");
   }

@@ -89,7 +89,16 @@ Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resum
     dir: "runs/a/export",
     discriminator: undefined,
     generator: undefined,
+    settings: {},
   });
+  // --set reaches the folders' config (dropout wins over theirs); a size they decide is refused at once.
+  const set = parseCli(["--init-from", "x", "--set", "dropout=0", "--set", "batchSize=4"]).initFrom;
+  assert.deepEqual(set?.settings, { dropout: "0", batchSize: "4" });
+  assert.throws(
+    () =>
+      parseCli(["--init-from", "x", "--set", "discriminator.hiddenSize=64", "--set", "tokenizer=trained"]),
+    /--set discriminator\.hiddenSize, tokenizer: a run started from model folders .* takes its sizes and tokenizer/,
+  );
   const two = parseCli(["--init-discriminator", "d", "--init-generator", "g"]).initFrom;
   assert.deepEqual([two?.discriminator, two?.generator], ["d", "g"]);
   assert.equal(parseCli([]).initFrom, undefined);
@@ -326,6 +335,20 @@ Deno.test("probe: a missing --run, a bare folder, a bad number and a folder with
   const missing = await probe("--run", empty);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /cannot read config\.json .*is it an rtdlab run folder\?/);
+  // A folder that is not there is a bad command line; an export folder points at its run.
+  const gone = await probe("--run", `${empty}/nope`);
+  assert.equal(gone.code, 2);
+  assert.match(gone.stderr, /--run .*\/nope: no such folder/);
+  for (const side of ["discriminator", "generator"]) {
+    await Deno.mkdir(`${empty}/export/${side}`, { recursive: true });
+    await Deno.writeTextFile(`${empty}/export/${side}/config.json`, "{}");
+  }
+  await Deno.writeTextFile(`${empty}/config.json`, "{}");
+  const exported = await probe("--run", `${empty}/export`);
+  assert.match(
+    exported.stderr,
+    /export holds exported models \(discriminator\/, generator\/\), not a run: open the run it came from, /,
+  );
   await Deno.remove(empty, { recursive: true });
   const help = await probe("--help");
   assert.equal(help.code, 0);

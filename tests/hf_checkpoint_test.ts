@@ -15,7 +15,7 @@ import { loadPretrainedEncoder, runFinetune, SequenceClassifier } from "../lib/f
 import type { RtdModel } from "../lib/model/mod.ts";
 import { readHfModelFolder } from "../lib/model/hf_folder.ts";
 import { exportModels, loadCheckpoint } from "../lib/train/checkpoint.ts";
-import { loadInitWeights, readInitFolders } from "../lib/train/init_from.ts";
+import { initConfig, loadInitWeights, readInitFolders } from "../lib/train/init_from.ts";
 import { batchTensors, Pretrainer, type TokenBatch } from "../lib/train/pretrain.ts";
 import { pretrain, readMetrics, savedRunConfig } from "../lib/train/run.ts";
 import { BatchSampler } from "../lib/train/batches.ts";
@@ -396,6 +396,33 @@ Deno.test("--init-from refuses what it cannot start from, naming the folders", a
   await assert.rejects(
     readInitFolders({ discriminator: disc }, "mlm"),
     /the MLM baseline has no discriminator/,
+  );
+  // The two folders swapped: named as such, not as a fraction out of range.
+  const swapped = await readInitFolders({ discriminator: gen, generator: disc }, "es");
+  assert.throws(
+    () => initConfig(runConfig("es", 4), swapped),
+    /the generator \(.*discriminator\/config\.json, hidden 32\) is wider than the discriminator \(.*generator\/config\.json, hidden 16\).*swapped\?/,
+  );
+  // A size the folders decide cannot be set (never silently dropped); dropout and the length can.
+  const folders = await readInitFolders({ discriminator: disc, generator: gen }, "es");
+  for (const key of ["discriminator.hiddenSize", "vocabSize", "tokenizer"]) {
+    assert.throws(
+      () => initConfig(runConfig("es", 4), folders, { [key]: "8" }),
+      new RegExp(
+        `^Error: ${key}: a run started from model folders .* takes its sizes and tokenizer from them`,
+      ),
+    );
+  }
+  const set = initConfig({ ...runConfig("es", 4), dropout: 0.3 }, folders, { dropout: "0", seqLength: "8" });
+  assert.deepEqual([set.dropout, set.seqLength, set.discriminator.hiddenSize], [0, 8, 32]);
+  assert.equal(
+    initConfig({ ...runConfig("es", 4), dropout: 0.3 }, folders).dropout,
+    0.1,
+    "the folders' dropout",
+  );
+  assert.throws(
+    () => initConfig(runConfig("es", 4), folders, { seqLength: "32" }),
+    /sequence length 32 is longer than the position table \(maxPositions 16\)/,
   );
   // A pair from different models is refused by the field they disagree on.
   const other = new Pretrainer(microConfig("es", { embeddingSize: 32 }), VOCAB);

@@ -143,6 +143,15 @@ Deno.test("report: load runs into one table with identity columns, nulls for mis
     assert.deepEqual(runNames(["/x/a/es", "/x/b/es"]), ["a/es", "b/es"]);
     assert.deepEqual(runNames(["/x/a/es", "/x/b/nes"]), ["es", "nes"]);
     await assert.rejects(() => loadRuns(join(root, "nothing")), /no run folder/);
+    // A bad line before the last is damage: named, not skipped (as the training loop's reader does).
+    const file = join(root, "es-s1", "metrics.jsonl");
+    const lines = (await Deno.readTextFile(file)).split("\n");
+    lines[1] = lines[1].slice(0, 10);
+    await Deno.writeTextFile(file, lines.join("\n"));
+    await assert.rejects(
+      () => loadRun(join(root, "es-s1")),
+      /es-s1\/metrics\.jsonl line 2 cannot be read \(.*\): the file is damaged/,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

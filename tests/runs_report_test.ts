@@ -378,6 +378,12 @@ Deno.test("deno task report: where a page goes by default", () => {
     defaultOut(["/tmp/study/gdes", "/tmp/study/nes"], [run("/tmp/study/gdes"), run("/tmp/study/nes")]),
     "/tmp/study/report-gdes+nes.html",
   );
+  // The same folder typed twice is one run, in the page's name too.
+  assert.equal(defaultOut(["runs/a", "./runs/a/"], [run("runs/a")]), join("runs", "a", "report.html"));
+  assert.equal(
+    defaultOut(["runs/a", "./runs/a/", "runs/b"], [run("runs/a"), run("runs/b")]),
+    join("runs", "report-a+b.html"),
+  );
 });
 
 Deno.test("deno task report: bad input is named and writes nothing; pages go where no other report is", async () => {

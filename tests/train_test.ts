@@ -521,6 +521,11 @@ Deno.test("a new --steps on resume is the run's length from then on; the old exp
     () => pretrain({ config: runConfig("es", 4), outDir: out, resume: true, steps: 5 }),
     /is already at step 6, past --steps 5/,
   );
+  // A longer config.steps on a plain resume is not dropped silently: it names the option that extends.
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: out, resume: true }),
+    /config\.steps is 8 but the run's is 6; .*pass steps: 8 to train it to step 8/,
+  );
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 4), outDir: out, resume: true, until: 9 }),
     /until 9 is past the run's last step \(6\); give steps 9 to train longer/,

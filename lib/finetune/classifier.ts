@@ -26,6 +26,7 @@ import { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "../model
 import { type LoadReport, loadStateDicts } from "../model/hf_load.ts";
 import { taskCommand } from "../util/cli.ts";
 import { Rng } from "../rng.ts";
+import { exists } from "../util/fs.ts";
 
 export { configFromHf, encoderWeightPrefix, HF_MODEL_TYPES } from "../model/hf_config.ts";
 
@@ -53,10 +54,6 @@ export interface PretrainedEncoder {
    * `deberta.*` (DeBERTa) weights, plus any heads, which the classifier reports as not used.
    */
   weights: Map<string, HostTensor>;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /**

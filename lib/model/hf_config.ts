@@ -151,6 +151,13 @@ export function configFromHfPair(
         );
       }
     }
+    if (g.discriminator.hiddenSize > d.discriminator.hiddenSize) {
+      throw new Error(
+        `the generator (${gen.source}, hidden ${g.discriminator.hiddenSize}) is wider than the discriminator ` +
+          `(${disc.source}, hidden ${d.discriminator.hiddenSize}); the generator is the smaller model: ` +
+          `are the two folders swapped?`,
+      );
+    }
     overrides.generatorHiddenFraction = g.discriminator.hiddenSize / d.discriminator.hiddenSize;
     overrides.generatorLayers = g.discriminator.numLayers;
     const config = validateConfig(applyOverrides(base, overrides));

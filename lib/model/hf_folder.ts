@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { type HostTensor, loadSafetensors } from "../io/safetensors.ts";
 import { type HfTokenizer, readHfTokenizer } from "../text/hf_files.ts";
+import { exists } from "../util/fs.ts";
 
 /** A HuggingFace model folder read from disk. */
 export interface HfModelFolder {
@@ -24,10 +25,6 @@ export interface HfModelFolder {
   tensors: Map<string, HostTensor>;
   /** The folder's tokenizer, or null when it has none. */
   tokenizer: HfTokenizer | null;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /** True when `dir` holds a config.json naming a `model_type` (a HuggingFace model folder). */

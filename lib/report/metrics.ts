@@ -16,6 +16,7 @@
 import * as aq from "arquero";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { SHARING_MODES } from "../config.ts";
+import { parseJsonLines } from "../io/jsonl.ts";
 import type { MetricsRecord } from "../train/run.ts";
 
 /** An arquero column table (what every helper here takes and returns). */
@@ -37,7 +38,10 @@ export interface LoadOptions {
 
 type Row = Record<string, unknown>;
 
-/** Reads a metrics.jsonl file: one record per line, skipping blank and torn lines (a crash mid-append). */
+/**
+ * Reads a metrics.jsonl file ([] when it is missing): one record per line, skipping blank lines and a torn
+ * last line (a crash mid-append, or a run still writing); an unreadable line before it is named as damage.
+ */
 export async function readMetricsFile(path: string): Promise<MetricsRecord[]> {
   let text: string;
   try {
@@ -46,15 +50,9 @@ export async function readMetricsFile(path: string): Promise<MetricsRecord[]> {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;
   }
-  const out: MetricsRecord[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line);
-      if (r && typeof r === "object" && typeof r.step === "number") out.push(r);
-    } catch { /* torn line */ }
-  }
-  return out;
+  return parseJsonLines(text, path).filter((r): r is MetricsRecord =>
+    r !== null && typeof r === "object" && typeof (r as Row).step === "number"
+  );
 }
 
 /** Reads a run folder's config.json ({} when it is missing). */

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { RunConfig } from "../config.ts";
 import { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { latestCheckpoint, loadCheckpoint } from "../train/checkpoint.ts";
@@ -34,6 +34,7 @@ import {
 } from "../train/evaluate.ts";
 import { corpusParts, loadCorpus, partShares } from "../text/corpus.ts";
 import { removeRunFolder } from "../io/run_lock.ts";
+import { exists } from "../util/fs.ts";
 
 /** A run folder opened at its latest checkpoint. */
 export interface OpenedRun {
@@ -67,6 +68,12 @@ async function runFoldersIn(dir: string): Promise<string[]> {
   return found.sort();
 }
 
+/** Whether `dir` holds an export's two model folders (export/, export-step-N/). */
+async function isExportFolder(dir: string): Promise<boolean> {
+  return (await exists(join(dir, "discriminator", "config.json"))) &&
+    (await exists(join(dir, "generator", "config.json")));
+}
+
 /** Opens `dir` (config.json, tokenizer.json, latest checkpoint); throws naming what is missing. */
 export async function openRun(dir: string): Promise<OpenedRun> {
   let saved: Record<string, unknown>;
@@ -81,6 +88,12 @@ export async function openRun(dir: string): Promise<OpenedRun> {
           inside.slice(0, 4).join(", ")
         }` +
           `${inside.length > 4 ? ` (${inside.length} in all)` : ""}`
+        : await isExportFolder(dir)
+        ? `${dir} holds exported models (discriminator/, generator/), not a run: ${
+          (await exists(join(dir, "..", "config.json")))
+            ? `open the run it came from, ${dirname(dir)}`
+            : `start a run from it with --init-from ${dir}`
+        }`
         : `${dir}: cannot read config.json (${(e as Error).message}); is it an rtdlab run folder?`,
     );
   }

@@ -19,6 +19,7 @@ import {
   tokenizerJsonFromVocab,
   WordPieceTokenizer,
 } from "./tokenizer.ts";
+import { exists } from "../util/fs.ts";
 
 /** The files {@link writeHfTokenizerFiles} writes into a model folder. */
 export const HF_TOKENIZER_FILES = [
@@ -97,10 +98,6 @@ export async function writeHfTokenizerFiles(
     added_tokens_decoder: addedTokensDecoder,
   });
   await writeJsonAtomic(join(dir, "special_tokens_map.json"), SPECIAL_KEYS);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /** A model folder's tokenizer and the file it came from. */

@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import type { RunConfig, SharingMode } from "../config.ts";
+import { applyOverrides, type RunConfig, type SharingMode, validateConfig } from "../config.ts";
 import { configFromHfPair } from "../model/hf_config.ts";
 import { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "../model/hf_folder.ts";
 import { formatLoadReport, type LoadReport, loadStateDicts } from "../model/hf_load.ts";
@@ -29,6 +29,39 @@ export interface InitFrom {
   discriminator?: string;
   /** A generator model folder (ElectraForMaskedLM / DebertaV2ForMaskedLM); the MLM baseline's only network. */
   generator?: string;
+  /**
+   * Config keys given explicitly (`--set`) that win over the folders' values: `dropout`, `initStd`,
+   * `seqLength` (at most the folders' position table). A key the folders decide ({@link FOLDER_KEYS}) is
+   * refused by {@link folderKeyProblem}.
+   */
+  settings?: Record<string, unknown>;
+}
+
+/** Config keys a run started from model folders takes from them: its sizes and its tokenizer. */
+export const FOLDER_KEYS: readonly string[] = [
+  "backbone",
+  "vocabSize",
+  "embeddingSize",
+  "maxPositions",
+  "typeVocabSize",
+  "layerNormEps",
+  "positionBuckets",
+  "maxRelativePositions",
+  "discriminator",
+  "generatorHiddenFraction",
+  "generatorLayers",
+  "tokenizer",
+  "tokenizerVocabSize",
+];
+
+/** Why `keys` (config keys, dotted ones too) cannot be set on a run started from model folders, or null. */
+export function folderKeyProblem(keys: readonly string[]): string | null {
+  const fixed = keys.filter((k) => FOLDER_KEYS.includes(k.split(".")[0]));
+  if (fixed.length === 0) return null;
+  return `${fixed.join(", ")}: a run started from model folders (--init-from, --init-discriminator, ` +
+    `--init-generator) takes its sizes and tokenizer from them; drop ${
+      fixed.length === 1 ? "it" : "them"
+    }, or start a fresh run without the folders`;
 }
 
 /** The model folders a run starts from, read. */
@@ -104,11 +137,22 @@ export async function readInitFolders(init: InitFrom, sharing: SharingMode): Pro
   };
 }
 
-/** The run's config: `base`'s training settings and sharing, the folders' sizes. */
-export function initConfig(base: RunConfig, f: InitFolders): RunConfig {
+/**
+ * The run's config: `base`'s training settings and sharing, the folders' sizes, then `settings` (keys
+ * given explicitly, which win over the folders' dropout, initStd and sequence length).
+ */
+export function initConfig(
+  base: RunConfig,
+  f: InitFolders,
+  settings: Record<string, unknown> = {},
+): RunConfig {
+  const problem = folderKeyProblem(Object.keys(settings));
+  if (problem) throw new Error(problem);
   const side = (x: HfModelFolder) => ({ hf: x.config, source: x.configPath });
-  if (base.sharing === "mlm") return configFromHfPair(base, side(f.generator!));
-  return configFromHfPair(base, side(f.discriminator!), side(f.generator!));
+  const config = base.sharing === "mlm"
+    ? configFromHfPair(base, side(f.generator!))
+    : configFromHfPair(base, side(f.discriminator!), side(f.generator!));
+  return Object.keys(settings).length ? validateConfig(applyOverrides(config, settings)) : config;
 }
 
 /** The folders' tokenizer; both folders' tokenizers (where present) must hold the same vocabulary. */

@@ -22,6 +22,7 @@ import * as tf from "../tf.ts";
 import { isJoint, type RunConfig, validateConfig } from "../config.ts";
 import { describeBackend } from "../backend/mod.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { parseJsonLines } from "../io/jsonl.ts";
 import { RunLock } from "../io/run_lock.ts";
 import { prepareCorpus } from "../text/dataset.ts";
 import { corpusParts, describeParts } from "../text/corpus.ts";
@@ -50,6 +51,7 @@ import {
   loadInitWeights,
   readInitFolders,
 } from "./init_from.ts";
+import { exists } from "../util/fs.ts";
 
 /** One line of metrics.jsonl. */
 export interface MetricsRecord {
@@ -111,7 +113,10 @@ export interface Progress {
 
 /** Options of {@link pretrain}. */
 export interface PretrainOptions {
-  /** The run's configuration (ignored when resuming: the folder's config.json is used, with `steps` updated). */
+  /**
+   * The run's configuration. When resuming the folder's config.json is used instead (with `steps`, below,
+   * for a new length); a `config.steps` past the run's is refused there rather than ignored.
+   */
   config: RunConfig;
   /** Run folder. */
   outDir: string;
@@ -161,15 +166,6 @@ export interface PretrainResult {
   outDir: string;
   /** True when the run ended before `config.steps` (`until`, or an abort); a diverged run throws instead. */
   stoppedEarly: boolean;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Converts step metrics to the metrics.jsonl record. */
@@ -228,21 +224,7 @@ export async function readMetrics(
     }
     throw new Error(`cannot read metrics at ${path}: ${(e as Error).message}`);
   }
-  const out: MetricsRecord[] = [];
-  const lines = text.split("\n");
-  const last = lines.findLastIndex((l) => l.trim() !== "");
-  for (const [i, line] of lines.entries()) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line));
-    } catch (e) {
-      // A kill mid-write tears the last line only (a resume rewrites the file without it); a bad line
-      // before it is damage, named rather than dropped.
-      if (i === last) continue;
-      throw new Error(`${path} line ${i + 1} cannot be read (${(e as Error).message}): the file is damaged`);
-    }
-  }
-  return out;
+  return parseJsonLines(text, path) as MetricsRecord[];
 }
 
 /**
@@ -393,6 +375,14 @@ async function pretrainLocked(
           `(other kernels sum in another order: the steps from here are not bit for bit the first machine's)`,
       );
     }
+    // A library caller who raised config.steps wants a longer run: say how, rather than stop at the old end.
+    const asked = opts.config?.steps;
+    if (!opts.cli && opts.steps === undefined && asked !== undefined && asked > config.steps) {
+      throw new Error(
+        `${resumeOf}: config.steps is ${asked} but the run's is ${config.steps}; a resume keeps the settings ` +
+          `in the run's config.json: pass steps: ${asked} to train it to step ${asked}`,
+      );
+    }
     if (opts.steps !== undefined && opts.steps !== config.steps) {
       afterResumeCheck.push(
         `${opts.steps > config.steps ? "extending" : "shortening"} the run from ${config.steps} to ` +
@@ -435,7 +425,7 @@ async function pretrainLocked(
   let init: InitFolders | null = null;
   if (opts.initFrom && !opts.resume) {
     init = await readInitFolders(opts.initFrom, config.sharing);
-    config = initConfig(config, init);
+    config = initConfig(config, init, opts.initFrom.settings);
     // The model's own vocabulary tokenizes the corpus: written into the run folder and read from there.
     const madeOut = !(await exists(out));
     await Deno.mkdir(out, { recursive: true });

@@ -262,6 +262,19 @@ export function parseRunTaskArgs<O extends Options>(
   return values as typeof values & { run: string; backend: string };
 }
 
+/** What is wrong with `--run DIR` before a run-folder task opens it (not there, or a file), or null. */
+export function runFolderProblem(run: string): string | null {
+  let stat: Deno.FileInfo;
+  try {
+    stat = Deno.statSync(run);
+  } catch {
+    return `--run ${run}: no such folder`;
+  }
+  return stat.isDirectory
+    ? null
+    : `--run ${run} is a file: give the run folder that holds it (config.json, checkpoints/)`;
+}
+
 /** Why `text` is not JSON (the parser's message), or null when it parses. */
 export function jsonProblem(text: string): string | null {
   try {
