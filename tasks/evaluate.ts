@@ -30,7 +30,8 @@ const HELP =
   --run DIR            run folder (config.json, tokenizer.json, checkpoints/)
   --temperature T      sampling temperature of the replacements  [1]
   --seed S             seed of the masking and sampling  [0]
-  --batch B            sequences per forward pass  [${EVALUATE_BATCH_SIZE}]
+  --batch B            sequences per forward pass; masks and samples are drawn per batch, so another B
+                       scores another draw (compare runs at one B)  [${EVALUATE_BATCH_SIZE}]
   --sequences N        how many sequences to score: of the training sequences, for runs without
                        held-out ones [${EVALUATE_TRAIN_SEQUENCES}; at most half]; of the unseen text, with --unseen [256]
   --unseen             score text of the corpus the run never saw: what its corpusMaxChars cap left out
@@ -97,6 +98,7 @@ if (import.meta.main) {
       disallowCorrect: values["disallow-correct"],
       ...(values.unseen ? { unseen: { part: values.part } } : {}),
       generatorFrom: values["generator-from"],
+      onMessage: (m) => console.error(m),
     });
     if (r.heldOut && !r.unseen && values.sequences !== undefined) {
       console.error(

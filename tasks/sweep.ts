@@ -598,6 +598,7 @@ if (import.meta.main) {
     },
     wallSeconds: wall,
     parallel,
+    ran: reportOnly ? 0 : pending.length,
   });
   console.log(`\n${md}`);
   console.log(`files: ${resolve(root)}/{results.md,results.json,report.html}`);

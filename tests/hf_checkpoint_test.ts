@@ -378,6 +378,14 @@ Deno.test("--init-from refuses what it cannot start from, naming the folders", a
     pretrain({ config: runConfig("gdes", 4), outDir: join(tempDir(), "x"), initFrom: { dir: empty } }),
     /--init-from .*: expected model folders .*discriminator and .*generator \(an rtdlab export\/\)/,
   );
+  await assert.rejects(
+    pretrain({
+      config: runConfig("gdes", 4),
+      outDir: join(tempDir(), "x"),
+      initFrom: { dir: join(empty, "no") },
+    }),
+    /--init-from .*\/no: no such folder$/,
+  );
   const a = new Pretrainer(microConfig("es"), VOCAB);
   const [disc, gen] = await exportModels(a, tempDir("rtdlab-export-"), MICRO_TOKENIZER);
   a.dispose();

@@ -810,6 +810,10 @@ Deno.test("deno task sweep: two tiny points end to end, report written, a re-run
   const names = (r: { runs: { name: string }[] }) => r.runs.map((x) => x.name);
   assert.deepEqual(names(after), names(before));
   assert.ok(before.wall_s_total > 0 && after.wall_s_total >= before.wall_s_total, JSON.stringify(after));
+  assert.match(
+    await Deno.readTextFile(join(out, "results.md")),
+    /This invocation: nothing to run \(the results rebuilt from the folders\)/,
+  );
   // A point whose checkpoint index is damaged fails alone, named, and is never restarted over its metrics;
   // the other point is still reported.
   const index = join(out, "points", "samplingTemperature=1_s0", "checkpoints", "latest.json");

@@ -649,6 +649,18 @@ Deno.test("resume refuses a corrupt checkpoint and a vocabulary mismatch, naming
       '{"architectures": ["ElectraForPreTraining"]}',
     );
   }
+  // The export folder itself: not a run either (its parent here is none, so no run is named).
+  await assert.rejects(
+    () => pretrain({ config: runConfig("es", 8), outDir: exportDir, resume: true, cli: true }),
+    new RegExp(
+      `holds exported models \\(discriminator/, generator/\\), not a run; start a new run from it with ` +
+        `--init-from ${exportDir}$`,
+    ),
+  );
+  assert.deepEqual([...Deno.readDirSync(exportDir)].map((e) => e.name).sort(), [
+    "discriminator",
+    "generator",
+  ]);
   // The hint names the command line's flags under `deno task pretrain` (cli), pretrain()'s options otherwise.
   await assert.rejects(
     () => pretrain({ config: runConfig("es", 8), outDir: exported, resume: true, cli: true }),

@@ -422,8 +422,15 @@ export async function evaluationSequences(
   if (!prepared || !same(prepared.tokenizer)) prepared = await prepare(join(dir, "tokenizer.json"));
   const data = prepared.data;
   const heldOut = c.heldOutSequences > 0;
+  const half = Math.floor(data.count / 2);
+  if (!heldOut && opts.sequences !== undefined && opts.sequences > half) {
+    opts.onMessage?.(
+      `note: ${opts.sequences} sequences asked, ${half} scored: at most half of the run's ${data.count} ` +
+        `sequences (the rest stay its training sample)`,
+    );
+  }
   const split = heldOut
     ? holdOut(data, c.heldOutSequences, c.seed)
-    : holdOut(data, Math.min(opts.sequences ?? EVALUATE_TRAIN_SEQUENCES, Math.floor(data.count / 2)), c.seed);
+    : holdOut(data, Math.min(opts.sequences ?? EVALUATE_TRAIN_SEQUENCES, half), c.seed);
   return { sequences: split.heldOut, heldOut, train: split.train };
 }

@@ -34,6 +34,8 @@ export interface ResultsInput {
   /** This invocation's wall time and parallelism, for the footer. */
   wallSeconds: number;
   parallel: number;
+  /** Runs this invocation had to train or evaluate (0: the results were rebuilt from the folders). */
+  ran?: number;
 }
 
 /** The keys the sweep varies, in first-seen order. */
@@ -97,10 +99,12 @@ ${intro}
 ${markdownTable(cells)}
 
 ${verdict}${failed.length ? `Failed: ${failed.join(", ")} (logs in \`logs/\`).\n\n` : ""}This invocation: ${
-    formatDuration(input.wallSeconds)
-  }, ${input.parallel} run${
-    input.parallel === 1 ? "" : "s"
-  } at a time, backend ${plan.backend}; all invocations of this sweep: ${formatDuration(wallTotal)}.
+    input.ran === 0
+      ? `nothing to run (the results rebuilt from the folders), ${formatDuration(input.wallSeconds)}`
+      : `${formatDuration(input.wallSeconds)}, ${input.parallel} run${
+        input.parallel === 1 ? "" : "s"
+      } at a time`
+  }, backend ${plan.backend}; all invocations of this sweep: ${formatDuration(wallTotal)}.
 `;
   await writeFileAtomic(join(root, "results.md"), md);
   await writeJsonAtomic(join(root, "results.json"), {

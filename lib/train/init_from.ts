@@ -20,6 +20,7 @@ import { formatLoadReport, type LoadReport, loadStateDicts } from "../model/hf_l
 import type { RtdModel } from "../model/mod.ts";
 import { vocabList } from "../text/hf_files.ts";
 import type { WordPieceTokenizer } from "../text/tokenizer.ts";
+import { exists } from "../util/fs.ts";
 
 /** Where a run starts from: a folder holding `discriminator/` + `generator/` (or `mlm/`), and/or the two folders. */
 export interface InitFrom {
@@ -87,6 +88,7 @@ export async function resolveInitFrom(init: InitFrom, sharing: SharingMode): Pro
   }
   let out: InitFrom = { discriminator: init.discriminator, generator: init.generator };
   if (init.dir) {
+    if (!(await exists(init.dir))) throw new Error(`--init-from ${init.dir}: no such folder`);
     const dir = await isDir(join(init.dir, "export")) ? join(init.dir, "export") : init.dir;
     if (sharing === "mlm") {
       const mlm = join(dir, "mlm");

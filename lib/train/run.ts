@@ -334,6 +334,19 @@ async function pretrainLocked(
   const afterResumeCheck: string[] = [];
   if (opts.resume) {
     if (!(await exists(configPath))) {
+      // An export folder (discriminator/ + generator/) is the likeliest mix-up: name its run and --init-from.
+      if (
+        await exists(join(out, "discriminator", "config.json")) &&
+        await exists(join(out, "generator", "config.json"))
+      ) {
+        const run = await exists(join(out, "..", "config.json"))
+          ? `continue its run, ${dirname(out)}, or `
+          : "";
+        throw new Error(
+          `${resumeOf}: this folder holds exported models (discriminator/, generator/), not a run; ${run}` +
+            (await startFrom(join(out, "discriminator"), opts.cli ?? false)),
+        );
+      }
       throw new Error(`${resumeOf}: no config.json there (not an rtdlab run folder)`);
     }
     if (opts.initFrom) {
