@@ -94,6 +94,18 @@ Deno.test("prepareCorpus: trains, packs, caches; a second call reads the cache",
     const small = await prepareCorpus({ ...opts, vocabSize: 150, onProgress: (m) => msgs3.push(m) });
     assert.ok(msgs3.some((m) => m.includes("training")), "vocabSize 150 reused the 200-token vocabulary");
     assert.notEqual(small.cacheKey, a.cacheKey);
+    // A corpus too small for the size asked says how many tokens it gave (200 and 150 fit here).
+    assert.ok(!msgs3.some((m) => m.startsWith("note:")), msgs3.join("\n"));
+    const msgs4: string[] = [];
+    const big = await prepareCorpus({ ...opts, vocabSize: 5000, onProgress: (m) => msgs4.push(m) });
+    assert.ok(big.tokenizer.vocabSize < 5000);
+    assert.ok(
+      msgs4.includes(
+        `note: the vocabulary has ${big.tokenizer.vocabSize} tokens, not 5000: no pair of the corpus is left ` +
+          "that occurs twice",
+      ),
+      msgs4.join("\n"),
+    );
 
     // Changing a corpus file changes the key.
     await Deno.writeTextFile(join(corpus, "doc3.txt"), "A new document. With new words.");

@@ -129,6 +129,12 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
       tokenizer = trainWordPiece(docs.map((d) => d.text), { vocabSize, onProgress: log });
       await tokenizer.save(trainedPath);
       log(`trained in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      if (tokenizer.vocabSize < vocabSize) {
+        // Merging stops when no pair occurs twice: a small corpus holds fewer tokens than asked.
+        log(
+          `note: the vocabulary has ${tokenizer.vocabSize} tokens, not ${vocabSize}: no pair of the corpus is left that occurs twice`,
+        );
+      }
     }
     tokSpec = await fileSpec(trainedPath);
   } else if (opts.tokenizer === "bert-base-uncased") {
