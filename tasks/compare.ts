@@ -41,7 +41,7 @@ import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
-import { jsonProblem } from "../lib/util/cli.ts";
+import { jsonProblem, wrapHelp } from "../lib/util/cli.ts";
 import { baseRate } from "../lib/report/demo.ts";
 import { formatAgainst, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 import { exists } from "../lib/util/fs.ts";
@@ -58,7 +58,7 @@ try {
   fail((e as Error).message);
 }
 if (args.help) {
-  console.log(COMPARE_HELP);
+  console.log(wrapHelp(COMPARE_HELP));
   Deno.exit(0);
 }
 const { name, parallel } = args;

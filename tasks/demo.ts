@@ -36,7 +36,7 @@ import { applyOverrides, preset, validateConfig } from "../lib/config.ts";
 import { defaultCacheDir } from "../lib/text/dataset.ts";
 import { etaSeconds, measureStepSeconds } from "../lib/train/estimate.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
-import { intOption, outDirProblem, parseCliArgs } from "../lib/util/cli.ts";
+import { intOption, outDirProblem, parseCliArgs, wrapHelp } from "../lib/util/cli.ts";
 import { freshSentences, isSyntheticName } from "../lib/text/synthetic.ts";
 
 const MODES = ["mlm", "es", "nes", "gdes"] as const;
@@ -102,7 +102,8 @@ const USAGE = `deno task demo — small pre-training under ${MODES.join(", ")}, 
   --probe-every K  tug-of-war / geometry probes every K steps, 0 = off [${DEMO_DEFAULTS.probeEvery}]
   --set KEY=VALUE  any other config key for all runs (repeatable), e.g. --set biasCorrection=false
   --seed S         seed [0]                      --out DIR      where the runs go [runs/demo]
-  --parallel N     runs at a time [cores; cuda 1] --backend      wasm | cpu | webgpu | tensorflow | cuda [wasm]
+  --parallel N     runs at a time [cores; cuda 1]
+  --backend B      wasm | cpu | webgpu | tensorflow | cuda [wasm]
   --modes LIST     comma-separated subset of ${MODES.join(",")} [all]
   --no-report      skip report.html              --fresh        train again, replacing runs
 Runs already finished with the same settings are reused; interrupted ones resume; runs with other
@@ -217,7 +218,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   if (values.help) {
-    console.log(USAGE);
+    console.log(wrapHelp(USAGE));
     Deno.exit(0);
   }
   const steps = Number(values.steps), seed = Number(values.seed);

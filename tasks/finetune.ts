@@ -22,7 +22,7 @@ import type { ClassificationMetrics } from "../lib/finetune/metrics.ts";
 import { checkTaskName, PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
-import { failUsage, intOption, outDirProblem, parseCliArgs } from "../lib/util/cli.ts";
+import { failUsage, intOption, outDirProblem, parseCliArgs, wrapHelp } from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 import { readMetrics } from "../lib/train/run.ts";
 import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
@@ -202,7 +202,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   if (cli.help) {
-    console.log(HELP);
+    console.log(wrapHelp(HELP));
     Deno.exit(0);
   }
   // A misspelt backend or task is a bad command line (exit 2), found before the backend starts.

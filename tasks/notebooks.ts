@@ -16,6 +16,7 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runtimeDirSync } from "../lib/backend/runtime_dir.ts";
 import { exists } from "../lib/util/fs.ts";
+import { wrapHelp } from "../lib/util/cli.ts";
 
 const USAGE = `deno task notebooks [options] [NOTEBOOK.ipynb ...]
 
@@ -265,7 +266,7 @@ if (import.meta.main) {
   try {
     const args = parseArgs(Deno.args);
     if (args === "help") {
-      console.log(USAGE);
+      console.log(wrapHelp(USAGE));
       code = 0;
     } else {
       code = await runNotebooks(args);

@@ -32,6 +32,7 @@ import {
   parseCliArgs,
   strayArgument,
   taskCommand,
+  wrapHelp,
 } from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 
@@ -51,16 +52,16 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --resume DIR         continue the run in DIR from its latest checkpoint (to --steps, if given)
   --init-from DIR      start a new run from HuggingFace checkpoints: DIR/discriminator + DIR/generator
                        (an rtdlab export/, or a run folder), or DIR/mlm (or DIR) for --sharing mlm.
-                       Sizes and tokenizer come from the folders (--set of one is refused); --config/--set
-                       give the training settings, and --set dropout, initStd or seqLength win over the folders'
+                       Sizes and tokenizer come from the folders (--set of one is refused); --config and
+                       --set give the training settings (--set dropout, initStd, seqLength win over theirs)
   --init-discriminator DIR, --init-generator DIR
                        the two folders given separately (ElectraForPreTraining + ElectraForMaskedLM, or the
                        DeBERTa-v2 equivalents); model.safetensors only (pytorch_model.bin is refused)
   --backend B          wasm | cpu | webgpu | tensorflow | cuda (NVIDIA GPUs: driver + cuBLAS)  [wasm]
   --corpus NAME|PATH   packaged corpus (gutenberg, brown, sotu, wordnet), a synthetic language
-                       synthetic:NAME[:key=value...] (${Object.keys(SYNTHETIC_LANGUAGES).join(", ")};
-                       e.g. synthetic:agreement:distance=5), a folder of .txt files, or several
-                       joined by + (gutenberg+brown+sotu; raise corpusMaxChars to use them all)
+                       synthetic:NAME[:key=value...], e.g. synthetic:agreement:distance=5 (languages:
+                       ${Object.keys(SYNTHETIC_LANGUAGES).join(", ")}), a folder of .txt
+                       files, or several joined by + (gutenberg+brown+sotu; raise corpusMaxChars for all)
                        [the preset's: ${
   [...new Set(Object.values(PRESETS).map((c) => c.corpus))].map((corpus) =>
     `${corpus} (${
@@ -71,7 +72,7 @@ const HELP = `deno task pretrain — replaced token detection pre-training (ELEC
   --rtd-weight λ       weight of the RTD loss  [50]
   --set KEY=VALUE      override any config key (repeatable), e.g. --set batchSize=32
                        (--set heldOutSequences=64 keeps 64 sequences out of training for deno task evaluate)
-  --probe-every K      every K steps log the tug-of-war and embedding-geometry probes (tow_*, sim_*)  [0 = off]
+  --probe-every K      every K steps log the tug-of-war and geometry probes (tow_*, sim_*)  [0 = off]
   --progress-jsonl     print progress as JSON lines on stdout (for a parent process)
   --help               this text
 `;
@@ -199,7 +200,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   if (cli.help) {
-    console.log(HELP);
+    console.log(wrapHelp(HELP));
     Deno.exit(0);
   }
   // A misspelt backend or corpus is a bad command line (exit 2), found before the backend starts.

@@ -9,7 +9,7 @@
  */
 
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
-import { parseArgsOrExit } from "../lib/util/cli.ts";
+import { parseArgsOrExit, wrapHelp } from "../lib/util/cli.ts";
 import { type ReportedRun, runsReport } from "../lib/report/runs.ts";
 import { summaryText } from "../lib/report/mod.ts";
 
@@ -74,7 +74,7 @@ if (import.meta.main) {
     strict: true,
   });
   if (values.help) {
-    console.log(HELP);
+    console.log(wrapHelp(HELP));
     Deno.exit(0);
   }
   if (positionals.length === 0) fail("give at least one run folder (see --help)");

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { intOption, jsonProblem, outDirProblem, parseArgsOrExit } from "../lib/util/cli.ts";
+import { intOption, jsonProblem, outDirProblem, parseArgsOrExit, wrapHelp } from "../lib/util/cli.ts";
 import { PRESETS } from "../lib/config.ts";
 import { join, resolve } from "node:path";
 import { blasEnvFor } from "../lib/backend/blas.ts";
@@ -185,7 +185,7 @@ if (import.meta.main) {
     strict: true,
   });
   if (values.help) {
-    console.log(HELP);
+    console.log(wrapHelp(HELP));
     Deno.exit(0);
   }
   const name = values.name;

@@ -20,7 +20,35 @@ import {
   outFileProblem,
   strayArgument,
   taskCommand,
+  wrapHelp,
 } from "../lib/util/cli.ts";
+
+Deno.test("wrapHelp: a long option line goes on under its description, other lines under their indent", () => {
+  const help = [
+    "  --steps N            length of the run, in optimiser steps of one batch each, after which it ends",
+    "  --init-discriminator DIR, --init-generator DIR  two folders given separately, each a model folder",
+    "A paragraph of prose that is much longer than the width it is wrapped at, so it breaks in two.",
+    "  short line",
+  ].join("\n");
+  assert.equal(
+    wrapHelp(help, 64),
+    [
+      "  --steps N            length of the run, in optimiser steps of",
+      "                       one batch each, after which it ends",
+      "  --init-discriminator DIR, --init-generator DIR  two folders",
+      "      given separately, each a model folder",
+      "A paragraph of prose that is much longer than the width it is",
+      "wrapped at, so it breaks in two.",
+      "  short line",
+    ].join("\n"),
+  );
+  for (const task of ["pretrain", "finetune", "sweep", "demo", "report"]) {
+    const script = new URL(`../tasks/${task}.ts`, import.meta.url).pathname;
+    const out = new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, "--help"] }).outputSync();
+    const wide = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 110);
+    assert.deepEqual(wide, [], `${task} --help`);
+  }
+});
 
 Deno.test("pretrain CLI: defaults, overrides and the run folder name", () => {
   const cli = parseCli([

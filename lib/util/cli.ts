@@ -226,6 +226,35 @@ export function outDirProblem(flag: string, dir: string | undefined): string | n
   return null;
 }
 
+/** The widest line a task's `--help` prints (a terminal's common width, with room). */
+export const HELP_WIDTH = 110;
+
+/**
+ * A task's help text with every line longer than `width` wrapped at spaces: an option's description goes
+ * on under its own column (`  --steps N   length…` continues under "length"), other lines under their indent.
+ */
+export function wrapHelp(text: string, width = HELP_WIDTH): string {
+  return text.split("\n").flatMap((line) => {
+    if (line.length <= width) return [line];
+    const lead = /^\s*/.exec(line)![0].length;
+    const option = /^\s*-{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?(?:, -{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?)*\s{2,}/.exec(
+      line,
+    );
+    // Under the description column, unless that leaves too narrow a column: then a little in.
+    const column = option && option[0].length <= width - 40 ? option[0].length : option ? lead + 4 : lead;
+    const indent = " ".repeat(column);
+    const out: string[] = [];
+    let rest = line;
+    while (rest.length > width) {
+      const cut = rest.lastIndexOf(" ", width);
+      if (cut <= column) break; // one word wider than the line: leave it whole
+      out.push(rest.slice(0, cut).trimEnd());
+      rest = indent + rest.slice(cut + 1).trimStart();
+    }
+    return [...out, rest];
+  }).join("\n");
+}
+
 /** Prints "error: MSG" and exits with 2: a task's answer to bad command-line input. */
 export function failUsage(msg: string): never {
   console.error(`error: ${msg}`);
@@ -249,7 +278,7 @@ export function parseRunTaskArgs<O extends Options>(
   const { values } = parseArgsOrExit({ options, strict: true });
   const v = values as Record<string, unknown>;
   if (v.help) {
-    console.log(help);
+    console.log(wrapHelp(help));
     Deno.exit(0);
   }
   if (!v.run) failUsage("--run DIR is required (see --help)");
