@@ -34,6 +34,7 @@ export class RunLock {
   /** The lock file's path. */
   readonly path: string;
 
+  /** A lock on `runDir` (nothing is taken until {@link acquire}). */
   constructor(readonly runDir: string) {
     this.path = join(runDir, LOCK_FILE);
   }
