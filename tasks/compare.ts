@@ -20,7 +20,7 @@
 import { dirname, join, resolve } from "node:path";
 import type { RunConfig } from "../lib/config.ts";
 import { checkBackend } from "../lib/backend/preflight.ts";
-import { checkTaskName } from "../lib/tasks/mod.ts";
+import { checkTaskName, isPackagedTask, loadTask } from "../lib/tasks/mod.ts";
 import { parseCli as parsePretrainCli } from "./pretrain.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { prepareRunData, readMetrics } from "../lib/train/run.ts";
@@ -290,6 +290,11 @@ if (!reportOnly && pending.length) {
     }
     for (const t of plan.tasks) {
       await checkTaskName(t.task);
+      // A file of one's own is read now, as fine-tuning will read it: a missing label column, one class or
+      // too few rows is found before the pre-training, not after it (the packaged tasks are known good).
+      if (!isPackagedTask(t.task)) {
+        await loadTask(t.task, { maxTrain: t.maxTrain, maxEval: t.maxEval }); // its errors name the file
+      }
       if (config && t.maxLength !== undefined && t.maxLength > config.maxPositions) {
         throw new Error(
           `--max-length ${t.maxLength} (task ${t.task}) is longer than the position table (maxPositions ${config.maxPositions})`,

@@ -285,10 +285,20 @@ Deno.test("compare: a misspelt task, config key or corpus is refused before any 
     const task = await compare("--tasks", "echo-intact,sentimnet-imdb");
     assert.equal(task.code, 2, task.stderr);
     assert.match(task.stderr, /error: unknown task "sentimnet-imdb": not one of sentiment-imdb/);
+    // A file of one's own is read before any pre-training: one class is found now, not after hours.
+    const file = await Deno.makeTempFile({ suffix: ".csv" });
+    await Deno.writeTextFile(file, "text,label\nhello there,pos\ngood day,pos\nnice one,pos\n");
+    const oneClass = await compare("--tasks", file);
+    await Deno.remove(file);
+    assert.equal(oneClass.code, 2, oneClass.stderr);
+    assert.match(
+      oneClass.stderr,
+      /error: .*\.csv: only one label \("pos"\) in column "label"; need at least two/,
+    );
     const key = await compare("--set", "rtdWieght=20");
     assert.match(key.stderr, /error: unknown config key "rtdWieght"/);
     // The error is all it prints: no plan line for a plan that will not run.
-    for (const r of [task, key]) assert.doesNotMatch(r.stderr, /jobs to run/);
+    for (const r of [task, oneClass, key]) assert.doesNotMatch(r.stderr, /jobs to run/);
     const corpus = await compare("--corpus", "gutenburg");
     assert.match(corpus.stderr, /error: unknown corpus "gutenburg"/);
     // Nothing was written, so the corrected command is not held back by a stale plan.json.

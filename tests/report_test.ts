@@ -455,6 +455,10 @@ Deno.test("report: scoreDots draws every fine-tune, marks one-class runs, and th
   const range = (fig.layout.yaxis as { range: number[] }).range;
   assert.ok(range[0] <= 45 && range[0] > 0 && range[1] >= 72, `y range ${range} starts near the floor`);
   assert.equal(scoreDots(summary).data.some((d) => d.name === "constant classifier"), false);
+  // A task whose every fine-tune failed (no metric, no scores) is still drawn, marked "?".
+  const failed = scoreDots({ modes: ["es"], tasks: ["c"], metricOf: {}, test: { es: {} } });
+  assert.deepEqual((failed.layout.xaxis as { ticktext: string[] }).ticktext, ["c (?)"]);
+  assert.deepEqual((failed.layout.yaxis as { range: number[] }).range, [45, 100]);
 });
 
 Deno.test("report: differencePlot puts each A − B at its mean with its 95 % interval, split by the verdict", () => {

@@ -1051,7 +1051,9 @@ export function scoreDots(summary: ScoreSummary, opts: ScoreDotOptions = {}): Fi
     ),
   ];
   const lows = [...ys, ...floors.map((t) => 100 * constant[t])];
-  const metrics = [...new Set(tasks.map((t) => summary.metricOf[t]))].join(" / ");
+  // A task whose every fine-tune failed has no metric yet: "?" rather than no figure at all.
+  const metricOf = (t: string) => summary.metricOf[t] ?? "?";
+  const metrics = [...new Set(tasks.map(metricOf))].join(" / ");
   return {
     data,
     layout: {
@@ -1062,14 +1064,16 @@ export function scoreDots(summary: ScoreSummary, opts: ScoreDotOptions = {}): Fi
       margin: { t: 60, r: 20, b: 40, l: 60 },
       xaxis: {
         tickvals: tasks.map((_, ti) => ti),
-        ticktext: tasks.map((t) => `${escapeHtml(t)} (${escapeHtml(summary.metricOf[t])})`),
+        ticktext: tasks.map((t) => `${escapeHtml(t)} (${escapeHtml(metricOf(t))})`),
         range: [-0.5, tasks.length - 0.5],
         showgrid: false,
         zeroline: false,
       },
       yaxis: {
         title: { text: `test ${metrics} ×100` },
-        range: [Math.min(45, Math.floor(Math.min(...lows) - 3)), Math.ceil(Math.max(...ys) + 2)],
+        range: ys.length
+          ? [Math.min(45, Math.floor(Math.min(...lows) - 3)), Math.ceil(Math.max(...ys) + 2)]
+          : [45, 100],
       },
       legend: { orientation: "h", x: 0, y: -0.1, yanchor: "top" },
       hovermode: "closest",
