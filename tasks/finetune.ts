@@ -22,9 +22,17 @@ import type { ClassificationMetrics } from "../lib/finetune/metrics.ts";
 import { checkTaskName, PACKAGED_TASKS } from "../lib/tasks/mod.ts";
 import { METRIC_NAMES, type MetricName } from "../lib/tasks/types.ts";
 import { formatDuration, ProgressBar } from "../lib/util/progress.ts";
-import { failUsage, intOption, outDirProblem, parseCliArgs, wrapHelp } from "../lib/util/cli.ts";
+import {
+  failUsage,
+  intOption,
+  outDirProblem,
+  outFolderProblem,
+  parseCliArgs,
+  wrapHelp,
+} from "../lib/util/cli.ts";
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
-import { readMetrics } from "../lib/train/run.ts";
+import { type MetricsRecord, readMetrics } from "../lib/train/run.ts";
+import { basename, dirname, resolve } from "node:path";
 import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
 const D = DEFAULT_HYPERPARAMS;
@@ -112,7 +120,9 @@ export function parseCli(argv: string[]) {
     return n;
   };
   if (!a.checkpoint) throw new Error("--checkpoint DIR is required (see --help)");
-  const outProblem = outDirProblem("--out", a.out);
+  // Not a file, and not among a run's or a model's own files (a fine-tune's folder may sit in RUN/finetune/).
+  const outProblem = outDirProblem("--out", a.out) ??
+    (a.out === undefined ? null : outFolderProblem(a.out, ["finetune"]));
   if (outProblem) throw new Error(outProblem);
   if (!a.task) throw new Error("--task is required (see --help)");
   const source = a.source as EncoderSource | undefined;
@@ -191,6 +201,21 @@ export function floorVerdict(
       se.toFixed(3)
     } on ${test.n} examples): not shown to beat it`
     : `accuracy does NOT beat the constant classifier's`;
+}
+
+/**
+ * The logged pre-training steps behind an encoder: a run folder's own, or for an rtdlab export's
+ * discriminator (RUN/export/discriminator, RUN/export-step-N/discriminator) its run's, up to the step
+ * exported. [] for a model from elsewhere.
+ */
+export async function encoderRunMetrics(dir: string): Promise<MetricsRecord[]> {
+  const own = await readMetrics(dir, { allowMissing: true });
+  if (own.length || basename(resolve(dir)) !== "discriminator") return own;
+  const exportDir = basename(dirname(resolve(dir)));
+  const step = /^export-step-(\d+)$/.exec(exportDir);
+  if (exportDir !== "export" && !step) return [];
+  const logged = await readMetrics(dirname(dirname(resolve(dir))), { allowMissing: true });
+  return step ? logged.filter((r) => r.step <= Number(step[1])) : logged;
 }
 
 if (import.meta.main) {
@@ -301,7 +326,7 @@ if (import.meta.main) {
       }
       if (m.source === "discriminator") {
         // A score from a discriminator's encoder reads beside that D's skill (its run's last tenth).
-        const logged = await readMetrics(m.run_dir, { allowMissing: true });
+        const logged = await encoderRunMetrics(m.run_dir);
         if (logged.length) {
           console.log(
             `  the encoder's pre-training, last tenth of its logged steps: ${

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { parseCli } from "../tasks/pretrain.ts";
-import { floorVerdict, parseCli as parseFinetuneCli } from "../tasks/finetune.ts";
+import { encoderRunMetrics, floorVerdict, parseCli as parseFinetuneCli } from "../tasks/finetune.ts";
 import { DEMO_SENTENCES, demoSentences, parseDemoArgs } from "../tasks/demo.ts";
 import { preset, validateConfig } from "../lib/config.ts";
 import { generateSynthetic } from "../lib/text/synthetic.ts";
@@ -18,10 +18,60 @@ import {
   joinNegativeValues,
   outDirProblem,
   outFileProblem,
+  outFolderProblem,
   strayArgument,
   taskCommand,
   wrapHelp,
 } from "../lib/util/cli.ts";
+
+Deno.test("finetune --out: a folder of its own, or one under a run's finetune/; never a run's or a model's files", async () => {
+  const run = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${run}/config.json`, "{}");
+    await Deno.writeTextFile(`${run}/metrics.jsonl`, "");
+    await Deno.mkdir(`${run}/export/discriminator`, { recursive: true });
+    await Deno.writeTextFile(`${run}/export/discriminator/config.json`, "{}");
+    for (
+      const [out, why] of [
+        [run, /holds a run or a model \(config\.json\)/],
+        [`${run}/metrics.jsonl`, /is a file: give a folder/],
+        [`${run}/export/discriminator`, /holds a run or a model/],
+        [`${run}/export/discriminator/ft`, /is inside .*'s own export/],
+        [`${run}/checkpoints/step-1`, /is inside .*'s own checkpoints/],
+      ] as const
+    ) assert.match(outFolderProblem(out, ["finetune"]) ?? "", why, out);
+    assert.equal(outFolderProblem(`${run}/finetune/mine`, ["finetune"]), null);
+    assert.equal(outFolderProblem(`${run}/mine`, ["finetune"]), null, "a folder of its own beside the run's");
+    assert.throws(
+      () => parseFinetuneCli(["--checkpoint", run, "--task", "sst2", "--out", `${run}/export`]),
+      /is inside .*'s own export/,
+    );
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("finetune: an export's discriminator reads its run's pre-training, up to the step exported", async () => {
+  const run = await Deno.makeTempDir();
+  try {
+    const lines = Array.from({ length: 10 }, (_, i) => JSON.stringify({ step: i + 1, disc_auc: 0.5 }));
+    await Deno.writeTextFile(`${run}/metrics.jsonl`, lines.join("\n") + "\n");
+    for (const d of ["export/discriminator", "export-step-4/discriminator", "other/discriminator"]) {
+      await Deno.mkdir(`${run}/${d}`, { recursive: true });
+    }
+    assert.equal((await encoderRunMetrics(run)).length, 10, "a run folder: its own");
+    assert.equal((await encoderRunMetrics(`${run}/export/discriminator`)).length, 10);
+    assert.deepEqual((await encoderRunMetrics(`${run}/export-step-4/discriminator`)).map((r) => r.step), [
+      1,
+      2,
+      3,
+      4,
+    ]);
+    assert.equal((await encoderRunMetrics(`${run}/other/discriminator`)).length, 0, "not an export");
+  } finally {
+    await Deno.remove(run, { recursive: true });
+  }
+});
 
 Deno.test("wrapHelp: a long option line goes on under its description, other lines under their indent", () => {
   const help = [

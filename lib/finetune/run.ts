@@ -253,8 +253,12 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneMet
         Math.round(100 * Math.max(metrics.one_class.dev, metrics.one_class.test))
       }% of the examples (dev ${Math.round(100 * metrics.one_class.dev)}%, test ${
         Math.round(100 * metrics.one_class.test)
-      }%): a degenerate fine-tune, its accuracy is the majority class's share and its MCC ~0. It took ${result.steps} optimiser steps on ${task.train.length} examples; more examples or epochs (compare --quick uses every ` +
-        `training example for 3 epochs) or another --lr may get it off the majority class`,
+      }%): a degenerate fine-tune, its accuracy is that class's share of the examples and its MCC ~0. It took ` +
+        `${result.steps} optimiser step${
+          result.steps === 1 ? "" : "s"
+        } on ${task.train.length} examples; more ` +
+        `examples or epochs (compare --quick uses every training example for 3 epochs) or another --lr may get ` +
+        `it off the one class`,
     );
   }
   const line = (split: string, list: TaskData["dev"], p: Prediction) =>

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { basename, dirname, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -179,20 +179,10 @@ const RUN_READINGS: Record<string, string> = { "eval.json": "evaluate", "probe.j
  */
 export function outFileProblem(out: string, ext: string, runDir?: string, task?: string): string | null {
   if (!out.endsWith(ext)) return `--out ${out}: give a file name ending in ${ext}`;
-  const stat = (p: string) => {
-    try {
-      return Deno.statSync(p);
-    } catch {
-      return null;
-    }
-  };
-  if (stat(out)?.isDirectory) return `--out ${out} is a folder: give a file name ending in ${ext}`;
+  if (statOrNull(out)?.isDirectory) return `--out ${out} is a folder: give a file name ending in ${ext}`;
   const target = resolve(out);
   const runs = runDir === undefined ? [] : [resolve(runDir)];
-  for (let dir = dirname(target);; dir = dirname(dir)) {
-    if (stat(`${dir}/config.json`)?.isFile && !runs.includes(dir)) runs.push(dir);
-    if (dirname(dir) === dir) break;
-  }
+  for (const dir of foldersWithConfig(dirname(target))) if (!runs.includes(dir)) runs.push(dir);
   for (const dir of runs) {
     const inRun = relative(dir, target);
     if (inRun.startsWith("..")) continue;
@@ -207,6 +197,44 @@ export function outFileProblem(out: string, ext: string, runDir?: string, task?:
     if (inRun === basename(target) && task !== undefined && writer !== undefined && writer !== task) {
       return `--out ${out} would replace ${whose} ${inRun}, which deno task ${writer} writes and report reads: ` +
         `give another file name`;
+    }
+  }
+  return null;
+}
+
+function statOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** `dir` and the folders above it that hold a config.json (run folders, or model folders), nearest first. */
+function foldersWithConfig(dir: string): string[] {
+  const found: string[] = [];
+  for (let d = resolve(dir);; d = dirname(d)) {
+    if (statOrNull(join(d, "config.json"))?.isFile) found.push(d);
+    if (dirname(d) === d) return found;
+  }
+}
+
+/**
+ * What is wrong with `--out DIR`, a folder a task writes its files into, or null: not a file, not a run's or
+ * a model's folder itself (one holding a config.json), and not among a run folder's own files (its
+ * checkpoints/, export/ …) other than those named in `allowed` (a fine-tune's place: finetune/).
+ */
+export function outFolderProblem(out: string, allowed: readonly string[] = []): string | null {
+  if (statOrNull(out)?.isFile) return `--out ${out} is a file: give a folder for the files`;
+  const target = resolve(out);
+  for (const dir of foldersWithConfig(target)) {
+    const inside = relative(dir, target);
+    if (inside === "") {
+      return `--out ${out} holds a run or a model (config.json): give a folder of its own`;
+    }
+    const first = inside.split(/[\\/]/)[0];
+    if (RUN_FILES.includes(first) && !allowed.includes(first)) {
+      return `--out ${out} is inside ${relative(".", dir) || "."}'s own ${first}: give a folder of its own`;
     }
   }
   return null;
