@@ -41,6 +41,7 @@ import { formatDuration, terminalColumns } from "../lib/util/progress.ts";
 import { compareEtaSeconds } from "../lib/train/estimate.ts";
 import { blasEnvFor } from "../lib/backend/blas.ts";
 import { forwardTermination, runWithProgress } from "../lib/util/subprocess.ts";
+import { SIGNAL_EXIT } from "../lib/util/signals.ts";
 import { jsonProblem, wrapHelp } from "../lib/util/cli.ts";
 import { baseRate } from "../lib/report/demo.ts";
 import { formatAgainst, NOT_LEARNED, notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
@@ -333,7 +334,6 @@ if (!reportOnly) {
 }
 
 // ---- scheduler ----
-forwardTermination(); // `kill` stops the runs too (they checkpoint), not only this process
 const logDir = join(root, "logs");
 await Deno.mkdir(logDir, { recursive: true });
 let wake: () => void = () => {};
@@ -342,6 +342,26 @@ const signal = () => {
   wake();
   changed = new Promise<void>((r) => (wake = r));
 };
+// Ctrl-C (the terminal signals the runs too) and `kill` (passed on to them): the running jobs checkpoint and
+// stop, no new one starts, and the results so far are written; the same command continues where it stopped.
+let stopping = false;
+let stopStatus = SIGNAL_EXIT.SIGINT;
+if (!reportOnly) {
+  Deno.addSignalListener("SIGINT", () => {
+    if (stopping) Deno.exit(SIGNAL_EXIT.SIGINT);
+    stopping = true;
+    console.error(
+      "\ninterrupted: the running jobs checkpoint and stop, then the results so far are written; the same " +
+        "command continues (Ctrl-C again to quit now)",
+    );
+    signal();
+  });
+  forwardTermination(() => {
+    stopping = true;
+    stopStatus = SIGNAL_EXIT.SIGTERM;
+    signal();
+  });
+}
 
 async function runJob(job: Job): Promise<void> {
   job.status = "running";
@@ -363,7 +383,8 @@ async function runJob(job: Job): Promise<void> {
   });
   job.log = r.stderr;
   await writeFileAtomic(join(logDir, `${job.id.replace(/\s+/g, "_")}.log`), job.log);
-  job.status = r.success && (await job.isDone()) ? "done" : "failed";
+  // A job a stop cut short is not a failure: it checkpointed, and the next invocation goes on with it.
+  job.status = r.success && (await job.isDone()) ? "done" : stopping ? "queued" : "failed";
   job.endedAt = performance.now();
 }
 
@@ -413,6 +434,7 @@ const ticker = setInterval(() => {
 
 await Promise.all(Array.from({ length: parallel }, async () => {
   for (;;) {
+    if (stopping) return; // no new job after a stop
     // Dependents of a failed job cannot run.
     for (const j of jobs) {
       if (j.status === "queued" && j.deps.some((d) => d.status === "failed" || d.status === "skipped")) {
@@ -716,4 +738,5 @@ const html = htmlNote.startsWith(",");
 console.log(
   `files: ${resolve(root)}/{results.md,results.json${html ? htmlNote : ""}}${html ? "" : htmlNote}`,
 );
-Deno.exit(failed.length ? 1 : 0);
+if (stopping) console.error(`stopped: the same command continues the comparison (${root})`);
+Deno.exit(stopping ? stopStatus : failed.length ? 1 : 0);

@@ -321,6 +321,64 @@ Deno.test("finetune CLI: --force is off unless given; ranges are checked before 
   ) assert.throws(() => parseFinetuneCli([...ft, flag, value]), msg);
 });
 
+Deno.test("compare: a stop (kill) checkpoints the running jobs, keeps their logs and writes the results so far", async () => {
+  const name = `_stop_test_${Deno.pid}`;
+  const root = new URL(`../runs/compare/${name}`, import.meta.url).pathname;
+  const script = new URL("../tasks/compare.ts", import.meta.url).pathname;
+  const args = [
+    "run",
+    "-A",
+    script,
+    "--name",
+    name,
+    "--config",
+    "deberta-mini",
+    "--steps",
+    "20000",
+    "--batch",
+    "2",
+  ];
+  const small = [
+    "--seq-length",
+    "16",
+    "--modes",
+    "mlm,gdes",
+    "--pretrain-seeds",
+    "0",
+    "--finetune-seeds",
+    "0",
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...args, ...small, "--tasks", "echo-intact", "--parallel", "2", "--max-length", "16"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const hang = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  try {
+    let stderr = "", sent = false;
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += chunk;
+      // Both runs have logged a step: each has something to checkpoint.
+      if (!sent && /compare: pretrain 0\/2 .*mlm-s0 \d+% · gdes-s0 \d+%/.test(stderr)) {
+        sent = true;
+        child.kill("SIGTERM");
+      }
+    }
+    const { code } = await child.status;
+    assert.equal(code, 143, stderr);
+    assert.match(stderr, /stopped: the same command continues the comparison/);
+    for (const mode of ["mlm", "gdes"]) {
+      assert.match(await Deno.readTextFile(`${root}/logs/pretrain_${mode}-s0.log`), /checkpoint written/);
+      assert.ok((await Array.fromAsync(Deno.readDir(`${root}/pretrain/${mode}-s0/checkpoints`))).length > 0);
+    }
+    assert.ok(await Deno.stat(`${root}/results.md`).then(() => true, () => false), "the results so far");
+    assert.doesNotMatch(stderr, /failed:/, "a stopped job is not a failed one");
+  } finally {
+    clearTimeout(hang);
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
+
 Deno.test("compare: a misspelt task, config key or corpus is refused before any run starts or folder is made", async () => {
   const name = `_preflight_test_${Deno.pid}`;
   const root = `runs/compare/${name}`;

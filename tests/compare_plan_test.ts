@@ -52,6 +52,11 @@ Deno.test("compare: conflicting presets and bad options are errors naming them",
   );
   assertThrows(() => parseCompareArgs(["--tasks="]), /--tasks needs at least one value/);
   assertEquals(parseCompareArgs(["--finetune-seeds", "2, 0"]).plan.finetuneSeeds, [2, 0]);
+  // --config brings its preset's corpus, as pretrain does; --corpus still wins.
+  assertEquals(parseCompareArgs(["--config", "deberta-mini"]).plan.corpus, "synthetic:echo");
+  assertEquals(parseCompareArgs(["--config", "deberta-mini", "--corpus", "brown"]).plan.corpus, "brown");
+  assertEquals(parseCompareArgs([]).plan.corpus, "gutenberg");
+  assertThrows(() => parseCompareArgs(["--config", "tinyy"]), /unknown config "tinyy"/);
 });
 
 Deno.test("every compare preset is a config its pre-training runs accept", () => {

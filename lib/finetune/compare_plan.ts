@@ -5,7 +5,7 @@
  * @module
  */
 
-import { SHARING_MODES } from "../config.ts";
+import { configFrom, SHARING_MODES } from "../config.ts";
 import { PACKAGED_TASKS } from "../tasks/mod.ts";
 import { taskSlug } from "./run.ts";
 import { intOption, parseCliArgs } from "../util/cli.ts";
@@ -140,7 +140,8 @@ export const COMPARE_HELP =
                           (also the preset of --backend cuda when no other is given)
   --name NAME             results go to runs/compare/NAME  [quick | medium | gpu | default]
   --modes LIST            sharing modes  [${SHARING_MODES.join(",")}]
-  --steps N  --batch B  --seq-length L  --config NAME  --corpus NAME   pre-training (same for every mode)
+  --steps N  --batch B  --seq-length L  --config NAME  --corpus NAME   pre-training (same for every mode;
+                          --config brings its preset's corpus unless --corpus is given)
   --pretrain-seeds LIST   e.g. 0,1,2          --finetune-seeds LIST   e.g. 0,1,2
   --tasks LIST            packaged names (${Object.keys(PACKAGED_TASKS).join(", ")}) or data files
   --max-train N  --max-eval N  --max-length N  --epochs N   caps/settings for every task
@@ -236,7 +237,8 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
   plan.batch = intArg("batch", values.batch) ?? plan.batch;
   plan.seqLength = intArg("seq-length", values["seq-length"], 4) ?? plan.seqLength;
   plan.config = values.config ?? plan.config;
-  plan.corpus = values.corpus ?? plan.corpus;
+  // Another --config brings its own corpus (deberta-mini's synthetic:echo), as `deno task pretrain` does.
+  plan.corpus = values.corpus ?? (values.config ? configFrom(values.config).corpus : plan.corpus);
   plan.pretrainSeeds = seedsArg("pretrain-seeds", values["pretrain-seeds"]) ?? plan.pretrainSeeds;
   plan.finetuneSeeds = seedsArg("finetune-seeds", values["finetune-seeds"]) ?? plan.finetuneSeeds;
   const taskList = listArg("tasks", values.tasks, String);
