@@ -80,6 +80,12 @@ if (args.reportOnly) {
   } catch (e) {
     fail(`${planPath} cannot be read (${(e as Error).message})`);
   }
+  if (args.settingsGiven.length) {
+    console.error(
+      `note: --report-only reports the comparison in ${planPath}; ${args.settingsGiven.join(", ")} ` +
+        `${args.settingsGiven.length === 1 ? "is" : "are"} not used (run without --report-only to change it)`,
+    );
+  }
 }
 
 // ---- jobs ----
@@ -312,9 +318,11 @@ console.error(
   } (${plan.config}, ` +
     `${plan.steps} steps × batch ${plan.batch} × seq ${plan.seqLength}), tasks ${
       plan.tasks.map((t) => t.task).join(", ")
-    }, fine-tuning seeds ${
-      plan.finetuneSeeds.join(",")
-    }; ${pending.length} of ${jobs.length} jobs to run, ${parallel} at a time`,
+    }, fine-tuning seeds ${plan.finetuneSeeds.join(",")}; ${
+      reportOnly
+        ? `${jobs.length - pending.length} of ${jobs.length} jobs finished (--report-only: nothing runs)`
+        : `${pending.length} of ${jobs.length} jobs to run, ${parallel} at a time`
+    }`,
 );
 if (!reportOnly && pending.length) {
   try {

@@ -57,6 +57,19 @@ Deno.test("compare: conflicting presets and bad options are errors naming them",
   assertEquals(parseCompareArgs(["--config", "deberta-mini", "--corpus", "brown"]).plan.corpus, "brown");
   assertEquals(parseCompareArgs([]).plan.corpus, "gutenberg");
   assertThrows(() => parseCompareArgs(["--config", "tinyy"]), /unknown config "tinyy"/);
+  // What --report-only will say it does not use: the settings flags given, not the preset or the name.
+  const given = parseCompareArgs([
+    "--quick",
+    "--name",
+    "x",
+    "--finetune-seeds",
+    "0,1",
+    "--set",
+    "a=1",
+    "--report-only",
+  ]);
+  assertEquals(given.settingsGiven, ["--finetune-seeds", "--set"]);
+  assertEquals(parseCompareArgs(["--quick", "--report-only"]).settingsGiven, []);
 });
 
 Deno.test("every compare preset is a config its pre-training runs accept", () => {

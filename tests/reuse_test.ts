@@ -332,7 +332,9 @@ Deno.test("deno task compare: a pre-training run is done only once exported and 
     }).output();
     const err = new TextDecoder().decode(r.stderr);
     lastErr = err;
-    return err.match(/(\d+) of (\d+) jobs to run/)?.slice(1).join("/") ?? err;
+    // "F of N jobs finished (--report-only …)": the jobs a run would do, as "N − F/N".
+    const m = err.match(/(\d+) of (\d+) jobs finished \(--report-only/);
+    return m ? `${Number(m[2]) - Number(m[1])}/${m[2]}` : err;
   };
   // The config the plan's run would have (as the child saves it, less what it adds).
   const planned = parsePretrainCli([

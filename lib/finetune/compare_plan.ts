@@ -166,8 +166,31 @@ export interface CompareArgs {
   parallel: number;
   force: boolean;
   reportOnly: boolean;
+  /** The settings flags given, which --report-only does not use (it reports the folder's plan.json). */
+  settingsGiven: string[];
   help: boolean;
 }
+
+/** The flags that change a comparison's plan (the presets pick its --name as well, so they are not here). */
+const SETTINGS_FLAGS = [
+  "modes",
+  "steps",
+  "batch",
+  "seq-length",
+  "config",
+  "corpus",
+  "pretrain-seeds",
+  "finetune-seeds",
+  "tasks",
+  "max-train",
+  "max-eval",
+  "max-length",
+  "epochs",
+  "lr",
+  "ft-batch",
+  "no-scratch",
+  "set",
+];
 
 /** Parses compare's command line into a plan; throws an Error naming the bad option. */
 export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcurrency ?? 2): CompareArgs {
@@ -266,6 +289,10 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
     parallel: intArg("parallel", values.parallel) ?? (backend === "cuda" ? 1 : Math.max(1, cores)),
     force: values.force!,
     reportOnly: values["report-only"]!,
+    settingsGiven: SETTINGS_FLAGS.filter((k) => {
+      const v = (values as Record<string, unknown>)[k];
+      return Array.isArray(v) ? v.length > 0 : v !== undefined && v !== false;
+    }).map((k) => `--${k}`),
     help: values.help!,
   };
 }
