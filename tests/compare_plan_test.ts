@@ -70,6 +70,10 @@ Deno.test("compare: conflicting presets and bad options are errors naming them",
   ]);
   assertEquals(given.settingsGiven, ["--finetune-seeds", "--set"]);
   assertEquals(parseCompareArgs(["--quick", "--report-only"]).settingsGiven, []);
+  // --name is one folder under runs/compare/: not a path out of it, not the folder itself.
+  for (const bad of ["../../x", "a/b", "", "..", "."]) {
+    assertThrows(() => parseCompareArgs(["--name", bad]), /--name .*: give one folder name/);
+  }
 });
 
 Deno.test("every compare preset is a config its pre-training runs accept", () => {

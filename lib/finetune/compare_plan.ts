@@ -192,6 +192,16 @@ const SETTINGS_FLAGS = [
   "set",
 ];
 
+/** `--name`: one folder under runs/compare/ (not empty, no path separators, not `.` or `..`). */
+function folderName(name: string): string {
+  if (name.trim() === "" || /[\\/]/.test(name) || name === "." || name === "..") {
+    throw new Error(
+      `--name ${JSON.stringify(name)}: give one folder name (the results go to runs/compare/NAME)`,
+    );
+  }
+  return name;
+}
+
 /** Parses compare's command line into a plan; throws an Error naming the bad option. */
 export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcurrency ?? 2): CompareArgs {
   const { values } = parseCliArgs(argv, {
@@ -284,7 +294,7 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
   return {
     plan,
     preset,
-    name: values.name ?? preset,
+    name: folderName(values.name ?? preset),
     // One GPU: its runs take turns (two pre-training runs at batch 128 would share its memory and time).
     parallel: intArg("parallel", values.parallel) ?? (backend === "cuda" ? 1 : Math.max(1, cores)),
     force: values.force!,
