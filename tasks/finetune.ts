@@ -38,8 +38,8 @@ import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 const D = DEFAULT_HYPERPARAMS;
 const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classification task
 
-  --checkpoint DIR       a pre-training run folder (uses RUN/export/discriminator, or export/mlm, + tokenizer.json),
-                         or a HuggingFace ELECTRA / DeBERTa-v2 model folder (config.json + model.safetensors +
+  --checkpoint DIR       a pre-training run folder (uses RUN/export/discriminator or export/mlm), or a
+                         HuggingFace ELECTRA / DeBERTa-v2 model folder (config.json, model.safetensors and
                          tokenizer.json or vocab.txt), e.g. RUN/export/discriminator or one trained elsewhere
   --task NAME|FILE|DIR   ${Object.keys(PACKAGED_TASKS).join(", ")},
                          or a .jsonl/.csv/.tsv file with "text" (or "text_a"+"text_b") and "label" columns,

@@ -92,7 +92,11 @@ Deno.test("wrapHelp: a long option line goes on under its description, other lin
       "  short line",
     ].join("\n"),
   );
-  for (const task of ["pretrain", "finetune", "sweep", "demo", "report"]) {
+  assert.equal(
+    wrapHelp("  (default preset)   overnight on two cores, three seeds and six English tasks in all", 64),
+    "  (default preset)   overnight on two cores, three seeds and six\n                     English tasks in all",
+  );
+  for (const task of ["pretrain", "finetune", "sweep", "demo", "report", "compare", "probe"]) {
     const script = new URL(`../tasks/${task}.ts`, import.meta.url).pathname;
     const out = new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, "--help"] }).outputSync();
     const wide = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 110);

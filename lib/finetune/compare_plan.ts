@@ -129,15 +129,12 @@ export const COMPARE_HELP =
   }
   (default preset)        overnight (roughly 8-14 h on 2 cores): ${FULL.steps} steps × batch ${FULL.batch} × seq ${FULL.seqLength}, pre-training seeds ${
     FULL.pretrainSeeds.join(",")
-  },
-                          fine-tuning seeds ${
-    FULL.finetuneSeeds.join(",")
-  }, the ${FULL.tasks.length} English tasks
-  --gpu                   ~1 h on one GPU (backend cuda): ${GPU.config}, ${GPU.steps} steps × batch ${GPU.batch} × seq ${GPU.seqLength} on ${GPU.corpus},
-                          pre-training seed ${GPU.pretrainSeeds.join(",")}, fine-tuning seeds ${
+  }, fine-tuning seeds ${FULL.finetuneSeeds.join(",")}, the ${FULL.tasks.length} English tasks
+  --gpu                   ~1 h on one GPU (backend cuda): ${GPU.config}, ${GPU.steps} steps × batch ${GPU.batch} × seq ${GPU.seqLength} on ${GPU.corpus}, pre-training seed ${
+    GPU.pretrainSeeds.join(",")
+  }, fine-tuning seeds ${
     GPU.finetuneSeeds.join(",")
-  }, the ${GPU.tasks.length} English tasks, one job at a time
-                          (also the preset of --backend cuda when no other is given)
+  }, the ${GPU.tasks.length} English tasks, one job at a time (also the preset of --backend cuda when no other is given)
   --name NAME             results go to runs/compare/NAME  [quick | medium | gpu | default]
   --modes LIST            sharing modes  [${SHARING_MODES.join(",")}]
   --steps N  --batch B  --seq-length L  --config NAME  --corpus NAME   pre-training (same for every mode;

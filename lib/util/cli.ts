@@ -265,9 +265,10 @@ export function wrapHelp(text: string, width = HELP_WIDTH): string {
   return text.split("\n").flatMap((line) => {
     if (line.length <= width) return [line];
     const lead = /^\s*/.exec(line)![0].length;
-    const option = /^\s*-{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?(?:, -{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?)*\s{2,}/.exec(
-      line,
-    );
+    // "  --steps N   …", "  --a DIR, --b DIR   …" or "  (default preset)   …": the description's column.
+    const option =
+      /^\s*(?:-{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?(?:, -{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?)*|\([^)]*\))\s{2,}/
+        .exec(line);
     // Under the description column, unless that leaves too narrow a column: then a little in.
     const column = option && option[0].length <= width - 40 ? option[0].length : option ? lead + 4 : lead;
     const indent = " ".repeat(column);
