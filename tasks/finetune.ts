@@ -33,6 +33,7 @@ import {
 import { onStopSignal, SIGNAL_EXIT } from "../lib/util/signals.ts";
 import { type MetricsRecord, readMetrics } from "../lib/train/run.ts";
 import { basename, dirname, resolve } from "node:path";
+import { exists } from "../lib/util/fs.ts";
 import { notLearned, tailMean } from "../lib/train/rtd_metrics.ts";
 
 const D = DEFAULT_HYPERPARAMS;
@@ -243,6 +244,10 @@ if (import.meta.main) {
   try {
     // A backend that cannot start here is a bad command line, as a misspelt one is (exit 2).
     const backend = await initBackend(cli.backend).catch((e: Error) => failUsage(e.message));
+    // So is a checkpoint folder that is not there.
+    if (!(await exists(cli.runDir))) {
+      failUsage(`--checkpoint ${cli.runDir}: no such run or model folder`);
+    }
     if (!cli.progressJsonl) console.error(`backend: ${backend.info}`);
     const abort = new AbortController();
     const stop = onStopSignal((signal) => {
@@ -305,8 +310,12 @@ if (import.meta.main) {
             ? "scratch: random init, the checkpoint's sizes and tokenizer"
             : `${m.source}${m.sharing ? `, pre-trained with ${m.sharing}` : ""}`
         }): ` +
-          `best dev at epoch ${m.best.epoch} (step ${m.best.step} of ${m.steps} steps run${
+          `best dev at epoch ${m.best.epoch} (step ${m.best.step} of ${m.steps} step${
+            m.steps === 1 ? "" : "s"
+          } run${
             m.stopped_early ? `; stopped early, no better dev score for ${m.hyper.patience} evaluations` : ""
+          }${
+            m.interrupted ? "; INTERRUPTED: not a finished fine-tune, the same command runs it again" : ""
           })`,
       );
       console.log(`  split  accuracy  macro-F1  MCC      n`);

@@ -634,6 +634,11 @@ Deno.test("a misspelt backend, corpus or task, or a backend that cannot start, i
         ["--checkpoint", out, "--task", "spam", "--backend", "gpu"],
         /^error: unknown backend "gpu"/m,
       ],
+      [
+        "finetune",
+        ["--checkpoint", out, "--task", "spam"],
+        /^error: --checkpoint .*: no such run or model folder/m,
+      ],
     ] as const
   ) {
     const r = await run(task, ...args);

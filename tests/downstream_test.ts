@@ -106,6 +106,14 @@ Deno.test("a folder of train/dev/test files is used as given", async () => {
 Deno.test("malformed files: the error names the file and the line", async () => {
   await rejectsWith(loadTask(fx("bad_json.jsonl")), "bad_json.jsonl:3", "bad JSON on line 3");
   await rejectsWith(loadTask(fx("missing_label.jsonl")), "missing_label.jsonl:4", 'missing column "label"');
+  // A header without the label column: said of the header, with the flag that names another.
+  const noLabel = await Deno.makeTempFile({ suffix: ".csv" });
+  await Deno.writeTextFile(noLabel, "text,y\nhello,1\nbye,0\n");
+  await rejectsWith(
+    loadTask(noLabel),
+    '.csv: no "label" column (the label); found text, y: choose one with --label-column',
+  );
+  await Deno.remove(noLabel);
   await rejectsWith(loadTask(fx("empty_label.csv")), "empty_label.csv:4", "empty label on line 4");
   await rejectsWith(loadTask(fx("ragged.csv")), "ragged.csv:5", "line 5 has 3 fields but the header has 2");
   await rejectsWith(loadTask(fx("unterminated.csv")), "unterminated.csv:3", "unterminated");
@@ -449,6 +457,11 @@ Deno.test("an exported discriminator (GDES: E_G + E_Δ merged) and the MLM encod
   assert.throws(() => e.prefix("generator"), /no generator/);
   e.dispose();
   await rejectsWith(loadPretrainedEncoder(tempDir()), "tokenizer.json");
+  // A model folder with a torn config.json (and its tokenizer): the file is named, not "finish the run".
+  const torn = tempDir();
+  Deno.writeTextFileSync(join(torn, "config.json"), '{"model_type": "elec');
+  Deno.writeTextFileSync(join(torn, "tokenizer.json"), "{}");
+  await rejectsWith(loadPretrainedEncoder(torn), "config.json cannot be read (");
 });
 
 Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file", async () => {
@@ -524,6 +537,7 @@ Deno.test("runFinetune writes metrics.json and predictions.jsonl for a user file
   const cut = await runFinetune({ ...again, outDir: join(run, "finetune", "cut"), signal: stopped.signal });
   assert.equal(cut.interrupted, true);
   assert.equal(cut.steps, 0);
+  assert.equal(cut.best.epoch, 1, "stopped in its first epoch, not an epoch 0");
   const cutFile = join(run, "finetune", "cut", "metrics.json");
   assert.equal(await earlierResult(cutFile), "interrupted");
   assert.equal(await earlierResult(join(out, "metrics.json")), "finished");

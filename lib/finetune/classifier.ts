@@ -24,7 +24,7 @@ import { WordPieceTokenizer } from "../text/tokenizer.ts";
 import { configFromHf } from "../model/hf_config.ts";
 import { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "../model/hf_folder.ts";
 import { type LoadReport, loadStateDicts } from "../model/hf_load.ts";
-import { taskCommand } from "../util/cli.ts";
+import { jsonProblem, taskCommand } from "../util/cli.ts";
 import { Rng } from "../rng.ts";
 import { exists } from "../util/fs.ts";
 
@@ -85,6 +85,10 @@ export async function loadPretrainedEncoder(
       : "discriminator";
     return encoderFrom(dir, folder, withWeights ? kind : "scratch");
   }
+  // A damaged config.json is named as such, not taken for a run folder without its export.
+  const configText = await Deno.readTextFile(join(dir, "config.json")).catch(() => null);
+  const damage = configText === null ? null : jsonProblem(configText);
+  if (damage) throw new Error(`${join(dir, "config.json")} cannot be read (${damage})`);
   const runTokenizer = join(dir, "tokenizer.json");
   const candidates: [Exclude<EncoderSource, "scratch">, string][] = [
     ["discriminator", join(dir, "export", "discriminator")],

@@ -252,8 +252,10 @@ export async function finetune(
     return hp.patience > 0 && sinceBest >= hp.patience;
   };
 
+  let epochReached = 1; // the epoch an interruption happened in
   try {
     outer: for (let epoch = 1; epoch <= hp.epochs; epoch++) {
+      epochReached = epoch;
       const order = rng.shuffle(train.map((_, i) => i));
       for (let s = 0; s < order.length; s += hp.batchSize) {
         await yieldToEventLoop(); // lets Ctrl-C reach opts.signal between steps
@@ -307,7 +309,7 @@ export async function finetune(
         }
       }
     }
-    if (!best) await evaluate(0); // aborted before the first evaluation
+    if (!best) await evaluate(epochReached); // aborted before the first evaluation
     clf.params.assignFrom(bestWeights!, "best dev weights");
     const e0 = performance.now();
     const devPredictions = await predict(clf, dev, padId, hp.maxLength, hp.evalBatchSize);

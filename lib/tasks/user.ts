@@ -174,7 +174,18 @@ function chooseColumns(first: Row, path: string, opts: UserTaskOptions): Columns
   }
   const textB = opts.textBColumn ??
     (text === "text_a" ? pick(["text_b"]) : text === "sentence1" ? pick(["sentence2"]) : undefined);
-  return { text, textB, label: opts.labelColumn ?? "label" };
+  const label = opts.labelColumn ?? "label";
+  // A column the first row lacks is a header's (CSV/TSV) or a first record's (JSONL) problem: name the flag.
+  for (
+    const [col, what, flag] of [[label, "label", "--label-column"], [textB, "second text", "--text-b-column"]]
+  ) {
+    if (col !== undefined && !have.includes(col)) {
+      throw new Error(
+        `${path}: no "${col}" column (the ${what}); found ${have.join(", ")}: choose one with ${flag}`,
+      );
+    }
+  }
+  return { text, textB, label };
 }
 
 /** Turns rows into raw (string-labelled) examples, checking every field. */
