@@ -117,6 +117,10 @@ export function parseCli(argv: string[]) {
     help?: boolean;
     "progress-jsonl"?: boolean;
   };
+  const initGiven = ["init-from", "init-discriminator", "init-generator"].some((k) => args[k] !== undefined);
+  if (initGiven && args.resume !== undefined) {
+    throw new Error("--init-from starts a new run and --resume continues one: give one of them");
+  }
   if (args.resume !== undefined) {
     // A resumed run keeps the settings it started with: a flag that would change them is refused,
     // never silently dropped.
@@ -164,9 +168,6 @@ export function parseCli(argv: string[]) {
     generator: args["init-generator"],
   };
   const hasInit = Object.values(init).some((v) => v !== undefined);
-  if (hasInit && args.resume) {
-    throw new Error("--init-from starts a new run and --resume continues one: give one of them");
-  }
   if (init.dir && (init.discriminator || init.generator)) {
     throw new Error("give --init-from DIR, or --init-discriminator and --init-generator, not both");
   }

@@ -185,6 +185,11 @@ Deno.test("pretrain CLI: --init-from or the two folder flags, never with --resum
   assert.deepEqual([two?.discriminator, two?.generator], ["d", "g"]);
   assert.equal(parseCli([]).initFrom, undefined);
   assert.throws(() => parseCli(["--init-from", "x", "--resume", "runs/a"]), /--init-from starts a new run/);
+  // Named as such even beside other flags a resume refuses.
+  assert.throws(
+    () => parseCli(["--init-generator", "g", "--resume", "runs/a", "--out", "o"]),
+    /^Error: --init-from starts a new run and --resume continues one/,
+  );
   // A resume keeps its saved settings: a flag that would change them is refused, not dropped.
   assert.throws(
     () => parseCli(["--resume", "runs/a", "--sharing", "es", "--set", "batchSize=16"]),

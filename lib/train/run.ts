@@ -438,7 +438,17 @@ async function pretrainLocked(
   let init: InitFolders | null = null;
   if (opts.initFrom && !opts.resume) {
     init = await readInitFolders(opts.initFrom, config.sharing);
+    const presetBackbone = config.backbone;
     config = initConfig(config, init, opts.initFrom.settings);
+    if (config.backbone !== presetBackbone) {
+      say(
+        `note: the folders hold a${config.backbone === "electra" ? "n ELECTRA" : " DeBERTa"} model; the ` +
+          `${config.preset} preset (a ${
+            presetBackbone === "electra" ? "ELECTRA" : "DeBERTa"
+          } one) gives only ` +
+          `the training settings`,
+      );
+    }
     // The model's own vocabulary tokenizes the corpus: written into the run folder and read from there.
     const madeOut = !(await exists(out));
     await Deno.mkdir(out, { recursive: true });
