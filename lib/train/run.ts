@@ -441,12 +441,10 @@ async function pretrainLocked(
     const presetBackbone = config.backbone;
     config = initConfig(config, init, opts.initFrom.settings);
     if (config.backbone !== presetBackbone) {
+      const kind = (b: string) => (b === "electra" ? "an ELECTRA" : "a DeBERTa");
       say(
-        `note: the folders hold a${config.backbone === "electra" ? "n ELECTRA" : " DeBERTa"} model; the ` +
-          `${config.preset} preset (a ${
-            presetBackbone === "electra" ? "ELECTRA" : "DeBERTa"
-          } one) gives only ` +
-          `the training settings`,
+        `note: the folders hold ${kind(config.backbone)} model; the ${config.preset} preset ` +
+          `(${kind(presetBackbone)} one) gives only the training settings`,
       );
     }
     // The model's own vocabulary tokenizes the corpus: written into the run folder and read from there.
