@@ -35,6 +35,7 @@ import {
 } from "../lib/bench/peer.ts";
 import { formatProfile, profileSteps, type StepProfile } from "../lib/bench/profile.ts";
 import {
+  BENCH_LEGEND,
   benchTable,
   caseSpreads,
   defaultOutPath,
@@ -42,6 +43,7 @@ import {
   spreadLines,
   spreadTable,
   textTable,
+  unevenNotes,
   writeRecord,
 } from "../lib/bench/report.ts";
 import { type BenchRow, planCases, runSuite } from "../lib/bench/suite.ts";
@@ -49,6 +51,7 @@ import { caseConfig } from "../lib/bench/case.ts";
 import * as tf from "../lib/tf.ts";
 import type { CudaBackend } from "../lib/backend/cuda/backend.ts";
 import { missingDriver } from "../lib/backend/cuda/driver.ts";
+import { wrapHelp } from "../lib/util/cli.ts";
 
 const log = (line: string) => console.error(line);
 
@@ -184,6 +187,8 @@ async function bench(opts: BenchOptions): Promise<void> {
     rounds.push(tagged(rows));
     if (many) console.log(`\n## round ${round} of ${opts.repeat}\n`);
     console.log(benchTable(rows));
+    console.log(BENCH_LEGEND);
+    for (const note of unevenNotes(rows)) console.log(note);
     console.log(ratioLines(rows).join("\n"));
   }
   if (opts.repeat > 1) {
@@ -194,7 +199,7 @@ async function bench(opts: BenchOptions): Promise<void> {
     console.log(spreadLines(spreads).join("\n"));
   }
   await record(rounds, new Date());
-  log(`wrote ${out}`);
+  console.log(`record: ${out}`);
   const rows = rounds.flat();
   const failed = rows.filter((r) => !r.rtdlab.result);
   if (failed.length) {
@@ -309,7 +314,7 @@ if (import.meta.main) {
   try {
     const opts = parseBenchArgs(Deno.args);
     await locateWasmBinaries();
-    if (opts.mode === "help") console.log(BENCH_HELP);
+    if (opts.mode === "help") console.log(wrapHelp(BENCH_HELP));
     else if (opts.mode === "case") await caseMode(opts);
     else if (opts.mode === "micro") await micro(opts);
     else if (opts.mode === "profile") await profile(opts);

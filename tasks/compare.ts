@@ -130,9 +130,16 @@ if (!args.reportOnly && oldPlan !== null && oldPlan.trim() !== JSON.stringify(pl
   if (damage) {
     fail(`${planPath} cannot be read (${damage}); look at it and move it away, or --force to replace it`);
   }
+  const saved = JSON.parse(oldPlan) as Record<string, unknown>;
+  const differ = [...new Set([...Object.keys(saved), ...Object.keys(plan)])].filter((k) =>
+    JSON.stringify(saved[k]) !== JSON.stringify((plan as unknown as Record<string, unknown>)[k])
+  );
   fail(
-    `${root} holds a comparison with other settings (${planPath}); use another --name, or --force to ` +
-      `continue it with the new settings (finished pieces of the same settings are kept, the others run again)`,
+    `${root} holds a comparison with other settings (${planPath}: ${
+      differ.map((k) => `${k} ${JSON.stringify(saved[k])} there, ${JSON.stringify((plan as never)[k])} now`)
+        .join("; ")
+    }); use another --name, or --force to continue it with the new settings (finished pieces of the same ` +
+      `settings are kept, the others run again)`,
   );
 }
 
@@ -300,7 +307,15 @@ if (!reportOnly && pending.length) {
       // A file of one's own is read now, as fine-tuning will read it: a missing label column, one class or
       // too few rows is found before the pre-training, not after it (the packaged tasks are known good).
       if (!isPackagedTask(t.task)) {
-        await loadTask(t.task, { maxTrain: t.maxTrain, maxEval: t.maxEval }); // its errors name the file
+        // Its errors name the file; compare has no column flags, so the fix is in the file.
+        await loadTask(t.task, { maxTrain: t.maxTrain, maxEval: t.maxEval }).catch((e: Error) => {
+          throw new Error(
+            e.message.replace(
+              /choose one with --[a-z-]+-column$/,
+              "rename it in the file (compare reads the columns text, text_a/text_b and label)",
+            ),
+          );
+        });
       }
       if (config && t.maxLength !== undefined && t.maxLength > config.maxPositions) {
         throw new Error(
@@ -354,17 +369,19 @@ const signal = () => {
 // stop, no new one starts, and the results so far are written; the same command continues where it stopped.
 let stopping = false;
 let stopStatus = SIGNAL_EXIT.SIGINT;
+let scheduled = false; // past the jobs: a signal then only ends the writing of the results
 if (!reportOnly) {
   Deno.addSignalListener("SIGINT", () => {
-    if (stopping) Deno.exit(SIGNAL_EXIT.SIGINT);
+    if (stopping || scheduled) Deno.exit(SIGNAL_EXIT.SIGINT);
     stopping = true;
     console.error(
-      "\ninterrupted: the running jobs checkpoint and stop, then the results so far are written; the same " +
-        "command continues (Ctrl-C again to quit now)",
+      "\ninterrupted: no new job starts; the running ones stop at their checkpoint on the same Ctrl-C, then the " +
+        "results so far are written and the same command continues (Ctrl-C again to quit now)",
     );
     signal();
   });
   forwardTermination(() => {
+    if (scheduled) Deno.exit(SIGNAL_EXIT.SIGTERM);
     stopping = true;
     stopStatus = SIGNAL_EXIT.SIGTERM;
     signal();
@@ -382,6 +399,11 @@ async function runJob(job: Job): Promise<void> {
     job.endedAt = performance.now();
     return;
   }
+  // A stop that came while it was being prepared: it never starts (no signal would reach it).
+  if (stopping) {
+    job.status = "queued";
+    return;
+  }
   const r = await runWithProgress(job.args, {
     env: blasEnvFor(parallel),
     onProgress: (p) => {
@@ -391,8 +413,10 @@ async function runJob(job: Job): Promise<void> {
   });
   job.log = r.stderr;
   await writeFileAtomic(join(logDir, `${job.id.replace(/\s+/g, "_")}.log`), job.log);
-  // A job a stop cut short is not a failure: it checkpointed, and the next invocation goes on with it.
-  job.status = r.success && (await job.isDone()) ? "done" : stopping ? "queued" : "failed";
+  // A job a stop cut short (it exits 130 or 143) is not a failure: it checkpointed, and the next
+  // invocation goes on with it. One that failed otherwise during a stop still failed.
+  const stopped = stopping && (r.code === SIGNAL_EXIT.SIGINT || r.code === SIGNAL_EXIT.SIGTERM);
+  job.status = r.success && (await job.isDone()) ? "done" : stopped ? "queued" : "failed";
   job.endedAt = performance.now();
 }
 
@@ -459,6 +483,7 @@ await Promise.all(Array.from({ length: parallel }, async () => {
     await changed;
   }
 }));
+scheduled = true;
 clearInterval(ticker);
 if (tty) Deno.stderr.writeSync(enc.encode("\n"));
 const wall = (performance.now() - t0) / 1000;

@@ -57,8 +57,7 @@ const HELP = `deno task finetune — fine-tune a pre-trained encoder on a classi
   --eval-every N         evaluate on dev every N steps (0 = each epoch)  [${D.evalEvery}]
   --max-train N          use a seeded subset of at most N training examples
   --max-eval N           use at most N dev and N test examples
-  --source S             discriminator | mlm | scratch (random init, same tokenizer: the no-pre-training control)
-                         [the run's export: discriminator, or mlm for an MLM run]
+  --source S             discriminator | mlm | scratch (random init, same tokenizer: the no-pre-training control)  [the run's export: discriminator, or mlm for an MLM run]
   --out DIR              output folder  [DIR/finetune/<task>-s<seed>, with -scratch for --source scratch]
   --force                replace an earlier result in that folder (else it is refused)
   user data:  --text-column C  --text-b-column C  --label-column C  --dev FILE  --test FILE

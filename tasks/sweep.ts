@@ -63,8 +63,9 @@ const HELP = `deno task sweep — pre-train a grid of configs and judge each dis
   --point K=V,K=V       one point of an explicit list (repeatable); crossed with any --grid
   --set KEY=VALUE       fix a config key for every point (repeatable), e.g. --set steps=300
   --corpus NAME         the same as --set corpus=NAME (e.g. synthetic:echo; README, "Synthetic languages")
-  --config NAME|FILE    base preset (${Object.keys(PRESETS).join(", ")}) or a JSON file
-                        of overrides on tiny  [tiny]
+  --config NAME|FILE    base preset (${
+  Object.keys(PRESETS).join(", ")
+}) or a JSON file of overrides on tiny  [tiny]
   --seeds LIST          pre-training seeds, every point once per seed  [0]
   --holdout N           sequences each run keeps out of training for the T = 1 evaluation  [64]
   --eval-seed S         seed of the evaluation's masking and sampling  [0]

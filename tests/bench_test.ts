@@ -16,7 +16,14 @@ import { caseArgs, type CaseSpec, spawnCase } from "../lib/bench/case.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
 import { runSuite } from "../lib/bench/suite.ts";
 import { PEER_GLIBC_TUNABLES, peerCommand, peerOverrides, peerSetArgs } from "../lib/bench/peer.ts";
-import { benchTable, caseSpreads, ratioLines, spreadLines, spreadTable } from "../lib/bench/report.ts";
+import {
+  benchTable,
+  caseSpreads,
+  ratioLines,
+  spreadLines,
+  spreadTable,
+  unevenNotes,
+} from "../lib/bench/report.ts";
 import { formatProfile, profileSteps, type StepProfile } from "../lib/bench/profile.ts";
 import { type BenchRow, planCases } from "../lib/bench/suite.ts";
 
@@ -316,6 +323,11 @@ Deno.test("the table and the ratio lines show both sides and the ratio", () => {
     ratio: null,
   }];
   assert.deepEqual(ratioLines(rows), ["ratio tiny wasm b8: 0.50", "ratio tiny cpu b8: n/a"]);
+  // Median ratio 0.50 against fastest-step ratio 0.1/0.4 = 0.25: uneven steps are said, not hidden.
+  assert.deepEqual(unevenNotes(rows).map((n) => n.slice(0, 90)), [
+    "note: tiny wasm b8: the median ratio (0.50) and the fastest-step ratio (0.25) differ by mo",
+  ]);
+  assert.deepEqual(unevenNotes(rows, 3), []);
   const table = benchTable(rows);
   assert.match(
     table,

@@ -11,6 +11,7 @@ import { preset, validateConfig } from "../lib/config.ts";
 import { generateSynthetic } from "../lib/text/synthetic.ts";
 import { splitSentences } from "../lib/text/sentences.ts";
 import { parseBenchArgs } from "../lib/bench/cli.ts";
+import { parseCompareArgs } from "../lib/finetune/compare_plan.ts";
 import { missingDriver } from "../lib/backend/cuda/driver.ts";
 import {
   denoCommand,
@@ -92,11 +93,18 @@ Deno.test("wrapHelp: a long option line goes on under its description, other lin
       "  short line",
     ].join("\n"),
   );
+  // Placeholders of any spelling (λ, KEY=VALUE, a|b) keep the description's column.
+  assert.equal(
+    wrapHelp("  --rtd-weight λ   weight of the RTD loss against the MLM loss, in every mode", 64),
+    "  --rtd-weight λ   weight of the RTD loss against the MLM loss,\n                   in every mode",
+  );
   assert.equal(
     wrapHelp("  (default preset)   overnight on two cores, three seeds and six English tasks in all", 64),
     "  (default preset)   overnight on two cores, three seeds and six\n                     English tasks in all",
   );
-  for (const task of ["pretrain", "finetune", "sweep", "demo", "report", "compare", "probe"]) {
+  for (
+    const task of ["pretrain", "finetune", "sweep", "demo", "report", "compare", "probe", "evaluate", "bench"]
+  ) {
     const script = new URL(`../tasks/${task}.ts`, import.meta.url).pathname;
     const out = new Deno.Command(Deno.execPath(), { args: ["run", "-A", script, "--help"] }).outputSync();
     const wide = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 110);
@@ -430,6 +438,10 @@ Deno.test("compare: a misspelt task, config key or corpus is refused before any 
     await Deno.writeTextFile(`${root}/plan.json`, "{}");
     assert.match((await compare("--set", "stepz=5")).stderr, /unknown config key "stepz"/);
     assert.match((await compare()).stderr, /holds a comparison with other settings/);
+    // The settings that differ are named, with both values.
+    const { plan } = parseCompareArgs(["--quick"]);
+    await Deno.writeTextFile(`${root}/plan.json`, JSON.stringify({ ...plan, steps: 99 }, null, 2));
+    assert.match((await compare()).stderr, /other settings \(.*plan\.json: steps 99 there, 1200 now\)/);
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
@@ -599,9 +611,14 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
     );
     assert.match(
       outFileProblem(`${other}/probe.json`, ".json", run, "evaluate")!,
-      /which deno task probe writes/,
+      /which deno task probe --run .* writes/,
     );
     assert.equal(outFileProblem(`${run}/eval.json`, ".json", run, "evaluate"), null);
+    // Not another run's reading either, by the same task (a copy-paste slip would report one run as another).
+    assert.match(
+      outFileProblem(`${other}/eval.json`, ".json", run, "evaluate")!,
+      /would replace run .*'s eval\.json, which deno task evaluate --run .* writes/,
+    );
     assert.equal(
       outFileProblem(`${run}/sub/eval.json`, ".json", run, "probe"),
       null,

@@ -56,6 +56,7 @@ Deno.test("compare: conflicting presets and bad options are errors naming them",
   assertEquals(parseCompareArgs(["--config", "deberta-mini"]).plan.corpus, "synthetic:echo");
   assertEquals(parseCompareArgs(["--config", "deberta-mini", "--corpus", "brown"]).plan.corpus, "brown");
   assertEquals(parseCompareArgs([]).plan.corpus, "gutenberg");
+  assertEquals(parseCompareArgs(["--gpu", "--config", "electra-small"]).plan.corpus, "gutenberg+brown+sotu");
   assertThrows(() => parseCompareArgs(["--config", "tinyy"]), /unknown config "tinyy"/);
   // What --report-only will say it does not use: the settings flags given, not the preset or the name.
   const given = parseCompareArgs([

@@ -91,6 +91,32 @@ export function cpuRatio(r: BenchRow): number | null {
   return pc != null && x ? pc / x.cpu_s_per_step : null;
 }
 
+/** What the table's ratios are (each above 1 where rtdlab is the faster side). */
+export const BENCH_LEGEND =
+  "ratios above 1: rtdlab is faster. ratio rtdlab/peer = rtdlab's tokens/s ÷ the peer's " +
+  "(medians of the timed steps); ratio, fastest steps = the peer's fastest step ÷ rtdlab's; cpu ratio = the " +
+  "peer's CPU s/step ÷ rtdlab's (user + system time of all threads).";
+
+/**
+ * A note for each case whose median ratio and fastest-step ratio differ by more than `factor`: one side's
+ * steps were uneven (two modes, or another process on the machine), so the median is not to be trusted alone.
+ */
+export function unevenNotes(rows: BenchRow[], factor = 1.5): string[] {
+  return rows.flatMap((r) => {
+    const best = bestRatio(r);
+    if (r.ratio == null || best == null || Math.max(r.ratio / best, best / r.ratio) <= factor) return [];
+    return [
+      `note: ${r.spec.config} ${r.spec.backend} b${r.spec.batch}: the median ratio (${
+        r.ratio.toFixed(2)
+      }) and the ` +
+      `fastest-step ratio (${
+        best.toFixed(2)
+      }) differ by more than ${factor}×: a side's steps were uneven (a busy ` +
+      `machine, or steps in two modes); measure on an idle machine, with --repeat for the spread`,
+    ];
+  });
+}
+
 /** `ratio <config> <backend> b<batch>: <x.xx>` per case (`n/a` when a side is missing). */
 export function ratioLines(rows: BenchRow[]): string[] {
   return rows.map((r) =>

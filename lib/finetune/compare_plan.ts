@@ -267,8 +267,10 @@ export function parseCompareArgs(argv: string[], cores = navigator.hardwareConcu
   plan.batch = intArg("batch", values.batch) ?? plan.batch;
   plan.seqLength = intArg("seq-length", values["seq-length"], 4) ?? plan.seqLength;
   plan.config = values.config ?? plan.config;
-  // Another --config brings its own corpus (deberta-mini's synthetic:echo), as `deno task pretrain` does.
-  plan.corpus = values.corpus ?? (values.config ? configFrom(values.config).corpus : plan.corpus);
+  // Another config than the preset's brings its own corpus (deberta-mini's synthetic:echo), as
+  // `deno task pretrain` does; restating the preset's own keeps the preset's corpus.
+  plan.corpus = values.corpus ??
+    (values.config && values.config !== base.config ? configFrom(values.config).corpus : plan.corpus);
   plan.pretrainSeeds = seedsArg("pretrain-seeds", values["pretrain-seeds"]) ?? plan.pretrainSeeds;
   plan.finetuneSeeds = seedsArg("finetune-seeds", values["finetune-seeds"]) ?? plan.finetuneSeeds;
   const taskList = listArg("tasks", values.tasks, String);

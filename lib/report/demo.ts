@@ -447,7 +447,7 @@ export function findings(t: Table, opts: FindingsOptions = {}): Finding[] {
     const claim =
       "Sanity check, not a finding: GDES's generator tracks NES's. In decoupled training G never " +
       "depends on D, and with paired initialisation both start from the same weights, so the curves are " +
-      "identical (a difference means joint training, resampleAfterGeneratorUpdate, or a bug).";
+      "identical (a difference means joint training, whose shared clip couples them, or a bug).";
     if (!es || !nes || !gdes) {
       out.push({
         id: "gdes-follows-nes",

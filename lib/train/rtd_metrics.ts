@@ -1,9 +1,9 @@
 /**
  * Numbers that show a discriminator learning before its probabilities cross 0.5 (issue 10 §3).
  *
- * At rtdlab's scales D's probabilities stay below 0.5 (13–15 % of tokens are replaced), so recall at
- * the 0.5 threshold reads 0 while D may already rank replaced tokens above originals. Two numbers do
- * not depend on a threshold:
+ * Recall and accuracy at the 0.5 threshold depend on where D's probabilities sit, which moves with the
+ * replaced fraction (a few to 15 % of tokens): early, or on natural text, recall can read near 0 while D
+ * already ranks replaced tokens above originals. Two numbers do not depend on a threshold:
  * - **ROC-AUC** of D's logits, replaced (label 1) against original (label 0) tokens: the chance that a
  *   random replaced token scores above a random original one (0.5 = no skill).
  * - **RTD gain** = base rate − RTD loss, where the **base rate** is the binary entropy (nats) of the

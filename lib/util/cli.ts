@@ -187,19 +187,28 @@ export function outFileProblem(out: string, ext: string, runDir?: string, task?:
     const inRun = relative(dir, target);
     if (inRun.startsWith("..")) continue;
     const first = inRun.split(/[\\/]/)[0];
-    const whose = dir === runs[0] && runDir !== undefined
-      ? "the run's"
-      : `run ${relative(".", dir) || "."}'s`;
+    const whose = dir === runs[0] && runDir !== undefined ? "the run's" : `run ${shownPath(dir)}'s`;
     if (RUN_FILES.includes(first)) {
       return `--out ${out} would replace ${whose} own ${first}: give another file name`;
     }
+    // A run's reading is its own: written by its task about that run, never by another task or of another run.
     const writer = RUN_READINGS[basename(target)];
-    if (inRun === basename(target) && task !== undefined && writer !== undefined && writer !== task) {
-      return `--out ${out} would replace ${whose} ${inRun}, which deno task ${writer} writes and report reads: ` +
-        `give another file name`;
+    const ownRun = runDir !== undefined && dir === resolve(runDir);
+    if (
+      inRun === basename(target) && task !== undefined && writer !== undefined && (writer !== task || !ownRun)
+    ) {
+      return `--out ${out} would replace ${whose} ${inRun}, which deno task ${writer}${
+        ownRun ? "" : ` --run ${shownPath(dir)}`
+      } writes and report reads: give another file name`;
     }
   }
   return null;
+}
+
+/** `path` as a message shows it: relative to here when inside it, else absolute. */
+function shownPath(path: string): string {
+  const r = relative(".", path);
+  return r === "" ? "." : r.startsWith("..") ? resolve(path) : r;
 }
 
 function statOrNull(path: string): Deno.FileInfo | null {
@@ -234,7 +243,7 @@ export function outFolderProblem(out: string, allowed: readonly string[] = []): 
     }
     const first = inside.split(/[\\/]/)[0];
     if (RUN_FILES.includes(first) && !allowed.includes(first)) {
-      return `--out ${out} is inside ${relative(".", dir) || "."}'s own ${first}: give a folder of its own`;
+      return `--out ${out} is inside ${shownPath(dir)}'s own ${first}: give a folder of its own`;
     }
   }
   return null;
@@ -266,9 +275,8 @@ export function wrapHelp(text: string, width = HELP_WIDTH): string {
     if (line.length <= width) return [line];
     const lead = /^\s*/.exec(line)![0].length;
     // "  --steps N   …", "  --a DIR, --b DIR   …" or "  (default preset)   …": the description's column.
-    const option =
-      /^\s*(?:-{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?(?:, -{1,2}\S+(?: [A-Z][A-Z0-9|_.]*)?)*|\([^)]*\))\s{2,}/
-        .exec(line);
+    const option = /^\s*(?:-{1,2}\S+(?: [^\s-]\S*)?(?:, -{1,2}\S+(?: [^\s-]\S*)?)*|\([^)]*\))\s{2,}/
+      .exec(line);
     // Under the description column, unless that leaves too narrow a column: then a little in.
     const column = option && option[0].length <= width - 40 ? option[0].length : option ? lead + 4 : lead;
     const indent = " ".repeat(column);

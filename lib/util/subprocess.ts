@@ -16,6 +16,8 @@ let exiting = false;
 /** How a child process ended. */
 export interface ChildResult {
   success: boolean;
+  /** Its exit code (null when it was not started); 130 and 143: stopped by Ctrl-C or `kill`. */
+  code: number | null;
   /** Everything it wrote to stderr (its log and, on failure, the error). */
   stderr: string;
 }
@@ -28,7 +30,9 @@ export async function runWithProgress(
   args: string[],
   opts: { env?: Record<string, string>; onProgress?: (p: Record<string, unknown>) => void } = {},
 ): Promise<ChildResult> {
-  if (exiting) return { success: false, stderr: "not started: the parent process is terminating" };
+  if (exiting) {
+    return { success: false, code: null, stderr: "not started: the parent process is terminating" };
+  }
   const child = new Deno.Command(Deno.execPath(), { args, env: opts.env, stdout: "piped", stderr: "piped" })
     .spawn();
   running.add(child);
@@ -50,7 +54,7 @@ export async function runWithProgress(
     }
   }
   const status = await child.status;
-  return { success: status.success, stderr: await stderr };
+  return { success: status.success, code: status.code, stderr: await stderr };
 }
 
 /**
