@@ -47,6 +47,18 @@ export function backboneOf(hf: Record<string, unknown>, source: string): RunConf
   );
 }
 
+/** The sizes a generator's and a discriminator's folders must agree on (the shared embeddings' shapes). */
+export const SHARED_ARCHITECTURE_KEYS = [
+  "backbone",
+  "vocabSize",
+  "embeddingSize",
+  "maxPositions",
+  "typeVocabSize",
+  "layerNormEps",
+  "positionBuckets",
+  "maxRelativePositions",
+] as const;
+
 /** The architecture an HF config describes (one encoder's sizes, as the `discriminator` sizes). */
 export function architectureFromHf(hf: Record<string, unknown>, source: string): Architecture {
   const backbone = backboneOf(hf, source);
@@ -133,17 +145,7 @@ export function configFromHfPair(
   const overrides: Record<string, unknown> = { ...d, seqLength: Math.min(base.seqLength, d.maxPositions) };
   if (gen) {
     const g = architectureFromHf(gen.hf, gen.source);
-    const shared = [
-      "backbone",
-      "vocabSize",
-      "embeddingSize",
-      "maxPositions",
-      "typeVocabSize",
-      "layerNormEps",
-      "positionBuckets",
-      "maxRelativePositions",
-    ] as const;
-    for (const k of shared) {
+    for (const k of SHARED_ARCHITECTURE_KEYS) {
       if (g[k] !== d[k]) {
         throw new Error(
           `${gen.source} and ${disc.source} disagree on ${k} (${g[k]} vs ${d[k]}); ` +

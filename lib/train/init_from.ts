@@ -14,7 +14,7 @@
 
 import { join } from "node:path";
 import { applyOverrides, type RunConfig, type SharingMode, validateConfig } from "../config.ts";
-import { configFromHfPair } from "../model/hf_config.ts";
+import { configFromHfPair, SHARED_ARCHITECTURE_KEYS } from "../model/hf_config.ts";
 import { type HfModelFolder, isHfModelFolder, readHfModelFolder } from "../model/hf_folder.ts";
 import { formatLoadReport, type LoadReport, loadStateDicts } from "../model/hf_load.ts";
 import type { RtdModel } from "../model/mod.ts";
@@ -40,14 +40,7 @@ export interface InitFrom {
 
 /** Config keys a run started from model folders takes from them: its sizes and its tokenizer. */
 export const FOLDER_KEYS: readonly string[] = [
-  "backbone",
-  "vocabSize",
-  "embeddingSize",
-  "maxPositions",
-  "typeVocabSize",
-  "layerNormEps",
-  "positionBuckets",
-  "maxRelativePositions",
+  ...SHARED_ARCHITECTURE_KEYS,
   "discriminator",
   "generatorHiddenFraction",
   "generatorLayers",
