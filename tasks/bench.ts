@@ -248,7 +248,7 @@ async function micro(opts: BenchOptions): Promise<void> {
   }
   const out = opts.out ?? defaultOutPath().replace("/bench-", "/micro-");
   await writeRecord(out, { kind: "rtdlab-micro", argv: Deno.args, machine: machineInfo(null), results });
-  log(`wrote ${out}`);
+  console.log(`record: ${out}`);
 }
 
 async function profile(opts: BenchOptions): Promise<void> {
@@ -293,7 +293,7 @@ async function profile(opts: BenchOptions): Promise<void> {
   }
   const out = opts.out ?? defaultOutPath().replace("/bench-", "/profile-");
   await writeRecord(out, { kind: "rtdlab-profile", argv: Deno.args, machine: machineInfo(null), profiles });
-  log(`wrote ${out}`);
+  console.log(`record: ${out}`);
 }
 
 async function caseMode(opts: BenchOptions): Promise<void> {

@@ -75,11 +75,9 @@ if (args.reportOnly && oldPlan === null) {
 }
 let plan: CompareArgs["plan"] = args.plan;
 if (args.reportOnly) {
-  try {
-    plan = JSON.parse(oldPlan!);
-  } catch (e) {
-    fail(`${planPath} cannot be read (${(e as Error).message})`);
-  }
+  const damage = planDamage(oldPlan!);
+  if (damage) fail(`${planPath} cannot be read (${damage})`);
+  plan = JSON.parse(oldPlan!);
   if (args.settingsGiven.length) {
     console.error(
       `note: --report-only reports the comparison in ${planPath}; ${args.settingsGiven.join(", ")} ` +
@@ -116,31 +114,43 @@ const exportDir = (mode: string, seed: number) =>
 /** tasks/pretrain.ts's settings for a new pre-training run of `mode` with seed `seed` (before --steps). */
 const freshPretrainArgs = (mode: string, seed: number) => pretrainArgs(plan, mode, seed, runDir(mode, seed));
 
-if (!args.reportOnly && oldPlan !== null && oldPlan.trim() !== JSON.stringify(plan, null, 2) && !args.force) {
-  // A misspelt --set key is named as such, not as a change of settings.
-  try {
-    for (const mode of plan.modes) {
-      parsePretrainCli([...freshPretrainArgs(mode, plan.pretrainSeeds[0]), "--steps", String(plan.steps)]);
+/** Why plan.json's `text` is no plan (unparsable, or not an object), or null. */
+function planDamage(text: string): string | null {
+  const problem = jsonProblem(text);
+  if (problem) return problem;
+  const v = JSON.parse(text);
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? null : "not a JSON object";
+}
+
+if (!args.reportOnly && oldPlan !== null && !args.force) {
+  // The same settings (however the file is laid out) continue the comparison; other ones are named.
+  const damage = planDamage(oldPlan);
+  const saved = damage ? {} : JSON.parse(oldPlan) as Record<string, unknown>;
+  const now = plan as unknown as Record<string, unknown>;
+  const shown = (v: unknown) => (v === undefined ? "absent" : JSON.stringify(v));
+  const differ = [...new Set([...Object.keys(saved), ...Object.keys(now)])].filter((k) =>
+    JSON.stringify(saved[k]) !== JSON.stringify(now[k])
+  );
+  if (damage || differ.length) {
+    // A misspelt --set key is named as such, not as a change of settings.
+    try {
+      for (const mode of plan.modes) {
+        parsePretrainCli([...freshPretrainArgs(mode, plan.pretrainSeeds[0]), "--steps", String(plan.steps)]);
+      }
+    } catch (e) {
+      fail((e as Error).message);
     }
-  } catch (e) {
-    fail((e as Error).message);
+    // A damaged plan is not "other settings": say so before offering --force, which would replace it.
+    if (damage) {
+      fail(`${planPath} cannot be read (${damage}); look at it and move it away, or --force to replace it`);
+    }
+    fail(
+      `${root} holds a comparison with other settings (${planPath}: ${
+        differ.map((k) => `${k} ${shown(saved[k])} there, ${shown(now[k])} now`).join("; ")
+      }); use another --name, or --force to continue it with the new settings (finished pieces of the same ` +
+        `settings are kept, the others run again)`,
+    );
   }
-  // A damaged plan is not "other settings": say so before offering --force, which would replace it.
-  const damage = jsonProblem(oldPlan);
-  if (damage) {
-    fail(`${planPath} cannot be read (${damage}); look at it and move it away, or --force to replace it`);
-  }
-  const saved = JSON.parse(oldPlan) as Record<string, unknown>;
-  const differ = [...new Set([...Object.keys(saved), ...Object.keys(plan)])].filter((k) =>
-    JSON.stringify(saved[k]) !== JSON.stringify((plan as unknown as Record<string, unknown>)[k])
-  );
-  fail(
-    `${root} holds a comparison with other settings (${planPath}: ${
-      differ.map((k) => `${k} ${JSON.stringify(saved[k])} there, ${JSON.stringify((plan as never)[k])} now`)
-        .join("; ")
-    }); use another --name, or --force to continue it with the new settings (finished pieces of the same ` +
-      `settings are kept, the others run again)`,
-  );
 }
 
 /** The config a new pre-training run of (mode, seed) gets under this plan. */

@@ -32,8 +32,9 @@ const HELP = `deno task probe — the tug-of-war between L_MLM and λ·L_RTD at 
 
 D's AUC and RTD gain are \`deno task evaluate\`'s at the same seed (T = 1, no dropout, batches of ${EVALUATE_BATCH_SIZE}).
 What g_MLM and g_RTD are depends on the sharing mode: ES, both on the one shared table (the tug-of-war
-itself); NES, each on its network's own table; GDES, E_G and E_Δ (the pull the stop-gradient keeps off E_G). cos < 0: the two gradients oppose each other; about 0: near-orthogonal (under ES the larger one
-still dominates the summed update); > 0: they agree. Opposed rows: the share of the tokens in D's input (rows
+itself); NES, each on its network's own table; GDES, E_G and E_Δ (the pull the stop-gradient keeps off E_G).
+cos < 0: the two gradients oppose each other; about 0: near-orthogonal (under ES the larger one still
+dominates the summed update); > 0: they agree. Opposed rows: the share of the tokens in D's input (rows
 both gradients reach), each counted once, whose own cosine is negative (about 0.5 for unrelated directions).
 ‖g_RTD‖ / ‖g_MLM‖ includes λ; it says which loss dominates the update only under ES, where both share a table.
 `;

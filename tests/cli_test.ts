@@ -442,6 +442,17 @@ Deno.test("compare: a misspelt task, config key or corpus is refused before any 
     const { plan } = parseCompareArgs(["--quick"]);
     await Deno.writeTextFile(`${root}/plan.json`, JSON.stringify({ ...plan, steps: 99 }, null, 2));
     assert.match((await compare()).stderr, /other settings \(.*plan\.json: steps 99 there, 1200 now\)/);
+    // The same settings laid out otherwise are the same plan: the command goes on (here to the task's check).
+    const oneClassFile = await Deno.makeTempFile({ suffix: ".csv" });
+    await Deno.writeTextFile(oneClassFile, "text,label\nhello there,pos\ngood day,pos\n");
+    const same = parseCompareArgs(["--quick", "--tasks", oneClassFile]).plan;
+    await Deno.writeTextFile(`${root}/plan.json`, JSON.stringify(same, null, 4));
+    const goesOn = await compare("--tasks", oneClassFile);
+    await Deno.remove(oneClassFile);
+    assert.match(goesOn.stderr, /only one label \("pos"\)/);
+    // Valid JSON that is no plan is named as damage, not as other settings.
+    await Deno.writeTextFile(`${root}/plan.json`, "null");
+    assert.match((await compare()).stderr, /plan\.json cannot be read \(not a JSON object\)/);
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
@@ -619,6 +630,11 @@ Deno.test("evaluate and probe: a misspelt option is named, and --out never repla
       outFileProblem(`${other}/eval.json`, ".json", run, "evaluate")!,
       /would replace run .*'s eval\.json, which deno task evaluate --run .* writes/,
     );
+    assert.match(
+      outFileProblem(`${other}/eval-unseen.json`, ".json", run, "evaluate")!,
+      /eval-unseen\.json, which/,
+    );
+    assert.equal(outFileProblem(`${run}/eval-unseen.json`, ".json", run, "evaluate"), null);
     assert.equal(
       outFileProblem(`${run}/sub/eval.json`, ".json", run, "probe"),
       null,

@@ -138,7 +138,7 @@ export const COMPARE_HELP =
   --name NAME             results go to runs/compare/NAME  [quick | medium | gpu | default]
   --modes LIST            sharing modes  [${SHARING_MODES.join(",")}]
   --steps N  --batch B  --seq-length L  --config NAME  --corpus NAME   pre-training (same for every mode;
-                          --config brings its preset's corpus unless --corpus is given)
+                          a --config other than the preset's brings its own corpus unless --corpus is given)
   --pretrain-seeds LIST   e.g. 0,1,2          --finetune-seeds LIST   e.g. 0,1,2
   --tasks LIST            packaged names (${Object.keys(PACKAGED_TASKS).join(", ")}) or data files
   --max-train N  --max-eval N  --max-length N  --epochs N   caps/settings for every task

@@ -169,13 +169,18 @@ export function parseArgsOrExit<T extends ParseArgsConfig & { options: Options }
 const RUN_FILES = ["config.json", "tokenizer.json", "metrics.jsonl", "checkpoints", "export", "finetune"];
 
 /** The readings a run folder keeps for `deno task report`, and the task that writes each. */
-const RUN_READINGS: Record<string, string> = { "eval.json": "evaluate", "probe.json": "probe" };
+const RUN_READINGS: Record<string, string> = {
+  "eval.json": "evaluate",
+  "eval-unseen.json": "evaluate",
+  "probe.json": "probe",
+};
 
 /**
  * What is wrong with `--out FILE` before any work starts, or null: it must end in `ext`, not be a folder,
  * and not be (or lie inside) one of a run folder's own files — `runDir`'s, or those of any run folder
- * (one with a config.json) it lies in: an answer written there would break that run. `task` (e.g.
- * "probe") may not replace the reading another task keeps in a run folder (evaluate's eval.json).
+ * (one with a config.json) it lies in: an answer written there would break that run. A run's readings
+ * (eval.json, eval-unseen.json, probe.json) are written only by their own `task` about that run itself:
+ * another task's, or another run's, would be reported as that run's.
  */
 export function outFileProblem(out: string, ext: string, runDir?: string, task?: string): string | null {
   if (!out.endsWith(ext)) return `--out ${out}: give a file name ending in ${ext}`;

@@ -68,7 +68,9 @@ export function forwardTermination(onTerminate?: () => void): void {
   Deno.addSignalListener("SIGTERM", async () => {
     if (terminating) Deno.exit(SIGNAL_EXIT.SIGTERM);
     terminating = true;
-    console.error(`\nterminated: ${running.size} running child process(es) checkpoint and stop`);
+    if (running.size) {
+      console.error(`\nterminated: ${running.size} running child process(es) checkpoint and stop`);
+    }
     for (const child of running) {
       try {
         child.kill("SIGTERM");
