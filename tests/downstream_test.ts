@@ -114,6 +114,11 @@ Deno.test("malformed files: the error names the file and the line", async () => 
     '.csv: no "label" column (the label); found text, y: choose one with --label-column',
   );
   await Deno.remove(noLabel);
+  // One number written two ways is refused, not split into two classes.
+  const twoWays = await Deno.makeTempFile({ suffix: ".csv" });
+  await Deno.writeTextFile(twoWays, "text,label\na,1\nb,1.0\nc,0\nd,0\n");
+  await rejectsWith(loadTask(twoWays), 'labels "1" and "1.0" are one number written two ways');
+  await Deno.remove(twoWays);
   await rejectsWith(loadTask(fx("empty_label.csv")), "empty_label.csv:4", "empty label on line 4");
   await rejectsWith(loadTask(fx("ragged.csv")), "ragged.csv:5", "line 5 has 3 fields but the header has 2");
   await rejectsWith(loadTask(fx("unterminated.csv")), "unterminated.csv:3", "unterminated");

@@ -267,6 +267,19 @@ export async function loadUserTask(path: string, opts: UserTaskOptions = {}): Pr
   const cols = chooseColumns(trainRows[0], trainPath, opts);
   const trainRaw = toRaw(trainRows, trainPath, cols);
   const labels = sortLabels(trainRaw.map((r) => r.label));
+  // "1" and "1.0" would be two classes of one number: a slip in the file, not a label set.
+  const byNumber = new Map<number, string>();
+  for (const l of labels) {
+    if (!/^-?\d+(\.\d+)?$/.test(l)) continue;
+    const twin = byNumber.get(Number(l));
+    if (twin !== undefined) {
+      throw new Error(
+        `${trainPath}: labels "${twin}" and "${l}" are one number written two ways; write them alike ` +
+          `(they would be two classes)`,
+      );
+    }
+    byNumber.set(Number(l), l);
+  }
   const index = new Map(labels.map((l, i) => [l, i]));
   const finish = (raw: ReturnType<typeof toRaw>, file: string, rows: Row[]): Example[] =>
     raw.map((r, i) => {
