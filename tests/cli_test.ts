@@ -338,61 +338,57 @@ Deno.test("finetune CLI: --force is off unless given; ranges are checked before 
   ) assert.throws(() => parseFinetuneCli([...ft, flag, value]), msg);
 });
 
-Deno.test("compare: a stop (kill) checkpoints the running jobs, keeps their logs and writes the results so far", async () => {
-  const name = `_stop_test_${Deno.pid}`;
-  const root = new URL(`../runs/compare/${name}`, import.meta.url).pathname;
+Deno.test("compare: Ctrl-C or kill checkpoints the running jobs, keeps their logs and writes the results so far", async () => {
   const script = new URL("../tasks/compare.ts", import.meta.url).pathname;
-  const args = [
-    "run",
-    "-A",
-    script,
-    "--name",
-    name,
-    "--config",
-    "deberta-mini",
-    "--steps",
-    "20000",
-    "--batch",
-    "2",
-  ];
-  const small = [
-    "--seq-length",
-    "16",
-    "--modes",
-    "mlm,gdes",
-    "--pretrain-seeds",
-    "0",
-    "--finetune-seeds",
-    "0",
-  ];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...args, ...small, "--tasks", "echo-intact", "--parallel", "2", "--max-length", "16"],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const hang = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  try {
-    let stderr = "", sent = false;
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      stderr += chunk;
-      // Both runs have logged a step: each has something to checkpoint.
-      if (!sent && /compare: pretrain 0\/2 .*mlm-s0 \d+% · gdes-s0 \d+%/.test(stderr)) {
-        sent = true;
-        child.kill("SIGTERM");
+  // Ctrl-C is a SIGINT to the terminal's whole process group (compare and its runs): the child gets a group
+  // of its own (setsid) and the signal goes to all of it. `kill` is a SIGTERM to compare alone, passed on.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    const name = `_stop_test_${Deno.pid}_${signal}`;
+    const root = new URL(`../runs/compare/${name}`, import.meta.url).pathname;
+    const args = ["run", "-A", script, "--name", name, "--config", "deberta-mini", "--steps", "20000"];
+    const small = ["--batch", "2", "--seq-length", "16", "--modes", "mlm,gdes", "--pretrain-seeds", "0"];
+    const tasks = [
+      "--finetune-seeds",
+      "0",
+      "--tasks",
+      "echo-intact",
+      "--parallel",
+      "2",
+      "--max-length",
+      "16",
+    ];
+    const child = new Deno.Command("setsid", {
+      args: [Deno.execPath(), ...args, ...small, ...tasks],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const hang = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    try {
+      let stderr = "", sent = false;
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        stderr += chunk;
+        // Both runs have logged a step: each has something to checkpoint.
+        if (!sent && /compare: pretrain 0\/2 .*mlm-s0 \d+% · gdes-s0 \d+%/.test(stderr)) {
+          sent = true;
+          if (signal === "SIGTERM") child.kill("SIGTERM");
+          else Deno.kill(-child.pid, "SIGINT"); // the whole group, as a terminal does
+        }
       }
+      const { code } = await child.status;
+      assert.equal(code, signal === "SIGTERM" ? 143 : 130, stderr);
+      assert.match(stderr, /stopped: the same command continues the comparison/);
+      for (const mode of ["mlm", "gdes"]) {
+        assert.match(await Deno.readTextFile(`${root}/logs/pretrain_${mode}-s0.log`), /checkpoint written/);
+        assert.ok(
+          (await Array.fromAsync(Deno.readDir(`${root}/pretrain/${mode}-s0/checkpoints`))).length > 0,
+        );
+      }
+      assert.ok(await Deno.stat(`${root}/results.md`).then(() => true, () => false), "the results so far");
+      assert.doesNotMatch(stderr, /failed:/, "a stopped job is not a failed one");
+    } finally {
+      clearTimeout(hang);
+      await Deno.remove(root, { recursive: true }).catch(() => {});
     }
-    const { code } = await child.status;
-    assert.equal(code, 143, stderr);
-    assert.match(stderr, /stopped: the same command continues the comparison/);
-    for (const mode of ["mlm", "gdes"]) {
-      assert.match(await Deno.readTextFile(`${root}/logs/pretrain_${mode}-s0.log`), /checkpoint written/);
-      assert.ok((await Array.fromAsync(Deno.readDir(`${root}/pretrain/${mode}-s0/checkpoints`))).length > 0);
-    }
-    assert.ok(await Deno.stat(`${root}/results.md`).then(() => true, () => false), "the results so far");
-    assert.doesNotMatch(stderr, /failed:/, "a stopped job is not a failed one");
-  } finally {
-    clearTimeout(hang);
-    await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 });
 
