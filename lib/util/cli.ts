@@ -335,12 +335,8 @@ export function parseRunTaskArgs<O extends Options>(
 
 /** What is wrong with `--run DIR` before a run-folder task opens it (not there, or a file), or null. */
 export function runFolderProblem(run: string): string | null {
-  let stat: Deno.FileInfo;
-  try {
-    stat = Deno.statSync(run);
-  } catch {
-    return `--run ${run}: no such folder`;
-  }
+  const stat = statOrNull(run);
+  if (!stat) return `--run ${run}: no such folder`;
   return stat.isDirectory
     ? null
     : `--run ${run} is a file: give the run folder that holds it (config.json, checkpoints/)`;
